@@ -1,0 +1,109 @@
+# Loopgate - human-in-the-loop gateway for AI agents.
+#
+#   make            build build/loopgate
+#   make run        install what is missing, start the local stack in the foreground
+#   make check      the same set-up, then every test
+#   make SAN=1 ...  build with AddressSanitizer + UndefinedBehaviorSanitizer (into build/san)
+#   make V=1 ...    show the commands
+
+SHELL       := /bin/bash
+CC          ?= cc
+SERVER_PORT ?= 8080
+export SERVER_PORT
+
+ifeq ($(SAN),1)
+BUILD     := build/san
+SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT       := -O1
+else
+BUILD     := build
+SANFLAGS  :=
+OPT       := -O2
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-format-nonliteral -Wvla -Wpointer-arith
+PG_INC   := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+CPPFLAGS := -D_GNU_SOURCE -I$(PG_INC) -Isrc -I$(BUILD)
+CFLAGS   ?= $(OPT) -g
+CFLAGS   += -std=c11 $(WARN) -pthread $(SANFLAGS)
+LDFLAGS  += -pthread $(SANFLAGS)
+LIBS     := -lfcgi -lpq -ljansson -lcurl -lcrypto
+
+ifneq ($(V),1)
+Q := @
+endif
+
+SRCS := util.c log.c config.c db.c store.c validate.c shape.c http.c router.c api.c \
+        server.c migrate.c apikey.c main.c
+OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
+SQL  := $(sort $(wildcard sql/*.sql))
+
+# Unit tests: each links only the module under test (and util/log where needed).
+UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http
+UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
+
+.PHONY: all build run start stop check check-unit check-integration check-configs deps lint \
+        fmt clean unit
+all build: $(BUILD)/loopgate
+
+$(BUILD)/loopgate: $(OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/%.o: src/%.c $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/sql_embed.c: $(SQL) src/embed_sql.sh
+	@mkdir -p $(@D)
+	@echo "  GEN     $@"
+	$(Q)src/embed_sql.sh $@ $(SQL)
+
+$(BUILD)/sql_embed.o: $(BUILD)/sql_embed.c src/migrate.h
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+# ---------------------------------------------------------------- unit tests
+$(BUILD)/tests/test_util: tests/unit/test_util.c $(BUILD)/util.o
+$(BUILD)/tests/test_config: tests/unit/test_config.c $(BUILD)/config.o $(BUILD)/util.o $(BUILD)/log.o
+$(BUILD)/tests/test_validate: tests/unit/test_validate.c $(BUILD)/validate.o $(BUILD)/util.o
+$(BUILD)/tests/test_router: tests/unit/test_router.c $(BUILD)/router.o
+$(BUILD)/tests/test_shape: tests/unit/test_shape.c $(BUILD)/shape.o
+$(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.o $(BUILD)/util.o $(BUILD)/log.o
+
+$(UNIT_BINS): tests/unit/t.h
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LIBS)
+
+unit: $(UNIT_BINS)
+
+# ---------------------------------------------------------------- set-up
+deps:
+	$(Q)tests/deps.sh
+
+run: deps build
+	$(Q)src/stack.sh run
+
+start: deps build
+	$(Q)src/stack.sh start
+
+stop:
+	$(Q)src/stack.sh stop
+
+# ---------------------------------------------------------------- tests
+check: deps
+	$(Q)$(MAKE) --no-print-directory build unit
+	$(Q)$(MAKE) --no-print-directory SAN=1 build
+	$(Q)tests/run.sh
+
+lint: build
+	$(Q)tests/lint.sh
+
+fmt:
+	$(Q)clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h
+
+clean:
+	rm -rf build

@@ -1,0 +1,298 @@
+/*
+ * api.c - the agent REST API of the Go original, made strict.
+ *
+ * api_handle() routes through the one table below, authenticates, checks the
+ * body's media type, size and JSON, and calls a handler. Handlers validate
+ * with validate.c, act through store.c and answer with http.c. Every failure
+ * is a JSON error with a precise code; nothing is written unless the whole
+ * input was valid.
+ */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "router.h"
+#include "shape.h"
+#include "store.h"
+#include "validate.h"
+#include "version.h"
+
+static void send_result(struct http_req *r, int rc, json_t *out, const struct lg_error *err)
+{
+    if (rc < 0)
+        http_send_error(r, err);
+    else
+        http_send_json(r, 200, out);
+}
+
+/* Parse the body as a JSON object, answering the error itself on failure. */
+static json_t *body_object(struct http_req *r)
+{
+    struct lg_error err;
+    json_t *body = NULL;
+
+    if (parse_json_object(r->body, r->body_len, &body, &err) < 0) {
+        http_send_error(r, &err);
+        return NULL;
+    }
+    return body;
+}
+
+static void h_register(struct http_req *r)
+{
+    struct lg_error err;
+    struct register_in in;
+    json_t *body = body_object(r), *out = NULL;
+    int rc;
+
+    if (!body)
+        return;
+    rc = validate_register(body, &in, &err);
+    if (rc == 0)
+        rc = store_session_register(&r->who, &in, &out, &err);
+    send_result(r, rc, out, &err);
+    json_decref(body);
+}
+
+static void h_submit(struct http_req *r)
+{
+    struct lg_error err;
+    struct submit_in in;
+    json_t *body = body_object(r), *out = NULL;
+    const char *idem = http_param(r, "HTTP_IDEMPOTENCY_KEY");
+    char hash[65];
+    int rc;
+
+    if (!body)
+        return;
+    rc = validate_submit(body, r->cfg->request_timeout, &in, &err);
+    if (rc == 0 && idem) {
+        if (!*idem || strlen(idem) > 255 || !utf8_valid(idem, strlen(idem)))
+            rc = lg_fail(&err, 400, "invalid_header", "Idempotency-Key must be 1-255 bytes");
+    }
+    if (rc == 0) {
+        sha256_hex(r->body, r->body_len, hash);
+        rc = store_request_submit(&r->who, &in, idem, hash, r->cfg->max_concurrent_requests,
+                                  &out, &err);
+    }
+    if (rc == 0)
+        log_info("request submitted", "tenant=%s session=%s request=%s", r->who.tenant,
+                 in.session_id, json_string_value(json_object_get(out, "request_id")));
+    send_result(r, rc, out, &err);
+    json_decref(body);
+}
+
+/* The request_id query parameter, checked; answers the error itself. */
+static int query_request_id(struct http_req *r, char *id, size_t idlen)
+{
+    struct lg_error err;
+    int rc = http_query_get(r->query, "request_id", id, idlen);
+
+    if (rc < 0)
+        rc = lg_fail(&err, 400, "invalid_parameter", "request_id must be a request id (UUID)");
+    else if (rc == 1)
+        rc = lg_fail(&err, 400, "missing_parameter", "request_id query parameter is required");
+    else
+        rc = validate_request_id(id, "request_id", "parameter", &err);
+    if (rc < 0)
+        http_send_error(r, &err);
+    return rc;
+}
+
+static void h_poll(struct http_req *r)
+{
+    struct lg_error err;
+    char id[64];
+    json_t *out = NULL;
+    int rc;
+
+    if (query_request_id(r, id, sizeof(id)) < 0)
+        return;
+    rc = store_request_poll(&r->who, id, &out, &err);
+    send_result(r, rc, out, &err);
+}
+
+static void h_status(struct http_req *r)
+{
+    struct lg_error err;
+    char sid[ID_MAX_BYTES + 1];
+    json_t *out = NULL;
+    int rc = http_query_get(r->query, "session_id", sid, sizeof(sid));
+
+    if (rc < 0)
+        rc = lg_fail(&err, 400, "invalid_parameter",
+                     "session_id must be at most %d bytes, properly URL-encoded", ID_MAX_BYTES);
+    else if (rc == 1 || !*sid)
+        rc = lg_fail(&err, 400, "missing_parameter", "session_id query parameter is required");
+    else
+        rc = store_session_get(&r->who, sid, &out, &err);
+    send_result(r, rc, out, &err);
+}
+
+static void h_deactivate(struct http_req *r)
+{
+    struct lg_error err;
+    const char *sid;
+    json_t *body = body_object(r), *out = NULL;
+    int rc;
+
+    if (!body)
+        return;
+    rc = validate_id(body, "session_id", &sid, &err);
+    if (rc == 0)
+        rc = store_session_deactivate(&r->who, sid, &out, &err);
+    send_result(r, rc, out, &err);
+    json_decref(body);
+}
+
+static void h_pending(struct http_req *r)
+{
+    struct lg_error err;
+    char sid[ID_MAX_BYTES + 1];
+    json_t *out = NULL;
+    int rc = http_query_get(r->query, "session_id", sid, sizeof(sid));
+
+    if (rc < 0)
+        rc = lg_fail(&err, 400, "invalid_parameter",
+                     "session_id must be at most %d bytes, properly URL-encoded", ID_MAX_BYTES);
+    else
+        rc = store_request_pending(&r->who, rc == 0 && *sid ? sid : NULL, &out, &err);
+    send_result(r, rc, out, &err);
+}
+
+static void h_cancel(struct http_req *r)
+{
+    struct lg_error err;
+    const char *id = NULL;
+    json_t *body = body_object(r), *out = NULL, *v;
+    int rc;
+
+    if (!body)
+        return;
+    v = json_object_get(body, "request_id");
+    if (v && !json_is_null(v) && !json_is_string(v))
+        rc = lg_fail(&err, 400, "invalid_field", "request_id must be a string");
+    else
+        rc = validate_request_id(v ? json_string_value(v) : NULL, "request_id", "field", &err);
+    if (rc == 0) {
+        id = json_string_value(v);
+        rc = store_request_cancel(&r->who, id, &out, &err);
+    }
+    if (rc == 0)
+        log_info("request canceled", "tenant=%s request=%s", r->who.tenant, id);
+    send_result(r, rc, out, &err);
+    json_decref(body);
+}
+
+static void h_health(struct http_req *r)
+{
+    struct lg_error err;
+
+    if (store_ping(&err) < 0) {
+        http_send_json_hdr(r, 503,
+                           json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "status", "unavailable",
+                                     "database", "unreachable", "version", LOOPGATE_VERSION,
+                                     "error", "code", err.code, "message", err.message),
+                           "Retry-After: 1\r\n");
+        return;
+    }
+    http_send_json(r, 200,
+                   json_pack("{s:s, s:s, s:s}", "status", "healthy", "database", "ok", "version",
+                             LOOPGATE_VERSION));
+}
+
+static const struct route routes[] = {
+    {"POST", "/hitl/register", h_register, AUTH_TENANT, 1},
+    {"POST", "/sessions/register", h_register, AUTH_TENANT, 1},
+    {"POST", "/hitl/request", h_submit, AUTH_TENANT, 1},
+    {"GET", "/hitl/poll", h_poll, AUTH_TENANT, 0},
+    {"GET", "/hitl/status", h_status, AUTH_TENANT, 0},
+    {"POST", "/hitl/deactivate", h_deactivate, AUTH_TENANT, 1},
+    {"GET", "/hitl/pending", h_pending, AUTH_TENANT, 0},
+    {"POST", "/hitl/cancel", h_cancel, AUTH_TENANT, 1},
+    {"GET", "/health", h_health, AUTH_NONE, 0},
+};
+
+/*
+ * Pick the tenant: a valid key names it; no key is the "default" tenant when
+ * auth = off, a 401 when auth = required. A key that is present but unknown
+ * is always a 401.
+ */
+static int authenticate(struct http_req *r, struct lg_error *err)
+{
+    const char *auth = http_param(r, "HTTP_AUTHORIZATION");
+    const char *key = http_param(r, "HTTP_X_API_KEY");
+    char hash[65];
+    int rc;
+
+    if (auth && *auth) {
+        if (strncasecmp(auth, "Bearer ", 7) != 0)
+            return lg_fail(err, 401, "unauthorized",
+                           "Authorization must be 'Bearer <api key>'");
+        key = auth + 7;
+        while (*key == ' ')
+            key++;
+    }
+    if (!key || !*key) {
+        if (r->cfg->auth_required)
+            return lg_fail(err, 401, "unauthorized",
+                           "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'");
+        lg_strlcpy(r->who.tenant, "default", sizeof(r->who.tenant));
+        lg_strlcpy(r->who.name, "anonymous", sizeof(r->who.name));
+        return 0;
+    }
+    if (strlen(key) > 200)
+        return lg_fail(err, 401, "unauthorized", "invalid API key");
+    sha256_hex(key, strlen(key), hash);
+    rc = store_key_lookup(hash, &r->who, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 1)
+        return lg_fail(err, 401, "unauthorized", "invalid or revoked API key");
+    return 0;
+}
+
+void api_handle(struct http_req *r)
+{
+    const struct route *rt;
+    struct lg_error err;
+    char allow[64], hdr[96];
+    int status;
+
+    rt = router_match(routes, sizeof(routes) / sizeof(routes[0]), r->method, r->path, &status,
+                      allow, sizeof(allow));
+    if (!rt) {
+        if (status == 405) {
+            lg_fail(&err, 405, "method_not_allowed", "%s is not allowed on %s; use %s", r->method,
+                    r->path, allow);
+            snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+            http_send_json_hdr(r, 405, shape_error(err.code, err.message), hdr);
+        } else {
+            lg_fail(&err, 404, "not_found", "no such endpoint: %s %s", r->method, r->path);
+            http_send_error(r, &err);
+        }
+        return;
+    }
+    if (rt->auth == AUTH_TENANT && authenticate(r, &err) < 0) {
+        http_send_error(r, &err);
+        return;
+    }
+    if (rt->json_body) {
+        const char *ct = http_param(r, "CONTENT_TYPE");
+        if (!media_type_is_json(ct)) {
+            lg_fail(&err, 415, "unsupported_media_type",
+                    "Content-Type must be application/json (got '%s')", ct && *ct ? ct : "none");
+            http_send_error(r, &err);
+            return;
+        }
+        if (http_read_body(r, (size_t)r->cfg->max_body_bytes, &err) < 0) {
+            http_send_error(r, &err);
+            return;
+        }
+    }
+    rt->fn(r);
+}

@@ -1,0 +1,12 @@
+/*
+ * api.h - the agent REST API: route table, authentication, handlers.
+ */
+#ifndef LG_API_H
+#define LG_API_H
+
+#include "http.h"
+
+/* Route, authenticate and answer one request. Always answers. */
+void api_handle(struct http_req *r);
+
+#endif

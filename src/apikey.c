@@ -1,0 +1,162 @@
+/*
+ * apikey.c - see apikey.h.
+ */
+#include "apikey.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "store.h"
+#include "util.h"
+#include "validate.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: loopgate apikey create --name NAME [--tenant TENANT]\n"
+               "       loopgate apikey list [--json]\n"
+               "       loopgate apikey revoke ID|PREFIX\n"
+               "\n"
+               "create  makes a key for TENANT (default: NAME) and prints it once;\n"
+               "        only its SHA-256 is stored.\n"
+               "list    shows every key: id, tenant, name, prefix, created, last used, revoked.\n"
+               "revoke  disables a key at once, by id or by the prefix shown in list.\n");
+}
+
+static int fail(const struct lg_error *err)
+{
+    fprintf(stderr, "loopgate apikey: %s\n", err->message);
+    return 1;
+}
+
+static int create(int argc, char **argv)
+{
+    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                         {"tenant", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *name = NULL, *tenant = NULL;
+    unsigned char raw[20];
+    char key[3 + 41], hash[65], prefix[APIKEY_PREFIX_LEN + 1];
+    struct lg_error err;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "n:t:h", opts, NULL)) != -1) {
+        if (c == 'n')
+            name = optarg;
+        else if (c == 't')
+            tenant = optarg;
+        else {
+            usage(c == 'h' ? stdout : stderr);
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (!name || !*name) {
+        fprintf(stderr, "loopgate apikey create: --name is required\n");
+        return 2;
+    }
+    if (!tenant)
+        tenant = name;
+    if (strlen(name) > 100 || strlen(tenant) > ID_MAX_BYTES || !*tenant) {
+        fprintf(stderr, "loopgate apikey create: name must be 1-100 bytes, tenant 1-%d\n",
+                ID_MAX_BYTES);
+        return 2;
+    }
+    if (random_bytes(raw, sizeof(raw)) < 0) {
+        fprintf(stderr, "loopgate apikey create: no randomness available\n");
+        return 1;
+    }
+    memcpy(key, "lg_", 3);
+    hex_encode(raw, sizeof(raw), key + 3);
+    sha256_hex(key, strlen(key), hash);
+    memcpy(prefix, key, APIKEY_PREFIX_LEN);
+    prefix[APIKEY_PREFIX_LEN] = '\0';
+    if (store_key_create(tenant, name, hash, prefix, &err) < 0)
+        return fail(&err);
+    printf("%s\n", key);
+    fprintf(stderr, "created key %s for tenant '%s'; it is shown only this once\n", prefix,
+            tenant);
+    return 0;
+}
+
+static int list(int argc, char **argv)
+{
+    struct lg_error err;
+    json_t *keys, *k;
+    size_t i;
+    int as_json = argc > 1 && !strcmp(argv[1], "--json");
+
+    if (store_key_list(&keys, &err) < 0)
+        return fail(&err);
+    if (as_json) {
+        char *s = json_dumps(keys, JSON_INDENT(2));
+        printf("%s\n", s);
+        free(s);
+    } else {
+        printf("%-5s %-16s %-20s %-12s %-27s %-27s %s\n", "ID", "TENANT", "NAME", "PREFIX",
+               "CREATED", "LAST USED", "REVOKED");
+        json_array_foreach(keys, i, k)
+        {
+            const char *used = json_string_value(json_object_get(k, "last_used_at"));
+            const char *rev = json_string_value(json_object_get(k, "revoked_at"));
+            printf("%-5lld %-16s %-20s %-12s %-27s %-27s %s\n",
+                   (long long)json_integer_value(json_object_get(k, "id")),
+                   json_string_value(json_object_get(k, "tenant")),
+                   json_string_value(json_object_get(k, "name")),
+                   json_string_value(json_object_get(k, "prefix")),
+                   json_string_value(json_object_get(k, "created_at")), used ? used : "-",
+                   rev ? rev : "-");
+        }
+    }
+    json_decref(keys);
+    return 0;
+}
+
+static int revoke(int argc, char **argv)
+{
+    struct lg_error err;
+    int rc;
+
+    if (argc != 2 || !strcmp(argv[1], "--help")) {
+        usage(argc == 2 ? stdout : stderr);
+        return argc == 2 ? 0 : 2;
+    }
+    rc = store_key_revoke(argv[1], &err);
+    if (rc < 0)
+        return fail(&err);
+    if (rc == 1) {
+        fprintf(stderr, "loopgate apikey revoke: no active key with id or prefix '%s'\n",
+                argv[1]);
+        return 1;
+    }
+    printf("revoked %s\n", argv[1]);
+    return 0;
+}
+
+int apikey_main(struct config *cfg, int argc, char **argv)
+{
+    int rc;
+
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    db_pool_init(cfg->db_uri, 1);
+    if (!strcmp(argv[1], "create"))
+        rc = create(argc - 1, argv + 1);
+    else if (!strcmp(argv[1], "list"))
+        rc = list(argc - 1, argv + 1);
+    else if (!strcmp(argv[1], "revoke"))
+        rc = revoke(argc - 1, argv + 1);
+    else {
+        fprintf(stderr, "loopgate apikey: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        rc = 2;
+    }
+    db_pool_shutdown();
+    return rc;
+}

@@ -1,0 +1,326 @@
+/*
+ * config.c - table-driven configuration; see config.h.
+ *
+ * Every key lives in one table row: its name in the file, its environment
+ * variable, its type and bounds, and a one-line description that `loopgate
+ * serve --help` prints. Adding a key means adding a row and a struct field.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define DEFAULT_CONFIG_PATH "/etc/loopgate/loopgate.conf"
+
+enum key_type { K_STR, K_INT, K_BOOL, K_AUTH, K_LEVEL, K_ADAPTER, K_URL, K_MODE };
+
+struct key {
+    const char *name;
+    const char *env;
+    enum key_type type;
+    size_t offset;
+    long min, max;
+    const char *def;
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct key keys[] = {
+    {"server_port", "SERVER_PORT", K_INT, OFF(server_port), 1, 65535, "8080",
+     "TCP port nginx listens on in the local stack"},
+    {"socket", "LOOPGATE_SOCKET", K_STR, OFF(socket), 0, 0, "/run/loopgate/loopgate.sock",
+     "FastCGI socket path (unix) or host:port; ignored under socket activation"},
+    {"socket_mode", "LOOPGATE_SOCKET_MODE", K_MODE, OFF(socket_mode), 0, 0777, "0660",
+     "permissions of the unix socket, octal"},
+    {"workers", "LOOPGATE_WORKERS", K_INT, OFF(workers), 1, 256, "2",
+     "worker processes forked by the master"},
+    {"threads", "LOOPGATE_THREADS", K_INT, OFF(threads), 1, 4096, "16",
+     "request threads per worker process"},
+    {"shutdown_timeout", "LOOPGATE_SHUTDOWN_TIMEOUT", K_INT, OFF(shutdown_timeout), 1, 600, "10",
+     "seconds in-flight requests get to finish on SIGTERM"},
+    {"log_level", "LOG_LEVEL", K_LEVEL, OFF(log_level), 0, 0, "info", "debug, info, warn or error"},
+    {"auth", "LOOPGATE_AUTH", K_AUTH, OFF(auth_required), 0, 0, "required",
+     "required: every API call needs a key; off: keys optional (loopback development only)"},
+    {"request_timeout", "REQUEST_TIMEOUT", K_INT, OFF(request_timeout), 1, 86400, "300",
+     "default timeout_seconds of a request"},
+    {"max_concurrent_requests", "MAX_CONCURRENT_REQUESTS", K_INT, OFF(max_concurrent_requests), 1,
+     10000000, "100", "pending requests allowed per tenant; more is answered 429"},
+    {"max_body_bytes", "LOOPGATE_MAX_BODY_BYTES", K_INT, OFF(max_body_bytes), 1024, 1048576,
+     "65536", "largest accepted request body"},
+    {"db_adapter", "DB_ADAPTER", K_ADAPTER, OFF(db_adapter), 0, 0, "postgres",
+     "storage adapter; only postgres is supported"},
+    {"db_uri", "DB_URI", K_STR, OFF(db_uri), 0, 0, "dbname=loopgate",
+     "libpq connection string or postgresql:// URI"},
+    {"db_pool_size", "LOOPGATE_DB_POOL_SIZE", K_INT, OFF(db_pool_size), 1, 256, "4",
+     "database connections per worker process"},
+    {"telegram_bot_token", "TELEGRAM_BOT_TOKEN", K_STR, OFF(telegram_bot_token), 0, 0, "",
+     "bot token from @BotFather (secret; never logged)"},
+    {"telegram_api_url", "TELEGRAM_API_URL", K_URL, OFF(telegram_api_url), 0, 0,
+     "https://api.telegram.org", "Bot API base URL"},
+    {"telegram_webhook_secret", "TELEGRAM_WEBHOOK_SECRET", K_STR, OFF(telegram_webhook_secret), 0,
+     0, "", "secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (secret)"},
+    {"public_url", "PUBLIC_URL", K_URL, OFF(public_url), 0, 0, "",
+     "public HTTPS origin Telegram reaches, e.g. https://hitl.example.com"},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const struct key *key_find(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].name, name))
+            return &keys[i];
+    return NULL;
+}
+
+static int set_value(struct config *cfg, const struct key *k, const char *v, const char *where,
+                     char *errbuf, size_t errlen)
+{
+    char *base = (char *)cfg + k->offset;
+    long n;
+    char *end;
+    int lvl;
+
+    switch (k->type) {
+    case K_STR:
+    case K_URL:
+    case K_ADAPTER:
+        if (k->type == K_ADAPTER && strcmp(v, "postgres") != 0) {
+            snprintf(errbuf, errlen,
+                     "%s: %s: unsupported value '%s' (only 'postgres' is supported)", where,
+                     k->name, v);
+            return -1;
+        }
+        if (k->type == K_URL && *v && strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) {
+            snprintf(errbuf, errlen, "%s: %s: '%s' is not an http:// or https:// URL", where,
+                     k->name, v);
+            return -1;
+        }
+        free(*(char **)base);
+        *(char **)base = xstrdup(v);
+        return 0;
+    case K_INT:
+    case K_MODE:
+        errno = 0;
+        n = strtol(v, &end, k->type == K_MODE ? 8 : 10);
+        if (!*v || *end || errno || n < k->min || n > k->max) {
+            if (k->type == K_MODE)
+                snprintf(errbuf, errlen, "%s: %s: invalid value '%s' (expected octal 0-0777)",
+                         where, k->name, v);
+            else
+                snprintf(errbuf, errlen, "%s: %s: invalid value '%s' (expected an integer %ld-%ld)",
+                         where, k->name, v, k->min, k->max);
+            return -1;
+        }
+        *(int *)base = (int)n;
+        return 0;
+    case K_BOOL:
+    case K_AUTH:
+        if (!strcasecmp(v, "required") && k->type == K_AUTH)
+            *(bool *)base = true;
+        else if (!strcasecmp(v, "off") && k->type == K_AUTH)
+            *(bool *)base = false;
+        else if (k->type == K_BOOL && (!strcasecmp(v, "true") || !strcmp(v, "1") ||
+                                       !strcasecmp(v, "yes") || !strcasecmp(v, "on")))
+            *(bool *)base = true;
+        else if (k->type == K_BOOL && (!strcasecmp(v, "false") || !strcmp(v, "0") ||
+                                       !strcasecmp(v, "no") || !strcasecmp(v, "off")))
+            *(bool *)base = false;
+        else {
+            snprintf(errbuf, errlen, "%s: %s: invalid value '%s' (expected %s)", where, k->name,
+                     v, k->type == K_AUTH ? "required or off" : "true or false");
+            return -1;
+        }
+        return 0;
+    case K_LEVEL:
+        lvl = log_level_parse(v);
+        if (lvl < 0) {
+            snprintf(errbuf, errlen,
+                     "%s: %s: invalid value '%s' (expected debug, info, warn or error)", where,
+                     k->name, v);
+            return -1;
+        }
+        *(int *)base = lvl;
+        return 0;
+    }
+    return -1;
+}
+
+int config_set(struct config *cfg, const char *key, const char *value, const char *where,
+               char *errbuf, size_t errlen)
+{
+    const struct key *k = key_find(key);
+
+    if (!k) {
+        snprintf(errbuf, errlen, "%s: unknown key '%s'", where, key);
+        return -1;
+    }
+    return set_value(cfg, k, value, where, errbuf, errlen);
+}
+
+void config_defaults(struct config *cfg)
+{
+    char err[64];
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->source = xstrdup("(defaults)");
+    for (size_t i = 0; i < NKEYS; i++)
+        if (set_value(cfg, &keys[i], keys[i].def, "default", err, sizeof(err)) < 0)
+            abort();
+}
+
+static char *trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+        *--e = '\0';
+    return s;
+}
+
+int config_parse_text(struct config *cfg, const char *text, const char *name, char *errbuf,
+                      size_t errlen)
+{
+    char *copy = xstrdup(text), *line;
+    int lineno = 0, rc = 0;
+    const char *p = copy;
+
+    /* Walk line by line; strtok_r would merge empty lines and break numbering. */
+    for (line = copy; p && rc == 0; line = (char *)p) {
+        char *nl = strchr(line, '\n'), *eq, *key, *val, where[600];
+
+        p = nl ? nl + 1 : NULL;
+        if (nl)
+            *nl = '\0';
+        lineno++;
+        if (!utf8_valid(line, strlen(line))) {
+            snprintf(errbuf, errlen, "%s:%d: line is not valid UTF-8", name, lineno);
+            rc = -1;
+            break;
+        }
+        line = trim(line);
+        if (*line == '\0' || *line == '#')
+            continue;
+        eq = strchr(line, '=');
+        if (!eq) {
+            snprintf(errbuf, errlen, "%s:%d: expected 'key = value'", name, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        key = trim(line);
+        val = trim(eq + 1);
+        if (*val == '"') {
+            size_t n = strlen(val);
+            if (n < 2 || val[n - 1] != '"') {
+                snprintf(errbuf, errlen, "%s:%d: %s: unterminated quoted value", name, lineno,
+                         key);
+                rc = -1;
+                break;
+            }
+            val[n - 1] = '\0';
+            val++;
+        } else {
+            /* An unquoted value ends at a ' #' comment. */
+            char *hash = strstr(val, " #");
+            if (hash) {
+                *hash = '\0';
+                val = trim(val);
+            }
+        }
+        snprintf(where, sizeof(where), "%s:%d", name, lineno);
+        rc = config_set(cfg, key, val, where, errbuf, errlen);
+    }
+    free(copy);
+    return rc;
+}
+
+static int read_file(const char *path, char **out, char *errbuf, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char *buf;
+    size_t n;
+
+    if (!f) {
+        snprintf(errbuf, errlen, "could not open config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    buf = xmalloc(1 << 20);
+    n = fread(buf, 1, (1 << 20) - 1, f);
+    if (ferror(f) || !feof(f)) {
+        snprintf(errbuf, errlen, "could not read config file %s: %s", path,
+                 ferror(f) ? strerror(errno) : "larger than 1 MiB");
+        fclose(f);
+        free(buf);
+        return -1;
+    }
+    fclose(f);
+    if (memchr(buf, '\0', n)) {
+        snprintf(errbuf, errlen, "%s: file contains a NUL byte", path);
+        free(buf);
+        return -1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return 0;
+}
+
+int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
+{
+    config_defaults(cfg);
+    if (!path || !*path)
+        path = getenv("LOOPGATE_CONFIG");
+    if ((!path || !*path) && access(DEFAULT_CONFIG_PATH, F_OK) == 0)
+        path = DEFAULT_CONFIG_PATH;
+    if (path && *path) {
+        char *text;
+        if (read_file(path, &text, errbuf, errlen) < 0)
+            return -1;
+        int rc = config_parse_text(cfg, text, path, errbuf, errlen);
+        free(text);
+        if (rc < 0)
+            return -1;
+        free(cfg->source);
+        cfg->source = xstrdup(path);
+    }
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *v = getenv(keys[i].env);
+        char where[80];
+        if (!v)
+            continue;
+        snprintf(where, sizeof(where), "environment %s", keys[i].env);
+        if (set_value(cfg, &keys[i], v, where, errbuf, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void config_describe(void)
+{
+    printf("Configuration keys (file key / environment variable, default):\n");
+    for (size_t i = 0; i < NKEYS; i++)
+        printf("  %-24s %-26s %s\n      %s\n", keys[i].name, keys[i].env,
+               *keys[i].def ? keys[i].def : "(empty)", keys[i].help);
+}
+
+void config_free(struct config *cfg)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].type == K_STR || keys[i].type == K_URL || keys[i].type == K_ADAPTER) {
+            char **p = (char **)((char *)cfg + keys[i].offset);
+            free(*p);
+            *p = NULL;
+        }
+    free(cfg->source);
+    cfg->source = NULL;
+}

@@ -1,0 +1,77 @@
+/*
+ * config.h - Loopgate configuration.
+ *
+ * Sources, later wins:
+ *   1. built-in defaults;
+ *   2. the config file: --config PATH, else $LOOPGATE_CONFIG, else
+ *      /etc/loopgate/loopgate.conf when it exists. Lines are `key = value`,
+ *      `#` starts a comment, values may be double-quoted;
+ *   3. environment variables: the Go original's names where they exist
+ *      (TELEGRAM_BOT_TOKEN, SERVER_PORT, LOG_LEVEL, REQUEST_TIMEOUT,
+ *      MAX_CONCURRENT_REQUESTS, DB_ADAPTER, DB_URI), LOOPGATE_<KEY> for the
+ *      rest.
+ *
+ * An unknown key or a bad value is an error that names the key and where it
+ * came from (file:line or the environment variable); start-up stops there.
+ */
+#ifndef LG_CONFIG_H
+#define LG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+struct config {
+    char *source; /* the file read, or "(defaults)" */
+
+    /* [server] */
+    int server_port;
+    char *socket;
+    int socket_mode;
+    int workers;
+    int threads;
+    int shutdown_timeout;
+    int log_level;
+
+    /* [api] */
+    bool auth_required;
+    int request_timeout;
+    int max_concurrent_requests;
+    int max_body_bytes;
+
+    /* [database] */
+    char *db_adapter;
+    char *db_uri;
+    int db_pool_size;
+
+    /* [telegram] */
+    char *telegram_bot_token;
+    char *telegram_api_url;
+    char *telegram_webhook_secret;
+    char *public_url;
+};
+
+/* Fill `cfg` with defaults only. */
+void config_defaults(struct config *cfg);
+
+/*
+ * Load defaults, then `path` (NULL: $LOOPGATE_CONFIG or the default file if it
+ * exists), then the environment. On error fills `errbuf` and returns -1.
+ */
+int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen) LG_MUST_CHECK;
+
+/* Apply one `key = value` setting; `where` names its origin for errors. */
+int config_set(struct config *cfg, const char *key, const char *value, const char *where,
+               char *errbuf, size_t errlen) LG_MUST_CHECK;
+
+/* Parse the text of a config file. `name` is used in error messages. */
+int config_parse_text(struct config *cfg, const char *text, const char *name, char *errbuf,
+                      size_t errlen) LG_MUST_CHECK;
+
+/* Print every key, its environment name, default and description (for --help). */
+void config_describe(void);
+
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * db.h - the per-process PostgreSQL connection pool.
+ *
+ * 1. A worker process owns one pool of at most `size` connections, opened
+ *    lazily. Request threads borrow a connection for the span of one store
+ *    call and give it back; nobody holds one while waiting for a human.
+ * 2. A borrower that finds the pool empty and full waits at most a few
+ *    seconds, then gets a 503 error: a slow database never hangs a request.
+ * 3. A connection that broke is closed on release and reopened on demand,
+ *    so a PostgreSQL restart costs the requests in flight, not the worker.
+ * 4. Statements are prepared once per connection on first use (db_run).
+ */
+#ifndef LG_DB_H
+#define LG_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "util.h"
+
+struct db_conn {
+    PGconn *pg;
+    uint64_t prepared; /* bit i: statement i is prepared on this connection */
+    struct db_conn *next;
+};
+
+/* A named SQL statement; store.c owns the table of them. */
+struct db_stmt {
+    const char *name;
+    const char *sql;
+    bool retry; /* safe to run again on a fresh connection if the old one was dead */
+};
+
+/* Set up the process pool (no connection is opened yet). */
+void db_pool_init(const char *conninfo, int size);
+
+/* Close every idle connection (at exit, or in a child after fork). */
+void db_pool_shutdown(void);
+
+/* Borrow a connection; NULL with a 503 `err` when the database is unreachable. */
+struct db_conn *db_acquire(struct lg_error *err) LG_MUST_CHECK;
+
+/* Give a connection back; a broken one is closed. */
+void db_release(struct db_conn *c);
+
+/*
+ * Execute statement `idx` of `stmts` with text parameters (NULL = SQL NULL).
+ * Returns a new PGresult (caller PQclears) or NULL; on failure fills `err`
+ * (503 for a lost connection, 500 otherwise) and logs the database's message.
+ */
+PGresult *db_run(struct db_conn *c, const struct db_stmt *stmts, int idx, int nparams,
+                 const char *const *params, struct lg_error *err) LG_MUST_CHECK;
+
+/* Run a parameterless command (BEGIN, COMMIT, ...); -1 with `err` filled. */
+int db_exec(struct db_conn *c, const char *sql, struct lg_error *err) LG_MUST_CHECK;
+
+/* Open a standalone connection (CLI, listener); NULL with errbuf filled. */
+PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen);
+
+#endif

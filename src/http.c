@@ -1,0 +1,204 @@
+/*
+ * http.c - see http.h.
+ */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "shape.h"
+
+void http_begin(struct http_req *r, FCGX_Request *fcgi, const struct config *cfg)
+{
+    const char *uri;
+
+    memset(r, 0, sizeof(*r));
+    r->fcgi = fcgi;
+    r->cfg = cfg;
+    r->method = http_param(r, "REQUEST_METHOD");
+    if (!r->method)
+        r->method = "GET";
+    r->path = http_param(r, "DOCUMENT_URI");
+    if (!r->path)
+        r->path = http_param(r, "SCRIPT_NAME");
+    if (!r->path) {
+        uri = http_param(r, "REQUEST_URI");
+        r->path = uri ? uri : "/";
+    }
+    r->query = http_param(r, "QUERY_STRING");
+    if (!r->query)
+        r->query = "";
+}
+
+void http_end(struct http_req *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+const char *http_param(const struct http_req *r, const char *name)
+{
+    if (!r->fcgi)
+        return NULL;
+    return FCGX_GetParam(name, r->fcgi->envp);
+}
+
+int http_read_body(struct http_req *r, size_t max, struct lg_error *err)
+{
+    const char *cl = http_param(r, "CONTENT_LENGTH");
+    int64_t declared = 0;
+    size_t cap, len = 0;
+    char *buf;
+    int n;
+
+    if (cl && *cl && (parse_int64(cl, &declared) < 0 || declared < 0))
+        return lg_fail(err, 400, "invalid_request", "Content-Length is not a number");
+    if ((uint64_t)declared > max)
+        return lg_fail(err, 413, "payload_too_large", "request body is %lld bytes; the limit is %zu",
+                       (long long)declared, max);
+    cap = (size_t)declared + 1;
+    buf = xmalloc(cap + 1);
+    /* Read one byte past what was declared, to catch a body longer than its header. */
+    while (len < cap && (n = FCGX_GetStr(buf + len, (int)(cap - len), r->fcgi->in)) > 0)
+        len += (size_t)n;
+    if (len > (size_t)declared) {
+        free(buf);
+        return lg_fail(err, 400, "invalid_request", "request body is longer than Content-Length");
+    }
+    buf[len] = '\0';
+    r->body = buf;
+    r->body_len = len;
+    return 0;
+}
+
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+void http_send_json_hdr(struct http_req *r, int status, json_t *body, const char *headers)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+    json_decref(body);
+    if (!text) {
+        /* Only possible if shaping failed; never leave the client without an answer. */
+        log_error("could not encode response body", "path=%s status=%d", r->path, status);
+        status = 500;
+        text = xstrdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"could not encode the response\"}}");
+    }
+    r->status = status;
+    r->answered = true;
+    if (r->fcgi) {
+        /* libfcgi's own printf lacks %zu: format here, write once. */
+        char head[512];
+        int n = snprintf(head, sizeof(head),
+                         "Status: %d %s\r\nContent-Type: application/json\r\n"
+                         "Cache-Control: no-store\r\n%sContent-Length: %zu\r\n\r\n",
+                         status, http_reason(status), headers ? headers : "", strlen(text) + 1);
+        FCGX_PutStr(head, n, r->fcgi->out);
+        FCGX_PutStr(text, (int)strlen(text), r->fcgi->out);
+        FCGX_PutChar('\n', r->fcgi->out);
+    }
+    free(text);
+}
+
+void http_send_json(struct http_req *r, int status, json_t *body)
+{
+    http_send_json_hdr(r, status, body, NULL);
+}
+
+void http_send_error(struct http_req *r, const struct lg_error *err)
+{
+    const char *hdr = NULL;
+
+    if (err->status == 401)
+        hdr = "WWW-Authenticate: Bearer realm=\"loopgate\"\r\n";
+    else if (err->status == 503 || err->status == 429)
+        hdr = "Retry-After: 1\r\n";
+    http_send_json_hdr(r, err->status, shape_error(err->code, err->message), hdr);
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode form-urlencoded [s, s+n) into out; -1 on bad escapes or overflow. */
+static int decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= n)
+                return -1;
+            hi = hexval(s[i + 1]);
+            lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = hi * 16 + lo;
+            if (c == 0)
+                return -1;
+            i += 2;
+        }
+        if (o + 1 >= outlen)
+            return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int http_query_get(const char *query, const char *name, char *out, size_t outlen)
+{
+    size_t nlen = strlen(name);
+    const char *p = query;
+
+    while (p && *p) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t)(eq - p) : len;
+
+        if (klen == nlen && !memcmp(p, name, nlen)) {
+            if (!eq) {
+                out[0] = '\0';
+                return 0;
+            }
+            return decode(eq + 1, len - klen - 1, out, outlen) < 0 ? -1 : 0;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return 1;
+}

@@ -1,0 +1,65 @@
+/*
+ * http.h - one HTTP exchange as seen through FastCGI.
+ *
+ * Wraps an FCGX_Request: CGI parameters, the body (read with a size bound),
+ * and writing a JSON answer with the right Status line. No pointer obtained
+ * from http_param() outlives the request (FCGX_Finish_r frees them).
+ * The query-string helpers are pure and unit tested.
+ */
+#ifndef LG_HTTP_H
+#define LG_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <fcgiapp.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "store.h"
+#include "util.h"
+
+struct http_req {
+    FCGX_Request *fcgi;
+    const struct config *cfg;
+    const char *method;
+    const char *path;
+    const char *query;
+    char *body; /* NUL-terminated, owned; NULL until read */
+    size_t body_len;
+    struct actor who;
+    bool answered;
+    int status; /* what was answered, for the access log */
+};
+
+/* Set up `r` from the CGI parameters of `fcgi`. */
+void http_begin(struct http_req *r, FCGX_Request *fcgi, const struct config *cfg);
+
+/* Free what http_begin and http_read_body allocated. */
+void http_end(struct http_req *r);
+
+/* A CGI parameter (HTTP_X_API_KEY, CONTENT_TYPE ...) or NULL; borrowed. */
+const char *http_param(const struct http_req *r, const char *name);
+
+/* Read the whole body into r->body; 413 beyond `max` bytes. */
+int http_read_body(struct http_req *r, size_t max, struct lg_error *err) LG_MUST_CHECK;
+
+/* Answer `status` with `body` (a reference that is stolen). */
+void http_send_json(struct http_req *r, int status, json_t *body);
+
+/* Answer the error `err` as {"error":{"code","message"}}. */
+void http_send_error(struct http_req *r, const struct lg_error *err);
+
+/* Answer with an extra header line (e.g. "Allow: GET\r\n"). */
+void http_send_json_hdr(struct http_req *r, int status, json_t *body, const char *headers);
+
+/*
+ * Find `name` in an application/x-www-form-urlencoded query and decode it
+ * into `out`. Returns 0 found, 1 absent, -1 malformed or longer than outlen-1.
+ */
+int http_query_get(const char *query, const char *name, char *out, size_t outlen) LG_MUST_CHECK;
+
+/* The reason phrase of a status code. */
+const char *http_reason(int status);
+
+#endif

@@ -1,0 +1,206 @@
+/*
+ * main.c - the `loopgate` command: one table of subcommands.
+ *
+ *   loopgate serve     run the FastCGI master and its workers
+ *   loopgate migrate   apply the embedded SQL migrations
+ *   loopgate apikey    create, list and revoke API keys
+ *   loopgate version   print the version
+ *
+ * Every subcommand takes --config PATH and --help. Configuration errors stop
+ * here, before anything starts, with a message naming the key.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "apikey.h"
+#include "config.h"
+#include "log.h"
+#include "migrate.h"
+#include "server.h"
+#include "version.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+/*
+ * Strip a leading `--config PATH` (or --config=PATH) from argv, load the
+ * configuration, and leave the rest for the subcommand.
+ */
+static int load_config(struct config *cfg, int *argc, char **argv)
+{
+    const char *path = NULL;
+    char err[512];
+    int out = 1;
+
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < *argc) {
+            path = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            path = argv[i] + 9;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    *argc = out;
+    argv[out] = NULL;
+    if (config_load(cfg, path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "loopgate: configuration error: %s\n", err);
+        return -1;
+    }
+    log_threshold = cfg->log_level;
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+                                         {"workers", required_argument, NULL, 'w'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct config cfg;
+    char err[512];
+    int c, rc;
+
+    if (load_config(&cfg, &argc, argv) < 0)
+        return 2;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:w:t:h", opts, NULL)) != -1) {
+        const char *key = c == 's' ? "socket" : c == 'w' ? "workers" : "threads";
+        if (c == 'h') {
+            printf("Usage: loopgate serve [--config PATH] [--socket PATH|HOST:PORT]\n"
+                   "                      [--workers N] [--threads N]\n\n"
+                   "Runs the FastCGI master: binds the socket (or takes it from systemd socket\n"
+                   "activation), forks N worker processes of T request threads each, restarts\n"
+                   "a worker that dies, and on SIGTERM lets in-flight requests finish.\n\n");
+            config_describe();
+            config_free(&cfg);
+            return 0;
+        }
+        if (c == '?') {
+            config_free(&cfg);
+            return 2;
+        }
+        if (config_set(&cfg, key, optarg, "command line", err, sizeof(err)) < 0) {
+            fprintf(stderr, "loopgate: %s\n", err);
+            config_free(&cfg);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "loopgate serve: unexpected argument '%s'\n", argv[optind]);
+        config_free(&cfg);
+        return 2;
+    }
+    if (!cfg.auth_required)
+        log_warn("authentication is off: requests without an API key act as tenant 'default'",
+                 "config=%s", cfg.source);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = server_run(&cfg);
+    curl_global_cleanup();
+    config_free(&cfg);
+    return rc;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+    struct config cfg;
+    int rc;
+
+    if (load_config(&cfg, &argc, argv) < 0)
+        return 2;
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("Usage: loopgate migrate [--config PATH]\n\n"
+               "Applies the SQL migrations built into this binary (%d, from sql/) that the\n"
+               "database named by db_uri / DB_URI has not seen yet, in order, each in one\n"
+               "transaction, under an advisory lock. Running it again changes nothing.\n",
+               migrations_count);
+        config_free(&cfg);
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "loopgate migrate: unexpected argument '%s'\n", argv[1]);
+        config_free(&cfg);
+        return 2;
+    }
+    rc = migrate_run(cfg.db_uri, 0);
+    config_free(&cfg);
+    return rc;
+}
+
+static int cmd_apikey(int argc, char **argv)
+{
+    struct config cfg;
+    int rc;
+
+    if (load_config(&cfg, &argc, argv) < 0)
+        return 2;
+    rc = apikey_main(&cfg, argc, argv);
+    config_free(&cfg);
+    return rc;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("Usage: loopgate version\n\nPrints the version of loopgate and its libraries.\n");
+        return 0;
+    }
+    printf("loopgate %s (libpq %d, jansson %s, libcurl %s, migrations %d)\n", LOOPGATE_VERSION,
+           PQlibVersion(), JANSSON_VERSION, cv->version, migrations_count);
+    return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command commands[] = {
+    {"serve", cmd_serve, "run the FastCGI master and its workers"},
+    {"migrate", cmd_migrate, "apply the SQL migrations to the database"},
+    {"apikey", cmd_apikey, "create, list or revoke API keys"},
+    {"version", cmd_version, "print the version"},
+    {"help", cmd_help, "show this help"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("Usage: loopgate COMMAND [--config PATH] [OPTIONS]\n\n"
+           "Loopgate: a human-in-the-loop gateway for AI agents.\n\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+    printf("\nRun 'loopgate COMMAND --help' for the options of one command.\n"
+           "Configuration: --config PATH, $LOOPGATE_CONFIG, or /etc/loopgate/loopgate.conf,\n"
+           "then environment variables; 'loopgate serve --help' lists every key.\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cmd_help(argc, argv);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        return cmd_help(argc, argv);
+    if (!strcmp(argv[1], "--version"))
+        return cmd_version(1, argv);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "loopgate: unknown command '%s'; run 'loopgate help'\n", argv[1]);
+    return 2;
+}

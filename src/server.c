@@ -1,0 +1,363 @@
+/*
+ * server.c - the process model of `loopgate serve`.
+ *
+ * 1. The master takes the FastCGI listening socket from systemd socket
+ *    activation (LISTEN_FDS) or binds `socket` itself, then forks `workers`
+ *    children and does nothing else: it restarts a child that dies (with a
+ *    pause if children die young) and on SIGTERM/SIGINT tells every child to
+ *    stop, waits for them (bounded by shutdown_timeout), and exits 0.
+ * 2. A worker runs `threads` request threads. They take turns in
+ *    FCGX_Accept_r behind one mutex, so exactly one thread sits in accept()
+ *    and the kernel hands each connection to one process.
+ * 3. Every thread of a worker blocks all signals; the worker's main thread
+ *    waits for them with sigwait. On SIGTERM it raises FCGX_ShutdownPending
+ *    and interrupts the accepting thread with SIGUSR2 (a handler that does
+ *    nothing, installed without SA_RESTART), because libfcgi blocked in
+ *    accept() ignores SIGTERM. In-flight requests finish; after
+ *    shutdown_timeout the worker exits anyway.
+ * 4. A worker dies with its master (PR_SET_PDEATHSIG), so no orphan keeps
+ *    serving a socket nobody supervises.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "api.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+
+#define SD_LISTEN_FDS_START 3
+#define THREAD_STACK (512 * 1024)
+#define MAX_WORKERS 256
+
+/* ---------------------------------------------------------------- worker */
+
+static struct {
+    const struct config *cfg;
+    int listen_fd;
+    pthread_mutex_t accept_lock;
+    pthread_mutex_t state_lock;
+    pthread_cond_t exited;
+    volatile int stopping;
+    pthread_t accepting; /* thread inside FCGX_Accept_r, valid when has_accepting */
+    int has_accepting;
+    int running; /* request threads still alive */
+} W = {.accept_lock = PTHREAD_MUTEX_INITIALIZER,
+       .state_lock = PTHREAD_MUTEX_INITIALIZER,
+       .exited = PTHREAD_COND_INITIALIZER};
+
+static void on_sigusr2(int sig)
+{
+    (void)sig;
+}
+
+static void *request_thread(void *arg)
+{
+    FCGX_Request req;
+    struct http_req hr;
+
+    (void)arg;
+    if (FCGX_InitRequest(&req, W.listen_fd, 0) != 0) {
+        log_error("could not initialise a FastCGI request", "%s", "");
+        goto out;
+    }
+    for (;;) {
+        int rc;
+
+        pthread_mutex_lock(&W.accept_lock);
+        if (W.stopping) {
+            pthread_mutex_unlock(&W.accept_lock);
+            break;
+        }
+        pthread_mutex_lock(&W.state_lock);
+        W.accepting = pthread_self();
+        W.has_accepting = 1;
+        pthread_mutex_unlock(&W.state_lock);
+        rc = FCGX_Accept_r(&req);
+        pthread_mutex_lock(&W.state_lock);
+        W.has_accepting = 0;
+        pthread_mutex_unlock(&W.state_lock);
+        pthread_mutex_unlock(&W.accept_lock);
+        if (rc < 0) {
+            if (W.stopping)
+                break;
+            log_warn("could not accept a FastCGI connection", "error=%d", rc);
+            usleep(10000);
+            continue;
+        }
+        http_begin(&hr, &req, W.cfg);
+        api_handle(&hr);
+        log_debug("request", "method=%s path=%s status=%d tenant=%s", hr.method, hr.path,
+                  hr.status, hr.who.tenant[0] ? hr.who.tenant : "-");
+        http_end(&hr);
+        FCGX_Finish_r(&req);
+    }
+    FCGX_Free(&req, 0);
+out:
+    pthread_mutex_lock(&W.state_lock);
+    W.running--;
+    pthread_cond_broadcast(&W.exited);
+    pthread_mutex_unlock(&W.state_lock);
+    return NULL;
+}
+
+/* Stop accepting, let in-flight requests finish (bounded), return. */
+static void worker_drain(void)
+{
+    struct timespec deadline, tick;
+    int left;
+
+    W.stopping = 1;
+    FCGX_ShutdownPending();
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += W.cfg->shutdown_timeout;
+
+    pthread_mutex_lock(&W.state_lock);
+    while (W.running > 0) {
+        /* The thread in accept() may not be there yet when signalled: repeat. */
+        if (W.has_accepting)
+            pthread_kill(W.accepting, SIGUSR2);
+        clock_gettime(CLOCK_REALTIME, &tick);
+        if (tick.tv_sec > deadline.tv_sec ||
+            (tick.tv_sec == deadline.tv_sec && tick.tv_nsec >= deadline.tv_nsec))
+            break;
+        tick.tv_nsec += 50 * 1000000;
+        if (tick.tv_nsec >= 1000000000) {
+            tick.tv_sec++;
+            tick.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&W.exited, &W.state_lock, &tick);
+    }
+    left = W.running;
+    pthread_mutex_unlock(&W.state_lock);
+    if (left > 0)
+        log_warn("shutdown timeout: leaving requests unfinished", "threads=%d", left);
+}
+
+static int worker_main(const struct config *cfg, int listen_fd)
+{
+    struct sigaction sa;
+    sigset_t set;
+    pthread_attr_t attr;
+    int sig = 0;
+
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    W.cfg = cfg;
+    W.listen_fd = listen_fd;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigusr2;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: accept() must return EINTR */
+    sigaction(SIGUSR2, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (FCGX_Init() != 0) {
+        log_error("could not initialise libfcgi", "%s", "");
+        return 1;
+    }
+    db_pool_init(cfg->db_uri, cfg->db_pool_size);
+
+    /* Threads inherit this mask: only SIGUSR2 may interrupt them. */
+    sigfillset(&set);
+    sigdelset(&set, SIGUSR2);
+    sigdelset(&set, SIGSEGV);
+    sigdelset(&set, SIGBUS);
+    sigdelset(&set, SIGFPE);
+    sigdelset(&set, SIGILL);
+    sigdelset(&set, SIGABRT);
+    pthread_sigmask(SIG_SETMASK, &set, NULL);
+
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, THREAD_STACK);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (int i = 0; i < cfg->threads; i++) {
+        pthread_t t;
+        if (pthread_create(&t, &attr, request_thread, NULL) != 0) {
+            log_error("could not start a request thread", "started=%d wanted=%d", i,
+                      cfg->threads);
+            if (i == 0)
+                return 1;
+            break;
+        }
+        pthread_mutex_lock(&W.state_lock);
+        W.running++;
+        pthread_mutex_unlock(&W.state_lock);
+    }
+    pthread_attr_destroy(&attr);
+    log_info("worker ready", "threads=%d", W.running);
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+        ;
+    log_info("worker stopping", "signal=%d", sig);
+    worker_drain();
+    db_pool_shutdown();
+    return 0;
+}
+
+/* ---------------------------------------------------------------- master */
+
+static int listen_unix(const char *path, int mode)
+{
+    struct sockaddr_un sun;
+    int fd;
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        log_error("socket path too long", "socket=%s", path);
+        return -1;
+    }
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    unlink(path); /* a stale socket from an unclean stop */
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, (mode_t)mode) < 0 ||
+        listen(fd, 1024) < 0)
+        goto fail;
+    return fd;
+fail:
+    log_error("could not listen on socket", "socket=%s error=\"%s\"", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* The socket handed over by systemd, or -1. */
+static int inherited_socket(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    int64_t p, n;
+
+    if (!pid || !fds || parse_int64(pid, &p) < 0 || parse_int64(fds, &n) < 0)
+        return -1;
+    if (p != getpid() || n < 1)
+        return -1;
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return SD_LISTEN_FDS_START;
+}
+
+static pid_t spawn(const struct config *cfg, int fd, const sigset_t *oldmask)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        pthread_sigmask(SIG_SETMASK, oldmask, NULL);
+        _exit(worker_main(cfg, fd));
+    }
+    if (pid < 0)
+        log_error("could not fork a worker", "error=\"%s\"", strerror(errno));
+    return pid;
+}
+
+int server_run(struct config *cfg)
+{
+    pid_t kids[MAX_WORKERS] = {0};
+    int64_t born[MAX_WORKERS] = {0};
+    sigset_t set, old;
+    int fd, owned = 0, stopping = 0, n = cfg->workers;
+    int64_t deadline = 0;
+
+    fd = inherited_socket();
+    if (fd >= 0) {
+        log_info("using socket from systemd", "fd=%d", fd);
+    } else if (strchr(cfg->socket, '/')) {
+        fd = listen_unix(cfg->socket, cfg->socket_mode);
+        owned = 1;
+    } else {
+        fd = FCGX_OpenSocket(cfg->socket, 1024);
+        if (fd < 0)
+            log_error("could not listen on socket", "socket=%s", cfg->socket);
+    }
+    if (fd < 0)
+        return 1;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+
+    for (int i = 0; i < n; i++) {
+        kids[i] = spawn(cfg, fd, &old);
+        born[i] = now_ms();
+    }
+    log_info("loopgate serving", "socket=%s workers=%d threads=%d auth=%s config=%s",
+             owned ? cfg->socket : "(inherited)", n, cfg->threads,
+             cfg->auth_required ? "required" : "off", cfg->source);
+
+    for (;;) {
+        struct timespec ts = {0, 200 * 1000000};
+        int sig = sigtimedwait(&set, NULL, &ts), alive = 0;
+        pid_t pid;
+        int status;
+
+        if (sig == SIGTERM || sig == SIGINT) {
+            if (!stopping) {
+                log_info("stopping", "signal=%d", sig);
+                stopping = 1;
+                deadline = now_ms() + (int64_t)cfg->shutdown_timeout * 1000 + 3000;
+                for (int i = 0; i < n; i++)
+                    if (kids[i] > 0)
+                        kill(kids[i], SIGTERM);
+            }
+        }
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (int i = 0; i < n; i++) {
+                if (kids[i] != pid)
+                    continue;
+                kids[i] = 0;
+                if (!stopping)
+                    log_warn("worker died; restarting", "pid=%d status=%d signal=%d", (int)pid,
+                             WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                             WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            /* Restart at once, but at most once a second per slot. */
+            if (!stopping && kids[i] == 0 && now_ms() - born[i] >= 1000) {
+                kids[i] = spawn(cfg, fd, &old);
+                born[i] = now_ms();
+            }
+            alive += kids[i] > 0;
+        }
+        if (stopping && alive == 0)
+            break;
+        if (stopping && now_ms() > deadline) {
+            log_warn("workers did not stop in time; killing them", "left=%d", alive);
+            for (int i = 0; i < n; i++)
+                if (kids[i] > 0)
+                    kill(kids[i], SIGKILL);
+            deadline = now_ms() + 60000;
+        }
+    }
+    if (owned && strchr(cfg->socket, '/'))
+        unlink(cfg->socket);
+    close(fd);
+    log_info("stopped", "%s", "");
+    return 0;
+}

@@ -1,0 +1,82 @@
+/*
+ * shape.c - see shape.h.
+ */
+#include "shape.h"
+
+#include <string.h>
+
+/* Parse JSON text stored by us; a NULL or unparsable text gives JSON null. */
+static json_t *embedded(const char *text)
+{
+    json_t *v;
+
+    if (!text)
+        return json_null();
+    v = json_loads(text, JSON_DECODE_ANY, NULL);
+    return v ? v : json_null();
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+bool shape_is_final(const char *status)
+{
+    return strcmp(status, "pending") != 0;
+}
+
+json_t *shape_submitted(const struct lg_request *r)
+{
+    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:i}", "success", 1, "request_id", r->id,
+                     "status", r->status, "created_at", r->created_at, "expires_at",
+                     r->expires_at, "request_type", r->request_type, "timeout_seconds",
+                     r->timeout_seconds);
+}
+
+static json_t *responder(const struct lg_request *r)
+{
+    if (!r->responder_id && !r->responder_name)
+        return json_null();
+    return json_pack("{s:I, s:o}", "id", (json_int_t)r->responder_id, "name",
+                     str_or_null(r->responder_name));
+}
+
+json_t *shape_poll(const struct lg_request *r)
+{
+    return json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:o, s:o}", "request_id", r->id,
+                     "status", r->status, "response", r->response ? r->response : "", "approved",
+                     r->approved, "completed", shape_is_final(r->status), "request_type",
+                     r->request_type, "created_at", r->created_at, "expires_at", r->expires_at,
+                     "responded_at", str_or_null(r->responded_at), "responder", responder(r));
+}
+
+json_t *shape_request(const struct lg_request *r)
+{
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:o, s:s, s:s, s:b, s:s, s:s, s:s, s:o}", "id", r->id,
+        "session_id", r->session_id, "client_id", r->client_id, "message", r->message,
+        "request_type", r->request_type, "options", embedded(r->options_json), "timeout_seconds",
+        r->timeout_seconds, "metadata", embedded(r->metadata_json), "status", r->status,
+        "response", r->response ? r->response : "", "approved", r->approved, "created_at",
+        r->created_at, "expires_at", r->expires_at, "on_timeout", r->on_timeout, "responded_at",
+        str_or_null(r->responded_at));
+
+    if (o && r->callback_url)
+        json_object_set_new(o, "callback_url", json_string(r->callback_url));
+    return o;
+}
+
+json_t *shape_session(const struct lg_session *s)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:b, s:s, s:s, s:I}", "id", s->session_id,
+                     "session_id", s->session_id, "client_id", s->client_id, "telegram_id",
+                     (json_int_t)s->telegram_id, "approvers", embedded(s->approvers_json),
+                     "active", s->active, "created_at", s->created_at, "updated_at",
+                     s->updated_at, "pending_requests", (json_int_t)s->pending);
+}
+
+json_t *shape_error(const char *code, const char *message)
+{
+    return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+}

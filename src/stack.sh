@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# stack.sh - the local Loopgate stack: a private PostgreSQL cluster, the
+# workers and nginx on 127.0.0.1:$SERVER_PORT, all under one directory.
+#
+#   stack.sh run     start everything, stay in the foreground, stop on Ctrl-C
+#   stack.sh start   start everything in the background
+#   stack.sh stop    stop everything that start/run started
+#   stack.sh status  say what is running
+#
+# Environment: SERVER_PORT (8080), LOOPGATE_VAR (./var), LOOPGATE_BIN
+# (build/loopgate), LOOPGATE_AUTH (off: the README's examples work as
+# printed), LOOPGATE_CONFIG (conf/loopgate.conf), PG_OPTS (extra postgres -c
+# settings). Data lives in $LOOPGATE_VAR/pg and survives a restart.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VAR=${LOOPGATE_VAR:-$ROOT/var}
+BIN=${LOOPGATE_BIN:-$ROOT/build/loopgate}
+PORT=${SERVER_PORT:-8080}
+SOCK=$VAR/run/loopgate.sock
+PGDATA=$VAR/pg
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+export DB_URI="host=$VAR/run port=5432 dbname=loopgate user=loopgate"
+export LOOPGATE_CONFIG=${LOOPGATE_CONFIG:-$ROOT/conf/loopgate.conf}
+export LOOPGATE_AUTH=${LOOPGATE_AUTH:-off}
+export LOOPGATE_SOCKET=$SOCK
+export LOOPGATE_SOCKET_MODE=0660
+
+say() { echo "loopgate: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+# PostgreSQL refuses to run as root: as root the cluster belongs to 'postgres'.
+as_pg() {
+    if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_start() {
+    [[ -n $PGBIN ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql (run make deps)"
+    mkdir -p "$VAR/run" "$VAR/log" "$PGDATA"
+    chmod 755 "$VAR" "$VAR/run" "$VAR/log"
+    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$PGDATA" "$VAR/run"; touch "$VAR/log/postgresql.log"; chown postgres: "$VAR/log/postgresql.log"; fi
+    if [[ ! -f $PGDATA/PG_VERSION ]]; then
+        say "creating the database cluster in $PGDATA"
+        as_pg "$PGBIN/initdb" -D "$PGDATA" -U loopgate -A trust -E UTF8 --no-locale >"$VAR/log/initdb.log" 2>&1 \
+            || die "initdb failed; see $VAR/log/initdb.log"
+    fi
+    if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+        as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -w -t 30 -l "$VAR/log/postgresql.log" \
+            -o "-k $VAR/run -c listen_addresses='' -p 5432 -c max_connections=200 ${PG_OPTS:-}" start >/dev/null \
+            || die "PostgreSQL did not start; see $VAR/log/postgresql.log"
+    fi
+    if ! "$PGBIN/psql" -h "$VAR/run" -U loopgate -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname='loopgate'" | grep -q 1; then
+        "$PGBIN/psql" -h "$VAR/run" -U loopgate -d postgres -qc "CREATE DATABASE loopgate" >/dev/null
+    fi
+    "$BIN" migrate >/dev/null || die "migration failed"
+}
+
+workers_start() {
+    local fg=${1:-}
+    rm -f "$SOCK"
+    if [[ -n $fg ]]; then
+        "$BIN" serve 2> >(tee -a "$VAR/log/loopgate.log" >&2) &
+    else
+        nohup "$BIN" serve >>"$VAR/log/loopgate.log" 2>&1 &
+    fi
+    echo $! >"$VAR/run/loopgate.pid"
+    for _ in $(seq 100); do [[ -S $SOCK ]] && return 0; sleep 0.1; done
+    die "the workers did not create $SOCK; see $VAR/log/loopgate.log"
+}
+
+nginx_start() {
+    local user_line="" access="off"
+    mkdir -p "$VAR/nginx/tmp"
+    [[ $(id -u) -eq 0 ]] && user_line="user root;"
+    [[ -n ${LOOPGATE_ACCESS_LOG:-} ]] && access="$VAR/log/nginx-access.log"
+    sed -e "s|@VAR@|$VAR|g" -e "s|@ROOT@|$ROOT|g" -e "s|@PORT@|$PORT|g" -e "s|@SOCKET@|$SOCK|g" \
+        -e "s|@USER_LINE@|$user_line|g" -e "s|@ACCESS_LOG@|$access|g" \
+        "$ROOT/nginx/loopgate-local.conf.in" >"$VAR/nginx/nginx.conf"
+    nginx -q -t -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -e "$VAR/log/nginx-error.log" 2>>"$VAR/log/nginx-error.log" \
+        || die "nginx configuration test failed; see $VAR/log/nginx-error.log"
+    nginx -p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -e "$VAR/log/nginx-error.log" \
+        || die "nginx did not start (is port $PORT free? set SERVER_PORT); see $VAR/log/nginx-error.log"
+}
+
+port_busy() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null
+}
+
+wait_healthy() {
+    for _ in $(seq 100); do
+        curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    die "http://127.0.0.1:$PORT/health did not answer; see $VAR/log/"
+}
+
+stop_pid() {   # stop_pid FILE SIGNAL SECONDS
+    local f=$1 pid
+    [[ -f $f ]] || return 0
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "-$2" "$pid" 2>/dev/null || true
+        for _ in $(seq $(($3 * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}
+
+stop_all() {
+    stop_pid "$VAR/run/nginx.pid" QUIT 10
+    stop_pid "$VAR/run/loopgate.pid" TERM 15
+    if [[ -f $PGDATA/postmaster.pid ]]; then
+        as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+}
+
+start_all() {
+    [[ -x $BIN ]] || die "$BIN is missing; run make"
+    if [[ -f $VAR/run/nginx.pid ]] && kill -0 "$(cat "$VAR/run/nginx.pid")" 2>/dev/null; then
+        die "the stack in $VAR is already running; make stop first"
+    fi
+    port_busy && die "port $PORT on 127.0.0.1 is in use; stop what uses it or set SERVER_PORT"
+    pg_start
+    workers_start "${1:-}"
+    nginx_start
+    wait_healthy
+}
+
+banner() {
+    cat >&2 <<EOT
+
+  Loopgate is running at http://127.0.0.1:$PORT  (data in $VAR)
+  Authentication is $LOOPGATE_AUTH for this local stack$([[ $LOOPGATE_AUTH == off ]] && echo ": requests without an API key act as tenant 'default'").
+
+  Try:
+    curl -X POST http://localhost:$PORT/hitl/register -H 'Content-Type: application/json' \\
+         -d '{"session_id":"test","client_id":"test","telegram_id":123456789}'
+    curl -X POST http://localhost:$PORT/hitl/request -H 'Content-Type: application/json' \\
+         -d '{"session_id":"test","client_id":"test","message":"Test message"}'
+    curl http://localhost:$PORT/hitl/pending
+
+EOT
+}
+
+case ${1:-} in
+run)
+    trap 'stop_all; say "stopped"; exit 0' INT TERM
+    trap 'stop_all' EXIT
+    start_all fg
+    banner
+    say "press Ctrl-C to stop"
+    wait "$(cat "$VAR/run/loopgate.pid")" || true
+    ;;
+start)
+    start_all
+    banner
+    say "running in the background; 'make stop' stops it"
+    ;;
+stop)
+    stop_all
+    say "stopped"
+    ;;
+status)
+    for n in nginx loopgate; do
+        if [[ -f $VAR/run/$n.pid ]] && kill -0 "$(cat "$VAR/run/$n.pid")" 2>/dev/null; then
+            say "$n running (pid $(cat "$VAR/run/$n.pid"))"
+        else say "$n stopped"; fi
+    done
+    as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 && say "postgresql running" || say "postgresql stopped"
+    ;;
+*)
+    echo "usage: $0 run|start|stop|status" >&2
+    exit 2
+    ;;
+esac

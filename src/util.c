@@ -1,0 +1,230 @@
+/*
+ * util.c - see util.h. Pure helpers: errors, strings, UTF-8, hashing.
+ */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+int lg_fail(struct lg_error *err, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err)
+        return -1;
+    err->status = status;
+    lg_strlcpy(err->code, code, sizeof(err->code));
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+
+    if (!p)
+        abort();
+    return p;
+}
+
+void *xcalloc(size_t n, size_t m)
+{
+    void *p = calloc(n ? n : 1, m ? m : 1);
+
+    if (!p)
+        abort();
+    return p;
+}
+
+char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+
+    if (!p)
+        abort();
+    return p;
+}
+
+int lg_snprintf(char *dst, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, fmt);
+    r = vsnprintf(dst, n, fmt, ap);
+    va_end(ap);
+    return (r < 0 || (size_t)r >= n) ? -1 : r;
+}
+
+int lg_strlcpy(char *dst, const char *src, size_t n)
+{
+    size_t len = strlen(src);
+
+    if (n == 0)
+        return -1;
+    if (len >= n) {
+        memcpy(dst, src, n - 1);
+        dst[n - 1] = '\0';
+        return -1;
+    }
+    memcpy(dst, src, len + 1);
+    return 0;
+}
+
+bool utf8_valid(const char *buf, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t need;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + need >= len)
+            return false;
+        for (size_t k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += need + 1;
+    }
+    return true;
+}
+
+size_t utf8_length(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+int parse_int64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    if (!s || !*s || isspace((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end != '\0')
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+bool ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+    const unsigned char *x = a, *y = b;
+    unsigned char diff = 0;
+
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++)
+        diff |= x[i] ^ y[i];
+    return diff == 0;
+}
+
+void sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+        abort();
+    hex_encode(md, 32, out);
+}
+
+int random_bytes(void *buf, size_t n)
+{
+    return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+}
+
+bool uuid_valid(const char *s)
+{
+    static const int dash[] = {8, 13, 18, 23};
+
+    if (!s || strlen(s) != 36)
+        return false;
+    for (int i = 0, d = 0; i < 36; i++) {
+        if (d < 4 && i == dash[d]) {
+            if (s[i] != '-')
+                return false;
+            d++;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool media_type_is_json(const char *ct)
+{
+    size_t n;
+
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    n = strcspn(ct, "; ");
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return true;
+    /* application/<something>+json */
+    if (n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+        strncasecmp(ct + n - 5, "+json", 5) == 0)
+        return true;
+    return false;
+}

@@ -1,0 +1,73 @@
+/*
+ * util.h - small self-contained helpers shared by every module.
+ *
+ * Nothing here touches the network, the database or global state, so every
+ * function can be unit tested on its own (tests/unit/test_util.c).
+ */
+#ifndef LG_UTIL_H
+#define LG_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LG_MUST_CHECK __attribute__((warn_unused_result))
+#define LG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/*
+ * A precise error for the caller to turn into a JSON body:
+ * {"error":{"code":code,"message":message}} with HTTP status `status`.
+ * Validators fill one of these instead of printing anything.
+ */
+struct lg_error {
+    int status;
+    char code[48];
+    char message[320];
+};
+
+/* Fill `err` and return -1, so a validator can `return lg_fail(...)`. */
+int lg_fail(struct lg_error *err, int status, const char *code, const char *fmt, ...)
+    LG_PRINTF(4, 5);
+
+/* Allocation that aborts on out-of-memory (STYLE: OOM aborts). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+char *xstrdup(const char *s);
+
+/* snprintf that always terminates and reports truncation as -1. */
+int lg_snprintf(char *dst, size_t n, const char *fmt, ...) LG_PRINTF(3, 4);
+
+/* Copy at most n-1 bytes and terminate; returns -1 when `src` did not fit. */
+int lg_strlcpy(char *dst, const char *src, size_t n);
+
+/* True when buf[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
+bool utf8_valid(const char *buf, size_t len);
+
+/* Number of code points in a valid UTF-8 string. */
+size_t utf8_length(const char *s);
+
+/* Parse a whole decimal int64 (optional leading '-'); -1 on junk or overflow. */
+int parse_int64(const char *s, int64_t *out) LG_MUST_CHECK;
+
+/* Lower-case hex of `n` bytes into `out` (2n+1 bytes). */
+void hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* Constant-time comparison of two byte strings (length leaks, content does not). */
+bool ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+/* SHA-256 of `len` bytes as 64 hex characters plus NUL. */
+void sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Fill `buf` with `n` cryptographically random bytes; -1 on failure. */
+int random_bytes(void *buf, size_t n) LG_MUST_CHECK;
+
+/* True for the canonical 8-4-4-4-12 hex UUID text form. */
+bool uuid_valid(const char *s);
+
+/* Monotonic clock in milliseconds. */
+int64_t now_ms(void);
+
+/* Case-insensitive ASCII prefix match of a media type ("application/json; charset=utf-8"). */
+bool media_type_is_json(const char *content_type);
+
+#endif

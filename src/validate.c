@@ -1,0 +1,287 @@
+/*
+ * validate.c - see validate.h.
+ *
+ * Compatibility rules taken from the Go original, whose clients we serve
+ * unchanged: unknown fields are ignored; `options: []` and `metadata: {}` mean
+ * "none"; `timeout_seconds: 0` means "the default"; request_type defaults to
+ * choice when options are given, else input.
+ */
+#include "validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int type_error(struct lg_error *err, const char *field, const char *want)
+{
+    return lg_fail(err, 400, "invalid_field", "%s must be %s", field, want);
+}
+
+static int missing(struct lg_error *err, const char *field)
+{
+    return lg_fail(err, 400, "missing_field", "%s is required", field);
+}
+
+/* No control characters (C0, DEL) in identifiers. */
+static bool printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
+int parse_json_object(const char *body, size_t len, json_t **out, struct lg_error *err)
+{
+    json_error_t jerr;
+    json_t *v;
+
+    if (len == 0)
+        return lg_fail(err, 400, "invalid_json", "request body is empty; expected a JSON object");
+    if (!utf8_valid(body, len))
+        return lg_fail(err, 400, "invalid_utf8", "request body is not valid UTF-8");
+    v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!v)
+        return lg_fail(err, 400, "invalid_json", "malformed JSON at line %d, column %d: %s",
+                       jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return lg_fail(err, 400, "invalid_json", "request body must be a JSON object");
+    }
+    *out = v;
+    return 0;
+}
+
+int validate_id(json_t *body, const char *field, const char **out, struct lg_error *err)
+{
+    json_t *v = json_object_get(body, field);
+    const char *s;
+
+    if (!v || json_is_null(v))
+        return missing(err, field);
+    if (!json_is_string(v))
+        return type_error(err, field, "a string");
+    s = json_string_value(v);
+    if (*s == '\0')
+        return lg_fail(err, 400, "missing_field", "%s must not be empty", field);
+    if (strlen(s) > ID_MAX_BYTES)
+        return lg_fail(err, 400, "invalid_field", "%s must be at most %d bytes", field,
+                       ID_MAX_BYTES);
+    if (!printable(s))
+        return lg_fail(err, 400, "invalid_field", "%s must not contain control characters", field);
+    *out = s;
+    return 0;
+}
+
+int validate_request_id(const char *value, const char *name, const char *where,
+                        struct lg_error *err)
+{
+    if (!value || !*value)
+        return lg_fail(err, 400, where[0] == 'p' ? "missing_parameter" : "missing_field",
+                       "%s is required", name);
+    if (!uuid_valid(value))
+        return lg_fail(err, 400, where[0] == 'p' ? "invalid_parameter" : "invalid_field",
+                       "%s must be a request id (UUID)", name);
+    return 0;
+}
+
+static int get_int64(json_t *v, const char *field, int64_t *out, struct lg_error *err)
+{
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    /* Telegram ids are often carried as strings by JavaScript clients. */
+    if (json_is_string(v) && parse_int64(json_string_value(v), out) == 0)
+        return 0;
+    return type_error(err, field, "an integer");
+}
+
+int validate_register(json_t *body, struct register_in *out, struct lg_error *err)
+{
+    json_t *v;
+
+    memset(out, 0, sizeof(*out));
+    if (validate_id(body, "session_id", &out->session_id, err) < 0 ||
+        validate_id(body, "client_id", &out->client_id, err) < 0)
+        return -1;
+    v = json_object_get(body, "telegram_id");
+    if (!v || json_is_null(v))
+        return missing(err, "telegram_id");
+    if (get_int64(v, "telegram_id", &out->telegram_id, err) < 0)
+        return -1;
+    if (out->telegram_id == 0)
+        return lg_fail(err, 400, "invalid_field", "telegram_id must not be 0");
+
+    v = json_object_get(body, "approvers");
+    if (v && !json_is_null(v)) {
+        size_t i;
+        json_t *a;
+        if (!json_is_array(v))
+            return type_error(err, "approvers", "an array of Telegram user ids");
+        if (json_array_size(v) > APPROVERS_MAX)
+            return lg_fail(err, 400, "invalid_field", "approvers must list at most %d user ids",
+                           APPROVERS_MAX);
+        json_array_foreach(v, i, a)
+        {
+            int64_t id;
+            char name[32];
+            snprintf(name, sizeof(name), "approvers[%zu]", i);
+            if (get_int64(a, name, &id, err) < 0)
+                return -1;
+            if (id <= 0)
+                return lg_fail(err, 400, "invalid_field", "%s must be a positive user id", name);
+        }
+        out->approvers = v;
+    }
+    return 0;
+}
+
+static int validate_options(json_t *v, struct submit_in *out, struct lg_error *err)
+{
+    size_t i;
+    json_t *o;
+
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_array(v))
+        return type_error(err, "options", "an array of strings");
+    if (json_array_size(v) == 0)
+        return 0;
+    if (json_array_size(v) > OPTIONS_MAX)
+        return lg_fail(err, 400, "invalid_field", "options must have at most %d entries",
+                       OPTIONS_MAX);
+    json_array_foreach(v, i, o)
+    {
+        size_t n;
+        if (!json_is_string(o))
+            return lg_fail(err, 400, "invalid_field", "options[%zu] must be a string", i);
+        n = utf8_length(json_string_value(o));
+        if (n == 0 || n > OPTION_MAX_CHARS)
+            return lg_fail(err, 400, "invalid_field", "options[%zu] must be 1-%d characters", i,
+                           OPTION_MAX_CHARS);
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(json_string_value(json_array_get(v, k)), json_string_value(o)))
+                return lg_fail(err, 400, "invalid_field", "options[%zu] repeats options[%zu]", i,
+                               k);
+    }
+    out->options = v;
+    return 0;
+}
+
+static int validate_metadata(json_t *v, struct submit_in *out, struct lg_error *err)
+{
+    char *text;
+    size_t n;
+
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return type_error(err, "metadata", "an object");
+    if (json_object_size(v) == 0)
+        return 0;
+    text = json_dumps(v, JSON_COMPACT);
+    if (!text)
+        return lg_fail(err, 400, "invalid_field", "metadata could not be encoded");
+    n = strlen(text);
+    free(text);
+    if (n > METADATA_MAX_BYTES)
+        return lg_fail(err, 400, "invalid_field",
+                       "metadata must be at most %d bytes as compact JSON (got %zu)",
+                       METADATA_MAX_BYTES, n);
+    out->metadata = v;
+    return 0;
+}
+
+static int optional_string(json_t *body, const char *field, const char **out,
+                           struct lg_error *err)
+{
+    json_t *v = json_object_get(body, field);
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return type_error(err, field, "a string");
+    if (*json_string_value(v))
+        *out = json_string_value(v);
+    return 0;
+}
+
+int validate_submit(json_t *body, int default_timeout, struct submit_in *out,
+                    struct lg_error *err)
+{
+    json_t *v;
+    const char *s;
+
+    memset(out, 0, sizeof(*out));
+    if (validate_id(body, "session_id", &out->session_id, err) < 0 ||
+        validate_id(body, "client_id", &out->client_id, err) < 0)
+        return -1;
+
+    v = json_object_get(body, "message");
+    if (!v || json_is_null(v))
+        return missing(err, "message");
+    if (!json_is_string(v))
+        return type_error(err, "message", "a string");
+    s = json_string_value(v);
+    if (*s == '\0')
+        return lg_fail(err, 400, "missing_field", "message must not be empty");
+    if (utf8_length(s) > MESSAGE_MAX_CHARS)
+        return lg_fail(err, 400, "invalid_field", "message must be at most %d characters",
+                       MESSAGE_MAX_CHARS);
+    out->message = s;
+
+    if (validate_options(json_object_get(body, "options"), out, err) < 0 ||
+        validate_metadata(json_object_get(body, "metadata"), out, err) < 0)
+        return -1;
+
+    if (optional_string(body, "request_type", &s, err) < 0)
+        return -1;
+    if (!s)
+        out->request_type = out->options ? "choice" : "input";
+    else if (!strcmp(s, "confirmation") || !strcmp(s, "choice") || !strcmp(s, "input"))
+        out->request_type = s;
+    else
+        return lg_fail(err, 400, "invalid_field",
+                       "request_type must be one of confirmation, choice, input");
+    if (!strcmp(out->request_type, "choice") && !out->options)
+        return lg_fail(err, 400, "invalid_field", "request_type choice needs options");
+
+    v = json_object_get(body, "timeout_seconds");
+    out->timeout_seconds = default_timeout;
+    if (v && !json_is_null(v)) {
+        json_int_t t;
+        if (!json_is_integer(v))
+            return type_error(err, "timeout_seconds", "an integer");
+        t = json_integer_value(v);
+        if (t < 0 || t > TIMEOUT_MAX_SECONDS)
+            return lg_fail(err, 400, "invalid_field", "timeout_seconds must be 1-%d",
+                           TIMEOUT_MAX_SECONDS);
+        if (t > 0)
+            out->timeout_seconds = (int)t;
+    }
+
+    if (optional_string(body, "on_timeout", &s, err) < 0)
+        return -1;
+    if (!s)
+        out->on_timeout = "deny";
+    else if (!strcmp(s, "deny") || !strcmp(s, "approve"))
+        out->on_timeout = s;
+    else
+        return lg_fail(err, 400, "invalid_field", "on_timeout must be deny or approve");
+
+    if (optional_string(body, "callback_url", &out->callback_url, err) < 0)
+        return -1;
+    if (out->callback_url) {
+        s = out->callback_url;
+        if (strlen(s) > URL_MAX_BYTES)
+            return lg_fail(err, 400, "invalid_field", "callback_url must be at most %d bytes",
+                           URL_MAX_BYTES);
+        if (strncmp(s, "https://", 8) && strncmp(s, "http://", 7))
+            return lg_fail(err, 400, "invalid_field", "callback_url must be an http(s) URL");
+        if (!printable(s) || strchr(s, ' '))
+            return lg_fail(err, 400, "invalid_field", "callback_url must not contain spaces or control characters");
+    }
+    return 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * validate.h - turn untrusted agent bodies into checked structs.
+ *
+ * Pure functions: no database, no I/O. Each fills a caller-owned lg_error
+ * with the HTTP status, a stable code and a message naming the field, which
+ * the API answers as {"error":{"code":…,"message":…}}. Pointers in the output
+ * structs are borrowed from the json_t the caller passed in.
+ */
+#ifndef LG_VALIDATE_H
+#define LG_VALIDATE_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "util.h"
+
+#define ID_MAX_BYTES 128
+#define MESSAGE_MAX_CHARS 16384
+#define OPTIONS_MAX 10
+#define OPTION_MAX_CHARS 64
+#define METADATA_MAX_BYTES 8192
+#define TIMEOUT_MAX_SECONDS 86400
+#define APPROVERS_MAX 50
+#define URL_MAX_BYTES 2048
+
+struct register_in {
+    const char *session_id;
+    const char *client_id;
+    int64_t telegram_id;
+    json_t *approvers; /* array of integers, or NULL */
+};
+
+struct submit_in {
+    const char *session_id;
+    const char *client_id;
+    const char *message;
+    const char *request_type; /* confirmation | choice | input, defaulted */
+    json_t *options;          /* non-empty array of strings, or NULL */
+    json_t *metadata;         /* object, or NULL */
+    int timeout_seconds;      /* defaulted */
+    const char *on_timeout;   /* deny | approve */
+    const char *callback_url; /* or NULL */
+};
+
+/*
+ * Check and parse a request body: valid UTF-8, well-formed JSON, an object.
+ * On success *out is a new reference.
+ */
+int parse_json_object(const char *body, size_t len, json_t **out, struct lg_error *err)
+    LG_MUST_CHECK;
+
+int validate_register(json_t *body, struct register_in *out, struct lg_error *err) LG_MUST_CHECK;
+
+int validate_submit(json_t *body, int default_timeout, struct submit_in *out,
+                    struct lg_error *err) LG_MUST_CHECK;
+
+/* A required identifier string field (session_id, request_id ...). */
+int validate_id(json_t *body, const char *field, const char **out, struct lg_error *err)
+    LG_MUST_CHECK;
+
+/* A request id: a UUID in text form. `where` is "field" or "parameter". */
+int validate_request_id(const char *value, const char *name, const char *where,
+                        struct lg_error *err) LG_MUST_CHECK;
+
+#endif
