@@ -76,8 +76,8 @@ static void h_submit(struct http_req *r)
     }
     if (rc == 0) {
         sha256_hex(r->body, r->body_len, hash);
-        rc = store_request_submit(&r->who, &in, idem, hash, r->cfg->max_concurrent_requests,
-                                  &out, &err);
+        rc = store_request_submit(&r->who, &in, idem, hash, r->cfg->max_concurrent_requests, &out,
+                                  &err);
     }
     if (rc == 0)
         log_info("request submitted", "tenant=%s session=%s request=%s", r->who.tenant,
@@ -231,16 +231,16 @@ static int authenticate(struct http_req *r, struct lg_error *err)
 
     if (auth && *auth) {
         if (strncasecmp(auth, "Bearer ", 7) != 0)
-            return lg_fail(err, 401, "unauthorized",
-                           "Authorization must be 'Bearer <api key>'");
+            return lg_fail(err, 401, "unauthorized", "Authorization must be 'Bearer <api key>'");
         key = auth + 7;
         while (*key == ' ')
             key++;
     }
     if (!key || !*key) {
         if (r->cfg->auth_required)
-            return lg_fail(err, 401, "unauthorized",
-                           "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'");
+            return lg_fail(
+                err, 401, "unauthorized",
+                "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'");
         lg_strlcpy(r->who.tenant, "default", sizeof(r->who.tenant));
         lg_strlcpy(r->who.name, "anonymous", sizeof(r->who.name));
         return 0;

@@ -77,8 +77,7 @@ static int create(int argc, char **argv)
     if (store_key_create(tenant, name, hash, prefix, &err) < 0)
         return fail(&err);
     printf("%s\n", key);
-    fprintf(stderr, "created key %s for tenant '%s'; it is shown only this once\n", prefix,
-            tenant);
+    fprintf(stderr, "created key %s for tenant '%s'; it is shown only this once\n", prefix, tenant);
     return 0;
 }
 
@@ -128,8 +127,7 @@ static int revoke(int argc, char **argv)
     if (rc < 0)
         return fail(&err);
     if (rc == 1) {
-        fprintf(stderr, "loopgate apikey revoke: no active key with id or prefix '%s'\n",
-                argv[1]);
+        fprintf(stderr, "loopgate apikey revoke: no active key with id or prefix '%s'\n", argv[1]);
         return 1;
     }
     printf("revoked %s\n", argv[1]);

@@ -134,8 +134,8 @@ static int set_value(struct config *cfg, const struct key *k, const char *v, con
                                        !strcasecmp(v, "no") || !strcasecmp(v, "off")))
             *(bool *)base = false;
         else {
-            snprintf(errbuf, errlen, "%s: %s: invalid value '%s' (expected %s)", where, k->name,
-                     v, k->type == K_AUTH ? "required or off" : "true or false");
+            snprintf(errbuf, errlen, "%s: %s: invalid value '%s' (expected %s)", where, k->name, v,
+                     k->type == K_AUTH ? "required or off" : "true or false");
             return -1;
         }
         return 0;
@@ -221,14 +221,21 @@ int config_parse_text(struct config *cfg, const char *text, const char *name, ch
         key = trim(line);
         val = trim(eq + 1);
         if (*val == '"') {
-            size_t n = strlen(val);
-            if (n < 2 || val[n - 1] != '"') {
-                snprintf(errbuf, errlen, "%s:%d: %s: unterminated quoted value", name, lineno,
-                         key);
+            /* A quoted value ends at the next '"'; only a comment may follow it. */
+            char *close = strchr(val + 1, '"'), *rest;
+            if (!close) {
+                snprintf(errbuf, errlen, "%s:%d: %s: unterminated quoted value", name, lineno, key);
                 rc = -1;
                 break;
             }
-            val[n - 1] = '\0';
+            rest = trim(close + 1);
+            if (*rest && *rest != '#') {
+                snprintf(errbuf, errlen, "%s:%d: %s: unexpected text after quoted value", name,
+                         lineno, key);
+                rc = -1;
+                break;
+            }
+            *close = '\0';
             val++;
         } else {
             /* An unquoted value ends at a ' #' comment. */

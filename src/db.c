@@ -18,8 +18,8 @@ static struct {
     pthread_cond_t freed;
     char *conninfo;
     int size;
-    int open;              /* connections that exist, idle or borrowed */
-    struct db_conn *idle;  /* stack of idle connections */
+    int open;             /* connections that exist, idle or borrowed */
+    struct db_conn *idle; /* stack of idle connections */
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, NULL};
 
 void db_pool_init(const char *conninfo, int size)
@@ -150,7 +150,8 @@ static void fail_from(struct db_conn *c, PGresult *res, const char *what, struct
 
     if (PQstatus(c->pg) != CONNECTION_OK) {
         log_warn("lost database connection", "stmt=%s error=\"%s\"", what, msg);
-        lg_fail(err, 503, "database_unavailable", "the database connection was lost; retry shortly");
+        lg_fail(err, 503, "database_unavailable",
+                "the database connection was lost; retry shortly");
     } else {
         log_error("database statement failed", "stmt=%s error=\"%s\"", what, msg);
         lg_fail(err, 500, "internal_error", "a database statement failed");

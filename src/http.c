@@ -56,8 +56,8 @@ int http_read_body(struct http_req *r, size_t max, struct lg_error *err)
     if (cl && *cl && (parse_int64(cl, &declared) < 0 || declared < 0))
         return lg_fail(err, 400, "invalid_request", "Content-Length is not a number");
     if ((uint64_t)declared > max)
-        return lg_fail(err, 413, "payload_too_large", "request body is %lld bytes; the limit is %zu",
-                       (long long)declared, max);
+        return lg_fail(err, 413, "payload_too_large",
+                       "request body is %lld bytes; the limit is %zu", (long long)declared, max);
     cap = (size_t)declared + 1;
     buf = xmalloc(cap + 1);
     /* Read one byte past what was declared, to catch a body longer than its header. */
@@ -76,23 +76,40 @@ int http_read_body(struct http_req *r, size_t max, struct lg_error *err)
 const char *http_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
@@ -105,7 +122,8 @@ void http_send_json_hdr(struct http_req *r, int status, json_t *body, const char
         /* Only possible if shaping failed; never leave the client without an answer. */
         log_error("could not encode response body", "path=%s status=%d", r->path, status);
         status = 500;
-        text = xstrdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"could not encode the response\"}}");
+        text = xstrdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"could not encode the "
+                       "response\"}}");
     }
     r->status = status;
     r->answered = true;

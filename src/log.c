@@ -45,8 +45,7 @@ void log_emit(int level, const char *msg, const char *kvfmt, ...)
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(line, sizeof(line), "%s.%03ldZ level=%s pid=%d msg=\"%s\"%s%s\n", ts,
-             now.tv_nsec / 1000000, level_names[level], (int)getpid(), msg, *tail ? " " : "",
-             tail);
+             now.tv_nsec / 1000000, level_names[level], (int)getpid(), msg, *tail ? " " : "", tail);
     /* One write per line keeps lines whole when several processes share stderr. */
     if (write(STDERR_FILENO, line, strlen(line)) < 0)
         return;

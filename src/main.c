@@ -54,6 +54,7 @@ static int load_config(struct config *cfg, int *argc, char **argv)
     argv[out] = NULL;
     if (config_load(cfg, path, err, sizeof(err)) < 0) {
         fprintf(stderr, "loopgate: configuration error: %s\n", err);
+        config_free(cfg);
         return -1;
     }
     log_threshold = cfg->log_level;

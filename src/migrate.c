@@ -36,8 +36,8 @@ static int exec_ok(PGconn *pg, const char *sql, const char *what)
 static int applied(PGconn *pg, const char *version, int *yes)
 {
     const char *p[] = {version};
-    PGresult *res = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
-                                 NULL, p, NULL, NULL, 0);
+    PGresult *res = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
+                                 p, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         fprintf(stderr, "loopgate migrate: could not read schema_migrations: %s",
@@ -66,8 +66,8 @@ static int apply(PGconn *pg, const struct migration *m)
         return -1;
     }
     PQclear(res);
-    res = PQexecParams(pg, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, NULL, p,
-                       NULL, NULL, 0);
+    res = PQexecParams(pg, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, NULL, p, NULL,
+                       NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         fprintf(stderr, "loopgate migrate: could not record %s: %s", m->version,
                 PQresultErrorMessage(res));

@@ -12,8 +12,8 @@
 struct http_req;
 
 enum auth_rule {
-    AUTH_NONE,   /* open: /health */
-    AUTH_TENANT, /* an API key picks the tenant (required unless auth = off) */
+    AUTH_NONE,     /* open: /health */
+    AUTH_TENANT,   /* an API key picks the tenant (required unless auth = off) */
     AUTH_TELEGRAM, /* the webhook secret header */
 };
 

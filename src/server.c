@@ -103,8 +103,8 @@ static void *request_thread(void *arg)
         }
         http_begin(&hr, &req, W.cfg);
         api_handle(&hr);
-        log_debug("request", "method=%s path=%s status=%d tenant=%s", hr.method, hr.path,
-                  hr.status, hr.who.tenant[0] ? hr.who.tenant : "-");
+        log_debug("request", "method=%s path=%s status=%d tenant=%s", hr.method, hr.path, hr.status,
+                  hr.who.tenant[0] ? hr.who.tenant : "-");
         http_end(&hr);
         FCGX_Finish_r(&req);
     }
@@ -190,8 +190,7 @@ static int worker_main(const struct config *cfg, int listen_fd)
     for (int i = 0; i < cfg->threads; i++) {
         pthread_t t;
         if (pthread_create(&t, &attr, request_thread, NULL) != 0) {
-            log_error("could not start a request thread", "started=%d wanted=%d", i,
-                      cfg->threads);
+            log_error("could not start a request thread", "started=%d wanted=%d", i, cfg->threads);
             if (i == 0)
                 return 1;
             break;

@@ -29,9 +29,8 @@ bool shape_is_final(const char *status)
 json_t *shape_submitted(const struct lg_request *r)
 {
     return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:i}", "success", 1, "request_id", r->id,
-                     "status", r->status, "created_at", r->created_at, "expires_at",
-                     r->expires_at, "request_type", r->request_type, "timeout_seconds",
-                     r->timeout_seconds);
+                     "status", r->status, "created_at", r->created_at, "expires_at", r->expires_at,
+                     "request_type", r->request_type, "timeout_seconds", r->timeout_seconds);
 }
 
 static json_t *responder(const struct lg_request *r)
@@ -53,14 +52,14 @@ json_t *shape_poll(const struct lg_request *r)
 
 json_t *shape_request(const struct lg_request *r)
 {
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:o, s:s, s:s, s:b, s:s, s:s, s:s, s:o}", "id", r->id,
-        "session_id", r->session_id, "client_id", r->client_id, "message", r->message,
-        "request_type", r->request_type, "options", embedded(r->options_json), "timeout_seconds",
-        r->timeout_seconds, "metadata", embedded(r->metadata_json), "status", r->status,
-        "response", r->response ? r->response : "", "approved", r->approved, "created_at",
-        r->created_at, "expires_at", r->expires_at, "on_timeout", r->on_timeout, "responded_at",
-        str_or_null(r->responded_at));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:o, s:s, s:s, s:b, s:s, s:s, s:s, s:o}",
+                  "id", r->id, "session_id", r->session_id, "client_id", r->client_id, "message",
+                  r->message, "request_type", r->request_type, "options", embedded(r->options_json),
+                  "timeout_seconds", r->timeout_seconds, "metadata", embedded(r->metadata_json),
+                  "status", r->status, "response", r->response ? r->response : "", "approved",
+                  r->approved, "created_at", r->created_at, "expires_at", r->expires_at,
+                  "on_timeout", r->on_timeout, "responded_at", str_or_null(r->responded_at));
 
     if (o && r->callback_url)
         json_object_set_new(o, "callback_url", json_string(r->callback_url));
@@ -71,9 +70,9 @@ json_t *shape_session(const struct lg_session *s)
 {
     return json_pack("{s:s, s:s, s:s, s:I, s:o, s:b, s:s, s:s, s:I}", "id", s->session_id,
                      "session_id", s->session_id, "client_id", s->client_id, "telegram_id",
-                     (json_int_t)s->telegram_id, "approvers", embedded(s->approvers_json),
-                     "active", s->active, "created_at", s->created_at, "updated_at",
-                     s->updated_at, "pending_requests", (json_int_t)s->pending);
+                     (json_int_t)s->telegram_id, "approvers", embedded(s->approvers_json), "active",
+                     s->active, "created_at", s->created_at, "updated_at", s->updated_at,
+                     "pending_requests", (json_int_t)s->pending);
 }
 
 json_t *shape_error(const char *code, const char *message)

@@ -326,8 +326,8 @@ int store_session_deactivate(const struct actor *who, const char *session_id, js
  * The request a reused Idempotency-Key names: the same body gets the same
  * answer, another body a 409. Returns 1 when no request has that key.
  */
-static int idempotent_replay(const struct actor *who, const char *idem_key,
-                             const char *body_hash, json_t **out, struct lg_error *err)
+static int idempotent_replay(const struct actor *who, const char *idem_key, const char *body_hash,
+                             json_t **out, struct lg_error *err)
 {
     const char *p[] = {who->tenant, idem_key};
     PGresult *res = run(S_REQUEST_BY_IDEM, 2, p, err);
@@ -351,17 +351,26 @@ static int idempotent_replay(const struct actor *who, const char *idem_key,
     return rc;
 }
 
-int store_request_submit(const struct actor *who, const struct submit_in *in,
-                         const char *idem_key, const char *body_hash, int max_pending,
-                         json_t **out, struct lg_error *err)
+int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
+                         const char *body_hash, int max_pending, json_t **out, struct lg_error *err)
 {
     char timeout[16], maxp[16];
     char *options = in->options ? json_dumps(in->options, JSON_COMPACT) : NULL;
     char *metadata = in->metadata ? json_dumps(in->metadata, JSON_COMPACT) : NULL;
-    const char *p[] = {who->tenant,      in->session_id,   in->client_id, in->message,
-                       in->request_type, options,          metadata,      timeout,
-                       in->on_timeout,   in->callback_url, idem_key,      idem_key ? body_hash : NULL,
-                       maxp,             who->name};
+    const char *p[] = {who->tenant,
+                       in->session_id,
+                       in->client_id,
+                       in->message,
+                       in->request_type,
+                       options,
+                       metadata,
+                       timeout,
+                       in->on_timeout,
+                       in->callback_url,
+                       idem_key,
+                       idem_key ? body_hash : NULL,
+                       maxp,
+                       who->name};
     PGresult *res;
     struct lg_request r;
     int rc = 0;
@@ -381,8 +390,7 @@ int store_request_submit(const struct actor *who, const struct submit_in *in,
                      "no session with id '%s'; register it with POST /hitl/register first",
                      in->session_id);
     } else if (!col_bool(res, 0, REQ_NCOLS)) {
-        rc = lg_fail(err, 409, "session_inactive", "session '%s' is deactivated",
-                     in->session_id);
+        rc = lg_fail(err, 409, "session_inactive", "session '%s' is deactivated", in->session_id);
     } else if (idem_key && (rc = idempotent_replay(who, idem_key, body_hash, out, err)) <= 0) {
         /* a replay (0) or a conflict (-1): a known key outranks the pending limit */
     } else {
@@ -394,8 +402,7 @@ int store_request_submit(const struct actor *who, const struct submit_in *in,
     return rc;
 }
 
-int store_request_poll(const struct actor *who, const char *id, json_t **out,
-                       struct lg_error *err)
+int store_request_poll(const struct actor *who, const char *id, json_t **out, struct lg_error *err)
 {
     const char *p[] = {id, who->tenant};
     PGresult *res = run(S_REQUEST_POLL, 2, p, err);
@@ -452,14 +459,15 @@ int store_request_cancel(const struct actor *who, const char *id, json_t **out,
     /* Nothing changed: say whether the request is unknown or already final. */
     if (store_request_poll(who, id, &now, err) < 0)
         return -1;
-    lg_fail(err, 409, "request_not_pending", "request '%s' is already %s; only a pending request can be canceled",
-            id, json_string_value(json_object_get(now, "status")));
+    lg_fail(err, 409, "request_not_pending",
+            "request '%s' is already %s; only a pending request can be canceled", id,
+            json_string_value(json_object_get(now, "status")));
     json_decref(now);
     return -1;
 }
 
-int store_key_create(const char *tenant, const char *name, const char *key_hash,
-                     const char *prefix, struct lg_error *err)
+int store_key_create(const char *tenant, const char *name, const char *key_hash, const char *prefix,
+                     struct lg_error *err)
 {
     const char *p[] = {tenant, name, key_hash, prefix};
     PGresult *res = run(S_KEY_CREATE, 4, p, err);

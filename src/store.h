@@ -37,9 +37,9 @@ int store_session_deactivate(const struct actor *who, const char *session_id, js
  * Insert a request. With `idem_key`, a second submit with the same key and
  * `body_hash` answers the first request; a different body is a 409.
  */
-int store_request_submit(const struct actor *who, const struct submit_in *in,
-                         const char *idem_key, const char *body_hash, int max_pending,
-                         json_t **out, struct lg_error *err) LG_MUST_CHECK;
+int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
+                         const char *body_hash, int max_pending, json_t **out,
+                         struct lg_error *err) LG_MUST_CHECK;
 int store_request_poll(const struct actor *who, const char *id, json_t **out,
                        struct lg_error *err) LG_MUST_CHECK;
 int store_request_pending(const struct actor *who, const char *session_id, json_t **out,
@@ -48,8 +48,8 @@ int store_request_cancel(const struct actor *who, const char *id, json_t **out,
                          struct lg_error *err) LG_MUST_CHECK;
 
 /* API key administration (CLI). */
-int store_key_create(const char *tenant, const char *name, const char *key_hash,
-                     const char *prefix, struct lg_error *err) LG_MUST_CHECK;
+int store_key_create(const char *tenant, const char *name, const char *key_hash, const char *prefix,
+                     struct lg_error *err) LG_MUST_CHECK;
 int store_key_list(json_t **out, struct lg_error *err) LG_MUST_CHECK;
 /* Revoke by id or prefix; 0 revoked, 1 no such active key, -1 error. */
 int store_key_revoke(const char *id_or_prefix, struct lg_error *err) LG_MUST_CHECK;

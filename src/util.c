@@ -137,7 +137,8 @@ int parse_int64(const char *s, int64_t *out)
     char *end;
     long long v;
 
-    if (!s || !*s || isspace((unsigned char)*s))
+    /* strtoll alone would also take leading space and a '+'. */
+    if (!s || !*s || isspace((unsigned char)*s) || *s == '+')
         return -1;
     errno = 0;
     v = strtoll(s, &end, 10);

@@ -193,8 +193,7 @@ static int validate_metadata(json_t *v, struct submit_in *out, struct lg_error *
     return 0;
 }
 
-static int optional_string(json_t *body, const char *field, const char **out,
-                           struct lg_error *err)
+static int optional_string(json_t *body, const char *field, const char **out, struct lg_error *err)
 {
     json_t *v = json_object_get(body, field);
 
@@ -208,8 +207,7 @@ static int optional_string(json_t *body, const char *field, const char **out,
     return 0;
 }
 
-int validate_submit(json_t *body, int default_timeout, struct submit_in *out,
-                    struct lg_error *err)
+int validate_submit(json_t *body, int default_timeout, struct submit_in *out, struct lg_error *err)
 {
     json_t *v;
     const char *s;
@@ -281,7 +279,8 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out,
         if (strncmp(s, "https://", 8) && strncmp(s, "http://", 7))
             return lg_fail(err, 400, "invalid_field", "callback_url must be an http(s) URL");
         if (!printable(s) || strchr(s, ' '))
-            return lg_fail(err, 400, "invalid_field", "callback_url must not contain spaces or control characters");
+            return lg_fail(err, 400, "invalid_field",
+                           "callback_url must not contain spaces or control characters");
     }
     return 0;
 }

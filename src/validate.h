@@ -47,8 +47,8 @@ struct submit_in {
  * Check and parse a request body: valid UTF-8, well-formed JSON, an object.
  * On success *out is a new reference.
  */
-int parse_json_object(const char *body, size_t len, json_t **out, struct lg_error *err)
-    LG_MUST_CHECK;
+int parse_json_object(const char *body, size_t len, json_t **out,
+                      struct lg_error *err) LG_MUST_CHECK;
 
 int validate_register(json_t *body, struct register_in *out, struct lg_error *err) LG_MUST_CHECK;
 
@@ -56,8 +56,8 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out,
                     struct lg_error *err) LG_MUST_CHECK;
 
 /* A required identifier string field (session_id, request_id ...). */
-int validate_id(json_t *body, const char *field, const char **out, struct lg_error *err)
-    LG_MUST_CHECK;
+int validate_id(json_t *body, const char *field, const char **out,
+                struct lg_error *err) LG_MUST_CHECK;
 
 /* A request id: a UUID in text form. `where` is "field" or "parameter". */
 int validate_request_id(const char *value, const char *name, const char *where,

@@ -1,0 +1,259 @@
+"""lg.py - the integration-test harness: a real Loopgate stack in a temp dir.
+
+Stack() runs src/stack.sh with LOOPGATE_VAR pointing at a fresh directory and
+SERVER_PORT at a free loopback port: a private PostgreSQL (initdb), the real
+workers and the real nginx. Tests talk HTTP to nginx and read the database
+with psql, so they assert what went over the wire and what was stored.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PGBIN = sorted(
+    (os.path.join("/usr/lib/postgresql", v, "bin") for v in os.listdir("/usr/lib/postgresql")),
+    key=lambda p: [int(x) for x in p.split("/")[-2].split(".") if x.isdigit()],
+)[-1]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Response:
+    def __init__(self, status, headers, raw):
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+        try:
+            self.json = json.loads(raw) if raw else None
+        except ValueError:
+            self.json = None
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def __repr__(self):
+        return "<%d %s>" % (self.status, self.raw[:300])
+
+
+class Stack:
+    def __init__(self, binary, san=False, env=None):
+        self.binary = os.path.abspath(binary)
+        self.san = san
+        self.var = tempfile.mkdtemp(prefix="lgtest.")
+        os.chmod(self.var, 0o755)
+        self.port = free_port()
+        self.extra_env = dict(env or {})
+        self.running = False
+
+    # ------------------------------------------------------------ lifecycle
+    def env(self, **over):
+        e = dict(os.environ)
+        e.update(
+            LOOPGATE_VAR=self.var,
+            SERVER_PORT=str(self.port),
+            LOOPGATE_BIN=self.binary,
+            LOOPGATE_ACCESS_LOG="1",
+            PG_OPTS="-c fsync=off -c full_page_writes=off",
+            DB_URI=self.db_uri,
+        )
+        if self.san:
+            e["ASAN_OPTIONS"] = "log_path=%s/log/asan:detect_leaks=1:abort_on_error=0" % self.var
+            e["UBSAN_OPTIONS"] = "log_path=%s/log/ubsan:print_stacktrace=1" % self.var
+            e["LSAN_OPTIONS"] = "suppressions=%s/tests/integration/lsan.supp" % ROOT
+        e.update(self.extra_env)
+        e.update(over)
+        return e
+
+    @property
+    def db_uri(self):
+        return "host=%s/run port=5432 dbname=loopgate user=loopgate" % self.var
+
+    def stack(self, cmd, **env):
+        r = subprocess.run(
+            [os.path.join(ROOT, "src/stack.sh"), cmd],
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if r.returncode != 0:
+            raise RuntimeError("stack.sh %s failed: %s%s" % (cmd, r.stdout, r.stderr))
+        return r
+
+    def start(self, **env):
+        self.extra_env.update(env)
+        self.stack("start")
+        self.running = True
+
+    def stop(self):
+        self.stack("stop")
+        self.running = False
+
+    def cleanup(self):
+        try:
+            if self.running:
+                self.stop()
+        finally:
+            shutil.rmtree(self.var, ignore_errors=True)
+
+    # ------------------------------------------------------------ processes
+    def master_pid(self):
+        with open(os.path.join(self.var, "run/loopgate.pid")) as f:
+            return int(f.read())
+
+    def worker_pids(self):
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.master_pid())], capture_output=True, text=True
+        ).stdout
+        return sorted(int(x) for x in out.split())
+
+    def pg_ctl(self, action):
+        cmd = [os.path.join(PGBIN, "pg_ctl"), "-D", os.path.join(self.var, "pg"), "-w"]
+        if action == "stop":
+            cmd += ["-m", "fast", "stop"]
+        else:
+            cmd += [
+                "-l", os.path.join(self.var, "log/postgresql.log"),
+                "-o", "-k %s/run -c listen_addresses='' -p 5432 -c fsync=off" % self.var,
+                "start",
+            ]
+        if os.getuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+    def sanitizer_reports(self):
+        logdir = os.path.join(self.var, "log")
+        found = []
+        for name in os.listdir(logdir):
+            if name.startswith(("asan", "ubsan")):
+                with open(os.path.join(logdir, name), errors="replace") as f:
+                    found.append((name, f.read()))
+        return found
+
+    def log_text(self):
+        parts = []
+        for name in ("loopgate.log", "nginx-error.log", "nginx-access.log"):
+            p = os.path.join(self.var, "log", name)
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    parts.append(f.read())
+        return "\n".join(parts)
+
+    # ------------------------------------------------------------ wire
+    def request(self, method, path, body=None, headers=None, json_body=None, timeout=30):
+        hdrs = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body, ensure_ascii=False)
+            hdrs.setdefault("Content-Type", "application/json")
+        if isinstance(body, str):
+            body = body.encode()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            raw = r.read().decode("utf-8", "replace")
+            return Response(r.status, r.getheaders(), raw)
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, data=None, **kw):
+        return self.request("POST", path, json_body=data, **kw)
+
+    # ------------------------------------------------------------ database
+    def sql(self, query, *args):
+        """Rows of a query as lists of strings (psql -At); args are bound as psql variables."""
+        cmd = [
+            os.path.join(PGBIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+            "-h", os.path.join(self.var, "run"), "-U", "loopgate", "-d", "loopgate",
+            "-At", "-F", "\x1f",
+        ]
+        for i, a in enumerate(args):
+            cmd += ["-v", "p%d=%s" % (i + 1, a)]
+        r = subprocess.run(cmd, input=query, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("psql failed: %s" % r.stderr)
+        return [line.split("\x1f") for line in r.stdout.splitlines() if line != ""]
+
+    def scalar(self, query, *args):
+        rows = self.sql(query, *args)
+        return rows[0][0] if rows else None
+
+    def counts(self):
+        """A fingerprint of every table an API call can change (one psql run)."""
+        return self.sql(
+            "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM requests),"
+            " (SELECT count(*) FROM audit_log), (SELECT count(*) FROM api_keys),"
+            " (SELECT md5(coalesce(string_agg(concat_ws(',', tenant, session_id, client_id,"
+            "   telegram_chat_id, active, approvers, updated_at), ';' ORDER BY tenant, session_id), ''))"
+            "  FROM sessions),"
+            " (SELECT md5(coalesce(string_agg(id || status || updated_at, ';' ORDER BY id), ''))"
+            "  FROM requests)")[0]
+
+    # ------------------------------------------------------------ CLI
+    def cli(self, *args, env=None, check=True):
+        e = self.env()
+        e.update(env or {})
+        r = subprocess.run([self.binary] + list(args), env=e, capture_output=True, text=True,
+                           timeout=60)
+        if check and r.returncode != 0:
+            raise RuntimeError("loopgate %s failed (%d): %s" % (" ".join(args), r.returncode, r.stderr))
+        return r
+
+    def new_key(self, tenant, name=None):
+        return self.cli("apikey", "create", "--name", name or tenant, "--tenant", tenant).stdout.strip()
+
+
+# ---------------------------------------------------------------- asserts
+class Failure(AssertionError):
+    pass
+
+
+def eq(got, want, what=""):
+    if got != want:
+        raise Failure("%s: expected %r, got %r" % (what or "value", want, got))
+
+
+def ok(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+def error_is(resp, status, code, mentions=None):
+    """The response is a JSON error with `status` and `code` (and a message naming `mentions`)."""
+    if resp.status != status:
+        raise Failure("expected HTTP %d %s, got %r" % (status, code, resp))
+    ok(resp.header("Content-Type", ) and resp.header("Content-Type").startswith("application/json"),
+       "error is not JSON: %r" % (resp.headers,))
+    ok(resp.json and "error" in resp.json, "no error object in %r" % resp)
+    eq(resp.json["error"].get("code"), code, "error code")
+    ok(isinstance(resp.json["error"].get("message"), str) and resp.json["error"]["message"],
+       "empty error message")
+    if mentions:
+        ok(mentions in resp.json["error"]["message"],
+           "message %r does not mention %r" % (resp.json["error"]["message"], mentions))
+
+
+def wait_for(cond, timeout=10.0, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise Failure("timed out waiting for %s" % what)

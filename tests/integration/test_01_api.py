@@ -1,0 +1,282 @@
+"""The agent REST API: every endpoint's success shape, as the Go original's
+clients read it, and what each call leaves in the database."""
+import re
+import subprocess
+import threading
+import time
+
+from lg import eq, ok, error_is, wait_for
+
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def register(s, sid, cid="agent", tg=123456789, **extra):
+    body = {"session_id": sid, "client_id": cid, "telegram_id": tg}
+    body.update(extra)
+    r = s.post("/hitl/register", body)
+    eq(r.status, 200, "register %s: %r" % (sid, r))
+    return r.json
+
+
+def submit(s, sid, msg="Approve?", **extra):
+    body = {"session_id": sid, "client_id": "agent", "message": msg}
+    body.update(extra)
+    r = s.post("/hitl/request", body)
+    eq(r.status, 200, "submit: %r" % r)
+    return r.json
+
+
+def test_health(s):
+    r = s.get("/health")
+    eq(r.status, 200)
+    eq(r.json["status"], "healthy")
+    eq(r.json["database"], "ok")
+
+
+def test_readme_curl_register_and_request(s):
+    # The original README's commands, byte for byte but for the port.
+    def curl(*args):
+        out = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}"] +
+                             [a.replace("8080", str(s.port)) for a in args],
+                             capture_output=True, text=True, check=True).stdout
+        body, code = out.rsplit("\n", 1)
+        return int(code), body
+
+    code, body = curl("-X", "POST", "http://localhost:8080/hitl/register",
+                      "-H", "Content-Type: application/json",
+                      "-d", '{\n    "session_id": "production-deploy-bot",\n    "client_id": "ci-cd-pipeline", \n    "telegram_id": 123456789\n  }')
+    eq(code, 200, "register " + body)
+    ok('"success":true' in body, body)
+    code, body = curl("-X", "POST", "http://localhost:8080/hitl/register",
+                      "-H", "Content-Type: application/json",
+                      "-d", '{"session_id": "test", "client_id": "test", "telegram_id": 123456789}')
+    eq(code, 200, body)
+    code, body = curl("-X", "POST", "http://localhost:8080/hitl/request",
+                      "-H", "Content-Type: application/json",
+                      "-d", '{"session_id": "test", "client_id": "test", "message": "Test message"}')
+    eq(code, 200, body)
+    ok('"request_id"' in body and '"status":"pending"' in body, body)
+    rows = s.sql("SELECT session_id, client_id, message, request_type, status, timeout_seconds"
+                 " FROM requests WHERE message = 'Test message'")
+    eq(rows[-1], ["test", "test", "Test message", "input", "pending", "300"])
+
+
+def test_register_upsert(s):
+    j = register(s, "upsert-1", "c1", 42)
+    eq(j["success"], True)
+    eq(j["session_id"], "upsert-1")
+    eq(s.sql("SELECT client_id, telegram_chat_id, active FROM sessions WHERE session_id='upsert-1'"),
+       [["c1", "42", "t"]])
+    # Same id again: updated, not duplicated; a huge chat id (int64) kept exact.
+    r = s.post("/sessions/register", {"session_id": "upsert-1", "client_id": "c2",
+                                      "telegram_id": -1001234567890123, "approvers": [7, 8]})
+    eq(r.status, 200, repr(r))
+    eq(s.sql("SELECT client_id, telegram_chat_id, approvers FROM sessions WHERE session_id='upsert-1'"),
+       [["c2", "-1001234567890123", "{7,8}"]])
+    eq(s.scalar("SELECT count(*) FROM audit_log WHERE session_id='upsert-1'"), "2")
+
+
+def test_submit_and_poll_shapes(s):
+    register(s, "shapes")
+    j = submit(s, "shapes", "Deploy v2.1.0 to production? All tests passed \u2705",
+               options=["\U0001F680 Deploy", "\u23F8\uFE0F Hold", "\U0001F50D Review First"],
+               metadata={"version": "v2.1.0", "tests_passed": 847, "code_coverage": "94.2%"})
+    eq(j["success"], True)
+    eq(j["status"], "pending")
+    ok(TS.match(j["created_at"]), "created_at RFC 3339 UTC: %r" % j["created_at"])
+    ok(TS.match(j["expires_at"]), "expires_at")
+    eq(j["request_type"], "choice")
+    rid = j["request_id"]
+    row = s.sql("SELECT request_type, options::text, metadata->>'tests_passed', timeout_seconds,"
+                " extract(epoch FROM expires_at - created_at)::int, status, approved"
+                " FROM requests WHERE id = :'p1'", rid)
+    eq(row, [["choice", '["\U0001F680 Deploy", "\u23F8\uFE0F Hold", "\U0001F50D Review First"]',
+              "847", "300", "300", "pending", "f"]])
+    p = s.get("/hitl/poll?request_id=" + rid)
+    eq(p.status, 200)
+    for k, v in (("request_id", rid), ("status", "pending"), ("approved", False),
+                 ("completed", False), ("response", "")):
+        eq(p.json[k], v, k)
+    eq(s.scalar("SELECT action FROM audit_log WHERE request_id = :'p1'", rid), "submitted")
+
+
+def test_submit_defaults_and_explicit(s):
+    register(s, "defaults")
+    j = submit(s, "defaults", "free text please")
+    eq(j["request_type"], "input")
+    eq(j["timeout_seconds"], 300)
+    # The original's OpenAI example sends empty options and metadata.
+    j = submit(s, "defaults", "x", options=[], metadata={})
+    eq(j["request_type"], "input")
+    eq(s.sql("SELECT options IS NULL, metadata IS NULL FROM requests WHERE id = :'p1'",
+             j["request_id"]), [["t", "t"]])
+    j = submit(s, "defaults", "sure?", request_type="confirmation", timeout_seconds=60,
+               on_timeout="approve", callback_url="https://example.com/hook")
+    eq(s.sql("SELECT request_type, timeout_seconds, on_timeout, callback_url,"
+             " extract(epoch FROM expires_at - created_at)::int FROM requests WHERE id = :'p1'",
+             j["request_id"]), [["confirmation", "60", "approve", "https://example.com/hook", "60"]])
+    j = submit(s, "defaults", "zero means default", timeout_seconds=0)
+    eq(j["timeout_seconds"], 300)
+
+
+def test_status_deactivate_pending_cancel(s):
+    register(s, "lifecycle", "bot", 555)
+    r = s.get("/hitl/status?session_id=lifecycle")
+    eq(r.status, 200)
+    for k, v in (("id", "lifecycle"), ("client_id", "bot"), ("telegram_id", 555), ("active", True)):
+        eq(r.json[k], v, k)
+    a = submit(s, "lifecycle", "one")["request_id"]
+    b = submit(s, "lifecycle", "two")["request_id"]
+    r = s.get("/hitl/pending?session_id=lifecycle")
+    eq(r.status, 200)
+    eq(r.json["count"], 2)
+    eq([x["id"] for x in r.json["pending_requests"]], [a, b])
+    eq(r.json["pending_requests"][0]["message"], "one")
+    ok(any(x["id"] == a for x in s.get("/hitl/pending").json["pending_requests"]),
+       "unfiltered /hitl/pending lists it")
+    r = s.post("/hitl/cancel", {"request_id": a})
+    eq(r.status, 200, repr(r))
+    eq(r.json["success"], True)
+    p = s.get("/hitl/poll?request_id=" + a).json
+    eq((p["status"], p["completed"], p["approved"]), ("canceled", True, False))
+    eq(s.get("/hitl/pending?session_id=lifecycle").json["count"], 1)
+    eq(s.scalar("SELECT actor || '/' || action FROM audit_log WHERE request_id = :'p1'"
+                " AND action = 'canceled'", a), "anonymous/canceled")
+    r = s.post("/hitl/deactivate", {"session_id": "lifecycle"})
+    eq(r.status, 200, repr(r))
+    eq(r.json["success"], True)
+    eq(s.get("/hitl/status?session_id=lifecycle").json["active"], False)
+    error_is(s.post("/hitl/request", {"session_id": "lifecycle", "client_id": "bot",
+                                      "message": "more"}), 409, "session_inactive")
+    register(s, "lifecycle", "bot", 555)  # registering again reactivates
+    eq(s.get("/hitl/status?session_id=lifecycle").json["active"], True)
+
+
+def test_readme_python_client(s):
+    # The original README's LoopgateClient, unchanged but for the base URL;
+    # nobody answers in Telegram here, so the test cancels the request and
+    # the client's poll loop must end with completed=true.
+    code = '''
+import requests
+import time
+
+class LoopgateClient:
+    def __init__(self, base_url="http://localhost:8080"):
+        self.base_url = base_url
+    
+    def register_session(self, session_id, client_id, telegram_id):
+        response = requests.post(f"{self.base_url}/hitl/register", json={
+            "session_id": session_id,
+            "client_id": client_id,
+            "telegram_id": telegram_id
+        })
+        return response.json()
+    
+    def request_approval(self, session_id, client_id, message, options=None, metadata=None):
+        data = {
+            "session_id": session_id,
+            "client_id": client_id,
+            "message": message
+        }
+        if options:
+            data["options"] = options
+        if metadata:
+            data["metadata"] = metadata
+            
+        response = requests.post(f"{self.base_url}/hitl/request", json=data)
+        result = response.json()
+        request_id = result["request_id"]
+        
+        # Poll for response
+        while True:
+            poll_resp = requests.get(f"{self.base_url}/hitl/poll?request_id={request_id}")
+            status = poll_resp.json()
+            
+            if status["completed"]:
+                return status
+            
+            time.sleep(2)
+
+# Usage
+client = LoopgateClient(BASE)
+client.register_session("my-session", "my-ai", 123456789)
+result = client.request_approval("my-session", "my-ai", "Approve deployment?", ["Yes", "No"])
+print("RESULT", result["status"], result["completed"], result["approved"])
+'''
+    proc = subprocess.Popen(["/usr/bin/python3", "-c", "BASE='http://localhost:%d'\n" % s.port + code],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        rid = wait_for(lambda: s.scalar("SELECT id FROM requests WHERE session_id='my-session'"
+                                        " AND status='pending'"), 15, "the client's request")
+        eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    eq(proc.returncode, 0, err)
+    ok("RESULT canceled True False" in out, out + err)
+
+
+NODE_FETCH = r'''
+const base = process.argv[process.argv.length - 1];
+(async () => {
+    await fetch(base + '/sessions/register', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ session_id: 'trading-bot', client_id: 'algo-trader', telegram_id: 123456789 })
+    });
+    const response = await fetch(base + '/hitl/request', {
+        method: 'POST',
+        headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify({
+            session_id: "trading-bot",
+            client_id: "algo-trader",
+            message: "Execute large trade: Buy 10,000 AAPL at $150.25",
+            options: ['Execute', 'Cancel', 'Reduce Size'],
+            metadata: { symbol: 'AAPL', value: '$1,502,500', risk_score: 'Medium' }
+        })
+    });
+    const { request_id } = await response.json();
+    const pollResp = await fetch(base + `/hitl/poll?request_id=${request_id}`);
+    const status = await pollResp.json();
+    console.log(response.status, request_id, status.status, status.completed);
+})().catch(e => { console.error(e); process.exit(1); });
+'''
+
+
+def test_readme_node_fetch(s):
+    r = subprocess.run(["node", "-e", NODE_FETCH, "--", "http://localhost:%d" % s.port],
+                       capture_output=True, text=True, timeout=30)
+    eq(r.returncode, 0, r.stderr)
+    status, rid, st, done = r.stdout.split()
+    eq((status, st, done), ("200", "pending", "false"))
+    eq(s.sql("SELECT session_id, metadata->>'symbol', options->>2 FROM requests WHERE id = :'p1'", rid),
+       [["trading-bot", "AAPL", "Reduce Size"]])
+
+
+def test_concurrent_submits(s):
+    register(s, "burst")
+    key = s.new_key("burst-tenant")
+    s.sql("INSERT INTO sessions (tenant, session_id, client_id, telegram_chat_id)"
+          " VALUES ('burst-tenant', 'burst', 'a', 1)")
+    results = []
+
+    def worker():
+        for _ in range(10):
+            r = s.post("/hitl/request", {"session_id": "burst", "client_id": "a", "message": "m"},
+                       headers={"X-API-Key": key})
+            results.append((r.status, r.json and r.json.get("request_id")))
+            if r.status == 200:
+                s.post("/hitl/cancel", {"request_id": r.json["request_id"]},
+                       headers={"Authorization": "Bearer " + key})
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    t = time.time()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    eq(sorted(set(st for st, _ in results)), [200], "statuses")
+    ids = [i for _, i in results]
+    eq(len(set(ids)), 80, "distinct ids")
+    eq(s.scalar("SELECT count(*) FROM requests WHERE tenant='burst-tenant'"), "80")
+    ok(time.time() - t < 20, "80 submits took %.1fs" % (time.time() - t))

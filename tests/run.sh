@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# run.sh - every test of `make check`, ending with one `N passed, N failed` line.
+#
+#   unit         C unit tests of the pure modules (tests/unit)
+#   configs      nginx -t and systemd-analyze on the shipped configs
+#   integration  the real stack against build/loopgate
+#   integration-san  the same against the ASan/UBSan build, no report allowed
+set -uo pipefail
+cd "$(dirname "$0")/.."
+total_pass=0 total_fail=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+suite() {
+    local name=$1
+    shift
+    echo "==== $name"
+    "$@" 2>&1 | tee "$log"
+    local line p f
+    line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    if [[ -z $line ]]; then
+        echo "not ok - $name printed no summary"
+        total_fail=$((total_fail + 1))
+        return
+    fi
+    p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/.*passed, ([0-9]+) failed.*/\1/' <<<"$line")
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+}
+
+suite unit tests/unit/run.sh build
+suite configs tests/configs.sh
+suite integration python3 tests/integration/run.py --bin build/loopgate
+suite integration-san python3 tests/integration/run.py --bin build/san/loopgate --san
+
+echo
+echo "$total_pass passed, $total_fail failed"
+[[ $total_fail -eq 0 ]]

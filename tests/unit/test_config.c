@@ -1,0 +1,449 @@
+/*
+ * test_config.c - unit tests for config.c: defaults, the file format, the
+ * bounds of every kind of key, environment overrides, and the shipped
+ * conf/loopgate.conf (read relative to the repository root, where
+ * tests/unit/run.sh runs).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "t.h"
+
+/* Every environment variable config_load reads, so the host cannot leak in. */
+static const char *const env_names[] = {
+    "LOOPGATE_CONFIG",
+    "SERVER_PORT",
+    "LOOPGATE_SOCKET",
+    "LOOPGATE_SOCKET_MODE",
+    "LOOPGATE_WORKERS",
+    "LOOPGATE_THREADS",
+    "LOOPGATE_SHUTDOWN_TIMEOUT",
+    "LOG_LEVEL",
+    "LOOPGATE_AUTH",
+    "REQUEST_TIMEOUT",
+    "MAX_CONCURRENT_REQUESTS",
+    "LOOPGATE_MAX_BODY_BYTES",
+    "DB_ADAPTER",
+    "DB_URI",
+    "LOOPGATE_DB_POOL_SIZE",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_API_URL",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "PUBLIC_URL",
+};
+
+static void clear_env(void)
+{
+    for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++)
+        unsetenv(env_names[i]);
+}
+
+/* Write `text` to a new temporary file; its path goes into `path`. */
+static int write_temp(char *path, size_t pathlen, const char *text)
+{
+    const char *dir = getenv("TMPDIR");
+    FILE *f;
+    int fd;
+
+    if (!dir || !*dir)
+        dir = "/tmp";
+    if (lg_snprintf(path, pathlen, "%s/loopgate-test-XXXXXX", dir) < 0)
+        return -1;
+    fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    fputs(text, f);
+    if (fclose(f) != 0) {
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parse `text` as file "test.conf" on top of defaults; fills err. */
+static int parse(struct config *cfg, const char *text, char *err, size_t errlen)
+{
+    config_defaults(cfg);
+    err[0] = '\0';
+    return config_parse_text(cfg, text, "test.conf", err, errlen);
+}
+
+TEST(defaults)
+{
+    struct config cfg;
+
+    config_defaults(&cfg);
+    CHECK_EQ_STR(cfg.source, "(defaults)");
+    CHECK_EQ_INT(cfg.server_port, 8080);
+    CHECK_EQ_STR(cfg.socket, "/run/loopgate/loopgate.sock");
+    CHECK_EQ_INT(cfg.socket_mode, 0660);
+    CHECK_EQ_INT(cfg.workers, 2);
+    CHECK_EQ_INT(cfg.threads, 16);
+    CHECK_EQ_INT(cfg.shutdown_timeout, 10);
+    CHECK_EQ_INT(cfg.log_level, LOG_INFO);
+    CHECK(cfg.auth_required);
+    CHECK_EQ_INT(cfg.request_timeout, 300);
+    CHECK_EQ_INT(cfg.max_concurrent_requests, 100);
+    CHECK_EQ_INT(cfg.max_body_bytes, 65536);
+    CHECK_EQ_STR(cfg.db_adapter, "postgres");
+    CHECK_EQ_STR(cfg.db_uri, "dbname=loopgate");
+    CHECK_EQ_INT(cfg.db_pool_size, 4);
+    CHECK_EQ_STR(cfg.telegram_bot_token, "");
+    CHECK_EQ_STR(cfg.telegram_api_url, "https://api.telegram.org");
+    CHECK_EQ_STR(cfg.telegram_webhook_secret, "");
+    CHECK_EQ_STR(cfg.public_url, "");
+    config_free(&cfg);
+    CHECK(cfg.db_uri == NULL);
+    CHECK(cfg.source == NULL);
+}
+
+TEST(parse_format)
+{
+    struct config cfg;
+    char err[512];
+    const char *text = "# a comment line\n"
+                       "\n"
+                       "   # an indented comment\n"
+                       "request_timeout = 120\n"
+                       "max_concurrent_requests=7 # trailing comment\n"
+                       "\tworkers\t=\t3\t\n"
+                       "threads = 8\r\n"
+                       "db_uri = \"host=/run/postgresql dbname=loopgate user=loopgate\"\n"
+                       "telegram_webhook_secret = \"keep # this\"\n"
+                       "public_url = https://hitl.example.com/#frag\n"
+                       "telegram_bot_token = \"\"\n"
+                       "socket_mode = 0600\n"
+                       "shutdown_timeout = 5\n"
+                       "shutdown_timeout = 6\n"   /* later wins */
+                       "socket = 127.0.0.1:9000"; /* no final newline */
+
+    CHECK_EQ_INT(parse(&cfg, text, err, sizeof(err)), 0);
+    CHECK_EQ_STR(err, "");
+    CHECK_EQ_INT(cfg.request_timeout, 120);
+    CHECK_EQ_INT(cfg.max_concurrent_requests, 7);
+    CHECK_EQ_INT(cfg.workers, 3);
+    CHECK_EQ_INT(cfg.threads, 8);
+    CHECK_EQ_STR(cfg.db_uri, "host=/run/postgresql dbname=loopgate user=loopgate");
+    CHECK_EQ_STR(cfg.telegram_webhook_secret, "keep # this");
+    CHECK_EQ_STR(cfg.public_url, "https://hitl.example.com/#frag");
+    CHECK_EQ_STR(cfg.telegram_bot_token, "");
+    CHECK_EQ_INT(cfg.socket_mode, 0600);
+    CHECK_EQ_INT(cfg.shutdown_timeout, 6);
+    CHECK_EQ_STR(cfg.socket, "127.0.0.1:9000");
+    /* untouched keys keep their defaults */
+    CHECK_EQ_INT(cfg.server_port, 8080);
+    CHECK_EQ_STR(cfg.db_adapter, "postgres");
+    config_free(&cfg);
+
+    CHECK_EQ_INT(parse(&cfg, "", err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.request_timeout, 300);
+    config_free(&cfg);
+    CHECK_EQ_INT(parse(&cfg, "\n\n# only comments\n\n", err, sizeof(err)), 0);
+    config_free(&cfg);
+}
+
+/* `#` starts a comment after a quoted value too. */
+TEST(quoted_then_comment)
+{
+    struct config cfg;
+    char err[512];
+
+    CHECK_EQ_INT(parse(&cfg,
+                       "telegram_bot_token = \"\" # set TELEGRAM_BOT_TOKEN instead\n"
+                       "db_uri = \"dbname=x user=y\"   # the database\n"
+                       "public_url = \"https://a.example\"\n",
+                       err, sizeof(err)),
+                 0);
+    CHECK_EQ_STR(err, "");
+    CHECK_EQ_STR(cfg.telegram_bot_token, "");
+    CHECK_EQ_STR(cfg.db_uri, "dbname=x user=y");
+    CHECK_EQ_STR(cfg.public_url, "https://a.example");
+    config_free(&cfg);
+
+    /* Text after the closing quote that is not a comment is an error. */
+    CHECK_EQ_INT(parse(&cfg, "\ndb_uri = \"a\" b\n", err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "test.conf:2");
+    CHECK_CONTAINS(err, "db_uri");
+    config_free(&cfg);
+}
+
+struct bad_case {
+    const char *text;
+    const char *want[3]; /* substrings the error must contain */
+};
+
+static const struct bad_case bad_cases[] = {
+    {"request_timeout = 60\n\nbogus_key = 1\n", {"test.conf:3", "unknown key", "bogus_key"}},
+    {"request_timeout = abc\n", {"test.conf:1", "request_timeout", "abc"}},
+    {"request_timeout = 12x\n", {"test.conf:1", "request_timeout", NULL}},
+    {"request_timeout = \n", {"test.conf:1", "request_timeout", NULL}},
+    {"request_timeout = 0\n", {"request_timeout", "1-86400", NULL}},
+    {"request_timeout = 86401\n", {"request_timeout", "1-86400", NULL}},
+    {"request_timeout = -5\n", {"request_timeout", NULL, NULL}},
+    {"request_timeout = 99999999999999999999\n", {"request_timeout", NULL, NULL}},
+    {"server_port = 65536\n", {"server_port", "1-65535", NULL}},
+    {"server_port = 0\n", {"server_port", NULL, NULL}},
+    {"max_concurrent_requests = 0\n", {"max_concurrent_requests", NULL, NULL}},
+    {"max_body_bytes = 1023\n", {"max_body_bytes", "1024-1048576", NULL}},
+    {"workers = 257\n", {"workers", NULL, NULL}},
+    {"db_pool_size = 0\n", {"db_pool_size", NULL, NULL}},
+    {"socket_mode = 0999\n", {"socket_mode", "octal", NULL}},
+    {"socket_mode = 01000\n", {"socket_mode", "octal", NULL}},
+    {"db_adapter = mysql\n", {"test.conf:1", "db_adapter", "mysql"}},
+    {"auth = maybe\n", {"auth", "required or off", NULL}},
+    {"log_level = verbose\n", {"log_level", "verbose", NULL}},
+    {"telegram_api_url = ftp://api.telegram.org\n", {"telegram_api_url", "http", NULL}},
+    {"public_url = hitl.example.com\n", {"public_url", NULL, NULL}},
+    {"# ok\nthis line has no equals sign\n", {"test.conf:2", "key = value", NULL}},
+    {"db_uri = \"unterminated\n", {"test.conf:1", "db_uri", "unterminated"}},
+    {"db_uri = \"\n", {"db_uri", "unterminated", NULL}},
+    {"db_uri = caf\xC3\n", {"test.conf:1", "UTF-8", NULL}},
+    {" = 5\n", {"test.conf:1", "unknown key", NULL}},
+};
+
+TEST(parse_errors)
+{
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        const struct bad_case *c = &bad_cases[i];
+        struct config cfg;
+        char err[512];
+        int rc = parse(&cfg, c->text, err, sizeof(err));
+
+        CHECKF(rc == -1, "case %zu: %s: rc %d, expected -1", i, c->text, rc);
+        for (int k = 0; k < 3 && c->want[k]; k++)
+            CHECKF(strstr(err, c->want[k]) != NULL, "case %zu: error \"%s\" lacks \"%s\"", i, err,
+                   c->want[k]);
+        config_free(&cfg);
+    }
+}
+
+TEST(values)
+{
+    static const struct {
+        const char *text;
+        int level;
+    } levels[] = {
+        {"log_level = debug", LOG_DEBUG},     {"log_level = info", LOG_INFO},
+        {"log_level = warn", LOG_WARN},       {"log_level = warning", LOG_WARN},
+        {"log_level = error", LOG_ERROR},     {"log_level = ERROR", LOG_ERROR},
+        {"log_level = \"Debug\"", LOG_DEBUG},
+    };
+    struct config cfg;
+    char err[512];
+
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        int rc = parse(&cfg, levels[i].text, err, sizeof(err));
+        CHECKF(rc == 0 && cfg.log_level == levels[i].level, "%s: rc %d level %d (%s)",
+               levels[i].text, rc, cfg.log_level, err);
+        config_free(&cfg);
+    }
+
+    CHECK_EQ_INT(parse(&cfg, "auth = off\n", err, sizeof(err)), 0);
+    CHECK(!cfg.auth_required);
+    config_free(&cfg);
+    CHECK_EQ_INT(parse(&cfg, "auth = off\nauth = required\n", err, sizeof(err)), 0);
+    CHECK(cfg.auth_required);
+    config_free(&cfg);
+
+    /* Both ends of every range are accepted. */
+    CHECK_EQ_INT(parse(&cfg, "request_timeout = 1\nserver_port = 65535\nmax_body_bytes = 1024\n",
+                       err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(cfg.request_timeout, 1);
+    CHECK_EQ_INT(cfg.server_port, 65535);
+    CHECK_EQ_INT(cfg.max_body_bytes, 1024);
+    config_free(&cfg);
+    CHECK_EQ_INT(parse(&cfg, "request_timeout = 86400\nmax_concurrent_requests = 10000000\n", err,
+                       sizeof(err)),
+                 0);
+    CHECK_EQ_INT(cfg.request_timeout, 86400);
+    CHECK_EQ_INT(cfg.max_concurrent_requests, 10000000);
+    config_free(&cfg);
+
+    CHECK_EQ_INT(parse(&cfg, "db_adapter = postgres\npublic_url = http://localhost:8080\n", err,
+                       sizeof(err)),
+                 0);
+    CHECK_EQ_STR(cfg.db_adapter, "postgres");
+    CHECK_EQ_STR(cfg.public_url, "http://localhost:8080");
+    config_free(&cfg);
+}
+
+TEST(config_set)
+{
+    struct config cfg;
+    char err[256];
+
+    config_defaults(&cfg);
+    CHECK_EQ_INT(config_set(&cfg, "workers", "4", "cli", err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.workers, 4);
+    CHECK_EQ_INT(config_set(&cfg, "nope", "4", "cli", err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "cli");
+    CHECK_CONTAINS(err, "'nope'");
+    CHECK_EQ_INT(config_set(&cfg, "workers", "four", "cli", err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "cli: workers");
+    CHECK_EQ_INT(cfg.workers, 4); /* a bad value leaves the old one */
+
+    /* A short error buffer truncates, never overflows. */
+    CHECK_EQ_INT(config_set(&cfg, "nope", "4", "somewhere", err, 8), -1);
+    CHECK_EQ_INT(strlen(err), 7);
+    config_free(&cfg);
+}
+
+TEST(load_env)
+{
+    struct config cfg;
+    char path[256], other[256], err[512];
+    const char *text = "request_timeout = 100\n"
+                       "max_concurrent_requests = 5\n"
+                       "db_uri = \"dbname=fromfile\"\n"
+                       "workers = 3\n";
+
+    clear_env();
+    if (!CHECK(write_temp(path, sizeof(path), text) == 0))
+        return;
+    if (!CHECK(write_temp(other, sizeof(other), "request_timeout = 50\n") == 0)) {
+        unlink(path);
+        return;
+    }
+
+    /* $LOOPGATE_CONFIG names the file when no path is given. */
+    setenv("LOOPGATE_CONFIG", path, 1);
+    err[0] = '\0';
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), 0);
+    CHECK_EQ_STR(err, "");
+    CHECK_EQ_STR(cfg.source, path);
+    CHECK_EQ_INT(cfg.request_timeout, 100);
+    CHECK_EQ_INT(cfg.max_concurrent_requests, 5);
+    CHECK_EQ_STR(cfg.db_uri, "dbname=fromfile");
+    CHECK_EQ_INT(cfg.workers, 3);
+    config_free(&cfg);
+
+    /* An explicit path wins over $LOOPGATE_CONFIG. */
+    CHECK_EQ_INT(config_load(&cfg, other, err, sizeof(err)), 0);
+    CHECK_EQ_STR(cfg.source, other);
+    CHECK_EQ_INT(cfg.request_timeout, 50);
+    CHECK_EQ_INT(cfg.max_concurrent_requests, 100);
+    config_free(&cfg);
+
+    /* The environment wins over the file. */
+    setenv("REQUEST_TIMEOUT", "200", 1);
+    setenv("MAX_CONCURRENT_REQUESTS", "9", 1);
+    setenv("DB_URI", "dbname=fromenv", 1);
+    setenv("LOOPGATE_AUTH", "off", 1);
+    setenv("LOG_LEVEL", "debug", 1);
+    setenv("LOOPGATE_WORKERS", "6", 1);
+    setenv("TELEGRAM_BOT_TOKEN", "123:abc", 1);
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.request_timeout, 200);
+    CHECK_EQ_INT(cfg.max_concurrent_requests, 9);
+    CHECK_EQ_STR(cfg.db_uri, "dbname=fromenv");
+    CHECK(!cfg.auth_required);
+    CHECK_EQ_INT(cfg.log_level, LOG_DEBUG);
+    CHECK_EQ_INT(cfg.workers, 6);
+    CHECK_EQ_STR(cfg.telegram_bot_token, "123:abc");
+    CHECK_EQ_STR(cfg.source, path);
+    config_free(&cfg);
+
+    /* A bad environment value names the variable and the key. */
+    setenv("REQUEST_TIMEOUT", "soon", 1);
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "REQUEST_TIMEOUT");
+    CHECK_CONTAINS(err, "request_timeout");
+    CHECK_CONTAINS(err, "soon");
+    config_free(&cfg);
+    setenv("REQUEST_TIMEOUT", "86401", 1);
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "environment REQUEST_TIMEOUT");
+    config_free(&cfg);
+    unsetenv("REQUEST_TIMEOUT");
+
+    setenv("DB_ADAPTER", "mysql", 1);
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "DB_ADAPTER");
+    CHECK_CONTAINS(err, "db_adapter");
+    CHECK_CONTAINS(err, "mysql");
+    config_free(&cfg);
+    unsetenv("DB_ADAPTER");
+
+    setenv("SERVER_PORT", "http", 1);
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "environment SERVER_PORT");
+    config_free(&cfg);
+
+    clear_env();
+    unlink(path);
+    unlink(other);
+}
+
+TEST(load_file_errors)
+{
+    struct config cfg;
+    char path[256], err[512];
+
+    clear_env();
+    CHECK_EQ_INT(config_load(&cfg, "/nonexistent/loopgate.conf", err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "/nonexistent/loopgate.conf");
+    config_free(&cfg);
+
+    if (!CHECK(write_temp(path, sizeof(path), "workers = 2\nworkers = lots\n") == 0))
+        return;
+    CHECK_EQ_INT(config_load(&cfg, path, err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, path);
+    CHECK_CONTAINS(err, ":2:");
+    CHECK_CONTAINS(err, "workers");
+    config_free(&cfg);
+    unlink(path);
+
+    /* No path, no $LOOPGATE_CONFIG, no system file: defaults only. */
+    if (access("/etc/loopgate/loopgate.conf", F_OK) != 0) {
+        CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), 0);
+        CHECK_EQ_STR(cfg.source, "(defaults)");
+        CHECK_EQ_INT(cfg.request_timeout, 300);
+        config_free(&cfg);
+    }
+}
+
+TEST(shipped_conf)
+{
+    struct config cfg;
+    char err[512] = "";
+
+    clear_env();
+    CHECK_EQ_INT(config_load(&cfg, "conf/loopgate.conf", err, sizeof(err)), 0);
+    CHECK_EQ_STR(err, "");
+    CHECK_EQ_STR(cfg.source, "conf/loopgate.conf");
+    CHECK(cfg.auth_required);
+    CHECK_EQ_INT(cfg.request_timeout, 300);
+    CHECK_EQ_INT(cfg.max_concurrent_requests, 100);
+    CHECK_EQ_INT(cfg.socket_mode, 0660);
+    CHECK_EQ_STR(cfg.db_adapter, "postgres");
+    CHECK_EQ_STR(cfg.db_uri, "host=/run/postgresql dbname=loopgate user=loopgate");
+    CHECK_EQ_STR(cfg.telegram_bot_token, "");
+    CHECK_EQ_STR(cfg.telegram_api_url, "https://api.telegram.org");
+    config_free(&cfg);
+}
+
+int main(int argc, char **argv)
+{
+    t_begin(argc, argv);
+    RUN(defaults);
+    RUN(parse_format);
+    RUN(quoted_then_comment);
+    RUN(parse_errors);
+    RUN(values);
+    RUN(config_set);
+    RUN(load_env);
+    RUN(load_file_errors);
+    RUN(shipped_conf);
+    return t_end();
+}
