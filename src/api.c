@@ -18,6 +18,7 @@
 #include "router.h"
 #include "shape.h"
 #include "store.h"
+#include "telegram.h"
 #include "validate.h"
 #include "version.h"
 
@@ -205,6 +206,27 @@ static void h_health(struct http_req *r)
                              LOOPGATE_VERSION));
 }
 
+/*
+ * POST <telegram_webhook_path>: an update from Telegram. The secret header
+ * was checked already; answer 200 only once the update is committed.
+ */
+static void h_telegram(struct http_req *r)
+{
+    struct lg_error err;
+    json_t *body = body_object(r);
+
+    if (!body)
+        return;
+    if (telegram_handle_update(r->cfg, body, &err) < 0)
+        http_send_error(r, &err);
+    else
+        http_send_json(r, 200, json_pack("{s:b}", "ok", 1));
+    json_decref(body);
+}
+
+static const struct route webhook_route = {"POST", "(telegram webhook)", h_telegram, AUTH_TELEGRAM,
+                                           1};
+
 static const struct route routes[] = {
     {"POST", "/hitl/register", h_register, AUTH_TENANT, 1},
     {"POST", "/sessions/register", h_register, AUTH_TENANT, 1},
@@ -256,15 +278,38 @@ static int authenticate(struct http_req *r, struct lg_error *err)
     return 0;
 }
 
+/* Telegram proves itself with the secret set by setWebhook; compared in constant time. */
+static int telegram_secret_ok(struct http_req *r, struct lg_error *err)
+{
+    const char *got = http_param(r, "HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN");
+    const char *want = r->cfg->telegram_webhook_secret;
+
+    if (!want || !*want)
+        return lg_fail(err, 401, "unauthorized",
+                       "the Telegram webhook is disabled: no telegram_webhook_secret is set");
+    if (!got || !ct_equal(got, strlen(got), want, strlen(want))) {
+        log_warn("telegram webhook call with a missing or wrong secret", "remote=%s",
+                 http_param(r, "REMOTE_ADDR") ? http_param(r, "REMOTE_ADDR") : "-");
+        return lg_fail(err, 401, "unauthorized",
+                       "missing or wrong X-Telegram-Bot-Api-Secret-Token");
+    }
+    return 0;
+}
+
 void api_handle(struct http_req *r)
 {
     const struct route *rt;
     struct lg_error err;
     char allow[64], hdr[96];
-    int status;
+    int status = 405;
 
-    rt = router_match(routes, sizeof(routes) / sizeof(routes[0]), r->method, r->path, &status,
-                      allow, sizeof(allow));
+    if (!strcmp(r->path, r->cfg->telegram_webhook_path)) {
+        rt = !strcmp(r->method, "POST") ? &webhook_route : NULL;
+        lg_strlcpy(allow, "POST", sizeof(allow));
+    } else {
+        rt = router_match(routes, sizeof(routes) / sizeof(routes[0]), r->method, r->path, &status,
+                          allow, sizeof(allow));
+    }
     if (!rt) {
         if (status == 405) {
             lg_fail(&err, 405, "method_not_allowed", "%s is not allowed on %s; use %s", r->method,
@@ -277,7 +322,8 @@ void api_handle(struct http_req *r)
         }
         return;
     }
-    if (rt->auth == AUTH_TENANT && authenticate(r, &err) < 0) {
+    if ((rt->auth == AUTH_TENANT && authenticate(r, &err) < 0) ||
+        (rt->auth == AUTH_TELEGRAM && telegram_secret_ok(r, &err) < 0)) {
         http_send_error(r, &err);
         return;
     }

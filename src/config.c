@@ -18,7 +18,19 @@
 
 #define DEFAULT_CONFIG_PATH "/etc/loopgate/loopgate.conf"
 
-enum key_type { K_STR, K_INT, K_BOOL, K_AUTH, K_LEVEL, K_ADAPTER, K_URL, K_MODE };
+enum key_type {
+    K_STR,
+    K_INT,
+    K_BOOL,
+    K_AUTH,
+    K_LEVEL,
+    K_ADAPTER,
+    K_URL,
+    K_MODE,
+    K_SECRET,
+    K_PATH,
+    K_IDLIST
+};
 
 struct key {
     const char *name;
@@ -64,10 +76,27 @@ static const struct key keys[] = {
      "bot token from @BotFather (secret; never logged)"},
     {"telegram_api_url", "TELEGRAM_API_URL", K_URL, OFF(telegram_api_url), 0, 0,
      "https://api.telegram.org", "Bot API base URL"},
-    {"telegram_webhook_secret", "TELEGRAM_WEBHOOK_SECRET", K_STR, OFF(telegram_webhook_secret), 0,
-     0, "", "secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (secret)"},
+    {"telegram_webhook_secret", "TELEGRAM_WEBHOOK_SECRET", K_SECRET, OFF(telegram_webhook_secret),
+     0, 0, "", "secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (secret)"},
     {"public_url", "PUBLIC_URL", K_URL, OFF(public_url), 0, 0, "",
      "public HTTPS origin Telegram reaches, e.g. https://hitl.example.com"},
+    {"telegram_webhook_path", "LOOPGATE_TELEGRAM_WEBHOOK_PATH", K_PATH, OFF(telegram_webhook_path),
+     0, 0, "/telegram/webhook", "path Telegram posts updates to"},
+    {"telegram_group_any_member", "LOOPGATE_TELEGRAM_GROUP_ANY_MEMBER", K_BOOL,
+     OFF(telegram_group_any_member), 0, 0, "false",
+     "in a group chat whose session lists no approvers, any member may decide"},
+    {"telegram_allowed_users", "LOOPGATE_TELEGRAM_ALLOWED_USERS", K_IDLIST,
+     OFF(telegram_allowed_users), 0, 0, "",
+     "global allow-list of Telegram user ids who may decide, applied on top (empty: no limit)"},
+    {"delivery_threads", "LOOPGATE_DELIVERY_THREADS", K_INT, OFF(delivery_threads), 0, 64, "2",
+     "outbound delivery threads per worker process (0: this process sends nothing)"},
+    {"telegram_chat_gap_ms", "LOOPGATE_TELEGRAM_CHAT_GAP_MS", K_INT, OFF(telegram_chat_gap_ms), 0,
+     60000, "1050", "least time between two messages to one private chat"},
+    {"telegram_group_gap_ms", "LOOPGATE_TELEGRAM_GROUP_GAP_MS", K_INT, OFF(telegram_group_gap_ms),
+     0, 600000, "3050",
+     "least time between two messages to one group (Telegram allows 20 a minute)"},
+    {"telegram_bot_gap_ms", "LOOPGATE_TELEGRAM_BOT_GAP_MS", K_INT, OFF(telegram_bot_gap_ms), 0,
+     10000, "34", "least time between two messages from the bot (Telegram allows about 30/s)"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -92,6 +121,21 @@ static int set_value(struct config *cfg, const struct key *k, const char *v, con
     case K_STR:
     case K_URL:
     case K_ADAPTER:
+    case K_SECRET:
+    case K_PATH:
+        if (k->type == K_SECRET && *v &&
+            (strlen(v) > 256 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789_-") != strlen(v))) {
+            /* Never echo a secret, not even a malformed one. */
+            snprintf(errbuf, errlen, "%s: %s: must be 1-256 characters of A-Z a-z 0-9 _ -", where,
+                     k->name);
+            return -1;
+        }
+        if (k->type == K_PATH && (v[0] != '/' || strchr(v, '?') || strchr(v, ' '))) {
+            snprintf(errbuf, errlen, "%s: %s: '%s' must be a URL path starting with /", where,
+                     k->name, v);
+            return -1;
+        }
         if (k->type == K_ADAPTER && strcmp(v, "postgres") != 0) {
             snprintf(errbuf, errlen,
                      "%s: %s: unsupported value '%s' (only 'postgres' is supported)", where,
@@ -139,6 +183,31 @@ static int set_value(struct config *cfg, const struct key *k, const char *v, con
             return -1;
         }
         return 0;
+    case K_IDLIST: {
+        struct id_list *l = (struct id_list *)base;
+        const char *p = v;
+        l->n = 0;
+        while (*p) {
+            long long id;
+            while (*p == ' ' || *p == ',')
+                p++;
+            if (!*p)
+                break;
+            errno = 0;
+            id = strtoll(p, &end, 10);
+            if (end == p || errno || id <= 0 || l->n >= ID_LIST_MAX ||
+                (*end && *end != ',' && *end != ' ')) {
+                snprintf(errbuf, errlen,
+                         "%s: %s: invalid value '%s' (expected up to %d comma-separated "
+                         "Telegram user ids)",
+                         where, k->name, v, ID_LIST_MAX);
+                return -1;
+            }
+            l->ids[l->n++] = id;
+            p = end;
+        }
+        return 0;
+    }
     case K_LEVEL:
         lvl = log_level_parse(v);
         if (lvl < 0) {
@@ -323,7 +392,8 @@ void config_describe(void)
 void config_free(struct config *cfg)
 {
     for (size_t i = 0; i < NKEYS; i++)
-        if (keys[i].type == K_STR || keys[i].type == K_URL || keys[i].type == K_ADAPTER) {
+        if (keys[i].type == K_STR || keys[i].type == K_URL || keys[i].type == K_ADAPTER ||
+            keys[i].type == K_SECRET || keys[i].type == K_PATH) {
             char **p = (char **)((char *)cfg + keys[i].offset);
             free(*p);
             *p = NULL;

@@ -22,6 +22,13 @@
 
 #include "util.h"
 
+#define ID_LIST_MAX 64
+
+struct id_list {
+    long long ids[ID_LIST_MAX];
+    int n;
+};
+
 struct config {
     char *source; /* the file read, or "(defaults)" */
 
@@ -50,6 +57,13 @@ struct config {
     char *telegram_api_url;
     char *telegram_webhook_secret;
     char *public_url;
+    char *telegram_webhook_path;
+    bool telegram_group_any_member;
+    struct id_list telegram_allowed_users;
+    int delivery_threads;
+    int telegram_chat_gap_ms;
+    int telegram_group_gap_ms;
+    int telegram_bot_gap_ms;
 };
 
 /* Fill `cfg` with defaults only. */

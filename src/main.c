@@ -23,6 +23,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "server.h"
+#include "telegram.h"
 #include "version.h"
 
 struct command {
@@ -150,6 +151,20 @@ static int cmd_apikey(int argc, char **argv)
     return rc;
 }
 
+static int cmd_telegram(int argc, char **argv)
+{
+    struct config cfg;
+    int rc;
+
+    if (load_config(&cfg, &argc, argv) < 0)
+        return 2;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = telegram_main(&cfg, argc, argv);
+    curl_global_cleanup();
+    config_free(&cfg);
+    return rc;
+}
+
 static int cmd_version(int argc, char **argv)
 {
     curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
@@ -169,6 +184,7 @@ static const struct command commands[] = {
     {"serve", cmd_serve, "run the FastCGI master and its workers"},
     {"migrate", cmd_migrate, "apply the SQL migrations to the database"},
     {"apikey", cmd_apikey, "create, list or revoke API keys"},
+    {"telegram", cmd_telegram, "set or inspect the Telegram webhook, or poll for updates"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help"},
 };

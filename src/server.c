@@ -39,6 +39,8 @@
 
 #include "api.h"
 #include "db.h"
+#include "delivery.h"
+#include "notify.h"
 #include "http.h"
 #include "log.h"
 
@@ -184,6 +186,11 @@ static int worker_main(const struct config *cfg, int listen_fd)
     sigdelset(&set, SIGABRT);
     pthread_sigmask(SIG_SETMASK, &set, NULL);
 
+    if (notify_start(cfg) < 0 || delivery_start(cfg) < 0) {
+        log_error("could not start the listener or delivery threads", "%s", "");
+        return 1;
+    }
+
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -210,6 +217,8 @@ static int worker_main(const struct config *cfg, int listen_fd)
         ;
     log_info("worker stopping", "signal=%d", sig);
     worker_drain();
+    notify_stop();
+    delivery_join();
     db_pool_shutdown();
     return 0;
 }

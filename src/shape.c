@@ -41,13 +41,29 @@ static json_t *responder(const struct lg_request *r)
                      str_or_null(r->responder_name));
 }
 
+/* Where the request's Telegram message is: queued, sent, failed or skipped. */
+static json_t *delivery(const struct lg_request *r)
+{
+    json_t *d;
+
+    if (!r->tg_state)
+        return json_null();
+    d = json_pack("{s:s, s:s, s:i, s:o, s:o}", "channel", "telegram", "state", r->tg_state,
+                  "attempts", r->tg_attempts, "last_error", str_or_null(r->tg_error), "sent_at",
+                  str_or_null(r->tg_sent_at));
+    if (d && r->tg_message_id)
+        json_object_set_new(d, "message_id", json_integer((json_int_t)r->tg_message_id));
+    return d;
+}
+
 json_t *shape_poll(const struct lg_request *r)
 {
-    return json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:o, s:o}", "request_id", r->id,
+    return json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:o, s:o, s:o}", "request_id", r->id,
                      "status", r->status, "response", r->response ? r->response : "", "approved",
                      r->approved, "completed", shape_is_final(r->status), "request_type",
                      r->request_type, "created_at", r->created_at, "expires_at", r->expires_at,
-                     "responded_at", str_or_null(r->responded_at), "responder", responder(r));
+                     "responded_at", str_or_null(r->responded_at), "responder", responder(r),
+                     "delivery", delivery(r));
 }
 
 json_t *shape_request(const struct lg_request *r)

@@ -32,6 +32,13 @@ struct lg_request {
     const char *responded_at; /* or NULL */
     int64_t responder_id;     /* 0: none */
     const char *responder_name;
+    const char *option_approve; /* PostgreSQL boolean[] text "{t,f}", or NULL */
+    int64_t tg_chat_id;         /* the chat the message goes to */
+    int64_t tg_message_id;      /* 0 until sent */
+    const char *tg_state;       /* queued | sent | failed | skipped, or NULL */
+    int tg_attempts;
+    const char *tg_error;   /* or NULL */
+    const char *tg_sent_at; /* or NULL */
 };
 
 struct lg_session {

@@ -68,6 +68,14 @@ workers_start() {
     die "the workers did not create $SOCK; see $VAR/log/loopgate.log"
 }
 
+# Without a public HTTPS address Telegram cannot call the webhook: fetch
+# updates with getUpdates instead.
+poller_start() {
+    [[ -n ${TELEGRAM_BOT_TOKEN:-} && -z ${PUBLIC_URL:-} ]] || return 0
+    nohup "$BIN" telegram poll >>"$VAR/log/telegram-poll.log" 2>&1 &
+    echo $! >"$VAR/run/poller.pid"
+}
+
 nginx_start() {
     local user_line="" access="off"
     mkdir -p "$VAR/nginx/tmp"
@@ -108,6 +116,7 @@ stop_pid() {   # stop_pid FILE SIGNAL SECONDS
 
 stop_all() {
     stop_pid "$VAR/run/nginx.pid" QUIT 10
+    stop_pid "$VAR/run/poller.pid" TERM 15
     stop_pid "$VAR/run/loopgate.pid" TERM 15
     if [[ -f $PGDATA/postmaster.pid ]]; then
         as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
@@ -122,6 +131,7 @@ start_all() {
     port_busy && die "port $PORT on 127.0.0.1 is in use; stop what uses it or set SERVER_PORT"
     pg_start
     workers_start "${1:-}"
+    poller_start
     nginx_start
     wait_healthy
 }
@@ -130,6 +140,7 @@ banner() {
     cat >&2 <<EOT
 
   Loopgate is running at http://127.0.0.1:$PORT  (data in $VAR)
+  Telegram: $(if [[ -z ${TELEGRAM_BOT_TOKEN:-} ]]; then echo "no TELEGRAM_BOT_TOKEN set, messages stay queued"; elif [[ -z ${PUBLIC_URL:-} ]]; then echo "polling for updates (no PUBLIC_URL)"; else echo "webhook at $PUBLIC_URL"; fi).
   Authentication is $LOOPGATE_AUTH for this local stack$([[ $LOOPGATE_AUTH == off ]] && echo ": requests without an API key act as tenant 'default'").
 
   Try:
@@ -161,7 +172,7 @@ stop)
     say "stopped"
     ;;
 status)
-    for n in nginx loopgate; do
+    for n in nginx loopgate poller; do
         if [[ -f $VAR/run/$n.pid ]] && kill -0 "$(cat "$VAR/run/$n.pid")" 2>/dev/null; then
             say "$n running (pid $(cat "$VAR/run/$n.pid"))"
         else say "$n stopped"; fi

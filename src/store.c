@@ -20,8 +20,16 @@
     "id::text AS rid, session_id, client_id, message, request_type, options::text AS options_t, "  \
     "metadata::text AS metadata_t, timeout_seconds, on_timeout, callback_url, status, response, "  \
     "approved, lg_ts(created_at) AS created_t, lg_ts(expires_at) AS expires_t, "                   \
-    "lg_ts(responded_at) AS responded_t, responder_id, responder_name"
-#define REQ_NCOLS 18
+    "lg_ts(responded_at) AS responded_t, responder_id, responder_name, "                           \
+    "option_approve::text AS approve_t, telegram_chat_id AS tg_chat, "                             \
+    "telegram_message_id AS tg_msg, tg_state, tg_attempts, tg_error, lg_ts(tg_sent_at) AS "        \
+    "tg_sent_t"
+#define REQ_NCOLS 25
+
+/* The approvers of a request's session, for a query over `requests r`. */
+#define SESSION_APPROVERS                                                                          \
+    "(SELECT s.approvers::text FROM sessions s"                                                    \
+    "  WHERE s.tenant = r.tenant AND s.session_id = r.session_id)"
 
 #define SES_COLS                                                                                   \
     "session_id, client_id, telegram_chat_id, array_to_json(approvers)::text AS approvers_t, "     \
@@ -41,6 +49,23 @@ enum {
     S_KEY_CREATE,
     S_KEY_LIST,
     S_KEY_REVOKE,
+    S_OUTBOX_CLAIM,
+    S_OUTBOX_NEXT_DUE,
+    S_REQUEST_ROW,
+    S_DELIVERY_SENT,
+    S_OUTBOX_DONE,
+    S_OUTBOX_RECOVERED,
+    S_OUTBOX_RETRY,
+    S_OUTBOX_FAIL,
+    S_PACE_DELAY,
+    S_TG_UPDATE_SEEN,
+    S_TG_REQUEST_LOCK,
+    S_TG_REQUEST_BY_MESSAGE,
+    S_TG_DECIDE,
+    S_TG_ENQUEUE,
+    S_TG_AUDIT,
+    S_TG_CHAT_PENDING,
+    S_TG_CHAT_SESSIONS,
 };
 
 static const struct db_stmt stmts[] = {
@@ -88,18 +113,22 @@ static const struct db_stmt stmts[] = {
          false},
     [S_REQUEST_SUBMIT] =
         {"request_submit",
-         "WITH s AS (SELECT active FROM sessions WHERE tenant = $1 AND session_id = $2),"
+         "WITH s AS (SELECT active, telegram_chat_id FROM sessions"
+         "           WHERE tenant = $1 AND session_id = $2),"
          " p AS (SELECT count(*) AS n FROM requests WHERE tenant = $1 AND status = 'pending'),"
          " ins AS (INSERT INTO requests (tenant, session_id, client_id, message, request_type,"
          "           options, metadata, timeout_seconds, expires_at, on_timeout, callback_url,"
-         "           idempotency_key, body_hash)"
+         "           idempotency_key, body_hash, option_approve, telegram_chat_id)"
          "         SELECT $1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::int,"
-         "                now() + make_interval(secs => $8::int), $9, $10, $11, $12"
+         "                now() + make_interval(secs => $8::int), $9, $10, $11, $12,"
+         "                $15::boolean[], (SELECT telegram_chat_id FROM s)"
          "         WHERE (SELECT active FROM s) AND (SELECT n FROM p) < $13::int"
          "         ON CONFLICT (tenant, idempotency_key) DO NOTHING"
          "         RETURNING " REQ_COLS "),"
          " a AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
-         "       SELECT $1, rid::uuid, $2, $14, 'submitted' FROM ins)"
+         "       SELECT $1, rid::uuid, $2, $14, 'submitted' FROM ins),"
+         " o AS (INSERT INTO outbox (kind, request_id, chat_id)"
+         "       SELECT 'tg_send', rid::uuid, tg_chat FROM ins)"
          " SELECT ins.*, (SELECT active FROM s), (SELECT n FROM p)"
          " FROM (VALUES (1)) v LEFT JOIN ins ON true",
          false},
@@ -123,7 +152,9 @@ static const struct db_stmt stmts[] = {
          "           WHERE id = $1::uuid AND tenant = $2 AND status = 'pending'"
          "           RETURNING " REQ_COLS "),"
          " a AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
-         "       SELECT $2, rid::uuid, session_id, $3, 'canceled' FROM u)"
+         "       SELECT $2, rid::uuid, session_id, $3, 'canceled' FROM u),"
+         " e AS (INSERT INTO outbox (kind, request_id, chat_id, priority)"
+         "       SELECT 'tg_edit', rid::uuid, tg_chat, 3 FROM u WHERE tg_msg IS NOT NULL)"
          " SELECT * FROM u",
          false},
     [S_KEY_CREATE] = {"key_create",
@@ -139,6 +170,105 @@ static const struct db_stmt stmts[] = {
                       " WHERE revoked_at IS NULL AND (id::text = $1 OR prefix = $1)"
                       " RETURNING id",
                       false},
+    [S_OUTBOX_CLAIM] = {"outbox_claim",
+                        "SELECT id, kind, request_id::text, chat_id, payload::text, attempts"
+                        " FROM outbox_claim($1::int, interval '60 seconds',"
+                        "   make_interval(secs => $2::float8 / 1000),"
+                        "   make_interval(secs => $3::float8 / 1000),"
+                        "   make_interval(secs => $4::float8 / 1000))",
+                        false},
+    [S_OUTBOX_NEXT_DUE] = {"outbox_next_due",
+                           "SELECT GREATEST(0, ceil(extract(epoch FROM"
+                           " outbox_next_due() - clock_timestamp()) * 1000))::bigint",
+                           true},
+    [S_REQUEST_ROW] = {"request_row",
+                       "SELECT " REQ_COLS ", tenant FROM requests WHERE id = $1::uuid", true},
+    [S_DELIVERY_SENT] =
+        {"delivery_sent",
+         "WITH r AS (UPDATE requests SET telegram_message_id = $3::bigint, tg_state = 'sent',"
+         "             tg_attempts = tg_attempts + 1, tg_error = NULL, tg_sent_at = now()"
+         "           WHERE id = $2::uuid RETURNING id, status, telegram_chat_id),"
+         " o AS (UPDATE outbox SET state = 'done', done_at = now(), leased_until = NULL,"
+         "         last_error = NULL WHERE id = $1::bigint)"
+         /* decided while the message was on its way: show the decision now */
+         " INSERT INTO outbox (kind, request_id, chat_id, priority)"
+         " SELECT 'tg_edit', id, telegram_chat_id, 3 FROM r WHERE status <> 'pending'",
+         false},
+    [S_OUTBOX_DONE] = {"outbox_done",
+                       "UPDATE outbox SET state = 'done', done_at = now(), leased_until = NULL"
+                       " WHERE id = $1::bigint",
+                       false},
+    [S_OUTBOX_RECOVERED] = {"outbox_recovered",
+                            /* Telegram answers again: what waits out a backoff may go now */
+                            "UPDATE outbox SET next_attempt_at = now()"
+                            " WHERE state = 'queued' AND kind LIKE 'tg\\_%' AND attempts > 0"
+                            "   AND next_attempt_at > now() AND last_error NOT LIKE '429%'",
+                            false},
+    [S_OUTBOX_RETRY] =
+        {"outbox_retry",
+         "WITH o AS (UPDATE outbox SET leased_until = NULL, last_error = $3,"
+         "             next_attempt_at = now() + make_interval(secs => $2::float8 / 1000)"
+         "           WHERE id = $1::bigint RETURNING kind, request_id)"
+         " UPDATE requests r SET tg_attempts = tg_attempts + 1, tg_error = $3"
+         " FROM o WHERE o.kind = 'tg_send' AND r.id = o.request_id",
+         false},
+    [S_OUTBOX_FAIL] =
+        {"outbox_fail",
+         "WITH o AS (UPDATE outbox SET state = $2, leased_until = NULL, last_error = $3,"
+         "             done_at = now()"
+         "           WHERE id = $1::bigint RETURNING kind, request_id)"
+         " UPDATE requests r SET tg_state = CASE WHEN $2 = 'failed' THEN 'failed' ELSE 'skipped' "
+         "END,"
+         "   tg_attempts = tg_attempts + CASE WHEN $2 = 'failed' THEN 1 ELSE 0 END,"
+         "   tg_error = $3"
+         " FROM o WHERE o.kind = 'tg_send' AND r.id = o.request_id",
+         false},
+    [S_PACE_DELAY] = {"pace_delay",
+                      "INSERT INTO tg_pace VALUES ($1, now() + make_interval(secs => $2::int))"
+                      " ON CONFLICT (key) DO UPDATE SET next_at ="
+                      "   GREATEST(tg_pace.next_at, EXCLUDED.next_at)",
+                      false},
+    [S_TG_UPDATE_SEEN] = {"tg_update_seen",
+                          "INSERT INTO tg_updates (update_id) VALUES ($1::bigint)"
+                          " ON CONFLICT DO NOTHING RETURNING 1",
+                          false},
+    [S_TG_REQUEST_LOCK] = {"tg_request_lock",
+                           "SELECT " REQ_COLS ", tenant, " SESSION_APPROVERS ","
+                           " expires_at <= now() FROM requests r"
+                           " WHERE id = $1::uuid FOR UPDATE",
+                           false},
+    [S_TG_REQUEST_BY_MESSAGE] = {"tg_request_by_message",
+                                 "SELECT " REQ_COLS ", tenant, " SESSION_APPROVERS ","
+                                 " expires_at <= now() FROM requests r"
+                                 " WHERE telegram_chat_id = $1::bigint"
+                                 "   AND telegram_message_id = $2::bigint FOR UPDATE",
+                                 false},
+    [S_TG_DECIDE] = {"tg_decide",
+                     "UPDATE requests SET status = 'completed', response = $2,"
+                     "  approved = $3::boolean, responder_id = $4::bigint, responder_name = $5,"
+                     "  responded_at = now(), updated_at = now()"
+                     " WHERE id = $1::uuid AND status = 'pending' RETURNING 1",
+                     false},
+    [S_TG_ENQUEUE] = {"tg_enqueue",
+                      "INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
+                      " VALUES ($1, $2::uuid, $3::bigint, $4::jsonb, $5::smallint)",
+                      false},
+    [S_TG_AUDIT] = {"tg_audit",
+                    "INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)"
+                    " VALUES ($1, $2::uuid, $3, $4, $5, $6::jsonb)",
+                    false},
+    [S_TG_CHAT_PENDING] = {"tg_chat_pending",
+                           "SELECT id::text, message, lg_ts(expires_at) FROM requests"
+                           " WHERE telegram_chat_id = $1::bigint AND status = 'pending'"
+                           " ORDER BY created_at LIMIT 20",
+                           true},
+    [S_TG_CHAT_SESSIONS] = {"tg_chat_sessions",
+                            "SELECT session_id, client_id, active, (SELECT count(*) FROM requests r"
+                            "   WHERE r.tenant = s.tenant AND r.session_id = s.session_id"
+                            "     AND r.status = 'pending')"
+                            " FROM sessions s WHERE telegram_chat_id = $1::bigint"
+                            " ORDER BY session_id LIMIT 20",
+                            true},
 };
 
 /* A column value, or NULL for SQL NULL. */
@@ -183,6 +313,13 @@ static void row_to_request(const PGresult *res, int row, int c0, struct lg_reque
     r->responded_at = col(res, row, c0 + 15);
     r->responder_id = col_int(res, row, c0 + 16);
     r->responder_name = col(res, row, c0 + 17);
+    r->option_approve = col(res, row, c0 + 18);
+    r->tg_chat_id = col_int(res, row, c0 + 19);
+    r->tg_message_id = col_int(res, row, c0 + 20);
+    r->tg_state = col(res, row, c0 + 21);
+    r->tg_attempts = (int)col_int(res, row, c0 + 22);
+    r->tg_error = col(res, row, c0 + 23);
+    r->tg_sent_at = col(res, row, c0 + 24);
 }
 
 static void row_to_session(const PGresult *res, int row, struct lg_session *s)
@@ -357,6 +494,7 @@ int store_request_submit(const struct actor *who, const struct submit_in *in, co
     char timeout[16], maxp[16];
     char *options = in->options ? json_dumps(in->options, JSON_COMPACT) : NULL;
     char *metadata = in->metadata ? json_dumps(in->metadata, JSON_COMPACT) : NULL;
+    char approve[2 * OPTIONS_MAX + 3];
     const char *p[] = {who->tenant,
                        in->session_id,
                        in->client_id,
@@ -370,14 +508,22 @@ int store_request_submit(const struct actor *who, const struct submit_in *in, co
                        idem_key,
                        idem_key ? body_hash : NULL,
                        maxp,
-                       who->name};
+                       who->name,
+                       in->options ? approve : NULL};
     PGresult *res;
     struct lg_request r;
     int rc = 0;
 
     snprintf(timeout, sizeof(timeout), "%d", in->timeout_seconds);
     snprintf(maxp, sizeof(maxp), "%d", max_pending);
-    res = run(S_REQUEST_SUBMIT, 14, p, err);
+    approve[0] = '{';
+    for (size_t i = 0; in->options && i < json_array_size(in->options); i++) {
+        approve[1 + 2 * i] = in->approve[i] ? 't' : 'f';
+        approve[2 + 2 * i] = ',';
+    }
+    approve[in->options ? 2 * json_array_size(in->options) : 1] = '}';
+    approve[in->options ? 2 * json_array_size(in->options) + 1 : 2] = '\0';
+    res = run(S_REQUEST_SUBMIT, 15, p, err);
     free(options);
     free(metadata);
     if (!res)
@@ -511,4 +657,284 @@ int store_key_revoke(const char *id_or_prefix, struct lg_error *err)
     rc = PQntuples(res) > 0 ? 0 : 1;
     PQclear(res);
     return rc;
+}
+
+/* ---------------------------------------------------------------- outbox */
+
+int store_outbox_claim(int limit, int chat_gap_ms, int group_gap_ms, int bot_gap_ms,
+                       struct outbox_row *out, struct lg_error *err)
+{
+    char lim[16], cg[16], gg[16], bg[16];
+    const char *p[] = {lim, cg, gg, bg};
+    PGresult *res;
+    int n;
+
+    snprintf(lim, sizeof(lim), "%d", limit);
+    snprintf(cg, sizeof(cg), "%d", chat_gap_ms);
+    snprintf(gg, sizeof(gg), "%d", group_gap_ms);
+    snprintf(bg, sizeof(bg), "%d", bot_gap_ms);
+    res = run(S_OUTBOX_CLAIM, 4, p, err);
+    if (!res)
+        return -1;
+    n = PQntuples(res);
+    for (int i = 0; i < n && i < limit; i++) {
+        struct outbox_row *o = &out[i];
+        const char *rid = col(res, i, 2), *payload = col(res, i, 4);
+        memset(o, 0, sizeof(*o));
+        o->id = col_int(res, i, 0);
+        lg_strlcpy(o->kind, PQgetvalue(res, i, 1), sizeof(o->kind));
+        lg_strlcpy(o->request_id, rid ? rid : "", sizeof(o->request_id));
+        o->chat_id = col_int(res, i, 3);
+        o->payload = payload ? json_loads(payload, 0, NULL) : NULL;
+        o->attempts = (int)col_int(res, i, 5);
+    }
+    PQclear(res);
+    return n < limit ? n : limit;
+}
+
+int64_t store_outbox_next_due_ms(struct lg_error *err)
+{
+    PGresult *res = run(S_OUTBOX_NEXT_DUE, 0, NULL, err);
+    int64_t ms;
+
+    if (!res)
+        return -2;
+    ms = PQgetisnull(res, 0, 0) ? -1 : col_int(res, 0, 0);
+    PQclear(res);
+    return ms;
+}
+
+PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_error *err)
+{
+    const char *p[] = {id};
+    PGresult *res = run(S_REQUEST_ROW, 1, p, err);
+
+    if (!res)
+        return NULL;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        lg_fail(err, 404, "request_not_found", "no request with id '%s'", id);
+        return NULL;
+    }
+    row_to_request(res, 0, 0, r);
+    return res;
+}
+
+/* Run a statement whose result is not needed. */
+static int run_void(int idx, int n, const char *const *params, struct lg_error *err)
+{
+    PGresult *res = run(idx, n, params, err);
+
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t message_id,
+                        struct lg_error *err)
+{
+    char oid[24], mid[24];
+    const char *p[] = {oid, request_id, mid};
+
+    snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
+    snprintf(mid, sizeof(mid), "%lld", (long long)message_id);
+    return run_void(S_DELIVERY_SENT, 3, p, err);
+}
+
+int store_outbox_done(int64_t outbox_id, struct lg_error *err)
+{
+    char oid[24];
+    const char *p[] = {oid};
+
+    snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
+    return run_void(S_OUTBOX_DONE, 1, p, err);
+}
+
+int store_outbox_recovered(struct lg_error *err)
+{
+    return run_void(S_OUTBOX_RECOVERED, 0, NULL, err);
+}
+
+int store_outbox_retry(int64_t outbox_id, int delay_ms, const char *error, struct lg_error *err)
+{
+    char oid[24], delay[16];
+    const char *p[] = {oid, delay, error};
+
+    snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
+    snprintf(delay, sizeof(delay), "%d", delay_ms);
+    return run_void(S_OUTBOX_RETRY, 3, p, err);
+}
+
+int store_outbox_fail(int64_t outbox_id, const char *state, const char *error, struct lg_error *err)
+{
+    char oid[24];
+    const char *p[] = {oid, state, error};
+
+    snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
+    return run_void(S_OUTBOX_FAIL, 3, p, err);
+}
+
+int store_pace_delay(const char *key, int seconds, struct lg_error *err)
+{
+    char secs[16];
+    const char *p[] = {key, secs};
+
+    snprintf(secs, sizeof(secs), "%d", seconds);
+    return run_void(S_PACE_DELAY, 2, p, err);
+}
+
+/* ---------------------------------------------------------------- telegram updates */
+
+int store_tx_begin(struct db_conn **tx, struct lg_error *err)
+{
+    *tx = db_acquire(err);
+    if (!*tx)
+        return -1;
+    if (db_exec(*tx, "BEGIN", err) < 0) {
+        db_release(*tx);
+        *tx = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int store_tx_commit(struct db_conn *tx, struct lg_error *err)
+{
+    int rc = db_exec(tx, "COMMIT", err);
+
+    db_release(tx);
+    return rc;
+}
+
+void store_tx_rollback(struct db_conn *tx)
+{
+    struct lg_error ignored;
+
+    if (PQstatus(tx->pg) == CONNECTION_OK && PQtransactionStatus(tx->pg) != PQTRANS_IDLE)
+        if (db_exec(tx, "ROLLBACK", &ignored) < 0)
+            log_warn("could not roll back", "error=\"%s\"", ignored.message);
+    db_release(tx);
+}
+
+int store_tg_update_seen(struct db_conn *tx, int64_t update_id, struct lg_error *err)
+{
+    char uid[24];
+    const char *p[] = {uid};
+    PGresult *res;
+    int rc;
+
+    snprintf(uid, sizeof(uid), "%lld", (long long)update_id);
+    res = db_run(tx, stmts, S_TG_UPDATE_SEEN, 1, p, err);
+    if (!res)
+        return -1;
+    rc = PQntuples(res) == 1 ? 0 : 1;
+    PQclear(res);
+    return rc;
+}
+
+static PGresult *tg_request(struct db_conn *tx, int idx, int n, const char *const *p,
+                            struct tg_request *out, struct lg_error *err)
+{
+    PGresult *res = db_run(tx, stmts, idx, n, p, err);
+
+    if (!res)
+        return NULL;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        lg_fail(err, 404, "request_not_found", "no such request");
+        return NULL;
+    }
+    row_to_request(res, 0, 0, &out->r);
+    out->tenant = PQgetvalue(res, 0, REQ_NCOLS);
+    out->approvers = PQgetvalue(res, 0, REQ_NCOLS + 1);
+    out->expired = col_bool(res, 0, REQ_NCOLS + 2);
+    return res;
+}
+
+PGresult *store_tg_request_lock(struct db_conn *tx, const char *id, struct tg_request *out,
+                                struct lg_error *err)
+{
+    const char *p[] = {id};
+
+    return tg_request(tx, S_TG_REQUEST_LOCK, 1, p, out, err);
+}
+
+PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t chat_id, int64_t message_id,
+                                      struct tg_request *out, struct lg_error *err)
+{
+    char c[24], m[24];
+    const char *p[] = {c, m};
+
+    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
+    snprintf(m, sizeof(m), "%lld", (long long)message_id);
+    return tg_request(tx, S_TG_REQUEST_BY_MESSAGE, 2, p, out, err);
+}
+
+int store_tg_decide(struct db_conn *tx, const char *id, const char *response, bool approved,
+                    int64_t responder_id, const char *responder_name, struct lg_error *err)
+{
+    char uid[24];
+    const char *p[] = {id, response, approved ? "true" : "false", uid, responder_name};
+    PGresult *res;
+    int rc;
+
+    snprintf(uid, sizeof(uid), "%lld", (long long)responder_id);
+    res = db_run(tx, stmts, S_TG_DECIDE, 5, p, err);
+    if (!res)
+        return -1;
+    rc = PQntuples(res);
+    PQclear(res);
+    return rc;
+}
+
+int store_tg_enqueue(struct db_conn *tx, const char *kind, const char *request_id, int64_t chat_id,
+                     json_t *payload, int priority, struct lg_error *err)
+{
+    char c[24], prio[8];
+    char *pl = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    const char *p[] = {kind, request_id, c, pl, prio};
+    PGresult *res;
+
+    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
+    snprintf(prio, sizeof(prio), "%d", priority);
+    res = tx ? db_run(tx, stmts, S_TG_ENQUEUE, 5, p, err) : run(S_TG_ENQUEUE, 5, p, err);
+    free(pl);
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int store_tg_audit(struct db_conn *tx, const char *tenant, const char *request_id,
+                   const char *session_id, const char *actor, const char *action, json_t *detail,
+                   struct lg_error *err)
+{
+    char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    const char *p[] = {tenant, request_id, session_id, actor, action, d};
+    PGresult *res = db_run(tx, stmts, S_TG_AUDIT, 6, p, err);
+
+    free(d);
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+PGresult *store_tg_chat_pending(struct db_conn *tx, int64_t chat_id, struct lg_error *err)
+{
+    char c[24];
+    const char *p[] = {c};
+
+    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
+    return db_run(tx, stmts, S_TG_CHAT_PENDING, 1, p, err);
+}
+
+PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_error *err)
+{
+    char c[24];
+    const char *p[] = {c};
+
+    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
+    return db_run(tx, stmts, S_TG_CHAT_SESSIONS, 1, p, err);
 }

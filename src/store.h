@@ -9,7 +9,14 @@
 #ifndef LG_STORE_H
 #define LG_STORE_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include <jansson.h>
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "shape.h"
 
 #include "util.h"
 #include "validate.h"
@@ -53,5 +60,83 @@ int store_key_create(const char *tenant, const char *name, const char *key_hash,
 int store_key_list(json_t **out, struct lg_error *err) LG_MUST_CHECK;
 /* Revoke by id or prefix; 0 revoked, 1 no such active key, -1 error. */
 int store_key_revoke(const char *id_or_prefix, struct lg_error *err) LG_MUST_CHECK;
+
+/* ---------------------------------------------------------------- outbox */
+
+/* One leased outbox row. `payload` is a new reference (or NULL). */
+struct outbox_row {
+    int64_t id;
+    char kind[16];
+    char request_id[37]; /* "" when the row has no request */
+    int64_t chat_id;
+    json_t *payload;
+    int attempts; /* including this one */
+};
+
+/* Lease up to `limit` due rows into out[], honouring Telegram pacing; returns the count. */
+int store_outbox_claim(int limit, int chat_gap_ms, int group_gap_ms, int bot_gap_ms,
+                       struct outbox_row *out, struct lg_error *err) LG_MUST_CHECK;
+
+/* Milliseconds until the next queued row is due; -1 none queued, -2 error. */
+int64_t store_outbox_next_due_ms(struct lg_error *err);
+
+/* A request row of any tenant; strings borrowed from the returned result (PQclear it). */
+PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_error *err);
+
+/* tg_send succeeded: record the message id; queue an edit if decided meanwhile. */
+int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t message_id,
+                        struct lg_error *err) LG_MUST_CHECK;
+int store_outbox_done(int64_t outbox_id, struct lg_error *err) LG_MUST_CHECK;
+/* A call succeeded after failures: rows backing off from Telegram errors are due now. */
+int store_outbox_recovered(struct lg_error *err) LG_MUST_CHECK;
+/* Try again in `delay_ms`; the request shows the attempt and error. */
+int store_outbox_retry(int64_t outbox_id, int delay_ms, const char *error,
+                       struct lg_error *err) LG_MUST_CHECK;
+/* Stop for good: state "failed" (recorded error) or "skipped" (no longer needed). */
+int store_outbox_fail(int64_t outbox_id, const char *state, const char *error,
+                      struct lg_error *err) LG_MUST_CHECK;
+/* Nothing goes to pacing key ("bot", "chat:<id>") for `seconds`. */
+int store_pace_delay(const char *key, int seconds, struct lg_error *err) LG_MUST_CHECK;
+
+/* ---------------------------------------------------------------- telegram updates */
+
+/* A transaction on one borrowed connection. */
+int store_tx_begin(struct db_conn **tx, struct lg_error *err) LG_MUST_CHECK;
+int store_tx_commit(struct db_conn *tx, struct lg_error *err) LG_MUST_CHECK;
+void store_tx_rollback(struct db_conn *tx);
+
+/* Record update_id; 0 first time, 1 already handled, -1 error. */
+int store_tg_update_seen(struct db_conn *tx, int64_t update_id, struct lg_error *err) LG_MUST_CHECK;
+
+/* A request locked for a decision, with what decides who may answer it. */
+struct tg_request {
+    struct lg_request r;
+    const char *tenant;
+    const char *approvers; /* PostgreSQL bigint[] text */
+    bool expired;
+};
+
+/* Lock a request (FOR UPDATE) by id, or by the Telegram message that shows it. */
+PGresult *store_tg_request_lock(struct db_conn *tx, const char *id, struct tg_request *out,
+                                struct lg_error *err);
+PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t chat_id, int64_t message_id,
+                                      struct tg_request *out, struct lg_error *err);
+
+/* Decide a pending request; 1 decided, 0 it was no longer pending, -1 error. */
+int store_tg_decide(struct db_conn *tx, const char *id, const char *response, bool approved,
+                    int64_t responder_id, const char *responder_name,
+                    struct lg_error *err) LG_MUST_CHECK;
+
+/* Queue outbound work (inside `tx`, or on its own when tx is NULL). */
+int store_tg_enqueue(struct db_conn *tx, const char *kind, const char *request_id, int64_t chat_id,
+                     json_t *payload, int priority, struct lg_error *err) LG_MUST_CHECK;
+
+int store_tg_audit(struct db_conn *tx, const char *tenant, const char *request_id,
+                   const char *session_id, const char *actor, const char *action, json_t *detail,
+                   struct lg_error *err) LG_MUST_CHECK;
+
+/* Rows for the /pending and /status commands of one chat (PQclear them). */
+PGresult *store_tg_chat_pending(struct db_conn *tx, int64_t chat_id, struct lg_error *err);
+PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_error *err);
 
 #endif

@@ -70,4 +70,19 @@ int64_t now_ms(void);
 /* Case-insensitive ASCII prefix match of a media type ("application/json; charset=utf-8"). */
 bool media_type_is_json(const char *content_type);
 
+/*
+ * A growable string. Zero-initialise (`struct sbuf b = {0};`), append, use
+ * b.p (always NUL-terminated once anything was appended), sb_free.
+ */
+struct sbuf {
+    char *p;
+    size_t len;
+    size_t cap;
+};
+
+void sb_append(struct sbuf *b, const char *s, size_t n);
+void sb_puts(struct sbuf *b, const char *s);
+void sb_printf(struct sbuf *b, const char *fmt, ...) LG_PRINTF(2, 3);
+void sb_free(struct sbuf *b);
+
 #endif

@@ -8,6 +8,8 @@
  */
 #include "validate.h"
 
+#include "decide.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,10 +139,16 @@ int validate_register(json_t *body, struct register_in *out, struct lg_error *er
     return 0;
 }
 
-static int validate_options(json_t *v, struct submit_in *out, struct lg_error *err)
+/*
+ * Options are strings (the original's form) or {"label": …, "approve": bool}.
+ * They are stored as their labels, with what each means in out->approve:
+ * explicit for objects, derived from the deny words for strings. The body's
+ * "options" is replaced by the array of labels.
+ */
+static int validate_options(json_t *body, struct submit_in *out, struct lg_error *err)
 {
+    json_t *v = json_object_get(body, "options"), *o, *labels;
     size_t i;
-    json_t *o;
 
     if (!v || json_is_null(v))
         return 0;
@@ -151,21 +159,48 @@ static int validate_options(json_t *v, struct submit_in *out, struct lg_error *e
     if (json_array_size(v) > OPTIONS_MAX)
         return lg_fail(err, 400, "invalid_field", "options must have at most %d entries",
                        OPTIONS_MAX);
+    labels = json_array();
     json_array_foreach(v, i, o)
     {
+        json_t *label = o, *approve = NULL;
         size_t n;
-        if (!json_is_string(o))
-            return lg_fail(err, 400, "invalid_field", "options[%zu] must be a string", i);
-        n = utf8_length(json_string_value(o));
-        if (n == 0 || n > OPTION_MAX_CHARS)
+
+        if (json_is_object(o)) {
+            label = json_object_get(o, "label");
+            approve = json_object_get(o, "approve");
+            if (!json_is_string(label)) {
+                json_decref(labels);
+                return lg_fail(err, 400, "invalid_field", "options[%zu].label must be a string", i);
+            }
+            if (approve && !json_is_null(approve) && !json_is_boolean(approve)) {
+                json_decref(labels);
+                return lg_fail(err, 400, "invalid_field",
+                               "options[%zu].approve must be true or false", i);
+            }
+        } else if (!json_is_string(o)) {
+            json_decref(labels);
+            return lg_fail(err, 400, "invalid_field",
+                           "options[%zu] must be a string or {\"label\", \"approve\"}", i);
+        }
+        n = utf8_length(json_string_value(label));
+        if (n == 0 || n > OPTION_MAX_CHARS) {
+            json_decref(labels);
             return lg_fail(err, 400, "invalid_field", "options[%zu] must be 1-%d characters", i,
                            OPTION_MAX_CHARS);
+        }
         for (size_t k = 0; k < i; k++)
-            if (!strcmp(json_string_value(json_array_get(v, k)), json_string_value(o)))
+            if (!strcmp(json_string_value(json_array_get(labels, k)), json_string_value(label))) {
+                json_decref(labels);
                 return lg_fail(err, 400, "invalid_field", "options[%zu] repeats options[%zu]", i,
                                k);
+            }
+        out->approve[i] = approve && json_is_boolean(approve)
+                              ? json_is_true(approve)
+                              : !decide_label_denies(json_string_value(label));
+        json_array_append(labels, label);
     }
-    out->options = v;
+    json_object_set_new(body, "options", labels);
+    out->options = labels;
     return 0;
 }
 
@@ -230,7 +265,7 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out, st
                        MESSAGE_MAX_CHARS);
     out->message = s;
 
-    if (validate_options(json_object_get(body, "options"), out, err) < 0 ||
+    if (validate_options(body, out, err) < 0 ||
         validate_metadata(json_object_get(body, "metadata"), out, err) < 0)
         return -1;
 

@@ -9,6 +9,7 @@
 #ifndef LG_VALIDATE_H
 #define LG_VALIDATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -35,12 +36,13 @@ struct submit_in {
     const char *session_id;
     const char *client_id;
     const char *message;
-    const char *request_type; /* confirmation | choice | input, defaulted */
-    json_t *options;          /* non-empty array of strings, or NULL */
-    json_t *metadata;         /* object, or NULL */
-    int timeout_seconds;      /* defaulted */
-    const char *on_timeout;   /* deny | approve */
-    const char *callback_url; /* or NULL */
+    const char *request_type;  /* confirmation | choice | input, defaulted */
+    json_t *options;           /* non-empty array of labels (strings), or NULL */
+    bool approve[OPTIONS_MAX]; /* what each option means: true approves */
+    json_t *metadata;          /* object, or NULL */
+    int timeout_seconds;       /* defaulted */
+    const char *on_timeout;    /* deny | approve */
+    const char *callback_url;  /* or NULL */
 };
 
 /*

@@ -19,6 +19,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import lg  # noqa: E402
+import tgstub  # noqa: E402
+
+WEBHOOK_SECRET = "it-webhook-secret_0123456789"
 
 
 def collect(pattern):
@@ -49,7 +52,19 @@ def main():
 
     tests = collect(args.pattern)
     passed = failed = 0
-    stack = lg.Stack(args.bin, san=args.san, env={"MAX_CONCURRENT_REQUESTS": "25"})
+    tg = tgstub.TelegramStub().start()
+    stack = lg.Stack(args.bin, san=args.san, env={
+        "MAX_CONCURRENT_REQUESTS": "25",
+        "TELEGRAM_API_URL": tg.url,
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # Telegram reaches the stack through the stand-in's relay, so the
+        # stack runs in webhook mode, not getUpdates.
+        "PUBLIC_URL": "https://hitl.example.test",
+    })
+    stack.tg = tg
+    stack.webhook_secret = WEBHOOK_SECRET
+    tg.webhook_target("http://127.0.0.1:%d/telegram/webhook" % stack.port, WEBHOOK_SECRET)
     t0 = time.time()
     try:
         stack.start()
@@ -84,8 +99,13 @@ def main():
         traceback.print_exc()
     finally:
         if failed and os.environ.get("LOOPGATE_KEEP_LOGS"):
-            print(stack.log_text()[-5000:])
+            import shutil
+            dest = os.environ["LOOPGATE_KEEP_LOGS"]
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(os.path.join(stack.var, "log"), dest)
+            print("logs kept in %s" % dest)
         stack.cleanup()
+        tg.stop()
     print("%s took %.1fs" % (label, time.time() - t0))
     print("%s: %d passed, %d failed" % (label, passed, failed))
     return 1 if failed else 0

@@ -98,7 +98,7 @@ TEST(defaults)
     CHECK_EQ_STR(cfg.db_adapter, "postgres");
     CHECK_EQ_STR(cfg.db_uri, "dbname=loopgate");
     CHECK_EQ_INT(cfg.db_pool_size, 4);
-    CHECK_EQ_STR(cfg.telegram_bot_token, "");
+    CHECK_EQ_STR(cfg.telegram_webhook_secret, "");
     CHECK_EQ_STR(cfg.telegram_api_url, "https://api.telegram.org");
     CHECK_EQ_STR(cfg.telegram_webhook_secret, "");
     CHECK_EQ_STR(cfg.public_url, "");
@@ -119,9 +119,9 @@ TEST(parse_format)
                        "\tworkers\t=\t3\t\n"
                        "threads = 8\r\n"
                        "db_uri = \"host=/run/postgresql dbname=loopgate user=loopgate\"\n"
-                       "telegram_webhook_secret = \"keep # this\"\n"
+                       "telegram_bot_token = \"keep # this\"\n"
                        "public_url = https://hitl.example.com/#frag\n"
-                       "telegram_bot_token = \"\"\n"
+                       "telegram_webhook_secret = \"\"\n"
                        "socket_mode = 0600\n"
                        "shutdown_timeout = 5\n"
                        "shutdown_timeout = 6\n"   /* later wins */
@@ -134,9 +134,9 @@ TEST(parse_format)
     CHECK_EQ_INT(cfg.workers, 3);
     CHECK_EQ_INT(cfg.threads, 8);
     CHECK_EQ_STR(cfg.db_uri, "host=/run/postgresql dbname=loopgate user=loopgate");
-    CHECK_EQ_STR(cfg.telegram_webhook_secret, "keep # this");
+    CHECK_EQ_STR(cfg.telegram_bot_token, "keep # this");
     CHECK_EQ_STR(cfg.public_url, "https://hitl.example.com/#frag");
-    CHECK_EQ_STR(cfg.telegram_bot_token, "");
+    CHECK_EQ_STR(cfg.telegram_webhook_secret, "");
     CHECK_EQ_INT(cfg.socket_mode, 0600);
     CHECK_EQ_INT(cfg.shutdown_timeout, 6);
     CHECK_EQ_STR(cfg.socket, "127.0.0.1:9000");
@@ -165,7 +165,7 @@ TEST(quoted_then_comment)
                        err, sizeof(err)),
                  0);
     CHECK_EQ_STR(err, "");
-    CHECK_EQ_STR(cfg.telegram_bot_token, "");
+    CHECK_EQ_STR(cfg.telegram_webhook_secret, "");
     CHECK_EQ_STR(cfg.db_uri, "dbname=x user=y");
     CHECK_EQ_STR(cfg.public_url, "https://a.example");
     config_free(&cfg);
@@ -292,6 +292,26 @@ TEST(config_set)
     CHECK_EQ_INT(config_set(&cfg, "workers", "four", "cli", err, sizeof(err)), -1);
     CHECK_CONTAINS(err, "cli: workers");
     CHECK_EQ_INT(cfg.workers, 4); /* a bad value leaves the old one */
+
+    /* Telegram-side keys: the secret's alphabet (never echoed), paths, id lists. */
+    CHECK_EQ_INT(
+        config_set(&cfg, "telegram_webhook_secret", "s3cr3t hunter2", "cli", err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "telegram_webhook_secret");
+    CHECK(strstr(err, "hunter2") == NULL);
+    CHECK_EQ_INT(
+        config_set(&cfg, "telegram_webhook_secret", "Ok_secret-1", "cli", err, sizeof(err)), 0);
+    CHECK_EQ_STR(cfg.telegram_webhook_secret, "Ok_secret-1");
+    CHECK_EQ_INT(config_set(&cfg, "telegram_webhook_path", "hook", "cli", err, sizeof(err)), -1);
+    CHECK_EQ_INT(config_set(&cfg, "telegram_webhook_path", "/tg/hook", "cli", err, sizeof(err)), 0);
+    CHECK_EQ_INT(
+        config_set(&cfg, "telegram_allowed_users", "12, 34,5000000000", "cli", err, sizeof(err)),
+        0);
+    CHECK_EQ_INT(cfg.telegram_allowed_users.n, 3);
+    CHECK(cfg.telegram_allowed_users.ids[2] == 5000000000LL);
+    CHECK_EQ_INT(config_set(&cfg, "telegram_allowed_users", "12,abc", "cli", err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "telegram_allowed_users");
+    CHECK_EQ_INT(config_set(&cfg, "telegram_group_any_member", "yes", "cli", err, sizeof(err)), 0);
+    CHECK(cfg.telegram_group_any_member);
 
     /* A short error buffer truncates, never overflows. */
     CHECK_EQ_INT(config_set(&cfg, "nope", "4", "somewhere", err, 8), -1);
@@ -428,7 +448,7 @@ TEST(shipped_conf)
     CHECK_EQ_INT(cfg.socket_mode, 0660);
     CHECK_EQ_STR(cfg.db_adapter, "postgres");
     CHECK_EQ_STR(cfg.db_uri, "host=/run/postgresql dbname=loopgate user=loopgate");
-    CHECK_EQ_STR(cfg.telegram_bot_token, "");
+    CHECK_EQ_STR(cfg.telegram_webhook_secret, "");
     CHECK_EQ_STR(cfg.telegram_api_url, "https://api.telegram.org");
     config_free(&cfg);
 }

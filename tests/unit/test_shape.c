@@ -66,7 +66,7 @@ TEST(poll)
 
     if (!CHECK(json_is_object(o)))
         return;
-    CHECK_EQ_INT(json_object_size(o), 10);
+    CHECK_EQ_INT(json_object_size(o), 11);
     CHECK_EQ_STR(str(o, "request_id"), ID);
     CHECK_EQ_STR(str(o, "status"), "pending");
     CHECK_EQ_STR(str(o, "response"), "");
@@ -77,7 +77,22 @@ TEST(poll)
     CHECK_EQ_STR(str(o, "expires_at"), "2026-01-02T03:09:05Z");
     CHECK(json_is_null(json_object_get(o, "responded_at")));
     CHECK(json_is_null(json_object_get(o, "responder")));
+    CHECK(json_is_null(json_object_get(o, "delivery")));
     json_decref(o);
+
+    /* Delivery state, once the request has a Telegram message. */
+    r.tg_state = "sent";
+    r.tg_attempts = 2;
+    r.tg_error = "502 Bad Gateway";
+    r.tg_sent_at = "2026-01-02T03:04:06Z";
+    r.tg_message_id = 77;
+    s = dump(json_incref(json_object_get(o = shape_poll(&r), "delivery")));
+    CHECK_EQ_STR(s, "{\"channel\":\"telegram\",\"state\":\"sent\",\"attempts\":2,"
+                    "\"last_error\":\"502 Bad Gateway\",\"sent_at\":\"2026-01-02T03:04:06Z\","
+                    "\"message_id\":77}");
+    free(s);
+    json_decref(o);
+    r = sample();
 
     /* The whole body, byte for byte. */
     s = dump(shape_poll(&r));
@@ -85,7 +100,7 @@ TEST(poll)
                     "\"approved\":false,\"completed\":false,\"request_type\":\"choice\","
                     "\"created_at\":\"2026-01-02T03:04:05Z\","
                     "\"expires_at\":\"2026-01-02T03:09:05Z\",\"responded_at\":null,"
-                    "\"responder\":null}");
+                    "\"responder\":null,\"delivery\":null}");
     free(s);
 }
 

@@ -390,7 +390,8 @@ TEST(submit_limits)
     json_array_append_new(opts, repeat("x", OPTION_MAX_CHARS));
     json_object_set_new(body, "options", opts);
     CHECK_EQ_INT(validate_submit(body, DEFAULT_TIMEOUT, &in, &err), 0);
-    json_array_append_new(opts, repeat("y", OPTION_MAX_CHARS + 1));
+    /* validate_submit replaced "options" by the array of its labels */
+    json_array_append_new(json_object_get(body, "options"), repeat("y", OPTION_MAX_CHARS + 1));
     rc = validate_submit(body, DEFAULT_TIMEOUT, &in, &err);
     check_error("65-character option", rc, &err, "invalid_field",
                 "options[2] must be 1-64 characters");

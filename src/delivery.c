@@ -1,0 +1,262 @@
+/*
+ * delivery.c - see delivery.h.
+ */
+#include "delivery.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "notify.h"
+#include "store.h"
+#include "tg.h"
+#include "tgmsg.h"
+
+#define CLAIM_BATCH 4
+#define MAX_THREADS 64
+#define BACKOFF_MAX_MS (5 * 60 * 1000)
+#define ANSWER_MAX_ATTEMPTS 8 /* a callback query is useless after ~150 s */
+
+static struct {
+    const struct config *cfg;
+    pthread_t threads[MAX_THREADS];
+    int n;
+} D;
+
+/* Exponential backoff with jitter: base 1 s doubling, capped, times 0.5-1.0. */
+static int backoff_ms(int attempts)
+{
+    long ms = 1000;
+    unsigned r;
+
+    for (int i = 1; i < attempts && ms < BACKOFF_MAX_MS; i++)
+        ms *= 2;
+    if (ms > BACKOFF_MAX_MS)
+        ms = BACKOFF_MAX_MS;
+    if (random_bytes(&r, sizeof(r)) < 0)
+        r = (unsigned)time(NULL);
+    return (int)(ms / 2 + (long)(r % (unsigned)(ms / 2 + 1)));
+}
+
+static void record(int rc, const struct lg_error *err, const struct outbox_row *o)
+{
+    if (rc < 0)
+        log_warn("could not record a delivery outcome; the lease will expire and it is retried",
+                 "outbox=%lld error=\"%s\"", (long long)o->id, err->message);
+}
+
+/* A row that had failed went through: Telegram is back, end the others' backoff. */
+static void recovered(const struct outbox_row *o)
+{
+    struct lg_error err;
+
+    if (o->attempts > 1) {
+        log_info("telegram reachable again", "outbox=%lld attempts=%d", (long long)o->id,
+                 o->attempts);
+        record(store_outbox_recovered(&err), &err, o);
+    }
+}
+
+/* Decide what a failed call means for the row. */
+static void failed(const struct outbox_row *o, const struct tg_result *res)
+{
+    struct lg_error err;
+    char key[40];
+    int rc;
+
+    if (res->outcome == TG_PERMANENT ||
+        (!strcmp(o->kind, "tg_answer") && o->attempts >= ANSWER_MAX_ATTEMPTS)) {
+        log_warn("telegram call failed for good", "kind=%s outbox=%lld request=%s error=\"%s\"",
+                 o->kind, (long long)o->id, o->request_id, res->error);
+        rc = store_outbox_fail(o->id, "failed", res->error, &err);
+    } else if (res->outcome == TG_RATE_LIMITED) {
+        snprintf(key, sizeof(key), "chat:%lld", (long long)o->chat_id);
+        log_warn("telegram rate limit", "kind=%s chat=%lld retry_after=%d", o->kind,
+                 (long long)o->chat_id, res->retry_after);
+        if (store_pace_delay(o->chat_id ? key : "bot", res->retry_after, &err) < 0)
+            record(-1, &err, o);
+        rc = store_outbox_retry(o->id, res->retry_after * 1000, res->error, &err);
+    } else {
+        int delay = backoff_ms(o->attempts);
+        log_warn("telegram call failed; will retry",
+                 "kind=%s outbox=%lld request=%s attempt=%d retry_in_ms=%d error=\"%s\"", o->kind,
+                 (long long)o->id, o->request_id, o->attempts, delay, res->error);
+        rc = store_outbox_retry(o->id, delay, res->error, &err);
+    }
+    record(rc, &err, o);
+}
+
+static void send_request(struct tg_client *tg, const struct outbox_row *o)
+{
+    struct lg_request r;
+    struct lg_error err;
+    struct tg_result res;
+    PGresult *row = store_request_row(o->request_id, &r, &err);
+    json_t *params;
+    bool truncated;
+    int rc;
+
+    if (!row) {
+        if (err.status == 404)
+            record(store_outbox_fail(o->id, "failed", "request not found", &err), &err, o);
+        return; /* database trouble: the lease expires and the row comes back */
+    }
+    if (strcmp(r.status, "pending") != 0) {
+        rc = store_outbox_fail(o->id, "skipped", "decided before it was sent", &err);
+        record(rc, &err, o);
+        PQclear(row);
+        return;
+    }
+    params = tgmsg_request(&r, &truncated);
+    json_object_set_new(params, "chat_id", json_integer((json_int_t)r.tg_chat_id));
+    PQclear(row);
+    tg_call(tg, "sendMessage", params, &res);
+    json_decref(params);
+    if (res.outcome == TG_OK) {
+        json_int_t mid = json_integer_value(json_object_get(res.result, "message_id"));
+        rc = store_delivery_sent(o->id, o->request_id, (int64_t)mid, &err);
+        record(rc, &err, o);
+        recovered(o);
+        log_debug("request message sent", "request=%s message=%lld truncated=%d", o->request_id,
+                  (long long)mid, truncated);
+    } else {
+        failed(o, &res);
+    }
+    json_decref(res.result);
+}
+
+static void edit_request(struct tg_client *tg, const struct outbox_row *o)
+{
+    struct lg_request r;
+    struct lg_error err;
+    struct tg_result res;
+    PGresult *row = store_request_row(o->request_id, &r, &err);
+    json_t *params;
+
+    if (!row) {
+        if (err.status == 404)
+            record(store_outbox_fail(o->id, "failed", "request not found", &err), &err, o);
+        return;
+    }
+    if (!r.tg_message_id) {
+        /* Never sent: nothing to edit (the send is skipped once decided). */
+        record(store_outbox_fail(o->id, "skipped", "no message to edit", &err), &err, o);
+        PQclear(row);
+        return;
+    }
+    params = tgmsg_final(&r);
+    json_object_set_new(params, "chat_id", json_integer((json_int_t)r.tg_chat_id));
+    json_object_set_new(params, "message_id", json_integer((json_int_t)r.tg_message_id));
+    PQclear(row);
+    tg_call(tg, "editMessageText", params, &res);
+    json_decref(params);
+    if (res.outcome == TG_OK)
+        record(store_outbox_done(o->id, &err), &err, o);
+    else
+        failed(o, &res);
+    json_decref(res.result);
+}
+
+/* tg_answer and tg_text: the payload is the call's parameters. */
+static void plain_call(struct tg_client *tg, const struct outbox_row *o, const char *method)
+{
+    struct lg_error err;
+    struct tg_result res;
+    json_t *params = o->payload ? json_deep_copy(o->payload) : json_object();
+
+    if (o->chat_id && !json_object_get(params, "chat_id"))
+        json_object_set_new(params, "chat_id", json_integer((json_int_t)o->chat_id));
+    tg_call(tg, method, params, &res);
+    json_decref(params);
+    if (res.outcome == TG_OK)
+        record(store_outbox_done(o->id, &err), &err, o);
+    else
+        failed(o, &res);
+    json_decref(res.result);
+}
+
+static void process(struct tg_client *tg, const struct outbox_row *o)
+{
+    log_debug("delivering", "kind=%s outbox=%lld chat=%lld attempt=%d", o->kind, (long long)o->id,
+              (long long)o->chat_id, o->attempts);
+    if (!strcmp(o->kind, "tg_send"))
+        send_request(tg, o);
+    else if (!strcmp(o->kind, "tg_edit"))
+        edit_request(tg, o);
+    else if (!strcmp(o->kind, "tg_answer"))
+        plain_call(tg, o, "answerCallbackQuery");
+    else if (!strcmp(o->kind, "tg_text"))
+        plain_call(tg, o, "sendMessage");
+    else
+        log_warn("unknown outbox kind", "kind=%s outbox=%lld", o->kind, (long long)o->id);
+}
+
+static void *delivery_thread(void *arg)
+{
+    struct tg_client tg;
+    struct outbox_row rows[CLAIM_BATCH];
+    const struct config *cfg = D.cfg;
+
+    (void)arg;
+    if (tg_client_init(&tg, cfg) < 0) {
+        log_error("could not create an HTTP client", "%s", "");
+        return NULL;
+    }
+    while (!notify_stopping()) {
+        uint64_t gen = notify_outbox_generation();
+        struct lg_error err;
+        int n =
+            store_outbox_claim(CLAIM_BATCH, cfg->telegram_chat_gap_ms, cfg->telegram_group_gap_ms,
+                               cfg->telegram_bot_gap_ms, rows, &err);
+        if (n < 0) {
+            notify_wait_outbox(gen, 1000);
+            continue;
+        }
+        for (int i = 0; i < n; i++) {
+            process(&tg, &rows[i]);
+            json_decref(rows[i].payload);
+        }
+        if (n == 0) {
+            int64_t due = store_outbox_next_due_ms(&err);
+            int wait = due < 0 ? 5000 : due > 5000 ? 5000 : (int)due;
+            if (wait > 0)
+                notify_wait_outbox(gen, wait);
+        }
+    }
+    tg_client_free(&tg);
+    return NULL;
+}
+
+int delivery_start(const struct config *cfg)
+{
+    D.cfg = cfg;
+    if (!cfg->telegram_bot_token || !*cfg->telegram_bot_token) {
+        log_info("no Telegram bot token: request messages stay queued until one is configured",
+                 "%s", "");
+        return 0;
+    }
+    for (int i = 0; i < cfg->delivery_threads && i < MAX_THREADS; i++) {
+        if (pthread_create(&D.threads[i], NULL, delivery_thread, NULL) != 0)
+            return -1;
+        D.n++;
+    }
+    return 0;
+}
+
+void delivery_join(void)
+{
+    struct timespec deadline;
+
+    /* A thread inside a Telegram call finishes it (bounded by its timeout); at
+     * most a few seconds are waited for, the lease covers the rest. */
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    for (int i = 0; i < D.n; i++)
+        if (pthread_timedjoin_np(D.threads[i], NULL, &deadline) != 0)
+            log_warn("a delivery thread is still in a call at shutdown", "%s", "");
+    D.n = 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * notify.h - the listener thread of a worker process.
+ *
+ * 1. One thread per worker process holds a dedicated PostgreSQL connection
+ *    that LISTENs on lg_outbox (new outbound work) and lg_request (a request
+ *    left 'pending').
+ * 2. lg_outbox wakes the delivery threads of this process; lg_request wakes
+ *    the threads waiting on that request (notify_wait_request).
+ * 3. When the connection drops, the thread reconnects with backoff, LISTENs
+ *    again, and wakes every delivery thread and every waiter: each re-reads
+ *    the database, which is the truth; a notification is only a hint.
+ */
+#ifndef LG_NOTIFY_H
+#define LG_NOTIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* Start the listener thread. */
+int notify_start(const struct config *cfg) LG_MUST_CHECK;
+
+/* Stop it and wake everyone (shutdown). */
+void notify_stop(void);
+
+/* The outbox generation: changes whenever outbox work may have appeared. */
+uint64_t notify_outbox_generation(void);
+
+/* Sleep until the generation differs from `seen`, or `timeout_ms` pass, or shutdown. */
+void notify_wait_outbox(uint64_t seen, int timeout_ms);
+
+/* True once notify_stop was called. */
+bool notify_stopping(void);
+
+#endif

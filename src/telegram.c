@@ -1,0 +1,522 @@
+/*
+ * telegram.c - see telegram.h.
+ */
+#include "telegram.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "decide.h"
+#include "log.h"
+#include "store.h"
+#include "tg.h"
+#include "tgmsg.h"
+
+#define PRIO_ANSWER 1
+#define PRIO_EDIT 3
+#define PRIO_TEXT 4
+
+/* The human behind an update, as we log and show them. */
+struct person {
+    int64_t id;
+    char name[160];
+};
+
+static void person_from(json_t *from, struct person *p)
+{
+    const char *first = json_string_value(json_object_get(from, "first_name"));
+    const char *last = json_string_value(json_object_get(from, "last_name"));
+    const char *user = json_string_value(json_object_get(from, "username"));
+    struct sbuf b = {0};
+
+    p->id = (int64_t)json_integer_value(json_object_get(from, "id"));
+    sb_puts(&b, first ? first : "");
+    if (last && *last)
+        sb_printf(&b, "%s%s", b.len ? " " : "", last);
+    if (user && *user)
+        sb_printf(&b, "%s@%s", b.len ? " " : "", user);
+    if (!b.len)
+        sb_printf(&b, "user %lld", (long long)p->id);
+    lg_strlcpy(p->name, b.p, sizeof(p->name));
+    sb_free(&b);
+}
+
+/* The approver policy of a locked request: session approvers plus config. */
+static void policy_for(const struct config *cfg, const struct tg_request *t, int64_t *buf,
+                       size_t max, struct approver_policy *p)
+{
+    int n = decide_parse_int_array(t->approvers, buf, max);
+
+    memset(p, 0, sizeof(*p));
+    p->chat_id = t->r.tg_chat_id;
+    p->approvers = buf;
+    p->napprovers = n > 0 ? (size_t)n : 0;
+    p->group_any_member = cfg->telegram_group_any_member;
+    p->allow = (const int64_t *)cfg->telegram_allowed_users.ids;
+    p->nallow = (size_t)cfg->telegram_allowed_users.n;
+}
+
+static int audit(struct db_conn *tx, const struct tg_request *t, const struct person *who,
+                 const char *action, json_t *detail, struct lg_error *err)
+{
+    char actor[200];
+    int rc;
+
+    snprintf(actor, sizeof(actor), "telegram:%lld", (long long)who->id);
+    if (!detail)
+        detail = json_object();
+    json_object_set_new(detail, "user_id", json_integer((json_int_t)who->id));
+    json_object_set_new(detail, "user_name", json_string(who->name));
+    rc = store_tg_audit(tx, t->tenant, t->r.id, t->r.session_id, actor, action, detail, err);
+    json_decref(detail);
+    return rc;
+}
+
+/*
+ * Why a person cannot decide this request now, as the text they are shown,
+ * with the audit action; NULL when they can.
+ */
+static const char *refusal(const struct config *cfg, const struct tg_request *t,
+                           const struct person *who, const char **action)
+{
+    int64_t ids[64];
+    struct approver_policy pol;
+
+    policy_for(cfg, t, ids, 64, &pol);
+    if (!decide_authorized(&pol, who->id)) {
+        *action = "unauthorized_attempt";
+        return "You are not authorized to decide this request.";
+    }
+    if (strcmp(t->r.status, "pending") != 0) {
+        *action = "late_attempt";
+        return "This request was already answered.";
+    }
+    if (t->expired) {
+        *action = "expired_attempt";
+        return "This request has expired.";
+    }
+    return NULL;
+}
+
+static int answer_callback(struct db_conn *tx, const char *cq_id, const char *text,
+                           struct lg_error *err)
+{
+    json_t *payload = json_pack("{s:s, s:s}", "callback_query_id", cq_id, "text", text);
+    int rc = store_tg_enqueue(tx, "tg_answer", NULL, 0, payload, PRIO_ANSWER, err);
+
+    json_decref(payload);
+    return rc;
+}
+
+static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t *cq,
+                           struct lg_error *err)
+{
+    const char *cq_id = json_string_value(json_object_get(cq, "id"));
+    const char *data = json_string_value(json_object_get(cq, "data"));
+    json_t *msg = json_object_get(cq, "message");
+    int64_t chat = (int64_t)json_integer_value(json_object_get(json_object_get(msg, "chat"), "id"));
+    int64_t mid = (int64_t)json_integer_value(json_object_get(msg, "message_id"));
+    struct tg_choice choices[TG_MAX_CHOICES];
+    const char *why = NULL, *action = NULL;
+    struct tg_request t;
+    struct person who;
+    char id[37], text[160];
+    json_t *hold = NULL;
+    PGresult *row;
+    int idx, n, rc;
+
+    if (!cq_id)
+        return lg_fail(err, 400, "invalid_update", "callback_query.id is missing");
+    person_from(json_object_get(cq, "from"), &who);
+    if (!data || decide_callback_parse(data, id, &idx) < 0)
+        return answer_callback(tx, cq_id, "This button does not belong to a Loopgate request.",
+                               err);
+    row = store_tg_request_lock(tx, id, &t, err);
+    if (!row)
+        return err->status == 404
+                   ? answer_callback(tx, cq_id, "This request no longer exists.", err)
+                   : -1;
+    n = tgmsg_choices(&t.r, choices, &hold);
+    if (t.r.tg_chat_id != chat || t.r.tg_message_id != mid || idx >= n) {
+        why = "This button does not match its request.";
+        action = "mismatched_attempt";
+    } else {
+        why = refusal(cfg, &t, &who, &action);
+    }
+    if (!why && choices[idx].approve && !strcmp(t.r.request_type, "confirmation")) {
+        /* A confirmation cut to fit Telegram offers Deny only: refuse a forged Approve. */
+        bool truncated;
+        json_t *shown = tgmsg_request(&t.r, &truncated);
+        json_decref(shown);
+        if (truncated) {
+            why = "This request is too long to approve in Telegram.";
+            action = "mismatched_attempt";
+        }
+    }
+    if (why) {
+        rc = audit(tx, &t, &who, action, json_pack("{s:i}", "option", idx), err);
+        if (rc == 0)
+            rc = answer_callback(tx, cq_id, why, err);
+        log_info("decision refused", "request=%s user=%lld reason=%s", t.r.id, (long long)who.id,
+                 action);
+        goto out;
+    }
+    rc = store_tg_decide(tx, t.r.id, choices[idx].label, choices[idx].approve, who.id, who.name,
+                         err);
+    if (rc < 0)
+        goto out;
+    snprintf(text, sizeof(text), "Recorded: %s", choices[idx].label);
+    rc = audit(tx, &t, &who, "decided",
+               json_pack("{s:s, s:b, s:s}", "response", choices[idx].label, "approved",
+                         choices[idx].approve, "via", "button"),
+               err);
+    if (rc == 0)
+        rc = store_tg_enqueue(tx, "tg_edit", t.r.id, t.r.tg_chat_id, NULL, PRIO_EDIT, err);
+    if (rc == 0)
+        rc = answer_callback(tx, cq_id, text, err);
+    if (rc == 0)
+        log_info("request decided", "request=%s user=%lld approved=%d", t.r.id, (long long)who.id,
+                 choices[idx].approve);
+out:
+    json_decref(hold);
+    PQclear(row);
+    return rc;
+}
+
+static int send_text(struct db_conn *tx, int64_t chat, int64_t reply_to, const char *html,
+                     struct lg_error *err)
+{
+    json_t *p = json_pack("{s:s, s:s, s:b}", "text", html, "parse_mode", "HTML",
+                          "disable_web_page_preview", 1);
+    int rc;
+
+    if (reply_to)
+        json_object_set_new(p, "reply_parameters",
+                            json_pack("{s:I, s:b}", "message_id", (json_int_t)reply_to,
+                                      "allow_sending_without_reply", 1));
+    rc = store_tg_enqueue(tx, "tg_text", NULL, chat, p, PRIO_TEXT, err);
+    json_decref(p);
+    return rc;
+}
+
+static int command(struct db_conn *tx, int64_t chat, const char *text, struct lg_error *err)
+{
+    char cmd[33];
+    size_t n = strcspn(text, " @\n");
+    struct sbuf b = {0};
+    PGresult *res = NULL;
+    int rc;
+
+    if (n >= sizeof(cmd))
+        n = sizeof(cmd) - 1;
+    memcpy(cmd, text, n);
+    cmd[n] = '\0';
+    if (!strcmp(cmd, "/start")) {
+        sb_printf(&b,
+                  "<b>Loopgate</b> asks you before AI agents act.\n\n"
+                  "This chat's id is <code>%lld</code>. Register an agent session for it:\n"
+                  "<pre>curl -X POST https://YOUR-LOOPGATE/hitl/register \\\n"
+                  "  -H 'Content-Type: application/json' \\\n"
+                  "  -d '{\"session_id\": \"my-agent\", \"client_id\": \"my-ai\", "
+                  "\"telegram_id\": %lld}'</pre>\n"
+                  "Then answer requests here with the buttons, or by replying to a message.",
+                  (long long)chat, (long long)chat);
+    } else if (!strcmp(cmd, "/help")) {
+        sb_puts(&b, "<b>Loopgate commands</b>\n"
+                    "/pending - requests waiting for an answer in this chat\n"
+                    "/status - agent sessions that ask this chat\n"
+                    "/start - this chat's id and how to register a session\n\n"
+                    "Press a button to answer a request; reply to an input request's message "
+                    "with your answer.");
+    } else if (!strcmp(cmd, "/pending")) {
+        res = store_tg_chat_pending(tx, chat, err);
+        if (!res)
+            return -1;
+        if (PQntuples(res) == 0)
+            sb_puts(&b, "Nothing is waiting for an answer in this chat.");
+        else
+            sb_printf(&b, "<b>%d pending</b>\n", PQntuples(res));
+        for (int i = 0; i < PQntuples(res); i++) {
+            char *msg = xstrdup(PQgetvalue(res, i, 1));
+            if (tgmsg_utf16_len(msg) > 80)
+                msg[80] = '\0';
+            while (msg[0] && !utf8_valid(msg, strlen(msg)))
+                msg[strlen(msg) - 1] = '\0';
+            sb_puts(&b, "\n\xE2\x80\xA2 ");
+            tgmsg_escape(&b, msg);
+            sb_printf(&b, "\n  <code>%s</code>, expires %.16s UTC", PQgetvalue(res, i, 0),
+                      PQgetvalue(res, i, 2));
+            free(msg);
+        }
+    } else if (!strcmp(cmd, "/status")) {
+        res = store_tg_chat_sessions(tx, chat, err);
+        if (!res)
+            return -1;
+        if (PQntuples(res) == 0)
+            sb_printf(&b, "No agent session asks this chat yet. Send /start to see how to "
+                          "register one.");
+        else
+            sb_printf(&b, "<b>%d session%s</b>\n", PQntuples(res), PQntuples(res) > 1 ? "s" : "");
+        for (int i = 0; i < PQntuples(res); i++) {
+            sb_puts(&b, "\n\xE2\x80\xA2 <code>");
+            tgmsg_escape(&b, PQgetvalue(res, i, 0));
+            sb_puts(&b, "</code> (client ");
+            tgmsg_escape(&b, PQgetvalue(res, i, 1));
+            sb_printf(&b, "): %s, %s pending",
+                      PQgetvalue(res, i, 2)[0] == 't' ? "active" : "inactive",
+                      PQgetvalue(res, i, 3));
+        }
+    } else {
+        sb_puts(&b, "Unknown command. Send /help for the list.");
+    }
+    PQclear(res);
+    rc = send_text(tx, chat, 0, b.p, err);
+    sb_free(&b);
+    return rc;
+}
+
+static int handle_reply(const struct config *cfg, struct db_conn *tx, json_t *msg, int64_t chat,
+                        const char *text, struct lg_error *err)
+{
+    int64_t mid = (int64_t)json_integer_value(json_object_get(msg, "message_id"));
+    int64_t to = (int64_t)json_integer_value(
+        json_object_get(json_object_get(msg, "reply_to_message"), "message_id"));
+    struct tg_choice choices[TG_MAX_CHOICES];
+    const char *why, *action = NULL;
+    struct tg_request t;
+    struct person who;
+    json_t *hold = NULL;
+    PGresult *row;
+    bool approve;
+    int rc;
+
+    person_from(json_object_get(msg, "from"), &who);
+    row = store_tg_request_by_message(tx, chat, to, &t, err);
+    if (!row)
+        return err->status == 404 ? 0 : -1; /* a reply to some other message: not ours */
+    why = refusal(cfg, &t, &who, &action);
+    if (!why && tgmsg_choices(&t.r, choices, &hold) > 0) {
+        why = "Please answer this request with its buttons.";
+        action = NULL;
+    }
+    json_decref(hold);
+    if (why) {
+        rc = action ? audit(tx, &t, &who, action, NULL, err) : 0;
+        if (rc == 0)
+            rc = send_text(tx, chat, mid, why, err);
+        PQclear(row);
+        return rc;
+    }
+    approve = !decide_label_denies(text);
+    rc = store_tg_decide(tx, t.r.id, text, approve, who.id, who.name, err);
+    if (rc >= 0)
+        rc = audit(
+            tx, &t, &who, "decided",
+            json_pack("{s:s, s:b, s:s}", "response", text, "approved", approve, "via", "reply"),
+            err);
+    if (rc == 0)
+        rc = store_tg_enqueue(tx, "tg_edit", t.r.id, chat, NULL, PRIO_EDIT, err);
+    if (rc == 0)
+        log_info("request answered", "request=%s user=%lld", t.r.id, (long long)who.id);
+    PQclear(row);
+    return rc;
+}
+
+static int handle_message(const struct config *cfg, struct db_conn *tx, json_t *msg,
+                          struct lg_error *err)
+{
+    int64_t chat = (int64_t)json_integer_value(json_object_get(json_object_get(msg, "chat"), "id"));
+    const char *text = json_string_value(json_object_get(msg, "text"));
+
+    if (!chat || !text)
+        return 0; /* photos, joins, edits: nothing for us */
+    if (json_object_get(msg, "reply_to_message"))
+        return handle_reply(cfg, tx, msg, chat, text, err);
+    if (text[0] == '/')
+        return command(tx, chat, text, err);
+    return 0;
+}
+
+int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_error *err)
+{
+    json_t *uid = json_object_get(update, "update_id");
+    struct db_conn *tx;
+    json_t *v;
+    int rc;
+
+    if (!json_is_integer(uid))
+        return lg_fail(err, 400, "invalid_update", "update_id must be an integer");
+    if (store_tx_begin(&tx, err) < 0)
+        return -1;
+    rc = store_tg_update_seen(tx, (int64_t)json_integer_value(uid), err);
+    if (rc == 1) {
+        store_tx_rollback(tx);
+        log_debug("repeated update ignored", "update_id=%lld", (long long)json_integer_value(uid));
+        return 0;
+    }
+    if (rc == 0 && json_is_object(v = json_object_get(update, "callback_query")))
+        rc = handle_callback(cfg, tx, v, err);
+    else if (rc == 0 && json_is_object(v = json_object_get(update, "message")))
+        rc = handle_message(cfg, tx, v, err);
+    if (rc < 0) {
+        store_tx_rollback(tx);
+        return -1;
+    }
+    return store_tx_commit(tx, err);
+}
+
+/* ---------------------------------------------------------------- CLI */
+
+static volatile sig_atomic_t poll_stop;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    poll_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: loopgate telegram set-webhook [--drop-pending]\n"
+            "       loopgate telegram delete-webhook [--drop-pending]\n"
+            "       loopgate telegram webhook-info\n"
+            "       loopgate telegram poll\n\n"
+            "set-webhook     tells Telegram to POST updates to PUBLIC_URL + telegram_webhook_path\n"
+            "                with TELEGRAM_WEBHOOK_SECRET, for messages and button presses\n"
+            "delete-webhook  stops webhook delivery (needed before poll)\n"
+            "webhook-info    shows what Telegram has (URL, pending updates, last error)\n"
+            "poll            fetches updates with getUpdates and handles them like the webhook\n"
+            "                does, for machines Telegram cannot reach; runs until SIGTERM\n");
+}
+
+static int call_and_print(struct tg_client *tg, const char *method, json_t *params)
+{
+    struct tg_result res;
+    char *out;
+
+    tg_call(tg, method, params, &res);
+    json_decref(params);
+    if (res.outcome != TG_OK) {
+        fprintf(stderr, "loopgate telegram: %s failed: %s\n", method, res.error);
+        return 1;
+    }
+    out = json_dumps(res.result, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    printf("%s\n", out ? out : "true");
+    free(out);
+    json_decref(res.result);
+    return 0;
+}
+
+static int poll_loop(const struct config *cfg, struct tg_client *tg)
+{
+    json_int_t offset = 0;
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    db_pool_init(cfg->db_uri, 2);
+    log_info("polling Telegram for updates", "%s", "");
+    while (!poll_stop) {
+        json_t *params = json_pack("{s:I, s:i, s:[s,s]}", "offset", offset, "timeout", 10,
+                                   "allowed_updates", "message", "callback_query");
+        struct tg_result res;
+        size_t i;
+        json_t *u;
+
+        tg_call_timeout(tg, "getUpdates", params, 20, &res);
+        json_decref(params);
+        if (res.outcome != TG_OK) {
+            log_warn("getUpdates failed", "error=\"%s\"", res.error);
+            if (res.http_status == 409)
+                log_error("a webhook is set; run 'loopgate telegram delete-webhook' to poll", "%s",
+                          "");
+            sleep(res.outcome == TG_RATE_LIMITED ? (unsigned)res.retry_after : 2);
+            continue;
+        }
+        json_array_foreach(res.result, i, u)
+        {
+            struct lg_error err;
+            json_int_t id = json_integer_value(json_object_get(u, "update_id"));
+            /* Retry an update until the database takes it; never skip one. */
+            while (telegram_handle_update(cfg, u, &err) < 0 && !poll_stop) {
+                if (err.status < 500) {
+                    log_warn("update rejected", "update_id=%lld error=\"%s\"", (long long)id,
+                             err.message);
+                    break;
+                }
+                log_warn("could not handle update; retrying", "update_id=%lld error=\"%s\"",
+                         (long long)id, err.message);
+                sleep(1);
+            }
+            if (poll_stop)
+                break;
+            offset = id + 1;
+        }
+        json_decref(res.result);
+    }
+    db_pool_shutdown();
+    log_info("stopped polling", "%s", "");
+    return 0;
+}
+
+int telegram_main(struct config *cfg, int argc, char **argv)
+{
+    struct tg_client tg;
+    bool drop = argc > 2 && !strcmp(argv[2], "--drop-pending");
+    int rc;
+
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!*cfg->telegram_bot_token) {
+        fprintf(stderr, "loopgate telegram: no bot token; set TELEGRAM_BOT_TOKEN or "
+                        "telegram_bot_token\n");
+        return 2;
+    }
+    if (tg_client_init(&tg, cfg) < 0) {
+        fprintf(stderr, "loopgate telegram: could not create an HTTP client\n");
+        return 1;
+    }
+    if (!strcmp(argv[1], "set-webhook")) {
+        if (!*cfg->public_url || strncmp(cfg->public_url, "https://", 8) != 0 ||
+            !*cfg->telegram_webhook_secret) {
+            fprintf(stderr, "loopgate telegram: set-webhook needs PUBLIC_URL (https://...) and "
+                            "TELEGRAM_WEBHOOK_SECRET\n");
+            rc = 2;
+        } else {
+            struct sbuf url = {0};
+            size_t n = strlen(cfg->public_url);
+            sb_append(&url, cfg->public_url, n && cfg->public_url[n - 1] == '/' ? n - 1 : n);
+            sb_puts(&url, cfg->telegram_webhook_path);
+            rc = call_and_print(&tg, "setWebhook",
+                                json_pack("{s:s, s:s, s:[s,s], s:i, s:b}", "url", url.p,
+                                          "secret_token", cfg->telegram_webhook_secret,
+                                          "allowed_updates", "message", "callback_query",
+                                          "max_connections", 40, "drop_pending_updates", drop));
+            if (rc == 0)
+                fprintf(stderr, "webhook set to %s\n", url.p);
+            sb_free(&url);
+        }
+    } else if (!strcmp(argv[1], "delete-webhook")) {
+        rc = call_and_print(&tg, "deleteWebhook", json_pack("{s:b}", "drop_pending_updates", drop));
+    } else if (!strcmp(argv[1], "webhook-info")) {
+        rc = call_and_print(&tg, "getWebhookInfo", json_object());
+    } else if (!strcmp(argv[1], "poll")) {
+        rc = poll_loop(cfg, &tg);
+    } else {
+        fprintf(stderr, "loopgate telegram: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        rc = 2;
+    }
+    tg_client_free(&tg);
+    return rc;
+}

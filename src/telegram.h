@@ -1,0 +1,27 @@
+/*
+ * telegram.h - what Telegram tells us: updates from the webhook or from
+ * getUpdates, and the `loopgate telegram` command.
+ *
+ * An update is handled in one transaction: its update_id is recorded (a
+ * repeat changes nothing), a button press or reply decides its request at
+ * most once (UPDATE ... WHERE status = 'pending'), and every answer to the
+ * human (answerCallbackQuery, the edited message, command replies) is queued
+ * in the outbox of the same transaction. Telegram gets its 200 only after
+ * the commit, so a failure makes it deliver the update again.
+ */
+#ifndef LG_TELEGRAM_H
+#define LG_TELEGRAM_H
+
+#include <jansson.h>
+
+#include "config.h"
+#include "util.h"
+
+/* Handle one update. -1 with `err` (400 malformed, 503 database trouble). */
+int telegram_handle_update(const struct config *cfg, json_t *update,
+                           struct lg_error *err) LG_MUST_CHECK;
+
+/* `loopgate telegram set-webhook|delete-webhook|webhook-info|poll` */
+int telegram_main(struct config *cfg, int argc, char **argv);
+
+#endif

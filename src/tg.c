@@ -1,0 +1,136 @@
+/*
+ * tg.c - see tg.h.
+ */
+#include "tg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+
+#define RESPONSE_MAX (4 << 20)
+
+int tg_client_init(struct tg_client *c, const struct config *cfg)
+{
+    struct sbuf b = {0};
+
+    memset(c, 0, sizeof(*c));
+    c->curl = curl_easy_init();
+    if (!c->curl)
+        return -1;
+    sb_puts(&b, cfg->telegram_api_url);
+    while (b.len && b.p[b.len - 1] == '/')
+        b.p[--b.len] = '\0';
+    sb_printf(&b, "/bot%s/", cfg->telegram_bot_token);
+    c->base = b.p;
+    c->timeout_s = 30;
+    return 0;
+}
+
+void tg_client_free(struct tg_client *c)
+{
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    if (c->base) {
+        /* The base URL holds the token: wipe it before freeing. */
+        memset(c->base, 0, strlen(c->base));
+        free(c->base);
+    }
+    memset(c, 0, sizeof(*c));
+}
+
+static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct sbuf *b = userdata;
+    size_t n = size * nmemb;
+
+    if (b->len + n > RESPONSE_MAX)
+        return 0; /* abort the transfer */
+    sb_append(b, ptr, n);
+    return n;
+}
+
+static void classify(long status, json_t *body, struct tg_result *out)
+{
+    json_t *ok = json_object_get(body, "ok");
+    const char *desc = json_string_value(json_object_get(body, "description"));
+    json_t *params = json_object_get(body, "parameters");
+
+    out->http_status = (int)status;
+    if (json_is_true(ok) && status == 200) {
+        out->outcome = TG_OK;
+        out->result = json_incref(json_object_get(body, "result"));
+        return;
+    }
+    snprintf(out->error, sizeof(out->error), "%ld %s", status, desc ? desc : "(no description)");
+    if (status == 429) {
+        json_int_t ra = json_integer_value(json_object_get(params, "retry_after"));
+        out->outcome = TG_RATE_LIMITED;
+        out->retry_after = ra > 0 ? (int)ra : 1;
+    } else if (status == 400 && desc && strstr(desc, "message is not modified")) {
+        out->outcome = TG_OK; /* the message already shows what we wanted */
+    } else if (status == 400 || status == 403) {
+        out->outcome = TG_PERMANENT;
+    } else {
+        /* 401/404 mean a wrong token or URL: an operator can fix it, so keep the work. */
+        out->outcome = TG_RETRY;
+    }
+}
+
+void tg_call_timeout(struct tg_client *c, const char *method, json_t *params, long timeout_s,
+                     struct tg_result *out)
+{
+    char *body = json_dumps(params, JSON_COMPACT);
+    struct sbuf url = {0}, resp = {0};
+    struct curl_slist *hdrs = NULL;
+    CURLcode rc;
+    long status = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->outcome = TG_RETRY;
+    sb_printf(&url, "%s%s", c->base, method);
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    curl_easy_reset(c->curl);
+    curl_easy_setopt(c->curl, CURLOPT_URL, url.p);
+    curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body ? body : "{}");
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, timeout_s);
+    curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "loopgate");
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp);
+    rc = curl_easy_perform(c->curl);
+    if (rc != CURLE_OK) {
+        snprintf(out->error, sizeof(out->error), "%s", curl_easy_strerror(rc));
+    } else {
+        json_t *j = resp.p ? json_loadb(resp.p, resp.len, 0, NULL) : NULL;
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (!json_is_object(j)) {
+            out->http_status = (int)status;
+            snprintf(out->error, sizeof(out->error), "%ld with a body that is not Bot API JSON",
+                     status);
+        } else {
+            classify(status, j, out);
+        }
+        json_decref(j);
+    }
+    curl_slist_free_all(hdrs);
+    memset(url.p, 0, url.len);
+    sb_free(&url);
+    sb_free(&resp);
+    free(body);
+}
+
+void tg_call(struct tg_client *c, const char *method, json_t *params, struct tg_result *out)
+{
+    tg_call_timeout(c, method, params, c->timeout_s, out);
+}

@@ -1,0 +1,50 @@
+/*
+ * tgmsg.h - the Telegram messages of a request, as Bot API parameters.
+ *
+ * Pure: builds JSON parameters for sendMessage / editMessageText from a
+ * request row. Text is HTML with everything from the agent escaped, and fits
+ * Telegram's 4096 characters (UTF-16 code units of the visible text) with
+ * room left for the decision line an edit adds later. A message that had to
+ * be cut says so, and a cut confirmation offers only Deny.
+ */
+#ifndef LG_TGMSG_H
+#define LG_TGMSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "shape.h"
+#include "util.h"
+
+#define TG_TEXT_MAX 4096
+#define TG_MAX_CHOICES 10
+
+/* One button: its label and whether pressing it approves. */
+struct tg_choice {
+    const char *label;
+    bool approve;
+};
+
+/*
+ * The buttons of a request: its options with their meanings, or Approve /
+ * Deny for a confirmation without options; none for an input request.
+ * Labels are borrowed from *hold (a new reference the caller decrefs, may be
+ * NULL) or are static. Returns the count.
+ */
+int tgmsg_choices(const struct lg_request *r, struct tg_choice *out, json_t **hold);
+
+/* sendMessage parameters (without chat_id); *truncated says whether text was cut. */
+json_t *tgmsg_request(const struct lg_request *r, bool *truncated);
+
+/* editMessageText parameters (without chat_id, message_id): the final state, no keyboard. */
+json_t *tgmsg_final(const struct lg_request *r);
+
+/* UTF-16 code units of a UTF-8 string: Telegram's measure of length. */
+size_t tgmsg_utf16_len(const char *s);
+
+/* Append `s` HTML-escaped (<, >, &, ") to `b`. */
+void tgmsg_escape(struct sbuf *b, const char *s);
+
+#endif

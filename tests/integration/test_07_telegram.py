@@ -1,0 +1,488 @@
+"""Telegram, end to end through the Bot API stand-in (tgstub.py): durable
+delivery, button presses and replies through the real webhook, exactly-once
+decisions, approver authorization, commands."""
+import itertools
+import json
+import subprocess
+import threading
+import time
+
+from lg import eq, ok, error_is, wait_for
+
+# Chat ids above 32 bits, one fresh private chat per use so pacing never mixes tests.
+_chats = itertools.count(7_000_000_001)
+
+
+def chat():
+    return next(_chats)
+
+
+def register(s, sid, chat_id, **extra):
+    body = {"session_id": sid, "client_id": "agent", "telegram_id": chat_id}
+    body.update(extra)
+    eq(s.post("/hitl/register", body).status, 200)
+
+
+def submit(s, sid, message="Deploy v2.1.0 to production?", **extra):
+    body = {"session_id": sid, "client_id": "agent", "message": message}
+    body.update(extra)
+    r = s.post("/hitl/request", body)
+    eq(r.status, 200, repr(r))
+    return r.json["request_id"]
+
+
+def sent(s, rid, timeout=15):
+    """Wait for the request's message to be delivered; (chat, message_id, stub record)."""
+    row = wait_for(lambda: s.sql("SELECT telegram_chat_id, telegram_message_id FROM requests"
+                                 " WHERE id = :'p1' AND tg_state = 'sent'", rid),
+                   timeout, "request %s to be sent" % rid)
+    c, m = int(row[0][0]), int(row[0][1])
+    return c, m, s.tg.messages[(c, m)]
+
+
+def poll(s, rid):
+    r = s.get("/hitl/poll?request_id=" + rid)
+    eq(r.status, 200)
+    return r.json
+
+
+def buttons(record):
+    kb = (record.get("reply_markup") or {}).get("inline_keyboard") or []
+    return [b["text"] for row in kb for b in row]
+
+
+def answers_for(s, update):
+    cq = update["callback_query"]["id"]
+    return wait_for(lambda: s.tg.answer_for(cq), 10, "answerCallbackQuery for %s" % cq)
+
+
+def explain_429(s):
+    """Which limit each 429 broke: the gap to the chat's previous message, the bot's 1 s window."""
+    calls = [c for c in s.tg.calls if c["method"] in ("sendMessage", "editMessageText")]
+    out = []
+    for i, c in enumerate(calls):
+        if c["status"] != 429:
+            continue
+        ch = c["params"].get("chat_id")
+        prev = [x for x in calls[:i] if x["params"].get("chat_id") == ch and x["status"] == 200]
+        window = [x for x in calls[:i] if x["status"] == 200 and c["time"] - x["time"] < 1.0]
+        out.append("chat %s gap %s (received %s) window %d" % (
+            ch, "%.3f" % (c["time"] - prev[-1]["time"]) if prev else "-",
+            "%.3f" % (c["received"] - prev[-1]["received"]) if prev else "-", len(window)))
+    return "; ".join(out)
+
+
+def test_python_example_approved_by_button(s):
+    c = chat()
+    register(s, "tg-approve", c)
+    # The README's Python example: submit, then poll until completed.
+    code = r'''
+import requests, time, sys
+base = sys.argv[1]
+response = requests.post(base + '/hitl/request', json={
+    "session_id": "tg-approve",
+    "client_id": "ci-cd-pipeline",
+    "message": "Deploy v2.1.0 to production? All tests passed \u2705",
+    "options": ["\U0001F680 Deploy", "\u23F8\uFE0F Hold", "\U0001F50D Review First"],
+    "metadata": {"version": "v2.1.0", "tests_passed": 847, "code_coverage": "94.2%", "environment": "production"}
+})
+result = response.json()
+request_id = result["request_id"]
+print("submitted", request_id, flush=True)
+while True:
+    poll_response = requests.get(f'{base}/hitl/poll?request_id={request_id}')
+    status = poll_response.json()
+    if status["status"] == "completed":
+        if status["approved"]:
+            print("APPROVED", status["response"])
+        else:
+            print("DENIED", status["response"])
+        break
+    time.sleep(0.2)
+'''
+    proc = subprocess.Popen(["/usr/bin/python3", "-c", code, "http://localhost:%d" % s.port],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        rid = wait_for(lambda: s.scalar("SELECT id FROM requests WHERE session_id = 'tg-approve'"), 10)
+        c2, m, rec = sent(s, rid)
+        eq(c2, c)
+        eq(buttons(rec), ["\U0001F680 Deploy", "\u23F8\uFE0F Hold", "\U0001F50D Review First"])
+        eq(rec["parse_mode"], "HTML")
+        for needle in ("Deploy v2.1.0 to production? All tests passed \u2705", "client: ci-cd-pipeline",
+                       "session: tg-approve", "version: v2.1.0", "tests_passed: 847", rid):
+            ok(needle in rec["text"], "message shows %r: %r" % (needle, rec["text"]))
+        upd, statuses = s.tg.press_and_deliver(c, m, button_text="\U0001F680 Deploy", user_id=c,
+                                               first_name="Ann", username="ann")
+        eq(statuses, [200])
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    ok("APPROVED \U0001F680 Deploy" in out, out + err)
+    eq(answers_for(s, upd)["text"], "Recorded: \U0001F680 Deploy")
+    p = poll(s, rid)
+    eq((p["status"], p["approved"], p["completed"], p["response"]),
+       ("completed", True, True, "\U0001F680 Deploy"))
+    eq(p["responder"], {"id": c, "name": "Ann @ann"})
+    eq(p["delivery"]["state"], "sent")
+    # The message was edited to show the decision, and its keyboard removed.
+    wait_for(lambda: "Approved" in s.tg.messages[(c, m)]["text"], 10, "the decision edit")
+    final = s.tg.messages[(c, m)]
+    ok("by Ann @ann" in final["text"], final["text"])
+    eq(buttons(final), [])
+    eq(s.sql("SELECT actor, action, detail->>'response' FROM audit_log WHERE request_id = :'p1'"
+             " AND action = 'decided'", rid), [["telegram:%d" % c, "decided", "\U0001F680 Deploy"]])
+
+
+def test_python_example_denied_by_button(s):
+    c = chat()
+    register(s, "tg-deny", c)
+    rid = submit(s, "tg-deny", options=["\U0001F680 Deploy", "\u23F8\uFE0F Hold"])
+    _, m, _ = sent(s, rid)
+    s.tg.press_and_deliver(c, m, button_text="\u23F8\uFE0F Hold")
+    p = poll(s, rid)
+    eq((p["status"], p["approved"], p["response"]), ("completed", False, "\u23F8\uFE0F Hold"))
+
+
+def test_explicit_option_meaning_and_confirmation(s):
+    c = chat()
+    register(s, "tg-explicit", c)
+    rid = submit(s, "tg-explicit", options=[{"label": "Ship it", "approve": True},
+                                            {"label": "Yes, stop", "approve": False}])
+    _, m, rec = sent(s, rid)
+    eq(buttons(rec), ["Ship it", "Yes, stop"])
+    s.tg.press_and_deliver(c, m, button_text="Yes, stop")
+    eq(poll(s, rid)["approved"], False)
+    eq(s.get("/hitl/pending?session_id=tg-explicit").json["count"], 0)
+    rid = submit(s, "tg-explicit", "Restart the database?", request_type="confirmation")
+    _, m, rec = sent(s, rid)
+    eq(buttons(rec), ["Approve", "Deny"])
+    s.tg.press_and_deliver(c, m, button_text="Approve")
+    eq((poll(s, rid)["approved"], poll(s, rid)["response"]), (True, "Approve"))
+
+
+def test_text_reply_answers_input_request(s):
+    c = chat()
+    register(s, "tg-input", c)
+    rid = submit(s, "tg-input", "Which branch should I deploy?")
+    _, m, rec = sent(s, rid)
+    eq(rec["reply_markup"].get("force_reply"), True)
+    s.tg.reply_and_deliver(c, m, "release/2.1 <b>please</b>")
+    p = poll(s, rid)
+    eq((p["status"], p["response"], p["approved"]), ("completed", "release/2.1 <b>please</b>", True))
+    wait_for(lambda: "release/2.1 &lt;b&gt;" in s.tg.messages[(c, m)]["raw_text"], 10,
+             "the edit showing the escaped answer")
+    # A reply to a choice request is not an answer.
+    rid2 = submit(s, "tg-input", "Pick one", options=["A", "B"])
+    _, m2, _ = sent(s, rid2)
+    s.tg.reply_and_deliver(c, m2, "A")
+    eq(poll(s, rid2)["status"], "pending")
+    wait_for(lambda: any("with its buttons" in x["text"] for x in s.tg.sent_messages(c)), 10)
+
+
+def test_unauthorized_press_changes_nothing(s):
+    c = chat()
+    register(s, "tg-auth", c, approvers=[111, 222])
+    rid = submit(s, "tg-auth", options=["Yes", "No"])
+    _, m, _ = sent(s, rid)
+    before = s.sql("SELECT status, approved, response FROM requests WHERE id = :'p1'", rid)
+    upd, st = s.tg.press_and_deliver(c, m, button_text="Yes", user_id=999, first_name="Mallory")
+    eq(st, [200])
+    eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
+    eq(s.sql("SELECT status, approved, response FROM requests WHERE id = :'p1'", rid), before)
+    eq(s.sql("SELECT actor, action FROM audit_log WHERE request_id = :'p1' AND action <> 'submitted'", rid),
+       [["telegram:999", "unauthorized_attempt"]])
+    # The chat's own user is not an approver either when approvers are listed.
+    s.tg.press_and_deliver(c, m, button_text="Yes", user_id=c)
+    eq(poll(s, rid)["status"], "pending")
+    upd, _ = s.tg.press_and_deliver(c, m, button_text="Yes", user_id=222, first_name="Bob")
+    eq(answers_for(s, upd)["text"], "Recorded: Yes")
+    eq(poll(s, rid)["responder"]["id"], 222)
+    # A group chat without approvers: nobody may decide (group_any_member is off).
+    g = -1001234567890
+    register(s, "tg-group", g)
+    rid = submit(s, "tg-group", options=["Yes"])
+    _, m, _ = sent(s, rid)
+    upd, _ = s.tg.press_and_deliver(g, m, button_text="Yes", user_id=5)
+    eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
+    eq(poll(s, rid)["status"], "pending")
+
+
+def test_repeated_update_is_processed_once(s):
+    c = chat()
+    register(s, "tg-dup", c)
+    rid = submit(s, "tg-dup", options=["Yes", "No"])
+    _, m, _ = sent(s, rid)
+    upd = s.tg.press(c, m, button_text="Yes")
+    eq(s.tg.deliver(upd, repeat=2), [200, 200])
+    time.sleep(0.5)
+    eq(s.sql("SELECT count(*) FROM audit_log WHERE request_id = :'p1' AND action = 'decided'", rid), [["1"]])
+    eq(len([a for a in s.tg.answers if a["callback_query_id"] == upd["callback_query"]["id"]]), 1)
+    eq(s.scalar("SELECT count(*) FROM tg_updates WHERE update_id = :'p1'", upd["update_id"]), "1")
+    # A later press on the decided request is answered, and changes nothing.
+    upd2, _ = s.tg.press_and_deliver(c, m, data=upd["callback_query"]["data"])
+    eq(answers_for(s, upd2)["text"], "This request was already answered.")
+
+
+def test_two_approvers_at_once_one_decision(s):
+    c = -1009876543210
+    register(s, "tg-race", c, approvers=[301, 302, 303, 304])
+    for round_ in range(3):
+        rid = submit(s, "tg-race", options=["Approve", "Reject"])
+        _, m, _ = sent(s, rid, timeout=20)
+        ups = [s.tg.press(c, m, button_text=("Approve", "Reject")[i % 2], user_id=301 + i)
+               for i in range(4)]
+        done = [s.tg.deliver_async(u) for u in ups]
+        eq([d.result(30) for d in done], [[200]] * 4)
+        eq(s.scalar("SELECT count(*) FROM audit_log WHERE request_id = :'p1' AND action = 'decided'", rid), "1")
+        texts = sorted(answers_for(s, u)["text"] for u in ups)
+        eq(len([t for t in texts if t.startswith("Recorded")]), 1, "answers %r" % texts)
+        eq(len([t for t in texts if t == "This request was already answered."]), 3)
+        p = poll(s, rid)
+        eq(p["approved"], p["response"] == "Approve")
+
+
+def test_webhook_secret_required(s):
+    c = chat()
+    register(s, "tg-secret", c)
+    rid = submit(s, "tg-secret", options=["Yes"])
+    _, m, _ = sent(s, rid)
+    upd = s.tg.press(c, m, button_text="Yes")
+    before = s.counts() + [s.scalar("SELECT count(*) FROM tg_updates"), s.scalar("SELECT count(*) FROM outbox")]
+    for secret in (False, "wrong", s.webhook_secret + "x", s.webhook_secret[:-1]):
+        r = s.request("POST", "/telegram/webhook", body=json.dumps(upd),
+                      headers=dict({"Content-Type": "application/json"},
+                                   **({"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {})))
+        error_is(r, 401, "unauthorized")
+    eq(s.counts() + [s.scalar("SELECT count(*) FROM tg_updates"), s.scalar("SELECT count(*) FROM outbox")],
+       before, "database after forged webhook calls")
+    eq(poll(s, rid)["status"], "pending")
+    error_is(s.get("/telegram/webhook"), 405, "method_not_allowed")
+
+
+def test_html_escaped_and_long_messages_cut(s):
+    c = chat()
+    register(s, "tg-html", c)
+    nasty = "<script>alert('x')</script> & <b>bold?</b> \"quoted\""
+    rid = submit(s, "tg-html", nasty, options=["<i>Yes</i>", "No & never"],
+                 metadata={"<key>": "<value & more>"})
+    _, m, rec = sent(s, rid)
+    ok(nasty in rec["text"], "visible text keeps the characters: %r" % rec["text"])
+    ok("&lt;script&gt;" in rec["raw_text"] and "<script>" not in rec["raw_text"], rec["raw_text"])
+    ok("&lt;key&gt;</b>: &lt;value &amp; more&gt;" in rec["raw_text"], rec["raw_text"])
+    eq(buttons(rec), ["<i>Yes</i>", "No & never"])
+    # 16384 characters with astral emoji: cut to Telegram's limit and says so.
+    long_msg = ("\U0001F680 go " * 3000)[:16000]
+    rid = submit(s, "tg-html", long_msg, request_type="confirmation",
+                 metadata={"k%d" % i: "v" * 50 for i in range(60)})
+    _, m, rec = sent(s, rid)
+    ok("Shortened to fit Telegram" in rec["text"], "cut note")
+    eq(buttons(rec), ["Deny"], "a cut confirmation offers only Deny")
+    eq(poll(s, rid)["delivery"]["state"], "sent")
+    # Approve was not offered: a forged Approve press is refused.
+    upd, _ = s.tg.press_and_deliver(c, m, data="%s:0" % rid)
+    eq(answers_for(s, upd)["text"], "This request is too long to approve in Telegram.")
+    s.tg.press_and_deliver(c, m, button_text="Deny")
+    eq((poll(s, rid)["status"], poll(s, rid)["approved"]), ("completed", False))
+    wait_for(lambda: "Denied" in s.tg.messages[(c, m)]["text"], 10, "the edit of a long message")
+
+
+def test_cancel_edits_the_message(s):
+    c = chat()
+    register(s, "tg-cancel", c)
+    rid = submit(s, "tg-cancel", options=["Yes", "No"])
+    _, m, _ = sent(s, rid)
+    eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
+    wait_for(lambda: "Canceled" in s.tg.messages[(c, m)]["text"], 10, "the cancel edit")
+    eq(buttons(s.tg.messages[(c, m)]), [])
+    # Canceled before it could be sent: never sent at all.
+    c2 = chat()
+    register(s, "tg-cancel-early", c2)
+    s.tg.go_down()
+    try:
+        rid = submit(s, "tg-cancel-early", "never shown")
+        eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
+    finally:
+        s.tg.come_back()
+    wait_for(lambda: poll(s, rid)["delivery"]["state"] == "skipped", 20, "the send to be skipped")
+    eq(s.tg.sent_messages(c2), [])
+
+
+def test_commands(s):
+    c = chat()
+    register(s, "tg-cmd", c)
+    sent(s, submit(s, "tg-cmd", "first question <x>"))
+    for text, needle in (("/start", "%d" % c), ("/help", "/pending"),
+                         ("/pending", "first question &lt;x&gt;"), ("/status", "tg-cmd"),
+                         ("/pending@loopgate_bot", "1 pending"), ("/frob", "Unknown command")):
+        n = len(s.tg.sent_messages(c))
+        _, st = s.tg.command_and_deliver(c, text)
+        eq(st, [200])
+        msgs = wait_for(lambda: len(s.tg.sent_messages(c)) > n and s.tg.sent_messages(c), 10,
+                        "a reply to " + text)
+        raw = [r for (cc, mm), r in s.tg.messages.items() if cc == c and mm == msgs[-1]["message_id"]][0]
+        ok(needle in raw["raw_text"], "%s: %r not in %r" % (text, needle, raw["raw_text"]))
+
+
+def test_delivery_errors_retried_and_recorded(s):
+    c = chat()
+    register(s, "tg-errors", c)
+    s.tg.fail_next("sendMessage", 502, count=2)
+    rid = submit(s, "tg-errors", "after two 502s")
+    sent(s, rid, timeout=20)
+    p = poll(s, rid)
+    eq(p["delivery"]["state"], "sent")
+    eq(p["delivery"]["attempts"], 3)
+    s.tg.fail_next("sendMessage", 429, retry_after=2)
+    t = time.time()
+    rid = submit(s, "tg-errors", "after a 429")
+    sent(s, rid, timeout=20)
+    ok(time.time() - t >= 1.9, "retry_after honoured (%.2fs)" % (time.time() - t))
+    blocked = chat()
+    s.tg.blocked_chats.add(blocked)
+    register(s, "tg-blocked", blocked)
+    rid = submit(s, "tg-blocked", "nobody will see this")
+    p = wait_for(lambda: poll(s, rid)["delivery"]["state"] == "failed" and poll(s, rid), 15)
+    ok("403" in p["delivery"]["last_error"] and "blocked" in p["delivery"]["last_error"], repr(p))
+    eq(s.scalar("SELECT attempts FROM outbox WHERE request_id = :'p1' AND kind = 'tg_send'", rid), "1")
+
+
+def test_edit_not_modified_is_success(s):
+    c = chat()
+    register(s, "tg-notmod", c)
+    rid = submit(s, "tg-notmod", options=["Yes"])
+    _, m, _ = sent(s, rid)
+    s.tg.fail_next("editMessageText", 400, "Bad Request: message is not modified: specified new "
+                   "message content and reply markup are exactly the same as a current content and "
+                   "reply markup of the message")
+    s.tg.press_and_deliver(c, m, button_text="Yes")
+    wait_for(lambda: s.scalar("SELECT state FROM outbox WHERE request_id = :'p1' AND kind = 'tg_edit'",
+                              rid) == "done", 10, "the edit row done")
+
+
+def test_outage_200_requests_none_lost(s):
+    # 50 chats; 8 tenants of 25 requests each (the test stack allows 25 pending per tenant).
+    chats = [chat() for _ in range(50)]
+    keys = [s.new_key("outage-tenant-%d" % t) for t in range(8)]
+    for k in keys:
+        for i, c in enumerate(chats):
+            eq(s.post("/hitl/register", {"session_id": "o%d" % i, "client_id": "a", "telegram_id": c},
+                      headers={"X-API-Key": k}).status, 200)
+    base429 = s.tg.count_429
+    s.tg.go_down()
+    t0 = time.time()
+    ids = []
+    try:
+        for i in range(200):
+            r = s.post("/hitl/request", {"session_id": "o%d" % (i % 50), "client_id": "a",
+                                         "message": "outage %d" % i, "options": ["Yes", "No"]},
+                       headers={"X-API-Key": keys[i // 25]})
+            eq(r.status, 200, "submit during the outage: %r" % r)
+            ids.append(r.json["request_id"])
+        submit_s = time.time() - t0
+        time.sleep(max(0, 30 - (time.time() - t0)))
+        eq(s.scalar("SELECT count(*) FROM requests WHERE tenant LIKE 'outage-tenant-%%' AND tg_state = 'sent'"), "0")
+        errors = s.scalar("SELECT count(*) FROM requests WHERE tenant LIKE 'outage-tenant-%%' AND tg_error IS NOT NULL")
+    finally:
+        s.tg.come_back()
+    back = time.time()
+    wait_for(lambda: s.scalar("SELECT count(*) FROM requests WHERE tenant LIKE 'outage-tenant-%%'"
+                              " AND tg_state = 'sent'") == "200", 120, "all 200 delivered")
+    drained = time.time() - back
+    texts = [m["text"] for m in s.tg.sent_messages() if "outage " in m["text"]]
+    delivered = set(t.split("\n")[1] for t in texts)
+    eq(len(delivered), 200, "distinct messages delivered")
+    dups = len(texts) - len(delivered)
+    # Every request can be decided exactly once after the outage.
+    rows = s.sql("SELECT id, telegram_chat_id, telegram_message_id FROM requests"
+                 " WHERE tenant LIKE 'outage-tenant-%%' ORDER BY created_at LIMIT 20")
+    for rid, c, m in rows:
+        eq(s.tg.deliver(s.tg.press(int(c), int(m), data="%s:0" % rid, user_id=int(c)), repeat=2),
+           [200, 200])
+    eq(s.scalar("SELECT count(*) FROM audit_log a JOIN requests r ON r.id = a.request_id"
+                " WHERE r.tenant LIKE 'outage-tenant-%%' AND a.action = 'decided'"), "20")
+    print("    outage: 200 submitted in %.1fs while Telegram was down (%s requests recorded an error);"
+          " all 200 delivered %.1fs after it came back, %d duplicate messages, 429s seen: %d,"
+          " 0 duplicate decisions" % (submit_s, errors, drained, dups, s.tg.count_429 - base429))
+    eq(s.tg.count_429 - base429, 0, "429s during the drain (%s)" % explain_429(s))
+
+
+def test_pacing_under_burst(s):
+    c = chat()
+    register(s, "tg-burst", c)
+    g = -1002000000001
+    register(s, "tg-burst-group", g)
+    n0 = len(s.tg.sent_messages(c))
+    base429 = s.tg.count_429
+    t0 = time.monotonic()
+    for i in range(5):
+        submit(s, "tg-burst", "burst %d" % i)
+    for i in range(3):
+        submit(s, "tg-burst-group", "group burst %d" % i)
+    wait_for(lambda: len(s.tg.sent_messages(c)) - n0 >= 5 and len(s.tg.sent_messages(g)) >= 3, 30,
+             "the burst to drain")
+    times = sorted(x["time"] for x in s.tg.calls_of("sendMessage")
+                   if x["status"] == 200 and x["params"].get("chat_id") == c and x["time"] >= t0 - 1)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    ok(min(gaps) >= 0.95, "private chat paced at 1/s: gaps %r" % gaps)
+    gtimes = sorted(x["time"] for x in s.tg.calls_of("sendMessage")
+                    if x["status"] == 200 and x["params"].get("chat_id") == g)
+    ggaps = [b - a for a, b in zip(gtimes, gtimes[1:])]
+    ok(min(ggaps) >= 2.9, "group paced at 20/min: gaps %r" % ggaps)
+    eq(s.tg.count_429 - base429, 0, "429s")
+
+
+def test_cli_webhook_and_poll_mode(s):
+    r = s.cli("telegram", "set-webhook", "--drop-pending")
+    info = s.tg.webhook_info()
+    eq(info["url"], "https://hitl.example.test/telegram/webhook")
+    eq(info["secret_token"], s.webhook_secret)
+    eq(sorted(info["allowed_updates"]), ["callback_query", "message"])
+    ok(s.webhook_secret not in r.stdout + r.stderr, "set-webhook printed the secret")
+    r = s.cli("telegram", "webhook-info")
+    ok('"url": "https://hitl.example.test/telegram/webhook"' in r.stdout, r.stdout)
+    ok(s.tg.token not in r.stdout + r.stderr, "the bot token was printed")
+    s.cli("telegram", "delete-webhook")
+    eq(s.tg.webhook_info()["url"], "")
+    r = s.cli("telegram", "set-webhook", env={"PUBLIC_URL": ""}, check=False)
+    eq(r.returncode, 2)
+    ok("PUBLIC_URL" in r.stderr, r.stderr)
+
+    # getUpdates mode: updates are fetched and handled like webhook calls.
+    c = chat()
+    register(s, "tg-poll", c)
+    rid = submit(s, "tg-poll", options=["Yes", "No"])
+    _, m, _ = sent(s, rid)
+    poller = subprocess.Popen([s.binary, "telegram", "poll"], env=s.env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    s.tg.webhook_target(None)
+    try:
+        upd = s.tg.press(c, m, button_text="No")
+        eq(s.tg.deliver(upd), [])  # queued for getUpdates
+        wait_for(lambda: poll(s, rid)["status"] == "completed", 20, "the poller to handle the press")
+        eq(poll(s, rid)["approved"], False)
+        eq(answers_for(s, upd)["text"], "Recorded: No")
+    finally:
+        s.tg.webhook_target("http://127.0.0.1:%d/telegram/webhook" % s.port, s.webhook_secret)
+        poller.terminate()
+        out, _ = poller.communicate(timeout=20)
+    eq(poller.returncode, 0, out)
+    ok(s.tg.token not in out, "the poller logged the bot token")
+
+
+def test_webhook_answers_503_while_database_down(s):
+    c = chat()
+    register(s, "tg-dbdown", c)
+    rid = submit(s, "tg-dbdown", options=["Yes"])
+    _, m, _ = sent(s, rid)
+    upd = s.tg.press(c, m, button_text="Yes")
+    s.pg_ctl("stop")
+    try:
+        r = s.request("POST", "/telegram/webhook", body=json.dumps(upd),
+                      headers={"Content-Type": "application/json",
+                               "X-Telegram-Bot-Api-Secret-Token": s.webhook_secret})
+        error_is(r, 503, "database_unavailable")
+    finally:
+        s.pg_ctl("start")
+    # Telegram delivers the update again; now it is handled.
+    eq(s.tg.deliver(upd)[-1], 200)
+    eq(poll(s, rid)["status"], "completed")
