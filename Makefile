@@ -88,6 +88,11 @@ unit: $(UNIT_BINS)
 deps:
 	$(Q)tests/deps.sh
 
+# npm packages of the test peers, exactly as pinned in tests/package-lock.json.
+tests/node_modules/.package-lock.json: tests/package.json tests/package-lock.json
+	@echo "  NPM     tests/node_modules"
+	$(Q)cd tests && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+
 run: deps build
 	$(Q)src/stack.sh run
 
@@ -99,7 +104,7 @@ stop:
 
 # ---------------------------------------------------------------- tests
 check: deps
-	$(Q)$(MAKE) --no-print-directory build unit
+	$(Q)$(MAKE) --no-print-directory build unit tests/node_modules/.package-lock.json
 	$(Q)$(MAKE) --no-print-directory SAN=1 build
 	$(Q)tests/run.sh
 

@@ -1,11 +1,12 @@
 """The agent REST API: every endpoint's success shape, as the Go original's
 clients read it, and what each call leaves in the database."""
+import os
 import re
 import subprocess
 import threading
 import time
 
-from lg import eq, ok, error_is, wait_for
+from lg import ROOT, eq, ok, error_is, wait_for
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -280,3 +281,69 @@ def test_concurrent_submits(s):
     eq(len(set(ids)), 80, "distinct ids")
     eq(s.scalar("SELECT count(*) FROM requests WHERE tenant='burst-tenant'"), "80")
     ok(time.time() - t < 20, "80 submits took %.1fs" % (time.time() - t))
+
+
+NODE_AXIOS = r'''
+const axios = require('axios');
+
+class LoopgateClient {
+    constructor(baseURL = 'http://localhost:8080') {
+        this.baseURL = baseURL;
+    }
+    
+    async registerSession(sessionId, clientId, telegramId) {
+        const response = await axios.post(`${this.baseURL}/hitl/register`, {
+            session_id: sessionId,
+            client_id: clientId,
+            telegram_id: telegramId
+        });
+        return response.data;
+    }
+    
+    async requestApproval(sessionId, clientId, message, options = null, metadata = null) {
+        const data = { session_id: sessionId, client_id: clientId, message };
+        if (options) data.options = options;
+        if (metadata) data.metadata = metadata;
+        
+        const response = await axios.post(`${this.baseURL}/hitl/request`, data);
+        const requestId = response.data.request_id;
+        
+        // Poll for response
+        while (true) {
+            const pollResp = await axios.get(`${this.baseURL}/hitl/poll?request_id=${requestId}`);
+            const status = pollResp.data;
+            
+            if (status.completed) {
+                return status;
+            }
+            
+            await new Promise(resolve => setTimeout(resolve, 2000));
+        }
+    }
+}
+
+(async () => {
+// Usage
+const client = new LoopgateClient(process.argv[process.argv.length - 1]);
+await client.registerSession('my-node-session', 'my-ai', 123456789);
+const result = await client.requestApproval('my-node-session', 'my-ai', 'Approve deployment?', ['Yes', 'No']);
+console.log('RESULT', result.status, result.completed, result.approved);
+})().catch(e => { console.error(e.message); process.exit(1); });
+'''
+
+
+def test_readme_node_axios_client(s):
+    # The original README's Node LoopgateClient (axios), unchanged but for the
+    # base URL; the test cancels the request so the poll loop ends.
+    proc = subprocess.Popen(["node", "-e", NODE_AXIOS, "--", "http://localhost:%d" % s.port],
+                            cwd=os.path.join(ROOT, "tests"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        rid = wait_for(lambda: s.scalar("SELECT id FROM requests WHERE session_id='my-node-session'"
+                                        " AND status='pending'"), 15, "the client's request")
+        eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    eq(proc.returncode, 0, err)
+    ok("RESULT canceled true false" in out, out + err)

@@ -6,6 +6,7 @@ import subprocess
 import threading
 import time
 
+import lg
 from lg import eq, ok, error_is, wait_for
 
 
@@ -105,6 +106,37 @@ def test_restart_keeps_data_and_auth_required(s):
     finally:
         s.stop()
         s.start(LOOPGATE_AUTH="off")
+
+
+def test_sigterm_lets_in_flight_requests_finish(s):
+    eq(s.post("/hitl/register", {"session_id": "inflight", "client_id": "c", "telegram_id": 5}).status, 200)
+    rid = s.post("/hitl/request", {"session_id": "inflight", "client_id": "c", "message": "m"}).json["request_id"]
+    # Hold the request's row so that a cancel blocks inside a worker.
+    locker = subprocess.Popen(
+        [os.path.join(lg.PGBIN, "psql"), "-X", "-q", "-h", os.path.join(s.var, "run"), "-U", "loopgate",
+         "-d", "loopgate", "-At"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    locker.stdin.write("BEGIN; SELECT 1 FROM requests WHERE id = '%s' FOR UPDATE;\n"
+                       "\\echo locked\n" % rid)
+    locker.stdin.flush()
+    eq(locker.stdout.readline().strip(), "1")
+    eq(locker.stdout.readline().strip(), "locked")
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=s.post("/hitl/cancel", {"request_id": rid})))
+    t.start()
+    time.sleep(0.5)  # the cancel is now waiting on the row lock, inside a worker
+    master = s.master_pid()
+    os.kill(master, signal.SIGTERM)
+    time.sleep(1.0)
+    ok(t.is_alive(), "the in-flight request is still running")
+    locker.stdin.write("COMMIT;\n")
+    locker.stdin.close()
+    locker.wait(10)
+    t.join(15)
+    eq(result["r"].status, 200, "the in-flight cancel finished: %r" % result.get("r"))
+    eq(s.scalar("SELECT status FROM requests WHERE id = :'p1'", rid), "canceled")
+    wait_for(lambda: subprocess.run(["kill", "-0", str(master)], capture_output=True).returncode != 0,
+             15, "master exit")
+    s.stop()
 
 
 def test_sigterm_stops_cleanly(s):

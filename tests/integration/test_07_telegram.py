@@ -72,15 +72,11 @@ def explain_429(s):
     return "; ".join(out)
 
 
-def test_python_example_approved_by_button(s):
-    c = chat()
-    register(s, "tg-approve", c)
-    # The README's Python example: submit, then poll until completed.
-    code = r'''
+README_PYTHON = r'''
 import requests, time, sys
-base = sys.argv[1]
+base, session = sys.argv[1], sys.argv[2]
 response = requests.post(base + '/hitl/request', json={
-    "session_id": "tg-approve",
+    "session_id": session,
     "client_id": "ci-cd-pipeline",
     "message": "Deploy v2.1.0 to production? All tests passed \u2705",
     "options": ["\U0001F680 Deploy", "\u23F8\uFE0F Hold", "\U0001F50D Review First"],
@@ -100,24 +96,36 @@ while True:
         break
     time.sleep(0.2)
 '''
-    proc = subprocess.Popen(["/usr/bin/python3", "-c", code, "http://localhost:%d" % s.port],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_readme_python(s, session, chat_id, button, username="ann"):
+    """The README's Python example (submit, then poll until completed), answered by `button`."""
+    proc = subprocess.Popen(["/usr/bin/python3", "-c", README_PYTHON, "http://localhost:%d" % s.port,
+                             session], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        rid = wait_for(lambda: s.scalar("SELECT id FROM requests WHERE session_id = 'tg-approve'"), 10)
+        rid = wait_for(lambda: s.scalar("SELECT id FROM requests WHERE session_id = :'p1'", session),
+                       10, "the example's request")
         c2, m, rec = sent(s, rid)
-        eq(c2, c)
-        eq(buttons(rec), ["\U0001F680 Deploy", "\u23F8\uFE0F Hold", "\U0001F50D Review First"])
-        eq(rec["parse_mode"], "HTML")
-        for needle in ("Deploy v2.1.0 to production? All tests passed \u2705", "client: ci-cd-pipeline",
-                       "session: tg-approve", "version: v2.1.0", "tests_passed: 847", rid):
-            ok(needle in rec["text"], "message shows %r: %r" % (needle, rec["text"]))
-        upd, statuses = s.tg.press_and_deliver(c, m, button_text="\U0001F680 Deploy", user_id=c,
-                                               first_name="Ann", username="ann")
+        eq(c2, chat_id)
+        upd, statuses = s.tg.press_and_deliver(chat_id, m, button_text=button, user_id=chat_id,
+                                               first_name="Ann", username=username)
         eq(statuses, [200])
         out, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
-    ok("APPROVED \U0001F680 Deploy" in out, out + err)
+    return rid, m, rec, upd, out + err
+
+
+def test_python_example_approved_by_button(s):
+    c = chat()
+    register(s, "tg-approve", c)
+    rid, m, rec, upd, out = run_readme_python(s, "tg-approve", c, "\U0001F680 Deploy")
+    ok("APPROVED \U0001F680 Deploy" in out, out)
+    eq(buttons(rec), ["\U0001F680 Deploy", "\u23F8\uFE0F Hold", "\U0001F50D Review First"])
+    eq(rec["parse_mode"], "HTML")
+    for needle in ("Deploy v2.1.0 to production? All tests passed \u2705", "client: ci-cd-pipeline",
+                   "session: tg-approve", "version: v2.1.0", "tests_passed: 847", rid):
+        ok(needle in rec["text"], "message shows %r: %r" % (needle, rec["text"]))
     eq(answers_for(s, upd)["text"], "Recorded: \U0001F680 Deploy")
     p = poll(s, rid)
     eq((p["status"], p["approved"], p["completed"], p["response"]),
@@ -136,11 +144,11 @@ while True:
 def test_python_example_denied_by_button(s):
     c = chat()
     register(s, "tg-deny", c)
-    rid = submit(s, "tg-deny", options=["\U0001F680 Deploy", "\u23F8\uFE0F Hold"])
-    _, m, _ = sent(s, rid)
-    s.tg.press_and_deliver(c, m, button_text="\u23F8\uFE0F Hold")
+    rid, m, _, _, out = run_readme_python(s, "tg-deny", c, "\u23F8\uFE0F Hold")
+    ok("DENIED \u23F8\uFE0F Hold" in out, out)
     p = poll(s, rid)
     eq((p["status"], p["approved"], p["response"]), ("completed", False, "\u23F8\uFE0F Hold"))
+    wait_for(lambda: "Denied" in s.tg.messages[(c, m)]["text"], 10, "the decision edit")
 
 
 def test_explicit_option_meaning_and_confirmation(s):
