@@ -21,6 +21,7 @@
 #include "telegram.h"
 #include "validate.h"
 #include "version.h"
+#include "wait.h"
 
 static void send_result(struct http_req *r, int rc, json_t *out, const struct lg_error *err)
 {
@@ -104,17 +105,63 @@ static int query_request_id(struct http_req *r, char *id, size_t idlen)
     return rc;
 }
 
+/* The wait parameter of a poll, capped by poll_wait_max; -1 when malformed. */
+static int query_wait(struct http_req *r, struct lg_error *err)
+{
+    char v[16];
+    int64_t s;
+    int rc = http_query_get(r->query, "wait", v, sizeof(v));
+
+    if (rc == 1 || (rc == 0 && !*v))
+        return 0;
+    if (rc < 0 || parse_int64(v, &s) < 0 || s < 0)
+        return lg_fail(err, 400, "invalid_parameter",
+                       "wait must be a whole number of seconds, 0-%d", r->cfg->poll_wait_max);
+    return s > r->cfg->poll_wait_max ? r->cfg->poll_wait_max : (int)s;
+}
+
 static void h_poll(struct http_req *r)
 {
     struct lg_error err;
     char id[64];
     json_t *out = NULL;
-    int rc;
+    int rc, wait;
 
     if (query_request_id(r, id, sizeof(id)) < 0)
         return;
-    rc = store_request_poll(&r->who, id, &out, &err);
+    wait = query_wait(r, &err);
+    rc = wait < 0 ? -1 : wait_poll(r->cfg, &r->who, id, wait, &out, &err);
     send_result(r, rc, out, &err);
+}
+
+/* POST /hitl/callback {request_id, callback_url}: where to POST the result. */
+static void h_callback(struct http_req *r)
+{
+    struct lg_error err;
+    json_t *body = body_object(r), *v;
+    const char *id = NULL, *url = NULL;
+    int rc;
+
+    if (!body)
+        return;
+    v = json_object_get(body, "request_id");
+    if (v && !json_is_null(v) && !json_is_string(v))
+        rc = lg_fail(&err, 400, "invalid_field", "request_id must be a string");
+    else
+        rc = validate_request_id(v ? json_string_value(v) : NULL, "request_id", "field", &err);
+    if (rc == 0) {
+        id = json_string_value(v);
+        rc = validate_callback_url(json_object_get(body, "callback_url"), true, &url, &err);
+    }
+    if (rc == 0)
+        rc = store_callback_set(&r->who, id, url, &err);
+    if (rc == 0)
+        http_send_json(
+            r, 200,
+            json_pack("{s:b, s:s, s:s}", "success", 1, "request_id", id, "callback_url", url));
+    else
+        http_send_error(r, &err);
+    json_decref(body);
 }
 
 static void h_status(struct http_req *r)
@@ -236,6 +283,7 @@ static const struct route routes[] = {
     {"POST", "/hitl/deactivate", h_deactivate, AUTH_TENANT, 1},
     {"GET", "/hitl/pending", h_pending, AUTH_TENANT, 0},
     {"POST", "/hitl/cancel", h_cancel, AUTH_TENANT, 1},
+    {"POST", "/hitl/callback", h_callback, AUTH_TENANT, 1},
     {"GET", "/health", h_health, AUTH_NONE, 0},
 };
 

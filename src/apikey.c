@@ -4,6 +4,7 @@
 #include "apikey.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,14 @@ static void usage(FILE *f)
     fprintf(f, "Usage: loopgate apikey create --name NAME [--tenant TENANT]\n"
                "       loopgate apikey list [--json]\n"
                "       loopgate apikey revoke ID|PREFIX\n"
+               "       loopgate apikey webhook-secret --tenant TENANT [--rotate]\n"
                "\n"
                "create  makes a key for TENANT (default: NAME) and prints it once;\n"
                "        only its SHA-256 is stored.\n"
                "list    shows every key: id, tenant, name, prefix, created, last used, revoked.\n"
-               "revoke  disables a key at once, by id or by the prefix shown in list.\n");
+               "revoke  disables a key at once, by id or by the prefix shown in list.\n"
+               "webhook-secret  prints the tenant's secret for verifying webhook signatures\n"
+               "        (X-Loopgate-Signature), creating it on first use; --rotate replaces it.\n");
 }
 
 static int fail(const struct lg_error *err)
@@ -134,6 +138,45 @@ static int revoke(int argc, char **argv)
     return 0;
 }
 
+static int webhook_secret(int argc, char **argv)
+{
+    static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
+                                         {"rotate", no_argument, NULL, 'r'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *tenant = NULL;
+    bool rotate = false;
+    char secret[80];
+    struct lg_error err;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "t:rh", opts, NULL)) != -1) {
+        if (c == 't')
+            tenant = optarg;
+        else if (c == 'r')
+            rotate = true;
+        else {
+            usage(c == 'h' ? stdout : stderr);
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (!tenant || !*tenant || strlen(tenant) > ID_MAX_BYTES) {
+        fprintf(stderr, "loopgate apikey webhook-secret: --tenant is required "
+                        "(\"default\" when auth is off)\n");
+        return 2;
+    }
+    if (store_webhook_secret(tenant, rotate, secret, sizeof(secret), &err) < 0)
+        return fail(&err);
+    printf("%s\n", secret);
+    if (rotate)
+        fprintf(stderr,
+                "rotated the webhook secret of tenant '%s'; webhooks sent from now on "
+                "are signed with it\n",
+                tenant);
+    return 0;
+}
+
 int apikey_main(struct config *cfg, int argc, char **argv)
 {
     int rc;
@@ -150,6 +193,8 @@ int apikey_main(struct config *cfg, int argc, char **argv)
         rc = list(argc - 1, argv + 1);
     else if (!strcmp(argv[1], "revoke"))
         rc = revoke(argc - 1, argv + 1);
+    else if (!strcmp(argv[1], "webhook-secret"))
+        rc = webhook_secret(argc - 1, argv + 1);
     else {
         fprintf(stderr, "loopgate apikey: unknown command '%s'\n", argv[1]);
         usage(stderr);

@@ -15,6 +15,8 @@
 #include "store.h"
 #include "tg.h"
 #include "tgmsg.h"
+#include "hook.h"
+#include "shape.h"
 
 #define CLAIM_BATCH 4
 #define MAX_THREADS 64
@@ -179,8 +181,89 @@ static void plain_call(struct tg_client *tg, const struct outbox_row *o, const c
     json_decref(res.result);
 }
 
-static void process(struct tg_client *tg, const struct outbox_row *o)
+/* The event name of a final status. */
+static const char *event_of(const char *status)
 {
+    if (!strcmp(status, "timeout"))
+        return "request.timeout";
+    if (!strcmp(status, "canceled"))
+        return "request.canceled";
+    return "request.completed";
+}
+
+/* Webhook backoff: 1 s doubling, at most 10 minutes, with jitter. */
+static int hook_backoff_ms(int attempts)
+{
+    int ms = backoff_ms(attempts);
+
+    return ms > 10 * 60 * 1000 ? 10 * 60 * 1000 : ms;
+}
+
+static void post_webhook(struct hook_client *hc, const struct outbox_row *o)
+{
+    struct lg_request r;
+    struct lg_error err;
+    struct hook_result res;
+    const char *tenant;
+    PGresult *row = store_request_row_tenant(o->request_id, &r, &tenant, &err);
+    char secret[80], delivery_id[64];
+    json_t *body;
+    char *text;
+    int rc;
+
+    if (!row) {
+        if (err.status == 404)
+            record(store_webhook_fail(o->id, "request not found", &err), &err, o);
+        return;
+    }
+    if (!r.callback_url) {
+        record(store_outbox_fail(o->id, "skipped", "no callback_url", &err), &err, o);
+        PQclear(row);
+        return;
+    }
+    if (store_webhook_secret(tenant, false, secret, sizeof(secret), &err) < 0) {
+        PQclear(row);
+        return; /* the lease expires and the row comes back */
+    }
+    snprintf(delivery_id, sizeof(delivery_id), "%s.%lld", r.id, (long long)o->id);
+    body = shape_poll(&r);
+    json_object_set_new(body, "event", json_string(event_of(r.status)));
+    json_object_set_new(body, "delivery_id", json_string(delivery_id));
+    json_object_set_new(body, "session_id", json_string(r.session_id));
+    json_object_set_new(body, "client_id", json_string(r.client_id));
+    json_object_del(body, "callback");
+    json_object_del(body, "delivery");
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    hook_post(hc, D.cfg, r.callback_url, text, event_of(r.status), delivery_id, secret, &res);
+    memset(secret, 0, sizeof(secret));
+    if (res.outcome == HOOK_OK) {
+        rc = store_webhook_done(o->id, &err);
+        log_info("webhook delivered", "request=%s status=%d attempt=%d", r.id, res.http_status,
+                 o->attempts);
+    } else if (res.outcome == HOOK_REFUSED) {
+        log_warn("webhook refused", "request=%s error=\"%s\"", r.id, res.error);
+        rc = store_webhook_fail(o->id, res.error, &err);
+    } else {
+        int delay = hook_backoff_ms(o->attempts);
+        log_warn("webhook failed; will retry", "request=%s attempt=%d retry_in_ms=%d error=\"%s\"",
+                 r.id, o->attempts, delay, res.error);
+        rc = store_webhook_retry(o->id, delay, res.error, D.cfg->webhook_retry_seconds, &err);
+    }
+    record(rc, &err, o);
+    free(text);
+    PQclear(row);
+}
+
+static void process(struct tg_client *tg, struct hook_client *hc, const struct outbox_row *o)
+{
+    struct lg_error err;
+
+    if (!strncmp(o->kind, "tg_", 3) && !*D.cfg->telegram_bot_token) {
+        /* Kept for when a token is configured; looked at again in a minute. */
+        record(store_outbox_retry(o->id, 60000, "no Telegram bot token configured", &err), &err, o);
+        return;
+    }
     log_debug("delivering", "kind=%s outbox=%lld chat=%lld attempt=%d", o->kind, (long long)o->id,
               (long long)o->chat_id, o->attempts);
     if (!strcmp(o->kind, "tg_send"))
@@ -191,6 +274,8 @@ static void process(struct tg_client *tg, const struct outbox_row *o)
         plain_call(tg, o, "answerCallbackQuery");
     else if (!strcmp(o->kind, "tg_text"))
         plain_call(tg, o, "sendMessage");
+    else if (!strcmp(o->kind, "webhook"))
+        post_webhook(hc, o);
     else
         log_warn("unknown outbox kind", "kind=%s outbox=%lld", o->kind, (long long)o->id);
 }
@@ -198,11 +283,12 @@ static void process(struct tg_client *tg, const struct outbox_row *o)
 static void *delivery_thread(void *arg)
 {
     struct tg_client tg;
+    struct hook_client hc;
     struct outbox_row rows[CLAIM_BATCH];
     const struct config *cfg = D.cfg;
 
     (void)arg;
-    if (tg_client_init(&tg, cfg) < 0) {
+    if (tg_client_init(&tg, cfg) < 0 || hook_client_init(&hc) < 0) {
         log_error("could not create an HTTP client", "%s", "");
         return NULL;
     }
@@ -217,7 +303,7 @@ static void *delivery_thread(void *arg)
             continue;
         }
         for (int i = 0; i < n; i++) {
-            process(&tg, &rows[i]);
+            process(&tg, &hc, &rows[i]);
             json_decref(rows[i].payload);
         }
         if (n == 0) {
@@ -228,19 +314,36 @@ static void *delivery_thread(void *arg)
         }
     }
     tg_client_free(&tg);
+    hook_client_free(&hc);
+    return NULL;
+}
+
+/* Time out expired requests every quarter second; any worker may, each once. */
+static void *expire_thread(void *arg)
+{
+    (void)arg;
+    while (!notify_stopping()) {
+        struct lg_error err;
+        int n = store_expire_due(200, &err);
+        if (n > 0)
+            log_info("requests timed out", "count=%d", n);
+        if (n < 200)
+            notify_sleep(250);
+    }
     return NULL;
 }
 
 int delivery_start(const struct config *cfg)
 {
     D.cfg = cfg;
-    if (!cfg->telegram_bot_token || !*cfg->telegram_bot_token) {
+    if (pthread_create(&D.threads[D.n], NULL, expire_thread, NULL) != 0)
+        return -1;
+    D.n++;
+    if (!cfg->telegram_bot_token || !*cfg->telegram_bot_token)
         log_info("no Telegram bot token: request messages stay queued until one is configured",
                  "%s", "");
-        return 0;
-    }
-    for (int i = 0; i < cfg->delivery_threads && i < MAX_THREADS; i++) {
-        if (pthread_create(&D.threads[i], NULL, delivery_thread, NULL) != 0)
+    for (int i = 0; i < cfg->delivery_threads && D.n < MAX_THREADS; i++) {
+        if (pthread_create(&D.threads[D.n], NULL, delivery_thread, NULL) != 0)
             return -1;
         D.n++;
     }

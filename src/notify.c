@@ -14,6 +14,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "util.h"
 
 static struct {
     const struct config *cfg;
@@ -27,6 +28,132 @@ static struct {
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .outbox_cond = PTHREAD_COND_INITIALIZER,
        .wake_pipe = {-1, -1}};
+
+/* ---------------------------------------------------------------- waiters */
+
+#define BUCKETS 1024
+
+static struct {
+    pthread_mutex_t lock[BUCKETS];
+    struct waiter *head[BUCKETS];
+    pthread_mutex_t count_lock;
+    int count;
+    volatile bool stopping;
+} T = {.count_lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_once_t T_once = PTHREAD_ONCE_INIT;
+
+static void table_init(void)
+{
+    for (int i = 0; i < BUCKETS; i++)
+        pthread_mutex_init(&T.lock[i], NULL);
+}
+
+static unsigned bucket_of(const char *id)
+{
+    unsigned h = 2166136261u;
+
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % BUCKETS;
+}
+
+int notify_waiter_add(struct waiter *w, const char *id, int max_waiters)
+{
+    unsigned b;
+    pthread_condattr_t attr;
+
+    pthread_once(&T_once, table_init);
+    pthread_mutex_lock(&T.count_lock);
+    if (T.count >= max_waiters) {
+        pthread_mutex_unlock(&T.count_lock);
+        return -1;
+    }
+    T.count++;
+    pthread_mutex_unlock(&T.count_lock);
+
+    lg_strlcpy(w->id, id, sizeof(w->id));
+    w->woken = false;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    b = bucket_of(w->id);
+    pthread_mutex_lock(&T.lock[b]);
+    w->next = T.head[b];
+    T.head[b] = w;
+    pthread_mutex_unlock(&T.lock[b]);
+    return 0;
+}
+
+void notify_waiter_remove(struct waiter *w)
+{
+    unsigned b = bucket_of(w->id);
+    struct waiter **p;
+
+    pthread_mutex_lock(&T.lock[b]);
+    for (p = &T.head[b]; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    pthread_mutex_unlock(&T.lock[b]);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_lock(&T.count_lock);
+    T.count--;
+    pthread_mutex_unlock(&T.count_lock);
+}
+
+void notify_waiter_sleep(struct waiter *w, int64_t deadline_ms)
+{
+    unsigned b = bucket_of(w->id);
+    struct timespec until = {(time_t)(deadline_ms / 1000), (long)(deadline_ms % 1000) * 1000000};
+
+    pthread_mutex_lock(&T.lock[b]);
+    while (!w->woken && !T.stopping)
+        if (pthread_cond_timedwait(&w->cond, &T.lock[b], &until) == ETIMEDOUT)
+            break;
+    w->woken = false;
+    pthread_mutex_unlock(&T.lock[b]);
+}
+
+int notify_waiters(void)
+{
+    int n;
+
+    pthread_mutex_lock(&T.count_lock);
+    n = T.count;
+    pthread_mutex_unlock(&T.count_lock);
+    return n;
+}
+
+/* Wake the waiters of request `id`, or every waiter when id is NULL. */
+static void wake(const char *id)
+{
+    pthread_once(&T_once, table_init);
+    for (unsigned b = id ? bucket_of(id) : 0; b < BUCKETS; b++) {
+        pthread_mutex_lock(&T.lock[b]);
+        for (struct waiter *w = T.head[b]; w; w = w->next)
+            if (!id || !strcmp(w->id, id)) {
+                w->woken = true;
+                pthread_cond_signal(&w->cond);
+            }
+        pthread_mutex_unlock(&T.lock[b]);
+        if (id)
+            break;
+    }
+}
+
+void notify_wake_all_stop(void)
+{
+    T.stopping = true;
+    wake(NULL);
+    pthread_mutex_lock(&N.lock);
+    pthread_cond_broadcast(&N.outbox_cond);
+    pthread_mutex_unlock(&N.lock);
+}
+
+/* ---------------------------------------------------------------- outbox */
 
 static void outbox_bump(void)
 {
@@ -64,9 +191,27 @@ void notify_wait_outbox(uint64_t seen, int timeout_ms)
     pthread_mutex_unlock(&N.lock);
 }
 
+void notify_sleep(int timeout_ms)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&N.lock);
+    while (!N.stopping && !T.stopping)
+        if (pthread_cond_timedwait(&N.outbox_cond, &N.lock, &until) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&N.lock);
+}
+
 bool notify_stopping(void)
 {
-    return N.stopping;
+    return N.stopping || T.stopping;
 }
 
 /* Open the LISTEN connection; NULL on failure (logged). */
@@ -95,6 +240,8 @@ static void dispatch(PGnotify *n)
 {
     if (!strcmp(n->relname, "lg_outbox"))
         outbox_bump();
+    else if (!strcmp(n->relname, "lg_request"))
+        wake(n->extra);
 }
 
 static void *listener(void *arg)
@@ -112,12 +259,13 @@ static void *listener(void *arg)
             if (!pg) {
                 struct pollfd w = {N.wake_pipe[0], POLLIN, 0};
                 poll(&w, 1, backoff_ms);
-                backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+                backoff_ms = backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2;
                 continue;
             }
             backoff_ms = 100;
             /* Anything may have happened while we were not listening. */
             outbox_bump();
+            wake(NULL);
         }
         fds[0] = (struct pollfd){PQsocket(pg), POLLIN, 0};
         fds[1] = (struct pollfd){N.wake_pipe[0], POLLIN, 0};

@@ -13,6 +13,7 @@
 #ifndef LG_NOTIFY_H
 #define LG_NOTIFY_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,7 +31,36 @@ uint64_t notify_outbox_generation(void);
 /* Sleep until the generation differs from `seen`, or `timeout_ms` pass, or shutdown. */
 void notify_wait_outbox(uint64_t seen, int timeout_ms);
 
-/* True once notify_stop was called. */
+/* Sleep `timeout_ms`, or less if the process stops. */
+void notify_sleep(int timeout_ms);
+
+/* True once notify_stop (or notify_wake_all_stop) was called. */
 bool notify_stopping(void);
+
+/*
+ * Waiting for a request to leave 'pending', holding no database connection.
+ * Register first, then read the row, then sleep; on wake read it again: the
+ * row is the truth. A waiter lives on the waiting thread's stack.
+ */
+struct waiter {
+    char id[37];
+    bool woken;
+    pthread_cond_t cond;
+    struct waiter *next;
+};
+
+/* Register a waiter for request `id`; -1 when the table is full (answer 503). */
+int notify_waiter_add(struct waiter *w, const char *id, int max_waiters) LG_MUST_CHECK;
+
+/* Sleep until woken, `deadline_ms` (now_ms clock) passes, or shutdown; clears `woken`. */
+void notify_waiter_sleep(struct waiter *w, int64_t deadline_ms);
+
+void notify_waiter_remove(struct waiter *w);
+
+/* Number of registered waiters in this process. */
+int notify_waiters(void);
+
+/* Shutdown: wake every waiter and make further sleeps return at once. */
+void notify_wake_all_stop(void);
 
 #endif

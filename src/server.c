@@ -45,7 +45,12 @@
 #include "log.h"
 
 #define SD_LISTEN_FDS_START 3
-#define THREAD_STACK (512 * 1024)
+/* Request threads mostly sleep in long-polls: keep their stacks small. */
+#if defined(__SANITIZE_ADDRESS__)
+#define THREAD_STACK (1024 * 1024)
+#else
+#define THREAD_STACK (256 * 1024)
+#endif
 #define MAX_WORKERS 256
 
 /* ---------------------------------------------------------------- worker */
@@ -127,6 +132,8 @@ static void worker_drain(void)
 
     W.stopping = 1;
     FCGX_ShutdownPending();
+    /* Long-polls answer now, with the state they see. */
+    notify_wake_all_stop();
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += W.cfg->shutdown_timeout;
 

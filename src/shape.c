@@ -56,14 +56,28 @@ static json_t *delivery(const struct lg_request *r)
     return d;
 }
 
+/* The agent webhook of the request, when it has a callback_url. */
+static json_t *callback(const struct lg_request *r)
+{
+    if (!r->cb_state)
+        return json_null();
+    return json_pack("{s:s, s:s, s:i, s:o, s:o}", "url", r->callback_url, "state", r->cb_state,
+                     "attempts", r->cb_attempts, "last_error", str_or_null(r->cb_error),
+                     "delivered_at", str_or_null(r->cb_delivered_at));
+}
+
 json_t *shape_poll(const struct lg_request *r)
 {
-    return json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:o, s:o, s:o}", "request_id", r->id,
-                     "status", r->status, "response", r->response ? r->response : "", "approved",
-                     r->approved, "completed", shape_is_final(r->status), "request_type",
-                     r->request_type, "created_at", r->created_at, "expires_at", r->expires_at,
-                     "responded_at", str_or_null(r->responded_at), "responder", responder(r),
-                     "delivery", delivery(r));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:o, s:o, s:o}", "request_id",
+                          r->id, "status", r->status, "response", r->response ? r->response : "",
+                          "approved", r->approved, "completed", shape_is_final(r->status),
+                          "request_type", r->request_type, "created_at", r->created_at,
+                          "expires_at", r->expires_at, "responded_at", str_or_null(r->responded_at),
+                          "responder", responder(r), "delivery", delivery(r));
+
+    if (o && r->callback_url)
+        json_object_set_new(o, "callback", callback(r));
+    return o;
 }
 
 json_t *shape_request(const struct lg_request *r)

@@ -39,6 +39,10 @@ struct lg_request {
     int tg_attempts;
     const char *tg_error;   /* or NULL */
     const char *tg_sent_at; /* or NULL */
+    const char *cb_state;   /* none | queued | delivered | failed, or NULL */
+    int cb_attempts;
+    const char *cb_error;        /* or NULL */
+    const char *cb_delivered_at; /* or NULL */
 };
 
 struct lg_session {

@@ -22,9 +22,10 @@
     "approved, lg_ts(created_at) AS created_t, lg_ts(expires_at) AS expires_t, "                   \
     "lg_ts(responded_at) AS responded_t, responder_id, responder_name, "                           \
     "option_approve::text AS approve_t, telegram_chat_id AS tg_chat, "                             \
-    "telegram_message_id AS tg_msg, tg_state, tg_attempts, tg_error, lg_ts(tg_sent_at) AS "        \
-    "tg_sent_t"
-#define REQ_NCOLS 25
+    "telegram_message_id AS tg_msg, tg_state, tg_attempts, tg_error, "                             \
+    "lg_ts(tg_sent_at) AS tg_sent_t, cb_state, cb_attempts, cb_error, "                            \
+    "lg_ts(cb_delivered_at) AS cb_delivered_t"
+#define REQ_NCOLS 29
 
 /* The approvers of a request's session, for a query over `requests r`. */
 #define SESSION_APPROVERS                                                                          \
@@ -66,6 +67,14 @@ enum {
     S_TG_AUDIT,
     S_TG_CHAT_PENDING,
     S_TG_CHAT_SESSIONS,
+    S_TG_FINISHED,
+    S_EXPIRE,
+    S_CALLBACK_SET,
+    S_WEBHOOK_SECRET,
+    S_WEBHOOK_ROTATE,
+    S_WEBHOOK_DONE,
+    S_WEBHOOK_RETRY,
+    S_WEBHOOK_FAIL,
 };
 
 static const struct db_stmt stmts[] = {
@@ -148,13 +157,16 @@ static const struct db_stmt stmts[] = {
     [S_REQUEST_CANCEL] =
         {"request_cancel",
          "WITH u AS (UPDATE requests SET status = 'canceled', responded_at = now(),"
-         "             updated_at = now()"
+         "             updated_at = now(), cb_state = CASE WHEN callback_url IS NULL"
+         "             THEN cb_state ELSE 'queued' END"
          "           WHERE id = $1::uuid AND tenant = $2 AND status = 'pending'"
          "           RETURNING " REQ_COLS "),"
          " a AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
          "       SELECT $2, rid::uuid, session_id, $3, 'canceled' FROM u),"
          " e AS (INSERT INTO outbox (kind, request_id, chat_id, priority)"
-         "       SELECT 'tg_edit', rid::uuid, tg_chat, 3 FROM u WHERE tg_msg IS NOT NULL)"
+         "       SELECT 'tg_edit', rid::uuid, tg_chat, 3 FROM u WHERE tg_msg IS NOT NULL),"
+         " w AS (INSERT INTO outbox (kind, request_id, priority)"
+         "       SELECT 'webhook', rid::uuid, 2 FROM u WHERE callback_url IS NOT NULL)"
          " SELECT * FROM u",
          false},
     [S_KEY_CREATE] = {"key_create",
@@ -269,6 +281,54 @@ static const struct db_stmt stmts[] = {
                             " FROM sessions s WHERE telegram_chat_id = $1::bigint"
                             " ORDER BY session_id LIMIT 20",
                             true},
+    [S_TG_FINISHED] = {"tg_finished", "SELECT request_finished($1::uuid)", false},
+    [S_EXPIRE] = {"expire", "SELECT requests_expire($1::int)", false},
+    [S_CALLBACK_SET] = {"callback_set",
+                        "UPDATE requests SET callback_url = $3, updated_at = now()"
+                        " WHERE id = $1::uuid AND tenant = $2 AND status = 'pending'"
+                        " RETURNING 1",
+                        false},
+    [S_WEBHOOK_SECRET] = {"webhook_secret",
+                          "WITH i AS (INSERT INTO webhook_secrets (tenant, secret) VALUES ($1, $2)"
+                          "           ON CONFLICT DO NOTHING RETURNING secret)"
+                          " SELECT secret FROM i UNION ALL"
+                          " SELECT secret FROM webhook_secrets WHERE tenant = $1 LIMIT 1",
+                          false},
+    [S_WEBHOOK_ROTATE] = {"webhook_rotate",
+                          "INSERT INTO webhook_secrets (tenant, secret) VALUES ($1, $2)"
+                          " ON CONFLICT (tenant) DO UPDATE SET secret = EXCLUDED.secret,"
+                          "   created_at = now()",
+                          false},
+    [S_WEBHOOK_DONE] = {"webhook_done",
+                        "WITH o AS (UPDATE outbox SET state = 'done', done_at = now(),"
+                        "             leased_until = NULL, last_error = NULL"
+                        "           WHERE id = $1::bigint RETURNING request_id)"
+                        " UPDATE requests r SET cb_state = 'delivered', cb_error = NULL,"
+                        "   cb_attempts = cb_attempts + 1, cb_delivered_at = now()"
+                        " FROM o WHERE r.id = o.request_id",
+                        false},
+    [S_WEBHOOK_RETRY] =
+        {"webhook_retry",
+         /* retried until the row is $4 seconds old, then failed for good */
+         "WITH o AS (UPDATE outbox SET leased_until = NULL, last_error = $3,"
+         "             next_attempt_at = now() + make_interval(secs => $2::float8 / 1000),"
+         "             state = CASE WHEN created_at < now() - make_interval(secs => $4::int)"
+         "                     THEN 'failed' ELSE state END,"
+         "             done_at = CASE WHEN created_at < now() - make_interval(secs => $4::int)"
+         "                       THEN now() END"
+         "           WHERE id = $1::bigint RETURNING request_id, state)"
+         " UPDATE requests r SET cb_attempts = cb_attempts + 1, cb_error = $3,"
+         "   cb_state = CASE WHEN o.state = 'failed' THEN 'failed' ELSE 'queued' END"
+         " FROM o WHERE r.id = o.request_id",
+         false},
+    [S_WEBHOOK_FAIL] = {"webhook_fail",
+                        "WITH o AS (UPDATE outbox SET state = 'failed', done_at = now(),"
+                        "             leased_until = NULL, last_error = $2"
+                        "           WHERE id = $1::bigint RETURNING request_id)"
+                        " UPDATE requests r SET cb_state = 'failed', cb_error = $2,"
+                        "   cb_attempts = cb_attempts + 1"
+                        " FROM o WHERE r.id = o.request_id",
+                        false},
 };
 
 /* A column value, or NULL for SQL NULL. */
@@ -320,6 +380,10 @@ static void row_to_request(const PGresult *res, int row, int c0, struct lg_reque
     r->tg_attempts = (int)col_int(res, row, c0 + 22);
     r->tg_error = col(res, row, c0 + 23);
     r->tg_sent_at = col(res, row, c0 + 24);
+    r->cb_state = col(res, row, c0 + 25);
+    r->cb_attempts = (int)col_int(res, row, c0 + 26);
+    r->cb_error = col(res, row, c0 + 27);
+    r->cb_delivered_at = col(res, row, c0 + 28);
 }
 
 static void row_to_session(const PGresult *res, int row, struct lg_session *s)
@@ -706,6 +770,12 @@ int64_t store_outbox_next_due_ms(struct lg_error *err)
 
 PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_error *err)
 {
+    return store_request_row_tenant(id, r, NULL, err);
+}
+
+PGresult *store_request_row_tenant(const char *id, struct lg_request *r, const char **tenant,
+                                   struct lg_error *err)
+{
     const char *p[] = {id};
     PGresult *res = run(S_REQUEST_ROW, 1, p, err);
 
@@ -717,6 +787,8 @@ PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_erro
         return NULL;
     }
     row_to_request(res, 0, 0, r);
+    if (tenant)
+        *tenant = PQgetvalue(res, 0, REQ_NCOLS);
     return res;
 }
 
@@ -937,4 +1009,111 @@ PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_
 
     snprintf(c, sizeof(c), "%lld", (long long)chat_id);
     return db_run(tx, stmts, S_TG_CHAT_SESSIONS, 1, p, err);
+}
+
+int store_tg_finished(struct db_conn *tx, const char *id, struct lg_error *err)
+{
+    const char *p[] = {id};
+    PGresult *res = db_run(tx, stmts, S_TG_FINISHED, 1, p, err);
+
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- timeouts, webhooks */
+
+int store_expire_due(int limit, struct lg_error *err)
+{
+    char lim[16];
+    const char *p[] = {lim};
+    PGresult *res;
+    int n;
+
+    snprintf(lim, sizeof(lim), "%d", limit);
+    res = run(S_EXPIRE, 1, p, err);
+    if (!res)
+        return -1;
+    n = (int)col_int(res, 0, 0);
+    PQclear(res);
+    return n;
+}
+
+int store_callback_set(const struct actor *who, const char *id, const char *url,
+                       struct lg_error *err)
+{
+    const char *p[] = {id, who->tenant, url};
+    PGresult *res = run(S_CALLBACK_SET, 3, p, err);
+    json_t *now;
+    int n;
+
+    if (!res)
+        return -1;
+    n = PQntuples(res);
+    PQclear(res);
+    if (n == 1)
+        return 0;
+    if (store_request_poll(who, id, &now, err) < 0)
+        return -1;
+    lg_fail(err, 409, "request_not_pending",
+            "request '%s' is already %s; a callback can only be set on a pending request", id,
+            json_string_value(json_object_get(now, "status")));
+    json_decref(now);
+    return -1;
+}
+
+int store_webhook_secret(const char *tenant, bool rotate, char *out, size_t outlen,
+                         struct lg_error *err)
+{
+    unsigned char raw[32];
+    char fresh[65];
+    const char *p[] = {tenant, fresh};
+    PGresult *res;
+
+    if (random_bytes(raw, sizeof(raw)) < 0)
+        return lg_fail(err, 500, "internal_error", "no randomness available");
+    hex_encode(raw, sizeof(raw), fresh);
+    if (rotate) {
+        if (run_void(S_WEBHOOK_ROTATE, 2, p, err) < 0)
+            return -1;
+        lg_strlcpy(out, fresh, outlen);
+        return 0;
+    }
+    res = run(S_WEBHOOK_SECRET, 2, p, err);
+    if (!res)
+        return -1;
+    lg_strlcpy(out, PQntuples(res) ? PQgetvalue(res, 0, 0) : fresh, outlen);
+    PQclear(res);
+    return 0;
+}
+
+int store_webhook_done(int64_t outbox_id, struct lg_error *err)
+{
+    char oid[24];
+    const char *p[] = {oid};
+
+    snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
+    return run_void(S_WEBHOOK_DONE, 1, p, err);
+}
+
+int store_webhook_retry(int64_t outbox_id, int delay_ms, const char *error, int window_s,
+                        struct lg_error *err)
+{
+    char oid[24], delay[16], win[16];
+    const char *p[] = {oid, delay, error, win};
+
+    snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
+    snprintf(delay, sizeof(delay), "%d", delay_ms);
+    snprintf(win, sizeof(win), "%d", window_s);
+    return run_void(S_WEBHOOK_RETRY, 4, p, err);
+}
+
+int store_webhook_fail(int64_t outbox_id, const char *error, struct lg_error *err)
+{
+    char oid[24];
+    const char *p[] = {oid, error};
+
+    snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
+    return run_void(S_WEBHOOK_FAIL, 2, p, err);
 }

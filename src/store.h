@@ -82,6 +82,9 @@ int64_t store_outbox_next_due_ms(struct lg_error *err);
 
 /* A request row of any tenant; strings borrowed from the returned result (PQclear it). */
 PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_error *err);
+/* The same, with the row's tenant (borrowed too). */
+PGresult *store_request_row_tenant(const char *id, struct lg_request *r, const char **tenant,
+                                   struct lg_error *err);
 
 /* tg_send succeeded: record the message id; queue an edit if decided meanwhile. */
 int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t message_id,
@@ -138,5 +141,27 @@ int store_tg_audit(struct db_conn *tx, const char *tenant, const char *request_i
 /* Rows for the /pending and /status commands of one chat (PQclear them). */
 PGresult *store_tg_chat_pending(struct db_conn *tx, int64_t chat_id, struct lg_error *err);
 PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_error *err);
+
+/* The request left 'pending' in `tx`: queue its Telegram edit and agent webhook. */
+int store_tg_finished(struct db_conn *tx, const char *id, struct lg_error *err) LG_MUST_CHECK;
+
+/* ---------------------------------------------------------------- timeouts, webhooks */
+
+/* Time out up to `limit` expired requests; returns how many. */
+int store_expire_due(int limit, struct lg_error *err) LG_MUST_CHECK;
+
+/* Set the callback_url of a pending request (404 unknown, 409 not pending). */
+int store_callback_set(const struct actor *who, const char *id, const char *url,
+                       struct lg_error *err) LG_MUST_CHECK;
+
+/* The tenant's webhook secret, created on first use; `rotate` replaces it. */
+int store_webhook_secret(const char *tenant, bool rotate, char *out, size_t outlen,
+                         struct lg_error *err) LG_MUST_CHECK;
+
+int store_webhook_done(int64_t outbox_id, struct lg_error *err) LG_MUST_CHECK;
+/* Retry in delay_ms, unless the row is older than window_s: then failed. */
+int store_webhook_retry(int64_t outbox_id, int delay_ms, const char *error, int window_s,
+                        struct lg_error *err) LG_MUST_CHECK;
+int store_webhook_fail(int64_t outbox_id, const char *error, struct lg_error *err) LG_MUST_CHECK;
 
 #endif

@@ -18,7 +18,6 @@
 #include "tgmsg.h"
 
 #define PRIO_ANSWER 1
-#define PRIO_EDIT 3
 #define PRIO_TEXT 4
 
 /* The human behind an update, as we log and show them. */
@@ -176,7 +175,7 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
                          choices[idx].approve, "via", "button"),
                err);
     if (rc == 0)
-        rc = store_tg_enqueue(tx, "tg_edit", t.r.id, t.r.tg_chat_id, NULL, PRIO_EDIT, err);
+        rc = store_tg_finished(tx, t.r.id, err);
     if (rc == 0)
         rc = answer_callback(tx, cq_id, text, err);
     if (rc == 0)
@@ -320,7 +319,7 @@ static int handle_reply(const struct config *cfg, struct db_conn *tx, json_t *ms
             json_pack("{s:s, s:b, s:s}", "response", text, "approved", approve, "via", "reply"),
             err);
     if (rc == 0)
-        rc = store_tg_enqueue(tx, "tg_edit", t.r.id, chat, NULL, PRIO_EDIT, err);
+        rc = store_tg_finished(tx, t.r.id, err);
     if (rc == 0)
         log_info("request answered", "request=%s user=%lld", t.r.id, (long long)who.id);
     PQclear(row);

@@ -304,18 +304,31 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out, st
     else
         return lg_fail(err, 400, "invalid_field", "on_timeout must be deny or approve");
 
-    if (optional_string(body, "callback_url", &out->callback_url, err) < 0)
-        return -1;
-    if (out->callback_url) {
-        s = out->callback_url;
-        if (strlen(s) > URL_MAX_BYTES)
-            return lg_fail(err, 400, "invalid_field", "callback_url must be at most %d bytes",
-                           URL_MAX_BYTES);
-        if (strncmp(s, "https://", 8) && strncmp(s, "http://", 7))
-            return lg_fail(err, 400, "invalid_field", "callback_url must be an http(s) URL");
-        if (!printable(s) || strchr(s, ' '))
-            return lg_fail(err, 400, "invalid_field",
-                           "callback_url must not contain spaces or control characters");
+    return validate_callback_url(json_object_get(body, "callback_url"), false, &out->callback_url,
+                                 err);
+}
+
+int validate_callback_url(json_t *v, bool required, const char **out, struct lg_error *err)
+{
+    const char *s;
+
+    *out = NULL;
+    if (!v || json_is_null(v) || (json_is_string(v) && !*json_string_value(v))) {
+        if (required)
+            return missing(err, "callback_url");
+        return 0;
     }
+    if (!json_is_string(v))
+        return type_error(err, "callback_url", "a string");
+    s = json_string_value(v);
+    if (strlen(s) > URL_MAX_BYTES)
+        return lg_fail(err, 400, "invalid_field", "callback_url must be at most %d bytes",
+                       URL_MAX_BYTES);
+    if (strncmp(s, "https://", 8) && strncmp(s, "http://", 7))
+        return lg_fail(err, 400, "invalid_field", "callback_url must be an http(s) URL");
+    if (!printable(s) || strchr(s, ' '))
+        return lg_fail(err, 400, "invalid_field",
+                       "callback_url must not contain spaces or control characters");
+    *out = s;
     return 0;
 }

@@ -61,6 +61,10 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out,
 int validate_id(json_t *body, const char *field, const char **out,
                 struct lg_error *err) LG_MUST_CHECK;
 
+/* A callback_url: an http(s) URL of at most 2048 bytes; *out NULL when absent. */
+int validate_callback_url(json_t *v, bool required, const char **out,
+                          struct lg_error *err) LG_MUST_CHECK;
+
 /* A request id: a UUID in text form. `where` is "field" or "parameter". */
 int validate_request_id(const char *value, const char *name, const char *where,
                         struct lg_error *err) LG_MUST_CHECK;

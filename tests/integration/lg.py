@@ -190,6 +190,12 @@ class Stack:
             raise RuntimeError("psql failed: %s" % r.stderr)
         return [line.split("\x1f") for line in r.stdout.splitlines() if line != ""]
 
+    def clear_pending(self, tenant="default"):
+        """Test fixture: end every pending request of a tenant, so that tests
+        that submit many stay under max_concurrent_requests."""
+        self.sql("UPDATE requests SET status = 'canceled', responded_at = now()"
+                 " WHERE tenant = :'p1' AND status = 'pending'", tenant)
+
     def scalar(self, query, *args):
         rows = self.sql(query, *args)
         return rows[0][0] if rows else None

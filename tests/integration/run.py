@@ -54,7 +54,9 @@ def main():
     passed = failed = 0
     tg = tgstub.TelegramStub().start()
     stack = lg.Stack(args.bin, san=args.san, env={
-        "MAX_CONCURRENT_REQUESTS": "25",
+        "MAX_CONCURRENT_REQUESTS": "100",
+        "LOOPGATE_THREADS": "400",
+        "LOOPGATE_WEBHOOK_ALLOW_PRIVATE": "true",
         "TELEGRAM_API_URL": tg.url,
         "TELEGRAM_BOT_TOKEN": tg.token,
         "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,

@@ -178,20 +178,20 @@ def test_auth_errors(s):
 
 
 def test_too_many_pending(s):
-    # The test stack runs with MAX_CONCURRENT_REQUESTS=25 (run.py).
+    # The test stack runs with MAX_CONCURRENT_REQUESTS=100, the default (run.py).
     key = s.new_key("limit-tenant")
     h = {"X-API-Key": key}
     eq(s.post("/hitl/register", {"session_id": "lim", "client_id": "c", "telegram_id": 3},
               headers=h).status, 200)
     ids = []
-    for i in range(25):
+    for i in range(100):
         r = s.post("/hitl/request", {"session_id": "lim", "client_id": "c", "message": "m%d" % i},
                    headers=h)
         eq(r.status, 200, "request %d: %r" % (i, r))
         ids.append(r.json["request_id"])
     r = unchanged(s, lambda: s.post("/hitl/request", {"session_id": "lim", "client_id": "c",
                                                       "message": "one too many"}, headers=h),
-                  429, "too_many_pending", "25")
+                  429, "too_many_pending", "100")
     ok(r.header("Retry-After"), "429 carries Retry-After")
     # Another tenant is not limited by this one.
     eq(s.post("/hitl/request", GOOD).status, 200)

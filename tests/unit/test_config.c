@@ -88,7 +88,7 @@ TEST(defaults)
     CHECK_EQ_STR(cfg.socket, "/run/loopgate/loopgate.sock");
     CHECK_EQ_INT(cfg.socket_mode, 0660);
     CHECK_EQ_INT(cfg.workers, 2);
-    CHECK_EQ_INT(cfg.threads, 16);
+    CHECK_EQ_INT(cfg.threads, 256);
     CHECK_EQ_INT(cfg.shutdown_timeout, 10);
     CHECK_EQ_INT(cfg.log_level, LOG_INFO);
     CHECK(cfg.auth_required);

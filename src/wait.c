@@ -1,0 +1,53 @@
+/*
+ * wait.c - see wait.h.
+ */
+#include "wait.h"
+
+#include "log.h"
+#include "notify.h"
+
+int wait_capacity(const struct config *cfg)
+{
+    /* Keep threads free to accept, refuse and answer everything else. */
+    int reserve = cfg->threads / 16 > 2 ? cfg->threads / 16 : 2;
+
+    return cfg->threads > reserve ? cfg->threads - reserve : 0;
+}
+
+static bool final(json_t *poll)
+{
+    return json_is_true(json_object_get(poll, "completed"));
+}
+
+int wait_poll(const struct config *cfg, const struct actor *who, const char *id, int wait_s,
+              json_t **out, struct lg_error *err)
+{
+    struct waiter w;
+    int64_t deadline;
+    int rc;
+
+    if (wait_s <= 0)
+        return store_request_poll(who, id, out, err);
+    if (notify_waiter_add(&w, id, wait_capacity(cfg)) < 0)
+        return lg_fail(err, 503, "too_many_waiting",
+                       "this worker already holds %d waiting polls; retry, or poll without wait",
+                       wait_capacity(cfg));
+    deadline = now_ms() + (int64_t)wait_s * 1000;
+    *out = NULL;
+    for (;;) {
+        rc = store_request_poll(who, id, out, err);
+        /* Unknown request, or nothing more to wait for. */
+        if ((rc < 0 && err->status < 500) || (rc == 0 && final(*out)))
+            break;
+        if (now_ms() >= deadline || notify_stopping())
+            break;
+        /* Still pending, or the database is away: sleep until told or timed out. */
+        if (rc == 0) {
+            json_decref(*out);
+            *out = NULL;
+        }
+        notify_waiter_sleep(&w, deadline);
+    }
+    notify_waiter_remove(&w);
+    return rc;
+}

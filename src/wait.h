@@ -1,0 +1,28 @@
+/*
+ * wait.h - waiting for a human without holding a database connection.
+ *
+ * Used by GET /hitl/poll?wait= and by MCP tools. The thread registers a
+ * waiter for the request (notify.c), reads the row, and sleeps until the
+ * listener says the request changed, the wait runs out, or the worker stops;
+ * then it reads the row again. The row is the truth; a wake-up is a hint.
+ */
+#ifndef LG_WAIT_H
+#define LG_WAIT_H
+
+#include <jansson.h>
+
+#include "config.h"
+#include "store.h"
+
+/*
+ * The poll body of request `id`, after waiting up to `wait_s` seconds for it
+ * to be final (0: answer at once). A waiter slot that cannot be had is a 503
+ * (never a silent queue). Returns -1 with `err` on failure.
+ */
+int wait_poll(const struct config *cfg, const struct actor *who, const char *id, int wait_s,
+              json_t **out, struct lg_error *err) LG_MUST_CHECK;
+
+/* How many waiters one worker process accepts: its threads less a reserve. */
+int wait_capacity(const struct config *cfg);
+
+#endif
