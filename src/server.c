@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -288,6 +289,18 @@ static pid_t spawn(const struct config *cfg, int fd, const sigset_t *oldmask)
     return pid;
 }
 
+/* Every waiting long-poll holds a connection: allow as many files as permitted. */
+static void raise_file_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            log_warn("could not raise the open file limit", "error=\"%s\"", strerror(errno));
+    }
+}
+
 int server_run(struct config *cfg)
 {
     pid_t kids[MAX_WORKERS] = {0};
@@ -296,6 +309,7 @@ int server_run(struct config *cfg)
     int fd, owned = 0, stopping = 0, n = cfg->workers;
     int64_t deadline = 0;
 
+    raise_file_limit();
     fd = inherited_socket();
     if (fd >= 0) {
         log_info("using socket from systemd", "fd=%d", fd);

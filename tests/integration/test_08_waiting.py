@@ -38,7 +38,7 @@ def test_long_poll_wakes_within_milliseconds(s):
         eq((r.status, r.json["status"], r.json["approved"], r.json["completed"]),
            (200, "completed", True, True))
     print("    webhook POST to long-poll answer: median %.1f ms, max %.1f ms (5 decisions,"
-          " measured from the test)" % (statistics.median(lat), max(lat)))
+          " measured through Python threads; bench/wake.py measures the product itself)" % (statistics.median(lat), max(lat)))
     ok(max(lat) < 1000, "woken within a second: %r" % lat)
 
 
@@ -96,9 +96,9 @@ def test_database_restart_while_waiting(s):
     register(s, "wait-pg", c)
     rids = [submit(s, "wait-pg", "q%d" % i, options=["Yes", "No"]) for i in range(5)]
     msgs = [sent(s, rid)[1] for rid in rids]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=100) as ex:
-        futs = [ex.submit(long_poll, s, rids[i % 5], 40) for i in range(100)]
-        time.sleep(1.5)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=500) as ex:
+        futs = [ex.submit(long_poll, s, rids[i % 5], 40) for i in range(500)]
+        time.sleep(2.5)
         s.pg_ctl("stop")
         time.sleep(5)
         s.pg_ctl("start")
@@ -111,6 +111,8 @@ def test_database_restart_while_waiting(s):
     eq(sorted(set((r.status, r.json["status"], r.json["approved"]) for r, _ in results)),
        [(200, "completed", False)])
     ok(max(t for _, t in results) < 30, "every wait ended long before its 40 s")
+    print("    PostgreSQL stopped for 5 s under 500 waits: 500 of 500 answered with the decision"
+          " made after the restart")
 
 
 def test_timeout_enforced_with_edit_and_webhook(s):
@@ -190,6 +192,27 @@ def test_webhook_retried_until_the_receiver_is_back(s):
         eq((body["request_id"], body["event"]), (rid, "request.canceled"))
     finally:
         rec.stop()
+
+
+def test_webhook_fails_after_its_retry_window(s):
+    rec = Receiver()
+    rec.status = 500
+    s.stop()
+    s.start(LOOPGATE_WEBHOOK_RETRY_SECONDS="3")
+    try:
+        register(s, "wait-window", chat())
+        rid = submit(s, "wait-window", "x", callback_url=rec.url)
+        eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
+        cb = wait_for(lambda: poll(s, rid)["callback"]["state"] == "failed" and poll(s, rid)["callback"],
+                      20, "the webhook to fail after its window")
+        ok(cb["attempts"] >= 2 and "HTTP 500" in cb["last_error"], repr(cb))
+        n = len(rec.calls)
+        time.sleep(3)
+        eq(len(rec.calls), n, "no attempt after it failed")
+    finally:
+        rec.stop()
+        s.stop()
+        s.start(LOOPGATE_WEBHOOK_RETRY_SECONDS="86400")
 
 
 def test_private_targets_refused_and_waits_bounded(s):
