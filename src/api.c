@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "mcp.h"
 #include "router.h"
 #include "shape.h"
 #include "store.h"
@@ -285,6 +286,11 @@ static const struct route routes[] = {
     {"POST", "/hitl/cancel", h_cancel, AUTH_TENANT, 1},
     {"POST", "/hitl/callback", h_callback, AUTH_TENANT, 1},
     {"GET", "/health", h_health, AUTH_NONE, 0},
+    {"POST", "/mcp", mcp_post, AUTH_TENANT, 1},
+    {"GET", "/mcp", mcp_get, AUTH_TENANT, 0},
+    {"DELETE", "/mcp", mcp_delete, AUTH_TENANT, 0},
+    {"GET", "/mcp/tools", mcp_tools_json, AUTH_NONE, 0},
+    {"GET", "/mcp/capabilities", mcp_capabilities_json, AUTH_NONE, 0},
 };
 
 /*
@@ -368,6 +374,10 @@ void api_handle(struct http_req *r)
             lg_fail(&err, 404, "not_found", "no such endpoint: %s %s", r->method, r->path);
             http_send_error(r, &err);
         }
+        return;
+    }
+    if (!strncmp(r->path, "/mcp", 4) && mcp_check_origin(r, &err) < 0) {
+        http_send_error(r, &err);
         return;
     }
     if ((rt->auth == AUTH_TENANT && authenticate(r, &err) < 0) ||

@@ -67,6 +67,8 @@ struct config {
     int poll_wait_max;
     bool webhook_allow_private;
     int webhook_retry_seconds;
+    char *mcp_default_session;
+    char *mcp_allowed_origins;
 };
 
 /* Fill `cfg` with defaults only. */

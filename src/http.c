@@ -100,6 +100,8 @@ const char *http_reason(int status)
         return "Payload Too Large";
     case 415:
         return "Unsupported Media Type";
+    case 421:
+        return "Misdirected Request";
     case 422:
         return "Unprocessable Entity";
     case 429:
@@ -138,6 +140,53 @@ void http_send_json_hdr(struct http_req *r, int status, json_t *body, const char
         FCGX_PutStr(text, (int)strlen(text), r->fcgi->out);
         FCGX_PutChar('\n', r->fcgi->out);
     }
+    free(text);
+}
+
+void http_send_empty(struct http_req *r, int status, const char *headers)
+{
+    char head[512];
+    int n;
+
+    r->status = status;
+    r->answered = true;
+    if (!r->fcgi)
+        return;
+    n = snprintf(head, sizeof(head), "Status: %d %s\r\n%sContent-Length: 0\r\n\r\n", status,
+                 http_reason(status), headers ? headers : "");
+    FCGX_PutStr(head, n, r->fcgi->out);
+}
+
+void http_sse_begin(struct http_req *r, const char *headers)
+{
+    char head[512];
+    int n;
+
+    r->status = 200;
+    r->answered = true;
+    if (!r->fcgi)
+        return;
+    n = snprintf(head, sizeof(head),
+                 "Status: 200 OK\r\nContent-Type: text/event-stream\r\n"
+                 "Cache-Control: no-cache, no-store\r\nX-Accel-Buffering: no\r\n%s\r\n",
+                 headers ? headers : "");
+    FCGX_PutStr(head, n, r->fcgi->out);
+    FCGX_FFlush(r->fcgi->out);
+}
+
+void http_sse_send(struct http_req *r, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+
+    json_decref(msg);
+    if (!text || !r->fcgi) {
+        free(text);
+        return;
+    }
+    FCGX_PutStr("event: message\ndata: ", 21, r->fcgi->out);
+    FCGX_PutStr(text, (int)strlen(text), r->fcgi->out);
+    FCGX_PutStr("\n\n", 2, r->fcgi->out);
+    FCGX_FFlush(r->fcgi->out);
     free(text);
 }
 

@@ -53,6 +53,15 @@ void http_send_error(struct http_req *r, const struct lg_error *err);
 /* Answer with an extra header line (e.g. "Allow: GET\r\n"). */
 void http_send_json_hdr(struct http_req *r, int status, json_t *body, const char *headers);
 
+/* Answer `status` with no body (202 Accepted for MCP notifications). */
+void http_send_empty(struct http_req *r, int status, const char *headers);
+
+/* Start a text/event-stream answer (status 200); then http_sse_send, and finish. */
+void http_sse_begin(struct http_req *r, const char *headers);
+
+/* Send one SSE event carrying `msg` (stolen) and flush it to the client. */
+void http_sse_send(struct http_req *r, json_t *msg);
+
 /*
  * Find `name` in an application/x-www-form-urlencoded query and decode it
  * into `out`. Returns 0 found, 1 absent, -1 malformed or longer than outlen-1.

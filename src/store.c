@@ -75,6 +75,9 @@ enum {
     S_WEBHOOK_DONE,
     S_WEBHOOK_RETRY,
     S_WEBHOOK_FAIL,
+    S_MCP_CREATE,
+    S_MCP_GET,
+    S_MCP_END,
 };
 
 static const struct db_stmt stmts[] = {
@@ -329,6 +332,22 @@ static const struct db_stmt stmts[] = {
                         "   cb_attempts = cb_attempts + 1"
                         " FROM o WHERE r.id = o.request_id",
                         false},
+    [S_MCP_CREATE] = {"mcp_create",
+                      "INSERT INTO mcp_sessions (id, tenant, protocol_version, client_name,"
+                      "                          client_version) VALUES ($1, $2, $3, $4, $5)",
+                      false},
+    [S_MCP_GET] = {"mcp_get",
+                   /* touch last_seen at most once a minute: a read on the hot path */
+                   "WITH s AS (SELECT id, protocol_version, last_seen_at FROM mcp_sessions"
+                   "           WHERE id = $1 AND tenant = $2 AND ended_at IS NULL),"
+                   " u AS (UPDATE mcp_sessions m SET last_seen_at = now() FROM s"
+                   "       WHERE m.id = s.id AND s.last_seen_at < now() - interval '60 seconds')"
+                   " SELECT protocol_version FROM s",
+                   true},
+    [S_MCP_END] = {"mcp_end",
+                   "UPDATE mcp_sessions SET ended_at = now()"
+                   " WHERE id = $1 AND tenant = $2 AND ended_at IS NULL RETURNING 1",
+                   false},
 };
 
 /* A column value, or NULL for SQL NULL. */
@@ -1116,4 +1135,45 @@ int store_webhook_fail(int64_t outbox_id, const char *error, struct lg_error *er
 
     snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
     return run_void(S_WEBHOOK_FAIL, 2, p, err);
+}
+
+/* ---------------------------------------------------------------- MCP sessions */
+
+int store_mcp_session_create(const char *id, const char *tenant, const char *version,
+                             const char *client_name, const char *client_version,
+                             struct lg_error *err)
+{
+    const char *p[] = {id, tenant, version, client_name, client_version};
+
+    return run_void(S_MCP_CREATE, 5, p, err);
+}
+
+int store_mcp_session_get(const char *id, const char *tenant, char *version, size_t vlen,
+                          struct lg_error *err)
+{
+    const char *p[] = {id, tenant};
+    PGresult *res = run(S_MCP_GET, 2, p, err);
+    int rc = 1;
+
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 1) {
+        lg_strlcpy(version, PQgetvalue(res, 0, 0), vlen);
+        rc = 0;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int store_mcp_session_end(const char *id, const char *tenant, struct lg_error *err)
+{
+    const char *p[] = {id, tenant};
+    PGresult *res = run(S_MCP_END, 2, p, err);
+    int rc;
+
+    if (!res)
+        return -1;
+    rc = PQntuples(res) == 1 ? 0 : 1;
+    PQclear(res);
+    return rc;
 }

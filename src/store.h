@@ -164,4 +164,15 @@ int store_webhook_retry(int64_t outbox_id, int delay_ms, const char *error, int 
                         struct lg_error *err) LG_MUST_CHECK;
 int store_webhook_fail(int64_t outbox_id, const char *error, struct lg_error *err) LG_MUST_CHECK;
 
+/* ---------------------------------------------------------------- MCP sessions */
+
+int store_mcp_session_create(const char *id, const char *tenant, const char *version,
+                             const char *client_name, const char *client_version,
+                             struct lg_error *err) LG_MUST_CHECK;
+/* 0 found (version filled), 1 unknown or ended, -1 error. */
+int store_mcp_session_get(const char *id, const char *tenant, char *version, size_t vlen,
+                          struct lg_error *err) LG_MUST_CHECK;
+/* 0 ended, 1 unknown, -1 error. */
+int store_mcp_session_end(const char *id, const char *tenant, struct lg_error *err) LG_MUST_CHECK;
+
 #endif

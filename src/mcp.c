@@ -1,0 +1,636 @@
+/*
+ * mcp.c - MCP over Streamable HTTP: the JSON-RPC dispatcher and the tools.
+ *
+ * 1. One JSON-RPC message per POST (a batch only under 2025-03-26). A
+ *    notification or a response is answered 202 with no body; a request
+ *    with application/json, or with text/event-stream when its tool waits
+ *    for a human, so that notifications/progress can go out before the
+ *    result.
+ * 2. `initialize` negotiates the protocol version and creates a session row
+ *    in PostgreSQL (Mcp-Session-Id); any worker serves any session. Every
+ *    later request must carry the id (400 without, 404 unknown or ended).
+ * 3. The tools are the REST API's own code paths (validate.c, store.c,
+ *    wait.c): one behaviour, two doors. A tool that fails returns a result
+ *    with isError and a message a model can act on; an unknown tool or
+ *    malformed params is JSON-RPC -32602.
+ * 4. Waiting tools never outlive a stock client's 60 s timeout by default:
+ *    they wait wait_seconds (45 unless asked), streaming progress every 5 s
+ *    when the client sent a progressToken, and then return the request id
+ *    with an instruction to keep waiting with check_request_status.
+ */
+#include "mcp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "shape.h"
+#include "store.h"
+#include "validate.h"
+#include "version.h"
+#include "wait.h"
+
+#define RPC_PARSE_ERROR -32700
+#define RPC_INVALID_REQUEST -32600
+#define RPC_METHOD_NOT_FOUND -32601
+#define RPC_INVALID_PARAMS -32602
+#define RPC_INTERNAL_ERROR -32603
+
+#define WAIT_DEFAULT 45
+#define PROGRESS_EVERY 5
+#define LATEST_VERSION "2025-11-25"
+
+static const char *const versions[] = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25",
+                                       NULL};
+
+static bool version_supported(const char *v)
+{
+    for (int i = 0; v && versions[i]; i++)
+        if (!strcmp(versions[i], v))
+            return true;
+    return false;
+}
+
+/* ---------------------------------------------------------------- tool table */
+
+/* What one tool call sees. */
+struct call {
+    struct http_req *r;
+    json_t *args;     /* borrowed; an object */
+    json_t *progress; /* borrowed progressToken or NULL */
+    json_t *id;       /* borrowed JSON-RPC id */
+    bool streaming;   /* answering as text/event-stream */
+};
+
+typedef json_t *(*tool_fn)(struct call *c);
+
+struct tool {
+    const char *name;
+    const char *title;
+    const char *description;
+    const char *input_schema;
+    const char *output_schema;
+    tool_fn fn;
+    bool waits;
+};
+
+#define REQUEST_OUTPUT                                                                             \
+    "{\"type\":\"object\",\"properties\":{"                                                        \
+    "\"request_id\":{\"type\":\"string\"},"                                                        \
+    "\"status\":{\"type\":\"string\",\"enum\":[\"pending\",\"completed\",\"timeout\","             \
+    "\"canceled\"]},"                                                                              \
+    "\"completed\":{\"type\":\"boolean\"},\"approved\":{\"type\":\"boolean\"},"                    \
+    "\"response\":{\"type\":\"string\"},\"instructions\":{\"type\":\"string\"}},"                  \
+    "\"required\":[\"request_id\",\"status\",\"completed\",\"approved\",\"response\"]}"
+
+static json_t *tool_request_human_input(struct call *c);
+static json_t *tool_check_request_status(struct call *c);
+static json_t *tool_list_pending(struct call *c);
+static json_t *tool_cancel(struct call *c);
+static json_t *tool_register_callback(struct call *c);
+
+static const struct tool tools[] = {
+    {"request_human_input", "Ask a human",
+     "Ask a human (in Telegram) to approve, choose or answer before you act. Waits up to "
+     "wait_seconds for the answer; if the human has not answered by then, the result carries the "
+     "request_id: call check_request_status with it to keep waiting.",
+     "{\"type\":\"object\",\"properties\":{"
+     "\"message\":{\"type\":\"string\",\"description\":\"What the human is asked\"},"
+     "\"options\":{\"type\":\"array\",\"maxItems\":10,\"items\":{\"type\":\"string\"},"
+     "\"description\":\"Buttons to choose from\"},"
+     "\"metadata\":{\"type\":\"object\",\"description\":\"Context shown as key/value lines\"},"
+     "\"request_type\":{\"type\":\"string\",\"enum\":[\"confirmation\",\"choice\",\"input\"]},"
+     "\"timeout_seconds\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":86400},"
+     "\"callback_url\":{\"type\":\"string\"},"
+     "\"session_id\":{\"type\":\"string\",\"description\":\"Defaults to the server's MCP "
+     "session\"},"
+     "\"client_id\":{\"type\":\"string\"},"
+     "\"wait_seconds\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":3600,"
+     "\"description\":\"How long to wait for the answer in this call (default 45)\"}},"
+     "\"required\":[\"message\"]}",
+     REQUEST_OUTPUT, tool_request_human_input, true},
+    {"check_request_status", "Check a request",
+     "Get the state of a request, waiting up to wait_seconds for the human's answer.",
+     "{\"type\":\"object\",\"properties\":{\"request_id\":{\"type\":\"string\"},"
+     "\"wait_seconds\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":3600}},"
+     "\"required\":[\"request_id\"]}",
+     REQUEST_OUTPUT, tool_check_request_status, true},
+    {"list_pending_requests", "List pending requests",
+     "List the requests still waiting for a human, optionally of one session.",
+     "{\"type\":\"object\",\"properties\":{\"session_id\":{\"type\":\"string\"}}}",
+     "{\"type\":\"object\",\"properties\":{\"pending_requests\":{\"type\":\"array\"},"
+     "\"count\":{\"type\":\"integer\"}},\"required\":[\"pending_requests\",\"count\"]}",
+     tool_list_pending, false},
+    {"cancel_request", "Cancel a request", "Cancel a pending request; its message says so.",
+     "{\"type\":\"object\",\"properties\":{\"request_id\":{\"type\":\"string\"}},"
+     "\"required\":[\"request_id\"]}",
+     "{\"type\":\"object\",\"properties\":{\"request_id\":{\"type\":\"string\"},"
+     "\"status\":{\"type\":\"string\"}},\"required\":[\"request_id\",\"status\"]}",
+     tool_cancel, false},
+    {"register_callback", "Register a callback",
+     "Set the URL the result of a pending request is POSTed to (a signed webhook).",
+     "{\"type\":\"object\",\"properties\":{\"request_id\":{\"type\":\"string\"},"
+     "\"callback_url\":{\"type\":\"string\"}},\"required\":[\"request_id\",\"callback_url\"]}",
+     "{\"type\":\"object\",\"properties\":{\"request_id\":{\"type\":\"string\"},"
+     "\"callback_url\":{\"type\":\"string\"}},\"required\":[\"request_id\",\"callback_url\"]}",
+     tool_register_callback, false},
+};
+
+#define NTOOLS (sizeof(tools) / sizeof(tools[0]))
+
+static const struct tool *tool_find(const char *name)
+{
+    for (size_t i = 0; name && i < NTOOLS; i++)
+        if (!strcmp(tools[i].name, name))
+            return &tools[i];
+    return NULL;
+}
+
+static json_t *tools_list(void)
+{
+    json_t *list = json_array();
+
+    for (size_t i = 0; i < NTOOLS; i++)
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s, s:o, s:o}", "name", tools[i].name, "title",
+                            tools[i].title, "description", tools[i].description, "inputSchema",
+                            json_loads(tools[i].input_schema, 0, NULL), "outputSchema",
+                            json_loads(tools[i].output_schema, 0, NULL)));
+    return list;
+}
+
+/* ---------------------------------------------------------------- results */
+
+/* A successful tool result: structuredContent plus its text rendering. */
+static json_t *tool_ok(json_t *structured, const char *summary)
+{
+    char *text = json_dumps(structured, JSON_COMPACT);
+    struct sbuf b = {0};
+    json_t *res;
+
+    if (summary) {
+        sb_puts(&b, summary);
+        sb_puts(&b, "\n");
+    }
+    sb_puts(&b, text ? text : "{}");
+    res = json_pack("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text", "text", b.p,
+                    "structuredContent", structured, "isError", 0);
+    free(text);
+    sb_free(&b);
+    return res;
+}
+
+/* A failed tool run: isError with a message the model can act on. */
+static json_t *tool_error(const struct lg_error *err)
+{
+    char text[400];
+
+    snprintf(text, sizeof(text), "%s (%s)", err->message, err->code);
+    return json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", text, "isError",
+                     1);
+}
+
+/* ---------------------------------------------------------------- waiting */
+
+static int wait_seconds(struct call *c, struct lg_error *err)
+{
+    json_t *v = json_object_get(c->args, "wait_seconds");
+    json_int_t s;
+
+    if (!v || json_is_null(v))
+        return WAIT_DEFAULT > c->r->cfg->poll_wait_max ? c->r->cfg->poll_wait_max : WAIT_DEFAULT;
+    if (!json_is_integer(v) || (s = json_integer_value(v)) < 0)
+        return lg_fail(err, 400, "invalid_field", "wait_seconds must be a whole number >= 0");
+    return s > c->r->cfg->poll_wait_max ? c->r->cfg->poll_wait_max : (int)s;
+}
+
+static void send_progress(struct call *c, int done, int total)
+{
+    json_t *params;
+    char msg[96];
+
+    if (!c->progress || !c->streaming)
+        return;
+    snprintf(msg, sizeof(msg), "waiting for a human: %d of %d s", done, total);
+    params = json_pack("{s:O, s:i, s:i, s:s}", "progressToken", c->progress, "progress", done,
+                       "total", total, "message", msg);
+    http_sse_send(c->r, json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method",
+                                  "notifications/progress", "params", params));
+}
+
+/*
+ * Wait up to `total` seconds for request `id`, sending progress every few
+ * seconds when the client asked for it. Returns the tool result.
+ */
+static json_t *wait_result(struct call *c, const char *id, int total)
+{
+    struct lg_error err;
+    json_t *poll = NULL;
+    int done = 0, rc;
+
+    for (;;) {
+        int chunk = c->progress && c->streaming && total - done > PROGRESS_EVERY ? PROGRESS_EVERY
+                                                                                 : total - done;
+        rc = wait_poll(c->r->cfg, &c->r->who, id, chunk, &poll, &err);
+        if (rc < 0)
+            return tool_error(&err);
+        done += chunk;
+        if (json_is_true(json_object_get(poll, "completed")) || done >= total)
+            break;
+        json_decref(poll);
+        poll = NULL;
+        send_progress(c, done, total);
+    }
+    if (!json_is_true(json_object_get(poll, "completed"))) {
+        char text[300];
+        snprintf(text, sizeof(text),
+                 "The human has not answered yet. Call check_request_status with request_id "
+                 "\"%s\" and wait_seconds %d to keep waiting.",
+                 id, total > 0 ? total : WAIT_DEFAULT);
+        json_object_set_new(poll, "instructions", json_string(text));
+        return tool_ok(poll, text);
+    }
+    return tool_ok(poll, json_is_true(json_object_get(poll, "approved"))
+                             ? "The human approved."
+                             : "The human answered without approving.");
+}
+
+/* ---------------------------------------------------------------- tools */
+
+static json_t *tool_request_human_input(struct call *c)
+{
+    struct lg_error err;
+    struct submit_in in;
+    json_t *body = json_deep_copy(c->args), *out = NULL, *res;
+    const char *id;
+    int wait;
+
+    /* A desktop client needs no ids: the configured default session. */
+    if (!json_object_get(body, "session_id"))
+        json_object_set_new(body, "session_id", json_string(c->r->cfg->mcp_default_session));
+    if (!json_object_get(body, "client_id"))
+        json_object_set_new(body, "client_id", json_string("mcp"));
+    if (validate_submit(body, c->r->cfg->request_timeout, &in, &err) < 0 ||
+        (wait = wait_seconds(c, &err)) < 0 ||
+        store_request_submit(&c->r->who, &in, NULL, NULL, c->r->cfg->max_concurrent_requests, &out,
+                             &err) < 0) {
+        json_decref(body);
+        return tool_error(&err);
+    }
+    id = json_string_value(json_object_get(out, "request_id"));
+    log_info("request submitted", "tenant=%s session=%s request=%s via=mcp", c->r->who.tenant,
+             in.session_id, id);
+    res = wait_result(c, id, wait);
+    json_decref(out);
+    json_decref(body);
+    return res;
+}
+
+static int arg_request_id(struct call *c, const char **id, struct lg_error *err)
+{
+    json_t *v = json_object_get(c->args, "request_id");
+
+    if (v && !json_is_string(v))
+        return lg_fail(err, 400, "invalid_field", "request_id must be a string");
+    *id = json_string_value(v);
+    return validate_request_id(*id, "request_id", "field", err);
+}
+
+static json_t *tool_check_request_status(struct call *c)
+{
+    struct lg_error err;
+    const char *id;
+    int wait;
+
+    if (arg_request_id(c, &id, &err) < 0 || (wait = wait_seconds(c, &err)) < 0)
+        return tool_error(&err);
+    return wait_result(c, id, wait);
+}
+
+static json_t *tool_list_pending(struct call *c)
+{
+    struct lg_error err;
+    json_t *v = json_object_get(c->args, "session_id"), *out;
+
+    if (v && !json_is_string(v))
+        return tool_error(&(struct lg_error){400, "invalid_field", "session_id must be a string"});
+    if (store_request_pending(&c->r->who, json_string_value(v), &out, &err) < 0)
+        return tool_error(&err);
+    return tool_ok(out, NULL);
+}
+
+static json_t *tool_cancel(struct call *c)
+{
+    struct lg_error err;
+    const char *id;
+    json_t *out;
+
+    if (arg_request_id(c, &id, &err) < 0 || store_request_cancel(&c->r->who, id, &out, &err) < 0)
+        return tool_error(&err);
+    json_object_del(out, "success");
+    json_object_del(out, "message");
+    return tool_ok(out, "Canceled.");
+}
+
+static json_t *tool_register_callback(struct call *c)
+{
+    struct lg_error err;
+    const char *id, *url;
+
+    if (arg_request_id(c, &id, &err) < 0 ||
+        validate_callback_url(json_object_get(c->args, "callback_url"), true, &url, &err) < 0 ||
+        store_callback_set(&c->r->who, id, url, &err) < 0)
+        return tool_error(&err);
+    return tool_ok(json_pack("{s:s, s:s}", "request_id", id, "callback_url", url),
+                   "The result will be POSTed there when the request is final.");
+}
+
+/* ---------------------------------------------------------------- JSON-RPC */
+
+static json_t *rpc_result(json_t *id, json_t *result)
+{
+    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result);
+}
+
+static json_t *rpc_error(json_t *id, int code, const char *message)
+{
+    return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
+                     "error", "code", code, "message", message);
+}
+
+/* The session named by the request's header; answers the error itself. */
+static int session_check(struct http_req *r, char *version, size_t vlen)
+{
+    const char *sid = http_param(r, "HTTP_MCP_SESSION_ID");
+    struct lg_error err;
+    int rc;
+
+    if (!sid || !*sid) {
+        http_send_json(
+            r, 400,
+            rpc_error(NULL, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required"));
+        return -1;
+    }
+    rc = strlen(sid) > 128 ? 1 : store_mcp_session_get(sid, r->who.tenant, version, vlen, &err);
+    if (rc < 0) {
+        http_send_error(r, &err);
+        return -1;
+    }
+    if (rc == 1) {
+        http_send_json(r, 404,
+                       rpc_error(NULL, RPC_INVALID_REQUEST,
+                                 "Session not found: it ended or never existed; "
+                                 "initialize a new one"));
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *do_initialize(struct http_req *r, json_t *id, json_t *params, char *sid_out)
+{
+    const char *asked = json_string_value(json_object_get(params, "protocolVersion"));
+    const char *version = version_supported(asked) ? asked : LATEST_VERSION;
+    json_t *client = json_object_get(params, "clientInfo");
+    unsigned char raw[32];
+    struct lg_error err;
+
+    if (!json_is_object(params) || !asked)
+        return rpc_error(id, RPC_INVALID_PARAMS, "initialize needs params.protocolVersion");
+    if (random_bytes(raw, sizeof(raw)) < 0)
+        return rpc_error(id, RPC_INTERNAL_ERROR, "no randomness available");
+    hex_encode(raw, sizeof(raw), sid_out);
+    if (store_mcp_session_create(sid_out, r->who.tenant, version,
+                                 json_string_value(json_object_get(client, "name")),
+                                 json_string_value(json_object_get(client, "version")), &err) < 0) {
+        sid_out[0] = '\0';
+        return rpc_error(id, RPC_INTERNAL_ERROR, err.message);
+    }
+    return rpc_result(
+        id, json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s, s:s}, s:s}", "protocolVersion", version,
+                      "capabilities", "tools", "listChanged", 0, "serverInfo", "name", "loopgate",
+                      "title", "Loopgate", "version", LOOPGATE_VERSION, "instructions",
+                      "Use request_human_input before any action a human should approve. If it "
+                      "returns without an answer, keep waiting with check_request_status."));
+}
+
+static bool accepts_sse(struct http_req *r)
+{
+    const char *accept = http_param(r, "HTTP_ACCEPT");
+
+    return accept && strstr(accept, "text/event-stream");
+}
+
+/* Dispatch one request message; the answer is a new reference or NULL. */
+static json_t *dispatch(struct http_req *r, json_t *msg, bool *streamed)
+{
+    json_t *id = json_object_get(msg, "id"), *params = json_object_get(msg, "params");
+    const char *method = json_string_value(json_object_get(msg, "method"));
+
+    if (params && !json_is_object(params))
+        return rpc_error(id, RPC_INVALID_PARAMS, "params must be an object");
+    if (!strcmp(method, "ping"))
+        return rpc_result(id, json_object());
+    if (!strcmp(method, "tools/list"))
+        return rpc_result(id, json_pack("{s:o}", "tools", tools_list()));
+    if (!strcmp(method, "tools/call")) {
+        const struct tool *t = tool_find(json_string_value(json_object_get(params, "name")));
+        json_t *args = json_object_get(params, "arguments"), *res;
+        struct call c = {r, NULL, NULL, id, false};
+        json_t *empty = NULL;
+
+        if (!t)
+            return rpc_error(id, RPC_INVALID_PARAMS, "Unknown tool; see tools/list");
+        if (args && !json_is_object(args))
+            return rpc_error(id, RPC_INVALID_PARAMS, "arguments must be an object");
+        c.args = args ? args : (empty = json_object());
+        c.progress = json_object_get(json_object_get(params, "_meta"), "progressToken");
+        if (t->waits && accepts_sse(r)) {
+            /* Stream: progress may go out before the result. */
+            http_sse_begin(r, NULL);
+            c.streaming = true;
+            *streamed = true;
+        }
+        res = t->fn(&c);
+        json_decref(empty);
+        return rpc_result(id, res);
+    }
+    if (!strcmp(method, "logging/setLevel") || !strcmp(method, "resources/list") ||
+        !strcmp(method, "prompts/list"))
+        return rpc_error(id, RPC_METHOD_NOT_FOUND, "Method not found: not offered by Loopgate");
+    return rpc_error(id, RPC_METHOD_NOT_FOUND, "Method not found");
+}
+
+/* Is `m` a valid JSON-RPC 2.0 message? Kind: 'q' request, 'n' notification, 'r' response. */
+static int classify(json_t *m, char *kind)
+{
+    json_t *id = json_object_get(m, "id"), *method = json_object_get(m, "method");
+
+    if (!json_is_object(m) || !json_is_string(json_object_get(m, "jsonrpc")) ||
+        strcmp(json_string_value(json_object_get(m, "jsonrpc")), "2.0") != 0)
+        return -1;
+    if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_null(id))
+        return -1;
+    if (method) {
+        if (!json_is_string(method))
+            return -1;
+        *kind = id && !json_is_null(id) ? 'q' : 'n';
+        return 0;
+    }
+    if (id && (json_object_get(m, "result") || json_object_get(m, "error"))) {
+        *kind = 'r';
+        return 0;
+    }
+    return -1;
+}
+
+void mcp_post(struct http_req *r)
+{
+    const char *pv = http_param(r, "HTTP_MCP_PROTOCOL_VERSION");
+    char version[32] = "", sid[65] = "", hdr[128] = "";
+    json_error_t jerr;
+    json_t *msg, *answer = NULL;
+    bool streamed = false;
+    char kind;
+
+    if (pv && !version_supported(pv)) {
+        http_send_json(
+            r, 400,
+            rpc_error(NULL, RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version"));
+        return;
+    }
+    if (!utf8_valid(r->body, r->body_len) ||
+        !(msg =
+              json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr))) {
+        http_send_json(r, 400, rpc_error(NULL, RPC_PARSE_ERROR, "Parse error"));
+        return;
+    }
+    if (json_is_array(msg)) {
+        /* Batches existed only in 2025-03-26; one message per POST otherwise. */
+        http_send_json(
+            r, 400,
+            rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: batches are not supported"));
+        json_decref(msg);
+        return;
+    }
+    if (classify(msg, &kind) < 0) {
+        http_send_json(
+            r, 400, rpc_error(json_object_get(msg, "id"), RPC_INVALID_REQUEST, "Invalid Request"));
+        json_decref(msg);
+        return;
+    }
+    if (kind == 'q' && !strcmp(json_string_value(json_object_get(msg, "method")), "initialize")) {
+        answer = do_initialize(r, json_object_get(msg, "id"), json_object_get(msg, "params"), sid);
+        if (sid[0])
+            snprintf(hdr, sizeof(hdr), "Mcp-Session-Id: %s\r\n", sid);
+        http_send_json_hdr(r, 200, answer, hdr);
+        json_decref(msg);
+        return;
+    }
+    if (session_check(r, version, sizeof(version)) < 0) {
+        json_decref(msg);
+        return;
+    }
+    if (kind != 'q') {
+        http_send_empty(r, 202, NULL);
+        json_decref(msg);
+        return;
+    }
+    answer = dispatch(r, msg, &streamed);
+    if (streamed)
+        http_sse_send(r, answer);
+    else
+        http_send_json(r, 200, answer);
+    json_decref(msg);
+}
+
+void mcp_delete(struct http_req *r)
+{
+    const char *sid = http_param(r, "HTTP_MCP_SESSION_ID");
+    struct lg_error err;
+    int rc;
+
+    if (!sid || !*sid) {
+        lg_fail(&err, 400, "missing_header", "Mcp-Session-Id header is required");
+        http_send_error(r, &err);
+        return;
+    }
+    rc = strlen(sid) > 128 ? 1 : store_mcp_session_end(sid, r->who.tenant, &err);
+    if (rc < 0) {
+        http_send_error(r, &err);
+    } else if (rc == 1) {
+        lg_fail(&err, 404, "session_not_found", "no such MCP session");
+        http_send_error(r, &err);
+    } else {
+        http_send_empty(r, 204, NULL);
+    }
+}
+
+void mcp_get(struct http_req *r)
+{
+    struct lg_error err;
+
+    lg_fail(&err, 405, "method_not_allowed",
+            "this server sends no server-initiated stream; POST JSON-RPC messages to /mcp");
+    http_send_json_hdr(r, 405, shape_error(err.code, err.message), "Allow: POST, DELETE\r\n");
+}
+
+void mcp_tools_json(struct http_req *r)
+{
+    http_send_json(r, 200, json_pack("{s:o}", "tools", tools_list()));
+}
+
+void mcp_capabilities_json(struct http_req *r)
+{
+    json_t *vs = json_array();
+
+    for (int i = 0; versions[i]; i++)
+        json_array_append_new(vs, json_string(versions[i]));
+    http_send_json(r, 200,
+                   json_pack("{s:{s:{s:b}}, s:o, s:{s:s, s:s}, s:s}", "capabilities", "tools",
+                             "listChanged", 0, "protocolVersions", vs, "serverInfo", "name",
+                             "loopgate", "version", LOOPGATE_VERSION, "endpoint", "/mcp"));
+}
+
+/* "localhost", "127.0.0.1", "[::1]", with or without a port. */
+static bool loopback_host(const char *host)
+{
+    static const char *const names[] = {"localhost", "127.0.0.1", "[::1]", NULL};
+
+    for (int i = 0; names[i]; i++) {
+        size_t n = strlen(names[i]);
+        if (!strncasecmp(host, names[i], n) && (host[n] == '\0' || host[n] == ':'))
+            return true;
+    }
+    return false;
+}
+
+int mcp_check_origin(struct http_req *r, struct lg_error *err)
+{
+    const char *origin = http_param(r, "HTTP_ORIGIN");
+    const char *host = http_param(r, "HTTP_HOST");
+    const char *addr = http_param(r, "SERVER_ADDR");
+
+    if (origin && *origin) {
+        const char *allowed = r->cfg->mcp_allowed_origins;
+        bool ok = false;
+        size_t n = strlen(origin);
+        for (const char *p = allowed; p && *p;) {
+            size_t len = strcspn(p, ", ");
+            if (len == n && !strncmp(p, origin, n))
+                ok = true;
+            p += len;
+            p += strspn(p, ", ");
+        }
+        if (!ok)
+            return lg_fail(err, 403, "forbidden_origin",
+                           "Origin '%.100s' is not allowed (mcp_allowed_origins)", origin);
+    }
+    /* A loopback listener answers loopback names only: DNS rebinding. */
+    if (addr && (!strncmp(addr, "127.", 4) || !strcmp(addr, "::1")) && host && *host &&
+        !loopback_host(host))
+        return lg_fail(err, 421, "misdirected_request",
+                       "Host '%.100s' is not served on this loopback listener", host);
+    return 0;
+}
