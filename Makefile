@@ -35,7 +35,7 @@ Q := @
 endif
 
 SRCS := util.c log.c config.c db.c store.c validate.c shape.c http.c router.c api.c decide.c \
-        tgmsg.c tg.c notify.c delivery.c telegram.c hook.c wait.c mcp.c \
+        tgmsg.c tg.c notify.c delivery.c telegram.c hook.c wait.c mcp.c mcpstdio.c \
         server.c migrate.c apikey.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
 SQL  := $(sort $(wildcard sql/*.sql))

@@ -21,6 +21,7 @@
 #include "apikey.h"
 #include "config.h"
 #include "log.h"
+#include "mcpstdio.h"
 #include "migrate.h"
 #include "server.h"
 #include "telegram.h"
@@ -165,6 +166,11 @@ static int cmd_telegram(int argc, char **argv)
     return rc;
 }
 
+static int cmd_mcp(int argc, char **argv)
+{
+    return mcpstdio_main(argc, argv);
+}
+
 static int cmd_version(int argc, char **argv)
 {
     curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
@@ -184,6 +190,7 @@ static const struct command commands[] = {
     {"serve", cmd_serve, "run the FastCGI master and its workers"},
     {"migrate", cmd_migrate, "apply the SQL migrations to the database"},
     {"apikey", cmd_apikey, "create, list or revoke API keys"},
+    {"mcp", cmd_mcp, "serve MCP on stdin/stdout for desktop clients, bridged to a server"},
     {"telegram", cmd_telegram, "set or inspect the Telegram webhook, or poll for updates"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help"},

@@ -221,3 +221,59 @@ def test_failed_tool_runs_are_results_with_is_error(s):
         res = result_of(r)["result"]
         eq(res["isError"], True, "%s %r" % (name, args))
         ok(needle in res["content"][0]["text"], "%r lacks %r" % (res["content"][0]["text"], needle))
+
+
+def test_stdio_bridge(s):
+    import subprocess
+    c = chat()
+    register(s, "mcp", c)
+    p = subprocess.Popen([s.binary, "mcp", "--url", "http://127.0.0.1:%d" % s.port],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, bufsize=1)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(json.loads(ln) for ln in p.stdout),
+                              daemon=True)
+    reader.start()
+
+    def send(m):
+        p.stdin.write(json.dumps(m) + "\n")
+        p.stdin.flush()
+
+    def reply(i, timeout=30):
+        return wait_for(lambda: next((x for x in lines if x.get("id") == i), None), timeout,
+                        "the bridge's answer to %r" % i)
+
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "stdio-it", "version": "1"}}})
+        eq(reply(1)["result"]["protocolVersion"], "2025-06-18")
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        eq(len(reply(2)["result"]["tools"]), 5)
+        send({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+              "params": {"name": "request_human_input", "_meta": {"progressToken": 9},
+                         "arguments": {"message": "via stdio?", "options": ["Yes", "No"],
+                                       "wait_seconds": 30}}})
+        rid = wait_for(lambda: s.scalar("SELECT id FROM requests WHERE message = 'via stdio?'"), 10)
+        _, m, _ = sent(s, rid)
+        # A ping is not held up by the waiting call.
+        send({"jsonrpc": "2.0", "id": 4, "method": "ping"})
+        eq(reply(4, 5)["result"], {})
+        wait_for(lambda: any(x.get("method") == "notifications/progress" for x in lines), 15,
+                 "a progress notification through the bridge")
+        s.tg.press_and_deliver(c, m, button_text="Yes")
+        sc = reply(3)["result"]["structuredContent"]
+        eq((sc["status"], sc["approved"]), ("completed", True))
+        send({"jsonrpc": "2.0", "id": 5, "method": "nope"})
+        eq(reply(5)["error"]["code"], -32601)
+        p.stdin.write("{not json\n")
+        p.stdin.flush()
+        wait_for(lambda: any(x.get("error", {}).get("code") == -32700 for x in lines), 5)
+        p.stdin.close()
+        eq(p.wait(15), 0)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    eq(s.scalar("SELECT count(*) FROM mcp_sessions WHERE client_name = 'stdio-it'"
+                " AND ended_at IS NOT NULL"), "1")
