@@ -120,10 +120,11 @@ class Stack:
         ).stdout
         return sorted(int(x) for x in out.split())
 
-    def pg_ctl(self, action):
+    def pg_ctl(self, action, mode="fast"):
+        """Stop ("fast", or "immediate": like a crash, no clean shutdown) or start PostgreSQL."""
         cmd = [os.path.join(PGBIN, "pg_ctl"), "-D", os.path.join(self.var, "pg"), "-w"]
         if action == "stop":
-            cmd += ["-m", "fast", "stop"]
+            cmd += ["-m", mode, "stop"]
         else:
             cmd += [
                 "-l", os.path.join(self.var, "log/postgresql.log"),
