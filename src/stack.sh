@@ -78,7 +78,7 @@ poller_start() {
 
 nginx_start() {
     local user_line="" access="off"
-    mkdir -p "$VAR/nginx/tmp"
+    mkdir -p "$VAR/nginx/tmp" "$VAR/nginx/extra"
     [[ $(id -u) -eq 0 ]] && user_line="user root;"
     [[ -n ${LOOPGATE_ACCESS_LOG:-} ]] && access="$VAR/log/nginx-access.log"
     sed -e "s|@VAR@|$VAR|g" -e "s|@ROOT@|$ROOT|g" -e "s|@PORT@|$PORT|g" -e "s|@SOCKET@|$SOCK|g" \
