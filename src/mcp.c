@@ -606,17 +606,31 @@ static bool loopback_host(const char *host)
     return false;
 }
 
+/* The host of an Origin ("http://127.0.0.1:8080" -> "127.0.0.1:8080"), or NULL. */
+static const char *origin_host(const char *origin)
+{
+    const char *p = strstr(origin, "://");
+
+    return p ? p + 3 : NULL;
+}
+
 int mcp_check_origin(struct http_req *r, struct lg_error *err)
 {
     const char *origin = http_param(r, "HTTP_ORIGIN");
     const char *host = http_param(r, "HTTP_HOST");
     const char *addr = http_param(r, "SERVER_ADDR");
+    bool loopback = addr && (!strncmp(addr, "127.", 4) || !strcmp(addr, "::1"));
 
+    /* A loopback listener answers loopback names only: DNS rebinding. */
+    if (loopback && host && *host && !loopback_host(host))
+        return lg_fail(err, 421, "misdirected_request",
+                       "Host '%.100s' is not served on this loopback listener", host);
     if (origin && *origin) {
-        const char *allowed = r->cfg->mcp_allowed_origins;
-        bool ok = false;
+        const char *allowed = r->cfg->mcp_allowed_origins, *oh = origin_host(origin);
         size_t n = strlen(origin);
-        for (const char *p = allowed; p && *p;) {
+        /* A page served from loopback itself may call a loopback listener. */
+        bool ok = loopback && oh && loopback_host(oh);
+        for (const char *p = allowed; !ok && p && *p;) {
             size_t len = strcspn(p, ", ");
             if (len == n && !strncmp(p, origin, n))
                 ok = true;
@@ -627,10 +641,5 @@ int mcp_check_origin(struct http_req *r, struct lg_error *err)
             return lg_fail(err, 403, "forbidden_origin",
                            "Origin '%.100s' is not allowed (mcp_allowed_origins)", origin);
     }
-    /* A loopback listener answers loopback names only: DNS rebinding. */
-    if (addr && (!strncmp(addr, "127.", 4) || !strcmp(addr, "::1")) && host && *host &&
-        !loopback_host(host))
-        return lg_fail(err, 421, "misdirected_request",
-                       "Host '%.100s' is not served on this loopback listener", host);
     return 0;
 }

@@ -5,10 +5,19 @@
 #
 # Runs `conformance server --url URL` of @modelcontextprotocol/conformance
 # (pinned in tests/package.json) under the Node 22 that tests/node_modules
-# holds (npm package node@22; `cd tests && npm ci` installs both), with
-# tests/mcp/expected-failures.yml as the suite's --expected-failures baseline.
-# The scenarios listed there need the suite's fixture tools, resources or
-# prompts and do not apply to Loopgate; every other scenario is applicable.
+# holds (npm package node@22; `cd tests && npm ci` installs both). The
+# scenarios listed in tests/mcp/expected-failures.yml (one `- name  # reason`
+# a line) need the suite's fixture tools, resources or prompts and do not
+# apply to Loopgate; every other scenario is applicable. An entry whose
+# reason starts `[unless CAP]` applies after all when the server declares
+# CAP: one initialize through sdk_client.mjs reads the capabilities first.
+# The entries that do not apply are handed to the suite as its own
+# --expected-failures baseline, so its report agrees.
+#
+# The suite sends no API key: run it against a stack with auth = off (the
+# local stack's default). Its dns-rebinding scenario POSTs with
+# Host/Origin evil.example.com (must get a 4xx) and with the URL's own
+# host:port as Host and as Origin http://HOST:PORT (must get a 2xx).
 #
 # Prints the suite's output, one `ok` / `not ok` / `n/a` line per scenario,
 # then the suite's `Total: N passed, N failed` line (checks of every scenario
@@ -71,6 +80,24 @@ NODE_ENV=(env -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY -u ALL_P
     -u all_proxy -u NODE_OPTIONS -u NODE_USE_ENV_PROXY NO_PROXY='*' no_proxy='*' "$NODE")
 run_node() { "${NODE_ENV[@]}" "$@"; }
 
+# The capabilities the server declares, for `[unless CAP]` entries: one
+# initialize through sdk_client.mjs (the official SDK client). Empty if the
+# server does not answer, which leaves those entries not applicable; every
+# scenario fails then anyway.
+caps=$(timeout --kill-after=5 40 "${NODE_ENV[@]}" "$HERE/sdk_client.mjs" --url "$URL" --list-only \
+    --overall-timeout 30 2>/dev/null </dev/null |
+    "${NODE_ENV[@]}" -e '
+let s = "";
+process.stdin.on("data", (d) => (s += d)).on("end", () => {
+  for (const l of s.split("\n")) {
+    try {
+      const j = JSON.parse(l);
+      if (j.step === "connected") console.log(Object.keys(j.capabilities || {}).join(" "));
+    } catch {}
+  }
+});')
+echo "conformance: the server declares: ${caps:-nothing (no answer)}"
+
 # The baseline: `- name  # reason`, each entry with a reason, each name one
 # the suite knows (a typo would silently make a scenario "applicable").
 known=$(run_node "$SUITE_JS" list --server 2>&1 | sed -nE 's/^  - ([^ ]+).*/\1/p')
@@ -82,13 +109,27 @@ while IFS= read -r line; do
     [[ $line =~ $entry_re ]] || die "$BASELINE: entry without a '# reason': $line"
     name=${BASH_REMATCH[1]} reason=${BASH_REMATCH[2]}
     grep -qxF -- "$name" <<<"$known" || die "$BASELINE: unknown scenario '$name'"
+    if [[ $reason =~ ^\[unless\ ([A-Za-z]+)\][[:space:]]*(.*)$ ]]; then
+        if [[ " $caps " == *" ${BASH_REMATCH[1]} "* ]]; then
+            echo "conformance: $name applies: the server declares ${BASH_REMATCH[1]}"
+            continue
+        fi
+        reason="the server declares no ${BASH_REMATCH[1]} capability: ${BASH_REMATCH[2]}"
+    fi
     printf '%s\t%s\n' "$name" "$reason" >>"$WORK/na.tsv"
 done <"$BASELINE"
+# The suite's own --expected-failures file: exactly the entries that do not
+# apply, so its baseline report agrees with the verdict below.
+if [[ -s $WORK/na.tsv ]]; then
+    { echo "server:"; cut -f1 "$WORK/na.tsv" | sed 's/^/  - /'; } >"$WORK/baseline.yml"
+else
+    echo "server: []" >"$WORK/baseline.yml"
+fi
 
 version=$(sed -nE 's/^  "version": "([^"]+)".*/\1/p' "${SUITE_JS%/dist/index.js}/package.json")
 echo "conformance: suite ${version:-?} (node $("$NODE" --version), $SUITE scenarios) against $URL, ${LIMIT}s limit"
 timeout --kill-after=10 "$LIMIT" "${NODE_ENV[@]}" "$SUITE_JS" server --url "$URL" --suite "$SUITE" \
-    --expected-failures "$BASELINE" -o "$CHECKS" </dev/null 2>&1 |
+    --expected-failures "$WORK/baseline.yml" -o "$CHECKS" </dev/null 2>&1 |
     tee "$WORK/out" | sed -u -e 's/\x1b\[[0-9;]*m//g' -e '/^Results saved to /d'
 rc=${PIPESTATUS[0]}
 if [[ $rc -eq 124 || $rc -eq 137 ]]; then
@@ -97,6 +138,7 @@ fi
 
 # The verdict, from the suite's checks.json files (one directory per
 # scenario run: server-<scenario>-<ISO time>) and its summary lines.
+# shellcheck disable=SC2016 # JavaScript, not shell, in single quotes
 run_node --input-type=module -e '
 import fs from "node:fs";
 import path from "node:path";
