@@ -423,7 +423,7 @@ static bool accepts_sse(struct http_req *r)
 }
 
 /* Dispatch one request message; the answer is a new reference or NULL. */
-static json_t *dispatch(struct http_req *r, json_t *msg, bool *streamed)
+static json_t *dispatch(struct http_req *r, json_t *msg, bool *streamed, bool may_stream)
 {
     json_t *id = json_object_get(msg, "id"), *params = json_object_get(msg, "params");
     const char *method = json_string_value(json_object_get(msg, "method"));
@@ -446,7 +446,7 @@ static json_t *dispatch(struct http_req *r, json_t *msg, bool *streamed)
             return rpc_error(id, RPC_INVALID_PARAMS, "arguments must be an object");
         c.args = args ? args : (empty = json_object());
         c.progress = json_object_get(json_object_get(params, "_meta"), "progressToken");
-        if (t->waits && accepts_sse(r)) {
+        if (t->waits && may_stream && accepts_sse(r)) {
             /* Stream: progress may go out before the result. */
             http_sse_begin(r, NULL);
             c.streaming = true;
@@ -485,6 +485,49 @@ static int classify(json_t *m, char *kind)
     return -1;
 }
 
+/*
+ * A JSON-RPC batch: defined by 2025-03-26 only, so accepted only in a
+ * session that negotiated it. Answered as one JSON array (tools do not
+ * stream inside a batch), or 202 when it held no request.
+ */
+static void batch(struct http_req *r, json_t *msgs)
+{
+    char version[32];
+    json_t *answers, *m;
+    bool streamed = false;
+    size_t i;
+    char kind;
+
+    if (session_check(r, version, sizeof(version)) < 0)
+        return;
+    if (strcmp(version, "2025-03-26") != 0 || json_array_size(msgs) == 0) {
+        http_send_json(r, 400,
+                       rpc_error(NULL, RPC_INVALID_REQUEST,
+                                 "Invalid Request: batches exist only in protocol 2025-03-26"));
+        return;
+    }
+    answers = json_array();
+    json_array_foreach(msgs, i, m)
+    {
+        if (classify(m, &kind) < 0)
+            json_array_append_new(answers, rpc_error(json_object_get(m, "id"), RPC_INVALID_REQUEST,
+                                                     "Invalid Request"));
+        else if (kind == 'q' &&
+                 !strcmp(json_string_value(json_object_get(m, "method")), "initialize"))
+            json_array_append_new(answers,
+                                  rpc_error(json_object_get(m, "id"), RPC_INVALID_REQUEST,
+                                            "Invalid Request: initialize cannot be batched"));
+        else if (kind == 'q')
+            json_array_append_new(answers, dispatch(r, m, &streamed, false));
+    }
+    if (json_array_size(answers) == 0) {
+        json_decref(answers);
+        http_send_empty(r, 202, NULL);
+        return;
+    }
+    http_send_json(r, 200, answers);
+}
+
 void mcp_post(struct http_req *r)
 {
     const char *pv = http_param(r, "HTTP_MCP_PROTOCOL_VERSION");
@@ -507,10 +550,7 @@ void mcp_post(struct http_req *r)
         return;
     }
     if (json_is_array(msg)) {
-        /* Batches existed only in 2025-03-26; one message per POST otherwise. */
-        http_send_json(
-            r, 400,
-            rpc_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: batches are not supported"));
+        batch(r, msg);
         json_decref(msg);
         return;
     }
@@ -537,7 +577,7 @@ void mcp_post(struct http_req *r)
         json_decref(msg);
         return;
     }
-    answer = dispatch(r, msg, &streamed);
+    answer = dispatch(r, msg, &streamed, true);
     if (streamed)
         http_sse_send(r, answer);
     else

@@ -72,6 +72,10 @@ def main():
         stack.start()
         for name, fn in tests:
             t = time.time()
+            if args.san and getattr(fn, "slow", False):
+                print("ok - %s # skip: slow and not memory-bound; the normal build's run covers it"
+                      % name, flush=True)
+                continue
             try:
                 if not stack.running:
                     stack.start()

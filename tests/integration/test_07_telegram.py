@@ -506,3 +506,6 @@ def test_webhook_answers_503_while_database_down(s):
     # Telegram delivers the update again; now it is handled.
     eq(s.tg.deliver(upd)[-1], 200)
     eq(poll(s, rid)["status"], "completed")
+
+
+test_outage_200_requests_none_lost.slow = True

@@ -277,3 +277,21 @@ def test_stdio_bridge(s):
             p.kill()
     eq(s.scalar("SELECT count(*) FROM mcp_sessions WHERE client_name = 'stdio-it'"
                 " AND ended_at IS NOT NULL"), "1")
+
+
+def test_batches_only_for_2025_03_26(s):
+    sid, _ = initialize(s, "2025-03-26")
+    r = rpc(s, [{"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                {"jsonrpc": "2.0", "id": 3, "method": "nope"},
+                {"bad": 1}], sid)
+    eq(r.status, 200, repr(r))
+    eq([x.get("id") for x in r.json], [1, 2, 3, None])
+    eq(r.json[0]["result"], {})
+    eq(len(r.json[1]["result"]["tools"]), 5)
+    eq((r.json[2]["error"]["code"], r.json[3]["error"]["code"]), (-32601, -32600))
+    eq(rpc(s, [{"jsonrpc": "2.0", "method": "notifications/initialized"}], sid).status, 202)
+    sid2, _ = initialize(s, "2025-06-18")
+    r = rpc(s, [{"jsonrpc": "2.0", "id": 1, "method": "ping"}], sid2)
+    eq((r.status, r.json["error"]["code"]), (400, -32600))
