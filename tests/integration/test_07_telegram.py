@@ -31,7 +31,7 @@ def submit(s, sid, message="Deploy v2.1.0 to production?", **extra):
     return r.json["request_id"]
 
 
-def sent(s, rid, timeout=15):
+def sent(s, rid, timeout=30):
     """Wait for the request's message to be delivered; (chat, message_id, stub record)."""
     row = wait_for(lambda: s.sql("SELECT telegram_chat_id, telegram_message_id FROM requests"
                                  " WHERE id = :'p1' AND tg_state = 'sent'", rid),
