@@ -32,6 +32,17 @@ static void send_result(struct http_req *r, int rc, json_t *out, const struct lg
         http_send_json(r, 200, out);
 }
 
+/* The body's request_id: a string holding a UUID. */
+static int body_request_id(json_t *body, const char **id, struct lg_error *err)
+{
+    json_t *v = json_object_get(body, "request_id");
+
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return lg_fail(err, 400, "invalid_field", "request_id must be a string");
+    *id = v ? json_string_value(v) : NULL;
+    return validate_request_id(*id, "request_id", "field", err);
+}
+
 /* Parse the body as a JSON object, answering the error itself on failure. */
 static json_t *body_object(struct http_req *r)
 {
@@ -139,21 +150,15 @@ static void h_poll(struct http_req *r)
 static void h_callback(struct http_req *r)
 {
     struct lg_error err;
-    json_t *body = body_object(r), *v;
+    json_t *body = body_object(r);
     const char *id = NULL, *url = NULL;
     int rc;
 
     if (!body)
         return;
-    v = json_object_get(body, "request_id");
-    if (v && !json_is_null(v) && !json_is_string(v))
-        rc = lg_fail(&err, 400, "invalid_field", "request_id must be a string");
-    else
-        rc = validate_request_id(v ? json_string_value(v) : NULL, "request_id", "field", &err);
-    if (rc == 0) {
-        id = json_string_value(v);
+    rc = body_request_id(body, &id, &err);
+    if (rc == 0)
         rc = validate_callback_url(json_object_get(body, "callback_url"), true, &url, &err);
-    }
     if (rc == 0)
         rc = store_callback_set(&r->who, id, url, &err);
     if (rc == 0)
@@ -217,20 +222,14 @@ static void h_cancel(struct http_req *r)
 {
     struct lg_error err;
     const char *id = NULL;
-    json_t *body = body_object(r), *out = NULL, *v;
+    json_t *body = body_object(r), *out = NULL;
     int rc;
 
     if (!body)
         return;
-    v = json_object_get(body, "request_id");
-    if (v && !json_is_null(v) && !json_is_string(v))
-        rc = lg_fail(&err, 400, "invalid_field", "request_id must be a string");
-    else
-        rc = validate_request_id(v ? json_string_value(v) : NULL, "request_id", "field", &err);
-    if (rc == 0) {
-        id = json_string_value(v);
+    rc = body_request_id(body, &id, &err);
+    if (rc == 0)
         rc = store_request_cancel(&r->who, id, &out, &err);
-    }
     if (rc == 0)
         log_info("request canceled", "tenant=%s request=%s", r->who.tenant, id);
     send_result(r, rc, out, &err);

@@ -173,7 +173,11 @@ uint64_t notify_outbox_generation(void)
     return g;
 }
 
-void notify_wait_outbox(uint64_t seen, int timeout_ms)
+/*
+ * Sleep on the outbox condition for `timeout_ms`, or until shutdown, or (with
+ * `seen`) until the outbox generation moves on.
+ */
+static void timed_wait(int timeout_ms, const uint64_t *seen)
 {
     struct timespec until;
 
@@ -185,28 +189,20 @@ void notify_wait_outbox(uint64_t seen, int timeout_ms)
         until.tv_nsec -= 1000000000;
     }
     pthread_mutex_lock(&N.lock);
-    while (N.outbox_gen == seen && !N.stopping)
+    while (!N.stopping && !T.stopping && (!seen || N.outbox_gen == *seen))
         if (pthread_cond_timedwait(&N.outbox_cond, &N.lock, &until) == ETIMEDOUT)
             break;
     pthread_mutex_unlock(&N.lock);
 }
 
+void notify_wait_outbox(uint64_t seen, int timeout_ms)
+{
+    timed_wait(timeout_ms, &seen);
+}
+
 void notify_sleep(int timeout_ms)
 {
-    struct timespec until;
-
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&N.lock);
-    while (!N.stopping && !T.stopping)
-        if (pthread_cond_timedwait(&N.outbox_cond, &N.lock, &until) == ETIMEDOUT)
-            break;
-    pthread_mutex_unlock(&N.lock);
+    timed_wait(timeout_ms, NULL);
 }
 
 bool notify_stopping(void)
