@@ -2,7 +2,9 @@
 --
 -- When a claim finds a chat that is not due yet, it now moves every queued
 -- row of that chat to the chat's next slot in one statement (the index makes
--- that cheap), instead of one row per claim.
+-- that cheap), instead of one row per claim. A request message whose request
+-- was decided before it went out is skipped right there, without spending
+-- the chat's or the bot's pace on it.
 
 CREATE INDEX outbox_queued_chat ON outbox (chat_id) WHERE state = 'queued';
 
@@ -25,6 +27,14 @@ BEGIN
         LIMIT p_limit * 4
         FOR UPDATE SKIP LOCKED
     LOOP
+        IF r.kind = 'tg_send'
+           AND (SELECT status FROM requests WHERE id = r.request_id) <> 'pending' THEN
+            UPDATE outbox SET state = 'skipped', done_at = now(),
+                              last_error = 'decided before it was sent'
+                WHERE id = r.id;
+            UPDATE requests SET tg_state = 'skipped' WHERE id = r.request_id;
+            CONTINUE;
+        END IF;
         IF r.kind IN ('tg_send', 'tg_edit', 'tg_text') THEN
             CONTINUE WHEN bot_next > clock_timestamp();
             chat_key := 'chat:' || r.chat_id;

@@ -6,6 +6,7 @@ workers and the real nginx. Tests talk HTTP to nginx and read the database
 with psql, so they assert what went over the wire and what was stored.
 """
 import http.client
+import itertools
 import json
 import os
 import shutil
@@ -20,6 +21,15 @@ PGBIN = sorted(
     (os.path.join("/usr/lib/postgresql", v, "bin") for v in os.listdir("/usr/lib/postgresql")),
     key=lambda p: [int(x) for x in p.split("/")[-2].split(".") if x.isdigit()],
 )[-1]
+
+
+_chats = itertools.count(7_000_000_001)
+
+
+def chat():
+    """A fresh private chat id above 32 bits: unique across every test module, so
+    pacing and per-chat state (a chat a test blocked) never leak between tests."""
+    return next(_chats)
 
 
 def free_port():

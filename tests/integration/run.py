@@ -37,7 +37,7 @@ def collect(pattern):
         fns.sort(key=lambda f: f.__code__.co_firstlineno)
         for f in fns:
             full = "%s.%s" % (mod.__name__, f.__name__)
-            if not pattern or pattern in full:
+            if not pattern or any(p in full for p in pattern.split(",")):
                 tests.append((full, f))
     return tests
 
@@ -46,7 +46,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(lg.ROOT, "build/loopgate"))
     ap.add_argument("--san", action="store_true", help="the binary is a sanitizer build")
-    ap.add_argument("-k", dest="pattern", default="")
+    ap.add_argument("-k", dest="pattern", default="",
+                    help="run only tests whose name contains one of these comma-separated strings")
     args = ap.parse_args()
     label = "integration-san" if args.san else "integration"
 

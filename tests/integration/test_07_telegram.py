@@ -1,21 +1,12 @@
 """Telegram, end to end through the Bot API stand-in (tgstub.py): durable
 delivery, button presses and replies through the real webhook, exactly-once
 decisions, approver authorization, commands."""
-import itertools
 import json
 import subprocess
 import threading
 import time
 
-from lg import eq, ok, error_is, wait_for
-
-# Chat ids above 32 bits, one fresh private chat per use so pacing never mixes tests.
-_chats = itertools.count(7_000_000_001)
-
-
-def chat():
-    return next(_chats)
-
+from lg import chat, eq, ok, error_is, wait_for
 
 def register(s, sid, chat_id, **extra):
     body = {"session_id": sid, "client_id": "agent", "telegram_id": chat_id}
