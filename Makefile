@@ -114,5 +114,16 @@ lint: build
 fmt:
 	$(Q)clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h
 
+# ---------------------------------------------------------------- benchmarks
+# Each figure next to its floor, measured in one run (bench/run.py; under 10 minutes).
+.PHONY: bench
+bench: deps build $(BUILD)/bench/floor
+	$(Q)python3 bench/run.py --bin $(BUILD)/loopgate --floor $(BUILD)/bench/floor
+
+$(BUILD)/bench/floor: bench/floor.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lfcgi -lpq
+
 clean:
 	rm -rf build

@@ -1,22 +1,49 @@
 #!/usr/bin/env python3
 """wake.py - decision to long-poll answer latency, with N agents waiting.
 
-    bench/wake.py [--agents 1000] [--decisions 200] [--bin build/loopgate]
+    bench/wake.py [--agents 1000] [--decisions 200] [--bin build/loopgate] [--json]
 
-Starts the real stack (private PostgreSQL, nginx, workers) with a Bot API
-stand-in on loopback, submits N requests, delivers their Telegram messages,
-and opens N long-polls (GET /hitl/poll?wait=120), one per request, on raw
-sockets driven by asyncio. Then, one decision at a time, it POSTs a button
-press to /telegram/webhook exactly as Telegram does and measures the time
-from that POST until the matching agent's long-poll response has arrived.
-Prints p50 / p99 / max and the per-waiter memory of the workers.
+Starts the real stack (private PostgreSQL with fsync on, nginx, workers) with
+a Bot API stand-in on loopback, submits N requests, delivers their Telegram
+messages, and opens N long-polls (GET /hitl/poll?wait=120), one per request,
+on raw sockets driven by asyncio. Then, one decision at a time, it POSTs a
+button press to /telegram/webhook exactly as Telegram does and measures the
+time from that POST until the matching agent's long-poll response has
+arrived. The other polls are then released at once by one UPDATE (as the
+test harness's clear_pending does): its trigger NOTIFYs each request, so
+every waiter must be woken by the listener. Prints p50 / p99 / max, how many
+agents were woken, and the memory of the workers with everyone waiting.
+The Bot API stand-in runs without Nagle delays (bench/benchlib.py).
+
+Sizing, so that the stack itself is not what fails:
+- threads: each waiting poll holds a request thread, and a worker keeps
+  1/16 of its threads free (wait_capacity() in src/wait.c). The kernel does
+  not split connections evenly between the 2 workers (one can take 60 % of a
+  burst), so each worker gets room for --share (0.65) of the agents.
+- open files: nginx holds two descriptors per waiting agent (client and
+  FastCGI) and cannot raise its limit above the hard limit (20000 on the
+  bench machine; worker_rlimit_nofile 65536 fails without CAP_SYS_RESOURCE).
+  When one nginx cannot hold them all, a second nginx is started from the
+  very same rendered configuration (only port, pid and logs differ), in
+  front of the same worker socket, and half the agents use it: the product
+  path (nginx -> FastCGI -> workers -> PostgreSQL) is unchanged. The JSON
+  says how many nginx instances were used.
+
+Errors count agents, once each: a poll answered before the decisions
+(e.g. 503 too_many_waiting), a decision not answered 200/completed, a
+released poll not answered "canceled", or a connection that failed.
 """
 import argparse
 import asyncio
+import collections
+import concurrent.futures
 import json
+import math
 import os
 import resource
+import signal
 import statistics
+import subprocess
 import sys
 import time
 
@@ -24,10 +51,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
+import benchlib  # noqa: E402
 import lg  # noqa: E402
-import tgstub  # noqa: E402
 
 SECRET = "bench-webhook-secret"
+RAMP = 500  # agents that start their long-poll together
+T0 = time.monotonic()
+
+
+def say(msg):
+    print("wake: [%5.1fs] %s" % (time.monotonic() - T0, msg), file=sys.stderr, flush=True)
 
 
 def rss_kib(pids):
@@ -42,6 +75,63 @@ def rss_kib(pids):
             pass
     return total
 
+
+def fd_count(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return 0
+
+
+# ---------------------------------------------------------------- a second nginx
+
+class ExtraNginx:
+    """Another nginx from the stack's own rendered nginx.conf, on another port."""
+
+    def __init__(self, stack, n):
+        self.stack = stack
+        self.port = lg.free_port()
+        self.dir = os.path.join(stack.var, "nginx%d" % n)
+        self.pidfile = os.path.join(stack.var, "run", "nginx%d.pid" % n)
+        self.errlog = os.path.join(stack.var, "log", "nginx%d-error.log" % n)
+
+    def start(self):
+        with open(os.path.join(self.stack.var, "nginx", "nginx.conf")) as f:
+            conf = f.read()
+        var = self.stack.var
+        subst = [("listen 127.0.0.1:%d;" % self.stack.port, "listen 127.0.0.1:%d;" % self.port),
+                 ("pid %s/run/nginx.pid;" % var, "pid %s;" % self.pidfile),
+                 ("error_log %s/log/nginx-error.log" % var, "error_log %s" % self.errlog),
+                 ("%s/nginx/tmp/" % var, "%s/tmp/" % self.dir)]
+        for old, new in subst:
+            if old not in conf:
+                raise RuntimeError("second nginx: %r not found in the stack's nginx.conf" % old)
+            conf = conf.replace(old, new)
+        os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
+        path = os.path.join(self.dir, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        subprocess.run(["nginx", "-p", self.dir, "-c", path, "-e", self.errlog], check=True,
+                       capture_output=True, timeout=30)
+        return self
+
+    def stop(self):
+        try:
+            with open(self.pidfile) as f:
+                pid = int(f.read())
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGQUIT)
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# ---------------------------------------------------------------- HTTP on asyncio
 
 async def http_request(reader, writer, method, path, body=None, headers=None):
     data = body.encode() if isinstance(body, str) else (body or b"")
@@ -83,70 +173,143 @@ async def read_response(reader):
     return status, body
 
 
-async def run(args, stack, tg, requests):
-    port = stack.port
+def parse(body):
+    try:
+        v = json.loads(body)
+        return v if isinstance(v, dict) else {}
+    except ValueError:
+        return {}
+
+
+def describe(status, poll):
+    code = (poll.get("error") or {}).get("code") if isinstance(poll.get("error"), dict) else None
+    return "%d %s" % (status, code or poll.get("status") or "")
+
+
+# ---------------------------------------------------------------- the run
+
+async def run(args, stack, tg, requests, ports, base_fds):
     loop = asyncio.get_running_loop()
-    # One connection per agent, each long-polling its own request.
+    n = len(requests)
+    failed = {}  # request id -> why, one entry per agent
     conns = []
-    for _ in range(len(requests)):
-        conns.append(await asyncio.open_connection("127.0.0.1", port))
+    for i in range(n):
+        conns.append(await asyncio.open_connection("127.0.0.1", ports[i % len(ports)]))
+    say("%d agent connections open on %d nginx; sending the long-polls" % (n, len(ports)))
     answers = {}
 
     async def agent(i, rid):
         reader, writer = conns[i]
         fut = loop.create_future()
         answers[rid] = fut
-        status, body = await http_request(reader, writer, "GET",
-                                          "/hitl/poll?request_id=%s&wait=120" % rid)
-        fut.set_result((time.perf_counter(), status, json.loads(body)))
+        try:
+            status, body = await http_request(reader, writer, "GET",
+                                              "/hitl/poll?request_id=%s&wait=120" % rid)
+            fut.set_result((time.perf_counter(), status, parse(body)))
+        except Exception as e:  # noqa: BLE001 - a failed agent is counted, not fatal
+            fut.set_result((time.perf_counter(), 0, {"error": {"code": repr(e)}}))
 
-    tasks = [asyncio.create_task(agent(i, r["id"])) for i, r in enumerate(requests)]
-    await asyncio.sleep(3 + len(requests) / 1000)  # every poll reaches a worker and registers
-    early = sum(1 for f in answers.values() if f.done())
-    waiting = sum(1 for _ in answers) - early
-    rss = rss_kib(stack.worker_pids())
+    # Agents arrive in waves of RAMP: a burst of thousands of connects at once
+    # overflows the workers' listen backlog (1024) and nginx answers 502.
+    # Each wave waits until its polls have reached a worker (each holds one
+    # FastCGI descriptor there) or been answered.
+    pids = stack.worker_pids()
 
-    hook_r, hook_w = await asyncio.open_connection("127.0.0.1", port)
+    def arrived():
+        held = sum(max(0, fd_count(p) - base_fds.get(p, 0)) for p in pids)
+        return held + sum(1 for f in answers.values() if f.done())
+
+    tasks = []
+    for start in range(0, n, RAMP):
+        tasks += [asyncio.create_task(agent(i, requests[i]["id"]))
+                  for i in range(start, min(n, start + RAMP))]
+        deadline = time.monotonic() + 5
+        while arrived() < len(tasks) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(2 + n / 5000)
+    per_worker = [max(0, fd_count(p) - base_fds.get(p, 0)) for p in pids]
+    early = {rid: f.result() for rid, f in answers.items() if f.done()}
+    for rid, (_, status, poll) in early.items():
+        failed[rid] = "answered before any decision: " + describe(status, poll)
+    waiting = n - len(early)
+    rss = rss_kib(pids)
+    say("%d waiting (per worker %s), %d answered early, worker RSS %.1f MiB"
+        % (waiting, per_worker, len(early), rss / 1024))
+
+    hook_r, hook_w = await asyncio.open_connection("127.0.0.1", stack.port)
     lat = []
-    errors = early
-    for n, r in enumerate(requests[: args.decisions]):
+    hook_lat = []  # until the webhook POST itself was answered (the decision committed)
+    decided = requests[: args.decisions]
+    for r in decided:
         update = tg.press(r["chat"], r["message_id"], data="%s:0" % r["id"], user_id=r["chat"])
         body = json.dumps(update)
         t0 = time.perf_counter()
         status, _ = await http_request(hook_r, hook_w, "POST", "/telegram/webhook", body,
                                        {"Content-Type": "application/json",
                                         "X-Telegram-Bot-Api-Secret-Token": SECRET})
-        t1, pstatus, poll = await answers[r["id"]]
+        t_hook = time.perf_counter()
+        t1, pstatus, poll = await asyncio.wait_for(answers[r["id"]], 30)
+        if r["id"] in early:
+            continue
         if status != 200 or pstatus != 200 or poll.get("status") != "completed":
-            errors += 1
-        lat.append((t1 - t0) * 1000)
-    # Release the rest: cancel through the API so every poll is answered.
+            failed[r["id"]] = "decision: webhook %d, poll %s" % (status, describe(pstatus, poll))
+        else:
+            lat.append((t1 - t0) * 1000)
+            hook_lat.append((t_hook - t0) * 1000)
+    hook_w.close()
+    say("%d decisions timed; releasing the other %d polls at once"
+        % (len(decided), n - len(decided)))
+
+    # Release the rest at once, as the test harness does (lg.Stack.clear_pending): one
+    # UPDATE whose trigger NOTIFYs every request, so every waiter is woken by the listener.
     rest = requests[args.decisions:]
-    for r in rest:
-        await http_request(hook_r, hook_w, "POST", "/hitl/cancel",
-                           json.dumps({"request_id": r["id"]}), {"Content-Type": "application/json"})
-    done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
-    errors += sum(1 for d in done if isinstance(d, Exception))
-    errors += sum(1 for r in rest if answers[r["id"]].result()[2].get("status") != "canceled")
+    t_rel = time.monotonic()
+    await loop.run_in_executor(None, stack.sql,
+                               "UPDATE requests SET status = 'canceled', responded_at = now(),"
+                               " updated_at = now() WHERE status = 'pending'")
+    done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60 + n / 200)
+    for d in done:
+        if isinstance(d, Exception):
+            failed.setdefault("task-%d" % id(d), repr(d))
+    woken = 0
+    decided_ids = set(r["id"] for r in decided)
+    for r in requests:
+        _, status, poll = answers[r["id"]].result()
+        want = "completed" if r["id"] in decided_ids else "canceled"
+        if r["id"] in early:
+            continue
+        if status == 200 and poll.get("status") == want:
+            woken += 1
+        else:
+            failed.setdefault(r["id"], "release: poll %s" % describe(status, poll))
+    say("all %d released polls answered %.1f s after the release" % (len(rest), time.monotonic() - t_rel))
     for _, w in conns:
         w.close()
-    hook_w.close()
-    return lat, errors, waiting, rss
+    return lat, hook_lat, failed, waiting, woken, rss, per_worker
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--agents", type=int, default=1000)
     ap.add_argument("--decisions", type=int, default=200)
+    ap.add_argument("--share", type=float, default=0.65,
+                    help="share of the agents each of the 2 workers must be able to hold")
+    ap.add_argument("--threads", type=int, default=0, help="LOOPGATE_THREADS (0: from --share)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build/loopgate"))
     ap.add_argument("--json", action="store_true", help="print one JSON line of results")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.agents + 500 > hard:
+        sys.exit("wake: %d agents need more than the open-file limit %d" % (args.agents, hard))
 
-    tg = tgstub.TelegramStub().start()
-    tg.rate_limits = False
-    threads = max(64, args.agents // 2 + 100)
+    # A worker may hold threads - max(threads/16, 2) waits (src/wait.c).
+    need = math.ceil(args.agents * args.share) + 32
+    threads = args.threads or min(16384, math.ceil(need * 16 / 15) + 2)
+    # nginx: two descriptors per waiting agent plus its own few.
+    n_nginx = max(1, math.ceil((2 * args.agents + 200) / hard))
+
+    tg = benchlib.telegram_stub(rate_limits=False)
     stack = lg.Stack(args.bin, env={
         "TELEGRAM_API_URL": tg.url, "TELEGRAM_BOT_TOKEN": tg.token,
         "TELEGRAM_WEBHOOK_SECRET": SECRET, "PUBLIC_URL": "https://bench.example.test",
@@ -158,44 +321,71 @@ def main():
     # Benchmarks run with PostgreSQL's durable defaults (fsync on).
     stack.extra_env["PG_OPTS"] = ""
     tg.webhook_target("http://127.0.0.1:%d/telegram/webhook" % stack.port, SECRET)
+    extra = []
     try:
+        say("starting the stack: %d agents, %d threads per worker, %d nginx"
+            % (args.agents, threads, n_nginx))
         stack.start()
+        extra = [ExtraNginx(stack, k + 2).start() for k in range(n_nginx - 1)]
+        ports = [stack.port] + [x.port for x in extra]
         chats = [7_100_000_000 + i for i in range(50)]
         for i, c in enumerate(chats):
             stack.post("/hitl/register", {"session_id": "b%d" % i, "client_id": "bench",
                                           "telegram_id": c})
-        reqs = []
-        for i in range(args.agents):
+
+        def submit(i):
             r = stack.post("/hitl/request", {"session_id": "b%d" % (i % 50), "client_id": "bench",
                                              "message": "bench %d" % i, "options": ["Yes", "No"]})
-            reqs.append({"id": r.json["request_id"], "chat": chats[i % 50]})
+            if r.status != 200:
+                raise RuntimeError("submit %d answered %r" % (i, r))
+            return {"id": r.json["request_id"], "chat": chats[i % 50]}
+
+        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+            reqs = list(ex.map(submit, range(args.agents)))
+        say("%d requests submitted; waiting for their Telegram messages" % args.agents)
         lg.wait_for(lambda: stack.scalar("SELECT count(*) FROM requests WHERE tg_state = 'sent'")
-                    == str(args.agents), 300, "all messages delivered")
+                    == str(args.agents), 60 + args.agents / 50, "all messages delivered")
         mids = dict((rid, int(m)) for rid, m in stack.sql(
             "SELECT id, telegram_message_id FROM requests"))
         for r in reqs:
             r["message_id"] = mids[r["id"]]
-        base_rss = rss_kib(stack.worker_pids())
-        lat, errors, waiting, rss = asyncio.run(run(args, stack, tg, reqs))
+        pids = stack.worker_pids()
+        base_rss = rss_kib(pids)
+        base_fds = {p: fd_count(p) for p in pids}
+        lat, hook_lat, failed, waiting, woken, rss, per_worker = asyncio.run(
+            run(args, stack, tg, reqs, ports, base_fds))
     finally:
+        for x in extra:
+            x.stop()
         stack.cleanup()
         tg.stop()
+    reasons = collections.Counter(failed.values())
     lat.sort()
-    p50 = statistics.median(lat)
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    res = {"agents": args.agents, "waiting": waiting, "decisions": len(lat), "errors": errors,
-           "p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "max_ms": round(lat[-1], 3),
+    hook_lat.sort()
+    res = {"agents": args.agents, "waiting": waiting, "woken": woken,
+           "decisions": len(lat), "errors": len(failed),
+           "p50_ms": round(statistics.median(lat), 3) if lat else None,
+           "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3) if lat else None,
+           "max_ms": round(lat[-1], 3) if lat else None,
+           "webhook_p50_ms": round(statistics.median(hook_lat), 3) if hook_lat else None,
            "worker_rss_mib": round(rss / 1024, 1),
-           "rss_per_waiter_kib": round((rss - base_rss) / max(1, waiting), 1)}
+           "rss_per_waiter_kib": round((rss - base_rss) / max(1, waiting), 1),
+           "worker_rss_idle_mib": round(base_rss / 1024, 1),
+           "threads_per_worker": threads, "waiting_per_worker": per_worker,
+           "nginx_instances": n_nginx,
+           "error_reasons": dict(reasons.most_common(5))}
     if args.json:
         print(json.dumps(res))
     else:
         print("wake latency, webhook POST -> agent's long-poll answer, %d agents waiting:" % waiting)
-        print("  p50 %.2f ms   p99 %.2f ms   max %.2f ms   (%d decisions, %d errors)"
-              % (p50, p99, lat[-1], len(lat), errors))
+        if lat:
+            print("  p50 %.2f ms   p99 %.2f ms   max %.2f ms   (%d decisions, %d errors)"
+                  % (res["p50_ms"], res["p99_ms"], res["max_ms"], len(lat), len(failed)))
         print("  worker RSS %.1f MiB with everyone waiting (%.1f KiB per waiter)"
               % (res["worker_rss_mib"], res["rss_per_waiter_kib"]))
-    return 1 if errors else 0
+        for why, k in reasons.most_common(5):
+            print("  %d x %s" % (k, why))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
