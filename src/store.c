@@ -193,8 +193,10 @@ static const struct db_stmt stmts[] = {
                         "   make_interval(secs => $4::float8 / 1000))",
                         false},
     [S_OUTBOX_NEXT_DUE] = {"outbox_next_due",
-                           "SELECT GREATEST(0, ceil(extract(epoch FROM"
-                           " outbox_next_due() - clock_timestamp()) * 1000))::bigint",
+                           /* NULL when nothing is queued (GREATEST would skip it) */
+                           "SELECT CASE WHEN d IS NULL THEN NULL ELSE GREATEST(0, ceil(extract("
+                           "epoch FROM d - clock_timestamp()) * 1000))::bigint END"
+                           " FROM (SELECT outbox_next_due() AS d) x",
                            true},
     [S_REQUEST_ROW] = {"request_row",
                        "SELECT " REQ_COLS ", tenant FROM requests WHERE id = $1::uuid", true},
