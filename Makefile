@@ -34,7 +34,7 @@ ifneq ($(V),1)
 Q := @
 endif
 
-SRCS := util.c log.c config.c db.c store.c validate.c shape.c http.c router.c api.c decide.c \
+SRCS := util.c log.c config.c db.c store.c keycache.c validate.c shape.c http.c router.c api.c decide.c \
         tgmsg.c tg.c notify.c delivery.c telegram.c hook.c wait.c mcp.c mcpstdio.c \
         server.c migrate.c apikey.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
@@ -42,7 +42,7 @@ SQL  := $(sort $(wildcard sql/*.sql))
 
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
-              test_tgmsg
+              test_tgmsg test_keycache
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop check check-unit check-integration check-configs deps lint \
@@ -75,6 +75,7 @@ $(BUILD)/tests/test_router: tests/unit/test_router.c $(BUILD)/router.o
 $(BUILD)/tests/test_shape: tests/unit/test_shape.c $(BUILD)/shape.o
 $(BUILD)/tests/test_decide: tests/unit/test_decide.c $(BUILD)/decide.o $(BUILD)/util.o
 $(BUILD)/tests/test_tgmsg: tests/unit/test_tgmsg.c $(BUILD)/tgmsg.o $(BUILD)/decide.o $(BUILD)/util.o
+$(BUILD)/tests/test_keycache: tests/unit/test_keycache.c $(BUILD)/keycache.o $(BUILD)/util.o
 $(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.o $(BUILD)/util.o $(BUILD)/log.o
 
 $(UNIT_BINS): tests/unit/t.h

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "keycache.h"
 #include "log.h"
 #include "mcp.h"
 #include "router.h"
@@ -302,6 +303,7 @@ static int authenticate(struct http_req *r, struct lg_error *err)
     const char *auth = http_param(r, "HTTP_AUTHORIZATION");
     const char *key = http_param(r, "HTTP_X_API_KEY");
     char hash[65];
+    uint64_t gen;
     int rc;
 
     if (auth && *auth) {
@@ -323,11 +325,15 @@ static int authenticate(struct http_req *r, struct lg_error *err)
     if (strlen(key) > 200)
         return lg_fail(err, 401, "unauthorized", "invalid API key");
     sha256_hex(key, strlen(key), hash);
+    if (keycache_get(hash, &r->who))
+        return 0;
+    gen = keycache_generation();
     rc = store_key_lookup(hash, &r->who, err);
     if (rc < 0)
         return -1;
     if (rc == 1)
         return lg_fail(err, 401, "unauthorized", "invalid or revoked API key");
+    keycache_put(hash, &r->who, gen);
     return 0;
 }
 

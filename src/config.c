@@ -106,7 +106,9 @@ static const struct key keys[] = {
      0, 600000, "3050",
      "least time between two messages to one group (Telegram allows 20 a minute)"},
     {"telegram_bot_gap_ms", "LOOPGATE_TELEGRAM_BOT_GAP_MS", K_INT, OFF(telegram_bot_gap_ms), 0,
-     10000, "34", "least time between two messages from the bot (Telegram allows about 30/s)"},
+     10000, "0", "least time between two messages from the bot (0: only the rate below)"},
+    {"telegram_bot_rate", "LOOPGATE_TELEGRAM_BOT_RATE", K_INT, OFF(telegram_bot_rate), 1, 1000,
+     "30", "most messages from the bot in any one second (Telegram allows about 30)"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -64,6 +64,7 @@ struct config {
     int telegram_chat_gap_ms;
     int telegram_group_gap_ms;
     int telegram_bot_gap_ms;
+    int telegram_bot_rate;
     int poll_wait_max;
     bool webhook_allow_private;
     int webhook_retry_seconds;

@@ -12,6 +12,7 @@
 #include "log.h"
 
 #define ACQUIRE_WAIT_MS 5000
+#define IDLE_CHECK_MS 100
 
 static struct {
     pthread_mutex_t lock;
@@ -20,7 +21,13 @@ static struct {
     int size;
     int open;             /* connections that exist, idle or borrowed */
     struct db_conn *idle; /* stack of idle connections */
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, NULL};
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .freed = PTHREAD_COND_INITIALIZER};
+
+/* A connection came free (or may be opened): wake a borrower. */
+static void freed_locked(void)
+{
+    pthread_cond_signal(&pool.freed);
+}
 
 void db_pool_init(const char *conninfo, int size)
 {
@@ -46,9 +53,13 @@ void db_pool_shutdown(void)
 
 PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
 {
-    /* Our defaults first; the operator's conninfo (expand_dbname) overrides them. */
-    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *vals[] = {"5", "loopgate", conninfo, NULL};
+    /*
+     * Our defaults first; the operator's conninfo (expand_dbname) overrides
+     * them. JIT compiles a query in tens of milliseconds: never worth it for
+     * statements that run in a fraction of one.
+     */
+    const char *keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
+    const char *vals[] = {"5", "loopgate", "-c jit=off", conninfo, NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
 
     if (!pg) {
@@ -96,8 +107,12 @@ struct db_conn *db_acquire(struct lg_error *err)
 
     /*
      * A server that restarted has closed our idle socket; reading what is
-     * pending (no round trip) notices that before a statement is sent.
+     * pending (no round trip) notices that before a statement is sent. A
+     * restart takes longer than IDLE_CHECK_MS, so a connection given back
+     * more recently than that needs no look (and costs no system call).
      */
+    if (c && now_ms() - c->idle_since_ms < IDLE_CHECK_MS)
+        return c;
     if (c && PQconsumeInput(c->pg) && PQstatus(c->pg) == CONNECTION_OK) {
         PGnotify *n;
         while ((n = PQnotifies(c->pg)))
@@ -117,7 +132,7 @@ struct db_conn *db_acquire(struct lg_error *err)
         free(c);
         pthread_mutex_lock(&pool.lock);
         pool.open--;
-        pthread_cond_signal(&pool.freed);
+        freed_locked();
         pthread_mutex_unlock(&pool.lock);
         lg_fail(err, 503, "database_unavailable", "the database is unreachable; retry shortly");
         return NULL;
@@ -129,18 +144,20 @@ void db_release(struct db_conn *c)
 {
     if (!c)
         return;
-    if (PQstatus(c->pg) != CONNECTION_OK || PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+    if (c->broken || PQstatus(c->pg) != CONNECTION_OK ||
+        PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
         /* Broken, or left inside a transaction by a failed caller: drop it. */
         PQfinish(c->pg);
         free(c);
         pthread_mutex_lock(&pool.lock);
         pool.open--;
     } else {
+        c->idle_since_ms = now_ms();
         pthread_mutex_lock(&pool.lock);
         c->next = pool.idle;
         pool.idle = c;
     }
-    pthread_cond_signal(&pool.freed);
+    freed_locked();
     pthread_mutex_unlock(&pool.lock);
 }
 
@@ -158,6 +175,43 @@ static void fail_from(struct db_conn *c, PGresult *res, const char *what, struct
     }
 }
 
+/* A statement found `c` dead: open it again (its prepared statements are gone). */
+static bool reconnect(struct db_conn *c)
+{
+    PQreset(c->pg);
+    c->prepared = 0;
+    return PQstatus(c->pg) == CONNECTION_OK;
+}
+
+/* Prepare statement `idx` on `c` unless it already is; -1 with `err` on failure. */
+static int prepare(struct db_conn *c, const struct db_stmt *stmts, int idx, int nparams,
+                   bool *retried, struct lg_error *err)
+{
+    const struct db_stmt *s = &stmts[idx];
+    PGresult *res;
+
+again:
+    if (c->prepared & (UINT64_C(1) << idx))
+        return 0;
+    res = PQprepare(c->pg, s->name, s->sql, nparams, NULL);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        /* Preparing changes nothing: a connection found dead here is retried once. */
+        if (retried && !*retried && PQstatus(c->pg) != CONNECTION_OK) {
+            PQclear(res);
+            res = NULL;
+            *retried = true;
+            if (reconnect(c))
+                goto again;
+        }
+        fail_from(c, res, s->name, err);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    c->prepared |= UINT64_C(1) << idx;
+    return 0;
+}
+
 PGresult *db_run(struct db_conn *c, const struct db_stmt *stmts, int idx, int nparams,
                  const char *const *params, struct lg_error *err)
 {
@@ -167,43 +221,90 @@ PGresult *db_run(struct db_conn *c, const struct db_stmt *stmts, int idx, int np
     bool retried = false;
 
 again:
-    if (!(c->prepared & (UINT64_C(1) << idx))) {
-        res = PQprepare(c->pg, s->name, s->sql, nparams, NULL);
-        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-            /* Preparing changes nothing: a connection found dead here is retried once. */
-            if (!retried && PQstatus(c->pg) != CONNECTION_OK) {
-                PQclear(res);
-                retried = true;
-                PQreset(c->pg);
-                c->prepared = 0;
-                if (PQstatus(c->pg) == CONNECTION_OK)
-                    goto again;
-                res = NULL;
-            }
-            fail_from(c, res, s->name, err);
-            PQclear(res);
-            return NULL;
-        }
-        PQclear(res);
-        c->prepared |= UINT64_C(1) << idx;
-    }
+    if (prepare(c, stmts, idx, nparams, &retried, err) < 0)
+        return NULL;
     res = PQexecPrepared(c->pg, s->name, nparams, params, NULL, NULL, 0);
     st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         if (s->retry && !retried && PQstatus(c->pg) != CONNECTION_OK) {
             PQclear(res);
-            retried = true;
-            PQreset(c->pg);
-            c->prepared = 0;
-            if (PQstatus(c->pg) == CONNECTION_OK)
-                goto again;
             res = NULL;
+            retried = true;
+            if (reconnect(c))
+                goto again;
         }
         fail_from(c, res, s->name, err);
         PQclear(res);
         return NULL;
     }
     return res;
+}
+
+int db_batch(struct db_conn *c, const struct db_stmt *stmts, struct db_step *steps, int n,
+             struct lg_error *err)
+{
+    const char *what = "pipeline";
+    PGresult *res;
+    int rc = 0, i;
+
+    for (i = 0; i < n; i++) {
+        steps[i].res = NULL;
+        if (!steps[i].sql && prepare(c, stmts, steps[i].idx, steps[i].n, NULL, err) < 0)
+            return -1;
+    }
+    if (!PQenterPipelineMode(c->pg))
+        goto broken;
+    for (i = 0; i < n; i++) {
+        const struct db_step *t = &steps[i];
+        int ok =
+            t->sql ? PQsendQueryParams(c->pg, t->sql, 0, NULL, NULL, NULL, NULL, 0)
+                   : PQsendQueryPrepared(c->pg, stmts[t->idx].name, t->n, t->params, NULL, NULL, 0);
+        if (!ok)
+            goto broken;
+    }
+    if (!PQpipelineSync(c->pg))
+        goto broken;
+    /* Each step answers one result and a NULL; the sync answers last. */
+    for (i = 0; i < n; i++) {
+        ExecStatusType st;
+
+        what = steps[i].sql ? steps[i].sql : stmts[steps[i].idx].name;
+        if (!(res = PQgetResult(c->pg)))
+            goto broken;
+        steps[i].res = res;
+        while ((res = PQgetResult(c->pg)))
+            PQclear(res);
+        st = PQresultStatus(steps[i].res);
+        if (rc == 0 && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+            fail_from(c, steps[i].res, what, err);
+            rc = -1;
+        }
+    }
+    res = PQgetResult(c->pg);
+    if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+        PQclear(res);
+        goto broken;
+    }
+    PQclear(res);
+    if (!PQexitPipelineMode(c->pg))
+        goto broken;
+    if (rc < 0)
+        for (i = 0; i < n; i++) {
+            PQclear(steps[i].res);
+            steps[i].res = NULL;
+        }
+    return rc;
+
+broken:
+    /* Out of step with the server: the connection is not reused (db_release). */
+    if (rc == 0)
+        fail_from(c, NULL, what, err);
+    for (i = 0; i < n; i++) {
+        PQclear(steps[i].res);
+        steps[i].res = NULL;
+    }
+    c->broken = true;
+    return -1;
 }
 
 int db_exec(struct db_conn *c, const char *sql, struct lg_error *err)

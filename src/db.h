@@ -22,7 +22,9 @@
 
 struct db_conn {
     PGconn *pg;
-    uint64_t prepared; /* bit i: statement i is prepared on this connection */
+    uint64_t prepared;     /* bit i: statement i is prepared on this connection */
+    int64_t idle_since_ms; /* now_ms() when it was given back */
+    bool broken;           /* out of step with the server: closed on release */
     struct db_conn *next;
 };
 
@@ -52,6 +54,24 @@ void db_release(struct db_conn *c);
  */
 PGresult *db_run(struct db_conn *c, const struct db_stmt *stmts, int idx, int nparams,
                  const char *const *params, struct lg_error *err) LG_MUST_CHECK;
+
+/* One statement of a batch: statement `idx` of the table, or `sql` (no parameters). */
+struct db_step {
+    int idx;
+    const char *sql; /* BEGIN, COMMIT, ...; NULL for a statement of the table */
+    int n;
+    const char *const *params;
+    PGresult *res; /* set by db_batch; the caller PQclears it */
+};
+
+/*
+ * Send every step at once and read every answer (libpq pipeline mode): one
+ * round trip for the lot. 0 with each step's res set, or -1 with `err` from
+ * the first failure and every res NULL; the server skips the steps after a
+ * failure up to the end of the batch.
+ */
+int db_batch(struct db_conn *c, const struct db_stmt *stmts, struct db_step *steps, int n,
+             struct lg_error *err) LG_MUST_CHECK;
 
 /* Run a parameterless command (BEGIN, COMMIT, ...); -1 with `err` filled. */
 int db_exec(struct db_conn *c, const char *sql, struct lg_error *err) LG_MUST_CHECK;

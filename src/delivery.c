@@ -22,11 +22,14 @@
 #define MAX_THREADS 64
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 #define ANSWER_MAX_ATTEMPTS 8 /* a callback query is useless after ~150 s */
+#define IDLE_LOOK_MS 2000     /* an idle thread looks at the outbox this often */
+#define BUSY_LOOK_MS 5        /* ... and this soon (doubling) when due rows were not taken */
 
 static struct {
     const struct config *cfg;
     pthread_t threads[MAX_THREADS];
     int n;
+    bool timekeeper; /* a delivery thread sleeps until the next row is due */
 } D;
 
 /* Exponential backoff with jitter: base 1 s doubling, capped, times 0.5-1.0. */
@@ -286,6 +289,9 @@ static void *delivery_thread(void *arg)
     struct hook_client hc;
     struct outbox_row rows[CLAIM_BATCH];
     const struct config *cfg = D.cfg;
+    const struct pace pace = {cfg->telegram_chat_gap_ms, cfg->telegram_group_gap_ms,
+                              cfg->telegram_bot_gap_ms, cfg->telegram_bot_rate};
+    int futile = 0;
 
     (void)arg;
     if (tg_client_init(&tg, cfg) < 0 || hook_client_init(&hc) < 0) {
@@ -295,9 +301,9 @@ static void *delivery_thread(void *arg)
     while (!notify_stopping()) {
         uint64_t gen = notify_outbox_generation();
         struct lg_error err;
-        int n =
-            store_outbox_claim(CLAIM_BATCH, cfg->telegram_chat_gap_ms, cfg->telegram_group_gap_ms,
-                               cfg->telegram_bot_gap_ms, rows, &err);
+        int n = store_outbox_claim(CLAIM_BATCH, &pace, rows, &err);
+        int64_t due;
+
         if (n < 0) {
             notify_wait_outbox(gen, 1000);
             continue;
@@ -306,12 +312,31 @@ static void *delivery_thread(void *arg)
             process(&tg, &hc, &rows[i]);
             json_decref(rows[i].payload);
         }
-        if (n == 0) {
-            int64_t due = store_outbox_next_due_ms(&err);
-            int wait = due < 0 ? 5000 : due > 5000 ? 5000 : (int)due;
-            if (wait > 0)
-                notify_wait_outbox(gen, wait);
+        if (n > 0) {
+            futile = 0;
+            if (n == CLAIM_BATCH)
+                notify_outbox_kick(); /* there may be more: let the others help */
+            continue;
         }
+        /*
+         * Nothing to take. One thread of the process keeps the time: it sleeps
+         * until the next row is due (a row due but not taken, because another
+         * claim was under way, is looked at again soon, later each time). The
+         * others sleep until work is queued here or a decision anywhere queued
+         * some; all of them look again after IDLE_LOOK_MS at most, for work
+         * queued by another worker whose own threads are busy.
+         */
+        if (__atomic_exchange_n(&D.timekeeper, true, __ATOMIC_ACQ_REL)) {
+            notify_wait_outbox(gen, IDLE_LOOK_MS);
+            continue;
+        }
+        due = store_outbox_next_due_ms(pace.bot_rate, &err);
+        if (due == 0)
+            due = BUSY_LOOK_MS << (futile < 5 ? futile++ : 5);
+        else
+            futile = 0;
+        notify_wait_outbox(gen, due < 0 || due > IDLE_LOOK_MS ? IDLE_LOOK_MS : (int)due);
+        __atomic_store_n(&D.timekeeper, false, __ATOMIC_RELEASE);
     }
     tg_client_free(&tg);
     hook_client_free(&hc);

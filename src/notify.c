@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "db.h"
+#include "keycache.h"
 #include "log.h"
 #include "util.h"
 
@@ -163,6 +164,11 @@ static void outbox_bump(void)
     pthread_mutex_unlock(&N.lock);
 }
 
+void notify_outbox_kick(void)
+{
+    outbox_bump();
+}
+
 uint64_t notify_outbox_generation(void)
 {
     uint64_t g;
@@ -221,7 +227,7 @@ static PGconn *listen_connect(void)
         log_warn("listener could not connect to database", "error=\"%s\"", err);
         return NULL;
     }
-    res = PQexec(pg, "LISTEN lg_outbox; LISTEN lg_request");
+    res = PQexec(pg, "LISTEN lg_outbox; LISTEN lg_request; LISTEN lg_apikey");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         log_warn("listener could not LISTEN", "error=\"%s\"", PQresultErrorMessage(res));
         PQclear(res);
@@ -236,8 +242,11 @@ static void dispatch(PGnotify *n)
 {
     if (!strcmp(n->relname, "lg_outbox"))
         outbox_bump();
-    else if (!strcmp(n->relname, "lg_request"))
+    else if (!strcmp(n->relname, "lg_request")) {
         wake(n->extra);
+        outbox_bump();
+    } else if (!strcmp(n->relname, "lg_apikey"))
+        keycache_flush(true);
 }
 
 static void *listener(void *arg)
@@ -260,6 +269,7 @@ static void *listener(void *arg)
             }
             backoff_ms = 100;
             /* Anything may have happened while we were not listening. */
+            keycache_flush(true);
             outbox_bump();
             wake(NULL);
         }
@@ -274,6 +284,7 @@ static void *listener(void *arg)
                      PQerrorMessage(pg));
             PQfinish(pg);
             pg = NULL;
+            keycache_flush(false);
             continue;
         }
         while ((n = PQnotifies(pg))) {

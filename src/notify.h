@@ -2,10 +2,13 @@
  * notify.h - the listener thread of a worker process.
  *
  * 1. One thread per worker process holds a dedicated PostgreSQL connection
- *    that LISTENs on lg_outbox (new outbound work) and lg_request (a request
- *    left 'pending').
- * 2. lg_outbox wakes the delivery threads of this process; lg_request wakes
- *    the threads waiting on that request (notify_wait_request).
+ *    that LISTENs on lg_request (a request left 'pending'), lg_apikey (a key
+ *    was revoked) and lg_outbox (outbound work, for tools that queue some).
+ * 2. lg_request wakes the threads waiting on that request and, since a
+ *    decision queues outbound work, the delivery threads of this process;
+ *    lg_apikey empties the key cache (keycache.c). New outbox rows are not
+ *    announced through PostgreSQL (a NOTIFY serialises commits): the thread
+ *    that queued them calls notify_outbox_kick() after its commit.
  * 3. When the connection drops, the thread reconnects with backoff, LISTENs
  *    again, and wakes every delivery thread and every waiter: each re-reads
  *    the database, which is the truth; a notification is only a hint.
@@ -24,6 +27,9 @@ int notify_start(const struct config *cfg) LG_MUST_CHECK;
 
 /* Stop it and wake everyone (shutdown). */
 void notify_stop(void);
+
+/* Wake this process's delivery threads: outbox rows were just committed. */
+void notify_outbox_kick(void);
 
 /* The outbox generation: changes whenever outbox work may have appeared. */
 uint64_t notify_outbox_generation(void);

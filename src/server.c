@@ -7,8 +7,11 @@
  *    pause if children die young) and on SIGTERM/SIGINT tells every child to
  *    stop, waits for them (bounded by shutdown_timeout), and exits 0.
  * 2. A worker runs `threads` request threads. They take turns in
- *    FCGX_Accept_r behind one mutex, so exactly one thread sits in accept()
- *    and the kernel hands each connection to one process.
+ *    FCGX_Accept_r, so exactly one thread sits in accept() and the kernel
+ *    hands each connection to one process. Idle threads wait on a stack and
+ *    the turn goes to the one that became idle last: under load a handful
+ *    of threads with warm stacks and caches serve everything, while the
+ *    rest (there for long-polls) stay asleep.
  * 3. Every thread of a worker blocks all signals; the worker's main thread
  *    waits for them with sigwait. On SIGTERM it raises FCGX_ShutdownPending
  *    and interrupts the accepting thread with SIGUSR2 (a handler that does
@@ -59,16 +62,86 @@
 static struct {
     const struct config *cfg;
     int listen_fd;
-    pthread_mutex_t accept_lock;
     pthread_mutex_t state_lock;
     pthread_cond_t exited;
     volatile int stopping;
     pthread_t accepting; /* thread inside FCGX_Accept_r, valid when has_accepting */
     int has_accepting;
     int running; /* request threads still alive */
-} W = {.accept_lock = PTHREAD_MUTEX_INITIALIZER,
-       .state_lock = PTHREAD_MUTEX_INITIALIZER,
-       .exited = PTHREAD_COND_INITIALIZER};
+} W = {.state_lock = PTHREAD_MUTEX_INITIALIZER, .exited = PTHREAD_COND_INITIALIZER};
+
+/* An idle request thread waiting for its turn to accept. */
+struct idle {
+    pthread_cond_t cond;
+    bool turn;
+    struct idle *next;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    bool taken;       /* a thread has the turn (is in or about to enter accept) */
+    struct idle *top; /* idle threads, the most recent first */
+} T = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Hand the turn to the thread that became idle last, or leave it free. */
+static void turn_give_locked(void)
+{
+    if (T.top) {
+        struct idle *next = T.top;
+        T.top = next->next;
+        next->turn = true;
+        pthread_cond_signal(&next->cond);
+    } else {
+        T.taken = false;
+    }
+}
+
+static void turn_give(void)
+{
+    pthread_mutex_lock(&T.lock);
+    turn_give_locked();
+    pthread_mutex_unlock(&T.lock);
+}
+
+/* Wait for the turn to accept; false (not holding it) when the worker stops. */
+static bool turn_take(struct idle *me)
+{
+    bool held = true;
+
+    pthread_mutex_lock(&T.lock);
+    if (!T.taken) {
+        T.taken = true;
+    } else {
+        me->turn = false;
+        me->next = T.top;
+        T.top = me;
+        while (!me->turn && !W.stopping)
+            pthread_cond_wait(&me->cond, &T.lock);
+        if (!me->turn) {
+            for (struct idle **p = &T.top; *p; p = &(*p)->next)
+                if (*p == me) {
+                    *p = me->next;
+                    break;
+                }
+            held = false;
+        }
+    }
+    if (held && W.stopping) {
+        turn_give_locked();
+        held = false;
+    }
+    pthread_mutex_unlock(&T.lock);
+    return held;
+}
+
+/* Stopping: wake every idle thread so that it sees W.stopping and exits. */
+static void turn_wake_all(void)
+{
+    pthread_mutex_lock(&T.lock);
+    for (struct idle *i = T.top; i; i = i->next)
+        pthread_cond_signal(&i->cond);
+    pthread_mutex_unlock(&T.lock);
+}
 
 static void on_sigusr2(int sig)
 {
@@ -79,8 +152,10 @@ static void *request_thread(void *arg)
 {
     FCGX_Request req;
     struct http_req hr;
+    struct idle me = {.turn = false, .next = NULL};
 
     (void)arg;
+    pthread_cond_init(&me.cond, NULL);
     if (FCGX_InitRequest(&req, W.listen_fd, 0) != 0) {
         log_error("could not initialise a FastCGI request", "%s", "");
         goto out;
@@ -88,11 +163,8 @@ static void *request_thread(void *arg)
     for (;;) {
         int rc;
 
-        pthread_mutex_lock(&W.accept_lock);
-        if (W.stopping) {
-            pthread_mutex_unlock(&W.accept_lock);
+        if (!turn_take(&me))
             break;
-        }
         pthread_mutex_lock(&W.state_lock);
         W.accepting = pthread_self();
         W.has_accepting = 1;
@@ -101,7 +173,7 @@ static void *request_thread(void *arg)
         pthread_mutex_lock(&W.state_lock);
         W.has_accepting = 0;
         pthread_mutex_unlock(&W.state_lock);
-        pthread_mutex_unlock(&W.accept_lock);
+        turn_give();
         if (rc < 0) {
             if (W.stopping)
                 break;
@@ -118,6 +190,7 @@ static void *request_thread(void *arg)
     }
     FCGX_Free(&req, 0);
 out:
+    pthread_cond_destroy(&me.cond);
     pthread_mutex_lock(&W.state_lock);
     W.running--;
     pthread_cond_broadcast(&W.exited);
@@ -143,6 +216,7 @@ static void worker_drain(void)
         /* The thread in accept() may not be there yet when signalled: repeat. */
         if (W.has_accepting)
             pthread_kill(W.accepting, SIGUSR2);
+        turn_wake_all();
         clock_gettime(CLOCK_REALTIME, &tick);
         if (tick.tv_sec > deadline.tv_sec ||
             (tick.tv_sec == deadline.tv_sec && tick.tv_nsec >= deadline.tv_nsec))

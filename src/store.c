@@ -13,6 +13,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "notify.h"
 #include "shape.h"
 
 /* The columns of a request, in the order row_to_request reads them. */
@@ -26,6 +27,19 @@
     "lg_ts(tg_sent_at) AS tg_sent_t, cb_state, cb_attempts, cb_error, "                            \
     "lg_ts(cb_delivered_at) AS cb_delivered_t"
 #define REQ_NCOLS 29
+
+/* What a poll answers (shape_poll), read by row_to_poll. */
+#define POLL_COLS                                                                                  \
+    "id::text, status, response, approved, request_type, lg_ts(created_at), lg_ts(expires_at), "   \
+    "lg_ts(responded_at), responder_id, responder_name, tg_state, tg_attempts, tg_error, "         \
+    "lg_ts(tg_sent_at), telegram_message_id, callback_url, cb_state, cb_attempts, cb_error, "      \
+    "lg_ts(cb_delivered_at)"
+
+/* What a submit answers (shape_submitted), read by row_to_submitted. */
+#define SUBMITTED_COLS                                                                             \
+    "id, status, lg_ts(created_at) AS created_t, lg_ts(expires_at) AS expires_t, request_type, "   \
+    "timeout_seconds"
+#define SUBMITTED_NCOLS 6
 
 /* The approvers of a request's session, for a query over `requests r`. */
 #define SESSION_APPROVERS                                                                          \
@@ -62,12 +76,12 @@ enum {
     S_TG_UPDATE_SEEN,
     S_TG_REQUEST_LOCK,
     S_TG_REQUEST_BY_MESSAGE,
-    S_TG_DECIDE,
+    S_TG_DECIDED,
+    S_WAL_FLUSH,
     S_TG_ENQUEUE,
     S_TG_AUDIT,
     S_TG_CHAT_PENDING,
     S_TG_CHAT_SESSIONS,
-    S_TG_FINISHED,
     S_EXPIRE,
     S_CALLBACK_SET,
     S_WEBHOOK_SECRET,
@@ -127,7 +141,7 @@ static const struct db_stmt stmts[] = {
         {"request_submit",
          "WITH s AS (SELECT active, telegram_chat_id FROM sessions"
          "           WHERE tenant = $1 AND session_id = $2),"
-         " p AS (SELECT count(*) AS n FROM requests WHERE tenant = $1 AND status = 'pending'),"
+         " p AS (SELECT COALESCE(sum(n), 0) AS n FROM tenant_pending WHERE tenant = $1),"
          " ins AS (INSERT INTO requests (tenant, session_id, client_id, message, request_type,"
          "           options, metadata, timeout_seconds, expires_at, on_timeout, callback_url,"
          "           idempotency_key, body_hash, option_approve, telegram_chat_id)"
@@ -136,12 +150,13 @@ static const struct db_stmt stmts[] = {
          "                $15::boolean[], (SELECT telegram_chat_id FROM s)"
          "         WHERE (SELECT active FROM s) AND (SELECT n FROM p) < $13::int"
          "         ON CONFLICT (tenant, idempotency_key) DO NOTHING"
-         "         RETURNING " REQ_COLS "),"
+         "         RETURNING " SUBMITTED_COLS ", telegram_chat_id),"
          " a AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
-         "       SELECT $1, rid::uuid, $2, $14, 'submitted' FROM ins),"
+         "       SELECT $1, id, $2, $14, 'submitted' FROM ins),"
          " o AS (INSERT INTO outbox (kind, request_id, chat_id)"
-         "       SELECT 'tg_send', rid::uuid, tg_chat FROM ins)"
-         " SELECT ins.*, (SELECT active FROM s), (SELECT n FROM p)"
+         "       SELECT 'tg_send', id, telegram_chat_id FROM ins)"
+         " SELECT ins.id::text, status, created_t, expires_t, request_type, timeout_seconds,"
+         "   (SELECT active FROM s), (SELECT n FROM p)"
          " FROM (VALUES (1)) v LEFT JOIN ins ON true",
          false},
     [S_REQUEST_BY_IDEM] = {"request_by_idem",
@@ -149,7 +164,7 @@ static const struct db_stmt stmts[] = {
                            " WHERE tenant = $1 AND idempotency_key = $2",
                            true},
     [S_REQUEST_POLL] = {"request_poll",
-                        "SELECT " REQ_COLS " FROM requests WHERE id = $1::uuid AND tenant = $2",
+                        "SELECT " POLL_COLS " FROM requests WHERE id = $1::uuid AND tenant = $2",
                         true},
     [S_REQUEST_PENDING] = {"request_pending",
                            "SELECT " REQ_COLS " FROM requests"
@@ -190,13 +205,13 @@ static const struct db_stmt stmts[] = {
                         " FROM outbox_claim($1::int, interval '60 seconds',"
                         "   make_interval(secs => $2::float8 / 1000),"
                         "   make_interval(secs => $3::float8 / 1000),"
-                        "   make_interval(secs => $4::float8 / 1000))",
+                        "   make_interval(secs => $4::float8 / 1000), $5::int)",
                         false},
     [S_OUTBOX_NEXT_DUE] = {"outbox_next_due",
                            /* NULL when nothing is queued (GREATEST would skip it) */
                            "SELECT CASE WHEN d IS NULL THEN NULL ELSE GREATEST(0, ceil(extract("
                            "epoch FROM d - clock_timestamp()) * 1000))::bigint END"
-                           " FROM (SELECT outbox_next_due() AS d) x",
+                           " FROM (SELECT outbox_next_due($1::int) AS d OFFSET 0) x",
                            true},
     [S_REQUEST_ROW] = {"request_row",
                        "SELECT " REQ_COLS ", tenant FROM requests WHERE id = $1::uuid", true},
@@ -260,12 +275,12 @@ static const struct db_stmt stmts[] = {
                                  " WHERE telegram_chat_id = $1::bigint"
                                  "   AND telegram_message_id = $2::bigint FOR UPDATE",
                                  false},
-    [S_TG_DECIDE] = {"tg_decide",
-                     "UPDATE requests SET status = 'completed', response = $2,"
-                     "  approved = $3::boolean, responder_id = $4::bigint, responder_name = $5,"
-                     "  responded_at = now(), updated_at = now()"
-                     " WHERE id = $1::uuid AND status = 'pending' RETURNING 1",
-                     false},
+    [S_TG_DECIDED] = {"tg_decided",
+                      "SELECT tg_decided($1::uuid, $2, $3::boolean, $4::bigint, $5, $6, $7::jsonb,"
+                      " $8::jsonb)",
+                      false},
+    /* a transaction with an xid: its commit flushes the WAL written before it */
+    [S_WAL_FLUSH] = {"wal_flush", "SELECT pg_current_xact_id()", true},
     [S_TG_ENQUEUE] = {"tg_enqueue",
                       "INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
                       " VALUES ($1, $2::uuid, $3::bigint, $4::jsonb, $5::smallint)",
@@ -286,7 +301,6 @@ static const struct db_stmt stmts[] = {
                             " FROM sessions s WHERE telegram_chat_id = $1::bigint"
                             " ORDER BY session_id LIMIT 20",
                             true},
-    [S_TG_FINISHED] = {"tg_finished", "SELECT request_finished($1::uuid)", false},
     [S_EXPIRE] = {"expire", "SELECT requests_expire($1::int)", false},
     [S_CALLBACK_SET] = {"callback_set",
                         "UPDATE requests SET callback_url = $3, updated_at = now()"
@@ -405,6 +419,44 @@ static void row_to_request(const PGresult *res, int row, int c0, struct lg_reque
     r->cb_attempts = (int)col_int(res, row, c0 + 26);
     r->cb_error = col(res, row, c0 + 27);
     r->cb_delivered_at = col(res, row, c0 + 28);
+}
+
+/* Fill the fields of `r` that POLL_COLS (from column 0) carry. */
+static void row_to_poll(const PGresult *res, int row, struct lg_request *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->id = col(res, row, 0);
+    r->status = col(res, row, 1);
+    r->response = col(res, row, 2);
+    r->approved = col_bool(res, row, 3);
+    r->request_type = col(res, row, 4);
+    r->created_at = col(res, row, 5);
+    r->expires_at = col(res, row, 6);
+    r->responded_at = col(res, row, 7);
+    r->responder_id = col_int(res, row, 8);
+    r->responder_name = col(res, row, 9);
+    r->tg_state = col(res, row, 10);
+    r->tg_attempts = (int)col_int(res, row, 11);
+    r->tg_error = col(res, row, 12);
+    r->tg_sent_at = col(res, row, 13);
+    r->tg_message_id = col_int(res, row, 14);
+    r->callback_url = col(res, row, 15);
+    r->cb_state = col(res, row, 16);
+    r->cb_attempts = (int)col_int(res, row, 17);
+    r->cb_error = col(res, row, 18);
+    r->cb_delivered_at = col(res, row, 19);
+}
+
+/* Fill the fields of `r` that SUBMITTED_COLS (from column 0) carry. */
+static void row_to_submitted(const PGresult *res, int row, struct lg_request *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->id = col(res, row, 0);
+    r->status = col(res, row, 1);
+    r->created_at = col(res, row, 2);
+    r->expires_at = col(res, row, 3);
+    r->request_type = col(res, row, 4);
+    r->timeout_seconds = (int)col_int(res, row, 5);
 }
 
 static void row_to_session(const PGresult *res, int row, struct lg_session *s)
@@ -614,20 +666,21 @@ int store_request_submit(const struct actor *who, const struct submit_in *in, co
     if (!res)
         return -1;
     if (!PQgetisnull(res, 0, 0)) {
-        row_to_request(res, 0, 0, &r);
+        row_to_submitted(res, 0, &r);
         *out = shape_submitted(&r);
-    } else if (PQgetisnull(res, 0, REQ_NCOLS)) {
+        notify_outbox_kick();
+    } else if (PQgetisnull(res, 0, SUBMITTED_NCOLS)) {
         rc = lg_fail(err, 404, "session_not_found",
                      "no session with id '%s'; register it with POST /hitl/register first",
                      in->session_id);
-    } else if (!col_bool(res, 0, REQ_NCOLS)) {
+    } else if (!col_bool(res, 0, SUBMITTED_NCOLS)) {
         rc = lg_fail(err, 409, "session_inactive", "session '%s' is deactivated", in->session_id);
     } else if (idem_key && (rc = idempotent_replay(who, idem_key, body_hash, out, err)) <= 0) {
         /* a replay (0) or a conflict (-1): a known key outranks the pending limit */
     } else {
         rc = lg_fail(err, 429, "too_many_pending",
                      "%d requests are already pending (limit %d); wait for answers or cancel some",
-                     (int)col_int(res, 0, REQ_NCOLS + 1), max_pending);
+                     (int)col_int(res, 0, SUBMITTED_NCOLS + 1), max_pending);
     }
     PQclear(res);
     return rc;
@@ -645,7 +698,7 @@ int store_request_poll(const struct actor *who, const char *id, json_t **out, st
         PQclear(res);
         return lg_fail(err, 404, "request_not_found", "no request with id '%s'", id);
     }
-    row_to_request(res, 0, 0, &r);
+    row_to_poll(res, 0, &r);
     *out = shape_poll(&r);
     PQclear(res);
     return 0;
@@ -746,19 +799,20 @@ int store_key_revoke(const char *id_or_prefix, struct lg_error *err)
 
 /* ---------------------------------------------------------------- outbox */
 
-int store_outbox_claim(int limit, int chat_gap_ms, int group_gap_ms, int bot_gap_ms,
-                       struct outbox_row *out, struct lg_error *err)
+int store_outbox_claim(int limit, const struct pace *pace, struct outbox_row *out,
+                       struct lg_error *err)
 {
-    char lim[16], cg[16], gg[16], bg[16];
-    const char *p[] = {lim, cg, gg, bg};
+    char lim[16], cg[16], gg[16], bg[16], br[16];
+    const char *p[] = {lim, cg, gg, bg, br};
     PGresult *res;
     int n;
 
     snprintf(lim, sizeof(lim), "%d", limit);
-    snprintf(cg, sizeof(cg), "%d", chat_gap_ms);
-    snprintf(gg, sizeof(gg), "%d", group_gap_ms);
-    snprintf(bg, sizeof(bg), "%d", bot_gap_ms);
-    res = run(S_OUTBOX_CLAIM, 4, p, err);
+    snprintf(cg, sizeof(cg), "%d", pace->chat_gap_ms);
+    snprintf(gg, sizeof(gg), "%d", pace->group_gap_ms);
+    snprintf(bg, sizeof(bg), "%d", pace->bot_gap_ms);
+    snprintf(br, sizeof(br), "%d", pace->bot_rate);
+    res = run(S_OUTBOX_CLAIM, 5, p, err);
     if (!res)
         return -1;
     n = PQntuples(res);
@@ -777,9 +831,14 @@ int store_outbox_claim(int limit, int chat_gap_ms, int group_gap_ms, int bot_gap
     return n < limit ? n : limit;
 }
 
-int64_t store_outbox_next_due_ms(struct lg_error *err)
+int64_t store_outbox_next_due_ms(int bot_rate, struct lg_error *err)
 {
-    PGresult *res = run(S_OUTBOX_NEXT_DUE, 0, NULL, err);
+    char br[16];
+    const char *p[] = {br};
+    PGresult *res;
+
+    snprintf(br, sizeof(br), "%d", bot_rate);
+    res = run(S_OUTBOX_NEXT_DUE, 1, p, err);
     int64_t ms;
 
     if (!res)
@@ -879,27 +938,6 @@ int store_pace_delay(const char *key, int seconds, struct lg_error *err)
 
 /* ---------------------------------------------------------------- telegram updates */
 
-int store_tx_begin(struct db_conn **tx, struct lg_error *err)
-{
-    *tx = db_acquire(err);
-    if (!*tx)
-        return -1;
-    if (db_exec(*tx, "BEGIN", err) < 0) {
-        db_release(*tx);
-        *tx = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-int store_tx_commit(struct db_conn *tx, struct lg_error *err)
-{
-    int rc = db_exec(tx, "COMMIT", err);
-
-    db_release(tx);
-    return rc;
-}
-
 void store_tx_rollback(struct db_conn *tx)
 {
     struct lg_error ignored;
@@ -910,20 +948,13 @@ void store_tx_rollback(struct db_conn *tx)
     db_release(tx);
 }
 
-int store_tg_update_seen(struct db_conn *tx, int64_t update_id, struct lg_error *err)
+/* Fill `out` from a row of S_TG_REQUEST_LOCK or S_TG_REQUEST_BY_MESSAGE. */
+static void fill_tg_request(const PGresult *res, struct tg_request *out)
 {
-    char uid[24];
-    const char *p[] = {uid};
-    PGresult *res;
-    int rc;
-
-    snprintf(uid, sizeof(uid), "%lld", (long long)update_id);
-    res = db_run(tx, stmts, S_TG_UPDATE_SEEN, 1, p, err);
-    if (!res)
-        return -1;
-    rc = PQntuples(res) == 1 ? 0 : 1;
-    PQclear(res);
-    return rc;
+    row_to_request(res, 0, 0, &out->r);
+    out->tenant = PQgetvalue(res, 0, REQ_NCOLS);
+    out->approvers = PQgetvalue(res, 0, REQ_NCOLS + 1);
+    out->expired = col_bool(res, 0, REQ_NCOLS + 2);
 }
 
 static PGresult *tg_request(struct db_conn *tx, int idx, int n, const char *const *p,
@@ -938,19 +969,8 @@ static PGresult *tg_request(struct db_conn *tx, int idx, int n, const char *cons
         lg_fail(err, 404, "request_not_found", "no such request");
         return NULL;
     }
-    row_to_request(res, 0, 0, &out->r);
-    out->tenant = PQgetvalue(res, 0, REQ_NCOLS);
-    out->approvers = PQgetvalue(res, 0, REQ_NCOLS + 1);
-    out->expired = col_bool(res, 0, REQ_NCOLS + 2);
+    fill_tg_request(res, out);
     return res;
-}
-
-PGresult *store_tg_request_lock(struct db_conn *tx, const char *id, struct tg_request *out,
-                                struct lg_error *err)
-{
-    const char *p[] = {id};
-
-    return tg_request(tx, S_TG_REQUEST_LOCK, 1, p, out, err);
 }
 
 PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t chat_id, int64_t message_id,
@@ -964,21 +984,77 @@ PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t chat_id, int64
     return tg_request(tx, S_TG_REQUEST_BY_MESSAGE, 2, p, out, err);
 }
 
-int store_tg_decide(struct db_conn *tx, const char *id, const char *response, bool approved,
-                    int64_t responder_id, const char *responder_name, struct lg_error *err)
+int store_tg_open(struct db_conn **tx, int64_t update_id, const char *lock_id, PGresult **row,
+                  struct tg_request *out, struct lg_error *err)
 {
     char uid[24];
-    const char *p[] = {id, response, approved ? "true" : "false", uid, responder_name};
-    PGresult *res;
+    const char *p_seen[] = {uid}, *p_lock[] = {lock_id};
+    struct db_step steps[] = {{.sql = "BEGIN"},
+                              {.idx = S_TG_UPDATE_SEEN, .n = 1, .params = p_seen},
+                              {.idx = S_TG_REQUEST_LOCK, .n = 1, .params = p_lock}};
     int rc;
 
-    snprintf(uid, sizeof(uid), "%lld", (long long)responder_id);
-    res = db_run(tx, stmts, S_TG_DECIDE, 5, p, err);
-    if (!res)
+    *row = NULL;
+    snprintf(uid, sizeof(uid), "%lld", (long long)update_id);
+    if (!(*tx = db_acquire(err)))
         return -1;
-    rc = PQntuples(res);
-    PQclear(res);
-    return rc;
+    if (db_batch(*tx, stmts, steps, lock_id ? 3 : 2, err) < 0) {
+        store_tx_rollback(*tx);
+        *tx = NULL;
+        return -1;
+    }
+    PQclear(steps[0].res);
+    rc = PQntuples(steps[1].res) == 1 ? 0 : 1;
+    PQclear(steps[1].res);
+    if (rc == 1) {
+        PQclear(lock_id ? steps[2].res : NULL);
+        store_tx_rollback(*tx);
+        *tx = NULL;
+        return 1;
+    }
+    if (lock_id && PQntuples(steps[2].res) == 1) {
+        *row = steps[2].res;
+        fill_tg_request(*row, out);
+    } else if (lock_id) {
+        PQclear(steps[2].res);
+    }
+    return 0;
+}
+
+int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_error *err)
+{
+    char uid[24];
+    char *detail = d ? json_dumps(d->audit_detail, JSON_COMPACT) : NULL;
+    char *answer = d && d->answer ? json_dumps(d->answer, JSON_COMPACT) : NULL;
+    const char *p[] = {d ? d->id : NULL,
+                       d ? d->response : NULL,
+                       d && d->approved ? "true" : "false",
+                       uid,
+                       d ? d->name : NULL,
+                       d ? d->actor : NULL,
+                       detail,
+                       answer};
+    struct db_step steps[] = {{.idx = S_TG_DECIDED, .n = 8, .params = p}, {.sql = "COMMIT"}};
+    int n = d ? 2 : 1, rc;
+
+    snprintf(uid, sizeof(uid), "%lld", d ? (long long)d->user_id : 0LL);
+    rc = db_batch(tx, stmts, d ? steps : steps + 1, n, err);
+    free(detail);
+    free(answer);
+    for (int i = 0; rc == 0 && i < n; i++)
+        PQclear((d ? steps : steps + 1)[i].res);
+    if (rc < 0) {
+        store_tx_rollback(tx);
+        return -1;
+    }
+    db_release(tx);
+    notify_outbox_kick(); /* what the transaction queued may go now */
+    return 0;
+}
+
+int store_wal_flush(struct lg_error *err)
+{
+    return run_void(S_WAL_FLUSH, 0, NULL, err);
 }
 
 int store_tg_enqueue(struct db_conn *tx, const char *kind, const char *request_id, int64_t chat_id,
@@ -1031,19 +1107,6 @@ PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_
     snprintf(c, sizeof(c), "%lld", (long long)chat_id);
     return db_run(tx, stmts, S_TG_CHAT_SESSIONS, 1, p, err);
 }
-
-int store_tg_finished(struct db_conn *tx, const char *id, struct lg_error *err)
-{
-    const char *p[] = {id};
-    PGresult *res = db_run(tx, stmts, S_TG_FINISHED, 1, p, err);
-
-    if (!res)
-        return -1;
-    PQclear(res);
-    return 0;
-}
-
-/* ---------------------------------------------------------------- timeouts, webhooks */
 
 int store_expire_due(int limit, struct lg_error *err)
 {

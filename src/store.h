@@ -73,12 +73,20 @@ struct outbox_row {
     int attempts; /* including this one */
 };
 
-/* Lease up to `limit` due rows into out[], honouring Telegram pacing; returns the count. */
-int store_outbox_claim(int limit, int chat_gap_ms, int group_gap_ms, int bot_gap_ms,
-                       struct outbox_row *out, struct lg_error *err) LG_MUST_CHECK;
+/* Telegram pacing (sql/005_pacing.sql, sql/006_throughput.sql). */
+struct pace {
+    int chat_gap_ms;  /* between two messages to one private chat */
+    int group_gap_ms; /* between two messages to one group */
+    int bot_gap_ms;   /* between two messages of the bot */
+    int bot_rate;     /* messages of the bot in any one second */
+};
 
-/* Milliseconds until the next queued row is due; -1 none queued, -2 error. */
-int64_t store_outbox_next_due_ms(struct lg_error *err);
+/* Lease up to `limit` due rows into out[], honouring Telegram pacing; returns the count. */
+int store_outbox_claim(int limit, const struct pace *pace, struct outbox_row *out,
+                       struct lg_error *err) LG_MUST_CHECK;
+
+/* Milliseconds until the next row not in flight is due; -1 none queued, -2 error. */
+int64_t store_outbox_next_due_ms(int bot_rate, struct lg_error *err);
 
 /* A request row of any tenant; strings borrowed from the returned result (PQclear it). */
 PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_error *err);
@@ -103,13 +111,8 @@ int store_pace_delay(const char *key, int seconds, struct lg_error *err) LG_MUST
 
 /* ---------------------------------------------------------------- telegram updates */
 
-/* A transaction on one borrowed connection. */
-int store_tx_begin(struct db_conn **tx, struct lg_error *err) LG_MUST_CHECK;
-int store_tx_commit(struct db_conn *tx, struct lg_error *err) LG_MUST_CHECK;
+/* Roll back and give back the connection of an update's transaction. */
 void store_tx_rollback(struct db_conn *tx);
-
-/* Record update_id; 0 first time, 1 already handled, -1 error. */
-int store_tg_update_seen(struct db_conn *tx, int64_t update_id, struct lg_error *err) LG_MUST_CHECK;
 
 /* A request locked for a decision, with what decides who may answer it. */
 struct tg_request {
@@ -119,16 +122,9 @@ struct tg_request {
     bool expired;
 };
 
-/* Lock a request (FOR UPDATE) by id, or by the Telegram message that shows it. */
-PGresult *store_tg_request_lock(struct db_conn *tx, const char *id, struct tg_request *out,
-                                struct lg_error *err);
+/* Lock a request (FOR UPDATE) by the Telegram message that shows it. */
 PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t chat_id, int64_t message_id,
                                       struct tg_request *out, struct lg_error *err);
-
-/* Decide a pending request; 1 decided, 0 it was no longer pending, -1 error. */
-int store_tg_decide(struct db_conn *tx, const char *id, const char *response, bool approved,
-                    int64_t responder_id, const char *responder_name,
-                    struct lg_error *err) LG_MUST_CHECK;
 
 /* Queue outbound work (inside `tx`, or on its own when tx is NULL). */
 int store_tg_enqueue(struct db_conn *tx, const char *kind, const char *request_id, int64_t chat_id,
@@ -142,8 +138,39 @@ int store_tg_audit(struct db_conn *tx, const char *tenant, const char *request_i
 PGresult *store_tg_chat_pending(struct db_conn *tx, int64_t chat_id, struct lg_error *err);
 PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_error *err);
 
-/* The request left 'pending' in `tx`: queue its Telegram edit and agent webhook. */
-int store_tg_finished(struct db_conn *tx, const char *id, struct lg_error *err) LG_MUST_CHECK;
+/* A decision made in Telegram (sql/006_throughput.sql, tg_decided). */
+struct tg_decision {
+    const char *id; /* the request */
+    const char *response;
+    bool approved;
+    int64_t user_id;
+    const char *name;  /* the person, as shown */
+    const char *actor; /* the audit actor */
+    json_t *audit_detail;
+    json_t *answer; /* answerCallbackQuery parameters, or NULL */
+};
+
+/*
+ * Begin the transaction of Telegram update `update_id`, record the id, and
+ * lock request `lock_id` (when not NULL; *row and *out are set if it
+ * exists; PQclear *row), in one round trip. 0: go on in *tx; 1: the update
+ * was handled before (nothing is open); -1: error.
+ */
+int store_tg_open(struct db_conn **tx, int64_t update_id, const char *lock_id, PGresult **row,
+                  struct tg_request *out, struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * Write decision `d` (when not NULL: the request leaves 'pending' with its
+ * audit row, final-state work and answer, sql/006_throughput.sql tg_decided)
+ * and commit, in one round trip; `tx` is given back either way. A decision
+ * commits without waiting for the disk: call store_wal_flush() before telling
+ * anyone outside (Telegram) that it is done.
+ */
+int store_tg_close(struct db_conn *tx, const struct tg_decision *d,
+                   struct lg_error *err) LG_MUST_CHECK;
+
+/* Return once everything committed so far is on disk. */
+int store_wal_flush(struct lg_error *err) LG_MUST_CHECK;
 
 /* ---------------------------------------------------------------- timeouts, webhooks */
 

@@ -112,7 +112,55 @@ static int answer_callback(struct db_conn *tx, const char *cq_id, const char *te
     return rc;
 }
 
-static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t *cq,
+/*
+ * A decision taken while handling an update. It is written with the commit,
+ * in the same round trip (store_tg_close), and owns copies of what it names.
+ */
+struct decision {
+    bool set;
+    struct tg_decision d;
+    char id[37];
+    char actor[200];
+    char *response;
+    struct person who;
+};
+
+/* Decide the locked request `t` as `who` chose; a button press (`cq_id`) is answered with it. */
+static void decide(struct decision *out, const struct tg_request *t, const struct person *who,
+                   const char *response, bool approve, const char *via, const char *cq_id)
+{
+    char text[160];
+
+    out->set = true;
+    out->who = *who;
+    lg_strlcpy(out->id, t->r.id, sizeof(out->id));
+    snprintf(out->actor, sizeof(out->actor), "telegram:%lld", (long long)who->id);
+    out->response = xstrdup(response);
+    out->d = (struct tg_decision){.id = out->id,
+                                  .response = out->response,
+                                  .approved = approve,
+                                  .user_id = who->id,
+                                  .name = out->who.name,
+                                  .actor = out->actor};
+    out->d.audit_detail =
+        json_pack("{s:s, s:b, s:s, s:I, s:s}", "response", response, "approved", approve, "via",
+                  via, "user_id", (json_int_t)who->id, "user_name", who->name);
+    if (cq_id) {
+        snprintf(text, sizeof(text), "Recorded: %s", response);
+        out->d.answer = json_pack("{s:s, s:s}", "callback_query_id", cq_id, "text", text);
+    }
+}
+
+static void decision_free(struct decision *dn)
+{
+    free(dn->response);
+    json_decref(dn->d.audit_detail);
+    json_decref(dn->d.answer);
+}
+
+/* A button press; `row`/`t` is the request its data names, locked by store_tg_open (or NULL). */
+static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t *cq, PGresult *row,
+                           const struct tg_request *locked, struct decision *dn,
                            struct lg_error *err)
 {
     const char *cq_id = json_string_value(json_object_get(cq, "id"));
@@ -122,12 +170,11 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
     int64_t mid = (int64_t)json_integer_value(json_object_get(msg, "message_id"));
     struct tg_choice choices[TG_MAX_CHOICES];
     const char *why = NULL, *action = NULL;
-    struct tg_request t;
+    const struct tg_request *t = locked;
     struct person who;
-    char id[37], text[160];
+    char id[37];
     json_t *hold = NULL;
-    PGresult *row;
-    int idx, n, rc;
+    int idx, n, rc = 0;
 
     if (!cq_id)
         return lg_fail(err, 400, "invalid_update", "callback_query.id is missing");
@@ -135,22 +182,19 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
     if (!data || decide_callback_parse(data, id, &idx) < 0)
         return answer_callback(tx, cq_id, "This button does not belong to a Loopgate request.",
                                err);
-    row = store_tg_request_lock(tx, id, &t, err);
     if (!row)
-        return err->status == 404
-                   ? answer_callback(tx, cq_id, "This request no longer exists.", err)
-                   : -1;
-    n = tgmsg_choices(&t.r, choices, &hold);
-    if (t.r.tg_chat_id != chat || t.r.tg_message_id != mid || idx >= n) {
+        return answer_callback(tx, cq_id, "This request no longer exists.", err);
+    n = tgmsg_choices(&t->r, choices, &hold);
+    if (t->r.tg_chat_id != chat || t->r.tg_message_id != mid || idx >= n) {
         why = "This button does not match its request.";
         action = "mismatched_attempt";
     } else {
-        why = refusal(cfg, &t, &who, &action);
+        why = refusal(cfg, t, &who, &action);
     }
-    if (!why && choices[idx].approve && !strcmp(t.r.request_type, "confirmation")) {
+    if (!why && choices[idx].approve && !strcmp(t->r.request_type, "confirmation")) {
         /* A confirmation cut to fit Telegram offers Deny only: refuse a forged Approve. */
         bool truncated;
-        json_t *shown = tgmsg_request(&t.r, &truncated);
+        json_t *shown = tgmsg_request(&t->r, &truncated);
         json_decref(shown);
         if (truncated) {
             why = "This request is too long to approve in Telegram.";
@@ -158,32 +202,15 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
         }
     }
     if (why) {
-        rc = audit(tx, &t, &who, action, json_pack("{s:i}", "option", idx), err);
+        rc = audit(tx, t, &who, action, json_pack("{s:i}", "option", idx), err);
         if (rc == 0)
             rc = answer_callback(tx, cq_id, why, err);
-        log_info("decision refused", "request=%s user=%lld reason=%s", t.r.id, (long long)who.id,
+        log_info("decision refused", "request=%s user=%lld reason=%s", t->r.id, (long long)who.id,
                  action);
-        goto out;
+    } else {
+        decide(dn, t, &who, choices[idx].label, choices[idx].approve, "button", cq_id);
     }
-    rc = store_tg_decide(tx, t.r.id, choices[idx].label, choices[idx].approve, who.id, who.name,
-                         err);
-    if (rc < 0)
-        goto out;
-    snprintf(text, sizeof(text), "Recorded: %s", choices[idx].label);
-    rc = audit(tx, &t, &who, "decided",
-               json_pack("{s:s, s:b, s:s}", "response", choices[idx].label, "approved",
-                         choices[idx].approve, "via", "button"),
-               err);
-    if (rc == 0)
-        rc = store_tg_finished(tx, t.r.id, err);
-    if (rc == 0)
-        rc = answer_callback(tx, cq_id, text, err);
-    if (rc == 0)
-        log_info("request decided", "request=%s user=%lld approved=%d", t.r.id, (long long)who.id,
-                 choices[idx].approve);
-out:
     json_decref(hold);
-    PQclear(row);
     return rc;
 }
 
@@ -280,7 +307,7 @@ static int command(struct db_conn *tx, int64_t chat, const char *text, struct lg
 }
 
 static int handle_reply(const struct config *cfg, struct db_conn *tx, json_t *msg, int64_t chat,
-                        const char *text, struct lg_error *err)
+                        const char *text, struct decision *dn, struct lg_error *err)
 {
     int64_t mid = (int64_t)json_integer_value(json_object_get(msg, "message_id"));
     int64_t to = (int64_t)json_integer_value(
@@ -312,22 +339,13 @@ static int handle_reply(const struct config *cfg, struct db_conn *tx, json_t *ms
         return rc;
     }
     approve = !decide_label_denies(text);
-    rc = store_tg_decide(tx, t.r.id, text, approve, who.id, who.name, err);
-    if (rc >= 0)
-        rc = audit(
-            tx, &t, &who, "decided",
-            json_pack("{s:s, s:b, s:s}", "response", text, "approved", approve, "via", "reply"),
-            err);
-    if (rc == 0)
-        rc = store_tg_finished(tx, t.r.id, err);
-    if (rc == 0)
-        log_info("request answered", "request=%s user=%lld", t.r.id, (long long)who.id);
+    decide(dn, &t, &who, text, approve, "reply", NULL);
     PQclear(row);
-    return rc;
+    return 0;
 }
 
 static int handle_message(const struct config *cfg, struct db_conn *tx, json_t *msg,
-                          struct lg_error *err)
+                          struct decision *dn, struct lg_error *err)
 {
     int64_t chat = (int64_t)json_integer_value(json_object_get(json_object_get(msg, "chat"), "id"));
     const char *text = json_string_value(json_object_get(msg, "text"));
@@ -335,7 +353,7 @@ static int handle_message(const struct config *cfg, struct db_conn *tx, json_t *
     if (!chat || !text)
         return 0; /* photos, joins, edits: nothing for us */
     if (json_object_get(msg, "reply_to_message"))
-        return handle_reply(cfg, tx, msg, chat, text, err);
+        return handle_reply(cfg, tx, msg, chat, text, dn, err);
     if (text[0] == '/')
         return command(tx, chat, text, err);
     return 0;
@@ -344,29 +362,46 @@ static int handle_message(const struct config *cfg, struct db_conn *tx, json_t *
 int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_error *err)
 {
     json_t *uid = json_object_get(update, "update_id");
+    json_t *cq = json_object_get(update, "callback_query"), *msg;
+    const char *data = json_string_value(json_object_get(cq, "data"));
+    struct decision dn = {.set = false};
+    struct tg_request t;
+    PGresult *row = NULL;
     struct db_conn *tx;
-    json_t *v;
-    int rc;
+    char id[37];
+    int idx, rc;
 
     if (!json_is_integer(uid))
         return lg_fail(err, 400, "invalid_update", "update_id must be an integer");
-    if (store_tx_begin(&tx, err) < 0)
-        return -1;
-    rc = store_tg_update_seen(tx, (int64_t)json_integer_value(uid), err);
+    /* A button press names its request: it is locked in the same round trip. */
+    if (!json_is_object(cq) || !data || decide_callback_parse(data, id, &idx) < 0)
+        id[0] = '\0';
+    rc = store_tg_open(&tx, (int64_t)json_integer_value(uid), id[0] ? id : NULL, &row, &t, err);
     if (rc == 1) {
-        store_tx_rollback(tx);
         log_debug("repeated update ignored", "update_id=%lld", (long long)json_integer_value(uid));
         return 0;
     }
-    if (rc == 0 && json_is_object(v = json_object_get(update, "callback_query")))
-        rc = handle_callback(cfg, tx, v, err);
-    else if (rc == 0 && json_is_object(v = json_object_get(update, "message")))
-        rc = handle_message(cfg, tx, v, err);
+    if (rc < 0)
+        return -1;
+    if (json_is_object(cq))
+        rc = handle_callback(cfg, tx, cq, row, &t, &dn, err);
+    else if (json_is_object(msg = json_object_get(update, "message")))
+        rc = handle_message(cfg, tx, msg, &dn, err);
+    PQclear(row);
     if (rc < 0) {
         store_tx_rollback(tx);
+        decision_free(&dn);
         return -1;
     }
-    return store_tx_commit(tx, err);
+    rc = store_tg_close(tx, dn.set ? &dn.d : NULL, err);
+    if (rc == 0 && dn.set)
+        log_info("request decided", "request=%s user=%lld approved=%d", dn.id, (long long)dn.who.id,
+                 dn.d.approved);
+    decision_free(&dn);
+    /* A decision is seen by waiting agents at commit; Telegram hears once it is on disk. */
+    if (rc == 0 && dn.set)
+        rc = store_wal_flush(err);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- CLI */

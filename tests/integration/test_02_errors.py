@@ -1,6 +1,6 @@
 """Every bad input gets a precise JSON error with the right status and leaves
 the database exactly as it was."""
-from lg import eq, ok, error_is
+from lg import eq, ok, error_is, wait_for
 
 GOOD = {"session_id": "errs", "client_id": "agent", "message": "ok?"}
 
@@ -198,3 +198,23 @@ def test_too_many_pending(s):
     eq(s.post("/hitl/cancel", {"request_id": ids[0]}, headers=h).status, 200)
     eq(s.post("/hitl/request", {"session_id": "lim", "client_id": "c", "message": "room"},
               headers=h).status, 200)
+    # The limit reads a sharded counter kept by triggers: it matches the rows exactly,
+    # through submits, a cancel, a decision and a timeout.
+    tenant = "limit-tenant"
+    s.sql("UPDATE requests SET status = 'completed', responded_at = now()"
+          " WHERE id = :'p1'", ids[1])
+    s.sql("UPDATE requests SET expires_at = now() WHERE id = :'p1'", ids[2])
+    wait_for(lambda: s.scalar("SELECT status FROM requests WHERE id = :'p1'", ids[2]) == "timeout",
+             10, "the expired request timed out")
+    eq(s.scalar("SELECT COALESCE(sum(n), 0) FROM tenant_pending WHERE tenant = :'p1'", tenant),
+       s.scalar("SELECT count(*) FROM requests WHERE tenant = :'p1' AND status = 'pending'",
+                tenant))
+    eq(s.scalar("SELECT count(*) FROM requests WHERE tenant = :'p1' AND status = 'pending'",
+                tenant), "98")
+    eq(s.post("/hitl/request", {"session_id": "lim", "client_id": "c", "message": "room"},
+              headers=h).status, 200)
+    eq(s.post("/hitl/request", {"session_id": "lim", "client_id": "c", "message": "room"},
+              headers=h).status, 200)
+    unchanged(s, lambda: s.post("/hitl/request", {"session_id": "lim", "client_id": "c",
+                                                  "message": "one too many"}, headers=h),
+              429, "too_many_pending", "100")
