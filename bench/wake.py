@@ -319,6 +319,7 @@ def main():
         "TELEGRAM_WEBHOOK_SECRET": SECRET, "PUBLIC_URL": "https://bench.example.test",
         "LOOPGATE_THREADS": str(threads), "MAX_CONCURRENT_REQUESTS": str(args.agents + 10),
         "LOOPGATE_TELEGRAM_CHAT_GAP_MS": "0", "LOOPGATE_TELEGRAM_BOT_GAP_MS": "0",
+        "LOOPGATE_TELEGRAM_BOT_RATE": "1000",
         "LOOPGATE_TELEGRAM_GROUP_GAP_MS": "0", "LOOPGATE_ACCESS_LOG": "",
         "LOG_LEVEL": "warn",
     })

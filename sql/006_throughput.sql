@@ -18,7 +18,8 @@
 --    Each send holds one of p_bot_rate slots from its claim until its answer
 --    came back, and the slot is free again one second after that answer; the
 --    answer comes after Telegram received the call, so no second holds more
---    than p_bot_rate arrivals whatever the network's delays.
+--    than p_bot_rate arrivals whatever the network's delays. A chat's gap
+--    likewise counts from the answer to its last message.
 -- 5. lg_ts() was declared IMMUTABLE over to_char(), which is only STABLE:
 --    PostgreSQL does not inline such a function, so every timestamp of every
 --    answer ran as a separate SQL function call, parsed and planned anew.
@@ -76,14 +77,23 @@ CREATE TABLE tg_bot_slots (
     free_at timestamptz NOT NULL
 );
 ALTER TABLE outbox ADD COLUMN bot_slot integer;
+ALTER TABLE outbox ADD COLUMN chat_gap interval;
 
--- A paced call got its answer (or gave up): its slot is free one second on.
--- Every statement that ends a lease sets leased_until to NULL.
+-- A paced call got its answer (or gave up): its slot is free one second on,
+-- and its chat's next message waits a chat gap from now (the claim already
+-- counted the gap from the claim). Both count from the answer, which came
+-- after Telegram received the call. Every statement that ends a lease sets
+-- leased_until to NULL.
 CREATE FUNCTION outbox_release_slot() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE tg_bot_slots SET free_at = clock_timestamp() + interval '1 second'
         WHERE slot = OLD.bot_slot;
+    IF OLD.chat_gap IS NOT NULL THEN
+        UPDATE tg_pace SET next_at = GREATEST(next_at, clock_timestamp() + OLD.chat_gap)
+            WHERE key = 'chat:' || OLD.chat_id;
+    END IF;
     NEW.bot_slot := NULL;
+    NEW.chat_gap := NULL;
     RETURN NEW;
 END $$;
 CREATE TRIGGER outbox_answered BEFORE UPDATE OF leased_until ON outbox
@@ -196,7 +206,9 @@ BEGIN
             CONTINUE;
         END IF;
         UPDATE outbox SET leased_until = clock_timestamp() + p_lease, attempts = attempts + 1,
-                          bot_slot = s
+                          bot_slot = s,
+                          chat_gap = CASE WHEN s IS NULL THEN NULL
+                                          WHEN r.chat_id < 0 THEN p_group_gap ELSE p_chat_gap END
             WHERE id = r.id AND state = 'queued'
               AND (leased_until IS NULL OR leased_until < now_ts)
             RETURNING * INTO r;

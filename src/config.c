@@ -101,7 +101,7 @@ static const struct key keys[] = {
     {"delivery_threads", "LOOPGATE_DELIVERY_THREADS", K_INT, OFF(delivery_threads), 0, 64, "2",
      "outbound delivery threads per worker process (0: this process sends nothing)"},
     {"telegram_chat_gap_ms", "LOOPGATE_TELEGRAM_CHAT_GAP_MS", K_INT, OFF(telegram_chat_gap_ms), 0,
-     60000, "1050", "least time between two messages to one private chat"},
+     60000, "1000", "least time between two messages to one private chat"},
     {"telegram_group_gap_ms", "LOOPGATE_TELEGRAM_GROUP_GAP_MS", K_INT, OFF(telegram_group_gap_ms),
      0, 600000, "3050",
      "least time between two messages to one group (Telegram allows 20 a minute)"},
