@@ -249,9 +249,21 @@ END $$;
 ALTER TABLE outbox SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 500,
                         autovacuum_analyze_scale_factor = 0.05);
 
+-- request_finished() (003) as PL/pgSQL: its plans are kept by each backend,
+-- where an SQL function's three statements were planned at every call.
+CREATE OR REPLACE FUNCTION request_finished(p_id uuid) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO outbox (kind, request_id, chat_id, priority)
+        SELECT 'tg_edit', id, telegram_chat_id, 3 FROM requests
+        WHERE id = p_id AND telegram_message_id IS NOT NULL;
+    INSERT INTO outbox (kind, request_id, priority)
+        SELECT 'webhook', id, 2 FROM requests WHERE id = p_id AND callback_url IS NOT NULL;
+    UPDATE requests SET cb_state = 'queued' WHERE id = p_id AND callback_url IS NOT NULL;
+END $$;
+
 -- A decision made in Telegram, in one round trip: the request leaves
--- 'pending', the audit row, the final-state work (request_finished's rows)
--- and the answer to the button press (p_answer, when there is one) are
+-- 'pending', the audit row, the final-state work (request_finished) and the
+-- answer to the button press (p_answer, when there is one) are
 -- written together. Returns false when the request was no longer pending.
 --
 -- The transaction commits without waiting for its WAL to reach the disk
@@ -268,8 +280,7 @@ DECLARE
 BEGIN
     UPDATE requests SET status = 'completed', response = p_response, approved = p_approved,
                         responder_id = p_user, responder_name = p_name,
-                        responded_at = now(), updated_at = now(),
-                        cb_state = CASE WHEN callback_url IS NULL THEN cb_state ELSE 'queued' END
+                        responded_at = now(), updated_at = now()
         WHERE id = p_id AND status = 'pending'
         RETURNING * INTO r;
     IF NOT FOUND THEN
@@ -277,13 +288,7 @@ BEGIN
     END IF;
     INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
         VALUES (r.tenant, r.id, r.session_id, p_actor, 'decided', p_detail);
-    IF r.telegram_message_id IS NOT NULL THEN
-        INSERT INTO outbox (kind, request_id, chat_id, priority)
-            VALUES ('tg_edit', r.id, r.telegram_chat_id, 3);
-    END IF;
-    IF r.callback_url IS NOT NULL THEN
-        INSERT INTO outbox (kind, request_id, priority) VALUES ('webhook', r.id, 2);
-    END IF;
+    PERFORM request_finished(r.id);
     IF p_answer IS NOT NULL THEN
         INSERT INTO outbox (kind, chat_id, payload, priority) VALUES ('tg_answer', 0, p_answer, 1);
     END IF;

@@ -143,6 +143,22 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
     return len;
 }
 
+/* Append the session's id (once there is one) and the API key (if any) to `h`. */
+static struct curl_slist *session_headers(struct curl_slist *h)
+{
+    char line[300];
+
+    if (B.session[0]) {
+        snprintf(line, sizeof(line), "Mcp-Session-Id: %s", B.session);
+        h = curl_slist_append(h, line);
+    }
+    if (B.api_key) {
+        snprintf(line, sizeof(line), "Authorization: Bearer %s", B.api_key);
+        h = curl_slist_append(h, line);
+    }
+    return h;
+}
+
 /* POST one message; emits what comes back. Returns the HTTP status (0: none). */
 static long forward(const char *msg, json_t *id, struct exchange *x)
 {
@@ -156,14 +172,7 @@ static long forward(const char *msg, json_t *id, struct exchange *x)
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "Accept: application/json, text/event-stream");
     h = curl_slist_append(h, "Expect:");
-    if (B.session[0]) {
-        snprintf(line, sizeof(line), "Mcp-Session-Id: %s", B.session);
-        h = curl_slist_append(h, line);
-    }
-    if (B.api_key) {
-        snprintf(line, sizeof(line), "Authorization: Bearer %s", B.api_key);
-        h = curl_slist_append(h, line);
-    }
+    h = session_headers(h);
     curl_easy_setopt(curl, CURLOPT_URL, B.url);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, msg);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
@@ -227,17 +236,11 @@ static void end_session(void)
 {
     CURL *curl;
     struct curl_slist *h = NULL;
-    char line[300];
 
     if (!B.session[0])
         return;
     curl = curl_easy_init();
-    snprintf(line, sizeof(line), "Mcp-Session-Id: %s", B.session);
-    h = curl_slist_append(h, line);
-    if (B.api_key) {
-        snprintf(line, sizeof(line), "Authorization: Bearer %s", B.api_key);
-        h = curl_slist_append(h, line);
-    }
+    h = session_headers(h);
     curl_easy_setopt(curl, CURLOPT_URL, B.url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);

@@ -227,7 +227,7 @@ static PGconn *listen_connect(void)
         log_warn("listener could not connect to database", "error=\"%s\"", err);
         return NULL;
     }
-    res = PQexec(pg, "LISTEN lg_outbox; LISTEN lg_request; LISTEN lg_apikey");
+    res = PQexec(pg, "LISTEN lg_request; LISTEN lg_apikey");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         log_warn("listener could not LISTEN", "error=\"%s\"", PQresultErrorMessage(res));
         PQclear(res);
@@ -240,13 +240,12 @@ static PGconn *listen_connect(void)
 
 static void dispatch(PGnotify *n)
 {
-    if (!strcmp(n->relname, "lg_outbox"))
-        outbox_bump();
-    else if (!strcmp(n->relname, "lg_request")) {
+    if (!strcmp(n->relname, "lg_request")) {
         wake(n->extra);
-        outbox_bump();
-    } else if (!strcmp(n->relname, "lg_apikey"))
+        outbox_bump(); /* a decision queues outbound work */
+    } else if (!strcmp(n->relname, "lg_apikey")) {
         keycache_flush(true);
+    }
 }
 
 static void *listener(void *arg)

@@ -2,8 +2,8 @@
  * notify.h - the listener thread of a worker process.
  *
  * 1. One thread per worker process holds a dedicated PostgreSQL connection
- *    that LISTENs on lg_request (a request left 'pending'), lg_apikey (a key
- *    was revoked) and lg_outbox (outbound work, for tools that queue some).
+ *    that LISTENs on lg_request (a request left 'pending') and lg_apikey (a
+ *    key was revoked).
  * 2. lg_request wakes the threads waiting on that request and, since a
  *    decision queues outbound work, the delivery threads of this process;
  *    lg_apikey empties the key cache (keycache.c). New outbox rows are not

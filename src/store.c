@@ -1034,19 +1034,20 @@ int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_er
                        d ? d->actor : NULL,
                        detail,
                        answer};
-    struct db_step steps[] = {{.idx = S_TG_DECIDED, .n = 8, .params = p}, {.sql = "COMMIT"}};
+    struct db_step all[] = {{.idx = S_TG_DECIDED, .n = 8, .params = p}, {.sql = "COMMIT"}};
+    struct db_step *steps = d ? all : all + 1; /* without a decision: COMMIT alone */
     int n = d ? 2 : 1, rc;
 
     snprintf(uid, sizeof(uid), "%lld", d ? (long long)d->user_id : 0LL);
-    rc = db_batch(tx, stmts, d ? steps : steps + 1, n, err);
+    rc = db_batch(tx, stmts, steps, n, err);
     free(detail);
     free(answer);
-    for (int i = 0; rc == 0 && i < n; i++)
-        PQclear((d ? steps : steps + 1)[i].res);
     if (rc < 0) {
         store_tx_rollback(tx);
         return -1;
     }
+    for (int i = 0; i < n; i++)
+        PQclear(steps[i].res);
     db_release(tx);
     notify_outbox_kick(); /* what the transaction queued may go now */
     return 0;

@@ -102,10 +102,16 @@ static const char *refusal(const struct config *cfg, const struct tg_request *t,
     return NULL;
 }
 
+/* The parameters of answerCallbackQuery (new reference). */
+static json_t *answer_params(const char *cq_id, const char *text)
+{
+    return json_pack("{s:s, s:s}", "callback_query_id", cq_id, "text", text);
+}
+
 static int answer_callback(struct db_conn *tx, const char *cq_id, const char *text,
                            struct lg_error *err)
 {
-    json_t *payload = json_pack("{s:s, s:s}", "callback_query_id", cq_id, "text", text);
+    json_t *payload = answer_params(cq_id, text);
     int rc = store_tg_enqueue(tx, "tg_answer", NULL, 0, payload, PRIO_ANSWER, err);
 
     json_decref(payload);
@@ -147,7 +153,7 @@ static void decide(struct decision *out, const struct tg_request *t, const struc
                   via, "user_id", (json_int_t)who->id, "user_name", who->name);
     if (cq_id) {
         snprintf(text, sizeof(text), "Recorded: %s", response);
-        out->d.answer = json_pack("{s:s, s:s}", "callback_query_id", cq_id, "text", text);
+        out->d.answer = answer_params(cq_id, text);
     }
 }
 
@@ -158,13 +164,15 @@ static void decision_free(struct decision *dn)
     json_decref(dn->d.answer);
 }
 
-/* A button press; `row`/`t` is the request its data names, locked by store_tg_open (or NULL). */
-static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t *cq, PGresult *row,
-                           const struct tg_request *locked, struct decision *dn,
+/*
+ * A button press for option `idx` (-1: its data names no request of ours);
+ * `row`/`locked` is the request, locked by store_tg_open (row NULL: none).
+ */
+static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t *cq, int idx,
+                           PGresult *row, const struct tg_request *locked, struct decision *dn,
                            struct lg_error *err)
 {
     const char *cq_id = json_string_value(json_object_get(cq, "id"));
-    const char *data = json_string_value(json_object_get(cq, "data"));
     json_t *msg = json_object_get(cq, "message");
     int64_t chat = (int64_t)json_integer_value(json_object_get(json_object_get(msg, "chat"), "id"));
     int64_t mid = (int64_t)json_integer_value(json_object_get(msg, "message_id"));
@@ -172,14 +180,13 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
     const char *why = NULL, *action = NULL;
     const struct tg_request *t = locked;
     struct person who;
-    char id[37];
     json_t *hold = NULL;
-    int idx, n, rc = 0;
+    int n, rc = 0;
 
     if (!cq_id)
         return lg_fail(err, 400, "invalid_update", "callback_query.id is missing");
     person_from(json_object_get(cq, "from"), &who);
-    if (!data || decide_callback_parse(data, id, &idx) < 0)
+    if (idx < 0)
         return answer_callback(tx, cq_id, "This button does not belong to a Loopgate request.",
                                err);
     if (!row)
@@ -369,13 +376,15 @@ int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_e
     PGresult *row = NULL;
     struct db_conn *tx;
     char id[37];
-    int idx, rc;
+    int idx = -1, rc;
 
     if (!json_is_integer(uid))
         return lg_fail(err, 400, "invalid_update", "update_id must be an integer");
     /* A button press names its request: it is locked in the same round trip. */
-    if (!json_is_object(cq) || !data || decide_callback_parse(data, id, &idx) < 0)
+    if (!json_is_object(cq) || !data || decide_callback_parse(data, id, &idx) < 0) {
         id[0] = '\0';
+        idx = -1;
+    }
     rc = store_tg_open(&tx, (int64_t)json_integer_value(uid), id[0] ? id : NULL, &row, &t, err);
     if (rc == 1) {
         log_debug("repeated update ignored", "update_id=%lld", (long long)json_integer_value(uid));
@@ -384,7 +393,7 @@ int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_e
     if (rc < 0)
         return -1;
     if (json_is_object(cq))
-        rc = handle_callback(cfg, tx, cq, row, &t, &dn, err);
+        rc = handle_callback(cfg, tx, cq, idx, row, &t, &dn, err);
     else if (json_is_object(msg = json_object_get(update, "message")))
         rc = handle_message(cfg, tx, msg, &dn, err);
     PQclear(row);
