@@ -537,9 +537,10 @@ def print_table(res, rows):
     print("commit:   %s" % v["commit"])
     print("settings: wrk -t %d -c %d, %d s warm-up + %d s per path (F1/poll alternated x%d); "
           "PostgreSQL fsync on; "
-          "product 2 workers x %s threads (db_pool_size %s); floors 2 workers x %d threads, "
+          "product 2 workers x %s threads (%s busy, db_pool_size %s); floors 2 workers x %d threads, "
           "1 connection each" % (s["wrk_threads"], s["connections"], s["warmup"], s["duration"],
-                                 s["rounds"], s["product_threads"], s["product_pool"],
+                                 s["rounds"], s["product_threads"],
+                                 s.get("product_busy", "16"), s["product_pool"],
                                  s["floor_threads"]))
     print(line)
     print("| " + " | ".join(h.ljust(w) for h, w in zip(heads, widths)) + " |")
@@ -612,8 +613,9 @@ def main():
                         "connections": args.connections, "wrk_threads": args.wrk_threads,
                         "rounds": args.rounds,
                         "floor_threads": args.floor_threads, "product_threads": "256",
-                        "product_pool": "4", "postgres_fsync": True}}
+                        "product_busy": "16", "product_pool": "4", "postgres_fsync": True}}
     for key, env in (("product_threads", "LOOPGATE_THREADS"),
+                     ("product_busy", "LOOPGATE_BUSY_THREADS"),
                      ("product_pool", "LOOPGATE_DB_POOL_SIZE")):
         if os.environ.get(env):
             res["settings"][key] = os.environ[env]

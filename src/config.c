@@ -55,6 +55,9 @@ static const struct key keys[] = {
      "worker processes forked by the master"},
     {"threads", "LOOPGATE_THREADS", K_INT, OFF(threads), 1, 16384, "256",
      "request threads per worker process; each long-poll holds one while it waits"},
+    {"busy_threads", "LOOPGATE_BUSY_THREADS", K_INT, OFF(busy_threads), 1, 16384, "16",
+     "request threads per worker that work at once (at most threads); a long-poll asleep does not "
+     "count, further connections wait in the socket's listen queue"},
     {"shutdown_timeout", "LOOPGATE_SHUTDOWN_TIMEOUT", K_INT, OFF(shutdown_timeout), 1, 600, "10",
      "seconds in-flight requests get to finish on SIGTERM"},
     {"log_level", "LOG_LEVEL", K_LEVEL, OFF(log_level), 0, 0, "info", "debug, info, warn or error"},

@@ -38,6 +38,7 @@ struct config {
     int socket_mode;
     int workers;
     int threads;
+    int busy_threads;
     int shutdown_timeout;
     int log_level;
 

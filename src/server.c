@@ -11,7 +11,11 @@
  *    hands each connection to one process. Idle threads wait on a stack and
  *    the turn goes to the one that became idle last: under load a handful
  *    of threads with warm stacks and caches serve everything, while the
- *    rest (there for long-polls) stay asleep.
+ *    rest (there for long-polls) stay asleep. At most `busy_threads` of them
+ *    work at once (the turn counts as work; a long-poll asleep in wait.c does
+ *    not): further connections wait in the socket's listen queue, which costs
+ *    nothing, instead of queueing for the few database connections of the
+ *    pool, which costs a context switch per query.
  * 3. Every thread of a worker blocks all signals; the worker's main thread
  *    waits for them with sigwait. On SIGTERM it raises FCGX_ShutdownPending
  *    and interrupts the accepting thread with SIGUSR2 (a handler that does
@@ -80,37 +84,47 @@ struct idle {
 static struct {
     pthread_mutex_t lock;
     bool taken;       /* a thread has the turn (is in or about to enter accept) */
+    int busy;         /* threads holding the turn or working on a request */
+    int busy_max;     /* the turn is given only while busy < busy_max */
     struct idle *top; /* idle threads, the most recent first */
-} T = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} T = {.lock = PTHREAD_MUTEX_INITIALIZER, .busy_max = 1};
 
-/* Hand the turn to the thread that became idle last, or leave it free. */
+/* Give the free turn to the thread that became idle last, if work may start. */
 static void turn_give_locked(void)
 {
-    if (T.top) {
-        struct idle *next = T.top;
-        T.top = next->next;
-        next->turn = true;
-        pthread_cond_signal(&next->cond);
-    } else {
-        T.taken = false;
-    }
+    if (T.taken || !T.top || T.busy >= T.busy_max)
+        return;
+    struct idle *next = T.top;
+    T.top = next->next;
+    T.taken = true;
+    T.busy++;
+    next->turn = true;
+    pthread_cond_signal(&next->cond);
 }
 
+/* The accepting thread has its connection (or gave up): free the turn. */
 static void turn_give(void)
 {
     pthread_mutex_lock(&T.lock);
+    T.taken = false;
     turn_give_locked();
     pthread_mutex_unlock(&T.lock);
 }
 
-/* Wait for the turn to accept; false (not holding it) when the worker stops. */
-static bool turn_take(struct idle *me)
+/*
+ * Wait for the turn to accept; false (not holding it) when the worker stops.
+ * `done`: the caller has just finished a request, its work ends here.
+ */
+static bool turn_take(struct idle *me, bool done)
 {
     bool held = true;
 
     pthread_mutex_lock(&T.lock);
-    if (!T.taken) {
+    if (done)
+        T.busy--;
+    if (!T.taken && T.busy < T.busy_max) {
         T.taken = true;
+        T.busy++;
     } else {
         me->turn = false;
         me->next = T.top;
@@ -127,11 +141,29 @@ static bool turn_take(struct idle *me)
         }
     }
     if (held && W.stopping) {
+        T.taken = false;
+        T.busy--;
         turn_give_locked();
         held = false;
     }
     pthread_mutex_unlock(&T.lock);
     return held;
+}
+
+void server_thread_sleeps(void)
+{
+    pthread_mutex_lock(&T.lock);
+    T.busy--;
+    turn_give_locked();
+    pthread_mutex_unlock(&T.lock);
+}
+
+void server_thread_wakes(void)
+{
+    /* Never held back: an answer already under way goes out at once. */
+    pthread_mutex_lock(&T.lock);
+    T.busy++;
+    pthread_mutex_unlock(&T.lock);
 }
 
 /* Stopping: wake every idle thread so that it sees W.stopping and exits. */
@@ -160,10 +192,10 @@ static void *request_thread(void *arg)
         log_error("could not initialise a FastCGI request", "%s", "");
         goto out;
     }
-    for (;;) {
+    for (bool done = false;; done = true) {
         int rc;
 
-        if (!turn_take(&me))
+        if (!turn_take(&me, done))
             break;
         pthread_mutex_lock(&W.state_lock);
         W.accepting = pthread_self();
@@ -244,6 +276,7 @@ static int worker_main(const struct config *cfg, int listen_fd)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     W.cfg = cfg;
     W.listen_fd = listen_fd;
+    T.busy_max = cfg->busy_threads < cfg->threads ? cfg->busy_threads : cfg->threads;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_sigusr2;

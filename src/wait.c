@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "notify.h"
+#include "server.h"
 
 int wait_capacity(const struct config *cfg)
 {
@@ -46,7 +47,9 @@ int wait_poll(const struct config *cfg, const struct actor *who, const char *id,
             json_decref(*out);
             *out = NULL;
         }
+        server_thread_sleeps();
         notify_waiter_sleep(&w, deadline);
+        server_thread_wakes();
     }
     notify_waiter_remove(&w);
     return rc;

@@ -243,3 +243,29 @@ def test_private_targets_refused_and_waits_bounded(s):
         rec.stop()
         s.stop()
         s.start(LOOPGATE_WEBHOOK_ALLOW_PRIVATE="true", LOOPGATE_THREADS="400")
+
+
+def test_waits_do_not_count_as_busy(s):
+    # One busy thread per worker: a long-poll asleep must free it for the next
+    # connection, or the other polls and the cancel would queue behind the waits.
+    s.stop()
+    s.start(LOOPGATE_BUSY_THREADS="1")
+    try:
+        register(s, "wait-busy", chat())
+        rid = submit(s, "wait-busy", "hold")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=10) as ex:
+            futs = [ex.submit(long_poll, s, rid, 30) for _ in range(10)]
+            time.sleep(1.5)  # every poll is now asleep in its worker
+            ok(all(not f.done() for f in futs), "a poll returned before any decision")
+            t = time.monotonic()
+            r = s.get("/hitl/poll?request_id=" + rid, timeout=40)
+            took = time.monotonic() - t
+            eq((r.status, r.json["status"]), (200, "pending"))
+            ok(took < 2, "a poll beside 10 waits answers at once (%.2fs)" % took)
+            eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
+            results = [f.result(timeout=40) for f in futs]
+        eq(sorted(set((r.status, r.json["status"]) for r, _ in results)), [(200, "canceled")])
+        ok(max(took for _, took in results) < 10, "every wait woke on the cancel")
+    finally:
+        s.stop()
+        s.start(LOOPGATE_BUSY_THREADS="16")
