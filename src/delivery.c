@@ -299,13 +299,12 @@ static void *delivery_thread(void *arg)
         return NULL;
     }
     while (!notify_stopping()) {
-        uint64_t gen = notify_outbox_generation();
         struct lg_error err;
         int n = store_outbox_claim(CLAIM_BATCH, &pace, rows, &err);
         int64_t due;
 
         if (n < 0) {
-            notify_wait_outbox(gen, 1000);
+            notify_wait_outbox(1000);
             continue;
         }
         for (int i = 0; i < n; i++) {
@@ -327,7 +326,7 @@ static void *delivery_thread(void *arg)
          * queued by another worker whose own threads are busy.
          */
         if (__atomic_exchange_n(&D.timekeeper, true, __ATOMIC_ACQ_REL)) {
-            notify_wait_outbox(gen, IDLE_LOOK_MS);
+            notify_wait_outbox(IDLE_LOOK_MS);
             continue;
         }
         due = store_outbox_next_due_ms(pace.bot_rate, &err);
@@ -335,7 +334,7 @@ static void *delivery_thread(void *arg)
             due = BUSY_LOOK_MS << (futile < 5 ? futile++ : 5);
         else
             futile = 0;
-        notify_wait_outbox(gen, due < 0 || due > IDLE_LOOK_MS ? IDLE_LOOK_MS : (int)due);
+        notify_wait_outbox(due < 0 || due > IDLE_LOOK_MS ? IDLE_LOOK_MS : (int)due);
         __atomic_store_n(&D.timekeeper, false, __ATOMIC_RELEASE);
     }
     tg_client_free(&tg);

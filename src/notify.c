@@ -25,7 +25,7 @@ static struct {
     int wake_pipe[2];
     pthread_mutex_t lock;
     pthread_cond_t outbox_cond;
-    uint64_t outbox_gen;
+    bool outbox_kicked; /* a kick no delivery thread has answered yet */
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .outbox_cond = PTHREAD_COND_INITIALIZER,
        .wake_pipe = {-1, -1}};
@@ -156,11 +156,17 @@ void notify_wake_all_stop(void)
 
 /* ---------------------------------------------------------------- outbox */
 
+/*
+ * Outbox work may have appeared: one delivery thread must look after this
+ * moment. One kick wakes one thread (a thread that then claims a full batch
+ * kicks the next, delivery.c); kicks that come before any thread looked are
+ * answered by that one look.
+ */
 static void outbox_bump(void)
 {
     pthread_mutex_lock(&N.lock);
-    N.outbox_gen++;
-    pthread_cond_broadcast(&N.outbox_cond);
+    N.outbox_kicked = true;
+    pthread_cond_signal(&N.outbox_cond);
     pthread_mutex_unlock(&N.lock);
 }
 
@@ -169,21 +175,11 @@ void notify_outbox_kick(void)
     outbox_bump();
 }
 
-uint64_t notify_outbox_generation(void)
-{
-    uint64_t g;
-
-    pthread_mutex_lock(&N.lock);
-    g = N.outbox_gen;
-    pthread_mutex_unlock(&N.lock);
-    return g;
-}
-
 /*
  * Sleep on the outbox condition for `timeout_ms`, or until shutdown, or (with
- * `seen`) until the outbox generation moves on.
+ * `take_kick`) until a kick, which this thread then answers.
  */
-static void timed_wait(int timeout_ms, const uint64_t *seen)
+static void timed_wait(int timeout_ms, bool take_kick)
 {
     struct timespec until;
 
@@ -195,20 +191,22 @@ static void timed_wait(int timeout_ms, const uint64_t *seen)
         until.tv_nsec -= 1000000000;
     }
     pthread_mutex_lock(&N.lock);
-    while (!N.stopping && !T.stopping && (!seen || N.outbox_gen == *seen))
+    while (!N.stopping && !T.stopping && !(take_kick && N.outbox_kicked))
         if (pthread_cond_timedwait(&N.outbox_cond, &N.lock, &until) == ETIMEDOUT)
             break;
+    if (take_kick)
+        N.outbox_kicked = false;
     pthread_mutex_unlock(&N.lock);
 }
 
-void notify_wait_outbox(uint64_t seen, int timeout_ms)
+void notify_wait_outbox(int timeout_ms)
 {
-    timed_wait(timeout_ms, &seen);
+    timed_wait(timeout_ms, true);
 }
 
 void notify_sleep(int timeout_ms)
 {
-    timed_wait(timeout_ms, NULL);
+    timed_wait(timeout_ms, false);
 }
 
 bool notify_stopping(void)

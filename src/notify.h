@@ -5,12 +5,12 @@
  *    that LISTENs on lg_request (a request left 'pending') and lg_apikey (a
  *    key was revoked).
  * 2. lg_request wakes the threads waiting on that request and, since a
- *    decision queues outbound work, the delivery threads of this process;
+ *    decision queues outbound work, a delivery thread of this process;
  *    lg_apikey empties the key cache (keycache.c). New outbox rows are not
  *    announced through PostgreSQL (a NOTIFY serialises commits): the thread
  *    that queued them calls notify_outbox_kick() after its commit.
  * 3. When the connection drops, the thread reconnects with backoff, LISTENs
- *    again, and wakes every delivery thread and every waiter: each re-reads
+ *    again, and wakes a delivery thread and every waiter: each re-reads
  *    the database, which is the truth; a notification is only a hint.
  */
 #ifndef LG_NOTIFY_H
@@ -28,14 +28,17 @@ int notify_start(const struct config *cfg) LG_MUST_CHECK;
 /* Stop it and wake everyone (shutdown). */
 void notify_stop(void);
 
-/* Wake this process's delivery threads: outbox rows were just committed. */
+/*
+ * Outbox rows were just committed: wake one of this process's delivery
+ * threads (one that is asleep, or the next to sleep returns at once).
+ */
 void notify_outbox_kick(void);
 
-/* The outbox generation: changes whenever outbox work may have appeared. */
-uint64_t notify_outbox_generation(void);
-
-/* Sleep until the generation differs from `seen`, or `timeout_ms` pass, or shutdown. */
-void notify_wait_outbox(uint64_t seen, int timeout_ms);
+/*
+ * A delivery thread sleeps until kicked (it then owes the outbox a look; a
+ * kick made while it was claiming counts), or `timeout_ms` pass, or shutdown.
+ */
+void notify_wait_outbox(int timeout_ms);
 
 /* Sleep `timeout_ms`, or less if the process stops. */
 void notify_sleep(int timeout_ms);
