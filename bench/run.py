@@ -19,6 +19,9 @@
      F2  POST /floor/f2       one single-row INSERT, committed
      submit POST /hitl/request (delivery to a Bot API stand-in on, the
           pending limit raised out of the way)
+   and, one request at a time 20 ms apart (the machine idle in between, as
+   a decision finds it), the latency of F1 and of poll: the floor of one trip
+   through nginx, a worker and PostgreSQL, next to the wake figures.
 2. Telegram burst. A fresh stack with the product's default pacing: 1,000
    requests across 50 private chats of one bot, against the stand-in with
    Telegram's limits on. Rate = successful sendMessage calls / (last - first).
@@ -30,11 +33,13 @@ with the machine and the versions, and writes build/bench/results.json.
 """
 import argparse
 import concurrent.futures
+import http.client
 import json
 import os
 import platform
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -214,6 +219,26 @@ def measure(args, name, url, script_args):
     return res
 
 
+def one_at_a_time(port, path_of, count=200, gap_s=0.02):
+    """`count` GETs on one keep-alive connection, each alone, `gap_s` apart (the
+    machine goes idle in between, as a human's decision finds it): latency
+    percentiles in ms, as the wake figures are."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    lat = []
+    for i in range(count):
+        time.sleep(gap_s)
+        t0 = time.perf_counter()
+        conn.request("GET", path_of(i))
+        r = conn.getresponse()
+        r.read()
+        lat.append((time.perf_counter() - t0) * 1000)
+        check(r.status == 200, "%s answered %d" % (path_of(i), r.status))
+    conn.close()
+    lat.sort()
+    return {"count": count, "gap_ms": gap_s * 1000, "p50_ms": round(statistics.median(lat), 3),
+            "p99_ms": round(lat[int(len(lat) * 0.99) - 1], 3), "max_ms": round(lat[-1], 3)}
+
+
 def combine(runs):
     """Several wrk runs of one path -> their totals (rps over all), mean percentiles."""
     if len(runs) == 1:
@@ -318,6 +343,13 @@ def throughput(args):
             f1.append(measure(args, "F1", base + "/floor/f1", ["ids", ids_file]))
             poll.append(measure(args, "poll", base + "/hitl/poll", ["ids", ids_file]))
         out["f1"], out["poll"] = combine(f1), combine(poll)
+        # One request at a time: the floor of one trip through nginx, a worker
+        # and PostgreSQL when nothing else runs (the wake figures cross several).
+        for key, path in (("f1_alone", "/floor/f1"), ("poll_alone", "/hitl/poll")):
+            out[key] = one_at_a_time(stack.port,
+                                     lambda i, p=path: "%s?request_id=%s" % (p, ids[i % len(ids)]))
+            say("%-10s one at a time, 20 ms apart: p50 %.2f ms  p99 %.2f ms"
+                % (key, out[key]["p50_ms"], out[key]["p99_ms"]))
         out["f2"] = measure(args, "F2", base + "/floor/f2", ["post", str(SESSIONS)])
         pending0 = int(stack.scalar("SELECT count(*) FROM requests WHERE status = 'pending'"))
         out["submit"] = measure(args, "submit", base + "/hitl/request", ["post", str(SESSIONS)])
@@ -448,6 +480,13 @@ def build_rows(res):
         info("F0 nginx -> libfcgi, constant", wrk_cell(tp["f0"]))
         info("F1 nginx -> libfcgi, 1 PK SELECT", wrk_cell(tp["f1"]))
         info("F2 nginx -> libfcgi, 1 INSERT+COMMIT", wrk_cell(tp["f2"]))
+        for key, name in (("f1_alone", "F1 one request alone (idle machine)"),
+                          ("poll_alone", "poll one request alone (idle machine)")):
+            if key in tp:
+                rows.append({"figure": name, "value": "p50 %.2f / p99 %.2f ms"
+                             % (tp[key]["p50_ms"], tp[key]["p99_ms"]), "floor": "", "ratio": "",
+                             "target": "(floor)" if key == "f1_alone" else "(no target)",
+                             "result": "", "pass": None})
         for key, floor_key, target, name in (
                 ("poll", "f1", 0.85, "poll GET /hitl/poll (no wait)"),
                 ("submit", "f2", 0.60, "submit POST /hitl/request")):
@@ -468,9 +507,12 @@ def build_rows(res):
 
     w1 = res.get("wake_1000") or {}
     if "p50_ms" in w1 and w1["p50_ms"] is not None:
+        alone = tp.get("f1_alone") or {}
         for key, limit in (("p50_ms", 2.0), ("p99_ms", 10.0)):
             v = w1[key]
-            add("wake, 1,000 waiting: %s" % key[:3], "%.2f ms" % v, "", "",
+            f = alone.get(key)
+            add("wake, 1,000 waiting: %s" % key[:3], "%.2f ms" % v,
+                "F1 alone %.2f ms" % f if f else "", "%.1fx" % (v / f) if f else "",
                 "<= %g ms" % limit, v <= limit and w1["errors"] == 0,
                 "%.2f ms over, %.1fx the target" % (v - limit, v / limit)
                 if v > limit else "%d errors" % w1["errors"])
