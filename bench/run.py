@@ -236,7 +236,7 @@ def one_at_a_time(port, path_of, count=200, gap_s=0.02):
     conn.close()
     lat.sort()
     return {"count": count, "gap_ms": gap_s * 1000, "p50_ms": round(statistics.median(lat), 3),
-            "p99_ms": round(lat[int(len(lat) * 0.99) - 1], 3), "max_ms": round(lat[-1], 3)}
+            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3), "max_ms": round(lat[-1], 3)}
 
 
 def combine(runs):

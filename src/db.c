@@ -23,12 +23,6 @@ static struct {
     struct db_conn *idle; /* stack of idle connections */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .freed = PTHREAD_COND_INITIALIZER};
 
-/* A connection came free (or may be opened): wake a borrower. */
-static void freed_locked(void)
-{
-    pthread_cond_signal(&pool.freed);
-}
-
 void db_pool_init(const char *conninfo, int size)
 {
     free(pool.conninfo);
@@ -132,7 +126,7 @@ struct db_conn *db_acquire(struct lg_error *err)
         free(c);
         pthread_mutex_lock(&pool.lock);
         pool.open--;
-        freed_locked();
+        pthread_cond_signal(&pool.freed); /* a borrower may go on */
         pthread_mutex_unlock(&pool.lock);
         lg_fail(err, 503, "database_unavailable", "the database is unreachable; retry shortly");
         return NULL;
@@ -157,7 +151,7 @@ void db_release(struct db_conn *c)
         c->next = pool.idle;
         pool.idle = c;
     }
-    freed_locked();
+    pthread_cond_signal(&pool.freed); /* a borrower may go on */
     pthread_mutex_unlock(&pool.lock);
 }
 

@@ -24,11 +24,22 @@ static struct {
     volatile bool stopping;
     int wake_pipe[2];
     pthread_mutex_t lock;
-    pthread_cond_t outbox_cond;
-    bool outbox_kicked; /* a kick no delivery thread has answered yet */
+    pthread_cond_t outbox_cond; /* delivery threads wait for a kick */
+    pthread_cond_t sleep_cond;  /* notify_sleep() waits for shutdown only */
+    bool outbox_kicked;         /* a kick no delivery thread has answered yet */
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .outbox_cond = PTHREAD_COND_INITIALIZER,
+       .sleep_cond = PTHREAD_COND_INITIALIZER,
        .wake_pipe = {-1, -1}};
+
+/* Shutdown: every thread asleep in notify_wait_outbox() or notify_sleep() returns. */
+static void wake_sleepers(void)
+{
+    pthread_mutex_lock(&N.lock);
+    pthread_cond_broadcast(&N.outbox_cond);
+    pthread_cond_broadcast(&N.sleep_cond);
+    pthread_mutex_unlock(&N.lock);
+}
 
 /* ---------------------------------------------------------------- waiters */
 
@@ -149,9 +160,7 @@ void notify_wake_all_stop(void)
 {
     T.stopping = true;
     wake(NULL);
-    pthread_mutex_lock(&N.lock);
-    pthread_cond_broadcast(&N.outbox_cond);
-    pthread_mutex_unlock(&N.lock);
+    wake_sleepers();
 }
 
 /* ---------------------------------------------------------------- outbox */
@@ -162,7 +171,7 @@ void notify_wake_all_stop(void)
  * kicks the next, delivery.c); kicks that come before any thread looked are
  * answered by that one look.
  */
-static void outbox_bump(void)
+void notify_outbox_kick(void)
 {
     pthread_mutex_lock(&N.lock);
     N.outbox_kicked = true;
@@ -170,17 +179,15 @@ static void outbox_bump(void)
     pthread_mutex_unlock(&N.lock);
 }
 
-void notify_outbox_kick(void)
-{
-    outbox_bump();
-}
-
 /*
- * Sleep on the outbox condition for `timeout_ms`, or until shutdown, or (with
- * `take_kick`) until a kick, which this thread then answers.
+ * Sleep for `timeout_ms`, or until shutdown, or (with `take_kick`, on the
+ * outbox condition) until a kick, which this thread then answers. Plain
+ * sleeps wait on a condition of their own: a kick's single wake-up must reach
+ * a delivery thread.
  */
 static void timed_wait(int timeout_ms, bool take_kick)
 {
+    pthread_cond_t *cond = take_kick ? &N.outbox_cond : &N.sleep_cond;
     struct timespec until;
 
     clock_gettime(CLOCK_REALTIME, &until);
@@ -192,7 +199,7 @@ static void timed_wait(int timeout_ms, bool take_kick)
     }
     pthread_mutex_lock(&N.lock);
     while (!N.stopping && !T.stopping && !(take_kick && N.outbox_kicked))
-        if (pthread_cond_timedwait(&N.outbox_cond, &N.lock, &until) == ETIMEDOUT)
+        if (pthread_cond_timedwait(cond, &N.lock, &until) == ETIMEDOUT)
             break;
     if (take_kick)
         N.outbox_kicked = false;
@@ -240,7 +247,7 @@ static void dispatch(PGnotify *n)
 {
     if (!strcmp(n->relname, "lg_request")) {
         wake(n->extra);
-        outbox_bump(); /* a decision queues outbound work */
+        notify_outbox_kick(); /* a decision queues outbound work */
     } else if (!strcmp(n->relname, "lg_apikey")) {
         keycache_flush(true);
     }
@@ -267,7 +274,7 @@ static void *listener(void *arg)
             backoff_ms = 100;
             /* Anything may have happened while we were not listening. */
             keycache_flush(true);
-            outbox_bump();
+            notify_outbox_kick();
             wake(NULL);
         }
         fds[0] = (struct pollfd){PQsocket(pg), POLLIN, 0};
@@ -308,9 +315,7 @@ int notify_start(const struct config *cfg)
 void notify_stop(void)
 {
     N.stopping = true;
-    pthread_mutex_lock(&N.lock);
-    pthread_cond_broadcast(&N.outbox_cond);
-    pthread_mutex_unlock(&N.lock);
+    wake_sleepers();
     if (N.started) {
         if (write(N.wake_pipe[1], "x", 1) < 0)
             log_warn("could not wake the listener", "error=\"%s\"", strerror(errno));
