@@ -21,9 +21,10 @@
 #define CLAIM_BATCH 4
 #define MAX_THREADS 64
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
-#define ANSWER_MAX_ATTEMPTS 8 /* a callback query is useless after ~150 s */
-#define IDLE_LOOK_MS 2000     /* an idle thread looks at the outbox this often */
-#define BUSY_LOOK_MS 5        /* ... and this soon (doubling) when due rows were not taken */
+#define ANSWER_MAX_ATTEMPTS 8  /* a callback query is useless after ~150 s */
+#define IDLE_LOOK_MS 2000      /* an idle thread looks at the outbox this often */
+#define BUSY_LOOK_MS 5         /* ... and this soon (doubling) when due rows were not taken */
+#define PACED_HINT_MAX_MS 1000 /* a bot slot frees one second after its answer */
 
 static struct {
     const struct config *cfg;
@@ -301,7 +302,7 @@ static void *delivery_thread(void *arg)
     while (!notify_stopping()) {
         struct lg_error err;
         int n = store_outbox_claim(CLAIM_BATCH, &pace, rows, &err);
-        int64_t due;
+        int64_t due, paced;
 
         if (n < 0) {
             notify_wait_outbox(1000);
@@ -323,13 +324,18 @@ static void *delivery_thread(void *arg)
          * claim was under way, is looked at again soon, later each time). The
          * others sleep until work is queued here or a decision anywhere queued
          * some; all of them look again after IDLE_LOOK_MS at most, for work
-         * queued by another worker whose own threads are busy.
+         * queued by another worker whose own threads are busy. The timekeeper
+         * also notes when the bot may send again: until then a kick for new
+         * Telegram sends waits (notify_outbox_kick_paced), as a look would
+         * find nothing it may take.
          */
         if (__atomic_exchange_n(&D.timekeeper, true, __ATOMIC_ACQ_REL)) {
             notify_wait_outbox(IDLE_LOOK_MS);
             continue;
         }
-        due = store_outbox_next_due_ms(pace.bot_rate, &err);
+        due = store_outbox_next_due_ms(pace.bot_rate, &paced, &err);
+        if (due > -2)
+            notify_paced_for(paced > PACED_HINT_MAX_MS ? PACED_HINT_MAX_MS : (int)paced);
         if (due == 0)
             due = BUSY_LOOK_MS << (futile < 5 ? futile++ : 5);
         else

@@ -27,6 +27,8 @@ static struct {
     pthread_cond_t outbox_cond; /* delivery threads wait for a kick */
     pthread_cond_t sleep_cond;  /* notify_sleep() waits for shutdown only */
     bool outbox_kicked;         /* a kick no delivery thread has answered yet */
+    int64_t kick_at;            /* realtime ms from which that kick is due (0: now) */
+    int64_t paced_until;        /* realtime ms before which the bot sends nothing */
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .outbox_cond = PTHREAD_COND_INITIALIZER,
        .sleep_cond = PTHREAD_COND_INITIALIZER,
@@ -165,6 +167,14 @@ void notify_wake_all_stop(void)
 
 /* ---------------------------------------------------------------- outbox */
 
+static int64_t realtime_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 /*
  * Outbox work may have appeared: one delivery thread must look after this
  * moment. One kick wakes one thread (a thread that then claims a full batch
@@ -175,33 +185,71 @@ void notify_outbox_kick(void)
 {
     pthread_mutex_lock(&N.lock);
     N.outbox_kicked = true;
+    N.kick_at = 0;
     pthread_cond_signal(&N.outbox_cond);
     pthread_mutex_unlock(&N.lock);
 }
 
 /*
+ * Only paced Telegram sends were queued. While the bot is known to send
+ * nothing before some time, a look before then would find nothing to take:
+ * the kick is due at that time, so a burst of submits into a saturated bot
+ * costs one look, not one per submit.
+ */
+void notify_outbox_kick_paced(void)
+{
+    pthread_mutex_lock(&N.lock);
+    if (N.paced_until <= realtime_ms()) {
+        N.outbox_kicked = true;
+        N.kick_at = 0;
+        pthread_cond_signal(&N.outbox_cond);
+    } else if (!N.outbox_kicked || N.kick_at > N.paced_until) {
+        N.outbox_kicked = true;
+        N.kick_at = N.paced_until;
+        pthread_cond_signal(&N.outbox_cond);
+    }
+    pthread_mutex_unlock(&N.lock);
+}
+
+void notify_paced_for(int ms)
+{
+    pthread_mutex_lock(&N.lock);
+    N.paced_until = ms > 0 ? realtime_ms() + ms : 0;
+    pthread_mutex_unlock(&N.lock);
+}
+
+static struct timespec ms_timespec(int64_t ms)
+{
+    return (struct timespec){.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+}
+
+/*
  * Sleep for `timeout_ms`, or until shutdown, or (with `take_kick`, on the
- * outbox condition) until a kick, which this thread then answers. Plain
- * sleeps wait on a condition of their own: a kick's single wake-up must reach
- * a delivery thread.
+ * outbox condition) until a kick is due, which this thread then answers.
+ * Plain sleeps wait on a condition of their own: a kick's single wake-up
+ * must reach a delivery thread.
  */
 static void timed_wait(int timeout_ms, bool take_kick)
 {
     pthread_cond_t *cond = take_kick ? &N.outbox_cond : &N.sleep_cond;
-    struct timespec until;
+    int64_t until = realtime_ms() + timeout_ms;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
     pthread_mutex_lock(&N.lock);
-    while (!N.stopping && !T.stopping && !(take_kick && N.outbox_kicked))
-        if (pthread_cond_timedwait(cond, &N.lock, &until) == ETIMEDOUT)
+    while (!N.stopping && !T.stopping) {
+        int64_t wake_at = until;
+        struct timespec ts;
+
+        if (take_kick && N.outbox_kicked) {
+            if (N.kick_at <= realtime_ms())
+                break;
+            if (N.kick_at < wake_at)
+                wake_at = N.kick_at;
+        }
+        ts = ms_timespec(wake_at);
+        if (pthread_cond_timedwait(cond, &N.lock, &ts) == ETIMEDOUT && wake_at == until)
             break;
-    if (take_kick)
+    }
+    if (take_kick && N.outbox_kicked && N.kick_at <= realtime_ms())
         N.outbox_kicked = false;
     pthread_mutex_unlock(&N.lock);
 }

@@ -35,6 +35,15 @@ void notify_stop(void);
 void notify_outbox_kick(void);
 
 /*
+ * Only Telegram sends (paced) were committed: as notify_outbox_kick, but due
+ * no earlier than the bot may send again (notify_paced_for).
+ */
+void notify_outbox_kick_paced(void);
+
+/* The bot sends nothing for the next `ms` milliseconds (0 or less: it may send now). */
+void notify_paced_for(int ms);
+
+/*
  * A delivery thread sleeps until kicked (it then owes the outbox a look; a
  * kick made while it was claiming counts), or `timeout_ms` pass, or shutdown.
  */

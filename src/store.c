@@ -7,6 +7,8 @@
  */
 #include "store.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,27 +139,45 @@ static const struct db_stmt stmts[] = {
          " SELECT " SES_COLS ", (SELECT count(*) FROM requests r"
          "  WHERE r.tenant = $1 AND r.session_id = $2 AND r.status = 'pending') FROM u",
          false},
+    /*
+     * Every submit of a batch (write_batch) in one statement and one commit:
+     * $1 is a JSON array of requests, $2 the pending limit. One row per
+     * request, in order: the new request, or NULLs with whether the session
+     * is active and how many requests were pending. A request counts against
+     * the limit with the pending requests of its tenant and those before it in
+     * the batch; ids are drawn first so that RETURNING rows find their request.
+     */
     [S_REQUEST_SUBMIT] =
         {"request_submit",
-         "WITH s AS (SELECT active, telegram_chat_id FROM sessions"
-         "           WHERE tenant = $1 AND session_id = $2),"
-         " p AS (SELECT COALESCE(sum(n), 0) AS n FROM tenant_pending WHERE tenant = $1),"
-         " ins AS (INSERT INTO requests (tenant, session_id, client_id, message, request_type,"
+         "WITH b AS MATERIALIZED (SELECT x.*, gen_random_uuid() AS id"
+         "   FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (t text, s text, c text, m text,"
+         "          rt text, o jsonb, md jsonb, ts int, ot text, cb text, ik text, bh text,"
+         "          a text, ap boolean[]))"
+         "   WITH ORDINALITY AS x(t, s, c, m, rt, o, md, ts, ot, cb, ik, bh, a, ap, ord)),"
+         " p AS (SELECT tenant, sum(n) AS n FROM tenant_pending"
+         "       WHERE tenant IN (SELECT t FROM b) GROUP BY tenant),"
+         " e AS MATERIALIZED (SELECT b.*, s.active, s.telegram_chat_id AS chat,"
+         "          COALESCE(p.n, 0) AS n, CASE WHEN s.active THEN COALESCE(p.n, 0)"
+         "            + count(*) FILTER (WHERE s.active) OVER (PARTITION BY b.t ORDER BY b.ord)"
+         "          END AS nth"
+         "   FROM b LEFT JOIN sessions s ON s.tenant = b.t AND s.session_id = b.s"
+         "   LEFT JOIN p ON p.tenant = b.t),"
+         " ins AS (INSERT INTO requests (id, tenant, session_id, client_id, message, request_type,"
          "           options, metadata, timeout_seconds, expires_at, on_timeout, callback_url,"
          "           idempotency_key, body_hash, option_approve, telegram_chat_id)"
-         "         SELECT $1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::int,"
-         "                now() + make_interval(secs => $8::int), $9, $10, $11, $12,"
-         "                $15::boolean[], (SELECT telegram_chat_id FROM s)"
-         "         WHERE (SELECT active FROM s) AND (SELECT n FROM p) < $13::int"
+         "         SELECT id, t, s, c, m, rt, o, md, ts, now() + make_interval(secs => ts), ot, cb,"
+         "                ik, bh, ap, chat"
+         "         FROM e WHERE nth <= $2::int ORDER BY ord"
          "         ON CONFLICT (tenant, idempotency_key) DO NOTHING"
-         "         RETURNING " SUBMITTED_COLS ", telegram_chat_id),"
-         " a AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
-         "       SELECT $1, id, $2, $14, 'submitted' FROM ins),"
+         "         RETURNING " SUBMITTED_COLS ", tenant, session_id, telegram_chat_id),"
+         " au AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
+         "        SELECT ins.tenant, id, ins.session_id, e.a, 'submitted'"
+         "        FROM ins JOIN e USING (id)),"
          " o AS (INSERT INTO outbox (kind, request_id, chat_id)"
          "       SELECT 'tg_send', id, telegram_chat_id FROM ins)"
          " SELECT ins.id::text, status, created_t, expires_t, request_type, timeout_seconds,"
-         "   (SELECT active FROM s), (SELECT n FROM p)"
-         " FROM (VALUES (1)) v LEFT JOIN ins ON true",
+         "   e.active, e.n"
+         " FROM e LEFT JOIN ins USING (id) ORDER BY e.ord",
          false},
     [S_REQUEST_BY_IDEM] = {"request_by_idem",
                            "SELECT " REQ_COLS ", body_hash FROM requests"
@@ -207,12 +227,18 @@ static const struct db_stmt stmts[] = {
                         "   make_interval(secs => $3::float8 / 1000),"
                         "   make_interval(secs => $4::float8 / 1000), $5::int)",
                         false},
-    [S_OUTBOX_NEXT_DUE] = {"outbox_next_due",
-                           /* NULL when nothing is queued (GREATEST would skip it) */
-                           "SELECT CASE WHEN d IS NULL THEN NULL ELSE GREATEST(0, ceil(extract("
-                           "epoch FROM d - clock_timestamp()) * 1000))::bigint END"
-                           " FROM (SELECT outbox_next_due($1::int) AS d OFFSET 0) x",
-                           true},
+    /* The next due row, and when the bot may send at all: its own next time, a free slot. */
+    [S_OUTBOX_NEXT_DUE] =
+        {"outbox_next_due",
+         /* NULL when nothing is queued (GREATEST would skip it) */
+         "SELECT CASE WHEN d IS NULL THEN NULL ELSE GREATEST(0, ceil(extract("
+         "epoch FROM d - clock_timestamp()) * 1000))::bigint END,"
+         " GREATEST(0, ceil(extract(epoch FROM GREATEST("
+         "   (SELECT next_at FROM tg_pace WHERE key = 'bot'),"
+         "   (SELECT CASE WHEN count(*) < $1::int THEN clock_timestamp() ELSE min(free_at) END"
+         "    FROM tg_bot_slots WHERE slot < $1::int)) - clock_timestamp()) * 1000))::bigint"
+         " FROM (SELECT outbox_next_due($1::int) AS d OFFSET 0) x",
+         true},
     [S_REQUEST_ROW] = {"request_row",
                        "SELECT " REQ_COLS ", tenant FROM requests WHERE id = $1::uuid", true},
     [S_DELIVERY_SENT] =
@@ -625,65 +651,187 @@ static int idempotent_replay(const struct actor *who, const char *idem_key, cons
     return rc;
 }
 
+/*
+ * Submits that arrive while another batch is being written wait and go
+ * together in the next one: one statement and one commit (one WAL flush)
+ * for all of them. A submit that finds no batch under way writes at once,
+ * alone, so batching adds no wait to a quiet worker. One batch at a time per
+ * process; the statement's time is what gathers the next batch.
+ */
+enum { SUBMIT_BATCH_MAX = 64 };
+
+enum submit_verdict {
+    SUBMIT_WAITING,
+    SUBMIT_DONE,       /* rc, out and err are the answer */
+    SUBMIT_NO_SESSION, /* no such session */
+    SUBMIT_INACTIVE,   /* the session is deactivated */
+    SUBMIT_HELD,       /* not inserted: an idempotency key already used, or the pending limit */
+};
+
+struct submit_slot {
+    json_t *item; /* the request, as one element of the batch's $1 */
+    enum submit_verdict verdict;
+    int rc;
+    json_t *out;
+    struct lg_error err;
+    long long pending; /* SUBMIT_HELD: pending requests of the tenant before the batch */
+    struct submit_slot *next;
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t done;
+    struct submit_slot *head, *tail;
+    bool writing;
+} SQ = {.mu = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+
+static json_t *submit_item(const struct actor *who, const struct submit_in *in,
+                           const char *idem_key, const char *body_hash)
+{
+    json_t *approve = json_null();
+
+    if (in->options) {
+        approve = json_array();
+        for (size_t i = 0; i < json_array_size(in->options) && i < OPTIONS_MAX; i++)
+            json_array_append_new(approve, json_boolean(in->approve[i]));
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:O*, s:O*, s:i, s:s, s:s*, s:s*, s:s*, s:s, s:o}",
+                     "t", who->tenant, "s", in->session_id, "c", in->client_id, "m", in->message,
+                     "rt", in->request_type, "o", in->options, "md", in->metadata, "ts",
+                     in->timeout_seconds, "ot", in->on_timeout, "cb", in->callback_url, "ik",
+                     idem_key, "bh", idem_key ? body_hash : NULL, "a", who->name, "ap", approve);
+}
+
+/* Read one batch row into its slot. Returns 1 when a request was inserted. */
+static int submit_outcome(const PGresult *res, int row, struct submit_slot *s)
+{
+    struct lg_request r;
+
+    if (!PQgetisnull(res, row, 0)) {
+        row_to_submitted(res, row, &r);
+        s->out = shape_submitted(&r);
+        s->rc = 0;
+        s->verdict = SUBMIT_DONE;
+        return 1;
+    }
+    if (PQgetisnull(res, row, SUBMITTED_NCOLS))
+        s->verdict = SUBMIT_NO_SESSION;
+    else if (!col_bool(res, row, SUBMITTED_NCOLS))
+        s->verdict = SUBMIT_INACTIVE;
+    else
+        s->verdict = SUBMIT_HELD;
+    s->pending = col_int(res, row, SUBMITTED_NCOLS + 1);
+    return 0;
+}
+
+/*
+ * Write `n` slots in one statement and fill in each one's outcome. When the
+ * statement itself fails (not the connection), the transaction was rolled
+ * back: each submit is written again on its own, so that one request the
+ * database refuses does not fail the others.
+ */
+static void write_batch(struct submit_slot **slots, int n, int max_pending)
+{
+    json_t *all = json_array();
+    char *body, maxp[16];
+    const char *p[] = {NULL, maxp};
+    struct lg_error err;
+    PGresult *res = NULL;
+    int inserted = 0;
+
+    for (int i = 0; i < n; i++)
+        json_array_append(all, slots[i]->item);
+    body = json_dumps(all, JSON_COMPACT);
+    json_decref(all);
+    snprintf(maxp, sizeof(maxp), "%d", max_pending);
+    p[0] = body;
+    if (!body)
+        lg_fail(&err, 500, "internal", "could not encode the requests");
+    else if ((res = run(S_REQUEST_SUBMIT, 2, p, &err)) && PQntuples(res) != n)
+        lg_fail(&err, 500, "internal", "submit answered %d rows for %d", PQntuples(res), n);
+    free(body);
+    if (res && PQntuples(res) == n) {
+        for (int i = 0; i < n; i++)
+            inserted += submit_outcome(res, i, slots[i]);
+    } else if (!res && n > 1 && err.status == 500) {
+        for (int i = 0; i < n; i++)
+            write_batch(&slots[i], 1, max_pending);
+    } else {
+        for (int i = 0; i < n; i++) {
+            slots[i]->rc = -1;
+            slots[i]->err = err;
+            slots[i]->verdict = SUBMIT_DONE;
+        }
+    }
+    PQclear(res);
+    if (inserted)
+        notify_outbox_kick_paced();
+}
+
+/* Queue `me` and wait until a batch holding it was written, by this thread or another. */
+static void submit_wait(struct submit_slot *me, int max_pending)
+{
+    struct submit_slot *batch[SUBMIT_BATCH_MAX];
+    int n;
+
+    pthread_mutex_lock(&SQ.mu);
+    if (SQ.tail)
+        SQ.tail->next = me;
+    else
+        SQ.head = me;
+    SQ.tail = me;
+    while (me->verdict == SUBMIT_WAITING) {
+        if (SQ.writing) {
+            pthread_cond_wait(&SQ.done, &SQ.mu);
+            continue;
+        }
+        for (n = 0; SQ.head && n < SUBMIT_BATCH_MAX; n++) {
+            batch[n] = SQ.head;
+            SQ.head = SQ.head->next;
+        }
+        if (!SQ.head)
+            SQ.tail = NULL;
+        SQ.writing = true;
+        pthread_mutex_unlock(&SQ.mu);
+        write_batch(batch, n, max_pending);
+        pthread_mutex_lock(&SQ.mu);
+        SQ.writing = false;
+        pthread_cond_broadcast(&SQ.done);
+    }
+    pthread_mutex_unlock(&SQ.mu);
+}
+
 int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
                          const char *body_hash, int max_pending, json_t **out, struct lg_error *err)
 {
-    char timeout[16], maxp[16];
-    char *options = in->options ? json_dumps(in->options, JSON_COMPACT) : NULL;
-    char *metadata = in->metadata ? json_dumps(in->metadata, JSON_COMPACT) : NULL;
-    char approve[2 * OPTIONS_MAX + 3];
-    const char *p[] = {who->tenant,
-                       in->session_id,
-                       in->client_id,
-                       in->message,
-                       in->request_type,
-                       options,
-                       metadata,
-                       timeout,
-                       in->on_timeout,
-                       in->callback_url,
-                       idem_key,
-                       idem_key ? body_hash : NULL,
-                       maxp,
-                       who->name,
-                       in->options ? approve : NULL};
-    PGresult *res;
-    struct lg_request r;
+    struct submit_slot me = {.item = submit_item(who, in, idem_key, body_hash)};
     int rc = 0;
 
-    snprintf(timeout, sizeof(timeout), "%d", in->timeout_seconds);
-    snprintf(maxp, sizeof(maxp), "%d", max_pending);
-    approve[0] = '{';
-    for (size_t i = 0; in->options && i < json_array_size(in->options); i++) {
-        approve[1 + 2 * i] = in->approve[i] ? 't' : 'f';
-        approve[2 + 2 * i] = ',';
+    if (!me.item)
+        return lg_fail(err, 500, "internal", "out of memory");
+    submit_wait(&me, max_pending);
+    json_decref(me.item);
+    switch (me.verdict) {
+    case SUBMIT_DONE:
+        *out = me.out;
+        if (me.rc < 0)
+            *err = me.err;
+        return me.rc;
+    case SUBMIT_NO_SESSION:
+        return lg_fail(err, 404, "session_not_found",
+                       "no session with id '%s'; register it with POST /hitl/register first",
+                       in->session_id);
+    case SUBMIT_INACTIVE:
+        return lg_fail(err, 409, "session_inactive", "session '%s' is deactivated", in->session_id);
+    default:
+        break;
     }
-    approve[in->options ? 2 * json_array_size(in->options) : 1] = '}';
-    approve[in->options ? 2 * json_array_size(in->options) + 1 : 2] = '\0';
-    res = run(S_REQUEST_SUBMIT, 15, p, err);
-    free(options);
-    free(metadata);
-    if (!res)
-        return -1;
-    if (!PQgetisnull(res, 0, 0)) {
-        row_to_submitted(res, 0, &r);
-        *out = shape_submitted(&r);
-        notify_outbox_kick();
-    } else if (PQgetisnull(res, 0, SUBMITTED_NCOLS)) {
-        rc = lg_fail(err, 404, "session_not_found",
-                     "no session with id '%s'; register it with POST /hitl/register first",
-                     in->session_id);
-    } else if (!col_bool(res, 0, SUBMITTED_NCOLS)) {
-        rc = lg_fail(err, 409, "session_inactive", "session '%s' is deactivated", in->session_id);
-    } else if (idem_key && (rc = idempotent_replay(who, idem_key, body_hash, out, err)) <= 0) {
-        /* a replay (0) or a conflict (-1): a known key outranks the pending limit */
-    } else {
-        rc = lg_fail(err, 429, "too_many_pending",
-                     "%d requests are already pending (limit %d); wait for answers or cancel some",
-                     (int)col_int(res, 0, SUBMITTED_NCOLS + 1), max_pending);
-    }
-    PQclear(res);
-    return rc;
+    /* A replay (0) or a conflict (-1): a known key outranks the pending limit. */
+    if (idem_key && (rc = idempotent_replay(who, idem_key, body_hash, out, err)) <= 0)
+        return rc;
+    return lg_fail(err, 429, "too_many_pending",
+                   "%d requests are already pending (limit %d); wait for answers or cancel some",
+                   (int)me.pending, max_pending);
 }
 
 int store_request_poll(const struct actor *who, const char *id, json_t **out, struct lg_error *err)
@@ -831,19 +979,19 @@ int store_outbox_claim(int limit, const struct pace *pace, struct outbox_row *ou
     return n < limit ? n : limit;
 }
 
-int64_t store_outbox_next_due_ms(int bot_rate, struct lg_error *err)
+int64_t store_outbox_next_due_ms(int bot_rate, int64_t *paced_ms, struct lg_error *err)
 {
     char br[16];
     const char *p[] = {br};
     PGresult *res;
+    int64_t ms;
 
     snprintf(br, sizeof(br), "%d", bot_rate);
     res = run(S_OUTBOX_NEXT_DUE, 1, p, err);
-    int64_t ms;
-
     if (!res)
         return -2;
     ms = PQgetisnull(res, 0, 0) ? -1 : col_int(res, 0, 0);
+    *paced_ms = col_int(res, 0, 1);
     PQclear(res);
     return ms;
 }

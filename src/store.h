@@ -43,6 +43,9 @@ int store_session_deactivate(const struct actor *who, const char *session_id, js
 /*
  * Insert a request. With `idem_key`, a second submit with the same key and
  * `body_hash` answers the first request; a different body is a 409.
+ * Submits of one process that arrive while another is being written are
+ * written together, in one statement and one commit; each gets its own
+ * answer, as if it had been alone.
  */
 int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
                          const char *body_hash, int max_pending, json_t **out,
@@ -85,8 +88,12 @@ struct pace {
 int store_outbox_claim(int limit, const struct pace *pace, struct outbox_row *out,
                        struct lg_error *err) LG_MUST_CHECK;
 
-/* Milliseconds until the next row not in flight is due; -1 none queued, -2 error. */
-int64_t store_outbox_next_due_ms(int bot_rate, struct lg_error *err);
+/*
+ * Milliseconds until the next row not in flight is due; -1 none queued, -2
+ * error. `paced_ms`: how long until the bot may send anything (its own pace
+ * and its window of `bot_rate` slots), 0 when it may now.
+ */
+int64_t store_outbox_next_due_ms(int bot_rate, int64_t *paced_ms, struct lg_error *err);
 
 /* A request row of any tenant; strings borrowed from the returned result (PQclear it). */
 PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_error *err);

@@ -283,6 +283,105 @@ def test_concurrent_submits(s):
     ok(time.time() - t < 20, "80 submits took %.1fs" % (time.time() - t))
 
 
+
+def burst(s, calls):
+    """Send every (body, headers) of `calls` at the same moment; their answers, in order."""
+    gate = threading.Barrier(len(calls))
+    out = [None] * len(calls)
+
+    def one(i):
+        body, headers = calls[i]
+        gate.wait()
+        out[i] = s.post("/hitl/request", body, headers=headers)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(calls))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return out
+
+
+def test_submits_at_once_share_a_commit(s):
+    # Submits that arrive together are written in one statement and one
+    # commit; each still gets its own answer, whatever the others' fate.
+    key = s.new_key("together")
+    h = {"X-API-Key": key}
+    for sid in ("tog", "tog-off"):
+        eq(s.post("/hitl/register", {"session_id": sid, "client_id": "a", "telegram_id": 5},
+                  headers=h).status, 200)
+    eq(s.post("/hitl/deactivate", {"session_id": "tog-off"}, headers=h).status, 200)
+    shared = 0
+    for rnd in range(3):
+        calls = [({"session_id": "tog", "client_id": "c%d" % i, "message": "r%d m%d" % (rnd, i),
+                   "options": ["Go", "Stop"], "metadata": {"i": i}}, h) for i in range(24)]
+        calls += [({"session_id": "tog-none", "client_id": "a", "message": "x"}, h)] * 3
+        calls += [({"session_id": "tog-off", "client_id": "a", "message": "x"}, h)] * 3
+        same = {"session_id": "tog", "client_id": "a", "message": "keyed r%d" % rnd}
+        calls += [(same, dict(h, **{"Idempotency-Key": "same-%d" % rnd}))] * 2
+        calls += [(dict(same, message="first %d" % i), dict(h, **{"Idempotency-Key": "clash-%d" % rnd}))
+                  for i in range(2)]
+        before = int(s.scalar("SELECT count(*) FROM requests WHERE tenant = 'together'"))
+        out = burst(s, calls)
+        for i in range(24):
+            eq(out[i].status, 200, "submit %d: %r" % (i, out[i]))
+            row = s.sql("SELECT session_id, client_id, message, options::text, metadata::text,"
+                        " option_approve::text FROM requests WHERE id = :'p1'",
+                        out[i].json["request_id"])
+            eq(row, [["tog", "c%d" % i, "r%d m%d" % (rnd, i), '["Go", "Stop"]', '{"i": %d}' % i,
+                      "{t,f}"]], "request %d as stored" % i)
+        for r in out[24:27]:
+            error_is(r, 404, "session_not_found", "tog-none")
+        for r in out[27:30]:
+            error_is(r, 409, "session_inactive", "tog-off")
+        a, b = out[30], out[31]
+        eq((a.status, b.status), (200, 200))
+        eq(a.json["request_id"], b.json["request_id"], "one key, one request")
+        eq(sorted([bool(a.json.get("idempotent_replay")), bool(b.json.get("idempotent_replay"))]),
+           [False, True])
+        eq(sorted(r.status for r in out[32:34]), [200, 409])
+        made = [r.json["request_id"] for r in out if r.status == 200]
+        made = sorted(set(made))
+        eq(len(made), 26)
+        eq(int(s.scalar("SELECT count(*) FROM requests WHERE tenant = 'together'")), before + 26)
+        ids = "{%s}" % ",".join(made)
+        eq(s.scalar("SELECT count(*) FROM audit_log WHERE action = 'submitted'"
+                    " AND actor LIKE 'key:%' AND tenant = 'together' AND session_id = 'tog'"
+                    " AND request_id = ANY (:'p1'::uuid[])", ids), "26")
+        eq(s.scalar("SELECT count(*) FROM outbox WHERE kind = 'tg_send'"
+                    " AND request_id = ANY (:'p1'::uuid[])", ids), "26")
+        commits = int(s.scalar("SELECT count(DISTINCT xmin::text) FROM requests"
+                               " WHERE id = ANY (:'p1'::uuid[])", ids))
+        shared = max(shared, 26 - commits)
+        if shared:
+            break
+    ok(shared > 0, "submits sent at once were committed one by one")
+
+
+def test_pending_limit_within_one_batch(s):
+    # 95 pending of a limit of 100: of twelve submits at once, each batch lets
+    # through only as many as still fit. Two workers may each write a batch
+    # at the same moment, so up to 2 x 5 are accepted, never all twelve.
+    key = s.new_key("batch-limit")
+    h = {"X-API-Key": key}
+    eq(s.post("/hitl/register", {"session_id": "bl", "client_id": "a", "telegram_id": 6},
+              headers=h).status, 200)
+    s.sql("INSERT INTO requests (tenant, session_id, client_id, message, request_type,"
+          " timeout_seconds, expires_at)"
+          " SELECT 'batch-limit', 'bl', 'a', 'old', 'input', 600, now() + interval '10 min'"
+          " FROM generate_series(1, 95)")
+    out = burst(s, [({"session_id": "bl", "client_id": "a", "message": "m%d" % i}, h)
+                    for i in range(12)])
+    accepted = [r for r in out if r.status == 200]
+    for r in out:
+        if r.status != 200:
+            error_is(r, 429, "too_many_pending", "limit 100")
+    ok(5 <= len(accepted) <= 10, "%d of 12 accepted with room for 5" % len(accepted))
+    eq(s.scalar("SELECT count(*) FROM requests WHERE tenant = 'batch-limit'"
+                " AND status = 'pending'"), str(95 + len(accepted)))
+    s.clear_pending("batch-limit")
+
+
 NODE_AXIOS = r'''
 const axios = require('axios');
 
