@@ -3,9 +3,13 @@
  */
 #include "wait.h"
 
+#include <string.h>
+
 #include "log.h"
 #include "notify.h"
 #include "server.h"
+
+#define RETRY_MS 250 /* a read that failed is tried again this soon */
 
 int wait_capacity(const struct config *cfg)
 {
@@ -24,7 +28,7 @@ int wait_poll(const struct config *cfg, const struct actor *who, const char *id,
               json_t **out, struct lg_error *err)
 {
     struct waiter w;
-    int64_t deadline;
+    int64_t deadline, until;
     int rc;
 
     if (wait_s <= 0)
@@ -42,13 +46,22 @@ int wait_poll(const struct config *cfg, const struct actor *who, const char *id,
             break;
         if (now_ms() >= deadline || notify_stopping())
             break;
-        /* Still pending, or the database is away: sleep until told or timed out. */
+        /*
+         * Still pending, or the database away: sleep until told (the listener
+         * wakes every waiter when it reconnects) or timed out. Every pooled
+         * connection busy past the pool's wait (thousands of waiters woken at
+         * once): look again soon, as the wake-up that led here is spent and
+         * no other may follow.
+         */
+        until = deadline;
         if (rc == 0) {
             json_decref(*out);
             *out = NULL;
+        } else if (!strcmp(err->code, "database_busy") && now_ms() + RETRY_MS < deadline) {
+            until = now_ms() + RETRY_MS;
         }
         server_thread_sleeps();
-        notify_waiter_sleep(&w, deadline);
+        notify_waiter_sleep(&w, until);
         server_thread_wakes();
     }
     notify_waiter_remove(&w);

@@ -269,3 +269,37 @@ def test_waits_do_not_count_as_busy(s):
     finally:
         s.stop()
         s.start(LOOPGATE_BUSY_THREADS="16")
+
+
+def test_woken_while_connections_busy_reads_again(s):
+    # One worker with one pooled connection, held by a cancel stuck on a row
+    # lock for 7 s. A waiter woken meanwhile cannot read its row within the
+    # pool's 5 s wait: it must look again soon, not sleep until its own wait
+    # runs out (its wake-up is spent and no other comes).
+    s.stop()
+    s.start(LOOPGATE_WORKERS="1", LOOPGATE_DB_POOL_SIZE="1")
+    try:
+        register(s, "wait-pool", chat())
+        rid = submit(s, "wait-pool", "the waited one")
+        stuck = submit(s, "wait-pool", "locked by the test")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as ex:
+            waiter = ex.submit(long_poll, s, rid, 40)
+            time.sleep(1)
+            lock = ex.submit(s.sql, "BEGIN; SELECT 1 FROM requests WHERE id = :'p1' FOR UPDATE;"
+                             " SELECT pg_sleep(7); COMMIT;", stuck)
+            time.sleep(0.5)
+            cancel = ex.submit(lambda: s.post("/hitl/cancel", {"request_id": stuck}, timeout=30))
+            time.sleep(0.5)
+            t = time.monotonic()
+            s.sql("UPDATE requests SET status = 'canceled', responded_at = now()"
+                  " WHERE id = :'p1'", rid)
+            r, _ = waiter.result(timeout=60)
+            took = time.monotonic() - t
+            lock.result(timeout=30)
+            eq(cancel.result(timeout=30).status, 200)
+        eq((r.status, r.json["status"]), (200, "canceled"))
+        ok(took < 15, "the woken waiter answered %.1f s after the decision (its wait was 40 s)"
+           % took)
+    finally:
+        s.stop()
+        s.start(LOOPGATE_WORKERS="2", LOOPGATE_DB_POOL_SIZE="4")
