@@ -53,8 +53,10 @@ PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
      * statements that run in a fraction of one.
      */
     const char *keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
-    const char *vals[] = {"5", "loopgate", "-c jit=off", conninfo, NULL};
+    const char *vals[] = {"5", "loopgate", "-c jit=off -c DateStyle=ISO -c TimeZone=UTC", conninfo,
+                          NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    const char *style, *zone;
 
     if (!pg) {
         lg_snprintf(errbuf, errlen, "out of memory");
@@ -67,6 +69,23 @@ PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
                 *p = ' ';
         PQfinish(pg);
         return NULL;
+    }
+    /*
+     * Timestamps read as text are in ISO form and UTC (store.c relies on it).
+     * Options of the operator's own replace ours: then set both here.
+     */
+    style = PQparameterStatus(pg, "DateStyle");
+    zone = PQparameterStatus(pg, "TimeZone");
+    if (!style || strncmp(style, "ISO", 3) != 0 || !zone || strcmp(zone, "UTC") != 0) {
+        PGresult *res = PQexec(pg, "SET DateStyle = ISO; SET TimeZone = UTC");
+        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+        PQclear(res);
+        if (!ok) {
+            lg_strlcpy(errbuf, "could not set DateStyle and TimeZone", errlen);
+            PQfinish(pg);
+            return NULL;
+        }
     }
     return pg;
 }

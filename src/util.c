@@ -282,3 +282,26 @@ void sb_free(struct sbuf *b)
     b->p = NULL;
     b->len = b->cap = 0;
 }
+
+int pg_ts_iso(const char *in, char out[28])
+{
+    static const char shape[] = "dddd-dd-dd dd:dd:dd";
+    size_t i, frac = 0;
+
+    for (i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? in[i] < '0' || in[i] > '9' : in[i] != shape[i])
+            return -1;
+    if (in[i] == '.')
+        for (i++; frac < 6 && in[i] >= '0' && in[i] <= '9'; i++)
+            frac++;
+    if (strcmp(in + i, "+00") != 0 || (in[19] == '.' && frac == 0))
+        return -1;
+    memcpy(out, in, 19);
+    out[10] = 'T';
+    out[19] = '.';
+    memcpy(out + 20, frac ? in + 20 : "", frac);
+    memset(out + 20 + frac, '0', 6 - frac);
+    out[26] = 'Z';
+    out[27] = '\0';
+    return 0;
+}

@@ -67,6 +67,14 @@ bool uuid_valid(const char *s);
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
 
+/*
+ * A timestamptz as PostgreSQL prints it with DateStyle ISO and TimeZone UTC
+ * ("2026-11-25 10:00:00.5+00") in the API's form, microseconds always
+ * written ("2026-11-25T10:00:00.500000Z"). -1 (out unchanged) for any other
+ * text.
+ */
+int pg_ts_iso(const char *in, char out[28]) LG_MUST_CHECK;
+
 /* Case-insensitive ASCII prefix match of a media type ("application/json; charset=utf-8"). */
 bool media_type_is_json(const char *content_type);
 

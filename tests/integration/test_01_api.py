@@ -101,6 +101,41 @@ def test_submit_and_poll_shapes(s):
     eq(s.scalar("SELECT action FROM audit_log WHERE request_id = :'p1'", rid), "submitted")
 
 
+
+def test_poll_times_whatever_the_session_settings(s):
+    # The poll answer formats its timestamps in the worker from PostgreSQL's
+    # text: they must equal the submit's (formatted by the server) and keep
+    # six fraction digits, also when the database's defaults are another
+    # DateStyle and TimeZone.
+    def check(sid):
+        register(s, sid)
+        j = submit(s, sid, "times")
+        rid = j["request_id"]
+        s.sql("UPDATE requests SET tg_sent_at = '2026-01-02 03:04:05+00',"
+              " callback_url = 'https://hooks.example.test/x', cb_state = 'delivered',"
+              " cb_delivered_at = '2026-01-02 03:04:05.5+00' WHERE id = :'p1'", rid)
+        s.sql("UPDATE requests SET status = 'completed', response = 'ok',"
+              " responded_at = '2026-01-02 23:59:59.000001+00' WHERE id = :'p1'", rid)
+        p = s.get("/hitl/poll?request_id=" + rid).json
+        eq((p["created_at"], p["expires_at"]), (j["created_at"], j["expires_at"]))
+        ok(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", p["created_at"]), p["created_at"])
+        eq(p["responded_at"], "2026-01-02T23:59:59.000001Z")
+        eq(p["delivery"]["sent_at"], "2026-01-02T03:04:05.000000Z")
+        eq(p["callback"]["delivered_at"], "2026-01-02T03:04:05.500000Z")
+
+    check("times-default")
+    s.sql("ALTER DATABASE loopgate SET DateStyle = 'SQL, DMY';"
+          " ALTER DATABASE loopgate SET TimeZone = 'America/New_York'")
+    s.stop()
+    s.start()
+    try:
+        check("times-database-defaults")
+    finally:
+        s.sql("ALTER DATABASE loopgate RESET DateStyle; ALTER DATABASE loopgate RESET TimeZone")
+        s.stop()
+        s.start()
+
+
 def test_submit_defaults_and_explicit(s):
     register(s, "defaults")
     j = submit(s, "defaults", "free text please")

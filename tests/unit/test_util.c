@@ -272,6 +272,27 @@ TEST(now_ms)
     CHECK(b >= a);
 }
 
+TEST(pg_ts_iso)
+{
+    char out[28] = "unchanged";
+
+    CHECK_EQ_INT(pg_ts_iso("2026-11-25 10:00:00.123456+00", out), 0);
+    CHECK_EQ_STR(out, "2026-11-25T10:00:00.123456Z");
+    CHECK_EQ_INT(pg_ts_iso("2026-11-25 10:00:00.5+00", out), 0);
+    CHECK_EQ_STR(out, "2026-11-25T10:00:00.500000Z");
+    CHECK_EQ_INT(pg_ts_iso("2026-01-02 03:04:05+00", out), 0);
+    CHECK_EQ_STR(out, "2026-01-02T03:04:05.000000Z");
+    snprintf(out, sizeof(out), "unchanged");
+    CHECK_EQ_INT(pg_ts_iso("2026-11-25 10:00:00.123456+01", out), -1);
+    CHECK_EQ_INT(pg_ts_iso("2026-11-25 10:00:00.1234567+00", out), -1);
+    CHECK_EQ_INT(pg_ts_iso("2026-11-25 10:00:00.+00", out), -1);
+    CHECK_EQ_INT(pg_ts_iso("2026-11-25T10:00:00+00", out), -1);
+    CHECK_EQ_INT(pg_ts_iso("11/25/2026 10:00:00 UTC", out), -1);
+    CHECK_EQ_INT(pg_ts_iso("infinity", out), -1);
+    CHECK_EQ_INT(pg_ts_iso("", out), -1);
+    CHECK_EQ_STR(out, "unchanged");
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -289,5 +310,6 @@ int main(int argc, char **argv)
     RUN(lg_fail);
     RUN(alloc);
     RUN(now_ms);
+    RUN(pg_ts_iso);
     return t_end();
 }
