@@ -237,10 +237,11 @@ static const struct db_stmt stmts[] = {
          /* NULL when nothing is queued (GREATEST would skip it) */
          "SELECT CASE WHEN d IS NULL THEN NULL ELSE GREATEST(0, ceil(extract("
          "epoch FROM d - clock_timestamp()) * 1000))::bigint END,"
-         " GREATEST(0, ceil(extract(epoch FROM GREATEST("
+         /* a slot never used is free from '-infinity': now bounds it below */
+         " ceil(extract(epoch FROM GREATEST(clock_timestamp(),"
          "   (SELECT next_at FROM tg_pace WHERE key = 'bot'),"
-         "   (SELECT CASE WHEN count(*) < $1::int THEN clock_timestamp() ELSE min(free_at) END"
-         "    FROM tg_bot_slots WHERE slot < $1::int)) - clock_timestamp()) * 1000))::bigint"
+         "   (SELECT CASE WHEN count(*) < $1::int THEN NULL ELSE min(free_at) END"
+         "    FROM tg_bot_slots WHERE slot < $1::int)) - clock_timestamp()) * 1000)::bigint"
          " FROM (SELECT outbox_next_due($1::int) AS d OFFSET 0) x",
          true},
     [S_REQUEST_ROW] = {"request_row",

@@ -500,3 +500,20 @@ def test_webhook_answers_503_while_database_down(s):
 
 
 test_outage_200_requests_none_lost.slow = True
+
+
+def test_delivery_timekeeping_statements_succeed(s):
+    # After a send, the delivery timekeeper asks when the next row is due and
+    # when the bot may send again; bot slots never used are free from
+    # '-infinity', which must not make that statement fail.
+    s.sql("DELETE FROM tg_bot_slots")
+    start = len(s.log_text())
+    register(s, "tg-timekeeper", chat())
+    rid = submit(s, "tg-timekeeper", "keep time")
+    sent(s, rid)
+    ok(s.scalar("SELECT count(*) FROM tg_bot_slots WHERE free_at = '-infinity'") != "0",
+       "some bot slots are still unused")
+    time.sleep(2.5)  # longer than an idle delivery thread's look (IDLE_LOOK_MS)
+    failed = [line for line in s.log_text()[start:].splitlines()
+              if "database statement failed" in line]
+    eq(failed, [])
