@@ -181,12 +181,17 @@ static int64_t realtime_ms(void)
  * kicks the next, delivery.c); kicks that come before any thread looked are
  * answered by that one look.
  */
+static void kick_locked(int64_t at)
+{
+    N.outbox_kicked = true;
+    N.kick_at = at;
+    pthread_cond_signal(&N.outbox_cond);
+}
+
 void notify_outbox_kick(void)
 {
     pthread_mutex_lock(&N.lock);
-    N.outbox_kicked = true;
-    N.kick_at = 0;
-    pthread_cond_signal(&N.outbox_cond);
+    kick_locked(0);
     pthread_mutex_unlock(&N.lock);
 }
 
@@ -199,15 +204,10 @@ void notify_outbox_kick(void)
 void notify_outbox_kick_paced(void)
 {
     pthread_mutex_lock(&N.lock);
-    if (N.paced_until <= realtime_ms()) {
-        N.outbox_kicked = true;
-        N.kick_at = 0;
-        pthread_cond_signal(&N.outbox_cond);
-    } else if (!N.outbox_kicked || N.kick_at > N.paced_until) {
-        N.outbox_kicked = true;
-        N.kick_at = N.paced_until;
-        pthread_cond_signal(&N.outbox_cond);
-    }
+    if (N.paced_until <= realtime_ms())
+        kick_locked(0);
+    else if (!N.outbox_kicked || N.kick_at > N.paced_until)
+        kick_locked(N.paced_until);
     pthread_mutex_unlock(&N.lock);
 }
 
