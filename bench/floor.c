@@ -2,7 +2,7 @@
  * floor.c - the floors of bench/run.py: the least a threaded libfcgi program
  * behind the same nginx can do for each kind of request Loopgate serves.
  *
- *   floor --socket PATH [--threads 16] [--workers 2] --mode f0|f1|f2 [--db CONNINFO]
+ *   floor --socket PATH [--threads 16] [--workers 2] --mode f0|f1|f2|fw [--db CONNINFO]
  *
  * 1. Same shape as `loopgate serve`: the master binds the unix socket, forks
  *    `workers` processes (before any thread exists), and each runs `threads`
@@ -14,7 +14,16 @@
  *          QUERY_STRING `request_id=...`;
  *      f2  one single-row INSERT per request, committed (autocommit), into
  *          bench_f2, which the master creates before forking.
- *    f1 and f2 hold one PGconn per thread, opened when the thread starts.
+ *      fw  the wake floor: GET ?wait=ID sleeps until PostgreSQL notifies ID
+ *          (at most 120 s) and answers from the notification; POST
+ *          ?decide=ID sets bench_wake.decided and notifies, one statement
+ *          in autocommit (synchronous_commit off: the product's decision
+ *          is seen at commit too). Each worker has one listener thread on
+ *          its own connection and a table of waiters, each with its own
+ *          condition variable. Waiters hold no connection and do not read
+ *          the row (the driver decides only once everyone waits).
+ *    f1 and f2 hold one PGconn per thread, opened when the thread starts;
+ *    fw's decisions share one per worker, opened when the worker starts.
  * 3. Only start-up errors are fatal. A failed query answers 503 (404 for an
  *    unknown id) and the thread reconnects on its next request.
  * 4. Signals: every thread of a worker blocks them; the worker's main thread
@@ -23,6 +32,8 @@
  *    with its master (PR_SET_PDEATHSIG).
  */
 #include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +44,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -42,7 +54,7 @@
 #define MAX_BODY (64 * 1024)
 #define THREAD_STACK (256 * 1024)
 
-enum mode { F0, F1, F2 };
+enum mode { F0, F1, F2, FW };
 
 static struct {
     const char *socket;
@@ -58,6 +70,11 @@ static const char *const F1_SQL = "SELECT id, status FROM requests WHERE id = $1
 static const char *const F2_SQL = "INSERT INTO bench_f2 (body) VALUES ($1) RETURNING id";
 static const char *const F2_TABLE = "CREATE TABLE IF NOT EXISTS bench_f2 (id bigserial primary key,"
                                     " body text, created_at timestamptz default now())";
+static const char *const FW_SQL =
+    "WITH d AS (UPDATE bench_wake SET decided = true WHERE id = $1::bigint AND NOT decided"
+    " RETURNING id) SELECT pg_notify('bench_wake', id::text) FROM d";
+static const char *const FW_TABLE = "CREATE TABLE IF NOT EXISTS bench_wake (id bigint primary key,"
+                                    " decided boolean NOT NULL DEFAULT false)";
 
 /* ---------------------------------------------------------------- answers */
 
@@ -95,7 +112,11 @@ static PGconn *db_open(void)
         PQfinish(pg);
         return NULL;
     }
-    res = PQprepare(pg, "s", F.mode == F1 ? F1_SQL : F2_SQL, 1, NULL);
+    if (F.mode == FW) {
+        res = PQexec(pg, "SET synchronous_commit = off");
+        PQclear(res);
+    }
+    res = PQprepare(pg, "s", F.mode == F1 ? F1_SQL : F.mode == F2 ? F2_SQL : FW_SQL, 1, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         fprintf(stderr, "floor: could not prepare: %s", PQresultErrorMessage(res));
         PQclear(res);
@@ -217,6 +238,145 @@ static void serve_f2(FCGX_Request *req, PGconn **pg)
     PQclear(res);
 }
 
+/* ---------------------------------------------------------------- wake floor */
+
+#define WAIT_BUCKETS 1024
+#define WAIT_MAX_S 120
+
+struct waiter {
+    long long id;
+    bool woken;
+    pthread_cond_t cond;
+    struct waiter *next;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct waiter *bucket[WAIT_BUCKETS];
+    pthread_mutex_t db_lock; /* decisions share one connection per worker */
+    PGconn *db;
+} W = {.lock = PTHREAD_MUTEX_INITIALIZER, .db_lock = PTHREAD_MUTEX_INITIALIZER};
+
+static struct waiter **wait_slot(long long id)
+{
+    return &W.bucket[(unsigned long long)id % WAIT_BUCKETS];
+}
+
+/* Wake every waiter on `id`; called by the listener. */
+static void wake_id(long long id)
+{
+    pthread_mutex_lock(&W.lock);
+    for (struct waiter *w = *wait_slot(id); w; w = w->next)
+        if (w->id == id) {
+            w->woken = true;
+            pthread_cond_signal(&w->cond);
+        }
+    pthread_mutex_unlock(&W.lock);
+}
+
+/* Sleep until `id` is notified or WAIT_MAX_S pass; true when notified. */
+static bool wait_for(long long id)
+{
+    struct waiter w = {.id = id}, **p;
+    pthread_condattr_t ca;
+    struct timespec until;
+    bool woken;
+
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cond, &ca);
+    pthread_condattr_destroy(&ca);
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += WAIT_MAX_S;
+    pthread_mutex_lock(&W.lock);
+    w.next = *wait_slot(id);
+    *wait_slot(id) = &w;
+    while (!w.woken)
+        if (pthread_cond_timedwait(&w.cond, &W.lock, &until) == ETIMEDOUT)
+            break;
+    for (p = wait_slot(id); *p != &w; p = &(*p)->next)
+        ;
+    *p = w.next;
+    woken = w.woken;
+    pthread_mutex_unlock(&W.lock);
+    pthread_cond_destroy(&w.cond);
+    return woken;
+}
+
+/* The listener thread: LISTEN on its own connection, wake waiters by payload. */
+static void *listen_thread(void *arg)
+{
+    PGconn *pg = NULL;
+
+    (void)arg;
+    for (;;) {
+        PGnotify *n;
+        PGresult *res;
+        struct pollfd pfd;
+
+        if (!pg) {
+            pg = PQconnectdb(F.db);
+            res = PQexec(pg, "LISTEN bench_wake");
+            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                fprintf(stderr, "floor: LISTEN failed: %s", PQerrorMessage(pg));
+                PQclear(res);
+                PQfinish(pg);
+                pg = NULL;
+                sleep(1);
+                continue;
+            }
+            PQclear(res);
+        }
+        pfd = (struct pollfd){.fd = PQsocket(pg), .events = POLLIN};
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+            abort();
+        if (!PQconsumeInput(pg)) {
+            fprintf(stderr, "floor: listener connection lost: %s", PQerrorMessage(pg));
+            PQfinish(pg);
+            pg = NULL;
+            continue;
+        }
+        while ((n = PQnotifies(pg))) {
+            wake_id(strtoll(n->extra, NULL, 10));
+            PQfreemem(n);
+        }
+    }
+    return NULL;
+}
+
+/* GET ?wait=ID: until notified; POST ?decide=ID: decide and notify. */
+static void serve_fw(FCGX_Request *req)
+{
+    const char *qs = FCGX_GetParam("QUERY_STRING", req->envp);
+    char id[32], body[96];
+    PGresult *res;
+
+    if (query_value(qs, "wait", id, sizeof(id)) == 0) {
+        bool woken = wait_for(strtoll(id, NULL, 10));
+
+        snprintf(body, sizeof(body), "{\"id\":%lld,\"status\":\"%s\"}", strtoll(id, NULL, 10),
+                 woken ? "completed" : "pending");
+        reply(req, 200, "OK", body);
+        return;
+    }
+    if (query_value(qs, "decide", id, sizeof(id)) < 0) {
+        reply_error(req, 400, "Bad Request", "invalid_request");
+        return;
+    }
+    pthread_mutex_lock(&W.db_lock);
+    res = db_run(&W.db, id);
+    pthread_mutex_unlock(&W.db_lock);
+    if (!res) {
+        reply_error(req, 503, "Service Unavailable", "database_unavailable");
+        return;
+    }
+    if (PQntuples(res) == 0)
+        reply_error(req, 409, "Conflict", "already_decided");
+    else
+        reply(req, 200, "OK", "{\"success\":true}");
+    PQclear(res);
+}
+
 /* ---------------------------------------------------------------- worker */
 
 static void *request_thread(void *arg)
@@ -225,7 +385,7 @@ static void *request_thread(void *arg)
     PGconn *pg = NULL;
 
     (void)arg;
-    if (F.mode != F0 && !(pg = db_open()))
+    if ((F.mode == F1 || F.mode == F2) && !(pg = db_open()))
         fprintf(stderr, "floor: thread starts without a connection; retrying per request\n");
     if (FCGX_InitRequest(&req, F.listen_fd, 0) != 0) {
         fprintf(stderr, "floor: could not initialise a FastCGI request\n");
@@ -250,6 +410,9 @@ static void *request_thread(void *arg)
             break;
         case F2:
             serve_f2(&req, &pg);
+            break;
+        case FW:
+            serve_fw(&req);
             break;
         }
         FCGX_Finish_r(&req);
@@ -278,6 +441,18 @@ static int worker_main(void)
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (F.mode == FW) {
+        pthread_t t;
+
+        /* Opened now, as f1 and f2 open theirs: a first decision pays no connect. */
+        if (!(W.db = db_open()))
+            fprintf(stderr, "floor: starting without a connection; retrying per decision\n");
+
+        if (pthread_create(&t, &attr, listen_thread, NULL) != 0) {
+            fprintf(stderr, "floor: could not start the listener\n");
+            return 1;
+        }
+    }
     for (int i = 0; i < F.threads; i++) {
         pthread_t t;
 
@@ -328,8 +503,8 @@ fail:
     return -1;
 }
 
-/* f2's table exists before any worker inserts (concurrent CREATE ... IF NOT EXISTS can fail). */
-static int create_table(void)
+/* The mode's table exists before any worker writes (concurrent CREATE ... IF NOT EXISTS can fail). */
+static int create_table(const char *sql)
 {
     PGconn *pg = PQconnectdb(F.db);
     PGresult *res = NULL;
@@ -339,9 +514,9 @@ static int create_table(void)
         fprintf(stderr, "floor: could not connect to the database: %s", PQerrorMessage(pg));
         goto out;
     }
-    res = PQexec(pg, F2_TABLE);
+    res = PQexec(pg, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        fprintf(stderr, "floor: could not create bench_f2: %s", PQresultErrorMessage(res));
+        fprintf(stderr, "floor: could not create its table: %s", PQresultErrorMessage(res));
         goto out;
     }
     rc = 0;
@@ -366,7 +541,7 @@ static int parse_count(const char *s, int lo, int hi)
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: floor --socket PATH --mode f0|f1|f2 [--threads N] [--workers N]"
+    fprintf(to, "usage: floor --socket PATH --mode f0|f1|f2|fw [--threads N] [--workers N]"
                 " [--db CONNINFO]\n");
 }
 
@@ -397,6 +572,8 @@ static int parse_args(int argc, char **argv)
                 F.mode = F1;
             else if (!strcmp(v, "f2"))
                 F.mode = F2;
+            else if (!strcmp(v, "fw"))
+                F.mode = FW;
             else
                 goto bad;
         } else {
@@ -419,7 +596,7 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv) < 0)
         return 2;
-    if (F.mode == F2 && create_table() < 0)
+    if ((F.mode == F2 || F.mode == FW) && create_table(F.mode == F2 ? F2_TABLE : FW_TABLE) < 0)
         return 1;
     F.listen_fd = listen_unix(F.socket);
     if (F.listen_fd < 0)

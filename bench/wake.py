@@ -2,6 +2,7 @@
 """wake.py - decision to long-poll answer latency, with N agents waiting.
 
     bench/wake.py [--agents 1000] [--decisions 200] [--bin build/loopgate] [--json]
+                  [--floor build/bench/floor]
 
 Starts the real stack (private PostgreSQL with fsync on, nginx, workers) with
 a Bot API stand-in on loopback, submits N requests, delivers their Telegram
@@ -14,6 +15,13 @@ test harness's clear_pending does): its trigger NOTIFYs each request, so
 every waiter must be woken by the listener. Prints p50 / p99 / max, how many
 agents were woken, and the memory of the workers with everyone waiting.
 The Bot API stand-in runs without Nagle delays (bench/benchlib.py).
+
+With --floor, the wake floor (bench/floor.c in mode fw, 2 workers with the
+product's threads, behind the same nginx) gets N waiters of its own
+(GET /floor/fw?wait=K), and right after each product decision the same
+client POSTs /floor/fw?decide=K and times it the same way: the least that
+nginx, FastCGI and a PostgreSQL notification take on this machine at that
+moment. Its waiters are not released afterwards.
 
 Sizing, so that the stack itself is not what fails:
 - threads: each waiting poll holds a request thread, and a worker keeps
@@ -189,44 +197,53 @@ def describe(status, poll):
 
 # ---------------------------------------------------------------- the run
 
-async def run(args, stack, tg, requests, ports, base_fds):
+async def open_agents(paths, ports, pids, base_fds):
+    """One connection per path, each sending GET path; answers[i] -> (t, status, body)."""
     loop = asyncio.get_running_loop()
-    n = len(requests)
-    failed = {}  # request id -> why, one entry per agent
     conns = []
-    for i in range(n):
+    for i in range(len(paths)):
         conns.append(await asyncio.open_connection("127.0.0.1", ports[i % len(ports)]))
-    say("%d agent connections open on %d nginx; sending the long-polls" % (n, len(ports)))
-    answers = {}
+    answers = [loop.create_future() for _ in paths]
 
-    async def agent(i, rid):
+    async def agent(i):
         reader, writer = conns[i]
-        fut = loop.create_future()
-        answers[rid] = fut
         try:
-            status, body = await http_request(reader, writer, "GET",
-                                              "/hitl/poll?request_id=%s&wait=120" % rid)
-            fut.set_result((time.perf_counter(), status, parse(body)))
+            status, body = await http_request(reader, writer, "GET", paths[i])
+            answers[i].set_result((time.perf_counter(), status, parse(body)))
         except Exception as e:  # noqa: BLE001 - a failed agent is counted, not fatal
-            fut.set_result((time.perf_counter(), 0, {"error": {"code": repr(e)}}))
+            answers[i].set_result((time.perf_counter(), 0, {"error": {"code": repr(e)}}))
 
     # Agents arrive in waves of RAMP: a burst of thousands of connects at once
     # overflows the workers' listen backlog (1024) and nginx answers 502.
     # Each wave waits until its polls have reached a worker (each holds one
     # FastCGI descriptor there) or been answered.
-    pids = stack.worker_pids()
-
     def arrived():
         held = sum(max(0, fd_count(p) - base_fds.get(p, 0)) for p in pids)
-        return held + sum(1 for f in answers.values() if f.done())
+        return held + sum(1 for f in answers if f.done())
 
     tasks = []
-    for start in range(0, n, RAMP):
-        tasks += [asyncio.create_task(agent(i, requests[i]["id"]))
-                  for i in range(start, min(n, start + RAMP))]
+    for start in range(0, len(paths), RAMP):
+        tasks += [asyncio.create_task(agent(i)) for i in range(start, min(len(paths), start + RAMP))]
         deadline = time.monotonic() + 5
         while arrived() < len(tasks) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+    return conns, answers, tasks
+
+
+async def run(args, stack, tg, requests, ports, base_fds, floor):
+    loop = asyncio.get_running_loop()
+    n = len(requests)
+    failed = {}  # request id -> why, one entry per agent
+    say("%d agents connecting to %d nginx; sending the long-polls" % (n, len(ports)))
+    pids = stack.worker_pids()
+    conns, futs, tasks = await open_agents(
+        ["/hitl/poll?request_id=%s&wait=120" % r["id"] for r in requests], ports, pids, base_fds)
+    answers = dict((r["id"], f) for r, f in zip(requests, futs))
+    if floor:
+        say("%d floor agents connecting: GET /floor/fw?wait=ID" % n)
+        fconns, ffuts, ftasks = await open_agents(
+            ["/floor/fw?wait=%d" % (i + 1) for i in range(n)], ports, floor.pids,
+            floor.base_fds)
     await asyncio.sleep(2 + n / 5000)
     per_worker = [max(0, fd_count(p) - base_fds.get(p, 0)) for p in pids]
     early = {rid: f.result() for rid, f in answers.items() if f.done()}
@@ -236,10 +253,16 @@ async def run(args, stack, tg, requests, ports, base_fds):
     rss = rss_kib(pids)
     say("%d waiting (per worker %s), %d answered early, worker RSS %.1f MiB"
         % (waiting, per_worker, len(early), rss / 1024))
+    if floor:
+        floor_early = sum(1 for f in ffuts if f.done())
+        say("floor: %d waiting, %d answered early" % (n - floor_early, floor_early))
+        for i in range(floor_early):
+            failed["floor-early-%d" % i] = "floor poll answered before any decision"
 
     hook_r, hook_w = await asyncio.open_connection("127.0.0.1", stack.port)
     lat = []
     hook_lat = []  # until the webhook POST itself was answered (the decision committed)
+    floor_lat = []
     decided = requests[: args.decisions]
     # The collector would pause this process mid-measurement (1,000s of objects).
     gc.disable()
@@ -259,8 +282,25 @@ async def run(args, stack, tg, requests, ports, base_fds):
         else:
             lat.append((t1 - t0) * 1000)
             hook_lat.append((t_hook - t0) * 1000)
+        if floor:
+            # The same decision on the wake floor, right after: the same moment of the machine.
+            k = len(floor_lat) + 1
+            t0 = time.perf_counter()
+            status, _ = await http_request(hook_r, hook_w, "POST", "/floor/fw?decide=%d" % k)
+            t1, pstatus, poll = await asyncio.wait_for(ffuts[k - 1], 30)
+            if status != 200 or pstatus != 200 or poll.get("status") != "completed":
+                failed["floor-%d" % k] = "floor: decide %d, wait %s" % (status,
+                                                                       describe(pstatus, poll))
+            floor_lat.append((t1 - t0) * 1000)
     gc.enable()
     hook_w.close()
+    if floor:
+        # The floor's other waiters are not released: its figure is the decisions above.
+        for t in ftasks:
+            t.cancel()
+        await asyncio.gather(*ftasks, return_exceptions=True)
+        for _, w in fconns:
+            w.close()
     say("%d decisions timed; releasing the other %d polls at once"
         % (len(decided), n - len(decided)))
 
@@ -289,7 +329,7 @@ async def run(args, stack, tg, requests, ports, base_fds):
     say("all %d released polls answered %.1f s after the release" % (len(rest), time.monotonic() - t_rel))
     for _, w in conns:
         w.close()
-    return lat, hook_lat, failed, waiting, woken, rss, per_worker
+    return lat, hook_lat, floor_lat, failed, waiting, woken, rss, per_worker
 
 
 def main():
@@ -300,6 +340,8 @@ def main():
                     help="share of the agents each of the 2 workers must be able to hold")
     ap.add_argument("--threads", type=int, default=0, help="LOOPGATE_THREADS (0: from --share)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build/loopgate"))
+    ap.add_argument("--floor", default="",
+                    help="bench/floor binary: also time each decision on the wake floor (fw)")
     ap.add_argument("--json", action="store_true", help="print one JSON line of results")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -310,8 +352,8 @@ def main():
     # A worker may hold threads - max(threads/16, 2) waits (src/wait.c).
     need = math.ceil(args.agents * args.share) + 32
     threads = args.threads or min(16384, math.ceil(need * 16 / 15) + 2)
-    # nginx: two descriptors per waiting agent plus its own few.
-    n_nginx = max(1, math.ceil((2 * args.agents + 200) / hard))
+    # nginx: two descriptors per waiting agent (and floor agent) plus its own few.
+    n_nginx = max(1, math.ceil((2 * args.agents * (2 if args.floor else 1) + 200) / hard))
 
     tg = benchlib.telegram_stub(rate_limits=False)
     stack = lg.Stack(args.bin, env={
@@ -327,10 +369,21 @@ def main():
     stack.extra_env["PG_OPTS"] = ""
     tg.webhook_target("http://127.0.0.1:%d/telegram/webhook" % stack.port, SECRET)
     extra = []
+    floor = None
+    if args.floor:
+        # The same threads per worker as the product: it must hold the same waiters.
+        floor = benchlib.Floors(args.floor, stack, threads, ("fw",))
+        floor.write_nginx_conf()
     try:
         say("starting the stack: %d agents, %d threads per worker, %d nginx"
             % (args.agents, threads, n_nginx))
         stack.start()
+        if floor:
+            floor.start()
+            stack.sql("INSERT INTO bench_wake (id) SELECT g FROM generate_series(1, %d) g"
+                      % args.agents)
+            floor.pids = floor.worker_pids("fw")
+            floor.base_fds = {p: fd_count(p) for p in floor.pids}
         extra = [ExtraNginx(stack, k + 2).start() for k in range(n_nginx - 1)]
         ports = [stack.port] + [x.port for x in extra]
         chats = [7_100_000_000 + i for i in range(50)]
@@ -357,22 +410,34 @@ def main():
         pids = stack.worker_pids()
         base_rss = rss_kib(pids)
         base_fds = {p: fd_count(p) for p in pids}
-        lat, hook_lat, failed, waiting, woken, rss, per_worker = asyncio.run(
-            run(args, stack, tg, reqs, ports, base_fds))
+        lat, hook_lat, floor_lat, failed, waiting, woken, rss, per_worker = asyncio.run(
+            run(args, stack, tg, reqs, ports, base_fds, floor))
     finally:
+        if floor:
+            floor.stop()
         for x in extra:
             x.stop()
         stack.cleanup()
         tg.stop()
+    floor_failed = dict((k, v) for k, v in failed.items() if k.startswith("floor-"))
+    for k in floor_failed:
+        del failed[k]
     reasons = collections.Counter(failed.values())
     lat.sort()
     hook_lat.sort()
+    floor_lat.sort()
     res = {"agents": args.agents, "waiting": waiting, "woken": woken,
            "decisions": len(lat), "errors": len(failed),
            "p50_ms": round(statistics.median(lat), 3) if lat else None,
            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3) if lat else None,
            "max_ms": round(lat[-1], 3) if lat else None,
            "webhook_p50_ms": round(statistics.median(hook_lat), 3) if hook_lat else None,
+           "floor_p50_ms": round(statistics.median(floor_lat), 3) if floor_lat else None,
+           "floor_p99_ms": (round(floor_lat[min(len(floor_lat) - 1, int(len(floor_lat) * 0.99))], 3)
+                            if floor_lat else None),
+           "floor_max_ms": round(floor_lat[-1], 3) if floor_lat else None,
+           "floor_errors": len(floor_failed),
+           "floor_error_reasons": dict(collections.Counter(floor_failed.values()).most_common(3)),
            "worker_rss_mib": round(rss / 1024, 1),
            "rss_per_waiter_kib": round((rss - base_rss) / max(1, waiting), 1),
            "worker_rss_idle_mib": round(base_rss / 1024, 1),
@@ -386,6 +451,11 @@ def main():
         if lat:
             print("  p50 %.2f ms   p99 %.2f ms   max %.2f ms   (%d decisions, %d errors)"
                   % (res["p50_ms"], res["p99_ms"], res["max_ms"], len(lat), len(failed)))
+        if floor_lat:
+            print("  wake floor (bench/floor.c fw, the same decisions interleaved): p50 %.2f ms"
+                  "   p99 %.2f ms   max %.2f ms   (%d errors)"
+                  % (res["floor_p50_ms"], res["floor_p99_ms"], res["floor_max_ms"],
+                     len(floor_failed)))
         print("  worker RSS %.1f MiB with everyone waiting (%.1f KiB per waiter)"
               % (res["worker_rss_mib"], res["rss_per_waiter_kib"]))
         for why, k in reasons.most_common(5):
