@@ -102,7 +102,7 @@ static void send_request(struct tg_client *tg, const struct outbox_row *o)
     struct lg_error err;
     struct tg_result res;
     PGresult *row = store_request_row(o->request_id, &r, &err);
-    json_t *params;
+    json_t *params, *buttons;
     bool truncated;
     int rc;
 
@@ -119,12 +119,13 @@ static void send_request(struct tg_client *tg, const struct outbox_row *o)
     }
     params = tgmsg_request(&r, &truncated);
     json_object_set_new(params, "chat_id", json_integer((json_int_t)r.tg_chat_id));
+    buttons = tgmsg_buttons(&r, truncated);
     PQclear(row);
     tg_call(tg, "sendMessage", params, &res);
     json_decref(params);
     if (res.outcome == TG_OK) {
         json_int_t mid = json_integer_value(json_object_get(res.result, "message_id"));
-        rc = store_delivery_sent(o->id, o->request_id, (int64_t)mid, &err);
+        rc = store_delivery_sent(o->id, o->request_id, (int64_t)mid, buttons, &err);
         record(rc, &err, o);
         recovered(o);
         log_debug("request message sent", "request=%s message=%lld truncated=%d", o->request_id,
@@ -132,6 +133,7 @@ static void send_request(struct tg_client *tg, const struct outbox_row *o)
     } else {
         failed(o, &res);
     }
+    json_decref(buttons);
     json_decref(res.result);
 }
 

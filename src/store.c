@@ -82,6 +82,7 @@ enum {
     S_TG_UPDATE_SEEN,
     S_TG_REQUEST_LOCK,
     S_TG_REQUEST_BY_MESSAGE,
+    S_TG_PRESS,
     S_TG_DECIDED,
     S_WAL_FLUSH,
     S_TG_ENQUEUE,
@@ -249,7 +250,8 @@ static const struct db_stmt stmts[] = {
     [S_DELIVERY_SENT] =
         {"delivery_sent",
          "WITH r AS (UPDATE requests SET telegram_message_id = $3::bigint, tg_state = 'sent',"
-         "             tg_attempts = tg_attempts + 1, tg_error = NULL, tg_sent_at = now()"
+         "             tg_attempts = tg_attempts + 1, tg_error = NULL, tg_sent_at = now(),"
+         "             tg_buttons = $4::jsonb"
          "           WHERE id = $2::uuid RETURNING id, status, telegram_chat_id),"
          " o AS (UPDATE outbox SET state = 'done', done_at = now(), leased_until = NULL,"
          "         last_error = NULL WHERE id = $1::bigint)"
@@ -306,6 +308,10 @@ static const struct db_stmt stmts[] = {
                                  " WHERE telegram_chat_id = $1::bigint"
                                  "   AND telegram_message_id = $2::bigint FOR UPDATE",
                                  false},
+    [S_TG_PRESS] = {"tg_press",
+                    "SELECT tg_press($1::bigint, $2::uuid, $3::integer, $4::bigint, $5::bigint,"
+                    " $6::bigint, $7, $8::bigint[], $9::boolean, $10)",
+                    false},
     [S_TG_DECIDED] = {"tg_decided",
                       "SELECT tg_decided($1::uuid, $2, $3::boolean, $4::bigint, $5, $6, $7::jsonb,"
                       " $8::jsonb)",
@@ -569,6 +575,19 @@ static char *pg_int_array(json_t *arr)
                                           : strtoll(json_string_value(v), NULL, 10);
         len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "", id);
     }
+    snprintf(out + len, cap - len, "}");
+    return out;
+}
+
+/* The same for `n` integers (always an array: "{}" for none). */
+static char *pg_int64_array(const int64_t *v, size_t n)
+{
+    size_t cap = 3 + n * 21, len = 1;
+    char *out = xmalloc(cap);
+
+    out[0] = '{';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "", (long long)v[i]);
     snprintf(out + len, cap - len, "}");
     return out;
 }
@@ -1046,14 +1065,18 @@ static int run_void(int idx, int n, const char *const *params, struct lg_error *
 }
 
 int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t message_id,
-                        struct lg_error *err)
+                        json_t *buttons, struct lg_error *err)
 {
     char oid[24], mid[24];
-    const char *p[] = {oid, request_id, mid};
+    char *b = buttons ? json_dumps(buttons, JSON_COMPACT) : NULL;
+    const char *p[] = {oid, request_id, mid, b};
+    int rc;
 
     snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
     snprintf(mid, sizeof(mid), "%lld", (long long)message_id);
-    return run_void(S_DELIVERY_SENT, 3, p, err);
+    rc = run_void(S_DELIVERY_SENT, 4, p, err);
+    free(b);
+    return rc;
 }
 
 int store_outbox_done(int64_t outbox_id, struct lg_error *err)
@@ -1213,6 +1236,45 @@ int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_er
     db_release(tx);
     notify_outbox_kick(); /* what the transaction queued may go now */
     return 0;
+}
+
+int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error *err)
+{
+    char upd[24], idx[12], chat[24], mid[24], user[24];
+    char *allow = pg_int64_array(press->allow, press->nallow);
+    const char *p[] = {upd,
+                       press->request_id,
+                       idx,
+                       chat,
+                       mid,
+                       user,
+                       press->name,
+                       allow,
+                       press->group_any ? "true" : "false",
+                       press->callback_query_id};
+    PGresult *res;
+    const char *v;
+    int rc = 2;
+
+    snprintf(upd, sizeof(upd), "%lld", (long long)press->update_id);
+    snprintf(idx, sizeof(idx), "%d", press->option);
+    snprintf(chat, sizeof(chat), "%lld", (long long)press->chat_id);
+    snprintf(mid, sizeof(mid), "%lld", (long long)press->message_id);
+    snprintf(user, sizeof(user), "%lld", (long long)press->user_id);
+    res = run(S_TG_PRESS, 10, p, err);
+    free(allow);
+    if (!res)
+        return -1;
+    v = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+    if (!strcmp(v, "approved") || !strcmp(v, "denied")) {
+        *approved = v[0] == 'a';
+        rc = 0;
+        notify_outbox_kick(); /* the answer to the press may go now */
+    } else if (!strcmp(v, "repeat")) {
+        rc = 1;
+    }
+    PQclear(res);
+    return rc;
 }
 
 int store_wal_flush(struct lg_error *err)

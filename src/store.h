@@ -101,9 +101,12 @@ PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_erro
 PGresult *store_request_row_tenant(const char *id, struct lg_request *r, const char **tenant,
                                    struct lg_error *err);
 
-/* tg_send succeeded: record the message id; queue an edit if decided meanwhile. */
+/*
+ * tg_send succeeded: record the message id and its buttons (tgmsg_buttons,
+ * may be NULL); queue an edit if decided meanwhile.
+ */
 int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t message_id,
-                        struct lg_error *err) LG_MUST_CHECK;
+                        json_t *buttons, struct lg_error *err) LG_MUST_CHECK;
 int store_outbox_done(int64_t outbox_id, struct lg_error *err) LG_MUST_CHECK;
 /* A call succeeded after failures: rows backing off from Telegram errors are due now. */
 int store_outbox_recovered(struct lg_error *err) LG_MUST_CHECK;
@@ -174,6 +177,29 @@ int store_tg_open(struct db_conn **tx, int64_t update_id, const char *lock_id, P
  * anyone outside (Telegram) that it is done.
  */
 int store_tg_close(struct db_conn *tx, const struct tg_decision *d,
+                   struct lg_error *err) LG_MUST_CHECK;
+
+/* A button press, for a decision in one statement (sql/008_press.sql, tg_press). */
+struct tg_press {
+    int64_t update_id;
+    const char *request_id;
+    int option; /* the button's index */
+    int64_t chat_id, message_id;
+    int64_t user_id;
+    const char *name;     /* the presser, as shown */
+    const int64_t *allow; /* telegram_allowed_users; none: everyone the rule admits */
+    size_t nallow;
+    bool group_any; /* telegram_group_any_member */
+    const char *callback_query_id;
+};
+
+/*
+ * Decide the press in one statement (autocommit; like store_tg_close, not
+ * yet on disk: store_wal_flush). 0: decided (*approved set); 1: an update
+ * handled before; 2: nothing written, handle it as any update (refusals,
+ * messages sent before the buttons were kept); -1: error.
+ */
+int store_tg_press(const struct tg_press *press, bool *approved,
                    struct lg_error *err) LG_MUST_CHECK;
 
 /* Return once everything committed so far is on disk. */

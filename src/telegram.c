@@ -135,8 +135,6 @@ struct decision {
 static void decide(struct decision *out, const struct tg_request *t, const struct person *who,
                    const char *response, bool approve, const char *via, const char *cq_id)
 {
-    char text[160];
-
     out->set = true;
     out->who = *who;
     lg_strlcpy(out->id, t->r.id, sizeof(out->id));
@@ -152,8 +150,10 @@ static void decide(struct decision *out, const struct tg_request *t, const struc
         json_pack("{s:s, s:b, s:s, s:I, s:s}", "response", response, "approved", approve, "via",
                   via, "user_id", (json_int_t)who->id, "user_name", who->name);
     if (cq_id) {
-        snprintf(text, sizeof(text), "Recorded: %s", response);
+        char *text = tgmsg_recorded(response);
+
         out->d.answer = answer_params(cq_id, text);
+        free(text);
     }
 }
 
@@ -203,7 +203,7 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
         bool truncated;
         json_t *shown = tgmsg_request(&t->r, &truncated);
         json_decref(shown);
-        if (truncated) {
+        if (tgmsg_refused(&t->r, &choices[idx], truncated)) {
             why = "This request is too long to approve in Telegram.";
             action = "mismatched_attempt";
         }
@@ -366,6 +366,48 @@ static int handle_message(const struct config *cfg, struct db_conn *tx, json_t *
     return 0;
 }
 
+/*
+ * A button press that needs nothing but a decision, decided in one statement;
+ * 2 when it must go the long way (refused, unknown, sent before its buttons
+ * were kept): nothing was written then.
+ */
+static int quick_press(const struct config *cfg, json_t *cq, int64_t update_id, const char *id,
+                       int idx, struct lg_error *err)
+{
+    json_t *msg = json_object_get(cq, "message");
+    struct person who;
+    struct tg_press p = {
+        .update_id = update_id,
+        .request_id = id,
+        .option = idx,
+        .chat_id = (int64_t)json_integer_value(json_object_get(json_object_get(msg, "chat"), "id")),
+        .message_id = (int64_t)json_integer_value(json_object_get(msg, "message_id")),
+        .allow = (const int64_t *)cfg->telegram_allowed_users.ids,
+        .nallow = (size_t)cfg->telegram_allowed_users.n,
+        .group_any = cfg->telegram_group_any_member,
+        .callback_query_id = json_string_value(json_object_get(cq, "id")),
+    };
+    bool approved = false;
+    int rc;
+
+    if (!p.callback_query_id || !p.chat_id || !p.message_id)
+        return 2;
+    person_from(json_object_get(cq, "from"), &who);
+    p.user_id = who.id;
+    p.name = who.name;
+    rc = store_tg_press(&p, &approved, err);
+    if (rc == 1) {
+        log_debug("repeated update ignored", "update_id=%lld", (long long)update_id);
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    log_info("request decided", "request=%s user=%lld approved=%d statements=1", id,
+             (long long)who.id, approved);
+    /* As below: waiting agents saw it at commit; Telegram hears once it is on disk. */
+    return store_wal_flush(err);
+}
+
 int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_error *err)
 {
     json_t *uid = json_object_get(update, "update_id");
@@ -385,6 +427,8 @@ int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_e
         id[0] = '\0';
         idx = -1;
     }
+    if (id[0] && (rc = quick_press(cfg, cq, (int64_t)json_integer_value(uid), id, idx, err)) != 2)
+        return rc;
     rc = store_tg_open(&tx, (int64_t)json_integer_value(uid), id[0] ? id : NULL, &row, &t, err);
     if (rc == 1) {
         log_debug("repeated update ignored", "update_id=%lld", (long long)json_integer_value(uid));

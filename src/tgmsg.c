@@ -119,6 +119,39 @@ int tgmsg_choices(const struct lg_request *r, struct tg_choice *out, json_t **ho
     return 0;
 }
 
+char *tgmsg_recorded(const char *label)
+{
+    struct sbuf b = {0};
+
+    sb_puts(&b, "Recorded: ");
+    sb_puts(&b, label);
+    return b.p;
+}
+
+bool tgmsg_refused(const struct lg_request *r, const struct tg_choice *c, bool truncated)
+{
+    return c->approve && truncated && !strcmp(r->request_type, "confirmation");
+}
+
+json_t *tgmsg_buttons(const struct lg_request *r, bool truncated)
+{
+    struct tg_choice choices[TG_MAX_CHOICES];
+    json_t *hold, *out = json_array();
+    int n = tgmsg_choices(r, choices, &hold);
+
+    for (int i = 0; i < n; i++) {
+        char *answer = tgmsg_recorded(choices[i].label);
+
+        json_array_append_new(out, json_pack("{s:s, s:b, s:b, s:s}", "label", choices[i].label,
+                                             "approve", choices[i].approve, "refused",
+                                             tgmsg_refused(r, &choices[i], truncated), "answer",
+                                             answer));
+        free(answer);
+    }
+    json_decref(hold);
+    return out;
+}
+
 static const char *title(const struct lg_request *r)
 {
     if (!strcmp(r->request_type, "confirmation"))

@@ -35,6 +35,19 @@ struct tg_choice {
  */
 int tgmsg_choices(const struct lg_request *r, struct tg_choice *out, json_t **hold);
 
+/* "Recorded: <label>", what the presser of a button is answered with (malloc'd). */
+char *tgmsg_recorded(const char *label);
+
+/* Whether button `c` of `r` is refused: Approve on a confirmation that had to be cut. */
+bool tgmsg_refused(const struct lg_request *r, const struct tg_choice *c, bool truncated);
+
+/*
+ * The buttons of the message sent for `r` (cut when `truncated`), in keyboard
+ * order, as requests.tg_buttons keeps them for tg_press (sql/008_press.sql):
+ * [{"label", "approve", "refused", "answer"}] (new reference).
+ */
+json_t *tgmsg_buttons(const struct lg_request *r, bool truncated);
+
 /* sendMessage parameters (without chat_id); *truncated says whether text was cut. */
 json_t *tgmsg_request(const struct lg_request *r, bool *truncated);
 

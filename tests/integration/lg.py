@@ -154,6 +154,14 @@ class Stack:
                     found.append((name, f.read()))
         return found
 
+    def worker_log(self):
+        """The workers' log alone: an offset into it stays valid as it grows."""
+        p = os.path.join(self.var, "log", "loopgate.log")
+        if not os.path.exists(p):
+            return ""
+        with open(p, errors="replace") as f:
+            return f.read()
+
     def log_text(self):
         parts = []
         for name in ("loopgate.log", "nginx-error.log", "nginx-access.log"):

@@ -507,13 +507,97 @@ def test_delivery_timekeeping_statements_succeed(s):
     # when the bot may send again; bot slots never used are free from
     # '-infinity', which must not make that statement fail.
     s.sql("DELETE FROM tg_bot_slots")
-    start = len(s.log_text())
+    start = len(s.worker_log())
     register(s, "tg-timekeeper", chat())
     rid = submit(s, "tg-timekeeper", "keep time")
     sent(s, rid)
     ok(s.scalar("SELECT count(*) FROM tg_bot_slots WHERE free_at = '-infinity'") != "0",
        "some bot slots are still unused")
     time.sleep(2.5)  # longer than an idle delivery thread's look (IDLE_LOOK_MS)
-    failed = [line for line in s.log_text()[start:].splitlines()
+    failed = [line for line in s.worker_log()[start:].splitlines()
               if "database statement failed" in line]
     eq(failed, [])
+
+
+def test_button_press_decided_in_one_statement(s):
+    c = chat()
+    register(s, "tg-one", c)
+    rid = submit(s, "tg-one", options=["Ship it", "Wait"])
+    _, m, _ = sent(s, rid)
+    # The buttons as sent are kept with the request for the one-statement decision.
+    eq(json.loads(s.scalar("SELECT tg_buttons FROM requests WHERE id = :'p1'", rid)),
+       [{"label": "Ship it", "approve": True, "refused": False, "answer": "Recorded: Ship it"},
+        {"label": "Wait", "approve": False, "refused": False, "answer": "Recorded: Wait"}])
+    start = len(s.worker_log())
+    upd, st = s.tg.press_and_deliver(c, m, button_text="Wait", first_name="Ann")
+    eq(st, [200])
+    eq(answers_for(s, upd)["text"], "Recorded: Wait")
+    p = poll(s, rid)
+    eq((p["status"], p["approved"], p["response"], p["responder"]["id"]),
+       ("completed", False, "Wait", c))
+    eq(s.sql("SELECT actor, detail FROM audit_log WHERE request_id = :'p1' AND action = 'decided'",
+             rid)[0][0], "telegram:%d" % c)
+    eq(json.loads(s.sql("SELECT detail FROM audit_log WHERE request_id = :'p1'"
+                        " AND action = 'decided'", rid)[0][0]),
+       {"response": "Wait", "approved": False, "via": "button", "user_id": c, "user_name": "Ann"})
+    eq(s.scalar("SELECT count(*) FROM tg_updates WHERE update_id = :'p1'", upd["update_id"]), "1")
+    logged = [line for line in s.worker_log()[start:].splitlines() if rid in line]
+    ok(any("request decided" in line and "statements=1" in line for line in logged), logged)
+    wait_for(lambda: "Denied" in s.tg.messages[(c, m)]["text"], 10, "the decision edit")
+
+    # An update_id seen before decides nothing, even on another pending request.
+    rid2 = submit(s, "tg-one", options=["Ship it", "Wait"])
+    _, m2, _ = sent(s, rid2)
+    again = s.tg.press(c, m2, button_text="Ship it")
+    again["update_id"] = upd["update_id"]
+    eq(s.tg.deliver(again), [200])
+    time.sleep(0.3)
+    eq(poll(s, rid2)["status"], "pending")
+    eq(s.tg.answer_for(again["callback_query"]["id"]), None)
+
+    # A message sent before its buttons were kept is decided the long way.
+    s.sql("UPDATE requests SET tg_buttons = NULL WHERE id = :'p1'", rid2)
+    start = len(s.worker_log())
+    upd, st = s.tg.press_and_deliver(c, m2, button_text="Ship it")
+    eq(answers_for(s, upd)["text"], "Recorded: Ship it")
+    eq((poll(s, rid2)["status"], poll(s, rid2)["approved"]), ("completed", True))
+    logged = [line for line in s.worker_log()[start:].splitlines() if rid2 in line]
+    ok(any("request decided" in line for line in logged), logged)
+    ok(not any("statements=1" in line for line in logged), logged)
+
+
+def test_press_rules_with_allow_list_and_groups(s):
+    # The one-statement decision applies the same rules as the long way.
+    c, other, g, member = chat(), chat(), -1009876543210, 4242
+    s.stop()
+    s.start(LOOPGATE_TELEGRAM_ALLOWED_USERS="%d,%d" % (other, member),
+            LOOPGATE_TELEGRAM_GROUP_ANY_MEMBER="true")
+    try:
+        register(s, "tg-allow", c)
+        rid = submit(s, "tg-allow", options=["Yes", "No"])
+        _, m, _ = sent(s, rid)
+        # The private chat's own user, but not on the allow list.
+        upd, _ = s.tg.press_and_deliver(c, m, button_text="Yes", user_id=c)
+        eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
+        eq(poll(s, rid)["status"], "pending")
+        register(s, "tg-allow-group", g)
+        rid = submit(s, "tg-allow-group", options=["Yes", "No"])
+        _, m, _ = sent(s, rid)
+        # A group member not on the allow list, then one on it.
+        upd, _ = s.tg.press_and_deliver(g, m, button_text="Yes", user_id=777)
+        eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
+        eq(poll(s, rid)["status"], "pending")
+        upd, _ = s.tg.press_and_deliver(g, m, button_text="Yes", user_id=member)
+        eq(answers_for(s, upd)["text"], "Recorded: Yes")
+        eq((poll(s, rid)["status"], poll(s, rid)["responder"]["id"]), ("completed", member))
+        # Expired: refused, even with everything else right.
+        rid = submit(s, "tg-allow-group", options=["Yes", "No"])
+        _, m, _ = sent(s, rid)
+        s.sql("UPDATE requests SET expires_at = now() - interval '1 second' WHERE id = :'p1'", rid)
+        upd, _ = s.tg.press_and_deliver(g, m, button_text="Yes", user_id=member)
+        eq(answers_for(s, upd)["text"], "This request has expired.")
+    finally:
+        s.stop()
+        for k in ("LOOPGATE_TELEGRAM_ALLOWED_USERS", "LOOPGATE_TELEGRAM_GROUP_ANY_MEMBER"):
+            s.extra_env.pop(k, None)
+        s.start()
