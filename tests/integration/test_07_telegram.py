@@ -566,6 +566,19 @@ def test_button_press_decided_in_one_statement(s):
     ok(not any("statements=1" in line for line in logged), logged)
 
 
+def test_long_label_answered_whole(s):
+    # 60 characters of 4 bytes: the answer is not cut inside a character.
+    c = chat()
+    register(s, "tg-long-label", c)
+    label = "\U0001F680" * 60
+    rid = submit(s, "tg-long-label", options=[label, "No"])
+    _, m, _ = sent(s, rid)
+    upd, st = s.tg.press_and_deliver(c, m, button_text=label)
+    eq(st, [200])
+    eq(answers_for(s, upd)["text"], "Recorded: " + label)
+    eq(poll(s, rid)["response"], label)
+
+
 def test_press_rules_with_allow_list_and_groups(s):
     # The one-statement decision applies the same rules as the long way.
     c, other, g, member = chat(), chat(), -1009876543210, 4242
