@@ -873,6 +873,55 @@ TEST(choices)
     json_decref(hold);
 }
 
+/* ------------------------------------------------------------ tgmsg_buttons */
+
+TEST(buttons_kept)
+{
+    struct lg_request r = sample("choice");
+    json_t *b;
+    char *s;
+
+    r.options_json = "[\"Ship <it>\", \"Wait\"]";
+    b = tgmsg_buttons(&r, false);
+    s = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+    CHECK_EQ_STR(s, "[{\"answer\":\"Recorded: Ship <it>\",\"approve\":true,\"label\":\"Ship <it>\","
+                    "\"refused\":false},{\"answer\":\"Recorded: Wait\",\"approve\":false,"
+                    "\"label\":\"Wait\",\"refused\":false}]");
+    free(s);
+    json_decref(b);
+
+    /* A choice that had to be cut keeps every button. */
+    b = tgmsg_buttons(&r, true);
+    CHECK(json_is_false(json_object_get(json_array_get(b, 0), "refused")));
+    json_decref(b);
+
+    /* A confirmation cut to fit: Approve is refused, Deny is not. */
+    r.request_type = "confirmation";
+    r.options_json = NULL;
+    b = tgmsg_buttons(&r, true);
+    CHECK_EQ_INT(json_array_size(b), 2);
+    CHECK(json_is_true(json_object_get(json_array_get(b, 0), "refused")));
+    CHECK(json_is_false(json_object_get(json_array_get(b, 1), "refused")));
+    json_decref(b);
+
+    /* An input has no buttons. */
+    r.request_type = "input";
+    b = tgmsg_buttons(&r, false);
+    CHECK(json_is_array(b) && json_array_size(b) == 0);
+    json_decref(b);
+
+    /* The answer names the whole label, however many bytes its characters take. */
+    s = tgmsg_recorded(ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET
+                           ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET
+                               ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET
+                                   ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET ROCKET);
+    CHECK_EQ_INT(strlen(s), 10 + 40 * 4);
+    b = json_string(s); /* NULL if not valid UTF-8 */
+    CHECK(b != NULL);
+    json_decref(b);
+    free(s);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -892,5 +941,6 @@ int main(int argc, char **argv)
     RUN(final_completed);
     RUN(final_other_states);
     RUN(choices);
+    RUN(buttons_kept);
     return t_end();
 }
