@@ -10,7 +10,8 @@
 # Environment: SERVER_PORT (8080), LOOPGATE_VAR (./var), LOOPGATE_BIN
 # (build/loopgate), LOOPGATE_AUTH (off: the README's examples work as
 # printed), LOOPGATE_CONFIG (conf/loopgate.conf), PG_OPTS (extra postgres -c
-# settings). Data lives in $LOOPGATE_VAR/pg and survives a restart.
+# settings), LOOPGATE_DB_NAME (loopgate: the database the workers use, created
+# when missing). Data lives in $LOOPGATE_VAR/pg and survives a restart.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +21,9 @@ PORT=${SERVER_PORT:-8080}
 SOCK=$VAR/run/loopgate.sock
 PGDATA=$VAR/pg
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-export DB_URI="host=$VAR/run port=5432 dbname=loopgate user=loopgate"
+DB_NAME=${LOOPGATE_DB_NAME:-loopgate}
+[[ $DB_NAME =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "loopgate: LOOPGATE_DB_NAME must be a plain lower-case name" >&2; exit 1; }
+export DB_URI="host=$VAR/run port=5432 dbname=$DB_NAME user=loopgate"
 export LOOPGATE_CONFIG=${LOOPGATE_CONFIG:-$ROOT/conf/loopgate.conf}
 export LOOPGATE_AUTH=${LOOPGATE_AUTH:-off}
 export LOOPGATE_SOCKET=$SOCK
@@ -49,8 +52,8 @@ pg_start() {
             -o "-k $VAR/run -c listen_addresses='' -p 5432 -c max_connections=200 ${PG_OPTS:-}" start >/dev/null \
             || die "PostgreSQL did not start; see $VAR/log/postgresql.log"
     fi
-    if ! "$PGBIN/psql" -h "$VAR/run" -U loopgate -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname='loopgate'" | grep -q 1; then
-        "$PGBIN/psql" -h "$VAR/run" -U loopgate -d postgres -qc "CREATE DATABASE loopgate" >/dev/null
+    if ! "$PGBIN/psql" -h "$VAR/run" -U loopgate -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'" | grep -q 1; then
+        "$PGBIN/psql" -h "$VAR/run" -U loopgate -d postgres -qc "CREATE DATABASE $DB_NAME" >/dev/null
     fi
     "$BIN" migrate >/dev/null || die "migration failed"
 }

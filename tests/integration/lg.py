@@ -195,11 +195,11 @@ class Stack:
         return self.request("POST", path, json_body=data, **kw)
 
     # ------------------------------------------------------------ database
-    def sql(self, query, *args):
+    def sql(self, query, *args, db="loopgate"):
         """Rows of a query as lists of strings (psql -At); args are bound as psql variables."""
         cmd = [
             os.path.join(PGBIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-            "-h", os.path.join(self.var, "run"), "-U", "loopgate", "-d", "loopgate",
+            "-h", os.path.join(self.var, "run"), "-U", "loopgate", "-d", db,
             "-At", "-F", "\x1f",
         ]
         for i, a in enumerate(args):

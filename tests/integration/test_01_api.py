@@ -136,6 +136,52 @@ def test_poll_times_whatever_the_session_settings(s):
         s.start()
 
 
+def test_poll_looks_the_request_up_by_its_key_before_any_statistics(s):
+    # A new database whose requests table has no statistics yet (nothing
+    # analyzed it): the worker's pooled connection plans its poll while the
+    # table holds one request and keeps the plan as 3,000 more of the same
+    # tenant arrive. Each poll must still look its request up by id, not
+    # walk an index over the tenant's requests (3,000 entries a poll), nor
+    # the table.
+    s.sql("DROP DATABASE IF EXISTS plans")
+    s.stop()
+    s.start(LOOPGATE_DB_NAME="plans", LOOPGATE_WORKERS="1", LOOPGATE_DB_POOL_SIZE="1")
+    try:
+        s.sql("ALTER TABLE requests SET (autovacuum_enabled = false)", db="plans")
+        register(s, "plans")
+        rid = submit(s, "plans", "the one polled")["request_id"]
+        for _ in range(10):
+            eq(s.get("/hitl/poll?request_id=" + rid).json["request_id"], rid)
+        s.sql("INSERT INTO requests (tenant, session_id, client_id, message, request_type,"
+              " timeout_seconds, expires_at) SELECT 'default', 'plans', 'agent', 'other',"
+              " 'confirmation', 300, now() + interval '300 s' FROM generate_series(1, 3000)",
+              db="plans")
+        for _ in range(40):
+            eq(s.get("/hitl/poll?request_id=" + rid).json["request_id"], rid)
+
+        def read():
+            return [int(v or 0) for v in s.sql(
+                "SELECT (SELECT sum(idx_scan) FROM pg_stat_user_indexes"
+                "        WHERE relname = 'requests' AND indexrelname = 'requests_pkey'),"
+                "       (SELECT sum(idx_tup_read) FROM pg_stat_user_indexes"
+                "        WHERE relname = 'requests' AND indexrelname <> 'requests_pkey'),"
+                "       (SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = 'requests')",
+                db="plans")[0]]
+
+        # Statistics reach the view once the worker's connection flushes them (1 s or so).
+        wait_for(lambda: read()[0] >= 50 or sum(read()[1:]) >= 3000, 20, "the polls counted")
+        pkey, others, seq = read()
+        ok(others < 3000 and seq < 3000,
+           "40 polls read %d entries of other indexes and %d rows by scanning the table"
+           % (others, seq))
+        ok(pkey >= 50, "50 polls, %d lookups by primary key" % pkey)
+    finally:
+        s.stop()
+        del s.extra_env["LOOPGATE_DB_NAME"]
+        s.start(LOOPGATE_WORKERS="2", LOOPGATE_DB_POOL_SIZE="4")
+        s.sql("DROP DATABASE plans")
+
+
 def test_submit_defaults_and_explicit(s):
     register(s, "defaults")
     j = submit(s, "defaults", "free text please")
