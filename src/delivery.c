@@ -314,19 +314,22 @@ static void *delivery_thread(void *arg)
             process(&tg, &hc, &rows[i]);
             json_decref(rows[i].payload);
         }
-        if (n > 0) {
+        if (n > 0)
             futile = 0;
-            if (n == CLAIM_BATCH)
-                notify_outbox_kick(); /* there may be more: let the others help */
+        if (n == CLAIM_BATCH) {
+            notify_outbox_kick(); /* there may be more: let the others help */
             continue;
         }
         /*
-         * Nothing to take. One thread of the process keeps the time: it sleeps
-         * until the next row is due (a row due but not taken, because another
-         * claim was under way, is looked at again soon, later each time). The
-         * others sleep until work is queued here or a decision anywhere queued
-         * some; all of them look again after IDLE_LOOK_MS at most, for work
-         * queued by another worker whose own threads are busy. The timekeeper
+         * Nothing (more) to take: a claim that took fewer rows than it asked
+         * for saw every row it may take now, so looking again at once would
+         * find nothing (work queued meanwhile came with a kick). One thread
+         * of the process keeps the time: it sleeps until the next row is due
+         * (a row due but not taken, because another claim was under way, is
+         * looked at again soon, later each time). The others sleep until
+         * this process queues work; all of them look again after
+         * IDLE_LOOK_MS at most, for work queued by another worker that
+         * stopped or whose own threads are busy. The timekeeper
          * also notes when the bot may send again: until then a kick for new
          * Telegram sends waits (notify_outbox_kick_paced), as a look would
          * find nothing it may take.

@@ -293,12 +293,10 @@ static PGconn *listen_connect(void)
 
 static void dispatch(PGnotify *n)
 {
-    if (!strcmp(n->relname, "lg_request")) {
+    if (!strcmp(n->relname, "lg_request"))
         wake(n->extra);
-        notify_outbox_kick(); /* a decision queues outbound work */
-    } else if (!strcmp(n->relname, "lg_apikey")) {
+    else if (!strcmp(n->relname, "lg_apikey"))
         keycache_flush(true);
-    }
 }
 
 static void *listener(void *arg)

@@ -4,11 +4,12 @@
  * 1. One thread per worker process holds a dedicated PostgreSQL connection
  *    that LISTENs on lg_request (a request left 'pending') and lg_apikey (a
  *    key was revoked).
- * 2. lg_request wakes the threads waiting on that request and, since a
- *    decision queues outbound work, a delivery thread of this process;
- *    lg_apikey empties the key cache (keycache.c). New outbox rows are not
- *    announced through PostgreSQL (a NOTIFY serialises commits): the thread
- *    that queued them calls notify_outbox_kick() after its commit.
+ * 2. lg_request wakes the threads waiting on that request; lg_apikey
+ *    empties the key cache (keycache.c). New outbox rows are not announced
+ *    through PostgreSQL (a NOTIFY serialises commits, and every worker
+ *    would look for work that one takes): the thread that queued them,
+ *    whatever decided, calls notify_outbox_kick() after its commit. Rows
+ *    queued by a worker that stops first are found by another's idle look.
  * 3. When the connection drops, the thread reconnects with backoff, LISTENs
  *    again, and wakes a delivery thread and every waiter: each re-reads
  *    the database, which is the truth; a notification is only a hint.

@@ -239,17 +239,22 @@ static const struct db_stmt stmts[] = {
                         "   make_interval(secs => $3::float8 / 1000),"
                         "   make_interval(secs => $4::float8 / 1000), $5::int)",
                         false},
-    /* The next due row, and when the bot may send at all: its own next time, a free slot. */
+    /*
+     * The next due row, and when the bot may send at all: its own next time,
+     * a free slot. With nothing queued (the usual answer) the bot's slots are
+     * not read: the next kick looks, and this is asked again if it finds
+     * the bot busy.
+     */
     [S_OUTBOX_NEXT_DUE] =
         {"outbox_next_due",
          /* NULL when nothing is queued (GREATEST would skip it) */
          "SELECT CASE WHEN d IS NULL THEN NULL ELSE GREATEST(0, ceil(extract("
          "epoch FROM d - clock_timestamp()) * 1000))::bigint END,"
          /* a slot never used is free from '-infinity': now bounds it below */
-         " ceil(extract(epoch FROM GREATEST(clock_timestamp(),"
+         " CASE WHEN d IS NULL THEN 0 ELSE ceil(extract(epoch FROM GREATEST(clock_timestamp(),"
          "   (SELECT next_at FROM tg_pace WHERE key = 'bot'),"
          "   (SELECT CASE WHEN count(*) < $1::int THEN NULL ELSE min(free_at) END"
-         "    FROM tg_bot_slots WHERE slot < $1::int)) - clock_timestamp()) * 1000)::bigint"
+         "    FROM tg_bot_slots WHERE slot < $1::int)) - clock_timestamp()) * 1000)::bigint END"
          " FROM (SELECT outbox_next_due($1::int) AS d OFFSET 0) x",
          true},
     [S_REQUEST_ROW] = {"request_row",
@@ -922,6 +927,7 @@ int store_request_cancel(const struct actor *who, const char *id, json_t **out,
     if (!res)
         return -1;
     if (PQntuples(res) == 1) {
+        notify_outbox_kick(); /* the message edit, the agent's webhook */
         *out = json_pack("{s:b, s:s, s:s, s:s}", "success", 1, "message",
                          "Request canceled successfully", "request_id", id, "status", "canceled");
         PQclear(res);
@@ -1077,13 +1083,18 @@ int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t messa
     char oid[24], mid[24];
     char *b = buttons ? json_dumps(buttons, JSON_COMPACT) : NULL;
     const char *p[] = {oid, request_id, mid, b};
-    int rc;
+    PGresult *res;
 
     snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
     snprintf(mid, sizeof(mid), "%lld", (long long)message_id);
-    rc = run_void(S_DELIVERY_SENT, 4, p, err);
+    res = run(S_DELIVERY_SENT, 4, p, err);
     free(b);
-    return rc;
+    if (!res)
+        return -1;
+    if (strcmp(PQcmdTuples(res), "0") != 0)
+        notify_outbox_kick(); /* the edit of a request decided meanwhile */
+    PQclear(res);
+    return 0;
 }
 
 int store_outbox_done(int64_t outbox_id, struct lg_error *err)
@@ -1353,6 +1364,8 @@ int store_expire_due(int limit, struct lg_error *err)
         return -1;
     n = (int)col_int(res, 0, 0);
     PQclear(res);
+    if (n > 0)
+        notify_outbox_kick(); /* their edits and webhooks */
     return n;
 }
 

@@ -306,6 +306,29 @@ def test_cancel_edits_the_message(s):
     eq(s.tg.sent_messages(c2), [])
 
 
+def test_cancel_and_timeout_edits_go_at_once(s):
+    # A cancel (a request thread) and a timeout (the expiry thread) queue the
+    # message's edit; the worker that queued it wakes its own delivery
+    # threads, so the edit goes at once, not at the next idle look (2 s).
+    # Each request's edit is due: its chat's pacing gap has passed.
+    c = chat()
+    register(s, "tg-final-now", c)
+    for final in ("canceled", "canceled", "canceled", "timeout", "timeout", "timeout"):
+        rid = submit(s, "tg-final-now", options=["Yes", "No"],
+                     timeout_seconds=60 if final == "canceled" else 2)
+        _, m, _ = sent(s, rid)
+        if final == "canceled":
+            time.sleep(1.2)
+            eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
+        else:
+            wait_for(lambda: poll(s, rid)["status"] == "timeout", 10, "the timeout")
+        t = time.monotonic()
+        word = "Canceled" if final == "canceled" else "Timed out"
+        wait_for(lambda: word in s.tg.messages[(c, m)]["text"], 10, "the edit")
+        took = time.monotonic() - t
+        ok(took < 0.8, "the %s request's message was edited %.2f s later" % (final, took))
+
+
 def test_commands(s):
     c = chat()
     register(s, "tg-cmd", c)
