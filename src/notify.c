@@ -72,7 +72,7 @@ static unsigned bucket_of(const char *id)
     return h % BUCKETS;
 }
 
-int notify_waiter_add(struct waiter *w, const char *id, int max_waiters)
+int notify_waiter_add(struct waiter *w, const char *id, const char *tenant, int max_waiters)
 {
     unsigned b;
     pthread_condattr_t attr;
@@ -87,7 +87,9 @@ int notify_waiter_add(struct waiter *w, const char *id, int max_waiters)
     pthread_mutex_unlock(&T.count_lock);
 
     lg_strlcpy(w->id, id, sizeof(w->id));
+    w->tenant = tenant;
     w->woken = false;
+    w->row = NULL;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&w->cond, &attr);
@@ -112,23 +114,29 @@ void notify_waiter_remove(struct waiter *w)
             break;
         }
     pthread_mutex_unlock(&T.lock[b]);
+    json_decref(w->row); /* handed over after the last wake */
+    w->row = NULL;
     pthread_cond_destroy(&w->cond);
     pthread_mutex_lock(&T.count_lock);
     T.count--;
     pthread_mutex_unlock(&T.count_lock);
 }
 
-void notify_waiter_sleep(struct waiter *w, int64_t deadline_ms)
+json_t *notify_waiter_sleep(struct waiter *w, int64_t deadline_ms)
 {
     unsigned b = bucket_of(w->id);
     struct timespec until = {(time_t)(deadline_ms / 1000), (long)(deadline_ms % 1000) * 1000000};
+    json_t *row;
 
     pthread_mutex_lock(&T.lock[b]);
     while (!w->woken && !T.stopping)
         if (pthread_cond_timedwait(&w->cond, &T.lock[b], &until) == ETIMEDOUT)
             break;
     w->woken = false;
+    row = w->row;
+    w->row = NULL;
     pthread_mutex_unlock(&T.lock[b]);
+    return row;
 }
 
 int notify_waiters(void)
@@ -156,6 +164,33 @@ static void wake(const char *id)
         if (id)
             break;
     }
+}
+
+/* Whether request `id` has a waiter in this process. */
+static bool has_waiter(const char *id)
+{
+    unsigned b = bucket_of(id);
+    bool found = false;
+
+    pthread_once(&T_once, table_init);
+    pthread_mutex_lock(&T.lock[b]);
+    for (struct waiter *w = T.head[b]; w && !found; w = w->next)
+        found = !strcmp(w->id, id);
+    pthread_mutex_unlock(&T.lock[b]);
+    return found;
+}
+
+void notify_hand_row(const char *id, const char *tenant, json_t *poll)
+{
+    unsigned b = bucket_of(id);
+
+    pthread_mutex_lock(&T.lock[b]);
+    for (struct waiter *w = T.head[b]; w; w = w->next)
+        if (!strcmp(w->id, id) && !strcmp(w->tenant, tenant)) {
+            json_decref(w->row);
+            w->row = json_deep_copy(poll);
+        }
+    pthread_mutex_unlock(&T.lock[b]);
 }
 
 void notify_wake_all_stop(void)
@@ -291,18 +326,62 @@ static PGconn *listen_connect(void)
     return pg;
 }
 
-static void dispatch(PGnotify *n)
+/* ---------------------------------------------------------------- listener */
+
+#define READ_BATCH 256 /* requests read again in one statement */
+
+static notify_row_reader row_reader;
+
+void notify_set_row_reader(notify_row_reader reader)
 {
-    if (!strcmp(n->relname, "lg_request"))
-        wake(n->extra);
-    else if (!strcmp(n->relname, "lg_apikey"))
+    row_reader = reader;
+}
+
+/* Requests named by notifications, whose waiters are woken together. */
+struct woken {
+    char ids[READ_BATCH][37];
+    int n;
+};
+
+/*
+ * Read the rows of the requests in `wk` again and hand them to their
+ * waiters, then wake those waiters. A request whose row could not be read
+ * (an error, or gone) has its waiters read for themselves.
+ */
+static void wake_batch(struct db_conn *c, struct woken *wk)
+{
+    const char *ids[READ_BATCH];
+
+    for (int i = 0; i < wk->n; i++)
+        ids[i] = wk->ids[i];
+    if (wk->n > 0 && row_reader && row_reader(c, ids, wk->n) < 0)
+        log_warn("listener could not read the woken requests; their waiters read them", "count=%d",
+                 wk->n);
+    for (int i = 0; i < wk->n; i++)
+        wake(wk->ids[i]);
+    wk->n = 0;
+}
+
+static void dispatch(struct db_conn *c, PGnotify *n, struct woken *wk)
+{
+    if (!strcmp(n->relname, "lg_request")) {
+        /* A waiter that registers after this look reads the row itself. */
+        if (!n->extra || !has_waiter(n->extra))
+            return;
+        lg_strlcpy(wk->ids[wk->n++], n->extra, sizeof(wk->ids[0]));
+        if (wk->n == READ_BATCH)
+            wake_batch(c, wk);
+    } else if (!strcmp(n->relname, "lg_apikey")) {
         keycache_flush(true);
+    }
 }
 
 static void *listener(void *arg)
 {
     PGconn *pg = NULL;
-    int backoff_ms = 100;
+    struct db_conn conn = {0};
+    static struct woken wk;
+    int backoff_ms = 100, got;
 
     (void)arg;
     while (!N.stopping) {
@@ -318,6 +397,7 @@ static void *listener(void *arg)
                 continue;
             }
             backoff_ms = 100;
+            conn = (struct db_conn){.pg = pg};
             /* Anything may have happened while we were not listening. */
             keycache_flush(true);
             notify_outbox_kick();
@@ -337,10 +417,19 @@ static void *listener(void *arg)
             keycache_flush(false);
             continue;
         }
-        while ((n = PQnotifies(pg))) {
-            dispatch(n);
-            PQfreemem(n);
-        }
+        /*
+         * Reading rows on this connection takes in the notifications that
+         * arrive meanwhile: they are looked at before poll() sleeps again.
+         */
+        do {
+            got = 0;
+            while ((n = PQnotifies(pg))) {
+                dispatch(&conn, n, &wk);
+                PQfreemem(n);
+                got++;
+            }
+            wake_batch(&conn, &wk);
+        } while (got > 0);
     }
     if (pg)
         PQfinish(pg);

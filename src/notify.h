@@ -10,7 +10,15 @@
  *    would look for work that one takes): the thread that queued them,
  *    whatever decided, calls notify_outbox_kick() after its commit. Rows
  *    queued by a worker that stops first are found by another's idle look.
- * 3. When the connection drops, the thread reconnects with backoff, LISTENs
+ * 3. Before it wakes the waiters of the requests named in the
+ *    notifications it has, the thread reads those rows again itself, in one
+ *    statement on its own connection (notify_set_row_reader), and hands
+ *    each waiter its row: the row read after the commit is the truth, the
+ *    notification only said where to look. A waiter so woken answers
+ *    without a trip of its own to the database; a thousand waiters woken
+ *    at once cost a few statements, not a thousand. When that read fails,
+ *    the waiters read for themselves.
+ * 4. When the connection drops, the thread reconnects with backoff, LISTENs
  *    again, and wakes a delivery thread and every waiter: each re-reads
  *    the database, which is the truth; a notification is only a hint.
  */
@@ -21,7 +29,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config.h"
+#include "db.h"
 
 /* Start the listener thread. */
 int notify_start(const struct config *cfg) LG_MUST_CHECK;
@@ -58,23 +69,46 @@ bool notify_stopping(void);
 
 /*
  * Waiting for a request to leave 'pending', holding no database connection.
- * Register first, then read the row, then sleep; on wake read it again: the
- * row is the truth. A waiter lives on the waiting thread's stack.
+ * Register first, then read the row, then sleep; on wake use the row the
+ * listener read after the notification, or read it again: the row is the
+ * truth. A waiter lives on the waiting thread's stack.
  */
 struct waiter {
     char id[37];
+    const char *tenant; /* a row handed over must be this tenant's (borrowed) */
     bool woken;
+    json_t *row; /* the poll body the listener read for this waiter, or NULL */
     pthread_cond_t cond;
     struct waiter *next;
 };
 
-/* Register a waiter for request `id`; -1 when the table is full (answer 503). */
-int notify_waiter_add(struct waiter *w, const char *id, int max_waiters) LG_MUST_CHECK;
+/*
+ * Register a waiter for request `id` of `tenant` (borrowed for the wait);
+ * -1 when the table is full (answer 503).
+ */
+int notify_waiter_add(struct waiter *w, const char *id, const char *tenant,
+                      int max_waiters) LG_MUST_CHECK;
 
-/* Sleep until woken, `deadline_ms` (now_ms clock) passes, or shutdown; clears `woken`. */
-void notify_waiter_sleep(struct waiter *w, int64_t deadline_ms);
+/*
+ * Sleep until woken, `deadline_ms` (now_ms clock) passes, or shutdown;
+ * clears `woken`. Returns the poll body the listener read for this waiter
+ * after a notification (a new reference), or NULL: then read it yourself.
+ */
+json_t *notify_waiter_sleep(struct waiter *w, int64_t deadline_ms);
 
 void notify_waiter_remove(struct waiter *w);
+
+/*
+ * Reads the poll bodies of requests `ids` on connection `c` (the
+ * listener's) and passes each to notify_hand_row(); -1 when the read
+ * failed. Set once, before notify_start (store_poll_rows); without one,
+ * woken waiters read for themselves.
+ */
+typedef int (*notify_row_reader)(struct db_conn *c, const char *const *ids, int n);
+void notify_set_row_reader(notify_row_reader reader);
+
+/* For the reader: give `poll` (borrowed; each waiter gets a copy) to the waiters of `id`. */
+void notify_hand_row(const char *id, const char *tenant, json_t *poll);
 
 /* Number of registered waiters in this process. */
 int notify_waiters(void);

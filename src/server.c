@@ -49,6 +49,7 @@
 #include "db.h"
 #include "delivery.h"
 #include "notify.h"
+#include "store.h"
 #include "http.h"
 #include "log.h"
 
@@ -322,6 +323,7 @@ static int worker_main(const struct config *cfg, int listen_fd)
     sigdelset(&set, SIGABRT);
     pthread_sigmask(SIG_SETMASK, &set, NULL);
 
+    notify_set_row_reader(store_poll_rows);
     if (notify_start(cfg) < 0 || delivery_start(cfg) < 0) {
         log_error("could not start the listener or delivery threads", "%s", "");
         return 1;

@@ -66,6 +66,7 @@ enum {
     S_REQUEST_SUBMIT,
     S_REQUEST_BY_IDEM,
     S_REQUEST_POLL,
+    S_POLL_ROWS,
     S_REQUEST_PENDING,
     S_REQUEST_CANCEL,
     S_KEY_CREATE,
@@ -198,6 +199,10 @@ static const struct db_stmt stmts[] = {
      */
     [S_REQUEST_POLL] = {"request_poll",
                         "SELECT " POLL_COLS ", tenant FROM requests WHERE id = $1::uuid", true},
+    /* on the listener's connection: never reset (it would lose its LISTENs) */
+    [S_POLL_ROWS] = {"poll_rows",
+                     "SELECT " POLL_COLS ", tenant FROM requests WHERE id = ANY ($1::uuid[])",
+                     false},
     [S_REQUEST_PENDING] = {"request_pending",
                            "SELECT " REQ_COLS " FROM requests"
                            " WHERE tenant = $1 AND status = 'pending'"
@@ -893,6 +898,38 @@ int store_request_poll(const struct actor *who, const char *id, json_t **out, st
     }
     row_to_poll(res, 0, &r, ts);
     *out = shape_poll(&r);
+    PQclear(res);
+    return 0;
+}
+
+int store_poll_rows(struct db_conn *c, const char *const *ids, int n)
+{
+    struct lg_error err;
+    size_t len = 3;
+    char *list, *p;
+    PGresult *res;
+
+    for (int i = 0; i < n; i++)
+        len += strlen(ids[i]) + 1;
+    p = list = xmalloc(len);
+    *p++ = '{';
+    for (int i = 0; i < n; i++)
+        p += lg_snprintf(p, len - (size_t)(p - list), "%s%s", i ? "," : "", ids[i]);
+    lg_snprintf(p, len - (size_t)(p - list), "}");
+    res = db_run(c, stmts, S_POLL_ROWS, 1, (const char *const *)&list, &err);
+    free(list);
+    if (!res)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct lg_request r;
+        char ts[5][28];
+        json_t *poll;
+
+        row_to_poll(res, i, &r, ts);
+        poll = shape_poll(&r);
+        notify_hand_row(r.id, PQgetvalue(res, i, POLL_TENANT), poll);
+        json_decref(poll);
+    }
     PQclear(res);
     return 0;
 }

@@ -50,6 +50,12 @@ int store_session_deactivate(const struct actor *who, const char *session_id, js
 int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
                          const char *body_hash, int max_pending, json_t **out,
                          struct lg_error *err) LG_MUST_CHECK;
+/*
+ * The listener's read (notify_row_reader): the poll bodies of requests
+ * `ids`, each handed to its waiters with notify_hand_row(); -1 on failure.
+ */
+int store_poll_rows(struct db_conn *c, const char *const *ids, int n);
+
 int store_request_poll(const struct actor *who, const char *id, json_t **out,
                        struct lg_error *err) LG_MUST_CHECK;
 int store_request_pending(const struct actor *who, const char *session_id, json_t **out,

@@ -28,19 +28,27 @@ int wait_poll(const struct config *cfg, const struct actor *who, const char *id,
               json_t **out, struct lg_error *err)
 {
     struct waiter w;
+    json_t *row = NULL;
     int64_t deadline, until;
     int rc;
 
     if (wait_s <= 0)
         return store_request_poll(who, id, out, err);
-    if (notify_waiter_add(&w, id, wait_capacity(cfg)) < 0)
+    if (notify_waiter_add(&w, id, who->tenant, wait_capacity(cfg)) < 0)
         return lg_fail(err, 503, "too_many_waiting",
                        "this worker already holds %d waiting polls; retry, or poll without wait",
                        wait_capacity(cfg));
     deadline = now_ms() + (int64_t)wait_s * 1000;
     *out = NULL;
     for (;;) {
-        rc = store_request_poll(who, id, out, err);
+        /* The row the listener read after the notification, else our own read. */
+        if (row) {
+            *out = row;
+            row = NULL;
+            rc = 0;
+        } else {
+            rc = store_request_poll(who, id, out, err);
+        }
         /* Unknown request, or nothing more to wait for. */
         if ((rc < 0 && err->status < 500) || (rc == 0 && final(*out)))
             break;
@@ -61,7 +69,7 @@ int wait_poll(const struct config *cfg, const struct actor *who, const char *id,
             until = now_ms() + RETRY_MS;
         }
         server_thread_sleeps();
-        notify_waiter_sleep(&w, until);
+        row = notify_waiter_sleep(&w, until);
         server_thread_wakes();
     }
     notify_waiter_remove(&w);
