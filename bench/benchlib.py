@@ -8,7 +8,14 @@ call of a worker stalls about 40 ms - a property of the stand-in, not of
 Telegram or of Loopgate, and it would cap delivery at about 25 calls/s per
 delivery thread. telegram_stub() starts the stand-in with TCP_NODELAY set on
 each accepted connection; nothing else about it changes (limits, records).
+
+wake.py times the agents' answers from its own asyncio loop. A stand-in in
+that interpreter would answer the product's deliveries (answerCallbackQuery,
+editMessageText) on threads that take the interpreter's lock right when the
+answer to be timed arrives: StubProcess runs it in a process of its own, as
+Telegram is not inside the agent either.
 """
+import json
 import os
 import signal
 import socket
@@ -41,6 +48,64 @@ def telegram_stub(rate_limits=True):
     return stub
 
 
+class StubProcess:
+    """telegram_stub() in a process of its own, driven over a pipe.
+
+    The stand-in's state stays there; call() runs one of its methods and
+    returns the result (JSON)."""
+
+    def __init__(self, rate_limits=True):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--serve-stub",
+             "1" if rate_limits else "0"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        hello = json.loads(self.proc.stdout.readline() or "null")
+        if not isinstance(hello, dict):
+            raise RuntimeError("the Bot API stand-in did not start")
+        self.url, self.token = hello["url"], hello["token"]
+
+    def _ask(self, msg):
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        answer = json.loads(self.proc.stdout.readline() or "null")
+        if not isinstance(answer, dict) or "error" in answer:
+            raise RuntimeError("Bot API stand-in: %r" % (answer,))
+        return answer["result"]
+
+    def call(self, method, *args, **kwargs):
+        return self._ask({"call": method, "args": args, "kwargs": kwargs})
+
+    def press(self, *args, **kwargs):
+        return self.call("press", *args, **kwargs)
+
+    def webhook_target(self, url, secret=None):
+        return self.call("webhook_target", url, secret)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def _serve_stub(rate_limits):
+    """The far end of StubProcess: one JSON request a line, one JSON answer a line."""
+    stub = telegram_stub(rate_limits=rate_limits)
+    print(json.dumps({"url": stub.url, "token": stub.token}), flush=True)
+    try:
+        for line in sys.stdin:
+            msg = json.loads(line)
+            try:
+                answer = {"result": getattr(stub, msg["call"])(*msg["args"], **msg["kwargs"])}
+            except Exception as e:  # noqa: BLE001 - reported to the caller
+                answer = {"error": repr(e)}
+            print(json.dumps(answer, default=repr), flush=True)
+    finally:
+        stub.stop()
+
+
 # ---------------------------------------------------------------- floors
 
 FLOOR_LOCATION = """location = /floor/%(mode)s {
@@ -53,13 +118,20 @@ FLOOR_LOCATION = """location = /floor/%(mode)s {
 class Floors:
     """bench/floor.c in the given modes, each its own master + 2 workers behind the stack's nginx."""
 
-    def __init__(self, binary, stack, threads, modes):
+    def __init__(self, binary, stack, threads, modes, db=None):
         self.binary = os.path.abspath(binary)
         self.stack = stack
+        self.db = db
         self.threads = threads
         self.dir = os.path.join(stack.var, "floor")
         self.procs = {}
         self.MODES = tuple(modes)
+
+    @property
+    def db_uri(self):
+        """The floors' database: the stack's, or another database of its cluster."""
+        uri = self.stack.db_uri
+        return uri.replace("dbname=loopgate", "dbname=%s" % self.db) if self.db else uri
 
     def sock(self, mode):
         return os.path.join(self.dir, "%s.sock" % mode)
@@ -78,7 +150,7 @@ class Floors:
             log = open(os.path.join(self.stack.var, "log", "floor-%s.log" % m), "ab")
             self.procs[m] = subprocess.Popen(
                 [self.binary, "--socket", self.sock(m), "--mode", m, "--threads",
-                 str(self.threads), "--workers", "2", "--db", self.stack.db_uri],
+                 str(self.threads), "--workers", "2", "--db", self.db_uri],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL)
             log.close()
         for m in self.MODES:
@@ -103,3 +175,8 @@ class Floors:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--serve-stub"]:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's Ctrl-C ends us through stdin
+    _serve_stub(sys.argv[2] == "1")

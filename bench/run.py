@@ -27,9 +27,10 @@
    Telegram's limits on. Rate = successful sendMessage calls / (last - first).
 3. Wake latency and memory: bench/wake.py with 1,000 and 10,000 agents waiting
    (each starts its own stack). With 1,000, the wake floor FW (bench/floor.c
-   fw behind the same nginx: a decision is one UPDATE + pg_notify, a waiter
-   answers from the notification) holds 1,000 waiters of its own, and each
-   decision is timed on the product and then on FW, alternately.
+   fw behind the same nginx, in its own database of the same PostgreSQL: a
+   decision is one UPDATE + pg_notify, a waiter answers from the
+   notification) holds 1,000 waiters of its own, and each decision is timed
+   on the product and then on FW, alternately.
 
 Prints one table (figure, floor, ratio, target, pass/fail and by how much)
 with the machine and the versions, and writes build/bench/results.json.

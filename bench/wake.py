@@ -14,7 +14,9 @@ arrived. The other polls are then released at once by one UPDATE (as the
 test harness's clear_pending does): its trigger NOTIFYs each request, so
 every waiter must be woken by the listener. Prints p50 / p99 / max, how many
 agents were woken, and the memory of the workers with everyone waiting.
-The Bot API stand-in runs without Nagle delays (bench/benchlib.py).
+The Bot API stand-in runs without Nagle delays, in a process of its own
+(bench/benchlib.py StubProcess); the button presses are built there before
+the timing starts.
 
 With --floor, the wake floor (bench/floor.c in mode fw, 2 workers with the
 product's threads, behind the same nginx) gets N waiters of its own
@@ -64,6 +66,10 @@ import benchlib  # noqa: E402
 import lg  # noqa: E402
 
 SECRET = "bench-webhook-secret"
+# PostgreSQL signals every listening session of a database at each commit
+# that notifies, whatever it listens to: the wake floor has a database of
+# its own in the same cluster, so that neither wakes the other's listeners.
+FLOOR_DB = "bench_floor"
 RAMP = 500  # agents that start their long-poll together
 T0 = time.monotonic()
 
@@ -266,9 +272,9 @@ async def run(args, stack, tg, requests, ports, base_fds, floor):
     decided = requests[: args.decisions]
     # The collector would pause this process mid-measurement (1,000s of objects).
     gc.disable()
-    for r in decided:
-        update = tg.press(r["chat"], r["message_id"], data="%s:0" % r["id"], user_id=r["chat"])
-        body = json.dumps(update)
+    presses = [json.dumps(tg.press(r["chat"], r["message_id"], data="%s:0" % r["id"],
+                                   user_id=r["chat"])) for r in decided]
+    for r, body in zip(decided, presses):
         t0 = time.perf_counter()
         status, _ = await http_request(hook_r, hook_w, "POST", "/telegram/webhook", body,
                                        {"Content-Type": "application/json",
@@ -355,7 +361,7 @@ def main():
     # nginx: two descriptors per waiting agent (and floor agent) plus its own few.
     n_nginx = max(1, math.ceil((2 * args.agents * (2 if args.floor else 1) + 200) / hard))
 
-    tg = benchlib.telegram_stub(rate_limits=False)
+    tg = benchlib.StubProcess(rate_limits=False)
     stack = lg.Stack(args.bin, env={
         "TELEGRAM_API_URL": tg.url, "TELEGRAM_BOT_TOKEN": tg.token,
         "TELEGRAM_WEBHOOK_SECRET": SECRET, "PUBLIC_URL": "https://bench.example.test",
@@ -372,16 +378,17 @@ def main():
     floor = None
     if args.floor:
         # The same threads per worker as the product: it must hold the same waiters.
-        floor = benchlib.Floors(args.floor, stack, threads, ("fw",))
+        floor = benchlib.Floors(args.floor, stack, threads, ("fw",), db=FLOOR_DB)
         floor.write_nginx_conf()
     try:
         say("starting the stack: %d agents, %d threads per worker, %d nginx"
             % (args.agents, threads, n_nginx))
         stack.start()
         if floor:
+            stack.sql("CREATE DATABASE %s" % FLOOR_DB)
             floor.start()
             stack.sql("INSERT INTO bench_wake (id) SELECT g FROM generate_series(1, %d) g"
-                      % args.agents)
+                      % args.agents, db=FLOOR_DB)
             floor.pids = floor.worker_pids("fw")
             floor.base_fds = {p: fd_count(p) for p in floor.pids}
         extra = [ExtraNginx(stack, k + 2).start() for k in range(n_nginx - 1)]
