@@ -1289,7 +1289,8 @@ int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_er
     for (int i = 0; i < n; i++)
         PQclear(steps[i].res);
     db_release(tx);
-    notify_outbox_kick(); /* what the transaction queued may go now */
+    if (!d)
+        notify_outbox_kick(); /* what the transaction queued may go now */
     return 0;
 }
 
@@ -1324,7 +1325,6 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
     if (!strcmp(v, "approved") || !strcmp(v, "denied")) {
         *approved = v[0] == 'a';
         rc = 0;
-        notify_outbox_kick(); /* the answer to the press may go now */
     } else if (!strcmp(v, "repeat")) {
         rc = 1;
     }
@@ -1334,7 +1334,10 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
 
 int store_wal_flush(struct lg_error *err)
 {
-    return run_void(S_WAL_FLUSH, 0, NULL, err);
+    if (run_void(S_WAL_FLUSH, 0, NULL, err) < 0)
+        return -1;
+    notify_outbox_kick(); /* what the decision queued may go now */
+    return 0;
 }
 
 int store_tg_enqueue(struct db_conn *tx, const char *kind, const char *request_id, int64_t chat_id,

@@ -180,7 +180,8 @@ int store_tg_open(struct db_conn **tx, int64_t update_id, const char *lock_id, P
  * audit row, final-state work and answer, sql/006_throughput.sql tg_decided)
  * and commit, in one round trip; `tx` is given back either way. A decision
  * commits without waiting for the disk: call store_wal_flush() before telling
- * anyone outside (Telegram) that it is done.
+ * anyone outside (Telegram) that it is done; that call also sends what it
+ * queued (the answer to the press, the edit).
  */
 int store_tg_close(struct db_conn *tx, const struct tg_decision *d,
                    struct lg_error *err) LG_MUST_CHECK;
@@ -208,7 +209,12 @@ struct tg_press {
 int store_tg_press(const struct tg_press *press, bool *approved,
                    struct lg_error *err) LG_MUST_CHECK;
 
-/* Return once everything committed so far is on disk. */
+/*
+ * Return once everything committed so far is on disk, and wake a delivery
+ * thread for what the decisions queued: Telegram hears of a decision once
+ * it is durable, and the agents waiting for it (woken at its commit) are
+ * answered before the delivery threads compete with them for the CPU.
+ */
 int store_wal_flush(struct lg_error *err) LG_MUST_CHECK;
 
 /* ---------------------------------------------------------------- timeouts, webhooks */
