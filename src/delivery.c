@@ -295,6 +295,7 @@ static void *delivery_thread(void *arg)
     const struct pace pace = {cfg->telegram_chat_gap_ms, cfg->telegram_group_gap_ms,
                               cfg->telegram_bot_gap_ms, cfg->telegram_bot_rate};
     int futile = 0;
+    bool kicked = false, keeper;
 
     (void)arg;
     if (tg_client_init(&tg, cfg) < 0 || hook_client_init(&hc) < 0) {
@@ -307,7 +308,7 @@ static void *delivery_thread(void *arg)
         int64_t due, paced;
 
         if (n < 0) {
-            notify_wait_outbox(1000);
+            kicked = notify_wait_outbox(1000);
             continue;
         }
         for (int i = 0; i < n; i++) {
@@ -318,6 +319,7 @@ static void *delivery_thread(void *arg)
             futile = 0;
         if (n == CLAIM_BATCH) {
             notify_outbox_kick(); /* there may be more: let the others help */
+            kicked = true;        /* and this thread owes another look too */
             continue;
         }
         /*
@@ -326,16 +328,20 @@ static void *delivery_thread(void *arg)
          * find nothing (work queued meanwhile came with a kick). One thread
          * of the process keeps the time: it sleeps until the next row is due
          * (a row due but not taken, because another claim was under way, is
-         * looked at again soon, later each time). The others sleep until
-         * this process queues work; all of them look again after
-         * IDLE_LOOK_MS at most, for work queued by another worker that
-         * stopped or whose own threads are busy. The timekeeper
-         * also notes when the bot may send again: until then a kick for new
-         * Telegram sends waits (notify_outbox_kick_paced), as a look would
-         * find nothing it may take.
+         * looked at again soon, later each time). So does, for this once, a
+         * thread that was kicked: the work it was kicked for may be due in
+         * a moment (a paced chat), and the keeper, asleep until its own
+         * next time, does not know of it. The others sleep until this
+         * process queues work; all of them look again after IDLE_LOOK_MS at
+         * most, for work queued by another worker that stopped or whose own
+         * threads are busy. The timekeeper also notes when the bot may send
+         * again: until then a kick for new Telegram sends waits
+         * (notify_outbox_kick_paced), as a look would find nothing it may
+         * take.
          */
-        if (__atomic_exchange_n(&D.timekeeper, true, __ATOMIC_ACQ_REL)) {
-            notify_wait_outbox(IDLE_LOOK_MS);
+        keeper = !__atomic_exchange_n(&D.timekeeper, true, __ATOMIC_ACQ_REL);
+        if (!keeper && !kicked) {
+            kicked = notify_wait_outbox(IDLE_LOOK_MS);
             continue;
         }
         due = store_outbox_next_due_ms(pace.bot_rate, &paced, &err);
@@ -345,8 +351,9 @@ static void *delivery_thread(void *arg)
             due = BUSY_LOOK_MS << (futile < 5 ? futile++ : 5);
         else
             futile = 0;
-        notify_wait_outbox(due < 0 || due > IDLE_LOOK_MS ? IDLE_LOOK_MS : (int)due);
-        __atomic_store_n(&D.timekeeper, false, __ATOMIC_RELEASE);
+        kicked = notify_wait_outbox(due < 0 || due > IDLE_LOOK_MS ? IDLE_LOOK_MS : (int)due);
+        if (keeper)
+            __atomic_store_n(&D.timekeeper, false, __ATOMIC_RELEASE);
     }
     tg_client_free(&tg);
     hook_client_free(&hc);

@@ -260,14 +260,16 @@ static struct timespec ms_timespec(int64_t ms)
 
 /*
  * Sleep for `timeout_ms`, or until shutdown, or (with `take_kick`, on the
- * outbox condition) until a kick is due, which this thread then answers.
+ * outbox condition) until a kick is due, which this thread then answers:
+ * true then.
  * Plain sleeps wait on a condition of their own: a kick's single wake-up
  * must reach a delivery thread.
  */
-static void timed_wait(int timeout_ms, bool take_kick)
+static bool timed_wait(int timeout_ms, bool take_kick)
 {
     pthread_cond_t *cond = take_kick ? &N.outbox_cond : &N.sleep_cond;
     int64_t until = realtime_ms() + timeout_ms;
+    bool kicked;
 
     pthread_mutex_lock(&N.lock);
     while (!N.stopping && !T.stopping) {
@@ -284,19 +286,21 @@ static void timed_wait(int timeout_ms, bool take_kick)
         if (pthread_cond_timedwait(cond, &N.lock, &ts) == ETIMEDOUT && wake_at == until)
             break;
     }
-    if (take_kick && N.outbox_kicked && N.kick_at <= realtime_ms())
+    kicked = take_kick && N.outbox_kicked && N.kick_at <= realtime_ms();
+    if (kicked)
         N.outbox_kicked = false;
     pthread_mutex_unlock(&N.lock);
+    return kicked;
 }
 
-void notify_wait_outbox(int timeout_ms)
+bool notify_wait_outbox(int timeout_ms)
 {
-    timed_wait(timeout_ms, true);
+    return timed_wait(timeout_ms, true);
 }
 
 void notify_sleep(int timeout_ms)
 {
-    timed_wait(timeout_ms, false);
+    (void)timed_wait(timeout_ms, false);
 }
 
 bool notify_stopping(void)

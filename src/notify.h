@@ -57,9 +57,10 @@ void notify_paced_for(int ms);
 
 /*
  * A delivery thread sleeps until kicked (it then owes the outbox a look; a
- * kick made while it was claiming counts), or `timeout_ms` pass, or shutdown.
+ * kick made while it was claiming counts), or `timeout_ms` pass, or
+ * shutdown. True when it was a kick.
  */
-void notify_wait_outbox(int timeout_ms);
+bool notify_wait_outbox(int timeout_ms);
 
 /* Sleep `timeout_ms`, or less if the process stops. */
 void notify_sleep(int timeout_ms);

@@ -310,12 +310,16 @@ def test_cancel_and_timeout_edits_go_at_once(s):
     # A cancel (a request thread) and a timeout (the expiry thread) queue the
     # message's edit; the worker that queued it wakes its own delivery
     # threads, so the edit goes at once, not at the next idle look (2 s).
-    # Each request's edit is due: its chat's pacing gap has passed.
+    # The canceled requests' edits are due at once (their chat's pacing gap
+    # has passed); those timed out after 1 s may wait for the rest of the gap
+    # that follows their message (1 s): the thread that was woken for them
+    # must then wait for that moment, not for its next idle look.
     c = chat()
     register(s, "tg-final-now", c)
-    for final in ("canceled", "canceled", "canceled", "timeout", "timeout", "timeout"):
-        rid = submit(s, "tg-final-now", options=["Yes", "No"],
-                     timeout_seconds=60 if final == "canceled" else 2)
+    for final, timeout in (("canceled", 60), ("canceled", 60), ("canceled", 60), ("timeout", 2),
+                           ("timeout", 1), ("timeout", 1), ("timeout", 1), ("timeout", 1)):
+        time.sleep(1.1)  # the previous edit's gap: this message goes at once
+        rid = submit(s, "tg-final-now", options=["Yes", "No"], timeout_seconds=timeout)
         _, m, _ = sent(s, rid)
         if final == "canceled":
             time.sleep(1.2)
@@ -327,6 +331,30 @@ def test_cancel_and_timeout_edits_go_at_once(s):
         wait_for(lambda: word in s.tg.messages[(c, m)]["text"], 10, "the edit")
         took = time.monotonic() - t
         ok(took < 0.8, "the %s request's message was edited %.2f s later" % (final, took))
+
+
+def test_a_paced_edit_goes_when_its_chat_may_have_it(s):
+    # The bot has just answered a command in the chat, so the chat's next
+    # message waits a gap (1 s). A cancel then queues the edit: the delivery
+    # thread woken for it finds it not yet due and must wait for that moment
+    # itself, not for the next idle look of whichever thread keeps the time.
+    c = chat()
+    register(s, "tg-paced-edit", c)
+    for _ in range(2):
+        rid = submit(s, "tg-paced-edit", options=["Yes", "No"])
+        _, m, _ = sent(s, rid)
+        time.sleep(1.1)
+        n = len(s.tg.sent_messages(c))
+        eq(s.tg.command_and_deliver(c, "/help")[1], [200])
+        wait_for(lambda: len(s.tg.sent_messages(c)) > n, 10, "the answer to /help")
+        replied = max(x["time"] for x in s.tg.calls_of("sendMessage")
+                      if x["params"].get("chat_id") == c)
+        eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
+        wait_for(lambda: "Canceled" in s.tg.messages[(c, m)]["text"], 10, "the cancel edit")
+        edited = max(x["time"] for x in s.tg.calls_of("editMessageText")
+                     if x["params"].get("chat_id") == c and x["params"].get("message_id") == m)
+        ok(edited - replied < 1.6, "edited %.2f s after the chat's last message (gap 1 s)"
+           % (edited - replied))
 
 
 def test_commands(s):
