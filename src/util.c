@@ -305,3 +305,42 @@ int pg_ts_iso(const char *in, char out[28])
     out[27] = '\0';
     return 0;
 }
+
+size_t utf8_prefix(const char *s, size_t max)
+{
+    size_t len = strnlen(s, max + 1);
+
+    if (len <= max)
+        return len;
+    /* s[max] is the first byte left out: step back while it continues a character. */
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
+int utf8_strlcpy(char *dst, const char *src, size_t n)
+{
+    size_t len;
+
+    if (n == 0)
+        return -1;
+    len = utf8_prefix(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+    return src[len] ? -1 : 0;
+}
+
+int64_t tg_token_bot_id(const char *token)
+{
+    int64_t id = 0;
+    size_t n = 0;
+
+    if (!token)
+        return 0;
+    for (; token[n] >= '0' && token[n] <= '9'; n++) {
+        if (n >= 18)
+            return 0; /* more digits than any bot id has */
+        id = id * 10 + (token[n] - '0');
+    }
+    return n > 0 && token[n] == ':' ? id : 0;
+}

@@ -46,6 +46,21 @@ bool utf8_valid(const char *buf, size_t len);
 /* Number of code points in a valid UTF-8 string. */
 size_t utf8_length(const char *s);
 
+/*
+ * Length in bytes of the longest prefix of the UTF-8 string `s` that is at
+ * most `max` bytes and ends on a character boundary (never mid-character).
+ */
+size_t utf8_prefix(const char *s, size_t max);
+
+/* lg_strlcpy that cuts only on a UTF-8 character boundary; -1 when cut. */
+int utf8_strlcpy(char *dst, const char *src, size_t n);
+
+/*
+ * The bot id of a Telegram bot token: its numeric prefix before ':'
+ * ("7123456789:AAE..." -> 7123456789); 0 when the token has no such prefix.
+ */
+int64_t tg_token_bot_id(const char *token);
+
 /* Parse a whole decimal int64 (optional leading '-'); -1 on junk or overflow. */
 int parse_int64(const char *s, int64_t *out) LG_MUST_CHECK;
 

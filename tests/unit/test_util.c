@@ -293,6 +293,49 @@ TEST(pg_ts_iso)
     CHECK_EQ_STR(out, "unchanged");
 }
 
+TEST(utf8_prefix)
+{
+    /* U+1F680 (4 bytes), U+4E2D (3 bytes), U+00E9 (2 bytes), ASCII */
+    const char *s = "\xF0\x9F\x9A\x80\xE4\xB8\xAD\xC3\xA9x";
+    char out[8];
+
+    CHECK_EQ_INT((int)utf8_prefix(s, 100), 10);
+    CHECK_EQ_INT((int)utf8_prefix(s, 10), 10);
+    CHECK_EQ_INT((int)utf8_prefix(s, 9), 9);
+    CHECK_EQ_INT((int)utf8_prefix(s, 8), 7);
+    CHECK_EQ_INT((int)utf8_prefix(s, 7), 7);
+    CHECK_EQ_INT((int)utf8_prefix(s, 6), 4);
+    CHECK_EQ_INT((int)utf8_prefix(s, 4), 4);
+    CHECK_EQ_INT((int)utf8_prefix(s, 3), 0);
+    CHECK_EQ_INT((int)utf8_prefix(s, 0), 0);
+    CHECK_EQ_INT((int)utf8_prefix("", 0), 0);
+    for (size_t max = 0; max <= 10; max++) {
+        size_t n = utf8_prefix(s, max);
+        CHECK(n <= max && utf8_valid(s, n));
+    }
+    CHECK_EQ_INT(utf8_strlcpy(out, s, sizeof(out)), -1);
+    CHECK_EQ_STR(out, "\xF0\x9F\x9A\x80\xE4\xB8\xAD");
+    CHECK_EQ_INT(utf8_strlcpy(out, "abc", sizeof(out)), 0);
+    CHECK_EQ_STR(out, "abc");
+    CHECK_EQ_INT(utf8_strlcpy(out, "\xF0\x9F\x9A\x80\xF0\x9F\x9A\x80", 5), -1);
+    CHECK_EQ_STR(out, "\xF0\x9F\x9A\x80");
+}
+
+TEST(tg_token_bot_id)
+{
+    CHECK(tg_token_bot_id("7123456789:AAE-xyz") == 7123456789LL);
+    CHECK(tg_token_bot_id("123456:TEST-token") == 123456);
+    CHECK(tg_token_bot_id("1:x") == 1);
+    CHECK(tg_token_bot_id(":AAE") == 0);
+    CHECK(tg_token_bot_id("abc:AAE") == 0);
+    CHECK(tg_token_bot_id("12a:AAE") == 0);
+    CHECK(tg_token_bot_id("123456") == 0);
+    CHECK(tg_token_bot_id("") == 0);
+    CHECK(tg_token_bot_id(NULL) == 0);
+    CHECK(tg_token_bot_id("1234567890123456789:x") == 0);
+    CHECK(tg_token_bot_id("999999999999999999:x") == 999999999999999999LL);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -311,5 +354,7 @@ int main(int argc, char **argv)
     RUN(alloc);
     RUN(now_ms);
     RUN(pg_ts_iso);
+    RUN(utf8_prefix);
+    RUN(tg_token_bot_id);
     return t_end();
 }
