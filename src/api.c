@@ -237,6 +237,38 @@ static void h_cancel(struct http_req *r)
     json_decref(body);
 }
 
+/*
+ * Add the Telegram part of /health to `out` (returned): {"configured":
+ * false} without a token; else "ok" and, when Telegram refused the token,
+ * its "error" and the overall status "degraded" (still 200: the service
+ * answers agents, and a balancer should not take it out; Telegram needs an
+ * operator).
+ */
+static json_t *health_telegram(const struct config *cfg, json_t *out)
+{
+    int64_t bot = tg_token_bot_id(cfg->telegram_bot_token);
+    struct lg_error err;
+    char why[256];
+    int rc;
+
+    if (!*cfg->telegram_bot_token) {
+        json_object_set_new(out, "telegram", json_pack("{s:b}", "configured", 0));
+        return out;
+    }
+    rc = store_tg_bot_state(bot, why, sizeof(why), &err);
+    if (rc == 1) {
+        json_object_set_new(out, "status", json_string("degraded"));
+        json_object_set_new(out, "telegram",
+                            json_pack("{s:b, s:b, s:I, s:s}", "configured", 1, "ok", 0, "bot_id",
+                                      (json_int_t)bot, "error", why));
+    } else {
+        json_object_set_new(out, "telegram",
+                            json_pack("{s:b, s:b, s:I}", "configured", 1, "ok", rc == 0, "bot_id",
+                                      (json_int_t)bot));
+    }
+    return out;
+}
+
 static void h_health(struct http_req *r)
 {
     struct lg_error err;
@@ -249,14 +281,16 @@ static void h_health(struct http_req *r)
                            "Retry-After: 1\r\n");
         return;
     }
-    http_send_json(r, 200,
-                   json_pack("{s:s, s:s, s:s}", "status", "healthy", "database", "ok", "version",
-                             LOOPGATE_VERSION));
+    http_send_json(
+        r, 200,
+        health_telegram(r->cfg, json_pack("{s:s, s:s, s:s}", "status", "healthy", "database", "ok",
+                                          "version", LOOPGATE_VERSION)));
 }
 
 /*
  * POST <telegram_webhook_path>: an update from Telegram. The secret header
- * was checked already; answer 200 only once the update is committed.
+ * was checked already; answer 200 only once the update is committed (or
+ * recorded as refused for good, so Telegram stops repeating it).
  */
 static void h_telegram(struct http_req *r)
 {
@@ -265,7 +299,7 @@ static void h_telegram(struct http_req *r)
 
     if (!body)
         return;
-    if (telegram_handle_update(r->cfg, body, &err) < 0)
+    if (telegram_accept_update(r->cfg, body, &err) < 0)
         http_send_error(r, &err);
     else
         http_send_json(r, 200, json_pack("{s:b}", "ok", 1));

@@ -112,6 +112,9 @@ static const struct key keys[] = {
      10000, "0", "least time between two messages from the bot (0: only the rate below)"},
     {"telegram_bot_rate", "LOOPGATE_TELEGRAM_BOT_RATE", K_INT, OFF(telegram_bot_rate), 1, 1000,
      "30", "most messages from the bot in any one second (Telegram allows about 30)"},
+    {"telegram_update_window_hours", "LOOPGATE_TELEGRAM_UPDATE_WINDOW_HOURS", K_INT,
+     OFF(telegram_update_window_hours), 48, 8760, "48",
+     "how long a processed update_id is remembered (per bot) to ignore repeats"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

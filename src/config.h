@@ -66,6 +66,7 @@ struct config {
     int telegram_group_gap_ms;
     int telegram_bot_gap_ms;
     int telegram_bot_rate;
+    int telegram_update_window_hours;
     int poll_wait_max;
     bool webhook_allow_private;
     int webhook_retry_seconds;

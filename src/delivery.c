@@ -25,12 +25,16 @@
 #define IDLE_LOOK_MS 2000      /* an idle thread looks at the outbox this often */
 #define BUSY_LOOK_MS 5         /* ... and this soon (doubling) when due rows were not taken */
 #define PACED_HINT_MAX_MS 1000 /* a bot slot frees one second after its answer */
+#define TOKEN_RECHECK_MS (5 * 60 * 1000) /* a refused token is tried again this often */
 
 static struct {
     const struct config *cfg;
     pthread_t threads[MAX_THREADS];
     int n;
-    bool timekeeper; /* a delivery thread sleeps until the next row is due */
+    bool timekeeper;         /* a delivery thread sleeps until the next row is due */
+    int64_t bot_id;          /* the configured token's bot */
+    int64_t parked_until_ms; /* Telegram refused the token: no Telegram call before then */
+    bool rechecking;         /* a thread is asking Telegram (getMe) whether it still does */
 } D;
 
 /* Exponential backoff with jitter: base 1 s doubling, capped, times 0.5-1.0. */
@@ -67,6 +71,61 @@ static void recovered(const struct outbox_row *o)
     }
 }
 
+/*
+ * Telegram refused the token (401/404): park every Telegram call of this
+ * process for TOKEN_RECHECK_MS, and record it once for /health (the worker
+ * that records it first logs it; the log never holds the token).
+ */
+static void token_refused(const char *error)
+{
+    struct lg_error err;
+    int first;
+
+    __atomic_store_n(&D.parked_until_ms, now_ms() + TOKEN_RECHECK_MS, __ATOMIC_RELEASE);
+    first = store_tg_bot_refused(D.bot_id, error, &err);
+    if (first == 1)
+        log_error("Telegram refused the bot token: nothing is sent to Telegram until it is "
+                  "fixed; checked again every few minutes and at restart",
+                  "bot=%lld error=\"%s\" recheck_s=%d", (long long)D.bot_id, error,
+                  TOKEN_RECHECK_MS / 1000);
+    else if (first < 0)
+        log_warn("could not record a refused bot token", "error=\"%s\"", err.message);
+}
+
+/*
+ * Whether Telegram calls may go now. While the token is parked, one thread
+ * asks getMe once the recheck is due; the others (and it, if still refused)
+ * answer false and put their row off until the next recheck.
+ */
+static bool token_usable(struct tg_client *tg)
+{
+    int64_t until = __atomic_load_n(&D.parked_until_ms, __ATOMIC_ACQUIRE);
+    struct tg_result res;
+    struct lg_error err;
+    json_t *none;
+
+    if (until == 0)
+        return true;
+    if (now_ms() < until || __atomic_exchange_n(&D.rechecking, true, __ATOMIC_ACQ_REL))
+        return false;
+    none = json_object();
+    tg_call(tg, "getMe", none, &res);
+    json_decref(none);
+    json_decref(res.result);
+    if (res.outcome == TG_TOKEN_REFUSED) {
+        __atomic_store_n(&D.parked_until_ms, now_ms() + TOKEN_RECHECK_MS, __ATOMIC_RELEASE);
+    } else if (res.outcome == TG_OK) {
+        __atomic_store_n(&D.parked_until_ms, 0, __ATOMIC_RELEASE);
+        if (store_tg_bot_accepted(tg->bot_id, &err) == 1)
+            log_info("Telegram accepts the bot token again", "bot=%lld", (long long)tg->bot_id);
+        if (store_outbox_recovered(&err) < 0)
+            log_warn("could not release parked deliveries", "error=\"%s\"", err.message);
+    }
+    /* Network trouble: ask again with the next row. */
+    __atomic_store_n(&D.rechecking, false, __ATOMIC_RELEASE);
+    return res.outcome == TG_OK;
+}
+
 /* Decide what a failed call means for the row. */
 static void failed(const struct outbox_row *o, const struct tg_result *res)
 {
@@ -74,8 +133,12 @@ static void failed(const struct outbox_row *o, const struct tg_result *res)
     char key[40];
     int rc;
 
-    if (res->outcome == TG_PERMANENT ||
-        (!strcmp(o->kind, "tg_answer") && o->attempts >= ANSWER_MAX_ATTEMPTS)) {
+    if (res->outcome == TG_TOKEN_REFUSED) {
+        /* Kept until the token works. */
+        token_refused(res->error);
+        rc = store_outbox_retry(o->id, TOKEN_RECHECK_MS, res->error, &err);
+    } else if (res->outcome == TG_PERMANENT ||
+               (!strcmp(o->kind, "tg_answer") && o->attempts >= ANSWER_MAX_ATTEMPTS)) {
         log_warn("telegram call failed for good", "kind=%s outbox=%lld request=%s error=\"%s\"",
                  o->kind, (long long)o->id, o->request_id, res->error);
         rc = store_outbox_fail(o->id, "failed", res->error, &err);
@@ -125,7 +188,7 @@ static void send_request(struct tg_client *tg, const struct outbox_row *o)
     json_decref(params);
     if (res.outcome == TG_OK) {
         json_int_t mid = json_integer_value(json_object_get(res.result, "message_id"));
-        rc = store_delivery_sent(o->id, o->request_id, (int64_t)mid, buttons, &err);
+        rc = store_delivery_sent(o->id, o->request_id, tg->bot_id, (int64_t)mid, buttons, &err);
         record(rc, &err, o);
         recovered(o);
         log_debug("request message sent", "request=%s message=%lld truncated=%d", o->request_id,
@@ -270,6 +333,13 @@ static void process(struct tg_client *tg, struct hook_client *hc, const struct o
         record(store_outbox_retry(o->id, 60000, "no Telegram bot token configured", &err), &err, o);
         return;
     }
+    if (!strncmp(o->kind, "tg_", 3) && !token_usable(tg)) {
+        int64_t left = __atomic_load_n(&D.parked_until_ms, __ATOMIC_ACQUIRE) - now_ms();
+        record(store_outbox_retry(o->id, left > 1000 ? (int)left : 1000,
+                                  "bot token refused by Telegram; parked", &err),
+               &err, o);
+        return;
+    }
     log_debug("delivering", "kind=%s outbox=%lld chat=%lld attempt=%d", o->kind, (long long)o->id,
               (long long)o->chat_id, o->attempts);
     if (!strcmp(o->kind, "tg_send"))
@@ -360,13 +430,69 @@ static void *delivery_thread(void *arg)
     return NULL;
 }
 
-/* Time out expired requests every quarter second; any worker may, each once. */
+/*
+ * A restart checks the token again: Telegram deliveries parked for a
+ * refused token are due now, and if Telegram had refused this bot's token
+ * the first of them asks getMe before anything is sent.
+ */
+static int restart_token_check(void)
+{
+    char why[256];
+    struct lg_error err;
+    int rc = store_tg_bot_state(D.bot_id, why, sizeof(why), &err);
+
+    if (rc == 1)
+        __atomic_store_n(&D.parked_until_ms, now_ms(), __ATOMIC_RELEASE);
+    if (rc < 0 || store_outbox_recovered(&err) < 0)
+        return -1;
+    return 0;
+}
+
+#define PRUNE_EVERY_MS 60000
+#define PRUNE_BATCH 1000
+
+/* Forget processed Telegram updates older than the window, in bounded batches. */
+static void prune_updates(void)
+{
+    struct lg_error err;
+    int n, total = 0;
+
+    for (int i = 0; i < 10; i++) {
+        n = store_tg_prune(D.cfg->telegram_update_window_hours, PRUNE_BATCH, &err);
+        if (n < 0)
+            log_warn("could not prune Telegram updates", "error=\"%s\"", err.message);
+        if (n <= 0)
+            break;
+        total += n;
+        if (n < PRUNE_BATCH)
+            break;
+    }
+    if (total > 0)
+        log_info("Telegram updates pruned", "count=%d window_hours=%d", total,
+                 D.cfg->telegram_update_window_hours);
+}
+
+/*
+ * Time out expired requests every quarter second; any worker may, each once.
+ * Every minute (and at start) prune processed Telegram updates too.
+ */
 static void *expire_thread(void *arg)
 {
+    int64_t pruned_at = 0;
+    bool started = false;
+
     (void)arg;
     while (!notify_stopping()) {
+        if (!started && *D.cfg->telegram_bot_token)
+            started = restart_token_check() == 0;
         struct lg_error err;
-        int n = store_expire_due(200, &err);
+        int n;
+
+        if (now_ms() - pruned_at >= PRUNE_EVERY_MS) {
+            prune_updates();
+            pruned_at = now_ms();
+        }
+        n = store_expire_due(200, &err);
         if (n > 0)
             log_info("requests timed out", "count=%d", n);
         if (n < 200)
@@ -378,6 +504,7 @@ static void *expire_thread(void *arg)
 int delivery_start(const struct config *cfg)
 {
     D.cfg = cfg;
+    D.bot_id = tg_token_bot_id(cfg->telegram_bot_token);
     if (pthread_create(&D.threads[D.n], NULL, expire_thread, NULL) != 0)
         return -1;
     D.n++;

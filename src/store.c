@@ -91,6 +91,11 @@ enum {
     S_TG_AUDIT,
     S_TG_CHAT_PENDING,
     S_TG_CHAT_SESSIONS,
+    S_TG_REFUSED,
+    S_TG_PRUNE,
+    S_TG_BOT_REFUSED,
+    S_TG_BOT_ACCEPTED,
+    S_TG_BOT_STATE,
     S_EXPIRE,
     S_CALLBACK_SET,
     S_WEBHOOK_SECRET,
@@ -267,6 +272,7 @@ static const struct db_stmt stmts[] = {
     [S_DELIVERY_SENT] =
         {"delivery_sent",
          "WITH r AS (UPDATE requests SET telegram_message_id = $3::bigint, tg_state = 'sent',"
+         "             tg_bot_id = $5::bigint,"
          "             tg_attempts = tg_attempts + 1, tg_error = NULL, tg_sent_at = now(),"
          "             tg_buttons = $4::jsonb"
          "           WHERE id = $2::uuid RETURNING id, status, telegram_chat_id),"
@@ -311,23 +317,27 @@ static const struct db_stmt stmts[] = {
                       "   GREATEST(tg_pace.next_at, EXCLUDED.next_at)",
                       false},
     [S_TG_UPDATE_SEEN] = {"tg_update_seen",
-                          "INSERT INTO tg_updates (update_id) VALUES ($1::bigint)"
+                          "INSERT INTO tg_updates (bot_id, update_id)"
+                          " VALUES ($2::bigint, $1::bigint)"
                           " ON CONFLICT DO NOTHING RETURNING 1",
                           false},
     [S_TG_REQUEST_LOCK] = {"tg_request_lock",
                            "SELECT " REQ_COLS ", tenant, " SESSION_APPROVERS ","
-                           " expires_at <= now() FROM requests r"
+                           " expires_at <= now(), tg_bot_id FROM requests r"
                            " WHERE id = $1::uuid FOR UPDATE",
                            false},
     [S_TG_REQUEST_BY_MESSAGE] = {"tg_request_by_message",
                                  "SELECT " REQ_COLS ", tenant, " SESSION_APPROVERS ","
-                                 " expires_at <= now() FROM requests r"
+                                 " expires_at <= now(), tg_bot_id FROM requests r"
                                  " WHERE telegram_chat_id = $1::bigint"
-                                 "   AND telegram_message_id = $2::bigint FOR UPDATE",
+                                 "   AND telegram_message_id = $2::bigint"
+                                 "   AND tg_bot_id IN ($3::bigint, 0)"
+                                 /* this bot's message before one sent before bot ids */
+                                 " ORDER BY tg_bot_id DESC LIMIT 1 FOR UPDATE",
                                  false},
     [S_TG_PRESS] = {"tg_press",
-                    "SELECT tg_press($1::bigint, $2::uuid, $3::integer, $4::bigint, $5::bigint,"
-                    " $6::bigint, $7, $8::bigint[], $9::boolean, $10)",
+                    "SELECT tg_press($11::bigint, $1::bigint, $2::uuid, $3::integer, $4::bigint,"
+                    " $5::bigint, $6::bigint, $7, $8::bigint[], $9::boolean, $10)",
                     false},
     [S_TG_DECIDED] = {"tg_decided",
                       "SELECT tg_decided($1::uuid, $2, $3::boolean, $4::bigint, $5, $6, $7::jsonb,"
@@ -355,6 +365,27 @@ static const struct db_stmt stmts[] = {
                             " FROM sessions s WHERE telegram_chat_id = $1::bigint"
                             " ORDER BY session_id LIMIT 20",
                             true},
+    [S_TG_REFUSED] = {"tg_refused",
+                      "INSERT INTO tg_updates (bot_id, update_id, refused)"
+                      " VALUES ($1::bigint, $2::bigint, $3) ON CONFLICT (bot_id, update_id)"
+                      " DO UPDATE SET refused = EXCLUDED.refused",
+                      false},
+    [S_TG_PRUNE] = {"tg_prune",
+                    "DELETE FROM tg_updates WHERE ctid = ANY (ARRAY("
+                    "  SELECT ctid FROM tg_updates"
+                    "  WHERE received_at < now() - make_interval(hours => $1::int)"
+                    "  LIMIT $2::int))",
+                    false},
+    [S_TG_BOT_REFUSED] = {"tg_bot_refused",
+                          /* true when this call found the token refused first */
+                          "INSERT INTO tg_bots (bot_id, error) VALUES ($1::bigint, $2)"
+                          " ON CONFLICT (bot_id) DO UPDATE SET error = EXCLUDED.error"
+                          " RETURNING xmax = 0",
+                          false},
+    [S_TG_BOT_ACCEPTED] = {"tg_bot_accepted",
+                           "DELETE FROM tg_bots WHERE bot_id = $1::bigint RETURNING 1", false},
+    [S_TG_BOT_STATE] = {"tg_bot_state", "SELECT error FROM tg_bots WHERE bot_id = $1::bigint",
+                        true},
     [S_EXPIRE] = {"expire", "SELECT requests_expire($1::int)", false},
     [S_CALLBACK_SET] = {"callback_set",
                         "UPDATE requests SET callback_url = $3, updated_at = now()"
@@ -1114,17 +1145,18 @@ static int run_void(int idx, int n, const char *const *params, struct lg_error *
     return 0;
 }
 
-int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t message_id,
-                        json_t *buttons, struct lg_error *err)
+int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t bot_id,
+                        int64_t message_id, json_t *buttons, struct lg_error *err)
 {
-    char oid[24], mid[24];
+    char oid[24], mid[24], bot[24];
     char *b = buttons ? json_dumps(buttons, JSON_COMPACT) : NULL;
-    const char *p[] = {oid, request_id, mid, b};
+    const char *p[] = {oid, request_id, mid, b, bot};
     PGresult *res;
 
     snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
     snprintf(mid, sizeof(mid), "%lld", (long long)message_id);
-    res = run(S_DELIVERY_SENT, 4, p, err);
+    snprintf(bot, sizeof(bot), "%lld", (long long)bot_id);
+    res = run(S_DELIVERY_SENT, 5, p, err);
     free(b);
     if (!res)
         return -1;
@@ -1195,6 +1227,7 @@ static void fill_tg_request(const PGresult *res, struct tg_request *out)
     out->tenant = PQgetvalue(res, 0, REQ_NCOLS);
     out->approvers = PQgetvalue(res, 0, REQ_NCOLS + 1);
     out->expired = col_bool(res, 0, REQ_NCOLS + 2);
+    out->bot_id = col_int(res, 0, REQ_NCOLS + 3);
 }
 
 static PGresult *tg_request(struct db_conn *tx, int idx, int n, const char *const *p,
@@ -1213,29 +1246,32 @@ static PGresult *tg_request(struct db_conn *tx, int idx, int n, const char *cons
     return res;
 }
 
-PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t chat_id, int64_t message_id,
-                                      struct tg_request *out, struct lg_error *err)
+PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t bot_id, int64_t chat_id,
+                                      int64_t message_id, struct tg_request *out,
+                                      struct lg_error *err)
 {
-    char c[24], m[24];
-    const char *p[] = {c, m};
+    char c[24], m[24], b[24];
+    const char *p[] = {c, m, b};
 
     snprintf(c, sizeof(c), "%lld", (long long)chat_id);
     snprintf(m, sizeof(m), "%lld", (long long)message_id);
-    return tg_request(tx, S_TG_REQUEST_BY_MESSAGE, 2, p, out, err);
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    return tg_request(tx, S_TG_REQUEST_BY_MESSAGE, 3, p, out, err);
 }
 
-int store_tg_open(struct db_conn **tx, int64_t update_id, const char *lock_id, PGresult **row,
-                  struct tg_request *out, struct lg_error *err)
+int store_tg_open(struct db_conn **tx, int64_t bot_id, int64_t update_id, const char *lock_id,
+                  PGresult **row, struct tg_request *out, struct lg_error *err)
 {
-    char uid[24];
-    const char *p_seen[] = {uid}, *p_lock[] = {lock_id};
+    char uid[24], bot[24];
+    const char *p_seen[] = {uid, bot}, *p_lock[] = {lock_id};
     struct db_step steps[] = {{.sql = "BEGIN"},
-                              {.idx = S_TG_UPDATE_SEEN, .n = 1, .params = p_seen},
+                              {.idx = S_TG_UPDATE_SEEN, .n = 2, .params = p_seen},
                               {.idx = S_TG_REQUEST_LOCK, .n = 1, .params = p_lock}};
     int rc;
 
     *row = NULL;
     snprintf(uid, sizeof(uid), "%lld", (long long)update_id);
+    snprintf(bot, sizeof(bot), "%lld", (long long)bot_id);
     if (!(*tx = db_acquire(err)))
         return -1;
     if (db_batch(*tx, stmts, steps, lock_id ? 3 : 2, err) < 0) {
@@ -1296,7 +1332,7 @@ int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_er
 
 int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error *err)
 {
-    char upd[24], idx[12], chat[24], mid[24], user[24];
+    char upd[24], idx[12], chat[24], mid[24], user[24], bot[24];
     char *allow = pg_int64_array(press->allow, press->nallow);
     const char *p[] = {upd,
                        press->request_id,
@@ -1307,7 +1343,8 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
                        press->name,
                        allow,
                        press->group_any ? "true" : "false",
-                       press->callback_query_id};
+                       press->callback_query_id,
+                       bot};
     PGresult *res;
     const char *v;
     int rc = 2;
@@ -1317,7 +1354,8 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
     snprintf(chat, sizeof(chat), "%lld", (long long)press->chat_id);
     snprintf(mid, sizeof(mid), "%lld", (long long)press->message_id);
     snprintf(user, sizeof(user), "%lld", (long long)press->user_id);
-    res = run(S_TG_PRESS, 10, p, err);
+    snprintf(bot, sizeof(bot), "%lld", (long long)press->bot_id);
+    res = run(S_TG_PRESS, 11, p, err);
     free(allow);
     if (!res)
         return -1;
@@ -1389,6 +1427,85 @@ PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_
 
     snprintf(c, sizeof(c), "%lld", (long long)chat_id);
     return db_run(tx, stmts, S_TG_CHAT_SESSIONS, 1, p, err);
+}
+
+int store_tg_refused(int64_t bot_id, int64_t update_id, const char *why, struct lg_error *err)
+{
+    char b[24], u[24];
+    const char *p[] = {b, u, why};
+
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    snprintf(u, sizeof(u), "%lld", (long long)update_id);
+    return run_void(S_TG_REFUSED, 3, p, err);
+}
+
+int store_tg_prune(int window_hours, int limit, struct lg_error *err)
+{
+    char h[16], lim[16];
+    const char *p[] = {h, lim};
+    PGresult *res;
+    int64_t n = 0;
+
+    snprintf(h, sizeof(h), "%d", window_hours);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    res = run(S_TG_PRUNE, 2, p, err);
+    if (!res)
+        return -1;
+    if (parse_int64(PQcmdTuples(res), &n) < 0)
+        n = 0;
+    PQclear(res);
+    return (int)n;
+}
+
+int store_tg_bot_refused(int64_t bot_id, const char *error, struct lg_error *err)
+{
+    char b[24];
+    const char *p[] = {b, error};
+    PGresult *res;
+    int rc;
+
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    res = run(S_TG_BOT_REFUSED, 2, p, err);
+    if (!res)
+        return -1;
+    rc = col_bool(res, 0, 0) ? 1 : 0;
+    PQclear(res);
+    return rc;
+}
+
+int store_tg_bot_accepted(int64_t bot_id, struct lg_error *err)
+{
+    char b[24];
+    const char *p[] = {b};
+    PGresult *res;
+    int rc;
+
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    res = run(S_TG_BOT_ACCEPTED, 1, p, err);
+    if (!res)
+        return -1;
+    rc = PQntuples(res) > 0 ? 1 : 0;
+    PQclear(res);
+    return rc;
+}
+
+int store_tg_bot_state(int64_t bot_id, char *error, size_t len, struct lg_error *err)
+{
+    char b[24];
+    const char *p[] = {b};
+    PGresult *res;
+    int rc = 0;
+
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    res = run(S_TG_BOT_STATE, 1, p, err);
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 1) {
+        utf8_strlcpy(error, PQgetvalue(res, 0, 0), len);
+        rc = 1;
+    }
+    PQclear(res);
+    return rc;
 }
 
 int store_expire_due(int limit, struct lg_error *err)

@@ -111,8 +111,8 @@ PGresult *store_request_row_tenant(const char *id, struct lg_request *r, const c
  * tg_send succeeded: record the message id and its buttons (tgmsg_buttons,
  * may be NULL); queue an edit if decided meanwhile.
  */
-int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t message_id,
-                        json_t *buttons, struct lg_error *err) LG_MUST_CHECK;
+int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t bot_id,
+                        int64_t message_id, json_t *buttons, struct lg_error *err) LG_MUST_CHECK;
 int store_outbox_done(int64_t outbox_id, struct lg_error *err) LG_MUST_CHECK;
 /* A call succeeded after failures: rows backing off from Telegram errors are due now. */
 int store_outbox_recovered(struct lg_error *err) LG_MUST_CHECK;
@@ -136,11 +136,17 @@ struct tg_request {
     const char *tenant;
     const char *approvers; /* PostgreSQL bigint[] text */
     bool expired;
+    int64_t bot_id; /* the bot that sent its message; 0: sent before bot ids were kept */
 };
 
-/* Lock a request (FOR UPDATE) by the Telegram message that shows it. */
-PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t chat_id, int64_t message_id,
-                                      struct tg_request *out, struct lg_error *err);
+/*
+ * Lock a request (FOR UPDATE) by the Telegram message that shows it: bot
+ * `bot_id`'s message (chat_id, message_id), or one sent before bot ids were
+ * kept (bot 0) when the bot has none.
+ */
+PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t bot_id, int64_t chat_id,
+                                      int64_t message_id, struct tg_request *out,
+                                      struct lg_error *err);
 
 /* Queue outbound work (inside `tx`, or on its own when tx is NULL). */
 int store_tg_enqueue(struct db_conn *tx, const char *kind, const char *request_id, int64_t chat_id,
@@ -167,13 +173,13 @@ struct tg_decision {
 };
 
 /*
- * Begin the transaction of Telegram update `update_id`, record the id, and
+ * Begin the transaction of bot `bot_id`'s update `update_id`, record the id, and
  * lock request `lock_id` (when not NULL; *row and *out are set if it
  * exists; PQclear *row), in one round trip. 0: go on in *tx; 1: the update
  * was handled before (nothing is open); -1: error.
  */
-int store_tg_open(struct db_conn **tx, int64_t update_id, const char *lock_id, PGresult **row,
-                  struct tg_request *out, struct lg_error *err) LG_MUST_CHECK;
+int store_tg_open(struct db_conn **tx, int64_t bot_id, int64_t update_id, const char *lock_id,
+                  PGresult **row, struct tg_request *out, struct lg_error *err) LG_MUST_CHECK;
 
 /*
  * Write decision `d` (when not NULL: the request leaves 'pending' with its
@@ -188,6 +194,7 @@ int store_tg_close(struct db_conn *tx, const struct tg_decision *d,
 
 /* A button press, for a decision in one statement (sql/008_press.sql, tg_press). */
 struct tg_press {
+    int64_t bot_id; /* the bot whose update and message this is */
     int64_t update_id;
     const char *request_id;
     int option; /* the button's index */
@@ -216,6 +223,23 @@ int store_tg_press(const struct tg_press *press, bool *approved,
  * answered before the delivery threads compete with them for the CPU.
  */
 int store_wal_flush(struct lg_error *err) LG_MUST_CHECK;
+
+/* Record bot `bot_id`'s update `update_id` as refused for good (`why`): it is not processed. */
+int store_tg_refused(int64_t bot_id, int64_t update_id, const char *why,
+                     struct lg_error *err) LG_MUST_CHECK;
+
+/* Forget up to `limit` processed updates older than `window_hours`; returns how many. */
+int store_tg_prune(int window_hours, int limit, struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * Telegram refused bot `bot_id`'s token (`error`, shown by /health): 1 when
+ * this call is the first to record it, 0 when it was known, -1 on error.
+ */
+int store_tg_bot_refused(int64_t bot_id, const char *error, struct lg_error *err) LG_MUST_CHECK;
+/* Telegram accepts the token again: 1 when it had been refused, 0 if not, -1 on error. */
+int store_tg_bot_accepted(int64_t bot_id, struct lg_error *err) LG_MUST_CHECK;
+/* 1 with the error when bot `bot_id`'s token is refused, 0 when not, -1 on error. */
+int store_tg_bot_state(int64_t bot_id, char *error, size_t len, struct lg_error *err) LG_MUST_CHECK;
 
 /* ---------------------------------------------------------------- timeouts, webhooks */
 

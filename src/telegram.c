@@ -20,11 +20,37 @@
 #define PRIO_ANSWER 1
 #define PRIO_TEXT 4
 
-/* The human behind an update, as we log and show them. */
+/*
+ * The human behind an update, as we log and show them: first and last name
+ * (64 characters each at most in Telegram, up to 4 bytes each) and username,
+ * kept whole; anything longer is cut on a character boundary.
+ */
 struct person {
     int64_t id;
-    char name[160];
+    char name[640];
 };
+
+/* What a person is told when the message they answer is not the configured bot's. */
+#define OTHER_BOT_TEXT                                                                             \
+    "This request has expired: its message is from a bot Loopgate no longer uses."
+
+/* The configured bot. */
+static int64_t self_bot(const struct config *cfg)
+{
+    return tg_token_bot_id(cfg->telegram_bot_token);
+}
+
+/*
+ * The bot that sent message `msg` (its `from`, a bot), else `self`: a press
+ * or reply names the message it answers, and that message's sender.
+ */
+static int64_t message_bot(json_t *msg, int64_t self)
+{
+    json_t *from = json_object_get(msg, "from");
+    json_int_t id = json_integer_value(json_object_get(from, "id"));
+
+    return json_is_true(json_object_get(from, "is_bot")) && id > 0 ? (int64_t)id : self;
+}
 
 static void person_from(json_t *from, struct person *p)
 {
@@ -41,7 +67,7 @@ static void person_from(json_t *from, struct person *p)
         sb_printf(&b, "%s@%s", b.len ? " " : "", user);
     if (!b.len)
         sb_printf(&b, "user %lld", (long long)p->id);
-    lg_strlcpy(p->name, b.p, sizeof(p->name));
+    utf8_strlcpy(p->name, b.p, sizeof(p->name));
     sb_free(&b);
 }
 
@@ -91,6 +117,14 @@ static const char *refusal(const struct config *cfg, const struct tg_request *t,
         *action = "unauthorized_attempt";
         return "You are not authorized to decide this request.";
     }
+    if (!strcmp(t->r.status, "timeout")) {
+        *action = "expired_attempt";
+        return "This request timed out.";
+    }
+    if (!strcmp(t->r.status, "canceled")) {
+        *action = "late_attempt";
+        return "This request was canceled.";
+    }
     if (strcmp(t->r.status, "pending") != 0) {
         *action = "late_attempt";
         return "This request was already answered.";
@@ -100,6 +134,32 @@ static const char *refusal(const struct config *cfg, const struct tg_request *t,
         return "This request has expired.";
     }
     return NULL;
+}
+
+/*
+ * refusal(), with who answered a request that was already answered
+ * ("This request was already answered by Ann."): a new string in *text.
+ */
+static const char *refusal_text(const struct config *cfg, const struct tg_request *t,
+                                const struct person *who, const char **action, char **text)
+{
+    const char *why = refusal(cfg, t, who, action);
+    struct sbuf b = {0};
+
+    *text = NULL;
+    if (why && !strcmp(*action, "late_attempt") && !strcmp(t->r.status, "completed") &&
+        t->r.responder_name && *t->r.responder_name) {
+        sb_printf(&b, "This request was already answered by %s.", t->r.responder_name);
+        /* answerCallbackQuery takes 200 characters */
+        if (utf8_length(b.p) > 200) {
+            b.len = utf8_prefix(b.p, 190);
+            b.p[b.len] = '\0';
+            sb_puts(&b, "\xE2\x80\xA6");
+        }
+        *text = b.p;
+        return *text;
+    }
+    return why;
 }
 
 /* The parameters of answerCallbackQuery (new reference). */
@@ -179,8 +239,10 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
     struct tg_choice choices[TG_MAX_CHOICES];
     const char *why = NULL, *action = NULL;
     const struct tg_request *t = locked;
+    int64_t self = self_bot(cfg), bot = message_bot(msg, self);
     struct person who;
     json_t *hold = NULL;
+    char *text = NULL;
     int n, rc = 0;
 
     if (!cq_id)
@@ -189,14 +251,17 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
     if (idx < 0)
         return answer_callback(tx, cq_id, "This button does not belong to a Loopgate request.",
                                err);
+    if (bot != self)
+        return answer_callback(tx, cq_id, OTHER_BOT_TEXT, err);
     if (!row)
         return answer_callback(tx, cq_id, "This request no longer exists.", err);
     n = tgmsg_choices(&t->r, choices, &hold);
-    if (t->r.tg_chat_id != chat || t->r.tg_message_id != mid || idx >= n) {
+    if (t->r.tg_chat_id != chat || t->r.tg_message_id != mid || idx >= n ||
+        (t->bot_id != self && t->bot_id != 0)) {
         why = "This button does not match its request.";
         action = "mismatched_attempt";
     } else {
-        why = refusal(cfg, t, &who, &action);
+        why = refusal_text(cfg, t, &who, &action, &text);
     }
     if (!why && choices[idx].approve && !strcmp(t->r.request_type, "confirmation")) {
         /* A confirmation cut to fit Telegram offers Deny only: refuse a forged Approve. */
@@ -217,6 +282,7 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
     } else {
         decide(dn, t, &who, choices[idx].label, choices[idx].approve, "button", cq_id);
     }
+    free(text);
     json_decref(hold);
     return rc;
 }
@@ -317,22 +383,28 @@ static int handle_reply(const struct config *cfg, struct db_conn *tx, json_t *ms
                         const char *text, struct decision *dn, struct lg_error *err)
 {
     int64_t mid = (int64_t)json_integer_value(json_object_get(msg, "message_id"));
-    int64_t to = (int64_t)json_integer_value(
-        json_object_get(json_object_get(msg, "reply_to_message"), "message_id"));
+    json_t *to_msg = json_object_get(msg, "reply_to_message");
+    int64_t to = (int64_t)json_integer_value(json_object_get(to_msg, "message_id"));
+    int64_t self = self_bot(cfg), bot = message_bot(to_msg, self);
     struct tg_choice choices[TG_MAX_CHOICES];
     const char *why, *action = NULL;
     struct tg_request t;
     struct person who;
     json_t *hold = NULL;
+    char *text_why = NULL;
     PGresult *row;
     bool approve;
     int rc;
 
     person_from(json_object_get(msg, "from"), &who);
-    row = store_tg_request_by_message(tx, chat, to, &t, err);
+    row = store_tg_request_by_message(tx, bot, chat, to, &t, err);
     if (!row)
         return err->status == 404 ? 0 : -1; /* a reply to some other message: not ours */
-    why = refusal(cfg, &t, &who, &action);
+    why = refusal_text(cfg, &t, &who, &action, &text_why);
+    if (!why && bot != self) {
+        why = OTHER_BOT_TEXT;
+        action = "expired_attempt";
+    }
     if (!why && tgmsg_choices(&t.r, choices, &hold) > 0) {
         why = "Please answer this request with its buttons.";
         action = NULL;
@@ -342,6 +414,7 @@ static int handle_reply(const struct config *cfg, struct db_conn *tx, json_t *ms
         rc = action ? audit(tx, &t, &who, action, NULL, err) : 0;
         if (rc == 0)
             rc = send_text(tx, chat, mid, why, err);
+        free(text_why);
         PQclear(row);
         return rc;
     }
@@ -390,7 +463,9 @@ static int quick_press(const struct config *cfg, json_t *cq, int64_t update_id, 
     bool approved = false;
     int rc;
 
-    if (!p.callback_query_id || !p.chat_id || !p.message_id)
+    p.bot_id = self_bot(cfg);
+    if (!p.callback_query_id || !p.chat_id || !p.message_id ||
+        message_bot(msg, p.bot_id) != p.bot_id)
         return 2;
     person_from(json_object_get(cq, "from"), &who);
     p.user_id = who.id;
@@ -429,7 +504,8 @@ int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_e
     }
     if (id[0] && (rc = quick_press(cfg, cq, (int64_t)json_integer_value(uid), id, idx, err)) != 2)
         return rc;
-    rc = store_tg_open(&tx, (int64_t)json_integer_value(uid), id[0] ? id : NULL, &row, &t, err);
+    rc = store_tg_open(&tx, self_bot(cfg), (int64_t)json_integer_value(uid), id[0] ? id : NULL,
+                       &row, &t, err);
     if (rc == 1) {
         log_debug("repeated update ignored", "update_id=%lld", (long long)json_integer_value(uid));
         return 0;
@@ -455,6 +531,27 @@ int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_e
     if (rc == 0 && dn.set)
         rc = store_wal_flush(err);
     return rc;
+}
+
+int telegram_accept_update(const struct config *cfg, json_t *update, struct lg_error *err)
+{
+    json_t *uid = json_object_get(update, "update_id");
+    struct lg_error rec;
+    int rc = telegram_handle_update(cfg, update, err);
+
+    /* A statement that failed with the database up may have met another's lock: once more. */
+    if (rc < 0 && err->status == 500)
+        rc = telegram_handle_update(cfg, update, err);
+    if (rc == 0 || err->status == 503 || !json_is_integer(uid))
+        return rc;
+    log_warn("telegram update refused for good; it is skipped",
+             "bot=%lld update_id=%lld status=%d error=\"%s\"", (long long)self_bot(cfg),
+             (long long)json_integer_value(uid), err->status, err->message);
+    if (store_tg_refused(self_bot(cfg), (int64_t)json_integer_value(uid), err->message, &rec) < 0) {
+        *err = rec;
+        return -1;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- CLI */
@@ -500,10 +597,25 @@ static int call_and_print(struct tg_client *tg, const char *method, json_t *para
     return 0;
 }
 
+/* Sleep `ms` milliseconds, or less when asked to stop. */
+static void poll_pause(int64_t ms)
+{
+    int64_t end = now_ms() + ms;
+
+    while (!poll_stop && now_ms() < end) {
+        int64_t left = end - now_ms();
+        usleep((useconds_t)(left > 200 ? 200000 : left * 1000));
+    }
+}
+
+#define POLL_MIN_GAP_MS 1000 /* between two getUpdates calls that brought nothing */
+#define POLL_TOKEN_RECHECK_MS (5 * 60 * 1000)
+
 static int poll_loop(const struct config *cfg, struct tg_client *tg)
 {
     json_int_t offset = 0;
     struct sigaction sa;
+    bool refused = false;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop;
@@ -515,25 +627,46 @@ static int poll_loop(const struct config *cfg, struct tg_client *tg)
         json_t *params = json_pack("{s:I, s:i, s:[s,s]}", "offset", offset, "timeout", 10,
                                    "allowed_updates", "message", "callback_query");
         struct tg_result res;
+        struct lg_error err;
+        int64_t started = now_ms();
         size_t i;
         json_t *u;
 
         tg_call_timeout(tg, "getUpdates", params, 20, &res);
         json_decref(params);
+        if (res.outcome == TG_TOKEN_REFUSED) {
+            /* One clear line, /health shows it, and Telegram is asked again rarely. */
+            if (!refused)
+                log_error("Telegram refused the bot token; polling again every few minutes",
+                          "bot=%lld error=\"%s\"", (long long)tg->bot_id, res.error);
+            refused = true;
+            if (store_tg_bot_refused(tg->bot_id, res.error, &err) < 0)
+                log_warn("could not record a refused bot token", "error=\"%s\"", err.message);
+            poll_pause(POLL_TOKEN_RECHECK_MS);
+            continue;
+        }
         if (res.outcome != TG_OK) {
             log_warn("getUpdates failed", "error=\"%s\"", res.error);
             if (res.http_status == 409)
                 log_error("a webhook is set; run 'loopgate telegram delete-webhook' to poll", "%s",
                           "");
-            sleep(res.outcome == TG_RATE_LIMITED ? (unsigned)res.retry_after : 2);
+            poll_pause(res.outcome == TG_RATE_LIMITED ? res.retry_after * 1000LL : 2000);
             continue;
+        }
+        if (refused) {
+            refused = false;
+            log_info("Telegram accepts the bot token again", "bot=%lld", (long long)tg->bot_id);
+            if (store_tg_bot_accepted(tg->bot_id, &err) < 0)
+                log_warn("could not record an accepted bot token", "error=\"%s\"", err.message);
         }
         json_array_foreach(res.result, i, u)
         {
-            struct lg_error err;
             json_int_t id = json_integer_value(json_object_get(u, "update_id"));
-            /* Retry an update until the database takes it; never skip one. */
-            while (telegram_handle_update(cfg, u, &err) < 0 && !poll_stop) {
+            /*
+             * Retry an update while the database cannot take it; one that can
+             * never be processed is recorded as refused and passed over.
+             */
+            while (telegram_accept_update(cfg, u, &err) < 0 && !poll_stop) {
                 if (err.status < 500) {
                     log_warn("update rejected", "update_id=%lld error=\"%s\"", (long long)id,
                              err.message);
@@ -541,12 +674,15 @@ static int poll_loop(const struct config *cfg, struct tg_client *tg)
                 }
                 log_warn("could not handle update; retrying", "update_id=%lld error=\"%s\"",
                          (long long)id, err.message);
-                sleep(1);
+                poll_pause(1000);
             }
             if (poll_stop)
                 break;
-            offset = id + 1;
+            offset = id + 1; /* the last one taken, even below an earlier one */
         }
+        /* A Bot API that answers at once with nothing must not make this spin. */
+        if (json_array_size(res.result) == 0 && now_ms() - started < POLL_MIN_GAP_MS)
+            poll_pause(POLL_MIN_GAP_MS - (now_ms() - started));
         json_decref(res.result);
     }
     db_pool_shutdown();

@@ -21,6 +21,16 @@
 int telegram_handle_update(const struct config *cfg, json_t *update,
                            struct lg_error *err) LG_MUST_CHECK;
 
+/*
+ * Take one update from Telegram: handle it, and when it can never be
+ * processed (malformed, or refused by the database twice while it is up)
+ * record it as refused for its bot and answer 0, so that Telegram stops
+ * repeating it and getUpdates moves past it. -1 only while the update may
+ * still be processed later (503: database trouble) or has no update_id.
+ */
+int telegram_accept_update(const struct config *cfg, json_t *update,
+                           struct lg_error *err) LG_MUST_CHECK;
+
 /* `loopgate telegram set-webhook|delete-webhook|webhook-info|poll` */
 int telegram_main(struct config *cfg, int argc, char **argv);
 

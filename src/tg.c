@@ -27,6 +27,7 @@ int tg_client_init(struct tg_client *c, const struct config *cfg)
     sb_printf(&b, "/bot%s/", cfg->telegram_bot_token);
     c->base = b.p;
     c->timeout_s = 30;
+    c->bot_id = tg_token_bot_id(cfg->telegram_bot_token);
     return 0;
 }
 
@@ -74,8 +75,11 @@ static void classify(long status, json_t *body, struct tg_result *out)
         out->outcome = TG_OK; /* the message already shows what we wanted */
     } else if (status == 400 || status == 403) {
         out->outcome = TG_PERMANENT;
+    } else if (status == 401 || status == 404) {
+        /* A wrong token (or API URL): an operator can fix it, so the work is kept. */
+        snprintf(out->error, sizeof(out->error), "bot token refused by Telegram (%ld)", status);
+        out->outcome = TG_TOKEN_REFUSED;
     } else {
-        /* 401/404 mean a wrong token or URL: an operator can fix it, so keep the work. */
         out->outcome = TG_RETRY;
     }
 }

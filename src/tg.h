@@ -15,10 +15,11 @@
 #include "config.h"
 
 enum tg_outcome {
-    TG_OK,           /* ok:true (or an edit that changed nothing) */
-    TG_RETRY,        /* network trouble, 5xx, garbage: try again later */
-    TG_RATE_LIMITED, /* 429: wait retry_after seconds */
-    TG_PERMANENT,    /* 400/403 and friends: retrying cannot help */
+    TG_OK,            /* ok:true (or an edit that changed nothing) */
+    TG_RETRY,         /* network trouble, 5xx, garbage: try again later */
+    TG_RATE_LIMITED,  /* 429: wait retry_after seconds */
+    TG_PERMANENT,     /* 400/403 and friends: retrying cannot help */
+    TG_TOKEN_REFUSED, /* 401/404: Telegram does not know the token; nothing can go out */
 };
 
 struct tg_result {
@@ -33,6 +34,7 @@ struct tg_client {
     void *curl;
     char *base; /* <api>/bot<token>/ */
     long timeout_s;
+    int64_t bot_id; /* the token's numeric prefix (tg_token_bot_id); 0 if it has none */
 };
 
 int tg_client_init(struct tg_client *c, const struct config *cfg) LG_MUST_CHECK;
