@@ -1,0 +1,258 @@
+"""Telegram state per bot, and Telegram failures a person can see: a second bot
+token on the same database, update ids per bot and their window, presses on
+an old bot's message and on requests that timed out or were canceled, the
+longest non-ASCII names Telegram allows (webhook and getUpdates), updates that
+can never be processed, a token Telegram refuses, and getUpdates' least gap."""
+import os
+import signal
+import subprocess
+import time
+
+import tgstub
+from lg import chat, eq, ok, wait_for
+
+SECOND_TOKEN = "654321:SECOND-bot-token"
+LONG_FIRST = "\U0001F680" * 64   # 64 characters of 4 bytes
+LONG_LAST = "\u4e2d" * 64        # 64 characters of 3 bytes
+
+
+def register(s, sid, chat_id):
+    eq(s.post("/hitl/register", {"session_id": sid, "client_id": "agent",
+                                 "telegram_id": chat_id}).status, 200)
+
+
+def submit(s, sid, message="Deploy v2.1.0 to production?", **extra):
+    body = {"session_id": sid, "client_id": "agent", "message": message,
+            "request_type": "confirmation"}
+    body.update(extra)
+    r = s.post("/hitl/request", body)
+    eq(r.status, 200, repr(r))
+    return r.json["request_id"]
+
+
+def sent(s, rid, timeout=15):
+    row = wait_for(lambda: s.sql("SELECT telegram_chat_id, telegram_message_id FROM requests"
+                                 " WHERE id = :'p1' AND tg_state = 'sent'", rid),
+                   timeout, "request %s to be sent" % rid)
+    return int(row[0][0]), int(row[0][1])
+
+
+def status(s, rid):
+    return s.scalar("SELECT status FROM requests WHERE id = :'p1'", rid)
+
+
+def answer_texts(stub, qid):
+    return [c["params"].get("text") for c in stub.calls_of("answerCallbackQuery")
+            if str(c["params"].get("callback_query_id")) == str(qid)]
+
+
+def restart_with(s, stub):
+    s.stop()
+    s.start(TELEGRAM_API_URL=stub.url, TELEGRAM_BOT_TOKEN=stub.token)
+
+
+def test_second_bot_on_the_same_database(s):
+    """A second bot's message ids and update ids collide with the first's: each is its own."""
+    c = chat()
+    register(s, "bots", c)
+    first = s.tg
+    # The first bot: message 1 in chat c (left pending) and a press it processed.
+    r1 = submit(s, "bots", "first bot's request")
+    eq(sent(s, r1), (c, 1), "first bot's message")
+    r0 = submit(s, "bots", "decided by the first bot")
+    c0, m0 = sent(s, r0)
+    shared_update = first.next_update_id
+    up = first.press(c0, m0, data="%s:0" % r0)
+    eq(up["update_id"], shared_update)
+    eq(first.deliver(up)[-1], 200)
+    wait_for(lambda: status(s, r0) == "completed", 10, "the first bot's press")
+
+    second = tgstub.TelegramStub(token=SECOND_TOKEN).start()
+    try:
+        second.webhook_target("http://127.0.0.1:%d/telegram/webhook" % s.port, s.webhook_secret)
+        # Updates the second bot saw long ago (beyond the window) and lately.
+        old_id, recent_id = shared_update - 50, shared_update - 40
+        s.sql("INSERT INTO tg_updates (bot_id, update_id, received_at) VALUES"
+              " (654321, :'p1', now() - interval '49 hours'),"
+              " (654321, :'p2', now() - interval '1 hour')", old_id, recent_id)
+        restart_with(s, second)
+        wait_for(lambda: s.scalar("SELECT count(*) FROM tg_updates WHERE bot_id = 654321"
+                                  " AND update_id = :'p1'", old_id) == "0", 10,
+                 "the update older than the window to be pruned")
+        eq(s.scalar("SELECT count(*) FROM tg_updates WHERE bot_id = 654321 AND update_id = :'p1'",
+                    recent_id), "1", "a recent update is kept")
+
+        # Its first message in chat c is message 1 too: delivered once, at once.
+        t0 = time.time()
+        r2 = submit(s, "bots", "second bot's request")
+        eq(sent(s, r2, timeout=10), (c, 1), "second bot's message")
+        ok(time.time() - t0 < 5, "the second bot's message took %.1fs" % (time.time() - t0))
+        eq(s.scalar("SELECT tg_bot_id FROM requests WHERE id = :'p1'", r2), "654321")
+        time.sleep(1.5)
+        eq(len([m for m in second.sent_messages(c)]), 1, "messages the second bot sent to c")
+        ok("could not record a delivery outcome" not in s.worker_log(),
+           "a delivery outcome could not be recorded")
+
+        # Its press carries an update_id the first bot already used: it decides.
+        second.next_update_id = shared_update
+        up2 = second.press(c, 1, data="%s:0" % r2)
+        eq(up2["update_id"], shared_update)
+        t0 = time.time()
+        eq(second.deliver(up2)[-1], 200)
+        wait_for(lambda: status(s, r2) == "completed", 5, "the second bot's press to decide")
+        ok(time.time() - t0 < 5, "decided in %.1fs" % (time.time() - t0))
+        wait_for(lambda: answer_texts(second, up2["callback_query"]["id"]), 10, "its answer")
+
+        # A lower update_id than any seen (Telegram restarts them), once pruned: processed.
+        r3 = submit(s, "bots", "answered with a restarted update id")
+        c3, m3 = sent(s, r3)
+        second.next_update_id = old_id
+        up3 = second.press(c3, m3, data="%s:0" % r3)
+        eq(second.deliver(up3)[-1], 200)
+        wait_for(lambda: status(s, r3) == "completed", 5, "a press with a lower update_id")
+
+        # A press on the old bot's message: answered "expired", nothing decided.
+        up4 = first.press(c, 1, data="%s:0" % r1)
+        up4["update_id"] = second.next_update_id + 100
+        eq(second.deliver(up4)[-1], 200)
+        texts = wait_for(lambda: answer_texts(second, up4["callback_query"]["id"]), 10,
+                         "the answer to a press on the old bot's message")
+        ok("expired" in texts[0], "answer %r does not say expired" % texts[0])
+        eq(status(s, r1), "pending", "the old bot's request")
+
+        # A timed-out and a canceled request: answered as such, not "already answered".
+        r4 = submit(s, "bots", "times out")
+        c4, m4 = sent(s, r4)
+        s.sql("UPDATE requests SET expires_at = now() - interval '1 second' WHERE id = :'p1'", r4)
+        wait_for(lambda: status(s, r4) == "timeout", 5, "the request to time out")
+        r5 = submit(s, "bots", "canceled")
+        c5, m5 = sent(s, r5)
+        eq(s.post("/hitl/cancel", {"request_id": r5}).status, 200)
+        for rid, cc, mm, want in ((r4, c4, m4, "timed out"), (r5, c5, m5, "canceled"),
+                                  (r2, c, 1, "already answered by Ann")):
+            u = second.press(cc, mm, data="%s:0" % rid)
+            eq(second.deliver(u)[-1], 200)
+            got = wait_for(lambda: answer_texts(second, u["callback_query"]["id"]), 10,
+                           "the answer for %s" % want)
+            ok(want in got[0], "answer %r does not say %r" % (got[0], want))
+    finally:
+        restart_with(s, first)
+        second.stop()
+
+
+def long_name_update(update, key):
+    update[key]["from"]["first_name"] = LONG_FIRST
+    update[key]["from"]["last_name"] = LONG_LAST
+    return update
+
+
+def test_longest_non_ascii_names_webhook(s):
+    c = chat()
+    register(s, "names", c)
+    rid = submit(s, "names")
+    cc, mm = sent(s, rid)
+    up = long_name_update(s.tg.press(cc, mm, data="%s:0" % rid), "callback_query")
+    eq(s.tg.deliver(up, deadline=5)[-1], 200)
+    wait_for(lambda: status(s, rid) == "completed", 5, "the press to decide")
+    eq(s.scalar("SELECT responder_name FROM requests WHERE id = :'p1'", rid),
+       LONG_FIRST + " " + LONG_LAST, "the name, stored whole")
+    # A reply to an input request.
+    rid2 = submit(s, "names", "Which version?", request_type="input")
+    cc, mm = sent(s, rid2)
+    up = long_name_update(s.tg.reply(cc, mm, "approve"), "message")
+    eq(s.tg.deliver(up, deadline=5)[-1], 200)
+    wait_for(lambda: status(s, rid2) == "completed", 5, "the reply to decide")
+    eq(s.scalar("SELECT responder_name FROM requests WHERE id = :'p1'", rid2),
+       LONG_FIRST + " " + LONG_LAST)
+
+
+def test_update_that_can_never_be_processed_webhook(s):
+    """Recorded as refused and answered 200, so Telegram stops repeating it."""
+    uid = s.tg.next_update_id + 10_000
+    bad = {"update_id": uid, "callback_query": {"from": {"id": 5, "first_name": "x"},
+                                                "data": "no id"}}
+    statuses = s.tg.deliver(bad, deadline=3)
+    eq(statuses, [200], "webhook answers")
+    ok(s.scalar("SELECT refused FROM tg_updates WHERE update_id = :'p1'", uid),
+       "the update is recorded as refused")
+
+
+def test_getupdates_mode(s):
+    """getUpdates: a press by the longest non-ASCII name decides; an update that can never
+    be processed is passed over; an immediate empty answer does not make the loop spin."""
+    c = chat()
+    register(s, "poll", c)
+    rid = submit(s, "poll")
+    cc, mm = sent(s, rid)
+    s.tg.webhook_target(None)
+    log = open(os.path.join(s.var, "log", "poll.log"), "w")
+    poller = None
+    try:
+        bad_id = s.tg.next_update_id
+        s.tg.next_update_id += 1
+        s.tg.deliver({"update_id": bad_id, "callback_query": {"from": {"id": 5}, "data": "x"}})
+        up = long_name_update(s.tg.press(cc, mm, data="%s:0" % rid), "callback_query")
+        s.tg.deliver(up)
+        poller = subprocess.Popen([s.binary, "telegram", "poll"], env=s.env(), stdout=log,
+                                  stderr=subprocess.STDOUT)
+        wait_for(lambda: status(s, rid) == "completed", 15, "the press to decide via getUpdates")
+        eq(s.scalar("SELECT responder_name FROM requests WHERE id = :'p1'", rid),
+           LONG_FIRST + " " + LONG_LAST)
+        ok(s.scalar("SELECT refused FROM tg_updates WHERE update_id = :'p1'", bad_id),
+           "the bad update is recorded as refused")
+        wait_for(lambda: not s.tg.pending_updates() and s.tg.calls_of("getUpdates"), 10,
+                 "getUpdates to move past both updates")
+        # A Bot API that answers at once with nothing: at most about one call a second.
+        s.tg.max_poll = 0
+        time.sleep(0.5)
+        n0 = len(s.tg.calls_of("getUpdates"))
+        time.sleep(3)
+        n = len(s.tg.calls_of("getUpdates")) - n0
+        ok(n <= 5, "%d getUpdates calls in 3 s" % n)
+        ok(poller.poll() is None, "the poller is still running")
+    finally:
+        s.tg.max_poll = 30.0
+        if poller:
+            poller.send_signal(signal.SIGTERM)
+            try:
+                poller.wait(30)
+            except subprocess.TimeoutExpired:
+                poller.kill()
+        log.close()
+        s.tg.webhook_target("http://127.0.0.1:%d/telegram/webhook" % s.port, s.webhook_secret)
+
+
+def test_token_refused(s):
+    """401 from Telegram: no hot loop, one clear error without the token, /health shows it;
+    the right token sends what waited."""
+    c = chat()
+    register(s, "refused", c)
+    wrong = "999999:WRONG-token-value"
+    log_start = len(s.worker_log())
+    s.stop()
+    s.start(TELEGRAM_BOT_TOKEN=wrong)
+    try:
+        rid = submit(s, "refused", "waits for a working token")
+        unauthorized = lambda: [x for x in s.tg.calls if x["status"] == 401]  # noqa: E731
+        wait_for(unauthorized, 10, "a call with the refused token")
+        h = wait_for(lambda: (lambda r: r if r.json.get("telegram", {}).get("ok") is False
+                              else None)(s.get("/health")), 10, "/health to show the token")
+        eq(h.status, 200, "health status code")
+        eq(h.json["status"], "degraded")
+        eq(h.json["database"], "ok")
+        ok("401" in h.json["telegram"]["error"] and "refused" in h.json["telegram"]["error"],
+           "health error %r" % h.json["telegram"])
+        n0 = len(unauthorized())
+        submit(s, "refused", "a second one")
+        time.sleep(4)
+        ok(len(unauthorized()) - n0 <= 1, "%d more 401 calls in 4 s" % (len(unauthorized()) - n0))
+        log = s.worker_log()[log_start:]
+        eq(log.count("Telegram refused the bot token"), 1, "error lines about the token")
+        ok("WRONG-token-value" not in s.log_text(), "the token is in a log")
+        eq(status(s, rid), "pending")
+    finally:
+        restart_with(s, s.tg)
+    sent(s, rid, timeout=15)
+    h = s.get("/health")
+    eq(h.json["status"], "healthy", repr(h))
+    eq(h.json["telegram"]["ok"], True)
