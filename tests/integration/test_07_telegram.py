@@ -219,7 +219,7 @@ def test_repeated_update_is_processed_once(s):
     eq(s.scalar("SELECT count(*) FROM tg_updates WHERE update_id = :'p1'", upd["update_id"]), "1")
     # A later press on the decided request is answered, and changes nothing.
     upd2, _ = s.tg.press_and_deliver(c, m, data=upd["callback_query"]["data"])
-    eq(answers_for(s, upd2)["text"], "This request was already answered.")
+    eq(answers_for(s, upd2)["text"], "This request was already answered by Ann.")
 
 
 def test_two_approvers_at_once_one_decision(s):
@@ -235,7 +235,7 @@ def test_two_approvers_at_once_one_decision(s):
         eq(s.scalar("SELECT count(*) FROM audit_log WHERE request_id = :'p1' AND action = 'decided'", rid), "1")
         texts = sorted(answers_for(s, u)["text"] for u in ups)
         eq(len([t for t in texts if t.startswith("Recorded")]), 1, "answers %r" % texts)
-        eq(len([t for t in texts if t == "This request was already answered."]), 3)
+        eq(len([t for t in texts if t.startswith("This request was already answered by ")]), 3)
         p = poll(s, rid)
         eq(p["approved"], p["response"] == "Approve")
 
