@@ -1074,8 +1074,8 @@ int store_outbox_claim(int limit, int lease_s, const struct pace *pace, struct o
     return n < limit ? n : limit;
 }
 
-int store_outbox_claim_webhook(int lease_s, int tenant_cap, int host_cap,
-                               struct outbox_row *out, struct lg_error *err)
+int store_outbox_claim_webhook(int lease_s, int tenant_cap, int host_cap, struct outbox_row *out,
+                               struct lg_error *err)
 {
     char ls[16], tc[16], hc[16];
     const char *p[] = {ls, tc, hc};

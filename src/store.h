@@ -79,7 +79,7 @@ struct outbox_row {
     char request_id[37]; /* "" when the row has no request */
     int64_t chat_id;
     json_t *payload;
-    int attempts; /* including this one */
+    int attempts;                  /* including this one */
     char tenant[ID_MAX_BYTES + 1]; /* webhooks: the request's tenant, and its callback_url's host */
     char host[256];
 };
@@ -105,8 +105,8 @@ int store_outbox_claim(int limit, int lease_s, const struct pace *pace, struct o
  * whose target host `host_cap` (counted across every worker). Returns 1
  * (out filled, with tenant and host), 0 (nothing may be taken now) or -1.
  */
-int store_outbox_claim_webhook(int lease_s, int tenant_cap, int host_cap,
-                               struct outbox_row *out, struct lg_error *err) LG_MUST_CHECK;
+int store_outbox_claim_webhook(int lease_s, int tenant_cap, int host_cap, struct outbox_row *out,
+                               struct lg_error *err) LG_MUST_CHECK;
 
 /*
  * Extend the lease of row `o` (held at attempt o->attempts) to `lease_s`
