@@ -42,7 +42,7 @@ SQL  := $(sort $(wildcard sql/*.sql))
 
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
-              test_tgmsg test_keycache test_notify
+              test_tgmsg test_keycache test_notify test_hook
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop check check-unit check-integration check-configs deps lint \
@@ -79,6 +79,7 @@ $(BUILD)/tests/test_keycache: tests/unit/test_keycache.c $(BUILD)/keycache.o $(B
 $(BUILD)/tests/test_notify: tests/unit/test_notify.c $(BUILD)/notify.o $(BUILD)/db.o $(BUILD)/keycache.o \
                           $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.o $(BUILD)/util.o $(BUILD)/log.o
+$(BUILD)/tests/test_hook: tests/unit/test_hook.c $(BUILD)/hook.o $(BUILD)/util.o
 
 $(UNIT_BINS): tests/unit/t.h
 	@mkdir -p $(@D)

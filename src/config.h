@@ -70,6 +70,9 @@ struct config {
     int poll_wait_max;
     bool webhook_allow_private;
     int webhook_retry_seconds;
+    int webhook_threads;
+    int webhook_tenant_concurrency;
+    int webhook_host_concurrency;
     char *mcp_default_session;
     char *mcp_allowed_origins;
 };

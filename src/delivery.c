@@ -1,5 +1,26 @@
 /*
  * delivery.c - see delivery.h.
+ *
+ * Two lanes, each its own threads:
+ *
+ * 1. Telegram: cfg->delivery_threads threads claim Telegram rows in
+ *    batches (store_outbox_claim) and make the calls one after another.
+ * 2. Webhooks: cfg->webhook_threads threads each claim one webhook at a
+ *    time (store_outbox_claim_webhook) and post it. A thread per attempt in
+ *    flight, rather than one libcurl multi handle, because an attempt is a
+ *    blocking sequence (read the request row, read the tenant's secret,
+ *    post, record the outcome) on pooled database connections; the lane's
+ *    width is bounded anyway, per tenant and per target host across all
+ *    workers (webhook_tenant_concurrency, webhook_host_concurrency, counted
+ *    by the claim in PostgreSQL), so a few threads per process suffice and
+ *    a receiver that never answers holds at most that many for
+ *    HOOK_TIMEOUT_S each, never a Telegram thread.
+ * 3. A lease outlives the attempt it covers: a Telegram row is leased for
+ *    TG_LEASE_S, longer than the client's total timeout plus LEASE_MARGIN_S;
+ *    a row of a batch whose attempt would start too late for its lease is
+ *    renewed first (store_outbox_renew), and skipped when it is no longer
+ *    this thread's to send. So no lease runs out while its call is in
+ *    flight, and no row is claimed again and sent twice.
  */
 #include "delivery.h"
 
@@ -19,13 +40,18 @@
 #include "shape.h"
 
 #define CLAIM_BATCH 4
-#define MAX_THREADS 64
+#define MAX_THREADS 160
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 #define ANSWER_MAX_ATTEMPTS 8  /* a callback query is useless after ~150 s */
 #define IDLE_LOOK_MS 2000      /* an idle thread looks at the outbox this often */
 #define BUSY_LOOK_MS 5         /* ... and this soon (doubling) when due rows were not taken */
 #define PACED_HINT_MAX_MS 1000 /* a bot slot frees one second after its answer */
 #define TOKEN_RECHECK_MS (5 * 60 * 1000) /* a refused token is tried again this often */
+#define LEASE_MARGIN_S 15      /* a lease outlasts its attempt by at least this */
+#define TG_LEASE_S 60          /* > the Telegram client's timeout + LEASE_MARGIN_S */
+#define HOOK_LEASE_S 60        /* > HOOK_TIMEOUT_S + LEASE_MARGIN_S */
+
+_Static_assert(HOOK_LEASE_S >= HOOK_TIMEOUT_S + LEASE_MARGIN_S, "a webhook lease must outlive it");
 
 static struct {
     const struct config *cfg;
@@ -324,7 +350,7 @@ static void post_webhook(struct hook_client *hc, const struct outbox_row *o)
     PQclear(row);
 }
 
-static void process(struct tg_client *tg, struct hook_client *hc, const struct outbox_row *o)
+static void process(struct tg_client *tg, const struct outbox_row *o)
 {
     struct lg_error err;
 
@@ -350,16 +376,45 @@ static void process(struct tg_client *tg, struct hook_client *hc, const struct o
         plain_call(tg, o, "answerCallbackQuery");
     else if (!strcmp(o->kind, "tg_text"))
         plain_call(tg, o, "sendMessage");
-    else if (!strcmp(o->kind, "webhook"))
-        post_webhook(hc, o);
     else
         log_warn("unknown outbox kind", "kind=%s outbox=%lld", o->kind, (long long)o->id);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * May row `o`, leased at `leased_ms` (mono_ms before the claim), be sent
+ * now? When the attempt could outlive the lease, the lease is renewed
+ * first; false when the row is no longer this thread's (or the renewal
+ * failed: the lease then expires and the row is retried, never sent twice).
+ */
+static bool lease_covers(const struct outbox_row *o, int64_t leased_ms, int attempt_s)
+{
+    struct lg_error err;
+    int rc;
+
+    if (mono_ms() - leased_ms < (int64_t)(TG_LEASE_S - attempt_s - LEASE_MARGIN_S) * 1000)
+        return true;
+    rc = store_outbox_renew(o, TG_LEASE_S, &err);
+    if (rc == 0)
+        return true;
+    if (rc > 0)
+        log_warn("outbox row no longer ours; not sent", "kind=%s outbox=%lld", o->kind,
+                 (long long)o->id);
+    else
+        record(-1, &err, o);
+    return false;
 }
 
 static void *delivery_thread(void *arg)
 {
     struct tg_client tg;
-    struct hook_client hc;
     struct outbox_row rows[CLAIM_BATCH];
     const struct config *cfg = D.cfg;
     const struct pace pace = {cfg->telegram_chat_gap_ms, cfg->telegram_group_gap_ms,
@@ -368,13 +423,20 @@ static void *delivery_thread(void *arg)
     bool kicked = false, keeper;
 
     (void)arg;
-    if (tg_client_init(&tg, cfg) < 0 || hook_client_init(&hc) < 0) {
+    if (tg_client_init(&tg, cfg) < 0) {
         log_error("could not create an HTTP client", "%s", "");
+        return NULL;
+    }
+    if (tg.timeout_s + LEASE_MARGIN_S > TG_LEASE_S) {
+        log_error("the Telegram timeout leaves no room in a lease", "timeout_s=%ld lease_s=%d",
+                  (long)tg.timeout_s, TG_LEASE_S);
+        tg_client_free(&tg);
         return NULL;
     }
     while (!notify_stopping()) {
         struct lg_error err;
-        int n = store_outbox_claim(CLAIM_BATCH, &pace, rows, &err);
+        int64_t leased_ms = mono_ms();
+        int n = store_outbox_claim(CLAIM_BATCH, TG_LEASE_S, &pace, rows, &err);
         int64_t due, paced;
 
         if (n < 0) {
@@ -382,7 +444,8 @@ static void *delivery_thread(void *arg)
             continue;
         }
         for (int i = 0; i < n; i++) {
-            process(&tg, &hc, &rows[i]);
+            if (lease_covers(&rows[i], leased_ms, (int)tg.timeout_s))
+                process(&tg, &rows[i]);
             json_decref(rows[i].payload);
         }
         if (n > 0)
@@ -426,6 +489,40 @@ static void *delivery_thread(void *arg)
             __atomic_store_n(&D.timekeeper, false, __ATOMIC_RELEASE);
     }
     tg_client_free(&tg);
+    return NULL;
+}
+
+/*
+ * The webhook lane: one webhook at a time per thread. A thread that took
+ * one kicks another to look for the next; one that found nothing it may
+ * take (nothing due, or every due one held back by a cap) sleeps until
+ * kicked or IDLE_LOOK_MS pass.
+ */
+static void *webhook_thread(void *arg)
+{
+    struct hook_client hc;
+    struct outbox_row row;
+    const struct config *cfg = D.cfg;
+
+    (void)arg;
+    if (hook_client_init(&hc) < 0) {
+        log_error("could not create an HTTP client", "%s", "");
+        return NULL;
+    }
+    while (!notify_stopping()) {
+        struct lg_error err;
+        int n = store_outbox_claim_webhook(HOOK_LEASE_S, cfg->webhook_tenant_concurrency,
+                                           cfg->webhook_host_concurrency, &row, &err);
+
+        if (n <= 0) {
+            (void)notify_wait_webhook(n < 0 ? 1000 : IDLE_LOOK_MS);
+            continue;
+        }
+        notify_webhook_kick();
+        log_debug("delivering", "kind=webhook outbox=%lld tenant=%s host=%s attempt=%d",
+                  (long long)row.id, row.tenant, row.host, row.attempts);
+        post_webhook(&hc, &row);
+    }
     hook_client_free(&hc);
     return NULL;
 }
@@ -513,6 +610,17 @@ int delivery_start(const struct config *cfg)
                  "%s", "");
     for (int i = 0; i < cfg->delivery_threads && D.n < MAX_THREADS; i++) {
         if (pthread_create(&D.threads[D.n], NULL, delivery_thread, NULL) != 0)
+            return -1;
+        D.n++;
+    }
+    if (cfg->webhook_threads > 0 && !hook_dns_bounded()) {
+        log_error("libcurl has no asynchronous resolver: a webhook's name lookup could not be "
+                  "bounded; agent webhooks stay queued",
+                  "%s", "");
+        return 0;
+    }
+    for (int i = 0; i < cfg->webhook_threads && D.n < MAX_THREADS; i++) {
+        if (pthread_create(&D.threads[D.n], NULL, webhook_thread, NULL) != 0)
             return -1;
         D.n++;
     }

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,95 +47,142 @@ void hook_sign(const char *secret, const char *timestamp, const char *body, char
     sb_free(&msg);
 }
 
+/* An IPv4 address in host order: may a webhook go there? */
 static bool v4_public(uint32_t a)
 {
-    uint8_t b0 = a >> 24, b1 = (a >> 16) & 0xff;
+    uint8_t b0 = a >> 24, b1 = (a >> 16) & 0xff, b2 = (a >> 8) & 0xff;
 
-    return !(b0 == 0 || b0 == 10 || b0 == 127 || (b0 == 100 && (b1 & 0xc0) == 64) ||
-             (b0 == 169 && b1 == 254) || (b0 == 172 && (b1 & 0xf0) == 16) ||
-             (b0 == 192 && b1 == 168) || (b0 == 192 && b1 == 0 && ((a >> 8) & 0xff) == 0) ||
-             (b0 == 198 && (b1 & 0xfe) == 18) || b0 >= 224);
+    return !(b0 == 0 ||                              /* this network */
+             b0 == 10 ||                             /* private */
+             b0 == 127 ||                            /* loopback */
+             (b0 == 100 && (b1 & 0xc0) == 64) ||     /* shared address space (CGN) */
+             (b0 == 169 && b1 == 254) ||             /* link-local */
+             (b0 == 172 && (b1 & 0xf0) == 16) ||     /* private */
+             (b0 == 192 && b1 == 168) ||             /* private */
+             (b0 == 192 && b1 == 0 && b2 == 0) ||    /* IETF protocol assignments */
+             (b0 == 192 && b1 == 0 && b2 == 2) ||    /* documentation */
+             (b0 == 192 && b1 == 88 && b2 == 99) ||  /* 6to4 relay anycast */
+             (b0 == 198 && (b1 & 0xfe) == 18) ||     /* benchmarking */
+             (b0 == 198 && b1 == 51 && b2 == 100) || /* documentation */
+             (b0 == 203 && b1 == 0 && b2 == 113) ||  /* documentation */
+             b0 >= 224);                             /* multicast, reserved, broadcast */
+}
+
+static uint32_t v4_at(const uint8_t *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/*
+ * IPv6: an allow-list. Addresses that carry an IPv4 address a translator
+ * or the kernel connects to (IPv4-mapped ::ffff:0:0/96, IPv4-translated
+ * ::ffff:0:0:0/96, NAT64 64:ff9b::/96, 6to4 2002::/16) are judged by that
+ * IPv4 address. Otherwise only global unicast 2000::/3 is public, less
+ * the IETF protocol block 2001::/23 (Teredo 2001::/32, benchmarking,
+ * ORCHID, ...), documentation 2001:db8::/32 and 3fff::/20, and SRv6 SIDs
+ * 5f00::/16. So the unspecified address, loopback, IPv4-compatible ::/96,
+ * discard 100::/64, local-use NAT64 64:ff9b:1::/48, unique local
+ * fc00::/7, site-local fec0::/10, link-local fe80::/10 and multicast
+ * ff00::/8 are refused.
+ */
+static bool v6_public(const uint8_t *b)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t translated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
+    static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+
+    if (!memcmp(b, mapped, 12) || !memcmp(b, translated, 12) || !memcmp(b, nat64, 12))
+        return v4_public(v4_at(b + 12));
+    if (b[0] == 0x20 && b[1] == 0x02)
+        return v4_public(v4_at(b + 2));
+    if ((b[0] & 0xe0) != 0x20)
+        return false;
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] < 0x02)
+        return false;
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
+        return false;
+    if (b[0] == 0x3f && (b[1] & 0xf0) == 0xf0)
+        return false;
+    if (b[0] == 0x5f && b[1] == 0x00)
+        return false;
+    return true;
 }
 
 bool hook_address_public(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET)
         return v4_public(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
-    if (sa->sa_family == AF_INET6) {
-        const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (!memcmp(b, mapped, 12))
-            return v4_public((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
-                             b[15]);
-        /* unspecified and loopback (::, ::1), unique local fc00::/7, link-local
-         * fe80::/10, multicast ff00::/8 */
-        static const uint8_t zero[15] = {0};
-        if (!memcmp(b, zero, 15) && (b[15] == 0 || b[15] == 1))
-            return false;
-        if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || b[0] == 0xff)
-            return false;
-        return true;
-    }
+    if (sa->sa_family == AF_INET6)
+        return v6_public(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
     return false;
 }
 
-/*
- * Resolve the URL's host, apply the address policy, and pin curl to the
- * address that passed. Returns 0, or -1 with out filled.
- */
-static int resolve_and_pin(CURL *curl, const struct config *cfg, const char *url,
-                           struct curl_slist **resolve, struct hook_result *out)
+bool hook_dns_bounded(void)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+    return v && (v->features & CURL_VERSION_ASYNCHDNS);
+}
+
+int hook_url_check(const char *url, char *why, size_t whylen)
 {
     CURLU *u = curl_url();
-    char *host = NULL, *port = NULL, addr[INET6_ADDRSTRLEN], line[600], hostbuf[256];
-    struct addrinfo hints, *ai = NULL, *p;
-    const struct addrinfo *chosen = NULL;
+    char *scheme = NULL, *host = NULL;
     int rc = -1;
 
-    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        out->outcome = HOOK_REFUSED;
-        lg_snprintf(out->error, sizeof(out->error), "callback_url is not a valid URL");
-        goto done;
-    }
-    /* An IPv6 literal comes bracketed. */
-    lg_strlcpy(hostbuf, host[0] == '[' ? host + 1 : host, sizeof(hostbuf));
-    if (host[0] == '[' && strchr(hostbuf, ']'))
-        *strchr(hostbuf, ']') = '\0';
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(hostbuf, port, &hints, &ai) != 0 || !ai) {
-        out->outcome = HOOK_RETRY;
-        lg_snprintf(out->error, sizeof(out->error), "could not resolve %s", hostbuf);
-        goto done;
-    }
-    for (p = ai; p; p = p->ai_next) {
-        if (!cfg->webhook_allow_private && !hook_address_public(p->ai_addr)) {
-            getnameinfo(p->ai_addr, p->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST);
-            out->outcome = HOOK_REFUSED;
-            lg_snprintf(out->error, sizeof(out->error),
-                        "%s resolves to %s, a loopback, private or link-local address; "
-                        "set webhook_allow_private to allow it",
-                        hostbuf, addr);
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p >= 0x80 || *p <= 0x20 || *p == 0x7f) {
+            lg_snprintf(why, whylen,
+                        "callback_url must be ASCII without spaces or controls (an international "
+                        "host name in its xn-- form, a path percent-encoded)");
             goto done;
         }
-        if (!chosen)
-            chosen = p;
+    if (!u || curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+        lg_snprintf(why, whylen, "callback_url is not a valid URL");
+        goto done;
     }
-    getnameinfo(chosen->ai_addr, chosen->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST);
-    lg_snprintf(line, sizeof(line), chosen->ai_family == AF_INET6 ? "%s:%s:[%s]" : "%s:%s:%s", host,
-                port, addr);
-    *resolve = curl_slist_append(NULL, line);
-    curl_easy_setopt(curl, CURLOPT_RESOLVE, *resolve);
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        lg_snprintf(why, whylen, "callback_url must be an http(s) URL");
+        goto done;
+    }
     rc = 0;
 done:
-    if (ai)
-        freeaddrinfo(ai);
+    curl_free(scheme);
     curl_free(host);
-    curl_free(port);
     curl_url_cleanup(u);
     return rc;
+}
+
+/*
+ * The address policy at the moment of connecting: libcurl resolves the
+ * host itself (its threaded resolver, bounded by the transfer's timeouts)
+ * and asks this callback for each socket; an address the policy refuses
+ * gets none. The address checked is the address connected to, so a name
+ * that resolves to another address later (DNS rebinding) gains nothing.
+ */
+struct pin {
+    const struct config *cfg;
+    int offered, refused;
+    char addr[INET6_ADDRSTRLEN];
+};
+
+static curl_socket_t open_checked(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct pin *p = clientp;
+
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKET_BAD;
+    p->offered++;
+    if (!p->cfg->webhook_allow_private && !hook_address_public(&a->addr)) {
+        p->refused++;
+        if (getnameinfo(&a->addr, a->addrlen, p->addr, sizeof(p->addr), NULL, 0, NI_NUMERICHOST) !=
+            0)
+            lg_strlcpy(p->addr, "?", sizeof(p->addr));
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -144,19 +192,28 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb;
 }
 
+/* A 4xx answer other than these says the receiver will never take this delivery. */
+static bool status_final(long status)
+{
+    return status >= 400 && status < 500 && status != 408 && status != 425 && status != 429;
+}
+
 void hook_post(struct hook_client *c, const struct config *cfg, const char *url, const char *body,
                const char *event, const char *delivery_id, const char *secret,
                struct hook_result *out)
 {
-    struct curl_slist *hdrs = NULL, *resolve = NULL;
+    struct curl_slist *hdrs = NULL;
+    struct pin pin = {.cfg = cfg};
     char ts[24], sig[65], line[160];
     CURLcode rc;
     long status = 0;
 
     memset(out, 0, sizeof(*out));
-    curl_easy_reset(c->curl);
-    if (resolve_and_pin(c->curl, cfg, url, &resolve, out) < 0)
+    if (hook_url_check(url, out->error, sizeof(out->error)) < 0) {
+        out->outcome = HOOK_REFUSED;
         return;
+    }
+    curl_easy_reset(c->curl);
     snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
     hook_sign(secret, ts, body, sig);
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
@@ -174,8 +231,14 @@ void hook_post(struct hook_client *c, const struct config *cfg, const char *url,
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 15L);
+    /* name lookup and connect, then the whole attempt: both bounded */
+    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)HOOK_CONNECT_TIMEOUT_S * 1000);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, (long)HOOK_TIMEOUT_S);
+    curl_easy_setopt(c->curl, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+    curl_easy_setopt(c->curl, CURLOPT_OPENSOCKETDATA, &pin);
+    /* never through a proxy, whatever http_proxy and friends say */
+    curl_easy_setopt(c->curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(c->curl, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -183,16 +246,29 @@ void hook_post(struct hook_client *c, const struct config *cfg, const char *url,
     curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "loopgate-webhook");
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, discard);
     rc = curl_easy_perform(c->curl);
-    if (rc != CURLE_OK) {
+    if (rc != CURLE_OK && pin.offered > 0 && pin.refused == pin.offered) {
+        out->outcome = HOOK_REFUSED;
+        lg_snprintf(out->error, sizeof(out->error),
+                    "the callback_url host resolves to %s, a loopback, private, link-local or "
+                    "otherwise internal address; set webhook_allow_private to allow it",
+                    pin.addr);
+    } else if (rc != CURLE_OK) {
         out->outcome = HOOK_RETRY;
         lg_snprintf(out->error, sizeof(out->error), "%s", curl_easy_strerror(rc));
     } else {
         curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
         out->http_status = (int)status;
-        out->outcome = status >= 200 && status < 300 ? HOOK_OK : HOOK_RETRY;
-        if (out->outcome != HOOK_OK)
+        if (status >= 200 && status < 300) {
+            out->outcome = HOOK_OK;
+        } else if (status_final(status)) {
+            out->outcome = HOOK_REFUSED;
+            lg_snprintf(out->error, sizeof(out->error),
+                        "HTTP %ld: the receiver refused this delivery; not retried", status);
+        } else {
+            out->outcome = HOOK_RETRY;
             lg_snprintf(out->error, sizeof(out->error), "HTTP %ld", status);
+        }
     }
+    curl_easy_setopt(c->curl, CURLOPT_OPENSOCKETDATA, NULL);
     curl_slist_free_all(hdrs);
-    curl_slist_free_all(resolve);
 }

@@ -11,6 +11,14 @@
  * Targets that resolve to loopback, private, link-local or otherwise
  * internal addresses are refused unless webhook_allow_private is set; the
  * address that was checked is the one connected to (no DNS rebinding).
+ * libcurl resolves the name with its threaded resolver, so the lookup is
+ * bounded by the attempt's timeouts (HOOK_CONNECT_TIMEOUT_S for lookup and
+ * connect, HOOK_TIMEOUT_S for the whole attempt). Proxies are never used.
+ *
+ * An attempt that cannot succeed however often it is repeated (a URL that
+ * is not http(s) or not ASCII, an address the policy refuses, a 4xx answer
+ * other than 408, 425 and 429) is HOOK_REFUSED: the caller stops and
+ * records why. Anything else is retried.
  */
 #ifndef LG_HOOK_H
 #define LG_HOOK_H
@@ -21,10 +29,14 @@
 
 #include "config.h"
 
+/* Seconds for name lookup plus connect, and for a whole attempt. */
+#define HOOK_CONNECT_TIMEOUT_S 5
+#define HOOK_TIMEOUT_S 15
+
 enum hook_outcome {
     HOOK_OK,      /* 2xx */
-    HOOK_RETRY,   /* network trouble or a non-2xx answer */
-    HOOK_REFUSED, /* the target is not allowed: retrying cannot help */
+    HOOK_RETRY,   /* network trouble, a 5xx, 408, 425 or 429 */
+    HOOK_REFUSED, /* the target is not allowed or refused it for good: retrying cannot help */
 };
 
 struct hook_result {
@@ -43,8 +55,23 @@ void hook_client_free(struct hook_client *c);
 /* hex HMAC-SHA256 of "<timestamp>.<body>" with `secret`. */
 void hook_sign(const char *secret, const char *timestamp, const char *body, char out[65]);
 
-/* Is this address a public one (not loopback, private, link-local, ...)? */
+/*
+ * Is this address a public one a webhook may go to? Refused: IPv4
+ * this-network, private, loopback, CGN, link-local, documentation,
+ * benchmarking, multicast and reserved; IPv6 outside global unicast,
+ * and inside it the special blocks (see hook.c); IPv4 addresses carried
+ * in IPv6 (mapped, translated, NAT64, 6to4) are judged as IPv4.
+ */
 bool hook_address_public(const struct sockaddr *sa);
+
+/* Does libcurl resolve names asynchronously (so a lookup has a timeout)? */
+bool hook_dns_bounded(void);
+
+/*
+ * Is `url` an ASCII http(s) URL with a host? 0, or -1 with the reason in
+ * `why` (a text for an API error or the delivery record).
+ */
+int hook_url_check(const char *url, char *why, size_t whylen) LG_MUST_CHECK;
 
 /* POST `body` to `url` with the signature headers. */
 void hook_post(struct hook_client *c, const struct config *cfg, const char *url, const char *body,

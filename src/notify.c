@@ -29,8 +29,11 @@ static struct {
     bool outbox_kicked;         /* a kick no delivery thread has answered yet */
     int64_t kick_at;            /* realtime ms from which that kick is due (0: now) */
     int64_t paced_until;        /* realtime ms before which the bot sends nothing */
+    pthread_cond_t hook_cond;   /* the webhook lane's threads wait for a kick */
+    bool hook_kicked;           /* a kick no webhook thread has answered yet */
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .outbox_cond = PTHREAD_COND_INITIALIZER,
+       .hook_cond = PTHREAD_COND_INITIALIZER,
        .sleep_cond = PTHREAD_COND_INITIALIZER,
        .wake_pipe = {-1, -1}};
 
@@ -39,6 +42,7 @@ static void wake_sleepers(void)
 {
     pthread_mutex_lock(&N.lock);
     pthread_cond_broadcast(&N.outbox_cond);
+    pthread_cond_broadcast(&N.hook_cond);
     pthread_cond_broadcast(&N.sleep_cond);
     pthread_mutex_unlock(&N.lock);
 }
@@ -227,7 +231,35 @@ void notify_outbox_kick(void)
 {
     pthread_mutex_lock(&N.lock);
     kick_locked(0);
+    N.hook_kicked = true;
+    pthread_cond_signal(&N.hook_cond);
     pthread_mutex_unlock(&N.lock);
+}
+
+void notify_webhook_kick(void)
+{
+    pthread_mutex_lock(&N.lock);
+    N.hook_kicked = true;
+    pthread_cond_signal(&N.hook_cond);
+    pthread_mutex_unlock(&N.lock);
+}
+
+bool notify_wait_webhook(int timeout_ms)
+{
+    struct timespec ts;
+    int64_t until = realtime_ms() + timeout_ms;
+    bool kicked;
+
+    pthread_mutex_lock(&N.lock);
+    while (!N.stopping && !T.stopping && !N.hook_kicked) {
+        ts = (struct timespec){.tv_sec = until / 1000, .tv_nsec = (long)(until % 1000) * 1000000};
+        if (pthread_cond_timedwait(&N.hook_cond, &N.lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    kicked = N.hook_kicked;
+    N.hook_kicked = false;
+    pthread_mutex_unlock(&N.lock);
+    return kicked;
 }
 
 /*

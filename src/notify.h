@@ -41,10 +41,20 @@ int notify_start(const struct config *cfg) LG_MUST_CHECK;
 void notify_stop(void);
 
 /*
- * Outbox rows were just committed: wake one of this process's delivery
- * threads (one that is asleep, or the next to sleep returns at once).
+ * Outbox rows were just committed: wake one of this process's Telegram
+ * delivery threads and one of its webhook threads (one that is asleep, or
+ * the next to sleep returns at once).
  */
 void notify_outbox_kick(void);
+
+/* The webhook lane only: wake one webhook thread (one leased a row: another looks). */
+void notify_webhook_kick(void);
+
+/*
+ * A webhook thread sleeps until kicked (notify_outbox_kick,
+ * notify_webhook_kick), `timeout_ms` pass, or shutdown. True when kicked.
+ */
+bool notify_wait_webhook(int timeout_ms);
 
 /*
  * Only Telegram sends (paced) were committed: as notify_outbox_kick, but due

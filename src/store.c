@@ -74,6 +74,8 @@ enum {
     S_KEY_REVOKE,
     S_OUTBOX_CLAIM,
     S_OUTBOX_NEXT_DUE,
+    S_OUTBOX_CLAIM_WEBHOOK,
+    S_OUTBOX_RENEW,
     S_REQUEST_ROW,
     S_DELIVERY_SENT,
     S_OUTBOX_DONE,
@@ -242,12 +244,21 @@ static const struct db_stmt stmts[] = {
                       " WHERE revoked_at IS NULL AND (id::text = $1 OR prefix = $1)"
                       " RETURNING id",
                       false},
-    [S_OUTBOX_CLAIM] = {"outbox_claim",
+    /* the Telegram lane (sql/013_lanes.sql) */
+    [S_OUTBOX_CLAIM] = {"outbox_claim_tg",
                         "SELECT id, kind, request_id::text, chat_id, payload::text, attempts"
-                        " FROM outbox_claim($1::int, interval '60 seconds',"
+                        " FROM outbox_claim_tg($1::int, make_interval(secs => $6::int),"
                         "   make_interval(secs => $2::float8 / 1000),"
                         "   make_interval(secs => $3::float8 / 1000),"
                         "   make_interval(secs => $4::float8 / 1000), $5::int)",
+                        false},
+    [S_OUTBOX_CLAIM_WEBHOOK] = {"outbox_claim_webhook",
+                                "SELECT o_id, o_request_id::text, o_attempts, o_tenant, o_host"
+                                " FROM outbox_claim_webhook(make_interval(secs => $1::int),"
+                                "   $2::int, $3::int)",
+                                false},
+    [S_OUTBOX_RENEW] = {"outbox_renew",
+                        "SELECT outbox_renew($1::bigint, $2::int, make_interval(secs => $3::int))",
                         false},
     /*
      * The next due row, and when the bot may send at all: its own next time,
@@ -265,7 +276,7 @@ static const struct db_stmt stmts[] = {
          "   (SELECT next_at FROM tg_pace WHERE key = 'bot'),"
          "   (SELECT CASE WHEN count(*) < $1::int THEN NULL ELSE min(free_at) END"
          "    FROM tg_bot_slots WHERE slot < $1::int)) - clock_timestamp()) * 1000)::bigint END"
-         " FROM (SELECT outbox_next_due($1::int) AS d OFFSET 0) x",
+         " FROM (SELECT outbox_next_due_tg($1::int) AS d OFFSET 0) x",
          true},
     [S_REQUEST_ROW] = {"request_row",
                        "SELECT " REQ_COLS ", tenant FROM requests WHERE id = $1::uuid", true},
@@ -1061,11 +1072,11 @@ int store_key_revoke(const char *id_or_prefix, struct lg_error *err)
 
 /* ---------------------------------------------------------------- outbox */
 
-int store_outbox_claim(int limit, const struct pace *pace, struct outbox_row *out,
+int store_outbox_claim(int limit, int lease_s, const struct pace *pace, struct outbox_row *out,
                        struct lg_error *err)
 {
-    char lim[16], cg[16], gg[16], bg[16], br[16];
-    const char *p[] = {lim, cg, gg, bg, br};
+    char lim[16], cg[16], gg[16], bg[16], br[16], ls[16];
+    const char *p[] = {lim, cg, gg, bg, br, ls};
     PGresult *res;
     int n;
 
@@ -1074,7 +1085,8 @@ int store_outbox_claim(int limit, const struct pace *pace, struct outbox_row *ou
     snprintf(gg, sizeof(gg), "%d", pace->group_gap_ms);
     snprintf(bg, sizeof(bg), "%d", pace->bot_gap_ms);
     snprintf(br, sizeof(br), "%d", pace->bot_rate);
-    res = run(S_OUTBOX_CLAIM, 5, p, err);
+    snprintf(ls, sizeof(ls), "%d", lease_s);
+    res = run(S_OUTBOX_CLAIM, 6, p, err);
     if (!res)
         return -1;
     n = PQntuples(res);
@@ -1091,6 +1103,53 @@ int store_outbox_claim(int limit, const struct pace *pace, struct outbox_row *ou
     }
     PQclear(res);
     return n < limit ? n : limit;
+}
+
+int store_outbox_claim_webhook(int lease_s, int tenant_cap, int host_cap, struct outbox_row *out,
+                               struct lg_error *err)
+{
+    char ls[16], tc[16], hc[16];
+    const char *p[] = {ls, tc, hc};
+    PGresult *res;
+    int n;
+
+    snprintf(ls, sizeof(ls), "%d", lease_s);
+    snprintf(tc, sizeof(tc), "%d", tenant_cap);
+    snprintf(hc, sizeof(hc), "%d", host_cap);
+    res = run(S_OUTBOX_CLAIM_WEBHOOK, 3, p, err);
+    if (!res)
+        return -1;
+    n = PQntuples(res) > 0 ? 1 : 0;
+    if (n) {
+        const char *rid = col(res, 0, 1), *tenant = col(res, 0, 3), *host = col(res, 0, 4);
+        memset(out, 0, sizeof(*out));
+        out->id = col_int(res, 0, 0);
+        lg_strlcpy(out->kind, "webhook", sizeof(out->kind));
+        lg_strlcpy(out->request_id, rid ? rid : "", sizeof(out->request_id));
+        out->attempts = (int)col_int(res, 0, 2);
+        lg_strlcpy(out->tenant, tenant ? tenant : "", sizeof(out->tenant));
+        lg_strlcpy(out->host, host ? host : "", sizeof(out->host));
+    }
+    PQclear(res);
+    return n;
+}
+
+int store_outbox_renew(const struct outbox_row *o, int lease_s, struct lg_error *err)
+{
+    char oid[24], att[16], ls[16];
+    const char *p[] = {oid, att, ls};
+    PGresult *res;
+    int rc;
+
+    snprintf(oid, sizeof(oid), "%lld", (long long)o->id);
+    snprintf(att, sizeof(att), "%d", o->attempts);
+    snprintf(ls, sizeof(ls), "%d", lease_s);
+    res = run(S_OUTBOX_RENEW, 3, p, err);
+    if (!res)
+        return -1;
+    rc = !strcmp(PQgetvalue(res, 0, 0), "t") ? 0 : 1;
+    PQclear(res);
+    return rc;
 }
 
 int64_t store_outbox_next_due_ms(int bot_rate, int64_t *paced_ms, struct lg_error *err)

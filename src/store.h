@@ -79,7 +79,9 @@ struct outbox_row {
     char request_id[37]; /* "" when the row has no request */
     int64_t chat_id;
     json_t *payload;
-    int attempts; /* including this one */
+    int attempts;                  /* including this one */
+    char tenant[ID_MAX_BYTES + 1]; /* webhooks: the request's tenant, and its callback_url's host */
+    char host[256];
 };
 
 /* Telegram pacing (sql/005_pacing.sql, sql/006_throughput.sql). */
@@ -90,9 +92,28 @@ struct pace {
     int bot_rate;     /* messages of the bot in any one second */
 };
 
-/* Lease up to `limit` due rows into out[], honouring Telegram pacing; returns the count. */
-int store_outbox_claim(int limit, const struct pace *pace, struct outbox_row *out,
+/*
+ * The Telegram lane: lease up to `limit` due Telegram rows into out[] for
+ * `lease_s` seconds each, honouring Telegram pacing; returns the count.
+ */
+int store_outbox_claim(int limit, int lease_s, const struct pace *pace, struct outbox_row *out,
                        struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * The webhook lane: lease one due webhook for `lease_s` seconds, passing
+ * over rows whose tenant already has `tenant_cap` webhooks in flight or
+ * whose target host `host_cap` (counted across every worker). Returns 1
+ * (out filled, with tenant and host), 0 (nothing may be taken now) or -1.
+ */
+int store_outbox_claim_webhook(int lease_s, int tenant_cap, int host_cap, struct outbox_row *out,
+                               struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * Extend the lease of row `o` (held at attempt o->attempts) to `lease_s`
+ * seconds from now: 0 done, 1 the row is no longer this caller's to send
+ * (claimed again or finished: do not send it), -1 database error.
+ */
+int store_outbox_renew(const struct outbox_row *o, int lease_s, struct lg_error *err) LG_MUST_CHECK;
 
 /*
  * Milliseconds until the next row not in flight is due; -1 none queued, -2

@@ -329,6 +329,11 @@ int validate_callback_url(json_t *v, bool required, const char **out, struct lg_
     if (!printable(s) || strchr(s, ' '))
         return lg_fail(err, 400, "invalid_field",
                        "callback_url must not contain spaces or control characters");
+    for (const char *c = s; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            return lg_fail(err, 400, "invalid_field",
+                           "callback_url must be ASCII: give an international host name in its "
+                           "xn-- form and percent-encode the path");
     *out = s;
     return 0;
 }

@@ -13,7 +13,8 @@ import time
 
 
 class Receiver:
-    def __init__(self):
+    def __init__(self, host="127.0.0.1"):
+        self.host = host
         self.calls = []
         self.status = 200
         self.lock = threading.Lock()
@@ -45,14 +46,16 @@ class Receiver:
         class Server(http.server.ThreadingHTTPServer):
             allow_reuse_address = True
             daemon_threads = True
+            address_family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
 
-        self.server = Server(("127.0.0.1", port), Handler)
+        self.server = Server((self.host, port), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d/hook" % self.port
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        return "http://%s:%d/hook" % (host, self.port)
 
     def go_down(self):
         self.server.shutdown()
@@ -73,6 +76,62 @@ class Receiver:
             time.sleep(0.05)
         raise AssertionError("webhook receiver: %d calls after %ss, wanted %d"
                              % (len(self.calls), timeout, n))
+
+
+class Hanging:
+    """Accepts connections and never answers; counts them and the most open at once."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.accepted = 0
+        self.lock = threading.Lock()
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(c)
+                self.accepted += 1
+
+    def open_now(self):
+        """Connections the peer has not closed (a closed one reads EOF)."""
+        with self.lock:
+            alive = []
+            for c in self.conns:
+                c.setblocking(False)
+                try:
+                    while True:
+                        data = c.recv(65536)
+                        if not data:
+                            c.close()
+                            break
+                except BlockingIOError:
+                    alive.append(c)
+                except OSError:
+                    c.close()
+            self.conns = alive
+            return len(alive)
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/hang" % self.port
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                c.close()
+            self.conns = []
 
 
 def verify(call, secret, max_age=300):
