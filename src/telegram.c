@@ -353,12 +353,17 @@ static int handle_reply(const struct config *cfg, struct db_conn *tx, json_t *ms
 
         json_decref(shown);
         if (truncated) {
+            struct sbuf b = {0};
+
+            sb_printf(&b,
+                      "This request was shortened to fit Telegram, so it cannot be approved "
+                      "here. Read request <code>%s</code> whole through the API (GET "
+                      "/hitl/pending, GET /hitl/poll?request_id=%s).",
+                      t.r.id, t.r.id);
             rc = audit(tx, &t, &who, "mismatched_attempt", json_pack("{s:s}", "via", "reply"), err);
             if (rc == 0)
-                rc = send_text(tx, chat, mid,
-                               "This request was shortened to fit Telegram, so it cannot be "
-                               "approved here. Read it whole through the API first.",
-                               err);
+                rc = send_text(tx, chat, mid, b.p, err);
+            sb_free(&b);
             log_info("decision refused", "request=%s user=%lld reason=shortened", t.r.id,
                      (long long)who.id);
             PQclear(row);

@@ -141,6 +141,7 @@ def test_cut_choice_cannot_be_approved(s):
     before = len(s.tg.sent_messages(c))
     s.tg.reply_and_deliver(c, m, "yes")
     wait_for(lambda: any("cannot be approved here" in x["text"]
+                         and "GET /hitl/poll?request_id=" + rid in x["text"]
                          for x in s.tg.sent_messages(c)[before:]), 10, "the refusal of a typed yes")
     eq(poll(s, rid)["status"], "pending")
     s.tg.reply_and_deliver(c, m, "not before I read it")
