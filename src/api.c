@@ -95,6 +95,8 @@ static void h_submit(struct http_req *r)
                                   &err);
     }
     if (rc == 0)
+        json_object_set_new(out, "options", validate_options_answer(&in));
+    if (rc == 0)
         log_info("request submitted", "tenant=%s session=%s request=%s", r->who.tenant,
                  in.session_id, json_string_value(json_object_get(out, "request_id")));
     send_result(r, rc, out, &err);

@@ -10,12 +10,409 @@
 #include <string.h>
 #include <strings.h>
 
-const char *const decide_deny_words[] = {
-    "deny",  "denied",     "reject",  "rejected", "cancel", "canceled", "cancelled", "no",
-    "nope",  "abort",      "decline", "declined", "stop",   "hold",     "wait",      "pause",
-    "later", "postpone",   "refuse",  "refused",  "veto",   "block",    "never",     "don't",
-    "dont",  "disapprove", "halt",    "skip",     "review", "escalate", "not",       NULL,
+/*
+ * The vocabularies. Words are matched whole, after lower-casing; each emoji
+ * (one code point, variation selectors and skin tones ignored) is a word of
+ * its own. English first, then Spanish, French, German, Portuguese, Italian,
+ * Russian, Chinese, Japanese and Korean.
+ */
+const char *const decide_approve_words[] = {
+    /* English */
+    "approve",
+    "approved",
+    "approval",
+    "yes",
+    "yep",
+    "yeah",
+    "ok",
+    "okay",
+    "allow",
+    "allowed",
+    "accept",
+    "accepted",
+    "confirm",
+    "confirmed",
+    "proceed",
+    "continue",
+    "deploy",
+    "execute",
+    "run",
+    "ship",
+    "merge",
+    "go",
+    "lgtm",
+    /* Spanish */
+    "s\xC3\xAD",
+    "aprobar",
+    "apruebo",
+    "aprobado",
+    "aceptar",
+    "acepto",
+    "confirmar",
+    "confirmo",
+    "permitir",
+    "continuar",
+    "proceder",
+    "desplegar",
+    "ejecutar",
+    "vale",
+    /* French */
+    "oui",
+    "approuver",
+    "approuv\xC3\xA9",
+    "accepter",
+    "accept\xC3\xA9",
+    "confirmer",
+    "confirm\xC3\xA9",
+    "autoriser",
+    "continuer",
+    "valider",
+    "d\xC3\xA9ployer",
+    "ex\xC3\xA9"
+    "cuter",
+    "d'accord",
+    /* German */
+    "ja",
+    "genehmigen",
+    "genehmigt",
+    "zustimmen",
+    "akzeptieren",
+    "best\xC3\xA4tigen",
+    "best\xC3\xA4tigt",
+    "erlauben",
+    "fortfahren",
+    "weiter",
+    "ausf\xC3\xBChren",
+    "freigeben",
+    "einverstanden",
+    /* Portuguese */
+    "sim",
+    "aprovar",
+    "aprovado",
+    "aceitar",
+    "prosseguir",
+    "executar",
+    "implantar",
+    /* Italian */
+    "s\xC3\xAC",
+    "approva",
+    "approvare",
+    "approvato",
+    "accetta",
+    "accettare",
+    "conferma",
+    "confermare",
+    "consenti",
+    "continua",
+    "procedi",
+    "esegui",
+    /* Russian */
+    "\xD0\xB4\xD0\xB0",                                                 /* да */
+    "\xD0\xBE\xD0\xB4\xD0\xBE\xD0\xB1\xD1\x80\xD0\xB8\xD1\x82\xD1\x8C", /* одобрить */
+    "\xD0\xBE\xD0\xB4\xD0\xBE\xD0\xB1\xD1\x80\xD1\x8F\xD1\x8E",         /* одобряю */
+    "\xD0\xBF\xD0\xBE\xD0\xB4\xD1\x82\xD0\xB2\xD0\xB5\xD1\x80\xD0\xB4\xD0\xB8\xD1\x82\xD1\x8C",
+    /* подтвердить */
+    "\xD1\x80\xD0\xB0\xD0\xB7\xD1\x80\xD0\xB5\xD1\x88\xD0\xB8\xD1\x82\xD1\x8C", /* разрешить */
+    "\xD0\xBF\xD1\x80\xD0\xB8\xD0\xBD\xD1\x8F\xD1\x82\xD1\x8C",                 /* принять */
+    "\xD0\xBF\xD1\x80\xD0\xBE\xD0\xB4\xD0\xBE\xD0\xBB\xD0\xB6\xD0\xB8\xD1\x82\xD1\x8C",
+    /* продолжить */
+    "\xD0\xB2\xD1\x8B\xD0\xBF\xD0\xBE\xD0\xBB\xD0\xBD\xD0\xB8\xD1\x82\xD1\x8C", /* выполнить */
+    "\xD0\xB7\xD0\xB0\xD0\xBF\xD1\x83\xD1\x81\xD1\x82\xD0\xB8\xD1\x82\xD1\x8C", /* запустить */
+    "\xD1\x85\xD0\xBE\xD1\x80\xD0\xBE\xD1\x88\xD0\xBE",                         /* хорошо */
+    "\xD0\xBE\xD0\xBA",                                                         /* ок */
+    /* Chinese */
+    "\xE6\x98\xAF",             /* 是 */
+    "\xE6\x98\xAF\xE7\x9A\x84", /* 是的 */
+    "\xE5\xA5\xBD",             /* 好 */
+    "\xE5\xA5\xBD\xE7\x9A\x84", /* 好的 */
+    "\xE6\x89\xB9\xE5\x87\x86", /* 批准 */
+    "\xE5\x90\x8C\xE6\x84\x8F", /* 同意 */
+    "\xE7\xA1\xAE\xE8\xAE\xA4", /* 确认 */
+    "\xE5\x85\x81\xE8\xAE\xB8", /* 允许 */
+    "\xE7\xBB\xA7\xE7\xBB\xAD", /* 继续 */
+    "\xE6\x89\xA7\xE8\xA1\x8C", /* 执行 */
+    "\xE9\x83\xA8\xE7\xBD\xB2", /* 部署 */
+    "\xE5\x8F\xAF\xE4\xBB\xA5", /* 可以 */
+    /* Japanese */
+    "\xE3\x81\xAF\xE3\x81\x84", /* はい */
+    "\xE6\x89\xBF\xE8\xAA\x8D", /* 承認 */
+    "\xE8\xA8\xB1\xE5\x8F\xAF", /* 許可 */
+    "\xE7\xA2\xBA\xE8\xAA\x8D", /* 確認 */
+    "\xE7\xB6\x9A\xE8\xA1\x8C", /* 続行 */
+    "\xE5\xAE\x9F\xE8\xA1\x8C", /* 実行 */
+    "\xE4\xBA\x86\xE8\xA7\xA3", /* 了解 */
+    /* Korean */
+    "\xEB\x84\xA4",             /* 네 */
+    "\xEC\x98\x88",             /* 예 */
+    "\xEC\x8A\xB9\xEC\x9D\xB8", /* 승인 */
+    "\xED\x99\x95\xEC\x9D\xB8", /* 확인 */
+    "\xED\x97\x88\xEC\x9A\xA9", /* 허용 */
+    "\xEA\xB3\x84\xEC\x86\x8D", /* 계속 */
+    "\xEC\x8B\xA4\xED\x96\x89", /* 실행 */
+    /* Emoji */
+    "\xE2\x9C\x85",     /* ✅ U+2705 */
+    "\xE2\x9C\x94",     /* ✔ U+2714 */
+    "\xE2\x98\x91",     /* ☑ U+2611 */
+    "\xF0\x9F\x91\x8D", /* 👍 U+1F44D */
+    "\xF0\x9F\x91\x8C", /* 👌 U+1F44C */
+    "\xF0\x9F\x9A\x80", /* 🚀 U+1F680 */
+    "\xF0\x9F\x86\x97", /* 🆗 U+1F197 */
+    NULL,
 };
+
+const char *const decide_deny_words[] = {
+    /* English, negations included */
+    "deny",
+    "denied",
+    "reject",
+    "rejected",
+    "cancel",
+    "canceled",
+    "cancelled",
+    "no",
+    "nope",
+    "nah",
+    "abort",
+    "decline",
+    "declined",
+    "stop",
+    "hold",
+    "wait",
+    "pause",
+    "later",
+    "postpone",
+    "refuse",
+    "refused",
+    "veto",
+    "block",
+    "never",
+    "not",
+    "don't",
+    "dont",
+    "doesn't",
+    "won't",
+    "can't",
+    "cannot",
+    "shouldn't",
+    "disapprove",
+    "disallow",
+    "halt",
+    "skip",
+    "review",
+    "escalate",
+    "revert",
+    "rollback",
+    "undo",
+    "without",
+    "unless",
+    "except",
+    /* Spanish */
+    "cancelar",
+    "rechazar",
+    "denegar",
+    "detener",
+    "parar",
+    "nunca",
+    "esperar",
+    "jam\xC3\xA1s",
+    /* French */
+    "non",
+    "ne",
+    "pas",
+    "annuler",
+    "refuser",
+    "rejeter",
+    "arr\xC3\xAAter",
+    "jamais",
+    "attendre",
+    /* German */
+    "nein",
+    "nicht",
+    "kein",
+    "keine",
+    "abbrechen",
+    "ablehnen",
+    "verweigern",
+    "stopp",
+    "stoppen",
+    "niemals",
+    "warten",
+    /* Portuguese */
+    "n\xC3\xA3o",
+    "nao",
+    "rejeitar",
+    "recusar",
+    "negar",
+    /* Italian */
+    "annulla",
+    "rifiuta",
+    "rifiutare",
+    "nega",
+    "ferma",
+    "mai",
+    "aspetta",
+    /* Russian */
+    "\xD0\xBD\xD0\xB5\xD1\x82",                                         /* нет */
+    "\xD0\xBD\xD0\xB5",                                                 /* не */
+    "\xD0\xBE\xD1\x82\xD0\xBC\xD0\xB5\xD0\xBD\xD0\xB0",                 /* отмена */
+    "\xD0\xBE\xD1\x82\xD0\xBC\xD0\xB5\xD0\xBD\xD0\xB8\xD1\x82\xD1\x8C", /* отменить */
+    "\xD0\xBE\xD1\x82\xD0\xBA\xD0\xBB\xD0\xBE\xD0\xBD\xD0\xB8\xD1\x82\xD1\x8C", /* отклонить */
+    "\xD0\xB7\xD0\xB0\xD0\xBF\xD1\x80\xD0\xB5\xD1\x82\xD0\xB8\xD1\x82\xD1\x8C", /* запретить */
+    "\xD1\x81\xD1\x82\xD0\xBE\xD0\xBF",                                         /* стоп */
+    "\xD0\xBD\xD0\xB8\xD0\xBA\xD0\xBE\xD0\xB3\xD0\xB4\xD0\xB0",                 /* никогда */
+    /* Chinese */
+    "\xE4\xB8\x8D",                         /* 不 */
+    "\xE5\x90\xA6",                         /* 否 */
+    "\xE4\xB8\x8D\xE8\xA6\x81",             /* 不要 */
+    "\xE4\xB8\x8D\xE5\x90\x8C\xE6\x84\x8F", /* 不同意 */
+    "\xE6\x8B\x92\xE7\xBB\x9D",             /* 拒绝 */
+    "\xE5\x8F\x96\xE6\xB6\x88",             /* 取消 */
+    "\xE5\x81\x9C\xE6\xAD\xA2",             /* 停止 */
+    "\xE7\xA6\x81\xE6\xAD\xA2",             /* 禁止 */
+    "\xE5\x88\xAB",                         /* 别 */
+    /* Japanese */
+    "\xE3\x81\x84\xE3\x81\x84\xE3\x81\x88",                         /* いいえ */
+    "\xE6\x8B\x92\xE5\x90\xA6",                                     /* 拒否 */
+    "\xE5\x8D\xB4\xE4\xB8\x8B",                                     /* 却下 */
+    "\xE4\xB8\xAD\xE6\xAD\xA2",                                     /* 中止 */
+    "\xE3\x82\xAD\xE3\x83\xA3\xE3\x83\xB3\xE3\x82\xBB\xE3\x83\xAB", /* キャンセル */
+    "\xE3\x83\x80\xE3\x83\xA1",                                     /* ダメ */
+    "\xE3\x81\xA0\xE3\x82\x81",                                     /* だめ */
+    /* Korean */
+    "\xEC\x95\x84\xEB\x8B\x88\xEC\x9A\x94", /* 아니요 */
+    "\xEC\x95\x84\xEB\x8B\x88\xEC\x98\xA4", /* 아니오 */
+    "\xEA\xB1\xB0\xEB\xB6\x80",             /* 거부 */
+    "\xEC\xB7\xA8\xEC\x86\x8C",             /* 취소 */
+    "\xEC\xA4\x91\xEC\xA7\x80",             /* 중지 */
+    /* Emoji */
+    "\xE2\x9D\x8C",     /* ❌ U+274C */
+    "\xE2\x9D\x8E",     /* ❎ U+274E */
+    "\xE2\x9C\x96",     /* ✖ U+2716 */
+    "\xE2\x9B\x94",     /* ⛔ U+26D4 */
+    "\xE2\x9C\x8B",     /* ✋ U+270B */
+    "\xE2\x8F\xB8",     /* ⏸ U+23F8 */
+    "\xE2\x8F\xB9",     /* ⏹ U+23F9 */
+    "\xF0\x9F\x9B\x91", /* 🛑 U+1F6D1 */
+    "\xF0\x9F\x9A\xAB", /* 🚫 U+1F6AB */
+    "\xF0\x9F\x91\x8E", /* 👎 U+1F44E */
+    "\xF0\x9F\x99\x85", /* 🙅 U+1F645 */
+    NULL,
+};
+
+/* Typed answers of more than one word that approve as a whole (words lower case, one space). */
+const char *const decide_approve_phrases[] = {
+    "go ahead",     "yes go ahead", "ok go ahead", "go for it",  "ship it", "run it",
+    "deploy it",    "merge it",     "approve it",  "yes please", "ok go",   "yes approve",
+    "yes approved", "yes do it",    "yes ship it", NULL,
+};
+
+/* ------------------------------------------------------------ scanning */
+
+enum tok { TOK_END, TOK_WORD, TOK_SYMBOL, TOK_SPACE };
+
+/* Decode one code point at `p` into *cp; bytes used, 1 with *cp = 0xFFFD for a bad byte. */
+static size_t utf8_next(const unsigned char *p, uint32_t *cp)
+{
+    size_t len;
+
+    if (p[0] < 0x80) {
+        *cp = p[0];
+        return 1;
+    }
+    if ((p[0] & 0xE0) == 0xC0) {
+        *cp = p[0] & 0x1F;
+        len = 2;
+    } else if ((p[0] & 0xF0) == 0xE0) {
+        *cp = p[0] & 0x0F;
+        len = 3;
+    } else if ((p[0] & 0xF8) == 0xF0) {
+        *cp = p[0] & 0x07;
+        len = 4;
+    } else {
+        *cp = 0xFFFD;
+        return 1;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            *cp = 0xFFFD;
+            return 1;
+        }
+        *cp = (*cp << 6) | (p[i] & 0x3F);
+    }
+    return len;
+}
+
+static size_t utf8_put(uint32_t cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Marks that change how the code point before them looks: ignored. */
+static bool is_modifier(uint32_t cp)
+{
+    return (cp >= 0xFE00 && cp <= 0xFE0F) || (cp >= 0x200B && cp <= 0x200F) ||
+           (cp >= 0x1F3FB && cp <= 0x1F3FF) || cp == 0x20E3 || (cp >= 0xE0000 && cp <= 0xE007F);
+}
+
+static bool is_space(uint32_t cp)
+{
+    return cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+           cp == 0x205F || cp == 0x3000;
+}
+
+/* A non-ASCII code point that is not part of a word: punctuation, symbols, emoji. */
+static bool is_symbol(uint32_t cp)
+{
+    return (cp >= 0x80 && cp <= 0xBF) || cp == 0xD7 || cp == 0xF7 || cp == 0xFFFD ||
+           (cp >= 0x2000 && cp <= 0x2BFF) || (cp >= 0x2E00 && cp <= 0x2E7F) ||
+           (cp >= 0x3000 && cp <= 0x303F) || (cp >= 0xFE10 && cp <= 0xFE6F) || cp == 0xFEFF ||
+           (cp >= 0xFF01 && cp <= 0xFF0F) || (cp >= 0xFF1A && cp <= 0xFF20) ||
+           (cp >= 0xFF3B && cp <= 0xFF40) || (cp >= 0xFF5B && cp <= 0xFF65) ||
+           (cp >= 0x1F000 && cp <= 0x1FAFF);
+}
+
+static bool is_letter(uint32_t cp)
+{
+    if (cp < 0x80)
+        return isalnum((int)cp) != 0;
+    return !is_symbol(cp) && !is_modifier(cp) && !is_space(cp);
+}
+
+/* Lower case for the scripts of the vocabularies: ASCII, Latin-1, Greek, Cyrillic. */
+static uint32_t lower(uint32_t cp)
+{
+    if (cp >= 'A' && cp <= 'Z')
+        return cp + 32;
+    if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7)
+        return cp + 32;
+    if (cp >= 0x391 && cp <= 0x3A9 && cp != 0x3A2)
+        return cp + 32;
+    if (cp >= 0x410 && cp <= 0x42F)
+        return cp + 32;
+    if (cp >= 0x400 && cp <= 0x40F)
+        return cp + 80;
+    return cp;
+}
 
 /* Bytes of the apostrophe at `p`: ' or the typographic U+2019 phones type; 0 if none. */
 static size_t apostrophe(const char *p)
@@ -27,46 +424,161 @@ static size_t apostrophe(const char *p)
     return 0;
 }
 
-bool decide_label_denies(const char *label)
+#define TOKEN_MAX 64
+
+/*
+ * The next token of *pp: a word (letters and digits, with apostrophes
+ * inside, lower case in `buf`), one symbol code point (UTF-8 in `buf`, its
+ * value in *cp), or one space or ASCII punctuation code point (*cp).
+ * Modifiers are skipped. A word too long for `buf` comes back as "\x01",
+ * which matches nothing.
+ */
+static enum tok scan(const char **pp, char buf[TOKEN_MAX], uint32_t *cp)
 {
-    const char *p = label;
+    const char *p = *pp;
+    size_t n = 0, len;
+    bool overflow = false;
 
-    while (*p) {
-        char word[32];
-        const char *w;
-        size_t n = 0, a;
-
-        /*
-         * A word is a run of ASCII letters and apostrophes; emoji and
-         * punctuation split. Apostrophes around a word are quotes: 'no' is no.
-         */
-        while (*p && !isalpha((unsigned char)*p) && !apostrophe(p))
-            p++;
-        for (;;) {
-            if (isalpha((unsigned char)*p)) {
-                if (n + 1 < sizeof(word))
-                    word[n++] = (char)tolower((unsigned char)*p);
-                p++;
-            } else if ((a = apostrophe(p)) > 0) {
-                if (n + 1 < sizeof(word))
-                    word[n++] = '\'';
-                p += a;
-            } else {
-                break;
-            }
+    for (;;) {
+        if (!*p) {
+            *pp = p;
+            return TOK_END;
         }
-        while (n > 0 && word[n - 1] == '\'')
-            n--;
-        word[n] = '\0';
-        for (w = word; *w == '\''; w++)
-            ;
-        if (!*w)
-            continue;
-        for (int i = 0; decide_deny_words[i]; i++)
-            if (!strcmp(w, decide_deny_words[i]))
-                return true;
+        len = utf8_next((const unsigned char *)p, cp);
+        if (!is_modifier(*cp))
+            break;
+        p += len;
     }
+    if (!is_letter(*cp)) {
+        p += len;
+        *pp = p;
+        if (*cp < 0x80 || is_space(*cp))
+            return TOK_SPACE;
+        buf[utf8_put(*cp, buf)] = '\0';
+        return TOK_SYMBOL;
+    }
+    for (;;) {
+        uint32_t c;
+        size_t a;
+
+        if (!*p)
+            break;
+        if (n > 0 && (a = apostrophe(p)) > 0) {
+            uint32_t after;
+            utf8_next((const unsigned char *)p + a, &after);
+            if (!p[a] || !is_letter(after))
+                break;
+            if (n + 1 < TOKEN_MAX)
+                buf[n++] = '\'';
+            else
+                overflow = true;
+            p += a;
+            continue;
+        }
+        len = utf8_next((const unsigned char *)p, &c);
+        if (is_modifier(c)) {
+            p += len;
+            continue;
+        }
+        if (!is_letter(c))
+            break;
+        if (n + 4 < TOKEN_MAX)
+            n += utf8_put(lower(c), buf + n);
+        else
+            overflow = true;
+        p += len;
+    }
+    buf[n] = '\0';
+    if (overflow)
+        memcpy(buf, "\x01", 2);
+    *pp = p;
+    return TOK_WORD;
+}
+
+static bool listed(const char *const *list, const char *w)
+{
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(w, list[i]))
+            return true;
     return false;
+}
+
+enum decide_meaning decide_label_meaning(const char *label)
+{
+    const char *p = label ? label : "";
+    bool approves = false;
+    char buf[TOKEN_MAX];
+    uint32_t cp;
+    enum tok t;
+
+    while ((t = scan(&p, buf, &cp)) != TOK_END) {
+        if (t == TOK_SPACE)
+            continue;
+        if (listed(decide_deny_words, buf))
+            return DECIDE_DENIES;
+        if (listed(decide_approve_words, buf))
+            approves = true;
+    }
+    return approves ? DECIDE_APPROVES : DECIDE_UNCLEAR;
+}
+
+bool decide_label_approves(const char *label)
+{
+    return decide_label_meaning(label) == DECIDE_APPROVES;
+}
+
+/* Punctuation a typed approval may carry: . ! , and their CJK and Spanish forms. */
+static bool answer_punct(uint32_t cp)
+{
+    return cp == '.' || cp == '!' || cp == ',' || cp == 0xA1 || cp == 0x3001 || cp == 0x3002 ||
+           cp == 0xFF01 || cp == 0xFF0C || cp == 0xFF0E;
+}
+
+bool decide_answer_approves(const char *text)
+{
+    const char *p = text ? text : "";
+    char buf[TOKEN_MAX], words[TOKEN_MAX * 4];
+    size_t n = 0, nwords = 0;
+    uint32_t cp;
+    enum tok t;
+
+    if (decide_label_meaning(p) != DECIDE_APPROVES)
+        return false;
+    words[0] = '\0';
+    while ((t = scan(&p, buf, &cp)) != TOK_END) {
+        size_t len;
+
+        if (t == TOK_SPACE) {
+            if (!is_space(cp) && !answer_punct(cp))
+                return false; /* a question mark, a dash, a quote: not a plain yes */
+            continue;
+        }
+        if (t == TOK_SYMBOL) {
+            if (!answer_punct(cp) && !listed(decide_approve_words, buf))
+                return false;
+            continue;
+        }
+        len = strlen(buf);
+        if (nwords >= 4 || n + len + 2 > sizeof(words))
+            return false;
+        if (n)
+            words[n++] = ' ';
+        memcpy(words + n, buf, len + 1);
+        n += len;
+        nwords++;
+    }
+    /* Emoji alone: the meaning above found an approval emoji and no deny word. */
+    if (nwords == 0)
+        return true;
+    return nwords == 1 ? listed(decide_approve_words, words)
+                       : listed(decide_approve_phrases, words);
+}
+
+bool decide_option_contradicts(const char *label, bool approve)
+{
+    enum decide_meaning m = decide_label_meaning(label);
+
+    return approve ? m == DECIDE_DENIES : m == DECIDE_APPROVES;
 }
 
 int decide_callback_format(const char *id, int idx, char *out, size_t outlen)

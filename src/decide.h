@@ -22,14 +22,42 @@
 #define CONFIRM_DENY_LABEL "Deny"
 
 /*
- * True when a plain-string option (or a typed answer) means "no": it
- * contains, as a whole word and ignoring case, one of the deny words
- * (deny, reject, cancel, no, abort, decline, stop, hold, ...).
+ * What a label says about approval, read word by word (whole words, any
+ * case, Latin, Cyrillic, Greek and CJK letters; emoji are words of their
+ * own):
+ *   DECIDE_DENIES    it holds a deny word (no, not, don't, cancel, hold,
+ *                    ❌, 👎, ... in the listed languages), whatever else;
+ *   DECIDE_APPROVES  it holds an approval word (approve, yes, ok, deploy,
+ *                    ✅, 👍, 🚀, ...) and no deny word;
+ *   DECIDE_UNCLEAR   neither: a colour, a name, an unknown word, nothing.
+ * Only DECIDE_APPROVES approves; the other two deny.
  */
-bool decide_label_denies(const char *label);
+enum decide_meaning { DECIDE_UNCLEAR = 0, DECIDE_APPROVES, DECIDE_DENIES };
 
-/* The deny words, NULL-terminated, for documentation and tests. */
+enum decide_meaning decide_label_meaning(const char *label);
+
+/* True when a plain-string option approves: decide_label_meaning() is DECIDE_APPROVES. */
+bool decide_label_approves(const char *label);
+
+/*
+ * True when a typed answer approves: the whole answer (trimmed, any case,
+ * trailing . ! and approval emoji ignored) is one approval word, one of the
+ * approval phrases (go ahead, ship it, yes please, ...) or approval emoji
+ * alone, and it holds no deny word. Anything else is an answer that denies.
+ */
+bool decide_answer_approves(const char *text);
+
+/*
+ * True when an option given as {label, approve} contradicts itself: its
+ * label clearly denies and approve is true, or clearly approves and approve
+ * is false. An unclear label takes the flag as given.
+ */
+bool decide_option_contradicts(const char *label, bool approve);
+
+/* The vocabularies, NULL-terminated, lower case UTF-8, for documentation and tests. */
+extern const char *const decide_approve_words[];
 extern const char *const decide_deny_words[];
+extern const char *const decide_approve_phrases[];
 
 /* Format callback_data for option `idx` of request `id`; -1 if it does not fit. */
 int decide_callback_format(const char *id, int idx, char *out, size_t outlen) LG_MUST_CHECK;

@@ -263,8 +263,8 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
     } else {
         why = refusal_text(cfg, t, &who, &action, &text);
     }
-    if (!why && choices[idx].approve && !strcmp(t->r.request_type, "confirmation")) {
-        /* A confirmation cut to fit Telegram offers Deny only: refuse a forged Approve. */
+    if (!why && choices[idx].approve) {
+        /* A message cut to fit Telegram offers its deny buttons only: refuse a forged approve. */
         bool truncated;
         json_t *shown = tgmsg_request(&t->r, &truncated);
         json_decref(shown);
@@ -418,7 +418,31 @@ static int handle_reply(const struct config *cfg, struct db_conn *tx, json_t *ms
         PQclear(row);
         return rc;
     }
-    approve = !decide_label_denies(text);
+    /* Only a whole answer that is an approval approves; anything else is an answer that denies. */
+    approve = decide_answer_approves(text);
+    if (approve) {
+        bool truncated;
+        json_t *shown = tgmsg_request(&t.r, &truncated);
+
+        json_decref(shown);
+        if (truncated) {
+            struct sbuf b = {0};
+
+            sb_printf(&b,
+                      "This request was shortened to fit Telegram, so it cannot be approved "
+                      "here. Read request <code>%s</code> whole through the API (GET "
+                      "/hitl/pending, GET /hitl/poll?request_id=%s).",
+                      t.r.id, t.r.id);
+            rc = audit(tx, &t, &who, "mismatched_attempt", json_pack("{s:s}", "via", "reply"), err);
+            if (rc == 0)
+                rc = send_text(tx, chat, mid, b.p, err);
+            sb_free(&b);
+            log_info("decision refused", "request=%s user=%lld reason=shortened", t.r.id,
+                     (long long)who.id);
+            PQclear(row);
+            return rc;
+        }
+    }
     decide(dn, &t, &who, text, approve, "reply", NULL);
     PQclear(row);
     return 0;

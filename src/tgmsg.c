@@ -4,14 +4,22 @@
  * Layout of a request message (visible text):
  *
  *   ❓ Approval needed                  (or: Choose an option / Reply with your answer)
- *   <the agent's message>
+ *   ┃ <the agent's message>             (a blockquote)
  *
- *   client: ci-cd-pipeline
- *   session: production-deploy-bot
- *   <metadata key>: <value>             (one line per key)
+ *   ┃ client: ci-cd-pipeline            (a blockquote)
+ *   ┃ session: production-deploy-bot
+ *   ┃ <metadata key>: <value>           (one line per key, newlines flattened)
  *
  *   request 6f1c…  ·  expires 2026-11-25 10:05 UTC
  *   ⚠️ Shortened: …                      (only when cut)
+ *
+ * Everything the agent wrote sits inside the two blockquotes, escaped, so it
+ * cannot draw a line that looks like one of Loopgate's own (title, footer,
+ * cut note, decision), which stay outside.
+ *
+ * Buttons show their meaning: style "success" and a ✅ for approve, style
+ * "danger" and a ❌ for deny. A message that had to be cut keeps only its
+ * deny buttons: nobody approves what they could not read.
  *
  * An edit appends the decision: "✅ Approved: Deploy — by Ann at 10:01:02 UTC".
  */
@@ -104,7 +112,7 @@ int tgmsg_choices(const struct lg_request *r, struct tg_choice *out, json_t **ho
             if (n >= TG_MAX_CHOICES || !json_is_string(v))
                 break;
             out[n].label = json_string_value(v);
-            out[n].approve = (int)i < nappr ? approve[i] : !decide_label_denies(out[n].label);
+            out[n].approve = (int)i < nappr ? approve[i] : decide_label_approves(out[n].label);
             n++;
         }
         *hold = opts;
@@ -128,9 +136,23 @@ char *tgmsg_recorded(const char *label)
     return b.p;
 }
 
+char *tgmsg_button_text(const struct tg_choice *c)
+{
+    const char *mark = c->approve ? TGMSG_MARK_APPROVE : TGMSG_MARK_DENY;
+    struct sbuf b = {0};
+
+    if (strncmp(c->label, mark, strlen(mark)) != 0) {
+        sb_puts(&b, mark);
+        sb_puts(&b, " ");
+    }
+    sb_puts(&b, c->label);
+    return b.p;
+}
+
 bool tgmsg_refused(const struct lg_request *r, const struct tg_choice *c, bool truncated)
 {
-    return c->approve && truncated && !strcmp(r->request_type, "confirmation");
+    (void)r;
+    return c->approve && truncated;
 }
 
 json_t *tgmsg_buttons(const struct lg_request *r, bool truncated)
@@ -176,6 +198,28 @@ struct line {
     char *val; /* plain, owned */
 };
 
+/*
+ * Agent text on one line: control characters and the Unicode line and
+ * paragraph separators become spaces, in place.
+ */
+static void flatten(char *s)
+{
+    char *w = s;
+
+    for (const char *p = s; *p;) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7F) {
+            *w++ = ' ';
+            p++;
+        } else if (p[0] == '\xE2' && p[1] == '\x80' && (p[2] == '\xA8' || p[2] == '\xA9')) {
+            *w++ = ' ';
+            p += 3;
+        } else {
+            *w++ = *p++;
+        }
+    }
+    *w = '\0';
+}
+
 /* A copy of `s` in at most `units` units; shortened ones end in "…" and set *cut. */
 static char *fit(const char *s, size_t units, bool *cut)
 {
@@ -220,7 +264,9 @@ static int meta_lines(const struct lg_request *r, struct line *lines, int max, b
                                      : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             if (!text)
                 text = xstrdup("?");
+            flatten(text);
             lines[n].key = fit(k, 64, cut);
+            flatten(lines[n].key);
             lines[n].val = fit(text, META_VALUE_MAX, cut);
             free(text);
             n++;
@@ -236,9 +282,7 @@ static int meta_lines(const struct lg_request *r, struct line *lines, int max, b
  */
 static char *render_body(const struct lg_request *r, size_t reserve, bool *truncated)
 {
-    static const char cut_note[] =
-        "\xE2\x9A\xA0\xEF\xB8\x8F Shortened to fit Telegram. Read the full request with "
-        "GET /hitl/poll or /hitl/pending.";
+    char cut_note[400];
     struct line lines[64];
     bool meta_cut;
     int nlines = meta_lines(r, lines, 64, &meta_cut), shown = 0;
@@ -247,6 +291,11 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
     struct sbuf b = {0};
     char *msg;
 
+    snprintf(cut_note, sizeof(cut_note),
+             "\xE2\x9A\xA0\xEF\xB8\x8F Shortened to fit Telegram, so it cannot be approved "
+             "here. Read request %s whole through the API: GET /hitl/pending lists its full "
+             "message and metadata, GET /hitl/poll?request_id=%s its state.",
+             r->id, r->id);
     short_time(r->expires_at, when, sizeof(when));
     snprintf(footer, sizeof(footer), "request %s  \xC2\xB7  expires %s", r->id, when);
     *truncated = false;
@@ -256,7 +305,7 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
     /* Key/value lines while they fit, keeping at least 1000 units for the message. */
     for (; shown < nlines; shown++) {
         size_t w = tgmsg_utf16_len(lines[shown].key) + 2 + tgmsg_utf16_len(lines[shown].val) + 1;
-        if (used + w + 1000 + sizeof(cut_note) > budget)
+        if (used + w + 1000 + tgmsg_utf16_len(cut_note) + 1 > budget)
             break;
         used += w;
     }
@@ -269,19 +318,20 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
 
     sb_puts(&b, "<b>");
     tgmsg_escape(&b, title(r));
-    sb_puts(&b, "</b>\n");
+    sb_puts(&b, "</b>\n<blockquote>");
     tgmsg_escape(&b, msg);
     if (strlen(msg) < strlen(r->message))
         sb_puts(&b, "\xE2\x80\xA6"); /* … */
-    sb_puts(&b, "\n\n");
+    sb_puts(&b, "</blockquote>\n\n<blockquote>");
     for (int i = 0; i < shown; i++) {
         sb_puts(&b, "<b>");
         tgmsg_escape(&b, lines[i].key);
         sb_puts(&b, "</b>: ");
         tgmsg_escape(&b, lines[i].val);
-        sb_puts(&b, "\n");
+        if (i + 1 < shown)
+            sb_puts(&b, "\n");
     }
-    sb_puts(&b, "\n<i>");
+    sb_puts(&b, "</blockquote>\n\n<i>");
     tgmsg_escape(&b, footer);
     sb_puts(&b, "</i>");
     if (*truncated) {
@@ -306,14 +356,17 @@ json_t *tgmsg_request(const struct lg_request *r, bool *truncated)
     if (n > 0) {
         json_t *rows = json_array();
         for (int i = 0; i < n; i++) {
-            char data[CALLBACK_DATA_MAX + 1];
-            /* A cut confirmation can be denied, never approved unread. */
-            if (*truncated && !strcmp(r->request_type, "confirmation") && c[i].approve)
+            char data[CALLBACK_DATA_MAX + 1], *btn;
+            /* A cut message can be denied, never approved unread. */
+            if (tgmsg_refused(r, &c[i], *truncated))
                 continue;
             if (decide_callback_format(r->id, i, data, sizeof(data)) < 0)
                 continue;
-            json_array_append_new(
-                rows, json_pack("[{s:s, s:s}]", "text", c[i].label, "callback_data", data));
+            btn = tgmsg_button_text(&c[i]);
+            json_array_append_new(rows, json_pack("[{s:s, s:s, s:s}]", "text", btn, "style",
+                                                  c[i].approve ? "success" : "danger",
+                                                  "callback_data", data));
+            free(btn);
         }
         markup = json_pack("{s:o}", "inline_keyboard", rows);
     } else {

@@ -5,7 +5,8 @@
  * request row. Text is HTML with everything from the agent escaped, and fits
  * Telegram's 4096 characters (UTF-16 code units of the visible text) with
  * room left for the decision line an edit adds later. A message that had to
- * be cut says so, and a cut confirmation offers only Deny.
+ * be cut says so, says how to read it whole, and offers only its deny
+ * buttons. Agent text is set apart in blockquotes.
  */
 #ifndef LG_TGMSG_H
 #define LG_TGMSG_H
@@ -38,7 +39,16 @@ int tgmsg_choices(const struct lg_request *r, struct tg_choice *out, json_t **ho
 /* "Recorded: <label>", what the presser of a button is answered with (malloc'd). */
 char *tgmsg_recorded(const char *label);
 
-/* Whether button `c` of `r` is refused: Approve on a confirmation that had to be cut. */
+#define TGMSG_MARK_APPROVE "\xE2\x9C\x85" /* ✅ */
+#define TGMSG_MARK_DENY "\xE2\x9D\x8C"    /* ❌ */
+
+/*
+ * The text of the button for `c`: its label after ✅ (approves) or ❌
+ * (denies), unless the label already starts with that mark (malloc'd).
+ */
+char *tgmsg_button_text(const struct tg_choice *c);
+
+/* Whether button `c` of `r` is refused: any approving button of a message that had to be cut. */
 bool tgmsg_refused(const struct lg_request *r, const struct tg_choice *c, bool truncated);
 
 /*

@@ -142,8 +142,10 @@ int validate_register(json_t *body, struct register_in *out, struct lg_error *er
 /*
  * Options are strings (the original's form) or {"label": …, "approve": bool}.
  * They are stored as their labels, with what each means in out->approve:
- * explicit for objects, derived from the deny words for strings. The body's
- * "options" is replaced by the array of labels.
+ * explicit for objects (refused when the label says the opposite), and for
+ * strings (or objects without "approve") approve only when the label is
+ * clearly an approval (decide_label_approves). The body's "options" is
+ * replaced by the array of labels.
  */
 static int validate_options(json_t *body, struct submit_in *out, struct lg_error *err)
 {
@@ -194,14 +196,39 @@ static int validate_options(json_t *body, struct submit_in *out, struct lg_error
                 return lg_fail(err, 400, "invalid_field", "options[%zu] repeats options[%zu]", i,
                                k);
             }
+        if (approve && json_is_boolean(approve) &&
+            decide_option_contradicts(json_string_value(label), json_is_true(approve))) {
+            json_decref(labels);
+            return lg_fail(err, 400, "invalid_field", "options[%zu].approve is %s but its label %s",
+                           i, json_is_true(approve) ? "true" : "false",
+                           json_is_true(approve) ? "denies" : "approves");
+        }
         out->approve[i] = approve && json_is_boolean(approve)
                               ? json_is_true(approve)
-                              : !decide_label_denies(json_string_value(label));
+                              : decide_label_approves(json_string_value(label));
         json_array_append(labels, label);
     }
     json_object_set_new(body, "options", labels);
     out->options = labels;
     return 0;
+}
+
+json_t *validate_options_answer(const struct submit_in *in)
+{
+    json_t *out = json_array();
+
+    if (in->options) {
+        for (size_t i = 0; i < json_array_size(in->options) && i < OPTIONS_MAX; i++)
+            json_array_append_new(out,
+                                  json_pack("{s:O, s:b}", "label", json_array_get(in->options, i),
+                                            "approve", in->approve[i]));
+    } else if (!strcmp(in->request_type, "confirmation")) {
+        json_array_append_new(
+            out, json_pack("{s:s, s:b}", "label", CONFIRM_APPROVE_LABEL, "approve", 1));
+        json_array_append_new(out,
+                              json_pack("{s:s, s:b}", "label", CONFIRM_DENY_LABEL, "approve", 0));
+    }
+    return out;
 }
 
 static int validate_metadata(json_t *v, struct submit_in *out, struct lg_error *err)

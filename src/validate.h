@@ -57,6 +57,13 @@ int validate_register(json_t *body, struct register_in *out, struct lg_error *er
 int validate_submit(json_t *body, int default_timeout, struct submit_in *out,
                     struct lg_error *err) LG_MUST_CHECK;
 
+/*
+ * What each button of a validated submit means, as the submit answer lists
+ * it: [{"label", "approve"}] for its options, Approve / Deny for a
+ * confirmation without options, [] for none (new reference).
+ */
+json_t *validate_options_answer(const struct submit_in *in);
+
 /* A required identifier string field (session_id, request_id ...). */
 int validate_id(json_t *body, const char *field, const char **out,
                 struct lg_error *err) LG_MUST_CHECK;

@@ -37,6 +37,10 @@ def poll(s, rid):
     return r.json
 
 
+# The marks a button's text starts with: it approves, it denies.
+OK, NO = "\u2705 ", "\u274C "
+
+
 def buttons(record):
     kb = (record.get("reply_markup") or {}).get("inline_keyboard") or []
     return [b["text"] for row in kb for b in row]
@@ -110,9 +114,11 @@ def run_readme_python(s, session, chat_id, button, username="ann"):
 def test_python_example_approved_by_button(s):
     c = chat()
     register(s, "tg-approve", c)
-    rid, m, rec, upd, out = run_readme_python(s, "tg-approve", c, "\U0001F680 Deploy")
+    rid, m, rec, upd, out = run_readme_python(s, "tg-approve", c, OK + "\U0001F680 Deploy")
     ok("APPROVED \U0001F680 Deploy" in out, out)
-    eq(buttons(rec), ["\U0001F680 Deploy", "\u23F8\uFE0F Hold", "\U0001F50D Review First"])
+    eq(buttons(rec), [OK + "\U0001F680 Deploy", NO + "\u23F8\uFE0F Hold", NO + "\U0001F50D Review First"])
+    eq([b["style"] for row in rec["reply_markup"]["inline_keyboard"] for b in row],
+       ["success", "danger", "danger"])
     eq(rec["parse_mode"], "HTML")
     for needle in ("Deploy v2.1.0 to production? All tests passed \u2705", "client: ci-cd-pipeline",
                    "session: tg-approve", "version: v2.1.0", "tests_passed: 847", rid):
@@ -135,7 +141,7 @@ def test_python_example_approved_by_button(s):
 def test_python_example_denied_by_button(s):
     c = chat()
     register(s, "tg-deny", c)
-    rid, m, _, _, out = run_readme_python(s, "tg-deny", c, "\u23F8\uFE0F Hold")
+    rid, m, _, _, out = run_readme_python(s, "tg-deny", c, NO + "\u23F8\uFE0F Hold")
     ok("DENIED \u23F8\uFE0F Hold" in out, out)
     p = poll(s, rid)
     eq((p["status"], p["approved"], p["response"]), ("completed", False, "\u23F8\uFE0F Hold"))
@@ -148,14 +154,14 @@ def test_explicit_option_meaning_and_confirmation(s):
     rid = submit(s, "tg-explicit", options=[{"label": "Ship it", "approve": True},
                                             {"label": "Yes, stop", "approve": False}])
     _, m, rec = sent(s, rid)
-    eq(buttons(rec), ["Ship it", "Yes, stop"])
-    s.tg.press_and_deliver(c, m, button_text="Yes, stop")
+    eq(buttons(rec), [OK + "Ship it", NO + "Yes, stop"])
+    s.tg.press_and_deliver(c, m, button_text=NO + "Yes, stop")
     eq(poll(s, rid)["approved"], False)
     eq(s.get("/hitl/pending?session_id=tg-explicit").json["count"], 0)
     rid = submit(s, "tg-explicit", "Restart the database?", request_type="confirmation")
     _, m, rec = sent(s, rid)
-    eq(buttons(rec), ["Approve", "Deny"])
-    s.tg.press_and_deliver(c, m, button_text="Approve")
+    eq(buttons(rec), [OK + "Approve", NO + "Deny"])
+    s.tg.press_and_deliver(c, m, button_text=OK + "Approve")
     eq((poll(s, rid)["approved"], poll(s, rid)["response"]), (True, "Approve"))
 
 
@@ -167,7 +173,8 @@ def test_text_reply_answers_input_request(s):
     eq(rec["reply_markup"].get("force_reply"), True)
     s.tg.reply_and_deliver(c, m, "release/2.1 <b>please</b>")
     p = poll(s, rid)
-    eq((p["status"], p["response"], p["approved"]), ("completed", "release/2.1 <b>please</b>", True))
+    # An answer that is not, as a whole, an approval word is the response, and it denies.
+    eq((p["status"], p["response"], p["approved"]), ("completed", "release/2.1 <b>please</b>", False))
     wait_for(lambda: "release/2.1 &lt;b&gt;" in s.tg.messages[(c, m)]["raw_text"], 10,
              "the edit showing the escaped answer")
     # A reply to a choice request is not an answer.
@@ -184,16 +191,16 @@ def test_unauthorized_press_changes_nothing(s):
     rid = submit(s, "tg-auth", options=["Yes", "No"])
     _, m, _ = sent(s, rid)
     before = s.sql("SELECT status, approved, response FROM requests WHERE id = :'p1'", rid)
-    upd, st = s.tg.press_and_deliver(c, m, button_text="Yes", user_id=999, first_name="Mallory")
+    upd, st = s.tg.press_and_deliver(c, m, button_text=OK + "Yes", user_id=999, first_name="Mallory")
     eq(st, [200])
     eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
     eq(s.sql("SELECT status, approved, response FROM requests WHERE id = :'p1'", rid), before)
     eq(s.sql("SELECT actor, action FROM audit_log WHERE request_id = :'p1' AND action <> 'submitted'", rid),
        [["telegram:999", "unauthorized_attempt"]])
     # The chat's own user is not an approver either when approvers are listed.
-    s.tg.press_and_deliver(c, m, button_text="Yes", user_id=c)
+    s.tg.press_and_deliver(c, m, button_text=OK + "Yes", user_id=c)
     eq(poll(s, rid)["status"], "pending")
-    upd, _ = s.tg.press_and_deliver(c, m, button_text="Yes", user_id=222, first_name="Bob")
+    upd, _ = s.tg.press_and_deliver(c, m, button_text=OK + "Yes", user_id=222, first_name="Bob")
     eq(answers_for(s, upd)["text"], "Recorded: Yes")
     eq(poll(s, rid)["responder"]["id"], 222)
     # A group chat without approvers: nobody may decide (group_any_member is off).
@@ -201,7 +208,7 @@ def test_unauthorized_press_changes_nothing(s):
     register(s, "tg-group", g)
     rid = submit(s, "tg-group", options=["Yes"])
     _, m, _ = sent(s, rid)
-    upd, _ = s.tg.press_and_deliver(g, m, button_text="Yes", user_id=5)
+    upd, _ = s.tg.press_and_deliver(g, m, button_text=OK + "Yes", user_id=5)
     eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
     eq(poll(s, rid)["status"], "pending")
 
@@ -211,7 +218,7 @@ def test_repeated_update_is_processed_once(s):
     register(s, "tg-dup", c)
     rid = submit(s, "tg-dup", options=["Yes", "No"])
     _, m, _ = sent(s, rid)
-    upd = s.tg.press(c, m, button_text="Yes")
+    upd = s.tg.press(c, m, button_text=OK + "Yes")
     eq(s.tg.deliver(upd, repeat=2), [200, 200])
     time.sleep(0.5)
     eq(s.sql("SELECT count(*) FROM audit_log WHERE request_id = :'p1' AND action = 'decided'", rid), [["1"]])
@@ -228,7 +235,7 @@ def test_two_approvers_at_once_one_decision(s):
     for round_ in range(2):
         rid = submit(s, "tg-race", options=["Approve", "Reject"])
         _, m, _ = sent(s, rid, timeout=20)
-        ups = [s.tg.press(c, m, button_text=("Approve", "Reject")[i % 2], user_id=301 + i)
+        ups = [s.tg.press(c, m, button_text=(OK + "Approve", NO + "Reject")[i % 2], user_id=301 + i)
                for i in range(4)]
         done = [s.tg.deliver_async(u) for u in ups]
         eq([d.result(30) for d in done], [[200]] * 4)
@@ -245,7 +252,7 @@ def test_webhook_secret_required(s):
     register(s, "tg-secret", c)
     rid = submit(s, "tg-secret", options=["Yes"])
     _, m, _ = sent(s, rid)
-    upd = s.tg.press(c, m, button_text="Yes")
+    upd = s.tg.press(c, m, button_text=OK + "Yes")
     before = s.counts() + [s.scalar("SELECT count(*) FROM tg_updates"), s.scalar("SELECT count(*) FROM outbox")]
     for secret in (False, "wrong", s.webhook_secret + "x", s.webhook_secret[:-1]):
         r = s.request("POST", "/telegram/webhook", body=json.dumps(upd),
@@ -268,19 +275,19 @@ def test_html_escaped_and_long_messages_cut(s):
     ok(nasty in rec["text"], "visible text keeps the characters: %r" % rec["text"])
     ok("&lt;script&gt;" in rec["raw_text"] and "<script>" not in rec["raw_text"], rec["raw_text"])
     ok("&lt;key&gt;</b>: &lt;value &amp; more&gt;" in rec["raw_text"], rec["raw_text"])
-    eq(buttons(rec), ["<i>Yes</i>", "No & never"])
+    eq(buttons(rec), [OK + "<i>Yes</i>", NO + "No & never"])
     # 16384 characters with astral emoji: cut to Telegram's limit and says so.
     long_msg = ("\U0001F680 go " * 3000)[:16000]
     rid = submit(s, "tg-html", long_msg, request_type="confirmation",
                  metadata={"k%d" % i: "v" * 50 for i in range(60)})
     _, m, rec = sent(s, rid)
     ok("Shortened to fit Telegram" in rec["text"], "cut note")
-    eq(buttons(rec), ["Deny"], "a cut confirmation offers only Deny")
+    eq(buttons(rec), [NO + "Deny"], "a cut confirmation offers only Deny")
     eq(poll(s, rid)["delivery"]["state"], "sent")
     # Approve was not offered: a forged Approve press is refused.
     upd, _ = s.tg.press_and_deliver(c, m, data="%s:0" % rid)
     eq(answers_for(s, upd)["text"], "This request is too long to approve in Telegram.")
-    s.tg.press_and_deliver(c, m, button_text="Deny")
+    s.tg.press_and_deliver(c, m, button_text=NO + "Deny")
     eq((poll(s, rid)["status"], poll(s, rid)["approved"]), ("completed", False))
     wait_for(lambda: "Denied" in s.tg.messages[(c, m)]["text"], 10, "the edit of a long message")
 
@@ -416,7 +423,7 @@ def test_edit_not_modified_is_success(s):
     s.tg.fail_next("editMessageText", 400, "Bad Request: message is not modified: specified new "
                    "message content and reply markup are exactly the same as a current content and "
                    "reply markup of the message")
-    s.tg.press_and_deliver(c, m, button_text="Yes")
+    s.tg.press_and_deliver(c, m, button_text=OK + "Yes")
     wait_for(lambda: s.scalar("SELECT state FROM outbox WHERE request_id = :'p1' AND kind = 'tg_edit'",
                               rid) == "done", 10, "the edit row done")
 
@@ -518,7 +525,7 @@ def test_cli_webhook_and_poll_mode(s):
                               stderr=subprocess.STDOUT, text=True)
     s.tg.webhook_target(None)
     try:
-        upd = s.tg.press(c, m, button_text="No")
+        upd = s.tg.press(c, m, button_text=NO + "No")
         eq(s.tg.deliver(upd), [])  # queued for getUpdates
         wait_for(lambda: poll(s, rid)["status"] == "completed", 20, "the poller to handle the press")
         eq(poll(s, rid)["approved"], False)
@@ -536,7 +543,7 @@ def test_webhook_answers_503_while_database_down(s):
     register(s, "tg-dbdown", c)
     rid = submit(s, "tg-dbdown", options=["Yes"])
     _, m, _ = sent(s, rid)
-    upd = s.tg.press(c, m, button_text="Yes")
+    upd = s.tg.press(c, m, button_text=OK + "Yes")
     s.pg_ctl("stop")
     try:
         r = s.request("POST", "/telegram/webhook", body=json.dumps(upd),
@@ -580,7 +587,7 @@ def test_button_press_decided_in_one_statement(s):
        [{"label": "Ship it", "approve": True, "refused": False, "answer": "Recorded: Ship it"},
         {"label": "Wait", "approve": False, "refused": False, "answer": "Recorded: Wait"}])
     start = len(s.worker_log())
-    upd, st = s.tg.press_and_deliver(c, m, button_text="Wait", first_name="Ann")
+    upd, st = s.tg.press_and_deliver(c, m, button_text=NO + "Wait", first_name="Ann")
     eq(st, [200])
     eq(answers_for(s, upd)["text"], "Recorded: Wait")
     p = poll(s, rid)
@@ -599,7 +606,7 @@ def test_button_press_decided_in_one_statement(s):
     # An update_id seen before decides nothing, even on another pending request.
     rid2 = submit(s, "tg-one", options=["Ship it", "Wait"])
     _, m2, _ = sent(s, rid2)
-    again = s.tg.press(c, m2, button_text="Ship it")
+    again = s.tg.press(c, m2, button_text=OK + "Ship it")
     again["update_id"] = upd["update_id"]
     eq(s.tg.deliver(again), [200])
     time.sleep(0.3)
@@ -609,7 +616,7 @@ def test_button_press_decided_in_one_statement(s):
     # A message sent before its buttons were kept is decided the long way.
     s.sql("UPDATE requests SET tg_buttons = NULL WHERE id = :'p1'", rid2)
     start = len(s.worker_log())
-    upd, st = s.tg.press_and_deliver(c, m2, button_text="Ship it")
+    upd, st = s.tg.press_and_deliver(c, m2, button_text=OK + "Ship it")
     eq(answers_for(s, upd)["text"], "Recorded: Ship it")
     eq((poll(s, rid2)["status"], poll(s, rid2)["approved"]), ("completed", True))
     logged = [line for line in s.worker_log()[start:].splitlines() if rid2 in line]
@@ -624,7 +631,7 @@ def test_long_label_answered_whole(s):
     label = "\U0001F680" * 60
     rid = submit(s, "tg-long-label", options=[label, "No"])
     _, m, _ = sent(s, rid)
-    upd, st = s.tg.press_and_deliver(c, m, button_text=label)
+    upd, st = s.tg.press_and_deliver(c, m, button_text=OK + label)
     eq(st, [200])
     eq(answers_for(s, upd)["text"], "Recorded: " + label)
     eq(poll(s, rid)["response"], label)
@@ -641,17 +648,17 @@ def test_press_rules_with_allow_list_and_groups(s):
         rid = submit(s, "tg-allow", options=["Yes", "No"])
         _, m, _ = sent(s, rid)
         # The private chat's own user, but not on the allow list.
-        upd, _ = s.tg.press_and_deliver(c, m, button_text="Yes", user_id=c)
+        upd, _ = s.tg.press_and_deliver(c, m, button_text=OK + "Yes", user_id=c)
         eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
         eq(poll(s, rid)["status"], "pending")
         register(s, "tg-allow-group", g)
         rid = submit(s, "tg-allow-group", options=["Yes", "No"])
         _, m, _ = sent(s, rid)
         # A group member not on the allow list, then one on it.
-        upd, _ = s.tg.press_and_deliver(g, m, button_text="Yes", user_id=777)
+        upd, _ = s.tg.press_and_deliver(g, m, button_text=OK + "Yes", user_id=777)
         eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
         eq(poll(s, rid)["status"], "pending")
-        upd, _ = s.tg.press_and_deliver(g, m, button_text="Yes", user_id=member)
+        upd, _ = s.tg.press_and_deliver(g, m, button_text=OK + "Yes", user_id=member)
         eq(answers_for(s, upd)["text"], "Recorded: Yes")
         eq((poll(s, rid)["status"], poll(s, rid)["responder"]["id"]), ("completed", member))
     finally:

@@ -29,7 +29,7 @@ def test_long_poll_wakes_within_milliseconds(s):
         t = threading.Thread(target=lambda: box.update(r=long_poll(s, rid, 30)))
         t.start()
         time.sleep(0.3)  # the poll is now waiting
-        upd = s.tg.press(c, m, button_text="Yes")
+        upd = s.tg.press(c, m, button_text="\u2705 Yes")
         t0 = time.monotonic()
         eq(s.tg.deliver(upd), [200])
         t.join(10)
@@ -105,7 +105,7 @@ def test_database_restart_while_waiting(s):
         ok(all(not f.done() for f in futs), "no wait ended while the database was away")
         # Decisions after the restart wake the waiters of the same requests.
         for rid, m in zip(rids, msgs):
-            statuses = s.tg.deliver(s.tg.press(c, m, button_text="No"), deadline=30)
+            statuses = s.tg.deliver(s.tg.press(c, m, button_text="\u274C No"), deadline=30)
             eq(statuses[-1], 200)
         results = [f.result(timeout=60) for f in futs]
     eq(sorted(set((r.status, r.json["status"], r.json["approved"]) for r, _ in results)),
@@ -143,9 +143,11 @@ def test_timeout_enforced_with_edit_and_webhook(s):
         eq(s.scalar("SELECT actor || ':' || action FROM audit_log WHERE request_id = :'p1'"
                     " AND action = 'timed_out'", rid), "loopgate:timed_out")
         print("    timeout_seconds=2: timed out after %.2fs, message edited, webhook delivered" % took)
-        # on_timeout approve is honoured, and only when asked for.
-        rid = submit(s, "wait-timeout", "Approve unless stopped", timeout_seconds=1,
+        # on_timeout approve is honoured, and only when asked for and the message was delivered.
+        rid = submit(s, "wait-timeout", "Approve unless stopped", timeout_seconds=3,
                      on_timeout="approve")
+        wait_for(lambda: s.scalar("SELECT tg_state FROM requests WHERE id = :'p1'", rid) == "sent",
+                 3, "the message to be delivered before it times out")
         r, _ = long_poll(s, rid, 10)
         eq((r.json["status"], r.json["approved"]), ("timeout", True))
     finally:
@@ -167,7 +169,7 @@ def test_webhook_retried_until_the_receiver_is_back(s):
         r = s.post("/hitl/callback", {"request_id": rid, "callback_url": rec.url})
         eq(r.status, 200, repr(r))
         rec.go_down()
-        s.tg.press_and_deliver(c, m, button_text="Yes")
+        s.tg.press_and_deliver(c, m, button_text="\u2705 Yes")
         wait_for(lambda: poll(s, rid)["callback"]["attempts"] >= 2, 15, "two failed attempts")
         p = poll(s, rid)["callback"]
         eq(p["state"], "queued")

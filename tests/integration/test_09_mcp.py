@@ -151,7 +151,7 @@ def test_request_human_input_decided_with_progress(s):
                                     " AND message = 'Ship it?'"), 10)
     _, m, _ = sent(s, rid)
     time.sleep(6)  # at least one progress notification goes out first
-    s.tg.press_and_deliver(c, m, button_text="Ship")
+    s.tg.press_and_deliver(c, m, button_text="\u2705 Ship")
     t.join(30)
     r = box["r"]
     eq(r.status, 200)
@@ -186,7 +186,7 @@ def test_pending_result_then_check_status(s):
         s, sid, "check_request_status", {"request_id": sc["request_id"], "wait_seconds": 20})))
     t.start()
     time.sleep(1)
-    s.tg.press_and_deliver(c, m, button_text="No")
+    s.tg.press_and_deliver(c, m, button_text="\u274C No")
     t.join(30)
     sc2 = result_of(box["r"])["result"]["structuredContent"]
     eq((sc2["status"], sc2["approved"], sc2["response"]), ("completed", False, "No"))
@@ -262,7 +262,7 @@ def test_stdio_bridge(s):
         eq(reply(4, 5)["result"], {})
         wait_for(lambda: any(x.get("method") == "notifications/progress" for x in lines), 15,
                  "a progress notification through the bridge")
-        s.tg.press_and_deliver(c, m, button_text="Yes")
+        s.tg.press_and_deliver(c, m, button_text="\u2705 Yes")
         sc = reply(3)["result"]["structuredContent"]
         eq((sc["status"], sc["approved"]), ("completed", True))
         send({"jsonrpc": "2.0", "id": 5, "method": "nope"})

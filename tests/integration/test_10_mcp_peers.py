@@ -76,7 +76,7 @@ def test_sdk_client_http_and_stdio(s):
         rid = request_of(s, msg)
         _, m, _ = sent(s, rid)
         time.sleep(6)  # progress is flowing
-        s.tg.press_and_deliver(c, m, button_text="Yes")
+        s.tg.press_and_deliver(c, m, button_text="\u2705 Yes")
         rc, err = cl.finish(60)
         eq(rc, 0, "%s client: %s" % (transport, err[-2000:]))
         eq(sorted(cl.step("tools")[0]["names"]), ["cancel_request", "check_request_status",
@@ -102,8 +102,8 @@ def test_sdk_client_outlasts_its_60s_timeout(s):
     t0 = time.monotonic()  # both calls are in: the decisions come 90 s after them
     ma, mb = sent(s, ra)[1], sent(s, rb)[1]
     time.sleep(max(0, 90 - (time.monotonic() - t0)))
-    s.tg.press_and_deliver(c, ma, button_text="Yes")
-    s.tg.press_and_deliver(c, mb, button_text="No")
+    s.tg.press_and_deliver(c, ma, button_text="\u2705 Yes")
+    s.tg.press_and_deliver(c, mb, button_text="\u274C No")
     rca, erra = a.finish(60)
     rcb, errb = b.finish(60)
     eq(rca, 0, erra[-2000:])

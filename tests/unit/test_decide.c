@@ -1,7 +1,8 @@
 /*
  * test_decide.c - unit tests for decide.c: what an option or a typed answer
- * means, the callback_data of a button, who may decide, and the PostgreSQL
- * array literals the approvers and option meanings come back as.
+ * means (the approval and deny vocabularies, other languages, emoji,
+ * negations, whole answers, options that contradict their flag), the callback_data of a button, who
+ * may decide, and the PostgreSQL array literals the approvers and option meanings come back as.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,97 +13,333 @@
 #define ID "123e4567-e89b-12d3-a456-426614174000"
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ------------------------------------------------------------ decide_label_denies */
+/* ------------------------------------------------------------ what a label means */
+
+#define A DECIDE_APPROVES
+#define D DECIDE_DENIES
+#define U DECIDE_UNCLEAR
 
 struct label_case {
     const char *label;
-    bool denies;
+    enum decide_meaning meaning;
 };
 
 static const struct label_case labels[] = {
     /* The README's options (its emoji in UTF-8). */
-    {"\xF0\x9F\x9A\x80 Deploy", false},
-    {"\xE2\x8F\xB8\xEF\xB8\x8F Hold", true},
-    {"\xF0\x9F\x94\x8D Review First", true},
-    {"Deploy", false},
-    {"Hold", true},
-    {"Execute", false},
-    {"Cancel", true},
-    {"Reduce Size", false},
-    {"Reject", true},
-    {"no", true},
-    {"No thanks", true},
-    {"NO", true},
-    {"No.", true},
-    {"no!", true},
-    /* Whole words only: "know", "note", "nothing", "stopwatch" are not deny words. */
-    {"Know more", false},
-    {"Take note", false},
-    {"Nothing to add", false},
-    {"Start stopwatch", false},
-    {"Notify the team", false},
-    {"Don't", true},
-    {"don't do it", true},
-    {"Dont", true},
-    {"Not now", true},
-    {"Flag", false},
-    {"Approve", false},
-    {"Yes", false},
-    {"OK", false},
-    {"Needs Review", true},
-    {"\xE2\x9D\x8C Reject", true},
-    {"Deploy-no-wait", true},
-    {"deploy_now", false},
-    {"", false},
-    {"   ", false},
-    {"\xF0\x9F\x9A\x80", false},
-    /* A word longer than the internal buffer neither crashes nor matches. */
-    {"Supercalifragilisticexpialidocious-and-then-some-more-letters", false},
-    {"Nooooooooooooooooooooooooooooooooooooooooooooooo", false},
-    /* Quotes around a word are not part of it. */
-    {"Say 'no'", true},
-    {"'Cancel'", true},
-    {"\"Stop\"", true},
-    /* The typographic apostrophe (U+2019) that phone keyboards type. */
-    {"Don\xE2\x80\x99t", true},
-    {"Don\xE2\x80\x99t deploy", true},
-    {"\xE2\x80\x98no\xE2\x80\x99", true},
+    {"\xF0\x9F\x9A\x80 Deploy", A},
+    {"\xE2\x8F\xB8\xEF\xB8\x8F Hold", D},
+    {"\xF0\x9F\x94\x8D Review First", D},
+    /* The approval vocabulary, whole words, any case. */
+    {"Approve", A},
+    {"APPROVED", A},
+    {"Yes", A},
+    {"OK", A},
+    {"Okay", A},
+    {"Allow", A},
+    {"Accept", A},
+    {"Confirm", A},
+    {"Proceed", A},
+    {"Continue", A},
+    {"Deploy", A},
+    {"Execute", A},
+    {"Run", A},
+    {"Ship", A},
+    {"Merge", A},
+    {"Go", A},
+    {"Deploy to staging", A},
+    {"deploy_now", A},
+    {"Run migrations (v2)", A},
+    {"Go ahead", A},
+    /* Anything the vocabulary does not know: unclear, and so it denies. */
+    {"Revert", D},
+    {"Blue", U},
+    {"Red", U},
+    {"Ann", U},
+    {"Bob", U},
+    {"Option A", U},
+    {"Reduce Size", U},
+    {"Frobnicate", U},
+    {"Flag", U},
+    {"Maybe", U},
+    {"Later today", D},
+    {"", U},
+    {"   ", U},
+    {"\xF0\x9F\x94\xB5", U}, /* 🔵 */
+    {"42", U},
+    /* Whole words only: letters glued on make another word. */
+    {"Gone", U},
+    {"Running late", U},
+    {"Shipment", U},
+    {"Okra", U},
+    {"Yesterday", U},
+    {"Goal", U},
+    {"Know more", U},
+    {"Nothing to add", U},
+    {"Notify the team", U},
+    {"Start stopwatch", U},
+    /* A deny word denies whatever else is there; negations are deny words. */
+    {"Don't deploy", D},
+    {"Don\xE2\x80\x99t deploy", D}, /* typographic apostrophe */
+    {"dont ship", D},
+    {"Do not run", D},
+    {"Never merge", D},
+    {"Not yet", D},
+    {"No", D},
+    {"NO!", D},
+    {"Yes and no", D},
+    {"Deploy-no-wait", D},
+    {"Cancel", D},
+    {"Reject", D},
+    {"Deny", D},
+    {"Stop", D},
+    {"Needs Review", D},
+    {"Ship without tests", D},
+    {"Can't approve", D},
+    {"Won't merge", D},
+    {"Rollback", D},
+    {"Undo", D},
+    {"Say 'no'", D},
+    {"'Cancel'", D},
+    {"\"Stop\"", D},
+    /* Other languages. */
+    {"S\xC3\xAD", A}, /* Sí */
+    {"S\xC3\x8D", A}, /* SÍ */
+    {"Aprobar", A},
+    {"Oui", A},
+    {"D\xC3\xA9ployer", A}, /* Déployer */
+    {"D'accord", A},
+    {"Ja", A},
+    {"Best\xC3\xA4tigen", A}, /* Bestätigen */
+    {"BEST\xC3\x84TIGEN", A}, /* BESTÄTIGEN */
+    {"Sim", A},
+    {"S\xC3\xAC", A}, /* Sì */
+    {"Approva", A},
+    {"\xD0\x94\xD0\xB0", A}, /* Да */
+    {"\xD0\x9F\xD0\x9E\xD0\x94\xD0\xA2\xD0\x92\xD0\x95\xD0\xA0\xD0\x94\xD0\x98\xD0\xA2\xD0\xAC",
+     A},                             /* ПОДТВЕРДИТЬ */
+    {"\xE6\x89\xB9\xE5\x87\x86", A}, /* 批准 */
+    {"\xE6\x98\xAF", A},             /* 是 */
+    {"\xE3\x81\xAF\xE3\x81\x84", A}, /* はい */
+    {"\xE6\x89\xBF\xE8\xAA\x8D", A}, /* 承認 */
+    {"\xEC\x8A\xB9\xEC\x9D\xB8", A}, /* 승인 */
+    {"\xE3\x81\xAF\xE3\x81\x84\xE3\x80\x81\xE6\x89\xBF\xE8\xAA\x8D", A}, /* はい、承認 */
+    {"No, gracias", D},
+    {"Non", D},
+    {"Nein", D},
+    {"Nicht deployen", D},
+    {"Ja, aber nicht jetzt", D},
+    {"N\xC3\xA3o", D},               /* Não */
+    {"\xD0\x9D\xD0\xB5\xD1\x82", D}, /* Нет */
+    {"\xD0\x9D\xD0\xB5 \xD0\xB7\xD0\xB0\xD0\xBF\xD1\x83\xD1\x81\xD0\xBA\xD0\xB0\xD1\x82\xD1\x8C",
+     D},                                         /* Не запускать */
+    {"\xE4\xB8\x8D", D},                         /* 不 */
+    {"\xE6\x8B\x92\xE7\xBB\x9D", D},             /* 拒绝 */
+    {"\xE4\xB8\x8D\xE5\x90\x8C\xE6\x84\x8F", D}, /* 不同意 */
+    {"\xE4\xB8\x8D\xE6\x89\xB9\xE5\x87\x86", U}, /* 不批准: one unknown run, denies */
+    {"\xE3\x81\x84\xE3\x81\x84\xE3\x81\x88", D}, /* いいえ */
+    {"\xEC\xB7\xA8\xEC\x86\x8C", D},             /* 취소 */
+    {"Blau", U},
+    {"Azul", U},
+    /* Emoji are words of their own; variation selectors and skin tones do not matter. */
+    {"\xE2\x9C\x85", A},                     /* ✅ */
+    {"\xF0\x9F\x91\x8D", A},                 /* 👍 */
+    {"\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD", A}, /* 👍🏽 */
+    {"\xE2\x9C\x94\xEF\xB8\x8F", A},         /* ✔️ */
+    {"\xF0\x9F\x86\x97", A},                 /* 🆗 */
+    {"\xF0\x9F\x9A\x80", A},                 /* 🚀 */
+    {"\xE2\x9C\x85 Blue", A},
+    {"\xE2\x9D\x8C", D}, /* ❌ */
+    {"\xE2\x9D\x8C Reject", D},
+    {"\xE2\x9D\x8C Deploy", D},
+    {"\xF0\x9F\x91\x8E", D},         /* 👎 */
+    {"\xF0\x9F\x9B\x91 Ship", D},    /* 🛑 Ship */
+    {"\xE2\x9C\x85\xE2\x9D\x8C", D}, /* ✅❌ */
+    /* Words too long for the buffer neither crash nor match. */
+    {"Supercalifragilisticexpialidocious-and-then-some-more-letters-approve", A},
+    {"Yesssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss", U},
+    {"Nooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo", U},
+    /* Invalid UTF-8 is a separator, never a crash. */
+    {"\xFF\xFE yes", A},
+    {"\xC3", U},
+    {"\xE2\x9C", U},
 };
 
 TEST(label_cases)
 {
     for (size_t i = 0; i < N(labels); i++) {
-        bool got = decide_label_denies(labels[i].label);
-        CHECKF(got == labels[i].denies, "\"%s\" %s, expected it to %s", labels[i].label,
-               got ? "denies" : "approves", labels[i].denies ? "deny" : "approve");
+        enum decide_meaning got = decide_label_meaning(labels[i].label);
+        CHECKF(got == labels[i].meaning, "\"%s\": meaning %d, expected %d", labels[i].label, got,
+               labels[i].meaning);
+        CHECKF(decide_label_approves(labels[i].label) == (labels[i].meaning == A),
+               "\"%s\": approves disagrees with its meaning", labels[i].label);
     }
+    CHECK(decide_label_meaning(NULL) == U);
+    CHECK(!decide_label_approves(NULL));
 }
 
-/* Every deny word denies alone, in upper case and inside a sentence. */
-TEST(label_deny_words)
+/* Every vocabulary word means what its list says: alone, in upper case, in a sentence. */
+static void vocabulary(const char *const *list, enum decide_meaning want, size_t min)
 {
     size_t n = 0;
 
-    for (int i = 0; decide_deny_words[i]; i++, n++) {
-        const char *w = decide_deny_words[i];
-        char upper[64], sentence[160];
+    for (int i = 0; list[i]; i++, n++) {
+        const char *w = list[i];
+        char upper[80], sentence[200];
 
-        CHECKF(strlen(w) < sizeof(upper), "deny word \"%s\" is too long", w);
+        CHECKF(strlen(w) < sizeof(upper), "word \"%s\" is too long", w);
         for (size_t j = 0; j <= strlen(w) && j < sizeof(upper); j++)
             upper[j] = (char)(w[j] >= 'a' && w[j] <= 'z' ? w[j] - 'a' + 'A' : w[j]);
         upper[sizeof(upper) - 1] = '\0';
-        snprintf(sentence, sizeof(sentence), "Well, %s, I think: let us %s it.", w, w);
-
-        CHECKF(decide_label_denies(w), "\"%s\" alone approves", w);
-        CHECKF(decide_label_denies(upper), "\"%s\" approves", upper);
-        CHECKF(decide_label_denies(sentence), "\"%s\" approves", sentence);
-        snprintf(sentence, sizeof(sentence), "\xE2\x9B\x94 %s!", w);
-        CHECKF(decide_label_denies(sentence), "\"%s\" approves", sentence);
-        /* Glued to other letters it is another word. */
-        snprintf(sentence, sizeof(sentence), "x%sx", w);
-        CHECKF(!decide_label_denies(sentence), "\"%s\" denies", sentence);
+        CHECKF(decide_label_meaning(w) == want, "\"%s\" alone: %d", w, decide_label_meaning(w));
+        CHECKF(decide_label_meaning(upper) == want, "\"%s\": %d", upper,
+               decide_label_meaning(upper));
+        snprintf(sentence, sizeof(sentence), "Well, %s, I think.", w);
+        CHECKF(decide_label_meaning(sentence) == want, "\"%s\": %d", sentence,
+               decide_label_meaning(sentence));
+        /* With the other list's first word: a deny word always wins. */
+        snprintf(sentence, sizeof(sentence), "%s %s", w,
+                 want == A ? decide_deny_words[0] : decide_approve_words[0]);
+        CHECKF(decide_label_meaning(sentence) == D, "\"%s\" does not deny", sentence);
+        /* Glued to other letters it is another word (emoji stand alone). */
+        if ((unsigned char)w[0] < 0xE2 || (unsigned char)w[0] > 0xF0) {
+            snprintf(sentence, sizeof(sentence), "x%sx", w);
+            CHECKF(decide_label_meaning(sentence) == U, "\"%s\": %d", sentence,
+                   decide_label_meaning(sentence));
+        }
     }
-    CHECK(n >= 20);
+    CHECK(n >= min);
+}
+
+TEST(approve_words)
+{
+    vocabulary(decide_approve_words, A, 100);
+}
+
+TEST(deny_words)
+{
+    vocabulary(decide_deny_words, D, 100);
+}
+
+/* ------------------------------------------------------------ typed answers */
+
+struct answer_case {
+    const char *text;
+    bool approves;
+};
+
+static const struct answer_case answers[] = {
+    {"yes", true},
+    {"Yes", true},
+    {"  YES  ", true},
+    {"yes.", true},
+    {"Yes!", true},
+    {"yes!!!", true},
+    {"ok", true},
+    {"OK \xF0\x9F\x91\x8D", true}, /* OK 👍 */
+    {"\xF0\x9F\x91\x8D", true},    /* 👍 */
+    {"\xE2\x9C\x85", true},        /* ✅ */
+    {"approved", true},
+    {"Deploy", true},
+    {"Go ahead", true},
+    {"go ahead!", true},
+    {"Ship it", true},
+    {"Yes, go ahead", true},
+    {"yes please", true},
+    {"LGTM", true},
+    {"S\xC3\xAD", true},          /* Sí */
+    {"\xC2\xA1S\xC3\xAD!", true}, /* ¡Sí! */
+    {"Oui", true},
+    {"Ja!", true},
+    {"\xD0\x94\xD0\xB0", true},                     /* Да */
+    {"\xE5\xA5\xBD\xE7\x9A\x84\xE3\x80\x82", true}, /* 好的。 */
+    {"\xE3\x81\xAF\xE3\x81\x84", true},             /* はい */
+    /* Refusals in words the deny list does not hold. */
+    {"I'd rather you didn't", false},
+    {"absolutely out of the question", false},
+    {"Please wait for Bob", false},
+    {"let me think about it", false},
+    {"nope", false},
+    {"no", false},
+    {"No.", false},
+    {"not yet", false},
+    {"don't", false},
+    /* An approval word inside a longer answer is not an approval. */
+    {"yes but only on staging", false},
+    {"yes?", false},
+    {"ok...?", false},
+    {"Deploy tomorrow", false},
+    {"go home", false},
+    {"ok \xF0\x9F\xA4\x94", false},              /* ok 🤔 */
+    {"\xF0\x9F\xA4\x94 ok", false},              /* 🤔 ok */
+    {"yes \xE2\x9D\x8C", false},                 /* yes ❌ */
+    {"\xF0\x9F\x91\x8D\xF0\x9F\x91\x8E", false}, /* 👍👎 */
+    {"yes, no", false},
+    {"'yes'", false},
+    {"\"ok\"", false},
+    {"yes - after lunch", false},
+    {"", false},
+    {"   ", false},
+    {"...", false},
+    {"blue", false},
+    {"yes yes yes yes yes", false},
+};
+
+TEST(answer_cases)
+{
+    for (size_t i = 0; i < N(answers); i++) {
+        bool got = decide_answer_approves(answers[i].text);
+        CHECKF(got == answers[i].approves, "answer \"%s\" %s", answers[i].text,
+               got ? "approves" : "denies");
+    }
+    CHECK(!decide_answer_approves(NULL));
+}
+
+/* Every single approval word and every phrase approves as a whole answer; deny words never. */
+TEST(answer_vocabulary)
+{
+    for (int i = 0; decide_approve_words[i]; i++)
+        CHECKF(decide_answer_approves(decide_approve_words[i]), "\"%s\" as an answer denies",
+               decide_approve_words[i]);
+    for (int i = 0; decide_approve_phrases[i]; i++)
+        CHECKF(decide_answer_approves(decide_approve_phrases[i]), "\"%s\" as an answer denies",
+               decide_approve_phrases[i]);
+    for (int i = 0; decide_deny_words[i]; i++)
+        CHECKF(!decide_answer_approves(decide_deny_words[i]), "\"%s\" as an answer approves",
+               decide_deny_words[i]);
+}
+
+/* ------------------------------------------------------------ contradictions */
+
+struct contra_case {
+    const char *label;
+    bool approve;
+    bool contradicts;
+};
+
+static const struct contra_case contras[] = {
+    {"Deny", true, true},
+    {"\xE2\x9D\x8C Reject", true, true},
+    {"Don't deploy", true, true},
+    {"Approve", false, true},
+    {"\xF0\x9F\x9A\x80 Deploy", false, true},
+    {"Yes", false, true},
+    {"Approve", true, false},
+    {"Deny", false, false},
+    {"Don't deploy", false, false},
+    /* An unclear label takes the flag as given. */
+    {"Blue", true, false},
+    {"Blue", false, false},
+    {"Revert", false, false},
+    {"Plan B", true, false},
+};
+
+TEST(contradictions)
+{
+    for (size_t i = 0; i < N(contras); i++)
+        CHECKF(decide_option_contradicts(contras[i].label, contras[i].approve) ==
+                   contras[i].contradicts,
+               "{\"%s\", approve %d}: contradicts %d, expected %d", contras[i].label,
+               contras[i].approve, !contras[i].contradicts, contras[i].contradicts);
 }
 
 /* ------------------------------------------------------------ callback data */
@@ -387,7 +624,11 @@ int main(int argc, char **argv)
 {
     t_begin(argc, argv);
     RUN(label_cases);
-    RUN(label_deny_words);
+    RUN(approve_words);
+    RUN(deny_words);
+    RUN(answer_cases);
+    RUN(answer_vocabulary);
+    RUN(contradictions);
     RUN(callback_round_trip);
     RUN(callback_format_bad);
     RUN(callback_parse_bad);

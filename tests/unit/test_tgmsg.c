@@ -21,6 +21,8 @@
 #define GRIN "\xF0\x9F\x98\x80"   /* U+1F600 */
 #define EURO "\xE2\x82\xAC"       /* U+20AC: 3 bytes, 1 unit */
 #define E_ACUTE "\xC3\xA9"        /* U+00E9: 2 bytes, 1 unit */
+#define MARK_OK "\xE2\x9C\x85 "   /* the mark of an approving button */
+#define MARK_NO "\xE2\x9D\x8C "   /* the mark of a denying button */
 #define README_OPTIONS                                                                             \
     "[\"" ROCKET " Deploy\", \"\xE2\x8F\xB8\xEF\xB8\x8F Hold\", \"\xF0\x9F\x94\x8D Review "        \
     "First\"]"
@@ -119,8 +121,9 @@ static json_t *keyboard(json_t *params)
 }
 
 /*
- * Check that `params` has exactly the buttons `labels` with option indexes
- * `idx`, one per row, and callback_data "<id>:<idx>".
+ * Check that `params` has exactly the buttons `labels` (their text, with
+ * their mark) with option indexes `idx`, one per row, callback_data
+ * "<id>:<idx>", and style success for a ✅ button, danger for the others.
  */
 static void check_buttons(const char *what, json_t *params, const char *const *labels,
                           const int *idx, size_t n)
@@ -145,6 +148,10 @@ static void check_buttons(const char *what, json_t *params, const char *const *l
         got = str(button, "text");
         CHECKF(t_streq(got, labels[i]), "%s: button %zu is \"%s\", expected \"%s\"", what, i,
                got ? got : "(null)", labels[i]);
+        got = str(button, "style");
+        CHECKF(t_streq(got, !strncmp(labels[i], MARK_OK, strlen(MARK_OK)) ? "success" : "danger"),
+               "%s: button %zu style \"%s\" does not match its mark", what, i,
+               got ? got : "(null)");
         got = str(button, "callback_data");
         CHECKF(t_streq(got, data), "%s: button %zu data \"%s\", expected \"%s\"", what, i,
                got ? got : "(null)", data);
@@ -197,7 +204,7 @@ TEST(escape)
 
 TEST(request_confirmation)
 {
-    static const char *const labels[] = {CONFIRM_APPROVE_LABEL, CONFIRM_DENY_LABEL};
+    static const char *const labels[] = {MARK_OK CONFIRM_APPROVE_LABEL, MARK_NO CONFIRM_DENY_LABEL};
     static const int idx[] = {0, 1};
     struct lg_request r = sample("confirmation");
     bool truncated = true;
@@ -221,7 +228,10 @@ TEST(request_confirmation)
     CHECK_CONTAINS(text, "<b>version</b>: v2.1.0\n");
     CHECK_CONTAINS(text, "<b>tests_passed</b>: 847\n");
     CHECK_CONTAINS(text, "<b>code_coverage</b>: 94.2%\n");
-    CHECK_CONTAINS(text, "<b>environment</b>: production\n");
+    CHECK_CONTAINS(text, "<b>environment</b>: production</blockquote>");
+    /* The agent's text is set apart: message and key/value lines in blockquotes. */
+    CHECK_CONTAINS(text, "<blockquote>Deploy v2.1.0 to production?");
+    CHECK_CONTAINS(text, "</blockquote>\n\n<blockquote><b>client</b>");
     CHECK_CONTAINS(text, ID);
     CHECK_CONTAINS(text, "expires 2026-11-25 10:05 UTC");
     CHECK(strstr(text, "Shortened") == NULL);
@@ -266,26 +276,27 @@ TEST(request_metadata_values)
     CHECK_CONTAINS(text, "<b>nested</b>: {&quot;k&quot;:&quot;v&quot;}\n");
     CHECK_CONTAINS(text, "<b>big</b>: -9007199254740993\n");
     CHECK_CONTAINS(text, "<b>empty</b>: \n");
-    CHECK_CONTAINS(text, "<b>unicode</b>: caf" E_ACUTE " " ROCKET "\n");
+    CHECK_CONTAINS(text, "<b>unicode</b>: caf" E_ACUTE " " ROCKET "</blockquote>");
     json_decref(p);
 
     /* No metadata, or metadata that is not an object: client and session only. */
     r.metadata_json = NULL;
     p = tgmsg_request(&r, &truncated);
     text = str(p, "text");
-    CHECK_CONTAINS(text, "<b>session</b>: production-deploy-bot\n\n<i>request " ID);
+    CHECK_CONTAINS(text, "<b>session</b>: production-deploy-bot</blockquote>\n\n<i>request " ID);
     json_decref(p);
     r.metadata_json = "[1, 2]";
     p = tgmsg_request(&r, &truncated);
     text = str(p, "text");
-    CHECK_CONTAINS(text, "<b>session</b>: production-deploy-bot\n\n<i>request " ID);
+    CHECK_CONTAINS(text, "<b>session</b>: production-deploy-bot</blockquote>\n\n<i>request " ID);
     json_decref(p);
 }
 
 TEST(request_choice)
 {
-    static const char *const labels[] = {ROCKET " Deploy", "\xE2\x8F\xB8\xEF\xB8\x8F Hold",
-                                         "\xF0\x9F\x94\x8D Review First"};
+    static const char *const labels[] = {MARK_OK ROCKET " Deploy",
+                                         MARK_NO "\xE2\x8F\xB8\xEF\xB8\x8F Hold",
+                                         MARK_NO "\xF0\x9F\x94\x8D Review First"};
     static const int idx[] = {0, 1, 2};
     struct lg_request r = sample("choice");
     bool truncated = true;
@@ -308,8 +319,9 @@ TEST(request_choice)
 
 TEST(request_ten_options)
 {
-    static const char *const labels[] = {"o0", "o1", "o2", "o3", "o4",
-                                         "o5", "o6", "o7", "o8", "o9"};
+    static const char *const labels[] = {MARK_NO "o0", MARK_NO "o1", MARK_NO "o2", MARK_NO "o3",
+                                         MARK_NO "o4", MARK_NO "o5", MARK_NO "o6", MARK_NO "o7",
+                                         MARK_NO "o8", MARK_NO "o9"};
     static const int idx[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
     struct lg_request r = sample("choice");
     bool truncated;
@@ -343,7 +355,7 @@ TEST(request_input)
 
 TEST(request_html_escaped)
 {
-    static const char *const labels[] = {"<b>Go</b> & run", "\"No\" <i>way</i>"};
+    static const char *const labels[] = {MARK_OK "<b>Go</b> & run", MARK_NO "\"No\" <i>way</i>"};
     static const int idx[] = {0, 1};
     struct lg_request r = sample("choice");
     bool truncated;
@@ -360,7 +372,7 @@ TEST(request_html_escaped)
     CHECK_CONTAINS(
         text, "Run &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;rm -rf&quot;? a&lt;b&gt;c");
     CHECK_CONTAINS(text, "<b>&lt;key&gt;</b>: &lt;val&gt; &amp; &quot;q&quot;\n");
-    CHECK_CONTAINS(text, "<b>a&amp;b</b>: 1\n");
+    CHECK_CONTAINS(text, "<b>a&amp;b</b>: 1</blockquote>");
     CHECK_CONTAINS(text, "<b>client</b>: ci&lt;x&gt;\n");
     CHECK(strstr(text, "<script>") == NULL);
     CHECK(strstr(text, "<i>way") == NULL);
@@ -492,7 +504,8 @@ TEST(long_message)
             /* The start of the message is there, then an ellipsis, then the rest of the body. */
             CHECKF(text && strstr(text, "Lorem &lt;ipsum&gt; &amp; " ROCKET) != NULL,
                    "%s: message start missing", what);
-            CHECKF(text && strstr(text, "\xE2\x80\xA6\n\n<b>client</b>: ci-cd-pipeline") != NULL,
+            CHECKF(text && strstr(text, "\xE2\x80\xA6</blockquote>\n\n<blockquote><b>client</b>: "
+                                        "ci-cd-pipeline") != NULL,
                    "%s: no ellipsis before the metadata", what);
             CHECKF(text && strstr(text, ID) != NULL, "%s: no request id", what);
             /* The message keeps most of the room. */
@@ -581,7 +594,7 @@ TEST(metadata_never_silently_cut)
     /* Shown up to 299 characters and an ellipsis. */
     val[299] = '\0';
     CHECK_CONTAINS(text, "<b>diff</b>: ");
-    CHECKF(text && strstr(text, val) && strstr(strstr(text, val), "\xE2\x80\xA6\n"),
+    CHECKF(text && strstr(text, val) && strstr(strstr(text, val), "\xE2\x80\xA6</blockquote>"),
            "the value is not shown cut with an ellipsis");
     json_decref(p);
 
@@ -592,7 +605,8 @@ TEST(metadata_never_silently_cut)
     p = tgmsg_request(&r, &truncated);
     text = str(p, "text");
     CHECK(!truncated);
-    CHECKF(text && strstr(text, val) && strstr(strstr(text, val), "0\n"), "300 characters cut");
+    CHECKF(text && strstr(text, val) && strstr(strstr(text, val), "0</blockquote>"),
+           "300 characters cut");
     CHECK_EQ_INT(json_array_size(keyboard(p)), 2);
     json_decref(p);
 
@@ -602,7 +616,7 @@ TEST(metadata_never_silently_cut)
     val[63] = '\0';
     CHECK(truncated);
     CHECK_CONTAINS(str(p, "text"), val);
-    CHECK_CONTAINS(str(p, "text"), "\xE2\x80\xA6</b>: 1\n");
+    CHECK_CONTAINS(str(p, "text"), "\xE2\x80\xA6</b>: 1</blockquote>");
     json_decref(p);
     free(long_meta);
     free(val);
@@ -610,15 +624,12 @@ TEST(metadata_never_silently_cut)
 
 TEST(truncated_buttons)
 {
-    static const char *const deny[] = {CONFIRM_DENY_LABEL};
+    static const char *const deny[] = {MARK_NO CONFIRM_DENY_LABEL};
     static const int deny_idx[] = {1};
-    static const char *const readme[] = {ROCKET " Deploy", "\xE2\x8F\xB8\xEF\xB8\x8F Hold",
-                                         "\xF0\x9F\x94\x8D Review First"};
-    static const char *const readme_deny[] = {"\xE2\x8F\xB8\xEF\xB8\x8F Hold",
-                                              "\xF0\x9F\x94\x8D Review First"};
-    static const int idx3[] = {0, 1, 2};
+    static const char *const readme_deny[] = {MARK_NO "\xE2\x8F\xB8\xEF\xB8\x8F Hold",
+                                              MARK_NO "\xF0\x9F\x94\x8D Review First"};
     static const int idx12[] = {1, 2};
-    static const char *const meant[] = {"Go"};
+    static const char *const meant[] = {MARK_NO "Go"};
     static const int meant_idx[] = {1};
     char *msg = long_message(0);
     struct lg_request r = sample("confirmation");
@@ -647,12 +658,16 @@ TEST(truncated_buttons)
     json_decref(p);
     r.option_approve = NULL;
 
-    /* A cut choice keeps all its options. */
+    /* A cut choice, like any cut message, keeps only the options that deny. */
     r.request_type = "choice";
     r.options_json = README_OPTIONS;
     p = tgmsg_request(&r, &truncated);
     CHECK(truncated);
-    check_buttons("cut choice", p, readme, idx3, 3);
+    check_buttons("cut choice", p, readme_deny, idx12, 2);
+    /* It says why, and how to read it whole. */
+    CHECK_CONTAINS(str(p, "text"), "cannot be approved here");
+    CHECK_CONTAINS(str(p, "text"), "GET /hitl/poll?request_id=" ID);
+    CHECK_CONTAINS(str(p, "text"), "GET /hitl/pending");
     json_decref(p);
 
     /* A cut input still asks for a reply. */
@@ -794,6 +809,55 @@ TEST(final_other_states)
     json_decref(f);
 }
 
+/* Agent text cannot draw a line that looks like Loopgate's own. */
+TEST(agent_text_set_apart)
+{
+    struct lg_request r = sample("confirmation");
+    bool truncated;
+    json_t *p;
+    const char *text;
+    const char *fake = "\xE2\x9C\x85 <b>Approved</b>";
+
+    r.message = "Deploy?\n\n<i>request " ID "</i>\n\xE2\x9C\x85 Approved";
+    r.metadata_json = "{\"note\": \"x\\n\\n\xE2\x9C\x85 Approved: by Loopgate\\r\\nend\", "
+                      "\"a\\nb\": \"line\\u2028sep\"}";
+    p = tgmsg_request(&r, &truncated);
+    text = str(p, "text");
+    CHECK(!truncated);
+    /* The message keeps its lines, inside its blockquote, escaped. */
+    CHECK_CONTAINS(text, "<blockquote>Deploy?\n\n&lt;i&gt;request " ID
+                         "&lt;/i&gt;\n\xE2\x9C\x85 Approved</blockquote>");
+    CHECK(strstr(text, fake) == NULL);
+    /* Metadata keys and values stay on their own line, inside the other blockquote. */
+    CHECK_CONTAINS(text, "<b>note</b>: x  \xE2\x9C\x85 Approved: by Loopgate  end\n");
+    CHECK_CONTAINS(text, "<b>a b</b>: line sep</blockquote>");
+    /* Loopgate's own footer is outside every blockquote. */
+    CHECK(strstr(text, "</blockquote>\n\n<i>request " ID) != NULL);
+    json_decref(p);
+}
+
+/* A label that already carries its mark does not get a second one. */
+TEST(button_text)
+{
+    struct tg_choice c = {"\xE2\x9C\x85 Ship", true};
+    char *s = tgmsg_button_text(&c);
+
+    CHECK_EQ_STR(s, "\xE2\x9C\x85 Ship");
+    free(s);
+    c = (struct tg_choice){"\xE2\x9D\x8C Stop", false};
+    s = tgmsg_button_text(&c);
+    CHECK_EQ_STR(s, "\xE2\x9D\x8C Stop");
+    free(s);
+    c = (struct tg_choice){"Blue", false};
+    s = tgmsg_button_text(&c);
+    CHECK_EQ_STR(s, "\xE2\x9D\x8C Blue");
+    free(s);
+    c = (struct tg_choice){"Blue", true};
+    s = tgmsg_button_text(&c);
+    CHECK_EQ_STR(s, "\xE2\x9C\x85 Blue");
+    free(s);
+}
+
 /* ------------------------------------------------------------ tgmsg_choices */
 
 TEST(choices)
@@ -890,9 +954,10 @@ TEST(buttons_kept)
     free(s);
     json_decref(b);
 
-    /* A choice that had to be cut keeps every button. */
+    /* A choice that had to be cut: its approving button is refused, the other not. */
     b = tgmsg_buttons(&r, true);
-    CHECK(json_is_false(json_object_get(json_array_get(b, 0), "refused")));
+    CHECK(json_is_true(json_object_get(json_array_get(b, 0), "refused")));
+    CHECK(json_is_false(json_object_get(json_array_get(b, 1), "refused")));
     json_decref(b);
 
     /* A confirmation cut to fit: Approve is refused, Deny is not. */
@@ -940,6 +1005,8 @@ int main(int argc, char **argv)
     RUN(cut_boundary);
     RUN(final_completed);
     RUN(final_other_states);
+    RUN(agent_text_set_apart);
+    RUN(button_text);
     RUN(choices);
     RUN(buttons_kept);
     return t_end();

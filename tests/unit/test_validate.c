@@ -168,6 +168,56 @@ TEST(submit_readme)
     json_decref(body);
 }
 
+/* What each option means, fixed at submit, and the submit answer's list of it. */
+TEST(submit_option_meanings)
+{
+    static const struct {
+        const char *options;
+        const char *type;
+        const char *answer;
+    } cases[] = {
+        {"[\"Ship\", \"Revert\"]", NULL,
+         "[{\"approve\":true,\"label\":\"Ship\"},{\"approve\":false,\"label\":\"Revert\"}]"},
+        {"[\"Blue\", \"Green\"]", NULL,
+         "[{\"approve\":false,\"label\":\"Blue\"},{\"approve\":false,\"label\":\"Green\"}]"},
+        {"[{\"label\": \"Blue\", \"approve\": true}, {\"label\": \"Red\"}]", NULL,
+         "[{\"approve\":true,\"label\":\"Blue\"},{\"approve\":false,\"label\":\"Red\"}]"},
+        {"[{\"label\": \"Go\", \"approve\": null}, \"Stop\"]", NULL,
+         "[{\"approve\":true,\"label\":\"Go\"},{\"approve\":false,\"label\":\"Stop\"}]"},
+        {"null", "\"confirmation\"",
+         "[{\"approve\":true,\"label\":\"Approve\"},{\"approve\":false,\"label\":\"Deny\"}]"},
+        {"null", "\"input\"", "[]"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[512];
+        struct submit_in in;
+        struct lg_error err = {0};
+        json_t *body, *ans;
+        char *got;
+
+        snprintf(text, sizeof(text),
+                 "{\"session_id\": \"s\", \"client_id\": \"c\", \"message\": \"m\", "
+                 "\"options\": %s, \"request_type\": %s}",
+                 cases[i].options, cases[i].type ? cases[i].type : "null");
+        body = load(text);
+        if (!body)
+            continue;
+        if (!CHECKF(validate_submit(body, DEFAULT_TIMEOUT, &in, &err) == 0, "%s: %s", text,
+                    err.message)) {
+            json_decref(body);
+            continue;
+        }
+        ans = validate_options_answer(&in);
+        got = json_dumps(ans, JSON_COMPACT | JSON_SORT_KEYS);
+        CHECKF(t_streq(got, cases[i].answer), "%s: answer %s, expected %s", text, got,
+               cases[i].answer);
+        free(got);
+        json_decref(ans);
+        json_decref(body);
+    }
+}
+
 struct submit_ok {
     const char *body;
     const char *request_type;
@@ -279,6 +329,15 @@ static const struct bad_case submit_bad[] = {
     {"{\"options\": [\"ok\", \"\"]}", NULL, "invalid_field", "options[1] must be 1-64 characters"},
     {"{\"options\": [\"Yes\", \"No\", \"Yes\"]}", NULL, "invalid_field",
      "options[2] repeats options[0]"},
+    /* An option object whose label says the opposite of its approve flag. */
+    {"{\"options\": [{\"label\": \"Deny\", \"approve\": true}]}", NULL, "invalid_field",
+     "options[0].approve is true but its label denies"},
+    {"{\"options\": [\"Go\", {\"label\": \"Approve\", \"approve\": false}]}", NULL, "invalid_field",
+     "options[1].approve is false but its label approves"},
+    {"{\"options\": [{\"label\": \"Don't deploy\", \"approve\": true}]}", NULL, "invalid_field",
+     "options[0].approve is true but its label denies"},
+    {"{\"options\": [{\"label\": \"\xE2\x9C\x85 Ship\", \"approve\": false}]}", NULL,
+     "invalid_field", "options[0].approve is false but its label approves"},
     {"{\"metadata\": \"x\"}", NULL, "invalid_field", "metadata must be an object"},
     {"{\"metadata\": [1]}", NULL, "invalid_field", "metadata must be an object"},
     {"{\"metadata\": 3}", NULL, "invalid_field", "metadata must be an object"},
@@ -617,6 +676,7 @@ int main(int argc, char **argv)
     RUN(submit_readme);
     RUN(submit_valid);
     RUN(submit_errors);
+    RUN(submit_option_meanings);
     RUN(submit_limits);
     RUN(register_valid);
     RUN(register_errors);

@@ -1,0 +1,204 @@
+"""Decisions that deny unless they are clearly approvals, end to end: what each
+option means is fixed at submit and returned, buttons show it, a label the
+approval vocabulary does not know denies, a typed answer approves only as a
+whole approval word, a message cut to fit Telegram cannot be approved, a
+timeout approves only what a person was shown, and an option that
+contradicts its own flag is refused."""
+import json
+
+from lg import chat, eq, ok, error_is, wait_for
+
+OK, NO = "\u2705 ", "\u274C "
+
+
+def register(s, sid, chat_id):
+    eq(s.post("/hitl/register", {"session_id": sid, "client_id": "agent",
+                                 "telegram_id": chat_id}).status, 200)
+
+
+def submit_full(s, sid, message="Deploy v2.1.0 to production?", **extra):
+    body = {"session_id": sid, "client_id": "agent", "message": message}
+    body.update(extra)
+    r = s.post("/hitl/request", body)
+    eq(r.status, 200, repr(r))
+    return r.json
+
+
+def sent(s, rid, timeout=30):
+    """Wait for the request's message to be delivered; (chat, message_id, stub record)."""
+    row = wait_for(lambda: s.sql("SELECT telegram_chat_id, telegram_message_id FROM requests"
+                                 " WHERE id = :'p1' AND tg_state = 'sent'", rid),
+                   timeout, "request %s to be sent" % rid)
+    c, m = int(row[0][0]), int(row[0][1])
+    return c, m, s.tg.messages[(c, m)]
+
+
+def poll(s, rid):
+    r = s.get("/hitl/poll?request_id=" + rid)
+    eq(r.status, 200)
+    return r.json
+
+
+def keyboard(record):
+    kb = (record.get("reply_markup") or {}).get("inline_keyboard") or []
+    return [(b["text"], b.get("style")) for row in kb for b in row]
+
+
+def answers_for(s, update):
+    cq = update["callback_query"]["id"]
+    return wait_for(lambda: s.tg.answer_for(cq), 10, "answerCallbackQuery for %s" % cq)
+
+
+def test_ship_revert_press_revert_denies(s):
+    c = chat()
+    register(s, "dec-ship", c)
+    j = submit_full(s, "dec-ship", options=["Ship", "Revert"])
+    # The submit answer keeps the original's fields and adds what each option means.
+    for field in ("success", "request_id", "status", "created_at"):
+        ok(field in j, "submit answer lacks %s: %r" % (field, j))
+    eq(j["status"], "pending")
+    eq(j["options"], [{"label": "Ship", "approve": True}, {"label": "Revert", "approve": False}])
+    rid = j["request_id"]
+    _, m, rec = sent(s, rid)
+    eq(keyboard(rec), [(OK + "Ship", "success"), (NO + "Revert", "danger")])
+    eq(s.scalar("SELECT option_approve::text FROM requests WHERE id = :'p1'", rid), "{t,f}")
+    upd, st = s.tg.press_and_deliver(c, m, button_text=NO + "Revert")
+    eq(st, [200])
+    eq(answers_for(s, upd)["text"], "Recorded: Revert")
+    p = poll(s, rid)
+    eq((p["status"], p["approved"], p["response"]), ("completed", False, "Revert"))
+    eq(json.loads(s.sql("SELECT detail FROM audit_log WHERE request_id = :'p1'"
+                        " AND action = 'decided'", rid)[0][0])["approved"], False)
+
+
+def test_colour_label_denies(s):
+    c = chat()
+    register(s, "dec-colour", c)
+    j = submit_full(s, "dec-colour", "Which colour?", options=["Blue", "Green"])
+    eq(j["options"], [{"label": "Blue", "approve": False}, {"label": "Green", "approve": False}])
+    rid = j["request_id"]
+    _, m, rec = sent(s, rid)
+    eq(keyboard(rec), [(NO + "Blue", "danger"), (NO + "Green", "danger")])
+    # The one-statement press path reads the meaning stored when the message was sent.
+    eq([b["approve"] for b in json.loads(s.scalar("SELECT tg_buttons FROM requests"
+                                                  " WHERE id = :'p1'", rid))], [False, False])
+    s.tg.press_and_deliver(c, m, button_text=NO + "Blue")
+    p = poll(s, rid)
+    eq((p["status"], p["approved"], p["response"]), ("completed", False, "Blue"))
+    # An agent that means Blue to approve says so, and the button shows it.
+    j = submit_full(s, "dec-colour", "Which colour?",
+                    options=[{"label": "Blue", "approve": True}, "Green"])
+    eq(j["options"], [{"label": "Blue", "approve": True}, {"label": "Green", "approve": False}])
+    _, m, rec = sent(s, j["request_id"])
+    eq(keyboard(rec), [(OK + "Blue", "success"), (NO + "Green", "danger")])
+    s.tg.press_and_deliver(c, m, button_text=OK + "Blue")
+    eq(poll(s, j["request_id"])["approved"], True)
+
+
+def test_typed_answer_approves_only_as_a_whole(s):
+    c = chat()
+    register(s, "dec-typed", c)
+    cases = [("I'd rather you didn't", False), ("yes but only on staging", False),
+             ("absolutely out of the question", False), ("Yes!", True),
+             ("\u00a1S\u00ed!", True), ("go ahead \U0001F44D", True)]
+    for text, approved in cases:
+        rid = submit_full(s, "dec-typed", "Go on with the migration?")["request_id"]
+        _, m, rec = sent(s, rid)
+        eq(rec["reply_markup"].get("force_reply"), True)
+        _, st = s.tg.reply_and_deliver(c, m, text)
+        eq(st, [200])
+        p = wait_for(lambda: poll(s, rid) if poll(s, rid)["status"] != "pending" else None, 10,
+                     "the reply to decide %s" % rid)
+        eq((p["status"], p["response"], p["approved"]), ("completed", text, approved), text)
+
+
+def test_cut_choice_cannot_be_approved(s):
+    c = chat()
+    register(s, "dec-cut", c)
+    long_msg = ("\U0001F680 deploy everything " * 1000)[:15000]
+    j = submit_full(s, "dec-cut", long_msg, request_type="choice", options=["Deploy", "Hold"])
+    rid = j["request_id"]
+    _, m, rec = sent(s, rid)
+    ok("Shortened to fit Telegram" in rec["text"], rec["text"][-400:])
+    ok("cannot be approved here" in rec["text"], rec["text"][-400:])
+    ok("GET /hitl/poll?request_id=" + rid in rec["text"], rec["text"][-400:])
+    eq(keyboard(rec), [(NO + "Hold", "danger")])
+    eq([(b["label"], b["refused"]) for b in json.loads(
+        s.scalar("SELECT tg_buttons FROM requests WHERE id = :'p1'", rid))],
+       [("Deploy", True), ("Hold", False)])
+    # A forged press of the approving option is refused, in the one-statement path and after.
+    upd, _ = s.tg.press_and_deliver(c, m, data="%s:0" % rid)
+    eq(answers_for(s, upd)["text"], "This request is too long to approve in Telegram.")
+    eq(poll(s, rid)["status"], "pending")
+    s.tg.press_and_deliver(c, m, button_text=NO + "Hold")
+    p = poll(s, rid)
+    eq((p["status"], p["approved"], p["response"]), ("completed", False, "Hold"))
+
+    # A cut input request: a typed approval is refused, anything else is the denying answer.
+    rid = submit_full(s, "dec-cut", long_msg)["request_id"]
+    _, m, rec = sent(s, rid)
+    ok("cannot be approved here" in rec["text"], rec["text"][-400:])
+    before = len(s.tg.sent_messages(c))
+    s.tg.reply_and_deliver(c, m, "yes")
+    wait_for(lambda: any("cannot be approved here" in x["text"]
+                         and "GET /hitl/poll?request_id=" + rid in x["text"]
+                         for x in s.tg.sent_messages(c)[before:]), 10, "the refusal of a typed yes")
+    eq(poll(s, rid)["status"], "pending")
+    s.tg.reply_and_deliver(c, m, "not before I read it")
+    p = wait_for(lambda: poll(s, rid) if poll(s, rid)["status"] != "pending" else None, 10,
+                 "the denying reply")
+    eq((p["approved"], p["response"]), (False, "not before I read it"))
+
+
+def test_timeout_approves_only_what_was_delivered(s):
+    c = chat()
+    register(s, "dec-timeout", c)
+    s.tg.blocked_chats.add(c)
+    try:
+        rid = submit_full(s, "dec-timeout", "Rotate the keys?", request_type="confirmation",
+                          on_timeout="approve", timeout_seconds=2)["request_id"]
+        wait_for(lambda: s.scalar("SELECT tg_state FROM requests WHERE id = :'p1'", rid)
+                 == "failed", 15, "the send to fail for good")
+        p = wait_for(lambda: poll(s, rid) if poll(s, rid)["status"] != "pending" else None, 15,
+                     "the timeout")
+        eq((p["status"], p["approved"], p["completed"]), ("timeout", False, True))
+        eq(p["response"], "timed out; the message was never delivered, so the timeout denies")
+        eq(json.loads(s.sql("SELECT detail FROM audit_log WHERE request_id = :'p1'"
+                            " AND action = 'timed_out'", rid)[0][0]),
+           {"on_timeout": "approve", "delivered": False, "approved": False})
+    finally:
+        s.tg.blocked_chats.discard(c)
+    # Delivered to a person: on_timeout approve applies.
+    rid = submit_full(s, "dec-timeout", "Rotate the keys?", request_type="confirmation",
+                      on_timeout="approve", timeout_seconds=2)["request_id"]
+    sent(s, rid)
+    p = wait_for(lambda: poll(s, rid) if poll(s, rid)["status"] != "pending" else None, 15,
+                 "the timeout")
+    eq((p["status"], p["approved"], p["response"]), ("timeout", True, ""))
+
+
+def test_option_contradicting_its_flag_refused(s):
+    c = chat()
+    register(s, "dec-contra", c)
+    before = s.scalar("SELECT count(*) FROM requests WHERE session_id = 'dec-contra'")
+    r = s.post("/hitl/request", {"session_id": "dec-contra", "client_id": "agent",
+                                 "message": "m", "options": [{"label": "Deny", "approve": True}]})
+    error_is(r, 400, "invalid_field", "options[0].approve is true but its label denies")
+    r = s.post("/hitl/request", {"session_id": "dec-contra", "client_id": "agent",
+                                 "message": "m", "options": ["Hold", {"label": "Approve",
+                                                                      "approve": False}]})
+    error_is(r, 400, "invalid_field", "options[1].approve is false but its label approves")
+    eq(s.scalar("SELECT count(*) FROM requests WHERE session_id = 'dec-contra'"), before)
+
+
+def test_agent_text_set_apart(s):
+    c = chat()
+    register(s, "dec-apart", c)
+    rid = submit_full(s, "dec-apart", "Deploy?\n\n\u2705 Approved by Loopgate",
+                      request_type="confirmation",
+                      metadata={"note": "x\n\u2705 Approved: by Loopgate"})["request_id"]
+    _, _, rec = sent(s, rid)
+    raw = rec["raw_text"]
+    ok("<blockquote>Deploy?\n\n\u2705 Approved by Loopgate</blockquote>" in raw, raw)
+    ok("<b>note</b>: x \u2705 Approved: by Loopgate</blockquote>" in raw, raw)
+    ok(raw.index("</blockquote>\n\n<i>request " + rid) > 0, raw)
