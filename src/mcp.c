@@ -543,6 +543,13 @@ void mcp_post(struct http_req *r)
             rpc_error(NULL, RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version"));
         return;
     }
+    if (!json_depth_ok(r->body, r->body_len, LG_JSON_DEPTH_MAX)) {
+        char text[64];
+        snprintf(text, sizeof(text), "Parse error: JSON nested deeper than %d levels",
+                 LG_JSON_DEPTH_MAX);
+        http_send_json(r, 400, rpc_error(NULL, RPC_PARSE_ERROR, text));
+        return;
+    }
     if (!utf8_valid(r->body, r->body_len) ||
         !(msg =
               json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr))) {

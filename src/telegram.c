@@ -500,6 +500,36 @@ static int call_and_print(struct tg_client *tg, const char *method, json_t *para
     return 0;
 }
 
+/*
+ * True when `v` nests at most `max` arrays/objects deep. The recursion
+ * stops at `max` + 1 levels, so it is bounded whatever `v` holds.
+ */
+static bool nested_within(json_t *v, int max)
+{
+    const char *k;
+    json_t *c;
+    size_t i;
+
+    if (!json_is_object(v) && !json_is_array(v))
+        return true;
+    if (max <= 0)
+        return false;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, c)
+        {
+            if (!nested_within(c, max - 1))
+                return false;
+        }
+    } else {
+        json_array_foreach(v, i, c)
+        {
+            if (!nested_within(c, max - 1))
+                return false;
+        }
+    }
+    return true;
+}
+
 static int poll_loop(const struct config *cfg, struct tg_client *tg)
 {
     json_int_t offset = 0;
@@ -532,6 +562,14 @@ static int poll_loop(const struct config *cfg, struct tg_client *tg)
         {
             struct lg_error err;
             json_int_t id = json_integer_value(json_object_get(u, "update_id"));
+            /* The webhook refuses the same update before parsing it (parse_json_object). */
+            if (!nested_within(u, LG_JSON_DEPTH_MAX)) {
+                log_warn("update refused",
+                         "update_id=%lld error=\"JSON nested deeper than %d levels\"",
+                         (long long)id, LG_JSON_DEPTH_MAX);
+                offset = id + 1;
+                continue;
+            }
             /* Retry an update until the database takes it; never skip one. */
             while (telegram_handle_update(cfg, u, &err) < 0 && !poll_stop) {
                 if (err.status < 500) {

@@ -42,6 +42,9 @@ int parse_json_object(const char *body, size_t len, json_t **out, struct lg_erro
         return lg_fail(err, 400, "invalid_json", "request body is empty; expected a JSON object");
     if (!utf8_valid(body, len))
         return lg_fail(err, 400, "invalid_utf8", "request body is not valid UTF-8");
+    if (!json_depth_ok(body, len, LG_JSON_DEPTH_MAX))
+        return lg_fail(err, 400, "invalid_json", "JSON nested deeper than %d levels",
+                       LG_JSON_DEPTH_MAX);
     v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!v)
         return lg_fail(err, 400, "invalid_json", "malformed JSON at line %d, column %d: %s",

@@ -46,8 +46,9 @@ struct submit_in {
 };
 
 /*
- * Check and parse a request body: valid UTF-8, well-formed JSON, an object.
- * On success *out is a new reference.
+ * Check and parse a request body: valid UTF-8, nested at most
+ * LG_JSON_DEPTH_MAX levels (checked before parsing), well-formed JSON, an
+ * object. On success *out is a new reference.
  */
 int parse_json_object(const char *body, size_t len, json_t **out,
                       struct lg_error *err) LG_MUST_CHECK;

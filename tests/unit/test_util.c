@@ -253,7 +253,10 @@ TEST(lg_fail_sanitises)
     char big[700];
 
     /* A quoted header with a bad byte, a control and a bidi override. */
-    lg_fail(&err, 415, "unsupported_media_type", "got '%s'", "a\xff\x01" "b\xE2\x80\xAE" "c");
+    lg_fail(&err, 415, "unsupported_media_type", "got '%s'",
+            "a\xff\x01"
+            "b\xE2\x80\xAE"
+            "c");
     CHECK_EQ_STR(err.message, "got 'a\\xff\\x01b\\u{202E}c'");
     CHECK(utf8_valid(err.message, strlen(err.message)));
 
@@ -297,19 +300,19 @@ TEST(utf8_has_unsafe)
         {"\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D", false}, /* Hebrew is fine; only the controls are not */
         {"tab\there", true},
         {"del\x7f", true},
-        {"c1\xC2\x85", true},           /* U+0085 NEL */
-        {"c1\xC2\x9B", true},           /* U+009B CSI */
+        {"c1\xC2\x85", true},          /* U+0085 NEL */
+        {"c1\xC2\x9B", true},          /* U+009B CSI */
         {"rlo\xE2\x80\xAE", true},     /* U+202E */
         {"lre\xE2\x80\xAA", true},     /* U+202A */
         {"lri\xE2\x81\xA6", true},     /* U+2066 */
         {"pdi\xE2\x81\xA9", true},     /* U+2069 */
         {"lrm\xE2\x80\x8E", true},     /* U+200E */
         {"rlm\xE2\x80\x8F", true},     /* U+200F */
-        {"alm\xD8\x9C", true},          /* U+061C */
+        {"alm\xD8\x9C", true},         /* U+061C */
         {"zwsp\xE2\x80\x8B", true},    /* U+200B */
         {"bom\xEF\xBB\xBF", true},     /* U+FEFF */
         {"ls\xE2\x80\xA8", true},      /* U+2028 */
-        {"shy\xC2\xAD", true},          /* U+00AD */
+        {"shy\xC2\xAD", true},         /* U+00AD */
         {"tag\xF3\xA0\x80\x81", true}, /* U+E0001 */
         {"bad\xff", true},
         {"cut\xE2\x82", true},
