@@ -316,6 +316,8 @@ static json_t *tool_list_pending(struct call *c)
 
     if (v && !json_is_string(v))
         return tool_error(&(struct lg_error){400, "invalid_field", "session_id must be a string"});
+    if (v && validate_id_text(json_string_value(v), "session_id", "field", &err) < 0)
+        return tool_error(&err);
     if (store_request_pending(&c->r->who, json_string_value(v), &out, &err) < 0)
         return tool_error(&err);
     return tool_ok(out, NULL);
@@ -360,6 +362,17 @@ static json_t *rpc_error(json_t *id, int code, const char *message)
                      "error", "code", code, "message", message);
 }
 
+/*
+ * Session ids are 64 lower-case hex digits (do_initialize): any other header
+ * value names no session and never reaches the database.
+ */
+static bool sid_well_formed(const char *sid)
+{
+    size_t n = strspn(sid, "0123456789abcdef");
+
+    return n == 64 && sid[n] == '\0';
+}
+
 /* The session named by the request's header; answers the error itself. */
 static int session_check(struct http_req *r, char *version, size_t vlen)
 {
@@ -373,7 +386,7 @@ static int session_check(struct http_req *r, char *version, size_t vlen)
             rpc_error(NULL, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required"));
         return -1;
     }
-    rc = strlen(sid) > 128 ? 1 : store_mcp_session_get(sid, r->who.tenant, version, vlen, &err);
+    rc = !sid_well_formed(sid) ? 1 : store_mcp_session_get(sid, r->who.tenant, version, vlen, &err);
     if (rc < 0) {
         http_send_error(r, &err);
         return -1;
@@ -603,7 +616,7 @@ void mcp_delete(struct http_req *r)
         http_send_error(r, &err);
         return;
     }
-    rc = strlen(sid) > 128 ? 1 : store_mcp_session_end(sid, r->who.tenant, &err);
+    rc = !sid_well_formed(sid) ? 1 : store_mcp_session_end(sid, r->who.tenant, &err);
     if (rc < 0) {
         http_send_error(r, &err);
     } else if (rc == 1) {

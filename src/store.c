@@ -583,7 +583,7 @@ static char *pg_int_array(json_t *arr)
 
     if (!arr)
         return NULL;
-    cap = 2 + json_array_size(arr) * 21;
+    cap = 3 + json_array_size(arr) * 21; /* "{", "}", NUL: "{}" for an empty list */
     out = xmalloc(cap);
     out[0] = '{';
     json_array_foreach(arr, i, v)

@@ -58,7 +58,15 @@ int validate_register(json_t *body, struct register_in *out, struct lg_error *er
 int validate_submit(json_t *body, int default_timeout, struct submit_in *out,
                     struct lg_error *err) LG_MUST_CHECK;
 
-/* A required identifier string field (session_id, request_id ...). */
+/*
+ * An identifier's text, from a body field or a query parameter (`where` is
+ * "field" or "parameter"): 1-ID_MAX_BYTES bytes of valid UTF-8 without
+ * controls, bidi formatting or invisible characters (utf8_has_unsafe).
+ */
+int validate_id_text(const char *s, const char *name, const char *where,
+                     struct lg_error *err) LG_MUST_CHECK;
+
+/* A required identifier string field (session_id, client_id ...): see validate_id_text. */
 int validate_id(json_t *body, const char *field, const char **out,
                 struct lg_error *err) LG_MUST_CHECK;
 
