@@ -71,6 +71,8 @@ struct config {
     int webhook_retry_seconds;
     char *mcp_default_session;
     char *mcp_allowed_origins;
+    int mcp_sessions_max;
+    int mcp_session_idle;
 };
 
 /* Fill `cfg` with defaults only. */

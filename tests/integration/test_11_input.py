@@ -206,3 +206,118 @@ def test_empty_approvers_clear_the_list(s):
     b = {"session_id": "appr2", "client_id": "a", "telegram_id": 9, "approvers": []}
     eq(s.post("/hitl/register", b).status, 200)
     eq(s.scalar("SELECT approvers::text FROM sessions WHERE session_id = 'appr2'"), "{}")
+
+
+# ---------------------------------------------------------------- MCP bounds
+def mcp_init(s, headers=None, client=None, version="2025-06-18"):
+    return rpc(s, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                   "params": {"protocolVersion": version, "capabilities": {},
+                              "clientInfo": client or {"name": "it", "version": "1"}}},
+               headers=headers)
+
+
+def test_mcp_wait_ends_when_client_goes(s):
+    import http.client
+    eq(s.post("/hitl/register", {"session_id": "gone", "client_id": "a", "telegram_id": 10})
+       .status, 200)
+    rid = s.post("/hitl/request", {"session_id": "gone", "client_id": "a", "message": "m"}
+                 ).json["request_id"]
+    sid, _ = initialize(s)
+    # With a progressToken the stream carries progress (a write to a closed
+    # connection); without one nothing is written and the closed FastCGI
+    # connection alone tells.
+    for progress in (True, False):
+        log_from = len(s.worker_log())
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        params = {"name": "check_request_status",
+                  "arguments": {"request_id": rid, "wait_seconds": 100}}
+        if progress:
+            params["_meta"] = {"progressToken": "p"}
+        conn.request("POST", "/mcp",
+                     body=json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                                      "params": params}),
+                     headers={"Content-Type": "application/json", "Mcp-Session-Id": sid,
+                              "Accept": "application/json, text/event-stream"})
+        r = conn.getresponse()  # the stream has begun: the call is waiting
+        eq(r.status, 200)
+        conn.sock.shutdown(2)
+        conn.close()
+        line = wait_for(lambda: [ln for ln in s.worker_log()[log_from:].splitlines()
+                                 if "the client has gone" in ln and rid in ln], 20,
+                        "the wait to end after the client left (progress=%s)" % progress)
+        ok("waited_s=" in line[0], line[0])
+    eq(poll_status(s, rid), "pending")
+
+
+def poll_status(s, rid):
+    return s.get("/hitl/poll?request_id=" + rid).json["status"]
+
+
+def test_mcp_batch_session_and_client_info_bounds(s):
+    import time
+    s.stop()
+    s.start(LOOPGATE_POLL_WAIT_MAX="3", LOOPGATE_MCP_SESSIONS_MAX="3")
+    try:
+        h0 = {"X-API-Key": s.new_key("mcp-batch")}
+        eq(s.post("/hitl/register", {"session_id": "mb", "client_id": "a", "telegram_id": 11},
+                  headers=h0).status, 200)
+        rid = s.post("/hitl/request", {"session_id": "mb", "client_id": "a", "message": "m"},
+                     headers=h0).json["request_id"]
+        sid = mcp_init(s, h0, version="2025-03-26").header("Mcp-Session-Id")
+        # Four calls that each may wait 3 s: the batch waits 3 s in all, not 12.
+        t0 = time.time()
+        r = rpc(s, [{"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                     "params": {"name": "check_request_status",
+                                "arguments": {"request_id": rid, "wait_seconds": 3}}}
+                    for i in range(4)], sid, headers=h0, timeout=30)
+        took = time.time() - t0
+        eq(r.status, 200, repr(r))
+        eq(sorted(a["id"] for a in r.json), [0, 1, 2, 3])
+        for a in r.json:
+            eq(a["result"]["structuredContent"]["status"], "pending")
+        ok(2.5 < took < 6.5, "the batch took %.1f s" % took)
+
+        # Live sessions per tenant are capped.
+        key = s.new_key("mcp-cap")
+        h = {"X-API-Key": key}
+        sids = []
+        for _ in range(3):
+            r = mcp_init(s, h)
+            eq(r.status, 200, repr(r))
+            sids.append(r.header("Mcp-Session-Id"))
+        before = s.scalar("SELECT count(*) FROM mcp_sessions WHERE tenant = 'mcp-cap'")
+        r = mcp_init(s, h)
+        eq(r.status, 429, repr(r))
+        eq(r.json["error"]["code"], -32000)
+        ok("mcp_sessions_max = 3" in r.json["error"]["message"], r.raw)
+        ok(not r.header("Mcp-Session-Id"), "a refused initialize named a session")
+        eq(s.scalar("SELECT count(*) FROM mcp_sessions WHERE tenant = 'mcp-cap'"), before)
+        # Another tenant is not affected.
+        eq(mcp_init(s, {"X-API-Key": s.new_key("mcp-cap-other")}).status, 200)
+        # Ending one frees a place; the ended row is pruned by a later initialize.
+        eq(s.request("DELETE", "/mcp", headers=dict(h, **{"Mcp-Session-Id": sids[0]})).status,
+           204)
+        r = mcp_init(s, h)
+        eq(r.status, 200, repr(r))
+        eq(s.scalar("SELECT count(*) FROM mcp_sessions WHERE id = :'p1'", sids[0]), "0")
+        # An idle session expires (404) and is pruned.
+        s.sql("UPDATE mcp_sessions SET last_seen_at = now() - interval '2 days' WHERE id = :'p1'",
+              sids[1])
+        r = rpc(s, {"jsonrpc": "2.0", "id": 2, "method": "ping"}, sids[1], headers=h)
+        eq(r.status, 404, repr(r))
+        r = mcp_init(s, h)
+        eq(r.status, 200, repr(r))
+        eq(s.scalar("SELECT count(*) FROM mcp_sessions WHERE id = :'p1'", sids[1]), "0")
+
+        # clientInfo is stored cut on a character boundary, controls escaped.
+        r = mcp_init(s, {"X-API-Key": s.new_key("mcp-info")}, client={"name": "é" * 300, "version": "\u202e" + "x" * 500})
+        eq(r.status, 200, repr(r))
+        name, version = s.sql("SELECT client_name, client_version FROM mcp_sessions"
+                              " WHERE id = :'p1'", r.header("Mcp-Session-Id"))[0]
+        eq(name, "é" * 64)
+        ok(version.startswith("\\u{202E}xxx") and len(version.encode()) <= 128, version)
+    finally:
+        s.stop()
+        s.extra_env.pop("LOOPGATE_POLL_WAIT_MAX", None)
+        s.extra_env.pop("LOOPGATE_MCP_SESSIONS_MAX", None)
+        s.start()
