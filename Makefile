@@ -72,7 +72,7 @@ $(BUILD)/tests/test_util: tests/unit/test_util.c $(BUILD)/util.o
 $(BUILD)/tests/test_config: tests/unit/test_config.c $(BUILD)/config.o $(BUILD)/util.o $(BUILD)/log.o
 $(BUILD)/tests/test_validate: tests/unit/test_validate.c $(BUILD)/validate.o $(BUILD)/decide.o $(BUILD)/util.o
 $(BUILD)/tests/test_router: tests/unit/test_router.c $(BUILD)/router.o
-$(BUILD)/tests/test_shape: tests/unit/test_shape.c $(BUILD)/shape.o
+$(BUILD)/tests/test_shape: tests/unit/test_shape.c $(BUILD)/shape.o $(BUILD)/util.o
 $(BUILD)/tests/test_decide: tests/unit/test_decide.c $(BUILD)/decide.o $(BUILD)/util.o
 $(BUILD)/tests/test_tgmsg: tests/unit/test_tgmsg.c $(BUILD)/tgmsg.o $(BUILD)/decide.o $(BUILD)/util.o
 $(BUILD)/tests/test_keycache: tests/unit/test_keycache.c $(BUILD)/keycache.o $(BUILD)/util.o

@@ -86,8 +86,10 @@ static void h_submit(struct http_req *r)
         return;
     rc = validate_submit(body, r->cfg->request_timeout, &in, &err);
     if (rc == 0 && idem) {
-        if (!*idem || strlen(idem) > 255 || !utf8_valid(idem, strlen(idem)))
-            rc = lg_fail(&err, 400, "invalid_header", "Idempotency-Key must be 1-255 bytes");
+        if (!*idem || strlen(idem) > 255 || !utf8_valid(idem, strlen(idem)) ||
+            utf8_has_unsafe(idem, strlen(idem)))
+            rc = lg_fail(&err, 400, "invalid_header",
+                         "Idempotency-Key must be 1-255 bytes of UTF-8 without control characters");
     }
     if (rc == 0) {
         sha256_hex(r->body, r->body_len, hash);
@@ -185,7 +187,7 @@ static void h_status(struct http_req *r)
                      "session_id must be at most %d bytes, properly URL-encoded", ID_MAX_BYTES);
     else if (rc == 1 || !*sid)
         rc = lg_fail(&err, 400, "missing_parameter", "session_id query parameter is required");
-    else
+    else if ((rc = validate_id_text(sid, "session_id", "parameter", &err)) == 0)
         rc = store_session_get(&r->who, sid, &out, &err);
     send_result(r, rc, out, &err);
 }
@@ -216,8 +218,10 @@ static void h_pending(struct http_req *r)
     if (rc < 0)
         rc = lg_fail(&err, 400, "invalid_parameter",
                      "session_id must be at most %d bytes, properly URL-encoded", ID_MAX_BYTES);
-    else
-        rc = store_request_pending(&r->who, rc == 0 && *sid ? sid : NULL, &out, &err);
+    else if (rc == 1 || !*sid)
+        rc = store_request_pending(&r->who, NULL, &out, &err);
+    else if ((rc = validate_id_text(sid, "session_id", "parameter", &err)) == 0)
+        rc = store_request_pending(&r->who, sid, &out, &err);
     send_result(r, rc, out, &err);
 }
 

@@ -75,6 +75,8 @@ struct config {
     int webhook_host_concurrency;
     char *mcp_default_session;
     char *mcp_allowed_origins;
+    int mcp_sessions_max;
+    int mcp_session_idle;
 };
 
 /* Fill `cfg` with defaults only. */

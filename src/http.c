@@ -3,9 +3,11 @@
  */
 #include "http.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "shape.h"
@@ -168,7 +170,9 @@ void http_sse_begin(struct http_req *r, const char *headers)
         return;
     n = snprintf(head, sizeof(head),
                  "Status: 200 OK\r\nContent-Type: text/event-stream\r\n"
-                 "Cache-Control: no-cache, no-store\r\nX-Accel-Buffering: no\r\n%s\r\n",
+                 "Cache-Control: no-cache, no-store\r\nX-Accel-Buffering: no\r\n%s\r\n"
+                 /* An SSE comment: nginx passes headers on only with body bytes. */
+                 ": stream open\n\n",
                  headers ? headers : "");
     FCGX_PutStr(head, n, r->fcgi->out);
     FCGX_FFlush(r->fcgi->out);
@@ -188,6 +192,26 @@ void http_sse_send(struct http_req *r, json_t *msg)
     FCGX_PutStr("\n\n", 2, r->fcgi->out);
     FCGX_FFlush(r->fcgi->out);
     free(text);
+}
+
+bool http_client_gone(struct http_req *r)
+{
+    struct pollfd p;
+    char c;
+
+    if (!r->fcgi || r->fcgi->ipcFd < 0)
+        return false;
+    if (FCGX_GetError(r->fcgi->out) != 0)
+        return true;
+    p.fd = r->fcgi->ipcFd;
+    p.events = POLLIN | POLLRDHUP;
+    p.revents = 0;
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+        return true;
+    /* Readable: end of stream means the peer closed; anything else is left unread. */
+    return (p.revents & POLLIN) && recv(p.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 void http_send_json(struct http_req *r, int status, json_t *body)

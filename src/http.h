@@ -56,11 +56,21 @@ void http_send_json_hdr(struct http_req *r, int status, json_t *body, const char
 /* Answer `status` with no body (202 Accepted for MCP notifications). */
 void http_send_empty(struct http_req *r, int status, const char *headers);
 
-/* Start a text/event-stream answer (status 200); then http_sse_send, and finish. */
+/*
+ * Start a text/event-stream answer (status 200) that opens with an SSE
+ * comment, so the client sees the stream at once; then http_sse_send.
+ */
 void http_sse_begin(struct http_req *r, const char *headers);
 
 /* Send one SSE event carrying `msg` (stolen) and flush it to the client. */
 void http_sse_send(struct http_req *r, json_t *msg);
+
+/*
+ * True when the client can no longer get an answer: a write to it failed,
+ * or the FastCGI connection was closed or reset (nginx closes it when its
+ * own client goes away). Does not block and consumes nothing.
+ */
+bool http_client_gone(struct http_req *r);
 
 /*
  * Find `name` in an application/x-www-form-urlencoded query and decode it

@@ -26,7 +26,7 @@ int log_level_parse(const char *s)
 
 void log_emit(int level, const char *msg, const char *kvfmt, ...)
 {
-    char tail[1024] = "", line[1400], ts[32];
+    char raw[1024], tail[1024] = "", line[1400], ts[32];
     struct timespec now;
     struct tm tm;
     va_list ap;
@@ -35,11 +35,10 @@ void log_emit(int level, const char *msg, const char *kvfmt, ...)
         return;
     if (kvfmt && *kvfmt) {
         va_start(ap, kvfmt);
-        vsnprintf(tail, sizeof(tail), kvfmt, ap);
+        vsnprintf(raw, sizeof(raw), kvfmt, ap);
         va_end(ap);
-        for (char *p = tail; *p; p++)
-            if (*p == '\n' || *p == '\r')
-                *p = ' ';
+        /* Values may quote input: no line breaks, controls or broken UTF-8 reach the log. */
+        (void)lg_sanitize(tail, sizeof(tail), raw);
     }
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);

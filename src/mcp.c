@@ -39,7 +39,9 @@
 #define RPC_INTERNAL_ERROR -32603
 
 #define WAIT_DEFAULT 45
-#define PROGRESS_EVERY 5
+#define PROGRESS_EVERY 5    /* seconds between progress and client checks while waiting */
+#define CLIENT_INFO_MAX 128 /* bytes kept of clientInfo.name and .version */
+#define RPC_TOO_MANY_SESSIONS -32000
 #define LATEST_VERSION "2025-11-25"
 
 static const char *const versions[] = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25",
@@ -62,6 +64,7 @@ struct call {
     json_t *progress; /* borrowed progressToken or NULL */
     json_t *id;       /* borrowed JSON-RPC id */
     bool streaming;   /* answering as text/event-stream */
+    int *budget;      /* seconds this POST may still wait, shared by a batch */
 };
 
 typedef json_t *(*tool_fn)(struct call *c);
@@ -200,10 +203,13 @@ static int wait_seconds(struct call *c, struct lg_error *err)
     json_int_t s;
 
     if (!v || json_is_null(v))
-        return WAIT_DEFAULT > c->r->cfg->poll_wait_max ? c->r->cfg->poll_wait_max : WAIT_DEFAULT;
-    if (!json_is_integer(v) || (s = json_integer_value(v)) < 0)
+        s = WAIT_DEFAULT;
+    else if (!json_is_integer(v) || (s = json_integer_value(v)) < 0)
         return lg_fail(err, 400, "invalid_field", "wait_seconds must be a whole number >= 0");
-    return s > c->r->cfg->poll_wait_max ? c->r->cfg->poll_wait_max : (int)s;
+    if (s > c->r->cfg->poll_wait_max)
+        s = c->r->cfg->poll_wait_max;
+    /* What earlier calls of the same POST (a batch) waited is spent. */
+    return s > *c->budget ? *c->budget : (int)s;
 }
 
 static void send_progress(struct call *c, int done, int total)
@@ -221,28 +227,41 @@ static void send_progress(struct call *c, int done, int total)
 }
 
 /*
- * Wait up to `total` seconds for request `id`, sending progress every few
- * seconds when the client asked for it. Returns the tool result.
+ * Wait up to `total` seconds for request `id`, in slices of PROGRESS_EVERY
+ * seconds: after each, progress goes out when the client asked for it, and
+ * the wait ends early when the client has gone (nobody is left to answer).
+ * The time waited is taken from the POST's budget. Returns the tool result.
  */
 static json_t *wait_result(struct call *c, const char *id, int total)
 {
     struct lg_error err;
     json_t *poll = NULL;
     int done = 0, rc;
+    int64_t t0 = now_ms();
 
     for (;;) {
-        int chunk = c->progress && c->streaming && total - done > PROGRESS_EVERY ? PROGRESS_EVERY
-                                                                                 : total - done;
+        int chunk = total - done > PROGRESS_EVERY ? PROGRESS_EVERY : total - done;
         rc = wait_poll(c->r->cfg, &c->r->who, id, chunk, &poll, &err);
         if (rc < 0)
-            return tool_error(&err);
+            break;
         done += chunk;
         if (json_is_true(json_object_get(poll, "completed")) || done >= total)
             break;
         json_decref(poll);
         poll = NULL;
         send_progress(c, done, total);
+        if (http_client_gone(c->r)) {
+            log_info("mcp wait ended: the client has gone", "tenant=%s request=%s waited_s=%d",
+                     c->r->who.tenant, id, done);
+            rc = lg_fail(&err, 499, "client_gone", "the client closed the connection");
+            break;
+        }
     }
+    *c->budget -= (int)((now_ms() - t0 + 999) / 1000);
+    if (*c->budget < 0)
+        *c->budget = 0;
+    if (rc < 0)
+        return tool_error(&err);
     if (!json_is_true(json_object_get(poll, "completed"))) {
         char text[300];
         snprintf(text, sizeof(text),
@@ -316,6 +335,8 @@ static json_t *tool_list_pending(struct call *c)
 
     if (v && !json_is_string(v))
         return tool_error(&(struct lg_error){400, "invalid_field", "session_id must be a string"});
+    if (v && validate_id_text(json_string_value(v), "session_id", "field", &err) < 0)
+        return tool_error(&err);
     if (store_request_pending(&c->r->who, json_string_value(v), &out, &err) < 0)
         return tool_error(&err);
     return tool_ok(out, NULL);
@@ -360,6 +381,17 @@ static json_t *rpc_error(json_t *id, int code, const char *message)
                      "error", "code", code, "message", message);
 }
 
+/*
+ * Session ids are 64 lower-case hex digits (do_initialize): any other header
+ * value names no session and never reaches the database.
+ */
+static bool sid_well_formed(const char *sid)
+{
+    size_t n = strspn(sid, "0123456789abcdef");
+
+    return n == 64 && sid[n] == '\0';
+}
+
 /* The session named by the request's header; answers the error itself. */
 static int session_check(struct http_req *r, char *version, size_t vlen)
 {
@@ -373,7 +405,9 @@ static int session_check(struct http_req *r, char *version, size_t vlen)
             rpc_error(NULL, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required"));
         return -1;
     }
-    rc = strlen(sid) > 128 ? 1 : store_mcp_session_get(sid, r->who.tenant, version, vlen, &err);
+    rc = !sid_well_formed(sid) ? 1
+                               : store_mcp_session_get(sid, r->who.tenant, r->cfg->mcp_session_idle,
+                                                       version, vlen, &err);
     if (rc < 0) {
         http_send_error(r, &err);
         return -1;
@@ -388,24 +422,55 @@ static int session_check(struct http_req *r, char *version, size_t vlen)
     return 0;
 }
 
-static json_t *do_initialize(struct http_req *r, json_t *id, json_t *params, char *sid_out)
+/*
+ * clientInfo's `field` as stored: at most CLIENT_INFO_MAX bytes, controls
+ * and invisible characters escaped, cut on a character boundary; NULL when
+ * absent or not a string.
+ */
+static const char *client_info(json_t *client, const char *field, char *buf, size_t n)
+{
+    const char *s = json_string_value(json_object_get(client, field));
+
+    if (!s)
+        return NULL;
+    (void)lg_sanitize(buf, n, s);
+    return buf;
+}
+
+/* `initialize`: a new session row; *status is the HTTP status to answer with. */
+static json_t *do_initialize(struct http_req *r, json_t *id, json_t *params, char *sid_out,
+                             int *status)
 {
     const char *asked = json_string_value(json_object_get(params, "protocolVersion"));
     const char *version = version_supported(asked) ? asked : LATEST_VERSION;
     json_t *client = json_object_get(params, "clientInfo");
+    char name[CLIENT_INFO_MAX + 1], cversion[CLIENT_INFO_MAX + 1], text[200];
     unsigned char raw[32];
     struct lg_error err;
+    int rc;
 
     if (!json_is_object(params) || !asked)
         return rpc_error(id, RPC_INVALID_PARAMS, "initialize needs params.protocolVersion");
     if (random_bytes(raw, sizeof(raw)) < 0)
         return rpc_error(id, RPC_INTERNAL_ERROR, "no randomness available");
     hex_encode(raw, sizeof(raw), sid_out);
-    if (store_mcp_session_create(sid_out, r->who.tenant, version,
-                                 json_string_value(json_object_get(client, "name")),
-                                 json_string_value(json_object_get(client, "version")), &err) < 0) {
+    rc = store_mcp_session_create(sid_out, r->who.tenant, version,
+                                  client_info(client, "name", name, sizeof(name)),
+                                  client_info(client, "version", cversion, sizeof(cversion)),
+                                  r->cfg->mcp_sessions_max, r->cfg->mcp_session_idle, &err);
+    if (rc != 0)
         sid_out[0] = '\0';
+    if (rc < 0)
         return rpc_error(id, RPC_INTERNAL_ERROR, err.message);
+    if (rc == 1) {
+        log_warn("mcp session refused: tenant at its cap", "tenant=%s max=%d", r->who.tenant,
+                 r->cfg->mcp_sessions_max);
+        *status = 429;
+        snprintf(text, sizeof(text),
+                 "Too many live MCP sessions for this API key's tenant (mcp_sessions_max = %d); "
+                 "end unused ones with DELETE /mcp or let them expire",
+                 r->cfg->mcp_sessions_max);
+        return rpc_error(id, RPC_TOO_MANY_SESSIONS, text);
     }
     return rpc_result(
         id, json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s, s:s}, s:s}", "protocolVersion", version,
@@ -423,7 +488,8 @@ static bool accepts_sse(struct http_req *r)
 }
 
 /* Dispatch one request message; the answer is a new reference or NULL. */
-static json_t *dispatch(struct http_req *r, json_t *msg, bool *streamed, bool may_stream)
+static json_t *dispatch(struct http_req *r, json_t *msg, bool *streamed, bool may_stream,
+                        int *budget)
 {
     json_t *id = json_object_get(msg, "id"), *params = json_object_get(msg, "params");
     const char *method = json_string_value(json_object_get(msg, "method"));
@@ -437,7 +503,7 @@ static json_t *dispatch(struct http_req *r, json_t *msg, bool *streamed, bool ma
     if (!strcmp(method, "tools/call")) {
         const struct tool *t = tool_find(json_string_value(json_object_get(params, "name")));
         json_t *args = json_object_get(params, "arguments"), *res;
-        struct call c = {r, NULL, NULL, id, false};
+        struct call c = {r, NULL, NULL, id, false, budget};
         json_t *empty = NULL;
 
         if (!t)
@@ -495,6 +561,7 @@ static void batch(struct http_req *r, json_t *msgs)
     char version[32];
     json_t *answers, *m;
     bool streamed = false;
+    int budget = r->cfg->poll_wait_max; /* the whole batch waits no longer than one call may */
     size_t i;
     char kind;
 
@@ -518,7 +585,7 @@ static void batch(struct http_req *r, json_t *msgs)
                                   rpc_error(json_object_get(m, "id"), RPC_INVALID_REQUEST,
                                             "Invalid Request: initialize cannot be batched"));
         else if (kind == 'q')
-            json_array_append_new(answers, dispatch(r, m, &streamed, false));
+            json_array_append_new(answers, dispatch(r, m, &streamed, false, &budget));
     }
     if (json_array_size(answers) == 0) {
         json_decref(answers);
@@ -535,12 +602,20 @@ void mcp_post(struct http_req *r)
     json_error_t jerr;
     json_t *msg, *answer = NULL;
     bool streamed = false;
+    int budget = r->cfg->poll_wait_max, status = 200;
     char kind;
 
     if (pv && !version_supported(pv)) {
         http_send_json(
             r, 400,
             rpc_error(NULL, RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version"));
+        return;
+    }
+    if (!json_depth_ok(r->body, r->body_len, LG_JSON_DEPTH_MAX)) {
+        char text[64];
+        snprintf(text, sizeof(text), "Parse error: JSON nested deeper than %d levels",
+                 LG_JSON_DEPTH_MAX);
+        http_send_json(r, 400, rpc_error(NULL, RPC_PARSE_ERROR, text));
         return;
     }
     if (!utf8_valid(r->body, r->body_len) ||
@@ -561,10 +636,13 @@ void mcp_post(struct http_req *r)
         return;
     }
     if (kind == 'q' && !strcmp(json_string_value(json_object_get(msg, "method")), "initialize")) {
-        answer = do_initialize(r, json_object_get(msg, "id"), json_object_get(msg, "params"), sid);
+        answer = do_initialize(r, json_object_get(msg, "id"), json_object_get(msg, "params"), sid,
+                               &status);
         if (sid[0])
             snprintf(hdr, sizeof(hdr), "Mcp-Session-Id: %s\r\n", sid);
-        http_send_json_hdr(r, 200, answer, hdr);
+        else if (status == 429)
+            lg_strlcpy(hdr, "Retry-After: 60\r\n", sizeof(hdr));
+        http_send_json_hdr(r, status, answer, hdr);
         json_decref(msg);
         return;
     }
@@ -577,7 +655,7 @@ void mcp_post(struct http_req *r)
         json_decref(msg);
         return;
     }
-    answer = dispatch(r, msg, &streamed, true);
+    answer = dispatch(r, msg, &streamed, true, &budget);
     if (streamed)
         http_sse_send(r, answer);
     else
@@ -596,7 +674,7 @@ void mcp_delete(struct http_req *r)
         http_send_error(r, &err);
         return;
     }
-    rc = strlen(sid) > 128 ? 1 : store_mcp_session_end(sid, r->who.tenant, &err);
+    rc = !sid_well_formed(sid) ? 1 : store_mcp_session_end(sid, r->who.tenant, &err);
     if (rc < 0) {
         http_send_error(r, &err);
     } else if (rc == 1) {

@@ -191,7 +191,9 @@ static long forward(const char *msg, json_t *id, struct exchange *x)
     } else {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
         if (!x->sse && x->buf.len) {
-            json_t *j = json_loadb(x->buf.p, x->buf.len, JSON_DECODE_ANY, NULL);
+            json_t *j = json_depth_ok(x->buf.p, x->buf.len, LG_JSON_DEPTH_MAX)
+                            ? json_loadb(x->buf.p, x->buf.len, JSON_DECODE_ANY, NULL)
+                            : NULL;
             if (json_is_object(j) && json_object_get(j, "jsonrpc")) {
                 emit(x->buf.p, x->buf.len);
             } else if (status >= 400) {
@@ -309,7 +311,9 @@ int mcpstdio_main(int argc, char **argv)
             line[--n] = '\0';
         if (n == 0)
             continue;
-        msg = json_loadb(line, (size_t)n, JSON_DECODE_ANY, NULL);
+        msg = json_depth_ok(line, (size_t)n, LG_JSON_DEPTH_MAX)
+                  ? json_loadb(line, (size_t)n, JSON_DECODE_ANY, NULL)
+                  : NULL;
         if (!msg) {
             static const char parse_error[] = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":"
                                               "{\"code\":-32700,\"message\":\"Parse error\"}}";

@@ -5,12 +5,18 @@
 
 #include <string.h>
 
-/* Parse JSON text stored by us; a NULL or unparsable text gives JSON null. */
+#include "util.h"
+
+/*
+ * Parse JSON text stored by us; a NULL or unparsable text gives JSON null,
+ * and so does text nested deeper than LG_JSON_DEPTH_MAX (rows written
+ * before that limit existed), which is never parsed.
+ */
 static json_t *embedded(const char *text)
 {
     json_t *v;
 
-    if (!text)
+    if (!text || !json_depth_ok(text, strlen(text), LG_JSON_DEPTH_MAX))
         return json_null();
     v = json_loads(text, JSON_DECODE_ANY, NULL);
     return v ? v : json_null();

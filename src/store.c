@@ -444,14 +444,25 @@ static const struct db_stmt stmts[] = {
                         "   cb_attempts = cb_attempts + 1"
                         " FROM o WHERE r.id = o.request_id",
                         false},
-    [S_MCP_CREATE] = {"mcp_create",
-                      "INSERT INTO mcp_sessions (id, tenant, protocol_version, client_name,"
-                      "                          client_version) VALUES ($1, $2, $3, $4, $5)",
-                      false},
+    [S_MCP_CREATE] =
+        {"mcp_create",
+         /* prune some ended or idle sessions (any tenant), then insert unless at the cap */
+         "WITH gone AS (DELETE FROM mcp_sessions WHERE id IN ("
+         "                SELECT id FROM mcp_sessions WHERE ended_at IS NOT NULL"
+         "                UNION ALL SELECT id FROM mcp_sessions"
+         "                 WHERE last_seen_at < now() - make_interval(secs => $7::int)"
+         "                LIMIT 100)),"
+         " live AS (SELECT count(*) AS n FROM mcp_sessions WHERE tenant = $2"
+         "          AND ended_at IS NULL"
+         "          AND last_seen_at >= now() - make_interval(secs => $7::int))"
+         " INSERT INTO mcp_sessions (id, tenant, protocol_version, client_name, client_version)"
+         " SELECT $1, $2, $3, $4, $5 FROM live WHERE live.n < $6::int RETURNING 1",
+         false},
     [S_MCP_GET] = {"mcp_get",
                    /* touch last_seen at most once a minute: a read on the hot path */
                    "WITH s AS (SELECT id, protocol_version, last_seen_at FROM mcp_sessions"
-                   "           WHERE id = $1 AND tenant = $2 AND ended_at IS NULL),"
+                   "           WHERE id = $1 AND tenant = $2 AND ended_at IS NULL"
+                   "           AND last_seen_at >= now() - make_interval(secs => $3::int)),"
                    " u AS (UPDATE mcp_sessions m SET last_seen_at = now() FROM s"
                    "       WHERE m.id = s.id AND s.last_seen_at < now() - interval '60 seconds')"
                    " SELECT protocol_version FROM s",
@@ -625,7 +636,7 @@ static char *pg_int_array(json_t *arr)
 
     if (!arr)
         return NULL;
-    cap = 2 + json_array_size(arr) * 21;
+    cap = 3 + json_array_size(arr) * 21; /* "{", "}", NUL: "{}" for an empty list */
     out = xmalloc(cap);
     out[0] = '{';
     json_array_foreach(arr, i, v)
@@ -1666,21 +1677,34 @@ int store_webhook_fail(int64_t outbox_id, const char *error, struct lg_error *er
 /* ---------------------------------------------------------------- MCP sessions */
 
 int store_mcp_session_create(const char *id, const char *tenant, const char *version,
-                             const char *client_name, const char *client_version,
+                             const char *client_name, const char *client_version, int max, int idle,
                              struct lg_error *err)
 {
-    const char *p[] = {id, tenant, version, client_name, client_version};
+    char smax[16], sidle[16];
+    const char *p[] = {id, tenant, version, client_name, client_version, smax, sidle};
+    PGresult *res;
+    int rc;
 
-    return run_void(S_MCP_CREATE, 5, p, err);
+    snprintf(smax, sizeof(smax), "%d", max);
+    snprintf(sidle, sizeof(sidle), "%d", idle);
+    res = run(S_MCP_CREATE, 7, p, err);
+    if (!res)
+        return -1;
+    rc = PQntuples(res) == 1 ? 0 : 1;
+    PQclear(res);
+    return rc;
 }
 
-int store_mcp_session_get(const char *id, const char *tenant, char *version, size_t vlen,
+int store_mcp_session_get(const char *id, const char *tenant, int idle, char *version, size_t vlen,
                           struct lg_error *err)
 {
-    const char *p[] = {id, tenant};
-    PGresult *res = run(S_MCP_GET, 2, p, err);
+    char sidle[16];
+    const char *p[] = {id, tenant, sidle};
+    PGresult *res;
     int rc = 1;
 
+    snprintf(sidle, sizeof(sidle), "%d", idle);
+    res = run(S_MCP_GET, 3, p, err);
     if (!res)
         return -1;
     if (PQntuples(res) == 1) {

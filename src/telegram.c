@@ -635,6 +635,36 @@ static void poll_pause(int64_t ms)
 #define POLL_MIN_GAP_MS 1000 /* between two getUpdates calls that brought nothing */
 #define POLL_TOKEN_RECHECK_MS (5 * 60 * 1000)
 
+/*
+ * True when `v` nests at most `max` arrays/objects deep. The recursion
+ * stops at `max` + 1 levels, so it is bounded whatever `v` holds.
+ */
+static bool nested_within(json_t *v, int max)
+{
+    const char *k;
+    json_t *c;
+    size_t i;
+
+    if (!json_is_object(v) && !json_is_array(v))
+        return true;
+    if (max <= 0)
+        return false;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, c)
+        {
+            if (!nested_within(c, max - 1))
+                return false;
+        }
+    } else {
+        json_array_foreach(v, i, c)
+        {
+            if (!nested_within(c, max - 1))
+                return false;
+        }
+    }
+    return true;
+}
+
 static int poll_loop(const struct config *cfg, struct tg_client *tg)
 {
     json_int_t offset = 0;
@@ -686,6 +716,14 @@ static int poll_loop(const struct config *cfg, struct tg_client *tg)
         json_array_foreach(res.result, i, u)
         {
             json_int_t id = json_integer_value(json_object_get(u, "update_id"));
+            /* The webhook refuses the same update before parsing it (parse_json_object). */
+            if (!nested_within(u, LG_JSON_DEPTH_MAX)) {
+                log_warn("update refused",
+                         "update_id=%lld error=\"JSON nested deeper than %d levels\"",
+                         (long long)id, LG_JSON_DEPTH_MAX);
+                offset = id + 1;
+                continue;
+            }
             /*
              * Retry an update while the database cannot take it; one that can
              * never be processed is recorded as refused and passed over.

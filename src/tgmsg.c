@@ -244,12 +244,18 @@ static char *fit(const char *s, size_t units, bool *cut)
  */
 static int meta_lines(const struct lg_request *r, struct line *lines, int max, bool *cut)
 {
-    json_t *meta = r->metadata_json ? json_loads(r->metadata_json, 0, NULL) : NULL;
+    json_t *meta = NULL;
     const char *k;
     json_t *v;
     int n = 0;
 
     *cut = false;
+    /* Metadata stored before the nesting limit may be deeper: never parsed, shown as cut. */
+    if (r->metadata_json &&
+        json_depth_ok(r->metadata_json, strlen(r->metadata_json), LG_JSON_DEPTH_MAX))
+        meta = json_loads(r->metadata_json, 0, NULL);
+    else if (r->metadata_json)
+        *cut = true;
     lines[n++] = (struct line){xstrdup("client"), xstrdup(r->client_id)};
     lines[n++] = (struct line){xstrdup("session"), xstrdup(r->session_id)};
     if (json_is_object(meta)) {

@@ -15,8 +15,14 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+/*
+ * The message may quote input (a header, a path, a field): it is formatted
+ * in full, then sanitised into the fixed buffer, so whatever was quoted the
+ * message is valid UTF-8 without controls, cut on a character boundary.
+ */
 int lg_fail(struct lg_error *err, int status, const char *code, const char *fmt, ...)
 {
+    char raw[1024];
     va_list ap;
 
     if (!err)
@@ -24,8 +30,9 @@ int lg_fail(struct lg_error *err, int status, const char *code, const char *fmt,
     err->status = status;
     lg_strlcpy(err->code, code, sizeof(err->code));
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    (void)lg_sanitize(err->message, sizeof(err->message), raw);
     return -1;
 }
 
@@ -118,6 +125,148 @@ bool utf8_valid(const char *buf, size_t len)
             (cp >= 0xD800 && cp <= 0xDFFF))
             return false;
         i += need + 1;
+    }
+    return true;
+}
+
+/*
+ * The length of the well-formed UTF-8 character at s[i] (its code point in
+ * *cp), or 0 when the bytes there are not one.
+ */
+static size_t utf8_char(const unsigned char *s, size_t len, size_t i, uint32_t *cp)
+{
+    unsigned char c = s[i];
+    size_t need;
+    uint32_t v;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+        need = 1;
+        v = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        v = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        v = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (i + need >= len)
+        return 0;
+    for (size_t k = 1; k <= need; k++) {
+        if ((s[i + k] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i + k] & 0x3F);
+    }
+    if ((need == 2 && v < 0x800) || (need == 3 && (v < 0x10000 || v > 0x10FFFF)) ||
+        (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return need + 1;
+}
+
+/* Controls, bidi formatting and invisible characters: see utf8_has_unsafe. */
+static bool cp_unsafe(uint32_t c)
+{
+    return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0xAD || c == 0x61C || c == 0x115F ||
+           c == 0x1160 || c == 0x180E || (c >= 0x200B && c <= 0x200F) ||
+           (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x2064) ||
+           (c >= 0x2066 && c <= 0x206F) || c == 0x3164 || c == 0xFEFF || c == 0xFFA0 ||
+           (c >= 0xFFF9 && c <= 0xFFFB) || (c >= 0xE0000 && c <= 0xE007F);
+}
+
+size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n;
+
+    if (len <= max)
+        return len;
+    n = max;
+    /* Back up over continuation bytes to the start of the character at `max`. */
+    while (n > 0 && (u[n] & 0xC0) == 0x80 && max - n < 3)
+        n--;
+    return n;
+}
+
+bool utf8_has_unsafe(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, k;
+    uint32_t cp;
+
+    while (i < len) {
+        k = utf8_char(u, len, i, &cp);
+        if (k == 0 || cp_unsafe(cp))
+            return true;
+        i += k;
+    }
+    return false;
+}
+
+int lg_sanitize(char *dst, size_t n, const char *src)
+{
+    const unsigned char *u = (const unsigned char *)src;
+    size_t len = strlen(src), i = 0, o = 0, k;
+    char esc[16];
+    uint32_t cp;
+
+    if (n == 0)
+        return -1;
+    while (i < len) {
+        const char *piece = src + i;
+        size_t plen;
+
+        k = utf8_char(u, len, i, &cp);
+        if (k == 0 || cp < 0x20 || cp == 0x7F) {
+            snprintf(esc, sizeof(esc), "\\x%02x", u[i]);
+            piece = esc;
+            plen = strlen(esc);
+            k = 1;
+        } else if (cp_unsafe(cp)) {
+            snprintf(esc, sizeof(esc), "\\u{%04X}", (unsigned)cp);
+            piece = esc;
+            plen = strlen(esc);
+        } else {
+            plen = k;
+        }
+        if (o + plen >= n) {
+            dst[o] = '\0';
+            return -1;
+        }
+        memcpy(dst + o, piece, plen);
+        o += plen;
+        i += k;
+    }
+    dst[o] = '\0';
+    return 0;
+}
+
+bool json_depth_ok(const char *buf, size_t len, int max)
+{
+    bool in_string = false, escaped = false;
+    int depth = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max)
+                return false;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
     }
     return true;
 }

@@ -61,6 +61,46 @@ int utf8_strlcpy(char *dst, const char *src, size_t n);
  */
 int64_t tg_token_bot_id(const char *token);
 
+/*
+ * The length of the longest prefix of s[0..len) that is at most `max` bytes
+ * and does not end inside a UTF-8 character: where a string may be cut.
+ */
+size_t utf8_cut(const char *s, size_t len, size_t max);
+
+/*
+ * True when the valid UTF-8 text s[0..len) holds a character that has no
+ * place in an identifier or a quoted value: C0 and C1 controls, DEL, bidi
+ * embeddings, overrides, isolates and marks (U+202A-U+202E, U+2066-U+2069,
+ * U+200E, U+200F, U+061C), and invisible format characters (U+00AD,
+ * U+180E, U+200B-U+200D, U+2028, U+2029, U+2060-U+2064, U+206A-U+206F,
+ * U+FEFF, U+FFF9-U+FFFB, tags U+E0000-U+E007F).
+ */
+bool utf8_has_unsafe(const char *s, size_t len);
+
+/*
+ * Copy `src` into dst[n] so that it can be quoted in an error or a log line:
+ * valid UTF-8 that is safe stays as it is; every byte of invalid UTF-8 and
+ * every control becomes "\xNN", every other unsafe character (see
+ * utf8_has_unsafe) "\u{XXXX}". The result is cut on a character (or escape)
+ * boundary to fit; returns -1 when it was cut, else 0.
+ */
+int lg_sanitize(char *dst, size_t n, const char *src);
+
+/*
+ * The deepest nesting any JSON from outside may have: the outermost array
+ * or object is level 1. Checked with json_depth_ok() on the raw text before
+ * anything parses, walks or prints it recursively.
+ */
+#define LG_JSON_DEPTH_MAX 32
+
+/*
+ * True when no array or object in the JSON text buf[0..len) is nested more
+ * than `max` levels deep. A single pass without recursion: brackets inside
+ * strings (escapes included) do not count. It checks nothing else; the text
+ * must still be parsed.
+ */
+bool json_depth_ok(const char *buf, size_t len, int max);
+
 /* Parse a whole decimal int64 (optional leading '-'); -1 on junk or overflow. */
 int parse_int64(const char *s, int64_t *out) LG_MUST_CHECK;
 

@@ -42,6 +42,9 @@ int parse_json_object(const char *body, size_t len, json_t **out, struct lg_erro
         return lg_fail(err, 400, "invalid_json", "request body is empty; expected a JSON object");
     if (!utf8_valid(body, len))
         return lg_fail(err, 400, "invalid_utf8", "request body is not valid UTF-8");
+    if (!json_depth_ok(body, len, LG_JSON_DEPTH_MAX))
+        return lg_fail(err, 400, "invalid_json", "JSON nested deeper than %d levels",
+                       LG_JSON_DEPTH_MAX);
     v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!v)
         return lg_fail(err, 400, "invalid_json", "malformed JSON at line %d, column %d: %s",
@@ -51,6 +54,27 @@ int parse_json_object(const char *body, size_t len, json_t **out, struct lg_erro
         return lg_fail(err, 400, "invalid_json", "request body must be a JSON object");
     }
     *out = v;
+    return 0;
+}
+
+int validate_id_text(const char *s, const char *name, const char *where, struct lg_error *err)
+{
+    bool param = where[0] == 'p';
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0)
+        return lg_fail(err, 400, param ? "missing_parameter" : "missing_field",
+                       "%s must not be empty", name);
+    if (n > ID_MAX_BYTES)
+        return lg_fail(err, 400, param ? "invalid_parameter" : "invalid_field",
+                       "%s must be at most %d bytes", name, ID_MAX_BYTES);
+    if (!utf8_valid(s, n))
+        return lg_fail(err, 400, param ? "invalid_parameter" : "invalid_field",
+                       "%s must be valid UTF-8", name);
+    if (utf8_has_unsafe(s, n))
+        return lg_fail(err, 400, param ? "invalid_parameter" : "invalid_field",
+                       "%s must not contain control, bidi or invisible formatting characters",
+                       name);
     return 0;
 }
 
@@ -64,13 +88,8 @@ int validate_id(json_t *body, const char *field, const char **out, struct lg_err
     if (!json_is_string(v))
         return type_error(err, field, "a string");
     s = json_string_value(v);
-    if (*s == '\0')
-        return lg_fail(err, 400, "missing_field", "%s must not be empty", field);
-    if (strlen(s) > ID_MAX_BYTES)
-        return lg_fail(err, 400, "invalid_field", "%s must be at most %d bytes", field,
-                       ID_MAX_BYTES);
-    if (!printable(s))
-        return lg_fail(err, 400, "invalid_field", "%s must not contain control characters", field);
+    if (validate_id_text(s, field, "field", err) < 0)
+        return -1;
     *out = s;
     return 0;
 }

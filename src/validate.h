@@ -46,8 +46,9 @@ struct submit_in {
 };
 
 /*
- * Check and parse a request body: valid UTF-8, well-formed JSON, an object.
- * On success *out is a new reference.
+ * Check and parse a request body: valid UTF-8, nested at most
+ * LG_JSON_DEPTH_MAX levels (checked before parsing), well-formed JSON, an
+ * object. On success *out is a new reference.
  */
 int parse_json_object(const char *body, size_t len, json_t **out,
                       struct lg_error *err) LG_MUST_CHECK;
@@ -64,7 +65,15 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out,
  */
 json_t *validate_options_answer(const struct submit_in *in);
 
-/* A required identifier string field (session_id, request_id ...). */
+/*
+ * An identifier's text, from a body field or a query parameter (`where` is
+ * "field" or "parameter"): 1-ID_MAX_BYTES bytes of valid UTF-8 without
+ * controls, bidi formatting or invisible characters (utf8_has_unsafe).
+ */
+int validate_id_text(const char *s, const char *name, const char *where,
+                     struct lg_error *err) LG_MUST_CHECK;
+
+/* A required identifier string field (session_id, client_id ...): see validate_id_text. */
 int validate_id(json_t *body, const char *field, const char **out,
                 struct lg_error *err) LG_MUST_CHECK;
 

@@ -34,6 +34,8 @@ static const char *const env_names[] = {
     "TELEGRAM_API_URL",
     "TELEGRAM_WEBHOOK_SECRET",
     "PUBLIC_URL",
+    "LOOPGATE_MCP_SESSIONS_MAX",
+    "LOOPGATE_MCP_SESSION_IDLE",
 };
 
 static void clear_env(void)

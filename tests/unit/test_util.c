@@ -247,6 +247,145 @@ TEST(lg_fail)
     CHECK_EQ_INT(strlen(err.message), sizeof(err.message) - 1);
 }
 
+TEST(lg_fail_sanitises)
+{
+    struct lg_error err;
+    char big[700];
+
+    /* A quoted header with a bad byte, a control and a bidi override. */
+    lg_fail(&err, 415, "unsupported_media_type", "got '%s'",
+            "a\xff\x01"
+            "b\xE2\x80\xAE"
+            "c");
+    CHECK_EQ_STR(err.message, "got 'a\\xff\\x01b\\u{202E}c'");
+    CHECK(utf8_valid(err.message, strlen(err.message)));
+
+    /* Long non-ASCII input is cut on a character boundary, never inside one. */
+    for (size_t i = 0; i + 2 < sizeof(big); i += 2)
+        memcpy(big + i, "\xC3\xA9", 2);
+    big[sizeof(big) - 2] = '\0';
+    lg_fail(&err, 400, "x", "%s", big);
+    CHECK(utf8_valid(err.message, strlen(err.message)));
+    CHECK_EQ_INT(strlen(err.message), sizeof(err.message) - 2);
+    lg_fail(&err, 400, "x", "a%s", big);
+    CHECK(utf8_valid(err.message, strlen(err.message)));
+    CHECK_EQ_INT(strlen(err.message), sizeof(err.message) - 1);
+}
+
+TEST(utf8_cut)
+{
+    const char *s = "ab\xE2\x82\xAC\xF0\x9F\x9A\x80"; /* a b euro rocket: 9 bytes */
+
+    CHECK_EQ_INT(utf8_cut(s, 9, 100), 9);
+    CHECK_EQ_INT(utf8_cut(s, 9, 9), 9);
+    CHECK_EQ_INT(utf8_cut(s, 9, 8), 5);
+    CHECK_EQ_INT(utf8_cut(s, 9, 6), 5);
+    CHECK_EQ_INT(utf8_cut(s, 9, 5), 5);
+    CHECK_EQ_INT(utf8_cut(s, 9, 4), 2);
+    CHECK_EQ_INT(utf8_cut(s, 9, 3), 2);
+    CHECK_EQ_INT(utf8_cut(s, 9, 2), 2);
+    CHECK_EQ_INT(utf8_cut(s, 9, 0), 0);
+    /* Stray continuation bytes: never backs up more than a character's worth. */
+    CHECK_EQ_INT(utf8_cut("a\x80\x80\x80\x80\x80\x80", 7, 6), 3);
+}
+
+TEST(utf8_has_unsafe)
+{
+    static const struct {
+        const char *s;
+        bool unsafe;
+    } cases[] = {
+        {"session-1", false},
+        {"caf\xC3\xA9 \xF0\x9F\x9A\x80", false},
+        {"\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D", false}, /* Hebrew is fine; only the controls are not */
+        {"tab\there", true},
+        {"del\x7f", true},
+        {"c1\xC2\x85", true},          /* U+0085 NEL */
+        {"c1\xC2\x9B", true},          /* U+009B CSI */
+        {"rlo\xE2\x80\xAE", true},     /* U+202E */
+        {"lre\xE2\x80\xAA", true},     /* U+202A */
+        {"lri\xE2\x81\xA6", true},     /* U+2066 */
+        {"pdi\xE2\x81\xA9", true},     /* U+2069 */
+        {"lrm\xE2\x80\x8E", true},     /* U+200E */
+        {"rlm\xE2\x80\x8F", true},     /* U+200F */
+        {"alm\xD8\x9C", true},         /* U+061C */
+        {"zwsp\xE2\x80\x8B", true},    /* U+200B */
+        {"bom\xEF\xBB\xBF", true},     /* U+FEFF */
+        {"ls\xE2\x80\xA8", true},      /* U+2028 */
+        {"shy\xC2\xAD", true},         /* U+00AD */
+        {"tag\xF3\xA0\x80\x81", true}, /* U+E0001 */
+        {"bad\xff", true},
+        {"cut\xE2\x82", true},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECKF(utf8_has_unsafe(cases[i].s, strlen(cases[i].s)) == cases[i].unsafe, "case %zu: %s",
+               i, cases[i].s);
+}
+
+TEST(lg_sanitize)
+{
+    char out[16];
+
+    CHECK_EQ_INT(lg_sanitize(out, sizeof(out), "plain"), 0);
+    CHECK_EQ_STR(out, "plain");
+    CHECK_EQ_INT(lg_sanitize(out, sizeof(out), "%ff\xff"), 0);
+    CHECK_EQ_STR(out, "%ff\\xff");
+    CHECK_EQ_INT(lg_sanitize(out, sizeof(out), "a\nb"), 0);
+    CHECK_EQ_STR(out, "a\\x0ab");
+    /* Cut on an escape boundary: "\x0a" does not fit after 12 bytes. */
+    CHECK_EQ_INT(lg_sanitize(out, sizeof(out), "123456789012\n"), -1);
+    CHECK_EQ_STR(out, "123456789012");
+    /* Cut on a character boundary. */
+    CHECK_EQ_INT(lg_sanitize(out, sizeof(out), "1234567890123\xE2\x82\xAC"), -1);
+    CHECK_EQ_STR(out, "1234567890123");
+    CHECK_EQ_INT(lg_sanitize(out, 1, "x"), -1);
+    CHECK_EQ_STR(out, "");
+}
+
+TEST(json_depth_ok)
+{
+    static const struct {
+        const char *text;
+        int max;
+        bool ok;
+    } cases[] = {
+        {"{}", 1, true},
+        {"{}", 0, false},
+        {"1", 0, true},
+        {"[[1]]", 2, true},
+        {"[[1]]", 1, false},
+        {"{\"a\":{\"b\":[1,{\"c\":2}]}}", 4, true},
+        {"{\"a\":{\"b\":[1,{\"c\":2}]}}", 3, false},
+        /* Brackets inside strings do not count, escaped quotes included. */
+        {"{\"a\":\"[[[[{{{{\"}", 1, true},
+        {"{\"a\":\"\\\"[[[[\"}", 1, true},
+        {"{\"a\":\"\\\\\",\"b\":[[1]]}", 2, false},
+        /* Siblings do not add up. */
+        {"[[],[],[],[]]", 2, true},
+        /* Malformed text is left to the parser, but never read past its length. */
+        {"]]]][[", 2, true},
+        {"]]]][[[", 2, false},
+    };
+    struct sbuf b = {0};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECKF(json_depth_ok(cases[i].text, strlen(cases[i].text), cases[i].max) == cases[i].ok,
+               "case %zu: %s", i, cases[i].text);
+
+    /* The limit itself: 32 levels pass, 33 do not; 100,000 levels cost no stack. */
+    for (int i = 0; i < 32; i++)
+        sb_puts(&b, "[");
+    CHECK(json_depth_ok(b.p, b.len, LG_JSON_DEPTH_MAX));
+    sb_puts(&b, "[");
+    CHECK(!json_depth_ok(b.p, b.len, LG_JSON_DEPTH_MAX));
+    for (int i = 0; i < 100000; i++)
+        sb_puts(&b, "{\"a\":");
+    CHECK(!json_depth_ok(b.p, b.len, LG_JSON_DEPTH_MAX));
+    CHECK(json_depth_ok(b.p, b.len, 200000));
+    sb_free(&b);
+}
+
 TEST(alloc)
 {
     char *s = xstrdup("copy");
@@ -351,6 +490,11 @@ int main(int argc, char **argv)
     RUN(lg_strlcpy);
     RUN(lg_snprintf);
     RUN(lg_fail);
+    RUN(lg_fail_sanitises);
+    RUN(utf8_cut);
+    RUN(utf8_has_unsafe);
+    RUN(lg_sanitize);
+    RUN(json_depth_ok);
     RUN(alloc);
     RUN(now_ms);
     RUN(pg_ts_iso);

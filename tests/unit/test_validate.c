@@ -669,9 +669,116 @@ TEST(validate_request_id)
     check_error("injection", rc, &err, "invalid_parameter", "UUID");
 }
 
+/* ------------------------------------------------------------ bounded input */
+
+TEST(parse_json_depth)
+{
+    struct lg_error err;
+    struct sbuf b = {0};
+    json_t *v = NULL;
+    int rc;
+
+    /* {"metadata": 31 levels}: 32 in all, the most allowed. */
+    sb_puts(&b, "{\"metadata\":");
+    for (int i = 0; i < 30; i++)
+        sb_puts(&b, "{\"a\":");
+    sb_puts(&b, "[\"]]]}}}\"]");
+    for (int i = 0; i < 31; i++)
+        sb_puts(&b, "}");
+    CHECK_EQ_INT(parse_json_object(b.p, b.len, &v, &err), 0);
+    json_decref(v);
+    v = NULL;
+    sb_free(&b);
+
+    /* One more, and 2,000 more: refused before jansson sees it. */
+    for (int extra = 1; extra <= 2000; extra += 1999) {
+        sb_puts(&b, "{\"metadata\":");
+        for (int i = 0; i < 31 + extra; i++)
+            sb_puts(&b, "[");
+        for (int i = 0; i < 31 + extra; i++)
+            sb_puts(&b, "]");
+        sb_puts(&b, "}");
+        rc = parse_json_object(b.p, b.len, &v, &err);
+        check_error("too deep", rc, &err, "invalid_json", "JSON nested deeper than 32 levels");
+        CHECK(v == NULL);
+        sb_free(&b);
+    }
+}
+
+TEST(validate_id_text)
+{
+    static const struct {
+        const char *s;
+        const char *code; /* NULL: accepted */
+        const char *msg;
+    } cases[] = {
+        {"deploy-bot", NULL, NULL},
+        {"caf\xC3\xA9-\xF0\x9F\x9A\x80", NULL, NULL},
+        {"", "missing_parameter", "must not be empty"},
+        {"\xff", "invalid_parameter", "must be valid UTF-8"},
+        {"a\xE2\x82", "invalid_parameter", "must be valid UTF-8"},
+        {"a\x01b", "invalid_parameter", "control, bidi or invisible"},
+        {"a\x7f", "invalid_parameter", "control, bidi or invisible"},
+        {"a\xC2\x85", "invalid_parameter", "control, bidi or invisible"},
+        {"admin\xE2\x80\xAEtxt.exe", "invalid_parameter", "control, bidi or invisible"},
+        {"a\xE2\x81\xA6"
+         "b\xE2\x81\xA9",
+         "invalid_parameter", "control, bidi or invisible"},
+        {"a\xE2\x80\x8E"
+         "b",
+         "invalid_parameter", "control, bidi or invisible"},
+        {"a\xD8\x9C", "invalid_parameter", "control, bidi or invisible"},
+        {"a\xE2\x80\x8B"
+         "b",
+         "invalid_parameter", "control, bidi or invisible"},
+    };
+    struct lg_error err;
+    char long_id[ID_MAX_BYTES + 2];
+    json_t *body;
+    const char *out;
+    int rc;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rc = validate_id_text(cases[i].s, "session_id", "parameter", &err);
+        if (!cases[i].code)
+            CHECKF(rc == 0, "case %zu refused: %s", i, err.message);
+        else
+            check_error(cases[i].s, rc, &err, cases[i].code, cases[i].msg);
+    }
+    memset(long_id, 'x', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    rc = validate_id_text(long_id, "session_id", "parameter", &err);
+    check_error("129 bytes", rc, &err, "invalid_parameter", "at most 128 bytes");
+    long_id[ID_MAX_BYTES] = '\0';
+    CHECK_EQ_INT(validate_id_text(long_id, "session_id", "parameter", &err), 0);
+
+    /* The same rules for body fields, with the field codes. */
+    body = load("{\"session_id\": \"a\\u202eb\", \"client_id\": \"c\\u0085\"}");
+    rc = validate_id(body, "session_id", &out, &err);
+    check_error("body bidi", rc, &err, "invalid_field", "session_id must not contain control");
+    rc = validate_id(body, "client_id", &out, &err);
+    check_error("body C1", rc, &err, "invalid_field", "client_id must not contain control");
+    json_decref(body);
+}
+
+TEST(register_empty_approvers)
+{
+    struct lg_error err;
+    struct register_in in;
+    json_t *body = load("{\"session_id\": \"s\", \"client_id\": \"c\", \"telegram_id\": 5, "
+                        "\"approvers\": []}");
+
+    CHECK_EQ_INT(validate_register(body, &in, &err), 0);
+    CHECK(json_is_array(in.approvers) && json_array_size(in.approvers) == 0);
+    json_decref(body);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
+    RUN(parse_json_depth);
+    RUN(validate_id_text);
+    RUN(register_empty_approvers);
     RUN(parse_json_object);
     RUN(submit_readme);
     RUN(submit_valid);
