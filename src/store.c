@@ -701,11 +701,25 @@ static int idempotent_replay(const struct actor *who, const char *idem_key, cons
 }
 
 /*
- * Submits that arrive while another batch is being written wait and go
- * together in the next one: one statement and one commit (one WAL flush)
- * for all of them. A submit that finds no batch under way writes at once,
- * alone, so batching adds no wait to a quiet worker. One batch at a time per
- * process; the statement's time is what gathers the next batch.
+ * The submit batcher.
+ *
+ * 1. Submits that arrive while another batch is being written wait and go
+ *    together in the next one: one statement and one commit (one WAL flush)
+ *    for all of them. A submit that finds no batch under way writes at once,
+ *    alone, so batching adds no wait to a quiet worker. One batch at a time
+ *    per process; the statement's time is what gathers the next batch.
+ * 2. Each submitting thread owns a slot on its stack and queues it on SQ.
+ *    Whoever takes a batch off the queue (under SQ.mu) becomes its writer
+ *    and writes it without the lock.
+ * 3. A slot's answer (rc, out, err, pending, outcome) belongs to the writer
+ *    of its batch while the slot's `verdict` is SUBMIT_WAITING; the owner
+ *    does not read it then. The writer publishes every answer by setting
+ *    `verdict` under SQ.mu, after it has touched the slot for the last
+ *    time; the owner reads `verdict` only under SQ.mu and, once it is no
+ *    longer SUBMIT_WAITING, owns the whole slot again (it may return and
+ *    free its stack). So the lock orders every write of the writer before
+ *    every read of the owner, and the writer never touches a slot whose
+ *    owner may have gone.
  */
 enum { SUBMIT_BATCH_MAX = 64 };
 
@@ -718,8 +732,9 @@ enum submit_verdict {
 };
 
 struct submit_slot {
-    json_t *item; /* the request, as one element of the batch's $1 */
-    enum submit_verdict verdict;
+    json_t *item;                /* the request, as one element of the batch's $1 */
+    enum submit_verdict verdict; /* published under SQ.mu (point 3) */
+    enum submit_verdict outcome; /* the writer's answer, published as verdict */
     int rc;
     json_t *out;
     struct lg_error err;
@@ -760,15 +775,15 @@ static int submit_outcome(const PGresult *res, int row, struct submit_slot *s)
         row_to_submitted(res, row, &r);
         s->out = shape_submitted(&r);
         s->rc = 0;
-        s->verdict = SUBMIT_DONE;
+        s->outcome = SUBMIT_DONE;
         return 1;
     }
     if (PQgetisnull(res, row, SUBMITTED_NCOLS))
-        s->verdict = SUBMIT_NO_SESSION;
+        s->outcome = SUBMIT_NO_SESSION;
     else if (!col_bool(res, row, SUBMITTED_NCOLS))
-        s->verdict = SUBMIT_INACTIVE;
+        s->outcome = SUBMIT_INACTIVE;
     else
-        s->verdict = SUBMIT_HELD;
+        s->outcome = SUBMIT_HELD;
     s->pending = col_int(res, row, SUBMITTED_NCOLS + 1);
     return 0;
 }
@@ -809,7 +824,7 @@ static void write_batch(struct submit_slot **slots, int n, int max_pending)
         for (int i = 0; i < n; i++) {
             slots[i]->rc = -1;
             slots[i]->err = err;
-            slots[i]->verdict = SUBMIT_DONE;
+            slots[i]->outcome = SUBMIT_DONE;
         }
     }
     PQclear(res);
@@ -844,6 +859,8 @@ static void submit_wait(struct submit_slot *me, int max_pending)
         pthread_mutex_unlock(&SQ.mu);
         write_batch(batch, n, max_pending);
         pthread_mutex_lock(&SQ.mu);
+        for (int i = 0; i < n; i++)
+            batch[i]->verdict = batch[i]->outcome; /* after this, batch[i] may be gone */
         SQ.writing = false;
         pthread_cond_broadcast(&SQ.done);
     }
