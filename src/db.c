@@ -50,11 +50,15 @@ PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
     /*
      * Our defaults first; the operator's conninfo (expand_dbname) overrides
      * them. JIT compiles a query in tens of milliseconds: never worth it for
-     * statements that run in a fraction of one.
+     * statements that run in a fraction of one. Commits wait for the disk
+     * (and any synchronous standby) whatever the server's default: what an
+     * agent is told must survive a crash (decisions also insist on it per
+     * transaction, store.c DECISION_DURABLE).
      */
     const char *keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
-    const char *vals[] = {"5", "loopgate", "-c jit=off -c DateStyle=ISO -c TimeZone=UTC", conninfo,
-                          NULL};
+    const char *vals[] = {"5", "loopgate",
+                          "-c jit=off -c DateStyle=ISO -c TimeZone=UTC -c synchronous_commit=on",
+                          conninfo, NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     const char *style, *zone;
 

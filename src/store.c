@@ -86,7 +86,6 @@ enum {
     S_TG_REQUEST_BY_MESSAGE,
     S_TG_PRESS,
     S_TG_DECIDED,
-    S_WAL_FLUSH,
     S_TG_ENQUEUE,
     S_TG_AUDIT,
     S_TG_CHAT_PENDING,
@@ -333,8 +332,6 @@ static const struct db_stmt stmts[] = {
                       "SELECT tg_decided($1::uuid, $2, $3::boolean, $4::bigint, $5, $6, $7::jsonb,"
                       " $8::jsonb)",
                       false},
-    /* a transaction with an xid: its commit flushes the WAL written before it */
-    [S_WAL_FLUSH] = {"wal_flush", "SELECT pg_current_xact_id()", true},
     [S_TG_ENQUEUE] = {"tg_enqueue",
                       "INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
                       " VALUES ($1, $2::uuid, $3::bigint, $4::jsonb, $5::smallint)",
@@ -1278,6 +1275,25 @@ int store_tg_open(struct db_conn **tx, int64_t update_id, const char *lock_id, P
     return 0;
 }
 
+/*
+ * A decision is on disk before anyone hears of it: its transaction commits
+ * synchronously, whatever tg_decided (which asks for an asynchronous commit
+ * of its transaction), the role or the server's default say. This step runs
+ * after the decision and before its COMMIT.
+ *
+ * Why a synchronous commit and not a wake-up after the flush: an
+ * asynchronous commit is visible to every reader at once, before its WAL is
+ * flushed. Not only the listener's wake-up would tell an agent of it, but
+ * also a plain poll, an MCP call, a coding agent's hook or a delivery thread
+ * that claims the webhook row in that window; holding back one of them
+ * would leave the others open. A synchronous commit becomes visible (and
+ * sends its NOTIFY) only once flushed, so every reader is covered by one
+ * rule. The cost is one WAL flush before the wake-up, the same flush that
+ * was paid before Telegram's answer (concurrent decisions share it: group
+ * commit). With synchronous standbys configured, `on` also waits for them.
+ */
+#define DECISION_DURABLE "SET LOCAL synchronous_commit = on"
+
 int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_error *err)
 {
     char uid[24];
@@ -1291,9 +1307,10 @@ int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_er
                        d ? d->actor : NULL,
                        detail,
                        answer};
-    struct db_step all[] = {{.idx = S_TG_DECIDED, .n = 8, .params = p}, {.sql = "COMMIT"}};
-    struct db_step *steps = d ? all : all + 1; /* without a decision: COMMIT alone */
-    int n = d ? 2 : 1, rc;
+    struct db_step all[] = {
+        {.idx = S_TG_DECIDED, .n = 8, .params = p}, {.sql = DECISION_DURABLE}, {.sql = "COMMIT"}};
+    struct db_step *steps = d ? all : all + 2; /* without a decision: COMMIT alone */
+    int n = d ? 3 : 1, rc;
 
     snprintf(uid, sizeof(uid), "%lld", d ? (long long)d->user_id : 0LL);
     rc = db_batch(tx, stmts, steps, n, err);
@@ -1325,6 +1342,11 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
                        allow,
                        press->group_any ? "true" : "false",
                        press->callback_query_id};
+    struct db_step steps[] = {{.sql = "BEGIN"},
+                              {.idx = S_TG_PRESS, .n = 10, .params = p},
+                              {.sql = DECISION_DURABLE},
+                              {.sql = "COMMIT"}};
+    struct db_conn *tx;
     PGresult *res;
     const char *v;
     int rc = 2;
@@ -1334,10 +1356,21 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
     snprintf(chat, sizeof(chat), "%lld", (long long)press->chat_id);
     snprintf(mid, sizeof(mid), "%lld", (long long)press->message_id);
     snprintf(user, sizeof(user), "%lld", (long long)press->user_id);
-    res = run(S_TG_PRESS, 10, p, err);
-    free(allow);
-    if (!res)
+    if (!(tx = db_acquire(err))) {
+        free(allow);
         return -1;
+    }
+    if (db_batch(tx, stmts, steps, 4, err) < 0) {
+        free(allow);
+        store_tx_rollback(tx);
+        return -1;
+    }
+    free(allow);
+    db_release(tx);
+    PQclear(steps[0].res);
+    PQclear(steps[2].res);
+    PQclear(steps[3].res);
+    res = steps[1].res;
     v = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
     if (!strcmp(v, "approved") || !strcmp(v, "denied")) {
         *approved = v[0] == 'a';
@@ -1351,8 +1384,7 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
 
 int store_wal_flush(struct lg_error *err)
 {
-    if (run_void(S_WAL_FLUSH, 0, NULL, err) < 0)
-        return -1;
+    (void)err; /* decisions commit synchronously (DECISION_DURABLE): nothing is left to flush */
     notify_outbox_kick(); /* what the decision queued may go now */
     return 0;
 }
