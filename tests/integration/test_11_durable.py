@@ -1,9 +1,9 @@
 """A decision is on disk before any agent hears of it; the listener notices a
 lost LISTEN connection; the master restarts dying workers with backoff."""
 import os
+import signal
 import subprocess
 import threading
-import time
 
 import lg
 from lg import eq, ok, wait_for
@@ -74,3 +74,60 @@ def test_decision_is_durable_before_the_waiter_hears(s):
     r, _ = box["r"]
     eq((r.status, r.json["status"], r.json["approved"]), (200, "completed", True))
     eq(box["d"][-1], 200)
+
+
+def _listeners(s):
+    return sorted(int(r[0]) for r in s.sql(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'loopgate listener'"))
+
+
+def _all_listening(s, besides=()):
+    pids = _listeners(s)
+    fresh = [p for p in pids if p not in besides]
+    return fresh if len(fresh) == len(s.worker_pids()) else None
+
+
+def _waiting_request(s, sid):
+    c = chat()
+    register(s, sid, c)
+    rid = submit(s, sid, options=["Yes", "No"])
+    _, m, _ = sent(s, rid)
+    box = {}
+    t = threading.Thread(target=lambda: box.update(r=long_poll(s, rid, 60)))
+    t.start()
+    return c, m, rid, box, t
+
+
+def test_listener_killed_by_the_server_still_wakes(s):
+    old = wait_for(lambda: _all_listening(s), 20, "every worker's listener")
+    c, m, rid, box, t = _waiting_request(s, "listen-kill")
+    s.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+          " WHERE application_name = 'loopgate listener'")
+    eq(s.tg.deliver(s.tg.press(c, m, button_text="No"))[-1], 200)
+    t.join(10)
+    ok("r" in box, "a long-poll whose worker's listener was killed was not woken within 10 s")
+    r, _ = box["r"]
+    eq((r.status, r.json["status"], r.json["approved"]), (200, "completed", False))
+    wait_for(lambda: _all_listening(s, besides=old), 20, "every worker to listen again")
+
+
+def test_listener_that_stops_answering_is_replaced(s):
+    """The listener's backend stops (as a peer behind a dead NAT or proxy
+    would: the socket stays open, nothing answers, no notification comes).
+    The listener's ping finds it, it reconnects and wakes every waiter."""
+    stalled = wait_for(lambda: _all_listening(s), 20, "every worker's listener")
+    c, m, rid, box, t = _waiting_request(s, "listen-stall")
+    log_at = len(s.worker_log())
+    for pid in stalled:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        eq(s.tg.deliver(s.tg.press(c, m, button_text="Yes"))[-1], 200)
+        t.join(30)  # a ping after 10 s of quiet, answered within 5 s
+        ok("r" in box, "the waiter was not woken within 30 s of its listener going silent")
+        r, _ = box["r"]
+        eq((r.status, r.json["status"], r.json["approved"]), (200, "completed", True))
+        ok("did not answer a ping" in s.worker_log()[log_at:], "the silent connection was logged")
+        wait_for(lambda: _all_listening(s, besides=stalled), 20, "every worker to listen again")
+    finally:
+        for pid in stalled:
+            os.kill(pid, signal.SIGCONT)
