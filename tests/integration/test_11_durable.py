@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 
 import lg
 from lg import eq, ok, wait_for
@@ -131,3 +132,25 @@ def test_listener_that_stops_answering_is_replaced(s):
     finally:
         for pid in stalled:
             os.kill(pid, signal.SIGCONT)
+
+
+def test_a_worker_that_dies_young_is_restarted_with_backoff(s):
+    """One worker slot killed as soon as each replacement appears: the
+    master waits 1 s, then 2 s, then 4 s before the next replacement."""
+    pids = wait_for(lambda: s.worker_pids() if len(s.worker_pids()) >= 2 else None, 20, "workers")
+    victim, others = pids[0], set(pids[1:])
+    log_at = len(s.worker_log())
+    gaps = []
+    for _ in range(4):
+        os.kill(victim, signal.SIGKILL)
+        t0 = time.monotonic()
+        fresh = wait_for(lambda: set(s.worker_pids()) - others - {victim}, 30, "a new worker")
+        gaps.append(time.monotonic() - t0)
+        victim = fresh.pop()
+    log = s.worker_log()[log_at:]
+    print("    restart gaps after each kill: %s s" % ", ".join("%.1f" % g for g in gaps))
+    for want in ("in_ms=1000", "in_ms=2000", "in_ms=4000"):
+        ok(want in log, "the master logged a restart %s: %s" % (want, log[-2000:]))
+    ok(gaps[-1] >= 3.5 and gaps[-2] >= 1.5, "restarts waited longer each time: %r" % gaps)
+    wait_for(lambda: s.get("/health").status == 200, 20, "the stack to answer again")
+    wait_for(lambda: _all_listening(s), 20, "every worker's listener")
