@@ -4,6 +4,7 @@
 #   make run        install what is missing, start the local stack in the foreground
 #   make check      the same set-up, then every test
 #   make SAN=1 ...  build with AddressSanitizer + UndefinedBehaviorSanitizer (into build/san)
+#   make TSAN=1 ... build with ThreadSanitizer (into build/tsan)
 #   make V=1 ...    show the commands
 
 SHELL       := /bin/bash
@@ -11,7 +12,11 @@ CC          ?= cc
 SERVER_PORT ?= 8080
 export SERVER_PORT
 
-ifeq ($(SAN),1)
+ifeq ($(TSAN),1)
+BUILD     := build/tsan
+SANFLAGS  := -fsanitize=thread -fno-omit-frame-pointer
+OPT       := -O1
+else ifeq ($(SAN),1)
 BUILD     := build/san
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT       := -O1
@@ -109,6 +114,7 @@ stop:
 check: deps
 	$(Q)$(MAKE) --no-print-directory build unit tests/node_modules/.package-lock.json
 	$(Q)$(MAKE) --no-print-directory SAN=1 build
+	$(Q)$(MAKE) --no-print-directory TSAN=1 build unit
 	$(Q)tests/run.sh
 
 lint: build

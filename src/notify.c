@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +22,7 @@ static struct {
     const struct config *cfg;
     pthread_t thread;
     bool started;
-    volatile bool stopping;
+    atomic_bool stopping;
     int wake_pipe[2];
     pthread_mutex_t lock;
     pthread_cond_t outbox_cond; /* delivery threads wait for a kick */
@@ -52,7 +53,7 @@ static struct {
     struct waiter *head[BUCKETS];
     pthread_mutex_t count_lock;
     int count;
-    volatile bool stopping;
+    atomic_bool stopping;
 } T = {.count_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_once_t T_once = PTHREAD_ONCE_INIT;

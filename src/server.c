@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,12 +59,6 @@
 #include "log.h"
 
 #define SD_LISTEN_FDS_START 3
-/* Request threads mostly sleep in long-polls: keep their stacks small. */
-#if defined(__SANITIZE_ADDRESS__)
-#define THREAD_STACK (1024 * 1024)
-#else
-#define THREAD_STACK (256 * 1024)
-#endif
 #define MAX_WORKERS 256
 #define RESTART_STABLE_MS 10000 /* a worker that lived this long did not die young */
 #define RESTART_FIRST_MS 1000   /* the wait after a first young death */
@@ -76,7 +71,7 @@ static struct {
     int listen_fd;
     pthread_mutex_t state_lock;
     pthread_cond_t exited;
-    volatile int stopping;
+    atomic_int stopping;
     pthread_t accepting; /* thread inside FCGX_Accept_r, valid when has_accepting */
     int has_accepting;
     int running; /* request threads still alive */
