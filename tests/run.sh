@@ -8,6 +8,7 @@
 #   unit-tsan    the unit tests against the ThreadSanitizer build (test_notify: the waiter table)
 #   integration-tsan the concurrency tests (submit batcher, listener, delivery, waiters)
 #                against the ThreadSanitizer build, no report allowed
+#   fuzz         every libFuzzer harness of tests/fuzz: its corpus replayed, then 30 s of fuzzing
 set -uo pipefail
 cd "$(dirname "$0")/.."
 total_pass=0 total_fail=0
@@ -44,6 +45,7 @@ tsan_tests=test_concurrent_submits,test_pending_limit_within_one_batch,test_paci
 tsan_tests+=,test_long_poll_wakes,test_500_waiting_all_woken,test_database_restart_while_waiting
 tsan_tests+=,test_timeout_enforced,test_webhook_retried_until,test_11_durable
 suite integration-tsan python3 tests/integration/run.py --bin build/tsan/loopgate --tsan -k "$tsan_tests"
+suite fuzz tests/fuzz/run.sh --check
 
 echo
 echo "$total_pass passed, $total_fail failed"
