@@ -19,13 +19,10 @@ def _psql_async(s, query):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _syncrep_waiters(s):
-    return int(s.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"))
-
-
-def _quiet_outbox(s):
-    return s.scalar("SELECT count(*) FROM outbox WHERE state = 'queued'"
-                    " AND next_attempt_at <= now() + interval '5 seconds'") == "0"
+def _syncrep_waiters(s, app, query="%"):
+    """Sessions of `app` waiting for the standby, whose last statement is like `query`."""
+    return int(s.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+                        " AND application_name = :'p1' AND query LIKE :'p2'", app, query))
 
 
 def test_decision_is_durable_before_the_waiter_hears(s):
@@ -37,7 +34,6 @@ def test_decision_is_durable_before_the_waiter_hears(s):
     register(s, "durable", c)
     rid = submit(s, "durable", options=["Yes", "No"])
     _, m, _ = sent(s, rid)
-    wait_for(lambda: _quiet_outbox(s), 20, "the outbox to be idle")
     box = {}
     waiter = threading.Thread(target=lambda: box.update(r=long_poll(s, rid, 60)))
     waiter.start()
@@ -51,17 +47,17 @@ def test_decision_is_durable_before_the_waiter_hears(s):
             if not probes or probes[-1].poll() is not None:
                 probes.append(_psql_async(
                     s, "SELECT pg_logical_emit_message(true, 'loopgate-test', 'probe')"))
-            return _syncrep_waiters(s) >= 1
+            return _syncrep_waiters(s, "psql") >= 1
 
         wait_for(probe_waits, 20, "a commit to wait for the standby")
         upd = s.tg.press(c, m, button_text="Yes")
         press = threading.Thread(
             target=lambda: box.update(d=s.tg.deliver(upd, deadline=60, timeout=45)))
         press.start()
-        # The press has gone as far as it can: its commit (or, were that
-        # asynchronous, the durable commits that follow it: the answer to the
-        # press, the message edit) waits for the standby too.
-        wait_for(lambda: _syncrep_waiters(s) >= 2, 20, "the decision's commit to wait")
+        # The press has gone as far as it can: its COMMIT waits for the
+        # standby too (an asynchronous one would not, and this times out).
+        wait_for(lambda: _syncrep_waiters(s, "loopgate", "COMMIT") >= 1, 20,
+                 "the decision's commit to wait for the standby")
         eq(s.scalar("SELECT status FROM requests WHERE id = :'p1'", rid), "pending",
            "the request as another session sees it while its decision is not durable")
         ok("r" not in box, "the waiter was told of a decision not yet durable: %r" % box.get("r"))
