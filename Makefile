@@ -4,6 +4,8 @@
 #   make run        install what is missing, start the local stack in the foreground
 #   make check      the same set-up, then every test
 #   make SAN=1 ...  build with AddressSanitizer + UndefinedBehaviorSanitizer (into build/san)
+#   make TSAN=1 ... build with ThreadSanitizer (into build/tsan)
+#   make fuzz       run every libFuzzer harness of tests/fuzz for FUZZ_SECONDS (300) each
 #   make V=1 ...    show the commands
 
 SHELL       := /bin/bash
@@ -11,7 +13,11 @@ CC          ?= cc
 SERVER_PORT ?= 8080
 export SERVER_PORT
 
-ifeq ($(SAN),1)
+ifeq ($(TSAN),1)
+BUILD     := build/tsan
+SANFLAGS  := -fsanitize=thread -fno-omit-frame-pointer
+OPT       := -O1
+else ifeq ($(SAN),1)
 BUILD     := build/san
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT       := -O1
@@ -88,6 +94,44 @@ $(UNIT_BINS): tests/unit/t.h
 
 unit: $(UNIT_BINS)
 
+# ---------------------------------------------------------------- fuzzing
+# libFuzzer harnesses (tests/fuzz) for every parser of untrusted input,
+# built with clang, ASan and UBSan into build/fuzz. `make fuzz` runs each
+# for FUZZ_SECONDS, two at a time; `make check` replays each corpus and
+# fuzzes each for 30 s (tests/fuzz/run.sh).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_BUILD   := build/fuzz
+FUZZ_FLAGS   := -O1 -g -std=c11 $(WARN) -pthread -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_NAMES   := fuzz_validate fuzz_query fuzz_telegram fuzz_mcp fuzz_config
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%)
+FUZZ_COMMON  := util log shape validate decide
+FUZZ_OBJ      = $(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_COMMON) $(1))
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(FUZZ_CC) -D_GNU_SOURCE -I$(PG_INC) -Isrc $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_validate: $(call FUZZ_OBJ,)
+$(FUZZ_BUILD)/fuzz_telegram: $(call FUZZ_OBJ,)
+$(FUZZ_BUILD)/fuzz_query: $(call FUZZ_OBJ,http router config)
+$(FUZZ_BUILD)/fuzz_config: $(call FUZZ_OBJ,config)
+$(FUZZ_BUILD)/fuzz_mcp: $(call FUZZ_OBJ,config) src/mcp.c
+
+$(FUZZ_BINS): $(FUZZ_BUILD)/%: tests/fuzz/%.c tests/fuzz/fuzz.h tests/fuzz/check.h $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(FUZZ_CC) -D_GNU_SOURCE -I$(PG_INC) -Isrc $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ \
+	    $(filter %.o,$^) $< -lfcgi -ljansson -lcrypto
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+
 # ---------------------------------------------------------------- set-up
 deps:
 	$(Q)tests/deps.sh
@@ -110,6 +154,8 @@ stop:
 check: deps
 	$(Q)$(MAKE) --no-print-directory build unit tests/node_modules/.package-lock.json
 	$(Q)$(MAKE) --no-print-directory SAN=1 build
+	$(Q)$(MAKE) --no-print-directory TSAN=1 build unit
+	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)tests/run.sh
 
 lint: build

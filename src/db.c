@@ -13,6 +13,9 @@
 
 #define ACQUIRE_WAIT_MS 5000
 #define IDLE_CHECK_MS 100
+#define KEEPALIVE_IDLE_S "10"
+#define KEEPALIVE_INTERVAL_S "5"
+#define KEEPALIVE_COUNT "3"
 
 static struct {
     pthread_mutex_t lock;
@@ -50,10 +53,25 @@ PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
     /*
      * Our defaults first; the operator's conninfo (expand_dbname) overrides
      * them. JIT compiles a query in tens of milliseconds: never worth it for
-     * statements that run in a fraction of one.
+     * statements that run in a fraction of one. Commits wait for the disk
+     * (and any synchronous standby) whatever the server's default: what an
+     * agent is told must survive a crash (decisions also insist on it per
+     * transaction, store.c DECISION_DURABLE). Over TCP, keepalives find a
+     * peer that vanished without closing (a host gone, a NAT or proxy that
+     * dropped the connection) in about KEEPALIVE_IDLE_S + COUNT * INTERVAL
+     * seconds instead of the kernel's two hours.
      */
-    const char *keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
-    const char *vals[] = {"5", "loopgate", "-c jit=off -c DateStyle=ISO -c TimeZone=UTC", conninfo,
+    const char *keys[] = {"connect_timeout",  "application_name", "options",
+                          "keepalives",       "keepalives_idle",  "keepalives_interval",
+                          "keepalives_count", "dbname",           NULL};
+    const char *vals[] = {"5",
+                          "loopgate",
+                          "-c jit=off -c DateStyle=ISO -c TimeZone=UTC -c synchronous_commit=on",
+                          "1",
+                          KEEPALIVE_IDLE_S,
+                          KEEPALIVE_INTERVAL_S,
+                          KEEPALIVE_COUNT,
+                          conninfo,
                           NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     const char *style, *zone;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +22,7 @@ static struct {
     const struct config *cfg;
     pthread_t thread;
     bool started;
-    volatile bool stopping;
+    atomic_bool stopping;
     int wake_pipe[2];
     pthread_mutex_t lock;
     pthread_cond_t outbox_cond; /* delivery threads wait for a kick */
@@ -56,7 +57,7 @@ static struct {
     struct waiter *head[BUCKETS];
     pthread_mutex_t count_lock;
     int count;
-    volatile bool stopping;
+    atomic_bool stopping;
 } T = {.count_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_once_t T_once = PTHREAD_ONCE_INIT;
@@ -351,7 +352,8 @@ static PGconn *listen_connect(void)
         log_warn("listener could not connect to database", "error=\"%s\"", err);
         return NULL;
     }
-    res = PQexec(pg, "LISTEN lg_request; LISTEN lg_apikey");
+    res = PQexec(pg,
+                 "SET application_name = 'loopgate listener'; LISTEN lg_request; LISTEN lg_apikey");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         log_warn("listener could not LISTEN", "error=\"%s\"", PQresultErrorMessage(res));
         PQclear(res);
@@ -363,6 +365,67 @@ static PGconn *listen_connect(void)
 }
 
 /* ---------------------------------------------------------------- listener */
+
+/*
+ * A connection that stays quiet this long is asked whether it still
+ * listens, and must answer within PING_TIMEOUT_MS. That finds what no
+ * error shows: a server or proxy that stopped answering without closing the
+ * socket (keepalives find it too over TCP, db.c, but slower, and never on a
+ * Unix socket), or a session that no longer listens (a pooler that handed
+ * it on).
+ */
+#define PING_IDLE_MS 10000
+#define PING_TIMEOUT_MS 5000
+#define LISTEN_CHECK                                                                               \
+    "SELECT count(*) FROM pg_listening_channels() c WHERE c IN ('lg_request', 'lg_apikey')"
+
+/*
+ * Ask `pg` which of our channels it listens on. 0: both; -1 (logged): the
+ * connection is dead, silent or no longer listening, or the process stops.
+ * Notifications that arrive meanwhile stay queued in libpq for the caller.
+ */
+static int listen_check(PGconn *pg)
+{
+    int64_t deadline = now_ms() + PING_TIMEOUT_MS;
+    PGresult *res;
+    bool listening;
+
+    if (!PQsendQuery(pg, LISTEN_CHECK)) {
+        log_warn("listener could not ping its database connection; reconnecting", "error=\"%s\"",
+                 PQerrorMessage(pg));
+        return -1;
+    }
+    while (PQisBusy(pg)) {
+        struct pollfd fds[2] = {{PQsocket(pg), POLLIN, 0}, {N.wake_pipe[0], POLLIN, 0}};
+        int64_t left = deadline - now_ms();
+
+        if (left <= 0) {
+            log_warn("listener's database connection did not answer a ping; reconnecting",
+                     "timeout_ms=%d", PING_TIMEOUT_MS);
+            return -1;
+        }
+        if (poll(fds, 2, (int)left) < 0 && errno != EINTR)
+            return -1;
+        if (fds[1].revents)
+            return -1; /* stopping */
+        if (!PQconsumeInput(pg)) {
+            log_warn("listener lost its database connection; reconnecting", "error=\"%s\"",
+                     PQerrorMessage(pg));
+            return -1;
+        }
+    }
+    res = PQgetResult(pg);
+    listening = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                !strcmp(PQgetvalue(res, 0, 0), "2");
+    if (!listening)
+        log_warn("listener is no longer listening; reconnecting", "error=\"%s\"",
+                 PQresultStatus(res) == PGRES_TUPLES_OK ? "LISTEN lost"
+                                                        : PQresultErrorMessage(res));
+    PQclear(res);
+    while ((res = PQgetResult(pg)))
+        PQclear(res);
+    return listening ? 0 : -1;
+}
 
 #define READ_BATCH 256 /* requests read again in one statement */
 
@@ -417,12 +480,14 @@ static void *listener(void *arg)
     PGconn *pg = NULL;
     struct db_conn conn = {0};
     static struct woken wk;
-    int backoff_ms = 100, got;
+    int backoff_ms = 100, got, ready;
+    int64_t quiet_since = 0;
 
     (void)arg;
     while (!N.stopping) {
         struct pollfd fds[2];
         PGnotify *n;
+        int64_t quiet;
 
         if (!pg) {
             pg = listen_connect();
@@ -438,13 +503,23 @@ static void *listener(void *arg)
             keycache_flush(true);
             notify_outbox_kick();
             wake(NULL);
+            quiet_since = now_ms();
         }
         fds[0] = (struct pollfd){PQsocket(pg), POLLIN, 0};
         fds[1] = (struct pollfd){N.wake_pipe[0], POLLIN, 0};
-        if (poll(fds, 2, 10000) < 0 && errno != EINTR)
+        quiet = now_ms() - quiet_since;
+        ready = poll(fds, 2, quiet >= PING_IDLE_MS ? 0 : (int)(PING_IDLE_MS - quiet));
+        if (ready < 0 && errno != EINTR)
             break;
         if (fds[1].revents)
             break;
+        if (ready == 0 && listen_check(pg) < 0) {
+            PQfinish(pg);
+            pg = NULL;
+            keycache_flush(false);
+            continue;
+        }
+        quiet_since = now_ms();
         if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
             log_warn("listener lost its database connection; reconnecting", "error=\"%s\"",
                      PQerrorMessage(pg));

@@ -21,6 +21,12 @@
  * 4. When the connection drops, the thread reconnects with backoff, LISTENs
  *    again, and wakes a delivery thread and every waiter: each re-reads
  *    the database, which is the truth; a notification is only a hint.
+ * 5. A connection can also fail silently: a peer gone without closing the
+ *    socket, a session that no longer listens. TCP keepalives (db.c) and a
+ *    ping after every 10 s of quiet (which must answer within 5 s that it
+ *    still listens on both channels) find those; the thread logs it and
+ *    goes the way of point 4. The connection is named `loopgate listener`
+ *    (application_name) in pg_stat_activity.
  */
 #ifndef LG_NOTIFY_H
 #define LG_NOTIFY_H

@@ -3,9 +3,13 @@
  *
  * 1. The master takes the FastCGI listening socket from systemd socket
  *    activation (LISTEN_FDS) or binds `socket` itself, then forks `workers`
- *    children and does nothing else: it restarts a child that dies (with a
- *    pause if children die young) and on SIGTERM/SIGINT tells every child to
- *    stop, waits for them (bounded by shutdown_timeout), and exits 0.
+ *    children and does nothing else: it restarts a child that dies and on
+ *    SIGTERM/SIGINT tells every child to stop, waits for them (bounded by
+ *    shutdown_timeout), and exits 0. A child that served for a while
+ *    (RESTART_STABLE_MS) is replaced at once; one that dies young waits
+ *    before its replacement starts, 1 s and then twice as long each time it
+ *    dies young again, up to 30 s: a worker that cannot start costs a log
+ *    line now and then, not a fork a second forever.
  * 2. A worker runs `threads` request threads. They take turns in
  *    FCGX_Accept_r, so exactly one thread sits in accept() and the kernel
  *    hands each connection to one process. Idle threads wait on a stack and
@@ -30,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,13 +59,10 @@
 #include "log.h"
 
 #define SD_LISTEN_FDS_START 3
-/* Request threads mostly sleep in long-polls: keep their stacks small. */
-#if defined(__SANITIZE_ADDRESS__)
-#define THREAD_STACK (1024 * 1024)
-#else
-#define THREAD_STACK (256 * 1024)
-#endif
 #define MAX_WORKERS 256
+#define RESTART_STABLE_MS 10000 /* a worker that lived this long did not die young */
+#define RESTART_FIRST_MS 1000   /* the wait after a first young death */
+#define RESTART_MAX_MS 30000    /* the longest wait */
 
 /* ---------------------------------------------------------------- worker */
 
@@ -69,7 +71,7 @@ static struct {
     int listen_fd;
     pthread_mutex_t state_lock;
     pthread_cond_t exited;
-    volatile int stopping;
+    atomic_int stopping;
     pthread_t accepting; /* thread inside FCGX_Accept_r, valid when has_accepting */
     int has_accepting;
     int running; /* request threads still alive */
@@ -435,6 +437,8 @@ int server_run(struct config *cfg)
 {
     pid_t kids[MAX_WORKERS] = {0};
     int64_t born[MAX_WORKERS] = {0};
+    int64_t restart_at[MAX_WORKERS] = {0}; /* when an empty slot's next worker starts */
+    int delay_ms[MAX_WORKERS] = {0};       /* the wait after the slot's last death */
     sigset_t set, old;
     int fd, owned = 0, stopping = 0, n = cfg->workers;
     int64_t deadline = 0;
@@ -464,6 +468,10 @@ int server_run(struct config *cfg)
     for (int i = 0; i < n; i++) {
         kids[i] = spawn(cfg, fd, &old);
         born[i] = now_ms();
+        if (kids[i] < 0) { /* fork failed (logged): try again later */
+            kids[i] = 0;
+            restart_at[i] = born[i] + RESTART_FIRST_MS;
+        }
     }
     log_info("loopgate serving", "socket=%s workers=%d threads=%d auth=%s config=%s",
              owned ? cfg->socket : "(inherited)", n, cfg->threads,
@@ -487,20 +495,36 @@ int server_run(struct config *cfg)
         }
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
             for (int i = 0; i < n; i++) {
+                int64_t lived = now_ms() - born[i];
+
                 if (kids[i] != pid)
                     continue;
                 kids[i] = 0;
+                if (lived >= RESTART_STABLE_MS)
+                    delay_ms[i] = 0;
+                else if (delay_ms[i] == 0)
+                    delay_ms[i] = RESTART_FIRST_MS;
+                else
+                    delay_ms[i] =
+                        delay_ms[i] * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : delay_ms[i] * 2;
+                restart_at[i] = now_ms() + delay_ms[i];
                 if (!stopping)
-                    log_warn("worker died; restarting", "pid=%d status=%d signal=%d", (int)pid,
+                    log_warn(delay_ms[i] ? "worker died young; restarting after a pause"
+                                         : "worker died; restarting",
+                             "pid=%d status=%d signal=%d lived_ms=%lld in_ms=%d", (int)pid,
                              WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                             WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+                             WIFSIGNALED(status) ? WTERMSIG(status) : 0, (long long)lived,
+                             delay_ms[i]);
             }
         }
         for (int i = 0; i < n; i++) {
-            /* Restart at once, but at most once a second per slot. */
-            if (!stopping && kids[i] == 0 && now_ms() - born[i] >= 1000) {
+            if (!stopping && kids[i] == 0 && now_ms() >= restart_at[i]) {
                 kids[i] = spawn(cfg, fd, &old);
                 born[i] = now_ms();
+                if (kids[i] < 0) {
+                    kids[i] = 0;
+                    restart_at[i] = born[i] + RESTART_FIRST_MS;
+                }
             }
             alive += kids[i] > 0;
         }

@@ -6,6 +6,24 @@
 
 #include "config.h"
 
+/*
+ * The stack of a request thread. They mostly sleep in long-polls: keep it
+ * small. Whatever runs on a request thread (parsers of untrusted input
+ * above all: tests/fuzz runs them on a thread of THREAD_STACK_PRODUCTION)
+ * must fit in it. Sanitizer builds, whose frames are larger, get more.
+ */
+#define THREAD_STACK_PRODUCTION (256 * 1024)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define LG_SANITIZED_STACK 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(LG_SANITIZED_STACK)
+#define THREAD_STACK (1024 * 1024)
+#else
+#define THREAD_STACK THREAD_STACK_PRODUCTION
+#endif
+
 /* Run the master until SIGTERM/SIGINT; returns the process exit code. */
 int server_run(struct config *cfg);
 

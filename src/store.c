@@ -88,7 +88,6 @@ enum {
     S_TG_REQUEST_BY_MESSAGE,
     S_TG_PRESS,
     S_TG_DECIDED,
-    S_WAL_FLUSH,
     S_TG_ENQUEUE,
     S_TG_AUDIT,
     S_TG_CHAT_PENDING,
@@ -354,8 +353,6 @@ static const struct db_stmt stmts[] = {
                       "SELECT tg_decided($1::uuid, $2, $3::boolean, $4::bigint, $5, $6, $7::jsonb,"
                       " $8::jsonb)",
                       false},
-    /* a transaction with an xid: its commit flushes the WAL written before it */
-    [S_WAL_FLUSH] = {"wal_flush", "SELECT pg_current_xact_id()", true},
     [S_TG_ENQUEUE] = {"tg_enqueue",
                       "INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
                       " VALUES ($1, $2::uuid, $3::bigint, $4::jsonb, $5::smallint)",
@@ -754,11 +751,25 @@ static int idempotent_replay(const struct actor *who, const char *idem_key, cons
 }
 
 /*
- * Submits that arrive while another batch is being written wait and go
- * together in the next one: one statement and one commit (one WAL flush)
- * for all of them. A submit that finds no batch under way writes at once,
- * alone, so batching adds no wait to a quiet worker. One batch at a time per
- * process; the statement's time is what gathers the next batch.
+ * The submit batcher.
+ *
+ * 1. Submits that arrive while another batch is being written wait and go
+ *    together in the next one: one statement and one commit (one WAL flush)
+ *    for all of them. A submit that finds no batch under way writes at once,
+ *    alone, so batching adds no wait to a quiet worker. One batch at a time
+ *    per process; the statement's time is what gathers the next batch.
+ * 2. Each submitting thread owns a slot on its stack and queues it on SQ.
+ *    Whoever takes a batch off the queue (under SQ.mu) becomes its writer
+ *    and writes it without the lock.
+ * 3. A slot's answer (rc, out, err, pending, outcome) belongs to the writer
+ *    of its batch while the slot's `verdict` is SUBMIT_WAITING; the owner
+ *    does not read it then. The writer publishes every answer by setting
+ *    `verdict` under SQ.mu, after it has touched the slot for the last
+ *    time; the owner reads `verdict` only under SQ.mu and, once it is no
+ *    longer SUBMIT_WAITING, owns the whole slot again (it may return and
+ *    free its stack). So the lock orders every write of the writer before
+ *    every read of the owner, and the writer never touches a slot whose
+ *    owner may have gone.
  */
 enum { SUBMIT_BATCH_MAX = 64 };
 
@@ -771,8 +782,9 @@ enum submit_verdict {
 };
 
 struct submit_slot {
-    json_t *item; /* the request, as one element of the batch's $1 */
-    enum submit_verdict verdict;
+    json_t *item;                /* the request, as one element of the batch's $1 */
+    enum submit_verdict verdict; /* published under SQ.mu (point 3) */
+    enum submit_verdict outcome; /* the writer's answer, published as verdict */
     int rc;
     json_t *out;
     struct lg_error err;
@@ -813,15 +825,15 @@ static int submit_outcome(const PGresult *res, int row, struct submit_slot *s)
         row_to_submitted(res, row, &r);
         s->out = shape_submitted(&r);
         s->rc = 0;
-        s->verdict = SUBMIT_DONE;
+        s->outcome = SUBMIT_DONE;
         return 1;
     }
     if (PQgetisnull(res, row, SUBMITTED_NCOLS))
-        s->verdict = SUBMIT_NO_SESSION;
+        s->outcome = SUBMIT_NO_SESSION;
     else if (!col_bool(res, row, SUBMITTED_NCOLS))
-        s->verdict = SUBMIT_INACTIVE;
+        s->outcome = SUBMIT_INACTIVE;
     else
-        s->verdict = SUBMIT_HELD;
+        s->outcome = SUBMIT_HELD;
     s->pending = col_int(res, row, SUBMITTED_NCOLS + 1);
     return 0;
 }
@@ -862,7 +874,7 @@ static void write_batch(struct submit_slot **slots, int n, int max_pending)
         for (int i = 0; i < n; i++) {
             slots[i]->rc = -1;
             slots[i]->err = err;
-            slots[i]->verdict = SUBMIT_DONE;
+            slots[i]->outcome = SUBMIT_DONE;
         }
     }
     PQclear(res);
@@ -897,6 +909,8 @@ static void submit_wait(struct submit_slot *me, int max_pending)
         pthread_mutex_unlock(&SQ.mu);
         write_batch(batch, n, max_pending);
         pthread_mutex_lock(&SQ.mu);
+        for (int i = 0; i < n; i++)
+            batch[i]->verdict = batch[i]->outcome; /* after this, batch[i] may be gone */
         SQ.writing = false;
         pthread_cond_broadcast(&SQ.done);
     }
@@ -1367,6 +1381,25 @@ int store_tg_open(struct db_conn **tx, int64_t bot_id, int64_t update_id, const 
     return 0;
 }
 
+/*
+ * A decision is on disk before anyone hears of it: its transaction commits
+ * synchronously, whatever tg_decided (which asks for an asynchronous commit
+ * of its transaction), the role or the server's default say. This step runs
+ * after the decision and before its COMMIT.
+ *
+ * Why a synchronous commit and not a wake-up after the flush: an
+ * asynchronous commit is visible to every reader at once, before its WAL is
+ * flushed. Not only the listener's wake-up would tell an agent of it, but
+ * also a plain poll, an MCP call, a coding agent's hook or a delivery thread
+ * that claims the webhook row in that window; holding back one of them
+ * would leave the others open. A synchronous commit becomes visible (and
+ * sends its NOTIFY) only once flushed, so every reader is covered by one
+ * rule. The cost is one WAL flush before the wake-up, the same flush that
+ * was paid before Telegram's answer (concurrent decisions share it: group
+ * commit). With synchronous standbys configured, `on` also waits for them.
+ */
+#define DECISION_DURABLE "SET LOCAL synchronous_commit = on"
+
 int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_error *err)
 {
     char uid[24];
@@ -1380,9 +1413,10 @@ int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_er
                        d ? d->actor : NULL,
                        detail,
                        answer};
-    struct db_step all[] = {{.idx = S_TG_DECIDED, .n = 8, .params = p}, {.sql = "COMMIT"}};
-    struct db_step *steps = d ? all : all + 1; /* without a decision: COMMIT alone */
-    int n = d ? 2 : 1, rc;
+    struct db_step all[] = {
+        {.idx = S_TG_DECIDED, .n = 8, .params = p}, {.sql = DECISION_DURABLE}, {.sql = "COMMIT"}};
+    struct db_step *steps = d ? all : all + 2; /* without a decision: COMMIT alone */
+    int n = d ? 3 : 1, rc;
 
     snprintf(uid, sizeof(uid), "%lld", d ? (long long)d->user_id : 0LL);
     rc = db_batch(tx, stmts, steps, n, err);
@@ -1415,6 +1449,11 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
                        press->group_any ? "true" : "false",
                        press->callback_query_id,
                        bot};
+    struct db_step steps[] = {{.sql = "BEGIN"},
+                              {.idx = S_TG_PRESS, .n = 11, .params = p},
+                              {.sql = DECISION_DURABLE},
+                              {.sql = "COMMIT"}};
+    struct db_conn *tx;
     PGresult *res;
     const char *v;
     int rc = 2;
@@ -1425,10 +1464,21 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
     snprintf(mid, sizeof(mid), "%lld", (long long)press->message_id);
     snprintf(user, sizeof(user), "%lld", (long long)press->user_id);
     snprintf(bot, sizeof(bot), "%lld", (long long)press->bot_id);
-    res = run(S_TG_PRESS, 11, p, err);
-    free(allow);
-    if (!res)
+    if (!(tx = db_acquire(err))) {
+        free(allow);
         return -1;
+    }
+    if (db_batch(tx, stmts, steps, 4, err) < 0) {
+        free(allow);
+        store_tx_rollback(tx);
+        return -1;
+    }
+    free(allow);
+    db_release(tx);
+    PQclear(steps[0].res);
+    PQclear(steps[2].res);
+    PQclear(steps[3].res);
+    res = steps[1].res;
     v = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
     if (!strcmp(v, "approved") || !strcmp(v, "denied")) {
         *approved = v[0] == 'a';
@@ -1442,8 +1492,7 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
 
 int store_wal_flush(struct lg_error *err)
 {
-    if (run_void(S_WAL_FLUSH, 0, NULL, err) < 0)
-        return -1;
+    (void)err; /* decisions commit synchronously (DECISION_DURABLE): nothing is left to flush */
     notify_outbox_kick(); /* what the decision queued may go now */
     return 0;
 }

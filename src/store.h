@@ -206,9 +206,9 @@ int store_tg_open(struct db_conn **tx, int64_t bot_id, int64_t update_id, const 
  * Write decision `d` (when not NULL: the request leaves 'pending' with its
  * audit row, final-state work and answer, sql/006_throughput.sql tg_decided)
  * and commit, in one round trip; `tx` is given back either way. A decision
- * commits without waiting for the disk: call store_wal_flush() before telling
- * anyone outside (Telegram) that it is done; that call also sends what it
- * queued (the answer to the press, the edit).
+ * commits synchronously: once this returns it is on disk, and nobody (a
+ * waiter, a poll, a delivery thread) could see it before. Then call
+ * store_wal_flush() to send what it queued (the answer to the press, the edit).
  */
 int store_tg_close(struct db_conn *tx, const struct tg_decision *d,
                    struct lg_error *err) LG_MUST_CHECK;
@@ -229,8 +229,9 @@ struct tg_press {
 };
 
 /*
- * Decide the press in one statement (autocommit; like store_tg_close, not
- * yet on disk: store_wal_flush). 0: decided (*approved set); 1: an update
+ * Decide the press in one statement (and one round trip; like
+ * store_tg_close, on disk when it returns; then store_wal_flush to send
+ * what it queued). 0: decided (*approved set); 1: an update
  * handled before; 2: nothing written, handle it as any update (refusals,
  * messages sent before the buttons were kept); -1: error.
  */
@@ -238,10 +239,11 @@ int store_tg_press(const struct tg_press *press, bool *approved,
                    struct lg_error *err) LG_MUST_CHECK;
 
 /*
- * Return once everything committed so far is on disk, and wake a delivery
- * thread for what the decisions queued: Telegram hears of a decision once
- * it is durable, and the agents waiting for it (woken at its commit) are
- * answered before the delivery threads compete with them for the CPU.
+ * After a decision (store_tg_close, store_tg_press), which is on disk when
+ * they return: wake a delivery thread for what it queued, so the agents
+ * waiting for it (woken at its commit) are answered before the delivery
+ * threads compete with them for the CPU. Kept as the one call a caller
+ * makes before telling anyone outside; it cannot fail today.
  */
 int store_wal_flush(struct lg_error *err) LG_MUST_CHECK;
 

@@ -7,6 +7,8 @@ set -euo pipefail
 
 PACKAGES=(
     gcc make libc6-dev            # build
+    libtsan2                      # make TSAN=1 (ThreadSanitizer runtime for gcc)
+    clang libclang-rt-14-dev      # tests/fuzz: libFuzzer, ASan and UBSan runtimes for clang
     libfcgi-dev libpq-dev libjansson-dev libcurl4-openssl-dev libssl-dev
     postgresql                    # the private cluster of the local stack and the tests
     nginx                         # TLS, HTTP/2 and FastCGI in front of the workers

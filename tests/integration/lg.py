@@ -83,6 +83,8 @@ class Stack:
             e["ASAN_OPTIONS"] = "log_path=%s/log/asan:detect_leaks=1:abort_on_error=0" % self.var
             e["UBSAN_OPTIONS"] = "log_path=%s/log/ubsan:print_stacktrace=1" % self.var
             e["LSAN_OPTIONS"] = "suppressions=%s/tests/integration/lsan.supp" % ROOT
+            e["TSAN_OPTIONS"] = ("log_path=%s/log/tsan:halt_on_error=0:second_deadlock_stack=1:"
+                                 "suppressions=%s/tests/integration/tsan.supp" % (self.var, ROOT))
         e.update(self.extra_env)
         e.update(over)
         return e
@@ -149,7 +151,7 @@ class Stack:
         logdir = os.path.join(self.var, "log")
         found = []
         for name in os.listdir(logdir):
-            if name.startswith(("asan", "ubsan")):
+            if name.startswith(("asan", "ubsan", "tsan")):
                 with open(os.path.join(logdir, name), errors="replace") as f:
                     found.append((name, f.read()))
         return found

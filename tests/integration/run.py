@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """run.py - run the integration tests against one build of loopgate.
 
-    run.py [--bin build/loopgate] [--san] [-k SUBSTRING]
+    run.py [--bin build/loopgate] [--san | --tsan] [-k SUBSTRING]
 
 Starts one shared stack (src/stack.sh in a temp dir), runs every test_*
 function of the test_*.py modules here in file order, stops the stack (also
@@ -46,10 +46,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(lg.ROOT, "build/loopgate"))
     ap.add_argument("--san", action="store_true", help="the binary is a sanitizer build")
+    ap.add_argument("--tsan", action="store_true", help="the binary is a ThreadSanitizer build")
     ap.add_argument("-k", dest="pattern", default="",
                     help="run only tests whose name contains one of these comma-separated strings")
     args = ap.parse_args()
-    label = "integration-san" if args.san else "integration"
+    label = "integration-tsan" if args.tsan else "integration-san" if args.san else "integration"
+    args.san = args.san or args.tsan
 
     tests = collect(args.pattern)
     passed = failed = 0

@@ -3,10 +3,13 @@
  * answered at once; a kick for paced Telegram sends is due when the bot may
  * send again, and a thread that wakes earlier for its own reasons leaves it.
  * And what the listener hands to waiters: a row reaches the waiters of its
- * request and tenant only, each its own copy.
+ * request and tenant only, each its own copy; and all of it from many
+ * threads at once (run under ThreadSanitizer by make check: unit-tsan).
  */
 #include "notify.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "t.h"
@@ -126,6 +129,108 @@ TEST(the_waiter_table_is_bounded)
     notify_waiter_remove(&w[1]);
 }
 
+/*
+ * Threads that register, are handed rows, sleep and leave, while others
+ * hand rows over and kick the delivery threads: every count adds up and,
+ * under ThreadSanitizer (make TSAN=1), nothing is touched outside its lock.
+ */
+#define RACE_ROUNDS 2000
+#define RACE_WAITERS 4
+
+static const char *const race_ids[] = {
+    "44444444-4444-4444-4444-444444444444", "55555555-5555-5555-5555-555555555555",
+    "66666666-6666-6666-6666-666666666666", "77777777-7777-7777-7777-777777777777"};
+static atomic_int race_done;
+
+struct race_waiter {
+    int n;
+    int handed;
+    int failed;
+};
+
+static void *race_waiter_thread(void *arg)
+{
+    struct race_waiter *me = arg;
+
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        struct waiter w;
+        json_t *row;
+
+        if (notify_waiter_add(&w, race_ids[(me->n + i) % 4], "acme", 100) < 0) {
+            me->failed++;
+            continue;
+        }
+        row = notify_waiter_sleep(&w, 0);
+        if (row) {
+            me->handed += json_is_string(json_object_get(row, "status"));
+            json_decref(row);
+        }
+        notify_waiter_remove(&w);
+    }
+    atomic_fetch_add(&race_done, 1);
+    return NULL;
+}
+
+static void *race_hand_thread(void *arg)
+{
+    json_t *poll = arg;
+
+    for (int i = 0; atomic_load(&race_done) < RACE_WAITERS; i++)
+        notify_hand_row(race_ids[i % 4], "acme", poll);
+    return NULL;
+}
+
+static void *race_kick_thread(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&race_done) < RACE_WAITERS) {
+        notify_outbox_kick();
+        notify_outbox_kick_paced();
+        notify_paced_for(1);
+    }
+    notify_paced_for(0);
+    return NULL;
+}
+
+static void *race_delivery_thread(void *arg)
+{
+    int *kicks = arg;
+
+    while (atomic_load(&race_done) < RACE_WAITERS)
+        *kicks += notify_wait_outbox(1);
+    return NULL;
+}
+
+TEST(the_waiter_table_and_kicks_hold_under_concurrent_threads)
+{
+    pthread_t w[RACE_WAITERS], hand, kick, deliver;
+    struct race_waiter rw[RACE_WAITERS];
+    json_t *poll = json_pack("{s:s}", "status", "completed");
+    int kicks = 0, failed = 0;
+
+    atomic_store(&race_done, 0);
+    for (int i = 0; i < RACE_WAITERS; i++) {
+        rw[i] = (struct race_waiter){.n = i};
+        CHECK(pthread_create(&w[i], NULL, race_waiter_thread, &rw[i]) == 0);
+    }
+    CHECK(pthread_create(&hand, NULL, race_hand_thread, poll) == 0);
+    CHECK(pthread_create(&kick, NULL, race_kick_thread, NULL) == 0);
+    CHECK(pthread_create(&deliver, NULL, race_delivery_thread, &kicks) == 0);
+    for (int i = 0; i < RACE_WAITERS; i++) {
+        pthread_join(w[i], NULL);
+        failed += rw[i].failed;
+    }
+    pthread_join(hand, NULL);
+    pthread_join(kick, NULL);
+    pthread_join(deliver, NULL);
+    CHECK(failed == 0);
+    CHECK(notify_waiters() == 0);
+    CHECK(kicks > 0);
+    json_decref(poll);
+    notify_outbox_kick(); /* leave no kick unanswered for the next test */
+    (void)notify_wait_outbox(0);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -137,5 +242,6 @@ int main(int argc, char **argv)
     RUN(a_plain_kick_is_not_held_back_by_the_pace);
     RUN(a_row_handed_over_reaches_the_waiters_of_its_request_and_tenant);
     RUN(the_waiter_table_is_bounded);
+    RUN(the_waiter_table_and_kicks_hold_under_concurrent_threads);
     return t_end();
 }

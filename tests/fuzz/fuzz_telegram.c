@@ -1,0 +1,57 @@
+/*
+ * fuzz_telegram.c - a Telegram update as the webhook receives it: the body
+ * parsed as the API parses it (parse_json_object), the callback data of a
+ * button press (decide_callback_parse, which must agree with
+ * decide_callback_format), a typed answer and the presser's names judged
+ * as labels (decide_label_denies), the update serialised again. The update
+ * handling itself reads and writes the database (telegram.c) and is not
+ * run here. An input that is not JSON is taken as callback data alone.
+ */
+#include <jansson.h>
+
+#include "check.h"
+#include "decide.h"
+#include "fuzz.h"
+#include "validate.h"
+
+static void callback_data(const char *data)
+{
+    char id[37], again[80];
+    int idx;
+
+    if (decide_callback_parse(data, id, &idx) < 0)
+        return;
+    FUZZ_REQUIRE(uuid_valid(id));
+    FUZZ_REQUIRE(idx >= 0 && idx <= 99);
+    FUZZ_REQUIRE(decide_callback_format(id, idx, again, sizeof(again)) == 0);
+    FUZZ_REQUIRE(decide_callback_parse(again, id, &idx) == 0);
+}
+
+static void text(json_t *v)
+{
+    if (json_is_string(v))
+        (void)decide_label_denies(json_string_value(v));
+}
+
+static void fuzz_one(const char *data, size_t len)
+{
+    struct lg_error err = {0};
+    json_t *u, *cq, *msg;
+
+    callback_data(data);
+    if (parse_json_object(data, len, &u, &err) < 0) {
+        fuzz_client_error(&err);
+        return;
+    }
+    cq = json_object_get(u, "callback_query");
+    if (json_is_string(json_object_get(cq, "data")))
+        callback_data(json_string_value(json_object_get(cq, "data")));
+    text(json_object_get(json_object_get(cq, "from"), "first_name"));
+    text(json_object_get(json_object_get(cq, "from"), "last_name"));
+    msg = json_object_get(u, "message");
+    text(json_object_get(msg, "text"));
+    text(json_object_get(json_object_get(msg, "from"), "first_name"));
+    fuzz_dump(u);
+}
+
+FUZZ_MAIN
