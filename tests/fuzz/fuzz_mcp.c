@@ -20,7 +20,7 @@ const char *http_param(const struct http_req *r, const char *name)
 {
     (void)r;
     if (!strcmp(name, "HTTP_MCP_SESSION_ID"))
-        return "fuzz-session";
+        return "5a1e55105a1e55105a1e55105a1e55105a1e55105a1e55105a1e55105a1e5510";
     if (!strcmp(name, "HTTP_ACCEPT"))
         return "application/json, text/event-stream";
     return NULL;
@@ -68,21 +68,29 @@ void http_sse_send(struct http_req *r, json_t *msg)
     fuzz_dump(msg);
 }
 
+bool http_client_gone(struct http_req *r)
+{
+    (void)r;
+    return false;
+}
+
 /* ---------------------------------------------------------------- database */
 
-int store_mcp_session_get(const char *id, const char *tenant, char *version, size_t vlen,
+int store_mcp_session_get(const char *id, const char *tenant, int idle, char *version, size_t vlen,
                           struct lg_error *err)
 {
-    (void)id, (void)tenant, (void)err;
+    (void)id, (void)tenant, (void)idle, (void)err;
     lg_strlcpy(version, "2025-03-26", vlen);
     return 0;
 }
 
 int store_mcp_session_create(const char *id, const char *tenant, const char *version,
-                             const char *client_name, const char *client_version,
+                             const char *client_name, const char *client_version, int max, int idle,
                              struct lg_error *err)
 {
-    (void)id, (void)tenant, (void)version, (void)client_name, (void)client_version, (void)err;
+    (void)id, (void)tenant, (void)version, (void)max, (void)idle, (void)err;
+    FUZZ_REQUIRE(!client_name || utf8_valid(client_name, strlen(client_name)));
+    FUZZ_REQUIRE(!client_version || utf8_valid(client_version, strlen(client_version)));
     return 0;
 }
 

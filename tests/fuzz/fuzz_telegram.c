@@ -3,7 +3,9 @@
  * parsed as the API parses it (parse_json_object), the callback data of a
  * button press (decide_callback_parse, which must agree with
  * decide_callback_format), a typed answer and the presser's names judged
- * as labels (decide_label_denies), the update serialised again. The update
+ * as labels and as typed answers (decide_label_meaning,
+ * decide_answer_approves: a typed answer that approves is also a label that
+ * approves), the update serialised again. The update
  * handling itself reads and writes the database (telegram.c) and is not
  * run here. An input that is not JSON is taken as callback data alone.
  */
@@ -29,8 +31,14 @@ static void callback_data(const char *data)
 
 static void text(json_t *v)
 {
-    if (json_is_string(v))
-        (void)decide_label_denies(json_string_value(v));
+    const char *s;
+
+    if (!json_is_string(v))
+        return;
+    s = json_string_value(v);
+    if (decide_answer_approves(s))
+        FUZZ_REQUIRE(decide_label_meaning(s) == DECIDE_APPROVES);
+    FUZZ_REQUIRE(decide_option_contradicts(s, true) == (decide_label_meaning(s) == DECIDE_DENIES));
 }
 
 static void fuzz_one(const char *data, size_t len)
