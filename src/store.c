@@ -1490,13 +1490,6 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
     return rc;
 }
 
-int store_wal_flush(struct lg_error *err)
-{
-    (void)err; /* decisions commit synchronously (DECISION_DURABLE): nothing is left to flush */
-    notify_outbox_kick(); /* what the decision queued may go now */
-    return 0;
-}
-
 int store_tg_enqueue(struct db_conn *tx, const char *kind, const char *request_id, int64_t chat_id,
                      json_t *payload, int priority, struct lg_error *err)
 {

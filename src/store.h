@@ -208,7 +208,7 @@ int store_tg_open(struct db_conn **tx, int64_t bot_id, int64_t update_id, const 
  * and commit, in one round trip; `tx` is given back either way. A decision
  * commits synchronously: once this returns it is on disk, and nobody (a
  * waiter, a poll, a delivery thread) could see it before. Then call
- * store_wal_flush() to send what it queued (the answer to the press, the edit).
+ * notify_outbox_kick() to send what it queued (the answer to the press, the edit).
  */
 int store_tg_close(struct db_conn *tx, const struct tg_decision *d,
                    struct lg_error *err) LG_MUST_CHECK;
@@ -230,22 +230,13 @@ struct tg_press {
 
 /*
  * Decide the press in one statement (and one round trip; like
- * store_tg_close, on disk when it returns; then store_wal_flush to send
+ * store_tg_close, on disk when it returns; then notify_outbox_kick to send
  * what it queued). 0: decided (*approved set); 1: an update
  * handled before; 2: nothing written, handle it as any update (refusals,
  * messages sent before the buttons were kept); -1: error.
  */
 int store_tg_press(const struct tg_press *press, bool *approved,
                    struct lg_error *err) LG_MUST_CHECK;
-
-/*
- * After a decision (store_tg_close, store_tg_press), which is on disk when
- * they return: wake a delivery thread for what it queued, so the agents
- * waiting for it (woken at its commit) are answered before the delivery
- * threads compete with them for the CPU. Kept as the one call a caller
- * makes before telling anyone outside; it cannot fail today.
- */
-int store_wal_flush(struct lg_error *err) LG_MUST_CHECK;
 
 /* Record bot `bot_id`'s update `update_id` as refused for good (`why`): it is not processed. */
 int store_tg_refused(int64_t bot_id, int64_t update_id, const char *why,

@@ -13,6 +13,7 @@
 #include "db.h"
 #include "decide.h"
 #include "log.h"
+#include "notify.h"
 #include "store.h"
 #include "tg.h"
 #include "tgmsg.h"
@@ -503,8 +504,9 @@ static int quick_press(const struct config *cfg, json_t *cq, int64_t update_id, 
         return rc;
     log_info("request decided", "request=%s user=%lld approved=%d statements=1", id,
              (long long)who.id, approved);
-    /* As below: waiting agents saw it at commit; Telegram hears once it is on disk. */
-    return store_wal_flush(err);
+    /* On disk (a synchronous commit): the answer to the press and the edit may go now. */
+    notify_outbox_kick();
+    return 0;
 }
 
 int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_error *err)
@@ -551,9 +553,9 @@ int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_e
         log_info("request decided", "request=%s user=%lld approved=%d", dn.id, (long long)dn.who.id,
                  dn.d.approved);
     decision_free(&dn);
-    /* A decision is seen by waiting agents at commit; Telegram hears once it is on disk. */
+    /* On disk (a synchronous commit): the answer to the press and the edit may go now. */
     if (rc == 0 && dn.set)
-        rc = store_wal_flush(err);
+        notify_outbox_kick();
     return rc;
 }
 
