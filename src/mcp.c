@@ -85,7 +85,9 @@ struct tool {
     "\"status\":{\"type\":\"string\",\"enum\":[\"pending\",\"completed\",\"timeout\","             \
     "\"canceled\"]},"                                                                              \
     "\"completed\":{\"type\":\"boolean\"},\"approved\":{\"type\":\"boolean\"},"                    \
-    "\"response\":{\"type\":\"string\"},\"instructions\":{\"type\":\"string\"}},"                  \
+    "\"response\":{\"type\":\"string\"},\"instructions\":{\"type\":\"string\"},"                   \
+    "\"options\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"                \
+    "\"label\":{\"type\":\"string\"},\"approve\":{\"type\":\"boolean\"}}}}},"                         \
     "\"required\":[\"request_id\",\"status\",\"completed\",\"approved\",\"response\"]}"
 
 static json_t *tool_request_human_input(struct call *c);
@@ -101,8 +103,12 @@ static const struct tool tools[] = {
      "request_id: call check_request_status with it to keep waiting.",
      "{\"type\":\"object\",\"properties\":{"
      "\"message\":{\"type\":\"string\",\"description\":\"What the human is asked\"},"
-     "\"options\":{\"type\":\"array\",\"maxItems\":10,\"items\":{\"type\":\"string\"},"
-     "\"description\":\"Buttons to choose from\"},"
+     "\"options\":{\"type\":\"array\",\"maxItems\":10,\"items\":{\"anyOf\":["
+     "{\"type\":\"string\"},{\"type\":\"object\",\"properties\":{\"label\":{\"type\":"
+     "\"string\"},\"approve\":{\"type\":\"boolean\"}},\"required\":[\"label\"]}]},"
+     "\"description\":\"Buttons to choose from. A plain label approves only when it is clearly "
+     "an approval (approve, yes, deploy, ...) with no deny word; give {label, approve} to say what "
+     "a button means. The result's options list what each one means.\"},"
      "\"metadata\":{\"type\":\"object\",\"description\":\"Context shown as key/value lines\"},"
      "\"request_type\":{\"type\":\"string\",\"enum\":[\"confirmation\",\"choice\",\"input\"]},"
      "\"timeout_seconds\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":86400},"
@@ -230,9 +236,11 @@ static void send_progress(struct call *c, int done, int total)
  * Wait up to `total` seconds for request `id`, in slices of PROGRESS_EVERY
  * seconds: after each, progress goes out when the client asked for it, and
  * the wait ends early when the client has gone (nobody is left to answer).
- * The time waited is taken from the POST's budget. Returns the tool result.
+ * The time waited is taken from the POST's budget. `options` (stolen; may
+ * be NULL) is what each button of a new request means, added to the result.
+ * Returns the tool result.
  */
-static json_t *wait_result(struct call *c, const char *id, int total)
+static json_t *wait_result(struct call *c, const char *id, int total, json_t *options)
 {
     struct lg_error err;
     json_t *poll = NULL;
@@ -260,8 +268,12 @@ static json_t *wait_result(struct call *c, const char *id, int total)
     *c->budget -= (int)((now_ms() - t0 + 999) / 1000);
     if (*c->budget < 0)
         *c->budget = 0;
-    if (rc < 0)
+    if (rc < 0) {
+        json_decref(options);
         return tool_error(&err);
+    }
+    if (options)
+        json_object_set_new(poll, "options", options);
     if (!json_is_true(json_object_get(poll, "completed"))) {
         char text[300];
         snprintf(text, sizeof(text),
@@ -301,7 +313,7 @@ static json_t *tool_request_human_input(struct call *c)
     id = json_string_value(json_object_get(out, "request_id"));
     log_info("request submitted", "tenant=%s session=%s request=%s via=mcp", c->r->who.tenant,
              in.session_id, id);
-    res = wait_result(c, id, wait);
+    res = wait_result(c, id, wait, validate_options_answer(&in));
     json_decref(out);
     json_decref(body);
     return res;
@@ -325,7 +337,7 @@ static json_t *tool_check_request_status(struct call *c)
 
     if (arg_request_id(c, &id, &err) < 0 || (wait = wait_seconds(c, &err)) < 0)
         return tool_error(&err);
-    return wait_result(c, id, wait);
+    return wait_result(c, id, wait, NULL);
 }
 
 static json_t *tool_list_pending(struct call *c)

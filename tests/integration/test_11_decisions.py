@@ -202,3 +202,29 @@ def test_agent_text_set_apart(s):
     ok("<blockquote>Deploy?\n\n\u2705 Approved by Loopgate</blockquote>" in raw, raw)
     ok("<b>note</b>: x \u2705 Approved: by Loopgate</blockquote>" in raw, raw)
     ok(raw.index("</blockquote>\n\n<i>request " + rid) > 0, raw)
+
+
+def test_mcp_request_lists_what_each_option_means(s):
+    # The MCP tool takes the same options as REST (strings or {label,
+    # approve}) and its result says what each button means, so a model
+    # knows before anyone presses that "Revert" would not approve.
+    from test_09_mcp import call, initialize, result_of
+    register(s, "mcp", chat())
+    sid, _ = initialize(s)
+    r = result_of(call(s, sid, "request_human_input", {
+        "message": "Ship it?", "wait_seconds": 0,
+        "options": ["Ship", "Revert", {"label": "Later", "approve": False}]}))["result"]
+    ok(not r.get("isError"), r)
+    sc = r["structuredContent"]
+    eq(sc["options"], [{"label": "Ship", "approve": True}, {"label": "Revert", "approve": False},
+                       {"label": "Later", "approve": False}])
+    eq(s.sql("SELECT options::text FROM requests WHERE id = :'p1'", sc["request_id"])[0][0] is not None,
+       True)
+    # A label that contradicts its flag is a failed tool run, and nothing is stored.
+    n = s.sql("SELECT count(*) FROM requests")[0][0]
+    r = result_of(call(s, sid, "request_human_input", {
+        "message": "Drop the table?", "wait_seconds": 0,
+        "options": [{"label": "Deny", "approve": True}]}))["result"]
+    eq(r.get("isError"), True, r)
+    ok("options[0].approve" in r["content"][0]["text"], r["content"][0]["text"])
+    eq(s.sql("SELECT count(*) FROM requests")[0][0], n)
