@@ -17,8 +17,9 @@
  *      fw  the wake floor: GET ?wait=ID sleeps until PostgreSQL notifies ID
  *          (at most 120 s) and answers from the notification; POST
  *          ?decide=ID sets bench_wake.decided and notifies, one statement
- *          in autocommit (synchronous_commit off: the product's decision
- *          is seen at commit too). Each worker has one listener thread on
+ *          in autocommit, committed synchronously as the product's
+ *          decisions are (on disk before anyone hears of them). Each
+ *          worker has one listener thread on
  *          its own connection and a table of waiters, each with its own
  *          condition variable. Waiters hold no connection and do not read
  *          the row (the driver decides only once everyone waits).
@@ -113,7 +114,7 @@ static PGconn *db_open(void)
         return NULL;
     }
     if (F.mode == FW) {
-        res = PQexec(pg, "SET synchronous_commit = off");
+        res = PQexec(pg, "SET synchronous_commit = on");
         PQclear(res);
     }
     res = PQprepare(pg, "s", F.mode == F1 ? F1_SQL : F.mode == F2 ? F2_SQL : FW_SQL, 1, NULL);
