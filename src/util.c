@@ -457,14 +457,7 @@ int pg_ts_iso(const char *in, char out[28])
 
 size_t utf8_prefix(const char *s, size_t max)
 {
-    size_t len = strnlen(s, max + 1);
-
-    if (len <= max)
-        return len;
-    /* s[max] is the first byte left out: step back while it continues a character. */
-    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-        max--;
-    return max;
+    return utf8_cut(s, strnlen(s, max + 1), max);
 }
 
 int utf8_strlcpy(char *dst, const char *src, size_t n)
