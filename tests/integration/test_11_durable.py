@@ -50,7 +50,7 @@ def test_decision_is_durable_before_the_waiter_hears(s):
             return _syncrep_waiters(s, "psql") >= 1
 
         wait_for(probe_waits, 20, "a commit to wait for the standby")
-        upd = s.tg.press(c, m, button_text="Yes")
+        upd = s.tg.press(c, m, button_text="\u2705 Yes")
         press = threading.Thread(
             target=lambda: box.update(d=s.tg.deliver(upd, deadline=60, timeout=45)))
         press.start()
@@ -100,7 +100,7 @@ def test_listener_killed_by_the_server_still_wakes(s):
     c, m, rid, box, t = _waiting_request(s, "listen-kill")
     s.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
           " WHERE application_name = 'loopgate listener'")
-    eq(s.tg.deliver(s.tg.press(c, m, button_text="No"))[-1], 200)
+    eq(s.tg.deliver(s.tg.press(c, m, button_text="\u274C No"))[-1], 200)
     t.join(10)
     ok("r" in box, "a long-poll whose worker's listener was killed was not woken within 10 s")
     r, _ = box["r"]
@@ -118,7 +118,7 @@ def test_listener_that_stops_answering_is_replaced(s):
     for pid in stalled:
         os.kill(pid, signal.SIGSTOP)
     try:
-        eq(s.tg.deliver(s.tg.press(c, m, button_text="Yes"))[-1], 200)
+        eq(s.tg.deliver(s.tg.press(c, m, button_text="\u2705 Yes"))[-1], 200)
         t.join(30)  # a ping after 10 s of quiet, answered within 5 s
         ok("r" in box, "the waiter was not woken within 30 s of its listener going silent")
         r, _ = box["r"]
