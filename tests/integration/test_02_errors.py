@@ -218,3 +218,30 @@ def test_too_many_pending(s):
     unchanged(s, lambda: s.post("/hitl/request", {"session_id": "lim", "client_id": "c",
                                                   "message": "one too many"}, headers=h),
               429, "too_many_pending", "100")
+
+
+def test_malformed_request_lines_are_json_400(s):
+    # nginx answers these itself, before any worker: a NUL or a bad escape in
+    # the path, a lower-case or non-ASCII method. Its error page must be the
+    # API's JSON, not nginx's own HTML 500 (a named error location cannot be
+    # reached from a request line nginx could not parse).
+    import json as _json
+    import socket as _socket
+    for line in (b"GET /hitl/%00 HTTP/1.1", b"GET /health%00 HTTP/1.1",
+                 b"GET /hitl/request%00 HTTP/1.1", b"GET /hitl/..%2f..%2fetc HTTP/1.1",
+                 b"GET /a%2 HTTP/1.1", b"post /hitl/request HTTP/1.1",
+                 b"\xffX /hitl/request HTTP/1.1", b"\xffX /mcp HTTP/1.1"):
+        with _socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+            c.sendall(line + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ")[1])
+        ok(400 <= status < 500, "%r answered %r" % (line, head[:80]))
+        ok(b"application/json" in head, "%r answered %r" % (line, head))
+        err = _json.loads(body)["error"]
+        ok(err["code"] in ("bad_request", "not_found", "method_not_allowed"), "%r: %r" % (line, err))
