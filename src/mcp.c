@@ -551,9 +551,10 @@ static int classify(json_t *m, char *kind)
     if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_null(id))
         return -1;
     if (method) {
-        if (!json_is_string(method))
+        /* MCP: a request's id must not be null; a notification has no id at all. */
+        if (!json_is_string(method) || json_is_null(id))
             return -1;
-        *kind = id && !json_is_null(id) ? 'q' : 'n';
+        *kind = id ? 'q' : 'n';
         return 0;
     }
     if (id && (json_object_get(m, "result") || json_object_get(m, "error"))) {

@@ -100,6 +100,7 @@ def test_jsonrpc_errors_and_hostile_input(s):
         (b'{"id":1,"method":"ping"}', 400, -32600),
         (b'{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}', 400, -32600),
         (b'{"jsonrpc":"2.0","id":1,"method":5}', 400, -32600),
+        (b'{"jsonrpc":"2.0","id":null,"method":"ping"}', 400, -32600),
         (b'{"jsonrpc":"2.0","id":1}', 400, -32600),
         (b'"just a string"', 400, -32600),
         (b'{"jsonrpc":"2.0","id":1,"method":"nope/nothing"}', 200, -32601),
