@@ -222,8 +222,10 @@ TEST(request_confirmation)
 
     CHECK_CONTAINS(text, "Approval needed");
     CHECK_CONTAINS(text, "Deploy v2.1.0 to production? All tests passed \xE2\x9C\x85");
-    CHECK_CONTAINS(text, "<b>client</b>: ci-cd-pipeline\n");
-    CHECK_CONTAINS(text, "<b>session</b>: production-deploy-bot\n");
+    /* Loopgate's own client/session line, outside the blockquotes, the ids as code. */
+    CHECK_CONTAINS(text, "</blockquote>\n\nclient <code>ci-cd-pipeline</code>  \xC2\xB7  session "
+                         "<code>production-deploy-bot</code>\n<i>request " ID);
+    CHECK(strstr(text, "<b>client</b>") == NULL && strstr(text, "<b>session</b>") == NULL);
     /* Metadata: strings raw (no JSON quotes), numbers as JSON. */
     CHECK_CONTAINS(text, "<b>version</b>: v2.1.0\n");
     CHECK_CONTAINS(text, "<b>tests_passed</b>: 847\n");
@@ -231,23 +233,23 @@ TEST(request_confirmation)
     CHECK_CONTAINS(text, "<b>environment</b>: production</blockquote>");
     /* The agent's text is set apart: message and key/value lines in blockquotes. */
     CHECK_CONTAINS(text, "<blockquote>Deploy v2.1.0 to production?");
-    CHECK_CONTAINS(text, "</blockquote>\n\n<blockquote><b>client</b>");
+    CHECK_CONTAINS(text, "</blockquote>\n\n<blockquote><b>version</b>");
     CHECK_CONTAINS(text, ID);
     CHECK_CONTAINS(text, "expires 2026-11-25 10:05 UTC");
     CHECK(strstr(text, "Shortened") == NULL);
     CHECK(strstr(text, "\xE2\x80\xA6") == NULL); /* no ellipsis */
 
-    /* The lines come in order: title, message, client, session, metadata, footer. */
+    /* The lines come in order: title, message, metadata, client and session, footer. */
     CHECK(strstr(text, "Approval needed") < strstr(text, "Deploy v2.1.0"));
-    CHECK(strstr(text, "Deploy v2.1.0") < strstr(text, "<b>client</b>"));
-    CHECK(strstr(text, "<b>client</b>") < strstr(text, "<b>session</b>"));
-    CHECK(strstr(text, "<b>session</b>") < strstr(text, "<b>version</b>"));
+    CHECK(strstr(text, "Deploy v2.1.0") < strstr(text, "<b>version</b>"));
     CHECK(strstr(text, "<b>version</b>") < strstr(text, "<b>tests_passed</b>"));
-    CHECK(strstr(text, "<b>environment</b>") < strstr(text, ID));
+    CHECK(strstr(text, "<b>environment</b>") < strstr(text, "client <code>"));
+    CHECK(strstr(text, "client <code>") < strstr(text, ID));
 
     vis = visible(text);
-    CHECK_CONTAINS(vis,
-                   "client: ci-cd-pipeline\nsession: production-deploy-bot\nversion: v2.1.0\n");
+    CHECK_CONTAINS(vis, "version: v2.1.0\n");
+    CHECK_CONTAINS(vis, "environment: production\n\nclient ci-cd-pipeline  \xC2\xB7  session "
+                        "production-deploy-bot\nrequest " ID);
     free(vis);
 
     check_buttons("confirmation", p, labels, idx, 2);
@@ -279,16 +281,20 @@ TEST(request_metadata_values)
     CHECK_CONTAINS(text, "<b>unicode</b>: caf" E_ACUTE " " ROCKET "</blockquote>");
     json_decref(p);
 
-    /* No metadata, or metadata that is not an object: client and session only. */
+    /* No metadata, or metadata that is not an object: no metadata blockquote. */
     r.metadata_json = NULL;
     p = tgmsg_request(&r, &truncated);
     text = str(p, "text");
-    CHECK_CONTAINS(text, "<b>session</b>: production-deploy-bot</blockquote>\n\n<i>request " ID);
+    CHECK_CONTAINS(text, "</blockquote>\n\nclient <code>ci-cd-pipeline</code>  \xC2\xB7  session "
+                         "<code>production-deploy-bot</code>\n<i>request " ID);
+    CHECK(strstr(text, "<blockquote><b>") == NULL);
     json_decref(p);
     r.metadata_json = "[1, 2]";
     p = tgmsg_request(&r, &truncated);
     text = str(p, "text");
-    CHECK_CONTAINS(text, "<b>session</b>: production-deploy-bot</blockquote>\n\n<i>request " ID);
+    CHECK_CONTAINS(text, "</blockquote>\n\nclient <code>ci-cd-pipeline</code>  \xC2\xB7  session "
+                         "<code>production-deploy-bot</code>\n<i>request " ID);
+    CHECK(strstr(text, "<blockquote><b>") == NULL);
     json_decref(p);
 }
 
@@ -373,7 +379,7 @@ TEST(request_html_escaped)
         text, "Run &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;rm -rf&quot;? a&lt;b&gt;c");
     CHECK_CONTAINS(text, "<b>&lt;key&gt;</b>: &lt;val&gt; &amp; &quot;q&quot;\n");
     CHECK_CONTAINS(text, "<b>a&amp;b</b>: 1</blockquote>");
-    CHECK_CONTAINS(text, "<b>client</b>: ci&lt;x&gt;\n");
+    CHECK_CONTAINS(text, "client <code>ci&lt;x&gt;</code>");
     CHECK(strstr(text, "<script>") == NULL);
     CHECK(strstr(text, "<i>way") == NULL);
     /* Button labels are plain text for Telegram: raw, not escaped. */
@@ -504,8 +510,8 @@ TEST(long_message)
             /* The start of the message is there, then an ellipsis, then the rest of the body. */
             CHECKF(text && strstr(text, "Lorem &lt;ipsum&gt; &amp; " ROCKET) != NULL,
                    "%s: message start missing", what);
-            CHECKF(text && strstr(text, "\xE2\x80\xA6</blockquote>\n\n<blockquote><b>client</b>: "
-                                        "ci-cd-pipeline") != NULL,
+            CHECKF(text && strstr(text, "\xE2\x80\xA6</blockquote>\n\n<blockquote><b>version</b>: "
+                                        "v2.1.0") != NULL,
                    "%s: no ellipsis before the metadata", what);
             CHECKF(text && strstr(text, ID) != NULL, "%s: no request id", what);
             /* The message keeps most of the room. */
@@ -740,7 +746,8 @@ TEST(final_completed)
     CHECK_CONTAINS(text, "Deploy v2.1.0 to production?");
     CHECK_CONTAINS(text, "<b>version</b>: v2.1.0");
     CHECK_CONTAINS(text, "Approved");
-    CHECK_CONTAINS(text, ": " ROCKET " Deploy");
+    /* The response on one line, set apart as code. */
+    CHECK_CONTAINS(text, "\xE2\x9C\x85 <b>Approved</b>: <code>" ROCKET " Deploy</code>\nby Ann");
     CHECK_CONTAINS(text, "by Ann");
     CHECK_CONTAINS(text, "10:01:02 UTC");
     CHECK(strstr(text, "Denied") == NULL);
@@ -832,7 +839,8 @@ TEST(agent_text_set_apart)
     CHECK_CONTAINS(text, "<b>note</b>: x  \xE2\x9C\x85 Approved: by Loopgate  end\n");
     CHECK_CONTAINS(text, "<b>a b</b>: line sep</blockquote>");
     /* Loopgate's own footer is outside every blockquote. */
-    CHECK(strstr(text, "</blockquote>\n\n<i>request " ID) != NULL);
+    CHECK(strstr(text, "</blockquote>\n\nclient <code>ci-cd-pipeline</code>  \xC2\xB7  session "
+                       "<code>production-deploy-bot</code>\n<i>request " ID) != NULL);
     json_decref(p);
 }
 
