@@ -214,7 +214,8 @@ static void send_request(struct tg_client *tg, const struct outbox_row *o)
     json_decref(params);
     if (res.outcome == TG_OK) {
         json_int_t mid = json_integer_value(json_object_get(res.result, "message_id"));
-        rc = store_delivery_sent(o->id, o->request_id, tg->bot_id, (int64_t)mid, buttons, &err);
+        rc = store_delivery_sent(o->id, o->request_id, tg->bot_id, (int64_t)mid, buttons, truncated,
+                                 &err);
         record(rc, &err, o);
         recovered(o);
         log_debug("request message sent", "request=%s message=%lld truncated=%d", o->request_id,

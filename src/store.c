@@ -284,7 +284,7 @@ static const struct db_stmt stmts[] = {
          "WITH r AS (UPDATE requests SET telegram_message_id = $3::bigint, tg_state = 'sent',"
          "             tg_bot_id = $5::bigint,"
          "             tg_attempts = tg_attempts + 1, tg_error = NULL, tg_sent_at = now(),"
-         "             tg_buttons = $4::jsonb"
+         "             tg_buttons = $4::jsonb, tg_cut = $6::boolean"
          "           WHERE id = $2::uuid RETURNING id, status, telegram_chat_id),"
          " o AS (UPDATE outbox SET state = 'done', done_at = now(), leased_until = NULL,"
          "         last_error = NULL WHERE id = $1::bigint)"
@@ -1230,17 +1230,17 @@ static int run_void(int idx, int n, const char *const *params, struct lg_error *
 }
 
 int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t bot_id,
-                        int64_t message_id, json_t *buttons, struct lg_error *err)
+                        int64_t message_id, json_t *buttons, bool cut, struct lg_error *err)
 {
     char oid[24], mid[24], bot[24];
     char *b = buttons ? json_dumps(buttons, JSON_COMPACT) : NULL;
-    const char *p[] = {oid, request_id, mid, b, bot};
+    const char *p[] = {oid, request_id, mid, b, bot, cut ? "true" : "false"};
     PGresult *res;
 
     snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
     snprintf(mid, sizeof(mid), "%lld", (long long)message_id);
     snprintf(bot, sizeof(bot), "%lld", (long long)bot_id);
-    res = run(S_DELIVERY_SENT, 5, p, err);
+    res = run(S_DELIVERY_SENT, 6, p, err);
     free(b);
     if (!res)
         return -1;

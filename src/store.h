@@ -129,11 +129,13 @@ PGresult *store_request_row_tenant(const char *id, struct lg_request *r, const c
                                    struct lg_error *err);
 
 /*
- * tg_send succeeded: record the message id and its buttons (tgmsg_buttons,
- * may be NULL); queue an edit if decided meanwhile.
+ * tg_send succeeded: record the message id, its buttons (tgmsg_buttons,
+ * may be NULL) and whether its text had to be cut (`cut`: a timeout then
+ * denies, sql/016_timeout_seen.sql); queue an edit if decided meanwhile.
  */
 int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t bot_id,
-                        int64_t message_id, json_t *buttons, struct lg_error *err) LG_MUST_CHECK;
+                        int64_t message_id, json_t *buttons, bool cut,
+                        struct lg_error *err) LG_MUST_CHECK;
 int store_outbox_done(int64_t outbox_id, struct lg_error *err) LG_MUST_CHECK;
 /* A call succeeded after failures: rows backing off from Telegram errors are due now. */
 int store_outbox_recovered(struct lg_error *err) LG_MUST_CHECK;

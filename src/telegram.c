@@ -237,9 +237,11 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
     json_t *msg = json_object_get(cq, "message");
     int64_t chat = (int64_t)json_integer_value(json_object_get(json_object_get(msg, "chat"), "id"));
     int64_t mid = (int64_t)json_integer_value(json_object_get(msg, "message_id"));
-    struct tg_choice choices[TG_MAX_CHOICES];
+    struct tg_choice choices[TG_MAX_CHOICES + 1];
     const char *why = NULL, *action = NULL;
     const struct tg_request *t = locked;
+    bool truncated;
+    json_t *shown;
     int64_t self = self_bot(cfg), bot = message_bot(msg, self);
     struct person who;
     json_t *hold = NULL;
@@ -256,7 +258,10 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
         return answer_callback(tx, cq_id, OTHER_BOT_TEXT, err);
     if (!row)
         return answer_callback(tx, cq_id, "This request no longer exists.", err);
-    n = tgmsg_choices(&t->r, choices, &hold);
+    /* The buttons as sent: a message cut to fit has an added Deny (tgmsg_offered). */
+    shown = tgmsg_request(&t->r, &truncated);
+    json_decref(shown);
+    n = tgmsg_offered(&t->r, truncated, choices, &hold);
     if (t->r.tg_chat_id != chat || t->r.tg_message_id != mid || idx >= n ||
         (t->bot_id != self && t->bot_id != 0)) {
         why = "This button does not match its request.";
@@ -264,15 +269,10 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
     } else {
         why = refusal_text(cfg, t, &who, &action, &text);
     }
-    if (!why && choices[idx].approve) {
+    if (!why && tgmsg_refused(&t->r, &choices[idx], truncated)) {
         /* A message cut to fit Telegram offers its deny buttons only: refuse a forged approve. */
-        bool truncated;
-        json_t *shown = tgmsg_request(&t->r, &truncated);
-        json_decref(shown);
-        if (tgmsg_refused(&t->r, &choices[idx], truncated)) {
-            why = "This request is too long to approve in Telegram.";
-            action = "mismatched_attempt";
-        }
+        why = "This request is too long to approve in Telegram.";
+        action = "mismatched_attempt";
     }
     if (why) {
         rc = audit(tx, t, &who, action, json_pack("{s:i}", "option", idx), err);
@@ -342,7 +342,7 @@ static int command(struct db_conn *tx, int64_t chat, const char *text, struct lg
         else
             sb_printf(&b, "<b>%d pending</b>\n", PQntuples(res));
         for (int i = 0; i < PQntuples(res); i++) {
-            char *msg = xstrdup(PQgetvalue(res, i, 1));
+            char *msg = tgmsg_clean(PQgetvalue(res, i, 1), false);
             if (tgmsg_utf16_len(msg) > 80)
                 msg[80] = '\0';
             while (msg[0] && !utf8_valid(msg, strlen(msg)))

@@ -6,22 +6,26 @@
  *   ❓ Approval needed                  (or: Choose an option / Reply with your answer)
  *   ┃ <the agent's message>             (a blockquote)
  *
- *   ┃ client: ci-cd-pipeline            (a blockquote)
- *   ┃ session: production-deploy-bot
- *   ┃ <metadata key>: <value>           (one line per key, newlines flattened)
+ *   ┃ <metadata key>: <value>           (a blockquote, one line per key, only with metadata)
  *
+ *   client ci-cd-pipeline  ·  session production-deploy-bot    (ids as code)
  *   request 6f1c…  ·  expires 2026-11-25 10:05 UTC
  *   ⚠️ Shortened: …                      (only when cut)
  *
- * Everything the agent wrote sits inside the two blockquotes, escaped, so it
- * cannot draw a line that looks like one of Loopgate's own (title, footer,
- * cut note, decision), which stay outside.
+ * Everything the agent wrote sits inside the two blockquotes or in code,
+ * escaped and cleaned (tgmsg_clean: no controls, no bidi or invisible
+ * characters, at most two blank lines in a row in the message, every other
+ * piece on one line), so it cannot draw a line that looks like one of
+ * Loopgate's own (title, client/session, footer, cut note, decision), which
+ * stay outside.
  *
  * Buttons show their meaning: style "success" and a ✅ for approve, style
  * "danger" and a ❌ for deny. A message that had to be cut keeps only its
- * deny buttons: nobody approves what they could not read.
+ * deny buttons, and gets a Deny button when it has none: nobody approves
+ * what they could not read, and everybody can refuse it.
  *
- * An edit appends the decision: "✅ Approved: Deploy — by Ann at 10:01:02 UTC".
+ * An edit appends the decision: "✅ Approved: Deploy" (the response on one
+ * line, as code), then "by Ann at 10:01:02 UTC".
  */
 #include "tgmsg.h"
 
@@ -35,6 +39,7 @@
 #define DECISION_RESERVE 320
 #define RESPONSE_SHOWN_MAX 200
 #define META_VALUE_MAX 300
+#define ID_SHOWN_MAX 128
 
 size_t tgmsg_utf16_len(const char *s)
 {
@@ -127,12 +132,28 @@ int tgmsg_choices(const struct lg_request *r, struct tg_choice *out, json_t **ho
     return 0;
 }
 
+int tgmsg_offered(const struct lg_request *r, bool truncated, struct tg_choice *out, json_t **hold)
+{
+    int n = tgmsg_choices(r, out, hold);
+    bool deny = false;
+
+    if (!truncated || n == 0)
+        return n;
+    for (int i = 0; i < n; i++)
+        deny = deny || !out[i].approve;
+    if (!deny)
+        out[n++] = (struct tg_choice){CONFIRM_DENY_LABEL, false};
+    return n;
+}
+
 char *tgmsg_recorded(const char *label)
 {
     struct sbuf b = {0};
+    char *flat = tgmsg_clean(label, false);
 
     sb_puts(&b, "Recorded: ");
-    sb_puts(&b, label);
+    sb_puts(&b, flat);
+    free(flat);
     return b.p;
 }
 
@@ -140,12 +161,14 @@ char *tgmsg_button_text(const struct tg_choice *c)
 {
     const char *mark = c->approve ? TGMSG_MARK_APPROVE : TGMSG_MARK_DENY;
     struct sbuf b = {0};
+    char *flat = tgmsg_clean(c->label, false);
 
-    if (strncmp(c->label, mark, strlen(mark)) != 0) {
+    if (strncmp(flat, mark, strlen(mark)) != 0) {
         sb_puts(&b, mark);
         sb_puts(&b, " ");
     }
-    sb_puts(&b, c->label);
+    sb_puts(&b, flat);
+    free(flat);
     return b.p;
 }
 
@@ -157,9 +180,9 @@ bool tgmsg_refused(const struct lg_request *r, const struct tg_choice *c, bool t
 
 json_t *tgmsg_buttons(const struct lg_request *r, bool truncated)
 {
-    struct tg_choice choices[TG_MAX_CHOICES];
+    struct tg_choice choices[TG_MAX_CHOICES + 1];
     json_t *hold, *out = json_array();
-    int n = tgmsg_choices(r, choices, &hold);
+    int n = tgmsg_offered(r, truncated, choices, &hold);
 
     for (int i = 0; i < n; i++) {
         char *answer = tgmsg_recorded(choices[i].label);
@@ -199,25 +222,75 @@ struct line {
 };
 
 /*
- * Agent text on one line: control characters and the Unicode line and
- * paragraph separators become spaces, in place.
+ * The next character of `s` (NUL-terminated): its length in bytes, and in
+ * *cp the code point, or U+FFFD for a byte that starts no valid sequence
+ * (length 1).
  */
-static void flatten(char *s)
+static size_t next_char(const unsigned char *s, uint32_t *cp)
 {
-    char *w = s;
+    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 0;
 
-    for (const char *p = s; *p;) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7F) {
-            *w++ = ' ';
-            p++;
-        } else if (p[0] == '\xE2' && p[1] == '\x80' && (p[2] == '\xA8' || p[2] == '\xA9')) {
-            *w++ = ' ';
-            p += 3;
-        } else {
-            *w++ = *p++;
-        }
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            len = 0;
+    if (len == 0 || !utf8_valid((const char *)s, len)) {
+        *cp = 0xFFFD;
+        return 1;
     }
-    *w = '\0';
+    *cp = len == 1   ? s[0]
+          : len == 2 ? (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F)
+          : len == 3 ? (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F)
+                     : (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 |
+                           (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
+    return len;
+}
+
+/* Whether the line s[0..n) holds nothing but spaces and tabs. */
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t')
+            return false;
+    return true;
+}
+
+char *tgmsg_clean(const char *s, bool lines)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    struct sbuf b = {0};
+    size_t line = 0;
+    int blanks = 0;
+
+    sb_puts(&b, "");
+    while (*p) {
+        uint32_t cp;
+        size_t k = next_char(p, &cp);
+
+        if (cp == '\n' && lines) {
+            /* A run of blank lines is kept to two: nothing hides below the fold. */
+            if (blank(b.p + line, b.len - line)) {
+                if (++blanks > 2) {
+                    b.len = line;
+                    b.p[b.len] = '\0';
+                    p += k;
+                    continue;
+                }
+            } else {
+                blanks = 0;
+            }
+            sb_puts(&b, "\n");
+            line = b.len;
+        } else if (cp == 0xFFFD && k == 1) {
+            sb_puts(&b, "\xEF\xBF\xBD");
+        } else if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 ||
+                   cp == 0x2029) {
+            sb_puts(&b, " ");
+        } else if (!utf8_has_unsafe((const char *)p, k)) {
+            sb_append(&b, (const char *)p, k);
+        } /* bidi and invisible format characters: dropped */
+        p += k;
+    }
+    return b.p;
 }
 
 /* A copy of `s` in at most `units` units; shortened ones end in "…" and set *cut. */
@@ -239,7 +312,7 @@ static char *fit(const char *s, size_t units, bool *cut)
 }
 
 /*
- * The key/value lines: client, session, then every metadata key. *cut tells
+ * The key/value lines of the metadata, one per key. *cut tells
  * whether a key was left out or a key or value shortened.
  */
 static int meta_lines(const struct lg_request *r, struct line *lines, int max, bool *cut)
@@ -256,12 +329,10 @@ static int meta_lines(const struct lg_request *r, struct line *lines, int max, b
         meta = json_loads(r->metadata_json, 0, NULL);
     else if (r->metadata_json)
         *cut = true;
-    lines[n++] = (struct line){xstrdup("client"), xstrdup(r->client_id)};
-    lines[n++] = (struct line){xstrdup("session"), xstrdup(r->session_id)};
     if (json_is_object(meta)) {
         json_object_foreach(meta, k, v)
         {
-            char *text;
+            char *text, *flat;
             if (n >= max) {
                 *cut = true;
                 break;
@@ -270,11 +341,13 @@ static int meta_lines(const struct lg_request *r, struct line *lines, int max, b
                                      : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             if (!text)
                 text = xstrdup("?");
-            flatten(text);
-            lines[n].key = fit(k, 64, cut);
-            flatten(lines[n].key);
-            lines[n].val = fit(text, META_VALUE_MAX, cut);
+            flat = tgmsg_clean(text, false);
             free(text);
+            text = tgmsg_clean(k, false);
+            lines[n].key = fit(text, 64, cut);
+            free(text);
+            lines[n].val = fit(flat, META_VALUE_MAX, cut);
+            free(flat);
             n++;
         }
     }
@@ -290,13 +363,20 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
 {
     char cut_note[400];
     struct line lines[64];
-    bool meta_cut;
+    bool meta_cut, dummy = false;
     int nlines = meta_lines(r, lines, 64, &meta_cut), shown = 0;
     char footer[160], when[40];
     size_t budget = TG_TEXT_MAX - reserve, used, msg_len;
     struct sbuf b = {0};
-    char *msg;
+    char *text = tgmsg_clean(r->message ? r->message : "", true), *msg, *client, *session;
 
+    /* Ids are checked at submit; rows stored before are made safe and bounded here too. */
+    msg = tgmsg_clean(r->client_id ? r->client_id : "", false);
+    client = fit(msg, ID_SHOWN_MAX, &dummy);
+    free(msg);
+    msg = tgmsg_clean(r->session_id ? r->session_id : "", false);
+    session = fit(msg, ID_SHOWN_MAX, &dummy);
+    free(msg);
     snprintf(cut_note, sizeof(cut_note),
              "\xE2\x9A\xA0\xEF\xB8\x8F Shortened to fit Telegram, so it cannot be approved "
              "here. Read request %s whole through the API: GET /hitl/pending lists its full "
@@ -306,38 +386,50 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
     snprintf(footer, sizeof(footer), "request %s  \xC2\xB7  expires %s", r->id, when);
     *truncated = false;
 
-    /* Fixed parts: title, blank lines, footer, and room for the cut note. */
-    used = tgmsg_utf16_len(title(r)) + 1 + 2 + 2 + tgmsg_utf16_len(footer);
+    /* Fixed parts: title, blank lines, client/session line, footer, room for the cut note. */
+    used = tgmsg_utf16_len(title(r)) + 1 + 2 + 2 + tgmsg_utf16_len("client   \xC2\xB7  session ") +
+           tgmsg_utf16_len(client) + tgmsg_utf16_len(session) + 1 + tgmsg_utf16_len(footer);
     /* Key/value lines while they fit, keeping at least 1000 units for the message. */
     for (; shown < nlines; shown++) {
         size_t w = tgmsg_utf16_len(lines[shown].key) + 2 + tgmsg_utf16_len(lines[shown].val) + 1;
-        if (used + w + 1000 + tgmsg_utf16_len(cut_note) + 1 > budget)
+        if (used + w + 2 + 1000 + tgmsg_utf16_len(cut_note) + 1 > budget)
             break;
         used += w;
     }
-    msg_len = tgmsg_utf16_len(r->message);
+    if (shown > 0)
+        used += 2;
+    msg_len = tgmsg_utf16_len(text);
     if (meta_cut || shown < nlines || used + msg_len > budget) {
         *truncated = true;
         used += tgmsg_utf16_len(cut_note) + 1;
     }
-    msg = used + msg_len > budget ? cut_utf16(r->message, budget - used - 1) : xstrdup(r->message);
+    msg = used + msg_len > budget ? cut_utf16(text, budget - used - 1) : xstrdup(text);
 
     sb_puts(&b, "<b>");
     tgmsg_escape(&b, title(r));
     sb_puts(&b, "</b>\n<blockquote>");
     tgmsg_escape(&b, msg);
-    if (strlen(msg) < strlen(r->message))
+    if (strlen(msg) < strlen(text))
         sb_puts(&b, "\xE2\x80\xA6"); /* … */
-    sb_puts(&b, "</blockquote>\n\n<blockquote>");
-    for (int i = 0; i < shown; i++) {
-        sb_puts(&b, "<b>");
-        tgmsg_escape(&b, lines[i].key);
-        sb_puts(&b, "</b>: ");
-        tgmsg_escape(&b, lines[i].val);
-        if (i + 1 < shown)
-            sb_puts(&b, "\n");
+    sb_puts(&b, "</blockquote>\n\n");
+    if (shown > 0) {
+        sb_puts(&b, "<blockquote>");
+        for (int i = 0; i < shown; i++) {
+            sb_puts(&b, "<b>");
+            tgmsg_escape(&b, lines[i].key);
+            sb_puts(&b, "</b>: ");
+            tgmsg_escape(&b, lines[i].val);
+            if (i + 1 < shown)
+                sb_puts(&b, "\n");
+        }
+        sb_puts(&b, "</blockquote>\n\n");
     }
-    sb_puts(&b, "</blockquote>\n\n<i>");
+    /* Loopgate's own lines, outside every blockquote; the ids set apart as code. */
+    sb_puts(&b, "client <code>");
+    tgmsg_escape(&b, client);
+    sb_puts(&b, "</code>  \xC2\xB7  session <code>");
+    tgmsg_escape(&b, session);
+    sb_puts(&b, "</code>\n<i>");
     tgmsg_escape(&b, footer);
     sb_puts(&b, "</i>");
     if (*truncated) {
@@ -349,15 +441,18 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
         free(lines[i].val);
     }
     free(msg);
+    free(text);
+    free(client);
+    free(session);
     return b.p;
 }
 
 json_t *tgmsg_request(const struct lg_request *r, bool *truncated)
 {
-    struct tg_choice c[TG_MAX_CHOICES];
+    struct tg_choice c[TG_MAX_CHOICES + 1];
     json_t *hold, *params, *markup = NULL;
     char *text = render_body(r, DECISION_RESERVE, truncated);
-    int n = tgmsg_choices(r, c, &hold);
+    int n = tgmsg_offered(r, *truncated, c, &hold);
 
     if (n > 0) {
         json_t *rows = json_array();
@@ -398,23 +493,28 @@ json_t *tgmsg_final(const struct lg_request *r)
     if (r->responded_at && strlen(r->responded_at) >= 19)
         snprintf(when, sizeof(when), "%.8s UTC", r->responded_at + 11);
     if (!strcmp(r->status, "completed")) {
-        char *resp = cut_utf16(r->response ? r->response : "", RESPONSE_SHOWN_MAX);
+        /* The response (a label or a typed answer) on one line, set apart as code. */
+        char *flat = tgmsg_clean(r->response ? r->response : "", false);
+        char *resp = cut_utf16(flat, RESPONSE_SHOWN_MAX);
         sb_puts(&b, r->approved ? "\xE2\x9C\x85 <b>Approved</b>" : "\xE2\x9D\x8C <b>Denied</b>");
         if (*resp) {
-            sb_puts(&b, ": ");
+            sb_puts(&b, ": <code>");
             tgmsg_escape(&b, resp);
-            if (strlen(resp) < strlen(r->response))
+            if (strlen(resp) < strlen(flat))
                 sb_puts(&b, "\xE2\x80\xA6");
+            sb_puts(&b, "</code>");
         }
         if (r->responder_name) {
-            char *who = cut_utf16(r->responder_name, 64);
+            char *name = tgmsg_clean(r->responder_name, false), *who = cut_utf16(name, 64);
             sb_puts(&b, "\nby ");
             tgmsg_escape(&b, who);
             free(who);
+            free(name);
         }
         if (*when)
             sb_printf(&b, " at %s", when);
         free(resp);
+        free(flat);
     } else if (!strcmp(r->status, "canceled")) {
         sb_puts(&b, "\xF0\x9F\x9A\xAB <b>Canceled</b> by the agent");
         if (*when)
@@ -424,6 +524,14 @@ json_t *tgmsg_final(const struct lg_request *r)
         sb_puts(&b, r->approved ? "approved by default" : "denied by default");
         if (*when)
             sb_printf(&b, " at %s", when);
+        if (r->response && *r->response) {
+            /* Loopgate's own reason why the timeout denied (sql/016_timeout_seen.sql). */
+            char *why = cut_utf16(r->response, RESPONSE_SHOWN_MAX);
+            sb_puts(&b, "\n<i>");
+            tgmsg_escape(&b, why);
+            sb_puts(&b, "</i>");
+            free(why);
+        }
     } else {
         sb_puts(&b, "\xE2\x8F\xB3 Waiting for an answer");
     }

@@ -6,13 +6,15 @@
  * Telegram's 4096 characters (UTF-16 code units of the visible text) with
  * room left for the decision line an edit adds later. A message that had to
  * be cut says so, says how to read it whole, and offers only its deny
- * buttons. Agent text is set apart in blockquotes.
+ * buttons (and a Deny button when it has none). Agent text is set apart in
+ * blockquotes and code, cleaned of controls and bidi characters (tgmsg_clean).
  */
 #ifndef LG_TGMSG_H
 #define LG_TGMSG_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -36,15 +38,34 @@ struct tg_choice {
  */
 int tgmsg_choices(const struct lg_request *r, struct tg_choice *out, json_t **hold);
 
-/* "Recorded: <label>", what the presser of a button is answered with (malloc'd). */
+/*
+ * The buttons of the message sent for `r`, in keyboard order (a button's
+ * index is its callback_data index): tgmsg_choices, and when the message
+ * had to be cut (`truncated`) and none of them denies, a last "Deny" that
+ * denies, so a person can always refuse what they could not read. `out`
+ * holds TG_MAX_CHOICES + 1. Returns the count; *hold as tgmsg_choices.
+ */
+int tgmsg_offered(const struct lg_request *r, bool truncated, struct tg_choice *out, json_t **hold);
+
+/*
+ * Agent text made safe to show (malloc'd): C0 and C1 controls, DEL and the
+ * Unicode line and paragraph separators become spaces (with `lines`, '\n'
+ * stays and a run of more than two blank lines is cut to two); bidi and
+ * invisible format characters (see utf8_has_unsafe) are dropped; a byte of
+ * invalid UTF-8 becomes U+FFFD.
+ */
+char *tgmsg_clean(const char *s, bool lines);
+
+/* "Recorded: <label>" (the label on one line): the answer to a press (malloc'd). */
 char *tgmsg_recorded(const char *label);
 
 #define TGMSG_MARK_APPROVE "\xE2\x9C\x85" /* ✅ */
 #define TGMSG_MARK_DENY "\xE2\x9D\x8C"    /* ❌ */
 
 /*
- * The text of the button for `c`: its label after ✅ (approves) or ❌
- * (denies), unless the label already starts with that mark (malloc'd).
+ * The text of the button for `c`: its label (on one line, see tgmsg_clean)
+ * after ✅ (approves) or ❌ (denies), unless it already starts with that
+ * mark (malloc'd).
  */
 char *tgmsg_button_text(const struct tg_choice *c);
 

@@ -120,8 +120,8 @@ def test_python_example_approved_by_button(s):
     eq([b["style"] for row in rec["reply_markup"]["inline_keyboard"] for b in row],
        ["success", "danger", "danger"])
     eq(rec["parse_mode"], "HTML")
-    for needle in ("Deploy v2.1.0 to production? All tests passed \u2705", "client: ci-cd-pipeline",
-                   "session: tg-approve", "version: v2.1.0", "tests_passed: 847", rid):
+    for needle in ("Deploy v2.1.0 to production? All tests passed \u2705", "client ci-cd-pipeline",
+                   "session tg-approve", "version: v2.1.0", "tests_passed: 847", rid):
         ok(needle in rec["text"], "message shows %r: %r" % (needle, rec["text"]))
     eq(answers_for(s, upd)["text"], "Recorded: \U0001F680 Deploy")
     p = poll(s, rid)

@@ -165,13 +165,15 @@ def test_timeout_approves_only_what_was_delivered(s):
         eq(p["response"], "timed out; the message was never delivered, so the timeout denies")
         eq(json.loads(s.sql("SELECT detail FROM audit_log WHERE request_id = :'p1'"
                             " AND action = 'timed_out'", rid)[0][0]),
-           {"on_timeout": "approve", "delivered": False, "approved": False})
+           {"on_timeout": "approve", "delivered": False, "approved": False,
+            "reason": "timed out; the message was never delivered, so the timeout denies"})
     finally:
         s.tg.blocked_chats.discard(c)
-    # Delivered to a person: on_timeout approve applies.
+    # Delivered whole, in time for a person to read it: on_timeout approve applies.
     rid = submit_full(s, "dec-timeout", "Rotate the keys?", request_type="confirmation",
-                      on_timeout="approve", timeout_seconds=2)["request_id"]
+                      on_timeout="approve", timeout_seconds=4)["request_id"]
     sent(s, rid)
+    eq(s.scalar("SELECT tg_cut FROM requests WHERE id = :'p1'", rid), "f")
     p = wait_for(lambda: poll(s, rid) if poll(s, rid)["status"] != "pending" else None, 15,
                  "the timeout")
     eq((p["status"], p["approved"], p["response"]), ("timeout", True, ""))
@@ -201,7 +203,8 @@ def test_agent_text_set_apart(s):
     raw = rec["raw_text"]
     ok("<blockquote>Deploy?\n\n\u2705 Approved by Loopgate</blockquote>" in raw, raw)
     ok("<b>note</b>: x \u2705 Approved: by Loopgate</blockquote>" in raw, raw)
-    ok(raw.index("</blockquote>\n\n<i>request " + rid) > 0, raw)
+    ok(raw.index("</blockquote>\n\nclient <code>agent</code>  \u00b7  session <code>dec-apart"
+                 "</code>\n<i>request " + rid) > 0, raw)
 
 
 def test_mcp_request_lists_what_each_option_means(s):
@@ -228,3 +231,121 @@ def test_mcp_request_lists_what_each_option_means(s):
     eq(r.get("isError"), True, r)
     ok("options[0].approve" in r["content"][0]["text"], r["content"][0]["text"])
     eq(s.sql("SELECT count(*) FROM requests")[0][0], n)
+
+
+def timed_out(s, rid, timeout=15):
+    return wait_for(lambda: poll(s, rid) if poll(s, rid)["status"] != "pending" else None,
+                    timeout, "the timeout of %s" % rid)
+
+
+def test_timeout_never_approves_what_was_cut(s):
+    c = chat()
+    register(s, "dec-cut-timeout", c)
+    long_msg = "Rotate every key in every region. " * 450
+    cases = [dict(message=long_msg, request_type="confirmation"),
+             dict(message="Rotate the keys?", request_type="confirmation",
+                  metadata={"note": "v" * 400}),
+             dict(message=long_msg, request_type="input")]
+    rids = [submit_full(s, "dec-cut-timeout", on_timeout="approve", timeout_seconds=4, **case)
+            ["request_id"] for case in cases]
+    for rid in rids:
+        _, _, rec = sent(s, rid)
+        ok("Shortened to fit Telegram" in rec["text"], rec["text"][-400:])
+    for rid, case in zip(rids, cases):
+        p = timed_out(s, rid)
+        eq((p["status"], p["approved"], p["response"]),
+           ("timeout", False, "timed out; the message had to be shortened, so the timeout denies"),
+           case["request_type"])
+        detail = json.loads(s.sql("SELECT detail FROM audit_log WHERE request_id = :'p1'"
+                                  " AND action = 'timed_out'", rid)[0][0])
+        eq((detail["approved"], detail["reason"]), (False, p["response"]))
+        # Recorded when the message was sent.
+        eq(s.scalar("SELECT tg_cut FROM requests WHERE id = :'p1'", rid), "t")
+    # The edit shows the timeout and why it denied.
+    _, m, _ = sent(s, rids[0])
+    wait_for(lambda: "the message had to be shortened" in s.tg.messages[(c, m)]["text"], 10,
+             "the timeout edit")
+    ok("denied by default" in s.tg.messages[(c, m)]["text"], s.tg.messages[(c, m)]["text"])
+
+
+def test_timeout_denies_a_message_delivered_late(s):
+    # The approving timeout needs the message in front of a person for at least
+    # half the timeout (at most 60 s): here it arrives 2.5 s into a 4 s timeout.
+    c = chat()
+    register(s, "dec-late", c)
+    s.tg.delay_for["sendMessage"] = 2.5
+    try:
+        rid = submit_full(s, "dec-late", "Rotate the keys?", request_type="confirmation",
+                          on_timeout="approve", timeout_seconds=4)["request_id"]
+        sent(s, rid)
+    finally:
+        s.tg.delay_for.pop("sendMessage", None)
+    eq(s.scalar("SELECT tg_sent_at > expires_at - interval '2 s' FROM requests"
+                " WHERE id = :'p1'", rid), "t")
+    p = timed_out(s, rid)
+    eq((p["status"], p["approved"]), ("timeout", False))
+    eq(p["response"], "timed out; the message was delivered too late to be read (less than half "
+                      "the timeout, at most 60 s, before it), so the timeout denies")
+
+
+def test_cut_choice_always_offers_deny(s):
+    c = chat()
+    register(s, "dec-cut-deny", c)
+    long_msg = ("\U0001F680 deploy everything " * 1000)[:15000]
+    rids = [submit_full(s, "dec-cut-deny", long_msg, request_type="choice",
+                        options=["Deploy", "Ship"])["request_id"] for _ in range(2)]
+    for rid in rids:
+        _, m, rec = sent(s, rid)
+        eq([(t, st) for t, st in keyboard(rec)], [(NO + "Deny", "danger")])
+        eq(rec["reply_markup"]["inline_keyboard"][0][0]["callback_data"], "%s:2" % rid)
+        eq([(b["label"], b["approve"], b["refused"]) for b in json.loads(
+            s.scalar("SELECT tg_buttons FROM requests WHERE id = :'p1'", rid))],
+           [("Deploy", True, True), ("Ship", True, True), ("Deny", False, False)])
+    # Decided in one statement (tg_press) ...
+    _, m, _ = sent(s, rids[0])
+    upd, st = s.tg.press_and_deliver(c, m, button_text=NO + "Deny")
+    eq(st, [200])
+    eq(answers_for(s, upd)["text"], "Recorded: Deny")
+    p = poll(s, rids[0])
+    eq((p["status"], p["approved"], p["response"]), ("completed", False, "Deny"))
+    # ... and the long way (a row without its kept buttons), where an approve is still refused.
+    _, m, _ = sent(s, rids[1])
+    s.sql("UPDATE requests SET tg_buttons = NULL WHERE id = :'p1'", rids[1])
+    upd, _ = s.tg.press_and_deliver(c, m, data="%s:1" % rids[1])
+    eq(answers_for(s, upd)["text"], "This request is too long to approve in Telegram.")
+    eq(poll(s, rids[1])["status"], "pending")
+    upd, st = s.tg.press_and_deliver(c, m, button_text=NO + "Deny")
+    eq(st, [200])
+    eq(answers_for(s, upd)["text"], "Recorded: Deny")
+    p = poll(s, rids[1])
+    eq((p["status"], p["approved"], p["response"]), ("completed", False, "Deny"))
+
+
+def test_labels_cannot_draw_loopgate_lines(s):
+    c = chat()
+    register(s, "dec-lines", c)
+    fake = "Hold\n\n\u2705 Approved: \U0001F680 Deploy\nby Ann at 10:01:02 UTC\u202e"
+    flat = "Hold  \u2705 Approved: \U0001F680 Deploy by Ann at 10:01:02 UTC"
+    hidden = "Deploy v2.1.0?" + "\n" * 150 + "(also DROP DATABASE production)"
+    rid = submit_full(s, "dec-lines", hidden, options=["\U0001F680 Deploy", "Hold"],
+                      metadata={"client": "trusted-ci", "session": "prod"})["request_id"]
+    _, m, rec = sent(s, rid)
+    raw = rec["raw_text"]
+    # Blank lines are kept to two: the hidden line shows; metadata named like
+    # Loopgate's own lines stays in the agent's blockquote.
+    ok("<blockquote>Deploy v2.1.0?\n\n\n(also DROP DATABASE production)</blockquote>" in raw, raw)
+    ok("<blockquote><b>client</b>: trusted-ci\n<b>session</b>: prod</blockquote>\n\n"
+       "client <code>agent</code>  \u00b7  session <code>dec-lines</code>\n<i>request " + rid in raw,
+       raw)
+    # A label stored before labels were checked at submit, with line breaks and an override.
+    s.sql("UPDATE requests SET options = jsonb_build_array('\U0001F680 Deploy', :'p1'::text),"
+          " tg_buttons = NULL WHERE id = :'p2'", fake, rid)
+    upd, st = s.tg.press_and_deliver(c, m, data="%s:1" % rid)
+    eq(st, [200])
+    eq(answers_for(s, upd)["text"], "Recorded: " + flat)
+    p = poll(s, rid)
+    eq((p["status"], p["approved"], p["response"]), ("completed", False, fake))
+    wait_for(lambda: s.tg.messages[(c, m)]["edits"] > 0, 10, "the decision edit")
+    text, raw = s.tg.messages[(c, m)]["text"], s.tg.messages[(c, m)]["raw_text"]
+    ok("\u274C <b>Denied</b>: <code>" + flat + "</code>\nby Ann" in raw, raw)
+    ok("\n\u2705" not in text and "\u202e" not in text, text)

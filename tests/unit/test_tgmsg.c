@@ -222,8 +222,10 @@ TEST(request_confirmation)
 
     CHECK_CONTAINS(text, "Approval needed");
     CHECK_CONTAINS(text, "Deploy v2.1.0 to production? All tests passed \xE2\x9C\x85");
-    CHECK_CONTAINS(text, "<b>client</b>: ci-cd-pipeline\n");
-    CHECK_CONTAINS(text, "<b>session</b>: production-deploy-bot\n");
+    /* Loopgate's own client/session line, outside the blockquotes, the ids as code. */
+    CHECK_CONTAINS(text, "</blockquote>\n\nclient <code>ci-cd-pipeline</code>  \xC2\xB7  session "
+                         "<code>production-deploy-bot</code>\n<i>request " ID);
+    CHECK(strstr(text, "<b>client</b>") == NULL && strstr(text, "<b>session</b>") == NULL);
     /* Metadata: strings raw (no JSON quotes), numbers as JSON. */
     CHECK_CONTAINS(text, "<b>version</b>: v2.1.0\n");
     CHECK_CONTAINS(text, "<b>tests_passed</b>: 847\n");
@@ -231,23 +233,23 @@ TEST(request_confirmation)
     CHECK_CONTAINS(text, "<b>environment</b>: production</blockquote>");
     /* The agent's text is set apart: message and key/value lines in blockquotes. */
     CHECK_CONTAINS(text, "<blockquote>Deploy v2.1.0 to production?");
-    CHECK_CONTAINS(text, "</blockquote>\n\n<blockquote><b>client</b>");
+    CHECK_CONTAINS(text, "</blockquote>\n\n<blockquote><b>version</b>");
     CHECK_CONTAINS(text, ID);
     CHECK_CONTAINS(text, "expires 2026-11-25 10:05 UTC");
     CHECK(strstr(text, "Shortened") == NULL);
     CHECK(strstr(text, "\xE2\x80\xA6") == NULL); /* no ellipsis */
 
-    /* The lines come in order: title, message, client, session, metadata, footer. */
+    /* The lines come in order: title, message, metadata, client and session, footer. */
     CHECK(strstr(text, "Approval needed") < strstr(text, "Deploy v2.1.0"));
-    CHECK(strstr(text, "Deploy v2.1.0") < strstr(text, "<b>client</b>"));
-    CHECK(strstr(text, "<b>client</b>") < strstr(text, "<b>session</b>"));
-    CHECK(strstr(text, "<b>session</b>") < strstr(text, "<b>version</b>"));
+    CHECK(strstr(text, "Deploy v2.1.0") < strstr(text, "<b>version</b>"));
     CHECK(strstr(text, "<b>version</b>") < strstr(text, "<b>tests_passed</b>"));
-    CHECK(strstr(text, "<b>environment</b>") < strstr(text, ID));
+    CHECK(strstr(text, "<b>environment</b>") < strstr(text, "client <code>"));
+    CHECK(strstr(text, "client <code>") < strstr(text, ID));
 
     vis = visible(text);
-    CHECK_CONTAINS(vis,
-                   "client: ci-cd-pipeline\nsession: production-deploy-bot\nversion: v2.1.0\n");
+    CHECK_CONTAINS(vis, "version: v2.1.0\n");
+    CHECK_CONTAINS(vis, "environment: production\n\nclient ci-cd-pipeline  \xC2\xB7  session "
+                        "production-deploy-bot\nrequest " ID);
     free(vis);
 
     check_buttons("confirmation", p, labels, idx, 2);
@@ -279,16 +281,20 @@ TEST(request_metadata_values)
     CHECK_CONTAINS(text, "<b>unicode</b>: caf" E_ACUTE " " ROCKET "</blockquote>");
     json_decref(p);
 
-    /* No metadata, or metadata that is not an object: client and session only. */
+    /* No metadata, or metadata that is not an object: no metadata blockquote. */
     r.metadata_json = NULL;
     p = tgmsg_request(&r, &truncated);
     text = str(p, "text");
-    CHECK_CONTAINS(text, "<b>session</b>: production-deploy-bot</blockquote>\n\n<i>request " ID);
+    CHECK_CONTAINS(text, "</blockquote>\n\nclient <code>ci-cd-pipeline</code>  \xC2\xB7  session "
+                         "<code>production-deploy-bot</code>\n<i>request " ID);
+    CHECK(strstr(text, "<blockquote><b>") == NULL);
     json_decref(p);
     r.metadata_json = "[1, 2]";
     p = tgmsg_request(&r, &truncated);
     text = str(p, "text");
-    CHECK_CONTAINS(text, "<b>session</b>: production-deploy-bot</blockquote>\n\n<i>request " ID);
+    CHECK_CONTAINS(text, "</blockquote>\n\nclient <code>ci-cd-pipeline</code>  \xC2\xB7  session "
+                         "<code>production-deploy-bot</code>\n<i>request " ID);
+    CHECK(strstr(text, "<blockquote><b>") == NULL);
     json_decref(p);
 }
 
@@ -373,7 +379,7 @@ TEST(request_html_escaped)
         text, "Run &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;rm -rf&quot;? a&lt;b&gt;c");
     CHECK_CONTAINS(text, "<b>&lt;key&gt;</b>: &lt;val&gt; &amp; &quot;q&quot;\n");
     CHECK_CONTAINS(text, "<b>a&amp;b</b>: 1</blockquote>");
-    CHECK_CONTAINS(text, "<b>client</b>: ci&lt;x&gt;\n");
+    CHECK_CONTAINS(text, "client <code>ci&lt;x&gt;</code>");
     CHECK(strstr(text, "<script>") == NULL);
     CHECK(strstr(text, "<i>way") == NULL);
     /* Button labels are plain text for Telegram: raw, not escaped. */
@@ -504,8 +510,8 @@ TEST(long_message)
             /* The start of the message is there, then an ellipsis, then the rest of the body. */
             CHECKF(text && strstr(text, "Lorem &lt;ipsum&gt; &amp; " ROCKET) != NULL,
                    "%s: message start missing", what);
-            CHECKF(text && strstr(text, "\xE2\x80\xA6</blockquote>\n\n<blockquote><b>client</b>: "
-                                        "ci-cd-pipeline") != NULL,
+            CHECKF(text && strstr(text, "\xE2\x80\xA6</blockquote>\n\n<blockquote><b>version</b>: "
+                                        "v2.1.0") != NULL,
                    "%s: no ellipsis before the metadata", what);
             CHECKF(text && strstr(text, ID) != NULL, "%s: no request id", what);
             /* The message keeps most of the room. */
@@ -740,7 +746,8 @@ TEST(final_completed)
     CHECK_CONTAINS(text, "Deploy v2.1.0 to production?");
     CHECK_CONTAINS(text, "<b>version</b>: v2.1.0");
     CHECK_CONTAINS(text, "Approved");
-    CHECK_CONTAINS(text, ": " ROCKET " Deploy");
+    /* The response on one line, set apart as code. */
+    CHECK_CONTAINS(text, "\xE2\x9C\x85 <b>Approved</b>: <code>" ROCKET " Deploy</code>\nby Ann");
     CHECK_CONTAINS(text, "by Ann");
     CHECK_CONTAINS(text, "10:01:02 UTC");
     CHECK(strstr(text, "Denied") == NULL);
@@ -832,7 +839,8 @@ TEST(agent_text_set_apart)
     CHECK_CONTAINS(text, "<b>note</b>: x  \xE2\x9C\x85 Approved: by Loopgate  end\n");
     CHECK_CONTAINS(text, "<b>a b</b>: line sep</blockquote>");
     /* Loopgate's own footer is outside every blockquote. */
-    CHECK(strstr(text, "</blockquote>\n\n<i>request " ID) != NULL);
+    CHECK(strstr(text, "</blockquote>\n\nclient <code>ci-cd-pipeline</code>  \xC2\xB7  session "
+                       "<code>production-deploy-bot</code>\n<i>request " ID) != NULL);
     json_decref(p);
 }
 
@@ -987,6 +995,169 @@ TEST(buttons_kept)
     free(s);
 }
 
+/* CHECK that `j` dumps (compact, sorted keys) to `want`. */
+static void s_check_dump(json_t *j, const char *want)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    CHECK_EQ_STR(s, want);
+    free(s);
+}
+
+/* Agent text shown cleaned: one line where one line is meant, no bidi, no hidden tail. */
+TEST(clean)
+{
+    static const struct {
+        const char *in;
+        bool lines;
+        const char *want;
+    } cases[] = {
+        {"Hold\n\n\xE2\x9C\x85 Approved", false, "Hold  \xE2\x9C\x85 Approved"},
+        {"a\r\tb\x7F"
+         "c\xC2\x85"
+         "d\xE2\x80\xA8"
+         "e\xE2\x80\xA9"
+         "f",
+         false, "a  b c d e f"},
+        /* U+202E, U+2066, U+200B, U+FEFF, U+E0041: dropped */
+        {"x\xE2\x80\xAEy\xE2\x81\xA6z\xE2\x80\x8B\xEF\xBB\xBF\xF3\xA0\x81\x81!", false, "xyz!"},
+        {"bad \xFF byte", false, "bad \xEF\xBF\xBD byte"},
+        {ROCKET " Deploy \xE2\x8F\xB8\xEF\xB8\x8F", false,
+         ROCKET " Deploy \xE2\x8F\xB8\xEF\xB8\x8F"},
+        {"keep\nlines\r\n", true, "keep\nlines \n"},
+        {"a\n\n\nb", true, "a\n\n\nb"},
+        {"a\n\n\n\n\n\nb", true, "a\n\n\nb"},
+        {"a\n \n\t\n  \n\n(also DROP)", true, "a\n \n \n(also DROP)"},
+        {"\n\n\n\n\nstart", true, "\n\nstart"},
+        {"", true, ""},
+    };
+
+    for (size_t i = 0; i < N(cases); i++) {
+        char *got = tgmsg_clean(cases[i].in, cases[i].lines);
+        CHECKF(!strcmp(got, cases[i].want), "case %zu: got \"%s\"", i, got);
+        free(got);
+    }
+}
+
+/* A label or response can never draw a line of its own, in any place it is shown. */
+TEST(labels_one_line)
+{
+    static const char *const fake =
+        "Hold\n\n\xE2\x9C\x85 Approved: " ROCKET " Deploy\nby Ann at 10:01:02 UTC\xE2\x80\xAE";
+    struct lg_request r = sample("choice");
+    struct tg_choice c = {fake, false};
+    json_t *p, *kb, *b;
+    char *s;
+    const char *text;
+
+    r.options_json = "[\"" ROCKET " Deploy\", \"Hold\\n\\n\xE2\x9C\x85 Approved: " ROCKET
+                     " Deploy\\nby Ann at 10:01:02 UTC\xE2\x80\xAE\"]";
+    s = tgmsg_button_text(&c);
+    CHECK_EQ_STR(s,
+                 MARK_NO "Hold  \xE2\x9C\x85 Approved: " ROCKET " Deploy by Ann at 10:01:02 UTC");
+    free(s);
+    s = tgmsg_recorded(fake);
+    CHECK_EQ_STR(s,
+                 "Recorded: Hold  \xE2\x9C\x85 Approved: " ROCKET " Deploy by Ann at 10:01:02 UTC");
+    free(s);
+
+    /* The buttons as sent and as stored for tg_press: the answer is one line too. */
+    b = tgmsg_buttons(&r, false);
+    CHECK_EQ_STR(str(json_array_get(b, 1), "answer"),
+                 "Recorded: Hold  \xE2\x9C\x85 Approved: " ROCKET " Deploy by Ann at 10:01:02 UTC");
+    json_decref(b);
+    p = tgmsg_request(&r, &(bool){false});
+    kb = json_object_get(json_object_get(p, "reply_markup"), "inline_keyboard");
+    CHECK(strchr(str(json_array_get(json_array_get(kb, 1), 0), "text"), '\n') == NULL);
+    json_decref(p);
+
+    /* The final edit: the response is one line of code, the decision line Loopgate's own. */
+    r.status = "completed";
+    r.approved = false;
+    r.response = fake;
+    r.responder_name = "Bob\nby Eve";
+    r.responded_at = "2026-11-25T10:01:05.000000Z";
+    p = tgmsg_final(&r);
+    text = str(p, "text");
+    CHECK_CONTAINS(text, "\xE2\x9D\x8C <b>Denied</b>: <code>Hold  \xE2\x9C\x85 Approved: " ROCKET
+                         " Deploy by Ann at 10:01:02 UTC</code>\nby Bob by Eve at 10:01:05 UTC");
+    CHECK(strstr(text, "\n\xE2\x9C\x85") == NULL);
+    CHECK(strstr(text, "\xE2\x80\xAE") == NULL);
+    json_decref(p);
+}
+
+/* Metadata named like Loopgate's lines stays in the agent's blockquote; bidi is dropped. */
+TEST(metadata_cannot_imitate)
+{
+    struct lg_request r = sample("confirmation");
+    json_t *p;
+    const char *text, *quote_end;
+
+    r.message = "Deploy?\xE2\x80\xAE"
+                "evil"
+                "\n"
+                "\n\n\n\n\n\n\n\n\n\n(also DROP DATABASE production)";
+    r.metadata_json = "{\"client\": \"trusted\", \"session\\u202e\": \"x\\u2066y\"}";
+    p = tgmsg_request(&r, &(bool){false});
+    text = str(p, "text");
+    CHECK_CONTAINS(text,
+                   "<blockquote>Deploy?evil\n\n\n(also DROP DATABASE production)</blockquote>");
+    CHECK_CONTAINS(text, "<blockquote><b>client</b>: trusted\n<b>session</b>: xy</blockquote>");
+    quote_end = strstr(text, "xy</blockquote>");
+    CHECK(quote_end != NULL && strstr(text, "client <code>ci-cd-pipeline</code>") > quote_end);
+    CHECK(strstr(text, "\xE2\x80\xAE") == NULL && strstr(text, "\xE2\x81\xA6") == NULL);
+    json_decref(p);
+}
+
+/* A cut message always offers a way to deny: an added Deny when no option denies. */
+TEST(cut_offers_deny)
+{
+    struct lg_request r = sample("choice");
+    struct tg_choice c[TG_MAX_CHOICES + 1];
+    json_t *hold, *b, *p, *kb;
+    char *msg = repeat("deploy everything ", 1000), data[CALLBACK_DATA_MAX + 1];
+    bool truncated = false;
+    int n;
+
+    r.options_json = "[\"Deploy\", \"Ship\"]";
+    n = tgmsg_offered(&r, false, c, &hold);
+    CHECK_EQ_INT(n, 2);
+    json_decref(hold);
+    n = tgmsg_offered(&r, true, c, &hold);
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_STR(c[2].label, CONFIRM_DENY_LABEL);
+    CHECK(!c[2].approve);
+    json_decref(hold);
+
+    b = tgmsg_buttons(&r, true);
+    s_check_dump(b, "[{\"answer\":\"Recorded: Deploy\",\"approve\":true,\"label\":\"Deploy\","
+                    "\"refused\":true},{\"answer\":\"Recorded: Ship\",\"approve\":true,\"label\":"
+                    "\"Ship\",\"refused\":true},{\"answer\":\"Recorded: Deny\",\"approve\":false,"
+                    "\"label\":\"Deny\",\"refused\":false}]");
+    json_decref(b);
+
+    r.message = msg;
+    p = tgmsg_request(&r, &truncated);
+    CHECK(truncated);
+    kb = json_object_get(json_object_get(p, "reply_markup"), "inline_keyboard");
+    CHECK_EQ_INT(json_array_size(kb), 1);
+    CHECK_EQ_STR(str(json_array_get(json_array_get(kb, 0), 0), "text"), MARK_NO "Deny");
+    CHECK(decide_callback_format(ID, 2, data, sizeof(data)) == 0);
+    CHECK_EQ_STR(str(json_array_get(json_array_get(kb, 0), 0), "callback_data"), data);
+    json_decref(p);
+
+    /* With a denying option, no extra button: that option is the way to deny. */
+    r.options_json = "[\"Deploy\", \"Hold\"]";
+    n = tgmsg_offered(&r, true, c, &hold);
+    CHECK_EQ_INT(n, 2);
+    json_decref(hold);
+    /* An input request has no buttons: a typed answer denies. */
+    r.request_type = "input";
+    r.options_json = NULL;
+    n = tgmsg_offered(&r, true, c, &hold);
+    CHECK_EQ_INT(n, 0);
+    free(msg);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -1009,5 +1180,9 @@ int main(int argc, char **argv)
     RUN(button_text);
     RUN(choices);
     RUN(buttons_kept);
+    RUN(clean);
+    RUN(labels_one_line);
+    RUN(metadata_cannot_imitate);
+    RUN(cut_offers_deny);
     return t_end();
 }
