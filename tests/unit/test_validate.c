@@ -412,6 +412,8 @@ static const struct bad_case submit_bad[] = {
      "options[0] must hold a visible letter, digit or emoji"},
     {"{\"options\": [\"\u0301\ufe0f\"]}", NULL, "invalid_field",
      "options[0] must hold a visible letter, digit or emoji"},
+    {"{\"options\": [\"\U0001F469\u200d\U0001F4BB Deploy\"]}", NULL, "invalid_field",
+     "options[0] must not contain control"},
     {"{\"options\": [\"\u2800\"]}", NULL, "invalid_field",
      "options[0] must hold a visible letter, digit or emoji"},
     {"{\"metadata\": \"x\"}", NULL, "invalid_field", "metadata must be an object"},
