@@ -160,31 +160,24 @@ const char *const decide_approve_words[] = {
     NULL,
 };
 
-const char *const decide_deny_words[] = {
+/*
+ * Refusals: a deny word that says "no" to the question itself. Only these
+ * contradict an option given as {label, approve: true}.
+ */
+const char *const decide_refusal_words[] = {
     /* English, negations included */
     "deny",
     "denied",
     "reject",
     "rejected",
-    "cancel",
-    "canceled",
-    "cancelled",
     "no",
     "nope",
     "nah",
-    "abort",
     "decline",
     "declined",
-    "stop",
-    "hold",
-    "wait",
-    "pause",
-    "later",
-    "postpone",
     "refuse",
     "refused",
     "veto",
-    "block",
     "never",
     "not",
     "don't",
@@ -196,47 +189,30 @@ const char *const decide_deny_words[] = {
     "shouldn't",
     "disapprove",
     "disallow",
-    "halt",
-    "skip",
-    "review",
-    "escalate",
-    "revert",
-    "rollback",
-    "undo",
-    "without",
-    "unless",
-    "except",
+    "disagree",
+    "negative",
     /* Spanish */
-    "cancelar",
     "rechazar",
     "denegar",
-    "detener",
-    "parar",
     "nunca",
-    "esperar",
     "jam\xC3\xA1s",
+    "negativo",
     /* French */
     "non",
     "ne",
     "pas",
-    "annuler",
     "refuser",
     "rejeter",
-    "arr\xC3\xAAter",
     "jamais",
-    "attendre",
     /* German */
     "nein",
     "nicht",
     "kein",
     "keine",
-    "abbrechen",
     "ablehnen",
     "verweigern",
-    "stopp",
-    "stoppen",
     "niemals",
-    "warten",
+    "dagegen",
     /* Portuguese */
     "n\xC3\xA3o",
     "nao",
@@ -244,66 +220,119 @@ const char *const decide_deny_words[] = {
     "recusar",
     "negar",
     /* Italian */
-    "annulla",
     "rifiuta",
     "rifiutare",
     "nega",
-    "ferma",
     "mai",
-    "aspetta",
     /* Russian */
-    "\xD0\xBD\xD0\xB5\xD1\x82",                                         /* нет */
-    "\xD0\xBD\xD0\xB5",                                                 /* не */
-    "\xD0\xBE\xD1\x82\xD0\xBC\xD0\xB5\xD0\xBD\xD0\xB0",                 /* отмена */
-    "\xD0\xBE\xD1\x82\xD0\xBC\xD0\xB5\xD0\xBD\xD0\xB8\xD1\x82\xD1\x8C", /* отменить */
+    "\xD0\xBD\xD0\xB5\xD1\x82",                                                 /* нет */
+    "\xD0\xBD\xD0\xB5",                                                         /* не */
     "\xD0\xBE\xD1\x82\xD0\xBA\xD0\xBB\xD0\xBE\xD0\xBD\xD0\xB8\xD1\x82\xD1\x8C", /* отклонить */
     "\xD0\xB7\xD0\xB0\xD0\xBF\xD1\x80\xD0\xB5\xD1\x82\xD0\xB8\xD1\x82\xD1\x8C", /* запретить */
-    "\xD1\x81\xD1\x82\xD0\xBE\xD0\xBF",                                         /* стоп */
     "\xD0\xBD\xD0\xB8\xD0\xBA\xD0\xBE\xD0\xB3\xD0\xB4\xD0\xB0",                 /* никогда */
+    "\xD0\xBF\xD1\x80\xD0\xBE\xD1\x82\xD0\xB8\xD0\xB2",                         /* против */
     /* Chinese */
     "\xE4\xB8\x8D",                         /* 不 */
     "\xE5\x90\xA6",                         /* 否 */
     "\xE4\xB8\x8D\xE8\xA6\x81",             /* 不要 */
     "\xE4\xB8\x8D\xE5\x90\x8C\xE6\x84\x8F", /* 不同意 */
     "\xE6\x8B\x92\xE7\xBB\x9D",             /* 拒绝 */
-    "\xE5\x8F\x96\xE6\xB6\x88",             /* 取消 */
-    "\xE5\x81\x9C\xE6\xAD\xA2",             /* 停止 */
     "\xE7\xA6\x81\xE6\xAD\xA2",             /* 禁止 */
     "\xE5\x88\xAB",                         /* 别 */
+    "\xE5\x8F\x8D\xE5\xAF\xB9",             /* 反对 */
     /* Japanese */
-    "\xE3\x81\x84\xE3\x81\x84\xE3\x81\x88",                         /* いいえ */
-    "\xE6\x8B\x92\xE5\x90\xA6",                                     /* 拒否 */
-    "\xE5\x8D\xB4\xE4\xB8\x8B",                                     /* 却下 */
-    "\xE4\xB8\xAD\xE6\xAD\xA2",                                     /* 中止 */
-    "\xE3\x82\xAD\xE3\x83\xA3\xE3\x83\xB3\xE3\x82\xBB\xE3\x83\xAB", /* キャンセル */
-    "\xE3\x83\x80\xE3\x83\xA1",                                     /* ダメ */
-    "\xE3\x81\xA0\xE3\x82\x81",                                     /* だめ */
+    "\xE3\x81\x84\xE3\x81\x84\xE3\x81\x88", /* いいえ */
+    "\xE6\x8B\x92\xE5\x90\xA6",             /* 拒否 */
+    "\xE5\x8D\xB4\xE4\xB8\x8B",             /* 却下 */
+    "\xE3\x83\x80\xE3\x83\xA1",             /* ダメ */
+    "\xE3\x81\xA0\xE3\x82\x81",             /* だめ */
+    "\xE5\x8F\x8D\xE5\xAF\xBE",             /* 反対 */
     /* Korean */
     "\xEC\x95\x84\xEB\x8B\x88\xEC\x9A\x94", /* 아니요 */
     "\xEC\x95\x84\xEB\x8B\x88\xEC\x98\xA4", /* 아니오 */
     "\xEA\xB1\xB0\xEB\xB6\x80",             /* 거부 */
-    "\xEC\xB7\xA8\xEC\x86\x8C",             /* 취소 */
-    "\xEC\xA4\x91\xEC\xA7\x80",             /* 중지 */
+    "\xEB\xB0\x98\xEB\x8C\x80",             /* 반대 */
     /* Emoji */
     "\xE2\x9D\x8C",     /* ❌ U+274C */
     "\xE2\x9D\x8E",     /* ❎ U+274E */
     "\xE2\x9C\x96",     /* ✖ U+2716 */
     "\xE2\x9B\x94",     /* ⛔ U+26D4 */
-    "\xE2\x9C\x8B",     /* ✋ U+270B */
-    "\xE2\x8F\xB8",     /* ⏸ U+23F8 */
-    "\xE2\x8F\xB9",     /* ⏹ U+23F9 */
-    "\xF0\x9F\x9B\x91", /* 🛑 U+1F6D1 */
     "\xF0\x9F\x9A\xAB", /* 🚫 U+1F6AB */
     "\xF0\x9F\x91\x8E", /* 👎 U+1F44E */
     "\xF0\x9F\x99\x85", /* 🙅 U+1F645 */
     NULL,
 };
 
-/* Typed answers of more than one word that approve as a whole (words lower case, one space). */
-const char *const decide_approve_phrases[] = {
-    "go ahead",     "yes go ahead", "ok go ahead", "go for it",  "ship it", "run it",
-    "deploy it",    "merge it",     "approve it",  "yes please", "ok go",   "yes approve",
-    "yes approved", "yes do it",    "yes ship it", NULL,
+/*
+ * Actions other than going ahead, and words that hedge: a plain label that
+ * holds one denies, but they may name a button that approves ({"label":
+ * "Rollback", "approve": true} for "Roll back now?").
+ */
+const char *const decide_action_words[] = {
+    /* English */
+    "cancel",
+    "canceled",
+    "cancelled",
+    "abort",
+    "stop",
+    "hold",
+    "wait",
+    "pause",
+    "later",
+    "postpone",
+    "skip",
+    "review",
+    "escalate",
+    "revert",
+    "rollback",
+    "undo",
+    "block",
+    "halt",
+    "without",
+    "unless",
+    "except",
+    /* Spanish */
+    "cancelar",
+    "detener",
+    "parar",
+    "esperar",
+    /* French */
+    "annuler",
+    "arr\xC3\xAAter",
+    "attendre",
+    /* German */
+    "abbrechen",
+    "stopp",
+    "stoppen",
+    "warten",
+    /* Italian */
+    "annulla",
+    "ferma",
+    "aspetta",
+    /* Russian */
+    "\xD0\xBE\xD1\x82\xD0\xBC\xD0\xB5\xD0\xBD\xD0\xB0",                 /* отмена */
+    "\xD0\xBE\xD1\x82\xD0\xBC\xD0\xB5\xD0\xBD\xD0\xB8\xD1\x82\xD1\x8C", /* отменить */
+    "\xD1\x81\xD1\x82\xD0\xBE\xD0\xBF",                                 /* стоп */
+    /* Chinese */
+    "\xE5\x8F\x96\xE6\xB6\x88", /* 取消 */
+    "\xE5\x81\x9C\xE6\xAD\xA2", /* 停止 */
+    /* Japanese */
+    "\xE4\xB8\xAD\xE6\xAD\xA2",                                     /* 中止 */
+    "\xE3\x82\xAD\xE3\x83\xA3\xE3\x83\xB3\xE3\x82\xBB\xE3\x83\xAB", /* キャンセル */
+    /* Korean */
+    "\xEC\xB7\xA8\xEC\x86\x8C", /* 취소 */
+    "\xEC\xA4\x91\xEC\xA7\x80", /* 중지 */
+    /* Emoji */
+    "\xE2\x9C\x8B",     /* ✋ U+270B */
+    "\xE2\x8F\xB8",     /* ⏸ U+23F8 */
+    "\xE2\x8F\xB9",     /* ⏹ U+23F9 */
+    "\xF0\x9F\x9B\x91", /* 🛑 U+1F6D1 */
+    NULL,
+};
+
+/* Words that may stand beside approval words without changing what they say. */
+const char *const decide_filler_words[] = {
+    "it", "please", "now", "ahead", "and", "for", "do", NULL,
 };
 
 /* ------------------------------------------------------------ scanning */
@@ -342,6 +371,16 @@ static size_t utf8_next(const unsigned char *p, uint32_t *cp)
     return len;
 }
 
+/* utf8_next, with full-width ASCII (U+FF01-U+FF5E) read as the ASCII it shows. */
+static size_t next_cp(const char *p, uint32_t *cp)
+{
+    size_t len = utf8_next((const unsigned char *)p, cp);
+
+    if (*cp >= 0xFF01 && *cp <= 0xFF5E)
+        *cp -= 0xFEE0;
+    return len;
+}
+
 static size_t utf8_put(uint32_t cp, char *out)
 {
     if (cp < 0x80) {
@@ -366,11 +405,19 @@ static size_t utf8_put(uint32_t cp, char *out)
     return 4;
 }
 
-/* Marks that change how the code point before them looks: ignored. */
+/*
+ * Marks that change how the code point before them looks, and characters
+ * that are not seen at all: ignored, so that they neither split nor hide a
+ * word. Variation selectors, skin tones, the keycap, combining diacritical
+ * marks (U+0300-U+036F), soft hyphen, zero-width and bidi marks, word
+ * joiners, BOM, tags.
+ */
 static bool is_modifier(uint32_t cp)
 {
     return (cp >= 0xFE00 && cp <= 0xFE0F) || (cp >= 0x200B && cp <= 0x200F) ||
-           (cp >= 0x1F3FB && cp <= 0x1F3FF) || cp == 0x20E3 || (cp >= 0xE0000 && cp <= 0xE007F);
+           (cp >= 0x1F3FB && cp <= 0x1F3FF) || cp == 0x20E3 || (cp >= 0xE0000 && cp <= 0xE007F) ||
+           (cp >= 0x300 && cp <= 0x36F) || cp == 0xAD || (cp >= 0x202A && cp <= 0x202E) ||
+           (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF || cp == 0x61C || cp == 0x180E;
 }
 
 static bool is_space(uint32_t cp)
@@ -414,14 +461,28 @@ static uint32_t lower(uint32_t cp)
     return cp;
 }
 
-/* Bytes of the apostrophe at `p`: ' or the typographic U+2019 phones type; 0 if none. */
+/*
+ * Bytes of the apostrophe at `p`, 0 if none: ' and everything that looks
+ * like one: U+2019 and U+2018 (typographic quotes phones type), ` (U+0060),
+ * U+00B4 acute accent, U+02BC modifier letter apostrophe, U+2032 prime and
+ * the full-width U+FF07 (read as ').
+ */
 static size_t apostrophe(const char *p)
 {
-    if (*p == '\'')
-        return 1;
-    if (p[0] == '\xE2' && p[1] == '\x80' && p[2] == '\x99')
-        return 3;
+    uint32_t cp;
+    size_t len = next_cp(p, &cp);
+
+    if (cp == '\'' || cp == '`' || cp == 0xB4 || cp == 0x2018 || cp == 0x2019 || cp == 0x2BC ||
+        cp == 0x2032)
+        return len;
     return 0;
+}
+
+/* Question marks, the emoji ones and 🤔: a label or answer that asks approves nothing. */
+static bool is_question(uint32_t cp)
+{
+    return cp == '?' || cp == 0xBF || cp == 0x37E || cp == 0x61F || cp == 0x2047 || cp == 0x2048 ||
+           cp == 0x2049 || cp == 0x2753 || cp == 0x2754 || cp == 0x2E2E || cp == 0x1F914;
 }
 
 #define TOKEN_MAX 64
@@ -444,10 +505,16 @@ static enum tok scan(const char **pp, char buf[TOKEN_MAX], uint32_t *cp)
             *pp = p;
             return TOK_END;
         }
-        len = utf8_next((const unsigned char *)p, cp);
+        len = next_cp(p, cp);
         if (!is_modifier(*cp))
             break;
         p += len;
+    }
+    if (apostrophe(p) > 0) {
+        /* One outside a word is a quote. */
+        *pp = p + len;
+        *cp = '\'';
+        return TOK_SPACE;
     }
     if (!is_letter(*cp)) {
         p += len;
@@ -465,7 +532,7 @@ static enum tok scan(const char **pp, char buf[TOKEN_MAX], uint32_t *cp)
             break;
         if (n > 0 && (a = apostrophe(p)) > 0) {
             uint32_t after;
-            utf8_next((const unsigned char *)p + a, &after);
+            next_cp(p + a, &after);
             if (!p[a] || !is_letter(after))
                 break;
             if (n + 1 < TOKEN_MAX)
@@ -475,7 +542,7 @@ static enum tok scan(const char **pp, char buf[TOKEN_MAX], uint32_t *cp)
             p += a;
             continue;
         }
-        len = utf8_next((const unsigned char *)p, &c);
+        len = next_cp(p, &c);
         if (is_modifier(c)) {
             p += len;
             continue;
@@ -503,23 +570,70 @@ static bool listed(const char *const *list, const char *w)
     return false;
 }
 
-enum decide_meaning decide_label_meaning(const char *label)
+/*
+ * Read `text` once: whether it holds a refusal, another deny word, a
+ * question, an approval word or emoji, and a word that is neither an
+ * approval nor a filler word. For typed answers (`answer`), also whether
+ * anything but spaces, . ! , (and their CJK and Spanish forms) and approval
+ * emoji stands between the words, and how many words there are.
+ */
+struct reading {
+    bool refusal, deny, question, approval, other, odd;
+    size_t words;
+};
+
+/* Punctuation a typed approval may carry: . ! , and their CJK and Spanish forms. */
+static bool answer_punct(uint32_t cp)
 {
-    const char *p = label ? label : "";
-    bool approves = false;
+    return cp == '.' || cp == '!' || cp == ',' || cp == 0xA1 || cp == 0x3001 || cp == 0x3002;
+}
+
+static void read_text(const char *text, struct reading *r)
+{
+    const char *p = text ? text : "";
     char buf[TOKEN_MAX];
     uint32_t cp;
     enum tok t;
 
+    memset(r, 0, sizeof(*r));
     while ((t = scan(&p, buf, &cp)) != TOK_END) {
-        if (t == TOK_SPACE)
+        if (t == TOK_SPACE) {
+            if (is_question(cp))
+                r->question = true;
+            else if (!is_space(cp) && !answer_punct(cp))
+                r->odd = true;
             continue;
-        if (listed(decide_deny_words, buf))
-            return DECIDE_DENIES;
-        if (listed(decide_approve_words, buf))
-            approves = true;
+        }
+        if (t == TOK_WORD)
+            r->words++;
+        if (listed(decide_refusal_words, buf))
+            r->refusal = r->deny = true;
+        else if (listed(decide_action_words, buf))
+            r->deny = true;
+        else if (listed(decide_approve_words, buf))
+            r->approval = true;
+        else if (t == TOK_WORD && !listed(decide_filler_words, buf))
+            r->other = true;
+        else if (t == TOK_SYMBOL && is_question(cp))
+            r->question = true;
+        else if (t == TOK_SYMBOL && !answer_punct(cp))
+            r->odd = true;
     }
-    return approves ? DECIDE_APPROVES : DECIDE_UNCLEAR;
+}
+
+static enum decide_meaning meaning_of(const struct reading *r)
+{
+    if (r->deny)
+        return DECIDE_DENIES;
+    return r->approval && !r->other && !r->question ? DECIDE_APPROVES : DECIDE_UNCLEAR;
+}
+
+enum decide_meaning decide_label_meaning(const char *label)
+{
+    struct reading r;
+
+    read_text(label, &r);
+    return meaning_of(&r);
 }
 
 bool decide_label_approves(const char *label)
@@ -527,58 +641,20 @@ bool decide_label_approves(const char *label)
     return decide_label_meaning(label) == DECIDE_APPROVES;
 }
 
-/* Punctuation a typed approval may carry: . ! , and their CJK and Spanish forms. */
-static bool answer_punct(uint32_t cp)
-{
-    return cp == '.' || cp == '!' || cp == ',' || cp == 0xA1 || cp == 0x3001 || cp == 0x3002 ||
-           cp == 0xFF01 || cp == 0xFF0C || cp == 0xFF0E;
-}
-
 bool decide_answer_approves(const char *text)
 {
-    const char *p = text ? text : "";
-    char buf[TOKEN_MAX], words[TOKEN_MAX * 4];
-    size_t n = 0, nwords = 0;
-    uint32_t cp;
-    enum tok t;
+    struct reading r;
 
-    if (decide_label_meaning(p) != DECIDE_APPROVES)
-        return false;
-    words[0] = '\0';
-    while ((t = scan(&p, buf, &cp)) != TOK_END) {
-        size_t len;
-
-        if (t == TOK_SPACE) {
-            if (!is_space(cp) && !answer_punct(cp))
-                return false; /* a question mark, a dash, a quote: not a plain yes */
-            continue;
-        }
-        if (t == TOK_SYMBOL) {
-            if (!answer_punct(cp) && !listed(decide_approve_words, buf))
-                return false;
-            continue;
-        }
-        len = strlen(buf);
-        if (nwords >= 4 || n + len + 2 > sizeof(words))
-            return false;
-        if (n)
-            words[n++] = ' ';
-        memcpy(words + n, buf, len + 1);
-        n += len;
-        nwords++;
-    }
-    /* Emoji alone: the meaning above found an approval emoji and no deny word. */
-    if (nwords == 0)
-        return true;
-    return nwords == 1 ? listed(decide_approve_words, words)
-                       : listed(decide_approve_phrases, words);
+    read_text(text, &r);
+    return meaning_of(&r) == DECIDE_APPROVES && !r.odd && r.words <= DECIDE_ANSWER_WORDS_MAX;
 }
 
 bool decide_option_contradicts(const char *label, bool approve)
 {
-    enum decide_meaning m = decide_label_meaning(label);
+    struct reading r;
 
-    return approve ? m == DECIDE_DENIES : m == DECIDE_APPROVES;
+    read_text(label, &r);
+    return approve ? r.refusal : meaning_of(&r) == DECIDE_APPROVES;
 }
 
 int decide_callback_format(const char *id, int idx, char *out, size_t outlen)
@@ -590,8 +666,7 @@ int decide_callback_format(const char *id, int idx, char *out, size_t outlen)
 
 int decide_callback_parse(const char *data, char id[37], int *idx)
 {
-    const char *colon;
-    int64_t v;
+    const char *colon, *d;
 
     if (!data || strlen(data) > CALLBACK_DATA_MAX)
         return -1;
@@ -600,9 +675,14 @@ int decide_callback_parse(const char *data, char id[37], int *idx)
         return -1;
     memcpy(id, data, 36);
     id[36] = '\0';
-    if (!uuid_valid(id) || strlen(colon + 1) > 2 || parse_int64(colon + 1, &v) < 0 || v < 0)
+    if (!uuid_valid(id))
         return -1;
-    *idx = (int)v;
+    d = colon + 1;
+    /* "0" or 1-99 without sign, space or leading zero. */
+    if (!isdigit((unsigned char)d[0]) || (d[1] && !isdigit((unsigned char)d[1])) ||
+        (d[1] && d[2]) || (d[0] == '0' && d[1]))
+        return -1;
+    *idx = d[1] ? (d[0] - '0') * 10 + (d[1] - '0') : d[0] - '0';
     return 0;
 }
 

@@ -24,12 +24,20 @@
 /*
  * What a label says about approval, read word by word (whole words, any
  * case, Latin, Cyrillic, Greek and CJK letters; emoji are words of their
- * own):
- *   DECIDE_DENIES    it holds a deny word (no, not, don't, cancel, hold,
- *                    ❌, 👎, ... in the listed languages), whatever else;
- *   DECIDE_APPROVES  it holds an approval word (approve, yes, ok, deploy,
- *                    ✅, 👍, 🚀, ...) and no deny word;
- *   DECIDE_UNCLEAR   neither: a colour, a name, an unknown word, nothing.
+ * own; full-width ASCII reads as ASCII; combining marks, variation
+ * selectors and invisible characters are ignored):
+ *   DECIDE_DENIES    it holds a deny word: a refusal (no, not, don't,
+ *                    deny, ❌, 👎, ...) or another action or a hedge
+ *                    (cancel, hold, rollback, later, without, ⏸, ...),
+ *                    in any of the listed languages, whatever else;
+ *   DECIDE_APPROVES  it holds an approval word or emoji (approve, yes, ok,
+ *                    deploy, ✅, 👍, 🚀, ...), no deny word, no question
+ *                    mark (? ¿ ❓ 🤔 ...), and every word in it is an
+ *                    approval word or a filler word (it, please, now,
+ *                    ahead, and, for, do); other emoji and punctuation
+ *                    are decoration;
+ *   DECIDE_UNCLEAR   anything else: a colour, a name, "Deploy tomorrow",
+ *                    "Go?", nothing.
  * Only DECIDE_APPROVES approves; the other two deny.
  */
 enum decide_meaning { DECIDE_UNCLEAR = 0, DECIDE_APPROVES, DECIDE_DENIES };
@@ -39,30 +47,41 @@ enum decide_meaning decide_label_meaning(const char *label);
 /* True when a plain-string option approves: decide_label_meaning() is DECIDE_APPROVES. */
 bool decide_label_approves(const char *label);
 
+/* The most words a typed answer that approves may have ("yes go ahead please"). */
+#define DECIDE_ANSWER_WORDS_MAX 4
+
 /*
- * True when a typed answer approves: the whole answer (trimmed, any case,
- * trailing . ! and approval emoji ignored) is one approval word, one of the
- * approval phrases (go ahead, ship it, yes please, ...) or approval emoji
- * alone, and it holds no deny word. Anything else is an answer that denies.
+ * True when a typed answer approves: the whole answer means DECIDE_APPROVES
+ * as a label would, has at most DECIDE_ANSWER_WORDS_MAX words, and holds
+ * nothing but those words, spaces, . ! , (and ¡ 、 。 and their full-width
+ * forms) and approval emoji. Anything else is an answer that denies.
  */
 bool decide_answer_approves(const char *text);
 
 /*
- * True when an option given as {label, approve} contradicts itself: its
- * label clearly denies and approve is true, or clearly approves and approve
- * is false. An unclear label takes the flag as given.
+ * True when an option given as {label, approve} contradicts itself: with
+ * approve true, its label holds a refusal (decide_refusal_words; an action
+ * word such as cancel or rollback does not contradict); with approve false,
+ * its label approves (decide_label_meaning() is DECIDE_APPROVES).
  */
 bool decide_option_contradicts(const char *label, bool approve);
 
-/* The vocabularies, NULL-terminated, lower case UTF-8, for documentation and tests. */
+/*
+ * The vocabularies, NULL-terminated, lower case UTF-8, for documentation and
+ * tests. The deny words are the refusals and the action words together.
+ */
 extern const char *const decide_approve_words[];
-extern const char *const decide_deny_words[];
-extern const char *const decide_approve_phrases[];
+extern const char *const decide_refusal_words[];
+extern const char *const decide_action_words[];
+extern const char *const decide_filler_words[];
 
 /* Format callback_data for option `idx` of request `id`; -1 if it does not fit. */
 int decide_callback_format(const char *id, int idx, char *out, size_t outlen) LG_MUST_CHECK;
 
-/* Parse callback_data; -1 unless it is "<uuid>:<0-99>". `id` gets 37 bytes. */
+/*
+ * Parse callback_data; -1 unless it is "<uuid>:<index>", the index "0" or
+ * 1-99 in ASCII digits without sign, space or leading zero. `id` gets 37 bytes.
+ */
 int decide_callback_parse(const char *data, char id[37], int *idx) LG_MUST_CHECK;
 
 /* Who may decide the requests of one session. */

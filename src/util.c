@@ -129,11 +129,7 @@ bool utf8_valid(const char *buf, size_t len)
     return true;
 }
 
-/*
- * The length of the well-formed UTF-8 character at s[i] (its code point in
- * *cp), or 0 when the bytes there are not one.
- */
-static size_t utf8_char(const unsigned char *s, size_t len, size_t i, uint32_t *cp)
+size_t utf8_char(const unsigned char *s, size_t len, size_t i, uint32_t *cp)
 {
     unsigned char c = s[i];
     size_t need;

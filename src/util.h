@@ -78,6 +78,12 @@ size_t utf8_cut(const char *s, size_t len, size_t max);
 bool utf8_has_unsafe(const char *s, size_t len);
 
 /*
+ * The length of the well-formed UTF-8 character at s[i] of s[0..len) (its
+ * code point in *cp), or 0 when the bytes there are not one.
+ */
+size_t utf8_char(const unsigned char *s, size_t len, size_t i, uint32_t *cp);
+
+/*
  * Copy `src` into dst[n] so that it can be quoted in an error or a log line:
  * valid UTF-8 that is safe stays as it is; every byte of invalid UTF-8 and
  * every control becomes "\xNN", every other unsafe character (see

@@ -158,6 +158,98 @@ int validate_register(json_t *body, struct register_in *out, struct lg_error *er
     return 0;
 }
 
+enum script { SCRIPT_OTHER, SCRIPT_LATIN, SCRIPT_GREEK, SCRIPT_CYRILLIC };
+
+static const char *const script_names[] = {"other", "Latin", "Greek", "Cyrillic"};
+
+/* The script of a letter, for the three whose letters look alike. */
+static enum script script_of(uint32_t c)
+{
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+        (c >= 0xC0 && c <= 0x2AF && c != 0xD7 && c != 0xF7) || (c >= 0x1D00 && c <= 0x1D7F) ||
+        (c >= 0x1E00 && c <= 0x1EFF) || (c >= 0x2C60 && c <= 0x2C7F) ||
+        (c >= 0xA720 && c <= 0xA7FF) || (c >= 0xFF21 && c <= 0xFF3A) ||
+        (c >= 0xFF41 && c <= 0xFF5A))
+        return SCRIPT_LATIN;
+    if ((c >= 0x370 && c <= 0x3FF) || (c >= 0x1F00 && c <= 0x1FFF))
+        return SCRIPT_GREEK;
+    if ((c >= 0x400 && c <= 0x52F) || (c >= 0x1C80 && c <= 0x1C8F) ||
+        (c >= 0x2DE0 && c <= 0x2DFF) || (c >= 0xA640 && c <= 0xA69F))
+        return SCRIPT_CYRILLIC;
+    return SCRIPT_OTHER;
+}
+
+/* Spaces, which end a word; everything else (punctuation too) belongs to one. */
+static bool label_space(uint32_t c)
+{
+    return c == ' ' || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x202F ||
+           c == 0x205F || c == 0x3000;
+}
+
+/*
+ * A character a person sees as a letter, a digit or an emoji: not a space,
+ * punctuation (ASCII, Latin-1, general, supplemental, CJK, full-width),
+ * a combining or variation mark, a skin tone, a blank (U+2800, fillers) or
+ * a private-use or special character.
+ */
+static bool label_visible(uint32_t c)
+{
+    if (c >= 0xFF01 && c <= 0xFF5E)
+        c -= 0xFEE0;
+    if (c < 0x80)
+        return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    return !(c <= 0xBF || (c >= 0x300 && c <= 0x36F) || (c >= 0x2000 && c <= 0x20FF) ||
+             c == 0x2800 || (c >= 0x2E00 && c <= 0x2E7F) || (c >= 0x3000 && c <= 0x303F) ||
+             c == 0x3164 || c == 0x115F || c == 0x1160 || (c >= 0xFE00 && c <= 0xFE6F) ||
+             (c >= 0xFF5F && c <= 0xFF65) || c == 0xFFA0 || (c >= 0xFFF0 && c <= 0xFFFF) ||
+             (c >= 0xE000 && c <= 0xF8FF) || (c >= 0x1F3FB && c <= 0x1F3FF) || c >= 0xE0000);
+}
+
+/*
+ * What a person sees on a button must be what decide.c reads: option `i`'s
+ * label holds no control (newlines and tabs included), bidi or invisible
+ * formatting character, at least one visible letter, digit or emoji, and no
+ * word (a run between spaces) that mixes Latin letters with Cyrillic or
+ * Greek ones ("Dеny" with a Cyrillic е).
+ */
+static int validate_label(const char *s, size_t i, struct lg_error *err)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len = strlen(s), at = 0, k;
+    enum script word = SCRIPT_OTHER;
+    bool visible = false;
+    uint32_t c;
+
+    if (utf8_has_unsafe(s, len))
+        return lg_fail(err, 400, "invalid_field",
+                       "options[%zu] must not contain control, bidi or invisible formatting "
+                       "characters",
+                       i);
+    while (at < len && (k = utf8_char(u, len, at, &c)) > 0) {
+        enum script sc = script_of(c);
+
+        at += k;
+        visible = visible || label_visible(c);
+        if (label_space(c)) {
+            word = SCRIPT_OTHER;
+            continue;
+        }
+        if (sc == SCRIPT_OTHER)
+            continue;
+        if (word != SCRIPT_OTHER && sc != word && (word == SCRIPT_LATIN || sc == SCRIPT_LATIN))
+            return lg_fail(err, 400, "invalid_field",
+                           "options[%zu] mixes %s and %s letters in one word", i,
+                           script_names[word == SCRIPT_LATIN ? word : sc],
+                           script_names[word == SCRIPT_LATIN ? sc : word]);
+        if (word == SCRIPT_OTHER)
+            word = sc;
+    }
+    if (!visible)
+        return lg_fail(err, 400, "invalid_field",
+                       "options[%zu] must hold a visible letter, digit or emoji", i);
+    return 0;
+}
+
 /*
  * Options are strings (the original's form) or {"label": …, "approve": bool}.
  * They are stored as their labels, with what each means in out->approve:
@@ -208,6 +300,10 @@ static int validate_options(json_t *body, struct submit_in *out, struct lg_error
             json_decref(labels);
             return lg_fail(err, 400, "invalid_field", "options[%zu] must be 1-%d characters", i,
                            OPTION_MAX_CHARS);
+        }
+        if (validate_label(json_string_value(label), i, err) < 0) {
+            json_decref(labels);
+            return -1;
         }
         for (size_t k = 0; k < i; k++)
             if (!strcmp(json_string_value(json_array_get(labels, k)), json_string_value(label))) {

@@ -269,7 +269,7 @@ def test_html_escaped_and_long_messages_cut(s):
     c = chat()
     register(s, "tg-html", c)
     nasty = "<script>alert('x')</script> & <b>bold?</b> \"quoted\""
-    rid = submit(s, "tg-html", nasty, options=["<i>Yes</i>", "No & never"],
+    rid = submit(s, "tg-html", nasty, options=[{"label": "<i>Yes</i>", "approve": True}, "No & never"],
                  metadata={"<key>": "<value & more>"})
     _, m, rec = sent(s, rid)
     ok(nasty in rec["text"], "visible text keeps the characters: %r" % rec["text"])

@@ -193,6 +193,52 @@ def test_option_contradicting_its_flag_refused(s):
     eq(s.scalar("SELECT count(*) FROM requests WHERE session_id = 'dec-contra'"), before)
 
 
+def test_label_with_another_word_denies_and_action_may_approve(s):
+    # "Run tests first" holds an approval word beside a word that is not one:
+    # it denies. "Rollback" named as the approving button is taken as given.
+    c = chat()
+    register(s, "dec-words", c)
+    j = submit_full(s, "dec-words", "Roll back now?",
+                    options=["Run tests first", "Deploy now",
+                             {"label": "Rollback", "approve": True}, "Go?"])
+    eq(j["options"], [{"label": "Run tests first", "approve": False},
+                      {"label": "Deploy now", "approve": True},
+                      {"label": "Rollback", "approve": True},
+                      {"label": "Go?", "approve": False}])
+    rid = j["request_id"]
+    _, m, rec = sent(s, rid)
+    eq(keyboard(rec), [(NO + "Run tests first", "danger"), (OK + "Deploy now", "success"),
+                       (OK + "Rollback", "success"), (NO + "Go?", "danger")])
+    eq(s.scalar("SELECT option_approve::text FROM requests WHERE id = :'p1'", rid), "{f,t,t,f}")
+    s.tg.press_and_deliver(c, m, button_text=NO + "Run tests first")
+    p = poll(s, rid)
+    eq((p["status"], p["approved"], p["response"]), ("completed", False, "Run tests first"))
+
+
+def test_label_that_hides_what_it_says_refused(s):
+    c = chat()
+    register(s, "dec-hide", c)
+    before = s.scalar("SELECT count(*) FROM requests WHERE session_id = 'dec-hide'")
+    cases = [
+        ("De\u2060ny", "options[0] must not contain control, bidi or invisible formatting"),
+        ("\u202eyneD", "options[0] must not contain control, bidi or invisible formatting"),
+        ("Ship\nDeny", "options[0] must not contain control"),
+        ("D\u0435ny", "options[0] mixes Latin and Cyrillic letters in one word"),
+        ("N\u043e", "options[0] mixes Latin and Cyrillic letters in one word"),
+        ("   ", "options[0] must hold a visible letter, digit or emoji"),
+        ("\uff24\uff45\uff4e\uff59", "options[0].approve is true but its label denies"),
+        ("Reject\u0301", "options[0].approve is true but its label denies"),
+        ("Don\u00b4t deploy", "options[0].approve is true but its label denies"),
+        ("Disagree", "options[0].approve is true but its label denies"),
+    ]
+    for label, msg in cases:
+        r = s.post("/hitl/request", {"session_id": "dec-hide", "client_id": "agent",
+                                     "message": "m",
+                                     "options": [{"label": label, "approve": True}]})
+        error_is(r, 400, "invalid_field", msg)
+    eq(s.scalar("SELECT count(*) FROM requests WHERE session_id = 'dec-hide'"), before)
+
+
 def test_agent_text_set_apart(s):
     c = chat()
     register(s, "dec-apart", c)

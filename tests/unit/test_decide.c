@@ -46,10 +46,50 @@ static const struct label_case labels[] = {
     {"Ship", A},
     {"Merge", A},
     {"Go", A},
-    {"Deploy to staging", A},
     {"deploy_now", A},
-    {"Run migrations (v2)", A},
     {"Go ahead", A},
+    /* Every word is an approval word or a filler word; emoji and punctuation decorate. */
+    {"\xE2\x9C\x85 Approve", A}, /* ✅ Approve */
+    {"Yes, deploy", A},
+    {"Approve and deploy", A},
+    {"Ship it", A},
+    {"Yes please", A},
+    {"Deploy now", A},
+    {"OK \xF0\x9F\x91\x8D", A}, /* OK 👍 */
+    {"Go for it!", A},
+    {"\xF0\x9F\x94\xB5 Deploy", A}, /* 🔵 Deploy */
+    {"[Deploy]", A},
+    {"\xEF\xBC\xA4\xEF\xBD\x85\xEF\xBD\x90\xEF\xBD\x8C\xEF\xBD\x8F\xEF\xBD\x99",
+     A}, /* Ｄｅｐｌｏｙ */
+    /* A word that is neither: unclear, and so it denies. */
+    {"Deploy to staging", U},
+    {"Run migrations (v2)", U},
+    {"Run tests first", U},
+    {"Go back", U},
+    {"Continue editing", U},
+    {"Deploy tomorrow", U},
+    {"Deploy postponed", U},
+    {"Go to staging first", U},
+    {"Execute dry run", U},
+    {"Okay, I'll think about it", U},
+    {"Maybe ok", U},
+    {"LGTM but fix tests", U},
+    {"Approve nothing", U},
+    {"Deploy after reviewing", U},
+    {"Deploy to Staging First", U},
+    {"\xE2\x9C\x85 Blue", U}, /* ✅ Blue */
+    {"It", U},
+    {"Please", U},
+    {"Now and for it", U},
+    /* A question approves nothing. */
+    {"Go?", U},
+    {"Deploy?", U},
+    {"Deploy ?", U},
+    {"\xC2\xBF Deploy", U},         /* ¿ Deploy */
+    {"Deploy\xEF\xBC\x9F", U},      /* Deploy？ (full-width) */
+    {"Deploy \xE2\x9D\x93", U},     /* Deploy ❓ */
+    {"\xF0\x9F\xA4\x94 Deploy", U}, /* 🤔 Deploy */
+    {"Deny?", D},
     /* Anything the vocabulary does not know: unclear, and so it denies. */
     {"Revert", D},
     {"Blue", U},
@@ -80,6 +120,22 @@ static const struct label_case labels[] = {
     /* A deny word denies whatever else is there; negations are deny words. */
     {"Don't deploy", D},
     {"Don\xE2\x80\x99t deploy", D}, /* typographic apostrophe */
+    /* Everything that looks like an apostrophe joins the negation. */
+    {"Don\xC2\xB4t deploy", D},     /* U+00B4 */
+    {"Don\xE2\x80\x98t deploy", D}, /* U+2018 */
+    {"Don`t deploy", D},
+    {"Don\xCA\xBCt deploy", D},     /* U+02BC */
+    {"Don\xEF\xBC\x87t deploy", D}, /* U+FF07 */
+    {"Don\xE2\x80\xB2t deploy", D}, /* U+2032 */
+    {"\xCA\xBCNo", D},              /* a quote before a word is not part of it */
+    /* Full-width letters, combining marks and invisible characters do not hide a word. */
+    {"\xEF\xBC\xA4\xEF\xBD\x85\xEF\xBD\x8E\xEF\xBD\x99", D}, /* Ｄｅｎｙ */
+    {"Reject\xCC\x81", D},                                   /* Reject + U+0301 */
+    {"De\xE2\x81\xA0ny", D},                                 /* De U+2060 ny */
+    {"De\xC2\xADny", D},                                     /* De U+00AD ny */
+    {"N\xE2\x80\x8Bo", D},                                   /* N U+200B o */
+    {"Disagree", D},
+    {"Negative", D},
     {"dont ship", D},
     {"Do not run", D},
     {"Never merge", D},
@@ -147,15 +203,15 @@ static const struct label_case labels[] = {
     {"\xE2\x9C\x94\xEF\xB8\x8F", A},         /* ✔️ */
     {"\xF0\x9F\x86\x97", A},                 /* 🆗 */
     {"\xF0\x9F\x9A\x80", A},                 /* 🚀 */
-    {"\xE2\x9C\x85 Blue", A},
-    {"\xE2\x9D\x8C", D}, /* ❌ */
+    {"\xE2\x9D\x8C", D},                     /* ❌ */
     {"\xE2\x9D\x8C Reject", D},
     {"\xE2\x9D\x8C Deploy", D},
     {"\xF0\x9F\x91\x8E", D},         /* 👎 */
     {"\xF0\x9F\x9B\x91 Ship", D},    /* 🛑 Ship */
     {"\xE2\x9C\x85\xE2\x9D\x8C", D}, /* ✅❌ */
     /* Words too long for the buffer neither crash nor match. */
-    {"Supercalifragilisticexpialidocious-and-then-some-more-letters-approve", A},
+    {"Supercalifragilisticexpialidocious-and-then-some-more-letters-approve", U},
+    {"Approveeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee yes", U},
     {"Yesssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss", U},
     {"Nooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo", U},
     /* Invalid UTF-8 is a separator, never a crash. */
@@ -177,7 +233,11 @@ TEST(label_cases)
     CHECK(!decide_label_approves(NULL));
 }
 
-/* Every vocabulary word means what its list says: alone, in upper case, in a sentence. */
+/*
+ * Every vocabulary word means what its list says: alone, in upper case, with
+ * a filler word; an approval word beside an unknown word is unclear, a deny
+ * word denies in any sentence.
+ */
 static void vocabulary(const char *const *list, enum decide_meaning want, size_t min)
 {
     size_t n = 0;
@@ -193,12 +253,15 @@ static void vocabulary(const char *const *list, enum decide_meaning want, size_t
         CHECKF(decide_label_meaning(w) == want, "\"%s\" alone: %d", w, decide_label_meaning(w));
         CHECKF(decide_label_meaning(upper) == want, "\"%s\": %d", upper,
                decide_label_meaning(upper));
-        snprintf(sentence, sizeof(sentence), "Well, %s, I think.", w);
+        snprintf(sentence, sizeof(sentence), "%s now, please!", w);
         CHECKF(decide_label_meaning(sentence) == want, "\"%s\": %d", sentence,
+               decide_label_meaning(sentence));
+        snprintf(sentence, sizeof(sentence), "Well, %s, I think.", w);
+        CHECKF(decide_label_meaning(sentence) == (want == A ? U : D), "\"%s\": %d", sentence,
                decide_label_meaning(sentence));
         /* With the other list's first word: a deny word always wins. */
         snprintf(sentence, sizeof(sentence), "%s %s", w,
-                 want == A ? decide_deny_words[0] : decide_approve_words[0]);
+                 want == A ? decide_refusal_words[0] : decide_approve_words[0]);
         CHECKF(decide_label_meaning(sentence) == D, "\"%s\" does not deny", sentence);
         /* Glued to other letters it is another word (emoji stand alone). */
         if ((unsigned char)w[0] < 0xE2 || (unsigned char)w[0] > 0xF0) {
@@ -217,7 +280,28 @@ TEST(approve_words)
 
 TEST(deny_words)
 {
-    vocabulary(decide_deny_words, D, 100);
+    vocabulary(decide_refusal_words, D, 80);
+    vocabulary(decide_action_words, D, 40);
+}
+
+/* Filler words alone, or together, approve nothing; beside an approval word they do not matter. */
+TEST(filler_words)
+{
+    size_t n;
+
+    for (int i = 0; decide_filler_words[i]; i++) {
+        char s[64];
+
+        CHECKF(decide_label_meaning(decide_filler_words[i]) == U, "\"%s\" alone: %d",
+               decide_filler_words[i], decide_label_meaning(decide_filler_words[i]));
+        snprintf(s, sizeof(s), "Deploy %s", decide_filler_words[i]);
+        CHECKF(decide_label_meaning(s) == A, "\"%s\": %d", s, decide_label_meaning(s));
+        CHECKF(decide_answer_approves(s), "answer \"%s\" denies", s);
+    }
+    /* Tiny on purpose. */
+    for (n = 0; decide_filler_words[n]; n++)
+        ;
+    CHECK(n <= 8);
 }
 
 /* ------------------------------------------------------------ typed answers */
@@ -253,6 +337,32 @@ static const struct answer_case answers[] = {
     {"\xD0\x94\xD0\xB0", true},                     /* Да */
     {"\xE5\xA5\xBD\xE7\x9A\x84\xE3\x80\x82", true}, /* 好的。 */
     {"\xE3\x81\xAF\xE3\x81\x84", true},             /* はい */
+    {"Yes, deploy", true},
+    {"Approve and deploy", true},
+    {"Deploy now", true},
+    {"yes do it", true},
+    {"Yes, go ahead please", true},
+    {"\xEF\xBC\xB9\xEF\xBD\x85\xEF\xBD\x93\xEF\xBC\x81", true}, /* Ｙｅｓ！ */
+    /* The same words as labels that do not approve (rule 1). */
+    {"Run tests first", false},
+    {"Go back", false},
+    {"Continue editing", false},
+    {"Deploy postponed", false},
+    {"Execute dry run", false},
+    {"Okay, I'll think about it", false},
+    {"Maybe ok", false},
+    {"LGTM but fix tests", false},
+    {"Approve nothing", false},
+    {"Go?", false},
+    {"Go\xEF\xBC\x9F", false}, /* Go？ */
+    {"Don\xC2\xB4t", false},
+    {"Don`t deploy", false},
+    {"Disagree", false},
+    {"Negative", false},
+    /* Stricter than a label: only . ! , and approval emoji between the words. */
+    {"[Deploy]", false},
+    {"\xF0\x9F\x94\xB5 Deploy", false}, /* 🔵 Deploy */
+    {"Deploy - now", false},
     /* Refusals in words the deny list does not hold. */
     {"I'd rather you didn't", false},
     {"absolutely out of the question", false},
@@ -294,18 +404,18 @@ TEST(answer_cases)
     CHECK(!decide_answer_approves(NULL));
 }
 
-/* Every single approval word and every phrase approves as a whole answer; deny words never. */
+/* Every single approval word approves as a whole answer; deny words never. */
 TEST(answer_vocabulary)
 {
     for (int i = 0; decide_approve_words[i]; i++)
         CHECKF(decide_answer_approves(decide_approve_words[i]), "\"%s\" as an answer denies",
                decide_approve_words[i]);
-    for (int i = 0; decide_approve_phrases[i]; i++)
-        CHECKF(decide_answer_approves(decide_approve_phrases[i]), "\"%s\" as an answer denies",
-               decide_approve_phrases[i]);
-    for (int i = 0; decide_deny_words[i]; i++)
-        CHECKF(!decide_answer_approves(decide_deny_words[i]), "\"%s\" as an answer approves",
-               decide_deny_words[i]);
+    for (int i = 0; decide_refusal_words[i]; i++)
+        CHECKF(!decide_answer_approves(decide_refusal_words[i]), "\"%s\" as an answer approves",
+               decide_refusal_words[i]);
+    for (int i = 0; decide_action_words[i]; i++)
+        CHECKF(!decide_answer_approves(decide_action_words[i]), "\"%s\" as an answer approves",
+               decide_action_words[i]);
 }
 
 /* ------------------------------------------------------------ contradictions */
@@ -331,6 +441,56 @@ static const struct contra_case contras[] = {
     {"Blue", false, false},
     {"Revert", false, false},
     {"Plan B", true, false},
+    /* Approve true: only a refusal contradicts; an action may be what approving does. */
+    {"Rollback", true, false},
+    {"Revert", true, false},
+    {"Cancel", true, false},
+    {"Cancel subscription", true, false},
+    {"Abort mission", true, false},
+    {"Stop the server", true, false},
+    {"\xE2\x8F\xB8\xEF\xB8\x8F Hold", true, false}, /* ⏸️ Hold */
+    {"Pause", true, false},
+    {"Undo", true, false},
+    {"Skip", true, false},
+    {"Escalate", true, false},
+    {"Block IP", true, false},
+    {"Halt", true, false},
+    {"\xD0\x9E\xD1\x82\xD0\xBC\xD0\xB5\xD0\xBD\xD0\xB0", true, false}, /* Отмена */
+    {"\xE5\x8F\x96\xE6\xB6\x88", true, false},                         /* 取消 */
+    {"Don't rollback", true, true},
+    {"No", true, true},
+    {"Never", true, true},
+    {"Decline", true, true},
+    {"Refuse", true, true},
+    {"Veto", true, true},
+    {"Disapprove", true, true},
+    {"Disallow", true, true},
+    {"Disagree", true, true},
+    {"Negative", true, true},
+    {"Nein", true, true},
+    {"\xD0\x9D\xD0\xB5\xD1\x82", true, true}, /* Нет */
+    {"\xE6\x8B\x92\xE7\xBB\x9D", true, true}, /* 拒绝 */
+    {"\xF0\x9F\x91\x8E", true, true},         /* 👎 */
+    {"\xF0\x9F\x9A\xAB Deploy", true, true},  /* 🚫 Deploy */
+    {"Don\xC2\xB4t deploy", true, true},
+    {"Don\xE2\x80\x98t deploy", true, true},
+    {"Don`t deploy", true, true},
+    {"Don\xCA\xBCt deploy", true, true},
+    /* Evasions that decide.c reads through (validate.c refuses the rest). */
+    {"\xEF\xBC\xA4\xEF\xBD\x85\xEF\xBD\x8E\xEF\xBD\x99", true, true}, /* Ｄｅｎｙ */
+    {"Reject\xCC\x81", true, true},
+    {"De\xE2\x81\xA0ny", true, true},
+    {"De\xC2\xADny", true, true},
+    /* Approve false: a label that approves under the label rule contradicts. */
+    {"Deploy now", false, true},
+    {"Ship it", false, true},
+    {"OK \xF0\x9F\x91\x8D", false, true},
+    {"\xEF\xBC\xA1\xEF\xBD\x90\xEF\xBD\x90\xEF\xBD\x92\xEF\xBD\x8F\xEF\xBD\x96\xEF\xBD\x85", false,
+     true}, /* Ａｐｐｒｏｖｅ */
+    {"Deploy tomorrow", false, false},
+    {"Run tests first", false, false},
+    {"Go?", false, false},
+    {"Rollback", false, false},
 };
 
 TEST(contradictions)
@@ -398,6 +558,17 @@ TEST(callback_parse_bad)
         ID ":1x",
         ID ":x",
         ID ":1:2",
+        ID ":-0",
+        ID ":00",
+        ID ":01",
+        ID ":09",
+        ID ": 0",
+        ID ":0 ",
+        ID ":+0",
+        ID ":\t1",
+        ID ":1\n",
+        ID ":\xD9\xA1",     /* ١ ARABIC-INDIC DIGIT ONE */
+        ID ":\xEF\xBC\x91", /* １ FULLWIDTH DIGIT ONE */
         ID ";1",
         ID "1",
         "123e4567-e89b-12d3-a456-42661417400:1",   /* 35 characters */
@@ -626,6 +797,7 @@ int main(int argc, char **argv)
     RUN(label_cases);
     RUN(approve_words);
     RUN(deny_words);
+    RUN(filler_words);
     RUN(answer_cases);
     RUN(answer_vocabulary);
     RUN(contradictions);

@@ -371,6 +371,7 @@ TEST(request_html_escaped)
 
     r.message = "Run <script>alert(1)</script> & \"rm -rf\"? a<b>c";
     r.options_json = "[\"<b>Go</b> & run\", \"\\\"No\\\" <i>way</i>\"]";
+    r.option_approve = "{t,f}";
     r.metadata_json = "{\"<key>\": \"<val> & \\\"q\\\"\", \"a&b\": 1}";
     r.client_id = "ci<x>";
     p = tgmsg_request(&r, &truncated);
