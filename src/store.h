@@ -157,7 +157,7 @@ struct tg_request {
     const char *tenant;
     const char *approvers; /* PostgreSQL bigint[] text */
     bool expired;
-    int64_t bot_id; /* the bot that sent its message; 0: sent before bot ids were kept */
+    int64_t bot_id; /* the bot that sent its message; 0: unknown (nobody's) */
 };
 
 /*
@@ -254,6 +254,15 @@ int store_tg_bot_refused(int64_t bot_id, const char *error, struct lg_error *err
 int store_tg_bot_accepted(int64_t bot_id, struct lg_error *err) LG_MUST_CHECK;
 /* 1 with the error when bot `bot_id`'s token is refused, 0 when not, -1 on error. */
 int store_tg_bot_state(int64_t bot_id, char *error, size_t len, struct lg_error *err) LG_MUST_CHECK;
+/*
+ * Give bot `bot_id` the messages and updates recorded before bot ids were
+ * (bot 0), once for the database (sql/017_bot_adoption.sql): *adopted is the
+ * number of request messages it took, or -1 when they had been adopted
+ * before; *owner the bot that holds the claim (0: nobody yet, when `bot_id`
+ * is no bot). 0, or -1 on error.
+ */
+int store_tg_adopt_unowned(int64_t bot_id, int64_t *owner, int *adopted,
+                           struct lg_error *err) LG_MUST_CHECK;
 
 /* ---------------------------------------------------------------- timeouts, webhooks */
 

@@ -13,6 +13,7 @@
 #define LG_TELEGRAM_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "util.h"
@@ -30,6 +31,15 @@ int telegram_handle_update(const struct config *cfg, json_t *update,
  */
 int telegram_accept_update(const struct config *cfg, json_t *update,
                            struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * At start, with bot `bot` configured: if no bot has adopted the messages
+ * and updates recorded before bot ids were (bot 0), `bot` adopts them, once
+ * for the database (sql/017_bot_adoption.sql); afterwards they are nobody's.
+ * 0 once that is settled (or `bot` is 0: no token), -1 (logged) when the
+ * database could not be asked: call again later.
+ */
+int telegram_adopt_unowned(int64_t bot) LG_MUST_CHECK;
 
 /* `loopgate telegram set-webhook|delete-webhook|webhook-info|poll` */
 int telegram_main(struct config *cfg, int argc, char **argv);
