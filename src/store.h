@@ -162,8 +162,8 @@ struct tg_request {
 
 /*
  * Lock a request (FOR UPDATE) by the Telegram message that shows it: bot
- * `bot_id`'s message (chat_id, message_id), or one sent before bot ids were
- * kept (bot 0) when the bot has none.
+ * `bot_id`'s message (chat_id, message_id), of that exact bot (404 when it
+ * has none; a message of bot 0 that no bot adopted is nobody's).
  */
 PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t bot_id, int64_t chat_id,
                                       int64_t message_id, struct tg_request *out,

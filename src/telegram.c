@@ -278,7 +278,7 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
         why = "This button does not match its request.";
         action = "mismatched_attempt";
     } else if (t->bot_id != self) {
-        /* sent by another bot, or before bot ids were recorded and never adopted (017) */
+        /* another bot's message, or one of bot 0 that this bot did not adopt */
         why = OTHER_BOT_TEXT;
         action = "expired_attempt";
     } else {

@@ -26,8 +26,9 @@ int telegram_handle_update(const struct config *cfg, json_t *update,
  * Take one update from Telegram: handle it, and when it can never be
  * processed (malformed, or refused by the database twice while it is up)
  * record it as refused for its bot and answer 0, so that Telegram stops
- * repeating it and getUpdates moves past it. -1 only while the update may
- * still be processed later (503: database trouble) or has no update_id.
+ * repeating it and getUpdates moves past it; one without an integer
+ * update_id is logged and answered 0 with nothing recorded. -1 only while the
+ * update may still be processed later (503: database trouble).
  */
 int telegram_accept_update(const struct config *cfg, json_t *update,
                            struct lg_error *err) LG_MUST_CHECK;
