@@ -296,15 +296,21 @@ static void h_health(struct http_req *r)
 /*
  * POST <telegram_webhook_path>: an update from Telegram. The secret header
  * was checked already; answer 200 only once the update is committed (or
- * recorded as refused for good, so Telegram stops repeating it).
+ * recorded as refused for good, so Telegram stops repeating it). A body that
+ * is not a JSON object within the limits is no update Telegram sends (its
+ * updates nest a dozen levels at most): 400, logged, nothing recorded.
  */
 static void h_telegram(struct http_req *r)
 {
     struct lg_error err;
-    json_t *body = body_object(r);
+    json_t *body = NULL;
 
-    if (!body)
+    if (parse_json_object(r->body, r->body_len, &body, &err) < 0) {
+        log_warn("telegram webhook body refused", "status=%d error=\"%s\"", err.status,
+                 err.message);
+        http_send_error(r, &err);
         return;
+    }
     if (telegram_accept_update(r->cfg, body, &err) < 0)
         http_send_error(r, &err);
     else

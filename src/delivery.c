@@ -34,6 +34,7 @@
 #include "log.h"
 #include "notify.h"
 #include "store.h"
+#include "telegram.h"
 #include "tg.h"
 #include "tgmsg.h"
 #include "hook.h"
@@ -572,17 +573,24 @@ static void prune_updates(void)
 
 /*
  * Time out expired requests every quarter second; any worker may, each once.
- * Every minute (and at start) prune processed Telegram updates too.
+ * Every minute (and at start) prune processed Telegram updates too. At
+ * start, settle which bot owns messages recorded without a bot id
+ * (telegram_adopt_unowned), again every few seconds until the database answers.
  */
 static void *expire_thread(void *arg)
 {
     int64_t pruned_at = 0;
-    bool started = false;
+    int64_t adopt_at = 0;
+    bool started = false, adopted = false;
 
     (void)arg;
     while (!notify_stopping()) {
         if (!started && *D.cfg->telegram_bot_token)
             started = restart_token_check() == 0;
+        if (!adopted && now_ms() >= adopt_at) {
+            adopted = telegram_adopt_unowned(D.bot_id) == 0;
+            adopt_at = now_ms() + 5000; /* the database is down: ask again in a while */
+        }
         struct lg_error err;
         int n;
 

@@ -97,6 +97,7 @@ enum {
     S_TG_BOT_REFUSED,
     S_TG_BOT_ACCEPTED,
     S_TG_BOT_STATE,
+    S_TG_ADOPT_UNOWNED,
     S_EXPIRE,
     S_CALLBACK_SET,
     S_WEBHOOK_SECRET,
@@ -341,9 +342,8 @@ static const struct db_stmt stmts[] = {
                                  " expires_at <= now(), tg_bot_id FROM requests r"
                                  " WHERE telegram_chat_id = $1::bigint"
                                  "   AND telegram_message_id = $2::bigint"
-                                 "   AND tg_bot_id IN ($3::bigint, 0)"
-                                 /* this bot's message before one sent before bot ids */
-                                 " ORDER BY tg_bot_id DESC LIMIT 1 FOR UPDATE",
+                                 /* this exact bot's: bot 0 is nobody's (017) */
+                                 "   AND tg_bot_id = $3::bigint FOR UPDATE",
                                  false},
     [S_TG_PRESS] = {"tg_press",
                     "SELECT tg_press($11::bigint, $1::bigint, $2::uuid, $3::integer, $4::bigint,"
@@ -394,6 +394,10 @@ static const struct db_stmt stmts[] = {
                            "DELETE FROM tg_bots WHERE bot_id = $1::bigint RETURNING 1", false},
     [S_TG_BOT_STATE] = {"tg_bot_state", "SELECT error FROM tg_bots WHERE bot_id = $1::bigint",
                         true},
+    [S_TG_ADOPT_UNOWNED] = {"tg_adopt_unowned",
+                            "SELECT tg_adopt_unowned($1::bigint), (SELECT bot_id FROM"
+                            " tg_unowned_adopted)",
+                            false},
     [S_EXPIRE] = {"expire", "SELECT requests_expire($1::int)", false},
     [S_CALLBACK_SET] = {"callback_set",
                         "UPDATE requests SET callback_url = $3, updated_at = now()"
@@ -1618,6 +1622,23 @@ int store_tg_bot_state(int64_t bot_id, char *error, size_t len, struct lg_error 
     }
     PQclear(res);
     return rc;
+}
+
+int store_tg_adopt_unowned(int64_t bot_id, int64_t *owner, int *adopted, struct lg_error *err)
+{
+    char b[24];
+    const char *p[] = {b};
+    PGresult *res;
+
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    res = run(S_TG_ADOPT_UNOWNED, 1, p, err);
+    if (!res)
+        return -1;
+    *adopted = PQgetisnull(res, 0, 0) ? -1 : (int)col_int(res, 0, 0);
+    /* the subquery reads the snapshot from before the call: a claim made now is not in it */
+    *owner = *adopted >= 0 ? bot_id : PQgetisnull(res, 0, 1) ? 0 : col_int(res, 0, 1);
+    PQclear(res);
+    return 0;
 }
 
 int store_expire_due(int limit, struct lg_error *err)

@@ -159,13 +159,13 @@ struct tg_request {
     const char *tenant;
     const char *approvers; /* PostgreSQL bigint[] text */
     bool expired;
-    int64_t bot_id; /* the bot that sent its message; 0: sent before bot ids were kept */
+    int64_t bot_id; /* the bot that sent its message; 0: unknown (nobody's) */
 };
 
 /*
  * Lock a request (FOR UPDATE) by the Telegram message that shows it: bot
- * `bot_id`'s message (chat_id, message_id), or one sent before bot ids were
- * kept (bot 0) when the bot has none.
+ * `bot_id`'s message (chat_id, message_id), of that exact bot (404 when it
+ * has none; a message of bot 0 that no bot adopted is nobody's).
  */
 PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t bot_id, int64_t chat_id,
                                       int64_t message_id, struct tg_request *out,
@@ -256,6 +256,15 @@ int store_tg_bot_refused(int64_t bot_id, const char *error, struct lg_error *err
 int store_tg_bot_accepted(int64_t bot_id, struct lg_error *err) LG_MUST_CHECK;
 /* 1 with the error when bot `bot_id`'s token is refused, 0 when not, -1 on error. */
 int store_tg_bot_state(int64_t bot_id, char *error, size_t len, struct lg_error *err) LG_MUST_CHECK;
+/*
+ * Give bot `bot_id` the messages and updates recorded before bot ids were
+ * (bot 0), once for the database (sql/017_bot_adoption.sql): *adopted is the
+ * number of request messages it took, or -1 when they had been adopted
+ * before; *owner the bot that holds the claim (0: nobody yet, when `bot_id`
+ * is no bot). 0, or -1 on error.
+ */
+int store_tg_adopt_unowned(int64_t bot_id, int64_t *owner, int *adopted,
+                           struct lg_error *err) LG_MUST_CHECK;
 
 /* ---------------------------------------------------------------- timeouts, webhooks */
 

@@ -53,6 +53,23 @@ static int64_t message_bot(json_t *msg, int64_t self)
     return json_is_true(json_object_get(from, "is_bot")) && id > 0 ? (int64_t)id : self;
 }
 
+/*
+ * The bot an update came from: the sender of the message a press or a reply
+ * answers, when that sender is a bot; else `self` (a command names no bot).
+ * Its update_id is that bot's, and is recorded under it.
+ */
+static int64_t update_bot(json_t *update, int64_t self)
+{
+    json_t *cq = json_object_get(update, "callback_query");
+    json_t *msg = json_object_get(update, "message");
+
+    if (json_is_object(cq))
+        return message_bot(json_object_get(cq, "message"), self);
+    if (json_is_object(msg))
+        return message_bot(json_object_get(msg, "reply_to_message"), self);
+    return self;
+}
+
 static void person_from(json_t *from, struct person *p)
 {
     const char *first = json_string_value(json_object_get(from, "first_name"));
@@ -262,10 +279,13 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
     shown = tgmsg_request(&t->r, &truncated);
     json_decref(shown);
     n = tgmsg_offered(&t->r, truncated, choices, &hold);
-    if (t->r.tg_chat_id != chat || t->r.tg_message_id != mid || idx >= n ||
-        (t->bot_id != self && t->bot_id != 0)) {
+    if (t->r.tg_chat_id != chat || t->r.tg_message_id != mid || idx >= n) {
         why = "This button does not match its request.";
         action = "mismatched_attempt";
+    } else if (t->bot_id != self) {
+        /* another bot's message, or one of bot 0 that this bot did not adopt */
+        why = OTHER_BOT_TEXT;
+        action = "expired_attempt";
     } else {
         why = refusal_text(cfg, t, &who, &action, &text);
     }
@@ -530,8 +550,8 @@ int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_e
     }
     if (id[0] && (rc = quick_press(cfg, cq, (int64_t)json_integer_value(uid), id, idx, err)) != 2)
         return rc;
-    rc = store_tg_open(&tx, self_bot(cfg), (int64_t)json_integer_value(uid), id[0] ? id : NULL,
-                       &row, &t, err);
+    rc = store_tg_open(&tx, update_bot(update, self_bot(cfg)), (int64_t)json_integer_value(uid),
+                       id[0] ? id : NULL, &row, &t, err);
     if (rc == 1) {
         log_debug("repeated update ignored", "update_id=%lld", (long long)json_integer_value(uid));
         return 0;
@@ -563,20 +583,51 @@ int telegram_accept_update(const struct config *cfg, json_t *update, struct lg_e
 {
     json_t *uid = json_object_get(update, "update_id");
     struct lg_error rec;
+    int64_t bot;
     int rc = telegram_handle_update(cfg, update, err);
 
     /* A statement that failed with the database up may have met another's lock: once more. */
     if (rc < 0 && err->status == 500)
         rc = telegram_handle_update(cfg, update, err);
-    if (rc == 0 || err->status == 503 || !json_is_integer(uid))
+    if (rc == 0 || err->status == 503)
         return rc;
+    if (!json_is_integer(uid)) {
+        /* Nothing to record it under: logged and passed over all the same. */
+        log_warn("telegram update refused for good; it is skipped", "status=%d error=\"%s\"",
+                 err->status, err->message);
+        return 0;
+    }
+    bot = update_bot(update, self_bot(cfg));
     log_warn("telegram update refused for good; it is skipped",
-             "bot=%lld update_id=%lld status=%d error=\"%s\"", (long long)self_bot(cfg),
+             "bot=%lld update_id=%lld status=%d error=\"%s\"", (long long)bot,
              (long long)json_integer_value(uid), err->status, err->message);
-    if (store_tg_refused(self_bot(cfg), (int64_t)json_integer_value(uid), err->message, &rec) < 0) {
+    if (store_tg_refused(bot, (int64_t)json_integer_value(uid), err->message, &rec) < 0) {
         *err = rec;
         return -1;
     }
+    return 0;
+}
+
+int telegram_adopt_unowned(int64_t bot)
+{
+    struct lg_error err;
+    int64_t owner;
+    int adopted;
+
+    if (bot <= 0)
+        return 0;
+    if (store_tg_adopt_unowned(bot, &owner, &adopted, &err) < 0) {
+        log_warn("could not settle which bot owns Telegram messages without a bot id",
+                 "bot=%lld error=\"%s\"", (long long)bot, err.message);
+        return -1;
+    }
+    if (adopted >= 0)
+        log_info("Telegram messages recorded without a bot id are now this bot's",
+                 "bot=%lld requests=%d", (long long)bot, adopted);
+    else if (owner != bot)
+        log_info("Telegram messages recorded without a bot id are another bot's; presses on "
+                 "them are answered expired",
+                 "bot=%lld owner=%lld", (long long)bot, (long long)owner);
     return 0;
 }
 
@@ -671,7 +722,7 @@ static int poll_loop(const struct config *cfg, struct tg_client *tg)
 {
     json_int_t offset = 0;
     struct sigaction sa;
-    bool refused = false;
+    bool refused = false, adopted = false;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop;
@@ -680,6 +731,8 @@ static int poll_loop(const struct config *cfg, struct tg_client *tg)
     db_pool_init(cfg->db_uri, 2);
     log_info("polling Telegram for updates", "%s", "");
     while (!poll_stop) {
+        if (!adopted)
+            adopted = telegram_adopt_unowned(tg->bot_id) == 0;
         json_t *params = json_pack("{s:I, s:i, s:[s,s]}", "offset", offset, "timeout", 10,
                                    "allowed_updates", "message", "callback_query");
         struct tg_result res;

@@ -13,6 +13,7 @@
 #define LG_TELEGRAM_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "util.h"
@@ -25,11 +26,21 @@ int telegram_handle_update(const struct config *cfg, json_t *update,
  * Take one update from Telegram: handle it, and when it can never be
  * processed (malformed, or refused by the database twice while it is up)
  * record it as refused for its bot and answer 0, so that Telegram stops
- * repeating it and getUpdates moves past it. -1 only while the update may
- * still be processed later (503: database trouble) or has no update_id.
+ * repeating it and getUpdates moves past it; one without an integer
+ * update_id is logged and answered 0 with nothing recorded. -1 only while the
+ * update may still be processed later (503: database trouble).
  */
 int telegram_accept_update(const struct config *cfg, json_t *update,
                            struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * At start, with bot `bot` configured: if no bot has adopted the messages
+ * and updates recorded before bot ids were (bot 0), `bot` adopts them, once
+ * for the database (sql/017_bot_adoption.sql); afterwards they are nobody's.
+ * 0 once that is settled (or `bot` is 0: no token), -1 (logged) when the
+ * database could not be asked: call again later.
+ */
+int telegram_adopt_unowned(int64_t bot) LG_MUST_CHECK;
 
 /* `loopgate telegram set-webhook|delete-webhook|webhook-info|poll` */
 int telegram_main(struct config *cfg, int argc, char **argv);

@@ -256,3 +256,153 @@ def test_token_refused(s):
     h = s.get("/health")
     eq(h.json["status"], "healthy", repr(h))
     eq(h.json["telegram"]["ok"], True)
+
+
+OTHER_BOT = {"id": 999001, "is_bot": True, "first_name": "Old Bot", "username": "old_bot"}
+
+
+def bot_of(stub):
+    return {k: stub.bot_user[k] for k in ("id", "is_bot", "first_name", "username")}
+
+
+def person(c):
+    return {"id": c, "is_bot": False, "first_name": "Ann"}
+
+
+def private(c):
+    return {"id": c, "type": "private", "first_name": "Ann"}
+
+
+def bot_message(bot, c, mid):
+    return {"message_id": mid, "from": bot, "chat": private(c), "date": int(time.time()),
+            "text": "a message of bot %d" % bot["id"]}
+
+
+def reply_update(update_id, bot, c, to_mid, text):
+    """A person's reply in private chat c to message to_mid of `bot`."""
+    return {"update_id": update_id, "message": {
+        "message_id": 900000 + update_id % 100000, "from": person(c), "chat": private(c),
+        "date": int(time.time()), "text": text,
+        "reply_to_message": bot_message(bot, c, to_mid)}}
+
+
+def press_update(update_id, qid, bot, c, mid, data):
+    """A person's press in private chat c of a button on message mid of `bot`."""
+    return {"update_id": update_id, "callback_query": {
+        "id": qid, "from": person(c), "message": bot_message(bot, c, mid),
+        "chat_instance": "1", "data": data}}
+
+
+def test_bot_zero_is_adopted_once(s):
+    """Rows from before bot ids (bot 0) are the configured bot's only by adoption, once: after
+    a token change a reply to the new bot's message 777 or a press on the new bot's message
+    does not decide the old request of the same message id."""
+    c = chat()
+    register(s, "unowned", c)
+    first = s.tg
+    old_in = submit(s, "unowned", "Which version?", request_type="input")
+    sent(s, old_in)
+    old_btn = submit(s, "unowned", "Deploy the old way?")
+    _, m_btn = sent(s, old_btn)
+    # As written before bot ids were recorded: bot 0.
+    s.sql("UPDATE requests SET tg_bot_id = 0, telegram_message_id = 777 WHERE id = :'p1'", old_in)
+    s.sql("UPDATE requests SET tg_bot_id = 0 WHERE id = :'p1'", old_btn)
+    uid = 8_100_000
+    second = tgstub.TelegramStub(token=SECOND_TOKEN).start()
+    try:
+        second.webhook_target("http://127.0.0.1:%d/telegram/webhook" % s.port, s.webhook_secret)
+        restart_with(s, second)
+        new_bot = bot_of(second)
+        # The new bot's own message 777 (say, a /help answer) gets the reply "yes".
+        eq(second.deliver(reply_update(uid, new_bot, c, 777, "yes"))[-1], 200)
+        eq(status(s, old_in), "pending", "the old request after a reply to the new bot's 777")
+        # A press on the new bot's message with the old request's message id and data.
+        eq(second.deliver(press_update(uid + 1, "q-unowned-1", new_bot, c, m_btn,
+                                       "%s:0" % old_btn))[-1], 200)
+        texts = wait_for(lambda: answer_texts(second, "q-unowned-1"), 10, "the press's answer")
+        ok("expired" in texts[0], "answer %r does not say expired" % texts[0])
+        eq(status(s, old_btn), "pending", "the old request after a press on the new bot's message")
+        # A reply to the old bot's message: no bot owns it, nothing is decided.
+        eq(second.deliver(reply_update(uid + 2, bot_of(first), c, 777, "yes"))[-1], 200)
+        eq(status(s, old_in), "pending", "the old request after a reply to the old bot's 777")
+        eq(s.scalar("SELECT tg_bot_id FROM requests WHERE id = :'p1'", old_in), "0")
+        eq(s.scalar("SELECT bot_id FROM tg_unowned_adopted"), str(first.bot_id),
+           "the bot that adopted bot 0 when the stack started")
+        ok("another bot's; presses on them are answered expired" in s.worker_log(),
+           "the log says the unowned messages are another bot's")
+
+        # A database nobody adopted bot 0 of yet: the first start with a token adopts it.
+        s.sql("INSERT INTO tg_updates (bot_id, update_id) VALUES (0, :'p1')", uid + 3)
+        s.sql("DELETE FROM tg_unowned_adopted")
+        restart_with(s, first)
+        wait_for(lambda: s.scalar("SELECT bot_id FROM tg_unowned_adopted") == str(first.bot_id),
+                 10, "the first bot to adopt bot 0's rows")
+        for rid in (old_in, old_btn):
+            eq(s.scalar("SELECT tg_bot_id FROM requests WHERE id = :'p1'", rid),
+               str(first.bot_id), "bot of %s" % rid)
+        eq(s.sql("SELECT bot_id FROM tg_updates WHERE update_id = :'p1'", uid + 3),
+           [[str(first.bot_id)]], "bot 0's processed update, adopted")
+        ok("Telegram messages recorded without a bot id are now this bot's" in s.worker_log(),
+           "adoption is logged")
+        # Adopted: its own bot's reply decides.
+        eq(first.deliver(reply_update(uid + 4, bot_of(first), c, 777, "yes"))[-1], 200)
+        wait_for(lambda: status(s, old_in) == "completed", 5, "the reply to decide")
+        eq(s.scalar("SELECT approved FROM requests WHERE id = :'p1'", old_in), "t")
+    finally:
+        restart_with(s, first)
+        second.stop()
+    # Once for the database: another start changes nothing.
+    eq(s.sql("SELECT count(*), min(bot_id) FROM tg_unowned_adopted"), [["1", str(first.bot_id)]])
+
+
+def test_other_bots_update_id_is_its_own(s):
+    """An update about another bot's message is answered expired and recorded under that bot:
+    the configured bot's update with the same update_id is still processed."""
+    c = chat()
+    register(s, "otherbot", c)
+    rid = submit(s, "otherbot", "Deploy after the other bot?")
+    cc, mm = sent(s, rid)
+    up = s.tg.press(cc, mm, data="%s:0" % rid)
+    other = press_update(up["update_id"], "q-other-1", OTHER_BOT, c, mm, "%s:0" % rid)
+    eq(s.tg.deliver(other)[-1], 200)
+    texts = wait_for(lambda: answer_texts(s.tg, "q-other-1"), 10, "the other bot's answer")
+    ok("expired" in texts[0], "answer %r does not say expired" % texts[0])
+    eq(status(s, rid), "pending", "after the other bot's press")
+    eq(s.sql("SELECT bot_id FROM tg_updates WHERE update_id = :'p1' ORDER BY bot_id",
+             up["update_id"]), [[str(OTHER_BOT["id"])]], "recorded under the other bot")
+    # The configured bot's own press with the same update_id: processed.
+    eq(s.tg.deliver(up)[-1], 200)
+    wait_for(lambda: status(s, rid) == "completed", 5, "the configured bot's press to decide")
+
+    # The same for a reply to an input request.
+    rid2 = submit(s, "otherbot", "Which branch?", request_type="input")
+    cc, mm = sent(s, rid2)
+    up2 = s.tg.reply(cc, mm, "yes")
+    eq(s.tg.deliver(reply_update(up2["update_id"], OTHER_BOT, c, mm, "yes"))[-1], 200)
+    eq(status(s, rid2), "pending", "after a reply to the other bot's message")
+    eq(s.tg.deliver(up2)[-1], 200)
+    wait_for(lambda: status(s, rid2) == "completed", 5, "the configured bot's reply to decide")
+
+
+def test_webhook_bodies_that_cannot_be_processed(s):
+    """A JSON object that can never be processed is answered 200 and logged (Telegram would
+    repeat it); a body that is not a JSON object at all is 400, logged, nothing recorded."""
+    pids, log_from = s.worker_pids(), len(s.worker_log())
+    hdrs = {"Content-Type": "application/json",
+            "X-Telegram-Bot-Api-Secret-Token": s.webhook_secret}
+    before = s.counts()
+    for body in ('{"message": {"text": "/help"}}', '{"update_id": "7", "message": {}}',
+                 '{"update_id": 1.5}'):
+        r = s.request("POST", "/telegram/webhook", body=body, headers=hdrs)
+        eq(r.status, 200, "%s -> %r" % (body, r))
+    for body in ("not json", "[1, 2]", "{\"update_id\": 5"):
+        r = s.request("POST", "/telegram/webhook", body=body, headers=hdrs)
+        eq(r.status, 400, "%s -> %r" % (body, r))
+        eq(r.json["error"]["code"], "invalid_json", repr(r))
+    eq(s.counts(), before, "database")
+    log = s.worker_log()[log_from:]
+    eq(log.count("update_id must be an integer"), 3, "log lines for updates without an id:\n" + log)
+    eq(log.count("telegram webhook body refused"), 3, "log lines for bodies that are no JSON "
+       "object:\n" + log)
+    eq(s.worker_pids(), pids, "worker pids")
+    ok("worker died" not in log, "a worker died")
