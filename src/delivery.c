@@ -48,9 +48,9 @@
 #define BUSY_LOOK_MS 5         /* ... and this soon (doubling) when due rows were not taken */
 #define PACED_HINT_MAX_MS 1000 /* a bot slot frees one second after its answer */
 #define TOKEN_RECHECK_MS (5 * 60 * 1000) /* a refused token is tried again this often */
-#define LEASE_MARGIN_S 15      /* a lease outlasts its attempt by at least this */
-#define TG_LEASE_S 60          /* > the Telegram client's timeout + LEASE_MARGIN_S */
-#define HOOK_LEASE_S 60        /* > HOOK_TIMEOUT_S + LEASE_MARGIN_S */
+#define LEASE_MARGIN_S 15                /* a lease outlasts its attempt by at least this */
+#define TG_LEASE_S 60                    /* > the Telegram client's timeout + LEASE_MARGIN_S */
+#define HOOK_LEASE_S 60                  /* > HOOK_TIMEOUT_S + LEASE_MARGIN_S */
 
 _Static_assert(HOOK_LEASE_S >= HOOK_TIMEOUT_S + LEASE_MARGIN_S, "a webhook lease must outlive it");
 

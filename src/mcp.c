@@ -86,8 +86,8 @@ struct tool {
     "\"canceled\"]},"                                                                              \
     "\"completed\":{\"type\":\"boolean\"},\"approved\":{\"type\":\"boolean\"},"                    \
     "\"response\":{\"type\":\"string\"},\"instructions\":{\"type\":\"string\"},"                   \
-    "\"options\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"                \
-    "\"label\":{\"type\":\"string\"},\"approve\":{\"type\":\"boolean\"}}}}},"                         \
+    "\"options\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"              \
+    "\"label\":{\"type\":\"string\"},\"approve\":{\"type\":\"boolean\"}}}}},"                      \
     "\"required\":[\"request_id\",\"status\",\"completed\",\"approved\",\"response\"]}"
 
 static json_t *tool_request_human_input(struct call *c);
