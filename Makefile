@@ -3,6 +3,7 @@
 #   make            build build/loopgate
 #   make run        install what is missing, start the local stack in the foreground
 #   make check      the same set-up, then every test
+#   make check-drills  the long drills (minutes of waiting each) kept out of make check
 #   make SAN=1 ...  build with AddressSanitizer + UndefinedBehaviorSanitizer (into build/san)
 #   make TSAN=1 ... build with ThreadSanitizer (into build/tsan)
 #   make fuzz       run every libFuzzer harness of tests/fuzz for FUZZ_SECONDS (300) each
@@ -157,6 +158,13 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory TSAN=1 build unit
 	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)tests/run.sh
+
+# The drills: an MCP client outlasting its 60 s timeout, slow Bot API calls
+# that outlast a batch's lease. Minutes of waiting, so not in make check.
+.PHONY: check-drills
+check-drills: deps
+	$(Q)$(MAKE) --no-print-directory build tests/node_modules/.package-lock.json
+	$(Q)python3 tests/integration/run.py --bin $(BUILD)/loopgate --drills
 
 lint: build
 	$(Q)tests/lint.sh

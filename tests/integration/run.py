@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """run.py - run the integration tests against one build of loopgate.
 
-    run.py [--bin build/loopgate] [--san | --tsan] [-k SUBSTRING]
+    run.py [--bin build/loopgate] [--san | --tsan] [--drills] [-k SUBSTRING]
+
+A test marked `slow` (wait-bound, not memory-bound) is skipped by the
+sanitizer runs. A test marked `drill` (a minute or more of waiting, such as
+an MCP client's 60 s timeout) runs only with --drills, which runs the
+drills alone: `make check-drills`, kept out of `make check` so that it stays
+within its time.
 
 Starts one shared stack (src/stack.sh in a temp dir), runs every test_*
 function of the test_*.py modules here in file order, stops the stack (also
@@ -47,13 +53,18 @@ def main():
     ap.add_argument("--bin", default=os.path.join(lg.ROOT, "build/loopgate"))
     ap.add_argument("--san", action="store_true", help="the binary is a sanitizer build")
     ap.add_argument("--tsan", action="store_true", help="the binary is a ThreadSanitizer build")
+    ap.add_argument("--drills", action="store_true",
+                    help="run the long drills (tests marked drill) and nothing else")
     ap.add_argument("-k", dest="pattern", default="",
                     help="run only tests whose name contains one of these comma-separated strings")
     args = ap.parse_args()
     label = "integration-tsan" if args.tsan else "integration-san" if args.san else "integration"
     args.san = args.san or args.tsan
 
-    tests = collect(args.pattern)
+    tests = [(n, f) for n, f in collect(args.pattern)
+             if bool(getattr(f, "drill", False)) == args.drills]
+    if args.drills:
+        label += "-drills"
     passed = failed = 0
     tg = tgstub.TelegramStub().start()
     stack = lg.Stack(args.bin, san=args.san, env={

@@ -527,3 +527,8 @@ def test_readme_node_axios_client(s):
         proc.kill()
     eq(proc.returncode, 0, err)
     ok("RESULT canceled true false" in out, out + err)
+
+
+# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+test_poll_times_whatever_the_session_settings.slow = True
+test_poll_looks_the_request_up_by_its_key_before_any_statistics.slow = True

@@ -153,3 +153,7 @@ def test_sigterm_stops_cleanly(s):
     log = open(os.path.join(s.var, "log/loopgate.log")).read()
     ok('msg="stopped"' in log, "master logged its clean stop")
     s.stop()
+
+
+# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+test_restart_keeps_data_and_auth_required.slow = True

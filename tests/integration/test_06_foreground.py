@@ -36,3 +36,6 @@ def test_run_foreground_ctrl_c(s):
     eq(left, "", "processes left behind")
     s.start()
 
+
+# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+test_run_foreground_ctrl_c.slow = True

@@ -666,3 +666,8 @@ def test_press_rules_with_allow_list_and_groups(s):
         for k in ("LOOPGATE_TELEGRAM_ALLOWED_USERS", "LOOPGATE_TELEGRAM_GROUP_ANY_MEMBER"):
             s.extra_env.pop(k, None)
         s.start()
+
+
+# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+test_cancel_and_timeout_edits_go_at_once.slow = True
+test_cli_webhook_and_poll_mode.slow = True

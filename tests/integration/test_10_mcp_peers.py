@@ -128,3 +128,4 @@ def test_sdk_client_outlasts_its_60s_timeout(s):
 
 
 test_sdk_client_outlasts_its_60s_timeout.slow = True
+test_sdk_client_outlasts_its_60s_timeout.drill = True  # make check-drills

@@ -150,3 +150,7 @@ def test_a_worker_that_dies_young_is_restarted_with_backoff(s):
     ok(gaps[-1] >= 3.5 and gaps[-2] >= 1.5, "restarts waited longer each time: %r" % gaps)
     wait_for(lambda: s.get("/health").status == 200, 20, "the stack to answer again")
     wait_for(lambda: _all_listening(s), 20, "every worker's listener")
+
+
+# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+test_a_worker_that_dies_young_is_restarted_with_backoff.slow = True

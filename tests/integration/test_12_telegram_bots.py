@@ -406,3 +406,7 @@ def test_webhook_bodies_that_cannot_be_processed(s):
        "object:\n" + log)
     eq(s.worker_pids(), pids, "worker pids")
     ok("worker died" not in log, "a worker died")
+
+
+# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+test_token_refused.slow = True

@@ -103,6 +103,7 @@ def test_slow_telegram_sends_each_message_once(s):
 
 
 test_slow_telegram_sends_each_message_once.slow = True
+test_slow_telegram_sends_each_message_once.drill = True  # make check-drills
 
 
 def test_ipv6_literal_callback_delivered(s):
@@ -180,3 +181,7 @@ def test_proxy_variables_ignored_for_callbacks(s):
         for k in env:
             s.extra_env.pop(k, None)
         s.start()
+
+
+# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+test_proxy_variables_ignored_for_callbacks.slow = True
