@@ -153,10 +153,10 @@ stop:
 
 # ---------------------------------------------------------------- tests
 check: deps
-	$(Q)$(MAKE) --no-print-directory build unit tests/node_modules/.package-lock.json
-	$(Q)$(MAKE) --no-print-directory SAN=1 build
-	$(Q)$(MAKE) --no-print-directory TSAN=1 build unit
-	$(Q)$(MAKE) --no-print-directory fuzz-build
+	$(Q)$(MAKE) --no-print-directory -j2 build unit tests/node_modules/.package-lock.json
+	$(Q)$(MAKE) --no-print-directory -j2 SAN=1 build
+	$(Q)$(MAKE) --no-print-directory -j2 TSAN=1 build unit
+	$(Q)$(MAKE) --no-print-directory -j2 fuzz-build
 	$(Q)tests/run.sh
 
 # The drills: an MCP client outlasting its 60 s timeout, slow Bot API calls

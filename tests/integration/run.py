@@ -4,7 +4,7 @@
     run.py [--bin build/loopgate] [--san | --tsan] [--drills] [-k SUBSTRING]
 
 A test marked `slow` (wait-bound, not memory-bound) is skipped by the
-sanitizer runs. A test marked `drill` (a minute or more of waiting, such as
+AddressSanitizer run. A test marked `drill` (a minute or more of waiting, such as
 an MCP client's 60 s timeout) runs only with --drills, which runs the
 drills alone: `make check-drills`, kept out of `make check` so that it stays
 within its time.
@@ -86,7 +86,8 @@ def main():
         stack.start()
         for name, fn in tests:
             t = time.time()
-            if args.san and getattr(fn, "slow", False):
+            # The ThreadSanitizer run names its tests (-k): it runs them all.
+            if args.san and not args.tsan and getattr(fn, "slow", False):
                 print("ok - %s # skip: slow and not memory-bound; the normal build's run covers it"
                       % name, flush=True)
                 continue

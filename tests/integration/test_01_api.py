@@ -529,6 +529,6 @@ def test_readme_node_axios_client(s):
     ok("RESULT canceled true false" in out, out + err)
 
 
-# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+# Wait-bound, not memory-bound: the AddressSanitizer run skips them (run.py).
 test_poll_times_whatever_the_session_settings.slow = True
 test_poll_looks_the_request_up_by_its_key_before_any_statistics.slow = True

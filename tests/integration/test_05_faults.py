@@ -155,5 +155,7 @@ def test_sigterm_stops_cleanly(s):
     s.stop()
 
 
-# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+# Wait-bound, not memory-bound: the AddressSanitizer run skips them (run.py).
 test_restart_keeps_data_and_auth_required.slow = True
+test_sigterm_stops_cleanly.slow = True
+test_sigterm_lets_in_flight_requests_finish.slow = True

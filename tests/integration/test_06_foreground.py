@@ -37,5 +37,5 @@ def test_run_foreground_ctrl_c(s):
     s.start()
 
 
-# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+# Wait-bound, not memory-bound: the AddressSanitizer run skips them (run.py).
 test_run_foreground_ctrl_c.slow = True

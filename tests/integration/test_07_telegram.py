@@ -668,6 +668,7 @@ def test_press_rules_with_allow_list_and_groups(s):
         s.start()
 
 
-# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+# Wait-bound, not memory-bound: the AddressSanitizer run skips them (run.py).
 test_cancel_and_timeout_edits_go_at_once.slow = True
 test_cli_webhook_and_poll_mode.slow = True
+test_press_rules_with_allow_list_and_groups.slow = True

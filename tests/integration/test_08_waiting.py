@@ -308,8 +308,9 @@ def test_woken_while_connections_busy_answers_from_the_listeners_read(s):
         s.start(LOOPGATE_WORKERS="2", LOOPGATE_DB_POOL_SIZE="4")
 
 
-# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+# Wait-bound, not memory-bound: the AddressSanitizer run skips them (run.py).
 test_woken_while_connections_busy_answers_from_the_listeners_read.slow = True
 test_webhook_fails_after_its_retry_window.slow = True
 test_private_targets_refused_and_waits_bounded.slow = True
 test_waits_do_not_count_as_busy.slow = True
+test_long_poll_wakes_within_milliseconds.slow = True

@@ -129,3 +129,7 @@ def test_sdk_client_outlasts_its_60s_timeout(s):
 
 test_sdk_client_outlasts_its_60s_timeout.slow = True
 test_sdk_client_outlasts_its_60s_timeout.drill = True  # make check-drills
+
+
+# Wait-bound, not memory-bound: the AddressSanitizer run skips them (run.py).
+test_sdk_client_http_and_stdio.slow = True

@@ -152,5 +152,5 @@ def test_a_worker_that_dies_young_is_restarted_with_backoff(s):
     wait_for(lambda: _all_listening(s), 20, "every worker's listener")
 
 
-# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+# Wait-bound, not memory-bound: the AddressSanitizer run skips them (run.py).
 test_a_worker_that_dies_young_is_restarted_with_backoff.slow = True

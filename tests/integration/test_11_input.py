@@ -321,3 +321,8 @@ def test_mcp_batch_session_and_client_info_bounds(s):
         s.extra_env.pop("LOOPGATE_POLL_WAIT_MAX", None)
         s.extra_env.pop("LOOPGATE_MCP_SESSIONS_MAX", None)
         s.start()
+
+
+# Wait-bound, not memory-bound: the AddressSanitizer run skips them (run.py).
+test_mcp_batch_session_and_client_info_bounds.slow = True
+test_mcp_wait_ends_when_client_goes.slow = True

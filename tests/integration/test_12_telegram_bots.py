@@ -408,5 +408,7 @@ def test_webhook_bodies_that_cannot_be_processed(s):
     ok("worker died" not in log, "a worker died")
 
 
-# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+# Wait-bound, not memory-bound: the AddressSanitizer run skips them (run.py).
 test_token_refused.slow = True
+test_second_bot_on_the_same_database.slow = True
+test_bot_zero_is_adopted_once.slow = True

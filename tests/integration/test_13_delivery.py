@@ -183,5 +183,5 @@ def test_proxy_variables_ignored_for_callbacks(s):
         s.start()
 
 
-# Wait-bound, not memory-bound: the sanitizer runs skip them (run.py).
+# Wait-bound, not memory-bound: the AddressSanitizer run skips them (run.py).
 test_proxy_variables_ignored_for_callbacks.slow = True
