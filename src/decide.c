@@ -260,6 +260,14 @@ const char *const decide_refusal_words[] = {
     "\xF0\x9F\x9A\xAB", /* 🚫 U+1F6AB */
     "\xF0\x9F\x91\x8E", /* 👎 U+1F44E */
     "\xF0\x9F\x99\x85", /* 🙅 U+1F645 */
+    "\xE2\x9C\x97",     /* ✗ U+2717 */
+    "\xE2\x9C\x98",     /* ✘ U+2718 */
+    "\xE2\x98\x92",     /* ☒ U+2612 */
+    "\xE2\x8A\x98",     /* ⊘ U+2298 */
+    "\xE2\x83\xA0",     /* U+20E0 combining enclosing circle backslash (prohibition) */
+    "\xF0\x9F\x9A\xB7", /* 🚷 U+1F6B7 */
+    "\xF0\x9F\x86\x96", /* 🆖 U+1F196 "no good" */
+    "\xF0\x9F\xA4\xB7", /* 🤷 U+1F937 */
     NULL,
 };
 
@@ -464,8 +472,9 @@ static uint32_t lower(uint32_t cp)
 /*
  * Bytes of the apostrophe at `p`, 0 if none: ' and everything that looks
  * like one: U+2019 and U+2018 (typographic quotes phones type), ` (U+0060),
- * U+00B4 acute accent, U+02BC modifier letter apostrophe, U+2032 prime and
- * the full-width U+FF07 (read as ').
+ * U+00B4 acute accent, U+02BC modifier letter apostrophe, U+02B9 modifier
+ * letter prime, U+201B reversed comma, U+A78C saltillo, U+2032 prime and the
+ * full-width U+FF07 (read as ').
  */
 static size_t apostrophe(const char *p)
 {
@@ -473,16 +482,21 @@ static size_t apostrophe(const char *p)
     size_t len = next_cp(p, &cp);
 
     if (cp == '\'' || cp == '`' || cp == 0xB4 || cp == 0x2018 || cp == 0x2019 || cp == 0x2BC ||
-        cp == 0x2032)
+        cp == 0x2B9 || cp == 0x201B || cp == 0xA78C || cp == 0x2032)
         return len;
     return 0;
 }
 
-/* Question marks, the emoji ones and 🤔: a label or answer that asks approves nothing. */
+/*
+ * Question marks (their small, vertical and full-width forms, the
+ * interrobang, ⍰), the emoji ones and 🤔: a label or answer that asks
+ * approves nothing.
+ */
 static bool is_question(uint32_t cp)
 {
     return cp == '?' || cp == 0xBF || cp == 0x37E || cp == 0x61F || cp == 0x2047 || cp == 0x2048 ||
-           cp == 0x2049 || cp == 0x2753 || cp == 0x2754 || cp == 0x2E2E || cp == 0x1F914;
+           cp == 0x2049 || cp == 0x203D || cp == 0x2370 || cp == 0x2753 || cp == 0x2754 ||
+           cp == 0x2E2E || cp == 0xFE16 || cp == 0xFE56 || cp == 0xFF1F || cp == 0x1F914;
 }
 
 #define TOKEN_MAX 64

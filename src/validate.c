@@ -212,6 +212,55 @@ static bool label_visible(uint32_t c)
  * word (a run between spaces) that mixes Latin letters with Cyrillic or
  * Greek ones ("Dеny" with a Cyrillic е).
  */
+/*
+ * Letters written as symbols, which the decision rules cannot read:
+ * letterlike symbols (ℕ, ℴ), enclosed alphanumerics (ⓝ, ①), Braille,
+ * mathematical alphanumerics (𝐍), enclosed and squared letters (🄽, 🅽) and
+ * regional indicators (🇳). The squared words 🆗 and 🆖 are emoji the
+ * vocabularies know.
+ */
+static bool letterlike(uint32_t c)
+{
+    return (c >= 0x2100 && c <= 0x214F) || (c >= 0x2460 && c <= 0x24FF) ||
+           (c >= 0x2800 && c <= 0x28FF) || (c >= 0x1D400 && c <= 0x1D7FF) ||
+           (c >= 0x1F100 && c <= 0x1F18F) || (c >= 0x1F1E6 && c <= 0x1F1FF);
+}
+
+/* A pictograph that a zero-width joiner may join to another (👩‍💻, 🙅‍♂️). */
+static bool joinable(uint32_t c)
+{
+    return (c >= 0x2600 && c <= 0x27BF) || (c >= 0x1F300 && c <= 0x1FAFF) || c == 0xFE0F ||
+           c == 0x2640 || c == 0x2642;
+}
+
+/*
+ * True when s[0..len) holds a character utf8_has_unsafe refuses, other than
+ * a zero-width joiner between two pictographs (an emoji sequence).
+ */
+static bool label_unsafe(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char *copy = xmalloc(len + 1);
+    size_t at = 0, n = 0, k;
+    uint32_t c, prev = 0, next;
+    bool bad;
+
+    while (at < len && (k = utf8_char(u, len, at, &c)) > 0) {
+        if (c == 0x200D && joinable(prev) && at + k < len && utf8_char(u, len, at + k, &next) > 0 &&
+            joinable(next)) {
+            at += k;
+            continue;
+        }
+        memcpy(copy + n, s + at, k);
+        n += k;
+        at += k;
+        prev = c;
+    }
+    bad = at < len || utf8_has_unsafe(copy, n);
+    free(copy);
+    return bad;
+}
+
 static int validate_label(const char *s, size_t i, struct lg_error *err)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -220,15 +269,20 @@ static int validate_label(const char *s, size_t i, struct lg_error *err)
     bool visible = false;
     uint32_t c;
 
-    if (utf8_has_unsafe(s, len))
+    if (label_unsafe(s, len))
         return lg_fail(err, 400, "invalid_field",
                        "options[%zu] must not contain control, bidi or invisible formatting "
-                       "characters",
+                       "characters (a zero-width joiner only between two emoji)",
                        i);
     while (at < len && (k = utf8_char(u, len, at, &c)) > 0) {
         enum script sc = script_of(c);
 
         at += k;
+        if (letterlike(c))
+            return lg_fail(err, 400, "invalid_field",
+                           "options[%zu] writes letters as symbols (such as \xE2\x93\x9D, "
+                           "\xF0\x9F\x85\xBD or \xE2\x84\x95); write them as plain letters",
+                           i);
         visible = visible || label_visible(c);
         if (label_space(c)) {
             word = SCRIPT_OTHER;
@@ -445,6 +499,17 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out, st
         out->on_timeout = s;
     else
         return lg_fail(err, 400, "invalid_field", "on_timeout must be deny or approve");
+    if (!strcmp(out->on_timeout, "approve")) {
+        /* A timeout may only do what a button would: a request no button approves cannot. */
+        bool any = !strcmp(out->request_type, "confirmation") && !out->options;
+        for (size_t i = 0; out->options && i < json_array_size(out->options); i++)
+            any = any || out->approve[i];
+        if (!strcmp(out->request_type, "input") || !any)
+            return lg_fail(err, 400, "invalid_field",
+                           "on_timeout approve needs an option that approves; this %s request "
+                           "has none",
+                           out->request_type);
+    }
 
     return validate_callback_url(json_object_get(body, "callback_url"), false, &out->callback_url,
                                  err);

@@ -145,7 +145,7 @@ def test_timeout_enforced_with_edit_and_webhook(s):
         print("    timeout_seconds=2: timed out after %.2fs, message edited, webhook delivered" % took)
         # on_timeout approve is honoured, and only when asked for and the message was delivered.
         rid = submit(s, "wait-timeout", "Approve unless stopped", timeout_seconds=3,
-                     on_timeout="approve")
+                     request_type="confirmation", on_timeout="approve")
         wait_for(lambda: s.scalar("SELECT tg_state FROM requests WHERE id = :'p1'", rid) == "sent",
                  3, "the message to be delivered before it times out")
         r, _ = long_poll(s, rid, 10)

@@ -230,13 +230,28 @@ def test_label_that_hides_what_it_says_refused(s):
         ("Reject\u0301", "options[0].approve is true but its label denies"),
         ("Don\u00b4t deploy", "options[0].approve is true but its label denies"),
         ("Disagree", "options[0].approve is true but its label denies"),
+        ("\U0001F17D\U0001F17E\U0001F183 Deploy", "options[0] writes letters as symbols"),
+        ("\u24dd\u24de", "options[0] writes letters as symbols"),
+        ("\u2717 Deploy", "options[0].approve is true but its label denies"),
+        ("Don\u02b9t deploy", "options[0].approve is true but its label denies"),
     ]
     for label, msg in cases:
         r = s.post("/hitl/request", {"session_id": "dec-hide", "client_id": "agent",
                                      "message": "m",
                                      "options": [{"label": label, "approve": True}]})
         error_is(r, 400, "invalid_field", msg)
+    # A timeout may only do what a button would: none approves here.
+    for extra in ({"request_type": "input"}, {"options": ["Hold", "Cancel"]}):
+        body = {"session_id": "dec-hide", "client_id": "agent", "message": "m",
+                "on_timeout": "approve"}
+        body.update(extra)
+        error_is(s.post("/hitl/request", body), 400, "invalid_field",
+                 "on_timeout approve needs an option that approves")
     eq(s.scalar("SELECT count(*) FROM requests WHERE session_id = 'dec-hide'"), before)
+    # An emoji sequence joined by a zero-width joiner is a picture, not hidden text.
+    j = submit_full(s, "dec-hide", options=["\U0001F469\u200d\U0001F4BB Ship it", "Hold"])
+    eq(j["options"], [{"label": "\U0001F469\u200d\U0001F4BB Ship it", "approve": True},
+                      {"label": "Hold", "approve": False}])
 
 
 def test_agent_text_set_apart(s):
@@ -291,7 +306,7 @@ def test_timeout_never_approves_what_was_cut(s):
     cases = [dict(message=long_msg, request_type="confirmation"),
              dict(message="Rotate the keys?", request_type="confirmation",
                   metadata={"note": "v" * 400}),
-             dict(message=long_msg, request_type="input")]
+             dict(message=long_msg, options=["Deploy", "Hold"])]
     rids = [submit_full(s, "dec-cut-timeout", on_timeout="approve", timeout_seconds=4, **case)
             ["request_id"] for case in cases]
     for rid in rids:
@@ -301,7 +316,7 @@ def test_timeout_never_approves_what_was_cut(s):
         p = timed_out(s, rid)
         eq((p["status"], p["approved"], p["response"]),
            ("timeout", False, "timed out; the message had to be shortened, so the timeout denies"),
-           case["request_type"])
+           case.get("request_type", "choice"))
         detail = json.loads(s.sql("SELECT detail FROM audit_log WHERE request_id = :'p1'"
                                   " AND action = 'timed_out'", rid)[0][0])
         eq((detail["approved"], detail["reason"]), (False, p["response"]))

@@ -29,6 +29,24 @@ static const struct label_case labels[] = {
     {"\xF0\x9F\x9A\x80 Deploy", A},
     {"\xE2\x8F\xB8\xEF\xB8\x8F Hold", D},
     {"\xF0\x9F\x94\x8D Review First", D},
+    /* Signs that say no, next to an approval word. */
+    {"\xE2\x9C\x97 Deploy", D},               /* ✗ */
+    {"\xE2\x9C\x98 Deploy", D},               /* ✘ */
+    {"\xE2\x98\x92 Deploy", D},               /* ☒ */
+    {"\xE2\x8A\x98 Deploy", D},               /* ⊘ */
+    {"\xF0\x9F\x9A\xB7 Deploy", D},           /* 🚷 */
+    {"\xF0\x9F\x86\x96 \xF0\x9F\x9A\x80", D}, /* 🆖 🚀 */
+    {"\xF0\x9F\x9A\x80\xE2\x83\xA0", D},      /* 🚀 with U+20E0 */
+    {"\xF0\x9F\xA4\xB7 Deploy", D},           /* 🤷 */
+    /* More apostrophes that join a negation. */
+    {"Don\xCA\xB9t deploy", D},     /* U+02B9 */
+    {"Don\xEA\x9E\x8Ct deploy", D}, /* U+A78C */
+    {"Don\xE2\x80\x9Bt deploy", D}, /* U+201B */
+    /* More question marks. */
+    {"Go\xEF\xB9\x96", U},      /* U+FE56 */
+    {"Deploy\xEF\xB8\x96", U},  /* U+FE16 */
+    {"Go \xE2\x80\xBD", U},     /* ‽ */
+    {"Deploy \xE2\x8D\xB0", U}, /* ⍰ */
     /* The approval vocabulary, whole words, any case. */
     {"Approve", A},
     {"APPROVED", A},
@@ -441,6 +459,11 @@ static const struct contra_case contras[] = {
     {"Blue", false, false},
     {"Revert", false, false},
     {"Plan B", true, false},
+    /* Signs that say no and look-alike apostrophes are refusals. */
+    {"\xE2\x9C\x97", true, true},
+    {"\xF0\x9F\x86\x96", true, true},
+    {"Don\xCA\xB9t deploy", true, true},
+    {"Don\xE2\x80\x9Bt deploy", true, true},
     /* Approve true: only a refusal contradicts; an action may be what approving does. */
     {"Rollback", true, false},
     {"Revert", true, false},
