@@ -8,12 +8,7 @@ import json
 
 from lg import chat, eq, ok, error_is, wait_for
 
-OK, NO = "\u2705 ", "\u274C "
-
-
-def register(s, sid, chat_id):
-    eq(s.post("/hitl/register", {"session_id": sid, "client_id": "agent",
-                                 "telegram_id": chat_id}).status, 200)
+from test_07_telegram import NO, OK, poll, register, sent
 
 
 def submit_full(s, sid, message="Deploy v2.1.0 to production?", **extra):
@@ -21,21 +16,6 @@ def submit_full(s, sid, message="Deploy v2.1.0 to production?", **extra):
     body.update(extra)
     r = s.post("/hitl/request", body)
     eq(r.status, 200, repr(r))
-    return r.json
-
-
-def sent(s, rid, timeout=30):
-    """Wait for the request's message to be delivered; (chat, message_id, stub record)."""
-    row = wait_for(lambda: s.sql("SELECT telegram_chat_id, telegram_message_id FROM requests"
-                                 " WHERE id = :'p1' AND tg_state = 'sent'", rid),
-                   timeout, "request %s to be sent" % rid)
-    c, m = int(row[0][0]), int(row[0][1])
-    return c, m, s.tg.messages[(c, m)]
-
-
-def poll(s, rid):
-    r = s.get("/hitl/poll?request_id=" + rid)
-    eq(r.status, 200)
     return r.json
 
 

@@ -10,15 +10,11 @@ import time
 
 import tgstub
 from lg import chat, eq, ok, wait_for
+from test_07_telegram import register
 
 SECOND_TOKEN = "654321:SECOND-bot-token"
 LONG_FIRST = "\U0001F680" * 64   # 64 characters of 4 bytes
 LONG_LAST = "\u4e2d" * 64        # 64 characters of 3 bytes
-
-
-def register(s, sid, chat_id):
-    eq(s.post("/hitl/register", {"session_id": sid, "client_id": "agent",
-                                 "telegram_id": chat_id}).status, 200)
 
 
 def submit(s, sid, message="Deploy v2.1.0 to production?", **extra):
