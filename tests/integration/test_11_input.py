@@ -4,6 +4,7 @@ survives the deepest input anyone may send, and that a bad byte is a 4xx."""
 import json
 
 from lg import eq, ok, error_is, wait_for
+from test_02_errors import unchanged
 from test_09_mcp import initialize, rpc
 
 DEEP_MSG = "JSON nested deeper than 32 levels"
@@ -122,14 +123,6 @@ def test_stored_too_deep_metadata_is_not_parsed(s):
                 for i in range(4)], sid)
     eq(r.status, 200, repr(r))
     no_worker_died(s, pids, log_from)
-
-
-def unchanged(s, call, status, code, mentions=None):
-    before = s.counts()
-    r = call()
-    error_is(r, status, code, mentions)
-    eq(s.counts(), before, "database after %s" % code)
-    return r
 
 
 def test_bad_bytes_are_4xx(s):
