@@ -156,7 +156,7 @@ struct db_conn *db_acquire(struct lg_error *err)
     } else {
         c = xcalloc(1, sizeof(*c));
     }
-    c->prepared = 0;
+    memset(c->prepared, 0, sizeof(c->prepared));
     c->pg = db_connect(pool.conninfo, errbuf, sizeof(errbuf));
     if (!c->pg) {
         log_warn("could not connect to database", "error=\"%s\"", errbuf);
@@ -210,19 +210,21 @@ static void fail_from(struct db_conn *c, PGresult *res, const char *what, struct
 static bool reconnect(struct db_conn *c)
 {
     PQreset(c->pg);
-    c->prepared = 0;
+    memset(c->prepared, 0, sizeof(c->prepared));
     return PQstatus(c->pg) == CONNECTION_OK;
 }
 
 /* Prepare statement `idx` on `c` unless it already is; -1 with `err` on failure. */
-static int prepare(struct db_conn *c, const struct db_stmt *stmts, int idx, int nparams,
-                   bool *retried, struct lg_error *err)
+static int prepare(struct db_conn *c, const struct db_table *t, int idx, int nparams, bool *retried,
+                   struct lg_error *err)
 {
-    const struct db_stmt *s = &stmts[idx];
+    const struct db_stmt *s = &t->stmts[idx];
+    int bit = t->base + idx;
+    uint64_t mask = UINT64_C(1) << (bit % 64);
     PGresult *res;
 
 again:
-    if (c->prepared & (UINT64_C(1) << idx))
+    if (c->prepared[bit / 64] & mask)
         return 0;
     res = PQprepare(c->pg, s->name, s->sql, nparams, NULL);
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -239,20 +241,20 @@ again:
         return -1;
     }
     PQclear(res);
-    c->prepared |= UINT64_C(1) << idx;
+    c->prepared[bit / 64] |= mask;
     return 0;
 }
 
-PGresult *db_run(struct db_conn *c, const struct db_stmt *stmts, int idx, int nparams,
+PGresult *db_run(struct db_conn *c, const struct db_table *t, int idx, int nparams,
                  const char *const *params, struct lg_error *err)
 {
-    const struct db_stmt *s = &stmts[idx];
+    const struct db_stmt *s = &t->stmts[idx];
     PGresult *res;
     ExecStatusType st;
     bool retried = false;
 
 again:
-    if (prepare(c, stmts, idx, nparams, &retried, err) < 0)
+    if (prepare(c, t, idx, nparams, &retried, err) < 0)
         return NULL;
     res = PQexecPrepared(c->pg, s->name, nparams, params, NULL, NULL, 0);
     st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -271,7 +273,7 @@ again:
     return res;
 }
 
-int db_batch(struct db_conn *c, const struct db_stmt *stmts, struct db_step *steps, int n,
+int db_batch(struct db_conn *c, const struct db_table *t, struct db_step *steps, int n,
              struct lg_error *err)
 {
     const char *what = "pipeline";
@@ -280,16 +282,16 @@ int db_batch(struct db_conn *c, const struct db_stmt *stmts, struct db_step *ste
 
     for (i = 0; i < n; i++) {
         steps[i].res = NULL;
-        if (!steps[i].sql && prepare(c, stmts, steps[i].idx, steps[i].n, NULL, err) < 0)
+        if (!steps[i].sql && prepare(c, t, steps[i].idx, steps[i].n, NULL, err) < 0)
             return -1;
     }
     if (!PQenterPipelineMode(c->pg))
         goto broken;
     for (i = 0; i < n; i++) {
-        const struct db_step *t = &steps[i];
-        int ok =
-            t->sql ? PQsendQueryParams(c->pg, t->sql, 0, NULL, NULL, NULL, NULL, 0)
-                   : PQsendQueryPrepared(c->pg, stmts[t->idx].name, t->n, t->params, NULL, NULL, 0);
+        const struct db_step *st = &steps[i];
+        int ok = st->sql ? PQsendQueryParams(c->pg, st->sql, 0, NULL, NULL, NULL, NULL, 0)
+                         : PQsendQueryPrepared(c->pg, t->stmts[st->idx].name, st->n, st->params,
+                                               NULL, NULL, 0);
         if (!ok)
             goto broken;
     }
@@ -299,7 +301,7 @@ int db_batch(struct db_conn *c, const struct db_stmt *stmts, struct db_step *ste
     for (i = 0; i < n; i++) {
         ExecStatusType st;
 
-        what = steps[i].sql ? steps[i].sql : stmts[steps[i].idx].name;
+        what = steps[i].sql ? steps[i].sql : t->stmts[steps[i].idx].name;
         if (!(res = PQgetResult(c->pg)))
             goto broken;
         steps[i].res = res;

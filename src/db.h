@@ -20,19 +20,33 @@
 
 #include "util.h"
 
+/* Statements a connection can have prepared, over every table (struct db_table). */
+#define DB_STMTS_MAX 512
+
 struct db_conn {
     PGconn *pg;
-    uint64_t prepared;     /* bit i: statement i is prepared on this connection */
-    int64_t idle_since_ms; /* now_ms() when it was given back */
-    bool broken;           /* out of step with the server: closed on release */
+    uint64_t prepared[DB_STMTS_MAX / 64]; /* bit i: statement i is prepared here */
+    int64_t idle_since_ms;                /* now_ms() when it was given back */
+    bool broken;                          /* out of step with the server: closed on release */
     struct db_conn *next;
 };
 
-/* A named SQL statement; store.c owns the table of them. */
+/* A named SQL statement. */
 struct db_stmt {
     const char *name;
     const char *sql;
     bool retry; /* safe to run again on a fresh connection if the old one was dead */
+};
+
+/*
+ * The statements of one module of the store. Statement `idx` of the table
+ * is statement `base + idx` of a connection's prepared set, so each table
+ * takes a range of its own (store.h lists them) and tables never collide.
+ */
+struct db_table {
+    const struct db_stmt *stmts;
+    int n;
+    int base;
 };
 
 /* Set up the process pool (no connection is opened yet). */
@@ -48,11 +62,11 @@ struct db_conn *db_acquire(struct lg_error *err) LG_MUST_CHECK;
 void db_release(struct db_conn *c);
 
 /*
- * Execute statement `idx` of `stmts` with text parameters (NULL = SQL NULL).
+ * Execute statement `idx` of table `t` with text parameters (NULL = SQL NULL).
  * Returns a new PGresult (caller PQclears) or NULL; on failure fills `err`
  * (503 for a lost connection, 500 otherwise) and logs the database's message.
  */
-PGresult *db_run(struct db_conn *c, const struct db_stmt *stmts, int idx, int nparams,
+PGresult *db_run(struct db_conn *c, const struct db_table *t, int idx, int nparams,
                  const char *const *params, struct lg_error *err) LG_MUST_CHECK;
 
 /* One statement of a batch: statement `idx` of the table, or `sql` (no parameters). */
@@ -70,7 +84,7 @@ struct db_step {
  * the first failure and every res NULL; the server skips the steps after a
  * failure up to the end of the batch.
  */
-int db_batch(struct db_conn *c, const struct db_stmt *stmts, struct db_step *steps, int n,
+int db_batch(struct db_conn *c, const struct db_table *t, struct db_step *steps, int n,
              struct lg_error *err) LG_MUST_CHECK;
 
 /* Run a parameterless command (BEGIN, COMMIT, ...); -1 with `err` filled. */

@@ -108,6 +108,7 @@ enum {
     S_MCP_CREATE,
     S_MCP_GET,
     S_MCP_END,
+    S_COUNT
 };
 
 static const struct db_stmt stmts[] = {
@@ -474,6 +475,8 @@ static const struct db_stmt stmts[] = {
                    false},
 };
 
+static const struct db_table T = {stmts, S_COUNT, 0};
+
 /* A column value, or NULL for SQL NULL. */
 static const char *col(const PGresult *res, int row, int c)
 {
@@ -596,7 +599,7 @@ static PGresult *run(int idx, int n, const char *const *params, struct lg_error 
 
     if (!c)
         return NULL;
-    res = db_run(c, stmts, idx, n, params, err);
+    res = db_run(c, &T, idx, n, params, err);
     db_release(c);
     return res;
 }
@@ -987,7 +990,7 @@ int store_poll_rows(struct db_conn *c, const char *const *ids, int n)
     for (int i = 0; i < n; i++)
         p += lg_snprintf(p, len - (size_t)(p - list), "%s%s", i ? "," : "", ids[i]);
     lg_snprintf(p, len - (size_t)(p - list), "}");
-    res = db_run(c, stmts, S_POLL_ROWS, 1, (const char *const *)&list, &err);
+    res = db_run(c, &T, S_POLL_ROWS, 1, (const char *const *)&list, &err);
     free(list);
     if (!res)
         return -1;
@@ -1321,7 +1324,7 @@ static void fill_tg_request(const PGresult *res, struct tg_request *out)
 static PGresult *tg_request(struct db_conn *tx, int idx, int n, const char *const *p,
                             struct tg_request *out, struct lg_error *err)
 {
-    PGresult *res = db_run(tx, stmts, idx, n, p, err);
+    PGresult *res = db_run(tx, &T, idx, n, p, err);
 
     if (!res)
         return NULL;
@@ -1362,7 +1365,7 @@ int store_tg_open(struct db_conn **tx, int64_t bot_id, int64_t update_id, const 
     snprintf(bot, sizeof(bot), "%lld", (long long)bot_id);
     if (!(*tx = db_acquire(err)))
         return -1;
-    if (db_batch(*tx, stmts, steps, lock_id ? 3 : 2, err) < 0) {
+    if (db_batch(*tx, &T, steps, lock_id ? 3 : 2, err) < 0) {
         store_tx_rollback(*tx);
         *tx = NULL;
         return -1;
@@ -1423,7 +1426,7 @@ int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_er
     int n = d ? 3 : 1, rc;
 
     snprintf(uid, sizeof(uid), "%lld", d ? (long long)d->user_id : 0LL);
-    rc = db_batch(tx, stmts, steps, n, err);
+    rc = db_batch(tx, &T, steps, n, err);
     free(detail);
     free(answer);
     if (rc < 0) {
@@ -1472,7 +1475,7 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
         free(allow);
         return -1;
     }
-    if (db_batch(tx, stmts, steps, 4, err) < 0) {
+    if (db_batch(tx, &T, steps, 4, err) < 0) {
         free(allow);
         store_tx_rollback(tx);
         return -1;
@@ -1504,7 +1507,7 @@ int store_tg_enqueue(struct db_conn *tx, const char *kind, const char *request_i
 
     snprintf(c, sizeof(c), "%lld", (long long)chat_id);
     snprintf(prio, sizeof(prio), "%d", priority);
-    res = tx ? db_run(tx, stmts, S_TG_ENQUEUE, 5, p, err) : run(S_TG_ENQUEUE, 5, p, err);
+    res = tx ? db_run(tx, &T, S_TG_ENQUEUE, 5, p, err) : run(S_TG_ENQUEUE, 5, p, err);
     free(pl);
     if (!res)
         return -1;
@@ -1518,7 +1521,7 @@ int store_tg_audit(struct db_conn *tx, const char *tenant, const char *request_i
 {
     char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
     const char *p[] = {tenant, request_id, session_id, actor, action, d};
-    PGresult *res = db_run(tx, stmts, S_TG_AUDIT, 6, p, err);
+    PGresult *res = db_run(tx, &T, S_TG_AUDIT, 6, p, err);
 
     free(d);
     if (!res)
@@ -1533,7 +1536,7 @@ PGresult *store_tg_chat_pending(struct db_conn *tx, int64_t chat_id, struct lg_e
     const char *p[] = {c};
 
     snprintf(c, sizeof(c), "%lld", (long long)chat_id);
-    return db_run(tx, stmts, S_TG_CHAT_PENDING, 1, p, err);
+    return db_run(tx, &T, S_TG_CHAT_PENDING, 1, p, err);
 }
 
 PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_error *err)
@@ -1542,7 +1545,7 @@ PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_
     const char *p[] = {c};
 
     snprintf(c, sizeof(c), "%lld", (long long)chat_id);
-    return db_run(tx, stmts, S_TG_CHAT_SESSIONS, 1, p, err);
+    return db_run(tx, &T, S_TG_CHAT_SESSIONS, 1, p, err);
 }
 
 int store_tg_refused(int64_t bot_id, int64_t update_id, const char *why, struct lg_error *err)
