@@ -16,7 +16,7 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "store.h"
+#include "actor.h"
 #include "util.h"
 
 struct http_req {

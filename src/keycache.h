@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "store.h"
+#include "actor.h"
 
 #define KEYCACHE_TTL_MS 30000
 

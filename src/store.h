@@ -15,17 +15,12 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "actor.h"
 #include "db.h"
 #include "shape.h"
 
 #include "util.h"
 #include "validate.h"
-
-/* Who is acting, for the audit trail: tenant plus a printable actor name. */
-struct actor {
-    char tenant[ID_MAX_BYTES + 1];
-    char name[96];
-};
 
 /* SELECT 1: readiness of the database. */
 int store_ping(struct lg_error *err) LG_MUST_CHECK;
