@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "db.h"
-#include "store.h"
+#include "store_keys.h"
 #include "util.h"
 #include "validate.h"
 

@@ -33,7 +33,10 @@
 
 #include "log.h"
 #include "notify.h"
-#include "store.h"
+#include "store_keys.h"
+#include "store_outbox.h"
+#include "store_requests.h"
+#include "store_tg.h"
 #include "telegram.h"
 #include "tg.h"
 #include "tgmsg.h"

@@ -27,7 +27,8 @@
 
 #include "log.h"
 #include "shape.h"
-#include "store.h"
+#include "store_mcp.h"
+#include "store_requests.h"
 #include "validate.h"
 #include "version.h"
 #include "wait.h"

@@ -54,7 +54,7 @@
 #include "db.h"
 #include "delivery.h"
 #include "notify.h"
-#include "store.h"
+#include "store_requests.h"
 #include "http.h"
 #include "log.h"
 

@@ -14,7 +14,7 @@
 #include "decide.h"
 #include "log.h"
 #include "notify.h"
-#include "store.h"
+#include "store_tg.h"
 #include "tg.h"
 #include "tgmsg.h"
 

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "notify.h"
 #include "server.h"
+#include "store_requests.h"
 
 #define RETRY_MS 250 /* a read that failed is tried again this soon */
 

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "store.h"
+#include "actor.h"
 
 /*
  * The poll body of request `id`, after waiting up to `wait_s` seconds for it

@@ -1,0 +1,30 @@
+/*
+ * store_keys.h - API keys (looked up per request, administered by the CLI)
+ * and the webhook signing secret of each tenant.
+ */
+#ifndef LG_STORE_KEYS_H
+#define LG_STORE_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "actor.h"
+#include "util.h"
+
+/* Look up an API key by its SHA-256 hex; 0 found, 1 unknown or revoked, -1 error. */
+int store_key_lookup(const char *key_hash, struct actor *who, struct lg_error *err) LG_MUST_CHECK;
+
+/* API key administration (CLI). */
+int store_key_create(const char *tenant, const char *name, const char *key_hash, const char *prefix,
+                     struct lg_error *err) LG_MUST_CHECK;
+int store_key_list(json_t **out, struct lg_error *err) LG_MUST_CHECK;
+/* Revoke by id or prefix; 0 revoked, 1 no such active key, -1 error. */
+int store_key_revoke(const char *id_or_prefix, struct lg_error *err) LG_MUST_CHECK;
+
+/* The tenant's webhook secret, created on first use; `rotate` replaces it. */
+int store_webhook_secret(const char *tenant, bool rotate, char *out, size_t outlen,
+                         struct lg_error *err) LG_MUST_CHECK;
+
+#endif

@@ -1,0 +1,495 @@
+/*
+ * store_requests.c - requests: submit, poll, pending, cancel, callbacks,
+ * expiry; see store_requests.h.
+ *
+ * Statements are prepared per connection on first use (db_run), in the
+ * range of the prepared set that store_internal.h gives this file.
+ */
+#include "store_requests.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "notify.h"
+#include "shape.h"
+#include "submit_batch.h"
+#include "store_internal.h"
+
+/*
+ * What a poll answers (shape_poll), read by row_to_poll. The hottest
+ * statement: its timestamps come as PostgreSQL prints them (db.c fixes
+ * DateStyle and TimeZone) and are put in the API's form here; lg_ts()'s
+ * to_char made the statement a fifth slower (pgbench, 4 clients).
+ */
+#define POLL_COLS                                                                                  \
+    "id::text, status, response, approved, request_type, created_at, expires_at, responded_at, "   \
+    "responder_id, responder_name, tg_state, tg_attempts, tg_error, tg_sent_at, "                  \
+    "telegram_message_id, callback_url, cb_state, cb_attempts, cb_error, cb_delivered_at"
+#define POLL_TENANT 20 /* the column after POLL_COLS, where a statement adds the tenant */
+
+/* What a submit answers (shape_submitted), read by row_to_submitted. */
+#define SUBMITTED_COLS                                                                             \
+    "id, status, lg_ts(created_at) AS created_t, lg_ts(expires_at) AS expires_t, request_type, "   \
+    "timeout_seconds"
+#define SUBMITTED_NCOLS 6
+
+enum {
+    S_REQUEST_SUBMIT,
+    S_REQUEST_BY_IDEM,
+    S_REQUEST_POLL,
+    S_POLL_ROWS,
+    S_REQUEST_PENDING,
+    S_REQUEST_CANCEL,
+    S_REQUEST_ROW,
+    S_EXPIRE,
+    S_CALLBACK_SET,
+    S_COUNT
+};
+
+static const struct db_stmt stmts[] = {
+    /*
+     * Every submit of a batch (write_batch) in one statement and one commit:
+     * $1 is a JSON array of requests, $2 the pending limit. One row per
+     * request, in order: the new request, or NULLs with whether the session
+     * is active and how many requests were pending. A request counts against
+     * the limit with the pending requests of its tenant and those before it in
+     * the batch; ids are drawn first so that RETURNING rows find their request.
+     */
+    [S_REQUEST_SUBMIT] =
+        {"request_submit",
+         "WITH b AS MATERIALIZED (SELECT x.*, gen_random_uuid() AS id"
+         "   FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (t text, s text, c text, m text,"
+         "          rt text, o jsonb, md jsonb, ts int, ot text, cb text, ik text, bh text,"
+         "          a text, ap boolean[]))"
+         "   WITH ORDINALITY AS x(t, s, c, m, rt, o, md, ts, ot, cb, ik, bh, a, ap, ord)),"
+         " p AS (SELECT tenant, sum(n) AS n FROM tenant_pending"
+         "       WHERE tenant IN (SELECT t FROM b) GROUP BY tenant),"
+         " e AS MATERIALIZED (SELECT b.*, s.active, s.telegram_chat_id AS chat,"
+         "          COALESCE(p.n, 0) AS n, CASE WHEN s.active THEN COALESCE(p.n, 0)"
+         "            + count(*) FILTER (WHERE s.active) OVER (PARTITION BY b.t ORDER BY b.ord)"
+         "          END AS nth"
+         "   FROM b LEFT JOIN sessions s ON s.tenant = b.t AND s.session_id = b.s"
+         "   LEFT JOIN p ON p.tenant = b.t),"
+         " ins AS (INSERT INTO requests (id, tenant, session_id, client_id, message, request_type,"
+         "           options, metadata, timeout_seconds, expires_at, on_timeout, callback_url,"
+         "           idempotency_key, body_hash, option_approve, telegram_chat_id)"
+         "         SELECT id, t, s, c, m, rt, o, md, ts, now() + make_interval(secs => ts), ot, cb,"
+         "                ik, bh, ap, chat"
+         "         FROM e WHERE nth <= $2::int ORDER BY ord"
+         "         ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL"
+         "         DO NOTHING"
+         "         RETURNING " SUBMITTED_COLS ", tenant, session_id, telegram_chat_id),"
+         " au AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
+         "        SELECT ins.tenant, id, ins.session_id, e.a, 'submitted'"
+         "        FROM ins JOIN e USING (id)),"
+         " o AS (INSERT INTO outbox (kind, request_id, chat_id)"
+         "       SELECT 'tg_send', id, telegram_chat_id FROM ins)"
+         " SELECT ins.id::text, status, created_t, expires_t, request_type, timeout_seconds,"
+         "   e.active, e.n"
+         " FROM e LEFT JOIN ins USING (id) ORDER BY e.ord",
+         false},
+    [S_REQUEST_BY_IDEM] = {"request_by_idem",
+                           "SELECT " REQ_COLS ", body_hash FROM requests"
+                           " WHERE tenant = $1 AND idempotency_key = $2",
+                           true},
+    /*
+     * By primary key alone, the tenant compared by the caller: with `tenant =`
+     * in the statement, a plan made while the table had no statistics walks
+     * an index that leads with tenant (every request of the tenant), and
+     * keeps doing so.
+     */
+    [S_REQUEST_POLL] = {"request_poll",
+                        "SELECT " POLL_COLS ", tenant FROM requests WHERE id = $1::uuid", true},
+    /* on the listener's connection: never reset (it would lose its LISTENs) */
+    [S_POLL_ROWS] = {"poll_rows",
+                     "SELECT " POLL_COLS ", tenant FROM requests WHERE id = ANY ($1::uuid[])",
+                     false},
+    [S_REQUEST_PENDING] = {"request_pending",
+                           "SELECT " REQ_COLS " FROM requests"
+                           " WHERE tenant = $1 AND status = 'pending'"
+                           "   AND ($2::text IS NULL OR session_id = $2)"
+                           " ORDER BY created_at LIMIT 1000",
+                           true},
+    [S_REQUEST_CANCEL] =
+        {"request_cancel",
+         "WITH u AS (UPDATE requests SET status = 'canceled', responded_at = now(),"
+         "             updated_at = now(), cb_state = CASE WHEN callback_url IS NULL"
+         "             THEN cb_state ELSE 'queued' END"
+         "           WHERE id = $1::uuid AND tenant = $2 AND status = 'pending'"
+         "           RETURNING " REQ_COLS "),"
+         " a AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
+         "       SELECT $2, rid::uuid, session_id, $3, 'canceled' FROM u),"
+         " e AS (INSERT INTO outbox (kind, request_id, chat_id, priority)"
+         "       SELECT 'tg_edit', rid::uuid, tg_chat, 3 FROM u WHERE tg_msg IS NOT NULL),"
+         " w AS (INSERT INTO outbox (kind, request_id, priority)"
+         "       SELECT 'webhook', rid::uuid, 2 FROM u WHERE callback_url IS NOT NULL)"
+         " SELECT * FROM u",
+         false},
+    [S_REQUEST_ROW] = {"request_row",
+                       "SELECT " REQ_COLS ", tenant FROM requests WHERE id = $1::uuid", true},
+    [S_EXPIRE] = {"expire", "SELECT requests_expire($1::int)", false},
+    [S_CALLBACK_SET] = {"callback_set",
+                        "UPDATE requests SET callback_url = $3, updated_at = now()"
+                        " WHERE id = $1::uuid AND tenant = $2 AND status = 'pending'"
+                        " RETURNING 1",
+                        false},
+};
+
+_Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_requests: more statements than its range");
+static const struct db_table T = {stmts, S_COUNT, STORE_REQUESTS};
+
+/* A timestamp column of POLL_COLS in the API's form, written to `buf`; NULL stays NULL. */
+static const char *col_ts(const PGresult *res, int row, int c, char buf[28])
+{
+    const char *v = col(res, row, c);
+
+    return v && pg_ts_iso(v, buf) == 0 ? buf : v;
+}
+
+/* Fill the fields of `r` that POLL_COLS (from column 0) carry; `ts` holds its times. */
+static void row_to_poll(const PGresult *res, int row, struct lg_request *r, char ts[5][28])
+{
+    memset(r, 0, sizeof(*r));
+    r->id = col(res, row, 0);
+    r->status = col(res, row, 1);
+    r->response = col(res, row, 2);
+    r->approved = col_bool(res, row, 3);
+    r->request_type = col(res, row, 4);
+    r->created_at = col_ts(res, row, 5, ts[0]);
+    r->expires_at = col_ts(res, row, 6, ts[1]);
+    r->responded_at = col_ts(res, row, 7, ts[2]);
+    r->responder_id = col_int(res, row, 8);
+    r->responder_name = col(res, row, 9);
+    r->tg_state = col(res, row, 10);
+    r->tg_attempts = (int)col_int(res, row, 11);
+    r->tg_error = col(res, row, 12);
+    r->tg_sent_at = col_ts(res, row, 13, ts[3]);
+    r->tg_message_id = col_int(res, row, 14);
+    r->callback_url = col(res, row, 15);
+    r->cb_state = col(res, row, 16);
+    r->cb_attempts = (int)col_int(res, row, 17);
+    r->cb_error = col(res, row, 18);
+    r->cb_delivered_at = col_ts(res, row, 19, ts[4]);
+}
+
+/* Fill the fields of `r` that SUBMITTED_COLS (from column 0) carry. */
+static void row_to_submitted(const PGresult *res, int row, struct lg_request *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->id = col(res, row, 0);
+    r->status = col(res, row, 1);
+    r->created_at = col(res, row, 2);
+    r->expires_at = col(res, row, 3);
+    r->request_type = col(res, row, 4);
+    r->timeout_seconds = (int)col_int(res, row, 5);
+}
+
+/*
+ * The request a reused Idempotency-Key names: the same body gets the same
+ * answer, another body a 409. Returns 1 when no request has that key.
+ */
+static int idempotent_replay(const struct actor *who, const char *idem_key, const char *body_hash,
+                             json_t **out, struct lg_error *err)
+{
+    const char *p[] = {who->tenant, idem_key};
+    PGresult *res = store_run(&T, S_REQUEST_BY_IDEM, 2, p, err);
+    struct lg_request r;
+    int rc = 0;
+
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 0) {
+        rc = 1;
+    } else if (strcmp(PQgetvalue(res, 0, REQ_NCOLS), body_hash) != 0) {
+        rc = lg_fail(err, 409, "idempotency_conflict",
+                     "Idempotency-Key was already used with a different body");
+    } else {
+        store_row_to_request(res, 0, 0, &r);
+        *out = shape_submitted(&r);
+        json_object_set_new(*out, "status", json_string(r.status));
+        json_object_set_new(*out, "idempotent_replay", json_true());
+    }
+    PQclear(res);
+    return rc;
+}
+
+static json_t *submit_item(const struct actor *who, const struct submit_in *in,
+                           const char *idem_key, const char *body_hash)
+{
+    json_t *approve = json_null();
+
+    if (in->options) {
+        approve = json_array();
+        for (size_t i = 0; i < json_array_size(in->options) && i < OPTIONS_MAX; i++)
+            json_array_append_new(approve, json_boolean(in->approve[i]));
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:O*, s:O*, s:i, s:s, s:s*, s:s*, s:s*, s:s, s:o}",
+                     "t", who->tenant, "s", in->session_id, "c", in->client_id, "m", in->message,
+                     "rt", in->request_type, "o", in->options, "md", in->metadata, "ts",
+                     in->timeout_seconds, "ot", in->on_timeout, "cb", in->callback_url, "ik",
+                     idem_key, "bh", idem_key ? body_hash : NULL, "a", who->name, "ap", approve);
+}
+
+/* Read one batch row into its slot. Returns 1 when a request was inserted. */
+static int submit_outcome(const PGresult *res, int row, struct submit_slot *s)
+{
+    struct lg_request r;
+
+    if (!PQgetisnull(res, row, 0)) {
+        row_to_submitted(res, row, &r);
+        s->out = shape_submitted(&r);
+        s->rc = 0;
+        s->outcome = SUBMIT_DONE;
+        return 1;
+    }
+    if (PQgetisnull(res, row, SUBMITTED_NCOLS))
+        s->outcome = SUBMIT_NO_SESSION;
+    else if (!col_bool(res, row, SUBMITTED_NCOLS))
+        s->outcome = SUBMIT_INACTIVE;
+    else
+        s->outcome = SUBMIT_HELD;
+    s->pending = col_int(res, row, SUBMITTED_NCOLS + 1);
+    return 0;
+}
+
+/*
+ * Write `n` slots in one statement and fill in each one's outcome. When the
+ * statement itself fails (not the connection), the transaction was rolled
+ * back: each submit is written again on its own, so that one request the
+ * database refuses does not fail the others.
+ */
+static void write_batch(struct submit_slot **slots, int n, int max_pending)
+{
+    json_t *all = json_array();
+    char *body, maxp[16];
+    const char *p[] = {NULL, maxp};
+    struct lg_error err;
+    PGresult *res = NULL;
+    int inserted = 0;
+
+    for (int i = 0; i < n; i++)
+        json_array_append(all, slots[i]->item);
+    body = json_dumps(all, JSON_COMPACT);
+    json_decref(all);
+    snprintf(maxp, sizeof(maxp), "%d", max_pending);
+    p[0] = body;
+    if (!body)
+        lg_fail(&err, 500, "internal", "could not encode the requests");
+    else if ((res = store_run(&T, S_REQUEST_SUBMIT, 2, p, &err)) && PQntuples(res) != n)
+        lg_fail(&err, 500, "internal", "submit answered %d rows for %d", PQntuples(res), n);
+    free(body);
+    if (res && PQntuples(res) == n) {
+        for (int i = 0; i < n; i++)
+            inserted += submit_outcome(res, i, slots[i]);
+    } else if (!res && n > 1 && err.status == 500) {
+        for (int i = 0; i < n; i++)
+            write_batch(&slots[i], 1, max_pending);
+    } else {
+        for (int i = 0; i < n; i++) {
+            slots[i]->rc = -1;
+            slots[i]->err = err;
+            slots[i]->outcome = SUBMIT_DONE;
+        }
+    }
+    PQclear(res);
+    if (inserted)
+        notify_outbox_kick_paced();
+}
+
+int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
+                         const char *body_hash, int max_pending, json_t **out, struct lg_error *err)
+{
+    struct submit_slot me = {.item = submit_item(who, in, idem_key, body_hash)};
+    int rc = 0;
+
+    if (!me.item)
+        return lg_fail(err, 500, "internal", "out of memory");
+    submit_batch_wait(&me, write_batch, max_pending);
+    json_decref(me.item);
+    switch (me.verdict) {
+    case SUBMIT_DONE:
+        *out = me.out;
+        if (me.rc < 0)
+            *err = me.err;
+        return me.rc;
+    case SUBMIT_NO_SESSION:
+        return lg_fail(err, 404, "session_not_found",
+                       "no session with id '%s'; register it with POST /hitl/register first",
+                       in->session_id);
+    case SUBMIT_INACTIVE:
+        return lg_fail(err, 409, "session_inactive", "session '%s' is deactivated", in->session_id);
+    default:
+        break;
+    }
+    /* A replay (0) or a conflict (-1): a known key outranks the pending limit. */
+    if (idem_key && (rc = idempotent_replay(who, idem_key, body_hash, out, err)) <= 0)
+        return rc;
+    return lg_fail(err, 429, "too_many_pending",
+                   "%d requests are already pending (limit %d); wait for answers or cancel some",
+                   (int)me.pending, max_pending);
+}
+
+int store_request_poll(const struct actor *who, const char *id, json_t **out, struct lg_error *err)
+{
+    const char *p[] = {id};
+    PGresult *res = store_run(&T, S_REQUEST_POLL, 1, p, err);
+    struct lg_request r;
+    char ts[5][28];
+
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, POLL_TENANT), who->tenant) != 0) {
+        PQclear(res);
+        return lg_fail(err, 404, "request_not_found", "no request with id '%s'", id);
+    }
+    row_to_poll(res, 0, &r, ts);
+    *out = shape_poll(&r);
+    PQclear(res);
+    return 0;
+}
+
+int store_poll_rows(struct db_conn *c, const char *const *ids, int n)
+{
+    struct lg_error err;
+    size_t len = 3;
+    char *list, *p;
+    PGresult *res;
+
+    for (int i = 0; i < n; i++)
+        len += strlen(ids[i]) + 1;
+    p = list = xmalloc(len);
+    *p++ = '{';
+    for (int i = 0; i < n; i++)
+        p += lg_snprintf(p, len - (size_t)(p - list), "%s%s", i ? "," : "", ids[i]);
+    lg_snprintf(p, len - (size_t)(p - list), "}");
+    res = db_run(c, &T, S_POLL_ROWS, 1, (const char *const *)&list, &err);
+    free(list);
+    if (!res)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct lg_request r;
+        char ts[5][28];
+        json_t *poll;
+
+        row_to_poll(res, i, &r, ts);
+        poll = shape_poll(&r);
+        notify_hand_row(r.id, PQgetvalue(res, i, POLL_TENANT), poll);
+        json_decref(poll);
+    }
+    PQclear(res);
+    return 0;
+}
+
+int store_request_pending(const struct actor *who, const char *session_id, json_t **out,
+                          struct lg_error *err)
+{
+    const char *p[] = {who->tenant, session_id};
+    PGresult *res = store_run(&T, S_REQUEST_PENDING, 2, p, err);
+    json_t *list;
+    struct lg_request r;
+
+    if (!res)
+        return -1;
+    list = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        store_row_to_request(res, i, 0, &r);
+        json_array_append_new(list, shape_request(&r));
+    }
+    *out = json_pack("{s:o, s:i}", "pending_requests", list, "count", PQntuples(res));
+    PQclear(res);
+    return 0;
+}
+
+int store_request_cancel(const struct actor *who, const char *id, json_t **out,
+                         struct lg_error *err)
+{
+    const char *p[] = {id, who->tenant, who->name};
+    PGresult *res = store_run(&T, S_REQUEST_CANCEL, 3, p, err);
+    json_t *now;
+
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 1) {
+        notify_outbox_kick(); /* the message edit, the agent's webhook */
+        *out = json_pack("{s:b, s:s, s:s, s:s}", "success", 1, "message",
+                         "Request canceled successfully", "request_id", id, "status", "canceled");
+        PQclear(res);
+        return 0;
+    }
+    PQclear(res);
+    /* Nothing changed: say whether the request is unknown or already final. */
+    if (store_request_poll(who, id, &now, err) < 0)
+        return -1;
+    lg_fail(err, 409, "request_not_pending",
+            "request '%s' is already %s; only a pending request can be canceled", id,
+            json_string_value(json_object_get(now, "status")));
+    json_decref(now);
+    return -1;
+}
+
+PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_error *err)
+{
+    return store_request_row_tenant(id, r, NULL, err);
+}
+
+PGresult *store_request_row_tenant(const char *id, struct lg_request *r, const char **tenant,
+                                   struct lg_error *err)
+{
+    const char *p[] = {id};
+    PGresult *res = store_run(&T, S_REQUEST_ROW, 1, p, err);
+
+    if (!res)
+        return NULL;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        lg_fail(err, 404, "request_not_found", "no request with id '%s'", id);
+        return NULL;
+    }
+    store_row_to_request(res, 0, 0, r);
+    if (tenant)
+        *tenant = PQgetvalue(res, 0, REQ_NCOLS);
+    return res;
+}
+
+int store_expire_due(int limit, struct lg_error *err)
+{
+    char lim[16];
+    const char *p[] = {lim};
+    PGresult *res;
+    int n;
+
+    snprintf(lim, sizeof(lim), "%d", limit);
+    res = store_run(&T, S_EXPIRE, 1, p, err);
+    if (!res)
+        return -1;
+    n = (int)col_int(res, 0, 0);
+    PQclear(res);
+    if (n > 0)
+        notify_outbox_kick(); /* their edits and webhooks */
+    return n;
+}
+
+int store_callback_set(const struct actor *who, const char *id, const char *url,
+                       struct lg_error *err)
+{
+    const char *p[] = {id, who->tenant, url};
+    PGresult *res = store_run(&T, S_CALLBACK_SET, 3, p, err);
+    json_t *now;
+    int n;
+
+    if (!res)
+        return -1;
+    n = PQntuples(res);
+    PQclear(res);
+    if (n == 1)
+        return 0;
+    if (store_request_poll(who, id, &now, err) < 0)
+        return -1;
+    lg_fail(err, 409, "request_not_pending",
+            "request '%s' is already %s; a callback can only be set on a pending request", id,
+            json_string_value(json_object_get(now, "status")));
+    json_decref(now);
+    return -1;
+}

@@ -1,0 +1,56 @@
+/*
+ * store_requests.h - the requests agents submit, from submit to a final
+ * state: poll, pending lists, cancel, callbacks, expiry.
+ */
+#ifndef LG_STORE_REQUESTS_H
+#define LG_STORE_REQUESTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "actor.h"
+#include "db.h"
+#include "shape.h"
+#include "util.h"
+#include "validate.h"
+
+/*
+ * Insert a request. With `idem_key`, a second submit with the same key and
+ * `body_hash` answers the first request; a different body is a 409.
+ * Submits of one process that arrive while another is being written are
+ * written together, in one statement and one commit; each gets its own
+ * answer, as if it had been alone.
+ */
+int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
+                         const char *body_hash, int max_pending, json_t **out,
+                         struct lg_error *err) LG_MUST_CHECK;
+/*
+ * The listener's read (notify_row_reader): the poll bodies of requests
+ * `ids`, each handed to its waiters with notify_hand_row(); -1 on failure.
+ */
+int store_poll_rows(struct db_conn *c, const char *const *ids, int n);
+
+int store_request_poll(const struct actor *who, const char *id, json_t **out,
+                       struct lg_error *err) LG_MUST_CHECK;
+int store_request_pending(const struct actor *who, const char *session_id, json_t **out,
+                          struct lg_error *err) LG_MUST_CHECK;
+int store_request_cancel(const struct actor *who, const char *id, json_t **out,
+                         struct lg_error *err) LG_MUST_CHECK;
+
+/* A request row of any tenant; strings borrowed from the returned result (PQclear it). */
+PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_error *err);
+/* The same, with the row's tenant (borrowed too). */
+PGresult *store_request_row_tenant(const char *id, struct lg_request *r, const char **tenant,
+                                   struct lg_error *err);
+
+/* Time out up to `limit` expired requests; returns how many. */
+int store_expire_due(int limit, struct lg_error *err) LG_MUST_CHECK;
+
+/* Set the callback_url of a pending request (404 unknown, 409 not pending). */
+int store_callback_set(const struct actor *who, const char *id, const char *url,
+                       struct lg_error *err) LG_MUST_CHECK;
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * store_sessions.c - sessions of agents: register, read, deactivate; see
+ * store_sessions.h.
+ *
+ * Statements are prepared per connection on first use (db_run), in the
+ * range of the prepared set that store_internal.h gives this file.
+ */
+#include "store_sessions.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "shape.h"
+#include "store_internal.h"
+
+#define SES_COLS                                                                                   \
+    "session_id, client_id, telegram_chat_id, array_to_json(approvers)::text AS approvers_t, "     \
+    "active, lg_ts(created_at) AS created_t, lg_ts(updated_at) AS updated_t"
+
+enum { S_SESSION_UPSERT, S_SESSION_GET, S_SESSION_DEACTIVATE, S_COUNT };
+
+static const struct db_stmt stmts[] = {
+    [S_SESSION_UPSERT] =
+        {"session_upsert",
+         "WITH up AS (INSERT INTO sessions (tenant, session_id, client_id, telegram_chat_id,"
+         "                                  approvers)"
+         "            VALUES ($1, $2, $3, $4::bigint, COALESCE($5::bigint[], '{}'))"
+         "            ON CONFLICT (tenant, session_id) DO UPDATE SET"
+         "              client_id = EXCLUDED.client_id,"
+         "              telegram_chat_id = EXCLUDED.telegram_chat_id,"
+         "              approvers = COALESCE($5::bigint[], sessions.approvers),"
+         "              active = true, updated_at = now()"
+         "            RETURNING *, (xmax = 0) AS inserted),"
+         " a AS (INSERT INTO audit_log (tenant, session_id, actor, action, detail)"
+         "       SELECT $1, session_id, $6,"
+         "              CASE WHEN inserted THEN 'session_registered' ELSE 'session_updated' END,"
+         "              jsonb_build_object('client_id', client_id, 'telegram_id', telegram_chat_id)"
+         "       FROM up)"
+         " SELECT " SES_COLS ", 0, inserted FROM up",
+         false},
+    [S_SESSION_GET] = {"session_get",
+                       "SELECT " SES_COLS ", (SELECT count(*) FROM requests r"
+                       "  WHERE r.tenant = s.tenant AND r.session_id = s.session_id"
+                       "    AND r.status = 'pending')"
+                       " FROM sessions s WHERE tenant = $1 AND session_id = $2",
+                       true},
+    [S_SESSION_DEACTIVATE] =
+        {"session_deactivate",
+         "WITH u AS (UPDATE sessions SET active = false, updated_at = now()"
+         "           WHERE tenant = $1 AND session_id = $2 RETURNING *),"
+         " a AS (INSERT INTO audit_log (tenant, session_id, actor, action)"
+         "       SELECT $1, session_id, $3, 'session_deactivated' FROM u)"
+         " SELECT " SES_COLS ", (SELECT count(*) FROM requests r"
+         "  WHERE r.tenant = $1 AND r.session_id = $2 AND r.status = 'pending') FROM u",
+         false},
+};
+
+_Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_sessions: more statements than its range");
+static const struct db_table T = {stmts, S_COUNT, STORE_SESSIONS};
+
+static void row_to_session(const PGresult *res, int row, struct lg_session *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->session_id = col(res, row, 0);
+    s->client_id = col(res, row, 1);
+    s->telegram_id = col_int(res, row, 2);
+    s->approvers_json = col(res, row, 3);
+    s->active = col_bool(res, row, 4);
+    s->created_at = col(res, row, 5);
+    s->updated_at = col(res, row, 6);
+    s->pending = col_int(res, row, 7);
+}
+
+/* Format a JSON array of integers as a PostgreSQL array literal; NULL for none. */
+static char *pg_int_array(json_t *arr)
+{
+    size_t i, cap, len = 1;
+    json_t *v;
+    char *out;
+
+    if (!arr)
+        return NULL;
+    cap = 3 + json_array_size(arr) * 21; /* "{", "}", NUL: "{}" for an empty list */
+    out = xmalloc(cap);
+    out[0] = '{';
+    json_array_foreach(arr, i, v)
+    {
+        long long id = json_is_integer(v) ? (long long)json_integer_value(v)
+                                          : strtoll(json_string_value(v), NULL, 10);
+        len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "", id);
+    }
+    snprintf(out + len, cap - len, "}");
+    return out;
+}
+
+int store_session_register(const struct actor *who, const struct register_in *in, json_t **out,
+                           struct lg_error *err)
+{
+    char tid[24];
+    char *approvers = pg_int_array(in->approvers);
+    const char *p[] = {who->tenant, in->session_id, in->client_id, tid, approvers, who->name};
+    PGresult *res;
+    struct lg_session s;
+
+    snprintf(tid, sizeof(tid), "%lld", (long long)in->telegram_id);
+    res = store_run(&T, S_SESSION_UPSERT, 6, p, err);
+    free(approvers);
+    if (!res)
+        return -1;
+    row_to_session(res, 0, &s);
+    *out = json_pack("{s:b, s:s, s:s, s:s, s:I, s:b}", "success", 1, "session_id", s.session_id,
+                     "client_id", s.client_id, "message",
+                     col_bool(res, 0, 8) ? "Session registered successfully"
+                                         : "Session updated successfully",
+                     "telegram_id", (json_int_t)s.telegram_id, "created", col_bool(res, 0, 8));
+    PQclear(res);
+    return 0;
+}
+
+int store_session_get(const struct actor *who, const char *session_id, json_t **out,
+                      struct lg_error *err)
+{
+    const char *p[] = {who->tenant, session_id};
+    PGresult *res = store_run(&T, S_SESSION_GET, 2, p, err);
+    struct lg_session s;
+
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return lg_fail(err, 404, "session_not_found", "no session with id '%s'", session_id);
+    }
+    row_to_session(res, 0, &s);
+    *out = shape_session(&s);
+    PQclear(res);
+    return 0;
+}
+
+int store_session_deactivate(const struct actor *who, const char *session_id, json_t **out,
+                             struct lg_error *err)
+{
+    const char *p[] = {who->tenant, session_id, who->name};
+    PGresult *res = store_run(&T, S_SESSION_DEACTIVATE, 3, p, err);
+
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return lg_fail(err, 404, "session_not_found", "no session with id '%s'", session_id);
+    }
+    *out = json_pack("{s:b, s:s, s:s, s:b}", "success", 1, "message",
+                     "Session deactivated successfully", "session_id", PQgetvalue(res, 0, 0),
+                     "active", 0);
+    PQclear(res);
+    return 0;
+}

@@ -1,0 +1,474 @@
+/*
+ * store_tg.c - Telegram updates, presses, bots and the update window; see
+ * store_tg.h.
+ *
+ * Statements are prepared per connection on first use (db_run), in the
+ * range of the prepared set that store_internal.h gives this file.
+ */
+#include "store_tg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "notify.h"
+#include "store_internal.h"
+
+/* The approvers of a request's session, for a query over `requests r`. */
+#define SESSION_APPROVERS                                                                          \
+    "(SELECT s.approvers::text FROM sessions s"                                                    \
+    "  WHERE s.tenant = r.tenant AND s.session_id = r.session_id)"
+
+enum {
+    S_TG_UPDATE_SEEN,
+    S_TG_REQUEST_LOCK,
+    S_TG_REQUEST_BY_MESSAGE,
+    S_TG_PRESS,
+    S_TG_DECIDED,
+    S_TG_ENQUEUE,
+    S_TG_AUDIT,
+    S_TG_CHAT_PENDING,
+    S_TG_CHAT_SESSIONS,
+    S_TG_REFUSED,
+    S_TG_PRUNE,
+    S_TG_BOT_REFUSED,
+    S_TG_BOT_ACCEPTED,
+    S_TG_BOT_STATE,
+    S_TG_ADOPT_UNOWNED,
+    S_COUNT
+};
+
+static const struct db_stmt stmts[] = {
+    [S_TG_UPDATE_SEEN] = {"tg_update_seen",
+                          "INSERT INTO tg_updates (bot_id, update_id)"
+                          " VALUES ($2::bigint, $1::bigint)"
+                          " ON CONFLICT DO NOTHING RETURNING 1",
+                          false},
+    [S_TG_REQUEST_LOCK] = {"tg_request_lock",
+                           "SELECT " REQ_COLS ", tenant, " SESSION_APPROVERS ","
+                           " expires_at <= now(), tg_bot_id FROM requests r"
+                           " WHERE id = $1::uuid FOR UPDATE",
+                           false},
+    [S_TG_REQUEST_BY_MESSAGE] = {"tg_request_by_message",
+                                 "SELECT " REQ_COLS ", tenant, " SESSION_APPROVERS ","
+                                 " expires_at <= now(), tg_bot_id FROM requests r"
+                                 " WHERE telegram_chat_id = $1::bigint"
+                                 "   AND telegram_message_id = $2::bigint"
+                                 /* this exact bot's: bot 0 is nobody's (017) */
+                                 "   AND tg_bot_id = $3::bigint FOR UPDATE",
+                                 false},
+    [S_TG_PRESS] = {"tg_press",
+                    "SELECT tg_press($11::bigint, $1::bigint, $2::uuid, $3::integer, $4::bigint,"
+                    " $5::bigint, $6::bigint, $7, $8::bigint[], $9::boolean, $10)",
+                    false},
+    [S_TG_DECIDED] = {"tg_decided",
+                      "SELECT tg_decided($1::uuid, $2, $3::boolean, $4::bigint, $5, $6, $7::jsonb,"
+                      " $8::jsonb)",
+                      false},
+    [S_TG_ENQUEUE] = {"tg_enqueue",
+                      "INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
+                      " VALUES ($1, $2::uuid, $3::bigint, $4::jsonb, $5::smallint)",
+                      false},
+    [S_TG_AUDIT] = {"tg_audit",
+                    "INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)"
+                    " VALUES ($1, $2::uuid, $3, $4, $5, $6::jsonb)",
+                    false},
+    [S_TG_CHAT_PENDING] = {"tg_chat_pending",
+                           "SELECT id::text, message, lg_ts(expires_at) FROM requests"
+                           " WHERE telegram_chat_id = $1::bigint AND status = 'pending'"
+                           " ORDER BY created_at LIMIT 20",
+                           true},
+    [S_TG_CHAT_SESSIONS] = {"tg_chat_sessions",
+                            "SELECT session_id, client_id, active, (SELECT count(*) FROM requests r"
+                            "   WHERE r.tenant = s.tenant AND r.session_id = s.session_id"
+                            "     AND r.status = 'pending')"
+                            " FROM sessions s WHERE telegram_chat_id = $1::bigint"
+                            " ORDER BY session_id LIMIT 20",
+                            true},
+    [S_TG_REFUSED] = {"tg_refused",
+                      "INSERT INTO tg_updates (bot_id, update_id, refused)"
+                      " VALUES ($1::bigint, $2::bigint, $3) ON CONFLICT (bot_id, update_id)"
+                      " DO UPDATE SET refused = EXCLUDED.refused",
+                      false},
+    [S_TG_PRUNE] = {"tg_prune",
+                    "DELETE FROM tg_updates WHERE ctid = ANY (ARRAY("
+                    "  SELECT ctid FROM tg_updates"
+                    "  WHERE received_at < now() - make_interval(hours => $1::int)"
+                    "  LIMIT $2::int))",
+                    false},
+    [S_TG_BOT_REFUSED] = {"tg_bot_refused",
+                          /* true when this call found the token refused first */
+                          "INSERT INTO tg_bots (bot_id, error) VALUES ($1::bigint, $2)"
+                          " ON CONFLICT (bot_id) DO UPDATE SET error = EXCLUDED.error"
+                          " RETURNING xmax = 0",
+                          false},
+    [S_TG_BOT_ACCEPTED] = {"tg_bot_accepted",
+                           "DELETE FROM tg_bots WHERE bot_id = $1::bigint RETURNING 1", false},
+    [S_TG_BOT_STATE] = {"tg_bot_state", "SELECT error FROM tg_bots WHERE bot_id = $1::bigint",
+                        true},
+    [S_TG_ADOPT_UNOWNED] = {"tg_adopt_unowned",
+                            "SELECT tg_adopt_unowned($1::bigint), (SELECT bot_id FROM"
+                            " tg_unowned_adopted)",
+                            false},
+};
+
+_Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_tg: more statements than its range");
+static const struct db_table T = {stmts, S_COUNT, STORE_TG};
+
+/* The same for `n` integers (always an array: "{}" for none). */
+static char *pg_int64_array(const int64_t *v, size_t n)
+{
+    size_t cap = 3 + n * 21, len = 1;
+    char *out = xmalloc(cap);
+
+    out[0] = '{';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "", (long long)v[i]);
+    snprintf(out + len, cap - len, "}");
+    return out;
+}
+
+void store_tx_rollback(struct db_conn *tx)
+{
+    struct lg_error ignored;
+
+    if (PQstatus(tx->pg) == CONNECTION_OK && PQtransactionStatus(tx->pg) != PQTRANS_IDLE)
+        if (db_exec(tx, "ROLLBACK", &ignored) < 0)
+            log_warn("could not roll back", "error=\"%s\"", ignored.message);
+    db_release(tx);
+}
+
+/* Fill `out` from a row of S_TG_REQUEST_LOCK or S_TG_REQUEST_BY_MESSAGE. */
+static void fill_tg_request(const PGresult *res, struct tg_request *out)
+{
+    store_row_to_request(res, 0, 0, &out->r);
+    out->tenant = PQgetvalue(res, 0, REQ_NCOLS);
+    out->approvers = PQgetvalue(res, 0, REQ_NCOLS + 1);
+    out->expired = col_bool(res, 0, REQ_NCOLS + 2);
+    out->bot_id = col_int(res, 0, REQ_NCOLS + 3);
+}
+
+static PGresult *tg_request(struct db_conn *tx, int idx, int n, const char *const *p,
+                            struct tg_request *out, struct lg_error *err)
+{
+    PGresult *res = db_run(tx, &T, idx, n, p, err);
+
+    if (!res)
+        return NULL;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        lg_fail(err, 404, "request_not_found", "no such request");
+        return NULL;
+    }
+    fill_tg_request(res, out);
+    return res;
+}
+
+PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t bot_id, int64_t chat_id,
+                                      int64_t message_id, struct tg_request *out,
+                                      struct lg_error *err)
+{
+    char c[24], m[24], b[24];
+    const char *p[] = {c, m, b};
+
+    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
+    snprintf(m, sizeof(m), "%lld", (long long)message_id);
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    return tg_request(tx, S_TG_REQUEST_BY_MESSAGE, 3, p, out, err);
+}
+
+int store_tg_open(struct db_conn **tx, int64_t bot_id, int64_t update_id, const char *lock_id,
+                  PGresult **row, struct tg_request *out, struct lg_error *err)
+{
+    char uid[24], bot[24];
+    const char *p_seen[] = {uid, bot}, *p_lock[] = {lock_id};
+    struct db_step steps[] = {{.sql = "BEGIN"},
+                              {.idx = S_TG_UPDATE_SEEN, .n = 2, .params = p_seen},
+                              {.idx = S_TG_REQUEST_LOCK, .n = 1, .params = p_lock}};
+    int rc;
+
+    *row = NULL;
+    snprintf(uid, sizeof(uid), "%lld", (long long)update_id);
+    snprintf(bot, sizeof(bot), "%lld", (long long)bot_id);
+    if (!(*tx = db_acquire(err)))
+        return -1;
+    if (db_batch(*tx, &T, steps, lock_id ? 3 : 2, err) < 0) {
+        store_tx_rollback(*tx);
+        *tx = NULL;
+        return -1;
+    }
+    PQclear(steps[0].res);
+    rc = PQntuples(steps[1].res) == 1 ? 0 : 1;
+    PQclear(steps[1].res);
+    if (rc == 1) {
+        PQclear(lock_id ? steps[2].res : NULL);
+        store_tx_rollback(*tx);
+        *tx = NULL;
+        return 1;
+    }
+    if (lock_id && PQntuples(steps[2].res) == 1) {
+        *row = steps[2].res;
+        fill_tg_request(*row, out);
+    } else if (lock_id) {
+        PQclear(steps[2].res);
+    }
+    return 0;
+}
+
+/*
+ * A decision is on disk before anyone hears of it: its transaction commits
+ * synchronously, whatever tg_decided (which asks for an asynchronous commit
+ * of its transaction), the role or the server's default say. This step runs
+ * after the decision and before its COMMIT.
+ *
+ * Why a synchronous commit and not a wake-up after the flush: an
+ * asynchronous commit is visible to every reader at once, before its WAL is
+ * flushed. Not only the listener's wake-up would tell an agent of it, but
+ * also a plain poll, an MCP call, a coding agent's hook or a delivery thread
+ * that claims the webhook row in that window; holding back one of them
+ * would leave the others open. A synchronous commit becomes visible (and
+ * sends its NOTIFY) only once flushed, so every reader is covered by one
+ * rule. The cost is one WAL flush before the wake-up, the same flush that
+ * was paid before Telegram's answer (concurrent decisions share it: group
+ * commit). With synchronous standbys configured, `on` also waits for them.
+ */
+#define DECISION_DURABLE "SET LOCAL synchronous_commit = on"
+
+int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_error *err)
+{
+    char uid[24];
+    char *detail = d ? json_dumps(d->audit_detail, JSON_COMPACT) : NULL;
+    char *answer = d && d->answer ? json_dumps(d->answer, JSON_COMPACT) : NULL;
+    const char *p[] = {d ? d->id : NULL,
+                       d ? d->response : NULL,
+                       d && d->approved ? "true" : "false",
+                       uid,
+                       d ? d->name : NULL,
+                       d ? d->actor : NULL,
+                       detail,
+                       answer};
+    struct db_step all[] = {
+        {.idx = S_TG_DECIDED, .n = 8, .params = p}, {.sql = DECISION_DURABLE}, {.sql = "COMMIT"}};
+    struct db_step *steps = d ? all : all + 2; /* without a decision: COMMIT alone */
+    int n = d ? 3 : 1, rc;
+
+    snprintf(uid, sizeof(uid), "%lld", d ? (long long)d->user_id : 0LL);
+    rc = db_batch(tx, &T, steps, n, err);
+    free(detail);
+    free(answer);
+    if (rc < 0) {
+        store_tx_rollback(tx);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        PQclear(steps[i].res);
+    db_release(tx);
+    if (!d)
+        notify_outbox_kick(); /* what the transaction queued may go now */
+    return 0;
+}
+
+int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error *err)
+{
+    char upd[24], idx[12], chat[24], mid[24], user[24], bot[24];
+    char *allow = pg_int64_array(press->allow, press->nallow);
+    const char *p[] = {upd,
+                       press->request_id,
+                       idx,
+                       chat,
+                       mid,
+                       user,
+                       press->name,
+                       allow,
+                       press->group_any ? "true" : "false",
+                       press->callback_query_id,
+                       bot};
+    struct db_step steps[] = {{.sql = "BEGIN"},
+                              {.idx = S_TG_PRESS, .n = 11, .params = p},
+                              {.sql = DECISION_DURABLE},
+                              {.sql = "COMMIT"}};
+    struct db_conn *tx;
+    PGresult *res;
+    const char *v;
+    int rc = 2;
+
+    snprintf(upd, sizeof(upd), "%lld", (long long)press->update_id);
+    snprintf(idx, sizeof(idx), "%d", press->option);
+    snprintf(chat, sizeof(chat), "%lld", (long long)press->chat_id);
+    snprintf(mid, sizeof(mid), "%lld", (long long)press->message_id);
+    snprintf(user, sizeof(user), "%lld", (long long)press->user_id);
+    snprintf(bot, sizeof(bot), "%lld", (long long)press->bot_id);
+    if (!(tx = db_acquire(err))) {
+        free(allow);
+        return -1;
+    }
+    if (db_batch(tx, &T, steps, 4, err) < 0) {
+        free(allow);
+        store_tx_rollback(tx);
+        return -1;
+    }
+    free(allow);
+    db_release(tx);
+    PQclear(steps[0].res);
+    PQclear(steps[2].res);
+    PQclear(steps[3].res);
+    res = steps[1].res;
+    v = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+    if (!strcmp(v, "approved") || !strcmp(v, "denied")) {
+        *approved = v[0] == 'a';
+        rc = 0;
+    } else if (!strcmp(v, "repeat")) {
+        rc = 1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int store_tg_enqueue(struct db_conn *tx, const char *kind, const char *request_id, int64_t chat_id,
+                     json_t *payload, int priority, struct lg_error *err)
+{
+    char c[24], prio[8];
+    char *pl = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    const char *p[] = {kind, request_id, c, pl, prio};
+    PGresult *res;
+
+    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
+    snprintf(prio, sizeof(prio), "%d", priority);
+    res = tx ? db_run(tx, &T, S_TG_ENQUEUE, 5, p, err) : store_run(&T, S_TG_ENQUEUE, 5, p, err);
+    free(pl);
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int store_tg_audit(struct db_conn *tx, const char *tenant, const char *request_id,
+                   const char *session_id, const char *actor, const char *action, json_t *detail,
+                   struct lg_error *err)
+{
+    char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    const char *p[] = {tenant, request_id, session_id, actor, action, d};
+    PGresult *res = db_run(tx, &T, S_TG_AUDIT, 6, p, err);
+
+    free(d);
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+PGresult *store_tg_chat_pending(struct db_conn *tx, int64_t chat_id, struct lg_error *err)
+{
+    char c[24];
+    const char *p[] = {c};
+
+    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
+    return db_run(tx, &T, S_TG_CHAT_PENDING, 1, p, err);
+}
+
+PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_error *err)
+{
+    char c[24];
+    const char *p[] = {c};
+
+    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
+    return db_run(tx, &T, S_TG_CHAT_SESSIONS, 1, p, err);
+}
+
+int store_tg_refused(int64_t bot_id, int64_t update_id, const char *why, struct lg_error *err)
+{
+    char b[24], u[24];
+    const char *p[] = {b, u, why};
+
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    snprintf(u, sizeof(u), "%lld", (long long)update_id);
+    return store_run_void(&T, S_TG_REFUSED, 3, p, err);
+}
+
+int store_tg_prune(int window_hours, int limit, struct lg_error *err)
+{
+    char h[16], lim[16];
+    const char *p[] = {h, lim};
+    PGresult *res;
+    int64_t n = 0;
+
+    snprintf(h, sizeof(h), "%d", window_hours);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    res = store_run(&T, S_TG_PRUNE, 2, p, err);
+    if (!res)
+        return -1;
+    if (parse_int64(PQcmdTuples(res), &n) < 0)
+        n = 0;
+    PQclear(res);
+    return (int)n;
+}
+
+int store_tg_bot_refused(int64_t bot_id, const char *error, struct lg_error *err)
+{
+    char b[24];
+    const char *p[] = {b, error};
+    PGresult *res;
+    int rc;
+
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    res = store_run(&T, S_TG_BOT_REFUSED, 2, p, err);
+    if (!res)
+        return -1;
+    rc = col_bool(res, 0, 0) ? 1 : 0;
+    PQclear(res);
+    return rc;
+}
+
+int store_tg_bot_accepted(int64_t bot_id, struct lg_error *err)
+{
+    char b[24];
+    const char *p[] = {b};
+    PGresult *res;
+    int rc;
+
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    res = store_run(&T, S_TG_BOT_ACCEPTED, 1, p, err);
+    if (!res)
+        return -1;
+    rc = PQntuples(res) > 0 ? 1 : 0;
+    PQclear(res);
+    return rc;
+}
+
+int store_tg_bot_state(int64_t bot_id, char *error, size_t len, struct lg_error *err)
+{
+    char b[24];
+    const char *p[] = {b};
+    PGresult *res;
+    int rc = 0;
+
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    res = store_run(&T, S_TG_BOT_STATE, 1, p, err);
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 1) {
+        utf8_strlcpy(error, PQgetvalue(res, 0, 0), len);
+        rc = 1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int store_tg_adopt_unowned(int64_t bot_id, int64_t *owner, int *adopted, struct lg_error *err)
+{
+    char b[24];
+    const char *p[] = {b};
+    PGresult *res;
+
+    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
+    res = store_run(&T, S_TG_ADOPT_UNOWNED, 1, p, err);
+    if (!res)
+        return -1;
+    *adopted = PQgetisnull(res, 0, 0) ? -1 : (int)col_int(res, 0, 0);
+    /* the subquery reads the snapshot from before the call: a claim made now is not in it */
+    *owner = *adopted >= 0 ? bot_id : PQgetisnull(res, 0, 1) ? 0 : col_int(res, 0, 1);
+    PQclear(res);
+    return 0;
+}
