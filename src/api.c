@@ -17,6 +17,7 @@
 #include "keycache.h"
 #include "log.h"
 #include "mcp.h"
+#include "notify.h"
 #include "router.h"
 #include "shape.h"
 #include "store.h"
@@ -83,6 +84,7 @@ static void h_submit(struct http_req *r)
     struct submit_in in;
     json_t *body = body_object(r), *out = NULL;
     const char *idem = http_param(r, "HTTP_IDEMPOTENCY_KEY");
+    bool queued = false;
     char hash[65];
     int rc;
 
@@ -97,8 +99,10 @@ static void h_submit(struct http_req *r)
     }
     if (rc == 0) {
         sha256_hex(r->body, r->body_len, hash);
-        rc = store_request_submit(&r->who, &in, idem, hash, r->cfg->max_concurrent_requests, &out,
-                                  &err);
+        rc = store_request_submit(&r->who, &in, idem, hash, r->cfg->max_concurrent_requests,
+                                  &queued, &out, &err);
+        if (queued)
+            notify_outbox_kick_paced();
     }
     if (rc == 0)
         json_object_set_new(out, "options", validate_options_answer(&in));
@@ -241,6 +245,8 @@ static void h_cancel(struct http_req *r)
     rc = body_request_id(body, &id, &err);
     if (rc == 0)
         rc = store_request_cancel(&r->who, id, &out, &err);
+    if (rc == 0)
+        notify_outbox_kick(); /* the message edit, the agent's webhook */
     if (rc == 0)
         log_info("request canceled", "tenant=%s request=%s", r->who.tenant, id);
     send_result(r, rc, out, &err);

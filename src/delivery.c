@@ -196,7 +196,7 @@ static void send_request(struct tg_client *tg, const struct outbox_row *o)
     struct tg_result res;
     PGresult *row = store_request_row(o->request_id, &r, &err);
     json_t *params, *buttons;
-    bool truncated;
+    bool truncated, queued;
     int rc;
 
     if (!row) {
@@ -219,7 +219,9 @@ static void send_request(struct tg_client *tg, const struct outbox_row *o)
     if (res.outcome == TG_OK) {
         json_int_t mid = json_integer_value(json_object_get(res.result, "message_id"));
         rc = store_delivery_sent(o->id, o->request_id, tg->bot_id, (int64_t)mid, buttons, truncated,
-                                 &err);
+                                 &queued, &err);
+        if (rc == 0 && queued)
+            notify_outbox_kick(); /* the edit of a request decided meanwhile */
         record(rc, &err, o);
         recovered(o);
         log_debug("request message sent", "request=%s message=%lld truncated=%d", o->request_id,
@@ -602,6 +604,8 @@ static void *expire_thread(void *arg)
             pruned_at = now_ms();
         }
         n = store_expire_due(200, &err);
+        if (n > 0)
+            notify_outbox_kick(); /* their edits and webhooks */
         if (n > 0)
             log_info("requests timed out", "count=%d", n);
         if (n < 200)

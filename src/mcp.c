@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "notify.h"
 #include "shape.h"
 #include "store_mcp.h"
 #include "store_requests.h"
@@ -297,18 +298,25 @@ static json_t *tool_request_human_input(struct call *c)
     struct lg_error err;
     struct submit_in in;
     json_t *body = json_deep_copy(c->args), *out = NULL, *res;
+    bool queued = false;
     const char *id;
-    int wait;
+    int wait = 0, rc;
 
     /* A desktop client needs no ids: the configured default session. */
     if (!json_object_get(body, "session_id"))
         json_object_set_new(body, "session_id", json_string(c->r->cfg->mcp_default_session));
     if (!json_object_get(body, "client_id"))
         json_object_set_new(body, "client_id", json_string("mcp"));
-    if (validate_submit(body, c->r->cfg->request_timeout, &in, &err) < 0 ||
-        (wait = wait_seconds(c, &err)) < 0 ||
-        store_request_submit(&c->r->who, &in, NULL, NULL, c->r->cfg->max_concurrent_requests, &out,
-                             &err) < 0) {
+    rc = validate_submit(body, c->r->cfg->request_timeout, &in, &err);
+    if (rc == 0 && (wait = wait_seconds(c, &err)) < 0)
+        rc = -1;
+    if (rc == 0) {
+        rc = store_request_submit(&c->r->who, &in, NULL, NULL, c->r->cfg->max_concurrent_requests,
+                                  &queued, &out, &err);
+        if (queued)
+            notify_outbox_kick_paced();
+    }
+    if (rc < 0) {
         json_decref(body);
         return tool_error(&err);
     }
@@ -364,6 +372,7 @@ static json_t *tool_cancel(struct call *c)
 
     if (arg_request_id(c, &id, &err) < 0 || store_request_cancel(&c->r->who, id, &out, &err) < 0)
         return tool_error(&err);
+    notify_outbox_kick(); /* the message edit, the agent's webhook */
     json_object_del(out, "success");
     json_object_del(out, "message");
     return tool_ok(out, "Canceled.");

@@ -118,7 +118,7 @@ void notify_waiter_remove(struct waiter *w);
 /*
  * Reads the poll bodies of requests `ids` on connection `c` (the
  * listener's) and passes each to notify_hand_row(); -1 when the read
- * failed. Set once, before notify_start (store_poll_rows); without one,
+ * failed. Set once, before notify_start (server.c, with store_poll_rows); without one,
  * woken waiters read for themselves.
  */
 typedef int (*notify_row_reader)(struct db_conn *c, const char *const *ids, int n);

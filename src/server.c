@@ -290,6 +290,12 @@ static void worker_drain(void)
         log_warn("shutdown timeout: leaving requests unfinished", "threads=%d", left);
 }
 
+/* The listener's read after a notification (notify_set_row_reader): rows go to their waiters. */
+static int read_poll_rows(struct db_conn *c, const char *const *ids, int n)
+{
+    return store_poll_rows(c, ids, n, notify_hand_row);
+}
+
 static int worker_main(const struct config *cfg, int listen_fd)
 {
     struct sigaction sa;
@@ -325,7 +331,7 @@ static int worker_main(const struct config *cfg, int listen_fd)
     sigdelset(&set, SIGABRT);
     pthread_sigmask(SIG_SETMASK, &set, NULL);
 
-    notify_set_row_reader(store_poll_rows);
+    notify_set_row_reader(read_poll_rows);
     if (notify_start(cfg) < 0 || delivery_start(cfg) < 0) {
         log_error("could not start the listener or delivery threads", "%s", "");
         return 1;

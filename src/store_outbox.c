@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "db.h"
-#include "notify.h"
 #include "store_internal.h"
 
 enum {
@@ -247,13 +246,15 @@ int64_t store_outbox_next_due_ms(int bot_rate, int64_t *paced_ms, struct lg_erro
 }
 
 int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t bot_id,
-                        int64_t message_id, json_t *buttons, bool cut, struct lg_error *err)
+                        int64_t message_id, json_t *buttons, bool cut, bool *queued,
+                        struct lg_error *err)
 {
     char oid[24], mid[24], bot[24];
     char *b = buttons ? json_dumps(buttons, JSON_COMPACT) : NULL;
     const char *p[] = {oid, request_id, mid, b, bot, cut ? "true" : "false"};
     PGresult *res;
 
+    *queued = false;
     snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
     snprintf(mid, sizeof(mid), "%lld", (long long)message_id);
     snprintf(bot, sizeof(bot), "%lld", (long long)bot_id);
@@ -261,8 +262,7 @@ int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t bot_i
     free(b);
     if (!res)
         return -1;
-    if (strcmp(PQcmdTuples(res), "0") != 0)
-        notify_outbox_kick(); /* the edit of a request decided meanwhile */
+    *queued = strcmp(PQcmdTuples(res), "0") != 0; /* the edit of a request decided meanwhile */
     PQclear(res);
     return 0;
 }

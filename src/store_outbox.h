@@ -67,10 +67,11 @@ int64_t store_outbox_next_due_ms(int bot_rate, int64_t *paced_ms, struct lg_erro
 /*
  * tg_send succeeded: record the message id, its buttons (tgmsg_buttons,
  * may be NULL) and whether its text had to be cut (`cut`: a timeout then
- * denies, sql/016_timeout_seen.sql); queue an edit if decided meanwhile.
+ * denies, sql/016_timeout_seen.sql); queue an edit if decided meanwhile
+ * (*queued: the caller wakes the delivery threads, notify_outbox_kick).
  */
 int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t bot_id,
-                        int64_t message_id, json_t *buttons, bool cut,
+                        int64_t message_id, json_t *buttons, bool cut, bool *queued,
                         struct lg_error *err) LG_MUST_CHECK;
 int store_outbox_done(int64_t outbox_id, struct lg_error *err) LG_MUST_CHECK;
 /* A call succeeded after failures: rows backing off from Telegram errors are due now. */

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "db.h"
-#include "notify.h"
 #include "shape.h"
 #include "submit_batch.h"
 #include "store_internal.h"
@@ -258,9 +257,10 @@ static int submit_outcome(const PGresult *res, int row, struct submit_slot *s)
  * Write `n` slots in one statement and fill in each one's outcome. When the
  * statement itself fails (not the connection), the transaction was rolled
  * back: each submit is written again on its own, so that one request the
- * database refuses does not fail the others.
+ * database refuses does not fail the others. True when a request was
+ * inserted (its Telegram send is queued).
  */
-static void write_batch(struct submit_slot **slots, int n, int max_pending)
+static bool write_batch(struct submit_slot **slots, int n, int max_pending)
 {
     json_t *all = json_array();
     char *body, maxp[16];
@@ -285,7 +285,7 @@ static void write_batch(struct submit_slot **slots, int n, int max_pending)
             inserted += submit_outcome(res, i, slots[i]);
     } else if (!res && n > 1 && err.status == 500) {
         for (int i = 0; i < n; i++)
-            write_batch(&slots[i], 1, max_pending);
+            inserted += write_batch(&slots[i], 1, max_pending);
     } else {
         for (int i = 0; i < n; i++) {
             slots[i]->rc = -1;
@@ -294,19 +294,20 @@ static void write_batch(struct submit_slot **slots, int n, int max_pending)
         }
     }
     PQclear(res);
-    if (inserted)
-        notify_outbox_kick_paced();
+    return inserted > 0;
 }
 
 int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
-                         const char *body_hash, int max_pending, json_t **out, struct lg_error *err)
+                         const char *body_hash, int max_pending, bool *queued, json_t **out,
+                         struct lg_error *err)
 {
     struct submit_slot me = {.item = submit_item(who, in, idem_key, body_hash)};
     int rc = 0;
 
+    *queued = false;
     if (!me.item)
         return lg_fail(err, 500, "internal", "out of memory");
-    submit_batch_wait(&me, write_batch, max_pending);
+    *queued = submit_batch_wait(&me, write_batch, max_pending);
     json_decref(me.item);
     switch (me.verdict) {
     case SUBMIT_DONE:
@@ -350,7 +351,7 @@ int store_request_poll(const struct actor *who, const char *id, json_t **out, st
     return 0;
 }
 
-int store_poll_rows(struct db_conn *c, const char *const *ids, int n)
+int store_poll_rows(struct db_conn *c, const char *const *ids, int n, store_poll_hand *hand)
 {
     struct lg_error err;
     size_t len = 3;
@@ -375,7 +376,7 @@ int store_poll_rows(struct db_conn *c, const char *const *ids, int n)
 
         row_to_poll(res, i, &r, ts);
         poll = shape_poll(&r);
-        notify_hand_row(r.id, PQgetvalue(res, i, POLL_TENANT), poll);
+        hand(r.id, PQgetvalue(res, i, POLL_TENANT), poll);
         json_decref(poll);
     }
     PQclear(res);
@@ -412,7 +413,6 @@ int store_request_cancel(const struct actor *who, const char *id, json_t **out,
     if (!res)
         return -1;
     if (PQntuples(res) == 1) {
-        notify_outbox_kick(); /* the message edit, the agent's webhook */
         *out = json_pack("{s:b, s:s, s:s, s:s}", "success", 1, "message",
                          "Request canceled successfully", "request_id", id, "status", "canceled");
         PQclear(res);
@@ -466,8 +466,6 @@ int store_expire_due(int limit, struct lg_error *err)
         return -1;
     n = (int)col_int(res, 0, 0);
     PQclear(res);
-    if (n > 0)
-        notify_outbox_kick(); /* their edits and webhooks */
     return n;
 }
 

@@ -22,21 +22,31 @@
  * `body_hash` answers the first request; a different body is a 409.
  * Submits of one process that arrive while another is being written are
  * written together, in one statement and one commit; each gets its own
- * answer, as if it had been alone.
+ * answer, as if it had been alone (submit_batch.h). *queued is set, whatever
+ * the answer, when this call wrote Telegram sends to the outbox: the caller
+ * wakes the delivery threads (notify_outbox_kick_paced).
  */
 int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
-                         const char *body_hash, int max_pending, json_t **out,
+                         const char *body_hash, int max_pending, bool *queued, json_t **out,
                          struct lg_error *err) LG_MUST_CHECK;
+
+/* Receives the poll body `poll` (borrowed) of request `id` of `tenant`. */
+typedef void store_poll_hand(const char *id, const char *tenant, json_t *poll);
+
 /*
  * The listener's read (notify_row_reader): the poll bodies of requests
- * `ids`, each handed to its waiters with notify_hand_row(); -1 on failure.
+ * `ids`, read on connection `c`, each passed to `hand`; -1 on failure.
  */
-int store_poll_rows(struct db_conn *c, const char *const *ids, int n);
+int store_poll_rows(struct db_conn *c, const char *const *ids, int n, store_poll_hand *hand);
 
 int store_request_poll(const struct actor *who, const char *id, json_t **out,
                        struct lg_error *err) LG_MUST_CHECK;
 int store_request_pending(const struct actor *who, const char *session_id, json_t **out,
                           struct lg_error *err) LG_MUST_CHECK;
+/*
+ * Cancel a pending request. 0: canceled, and its message edit and webhook
+ * are queued: the caller wakes the delivery threads (notify_outbox_kick).
+ */
 int store_request_cancel(const struct actor *who, const char *id, json_t **out,
                          struct lg_error *err) LG_MUST_CHECK;
 
@@ -46,7 +56,11 @@ PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_erro
 PGresult *store_request_row_tenant(const char *id, struct lg_request *r, const char **tenant,
                                    struct lg_error *err);
 
-/* Time out up to `limit` expired requests; returns how many. */
+/*
+ * Time out up to `limit` expired requests; returns how many. When some
+ * were, their edits and webhooks are queued: the caller wakes the delivery
+ * threads (notify_outbox_kick).
+ */
 int store_expire_due(int limit, struct lg_error *err) LG_MUST_CHECK;
 
 /* Set the callback_url of a pending request (404 unknown, 409 not pending). */

@@ -13,7 +13,6 @@
 
 #include "db.h"
 #include "log.h"
-#include "notify.h"
 #include "store_internal.h"
 
 /* The approvers of a request's session, for a query over `requests r`. */
@@ -265,8 +264,6 @@ int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_er
     for (int i = 0; i < n; i++)
         PQclear(steps[i].res);
     db_release(tx);
-    if (!d)
-        notify_outbox_kick(); /* what the transaction queued may go now */
     return 0;
 }
 

@@ -77,8 +77,9 @@ int store_tg_open(struct db_conn **tx, int64_t bot_id, int64_t update_id, const 
  * audit row, final-state work and answer, sql/006_throughput.sql tg_decided)
  * and commit, in one round trip; `tx` is given back either way. A decision
  * commits synchronously: once this returns it is on disk, and nobody (a
- * waiter, a poll, a delivery thread) could see it before. Then call
- * notify_outbox_kick() to send what it queued (the answer to the press, the edit).
+ * waiter, a poll, a delivery thread) could see it before. 0: committed; the
+ * caller wakes the delivery threads (notify_outbox_kick) to send what the
+ * transaction queued (the answer to the press, the edit, a reply).
  */
 int store_tg_close(struct db_conn *tx, const struct tg_decision *d,
                    struct lg_error *err) LG_MUST_CHECK;

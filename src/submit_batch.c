@@ -4,7 +4,6 @@
 #include "submit_batch.h"
 
 #include <pthread.h>
-#include <stdbool.h>
 
 static struct {
     pthread_mutex_t mu;
@@ -13,9 +12,10 @@ static struct {
     bool writing;
 } SQ = {.mu = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 
-void submit_batch_wait(struct submit_slot *me, submit_batch_writer *write, int max_pending)
+bool submit_batch_wait(struct submit_slot *me, submit_batch_writer *write, int max_pending)
 {
     struct submit_slot *batch[SUBMIT_BATCH_MAX];
+    bool queued = false;
     int n;
 
     pthread_mutex_lock(&SQ.mu);
@@ -37,7 +37,7 @@ void submit_batch_wait(struct submit_slot *me, submit_batch_writer *write, int m
             SQ.tail = NULL;
         SQ.writing = true;
         pthread_mutex_unlock(&SQ.mu);
-        write(batch, n, max_pending);
+        queued |= write(batch, n, max_pending);
         pthread_mutex_lock(&SQ.mu);
         for (int i = 0; i < n; i++)
             batch[i]->verdict = batch[i]->outcome; /* after this, batch[i] may be gone */
@@ -45,4 +45,5 @@ void submit_batch_wait(struct submit_slot *me, submit_batch_writer *write, int m
         pthread_cond_broadcast(&SQ.done);
     }
     pthread_mutex_unlock(&SQ.mu);
+    return queued;
 }

@@ -22,9 +22,15 @@
  * 4. The batcher holds no SQL: the writer of a batch writes it with the
  *    function its own submit passed (store_requests.c), which fills in each
  *    slot's outcome.
+ * 5. Work a batch queued (the Telegram sends of its requests) is reported
+ *    once, to the thread that wrote it, whatever its own submit's answer:
+ *    its caller wakes the delivery threads. The others are told nothing, so
+ *    a batch of N costs one wake-up, not N.
  */
 #ifndef LG_SUBMIT_BATCH_H
 #define LG_SUBMIT_BATCH_H
+
+#include <stdbool.h>
 
 #include <jansson.h>
 
@@ -51,13 +57,15 @@ struct submit_slot {
     struct submit_slot *next;
 };
 
-/* Write `n` slots and fill in each one's outcome (point 4). */
-typedef void submit_batch_writer(struct submit_slot **slots, int n, int max_pending);
+/* Write `n` slots and fill in each one's outcome (point 4); true when it queued work. */
+typedef bool submit_batch_writer(struct submit_slot **slots, int n, int max_pending);
 
 /*
  * Queue `me` and wait until a batch holding it was written, by this thread
- * (with `write` and `max_pending`) or another.
+ * (with `write` and `max_pending`) or another. True when this thread wrote
+ * a batch whose writer said it queued work (point 5).
  */
-void submit_batch_wait(struct submit_slot *me, submit_batch_writer *write, int max_pending);
+bool submit_batch_wait(struct submit_slot *me, submit_batch_writer *write,
+                       int max_pending) LG_MUST_CHECK;
 
 #endif

@@ -574,7 +574,7 @@ int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_e
                  dn.d.approved);
     decision_free(&dn);
     /* On disk (a synchronous commit): the answer to the press and the edit may go now. */
-    if (rc == 0 && dn.set)
+    if (rc == 0)
         notify_outbox_kick();
     return rc;
 }
