@@ -57,6 +57,7 @@
 #include "store_requests.h"
 #include "http.h"
 #include "log.h"
+#include "wait.h"
 
 #define SD_LISTEN_FDS_START 3
 #define MAX_WORKERS 256
@@ -153,7 +154,12 @@ static bool turn_take(struct idle *me, bool done)
     return held;
 }
 
-void server_thread_sleeps(void)
+/*
+ * A request thread is about to sleep until a human answers (wait.c's hooks):
+ * it stops counting towards busy_threads, so another may accept. Paired
+ * with thread_wakes() when it runs again.
+ */
+static void thread_sleeps(void)
 {
     pthread_mutex_lock(&T.lock);
     T.busy--;
@@ -161,7 +167,7 @@ void server_thread_sleeps(void)
     pthread_mutex_unlock(&T.lock);
 }
 
-void server_thread_wakes(void)
+static void thread_wakes(void)
 {
     /* Never held back: an answer already under way goes out at once. */
     pthread_mutex_lock(&T.lock);
@@ -332,6 +338,7 @@ static int worker_main(const struct config *cfg, int listen_fd)
     pthread_sigmask(SIG_SETMASK, &set, NULL);
 
     notify_set_row_reader(read_poll_rows);
+    wait_set_hooks(&(struct wait_hooks){.sleeps = thread_sleeps, .wakes = thread_wakes});
     if (notify_start(cfg) < 0 || delivery_start(cfg) < 0) {
         log_error("could not start the listener or delivery threads", "%s", "");
         return 1;

@@ -27,12 +27,4 @@
 /* Run the master until SIGTERM/SIGINT; returns the process exit code. */
 int server_run(struct config *cfg);
 
-/*
- * A request thread is about to sleep until a human answers (wait.c): it
- * stops counting towards busy_threads, so another may accept. Pair with
- * server_thread_wakes() when it runs again. Harmless outside `serve`.
- */
-void server_thread_sleeps(void);
-void server_thread_wakes(void);
-
 #endif

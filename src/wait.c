@@ -7,10 +7,16 @@
 
 #include "log.h"
 #include "notify.h"
-#include "server.h"
 #include "store_requests.h"
 
 #define RETRY_MS 250 /* a read that failed is tried again this soon */
+
+static struct wait_hooks hooks; /* written once, before any waiting thread starts */
+
+void wait_set_hooks(const struct wait_hooks *h)
+{
+    hooks = *h;
+}
 
 int wait_capacity(const struct config *cfg)
 {
@@ -69,9 +75,11 @@ int wait_poll(const struct config *cfg, const struct actor *who, const char *id,
         } else if (!strcmp(err->code, "database_busy") && now_ms() + RETRY_MS < deadline) {
             until = now_ms() + RETRY_MS;
         }
-        server_thread_sleeps();
+        if (hooks.sleeps)
+            hooks.sleeps();
         row = notify_waiter_sleep(&w, until);
-        server_thread_wakes();
+        if (hooks.wakes)
+            hooks.wakes();
     }
     notify_waiter_remove(&w);
     return rc;

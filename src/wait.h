@@ -11,8 +11,8 @@
 
 #include <jansson.h>
 
-#include "config.h"
 #include "actor.h"
+#include "config.h"
 
 /*
  * The poll body of request `id`, after waiting up to `wait_s` seconds for it
@@ -24,5 +24,17 @@ int wait_poll(const struct config *cfg, const struct actor *who, const char *id,
 
 /* How many waiters one worker process accepts: its threads less a reserve. */
 int wait_capacity(const struct config *cfg);
+
+/*
+ * What the process does around a wait for a human: `sleeps` just before a
+ * thread sleeps (server.c: it stops counting towards busy_threads, so
+ * another may accept), `wakes` when it runs again. Set once, before the
+ * threads that wait start; without hooks a wait calls nothing.
+ */
+struct wait_hooks {
+    void (*sleeps)(void);
+    void (*wakes)(void);
+};
+void wait_set_hooks(const struct wait_hooks *hooks);
 
 #endif
