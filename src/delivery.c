@@ -191,29 +191,29 @@ static void failed(const struct outbox_row *o, const struct tg_result *res)
 
 static void send_request(struct tg_client *tg, const struct outbox_row *o)
 {
-    struct lg_request r;
+    struct request_row row;
+    const struct lg_request *r = &row.r;
     struct lg_error err;
     struct tg_result res;
-    PGresult *row = store_request_row(o->request_id, &r, &err);
     json_t *params, *buttons;
     bool truncated, queued;
     int rc;
 
-    if (!row) {
+    if (store_request_row(o->request_id, &row, &err) < 0) {
         if (err.status == 404)
             record(store_outbox_fail(o->id, "failed", "request not found", &err), &err, o);
         return; /* database trouble: the lease expires and the row comes back */
     }
-    if (strcmp(r.status, "pending") != 0) {
+    if (strcmp(r->status, "pending") != 0) {
         rc = store_outbox_fail(o->id, "skipped", "decided before it was sent", &err);
         record(rc, &err, o);
-        PQclear(row);
+        store_request_row_free(&row);
         return;
     }
-    params = tgmsg_request(&r, &truncated);
-    json_object_set_new(params, "chat_id", json_integer((json_int_t)r.tg_chat_id));
-    buttons = tgmsg_buttons(&r, truncated);
-    PQclear(row);
+    params = tgmsg_request(r, &truncated);
+    json_object_set_new(params, "chat_id", json_integer((json_int_t)r->tg_chat_id));
+    buttons = tgmsg_buttons(r, truncated);
+    store_request_row_free(&row);
     tg_call(tg, "sendMessage", params, &res);
     json_decref(params);
     if (res.outcome == TG_OK) {
@@ -235,27 +235,27 @@ static void send_request(struct tg_client *tg, const struct outbox_row *o)
 
 static void edit_request(struct tg_client *tg, const struct outbox_row *o)
 {
-    struct lg_request r;
+    struct request_row row;
+    const struct lg_request *r = &row.r;
     struct lg_error err;
     struct tg_result res;
-    PGresult *row = store_request_row(o->request_id, &r, &err);
     json_t *params;
 
-    if (!row) {
+    if (store_request_row(o->request_id, &row, &err) < 0) {
         if (err.status == 404)
             record(store_outbox_fail(o->id, "failed", "request not found", &err), &err, o);
         return;
     }
-    if (!r.tg_message_id) {
+    if (!r->tg_message_id) {
         /* Never sent: nothing to edit (the send is skipped once decided). */
         record(store_outbox_fail(o->id, "skipped", "no message to edit", &err), &err, o);
-        PQclear(row);
+        store_request_row_free(&row);
         return;
     }
-    params = tgmsg_final(&r);
-    json_object_set_new(params, "chat_id", json_integer((json_int_t)r.tg_chat_id));
-    json_object_set_new(params, "message_id", json_integer((json_int_t)r.tg_message_id));
-    PQclear(row);
+    params = tgmsg_final(r);
+    json_object_set_new(params, "chat_id", json_integer((json_int_t)r->tg_chat_id));
+    json_object_set_new(params, "message_id", json_integer((json_int_t)r->tg_message_id));
+    store_request_row_free(&row);
     tg_call(tg, "editMessageText", params, &res);
     json_decref(params);
     if (res.outcome == TG_OK)
@@ -303,58 +303,57 @@ static int hook_backoff_ms(int attempts)
 
 static void post_webhook(struct hook_client *hc, const struct outbox_row *o)
 {
-    struct lg_request r;
+    struct request_row row;
+    const struct lg_request *r = &row.r;
     struct lg_error err;
     struct hook_result res;
-    const char *tenant;
-    PGresult *row = store_request_row_tenant(o->request_id, &r, &tenant, &err);
     char secret[80], delivery_id[64];
     json_t *body;
     char *text;
     int rc;
 
-    if (!row) {
+    if (store_request_row(o->request_id, &row, &err) < 0) {
         if (err.status == 404)
             record(store_webhook_fail(o->id, "request not found", &err), &err, o);
         return;
     }
-    if (!r.callback_url) {
+    if (!r->callback_url) {
         record(store_outbox_fail(o->id, "skipped", "no callback_url", &err), &err, o);
-        PQclear(row);
+        store_request_row_free(&row);
         return;
     }
-    if (store_webhook_secret(tenant, false, secret, sizeof(secret), &err) < 0) {
-        PQclear(row);
+    if (store_webhook_secret(row.tenant, false, secret, sizeof(secret), &err) < 0) {
+        store_request_row_free(&row);
         return; /* the lease expires and the row comes back */
     }
-    snprintf(delivery_id, sizeof(delivery_id), "%s.%lld", r.id, (long long)o->id);
-    body = shape_poll(&r);
-    json_object_set_new(body, "event", json_string(event_of(r.status)));
+    snprintf(delivery_id, sizeof(delivery_id), "%s.%lld", r->id, (long long)o->id);
+    body = shape_poll(r);
+    json_object_set_new(body, "event", json_string(event_of(r->status)));
     json_object_set_new(body, "delivery_id", json_string(delivery_id));
-    json_object_set_new(body, "session_id", json_string(r.session_id));
-    json_object_set_new(body, "client_id", json_string(r.client_id));
+    json_object_set_new(body, "session_id", json_string(r->session_id));
+    json_object_set_new(body, "client_id", json_string(r->client_id));
     json_object_del(body, "callback");
     json_object_del(body, "delivery");
     text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    hook_post(hc, D.cfg, r.callback_url, text, event_of(r.status), delivery_id, secret, &res);
+    hook_post(hc, D.cfg, r->callback_url, text, event_of(r->status), delivery_id, secret, &res);
     memset(secret, 0, sizeof(secret));
     if (res.outcome == HOOK_OK) {
         rc = store_webhook_done(o->id, &err);
-        log_info("webhook delivered", "request=%s status=%d attempt=%d", r.id, res.http_status,
+        log_info("webhook delivered", "request=%s status=%d attempt=%d", r->id, res.http_status,
                  o->attempts);
     } else if (res.outcome == HOOK_REFUSED) {
-        log_warn("webhook refused", "request=%s error=\"%s\"", r.id, res.error);
+        log_warn("webhook refused", "request=%s error=\"%s\"", r->id, res.error);
         rc = store_webhook_fail(o->id, res.error, &err);
     } else {
         int delay = hook_backoff_ms(o->attempts);
         log_warn("webhook failed; will retry", "request=%s attempt=%d retry_in_ms=%d error=\"%s\"",
-                 r.id, o->attempts, delay, res.error);
+                 r->id, o->attempts, delay, res.error);
         rc = store_webhook_retry(o->id, delay, res.error, D.cfg->webhook_retry_seconds, &err);
     }
     record(rc, &err, o);
     free(text);
-    PQclear(row);
+    store_request_row_free(&row);
 }
 
 static void process(struct tg_client *tg, const struct outbox_row *o)

@@ -429,28 +429,57 @@ int store_request_cancel(const struct actor *who, const char *id, json_t **out,
     return -1;
 }
 
-PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_error *err)
+/* Copy the strings of `r` into one new block (*block) and point `r` at the copies. */
+static void own_strings(struct lg_request *r, char **block)
 {
-    return store_request_row_tenant(id, r, NULL, err);
+    const char **f[] = {
+        &r->id,           &r->session_id,     &r->client_id,      &r->message,
+        &r->request_type, &r->options_json,   &r->metadata_json,  &r->on_timeout,
+        &r->callback_url, &r->status,         &r->response,       &r->created_at,
+        &r->expires_at,   &r->responded_at,   &r->responder_name, &r->option_approve,
+        &r->tg_state,     &r->tg_error,       &r->tg_sent_at,     &r->cb_state,
+        &r->cb_error,     &r->cb_delivered_at};
+    size_t len = 1, n = sizeof(f) / sizeof(f[0]);
+    char *p;
+
+    for (size_t i = 0; i < n; i++)
+        len += *f[i] ? strlen(*f[i]) + 1 : 0;
+    p = *block = xmalloc(len);
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+
+        if (!*f[i])
+            continue;
+        k = strlen(*f[i]) + 1;
+        memcpy(p, *f[i], k);
+        *f[i] = p;
+        p += k;
+    }
 }
 
-PGresult *store_request_row_tenant(const char *id, struct lg_request *r, const char **tenant,
-                                   struct lg_error *err)
+int store_request_row(const char *id, struct request_row *out, struct lg_error *err)
 {
     const char *p[] = {id};
     PGresult *res = store_run(&T, S_REQUEST_ROW, 1, p, err);
 
+    memset(out, 0, sizeof(*out));
     if (!res)
-        return NULL;
+        return -1;
     if (PQntuples(res) == 0) {
         PQclear(res);
-        lg_fail(err, 404, "request_not_found", "no request with id '%s'", id);
-        return NULL;
+        return lg_fail(err, 404, "request_not_found", "no request with id '%s'", id);
     }
-    store_row_to_request(res, 0, 0, r);
-    if (tenant)
-        *tenant = PQgetvalue(res, 0, REQ_NCOLS);
-    return res;
+    store_row_to_request(res, 0, 0, &out->r);
+    own_strings(&out->r, &out->strings);
+    lg_strlcpy(out->tenant, PQgetvalue(res, 0, REQ_NCOLS), sizeof(out->tenant));
+    PQclear(res);
+    return 0;
+}
+
+void store_request_row_free(struct request_row *row)
+{
+    free(row->strings);
+    memset(row, 0, sizeof(*row));
 }
 
 int store_expire_due(int limit, struct lg_error *err)

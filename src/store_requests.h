@@ -9,8 +9,6 @@
 #include <stdint.h>
 
 #include <jansson.h>
-#include <libpq-fe.h>
-
 #include "actor.h"
 #include "db.h"
 #include "shape.h"
@@ -50,11 +48,19 @@ int store_request_pending(const struct actor *who, const char *session_id, json_
 int store_request_cancel(const struct actor *who, const char *id, json_t **out,
                          struct lg_error *err) LG_MUST_CHECK;
 
-/* A request row of any tenant; strings borrowed from the returned result (PQclear it). */
-PGresult *store_request_row(const char *id, struct lg_request *r, struct lg_error *err);
-/* The same, with the row's tenant (borrowed too). */
-PGresult *store_request_row_tenant(const char *id, struct lg_request *r, const char **tenant,
-                                   struct lg_error *err);
+/* A request row read whole; it owns its strings. */
+struct request_row {
+    struct lg_request r; /* its strings point into `strings` */
+    char tenant[ID_MAX_BYTES + 1];
+    char *strings;
+};
+
+/*
+ * The row of request `id`, of any tenant: 0 with *out filled (free it with
+ * store_request_row_free), or -1 (404 when there is no such request).
+ */
+int store_request_row(const char *id, struct request_row *out, struct lg_error *err) LG_MUST_CHECK;
+void store_request_row_free(struct request_row *row);
 
 /*
  * Time out up to `limit` expired requests; returns how many. When some
