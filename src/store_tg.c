@@ -129,7 +129,8 @@ static char *pg_int64_array(const int64_t *v, size_t n)
     return out;
 }
 
-void store_tx_rollback(struct db_conn *tx)
+/* Roll back and give back the connection of an update's transaction. */
+static void tx_rollback(struct db_conn *tx)
 {
     struct lg_error ignored;
 
@@ -149,71 +150,101 @@ static void fill_tg_request(const PGresult *res, struct tg_request *out)
     out->bot_id = col_int(res, 0, REQ_NCOLS + 3);
 }
 
-static PGresult *tg_request(struct db_conn *tx, int idx, int n, const char *const *p,
-                            struct tg_request *out, struct lg_error *err)
+/* Fill `v` from `res`, the answer to the read of `u` (arrays freed by view_free). */
+static void fill_view(const struct tg_update *u, const PGresult *res, struct tg_request *req,
+                      struct tg_view *v)
 {
-    PGresult *res = db_run(tx, &T, idx, n, p, err);
+    int n = res ? PQntuples(res) : 0;
 
-    if (!res)
-        return NULL;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        lg_fail(err, 404, "request_not_found", "no such request");
-        return NULL;
+    memset(v, 0, sizeof(*v));
+    switch (u->read) {
+    case TG_READ_REQUEST:
+    case TG_READ_MESSAGE:
+        if (n == 1) {
+            fill_tg_request(res, req);
+            v->request = req;
+        }
+        break;
+    case TG_READ_CHAT_PENDING: {
+        struct tg_chat_pending *p = xcalloc((size_t)n + 1, sizeof(*p));
+
+        for (int i = 0; i < n; i++)
+            p[i] = (struct tg_chat_pending){.id = PQgetvalue(res, i, 0),
+                                            .message = PQgetvalue(res, i, 1),
+                                            .expires_at = PQgetvalue(res, i, 2)};
+        v->pending = p;
+        v->npending = n;
+        break;
     }
-    fill_tg_request(res, out);
-    return res;
+    case TG_READ_CHAT_SESSIONS: {
+        struct tg_chat_session *s = xcalloc((size_t)n + 1, sizeof(*s));
+
+        for (int i = 0; i < n; i++)
+            s[i] = (struct tg_chat_session){.session_id = PQgetvalue(res, i, 0),
+                                            .client_id = PQgetvalue(res, i, 1),
+                                            .active = col_bool(res, i, 2),
+                                            .pending = col_int(res, i, 3)};
+        v->sessions = s;
+        v->nsessions = n;
+        break;
+    }
+    case TG_READ_NONE:
+        break;
+    }
 }
 
-PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t bot_id, int64_t chat_id,
-                                      int64_t message_id, struct tg_request *out,
-                                      struct lg_error *err)
+static void view_free(struct tg_view *v)
 {
-    char c[24], m[24], b[24];
-    const char *p[] = {c, m, b};
-
-    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
-    snprintf(m, sizeof(m), "%lld", (long long)message_id);
-    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
-    return tg_request(tx, S_TG_REQUEST_BY_MESSAGE, 3, p, out, err);
+    free((void *)v->pending);
+    free((void *)v->sessions);
 }
 
-int store_tg_open(struct db_conn **tx, int64_t bot_id, int64_t update_id, const char *lock_id,
-                  PGresult **row, struct tg_request *out, struct lg_error *err)
+int tg_effects_audit(struct tg_effects *fx, const char *tenant, const char *request_id,
+                     const char *session_id, int64_t user_id, const char *action, json_t *detail,
+                     struct lg_error *err)
 {
-    char uid[24], bot[24];
-    const char *p_seen[] = {uid, bot}, *p_lock[] = {lock_id};
-    struct db_step steps[] = {{.sql = "BEGIN"},
-                              {.idx = S_TG_UPDATE_SEEN, .n = 2, .params = p_seen},
-                              {.idx = S_TG_REQUEST_LOCK, .n = 1, .params = p_lock}};
-    int rc;
+    struct tg_effect *e;
 
-    *row = NULL;
-    snprintf(uid, sizeof(uid), "%lld", (long long)update_id);
-    snprintf(bot, sizeof(bot), "%lld", (long long)bot_id);
-    if (!(*tx = db_acquire(err)))
-        return -1;
-    if (db_batch(*tx, &T, steps, lock_id ? 3 : 2, err) < 0) {
-        store_tx_rollback(*tx);
-        *tx = NULL;
-        return -1;
+    if (fx->n == TG_EFFECTS_MAX) {
+        json_decref(detail);
+        return lg_fail(err, 500, "internal", "an update wrote more than %d rows", TG_EFFECTS_MAX);
     }
-    PQclear(steps[0].res);
-    rc = PQntuples(steps[1].res) == 1 ? 0 : 1;
-    PQclear(steps[1].res);
-    if (rc == 1) {
-        PQclear(lock_id ? steps[2].res : NULL);
-        store_tx_rollback(*tx);
-        *tx = NULL;
-        return 1;
-    }
-    if (lock_id && PQntuples(steps[2].res) == 1) {
-        *row = steps[2].res;
-        fill_tg_request(*row, out);
-    } else if (lock_id) {
-        PQclear(steps[2].res);
-    }
+    e = &fx->row[fx->n++];
+    memset(e, 0, sizeof(*e));
+    e->action = action;
+    e->tenant = tenant;
+    e->request_id = request_id;
+    e->session_id = session_id;
+    snprintf(e->actor, sizeof(e->actor), "telegram:%lld", (long long)user_id);
+    e->detail = detail;
     return 0;
+}
+
+int tg_effects_outbox(struct tg_effects *fx, const char *kind, int64_t chat_id, json_t *payload,
+                      int priority, struct lg_error *err)
+{
+    struct tg_effect *e;
+
+    if (fx->n == TG_EFFECTS_MAX) {
+        json_decref(payload);
+        return lg_fail(err, 500, "internal", "an update wrote more than %d rows", TG_EFFECTS_MAX);
+    }
+    e = &fx->row[fx->n++];
+    memset(e, 0, sizeof(*e));
+    e->kind = kind;
+    e->chat_id = chat_id;
+    e->payload = payload;
+    e->priority = priority;
+    return 0;
+}
+
+void tg_effects_clear(struct tg_effects *fx)
+{
+    for (int i = 0; i < fx->n; i++) {
+        json_decref(fx->row[i].detail);
+        json_decref(fx->row[i].payload);
+    }
+    memset(fx, 0, sizeof(*fx));
 }
 
 /*
@@ -235,8 +266,22 @@ int store_tg_open(struct db_conn **tx, int64_t bot_id, int64_t update_id, const 
  */
 #define DECISION_DURABLE "SET LOCAL synchronous_commit = on"
 
-int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_error *err)
+/* The parameters of one effect's statement (S_TG_AUDIT or S_TG_ENQUEUE). */
+struct effect_params {
+    char chat[24], prio[8];
+    char *json;
+    const char *p[6];
+};
+
+/*
+ * Write `fx` (its rows in order, then its decision, made durable) and
+ * commit, in one round trip; `tx` is given back either way.
+ */
+static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct lg_error *err)
 {
+    const struct tg_decision *d = fx->decision;
+    struct effect_params ep[TG_EFFECTS_MAX];
+    struct db_step steps[TG_EFFECTS_MAX + 3];
     char uid[24];
     char *detail = d ? json_dumps(d->audit_detail, JSON_COMPACT) : NULL;
     char *answer = d && d->answer ? json_dumps(d->answer, JSON_COMPACT) : NULL;
@@ -248,23 +293,118 @@ int store_tg_close(struct db_conn *tx, const struct tg_decision *d, struct lg_er
                        d ? d->actor : NULL,
                        detail,
                        answer};
-    struct db_step all[] = {
-        {.idx = S_TG_DECIDED, .n = 8, .params = p}, {.sql = DECISION_DURABLE}, {.sql = "COMMIT"}};
-    struct db_step *steps = d ? all : all + 2; /* without a decision: COMMIT alone */
-    int n = d ? 3 : 1, rc;
+    int n = 0, rc;
 
     snprintf(uid, sizeof(uid), "%lld", d ? (long long)d->user_id : 0LL);
+    for (int i = 0; i < fx->n; i++) {
+        const struct tg_effect *e = &fx->row[i];
+        struct effect_params *q = &ep[i];
+
+        if (e->action) {
+            q->json = e->detail ? json_dumps(e->detail, JSON_COMPACT) : NULL;
+            q->p[0] = e->tenant;
+            q->p[1] = e->request_id;
+            q->p[2] = e->session_id;
+            q->p[3] = e->actor;
+            q->p[4] = e->action;
+            q->p[5] = q->json;
+            steps[n] = (struct db_step){.idx = S_TG_AUDIT, .n = 6, .params = q->p};
+        } else {
+            q->json = e->payload ? json_dumps(e->payload, JSON_COMPACT) : NULL;
+            snprintf(q->chat, sizeof(q->chat), "%lld", (long long)e->chat_id);
+            snprintf(q->prio, sizeof(q->prio), "%d", e->priority);
+            q->p[0] = e->kind;
+            q->p[1] = NULL;
+            q->p[2] = q->chat;
+            q->p[3] = q->json;
+            q->p[4] = q->prio;
+            steps[n] = (struct db_step){.idx = S_TG_ENQUEUE, .n = 5, .params = q->p};
+        }
+        n++;
+    }
+    if (d) {
+        steps[n] = (struct db_step){.idx = S_TG_DECIDED, .n = 8, .params = p};
+        steps[n + 1] = (struct db_step){.sql = DECISION_DURABLE};
+        n += 2;
+    }
+    steps[n] = (struct db_step){.sql = "COMMIT"};
+    n++;
     rc = db_batch(tx, &T, steps, n, err);
+    for (int i = 0; i < fx->n; i++)
+        free(ep[i].json);
     free(detail);
     free(answer);
     if (rc < 0) {
-        store_tx_rollback(tx);
+        tx_rollback(tx);
         return -1;
     }
     for (int i = 0; i < n; i++)
         PQclear(steps[i].res);
     db_release(tx);
     return 0;
+}
+
+int store_tg_update(const struct tg_update *u, tg_plan *plan, void *ctx, struct tg_effects *fx,
+                    struct lg_error *err)
+{
+    char uid[24], bot[24], chat[24], mid[24], mbot[24];
+    const char *p_seen[] = {uid, bot}, *p_id[] = {u->request_id}, *p_msg[] = {chat, mid, mbot};
+    const char *p_chat[] = {chat};
+    struct db_step steps[3] = {{.sql = "BEGIN"},
+                               {.idx = S_TG_UPDATE_SEEN, .n = 2, .params = p_seen}};
+    struct tg_request req;
+    struct tg_view view;
+    struct db_conn *tx;
+    PGresult *read;
+    int n = 3, rc;
+
+    memset(fx, 0, sizeof(*fx));
+    snprintf(uid, sizeof(uid), "%lld", (long long)u->update_id);
+    snprintf(bot, sizeof(bot), "%lld", (long long)u->bot_id);
+    snprintf(chat, sizeof(chat), "%lld", (long long)u->chat_id);
+    snprintf(mid, sizeof(mid), "%lld", (long long)u->message_id);
+    snprintf(mbot, sizeof(mbot), "%lld", (long long)u->message_bot);
+    switch (u->read) {
+    case TG_READ_REQUEST:
+        steps[2] = (struct db_step){.idx = S_TG_REQUEST_LOCK, .n = 1, .params = p_id};
+        break;
+    case TG_READ_MESSAGE:
+        steps[2] = (struct db_step){.idx = S_TG_REQUEST_BY_MESSAGE, .n = 3, .params = p_msg};
+        break;
+    case TG_READ_CHAT_PENDING:
+        steps[2] = (struct db_step){.idx = S_TG_CHAT_PENDING, .n = 1, .params = p_chat};
+        break;
+    case TG_READ_CHAT_SESSIONS:
+        steps[2] = (struct db_step){.idx = S_TG_CHAT_SESSIONS, .n = 1, .params = p_chat};
+        break;
+    case TG_READ_NONE:
+        n = 2;
+        break;
+    }
+    if (!(tx = db_acquire(err)))
+        return -1;
+    if (db_batch(tx, &T, steps, n, err) < 0) {
+        tx_rollback(tx);
+        return -1;
+    }
+    PQclear(steps[0].res);
+    rc = PQntuples(steps[1].res) == 1 ? 0 : 1;
+    PQclear(steps[1].res);
+    read = n == 3 ? steps[2].res : NULL;
+    if (rc == 1) {
+        PQclear(read);
+        tx_rollback(tx);
+        return 1;
+    }
+    fill_view(u, read, &req, &view);
+    rc = plan(ctx, &view, fx, err);
+    if (rc == 0)
+        rc = write_effects(tx, fx, err);
+    else
+        tx_rollback(tx);
+    view_free(&view);
+    PQclear(read);
+    return rc < 0 ? -1 : 0;
 }
 
 int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error *err)
@@ -303,7 +443,7 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
     }
     if (db_batch(tx, &T, steps, 4, err) < 0) {
         free(allow);
-        store_tx_rollback(tx);
+        tx_rollback(tx);
         return -1;
     }
     free(allow);
@@ -321,57 +461,6 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
     }
     PQclear(res);
     return rc;
-}
-
-int store_tg_enqueue(struct db_conn *tx, const char *kind, const char *request_id, int64_t chat_id,
-                     json_t *payload, int priority, struct lg_error *err)
-{
-    char c[24], prio[8];
-    char *pl = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
-    const char *p[] = {kind, request_id, c, pl, prio};
-    PGresult *res;
-
-    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
-    snprintf(prio, sizeof(prio), "%d", priority);
-    res = tx ? db_run(tx, &T, S_TG_ENQUEUE, 5, p, err) : store_run(&T, S_TG_ENQUEUE, 5, p, err);
-    free(pl);
-    if (!res)
-        return -1;
-    PQclear(res);
-    return 0;
-}
-
-int store_tg_audit(struct db_conn *tx, const char *tenant, const char *request_id,
-                   const char *session_id, const char *actor, const char *action, json_t *detail,
-                   struct lg_error *err)
-{
-    char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
-    const char *p[] = {tenant, request_id, session_id, actor, action, d};
-    PGresult *res = db_run(tx, &T, S_TG_AUDIT, 6, p, err);
-
-    free(d);
-    if (!res)
-        return -1;
-    PQclear(res);
-    return 0;
-}
-
-PGresult *store_tg_chat_pending(struct db_conn *tx, int64_t chat_id, struct lg_error *err)
-{
-    char c[24];
-    const char *p[] = {c};
-
-    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
-    return db_run(tx, &T, S_TG_CHAT_PENDING, 1, p, err);
-}
-
-PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_error *err)
-{
-    char c[24];
-    const char *p[] = {c};
-
-    snprintf(c, sizeof(c), "%lld", (long long)chat_id);
-    return db_run(tx, &T, S_TG_CHAT_SESSIONS, 1, p, err);
 }
 
 int store_tg_refused(int64_t bot_id, int64_t update_id, const char *why, struct lg_error *err)

@@ -12,14 +12,8 @@
 
 #include <jansson.h>
 
-#include <libpq-fe.h>
-
-#include "db.h"
 #include "shape.h"
 #include "util.h"
-
-/* Roll back and give back the connection of an update's transaction. */
-void store_tx_rollback(struct db_conn *tx);
 
 /* A request locked for a decision, with what decides who may answer it. */
 struct tg_request {
@@ -30,26 +24,56 @@ struct tg_request {
     int64_t bot_id; /* the bot that sent its message; 0: unknown (nobody's) */
 };
 
+/* A pending request of a chat, for /pending. */
+struct tg_chat_pending {
+    const char *id;
+    const char *message;
+    const char *expires_at;
+};
+
+/* A session that asks a chat, for /status. */
+struct tg_chat_session {
+    const char *session_id;
+    const char *client_id;
+    bool active;
+    int64_t pending; /* its pending requests */
+};
+
+/* What an update's transaction reads before its plan runs. */
+enum tg_read {
+    TG_READ_NONE,
+    TG_READ_REQUEST,       /* lock request `request_id` (FOR UPDATE) */
+    TG_READ_MESSAGE,       /* lock the request message_bot's (chat_id, message_id) shows */
+    TG_READ_CHAT_PENDING,  /* chat_id's pending requests (at most 20) */
+    TG_READ_CHAT_SESSIONS, /* the sessions that ask chat_id (at most 20) */
+};
+
+/* An update to process once: bot `bot_id`'s update `update_id`, and what it reads. */
+struct tg_update {
+    int64_t bot_id;
+    int64_t update_id;
+    enum tg_read read;
+    const char *request_id; /* TG_READ_REQUEST */
+    /*
+     * TG_READ_MESSAGE: bot `message_bot`'s message (chat_id, message_id), of
+     * that exact bot (a message of bot 0 that no bot adopted is nobody's);
+     * TG_READ_CHAT_*: the chat.
+     */
+    int64_t message_bot, chat_id, message_id;
+};
+
 /*
- * Lock a request (FOR UPDATE) by the Telegram message that shows it: bot
- * `bot_id`'s message (chat_id, message_id), of that exact bot (404 when it
- * has none; a message of bot 0 that no bot adopted is nobody's).
+ * What the transaction read, for the plan. Strings are borrowed: they stay
+ * valid until store_tg_update returns, so the plan's effects may point at
+ * them.
  */
-PGresult *store_tg_request_by_message(struct db_conn *tx, int64_t bot_id, int64_t chat_id,
-                                      int64_t message_id, struct tg_request *out,
-                                      struct lg_error *err);
-
-/* Queue outbound work (inside `tx`, or on its own when tx is NULL). */
-int store_tg_enqueue(struct db_conn *tx, const char *kind, const char *request_id, int64_t chat_id,
-                     json_t *payload, int priority, struct lg_error *err) LG_MUST_CHECK;
-
-int store_tg_audit(struct db_conn *tx, const char *tenant, const char *request_id,
-                   const char *session_id, const char *actor, const char *action, json_t *detail,
-                   struct lg_error *err) LG_MUST_CHECK;
-
-/* Rows for the /pending and /status commands of one chat (PQclear them). */
-PGresult *store_tg_chat_pending(struct db_conn *tx, int64_t chat_id, struct lg_error *err);
-PGresult *store_tg_chat_sessions(struct db_conn *tx, int64_t chat_id, struct lg_error *err);
+struct tg_view {
+    const struct tg_request *request; /* TG_READ_REQUEST, TG_READ_MESSAGE: NULL when none */
+    const struct tg_chat_pending *pending;
+    int npending;
+    const struct tg_chat_session *sessions;
+    int nsessions;
+};
 
 /* A decision made in Telegram (sql/006_throughput.sql, tg_decided). */
 struct tg_decision {
@@ -63,26 +87,62 @@ struct tg_decision {
     json_t *answer; /* answerCallbackQuery parameters, or NULL */
 };
 
-/*
- * Begin the transaction of bot `bot_id`'s update `update_id`, record the id, and
- * lock request `lock_id` (when not NULL; *row and *out are set if it
- * exists; PQclear *row), in one round trip. 0: go on in *tx; 1: the update
- * was handled before (nothing is open); -1: error.
- */
-int store_tg_open(struct db_conn **tx, int64_t bot_id, int64_t update_id, const char *lock_id,
-                  PGresult **row, struct tg_request *out, struct lg_error *err) LG_MUST_CHECK;
+/* One row an update writes: an audit row (`action` set) or an outbox row (`kind` set). */
+struct tg_effect {
+    const char *action; /* audit_log.action */
+    const char *tenant, *request_id, *session_id;
+    char actor[32];   /* "telegram:<user id>" */
+    json_t *detail;   /* owned */
+    const char *kind; /* outbox.kind */
+    int64_t chat_id;
+    json_t *payload; /* owned */
+    int priority;
+};
+
+#define TG_EFFECTS_MAX 4
 
 /*
- * Write decision `d` (when not NULL: the request leaves 'pending' with its
- * audit row, final-state work and answer, sql/006_throughput.sql tg_decided)
- * and commit, in one round trip; `tx` is given back either way. A decision
- * commits synchronously: once this returns it is on disk, and nobody (a
- * waiter, a poll, a delivery thread) could see it before. 0: committed; the
- * caller wakes the delivery threads (notify_outbox_kick) to send what the
- * transaction queued (the answer to the press, the edit, a reply).
+ * What an update's plan decided to write, in order, then the decision (not
+ * owned; NULL: none). The caller owns it and releases it with
+ * tg_effects_clear.
  */
-int store_tg_close(struct db_conn *tx, const struct tg_decision *d,
-                   struct lg_error *err) LG_MUST_CHECK;
+struct tg_effects {
+    struct tg_effect row[TG_EFFECTS_MAX];
+    int n;
+    const struct tg_decision *decision;
+};
+
+/* Add an audit row by Telegram user `user_id` (takes `detail`); -1 (500) when full. */
+int tg_effects_audit(struct tg_effects *fx, const char *tenant, const char *request_id,
+                     const char *session_id, int64_t user_id, const char *action, json_t *detail,
+                     struct lg_error *err) LG_MUST_CHECK;
+/* Add an outbox row (takes `payload`); -1 (500) when full. */
+int tg_effects_outbox(struct tg_effects *fx, const char *kind, int64_t chat_id, json_t *payload,
+                      int priority, struct lg_error *err) LG_MUST_CHECK;
+void tg_effects_clear(struct tg_effects *fx);
+
+/*
+ * Plans an update from what was read, touching no database: fills `fx`.
+ * 0: write it; -1 (err filled): write nothing.
+ */
+typedef int tg_plan(void *ctx, const struct tg_view *view, struct tg_effects *fx,
+                    struct lg_error *err);
+
+/*
+ * The transaction of an update, in two round trips: begin, record the
+ * update id and read what `u` asks for; run `plan`; then write its effects
+ * and decision and commit. A decision (the request leaves 'pending' with
+ * its audit row, final-state work and answer, sql/006_throughput.sql
+ * tg_decided) commits synchronously: once this returns it is on disk, and
+ * nobody (a waiter, a poll, a delivery thread) could see it before.
+ * 0: committed; the caller wakes the delivery threads (notify_outbox_kick)
+ * to send what it queued (the answer to the press, the edit, a reply).
+ * 1: the update was handled before (nothing written, the plan not run).
+ * -1: error (the plan's, or the database's); nothing written.
+ * `fx` is the caller's either way (tg_effects_clear).
+ */
+int store_tg_update(const struct tg_update *u, tg_plan *plan, void *ctx, struct tg_effects *fx,
+                    struct lg_error *err) LG_MUST_CHECK;
 
 /* A button press, for a decision in one statement (sql/008_press.sql, tg_press). */
 struct tg_press {
@@ -101,7 +161,7 @@ struct tg_press {
 
 /*
  * Decide the press in one statement (and one round trip; like
- * store_tg_close, on disk when it returns; then notify_outbox_kick to send
+ * store_tg_update, on disk when it returns; then notify_outbox_kick to send
  * what it queued). 0: decided (*approved set); 1: an update
  * handled before; 2: nothing written, handle it as any update (refusals,
  * messages sent before the buttons were kept); -1: error.

@@ -104,20 +104,15 @@ static void policy_for(const struct config *cfg, const struct tg_request *t, int
     p->nallow = (size_t)cfg->telegram_allowed_users.n;
 }
 
-static int audit(struct db_conn *tx, const struct tg_request *t, const struct person *who,
+/* Audit `action` by `who` on request `t` (takes `detail`). */
+static int audit(struct tg_effects *fx, const struct tg_request *t, const struct person *who,
                  const char *action, json_t *detail, struct lg_error *err)
 {
-    char actor[200];
-    int rc;
-
-    snprintf(actor, sizeof(actor), "telegram:%lld", (long long)who->id);
     if (!detail)
         detail = json_object();
     json_object_set_new(detail, "user_id", json_integer((json_int_t)who->id));
     json_object_set_new(detail, "user_name", json_string(who->name));
-    rc = store_tg_audit(tx, t->tenant, t->r.id, t->r.session_id, actor, action, detail, err);
-    json_decref(detail);
-    return rc;
+    return tg_effects_audit(fx, t->tenant, t->r.id, t->r.session_id, who->id, action, detail, err);
 }
 
 /*
@@ -186,19 +181,15 @@ static json_t *answer_params(const char *cq_id, const char *text)
     return json_pack("{s:s, s:s}", "callback_query_id", cq_id, "text", text);
 }
 
-static int answer_callback(struct db_conn *tx, const char *cq_id, const char *text,
+static int answer_callback(struct tg_effects *fx, const char *cq_id, const char *text,
                            struct lg_error *err)
 {
-    json_t *payload = answer_params(cq_id, text);
-    int rc = store_tg_enqueue(tx, "tg_answer", NULL, 0, payload, PRIO_ANSWER, err);
-
-    json_decref(payload);
-    return rc;
+    return tg_effects_outbox(fx, "tg_answer", 0, answer_params(cq_id, text), PRIO_ANSWER, err);
 }
 
 /*
  * A decision taken while handling an update. It is written with the commit,
- * in the same round trip (store_tg_close), and owns copies of what it names.
+ * in the same round trip (store_tg_update), and owns copies of what it names.
  */
 struct decision {
     bool set;
@@ -244,10 +235,10 @@ static void decision_free(struct decision *dn)
 
 /*
  * A button press for option `idx` (-1: its data names no request of ours);
- * `row`/`locked` is the request, locked by store_tg_open (row NULL: none).
+ * `locked` is the request its data names, locked (NULL: none).
  */
-static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t *cq, int idx,
-                           PGresult *row, const struct tg_request *locked, struct decision *dn,
+static int handle_callback(const struct config *cfg, struct tg_effects *fx, json_t *cq, int idx,
+                           const struct tg_request *locked, struct decision *dn,
                            struct lg_error *err)
 {
     const char *cq_id = json_string_value(json_object_get(cq, "id"));
@@ -269,12 +260,12 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
         return lg_fail(err, 400, "invalid_update", "callback_query.id is missing");
     person_from(json_object_get(cq, "from"), &who);
     if (idx < 0)
-        return answer_callback(tx, cq_id, "This button does not belong to a Loopgate request.",
+        return answer_callback(fx, cq_id, "This button does not belong to a Loopgate request.",
                                err);
     if (bot != self)
-        return answer_callback(tx, cq_id, OTHER_BOT_TEXT, err);
-    if (!row)
-        return answer_callback(tx, cq_id, "This request no longer exists.", err);
+        return answer_callback(fx, cq_id, OTHER_BOT_TEXT, err);
+    if (!t)
+        return answer_callback(fx, cq_id, "This request no longer exists.", err);
     /* The buttons as sent: a message cut to fit has an added Deny (tgmsg_offered). */
     shown = tgmsg_request(&t->r, &truncated);
     json_decref(shown);
@@ -295,9 +286,9 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
         action = "mismatched_attempt";
     }
     if (why) {
-        rc = audit(tx, t, &who, action, json_pack("{s:i}", "option", idx), err);
+        rc = audit(fx, t, &who, action, json_pack("{s:i}", "option", idx), err);
         if (rc == 0)
-            rc = answer_callback(tx, cq_id, why, err);
+            rc = answer_callback(fx, cq_id, why, err);
         log_info("decision refused", "request=%s user=%lld reason=%s", t->r.id, (long long)who.id,
                  action);
     } else {
@@ -308,34 +299,39 @@ static int handle_callback(const struct config *cfg, struct db_conn *tx, json_t 
     return rc;
 }
 
-static int send_text(struct db_conn *tx, int64_t chat, int64_t reply_to, const char *html,
+static int send_text(struct tg_effects *fx, int64_t chat, int64_t reply_to, const char *html,
                      struct lg_error *err)
 {
     json_t *p = json_pack("{s:s, s:s, s:b}", "text", html, "parse_mode", "HTML",
                           "disable_web_page_preview", 1);
-    int rc;
 
     if (reply_to)
         json_object_set_new(p, "reply_parameters",
                             json_pack("{s:I, s:b}", "message_id", (json_int_t)reply_to,
                                       "allow_sending_without_reply", 1));
-    rc = store_tg_enqueue(tx, "tg_text", NULL, chat, p, PRIO_TEXT, err);
-    json_decref(p);
-    return rc;
+    return tg_effects_outbox(fx, "tg_text", chat, p, PRIO_TEXT, err);
 }
 
-static int command(struct db_conn *tx, int64_t chat, const char *text, struct lg_error *err)
+/* The command a message's text starts with ("/pending" of "/pending@bot"), cut to 32 bytes. */
+static void command_name(const char *text, char cmd[33])
 {
-    char cmd[33];
     size_t n = strcspn(text, " @\n");
-    struct sbuf b = {0};
-    PGresult *res = NULL;
-    int rc;
 
-    if (n >= sizeof(cmd))
-        n = sizeof(cmd) - 1;
+    if (n > 32)
+        n = 32;
     memcpy(cmd, text, n);
     cmd[n] = '\0';
+}
+
+/* A command of chat `chat`; `v` holds what /pending and /status read. */
+static int command(const struct tg_view *v, struct tg_effects *fx, int64_t chat, const char *text,
+                   struct lg_error *err)
+{
+    char cmd[33];
+    struct sbuf b = {0};
+    int rc;
+
+    command_name(text, cmd);
     if (!strcmp(cmd, "/start")) {
         sb_printf(&b,
                   "<b>Loopgate</b> asks you before AI agents act.\n\n"
@@ -354,96 +350,86 @@ static int command(struct db_conn *tx, int64_t chat, const char *text, struct lg
                     "Press a button to answer a request; reply to an input request's message "
                     "with your answer.");
     } else if (!strcmp(cmd, "/pending")) {
-        res = store_tg_chat_pending(tx, chat, err);
-        if (!res)
-            return -1;
-        if (PQntuples(res) == 0)
+        if (v->npending == 0)
             sb_puts(&b, "Nothing is waiting for an answer in this chat.");
         else
-            sb_printf(&b, "<b>%d pending</b>\n", PQntuples(res));
-        for (int i = 0; i < PQntuples(res); i++) {
-            char *msg = tgmsg_clean(PQgetvalue(res, i, 1), false);
+            sb_printf(&b, "<b>%d pending</b>\n", v->npending);
+        for (int i = 0; i < v->npending; i++) {
+            char *msg = tgmsg_clean(v->pending[i].message, false);
             if (tgmsg_utf16_len(msg) > 80)
                 msg[80] = '\0';
             while (msg[0] && !utf8_valid(msg, strlen(msg)))
                 msg[strlen(msg) - 1] = '\0';
             sb_puts(&b, "\n\xE2\x80\xA2 ");
             tgmsg_escape(&b, msg);
-            sb_printf(&b, "\n  <code>%s</code>, expires %.16s UTC", PQgetvalue(res, i, 0),
-                      PQgetvalue(res, i, 2));
+            sb_printf(&b, "\n  <code>%s</code>, expires %.16s UTC", v->pending[i].id,
+                      v->pending[i].expires_at);
             free(msg);
         }
     } else if (!strcmp(cmd, "/status")) {
-        res = store_tg_chat_sessions(tx, chat, err);
-        if (!res)
-            return -1;
-        if (PQntuples(res) == 0)
+        if (v->nsessions == 0)
             sb_printf(&b, "No agent session asks this chat yet. Send /start to see how to "
                           "register one.");
         else
-            sb_printf(&b, "<b>%d session%s</b>\n", PQntuples(res), PQntuples(res) > 1 ? "s" : "");
-        for (int i = 0; i < PQntuples(res); i++) {
+            sb_printf(&b, "<b>%d session%s</b>\n", v->nsessions, v->nsessions > 1 ? "s" : "");
+        for (int i = 0; i < v->nsessions; i++) {
             sb_puts(&b, "\n\xE2\x80\xA2 <code>");
-            tgmsg_escape(&b, PQgetvalue(res, i, 0));
+            tgmsg_escape(&b, v->sessions[i].session_id);
             sb_puts(&b, "</code> (client ");
-            tgmsg_escape(&b, PQgetvalue(res, i, 1));
-            sb_printf(&b, "): %s, %s pending",
-                      PQgetvalue(res, i, 2)[0] == 't' ? "active" : "inactive",
-                      PQgetvalue(res, i, 3));
+            tgmsg_escape(&b, v->sessions[i].client_id);
+            sb_printf(&b, "): %s, %lld pending", v->sessions[i].active ? "active" : "inactive",
+                      (long long)v->sessions[i].pending);
         }
     } else {
         sb_puts(&b, "Unknown command. Send /help for the list.");
     }
-    PQclear(res);
-    rc = send_text(tx, chat, 0, b.p, err);
+    rc = send_text(fx, chat, 0, b.p, err);
     sb_free(&b);
     return rc;
 }
 
-static int handle_reply(const struct config *cfg, struct db_conn *tx, json_t *msg, int64_t chat,
-                        const char *text, struct decision *dn, struct lg_error *err)
+/* A reply to message `locked` shows (NULL: no request's, so not ours). */
+static int handle_reply(const struct config *cfg, const struct tg_request *locked,
+                        struct tg_effects *fx, json_t *msg, int64_t chat, const char *text,
+                        struct decision *dn, struct lg_error *err)
 {
     int64_t mid = (int64_t)json_integer_value(json_object_get(msg, "message_id"));
     json_t *to_msg = json_object_get(msg, "reply_to_message");
-    int64_t to = (int64_t)json_integer_value(json_object_get(to_msg, "message_id"));
     int64_t self = self_bot(cfg), bot = message_bot(to_msg, self);
     struct tg_choice choices[TG_MAX_CHOICES];
     const char *why, *action = NULL;
-    struct tg_request t;
+    const struct tg_request *t = locked;
     struct person who;
     json_t *hold = NULL;
     char *text_why = NULL;
-    PGresult *row;
     bool approve;
     int rc;
 
     person_from(json_object_get(msg, "from"), &who);
-    row = store_tg_request_by_message(tx, bot, chat, to, &t, err);
-    if (!row)
-        return err->status == 404 ? 0 : -1; /* a reply to some other message: not ours */
-    why = refusal_text(cfg, &t, &who, &action, &text_why);
+    if (!t)
+        return 0; /* a reply to some other message: not ours */
+    why = refusal_text(cfg, t, &who, &action, &text_why);
     if (!why && bot != self) {
         why = OTHER_BOT_TEXT;
         action = "expired_attempt";
     }
-    if (!why && tgmsg_choices(&t.r, choices, &hold) > 0) {
+    if (!why && tgmsg_choices(&t->r, choices, &hold) > 0) {
         why = "Please answer this request with its buttons.";
         action = NULL;
     }
     json_decref(hold);
     if (why) {
-        rc = action ? audit(tx, &t, &who, action, NULL, err) : 0;
+        rc = action ? audit(fx, t, &who, action, NULL, err) : 0;
         if (rc == 0)
-            rc = send_text(tx, chat, mid, why, err);
+            rc = send_text(fx, chat, mid, why, err);
         free(text_why);
-        PQclear(row);
         return rc;
     }
     /* Only a whole answer that is an approval approves; anything else is an answer that denies. */
     approve = decide_answer_approves(text);
     if (approve) {
         bool truncated;
-        json_t *shown = tgmsg_request(&t.r, &truncated);
+        json_t *shown = tgmsg_request(&t->r, &truncated);
 
         json_decref(shown);
         if (truncated) {
@@ -453,24 +439,22 @@ static int handle_reply(const struct config *cfg, struct db_conn *tx, json_t *ms
                       "This request was shortened to fit Telegram, so it cannot be approved "
                       "here. Read request <code>%s</code> whole through the API (GET "
                       "/hitl/pending, GET /hitl/poll?request_id=%s).",
-                      t.r.id, t.r.id);
-            rc = audit(tx, &t, &who, "mismatched_attempt", json_pack("{s:s}", "via", "reply"), err);
+                      t->r.id, t->r.id);
+            rc = audit(fx, t, &who, "mismatched_attempt", json_pack("{s:s}", "via", "reply"), err);
             if (rc == 0)
-                rc = send_text(tx, chat, mid, b.p, err);
+                rc = send_text(fx, chat, mid, b.p, err);
             sb_free(&b);
-            log_info("decision refused", "request=%s user=%lld reason=shortened", t.r.id,
+            log_info("decision refused", "request=%s user=%lld reason=shortened", t->r.id,
                      (long long)who.id);
-            PQclear(row);
             return rc;
         }
     }
-    decide(dn, &t, &who, text, approve, "reply", NULL);
-    PQclear(row);
+    decide(dn, t, &who, text, approve, "reply", NULL);
     return 0;
 }
 
-static int handle_message(const struct config *cfg, struct db_conn *tx, json_t *msg,
-                          struct decision *dn, struct lg_error *err)
+static int handle_message(const struct config *cfg, const struct tg_view *v, struct tg_effects *fx,
+                          json_t *msg, struct decision *dn, struct lg_error *err)
 {
     int64_t chat = (int64_t)json_integer_value(json_object_get(json_object_get(msg, "chat"), "id"));
     const char *text = json_string_value(json_object_get(msg, "text"));
@@ -478,10 +462,67 @@ static int handle_message(const struct config *cfg, struct db_conn *tx, json_t *
     if (!chat || !text)
         return 0; /* photos, joins, edits: nothing for us */
     if (json_object_get(msg, "reply_to_message"))
-        return handle_reply(cfg, tx, msg, chat, text, dn, err);
+        return handle_reply(cfg, v->request, fx, msg, chat, text, dn, err);
     if (text[0] == '/')
-        return command(tx, chat, text, err);
+        return command(v, fx, chat, text, err);
     return 0;
+}
+
+/* An update being handled: what its plan needs (plan_update). */
+struct update_ctx {
+    const struct config *cfg;
+    json_t *cq;  /* a button press, or NULL */
+    json_t *msg; /* else a message, or NULL */
+    int idx;     /* the press's option */
+    struct decision dn;
+};
+
+/* The plan of an update (tg_plan): what it writes, from what was read, touching no database. */
+static int plan_update(void *arg, const struct tg_view *v, struct tg_effects *fx,
+                       struct lg_error *err)
+{
+    struct update_ctx *u = arg;
+    int rc = 0;
+
+    if (u->cq)
+        rc = handle_callback(u->cfg, fx, u->cq, u->idx, v->request, &u->dn, err);
+    else if (u->msg)
+        rc = handle_message(u->cfg, v, fx, u->msg, &u->dn, err);
+    if (rc == 0 && u->dn.set)
+        fx->decision = &u->dn.d;
+    return rc;
+}
+
+/*
+ * What update `in` reads in its transaction: the request a press names, the
+ * request a reply answers, or what /pending and /status list.
+ */
+static void update_reads(const struct config *cfg, const struct update_ctx *u, const char *id,
+                         struct tg_update *in)
+{
+    const char *text = json_string_value(json_object_get(u->msg, "text"));
+    json_t *to_msg = json_object_get(u->msg, "reply_to_message");
+    char cmd[33];
+
+    in->read = TG_READ_NONE;
+    in->chat_id =
+        (int64_t)json_integer_value(json_object_get(json_object_get(u->msg, "chat"), "id"));
+    if (u->cq) {
+        in->read = id[0] ? TG_READ_REQUEST : TG_READ_NONE;
+        in->request_id = id;
+    } else if (!u->msg || !in->chat_id || !text) {
+        return;
+    } else if (to_msg) {
+        in->read = TG_READ_MESSAGE;
+        in->message_bot = message_bot(to_msg, self_bot(cfg));
+        in->message_id = (int64_t)json_integer_value(json_object_get(to_msg, "message_id"));
+    } else if (text[0] == '/') {
+        command_name(text, cmd);
+        if (!strcmp(cmd, "/pending"))
+            in->read = TG_READ_CHAT_PENDING;
+        else if (!strcmp(cmd, "/status"))
+            in->read = TG_READ_CHAT_SESSIONS;
+    }
 }
 
 /*
@@ -534,45 +575,39 @@ int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_e
     json_t *uid = json_object_get(update, "update_id");
     json_t *cq = json_object_get(update, "callback_query"), *msg;
     const char *data = json_string_value(json_object_get(cq, "data"));
-    struct decision dn = {.set = false};
-    struct tg_request t;
-    PGresult *row = NULL;
-    struct db_conn *tx;
+    struct update_ctx u = {.cfg = cfg, .idx = -1};
+    struct tg_update in = {0};
+    struct tg_effects fx;
     char id[37];
-    int idx = -1, rc;
+    int rc;
 
     if (!json_is_integer(uid))
         return lg_fail(err, 400, "invalid_update", "update_id must be an integer");
     /* A button press names its request: it is locked in the same round trip. */
-    if (!json_is_object(cq) || !data || decide_callback_parse(data, id, &idx) < 0) {
+    if (!json_is_object(cq) || !data || decide_callback_parse(data, id, &u.idx) < 0) {
         id[0] = '\0';
-        idx = -1;
+        u.idx = -1;
     }
-    if (id[0] && (rc = quick_press(cfg, cq, (int64_t)json_integer_value(uid), id, idx, err)) != 2)
+    if (id[0] && (rc = quick_press(cfg, cq, (int64_t)json_integer_value(uid), id, u.idx, err)) != 2)
         return rc;
-    rc = store_tg_open(&tx, update_bot(update, self_bot(cfg)), (int64_t)json_integer_value(uid),
-                       id[0] ? id : NULL, &row, &t, err);
+    if (json_is_object(cq))
+        u.cq = cq;
+    else if (json_is_object(msg = json_object_get(update, "message")))
+        u.msg = msg;
+    in.bot_id = update_bot(update, self_bot(cfg));
+    in.update_id = (int64_t)json_integer_value(uid);
+    update_reads(cfg, &u, id, &in);
+    rc = store_tg_update(&in, plan_update, &u, &fx, err);
+    tg_effects_clear(&fx);
     if (rc == 1) {
         log_debug("repeated update ignored", "update_id=%lld", (long long)json_integer_value(uid));
+        decision_free(&u.dn);
         return 0;
     }
-    if (rc < 0)
-        return -1;
-    if (json_is_object(cq))
-        rc = handle_callback(cfg, tx, cq, idx, row, &t, &dn, err);
-    else if (json_is_object(msg = json_object_get(update, "message")))
-        rc = handle_message(cfg, tx, msg, &dn, err);
-    PQclear(row);
-    if (rc < 0) {
-        store_tx_rollback(tx);
-        decision_free(&dn);
-        return -1;
-    }
-    rc = store_tg_close(tx, dn.set ? &dn.d : NULL, err);
-    if (rc == 0 && dn.set)
-        log_info("request decided", "request=%s user=%lld approved=%d", dn.id, (long long)dn.who.id,
-                 dn.d.approved);
-    decision_free(&dn);
+    if (rc == 0 && u.dn.set)
+        log_info("request decided", "request=%s user=%lld approved=%d", u.dn.id,
+                 (long long)u.dn.who.id, u.dn.d.approved);
+    decision_free(&u.dn);
     /* On disk (a synchronous commit): the answer to the press and the edit may go now. */
     if (rc == 0)
         notify_outbox_kick();
