@@ -42,7 +42,7 @@ int telegram_accept_update(const struct config *cfg, json_t *update,
  */
 int telegram_adopt_unowned(int64_t bot) LG_MUST_CHECK;
 
-/* `loopgate telegram set-webhook|delete-webhook|webhook-info|poll` */
+/* `loopgate telegram set-webhook|delete-webhook|webhook-info|poll` (telegram_cli.c) */
 int telegram_main(struct config *cfg, int argc, char **argv);
 
 #endif
