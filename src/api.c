@@ -3,7 +3,7 @@
  *
  * api_handle() routes through the one table below, authenticates, checks the
  * body's media type, size and JSON, and calls a handler. Handlers validate
- * with validate.c, act through store.c and answer with http.c. Every failure
+ * with validate.c, act through the store (store.h) and answer with http.c. Every failure
  * is a JSON error with a precise code; nothing is written unless the whole
  * input was valid.
  */

@@ -56,7 +56,7 @@ PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
      * statements that run in a fraction of one. Commits wait for the disk
      * (and any synchronous standby) whatever the server's default: what an
      * agent is told must survive a crash (decisions also insist on it per
-     * transaction, store.c DECISION_DURABLE). Over TCP, keepalives find a
+     * transaction, store_tg.c DECISION_DURABLE). Over TCP, keepalives find a
      * peer that vanished without closing (a host gone, a NAT or proxy that
      * dropped the connection) in about KEEPALIVE_IDLE_S + COUNT * INTERVAL
      * seconds instead of the kernel's two hours.
@@ -89,7 +89,7 @@ PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
         return NULL;
     }
     /*
-     * Timestamps read as text are in ISO form and UTC (store.c relies on it).
+     * Timestamps read as text are in ISO form and UTC (the store relies on it).
      * Options of the operator's own replace ours: then set both here.
      */
     style = PQparameterStatus(pg, "DateStyle");

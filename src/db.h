@@ -41,7 +41,8 @@ struct db_stmt {
 /*
  * The statements of one module of the store. Statement `idx` of the table
  * is statement `base + idx` of a connection's prepared set, so each table
- * takes a range of its own (store.h lists them) and tables never collide.
+ * takes a range of its own (store_internal.h lists them) and tables never
+ * collide.
  */
 struct db_table {
     const struct db_stmt *stmts;

@@ -9,7 +9,7 @@
  * 2. `initialize` negotiates the protocol version and creates a session row
  *    in PostgreSQL (Mcp-Session-Id); any worker serves any session. Every
  *    later request must carry the id (400 without, 404 unknown or ended).
- * 3. The tools are the REST API's own code paths (validate.c, store.c,
+ * 3. The tools are the REST API's own code paths (validate.c, the store,
  *    wait.c): one behaviour, two doors. A tool that fails returns a result
  *    with isError and a message a model can act on; an unknown tool or
  *    malformed params is JSON-RPC -32602.

@@ -1,7 +1,7 @@
 /*
  * shape.h - the JSON bodies the API answers, built from plain row structs.
  *
- * store.c fills these structs from database rows (strings borrowed from the
+ * The store fills these structs from database rows (strings borrowed from the
  * PGresult); the functions here turn them into the shapes of the Go original
  * plus our extra fields. Every function returns a new reference.
  */
