@@ -45,7 +45,7 @@ SRCS := util.c log.c config.c db.c store.c keycache.c validate.c shape.c http.c 
         tgmsg.c tg.c notify.c delivery.c telegram.c hook.c wait.c mcp.c mcpstdio.c \
         server.c migrate.c apikey.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
-SQL  := $(sort $(wildcard sql/*.sql))
+SQL  := $(sort $(wildcard sql/migrations/*.sql))
 
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
