@@ -46,6 +46,7 @@ SRCS := util.c log.c config.c db.c store.c keycache.c validate.c shape.c http.c 
         server.c migrate.c apikey.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
 SQL  := $(sort $(wildcard sql/migrations/*.sql))
+SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
@@ -65,10 +66,10 @@ $(BUILD)/%.o: src/%.c $(wildcard src/*.h)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/sql_embed.c: $(SQL) src/embed_sql.sh
+$(BUILD)/sql_embed.c: $(SQL) $(SQL_OBJECTS) src/embed_sql.sh
 	@mkdir -p $(@D)
 	@echo "  GEN     $@"
-	$(Q)src/embed_sql.sh $@ $(SQL)
+	$(Q)src/embed_sql.sh $@ $(SQL) --objects $(SQL_OBJECTS)
 
 $(BUILD)/sql_embed.o: $(BUILD)/sql_embed.c src/migrate.h
 	@echo "  CC      $@"

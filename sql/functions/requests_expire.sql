@@ -1,0 +1,58 @@
+-- requests_expire(limit) - time out up to `limit` expired pending requests;
+-- whichever worker gets there first does it (SKIP LOCKED), each request once.
+--
+-- on_timeout 'approve' applies only when all of these hold; otherwise the
+-- timeout denies, and its response (and the audit row's "reason") says why:
+--   - the request's Telegram message was delivered (telegram_message_id);
+--   - it was not shortened to fit Telegram: requests.tg_cut, recorded with
+--     the message id when the message is sent (NULL: not recorded, and the
+--     timeout denies too);
+--   - it was in front of a person for at least half the request's timeout,
+--     at most 60 s: tg_sent_at <= expires_at - least(timeout / 2, 60 s).
+-- on_timeout 'deny' leaves the response empty.
+CREATE OR REPLACE FUNCTION requests_expire(p_limit integer) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    n integer := 0;
+    why text;
+    approve boolean;
+BEGIN
+    FOR r IN
+        SELECT id, tenant, session_id, on_timeout, telegram_message_id IS NOT NULL AS delivered,
+               tg_cut, tg_sent_at, expires_at, timeout_seconds
+        FROM requests
+        WHERE status = 'pending' AND expires_at <= now()
+        ORDER BY expires_at LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    LOOP
+        why := CASE
+            WHEN r.on_timeout <> 'approve' THEN NULL
+            WHEN NOT r.delivered THEN
+                'timed out; the message was never delivered, so the timeout denies'
+            WHEN r.tg_cut IS NULL THEN
+                'timed out; whether the message had to be shortened was not recorded, '
+                'so the timeout denies'
+            WHEN r.tg_cut THEN
+                'timed out; the message had to be shortened, so the timeout denies'
+            WHEN r.tg_sent_at IS NULL OR r.tg_sent_at > r.expires_at
+                     - least(make_interval(secs => r.timeout_seconds / 2.0),
+                             interval '60 seconds') THEN
+                'timed out; the message was delivered too late to be read (less than half '
+                'the timeout, at most 60 s, before it), so the timeout denies'
+            END;
+        approve := r.on_timeout = 'approve' AND why IS NULL;
+        UPDATE requests SET status = 'timeout',
+                            approved = approve,
+                            response = coalesce(why, response),
+                            responded_at = now(), updated_at = now()
+            WHERE id = r.id;
+        INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
+            VALUES (r.tenant, r.id, r.session_id, 'loopgate', 'timed_out',
+                    jsonb_strip_nulls(jsonb_build_object('on_timeout', r.on_timeout,
+                                                         'delivered', r.delivered,
+                                                         'approved', approve, 'reason', why)));
+        PERFORM request_finished(r.id);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
