@@ -2,6 +2,7 @@
 #
 #   make            build build/loopgate
 #   make run        install what is missing, start the local stack in the foreground
+#   make schema     regenerate sql/schema.sql from the migrations
 #   make check      the same set-up, then every test
 #   make check-drills  the long drills (minutes of waiting each) kept out of make check
 #   make SAN=1 ...  build with AddressSanitizer + UndefinedBehaviorSanitizer (into build/san)
@@ -74,6 +75,14 @@ $(BUILD)/sql_embed.c: $(SQL) $(SQL_OBJECTS) src/embed_sql.sh
 $(BUILD)/sql_embed.o: $(BUILD)/sql_embed.c src/migrate.h
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+# sql/schema.sql: the schema the migrations and sql/functions produce, as
+# pg_dump prints it after `loopgate migrate` on an empty database in a
+# throwaway cluster (src/schema.sh). make check fails when it is out of date.
+.PHONY: schema
+schema: $(BUILD)/loopgate
+	@echo "  GEN     sql/schema.sql"
+	$(Q)LOOPGATE_BIN=$(BUILD)/loopgate src/schema.sh generate sql/schema.sql
 
 # ---------------------------------------------------------------- unit tests
 $(BUILD)/tests/test_util: tests/unit/test_util.c $(BUILD)/util.o
