@@ -51,7 +51,7 @@ SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
-              test_tgmsg test_keycache test_notify test_hook
+              test_tgmsg test_keycache test_notify test_hook test_migrate
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop check check-unit check-integration check-configs deps lint \
@@ -67,7 +67,7 @@ $(BUILD)/%.o: src/%.c $(wildcard src/*.h)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/sql_embed.c: $(SQL) $(SQL_OBJECTS) src/embed_sql.sh
+$(BUILD)/sql_embed.c: $(SQL) $(SQL_OBJECTS) sql/migrations sql/functions src/embed_sql.sh
 	@mkdir -p $(@D)
 	@echo "  GEN     $@"
 	$(Q)src/embed_sql.sh $@ $(SQL) --objects $(SQL_OBJECTS)
@@ -97,6 +97,8 @@ $(BUILD)/tests/test_notify: tests/unit/test_notify.c $(BUILD)/notify.o $(BUILD)/
                           $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.o $(BUILD)/util.o $(BUILD)/log.o
 $(BUILD)/tests/test_hook: tests/unit/test_hook.c $(BUILD)/hook.o $(BUILD)/util.o
+$(BUILD)/tests/test_migrate: tests/unit/test_migrate.c $(BUILD)/migrate.o $(BUILD)/sql_embed.o \
+                            $(BUILD)/db.o $(BUILD)/log.o $(BUILD)/util.o
 
 $(UNIT_BINS): tests/unit/t.h
 	@mkdir -p $(@D)

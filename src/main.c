@@ -232,8 +232,9 @@ static int cmd_version(int argc, char **argv)
         printf("Usage: loopgate version\n\nPrints the version of loopgate and its libraries.\n");
         return 0;
     }
-    printf("loopgate %s (libpq %d, jansson %s, libcurl %s, migrations %d)\n", LOOPGATE_VERSION,
-           PQlibVersion(), JANSSON_VERSION, cv->version, migrations_count);
+    printf("loopgate %s (libpq %d, jansson %s, libcurl %s, migrations %d, sql objects %d)\n",
+           LOOPGATE_VERSION, PQlibVersion(), JANSSON_VERSION, cv->version, migrations_count,
+           sql_objects_count);
     return 0;
 }
 

@@ -304,8 +304,7 @@ static int apply_needs(PGconn *pg, const struct db_state *st, const struct migra
     return 0;
 }
 
-/* The end of the statement that starts at p: its ';' outside quotes and comments, or the NUL. */
-static const char *statement_end(const char *start, const char *p)
+const char *migrate_statement_end(const char *start, const char *p)
 {
 #define IDENT(c)                                                                                   \
     (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') ||     \
@@ -386,7 +385,7 @@ static int run_statements(PGconn *pg, const char *sql, const char *file, int loc
     if (set_lock_timeout(pg, 0, lock_timeout_s) < 0)
         return -1;
     while (*p && rc == 0) {
-        const char *end = statement_end(sql, p), *word = skip_blank(p, end, &line);
+        const char *end = migrate_statement_end(sql, p), *word = skip_blank(p, end, &line);
         size_t len = (size_t)(end - word);
         int first = line;
 

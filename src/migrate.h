@@ -62,4 +62,12 @@ int migrate_status(const char *conninfo);
  */
 int migrate_check(const char *conninfo, char *why, size_t len) LG_MUST_CHECK;
 
+/*
+ * The end of the SQL statement that starts at `p` in the script `start`: its
+ * ';' outside quotes, E'' strings, quoted identifiers, dollar quotes and
+ * comments (block comments nest), or the script's NUL. How a no-transaction
+ * migration is cut into statements (tests/unit/test_migrate.c).
+ */
+const char *migrate_statement_end(const char *start, const char *p);
+
 #endif
