@@ -1,6 +1,6 @@
 -- 010_pending_count.sql - a batch of submits counts once.
 --
--- Submits that arrive together are one INSERT (src/store.c S_REQUEST_SUBMIT),
+-- Submits that arrive together are one INSERT (src/store_requests.c S_REQUEST_SUBMIT),
 -- about 8 rows at full load. The pending counter (006) was kept by a row
 -- trigger: one upsert of the tenant's shard per request, each a new version
 -- of the same row. A statement trigger adds each tenant's new pending
