@@ -2,6 +2,7 @@
 #
 #   make            build build/loopgate
 #   make run        install what is missing, start the local stack in the foreground
+#   make schema     regenerate sql/schema.sql from the migrations
 #   make check      the same set-up, then every test
 #   make check-drills  the long drills (minutes of waiting each) kept out of make check
 #   make SAN=1 ...  build with AddressSanitizer + UndefinedBehaviorSanitizer (into build/san)
@@ -46,11 +47,12 @@ SRCS := util.c log.c config.c db.c store.c store_keys.c store_sessions.c store_r
         tgmsg.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c mcp.c mcpstdio.c \
         server.c migrate.c apikey.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
-SQL  := $(sort $(wildcard sql/*.sql))
+SQL  := $(sort $(wildcard sql/migrations/*.sql))
+SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
-              test_tgmsg test_keycache test_notify test_hook
+              test_tgmsg test_keycache test_notify test_hook test_migrate
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop check check-unit check-integration check-configs deps lint \
@@ -66,14 +68,22 @@ $(BUILD)/%.o: src/%.c $(wildcard src/*.h)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/sql_embed.c: $(SQL) src/embed_sql.sh
+$(BUILD)/sql_embed.c: $(SQL) $(SQL_OBJECTS) sql/migrations sql/functions src/embed_sql.sh
 	@mkdir -p $(@D)
 	@echo "  GEN     $@"
-	$(Q)src/embed_sql.sh $@ $(SQL)
+	$(Q)src/embed_sql.sh $@ $(SQL) --objects $(SQL_OBJECTS)
 
 $(BUILD)/sql_embed.o: $(BUILD)/sql_embed.c src/migrate.h
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+# sql/schema.sql: the schema the migrations and sql/functions produce, as
+# pg_dump prints it after `loopgate migrate` on an empty database in a
+# throwaway cluster (src/schema.sh). make check fails when it is out of date.
+.PHONY: schema
+schema: $(BUILD)/loopgate
+	@echo "  GEN     sql/schema.sql"
+	$(Q)LOOPGATE_BIN=$(BUILD)/loopgate src/schema.sh generate sql/schema.sql
 
 # ---------------------------------------------------------------- unit tests
 $(BUILD)/tests/test_util: tests/unit/test_util.c $(BUILD)/util.o
@@ -88,6 +98,8 @@ $(BUILD)/tests/test_notify: tests/unit/test_notify.c $(BUILD)/notify.o $(BUILD)/
                           $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.o $(BUILD)/util.o $(BUILD)/log.o
 $(BUILD)/tests/test_hook: tests/unit/test_hook.c $(BUILD)/hook.o $(BUILD)/util.o
+$(BUILD)/tests/test_migrate: tests/unit/test_migrate.c $(BUILD)/migrate.o $(BUILD)/sql_embed.o \
+                            $(BUILD)/db.o $(BUILD)/log.o $(BUILD)/util.o
 
 $(UNIT_BINS): tests/unit/t.h
 	@mkdir -p $(@D)

@@ -2,7 +2,7 @@
  * main.c - the `loopgate` command: one table of subcommands.
  *
  *   loopgate serve     run the FastCGI master and its workers
- *   loopgate migrate   apply the embedded SQL migrations
+ *   loopgate migrate   apply the embedded SQL migrations and objects (--status)
  *   loopgate apikey    create, list and revoke API keys
  *   loopgate version   print the version
  *
@@ -107,6 +107,16 @@ static int cmd_serve(int argc, char **argv)
     if (!cfg.auth_required)
         log_warn("authentication is off: requests without an API key act as tenant 'default'",
                  "config=%s", cfg.source);
+    /* A worker never runs on a schema older than its own (docs/MIGRATIONS.md). */
+    rc = migrate_check(cfg.db_uri, err, sizeof(err));
+    if (rc > 0) {
+        log_error("the database schema is older than this binary; run 'loopgate migrate' first",
+                  "%s", err);
+        config_free(&cfg);
+        return 1;
+    }
+    if (rc < 0)
+        log_warn("could not check the database schema; starting anyway", "error=\"%s\"", err);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = server_run(&cfg);
     curl_global_cleanup();
@@ -116,26 +126,69 @@ static int cmd_serve(int argc, char **argv)
 
 static int cmd_migrate(int argc, char **argv)
 {
+    static const struct option opts[] = {{"status", no_argument, NULL, 's'},
+                                         {"lock-timeout", required_argument, NULL, 'l'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct config cfg;
-    int rc;
+    int c, rc, status = 0;
+    long lock_timeout = 5;
+    char *end;
 
     if (load_config(&cfg, &argc, argv) < 0)
         return 2;
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("Usage: loopgate migrate [--config PATH]\n\n"
-               "Applies the SQL migrations built into this binary (%d, from sql/) that the\n"
-               "database named by db_uri / DB_URI has not seen yet, in order, each in one\n"
-               "transaction, under an advisory lock. Running it again changes nothing.\n",
-               migrations_count);
-        config_free(&cfg);
-        return 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            printf(
+                "Usage: loopgate migrate [--config PATH] [--lock-timeout SECONDS]\n"
+                "       loopgate migrate [--config PATH] --status\n\n"
+                "Brings the database named by db_uri / DB_URI to the schema built into this\n"
+                "binary, under an advisory lock (several hosts may run it at once):\n"
+                "  1. the migrations of sql/migrations it has not seen (%d here), in order,\n"
+                "     each in one transaction, recorded in schema_migrations;\n"
+                "  2. the functions, triggers and views of sql/functions (%d here) whose\n"
+                "     content changed, each in one transaction, recorded by SHA-256 in\n"
+                "     schema_objects. Unchanged files are not run again.\n"
+                "Running it again changes nothing. A database newer than this binary (a\n"
+                "migration it does not know, objects a newer release applied) is left as\n"
+                "it is: that is a rolling upgrade, and this binary still runs on it.\n\n"
+                "  --lock-timeout SECONDS  how long any statement may wait for a lock\n"
+                "                          (default 5); a file whose lock is not granted in\n"
+                "                          time fails, is not applied, and is named\n"
+                "  --status                print each migration and object: applied (and when),\n"
+                "                          pending, changed, or newer; change nothing. Exits 0\n"
+                "                          when the database is up to date, 1 when something is\n"
+                "                          pending or changed, 2 when it cannot be read\n\n"
+                "Exit status without --status: 0 when done, 1 when a file failed (named, with\n"
+                "PostgreSQL's message), 2 for a usage error. docs/MIGRATIONS.md has the rules.\n",
+                migrations_count, sql_objects_count);
+            config_free(&cfg);
+            return 0;
+        }
+        if (c == 's') {
+            status = 1;
+        } else if (c == 'l') {
+            lock_timeout = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || lock_timeout < 1 || lock_timeout > 3600) {
+                fprintf(stderr,
+                        "loopgate migrate: --lock-timeout takes 1 to 3600 seconds, not "
+                        "'%s'\n",
+                        optarg);
+                config_free(&cfg);
+                return 2;
+            }
+        } else {
+            config_free(&cfg);
+            return 2;
+        }
     }
-    if (argc > 1) {
-        fprintf(stderr, "loopgate migrate: unexpected argument '%s'\n", argv[1]);
+    if (optind < argc) {
+        fprintf(stderr, "loopgate migrate: unexpected argument '%s'\n", argv[optind]);
         config_free(&cfg);
         return 2;
     }
-    rc = migrate_run(cfg.db_uri, 0);
+    rc = status ? migrate_status(cfg.db_uri) : migrate_run(cfg.db_uri, (int)lock_timeout);
     config_free(&cfg);
     return rc;
 }
@@ -179,8 +232,9 @@ static int cmd_version(int argc, char **argv)
         printf("Usage: loopgate version\n\nPrints the version of loopgate and its libraries.\n");
         return 0;
     }
-    printf("loopgate %s (libpq %d, jansson %s, libcurl %s, migrations %d)\n", LOOPGATE_VERSION,
-           PQlibVersion(), JANSSON_VERSION, cv->version, migrations_count);
+    printf("loopgate %s (libpq %d, jansson %s, libcurl %s, migrations %d, sql objects %d)\n",
+           LOOPGATE_VERSION, PQlibVersion(), JANSSON_VERSION, cv->version, migrations_count,
+           sql_objects_count);
     return 0;
 }
 
@@ -188,7 +242,7 @@ static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
     {"serve", cmd_serve, "run the FastCGI master and its workers"},
-    {"migrate", cmd_migrate, "apply the SQL migrations to the database"},
+    {"migrate", cmd_migrate, "apply the SQL migrations and functions (--status: what is applied)"},
     {"apikey", cmd_apikey, "create, list or revoke API keys"},
     {"mcp", cmd_mcp, "serve MCP on stdin/stdout for desktop clients, bridged to a server"},
     {"telegram", cmd_telegram, "set or inspect the Telegram webhook, or poll for updates"},

@@ -1,24 +1,186 @@
 /*
  * migrate.c - see migrate.h.
  *
- * 1. A session-level advisory lock serialises concurrent runs (two hosts
- *    starting at once): the second waits, then finds nothing to do.
- * 2. Each file runs in its own transaction together with the INSERT into
- *    schema_migrations that records it: applied completely or not at all.
- * 3. A file that fails stops the run with PostgreSQL's message and the file
- *    name; earlier files stay applied.
+ * 1. One run at a time: a session-level advisory lock serialises concurrent
+ *    runs (several hosts starting at once); the second waits, then finds
+ *    nothing to do. schema_migrations and schema_objects are created by the
+ *    run itself, like any bookkeeping of the tool.
+ * 2. Migrations first, in file order, each pending one in its own
+ *    transaction together with the INSERT into schema_migrations that
+ *    records it: applied completely or not at all. A file that fails stops
+ *    the run with PostgreSQL's message and the file's name; earlier files
+ *    stay applied. Version strings never change: databases record them.
+ * 3. Then the objects (sql/functions/), in file-name order, each whose
+ *    SHA-256 differs from the one schema_objects records (or that it does
+ *    not record), in its own transaction with its new record. An unchanged
+ *    file is not run again. Every object file is CREATE OR REPLACE, so
+ *    running one on a database that already has the object is safe.
+ * 4. Objects come after the migrations because they depend on them: a
+ *    function's signature names table row types (RETURNS SETOF outbox), a
+ *    trigger its table. Between object files, order does not matter:
+ *    check_function_bodies is off for the whole run (as pg_restore does), so
+ *    a function may call one whose file sorts later; a body is compiled at
+ *    its first call.
+ * 5. The ordering trap: a migration that needs an object at its own point
+ *    in history (an index expression or a DEFAULT that calls a helper, a
+ *    backfill that calls a function, a trigger that must start in the same
+ *    transaction as the data it keeps, as 006's pending counter does) says
+ *    so in its header, `-- loopgate: needs NAME...`. Those object files, when
+ *    not current, are applied in the migration's transaction just before it
+ *    (and recorded), so every database, fresh or old, sees them at that
+ *    point; the pass of point 3 then finds them current. Such an object must
+ *    be creatable with what the migrations before it made, and must keep
+ *    meaning what the migration relied on: an index built on a helper never
+ *    sees the helper change (a new meaning is a new helper).
+ * 6. lock_timeout: every file runs with SET LOCAL lock_timeout (5 s unless
+ *    --lock-timeout says otherwise), so a migration that waits for a lock
+ *    held by a long transaction fails, naming the file, instead of queueing
+ *    every worker's statements behind its own lock request.
+ * 7. `-- loopgate: no-transaction` on a migration runs it outside a
+ *    transaction, one statement at a time (split here on semicolons outside
+ *    quotes, dollar quotes and comments), for what PostgreSQL refuses inside
+ *    one: CREATE INDEX CONCURRENTLY, which builds an index on a large table
+ *    without blocking writers. It is recorded after its last statement, so
+ *    a run that fails in the middle runs the whole file again next time: such
+ *    a file must be safe to run twice (DROP INDEX CONCURRENTLY IF EXISTS
+ *    before CREATE INDEX CONCURRENTLY, which clears an invalid index a failed
+ *    build leaves behind).
+ * 8. Rolling upgrades: a database newer than the binary is fine. A newer
+ *    database holds a migration this binary does not know, or objects that a
+ *    newer release applied (schema_objects.applied_by, compared as
+ *    MAJOR.MINOR.PATCH). Then this binary's objects are left as they are,
+ *    never put back to its older bodies: a host of the previous release that
+ *    restarts (and migrates, as the systemd unit does) during the upgrade
+ *    leaves the new release's functions in place.
+ * 9. `loopgate serve` checks before it starts (migrate_check): every
+ *    migration it embeds is applied and every object current (or newer);
+ *    otherwise it names the first missing one and stops.
  */
 #include "migrate.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libpq-fe.h>
 
 #include "db.h"
+#include "version.h"
 
 #define MIGRATE_LOCK "SELECT pg_advisory_lock(7262317405291017)"
 #define MIGRATE_UNLOCK "SELECT pg_advisory_unlock(7262317405291017)"
+#define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
+
+/* What the database records, read once per run (and again after the migrations). */
+struct db_state {
+    PGresult *migs;    /* version, applied_at; NULL when schema_migrations does not exist */
+    PGresult *objs;    /* name, sha256, applied_at, applied_by; NULL likewise */
+    const char *newer; /* a migration of the database that this binary does not know */
+};
+
+enum obj_state { OBJ_CURRENT, OBJ_PENDING, OBJ_CHANGED, OBJ_NEWER };
+
+static void state_free(struct db_state *st)
+{
+    PQclear(st->migs);
+    PQclear(st->objs);
+    memset(st, 0, sizeof(*st));
+}
+
+static PGresult *query(PGconn *pg, const char *sql)
+{
+    PGresult *res = PQexec(pg, sql);
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        return res;
+    fprintf(stderr, "loopgate migrate: could not read the schema records: %s",
+            res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
+    PQclear(res);
+    return NULL;
+}
+
+static int find_row(const PGresult *res, const char *key)
+{
+    for (int i = 0; res && i < PQntuples(res); i++)
+        if (!strcmp(PQgetvalue(res, i, 0), key))
+            return i;
+    return -1;
+}
+
+static int known_migration(const char *version)
+{
+    for (int i = 0; i < migrations_count; i++)
+        if (!strcmp(migrations[i].version, version))
+            return 1;
+    return 0;
+}
+
+static const struct sql_object *find_object(const char *name, size_t len)
+{
+    for (int i = 0; i < sql_objects_count; i++)
+        if (strlen(sql_objects[i].name) == len && !strncmp(sql_objects[i].name, name, len))
+            return &sql_objects[i];
+    return NULL;
+}
+
+static int load_state(PGconn *pg, struct db_state *st)
+{
+    PGresult *res;
+    int have_migs, have_objs;
+
+    memset(st, 0, sizeof(*st));
+    res = query(pg, "SELECT to_regclass('schema_migrations') IS NOT NULL,"
+                    " to_regclass('schema_objects') IS NOT NULL");
+    if (!res)
+        return -1;
+    have_migs = !strcmp(PQgetvalue(res, 0, 0), "t");
+    have_objs = !strcmp(PQgetvalue(res, 0, 1), "t");
+    PQclear(res);
+    if (have_migs &&
+        !(st->migs = query(pg, "SELECT version, to_char(applied_at AT TIME ZONE 'UTC',"
+                               " 'YYYY-MM-DD HH24:MI:SS \"UTC\"') FROM schema_migrations"
+                               " ORDER BY version")))
+        return -1;
+    if (have_objs &&
+        !(st->objs = query(pg, "SELECT name, sha256, to_char(applied_at AT TIME ZONE 'UTC',"
+                               " 'YYYY-MM-DD HH24:MI:SS \"UTC\"'), applied_by"
+                               " FROM schema_objects ORDER BY name"))) {
+        state_free(st);
+        return -1;
+    }
+    for (int i = 0; st->migs && i < PQntuples(st->migs); i++)
+        if (!known_migration(PQgetvalue(st->migs, i, 0))) {
+            st->newer = PQgetvalue(st->migs, i, 0);
+            break;
+        }
+    return 0;
+}
+
+/* Compare two MAJOR.MINOR.PATCH versions (anything after the numbers is ignored). */
+static int version_cmp(const char *a, const char *b)
+{
+    for (int part = 0; part < 3; part++) {
+        char *ea, *eb;
+        long x = strtol(a, &ea, 10), y = strtol(b, &eb, 10);
+
+        if (x != y)
+            return x < y ? -1 : 1;
+        a = *ea == '.' ? ea + 1 : ea;
+        b = *eb == '.' ? eb + 1 : eb;
+    }
+    return 0;
+}
+
+static enum obj_state object_state(const struct db_state *st, const struct sql_object *o)
+{
+    int r = find_row(st->objs, o->name);
+
+    if (r >= 0 && !strcmp(PQgetvalue(st->objs, r, 1), o->sha256))
+        return OBJ_CURRENT;
+    if (st->newer || (r >= 0 && version_cmp(PQgetvalue(st->objs, r, 3), LOOPGATE_VERSION) > 0))
+        return OBJ_NEWER;
+    return r < 0 ? OBJ_PENDING : OBJ_CHANGED;
+}
 
 static int exec_ok(PGconn *pg, const char *sql, const char *what)
 {
@@ -33,89 +195,410 @@ static int exec_ok(PGconn *pg, const char *sql, const char *what)
     return ok ? 0 : -1;
 }
 
-static int applied(PGconn *pg, const char *version, int *yes)
+/*
+ * Run SQL from `file` (a path for messages; `line` > 0 names the line its
+ * statement starts on). A lock not granted within lock_timeout gets a
+ * message of its own: it is the one failure that running again later cures.
+ */
+static int run_sql(PGconn *pg, const char *sql, const char *file, int line, int lock_timeout_s)
 {
-    const char *p[] = {version};
-    PGresult *res = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
-                                 p, NULL, NULL, 0);
+    PGresult *res = PQexec(pg, sql);
+    ExecStatusType st = PQresultStatus(res);
+    const char *state;
+    char where[32] = "";
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "loopgate migrate: could not read schema_migrations: %s",
-                PQresultErrorMessage(res));
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
         PQclear(res);
-        return -1;
+        return 0;
     }
-    *yes = PQntuples(res) > 0;
+    if (line > 0)
+        (void)lg_snprintf(where, sizeof(where), " (statement at line %d)", line);
+    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state && !strcmp(state, SQLSTATE_LOCK_NOT_AVAILABLE))
+        fprintf(
+            stderr,
+            "loopgate migrate: %s%s: a lock was not granted within %d s (lock_timeout): another "
+            "session holds it, a long transaction perhaps. The file was not applied; run "
+            "'loopgate migrate' again when the database is quieter, or with a longer "
+            "--lock-timeout.\n",
+            file, where, lock_timeout_s);
+    else
+        fprintf(stderr, "loopgate migrate: %s%s failed: %s", file, where,
+                res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
     PQclear(res);
-    return 0;
+    return -1;
 }
 
-static int apply(PGconn *pg, const struct migration *m)
+static int set_lock_timeout(PGconn *pg, int local, int seconds)
 {
-    const char *p[] = {m->version};
-    PGresult *res;
+    char sql[64];
 
+    (void)lg_snprintf(sql, sizeof(sql), "SET %slock_timeout = '%ds'", local ? "LOCAL " : "",
+                      seconds);
+    return exec_ok(pg, sql, "setting lock_timeout");
+}
+
+static int record(PGconn *pg, const char *sql, int n, const char *const *params, const char *what)
+{
+    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+    if (!ok)
+        fprintf(stderr, "loopgate migrate: could not record %s: %s", what,
+                PQresultErrorMessage(res));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* Run one object file and record it, inside the caller's transaction. */
+static int object_in_tx(PGconn *pg, const struct sql_object *o, int lock_timeout_s)
+{
+    const char *p[] = {o->name, o->sha256, LOOPGATE_VERSION};
+    char file[128];
+
+    (void)lg_snprintf(file, sizeof(file), "sql/functions/%s.sql", o->name);
+    if (run_sql(pg, o->sql, file, 0, lock_timeout_s) < 0)
+        return -1;
+    return record(pg,
+                  "INSERT INTO schema_objects (name, sha256, applied_by) VALUES ($1, $2, $3)"
+                  " ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256,"
+                  " applied_at = now(), applied_by = EXCLUDED.applied_by",
+                  3, p, o->name);
+}
+
+static int apply_object(PGconn *pg, const struct sql_object *o, int lock_timeout_s)
+{
     if (exec_ok(pg, "BEGIN", "BEGIN") < 0)
         return -1;
-    res = PQexec(pg, m->sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "loopgate migrate: %s.sql failed: %s", m->version,
-                PQresultErrorMessage(res));
-        PQclear(res);
+    if (set_lock_timeout(pg, 1, lock_timeout_s) < 0 || object_in_tx(pg, o, lock_timeout_s) < 0) {
         (void)exec_ok(pg, "ROLLBACK", "ROLLBACK");
         return -1;
     }
-    PQclear(res);
-    res = PQexecParams(pg, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, NULL, p, NULL,
-                       NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        fprintf(stderr, "loopgate migrate: could not record %s: %s", m->version,
-                PQresultErrorMessage(res));
-        PQclear(res);
-        (void)exec_ok(pg, "ROLLBACK", "ROLLBACK");
-        return -1;
-    }
-    PQclear(res);
     return exec_ok(pg, "COMMIT", "COMMIT");
 }
 
-int migrate_run(const char *conninfo, int quiet)
+/*
+ * Apply the objects a migration needs (point 5) that are not current; with
+ * `in_tx` inside the caller's transaction, else each in its own. Appends
+ * their names to `done` for the caller's report.
+ */
+static int apply_needs(PGconn *pg, const struct db_state *st, const struct migration *m, int in_tx,
+                       int lock_timeout_s, char *done, size_t done_len)
+{
+    for (const char *p = m->needs; *p;) {
+        size_t len = strcspn(p, " ");
+        const struct sql_object *o = find_object(p, len);
+        enum obj_state s;
+
+        p += len + strspn(p + len, " ");
+        if (!o) /* embed_sql.sh checked every name */
+            continue;
+        s = object_state(st, o);
+        if (s != OBJ_PENDING && s != OBJ_CHANGED)
+            continue;
+        if ((in_tx ? object_in_tx(pg, o, lock_timeout_s) : apply_object(pg, o, lock_timeout_s)) < 0)
+            return -1;
+        (void)lg_snprintf(done + strlen(done), done_len - strlen(done), "%s%s", *done ? ", " : "",
+                          o->name);
+    }
+    return 0;
+}
+
+const char *migrate_statement_end(const char *start, const char *p)
+{
+#define IDENT(c)                                                                                   \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') ||     \
+     (c) == '_' || (c) == '$' || (unsigned char)(c) >= 0x80)
+    while (*p && *p != ';') {
+        if (p[0] == '-' && p[1] == '-') {
+            p += strcspn(p, "\n");
+        } else if (p[0] == '/' && p[1] == '*') {
+            int depth = 1;
+
+            for (p += 2; *p && depth > 0;) {
+                if (p[0] == '/' && p[1] == '*')
+                    depth++, p += 2;
+                else if (p[0] == '*' && p[1] == '/')
+                    depth--, p += 2;
+                else
+                    p++;
+            }
+        } else if (*p == '\'' || *p == '"') {
+            char q = *p;
+            int backslash = q == '\'' && p > start && (p[-1] == 'E' || p[-1] == 'e') &&
+                            (p - 1 == start || !IDENT(p[-2]));
+
+            for (p++; *p; p++) {
+                if (backslash && *p == '\\' && p[1])
+                    p++;
+                else if (*p == q && p[1] == q)
+                    p++;
+                else if (*p == q)
+                    break;
+            }
+            if (*p)
+                p++;
+        } else if (*p == '$' && !(p > start && IDENT(p[-1])) && !(p[1] >= '0' && p[1] <= '9')) {
+            const char *t = p + 1, *close;
+            char tag[66];
+
+            while (IDENT(*t) && *t != '$')
+                t++;
+            if (*t != '$' || (size_t)(t - p + 1) >= sizeof(tag)) {
+                p++;
+                continue;
+            }
+            memcpy(tag, p, (size_t)(t - p + 1));
+            tag[t - p + 1] = '\0';
+            close = strstr(t + 1, tag);
+            p = close ? close + strlen(tag) : t + 1 + strlen(t + 1);
+        } else {
+            p++;
+        }
+    }
+    return p;
+#undef IDENT
+}
+
+/* Past blanks and -- comments to a statement's first word, counting lines. */
+static const char *skip_blank(const char *p, const char *end, int *line)
+{
+    while (p < end) {
+        if (*p == '\n')
+            (*line)++, p++;
+        else if (*p == ' ' || *p == '\t' || *p == '\r')
+            p++;
+        else if (p[0] == '-' && p[1] == '-')
+            p += strcspn(p, "\n");
+        else
+            break;
+    }
+    return p;
+}
+
+/* Point 7: a migration outside a transaction, one statement at a time. */
+static int run_statements(PGconn *pg, const char *sql, const char *file, int lock_timeout_s)
+{
+    const char *p = sql;
+    int line = 1, rc = 0;
+
+    if (set_lock_timeout(pg, 0, lock_timeout_s) < 0)
+        return -1;
+    while (*p && rc == 0) {
+        const char *end = migrate_statement_end(sql, p), *word = skip_blank(p, end, &line);
+        size_t len = (size_t)(end - word);
+        int first = line;
+
+        if (len > 0) {
+            char *stmt = xmalloc(len + 1);
+
+            memcpy(stmt, word, len);
+            stmt[len] = '\0';
+            rc = run_sql(pg, stmt, file, first, lock_timeout_s);
+            free(stmt);
+        }
+        for (const char *c = word; c < end; c++)
+            line += *c == '\n';
+        p = *end ? end + 1 : end;
+    }
+    if (exec_ok(pg, "RESET lock_timeout", "resetting lock_timeout") < 0)
+        rc = -1;
+    return rc;
+}
+
+static int apply_migration(PGconn *pg, const struct db_state *st, const struct migration *m,
+                           int lock_timeout_s, char *done, size_t done_len)
+{
+    const char *p[] = {m->version};
+    const char *insert = "INSERT INTO schema_migrations (version) VALUES ($1)";
+    char file[128];
+
+    (void)lg_snprintf(file, sizeof(file), "sql/migrations/%s.sql", m->version);
+    if (m->no_transaction) {
+        if (apply_needs(pg, st, m, 0, lock_timeout_s, done, done_len) < 0 ||
+            run_statements(pg, m->sql, file, lock_timeout_s) < 0)
+            return -1;
+        return record(pg, insert, 1, p, m->version);
+    }
+    if (exec_ok(pg, "BEGIN", "BEGIN") < 0)
+        return -1;
+    if (set_lock_timeout(pg, 1, lock_timeout_s) < 0 ||
+        apply_needs(pg, st, m, 1, lock_timeout_s, done, done_len) < 0 ||
+        run_sql(pg, m->sql, file, 0, lock_timeout_s) < 0 ||
+        record(pg, insert, 1, p, m->version) < 0) {
+        (void)exec_ok(pg, "ROLLBACK", "ROLLBACK");
+        return -1;
+    }
+    return exec_ok(pg, "COMMIT", "COMMIT");
+}
+
+static PGconn *connect_db(const char *conninfo)
 {
     char err[512];
     PGconn *pg = db_connect(conninfo, err, sizeof(err));
-    int rc = 1, done = 0;
 
-    if (!pg) {
+    if (!pg)
         fprintf(stderr, "loopgate migrate: could not connect to the database: %s\n", err);
+    return pg;
+}
+
+int migrate_run(const char *conninfo, int lock_timeout_s)
+{
+    PGconn *pg = connect_db(conninfo);
+    struct db_state st = {0};
+    int rc = 1, done = 0;
+    char left[1024] = "";
+
+    if (!pg)
         return 1;
-    }
     if (exec_ok(pg, "SET client_min_messages = warning", "SET") < 0 ||
+        exec_ok(pg, "SET check_function_bodies = off", "SET") < 0 ||
         exec_ok(pg, MIGRATE_LOCK, "taking the migration lock") < 0)
         goto out;
     if (exec_ok(pg,
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version text PRIMARY KEY,"
                 " applied_at timestamptz NOT NULL DEFAULT now())",
-                "creating schema_migrations") < 0)
+                "creating schema_migrations") < 0 ||
+        exec_ok(pg,
+                "CREATE TABLE IF NOT EXISTS schema_objects ("
+                " name text PRIMARY KEY,"
+                " sha256 text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now(),"
+                " applied_by text NOT NULL)",
+                "creating schema_objects") < 0 ||
+        load_state(pg, &st) < 0)
         goto unlock;
     for (int i = 0; i < migrations_count; i++) {
-        int yes;
-        if (applied(pg, migrations[i].version, &yes) < 0)
-            goto unlock;
-        if (yes)
+        char with[512] = "";
+
+        if (find_row(st.migs, migrations[i].version) >= 0)
             continue;
-        if (apply(pg, &migrations[i]) < 0)
+        if (apply_migration(pg, &st, &migrations[i], lock_timeout_s, with, sizeof(with)) < 0)
             goto unlock;
-        if (!quiet)
-            printf("applied %s\n", migrations[i].version);
+        printf("applied %s%s%s%s\n", migrations[i].version, *with ? " (with " : "", with,
+               *with ? ")" : "");
         done++;
     }
-    if (!quiet && done == 0)
-        printf("database is up to date (%d migrations)\n", migrations_count);
+    /* Point 3, on what the database records now (needs may have applied some). */
+    state_free(&st);
+    if (load_state(pg, &st) < 0)
+        goto unlock;
+    for (int i = 0; i < sql_objects_count; i++) {
+        enum obj_state s = object_state(&st, &sql_objects[i]);
+
+        if (s == OBJ_NEWER)
+            (void)lg_snprintf(left + strlen(left), sizeof(left) - strlen(left), "%s%s",
+                              *left ? ", " : "", sql_objects[i].name);
+        if (s != OBJ_PENDING && s != OBJ_CHANGED)
+            continue;
+        if (apply_object(pg, &sql_objects[i], lock_timeout_s) < 0)
+            goto unlock;
+        printf("applied %s\n", sql_objects[i].name);
+        done++;
+    }
+    if (st.newer)
+        printf("the database is newer than this binary (it holds migration %s)\n", st.newer);
+    if (*left)
+        printf("left as a newer release made them: %s\n", left);
+    if (done == 0)
+        printf("database is up to date (%d migrations, %d objects)\n", migrations_count,
+               sql_objects_count);
     rc = 0;
 unlock:
+    state_free(&st);
     (void)exec_ok(pg, MIGRATE_UNLOCK, "releasing the migration lock");
 out:
+    PQfinish(pg);
+    return rc;
+}
+
+int migrate_status(const char *conninfo)
+{
+    static const char *const names[] = {"applied", "pending", "changed", "newer"};
+    PGconn *pg = connect_db(conninfo);
+    struct db_state st;
+    int todo = 0;
+
+    if (!pg)
+        return 2;
+    if (load_state(pg, &st) < 0) {
+        PQfinish(pg);
+        return 2;
+    }
+    for (int i = 0; i < migrations_count; i++) {
+        int r = find_row(st.migs, migrations[i].version);
+
+        if (r >= 0) {
+            printf("migration  %-28s applied %s\n", migrations[i].version,
+                   PQgetvalue(st.migs, r, 1));
+        } else {
+            printf("migration  %-28s pending\n", migrations[i].version);
+            todo++;
+        }
+    }
+    for (int i = 0; st.migs && i < PQntuples(st.migs); i++)
+        if (!known_migration(PQgetvalue(st.migs, i, 0)))
+            printf("migration  %-28s applied %s, not in this binary (a newer release's)\n",
+                   PQgetvalue(st.migs, i, 0), PQgetvalue(st.migs, i, 1));
+    for (int i = 0; i < sql_objects_count; i++) {
+        const struct sql_object *o = &sql_objects[i];
+        enum obj_state s = object_state(&st, o);
+        int r = find_row(st.objs, o->name);
+
+        printf("object     %-28s %s", o->name, names[s]);
+        if (r >= 0 && s == OBJ_CURRENT)
+            printf(" %s", PQgetvalue(st.objs, r, 2));
+        else if (r >= 0)
+            printf(" (applied %s by loopgate %s; sql/functions/%s.sql differs)",
+                   PQgetvalue(st.objs, r, 2), PQgetvalue(st.objs, r, 3), o->name);
+        printf("%s\n", s == OBJ_NEWER ? ", left as it is" : "");
+        todo += s == OBJ_PENDING || s == OBJ_CHANGED;
+    }
+    for (int i = 0; st.objs && i < PQntuples(st.objs); i++) {
+        const char *name = PQgetvalue(st.objs, i, 0);
+
+        if (!find_object(name, strlen(name)))
+            printf("object     %-28s applied %s by loopgate %s, not in this binary\n", name,
+                   PQgetvalue(st.objs, i, 2), PQgetvalue(st.objs, i, 3));
+    }
+    if (todo)
+        printf("%d to apply: run 'loopgate migrate'\n", todo);
+    else
+        printf("up to date (%d migrations, %d objects)\n", migrations_count, sql_objects_count);
+    state_free(&st);
+    PQfinish(pg);
+    return todo ? 1 : 0;
+}
+
+int migrate_check(const char *conninfo, char *why, size_t len)
+{
+    PGconn *pg = db_connect(conninfo, why, len);
+    struct db_state st;
+    int rc = 0;
+
+    if (!pg)
+        return -1;
+    if (load_state(pg, &st) < 0) {
+        lg_snprintf(why, len, "could not read schema_migrations and schema_objects");
+        PQfinish(pg);
+        return -1;
+    }
+    for (int i = 0; i < migrations_count && rc == 0; i++)
+        if (find_row(st.migs, migrations[i].version) < 0) {
+            (void)lg_snprintf(why, len, "missing_migration=%s", migrations[i].version);
+            rc = 1;
+        }
+    for (int i = 0; i < sql_objects_count && rc == 0; i++) {
+        enum obj_state s = object_state(&st, &sql_objects[i]);
+
+        if (s == OBJ_PENDING || s == OBJ_CHANGED) {
+            (void)lg_snprintf(why, len, "stale_object=%s state=%s", sql_objects[i].name,
+                              s == OBJ_PENDING ? "pending" : "changed");
+            rc = 1;
+        }
+    }
+    state_free(&st);
     PQfinish(pg);
     return rc;
 }

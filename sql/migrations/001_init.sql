@@ -2,11 +2,8 @@
 --
 -- Applied by `loopgate migrate` inside one transaction. Every table carries
 -- the tenant that owns the row; every query the API makes filters on it.
-
--- RFC 3339 UTC with microseconds, the one timestamp format of the API.
-CREATE FUNCTION lg_ts(t timestamptz) RETURNS text
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
+-- Its functions and triggers are in sql/functions/ (lg_ts,
+-- audit_log_append_only, requests_decided), applied after the migrations.
 
 CREATE TABLE api_keys (
     id           bigserial PRIMARY KEY,
@@ -77,22 +74,3 @@ CREATE TABLE audit_log (
     detail     jsonb
 );
 CREATE INDEX audit_log_request ON audit_log (request_id);
-
-CREATE FUNCTION audit_log_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'audit_log is append-only';
-END $$;
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
-    FOR EACH ROW EXECUTE FUNCTION audit_log_immutable();
-
--- A request that leaves 'pending' announces itself; waiters LISTEN on it.
--- The notification is sent at commit, so a listener that wakes always sees
--- the new row.
-CREATE FUNCTION requests_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('lg_request', NEW.id::text);
-    RETURN NULL;
-END $$;
-CREATE TRIGGER requests_decided AFTER UPDATE OF status ON requests
-    FOR EACH ROW WHEN (OLD.status = 'pending' AND NEW.status <> 'pending')
-    EXECUTE FUNCTION requests_notify();

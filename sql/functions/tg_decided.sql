@@ -1,11 +1,14 @@
--- 015: a decision is on disk before anyone hears of it.
+-- tg_decided(...) - a decision made in Telegram, in one round trip: the
+-- request leaves 'pending', the audit row, the final-state work
+-- (request_finished) and the answer to the button press (p_answer, when
+-- there is one) are written together. Returns false when the request was no
+-- longer pending.
 --
--- tg_decided (006) let its transaction commit asynchronously. Every
--- decision now commits synchronously: the workers connect with
--- synchronous_commit on and store.c sets it again for the decision's own
--- transaction (DECISION_DURABLE), because an asynchronous commit is visible
--- at once to every reader (a poll, an MCP call, a webhook claim) before its
--- WAL reaches the disk. The function no longer turns it off.
+-- The transaction commits synchronously: the workers connect with
+-- synchronous_commit on and the store sets it again for the decision's own
+-- transaction, because an asynchronous commit is visible at once to every
+-- reader (a poll, an MCP call, a webhook claim) before its WAL reaches the
+-- disk. A decision is on disk before anyone hears of it.
 CREATE OR REPLACE FUNCTION tg_decided(p_id uuid, p_response text, p_approved boolean, p_user bigint,
                                       p_name text, p_actor text, p_detail jsonb, p_answer jsonb)
 RETURNS boolean LANGUAGE plpgsql AS $$

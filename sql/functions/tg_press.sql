@@ -1,44 +1,22 @@
--- 012_telegram_bots.sql - Telegram state per bot.
+-- tg_press(...) - a button press decided in one statement.
 --
--- A bot's id is its token's numeric prefix (src/util.c tg_token_bot_id).
--- Update ids and message ids are the bot's own sequences: a second bot on
--- the same database starts its own, and Telegram restarts a bot's update ids
--- at random after a week of silence. So every Telegram key names its bot:
--- processed updates are keyed (bot_id, update_id) and kept for a window
--- (telegram_update_window_hours, at least 48 h; pruned by the expiry thread),
--- request messages (telegram_chat_id, telegram_message_id, tg_bot_id).
---
--- Expand only: the previous binary keeps working on this schema. It writes
--- no bot id, so its rows get 0 ("sent before bot ids were recorded"), which
--- the current binary takes for a message of its own bot.
-
-ALTER TABLE tg_updates ADD COLUMN bot_id bigint NOT NULL DEFAULT 0;
--- Why an update could never be processed (NULL: it was processed).
-ALTER TABLE tg_updates ADD COLUMN refused text;
-ALTER TABLE tg_updates DROP CONSTRAINT tg_updates_pkey;
-ALTER TABLE tg_updates ADD PRIMARY KEY (bot_id, update_id);
-CREATE INDEX tg_updates_received ON tg_updates (received_at);
-
-ALTER TABLE requests ADD COLUMN tg_bot_id bigint NOT NULL DEFAULT 0;
--- (chat, message) first: the previous binary looks messages up by those two.
-CREATE UNIQUE INDEX requests_tg_bot_message
-    ON requests (telegram_chat_id, telegram_message_id, tg_bot_id)
-    WHERE telegram_message_id IS NOT NULL;
-DROP INDEX requests_tg_message;
-
--- A bot whose token Telegram refused (401/404), shown by GET /health. One
--- row per bot while refused; deleted once Telegram accepts the token again.
-CREATE TABLE tg_bots (
-    bot_id     bigint PRIMARY KEY,
-    refused_at timestamptz NOT NULL DEFAULT now(),
-    error      text NOT NULL
-);
-
--- tg_press (008) with the bot: the message must be this bot's (or one sent
--- before bot ids were recorded), and the update is deduplicated per bot.
-CREATE FUNCTION tg_press(p_bot bigint, p_update bigint, p_id uuid, p_idx integer, p_chat bigint,
-                         p_mid bigint, p_user bigint, p_name text, p_allow bigint[],
-                         p_group_any boolean, p_cq text)
+-- It decides a press that needs nothing else: the message is the request's
+-- and this exact bot's (bot 0, messages sent before bot ids were recorded,
+-- is nobody's once tg_adopt_unowned ran), the button exists and is not
+-- refused (requests.tg_buttons, written when the message is sent: per
+-- button its label, whether it approves, whether it is refused, the text
+-- the presser is answered with), the request is pending and not expired,
+-- and the presser may decide it (the rule of decide_authorized() in
+-- src/decide.c: the session's approvers, else the private chat's user, else
+-- any member of a group when p_group_any; then the allow list when it is
+-- not empty). It returns 'approved' or 'denied' once decided (tg_decided:
+-- audit, final-state work, the answer queued), 'repeat' for an update seen
+-- before (per bot), and 'other' having written nothing: the worker then
+-- handles the press as any other update, which also refuses it with the
+-- right answer.
+CREATE OR REPLACE FUNCTION tg_press(p_bot bigint, p_update bigint, p_id uuid, p_idx integer,
+                                    p_chat bigint, p_mid bigint, p_user bigint, p_name text,
+                                    p_allow bigint[], p_group_any boolean, p_cq text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     r requests;
@@ -49,7 +27,7 @@ BEGIN
     SELECT * INTO r FROM requests WHERE id = p_id FOR UPDATE;
     IF NOT FOUND OR r.status <> 'pending' OR r.expires_at <= now()
        OR r.telegram_chat_id IS DISTINCT FROM p_chat OR r.telegram_message_id IS DISTINCT FROM p_mid
-       OR r.tg_bot_id NOT IN (p_bot, 0)
+       OR r.tg_bot_id IS DISTINCT FROM p_bot
        OR jsonb_typeof(r.tg_buttons) IS DISTINCT FROM 'array'
        OR p_idx < 0 OR p_idx >= jsonb_array_length(r.tg_buttons) THEN
         RETURN 'other';
@@ -83,7 +61,8 @@ BEGIN
     RETURN CASE WHEN (b ->> 'approve')::boolean THEN 'approved' ELSE 'denied' END;
 END $$;
 
--- The previous binary's tg_press: its messages and updates are bot 0's.
+-- The signature of binaries from before bot ids (migration 012): their
+-- messages and updates are bot 0's. Kept while such a binary may run.
 CREATE OR REPLACE FUNCTION tg_press(p_update bigint, p_id uuid, p_idx integer, p_chat bigint,
                                     p_mid bigint, p_user bigint, p_name text, p_allow bigint[],
                                     p_group_any boolean, p_cq text)

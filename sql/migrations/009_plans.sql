@@ -8,10 +8,9 @@
 --    only once now_ts is known), so every claim and every look for the next
 --    due row planned its statements again: 0.05 ms of 0.10 per empty claim,
 --    0.08 ms of 0.14 per outbox_next_due, several times the statements' own
---    work, at every decision. The plan for any value walks the same indexes.
-ALTER FUNCTION outbox_claim(integer, interval, interval, interval, interval, integer)
-    SET plan_cache_mode = force_generic_plan;
-ALTER FUNCTION outbox_next_due(integer) SET plan_cache_mode = force_generic_plan;
+--    work, at every decision. The plan for any value walks the same indexes:
+--    those functions are declared with plan_cache_mode force_generic_plan
+--    (sql/functions/).
 
 -- 2. Idempotency keys are unique per tenant where there is one. The
 --    constraint of 001 indexed every request, most with no key, and led

@@ -1,0 +1,22 @@
+-- 008_press.sql - a button press decided in one statement.
+--
+-- A decision by button used to take two round trips before its commit: the
+-- request locked and read, then decided and committed once the worker had
+-- checked the press. tg_buttons keeps what the worker needs to check it,
+-- written when the message is sent (src/tgmsg.c tgmsg_buttons): per button,
+-- in keyboard order, its label, whether it approves, whether it is refused
+-- (Approve on a confirmation cut to fit Telegram) and the text the presser
+-- is answered with.
+--
+-- tg_press decides a press that needs nothing else: the message is the
+-- request's, the button exists and is not refused, the request is pending
+-- and not expired, and the presser may decide it (the same rule as
+-- decide_authorized() in src/decide.c: the session's approvers, else the
+-- private chat's user, else any member of a group when p_group_any; then
+-- the allow list when it is not empty). It returns 'approved' or 'denied'
+-- once decided (tg_decided: audit, final-state work, the answer queued),
+-- 'repeat' for an update_id seen before, and 'other' having written
+-- nothing: the worker then handles the press as any other update
+-- (src/telegram.c), which also refuses it with the right answer
+-- (sql/functions/tg_press.sql).
+ALTER TABLE requests ADD COLUMN tg_buttons jsonb;

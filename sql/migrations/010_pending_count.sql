@@ -1,0 +1,9 @@
+-- 010_pending_count.sql - a batch of submits counts once.
+--
+-- Submits that arrive together are one INSERT (src/store_requests.c S_REQUEST_SUBMIT),
+-- about 8 rows at full load. The pending counter (006) was kept by a row
+-- trigger: one upsert of the tenant's shard per request, each a new version
+-- of the same row. A statement trigger adds each tenant's new pending
+-- requests with one upsert per statement. Decisions keep the row trigger,
+-- now for updates only (sql/functions/requests_pending_insert.sql,
+-- requests_pending_status.sql). This migration holds nothing else.

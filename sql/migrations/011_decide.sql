@@ -1,0 +1,8 @@
+-- 011_decide.sql - a timeout approves only what a person was shown.
+--
+-- on_timeout 'approve' applies only when the request's Telegram message was
+-- delivered (a telegram_message_id recorded). A request nobody saw (never
+-- sent, no bot token, no chat, sending failed) times out denied, and its
+-- response says why; the audit row records it too. on_timeout 'deny' is
+-- unchanged (response stays empty). sql/functions/requests_expire.sql; this
+-- migration holds nothing else.

@@ -1,0 +1,9 @@
+-- 015: a decision is on disk before anyone hears of it.
+--
+-- tg_decided (006) let its transaction commit asynchronously. Every
+-- decision now commits synchronously: the workers connect with
+-- synchronous_commit on and store_tg.c sets it again for the decision's own
+-- transaction (DECISION_DURABLE), because an asynchronous commit is visible
+-- at once to every reader (a poll, an MCP call, a webhook claim) before its
+-- WAL reaches the disk. The function no longer turns it off
+-- (sql/functions/tg_decided.sql). This migration holds nothing else.
