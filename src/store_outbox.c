@@ -32,7 +32,7 @@ enum {
 };
 
 static const struct db_stmt stmts[] = {
-    /* the Telegram lane (sql/013_lanes.sql) */
+    /* the Telegram lane (sql/functions/outbox_claim_tg.sql) */
     [S_OUTBOX_CLAIM] = {"outbox_claim_tg",
                         "SELECT id, kind, request_id::text, chat_id, payload::text, attempts"
                         " FROM outbox_claim_tg($1::int, make_interval(secs => $6::int),"

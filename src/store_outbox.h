@@ -26,7 +26,7 @@ struct outbox_row {
     char host[256];
 };
 
-/* Telegram pacing (sql/005_pacing.sql, sql/006_throughput.sql). */
+/* Telegram pacing (sql/functions/outbox_claim_tg.sql). */
 struct pace {
     int chat_gap_ms;  /* between two messages to one private chat */
     int group_gap_ms; /* between two messages to one group */
@@ -67,7 +67,7 @@ int64_t store_outbox_next_due_ms(int bot_rate, int64_t *paced_ms, struct lg_erro
 /*
  * tg_send succeeded: record the message id, its buttons (tgmsg_buttons,
  * may be NULL) and whether its text had to be cut (`cut`: a timeout then
- * denies, sql/016_timeout_seen.sql); queue an edit if decided meanwhile
+ * denies, sql/functions/requests_expire.sql); queue an edit if decided meanwhile
  * (*queued: the caller wakes the delivery threads, notify_outbox_kick).
  */
 int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t bot_id,

@@ -75,7 +75,7 @@ struct tg_view {
     int nsessions;
 };
 
-/* A decision made in Telegram (sql/006_throughput.sql, tg_decided). */
+/* A decision made in Telegram (sql/functions/tg_decided.sql). */
 struct tg_decision {
     const char *id; /* the request */
     const char *response;
@@ -132,8 +132,8 @@ typedef int tg_plan(void *ctx, const struct tg_view *view, struct tg_effects *fx
  * The transaction of an update, in two round trips: begin, record the
  * update id and read what `u` asks for; run `plan`; then write its effects
  * and decision and commit. A decision (the request leaves 'pending' with
- * its audit row, final-state work and answer, sql/006_throughput.sql
- * tg_decided) commits synchronously: once this returns it is on disk, and
+ * its audit row, final-state work and answer, sql/functions/tg_decided.sql)
+ * commits synchronously: once this returns it is on disk, and
  * nobody (a waiter, a poll, a delivery thread) could see it before.
  * 0: committed; the caller wakes the delivery threads (notify_outbox_kick)
  * to send what it queued (the answer to the press, the edit, a reply).
@@ -144,7 +144,7 @@ typedef int tg_plan(void *ctx, const struct tg_view *view, struct tg_effects *fx
 int store_tg_update(const struct tg_update *u, tg_plan *plan, void *ctx, struct tg_effects *fx,
                     struct lg_error *err) LG_MUST_CHECK;
 
-/* A button press, for a decision in one statement (sql/008_press.sql, tg_press). */
+/* A button press, for a decision in one statement (sql/functions/tg_press.sql). */
 struct tg_press {
     int64_t bot_id; /* the bot whose update and message this is */
     int64_t update_id;
@@ -187,7 +187,7 @@ int store_tg_bot_accepted(int64_t bot_id, struct lg_error *err) LG_MUST_CHECK;
 int store_tg_bot_state(int64_t bot_id, char *error, size_t len, struct lg_error *err) LG_MUST_CHECK;
 /*
  * Give bot `bot_id` the messages and updates recorded before bot ids were
- * (bot 0), once for the database (sql/017_bot_adoption.sql): *adopted is the
+ * (bot 0), once for the database (sql/functions/tg_adopt_unowned.sql): *adopted is the
  * number of request messages it took, or -1 when they had been adopted
  * before; *owner the bot that holds the claim (0: nobody yet, when `bot_id`
  * is no bot). 0, or -1 on error.

@@ -36,7 +36,7 @@ int telegram_accept_update(const struct config *cfg, json_t *update,
 /*
  * At start, with bot `bot` configured: if no bot has adopted the messages
  * and updates recorded before bot ids were (bot 0), `bot` adopts them, once
- * for the database (sql/017_bot_adoption.sql); afterwards they are nobody's.
+ * for the database (sql/functions/tg_adopt_unowned.sql); afterwards they are nobody's.
  * 0 once that is settled (or `bot` is 0: no token), -1 (logged) when the
  * database could not be asked: call again later.
  */

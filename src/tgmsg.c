@@ -525,7 +525,7 @@ json_t *tgmsg_final(const struct lg_request *r)
         if (*when)
             sb_printf(&b, " at %s", when);
         if (r->response && *r->response) {
-            /* Loopgate's own reason why the timeout denied (sql/016_timeout_seen.sql). */
+            /* Loopgate's own reason why the timeout denied (sql/functions/requests_expire.sql). */
             char *why = cut_utf16(r->response, RESPONSE_SHOWN_MAX);
             sb_puts(&b, "\n<i>");
             tgmsg_escape(&b, why);

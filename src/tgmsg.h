@@ -74,7 +74,7 @@ bool tgmsg_refused(const struct lg_request *r, const struct tg_choice *c, bool t
 
 /*
  * The buttons of the message sent for `r` (cut when `truncated`), in keyboard
- * order, as requests.tg_buttons keeps them for tg_press (sql/008_press.sql):
+ * order, as requests.tg_buttons keeps them for tg_press (sql/functions/tg_press.sql):
  * [{"label", "approve", "refused", "answer"}] (new reference).
  */
 json_t *tgmsg_buttons(const struct lg_request *r, bool truncated);
