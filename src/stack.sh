@@ -11,12 +11,16 @@
 # (build/loopgate), LOOPGATE_AUTH (off: the README's examples work as
 # printed), LOOPGATE_CONFIG (conf/loopgate.conf), PG_OPTS (extra postgres -c
 # settings), LOOPGATE_DB_NAME (loopgate: the database the workers use, created
-# when missing). Data lives in $LOOPGATE_VAR/pg and survives a restart.
+# when missing), LOOPGATE_MIGRATE_BIN ($LOOPGATE_BIN: the binary that migrates
+# the database before the workers start; the previous-release test migrates
+# with the new binary and serves with the old one). Data lives in
+# $LOOPGATE_VAR/pg and survives a restart.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VAR=${LOOPGATE_VAR:-$ROOT/var}
 BIN=${LOOPGATE_BIN:-$ROOT/build/loopgate}
+MIGRATE_BIN=${LOOPGATE_MIGRATE_BIN:-$BIN}
 PORT=${SERVER_PORT:-8080}
 SOCK=$VAR/run/loopgate.sock
 PGDATA=$VAR/pg
@@ -55,7 +59,7 @@ pg_start() {
     if ! "$PGBIN/psql" -h "$VAR/run" -U loopgate -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'" | grep -q 1; then
         "$PGBIN/psql" -h "$VAR/run" -U loopgate -d postgres -qc "CREATE DATABASE $DB_NAME" >/dev/null
     fi
-    "$BIN" migrate >/dev/null || die "migration failed"
+    "$MIGRATE_BIN" migrate >/dev/null || die "migration failed"
 }
 
 workers_start() {
@@ -128,6 +132,7 @@ stop_all() {
 
 start_all() {
     [[ -x $BIN ]] || die "$BIN is missing; run make"
+    [[ -x $MIGRATE_BIN ]] || die "$MIGRATE_BIN is missing; run make"
     if [[ -f $VAR/run/nginx.pid ]] && kill -0 "$(cat "$VAR/run/nginx.pid")" 2>/dev/null; then
         die "the stack in $VAR is already running; make stop first"
     fi

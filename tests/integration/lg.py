@@ -59,8 +59,12 @@ class Response:
 
 
 class Stack:
-    def __init__(self, binary, san=False, env=None):
+    def __init__(self, binary, san=False, env=None, migrate_bin=None):
+        """`binary` serves; `migrate_bin` (default `binary`) migrates the database
+        when the stack starts: the previous-release test serves with the old
+        binary on a schema the new one migrated."""
         self.binary = os.path.abspath(binary)
+        self.migrate_bin = os.path.abspath(migrate_bin or binary)
         self.san = san
         self.var = tempfile.mkdtemp(prefix="lgtest.")
         os.chmod(self.var, 0o755)
@@ -75,6 +79,7 @@ class Stack:
             LOOPGATE_VAR=self.var,
             SERVER_PORT=str(self.port),
             LOOPGATE_BIN=self.binary,
+            LOOPGATE_MIGRATE_BIN=self.migrate_bin,
             LOOPGATE_ACCESS_LOG="1",
             PG_OPTS="-c fsync=off -c full_page_writes=off",
             DB_URI=self.db_uri,
@@ -91,7 +96,10 @@ class Stack:
 
     @property
     def db_uri(self):
-        return "host=%s/run port=5432 dbname=loopgate user=loopgate" % self.var
+        return self.db_uri_of("loopgate")
+
+    def db_uri_of(self, db):
+        return "host=%s/run port=5432 dbname=%s user=loopgate" % (self.var, db)
 
     def stack(self, cmd, **env):
         r = subprocess.run(
@@ -244,6 +252,30 @@ class Stack:
 
     def new_key(self, tenant, name=None):
         return self.cli("apikey", "create", "--name", name or tenant, "--tenant", tenant).stdout.strip()
+
+
+WEBHOOK_SECRET = "it-webhook-secret_0123456789"
+
+
+def telegram_stack(binary, tg, san=False, migrate_bin=None):
+    """The stack the integration tests run against (not started): wired to the
+    Bot API stand-in `tg` (a started tgstub.TelegramStub), whose relay POSTs
+    button presses and replies to the stack's webhook as Telegram does."""
+    stack = Stack(binary, san=san, migrate_bin=migrate_bin, env={
+        "MAX_CONCURRENT_REQUESTS": "100",
+        "LOOPGATE_THREADS": "400",
+        "LOOPGATE_WEBHOOK_ALLOW_PRIVATE": "true",
+        "TELEGRAM_API_URL": tg.url,
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # Telegram reaches the stack through the stand-in's relay, so the
+        # stack runs in webhook mode, not getUpdates.
+        "PUBLIC_URL": "https://hitl.example.test",
+    })
+    stack.tg = tg
+    stack.webhook_secret = WEBHOOK_SECRET
+    tg.webhook_target("http://127.0.0.1:%d/telegram/webhook" % stack.port, WEBHOOK_SECRET)
+    return stack
 
 
 # ---------------------------------------------------------------- asserts

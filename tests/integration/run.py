@@ -27,9 +27,6 @@ sys.path.insert(0, HERE)
 import lg  # noqa: E402
 import tgstub  # noqa: E402
 
-WEBHOOK_SECRET = "it-webhook-secret_0123456789"
-
-
 def collect(pattern):
     tests = []
     for name in sorted(os.listdir(HERE)):
@@ -67,20 +64,7 @@ def main():
         label += "-drills"
     passed = failed = 0
     tg = tgstub.TelegramStub().start()
-    stack = lg.Stack(args.bin, san=args.san, env={
-        "MAX_CONCURRENT_REQUESTS": "100",
-        "LOOPGATE_THREADS": "400",
-        "LOOPGATE_WEBHOOK_ALLOW_PRIVATE": "true",
-        "TELEGRAM_API_URL": tg.url,
-        "TELEGRAM_BOT_TOKEN": tg.token,
-        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        # Telegram reaches the stack through the stand-in's relay, so the
-        # stack runs in webhook mode, not getUpdates.
-        "PUBLIC_URL": "https://hitl.example.test",
-    })
-    stack.tg = tg
-    stack.webhook_secret = WEBHOOK_SECRET
-    tg.webhook_target("http://127.0.0.1:%d/telegram/webhook" % stack.port, WEBHOOK_SECRET)
+    stack = lg.telegram_stack(args.bin, tg, san=args.san)
     t0 = time.time()
     try:
         stack.start()
