@@ -36,7 +36,7 @@ suite() {
 suite unit tests/unit/run.sh build
 suite configs tests/configs.sh
 suite integration python3 tests/integration/run.py --bin build/loopgate
-suite integration-san python3 tests/integration/run.py --bin build/san/loopgate --san
+suite integration-san python3 tests/integration/run.py --bin build/san/loopgate --san --skip-slow
 suite unit-tsan env TSAN_OPTIONS=halt_on_error=0 tests/unit/run.sh build/tsan
 # About two minutes: the batcher (concurrent submits, one batch over the
 # pending limit), delivery under a burst, waiters woken, across a database
