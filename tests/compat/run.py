@@ -191,6 +191,7 @@ def main():
     new_conf = os.path.join(lg.ROOT, "conf/loopgate.conf")
     passed = failed = 0
     t0 = time.time()
+    s, state = None, {}
 
     def check(name, fn, *a):
         nonlocal passed, failed
@@ -204,6 +205,18 @@ def main():
             print("not ok - %s: %s" % (name, e), flush=True)
             if not isinstance(e, lg.Failure):
                 traceback.print_exc()
+            for line in worker_errors()[-6:]:
+                print("    " + line, flush=True)
+
+    def worker_errors():
+        """The errors the workers logged: why a binary failed on this schema."""
+        logs = [s.worker_log()] if s else []
+        if "fleet" in state:
+            logs += [state["fleet"].log(n) for n, _ in state["fleet"].logs]
+        seen = state.setdefault("errors_shown", set())
+        out = [line for text in logs for line in error_lines(text) if line not in seen]
+        seen.update(out)
+        return out
 
     if args.prev:
         old, version = os.path.abspath(args.prev), os.path.basename(args.prev)
@@ -222,11 +235,9 @@ def main():
     tg = tgstub.TelegramStub().start()
     s = lg.telegram_stack(old, tg, migrate_bin=new)
     s.extra_env["LOOPGATE_CONFIG"] = old_conf
-    state = {}
     try:
         def old_on_new():
             s.start()
-            state["old_log"] = s.worker_log()
             smoke(s, "compat-old")
             # Delivered by the old fleet alone, decided after the upgrade began.
             c = chat()
@@ -237,17 +248,19 @@ def main():
             eq(error_lines(s.worker_log()), [], "errors logged by the old workers")
 
         def mixed_fleet():
-            ok("across" in state, "the old fleet did not start")
+            if not s.running:
+                s.start()
             stop_workers(s)
             fleet = state["fleet"] = Fleet(s)
             fleet.add("old", old, old_conf)
             fleet.add("new", new, new_conf)
-            c, m, rid = state["across"]
-            upd, statuses = s.tg.press_and_deliver(c, m, button_text=NO + "No", user_id=c)
-            eq(statuses, [200], "the webhook's answers to the press")
-            p = poll(s, rid)
-            eq((p["status"], p["approved"], p["response"]), ("completed", False, "No"),
-               "the request the old fleet delivered, decided in the mixed fleet")
+            if "across" in state:  # else the check before failed and said why
+                c, m, rid = state["across"]
+                _, statuses = s.tg.press_and_deliver(c, m, button_text=NO + "No", user_id=c)
+                eq(statuses, [200], "the webhook's answers to the press")
+                p = poll(s, rid)
+                eq((p["status"], p["approved"], p["response"]), ("completed", False, "No"),
+                   "the request the old fleet delivered, decided in the mixed fleet")
             smoke(s, "compat-mixed")
             # Submits go to whichever master's worker accepts first: go on
             # until each fleet has logged one.
