@@ -32,6 +32,16 @@ def chat():
     return next(_chats)
 
 
+def _exists(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,6 +81,8 @@ class Stack:
         self.port = free_port()
         self.extra_env = dict(env or {})
         self.running = False
+        self.starts = 0           # how often start() ran, and the seconds that
+        self.lifecycle_s = 0.0    # start() and stop() took: run.py reports them
 
     # ------------------------------------------------------------ lifecycle
     def env(self, **over):
@@ -114,13 +126,28 @@ class Stack:
         return r
 
     def start(self, **env):
+        t = time.monotonic()
         self.extra_env.update(env)
         self.stack("start")
         self.running = True
+        self.starts += 1
+        self.lifecycle_s += time.monotonic() - t
 
     def stop(self):
+        """Stop the stack; return once the workers' master is gone for good.
+        stack.sh returns as soon as nginx and the master have exited; the
+        master, a daemon, is then reaped by PID 1, which on some hosts takes
+        a second or two, and tests tell a stopped master by kill(pid, 0)."""
+        t = time.monotonic()
+        try:
+            master = self.master_pid()
+        except (OSError, ValueError):
+            master = None
         self.stack("stop")
         self.running = False
+        if master:
+            wait_for(lambda: not _exists(master), 10, "the workers' master %d to be reaped" % master)
+        self.lifecycle_s += time.monotonic() - t
 
     def cleanup(self):
         try:
