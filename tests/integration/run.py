@@ -200,7 +200,8 @@ def main():
             print("logs kept in %s" % dest)
         stack.cleanup()
         tg.stop()
-    print("%s took %.1fs" % (label, time.time() - t0))
+    print("%s took %.1fs, %.1fs of it starting and stopping the stack (%d starts)"
+          % (label, time.time() - t0, stack.lifecycle_s, stack.starts))
     print("%s: %d passed, %d failed" % (label, passed, failed))
     return 1 if failed else 0
 
