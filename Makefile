@@ -4,6 +4,7 @@
 #   make run        install what is missing, start the local stack in the foreground
 #   make schema     regenerate sql/schema.sql from the migrations
 #   make check      the same set-up, then every test
+#   make check-compat  the previous release (RELEASES) on this tree's schema alone
 #   make check-drills  the long drills (minutes of waiting each) kept out of make check
 #   make SAN=1 ...  build with AddressSanitizer + UndefinedBehaviorSanitizer (into build/san)
 #   make TSAN=1 ... build with ThreadSanitizer (into build/tsan)
@@ -169,8 +170,17 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory -j2 build unit tests/node_modules/.package-lock.json
 	$(Q)$(MAKE) --no-print-directory -j2 SAN=1 build
 	$(Q)$(MAKE) --no-print-directory -j2 TSAN=1 build unit
-	$(Q)$(MAKE) --no-print-directory -j2 fuzz-build
+	$(Q)$(MAKE) --no-print-directory -j2 fuzz-build prev
 	$(Q)tests/run.sh
+
+# The previous release of RELEASES, built from git into build/prev once per
+# commit (tests/compat/prev.sh), and its compatibility test on its own.
+.PHONY: prev check-compat
+prev:
+	$(Q)tests/compat/prev.sh >/dev/null
+
+check-compat: deps build prev
+	$(Q)python3 tests/compat/run.py --bin build/loopgate
 
 # The drills: an MCP client outlasting its 60 s timeout, slow Bot API calls
 # that outlast a batch's lease. Minutes of waiting, so not in make check.

@@ -11,12 +11,16 @@
 # (build/loopgate), LOOPGATE_AUTH (off: the README's examples work as
 # printed), LOOPGATE_CONFIG (conf/loopgate.conf), PG_OPTS (extra postgres -c
 # settings), LOOPGATE_DB_NAME (loopgate: the database the workers use, created
-# when missing). Data lives in $LOOPGATE_VAR/pg and survives a restart.
+# when missing), LOOPGATE_MIGRATE_BIN ($LOOPGATE_BIN: the binary that migrates
+# the database before the workers start; the previous-release test migrates
+# with the new binary and serves with the old one). Data lives in
+# $LOOPGATE_VAR/pg and survives a restart.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VAR=${LOOPGATE_VAR:-$ROOT/var}
 BIN=${LOOPGATE_BIN:-$ROOT/build/loopgate}
+MIGRATE_BIN=${LOOPGATE_MIGRATE_BIN:-$BIN}
 PORT=${SERVER_PORT:-8080}
 SOCK=$VAR/run/loopgate.sock
 PGDATA=$VAR/pg
@@ -55,7 +59,7 @@ pg_start() {
     if ! "$PGBIN/psql" -h "$VAR/run" -U loopgate -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'" | grep -q 1; then
         "$PGBIN/psql" -h "$VAR/run" -U loopgate -d postgres -qc "CREATE DATABASE $DB_NAME" >/dev/null
     fi
-    "$BIN" migrate >/dev/null || die "migration failed"
+    "$MIGRATE_BIN" migrate >/dev/null || die "migration failed"
 }
 
 workers_start() {
@@ -105,14 +109,26 @@ wait_healthy() {
     die "http://127.0.0.1:$PORT/health did not answer; see $VAR/log/"
 }
 
+# alive PID: the process runs. A process that has exited but that its parent
+# has not reaped yet (a zombie) does not: nginx and the workers' master are
+# daemons whose parent is PID 1, and an init that reaps slowly (as in some
+# containers and VMs) would otherwise add seconds to every stop.
+alive() {
+    local st
+    kill -0 "$1" 2>/dev/null || return 1
+    read -r st <"/proc/$1/stat" 2>/dev/null || return 0
+    st=${st##*) }
+    [[ ${st%% *} != Z ]]
+}
+
 stop_pid() {   # stop_pid FILE SIGNAL SECONDS
     local f=$1 pid
     [[ -f $f ]] || return 0
     pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
         kill "-$2" "$pid" 2>/dev/null || true
-        for _ in $(seq $(($3 * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq $(($3 * 10))); do alive "$pid" || break; sleep 0.1; done
+        if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
     fi
     rm -f "$f"
 }
@@ -128,7 +144,8 @@ stop_all() {
 
 start_all() {
     [[ -x $BIN ]] || die "$BIN is missing; run make"
-    if [[ -f $VAR/run/nginx.pid ]] && kill -0 "$(cat "$VAR/run/nginx.pid")" 2>/dev/null; then
+    [[ -x $MIGRATE_BIN ]] || die "$MIGRATE_BIN is missing; run make"
+    if [[ -f $VAR/run/nginx.pid ]] && alive "$(cat "$VAR/run/nginx.pid")"; then
         die "the stack in $VAR is already running; make stop first"
     fi
     port_busy && die "port $PORT on 127.0.0.1 is in use; stop what uses it or set SERVER_PORT"
@@ -176,7 +193,7 @@ stop)
     ;;
 status)
     for n in nginx loopgate poller; do
-        if [[ -f $VAR/run/$n.pid ]] && kill -0 "$(cat "$VAR/run/$n.pid")" 2>/dev/null; then
+        if [[ -f $VAR/run/$n.pid ]] && alive "$(cat "$VAR/run/$n.pid")"; then
             say "$n running (pid $(cat "$VAR/run/$n.pid"))"
         else say "$n stopped"; fi
     done

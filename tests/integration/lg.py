@@ -32,6 +32,16 @@ def chat():
     return next(_chats)
 
 
+def _exists(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,14 +69,20 @@ class Response:
 
 
 class Stack:
-    def __init__(self, binary, san=False, env=None):
+    def __init__(self, binary, san=False, env=None, migrate_bin=None):
+        """`binary` serves; `migrate_bin` (default `binary`) migrates the database
+        when the stack starts: the previous-release test serves with the old
+        binary on a schema the new one migrated."""
         self.binary = os.path.abspath(binary)
+        self.migrate_bin = os.path.abspath(migrate_bin or binary)
         self.san = san
         self.var = tempfile.mkdtemp(prefix="lgtest.")
         os.chmod(self.var, 0o755)
         self.port = free_port()
         self.extra_env = dict(env or {})
         self.running = False
+        self.starts = 0           # how often start() ran, and the seconds that
+        self.lifecycle_s = 0.0    # start() and stop() took: run.py reports them
 
     # ------------------------------------------------------------ lifecycle
     def env(self, **over):
@@ -75,6 +91,7 @@ class Stack:
             LOOPGATE_VAR=self.var,
             SERVER_PORT=str(self.port),
             LOOPGATE_BIN=self.binary,
+            LOOPGATE_MIGRATE_BIN=self.migrate_bin,
             LOOPGATE_ACCESS_LOG="1",
             PG_OPTS="-c fsync=off -c full_page_writes=off",
             DB_URI=self.db_uri,
@@ -91,7 +108,10 @@ class Stack:
 
     @property
     def db_uri(self):
-        return "host=%s/run port=5432 dbname=loopgate user=loopgate" % self.var
+        return self.db_uri_of("loopgate")
+
+    def db_uri_of(self, db):
+        return "host=%s/run port=5432 dbname=%s user=loopgate" % (self.var, db)
 
     def stack(self, cmd, **env):
         r = subprocess.run(
@@ -106,13 +126,28 @@ class Stack:
         return r
 
     def start(self, **env):
+        t = time.monotonic()
         self.extra_env.update(env)
         self.stack("start")
         self.running = True
+        self.starts += 1
+        self.lifecycle_s += time.monotonic() - t
 
     def stop(self):
+        """Stop the stack; return once the workers' master is gone for good.
+        stack.sh returns as soon as nginx and the master have exited; the
+        master, a daemon, is then reaped by PID 1, which on some hosts takes
+        a second or two, and tests tell a stopped master by kill(pid, 0)."""
+        t = time.monotonic()
+        try:
+            master = self.master_pid()
+        except (OSError, ValueError):
+            master = None
         self.stack("stop")
         self.running = False
+        if master:
+            wait_for(lambda: not _exists(master), 10, "the workers' master %d to be reaped" % master)
+        self.lifecycle_s += time.monotonic() - t
 
     def cleanup(self):
         try:
@@ -244,6 +279,30 @@ class Stack:
 
     def new_key(self, tenant, name=None):
         return self.cli("apikey", "create", "--name", name or tenant, "--tenant", tenant).stdout.strip()
+
+
+WEBHOOK_SECRET = "it-webhook-secret_0123456789"
+
+
+def telegram_stack(binary, tg, san=False, migrate_bin=None):
+    """The stack the integration tests run against (not started): wired to the
+    Bot API stand-in `tg` (a started tgstub.TelegramStub), whose relay POSTs
+    button presses and replies to the stack's webhook as Telegram does."""
+    stack = Stack(binary, san=san, migrate_bin=migrate_bin, env={
+        "MAX_CONCURRENT_REQUESTS": "100",
+        "LOOPGATE_THREADS": "400",
+        "LOOPGATE_WEBHOOK_ALLOW_PRIVATE": "true",
+        "TELEGRAM_API_URL": tg.url,
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # Telegram reaches the stack through the stand-in's relay, so the
+        # stack runs in webhook mode, not getUpdates.
+        "PUBLIC_URL": "https://hitl.example.test",
+    })
+    stack.tg = tg
+    stack.webhook_secret = WEBHOOK_SECRET
+    tg.webhook_target("http://127.0.0.1:%d/telegram/webhook" % stack.port, WEBHOOK_SECRET)
+    return stack
 
 
 # ---------------------------------------------------------------- asserts
