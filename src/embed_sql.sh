@@ -24,6 +24,24 @@ directives() {
     awk '!/^--/ { exit } sub(/^-- loopgate: */, "") { print }' "$1"
 }
 
+# Any line that looks like a directive but is not one of the leading block
+# in its exact spelling (after a blank line, `--loopgate:`, `-- Loopgate:`):
+# it would be silently ignored, so it stops the build.
+stray_directives() {
+    awk 'head && !/^--/ { head = 0 }
+         tolower($0) ~ /^[ \t]*--[ \t]*loopgate[ \t]*:/ && !(head && /^-- loopgate: /) {
+             print FILENAME ":" FNR ": " $0 }' head=1 "$1"
+}
+
+# What an object file defines, as kind:name words (function:lg_ts
+# trigger:requests_decided view:...): migrate.c looks each one up in the
+# database, so an object dropped or never created there is applied again.
+defines() {
+    tr 'A-Z' 'a-z' <"$1" | sed -nE \
+        's/^[[:space:]]*create[[:space:]]+or[[:space:]]+replace[[:space:]]+(function|trigger|view)[[:space:]]+([a-z_][a-z0-9_]*).*/\1:\2/p' |
+        sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+
 # C string literal lines of a file.
 literal() {
     sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/     "/' -e 's/$/\\n"/' "$1"
@@ -51,6 +69,8 @@ done
         v=$(basename "$f" .sql)
         echo "$v" | grep -Eq '^[0-9]{3}_[a-z0-9_]+$' || die "$f: a migration is named NNN_name.sql"
         [ "$(tail -c 1 "$f" | od -An -c | tr -d ' ')" = '\n' ] || die "$f: no newline at the end"
+        stray=$(stray_directives "$f")
+        [ -z "$stray" ] || die "a directive outside the leading comment block or misspelt (write '-- loopgate: ...' at the top): $stray"
         notx=0
         needs=""
         while read -r d; do
@@ -84,9 +104,11 @@ EOF
         o=$(basename "$f" .sql)
         echo "$o" | grep -Eq '^[a-z_][a-z0-9_]*$' || die "$f: an object file is named after its object"
         [ "$(tail -c 1 "$f" | od -An -c | tr -d ' ')" = '\n' ] || die "$f: no newline at the end"
-        [ -z "$(directives "$f")" ] || die "$f: directives belong to migrations"
+        [ -z "$(directives "$f")$(stray_directives "$f")" ] || die "$f: directives belong to migrations"
+        defs=$(defines "$f")
+        [ -n "$defs" ] || die "$f: defines nothing with CREATE OR REPLACE FUNCTION, TRIGGER or VIEW"
         sum=$(sha256sum "$f" | cut -d ' ' -f 1)
-        printf '    {.name = "%s", .sha256 = "%s",\n     .sql =\n' "$o" "$sum"
+        printf '    {.name = "%s", .sha256 = "%s", .defines = "%s",\n     .sql =\n' "$o" "$sum" "$defs"
         literal "$f"
         echo '    },'
         n=$((n + 1))

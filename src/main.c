@@ -63,6 +63,25 @@ static int load_config(struct config *cfg, int *argc, char **argv)
     return 0;
 }
 
+/*
+ * A process that writes to the database (a worker, the getUpdates poller)
+ * never runs on a schema older than its own (docs/MIGRATIONS.md): false,
+ * logged, when a migration or object is missing. A database that cannot be
+ * reached now is not a reason to stop: the pool waits for it.
+ */
+static bool schema_ok(const struct config *cfg)
+{
+    char err[512];
+    int rc = migrate_check(cfg->db_uri, err, sizeof(err));
+
+    if (rc > 0)
+        log_error("the database schema is older than this binary; run 'loopgate migrate' first",
+                  "%s", err);
+    else if (rc < 0)
+        log_warn("could not check the database schema; starting anyway", "error=\"%s\"", err);
+    return rc <= 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
@@ -107,16 +126,10 @@ static int cmd_serve(int argc, char **argv)
     if (!cfg.auth_required)
         log_warn("authentication is off: requests without an API key act as tenant 'default'",
                  "config=%s", cfg.source);
-    /* A worker never runs on a schema older than its own (docs/MIGRATIONS.md). */
-    rc = migrate_check(cfg.db_uri, err, sizeof(err));
-    if (rc > 0) {
-        log_error("the database schema is older than this binary; run 'loopgate migrate' first",
-                  "%s", err);
+    if (!schema_ok(&cfg)) {
         config_free(&cfg);
         return 1;
     }
-    if (rc < 0)
-        log_warn("could not check the database schema; starting anyway", "error=\"%s\"", err);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = server_run(&cfg);
     curl_global_cleanup();
@@ -132,7 +145,7 @@ static int cmd_migrate(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     struct config cfg;
     int c, rc, status = 0;
-    long lock_timeout = 5;
+    long lock_timeout = 2;
     char *end;
 
     if (load_config(&cfg, &argc, argv) < 0)
@@ -148,16 +161,18 @@ static int cmd_migrate(int argc, char **argv)
                 "  1. the migrations of sql/migrations it has not seen (%d here), in order,\n"
                 "     each in one transaction, recorded in schema_migrations;\n"
                 "  2. the functions, triggers and views of sql/functions (%d here) whose\n"
-                "     content changed, each in one transaction, recorded by SHA-256 in\n"
-                "     schema_objects. Unchanged files are not run again.\n"
+                "     content changed or that the database lacks, each in one transaction,\n"
+                "     recorded by SHA-256 in schema_objects. Unchanged files are not run again.\n"
                 "Running it again changes nothing. A database newer than this binary (a\n"
                 "migration it does not know, objects a newer release applied) is left as\n"
                 "it is: that is a rolling upgrade, and this binary still runs on it.\n\n"
                 "  --lock-timeout SECONDS  how long any statement may wait for a lock\n"
-                "                          (default 5); a file whose lock is not granted in\n"
+                "                          (default 2; the workers' statements on that table\n"
+                "                          wait as long); a file whose lock is not granted in\n"
                 "                          time fails, is not applied, and is named\n"
                 "  --status                print each migration and object: applied (and when),\n"
-                "                          pending, changed, or newer; change nothing. Exits 0\n"
+                "                          pending, changed, missing from the database, or\n"
+                "                          newer; change nothing. Exits 0\n"
                 "                          when the database is up to date, 1 when something is\n"
                 "                          pending or changed, 2 when it cannot be read\n\n"
                 "Exit status without --status: 0 when done, 1 when a file failed (named, with\n"
@@ -212,6 +227,10 @@ static int cmd_telegram(int argc, char **argv)
 
     if (load_config(&cfg, &argc, argv) < 0)
         return 2;
+    if (argc > 1 && !strcmp(argv[1], "poll") && !schema_ok(&cfg)) {
+        config_free(&cfg);
+        return 1;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = telegram_main(&cfg, argc, argv);
     curl_global_cleanup();

@@ -12,9 +12,13 @@
  *    stay applied. Version strings never change: databases record them.
  * 3. Then the objects (sql/functions/), in file-name order, each whose
  *    SHA-256 differs from the one schema_objects records (or that it does
- *    not record), in its own transaction with its new record. An unchanged
- *    file is not run again. Every object file is CREATE OR REPLACE, so
- *    running one on a database that already has the object is safe.
+ *    not record), or that defines a function, trigger or view the database
+ *    lacks (looked up by name: dropped by hand, or by a release that later
+ *    brought the file back unchanged), in its own transaction with its new
+ *    record. An unchanged file is not run again; a body replaced by hand
+ *    under the same name is not seen (the checksums are of the files).
+ *    Every object file is CREATE OR REPLACE, so running one on a database
+ *    that already has the object is safe.
  * 4. Objects come after the migrations because they depend on them: a
  *    function's signature names table row types (RETURNS SETOF outbox), a
  *    trigger its table. Between object files, order does not matter:
@@ -32,10 +36,12 @@
  *    be creatable with what the migrations before it made, and must keep
  *    meaning what the migration relied on: an index built on a helper never
  *    sees the helper change (a new meaning is a new helper).
- * 6. lock_timeout: every file runs with SET LOCAL lock_timeout (5 s unless
+ * 6. lock_timeout: every file runs with SET LOCAL lock_timeout (2 s unless
  *    --lock-timeout says otherwise), so a migration that waits for a lock
  *    held by a long transaction fails, naming the file, instead of queueing
- *    every worker's statements behind its own lock request.
+ *    every worker's statements behind its own lock request for long: while
+ *    it waits, the workers' statements on that table wait too, and a worker
+ *    gives up on a statement after 5 s (503). The default stays well below.
  * 7. `-- loopgate: no-transaction` on a migration runs it outside a
  *    transaction, one statement at a time (split here on semicolons outside
  *    quotes, dollar quotes and comments), for what PostgreSQL refuses inside
@@ -48,16 +54,20 @@
  * 8. Rolling upgrades: a database newer than the binary is fine. A newer
  *    database holds a migration this binary does not know, or objects that a
  *    newer release applied (schema_objects.applied_by, compared as
- *    MAJOR.MINOR.PATCH). Then this binary's objects are left as they are,
- *    never put back to its older bodies: a host of the previous release that
- *    restarts (and migrates, as the systemd unit does) during the upgrade
- *    leaves the new release's functions in place.
- * 9. `loopgate serve` checks before it starts (migrate_check): every
+ *    MAJOR.MINOR.PATCH). Then the objects it records differently, or not
+ *    at all in the database, are left as they are, never put back to this
+ *    binary's older bodies: a host of the previous release that restarts
+ *    (and migrates, as the systemd unit does) during the upgrade leaves the
+ *    new release's functions in place. An object the database never
+ *    recorded is created all the same. A release that drops an object keeps
+ *    its schema_objects row, which tells older binaries it went on purpose.
+ * 9. `loopgate serve` and `loopgate telegram poll` check before they start (migrate_check): every
  *    migration it embeds is applied and every object current (or newer);
  *    otherwise it names the first missing one and stops.
  */
 #include "migrate.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +78,7 @@
 #include "version.h"
 
 #define MIGRATE_LOCK "SELECT pg_advisory_lock(7262317405291017)"
+#define MIGRATE_TRY_LOCK "SELECT pg_try_advisory_lock(7262317405291017)"
 #define MIGRATE_UNLOCK "SELECT pg_advisory_unlock(7262317405291017)"
 #define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
 
@@ -75,15 +86,25 @@
 struct db_state {
     PGresult *migs;    /* version, applied_at; NULL when schema_migrations does not exist */
     PGresult *objs;    /* name, sha256, applied_at, applied_by; NULL likewise */
+    PGresult *have;    /* kind:name of every function, trigger and view in the database */
     const char *newer; /* a migration of the database that this binary does not know */
 };
 
-enum obj_state { OBJ_CURRENT, OBJ_PENDING, OBJ_CHANGED, OBJ_NEWER };
+/*
+ * OBJ_MISSING: recorded with this file's checksum, but something the file
+ * defines is not in the database (dropped by hand, or by a migration of a
+ * release that later brought the file back unchanged): applied again.
+ */
+enum obj_state { OBJ_CURRENT, OBJ_PENDING, OBJ_CHANGED, OBJ_MISSING, OBJ_NEWER };
+
+/* The states that `migrate` applies and that `serve` refuses to start on. */
+#define OBJ_TO_APPLY(s) ((s) == OBJ_PENDING || (s) == OBJ_CHANGED || (s) == OBJ_MISSING)
 
 static void state_free(struct db_state *st)
 {
     PQclear(st->migs);
     PQclear(st->objs);
+    PQclear(st->have);
     memset(st, 0, sizeof(*st));
 }
 
@@ -148,6 +169,17 @@ static int load_state(PGconn *pg, struct db_state *st)
         state_free(st);
         return -1;
     }
+    if (!(st->have = query(pg, "SELECT 'function:' || p.proname FROM pg_proc p"
+                               " WHERE p.pronamespace = current_schema()::regnamespace"
+                               " UNION SELECT 'trigger:' || t.tgname FROM pg_trigger t"
+                               " JOIN pg_class c ON c.oid = t.tgrelid"
+                               " WHERE NOT t.tgisinternal"
+                               " AND c.relnamespace = current_schema()::regnamespace"
+                               " UNION SELECT 'view:' || viewname FROM pg_views"
+                               " WHERE schemaname = current_schema()"))) {
+        state_free(st);
+        return -1;
+    }
     for (int i = 0; st->migs && i < PQntuples(st->migs); i++)
         if (!known_migration(PQgetvalue(st->migs, i, 0))) {
             st->newer = PQgetvalue(st->migs, i, 0);
@@ -171,15 +203,44 @@ static int version_cmp(const char *a, const char *b)
     return 0;
 }
 
+/* Whether everything object `o` defines is in the database. */
+static bool object_present(const struct db_state *st, const struct sql_object *o)
+{
+    for (const char *p = o->defines; *p;) {
+        size_t len = strcspn(p, " ");
+        bool found = false;
+
+        for (int i = 0; i < PQntuples(st->have) && !found; i++)
+            found = strlen(PQgetvalue(st->have, i, 0)) == len &&
+                    !strncmp(PQgetvalue(st->have, i, 0), p, len);
+        if (!found)
+            return false;
+        p += len + strspn(p + len, " ");
+    }
+    return true;
+}
+
+/*
+ * An object never recorded is pending, whatever else the database holds. A
+ * recorded one that differs from this binary's file, or that the database
+ * lacks, is left alone when a newer release may have made it so (point 8):
+ * the database holds a migration this binary does not know, or the record
+ * names a newer version. Otherwise it is applied again.
+ */
 static enum obj_state object_state(const struct db_state *st, const struct sql_object *o)
 {
     int r = find_row(st->objs, o->name);
+    bool same, present;
 
-    if (r >= 0 && !strcmp(PQgetvalue(st->objs, r, 1), o->sha256))
+    if (r < 0)
+        return OBJ_PENDING;
+    same = !strcmp(PQgetvalue(st->objs, r, 1), o->sha256);
+    present = object_present(st, o);
+    if (same && present)
         return OBJ_CURRENT;
-    if (st->newer || (r >= 0 && version_cmp(PQgetvalue(st->objs, r, 3), LOOPGATE_VERSION) > 0))
+    if (st->newer || version_cmp(PQgetvalue(st->objs, r, 3), LOOPGATE_VERSION) > 0)
         return OBJ_NEWER;
-    return r < 0 ? OBJ_PENDING : OBJ_CHANGED;
+    return same ? OBJ_MISSING : OBJ_CHANGED;
 }
 
 static int exec_ok(PGconn *pg, const char *sql, const char *what)
@@ -220,7 +281,7 @@ static int run_sql(PGconn *pg, const char *sql, const char *file, int line, int 
             "loopgate migrate: %s%s: a lock was not granted within %d s (lock_timeout): another "
             "session holds it, a long transaction perhaps. The file was not applied; run "
             "'loopgate migrate' again when the database is quieter, or with a longer "
-            "--lock-timeout.\n",
+            "--lock-timeout (the workers' statements on that table wait as long).\n",
             file, where, lock_timeout_s);
     else
         fprintf(stderr, "loopgate migrate: %s%s failed: %s", file, where,
@@ -294,7 +355,7 @@ static int apply_needs(PGconn *pg, const struct db_state *st, const struct migra
         if (!o) /* embed_sql.sh checked every name */
             continue;
         s = object_state(st, o);
-        if (s != OBJ_PENDING && s != OBJ_CHANGED)
+        if (!OBJ_TO_APPLY(s))
             continue;
         if ((in_tx ? object_in_tx(pg, o, lock_timeout_s) : apply_object(pg, o, lock_timeout_s)) < 0)
             return -1;
@@ -432,6 +493,20 @@ static int apply_migration(PGconn *pg, const struct db_state *st, const struct m
     return exec_ok(pg, "COMMIT", "COMMIT");
 }
 
+/* The advisory lock of point 1; says so when another run holds it. */
+static int take_lock(PGconn *pg)
+{
+    PGresult *res = PQexec(pg, MIGRATE_TRY_LOCK);
+    int got = PQresultStatus(res) == PGRES_TUPLES_OK && !strcmp(PQgetvalue(res, 0, 0), "t");
+
+    PQclear(res);
+    if (got)
+        return 0;
+    printf("waiting for another 'loopgate migrate' to finish (it holds the migration lock)\n");
+    fflush(stdout);
+    return exec_ok(pg, MIGRATE_LOCK, "taking the migration lock");
+}
+
 static PGconn *connect_db(const char *conninfo)
 {
     char err[512];
@@ -452,8 +527,7 @@ int migrate_run(const char *conninfo, int lock_timeout_s)
     if (!pg)
         return 1;
     if (exec_ok(pg, "SET client_min_messages = warning", "SET") < 0 ||
-        exec_ok(pg, "SET check_function_bodies = off", "SET") < 0 ||
-        exec_ok(pg, MIGRATE_LOCK, "taking the migration lock") < 0)
+        exec_ok(pg, "SET check_function_bodies = off", "SET") < 0 || take_lock(pg) < 0)
         goto out;
     if (exec_ok(pg,
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -478,6 +552,7 @@ int migrate_run(const char *conninfo, int lock_timeout_s)
             goto unlock;
         printf("applied %s%s%s%s\n", migrations[i].version, *with ? " (with " : "", with,
                *with ? ")" : "");
+        fflush(stdout);
         done++;
     }
     /* Point 3, on what the database records now (needs may have applied some). */
@@ -490,11 +565,12 @@ int migrate_run(const char *conninfo, int lock_timeout_s)
         if (s == OBJ_NEWER)
             (void)lg_snprintf(left + strlen(left), sizeof(left) - strlen(left), "%s%s",
                               *left ? ", " : "", sql_objects[i].name);
-        if (s != OBJ_PENDING && s != OBJ_CHANGED)
+        if (!OBJ_TO_APPLY(s))
             continue;
         if (apply_object(pg, &sql_objects[i], lock_timeout_s) < 0)
             goto unlock;
         printf("applied %s\n", sql_objects[i].name);
+        fflush(stdout);
         done++;
     }
     if (st.newer)
@@ -515,7 +591,8 @@ out:
 
 int migrate_status(const char *conninfo)
 {
-    static const char *const names[] = {"applied", "pending", "changed", "newer"};
+    static const char *const names[] = {"applied", "pending", "changed",
+                                        "missing from the database", "newer"};
     PGconn *pg = connect_db(conninfo);
     struct db_state st;
     int todo = 0;
@@ -549,11 +626,14 @@ int migrate_status(const char *conninfo)
         printf("object     %-28s %s", o->name, names[s]);
         if (r >= 0 && s == OBJ_CURRENT)
             printf(" %s", PQgetvalue(st.objs, r, 2));
+        else if (s == OBJ_MISSING)
+            printf(" (applied %s by loopgate %s; defines %s)", PQgetvalue(st.objs, r, 2),
+                   PQgetvalue(st.objs, r, 3), o->defines);
         else if (r >= 0)
             printf(" (applied %s by loopgate %s; sql/functions/%s.sql differs)",
                    PQgetvalue(st.objs, r, 2), PQgetvalue(st.objs, r, 3), o->name);
         printf("%s\n", s == OBJ_NEWER ? ", left as it is" : "");
-        todo += s == OBJ_PENDING || s == OBJ_CHANGED;
+        todo += OBJ_TO_APPLY(s);
     }
     for (int i = 0; st.objs && i < PQntuples(st.objs); i++) {
         const char *name = PQgetvalue(st.objs, i, 0);
@@ -592,9 +672,11 @@ int migrate_check(const char *conninfo, char *why, size_t len)
     for (int i = 0; i < sql_objects_count && rc == 0; i++) {
         enum obj_state s = object_state(&st, &sql_objects[i]);
 
-        if (s == OBJ_PENDING || s == OBJ_CHANGED) {
+        if (OBJ_TO_APPLY(s)) {
             (void)lg_snprintf(why, len, "stale_object=%s state=%s", sql_objects[i].name,
-                              s == OBJ_PENDING ? "pending" : "changed");
+                              s == OBJ_PENDING   ? "pending"
+                              : s == OBJ_CHANGED ? "changed"
+                                                 : "missing");
             rc = 1;
         }
     }

@@ -27,8 +27,9 @@ struct migration {
 };
 
 struct sql_object {
-    const char *name;   /* file name without .sql, e.g. "outbox_claim_tg" */
-    const char *sha256; /* hex SHA-256 of the file */
+    const char *name;    /* file name without .sql, e.g. "outbox_claim_tg" */
+    const char *sha256;  /* hex SHA-256 of the file */
+    const char *defines; /* what it creates: "function:NAME trigger:NAME ...", space-separated */
     const char *sql;
 };
 
@@ -47,7 +48,8 @@ int migrate_run(const char *conninfo, int lock_timeout_s);
 
 /*
  * Print each migration and object with its state (applied and when,
- * pending, changed, newer) without changing anything. Returns 0 when
+ * pending, changed, missing from the database, newer) without changing
+ * anything. Returns 0 when
  * nothing is left to apply, 1 when something is, 2 when the database could
  * not be read.
  */

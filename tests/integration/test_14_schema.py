@@ -248,3 +248,95 @@ def test_migrate_usage(s):
         ok(words in r.stdout, "migrate --help mentions %r: %s" % (words, r.stdout))
     for args in (["--lock-timeout", "0"], ["--lock-timeout", "soon"], ["--frob"], ["extra"]):
         eq(s.cli("migrate", *args, check=False).returncode, 2, "migrate %s" % args)
+
+
+def test_objects_missing_from_the_database_are_applied_again(s):
+    migs, objs = embedded()
+    with scratch(s, "lg14_missing") as (db, uri), tempfile.TemporaryDirectory() as tmp:
+        # Dropped by hand: the records still hold the files' checksums.
+        s.sql("DROP FUNCTION tg_adopt_unowned(bigint);"
+              " DROP TRIGGER requests_pending_insert ON requests", db=db)
+        r = migrate(s, uri, "--status")
+        eq(r.returncode, 1, r.stdout)
+        states = status_lines(r.stdout)
+        for name in ("tg_adopt_unowned", "requests_pending_insert"):
+            ok(states[name].startswith("missing from the database (applied 20"), states[name])
+        ok("2 to apply" in r.stdout, r.stdout)
+        err = refused(s, uri, tmp)
+        ok("stale_object=requests_pending_insert state=missing" in err, err)
+        # The getUpdates poller writes to the database too: it refuses as the worker does.
+        poll = subprocess.run([s.binary, "telegram", "poll"], capture_output=True, text=True,
+                              timeout=30, env=s.env(DB_URI=uri, TELEGRAM_BOT_TOKEN="123456:abc",
+                                                    TELEGRAM_API_URL="http://127.0.0.1:9"))
+        eq(poll.returncode, 1, poll.stderr)
+        ok("run 'loopgate migrate' first" in poll.stderr
+           and "stale_object=requests_pending_insert" in poll.stderr, poll.stderr)
+
+        r = migrate(s, uri)
+        eq((r.returncode, r.stdout), (0, "applied requests_pending_insert\napplied tg_adopt_unowned\n"),
+           r.stderr)
+        eq(s.sql("SELECT count(*) FROM pg_trigger WHERE tgname = 'requests_pending_insert'", db=db),
+           [["1"]])
+        eq(s.sql("SELECT to_regproc('tg_adopt_unowned') IS NOT NULL", db=db), [["t"]])
+        eq(migrate(s, uri, "--status").returncode, 0)
+
+        # A newer database (a migration this binary does not know) still gets the
+        # objects it never recorded; the ones it records differently stay as they are.
+        s.sql("INSERT INTO schema_migrations VALUES ('999_from_the_future');"
+              " DELETE FROM schema_objects WHERE name = 'lg_ts';"
+              " UPDATE schema_objects SET sha256 = repeat('0', 64) WHERE name = 'tg_press'", db=db)
+        r = migrate(s, uri)
+        eq(r.returncode, 0, r.stderr)
+        ok("applied lg_ts\n" in r.stdout and "left as a newer release made them: tg_press\n"
+           in r.stdout, r.stdout)
+        eq(s.sql("SELECT count(*) FROM schema_objects WHERE name = 'lg_ts'", db=db), [["1"]])
+
+
+def test_a_second_migrate_says_it_waits(s):
+    with scratch(s, "lg14_wait") as (db, uri):
+        holder = subprocess.Popen(
+            [os.path.join(PGBIN, "psql"), "-X", "-q", "-h", os.path.join(s.var, "run"),
+             "-U", "loopgate", "-d", db],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND %s granted"
+        try:
+            holder.stdin.write("SELECT pg_advisory_lock(7262317405291017);\n")
+            holder.stdin.flush()
+            wait_for(lambda: s.sql(waiting % "", db=db) == [["1"]], 10, "the held lock")
+            p = subprocess.Popen([s.binary, "migrate"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=s.env(DB_URI=uri))
+            wait_for(lambda: s.sql(waiting % "NOT", db=db) == [["1"]], 10,
+                     "the second migrate to wait for the lock")
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+        out, err = p.communicate(timeout=30)
+        eq(p.returncode, 0, err)
+        ok(out.startswith("waiting for another 'loopgate migrate' to finish"), out)
+        ok("database is up to date" in out, out)
+
+
+def test_directives_are_exact_or_the_build_stops(_s):
+    """embed_sql.sh refuses a directive it would otherwise ignore."""
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = os.path.join(tmp, "lg_ts.sql")
+        with open(obj, "w") as f:
+            f.write("CREATE OR REPLACE FUNCTION lg_ts() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n")
+        for text in ("-- 018_x.sql - header\n\n-- loopgate: no-transaction\nSELECT 1;\n",
+                     "--loopgate: needs lg_ts\nSELECT 1;\n",
+                     "-- Loopgate: no-transaction\nSELECT 1;\n"):
+            mig = os.path.join(tmp, "018_x.sql")
+            with open(mig, "w") as f:
+                f.write(text)
+            r = subprocess.run([os.path.join(ROOT, "src/embed_sql.sh"), os.path.join(tmp, "out.c"),
+                                mig, "--objects", obj], capture_output=True, text=True, timeout=30)
+            ok(r.returncode != 0 and "018_x.sql:" in r.stderr and "directive" in r.stderr,
+               "%r: %d %s" % (text, r.returncode, r.stderr))
+        with open(mig, "w") as f:
+            f.write("-- loopgate: needs lg_ts\n-- 018_x.sql - header\nSELECT 1;\n")
+        r = subprocess.run([os.path.join(ROOT, "src/embed_sql.sh"), os.path.join(tmp, "out.c"),
+                            mig, "--objects", obj], capture_output=True, text=True, timeout=30)
+        eq(r.returncode, 0, r.stderr)
+        with open(os.path.join(tmp, "out.c")) as f:
+            out = f.read()
+        ok('.needs = "lg_ts"' in out and '.defines = "function:lg_ts"' in out, out)
