@@ -15,6 +15,37 @@ BEGIN
 END $$;
 
 --
+-- Name: audit_log_chain_row(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_log_chain_row() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    h record;
+BEGIN
+    FOR attempt IN 1..2 LOOP
+        UPDATE audit_heads AS a
+           SET seq = a.seq + 1, prev_sha256 = a.row_sha256,
+               row_sha256 = audit_row_sha256(NEW.tenant, a.seq + 1, NEW.at, NEW.request_id,
+                                             NEW.session_id, NEW.actor, NEW.action, NEW.detail,
+                                             a.row_sha256)
+         WHERE a.tenant = NEW.tenant
+        RETURNING a.seq, a.prev_sha256, a.row_sha256 INTO h;
+        IF FOUND THEN
+            NEW.seq := h.seq;
+            NEW.prev_sha256 := h.prev_sha256;
+            NEW.row_sha256 := h.row_sha256;
+            RETURN NEW;
+        END IF;
+        -- The tenant's first row: make its head (a concurrent first row of
+        -- the same tenant waits here for the other to finish, then updates).
+        INSERT INTO audit_heads (tenant) VALUES (NEW.tenant) ON CONFLICT (tenant) DO NOTHING;
+    END LOOP;
+    RAISE EXCEPTION 'audit_log: could not take the chain head of tenant %', NEW.tenant;
+END $$;
+
+--
 -- Name: audit_log_immutable(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -23,6 +54,30 @@ CREATE FUNCTION public.audit_log_immutable() RETURNS trigger
     AS $$
 BEGIN
     RAISE EXCEPTION 'audit_log is append-only';
+END $$;
+
+--
+-- Name: audit_row_sha256(text, bigint, timestamp with time zone, uuid, text, text, text, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_row_sha256(p_tenant text, p_seq bigint, p_at timestamp with time zone, p_request_id uuid, p_session_id text, p_actor text, p_action text, p_detail jsonb, p_prev_sha256 text) RETURNS text
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    v text;
+    canon text := '';
+BEGIN
+    FOREACH v IN ARRAY ARRAY['loopgate-audit-v1', p_tenant, p_seq::text,
+                             to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                             p_request_id::text, p_session_id, p_actor, p_action, p_detail::text,
+                             p_prev_sha256] LOOP
+        IF canon <> '' THEN
+            canon := canon || E'\n';
+        END IF;
+        canon := canon || CASE WHEN v IS NULL THEN '-'
+                               ELSE octet_length(convert_to(v, 'UTF8')) || ':' || v END;
+    END LOOP;
+    RETURN encode(sha256(convert_to(canon, 'UTF8')), 'hex');
 END $$;
 
 --
@@ -465,13 +520,19 @@ DECLARE
     why text;
     approve boolean;
 BEGIN
+    -- Every request of the batch is locked before the first is written, and
+    -- they are written in tenant order: each audit row takes its tenant's
+    -- chain head (audit_log_chain) until the end of the transaction, and
+    -- writers that take several heads in one order never wait on each other.
     FOR r IN
-        SELECT id, tenant, session_id, on_timeout, telegram_message_id IS NOT NULL AS delivered,
-               tg_cut, tg_sent_at, expires_at, timeout_seconds
-        FROM requests
-        WHERE status = 'pending' AND expires_at <= now()
-        ORDER BY expires_at LIMIT p_limit
-        FOR UPDATE SKIP LOCKED
+        SELECT * FROM (
+            SELECT id, tenant, session_id, on_timeout, telegram_message_id IS NOT NULL AS delivered,
+                   tg_cut, tg_sent_at, expires_at, timeout_seconds
+            FROM requests
+            WHERE status = 'pending' AND expires_at <= now()
+            ORDER BY expires_at LIMIT p_limit
+            FOR UPDATE SKIP LOCKED) AS due
+        ORDER BY tenant, expires_at
     LOOP
         why := CASE
             WHEN r.on_timeout <> 'approve' THEN NULL
@@ -672,6 +733,17 @@ CREATE SEQUENCE public.api_keys_id_seq
 ALTER SEQUENCE public.api_keys_id_seq OWNED BY public.api_keys.id;
 
 --
+-- Name: audit_heads; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.audit_heads (
+    tenant text NOT NULL,
+    seq bigint DEFAULT 0 NOT NULL,
+    row_sha256 text,
+    prev_sha256 text
+);
+
+--
 -- Name: audit_log; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -683,7 +755,10 @@ CREATE TABLE public.audit_log (
     session_id text,
     actor text NOT NULL,
     action text NOT NULL,
-    detail jsonb
+    detail jsonb,
+    seq bigint,
+    prev_sha256 text,
+    row_sha256 text
 );
 
 --
@@ -926,6 +1001,13 @@ ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
 
 --
+-- Name: audit_heads audit_heads_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_heads
+    ADD CONSTRAINT audit_heads_pkey PRIMARY KEY (tenant);
+
+--
 -- Name: audit_log audit_log_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1028,6 +1110,12 @@ ALTER TABLE ONLY public.webhook_secrets
 --
 
 CREATE INDEX audit_log_request ON public.audit_log USING btree (request_id);
+
+--
+-- Name: audit_log_tenant_seq; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX audit_log_tenant_seq ON public.audit_log USING btree (tenant, seq);
 
 --
 -- Name: mcp_sessions_ended; Type: INDEX; Schema: public; Owner: -
@@ -1142,6 +1230,12 @@ CREATE TRIGGER api_keys_changed AFTER DELETE OR UPDATE ON public.api_keys FOR EA
 --
 
 CREATE TRIGGER audit_log_append_only BEFORE DELETE OR UPDATE ON public.audit_log FOR EACH ROW EXECUTE FUNCTION public.audit_log_immutable();
+
+--
+-- Name: audit_log audit_log_chain; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_log_chain BEFORE INSERT ON public.audit_log FOR EACH ROW EXECUTE FUNCTION public.audit_log_chain_row();
 
 --
 -- Name: outbox outbox_answered; Type: TRIGGER; Schema: public; Owner: -

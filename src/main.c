@@ -4,6 +4,7 @@
  *   loopgate serve     run the FastCGI master and its workers
  *   loopgate migrate   apply the embedded SQL migrations and objects (--status)
  *   loopgate apikey    create, list and revoke API keys
+ *   loopgate audit     export the audit trail, verify its hash chain
  *   loopgate version   print the version
  *
  * Every subcommand takes --config PATH and --help. Configuration errors stop
@@ -19,6 +20,7 @@
 #include <libpq-fe.h>
 
 #include "apikey.h"
+#include "audit.h"
 #include "config.h"
 #include "log.h"
 #include "mcpstdio.h"
@@ -220,6 +222,18 @@ static int cmd_apikey(int argc, char **argv)
     return rc;
 }
 
+static int cmd_audit(int argc, char **argv)
+{
+    struct config cfg;
+    int rc;
+
+    if (load_config(&cfg, &argc, argv) < 0)
+        return 2;
+    rc = audit_main(&cfg, argc, argv);
+    config_free(&cfg);
+    return rc;
+}
+
 static int cmd_telegram(int argc, char **argv)
 {
     struct config cfg;
@@ -263,6 +277,7 @@ static const struct command commands[] = {
     {"serve", cmd_serve, "run the FastCGI master and its workers"},
     {"migrate", cmd_migrate, "apply the SQL migrations and functions (--status: what is applied)"},
     {"apikey", cmd_apikey, "create, list or revoke API keys"},
+    {"audit", cmd_audit, "export the audit trail or verify its hash chain"},
     {"mcp", cmd_mcp, "serve MCP on stdin/stdout for desktop clients, bridged to a server"},
     {"telegram", cmd_telegram, "set or inspect the Telegram webhook, or poll for updates"},
     {"version", cmd_version, "print the version"},

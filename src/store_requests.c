@@ -55,6 +55,10 @@ static const struct db_stmt stmts[] = {
      * is active and how many requests were pending. A request counts against
      * the limit with the pending requests of its tenant and those before it in
      * the batch; ids are drawn first so that RETURNING rows find their request.
+     * The audit rows are written after every request, in tenant order: each
+     * takes its tenant's chain head until the commit (sql/functions/
+     * audit_log_chain.sql), and batches that take heads in one order never
+     * wait on each other.
      */
     [S_REQUEST_SUBMIT] =
         {"request_submit",
@@ -82,7 +86,7 @@ static const struct db_stmt stmts[] = {
          "         RETURNING " SUBMITTED_COLS ", tenant, session_id, telegram_chat_id),"
          " au AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
          "        SELECT ins.tenant, id, ins.session_id, e.a, 'submitted'"
-         "        FROM ins JOIN e USING (id)),"
+         "        FROM ins JOIN e USING (id) ORDER BY ins.tenant, e.ord),"
          " o AS (INSERT INTO outbox (kind, request_id, chat_id)"
          "       SELECT 'tg_send', id, telegram_chat_id FROM ins)"
          " SELECT ins.id::text, status, created_t, expires_t, request_type, timeout_seconds,"

@@ -17,13 +17,19 @@ DECLARE
     why text;
     approve boolean;
 BEGIN
+    -- Every request of the batch is locked before the first is written, and
+    -- they are written in tenant order: each audit row takes its tenant's
+    -- chain head (audit_log_chain) until the end of the transaction, and
+    -- writers that take several heads in one order never wait on each other.
     FOR r IN
-        SELECT id, tenant, session_id, on_timeout, telegram_message_id IS NOT NULL AS delivered,
-               tg_cut, tg_sent_at, expires_at, timeout_seconds
-        FROM requests
-        WHERE status = 'pending' AND expires_at <= now()
-        ORDER BY expires_at LIMIT p_limit
-        FOR UPDATE SKIP LOCKED
+        SELECT * FROM (
+            SELECT id, tenant, session_id, on_timeout, telegram_message_id IS NOT NULL AS delivered,
+                   tg_cut, tg_sent_at, expires_at, timeout_seconds
+            FROM requests
+            WHERE status = 'pending' AND expires_at <= now()
+            ORDER BY expires_at LIMIT p_limit
+            FOR UPDATE SKIP LOCKED) AS due
+        ORDER BY tenant, expires_at
     LOOP
         why := CASE
             WHEN r.on_timeout <> 'approve' THEN NULL
