@@ -8,6 +8,7 @@
  *   store_outbox.h     the outbox: lanes, leases, outcomes, Telegram pacing
  *   store_tg.h         Telegram updates, presses, bots, the update window
  *   store_mcp.h        MCP sessions
+ *   store_audit.h      the audit trail and its chain heads, read for export and verify
  *
  * Each function borrows a connection from the pool (db.h) for its own span,
  * runs one round trip where it can, and answers with a new JSON reference

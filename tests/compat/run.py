@@ -246,6 +246,11 @@ def main():
             _, m, _ = sent(s, rid)
             state["across"] = (c, m, rid)
             eq(error_lines(s.worker_log()), [], "errors logged by the old workers")
+            # The old workers' audit rows, which name none of the chain's
+            # columns, are chained by the trigger all the same.
+            r = subprocess.run([new, "audit", "verify"], env=s.env(LOOPGATE_CONFIG=new_conf),
+                               capture_output=True, text=True, timeout=60)
+            eq(r.returncode, 0, "audit verify of the old workers' rows: %s%s" % (r.stdout, r.stderr))
 
         def mixed_fleet():
             if not s.running:
@@ -280,7 +285,25 @@ def main():
             for db in ("upgraded", "fresh"):
                 s.sql("CREATE DATABASE %s" % db, db="postgres")
             migrate(s, old, old_conf, "upgraded")
+            # Audit rows the old release wrote before the upgrade: the
+            # migration chains them, in the order they were written.
+            s.sql("INSERT INTO audit_log (tenant, session_id, actor, action, detail)"
+                  " SELECT 't' || (g % 3), 's', 'key:x', 'session_registered',"
+                  "        jsonb_build_object('n', g, 'note', 'caf\u00e9, \"quoted\"')"
+                  " FROM generate_series(1, 30) g;"
+                  " INSERT INTO audit_log (tenant, actor, action) VALUES ('t1', 'loopgate', 'x')",
+                  db="upgraded")
             migrate(s, new, new_conf, "upgraded")
+            r = subprocess.run([new, "audit", "verify"],
+                               env=s.env(LOOPGATE_CONFIG=new_conf, DB_URI=s.db_uri_of("upgraded")),
+                               capture_output=True, text=True, timeout=60)
+            eq(r.returncode, 0, "audit verify after the upgrade: %s%s" % (r.stdout, r.stderr))
+            eq(s.sql("SELECT tenant, max(seq), count(*), bool_and(row_sha256 IS NOT NULL)"
+                     " FROM audit_log GROUP BY tenant ORDER BY tenant", db="upgraded"),
+               [["t0", "10", "10", "t"], ["t1", "11", "11", "t"], ["t2", "10", "10", "t"]],
+               "the backfilled chains")
+            eq(s.sql("SELECT min(id) FROM audit_log WHERE seq = 11", db="upgraded"),
+               s.sql("SELECT max(id) FROM audit_log", db="upgraded"), "chained in written order")
             migrate(s, new, new_conf, "fresh")
             up, fresh = dump_schema(s, "upgraded"), dump_schema(s, "fresh")
             diff = list(difflib.unified_diff(fresh, up, "fresh", "upgraded", lineterm="", n=1))
