@@ -417,7 +417,9 @@ static int verify_row(const struct audit_row *r, void *arg)
                r->id);
         return ferror(stdout);
     }
-    if (parse_int64(r->seq, &seq) < 0 || seq < v->next) {
+    if (parse_int64(r->seq, &seq) < 0)
+        seq = v->next - 1; /* a bigint always parses; never trust it does */
+    if (seq < v->next) {
         broken(v, r->tenant, seq, "inserted",
                "seq %s appears again (row id %s): a row was added to the chain", r->seq, r->id);
         return ferror(stdout);

@@ -92,9 +92,13 @@ static int stream_rows(struct db_conn *c, const struct audit_scan *q, struct lg_
     PGresult *res;
     int rc = 0;
 
-    if (!PQsendQueryParams(c->pg, rows_sql, 2, NULL, p, NULL, NULL, 0) ||
-        !PQsetSingleRowMode(c->pg))
+    if (!PQsendQueryParams(c->pg, rows_sql, 2, NULL, p, NULL, NULL, 0))
         return fail_res(c, NULL, "read the audit trail", err);
+    if (!PQsetSingleRowMode(c->pg)) {
+        cancel_rows(c);
+        c->broken = true;
+        return lg_fail(err, 500, "database_error", "could not read the audit trail row by row");
+    }
     while ((res = PQgetResult(c->pg)) != NULL) {
         ExecStatusType st = PQresultStatus(res);
 
