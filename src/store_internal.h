@@ -38,6 +38,17 @@ enum store_range {
 };
 
 /* The columns of a request, in the order store_row_to_request reads them. */
+/*
+ * The votes of the request of the row being read (`id`; votes has no column
+ * of that name), oldest first, as the API shows them: JSON text, or NULL
+ * when there are none.
+ */
+#define VOTES_JSON                                                                                 \
+    "(SELECT json_agg(json_build_object('responder', json_build_object('id', v.user_id,"           \
+    " 'name', v.name), 'channel', v.channel, 'approve', v.approve, 'response', v.response,"        \
+    " 'reason', v.reason, 'at', lg_ts(v.created_at)) ORDER BY v.created_at, v.person)"             \
+    " FROM votes v WHERE v.request_id = id)::text AS votes_t"
+
 #define REQ_COLS                                                                                   \
     "id::text AS rid, session_id, client_id, message, request_type, options::text AS options_t, "  \
     "metadata::text AS metadata_t, timeout_seconds, on_timeout, callback_url, status, response, "  \
@@ -46,8 +57,8 @@ enum store_range {
     "option_approve::text AS approve_t, telegram_chat_id AS tg_chat, "                             \
     "telegram_message_id AS tg_msg, tg_state, tg_attempts, tg_error, "                             \
     "lg_ts(tg_sent_at) AS tg_sent_t, cb_state, cb_attempts, cb_error, "                            \
-    "lg_ts(cb_delivered_at) AS cb_delivered_t"
-#define REQ_NCOLS 29
+    "lg_ts(cb_delivered_at) AS cb_delivered_t, approvals_required, deny_vetoes, " VOTES_JSON
+#define REQ_NCOLS 32
 
 /* A column value, or NULL for SQL NULL. */
 static inline const char *col(const PGresult *res, int row, int c)
