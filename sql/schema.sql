@@ -70,8 +70,14 @@ BEGIN
         outcome := 'already';
         said := 'You already voted on this request.';
     ELSE
-        SELECT count(*) FILTER (WHERE approve), count(*) FILTER (WHERE NOT approve)
-            INTO yes, no FROM votes WHERE request_id = p_id;
+        IF r.approvals_required = 1 THEN
+            -- the first vote decides: nothing to count (the press path stays short)
+            yes := p_approve::integer;
+            no := (NOT p_approve)::integer;
+        ELSE
+            SELECT count(*) FILTER (WHERE approve), count(*) FILTER (WHERE NOT approve)
+                INTO yes, no FROM votes WHERE request_id = p_id;
+        END IF;
         IF (p_approve AND yes >= r.approvals_required)
            OR (NOT p_approve AND (r.deny_vetoes OR no >= r.approvals_required)) THEN
             UPDATE requests SET status = 'completed', response = p_response, approved = p_approve,
@@ -844,7 +850,6 @@ CREATE TABLE public.requests (
     tg_cut boolean,
     approvals_required smallint DEFAULT 1 NOT NULL,
     deny_vetoes boolean DEFAULT true NOT NULL,
-    CONSTRAINT requests_approvals_required CHECK (((approvals_required >= 1) AND (approvals_required <= 10))),
     CONSTRAINT requests_cb_state_check CHECK ((cb_state = ANY (ARRAY['none'::text, 'queued'::text, 'delivered'::text, 'failed'::text]))),
     CONSTRAINT requests_on_timeout_check CHECK ((on_timeout = ANY (ARRAY['deny'::text, 'approve'::text]))),
     CONSTRAINT requests_request_type_check CHECK ((request_type = ANY (ARRAY['confirmation'::text, 'choice'::text, 'input'::text]))),
@@ -1033,6 +1038,13 @@ ALTER TABLE ONLY public.mcp_sessions
 
 ALTER TABLE ONLY public.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
+
+--
+-- Name: requests requests_approvals_required; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.requests
+    ADD CONSTRAINT requests_approvals_required CHECK (((approvals_required >= 1) AND (approvals_required <= 10))) NOT VALID;
 
 --
 -- Name: requests requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -

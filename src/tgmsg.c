@@ -576,11 +576,16 @@ json_t *tgmsg_final(const struct lg_request *r)
             sb_puts(&b, "</code>");
         }
         if (r->responder_name) {
-            char *name = tgmsg_clean(r->responder_name, false), *who = cut_utf16(name, 64);
+            /* A quorum is decided by everyone whose vote counted: "by Ann, Bob". */
+            int n = 0;
+            char *all = r->approvals_required > 1 ? voters(r, r->approved, &n, 63) : NULL;
+            char *name = tgmsg_clean(n > 1 ? all : r->responder_name, false);
+            char *who = cut_utf16(name, 64);
             sb_puts(&b, "\nby ");
             tgmsg_escape(&b, who);
             free(who);
             free(name);
+            free(all);
         }
         if (*when)
             sb_printf(&b, " at %s", when);

@@ -43,8 +43,14 @@ BEGIN
         outcome := 'already';
         said := 'You already voted on this request.';
     ELSE
-        SELECT count(*) FILTER (WHERE approve), count(*) FILTER (WHERE NOT approve)
-            INTO yes, no FROM votes WHERE request_id = p_id;
+        IF r.approvals_required = 1 THEN
+            -- the first vote decides: nothing to count (the press path stays short)
+            yes := p_approve::integer;
+            no := (NOT p_approve)::integer;
+        ELSE
+            SELECT count(*) FILTER (WHERE approve), count(*) FILTER (WHERE NOT approve)
+                INTO yes, no FROM votes WHERE request_id = p_id;
+        END IF;
         IF (p_approve AND yes >= r.approvals_required)
            OR (NOT p_approve AND (r.deny_vetoes OR no >= r.approvals_required)) THEN
             UPDATE requests SET status = 'completed', response = p_response, approved = p_approve,

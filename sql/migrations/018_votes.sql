@@ -11,10 +11,15 @@
 -- denial vetoes: today's rule), so the previous release's INSERTs, which do
 -- not name them, submit requests that behave as before, and its tg_press and
 -- tg_decided calls keep their signatures (they now record a vote too).
+--
+-- The range check is NOT VALID: every row written from now on is checked,
+-- and the rows already there (all of them 1, the default) are not scanned
+-- under the table's lock.
 ALTER TABLE requests
-    ADD COLUMN approvals_required smallint NOT NULL DEFAULT 1
-        CONSTRAINT requests_approvals_required CHECK (approvals_required BETWEEN 1 AND 10),
+    ADD COLUMN approvals_required smallint NOT NULL DEFAULT 1,
     ADD COLUMN deny_vetoes boolean NOT NULL DEFAULT true;
+ALTER TABLE requests ADD CONSTRAINT requests_approvals_required
+    CHECK (approvals_required BETWEEN 1 AND 10) NOT VALID;
 
 -- `person` identifies the voter across channels: 'telegram:<user id>', or
 -- 'console:<user id>' (the console's users are text ids); `user_id` is the

@@ -70,6 +70,7 @@ def test_two_of_three_quorum(s):
     eq(p["responder"], {"id": BOB, "name": "Bob"})
     eq([v["responder"]["name"] for v in p["votes"]], ["Ann", "Bob"])
     wait_for(lambda: "Approved" in s.tg.messages[(c, m)]["text"], 10, "the decision edit")
+    ok("by Ann, Bob" in s.tg.messages[(c, m)]["text"], s.tg.messages[(c, m)]["text"])
     eq(buttons(s.tg.messages[(c, m)]), [])
     eq(votes_rows(s, rid), [["telegram:%d" % ANN, str(ANN), "Ann", "telegram", "t", "Approve", "t", "t"],
                             ["telegram:%d" % BOB, str(BOB), "Bob", "telegram", "t", "Approve", "t", "t"]])
