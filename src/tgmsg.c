@@ -447,7 +447,10 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
     return b.p;
 }
 
-/* The names of the votes of `r` that approve (`approve`) or deny, ", "-separated, at most `units`.
+/*
+ * The names of the votes of `r` that approve (`approve`) or deny, cleaned
+ * and ", "-separated, cut to `units` (then an ellipsis); *count is how many.
+ * Returns a new string ("" for none).
  */
 static char *voters(const struct lg_request *r, bool approve, int *count, size_t units)
 {
@@ -461,9 +464,13 @@ static char *voters(const struct lg_request *r, bool approve, int *count, size_t
     {
         const char *name =
             json_string_value(json_object_get(json_object_get(v, "responder"), "name"));
+        char *clean;
+
         if (json_is_true(json_object_get(v, "approve")) != approve)
             continue;
-        sb_printf(&b, "%s%s", (*count)++ ? ", " : "", name ? name : "?");
+        clean = tgmsg_clean(name ? name : "?", false);
+        sb_printf(&b, "%s%s", (*count)++ ? ", " : "", clean);
+        free(clean);
     }
     json_decref(votes);
     if (!b.p)
