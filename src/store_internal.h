@@ -39,17 +39,10 @@ enum store_range {
 
 /* The columns of a request, in the order store_row_to_request reads them. */
 /*
- * The votes of the request of the row being read (`id`; votes has no column
- * of that name), oldest first, as the API shows them: JSON text, or NULL
- * when there are none. A pending request that one vote decides has none, so
- * its poll (the hottest statement) does not look.
+ * The votes of the request as the API shows them (requests.votes, written
+ * with each vote by lg_vote): JSON text, or NULL when there are none.
  */
-#define VOTES_JSON                                                                                 \
-    "CASE WHEN status <> 'pending' OR approvals_required > 1 THEN"                                 \
-    "(SELECT json_agg(json_build_object('responder', json_build_object('id', v.user_id,"           \
-    " 'name', v.name), 'channel', v.channel, 'approve', v.approve, 'response', v.response,"        \
-    " 'reason', v.reason, 'at', lg_ts(v.created_at)) ORDER BY v.created_at, v.person)"             \
-    " FROM votes v WHERE v.request_id = id)::text END AS votes_t"
+#define VOTES_JSON "votes::text AS votes_t"
 
 #define REQ_COLS                                                                                   \
     "id::text AS rid, session_id, client_id, message, request_type, options::text AS options_t, "  \

@@ -25,6 +25,7 @@ CREATE OR REPLACE FUNCTION lg_vote(p_id uuid, p_channel text, p_person text, p_u
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     r requests;
+    shown jsonb;
     yes integer;
     no integer;
     outcome text;
@@ -43,6 +44,10 @@ BEGIN
         outcome := 'already';
         said := 'You already voted on this request.';
     ELSE
+        -- the vote as the API shows it (requests.votes, 018)
+        shown := jsonb_build_array(jsonb_build_object(
+            'responder', jsonb_build_object('id', p_user, 'name', p_name), 'channel', p_channel,
+            'approve', p_approve, 'response', p_response, 'reason', NULL, 'at', lg_ts(now())));
         IF r.approvals_required = 1 THEN
             -- the first vote decides: nothing to count (the press path stays short)
             yes := p_approve::integer;
@@ -55,7 +60,8 @@ BEGIN
            OR (NOT p_approve AND (r.deny_vetoes OR no >= r.approvals_required)) THEN
             UPDATE requests SET status = 'completed', response = p_response, approved = p_approve,
                                 responder_id = p_user, responder_name = p_name,
-                                responded_at = now(), updated_at = now()
+                                responded_at = now(), updated_at = now(),
+                                votes = coalesce(votes, '[]') || shown
                 WHERE id = p_id AND status = 'pending';
             INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
                 VALUES (r.tenant, r.id, r.session_id, p_actor, 'decided',
@@ -74,7 +80,8 @@ BEGIN
             VALUES (r.tenant, r.id, r.session_id, p_actor, 'voted',
                     p_detail || jsonb_build_object('approvals', yes, 'denials', no,
                                                    'approvals_required', r.approvals_required));
-        UPDATE requests SET updated_at = now() WHERE id = p_id;
+        UPDATE requests SET updated_at = now(), votes = coalesce(votes, '[]') || shown
+            WHERE id = p_id;
         INSERT INTO outbox (kind, request_id, chat_id, priority)
             SELECT 'tg_edit', r.id, r.telegram_chat_id, 3 WHERE r.telegram_message_id IS NOT NULL;
         outcome := 'voted';

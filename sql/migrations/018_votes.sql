@@ -15,9 +15,15 @@
 -- The range check is NOT VALID: every row written from now on is checked,
 -- and the rows already there (all of them 1, the default) are not scanned
 -- under the table's lock.
+--
+-- `requests.votes` is what the API shows of the votes (a JSON array, oldest
+-- first; NULL: none), written by lg_vote in the statement that writes the
+-- vote, as `response` and `approved` are written with the decision: a poll
+-- and a woken waiter read one row, as before votes.
 ALTER TABLE requests
     ADD COLUMN approvals_required smallint NOT NULL DEFAULT 1,
-    ADD COLUMN deny_vetoes boolean NOT NULL DEFAULT true;
+    ADD COLUMN deny_vetoes boolean NOT NULL DEFAULT true,
+    ADD COLUMN votes jsonb;
 ALTER TABLE requests ADD CONSTRAINT requests_approvals_required
     CHECK (approvals_required BETWEEN 1 AND 10) NOT VALID;
 
@@ -26,9 +32,11 @@ ALTER TABLE requests ADD CONSTRAINT requests_approvals_required
 -- Telegram user id (NULL for another channel's person) and `name` is what
 -- is shown; `response` the label pressed or the text typed;
 -- `reason` and `params` are filled by later channels (deny with a reason,
--- approve with edits) and NULL until then.
+-- approve with edits) and NULL until then. No foreign key: lg_vote writes a
+-- vote only for the request it holds locked, and the press path stays one
+-- index write shorter.
 CREATE TABLE votes (
-    request_id  uuid NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
+    request_id  uuid NOT NULL,
     tenant      text NOT NULL,
     person      text NOT NULL,
     user_id     bigint,
