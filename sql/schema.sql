@@ -99,6 +99,93 @@ CREATE FUNCTION public.lg_url_host(p_url text) RETURNS text
 $$;
 
 --
+-- Name: lg_vote(uuid, text, text, bigint, text, boolean, text, text, jsonb, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.lg_vote(p_id uuid, p_channel text, p_person text, p_user bigint, p_name text, p_approve boolean, p_response text, p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    r requests;
+    shown jsonb;
+    yes integer;
+    no integer;
+    outcome text;
+    said text;
+BEGIN
+    SELECT * INTO r FROM requests WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND OR r.status <> 'pending' THEN
+        RETURN 'gone';
+    END IF;
+    INSERT INTO votes (request_id, tenant, person, user_id, name, channel, approve, response)
+        VALUES (p_id, r.tenant, p_person, p_user, p_name, p_channel, p_approve, p_response)
+        ON CONFLICT (request_id, person) DO NOTHING;
+    IF NOT FOUND THEN
+        INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
+            VALUES (r.tenant, r.id, r.session_id, p_actor, 'already_voted', p_detail);
+        outcome := 'already';
+        said := 'You already voted on this request.';
+    ELSE
+        -- the vote as the API shows it (requests.votes, 018)
+        shown := jsonb_build_array(jsonb_build_object(
+            'responder', jsonb_build_object('id', p_user, 'name', p_name), 'channel', p_channel,
+            'approve', p_approve, 'response', p_response, 'reason', NULL, 'at', lg_ts(now())));
+        IF r.approvals_required = 1 THEN
+            -- the first vote decides: nothing to count (the press path stays short)
+            yes := p_approve::integer;
+            no := (NOT p_approve)::integer;
+        ELSE
+            SELECT count(*) FILTER (WHERE approve), count(*) FILTER (WHERE NOT approve)
+                INTO yes, no FROM votes WHERE request_id = p_id;
+        END IF;
+        IF (p_approve AND yes >= r.approvals_required)
+           OR (NOT p_approve AND (r.deny_vetoes OR no >= r.approvals_required)) THEN
+            UPDATE requests SET status = 'completed', response = p_response, approved = p_approve,
+                                responder_id = p_user, responder_name = p_name,
+                                responded_at = now(), updated_at = now(),
+                                votes = coalesce(votes, '[]') || shown
+                WHERE id = p_id AND status = 'pending';
+            INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
+                VALUES (r.tenant, r.id, r.session_id, p_actor, 'decided',
+                        CASE WHEN r.approvals_required > 1
+                             THEN p_detail || jsonb_build_object('approvals', yes, 'denials', no,
+                                                   'approvals_required', r.approvals_required)
+                             ELSE p_detail END);
+            PERFORM request_finished(p_id);
+            IF p_answer IS NOT NULL THEN
+                INSERT INTO outbox (kind, chat_id, payload, priority)
+                    VALUES ('tg_answer', 0, p_answer, 1);
+            END IF;
+            RETURN CASE WHEN p_approve THEN 'approved' ELSE 'denied' END;
+        END IF;
+        INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
+            VALUES (r.tenant, r.id, r.session_id, p_actor, 'voted',
+                    p_detail || jsonb_build_object('approvals', yes, 'denials', no,
+                                                   'approvals_required', r.approvals_required));
+        UPDATE requests SET updated_at = now(), votes = coalesce(votes, '[]') || shown
+            WHERE id = p_id;
+        INSERT INTO outbox (kind, request_id, chat_id, priority)
+            SELECT 'tg_edit', r.id, r.telegram_chat_id, 3 WHERE r.telegram_message_id IS NOT NULL;
+        outcome := 'voted';
+        said := 'Recorded: ' || p_response || '. ' || yes || ' of ' || r.approvals_required
+                || ' approvals'
+                || CASE WHEN NOT r.deny_vetoes
+                        THEN ', ' || no || ' of ' || r.approvals_required || ' denials to deny'
+                        ELSE '' END || '.';
+    END IF;
+    IF p_answer IS NOT NULL THEN
+        INSERT INTO outbox (kind, chat_id, payload, priority)
+            VALUES ('tg_answer', 0, p_answer || jsonb_build_object('text', left(said, 200)), 1);
+    END IF;
+    IF p_reply IS NOT NULL THEN
+        INSERT INTO outbox (kind, chat_id, payload, priority)
+            VALUES ('tg_text', coalesce((p_reply ->> 'chat_id')::bigint, 0),
+                    (p_reply - 'chat_id') || jsonb_build_object('text', said), 4);
+    END IF;
+    RETURN outcome;
+END $$;
+
+--
 -- Name: outbox; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -617,27 +704,22 @@ END $$;
 --
 
 CREATE FUNCTION public.tg_decided(p_id uuid, p_response text, p_approved boolean, p_user bigint, p_name text, p_actor text, p_detail jsonb, p_answer jsonb) RETURNS boolean
-    LANGUAGE plpgsql
+    LANGUAGE sql
     AS $$
-DECLARE
-    r requests;
-BEGIN
-    UPDATE requests SET status = 'completed', response = p_response, approved = p_approved,
-                        responder_id = p_user, responder_name = p_name,
-                        responded_at = now(), updated_at = now()
-        WHERE id = p_id AND status = 'pending'
-        RETURNING * INTO r;
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
-        VALUES (r.tenant, r.id, r.session_id, p_actor, 'decided', p_detail);
-    PERFORM request_finished(r.id);
-    IF p_answer IS NOT NULL THEN
-        INSERT INTO outbox (kind, chat_id, payload, priority) VALUES ('tg_answer', 0, p_answer, 1);
-    END IF;
-    RETURN true;
-END $$;
+    SELECT tg_decided(p_id, p_response, p_approved, p_user, p_name, p_actor, p_detail, p_answer,
+                      NULL) IN ('approved', 'denied')
+$$;
+
+--
+-- Name: tg_decided(uuid, text, boolean, bigint, text, text, jsonb, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_decided(p_id uuid, p_response text, p_approved boolean, p_user bigint, p_name text, p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb) RETURNS text
+    LANGUAGE sql
+    AS $$
+    SELECT lg_vote(p_id, 'telegram', 'telegram:' || p_user, p_user, p_name, p_approved,
+                   p_response, p_actor, p_detail, p_answer, p_reply)
+$$;
 
 --
 -- Name: tg_press(bigint, uuid, integer, bigint, bigint, bigint, text, bigint[], boolean, text); Type: FUNCTION; Schema: public; Owner: -
@@ -689,15 +771,12 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'repeat';
     END IF;
-    IF NOT tg_decided(p_id, b ->> 'label', (b ->> 'approve')::boolean, p_user, p_name,
-                      'telegram:' || p_user,
-                      jsonb_build_object('response', b ->> 'label',
-                                         'approved', (b ->> 'approve')::boolean, 'via', 'button',
-                                         'user_id', p_user, 'user_name', p_name),
-                      jsonb_build_object('callback_query_id', p_cq, 'text', b ->> 'answer')) THEN
-        RAISE EXCEPTION 'tg_press: request % locked and pending, yet not decided', p_id;
-    END IF;
-    RETURN CASE WHEN (b ->> 'approve')::boolean THEN 'approved' ELSE 'denied' END;
+    RETURN lg_vote(p_id, 'telegram', 'telegram:' || p_user, p_user, p_name,
+                   (b ->> 'approve')::boolean, b ->> 'label', 'telegram:' || p_user,
+                   jsonb_build_object('response', b ->> 'label',
+                                      'approved', (b ->> 'approve')::boolean, 'via', 'button',
+                                      'user_id', p_user, 'user_name', p_name),
+                   jsonb_build_object('callback_query_id', p_cq, 'text', b ->> 'answer'), NULL);
 END $$;
 
 --
@@ -851,6 +930,9 @@ CREATE TABLE public.requests (
     tg_buttons jsonb,
     tg_bot_id bigint DEFAULT 0 NOT NULL,
     tg_cut boolean,
+    approvals_required smallint DEFAULT 1 NOT NULL,
+    deny_vetoes boolean DEFAULT true NOT NULL,
+    votes jsonb,
     CONSTRAINT requests_cb_state_check CHECK ((cb_state = ANY (ARRAY['none'::text, 'queued'::text, 'delivered'::text, 'failed'::text]))),
     CONSTRAINT requests_on_timeout_check CHECK ((on_timeout = ANY (ARRAY['deny'::text, 'approve'::text]))),
     CONSTRAINT requests_request_type_check CHECK ((request_type = ANY (ARRAY['confirmation'::text, 'choice'::text, 'input'::text]))),
@@ -959,6 +1041,25 @@ CREATE TABLE public.tg_updates (
 );
 
 --
+-- Name: votes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.votes (
+    request_id uuid NOT NULL,
+    tenant text NOT NULL,
+    person text NOT NULL,
+    user_id bigint,
+    name text NOT NULL,
+    channel text NOT NULL,
+    approve boolean NOT NULL,
+    response text NOT NULL,
+    reason text,
+    params jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT votes_channel CHECK ((channel = ANY (ARRAY['telegram'::text, 'console'::text])))
+);
+
+--
 -- Name: webhook_secrets; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1029,6 +1130,13 @@ ALTER TABLE ONLY public.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
 
 --
+-- Name: requests requests_approvals_required; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.requests
+    ADD CONSTRAINT requests_approvals_required CHECK (((approvals_required >= 1) AND (approvals_required <= 10))) NOT VALID;
+
+--
 -- Name: requests requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1097,6 +1205,13 @@ ALTER TABLE ONLY public.tg_unowned_adopted
 
 ALTER TABLE ONLY public.tg_updates
     ADD CONSTRAINT tg_updates_pkey PRIMARY KEY (bot_id, update_id);
+
+--
+-- Name: votes votes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.votes
+    ADD CONSTRAINT votes_pkey PRIMARY KEY (request_id, person);
 
 --
 -- Name: webhook_secrets webhook_secrets_pkey; Type: CONSTRAINT; Schema: public; Owner: -

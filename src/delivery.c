@@ -252,7 +252,13 @@ static void edit_request(struct tg_client *tg, const struct outbox_row *o)
         store_request_row_free(&row);
         return;
     }
-    params = tgmsg_final(r);
+    if (strcmp(r->status, "pending") != 0) {
+        params = tgmsg_final(r);
+    } else {
+        /* A vote that did not decide: the message as sent, with its progress and buttons. */
+        bool truncated;
+        params = tgmsg_request(r, &truncated);
+    }
     json_object_set_new(params, "chat_id", json_integer((json_int_t)r->tg_chat_id));
     json_object_set_new(params, "message_id", json_integer((json_int_t)r->tg_message_id));
     store_request_row_free(&row);

@@ -89,7 +89,13 @@ struct tool {
     "\"completed\":{\"type\":\"boolean\"},\"approved\":{\"type\":\"boolean\"},"                    \
     "\"response\":{\"type\":\"string\"},\"instructions\":{\"type\":\"string\"},"                   \
     "\"options\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"              \
-    "\"label\":{\"type\":\"string\"},\"approve\":{\"type\":\"boolean\"}}}}},"                      \
+    "\"label\":{\"type\":\"string\"},\"approve\":{\"type\":\"boolean\"}}}},"                       \
+    "\"votes\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"                \
+    "\"responder\":{\"type\":\"object\",\"properties\":{\"id\":{},\"name\":{\"type\":"             \
+    "\"string\"}}},\"channel\":{\"type\":\"string\"},\"approve\":{\"type\":\"boolean\"},"          \
+    "\"response\":{\"type\":\"string\"},\"reason\":{\"type\":[\"string\",\"null\"]},"              \
+    "\"at\":{\"type\":\"string\"}}}},"                                                             \
+    "\"approvals\":{\"type\":\"integer\"},\"approvals_required\":{\"type\":\"integer\"}},"         \
     "\"required\":[\"request_id\",\"status\",\"completed\",\"approved\",\"response\"]}"
 
 static json_t *tool_request_human_input(struct call *c);
@@ -116,6 +122,11 @@ static const struct tool tools[] = {
      "\"request_type\":{\"type\":\"string\",\"enum\":[\"confirmation\",\"choice\",\"input\"]},"
      "\"timeout_seconds\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":86400},"
      "\"callback_url\":{\"type\":\"string\"},"
+     "\"approvals_required\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10,"
+     "\"description\":\"How many distinct approvers must approve (default 1); the session must "
+     "list at least that many approvers\"},"
+     "\"deny_vetoes\":{\"type\":\"boolean\",\"description\":\"Whether one denial denies "
+     "(default true); false: as many denials as approvals_required deny\"},"
      "\"session_id\":{\"type\":\"string\",\"description\":\"Defaults to the server's MCP "
      "session\"},"
      "\"client_id\":{\"type\":\"string\"},"

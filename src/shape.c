@@ -72,6 +72,27 @@ static json_t *callback(const struct lg_request *r)
                      "delivered_at", str_or_null(r->cb_delivered_at));
 }
 
+/*
+ * The votes of `r` and its quorum, added to `o`: `votes` (oldest first),
+ * `approvals` (how many of them approve) and `approvals_required`.
+ */
+static void add_votes(json_t *o, const struct lg_request *r)
+{
+    json_t *votes = embedded(r->votes_json), *v;
+    size_t i;
+    int approvals = 0;
+
+    if (!json_is_array(votes)) {
+        json_decref(votes);
+        votes = json_array();
+    }
+    json_array_foreach(votes, i, v) approvals += json_is_true(json_object_get(v, "approve"));
+    json_object_set_new(o, "votes", votes);
+    json_object_set_new(o, "approvals", json_integer(approvals));
+    json_object_set_new(o, "approvals_required",
+                        json_integer(r->approvals_required > 0 ? r->approvals_required : 1));
+}
+
 json_t *shape_poll(const struct lg_request *r)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:o, s:o, s:o}", "request_id",
@@ -83,6 +104,8 @@ json_t *shape_poll(const struct lg_request *r)
 
     if (o && r->callback_url)
         json_object_set_new(o, "callback", callback(r));
+    if (o)
+        add_votes(o, r);
     return o;
 }
 
@@ -99,6 +122,10 @@ json_t *shape_request(const struct lg_request *r)
 
     if (o && r->callback_url)
         json_object_set_new(o, "callback_url", json_string(r->callback_url));
+    if (o) {
+        add_votes(o, r);
+        json_object_set_new(o, "deny_vetoes", json_boolean(r->deny_vetoes));
+    }
     return o;
 }
 

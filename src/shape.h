@@ -43,6 +43,9 @@ struct lg_request {
     int cb_attempts;
     const char *cb_error;        /* or NULL */
     const char *cb_delivered_at; /* or NULL */
+    int approvals_required;      /* the quorum: distinct approvals that approve (1-10) */
+    bool deny_vetoes;            /* one denial denies; else as many denials as approvals */
+    const char *votes_json;      /* JSON array text of the votes (VOTES_JSON), or NULL: none */
 };
 
 struct lg_session {

@@ -49,6 +49,9 @@ void store_row_to_request(const PGresult *res, int row, int c0, struct lg_reques
     r->cb_attempts = (int)col_int(res, row, c0 + 26);
     r->cb_error = col(res, row, c0 + 27);
     r->cb_delivered_at = col(res, row, c0 + 28);
+    r->approvals_required = (int)col_int(res, row, c0 + 29);
+    r->deny_vetoes = col_bool(res, row, c0 + 30);
+    r->votes_json = col(res, row, c0 + 31);
 }
 
 PGresult *store_run(const struct db_table *t, int idx, int n, const char *const *params,

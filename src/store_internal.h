@@ -38,6 +38,12 @@ enum store_range {
 };
 
 /* The columns of a request, in the order store_row_to_request reads them. */
+/*
+ * The votes of the request as the API shows them (requests.votes, written
+ * with each vote by lg_vote): JSON text, or NULL when there are none.
+ */
+#define VOTES_JSON "votes::text AS votes_t"
+
 #define REQ_COLS                                                                                   \
     "id::text AS rid, session_id, client_id, message, request_type, options::text AS options_t, "  \
     "metadata::text AS metadata_t, timeout_seconds, on_timeout, callback_url, status, response, "  \
@@ -46,8 +52,8 @@ enum store_range {
     "option_approve::text AS approve_t, telegram_chat_id AS tg_chat, "                             \
     "telegram_message_id AS tg_msg, tg_state, tg_attempts, tg_error, "                             \
     "lg_ts(tg_sent_at) AS tg_sent_t, cb_state, cb_attempts, cb_error, "                            \
-    "lg_ts(cb_delivered_at) AS cb_delivered_t"
-#define REQ_NCOLS 29
+    "lg_ts(cb_delivered_at) AS cb_delivered_t, approvals_required, deny_vetoes, " VOTES_JSON
+#define REQ_NCOLS 32
 
 /* A column value, or NULL for SQL NULL. */
 static inline const char *col(const PGresult *res, int row, int c)

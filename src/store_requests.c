@@ -25,8 +25,9 @@
 #define POLL_COLS                                                                                  \
     "id::text, status, response, approved, request_type, created_at, expires_at, responded_at, "   \
     "responder_id, responder_name, tg_state, tg_attempts, tg_error, tg_sent_at, "                  \
-    "telegram_message_id, callback_url, cb_state, cb_attempts, cb_error, cb_delivered_at"
-#define POLL_TENANT 20 /* the column after POLL_COLS, where a statement adds the tenant */
+    "telegram_message_id, callback_url, cb_state, cb_attempts, cb_error, cb_delivered_at, "        \
+    "approvals_required, " VOTES_JSON
+#define POLL_TENANT 22 /* the column after POLL_COLS, where a statement adds the tenant */
 
 /* What a submit answers (shape_submitted), read by row_to_submitted. */
 #define SUBMITTED_COLS                                                                             \
@@ -65,11 +66,13 @@ static const struct db_stmt stmts[] = {
          "WITH b AS MATERIALIZED (SELECT x.*, gen_random_uuid() AS id"
          "   FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (t text, s text, c text, m text,"
          "          rt text, o jsonb, md jsonb, ts int, ot text, cb text, ik text, bh text,"
-         "          a text, ap boolean[]))"
-         "   WITH ORDINALITY AS x(t, s, c, m, rt, o, md, ts, ot, cb, ik, bh, a, ap, ord)),"
+         "          a text, ap boolean[], nq int, dv boolean))"
+         "   WITH ORDINALITY AS x(t, s, c, m, rt, o, md, ts, ot, cb, ik, bh, a, ap, nq, dv, ord)),"
          " p AS (SELECT tenant, sum(n) AS n FROM tenant_pending"
          "       WHERE tenant IN (SELECT t FROM b) GROUP BY tenant),"
          " e AS MATERIALIZED (SELECT b.*, s.active, s.telegram_chat_id AS chat,"
+         /* a quorum needs that many approvers in the session */
+         "          coalesce(b.nq, 1) <= 1 OR cardinality(s.approvers) >= b.nq AS quorate,"
          "          COALESCE(p.n, 0) AS n, CASE WHEN s.active THEN COALESCE(p.n, 0)"
          "            + count(*) FILTER (WHERE s.active) OVER (PARTITION BY b.t ORDER BY b.ord)"
          "          END AS nth"
@@ -77,10 +80,12 @@ static const struct db_stmt stmts[] = {
          "   LEFT JOIN p ON p.tenant = b.t),"
          " ins AS (INSERT INTO requests (id, tenant, session_id, client_id, message, request_type,"
          "           options, metadata, timeout_seconds, expires_at, on_timeout, callback_url,"
-         "           idempotency_key, body_hash, option_approve, telegram_chat_id)"
+         "           idempotency_key, body_hash, option_approve, telegram_chat_id, "
+         "approvals_required,"
+         "           deny_vetoes)"
          "         SELECT id, t, s, c, m, rt, o, md, ts, now() + make_interval(secs => ts), ot, cb,"
-         "                ik, bh, ap, chat"
-         "         FROM e WHERE nth <= $2::int ORDER BY ord"
+         "                ik, bh, ap, chat, coalesce(nq, 1), coalesce(dv, true)"
+         "         FROM e WHERE nth <= $2::int AND quorate ORDER BY ord"
          "         ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL"
          "         DO NOTHING"
          "         RETURNING " SUBMITTED_COLS ", tenant, session_id, telegram_chat_id),"
@@ -90,7 +95,7 @@ static const struct db_stmt stmts[] = {
          " o AS (INSERT INTO outbox (kind, request_id, chat_id)"
          "       SELECT 'tg_send', id, telegram_chat_id FROM ins)"
          " SELECT ins.id::text, status, created_t, expires_t, request_type, timeout_seconds,"
-         "   e.active, e.n"
+         "   e.active, e.n, e.quorate"
          " FROM e LEFT JOIN ins USING (id) ORDER BY e.ord",
          false},
     [S_REQUEST_BY_IDEM] = {"request_by_idem",
@@ -175,6 +180,8 @@ static void row_to_poll(const PGresult *res, int row, struct lg_request *r, char
     r->cb_attempts = (int)col_int(res, row, 17);
     r->cb_error = col(res, row, 18);
     r->cb_delivered_at = col_ts(res, row, 19, ts[4]);
+    r->approvals_required = (int)col_int(res, row, 20);
+    r->votes_json = col(res, row, 21);
 }
 
 /* Fill the fields of `r` that SUBMITTED_COLS (from column 0) carry. */
@@ -228,11 +235,13 @@ static json_t *submit_item(const struct actor *who, const struct submit_in *in,
         for (size_t i = 0; i < json_array_size(in->options) && i < OPTIONS_MAX; i++)
             json_array_append_new(approve, json_boolean(in->approve[i]));
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:O*, s:O*, s:i, s:s, s:s*, s:s*, s:s*, s:s, s:o}",
-                     "t", who->tenant, "s", in->session_id, "c", in->client_id, "m", in->message,
-                     "rt", in->request_type, "o", in->options, "md", in->metadata, "ts",
-                     in->timeout_seconds, "ot", in->on_timeout, "cb", in->callback_url, "ik",
-                     idem_key, "bh", idem_key ? body_hash : NULL, "a", who->name, "ap", approve);
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:O*, s:O*, s:i, s:s, s:s*, s:s*, s:s*, s:s, s:o, s:i, s:b}",
+        "t", who->tenant, "s", in->session_id, "c", in->client_id, "m", in->message, "rt",
+        in->request_type, "o", in->options, "md", in->metadata, "ts", in->timeout_seconds, "ot",
+        in->on_timeout, "cb", in->callback_url, "ik", idem_key, "bh", idem_key ? body_hash : NULL,
+        "a", who->name, "ap", approve, "nq",
+        in->approvals_required > 0 ? in->approvals_required : 1, "dv", in->deny_vetoes);
 }
 
 /* Read one batch row into its slot. Returns 1 when a request was inserted. */
@@ -251,6 +260,8 @@ static int submit_outcome(const PGresult *res, int row, struct submit_slot *s)
         s->outcome = SUBMIT_NO_SESSION;
     else if (!col_bool(res, row, SUBMITTED_NCOLS))
         s->outcome = SUBMIT_INACTIVE;
+    else if (!col_bool(res, row, SUBMITTED_NCOLS + 2))
+        s->outcome = SUBMIT_FEW_APPROVERS;
     else
         s->outcome = SUBMIT_HELD;
     s->pending = col_int(res, row, SUBMITTED_NCOLS + 1);
@@ -325,6 +336,11 @@ int store_request_submit(const struct actor *who, const struct submit_in *in, co
                        in->session_id);
     case SUBMIT_INACTIVE:
         return lg_fail(err, 409, "session_inactive", "session '%s' is deactivated", in->session_id);
+    case SUBMIT_FEW_APPROVERS:
+        return lg_fail(err, 400, "invalid_field",
+                       "approvals_required is %d but session '%s' lists fewer approvers; "
+                       "register the session with at least %d approvers",
+                       in->approvals_required, in->session_id, in->approvals_required);
     default:
         break;
     }
@@ -437,12 +453,12 @@ int store_request_cancel(const struct actor *who, const char *id, json_t **out,
 static void own_strings(struct lg_request *r, char **block)
 {
     const char **f[] = {
-        &r->id,           &r->session_id,     &r->client_id,      &r->message,
-        &r->request_type, &r->options_json,   &r->metadata_json,  &r->on_timeout,
-        &r->callback_url, &r->status,         &r->response,       &r->created_at,
-        &r->expires_at,   &r->responded_at,   &r->responder_name, &r->option_approve,
-        &r->tg_state,     &r->tg_error,       &r->tg_sent_at,     &r->cb_state,
-        &r->cb_error,     &r->cb_delivered_at};
+        &r->id,           &r->session_id,      &r->client_id,      &r->message,
+        &r->request_type, &r->options_json,    &r->metadata_json,  &r->on_timeout,
+        &r->callback_url, &r->status,          &r->response,       &r->created_at,
+        &r->expires_at,   &r->responded_at,    &r->responder_name, &r->option_approve,
+        &r->tg_state,     &r->tg_error,        &r->tg_sent_at,     &r->cb_state,
+        &r->cb_error,     &r->cb_delivered_at, &r->votes_json};
     size_t len = 1, n = sizeof(f) / sizeof(f[0]);
     char *p;
 

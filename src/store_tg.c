@@ -64,7 +64,7 @@ static const struct db_stmt stmts[] = {
                     false},
     [S_TG_DECIDED] = {"tg_decided",
                       "SELECT tg_decided($1::uuid, $2, $3::boolean, $4::bigint, $5, $6, $7::jsonb,"
-                      " $8::jsonb)",
+                      " $8::jsonb, $9::jsonb)",
                       false},
     [S_TG_ENQUEUE] = {"tg_enqueue",
                       "INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
@@ -285,6 +285,7 @@ static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct
     char uid[24];
     char *detail = d ? json_dumps(d->audit_detail, JSON_COMPACT) : NULL;
     char *answer = d && d->answer ? json_dumps(d->answer, JSON_COMPACT) : NULL;
+    char *reply = d && d->reply ? json_dumps(d->reply, JSON_COMPACT) : NULL;
     const char *p[] = {d ? d->id : NULL,
                        d ? d->response : NULL,
                        d && d->approved ? "true" : "false",
@@ -292,7 +293,8 @@ static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct
                        d ? d->name : NULL,
                        d ? d->actor : NULL,
                        detail,
-                       answer};
+                       answer,
+                       reply};
     int n = 0, rc;
 
     snprintf(uid, sizeof(uid), "%lld", d ? (long long)d->user_id : 0LL);
@@ -323,7 +325,7 @@ static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct
         n++;
     }
     if (d) {
-        steps[n] = (struct db_step){.idx = S_TG_DECIDED, .n = 8, .params = p};
+        steps[n] = (struct db_step){.idx = S_TG_DECIDED, .n = 9, .params = p};
         steps[n + 1] = (struct db_step){.sql = DECISION_DURABLE};
         n += 2;
     }
@@ -334,6 +336,7 @@ static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct
         free(ep[i].json);
     free(detail);
     free(answer);
+    free(reply);
     if (rc < 0) {
         tx_rollback(tx);
         return -1;
@@ -458,6 +461,10 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
         rc = 0;
     } else if (!strcmp(v, "repeat")) {
         rc = 1;
+    } else if (!strcmp(v, "voted")) {
+        rc = 3;
+    } else if (!strcmp(v, "already")) {
+        rc = 4;
     }
     PQclear(res);
     return rc;

@@ -85,6 +85,7 @@ struct tg_decision {
     const char *actor; /* the audit actor */
     json_t *audit_detail;
     json_t *answer; /* answerCallbackQuery parameters, or NULL */
+    json_t *reply;  /* a typed answer: sendMessage parameters but the text, or NULL */
 };
 
 /* One row an update writes: an audit row (`action` set) or an outbox row (`kind` set). */
@@ -160,11 +161,13 @@ struct tg_press {
 };
 
 /*
- * Decide the press in one statement (and one round trip; like
- * store_tg_update, on disk when it returns; then notify_outbox_kick to send
- * what it queued). 0: decided (*approved set); 1: an update
- * handled before; 2: nothing written, handle it as any update (refusals,
- * messages sent before the buttons were kept); -1: error.
+ * The press as the presser's vote, in one statement (and one round trip;
+ * like store_tg_update, on disk when it returns; then notify_outbox_kick to
+ * send what it queued). 0: decided (*approved set); 1: an update handled
+ * before; 2: nothing written, handle it as any update (refusals, messages
+ * sent before the buttons were kept); 3: a vote that did not decide (the
+ * request's quorum is not met; the answer and the progress edit queued);
+ * 4: the presser had voted already (answered so); -1: error.
  */
 int store_tg_press(const struct tg_press *press, bool *approved,
                    struct lg_error *err) LG_MUST_CHECK;

@@ -40,10 +40,11 @@ enum { SUBMIT_BATCH_MAX = 64 };
 
 enum submit_verdict {
     SUBMIT_WAITING,
-    SUBMIT_DONE,       /* rc, out and err are the answer */
-    SUBMIT_NO_SESSION, /* no such session */
-    SUBMIT_INACTIVE,   /* the session is deactivated */
-    SUBMIT_HELD,       /* not inserted: an idempotency key already used, or the pending limit */
+    SUBMIT_DONE,          /* rc, out and err are the answer */
+    SUBMIT_NO_SESSION,    /* no such session */
+    SUBMIT_INACTIVE,      /* the session is deactivated */
+    SUBMIT_FEW_APPROVERS, /* approvals_required exceeds the session's approvers */
+    SUBMIT_HELD,          /* not inserted: an idempotency key already used, or the pending limit */
 };
 
 struct submit_slot {

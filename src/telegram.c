@@ -198,9 +198,15 @@ struct decision {
     struct person who;
 };
 
-/* Decide the locked request `t` as `who` chose; a button press (`cq_id`) is answered with it. */
+/*
+ * Vote on the locked request `t` as `who` chose (it decides when the quorum
+ * is met); a button press (`cq_id`) is answered with it, and a typed answer
+ * (message `reply_to` of chat `chat`, when not 0) is replied to when the
+ * vote does not decide.
+ */
 static void decide(struct decision *out, const struct tg_request *t, const struct person *who,
-                   const char *response, bool approve, const char *via, const char *cq_id)
+                   const char *response, bool approve, const char *via, const char *cq_id,
+                   int64_t chat, int64_t reply_to)
 {
     out->set = true;
     out->who = *who;
@@ -216,6 +222,10 @@ static void decide(struct decision *out, const struct tg_request *t, const struc
     out->d.audit_detail =
         json_pack("{s:s, s:b, s:s, s:I, s:s}", "response", response, "approved", approve, "via",
                   via, "user_id", (json_int_t)who->id, "user_name", who->name);
+    if (chat && reply_to)
+        out->d.reply =
+            json_pack("{s:I, s:{s:I, s:b}}", "chat_id", (json_int_t)chat, "reply_parameters",
+                      "message_id", (json_int_t)reply_to, "allow_sending_without_reply", 1);
     if (cq_id) {
         char *text = tgmsg_recorded(response);
 
@@ -229,6 +239,7 @@ static void decision_free(struct decision *dn)
     free(dn->response);
     json_decref(dn->d.audit_detail);
     json_decref(dn->d.answer);
+    json_decref(dn->d.reply);
 }
 
 /*
@@ -290,7 +301,7 @@ static int handle_callback(const struct config *cfg, struct tg_effects *fx, json
         log_info("decision refused", "request=%s user=%lld reason=%s", t->r.id, (long long)who.id,
                  action);
     } else {
-        decide(dn, t, &who, choices[idx].label, choices[idx].approve, "button", cq_id);
+        decide(dn, t, &who, choices[idx].label, choices[idx].approve, "button", cq_id, 0, 0);
     }
     free(text);
     json_decref(hold);
@@ -447,7 +458,7 @@ static int handle_reply(const struct config *cfg, const struct tg_request *locke
             return rc;
         }
     }
-    decide(dn, t, &who, text, approve, "reply", NULL);
+    decide(dn, t, &who, text, approve, "reply", NULL, chat, mid);
     return 0;
 }
 
@@ -557,6 +568,12 @@ static int quick_press(const struct config *cfg, json_t *cq, int64_t update_id, 
     rc = store_tg_press(&p, &approved, err);
     if (rc == 1) {
         log_debug("repeated update ignored", "update_id=%lld", (long long)update_id);
+        return 0;
+    }
+    if (rc == 3 || rc == 4) {
+        log_info(rc == 3 ? "vote recorded" : "vote refused: already voted",
+                 "request=%s user=%lld statements=1", id, (long long)who.id);
+        notify_outbox_kick();
         return 0;
     }
     if (rc != 0)

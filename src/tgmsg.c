@@ -447,12 +447,90 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
     return b.p;
 }
 
+/*
+ * The names of the votes of `r` that approve (`approve`) or deny, cleaned
+ * and ", "-separated, cut to `units` (then an ellipsis); *count is how many.
+ * Returns a new string ("" for none).
+ */
+static char *voters(const struct lg_request *r, bool approve, int *count, size_t units)
+{
+    json_t *votes = r->votes_json ? json_loads(r->votes_json, 0, NULL) : NULL, *v;
+    struct sbuf b = {0};
+    char *out;
+    size_t i;
+
+    *count = 0;
+    json_array_foreach(votes, i, v)
+    {
+        const char *name =
+            json_string_value(json_object_get(json_object_get(v, "responder"), "name"));
+        char *clean;
+
+        if (json_is_true(json_object_get(v, "approve")) != approve)
+            continue;
+        clean = tgmsg_clean(name ? name : "?", false);
+        sb_printf(&b, "%s%s", (*count)++ ? ", " : "", clean);
+        free(clean);
+    }
+    json_decref(votes);
+    if (!b.p)
+        return xstrdup("");
+    out = cut_utf16(b.p, units);
+    if (strlen(out) < b.len) {
+        char *more = xmalloc(strlen(out) + 4);
+        snprintf(more, strlen(out) + 4, "%s\xE2\x80\xA6", out);
+        free(out);
+        out = more;
+    }
+    sb_free(&b);
+    return out;
+}
+
+/*
+ * The progress of a request that needs more than one approval, appended to
+ * `b`: "1 of 2 approvals: Ann" (and, when a denial does not veto, "1 of 2
+ * denials: Bob"). It fits in DECISION_RESERVE, which a pending message
+ * leaves free. Nothing for a single-approval request.
+ */
+static void progress(struct sbuf *b, const struct lg_request *r)
+{
+    int yes, no;
+    char *names;
+
+    if (r->approvals_required <= 1)
+        return;
+    names = voters(r, true, &yes, 120);
+    sb_printf(b, "\n\n%d of %d approvals", yes, r->approvals_required);
+    if (*names) {
+        sb_puts(b, ": ");
+        tgmsg_escape(b, names);
+    }
+    free(names);
+    if (r->deny_vetoes) {
+        sb_puts(b, "\nOne denial denies.");
+        return;
+    }
+    names = voters(r, false, &no, 120);
+    sb_printf(b, "\n%d of %d denials", no, r->approvals_required);
+    if (*names) {
+        sb_puts(b, ": ");
+        tgmsg_escape(b, names);
+    }
+    free(names);
+}
+
 json_t *tgmsg_request(const struct lg_request *r, bool *truncated)
 {
     struct tg_choice c[TG_MAX_CHOICES + 1];
     json_t *hold, *params, *markup = NULL;
     char *text = render_body(r, DECISION_RESERVE, truncated);
     int n = tgmsg_offered(r, *truncated, c, &hold);
+    struct sbuf b = {0};
+
+    sb_puts(&b, text);
+    progress(&b, r);
+    free(text);
+    text = b.p;
 
     if (n > 0) {
         json_t *rows = json_array();
@@ -505,11 +583,16 @@ json_t *tgmsg_final(const struct lg_request *r)
             sb_puts(&b, "</code>");
         }
         if (r->responder_name) {
-            char *name = tgmsg_clean(r->responder_name, false), *who = cut_utf16(name, 64);
+            /* A quorum is decided by everyone whose vote counted: "by Ann, Bob". */
+            int n = 0;
+            char *all = r->approvals_required > 1 ? voters(r, r->approved, &n, 63) : NULL;
+            char *name = tgmsg_clean(n > 1 ? all : r->responder_name, false);
+            char *who = cut_utf16(name, 64);
             sb_puts(&b, "\nby ");
             tgmsg_escape(&b, who);
             free(who);
             free(name);
+            free(all);
         }
         if (*when)
             sb_printf(&b, " at %s", when);

@@ -491,6 +491,27 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out, st
             out->timeout_seconds = (int)t;
     }
 
+    /* The quorum (approvals_required distinct approvals; whether one denial denies). */
+    v = json_object_get(body, "approvals_required");
+    out->approvals_required = 1;
+    if (v && !json_is_null(v)) {
+        json_int_t n;
+        if (!json_is_integer(v))
+            return type_error(err, "approvals_required", "an integer");
+        n = json_integer_value(v);
+        if (n < 1 || n > APPROVALS_MAX)
+            return lg_fail(err, 400, "invalid_field", "approvals_required must be 1-%d",
+                           APPROVALS_MAX);
+        out->approvals_required = (int)n;
+    }
+    v = json_object_get(body, "deny_vetoes");
+    out->deny_vetoes = true;
+    if (v && !json_is_null(v)) {
+        if (!json_is_boolean(v))
+            return type_error(err, "deny_vetoes", "a boolean");
+        out->deny_vetoes = json_is_true(v);
+    }
+
     if (optional_string(body, "on_timeout", &s, err) < 0)
         return -1;
     if (!s)
@@ -510,6 +531,10 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out, st
                            "has none",
                            out->request_type);
     }
+    if (!strcmp(out->on_timeout, "approve") && out->approvals_required > 1)
+        /* A timeout is nobody's approval: it cannot stand in for a quorum. */
+        return lg_fail(err, 400, "invalid_field",
+                       "on_timeout approve cannot be combined with approvals_required above 1");
 
     return validate_callback_url(json_object_get(body, "callback_url"), false, &out->callback_url,
                                  err);

@@ -24,6 +24,7 @@
 #define TIMEOUT_MAX_SECONDS 86400
 #define APPROVERS_MAX 50
 #define URL_MAX_BYTES 2048
+#define APPROVALS_MAX 10
 
 struct register_in {
     const char *session_id;
@@ -43,6 +44,8 @@ struct submit_in {
     int timeout_seconds;       /* defaulted */
     const char *on_timeout;    /* deny | approve */
     const char *callback_url;  /* or NULL */
+    int approvals_required;    /* distinct approvals that approve, 1-APPROVALS_MAX; default 1 */
+    bool deny_vetoes;          /* one denial denies (default); else approvals_required denials */
 };
 
 /*

@@ -9,11 +9,15 @@
 -- and the presser may decide it (the rule of decide_authorized() in
 -- src/decide.c: the session's approvers, else the private chat's user, else
 -- any member of a group when p_group_any; then the allow list when it is
--- not empty). It returns 'approved' or 'denied' once decided (tg_decided:
--- audit, final-state work, the answer queued), 'repeat' for an update seen
--- before (per bot), and 'other' having written nothing: the worker then
--- handles the press as any other update, which also refuses it with the
--- right answer.
+-- not empty). The press is the presser's vote (lg_vote: the vote, the
+-- outcome under the request's quorum, audit, final-state work, the answer
+-- queued). It returns 'approved' or 'denied' once decided, 'voted' for a
+-- vote that did not decide (the request stays pending; the message shows
+-- the progress), 'already' when the presser voted before (answered so),
+-- 'repeat' for an update seen before (per bot), and 'other' having written
+-- nothing: the worker then handles the press as any other update, which
+-- also refuses it with the right answer. A release before votes reads
+-- 'voted' and 'already' as 'other'; its update is then a repeat, ignored.
 CREATE OR REPLACE FUNCTION tg_press(p_bot bigint, p_update bigint, p_id uuid, p_idx integer,
                                     p_chat bigint, p_mid bigint, p_user bigint, p_name text,
                                     p_allow bigint[], p_group_any boolean, p_cq text)
@@ -50,15 +54,12 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'repeat';
     END IF;
-    IF NOT tg_decided(p_id, b ->> 'label', (b ->> 'approve')::boolean, p_user, p_name,
-                      'telegram:' || p_user,
-                      jsonb_build_object('response', b ->> 'label',
-                                         'approved', (b ->> 'approve')::boolean, 'via', 'button',
-                                         'user_id', p_user, 'user_name', p_name),
-                      jsonb_build_object('callback_query_id', p_cq, 'text', b ->> 'answer')) THEN
-        RAISE EXCEPTION 'tg_press: request % locked and pending, yet not decided', p_id;
-    END IF;
-    RETURN CASE WHEN (b ->> 'approve')::boolean THEN 'approved' ELSE 'denied' END;
+    RETURN lg_vote(p_id, 'telegram', 'telegram:' || p_user, p_user, p_name,
+                   (b ->> 'approve')::boolean, b ->> 'label', 'telegram:' || p_user,
+                   jsonb_build_object('response', b ->> 'label',
+                                      'approved', (b ->> 'approve')::boolean, 'via', 'button',
+                                      'user_id', p_user, 'user_name', p_name),
+                   jsonb_build_object('callback_query_id', p_cq, 'text', b ->> 'answer'), NULL);
 END $$;
 
 -- The signature of binaries from before bot ids (migration 012): their

@@ -66,7 +66,7 @@ TEST(poll)
 
     if (!CHECK(json_is_object(o)))
         return;
-    CHECK_EQ_INT(json_object_size(o), 11);
+    CHECK_EQ_INT(json_object_size(o), 14);
     CHECK_EQ_STR(str(o, "request_id"), ID);
     CHECK_EQ_STR(str(o, "status"), "pending");
     CHECK_EQ_STR(str(o, "response"), "");
@@ -100,8 +100,31 @@ TEST(poll)
                     "\"approved\":false,\"completed\":false,\"request_type\":\"choice\","
                     "\"created_at\":\"2026-01-02T03:04:05Z\","
                     "\"expires_at\":\"2026-01-02T03:09:05Z\",\"responded_at\":null,"
-                    "\"responder\":null,\"delivery\":null}");
+                    "\"responder\":null,\"delivery\":null,\"votes\":[],\"approvals\":0,"
+                    "\"approvals_required\":1}");
     free(s);
+
+    /* Votes as stored (VOTES_JSON), counted; the quorum as submitted. */
+    r.approvals_required = 2;
+    r.votes_json = "[{\"responder\":{\"id\":401,\"name\":\"Ann\"},\"channel\":\"telegram\","
+                   "\"approve\":true,\"response\":\"Yes\",\"reason\":null,"
+                   "\"at\":\"2026-01-02T03:04:06.000000Z\"},{\"responder\":{\"id\":402,"
+                   "\"name\":\"Bob\"},\"channel\":\"telegram\",\"approve\":false,"
+                   "\"response\":\"No\",\"reason\":null,\"at\":\"2026-01-02T03:04:07.000000Z\"}]";
+    o = shape_poll(&r);
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "approvals")), 1);
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "approvals_required")), 2);
+    CHECK_EQ_INT(json_array_size(json_object_get(o, "votes")), 2);
+    CHECK_EQ_STR(
+        str(json_object_get(json_array_get(json_object_get(o, "votes"), 1), "responder"), "name"),
+        "Bob");
+    json_decref(o);
+    /* Stored text that does not parse is no votes, never a crash. */
+    r.votes_json = "[not json";
+    o = shape_poll(&r);
+    CHECK_EQ_INT(json_array_size(json_object_get(o, "votes")), 0);
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "approvals")), 0);
+    json_decref(o);
 }
 
 TEST(poll_final)
@@ -152,7 +175,7 @@ TEST(request)
 
     if (!CHECK(json_is_object(o)))
         return;
-    CHECK_EQ_INT(json_object_size(o), 15);
+    CHECK_EQ_INT(json_object_size(o), 19);
     CHECK_EQ_STR(str(o, "id"), ID);
     CHECK_EQ_STR(str(o, "session_id"), "production-deploy-bot");
     CHECK_EQ_STR(str(o, "client_id"), "ci-cd-pipeline");
@@ -187,7 +210,7 @@ TEST(request)
     r.approved = true;
     r.responded_at = "2026-01-02T03:05:00Z";
     o = shape_request(&r);
-    CHECK_EQ_INT(json_object_size(o), 16);
+    CHECK_EQ_INT(json_object_size(o), 20);
     CHECK(json_is_null(json_object_get(o, "options")));
     CHECK(json_is_null(json_object_get(o, "metadata")));
     CHECK_EQ_STR(str(o, "callback_url"), "https://agent.example/hook");

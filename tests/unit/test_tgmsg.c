@@ -524,6 +524,50 @@ TEST(long_message)
     }
 }
 
+/* A request that needs several approvals shows its progress, and still fits when cut. */
+TEST(quorum_progress)
+{
+    struct lg_request r = sample("choice");
+    struct sbuf votes = {0};
+    bool truncated = true;
+    char *msg = long_message(0), name[80];
+    json_t *p;
+
+    r.options_json = README_OPTIONS;
+    r.approvals_required = 2;
+    r.deny_vetoes = true;
+    p = tgmsg_request(&r, &truncated);
+    CHECK_CONTAINS(str(p, "text"), "\n\n0 of 2 approvals\nOne denial denies.");
+    json_decref(p);
+
+    r.votes_json = "[{\"responder\":{\"id\":1,\"name\":\"Ann <a>\"},\"approve\":true},"
+                   "{\"responder\":{\"id\":2,\"name\":\"Bob\"},\"approve\":false}]";
+    r.deny_vetoes = false;
+    p = tgmsg_request(&r, &truncated);
+    CHECK_CONTAINS(str(p, "text"), "1 of 2 approvals: Ann &lt;a&gt;\n1 of 2 denials: Bob");
+    json_decref(p);
+
+    /* Ten voters with names of 64 characters on a message cut to fit. */
+    sb_puts(&votes, "[");
+    for (int i = 0; i < 10; i++) {
+        memset(name, 'n', 64);
+        name[64] = '\0';
+        sb_printf(&votes, "%s{\"responder\":{\"id\":%d,\"name\":\"%s\"},\"approve\":%s}",
+                  i ? "," : "", i, name, i % 2 ? "false" : "true");
+    }
+    sb_puts(&votes, "]");
+    r.votes_json = votes.p;
+    r.approvals_required = 10;
+    r.message = msg;
+    p = tgmsg_request(&r, &truncated);
+    CHECK(truncated);
+    CHECK(visible_units(str(p, "text")) <= TG_TEXT_MAX);
+    CHECK_CONTAINS(str(p, "text"), "5 of 10 approvals: nnnn");
+    json_decref(p);
+    sb_free(&votes);
+    free(msg);
+}
+
 TEST(many_metadata_keys)
 {
     static const char *const types[] = {"confirmation", "choice", "input"};
@@ -1171,6 +1215,7 @@ int main(int argc, char **argv)
     RUN(request_input);
     RUN(request_html_escaped);
     RUN(long_message);
+    RUN(quorum_progress);
     RUN(many_metadata_keys);
     RUN(metadata_never_silently_cut);
     RUN(truncated_buttons);
