@@ -164,8 +164,16 @@ BEGIN
                                                    'approvals_required', r.approvals_required));
         UPDATE requests SET updated_at = now(), votes = coalesce(votes, '[]') || shown
             WHERE id = p_id;
+        -- One progress edit waiting is enough: it shows the row as it is when
+        -- it goes out, so a vote that finds one unclaimed adds none (ten
+        -- quick votes would otherwise spend ten of the chat's paced slots).
         INSERT INTO outbox (kind, request_id, chat_id, priority)
-            SELECT 'tg_edit', r.id, r.telegram_chat_id, 3 WHERE r.telegram_message_id IS NOT NULL;
+            SELECT 'tg_edit', r.id, r.telegram_chat_id, 3
+             WHERE r.telegram_message_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM outbox o
+                                WHERE o.chat_id = r.telegram_chat_id AND o.state = 'queued'
+                                  AND o.kind = 'tg_edit' AND o.request_id = r.id
+                                  AND (o.leased_until IS NULL OR o.leased_until < now()));
         outcome := 'voted';
         said := 'Recorded: ' || p_response || '. ' || yes || ' of ' || r.approvals_required
                 || ' approvals'

@@ -71,8 +71,9 @@ static const struct db_stmt stmts[] = {
          " p AS (SELECT tenant, sum(n) AS n FROM tenant_pending"
          "       WHERE tenant IN (SELECT t FROM b) GROUP BY tenant),"
          " e AS MATERIALIZED (SELECT b.*, s.active, s.telegram_chat_id AS chat,"
-         /* a quorum needs that many approvers in the session */
-         "          coalesce(b.nq, 1) <= 1 OR cardinality(s.approvers) >= b.nq AS quorate,"
+         /* a quorum needs that many distinct approvers in the session */
+         "          coalesce(b.nq, 1) <= 1"
+         "          OR (SELECT count(DISTINCT a) FROM unnest(s.approvers) a) >= b.nq AS quorate,"
          "          COALESCE(p.n, 0) AS n, CASE WHEN s.active THEN COALESCE(p.n, 0)"
          "            + count(*) FILTER (WHERE s.active) OVER (PARTITION BY b.t ORDER BY b.ord)"
          "          END AS nth"

@@ -225,11 +225,16 @@ def test_quorum_validation(s):
              "approvals_required")
     error_is(s.post("/hitl/request", dict(base, session_id="votes-none", approvals_required=2)),
              400, "invalid_field", "approvals_required")
+    # The same approver listed twice is one approver.
+    register(s, "votes-twice", chat(), approvers=[ANN, ANN])
+    error_is(s.post("/hitl/request", dict(base, session_id="votes-twice", approvals_required=2)),
+             400, "invalid_field", "approvals_required")
     # A timeout cannot stand in for a quorum.
     error_is(s.post("/hitl/request", dict(base, approvals_required=2, on_timeout="approve",
                                               options=["Yes", "No"])),
              400, "invalid_field", "approvals_required")
-    eq(s.scalar("SELECT count(*) FROM requests WHERE session_id IN ('votes-val', 'votes-none')"), "0")
+    eq(s.scalar("SELECT count(*) FROM requests"
+                " WHERE session_id IN ('votes-val', 'votes-none', 'votes-twice')"), "0")
     # Exactly as many as the session lists, and the defaults.
     r = s.post("/hitl/request", dict(base, approvals_required=2, deny_vetoes=False))
     eq(r.status, 200, repr(r))
@@ -237,3 +242,20 @@ def test_quorum_validation(s):
     r = s.post("/hitl/request", dict(base, approvals_required=None))
     eq(r.status, 200, repr(r))
     eq(request_row(s, r.json["request_id"])[4:], ["1", "t"])
+
+
+def test_quick_votes_share_one_progress_edit(s):
+    """Votes that come while a progress edit still waits for the group's
+    pace add none of their own: the waiting edit shows the row as it is
+    when it goes out."""
+    c = -chat()
+    register(s, "votes-quick", c, approvers=[ANN, BOB, CID])
+    rid = submit(s, "votes-quick", options=["Approve", "Reject"], approvals_required=3)
+    _, m, _ = sent(s, rid)
+    # The group's pace holds the first edit for seconds after the message itself.
+    eq(press(s, c, m, OK + "Approve", ANN, "Ann"), "Recorded: Approve. 1 of 3 approvals.")
+    eq(press(s, c, m, OK + "Approve", BOB, "Bob"), "Recorded: Approve. 2 of 3 approvals.")
+    eq(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1' AND kind = 'tg_edit'", rid),
+       "1", "one progress edit for two quick votes")
+    wait_for(lambda: "2 of 3 approvals: Ann, Bob" in s.tg.messages[(c, m)]["text"], 20,
+             "the progress edit with both votes")
