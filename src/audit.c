@@ -25,6 +25,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,28 +43,29 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: loopgate audit export [--tenant T] [--since TS] [--format jsonl|csv]\n"
-               "       loopgate audit verify [--tenant T]\n"
-               "\n"
-               "Every audit row of a tenant carries its place in the tenant's chain (seq),\n"
-               "the SHA-256 of the tenant's previous row (prev_sha256) and its own\n"
-               "(row_sha256), over a canonical text of its content (docs/AUDIT.md).\n"
-               "\n"
-               "export  writes the trail to stdout in chain order (by tenant, then seq):\n"
-               "        one JSON object per line (jsonl, the default), or CSV with a header\n"
-               "        row (RFC 4180 quoting, CRLF line ends; an empty field is NULL).\n"
-               "        --tenant T  only tenant T\n"
-               "        --since TS  only rows written at or after TS (a PostgreSQL timestamp,\n"
-               "                    e.g. 2026-12-01T00:00:00Z)\n"
-               "verify  recomputes every hash from the stored columns and follows each\n"
-               "        tenant's chain to its recorded head (audit_heads). Prints one line\n"
-               "        per tenant: `ok tenant=T rows=N head_seq=N head_sha256=H`, or\n"
-               "        `broken tenant=T seq=N kind=changed|removed|inserted: why` for the\n"
-               "        first row that breaks it.\n"
-               "        --tenant T  only tenant T\n"
-               "\n"
-               "Exit status: 0 when done (verify: every chain intact), 1 when verify found\n"
-               "a chain broken, 2 for a usage error or when the database could not be read.\n");
+    fprintf(f,
+            "Usage: loopgate audit export [--tenant T] [--since TS] [--format jsonl|csv]\n"
+            "       loopgate audit verify [--tenant T]\n"
+            "\n"
+            "Every audit row of a tenant carries its place in the tenant's chain (seq),\n"
+            "the SHA-256 of the tenant's previous row (prev_sha256) and its own\n"
+            "(row_sha256), over a canonical text of its content (docs/AUDIT.md).\n"
+            "\n"
+            "export  writes the trail to stdout in chain order (by tenant, then seq):\n"
+            "        one JSON object per line (jsonl, the default), or CSV with a header\n"
+            "        row (RFC 4180 quoting, CRLF line ends; an empty field is NULL).\n"
+            "        --tenant T  only tenant T\n"
+            "        --since TS  only rows written at or after TS (2026-12-01, 2026-12-01T10:00Z,\n"
+            "                    2026-12-01 10:00:00.5+02:00; without a zone, the database's)\n"
+            "verify  recomputes every hash from the stored columns and follows each\n"
+            "        tenant's chain to its recorded head (audit_heads). Prints one line\n"
+            "        per tenant: `ok tenant=T rows=N head_seq=N head_sha256=H`, or\n"
+            "        `broken tenant=T seq=N kind=changed|removed|inserted: why` for the\n"
+            "        first row that breaks it.\n"
+            "        --tenant T  only tenant T\n"
+            "\n"
+            "Exit status: 0 when done (verify: every chain intact), 1 when verify found\n"
+            "a chain broken, 2 for a usage error or when the database could not be read.\n");
 }
 
 /* ------------------------------------------------------------ canonical form */
@@ -224,6 +226,28 @@ static int export_row(const struct audit_row *r, void *arg)
     return x->error || ferror(stdout);
 }
 
+/*
+ * Whether `ts` is a date or time that --since takes: 2026-12-01,
+ * 2026-12-01T10:00, 2026-12-01 10:00:00.5Z, ...+02:00. PostgreSQL reads
+ * more (words such as "epoch" or "infinity"), but a trail's start is a
+ * point in time, and a typo should get this message, not the parser's.
+ */
+static bool since_ok(const char *ts)
+{
+    static const char *const shape =
+        "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+        "([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?"
+        "(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?)?$";
+    regex_t re;
+    bool ok;
+
+    if (regcomp(&re, shape, REG_EXTENDED | REG_NOSUB) != 0)
+        return false;
+    ok = regexec(&re, ts, 0, NULL, 0) == 0;
+    regfree(&re);
+    return ok;
+}
+
 static int cmd_export(int argc, char **argv)
 {
     static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
@@ -258,6 +282,11 @@ static int cmd_export(int argc, char **argv)
     }
     if (q.tenant && (!*q.tenant || strlen(q.tenant) > ID_MAX_BYTES)) {
         fprintf(stderr, "loopgate audit export: --tenant takes 1-%d bytes\n", ID_MAX_BYTES);
+        return 2;
+    }
+    if (q.since && !since_ok(q.since)) {
+        fprintf(stderr, "loopgate audit export: --since takes a timestamp such as 2026-12-01, "
+                        "2026-12-01T10:00:00Z or 2026-12-01 10:00+02:00\n");
         return 2;
     }
     if (x.format == FORMAT_CSV)

@@ -280,8 +280,13 @@ def test_audit_cli_usage(s):
     audit(s, check=2)
     audit(s, "nonsense", check=2)
     ok("--format" in audit(s, "export", "--format", "xml", check=2).stderr, "bad --format")
-    ok("timestamp" in audit(s, "export", "--since", "yesterday-ish", check=2).stderr,
-       "bad --since")
+    for since in ("yesterday-ish", "", "'; SELECT 1; --", "2026-01-01 00:00:00+99", "epoch",
+                  "2026-13-01", "2026-12-01\n"):
+        r = audit(s, "export", "--since", since, check=2)
+        ok("--since takes a timestamp such as 2026-12-01" in r.stderr and "ERROR" not in r.stderr,
+           "bad --since %r: %s" % (since, r.stderr))
+    for since in ("2026-12-01", "2026-12-01T10:00:00Z", "2026-12-01 10:00:00.123456+02:00"):
+        audit(s, "export", "--since", since, "--tenant", "audit-nobody", check=0)
     ok("no audit rows" in audit(s, "verify", "--tenant", "audit-nobody", check=2).stderr,
        "an unknown tenant")
     eq(audit(s, "export", "--tenant", "audit-nobody", check=0).stdout, "", "nothing to export")
