@@ -103,6 +103,17 @@ $$;
 --
 
 CREATE FUNCTION public.lg_vote(p_id uuid, p_channel text, p_person text, p_user bigint, p_name text, p_approve boolean, p_response text, p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb) RETURNS text
+    LANGUAGE sql
+    AS $$
+    SELECT lg_vote(p_id, p_channel, p_person, p_user, p_name, p_approve, p_response, p_actor,
+                   p_detail, p_answer, p_reply, NULL)
+$$;
+
+--
+-- Name: lg_vote(uuid, text, text, bigint, text, boolean, text, text, jsonb, jsonb, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.lg_vote(p_id uuid, p_channel text, p_person text, p_user bigint, p_name text, p_approve boolean, p_response text, p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb, p_reason text) RETURNS text
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -117,8 +128,10 @@ BEGIN
     IF NOT FOUND OR r.status <> 'pending' THEN
         RETURN 'gone';
     END IF;
-    INSERT INTO votes (request_id, tenant, person, user_id, name, channel, approve, response)
-        VALUES (p_id, r.tenant, p_person, p_user, p_name, p_channel, p_approve, p_response)
+    INSERT INTO votes (request_id, tenant, person, user_id, name, channel, approve, response,
+                       reason)
+        VALUES (p_id, r.tenant, p_person, p_user, p_name, p_channel, p_approve, p_response,
+                p_reason)
         ON CONFLICT (request_id, person) DO NOTHING;
     IF NOT FOUND THEN
         INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
@@ -129,7 +142,7 @@ BEGIN
         -- the vote as the API shows it (requests.votes, 018)
         shown := jsonb_build_array(jsonb_build_object(
             'responder', jsonb_build_object('id', p_user, 'name', p_name), 'channel', p_channel,
-            'approve', p_approve, 'response', p_response, 'reason', NULL, 'at', lg_ts(now())));
+            'approve', p_approve, 'response', p_response, 'reason', p_reason, 'at', lg_ts(now())));
         IF r.approvals_required = 1 THEN
             -- the first vote decides: nothing to count (the press path stays short)
             yes := p_approve::integer;
@@ -715,7 +728,7 @@ CREATE FUNCTION public.tg_decided(p_id uuid, p_response text, p_approved boolean
     LANGUAGE sql
     AS $$
     SELECT tg_decided(p_id, p_response, p_approved, p_user, p_name, p_actor, p_detail, p_answer,
-                      NULL) IN ('approved', 'denied')
+                      NULL, NULL) IN ('approved', 'denied')
 $$;
 
 --
@@ -725,8 +738,19 @@ $$;
 CREATE FUNCTION public.tg_decided(p_id uuid, p_response text, p_approved boolean, p_user bigint, p_name text, p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb) RETURNS text
     LANGUAGE sql
     AS $$
+    SELECT tg_decided(p_id, p_response, p_approved, p_user, p_name, p_actor, p_detail, p_answer,
+                      p_reply, NULL)
+$$;
+
+--
+-- Name: tg_decided(uuid, text, boolean, bigint, text, text, jsonb, jsonb, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_decided(p_id uuid, p_response text, p_approved boolean, p_user bigint, p_name text, p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb, p_reason text) RETURNS text
+    LANGUAGE sql
+    AS $$
     SELECT lg_vote(p_id, 'telegram', 'telegram:' || p_user, p_user, p_name, p_approved,
-                   p_response, p_actor, p_detail, p_answer, p_reply)
+                   p_response, p_actor, p_detail, p_answer, p_reply, p_reason)
 $$;
 
 --

@@ -673,6 +673,8 @@ bool decide_option_contradicts(const char *label, bool approve)
 
 int decide_callback_format(const char *id, int idx, char *out, size_t outlen)
 {
+    if (uuid_valid(id) && idx == DECIDE_CALLBACK_REASON)
+        return lg_snprintf(out, outlen, "%s:r", id) < 0 ? -1 : 0;
     if (!uuid_valid(id) || idx < 0 || idx > 99)
         return -1;
     return lg_snprintf(out, outlen, "%s:%d", id, idx) < 0 ? -1 : 0;
@@ -692,6 +694,10 @@ int decide_callback_parse(const char *data, char id[37], int *idx)
     if (!uuid_valid(id))
         return -1;
     d = colon + 1;
+    if (!strcmp(d, "r")) {
+        *idx = DECIDE_CALLBACK_REASON;
+        return 0;
+    }
     /* "0" or 1-99 without sign, space or leading zero. */
     if (!isdigit((unsigned char)d[0]) || (d[1] && !isdigit((unsigned char)d[1])) ||
         (d[1] && d[2]) || (d[0] == '0' && d[1]))

@@ -75,12 +75,22 @@ extern const char *const decide_refusal_words[];
 extern const char *const decide_action_words[];
 extern const char *const decide_filler_words[];
 
-/* Format callback_data for option `idx` of request `id`; -1 if it does not fit. */
+/*
+ * The "Deny with reason…" button's option index: its callback_data is
+ * "<uuid>:r"; no option has it (options are 0-99).
+ */
+#define DECIDE_CALLBACK_REASON 100
+
+/*
+ * Format callback_data for option `idx` of request `id` (or its
+ * DECIDE_CALLBACK_REASON button); -1 if it does not fit.
+ */
 int decide_callback_format(const char *id, int idx, char *out, size_t outlen) LG_MUST_CHECK;
 
 /*
  * Parse callback_data; -1 unless it is "<uuid>:<index>", the index "0" or
- * 1-99 in ASCII digits without sign, space or leading zero. `id` gets 37 bytes.
+ * 1-99 in ASCII digits without sign, space or leading zero, or "<uuid>:r"
+ * (*idx DECIDE_CALLBACK_REASON). `id` gets 37 bytes.
  */
 int decide_callback_parse(const char *data, char id[37], int *idx) LG_MUST_CHECK;
 

@@ -95,7 +95,8 @@ struct tool {
     "\"string\"}}},\"channel\":{\"type\":\"string\"},\"approve\":{\"type\":\"boolean\"},"          \
     "\"response\":{\"type\":\"string\"},\"reason\":{\"type\":[\"string\",\"null\"]},"              \
     "\"at\":{\"type\":\"string\"}}}},"                                                             \
-    "\"approvals\":{\"type\":\"integer\"},\"approvals_required\":{\"type\":\"integer\"}},"         \
+    "\"approvals\":{\"type\":\"integer\"},\"approvals_required\":{\"type\":\"integer\"},"          \
+    "\"reason\":{\"type\":[\"string\",\"null\"]}},"                                                \
     "\"required\":[\"request_id\",\"status\",\"completed\",\"approved\",\"response\"]}"
 
 static json_t *tool_request_human_input(struct call *c);

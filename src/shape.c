@@ -73,8 +73,32 @@ static json_t *callback(const struct lg_request *r)
 }
 
 /*
+ * The deciding reason of a denied request, as a model reads it ("Denied by
+ * Ann: use the staging database"): the reason of the vote that decided
+ * (the last one), when it denies and gives one; else null.
+ */
+static json_t *deciding_reason(const struct lg_request *r, json_t *votes)
+{
+    json_t *v = json_array_get(votes, json_array_size(votes) - 1);
+    const char *why = json_string_value(json_object_get(v, "reason"));
+    const char *name = json_string_value(json_object_get(json_object_get(v, "responder"), "name"));
+    json_t *out;
+    char *s;
+
+    if (!shape_is_final(r->status) || r->approved || !why || !*why ||
+        !json_is_false(json_object_get(v, "approve")))
+        return json_null();
+    if (asprintf(&s, "Denied by %s: %s", name && *name ? name : "someone", why) < 0)
+        return json_null();
+    out = json_string(s);
+    free(s);
+    return out ? out : json_null();
+}
+
+/*
  * The votes of `r` and its quorum, added to `o`: `votes` (oldest first),
- * `approvals` (how many of them approve) and `approvals_required`.
+ * `approvals` (how many of them approve), `approvals_required` and the
+ * deciding `reason`.
  */
 static void add_votes(json_t *o, const struct lg_request *r)
 {
@@ -91,6 +115,7 @@ static void add_votes(json_t *o, const struct lg_request *r)
     json_object_set_new(o, "approvals", json_integer(approvals));
     json_object_set_new(o, "approvals_required",
                         json_integer(r->approvals_required > 0 ? r->approvals_required : 1));
+    json_object_set_new(o, "reason", deciding_reason(r, json_object_get(o, "votes")));
 }
 
 json_t *shape_poll(const struct lg_request *r)

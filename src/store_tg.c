@@ -64,7 +64,7 @@ static const struct db_stmt stmts[] = {
                     false},
     [S_TG_DECIDED] = {"tg_decided",
                       "SELECT tg_decided($1::uuid, $2, $3::boolean, $4::bigint, $5, $6, $7::jsonb,"
-                      " $8::jsonb, $9::jsonb)",
+                      " $8::jsonb, $9::jsonb, $10)",
                       false},
     [S_TG_ENQUEUE] = {"tg_enqueue",
                       "INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
@@ -294,7 +294,8 @@ static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct
                        d ? d->actor : NULL,
                        detail,
                        answer,
-                       reply};
+                       reply,
+                       d ? d->reason : NULL};
     int n = 0, rc;
 
     snprintf(uid, sizeof(uid), "%lld", d ? (long long)d->user_id : 0LL);
@@ -325,7 +326,7 @@ static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct
         n++;
     }
     if (d) {
-        steps[n] = (struct db_step){.idx = S_TG_DECIDED, .n = 9, .params = p};
+        steps[n] = (struct db_step){.idx = S_TG_DECIDED, .n = 10, .params = p};
         steps[n + 1] = (struct db_step){.sql = DECISION_DURABLE};
         n += 2;
     }

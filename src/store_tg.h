@@ -84,8 +84,9 @@ struct tg_decision {
     const char *name;  /* the person, as shown */
     const char *actor; /* the audit actor */
     json_t *audit_detail;
-    json_t *answer; /* answerCallbackQuery parameters, or NULL */
-    json_t *reply;  /* a typed answer: sendMessage parameters but the text, or NULL */
+    json_t *answer;     /* answerCallbackQuery parameters, or NULL */
+    json_t *reply;      /* a typed answer: sendMessage parameters but the text, or NULL */
+    const char *reason; /* the person's reason (deny with a reason), or NULL */
 };
 
 /* One row an update writes: an audit row (`action` set) or an outbox row (`kind` set). */

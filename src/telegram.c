@@ -29,6 +29,13 @@ struct person {
     char name[640];
 };
 
+/*
+ * The last line of the "Why deny?" prompt, which names its request and the
+ * person it asks, and how it is read back.
+ */
+#define REASON_PROMPT_LAST "Request %s, voter %lld"
+#define REASON_PROMPT_SCAN "Request %36[0-9a-f-], voter %lld%n"
+
 /* What a person is told when the message they answer is not the configured bot's. */
 #define OTHER_BOT_TEXT                                                                             \
     "This request has expired: its message is from a bot Loopgate no longer uses."
@@ -195,6 +202,7 @@ struct decision {
     char id[37];
     char actor[200];
     char *response;
+    char *reason; /* deny with a reason: the person's reason, or NULL */
     struct person who;
 };
 
@@ -237,9 +245,132 @@ static void decide(struct decision *out, const struct tg_request *t, const struc
 static void decision_free(struct decision *dn)
 {
     free(dn->response);
+    free(dn->reason);
     json_decref(dn->d.audit_detail);
     json_decref(dn->d.answer);
     json_decref(dn->d.reply);
+}
+
+static int send_text(struct tg_effects *fx, int64_t chat, int64_t reply_to, const char *html,
+                     struct lg_error *err)
+{
+    json_t *p = json_pack("{s:s, s:s, s:b}", "text", html, "parse_mode", "HTML",
+                          "disable_web_page_preview", 1);
+
+    if (reply_to)
+        json_object_set_new(p, "reply_parameters",
+                            json_pack("{s:I, s:b}", "message_id", (json_int_t)reply_to,
+                                      "allow_sending_without_reply", 1));
+    return tg_effects_outbox(fx, "tg_text", chat, p, PRIO_TEXT, err);
+}
+
+/*
+ * The "Why deny?" prompt: a ForceReply message, a reply to the request's
+ * message, that asks `who` for a reason. Its last line names the request
+ * and the person in plain text ("Request <uuid>, voter <id>"): a reply to
+ * it is read back from there (reason_prompt), and only that person's
+ * reply is taken as their reason.
+ */
+static int ask_reason(struct tg_effects *fx, const struct tg_request *t, const struct person *who,
+                      int64_t chat, int64_t mid, struct lg_error *err)
+{
+    struct sbuf b = {0};
+    json_t *p;
+
+    sb_puts(&b, "Why deny? ");
+    tgmsg_escape(&b, who->name);
+    sb_printf(&b, ", reply to this message with your reason.\n\n" REASON_PROMPT_LAST, t->r.id,
+              (long long)who->id);
+    p = json_pack("{s:s, s:s, s:b, s:{s:I, s:b}, s:{s:b, s:b, s:s}}", "text", b.p, "parse_mode",
+                  "HTML", "disable_web_page_preview", 1, "reply_parameters", "message_id",
+                  (json_int_t)mid, "allow_sending_without_reply", 1, "reply_markup", "force_reply",
+                  1, "selective", 1, "input_field_placeholder", "Your reason");
+    sb_free(&b);
+    return tg_effects_outbox(fx, "tg_text", chat, p, PRIO_TEXT, err);
+}
+
+/*
+ * Whether `msg` (a message replied to) is this bot's "Why deny?" prompt:
+ * then `id` is its request and *voter the person it asks.
+ */
+static bool reason_prompt(json_t *msg, int64_t self, char id[37], int64_t *voter)
+{
+    json_t *from = json_object_get(msg, "from");
+    const char *text = json_string_value(json_object_get(msg, "text")), *last;
+    long long v;
+    int end = 0;
+
+    if (!text || strncmp(text, "Why deny? ", 10) != 0 ||
+        !json_is_true(json_object_get(from, "is_bot")) ||
+        (int64_t)json_integer_value(json_object_get(from, "id")) != self)
+        return false;
+    last = strrchr(text, '\n');
+    last = last ? last + 1 : text;
+    if (sscanf(last, REASON_PROMPT_SCAN, id, &v, &end) != 2 || last[end] || !uuid_valid(id) ||
+        v <= 0)
+        return false;
+    *voter = (int64_t)v;
+    return true;
+}
+
+/*
+ * A reply to the "Why deny?" prompt that asked `voter` about request
+ * `locked` (NULL: gone): the person's deny vote with the text as reason.
+ * Anyone else's reply, or one after the decision, adds nothing and is
+ * answered so.
+ */
+static int handle_reason(const struct config *cfg, const struct tg_request *locked,
+                         struct tg_effects *fx, json_t *msg, int64_t voter, struct decision *dn,
+                         struct lg_error *err)
+{
+    int64_t chat = (int64_t)json_integer_value(json_object_get(json_object_get(msg, "chat"), "id"));
+    int64_t mid = (int64_t)json_integer_value(json_object_get(msg, "message_id"));
+    const char *text = json_string_value(json_object_get(msg, "text"));
+    struct tg_choice choices[TG_MAX_CHOICES];
+    const char *why = NULL, *action = NULL, *label = "Deny";
+    const struct tg_request *t = locked;
+    char *text_why = NULL;
+    struct person who;
+    json_t *hold = NULL;
+    int n, rc = 0;
+
+    person_from(json_object_get(msg, "from"), &who);
+    if (!t)
+        return send_text(fx, chat, mid, "This request no longer exists.", err);
+    if (who.id != voter)
+        return send_text(fx, chat, mid,
+                         "This question asks someone else for a reason; press "
+                         "\xE2\x80\x9C" TGMSG_DENY_WITH_REASON "\xE2\x80\x9D on the request "
+                         "to give yours.",
+                         err);
+    if (strcmp(t->r.status, "pending") != 0) {
+        why = "This request is already decided; your reason was not recorded.";
+        action = "late_attempt";
+    } else if (t->bot_id != self_bot(cfg)) {
+        why = OTHER_BOT_TEXT;
+        action = "expired_attempt";
+    } else {
+        why = refusal_text(cfg, t, &who, &action, &text_why);
+    }
+    if (why) {
+        rc = action ? audit(fx, t, &who, action, json_pack("{s:s}", "via", "reason"), err) : 0;
+        if (rc == 0)
+            rc = send_text(fx, chat, mid, why, err);
+        free(text_why);
+        return rc;
+    }
+    n = tgmsg_choices(&t->r, choices, &hold);
+    for (int i = 0; i < n; i++)
+        if (!choices[i].approve) {
+            label = choices[i].label;
+            break;
+        }
+    decide(dn, t, &who, label, false, "reason", NULL, chat, mid);
+    json_decref(hold);
+    dn->reason = tgmsg_clean(text, true);
+    dn->d.reason = dn->reason;
+    json_object_set_new(dn->d.audit_detail, "reason", json_string(dn->reason));
+    return 0;
 }
 
 /*
@@ -263,6 +394,7 @@ static int handle_callback(const struct config *cfg, struct tg_effects *fx, json
     struct person who;
     json_t *hold = NULL;
     char *text = NULL;
+    bool asks = idx == DECIDE_CALLBACK_REASON;
     int n, rc = 0;
 
     if (!cq_id)
@@ -279,7 +411,8 @@ static int handle_callback(const struct config *cfg, struct tg_effects *fx, json
     shown = tgmsg_request(&t->r, &truncated);
     json_decref(shown);
     n = tgmsg_offered(&t->r, truncated, choices, &hold);
-    if (t->r.tg_chat_id != chat || t->r.tg_message_id != mid || idx >= n) {
+    if (t->r.tg_chat_id != chat || t->r.tg_message_id != mid ||
+        (idx >= n && idx != DECIDE_CALLBACK_REASON) || (asks && n == 0)) {
         why = "This button does not match its request.";
         action = "mismatched_attempt";
     } else if (t->bot_id != self) {
@@ -289,7 +422,7 @@ static int handle_callback(const struct config *cfg, struct tg_effects *fx, json
     } else {
         why = refusal_text(cfg, t, &who, &action, &text);
     }
-    if (!why && tgmsg_refused(&t->r, &choices[idx], truncated)) {
+    if (!why && !asks && tgmsg_refused(&t->r, &choices[idx], truncated)) {
         /* A message cut to fit Telegram offers its deny buttons only: refuse a forged approve. */
         why = "This request is too long to approve in Telegram.";
         action = "mismatched_attempt";
@@ -300,25 +433,16 @@ static int handle_callback(const struct config *cfg, struct tg_effects *fx, json
             rc = answer_callback(fx, cq_id, why, err);
         log_info("decision refused", "request=%s user=%lld reason=%s", t->r.id, (long long)who.id,
                  action);
+    } else if (asks) {
+        rc = ask_reason(fx, t, &who, chat, mid, err);
+        if (rc == 0)
+            rc = answer_callback(fx, cq_id, "Reply to the question with your reason.", err);
     } else {
         decide(dn, t, &who, choices[idx].label, choices[idx].approve, "button", cq_id, 0, 0);
     }
     free(text);
     json_decref(hold);
     return rc;
-}
-
-static int send_text(struct tg_effects *fx, int64_t chat, int64_t reply_to, const char *html,
-                     struct lg_error *err)
-{
-    json_t *p = json_pack("{s:s, s:s, s:b}", "text", html, "parse_mode", "HTML",
-                          "disable_web_page_preview", 1);
-
-    if (reply_to)
-        json_object_set_new(p, "reply_parameters",
-                            json_pack("{s:I, s:b}", "message_id", (json_int_t)reply_to,
-                                      "allow_sending_without_reply", 1));
-    return tg_effects_outbox(fx, "tg_text", chat, p, PRIO_TEXT, err);
 }
 
 /* The command a message's text starts with ("/pending" of "/pending@bot"), cut to 32 bytes. */
@@ -480,9 +604,11 @@ static int handle_message(const struct config *cfg, const struct tg_view *v, str
 /* An update being handled: what its plan needs (plan_update). */
 struct update_ctx {
     const struct config *cfg;
-    json_t *cq;  /* a button press, or NULL */
-    json_t *msg; /* else a message, or NULL */
-    int idx;     /* the press's option */
+    json_t *cq;         /* a button press, or NULL */
+    json_t *msg;        /* else a message, or NULL */
+    int idx;            /* the press's option */
+    int64_t voter;      /* a reply to a "Why deny?" prompt: whom it asked (0: not one) */
+    char prompt_id[37]; /* and its request */
     struct decision dn;
 };
 
@@ -495,6 +621,8 @@ static int plan_update(void *arg, const struct tg_view *v, struct tg_effects *fx
 
     if (u->cq)
         rc = handle_callback(u->cfg, fx, u->cq, u->idx, v->request, &u->dn, err);
+    else if (u->msg && u->voter)
+        rc = handle_reason(u->cfg, v->request, fx, u->msg, u->voter, &u->dn, err);
     else if (u->msg)
         rc = handle_message(u->cfg, v, fx, u->msg, &u->dn, err);
     if (rc == 0 && u->dn.set)
@@ -521,6 +649,9 @@ static void update_reads(const struct config *cfg, const struct update_ctx *u, c
         in->request_id = id;
     } else if (!u->msg || !in->chat_id || !text) {
         return;
+    } else if (u->voter) {
+        in->read = TG_READ_REQUEST;
+        in->request_id = u->prompt_id;
     } else if (to_msg) {
         in->read = TG_READ_MESSAGE;
         in->message_bot = message_bot(to_msg, self_bot(cfg));
@@ -607,8 +738,13 @@ int telegram_handle_update(const struct config *cfg, json_t *update, struct lg_e
         return rc;
     if (json_is_object(cq))
         u.cq = cq;
-    else if (json_is_object(msg = json_object_get(update, "message")))
+    else if (json_is_object(msg = json_object_get(update, "message"))) {
         u.msg = msg;
+        if (json_is_string(json_object_get(msg, "text")) &&
+            !reason_prompt(json_object_get(msg, "reply_to_message"), self_bot(cfg), u.prompt_id,
+                           &u.voter))
+            u.voter = 0;
+    }
     in.bot_id = update_bot(update, self_bot(cfg));
     in.update_id = (int64_t)json_integer_value(uid);
     update_reads(cfg, &u, id, &in);

@@ -534,8 +534,10 @@ json_t *tgmsg_request(const struct lg_request *r, bool *truncated)
 
     if (n > 0) {
         json_t *rows = json_array();
+        char data[CALLBACK_DATA_MAX + 1];
+
         for (int i = 0; i < n; i++) {
-            char data[CALLBACK_DATA_MAX + 1], *btn;
+            char *btn;
             /* A cut message can be denied, never approved unread. */
             if (tgmsg_refused(r, &c[i], *truncated))
                 continue;
@@ -547,6 +549,12 @@ json_t *tgmsg_request(const struct lg_request *r, bool *truncated)
                                                   "callback_data", data));
             free(btn);
         }
+        /* Deny with a reason: a deny, so a cut message keeps it too. */
+        if (json_array_size(rows) > 0 &&
+            decide_callback_format(r->id, DECIDE_CALLBACK_REASON, data, sizeof(data)) == 0)
+            json_array_append_new(rows,
+                                  json_pack("[{s:s, s:s, s:s}]", "text", TGMSG_DENY_WITH_REASON,
+                                            "style", "danger", "callback_data", data));
         markup = json_pack("{s:o}", "inline_keyboard", rows);
     } else {
         markup =

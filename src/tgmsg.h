@@ -62,6 +62,9 @@ char *tgmsg_recorded(const char *label);
 #define TGMSG_MARK_APPROVE "\xE2\x9C\x85" /* ✅ */
 #define TGMSG_MARK_DENY "\xE2\x9D\x8C"    /* ❌ */
 
+/* The label of the button that asks for a reason and denies (DECIDE_CALLBACK_REASON). */
+#define TGMSG_DENY_WITH_REASON "Deny with reason\xE2\x80\xA6"
+
 /*
  * The text of the button for `c`: its label (on one line, see tgmsg_clean)
  * after ✅ (approves) or ❌ (denies), unless it already starts with that

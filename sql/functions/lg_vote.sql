@@ -18,10 +18,14 @@
 -- `p_answer` (answerCallbackQuery parameters of a press) is queued with its
 -- own text when the vote decides, with the progress or "already voted"
 -- otherwise; `p_reply` (sendMessage parameters without a text, for a typed
--- answer) is queued only when the vote does not decide.
+-- answer) is queued only when the vote does not decide. `p_reason` is the
+-- person's reason for the vote (deny with a reason) or NULL; it is the vote's
+-- `reason` in `votes` and in requests.votes, where the API reads the
+-- deciding reason from.
 CREATE OR REPLACE FUNCTION lg_vote(p_id uuid, p_channel text, p_person text, p_user bigint,
                                    p_name text, p_approve boolean, p_response text,
-                                   p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb)
+                                   p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb,
+                                   p_reason text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     r requests;
@@ -35,8 +39,10 @@ BEGIN
     IF NOT FOUND OR r.status <> 'pending' THEN
         RETURN 'gone';
     END IF;
-    INSERT INTO votes (request_id, tenant, person, user_id, name, channel, approve, response)
-        VALUES (p_id, r.tenant, p_person, p_user, p_name, p_channel, p_approve, p_response)
+    INSERT INTO votes (request_id, tenant, person, user_id, name, channel, approve, response,
+                       reason)
+        VALUES (p_id, r.tenant, p_person, p_user, p_name, p_channel, p_approve, p_response,
+                p_reason)
         ON CONFLICT (request_id, person) DO NOTHING;
     IF NOT FOUND THEN
         INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
@@ -47,7 +53,7 @@ BEGIN
         -- the vote as the API shows it (requests.votes, 018)
         shown := jsonb_build_array(jsonb_build_object(
             'responder', jsonb_build_object('id', p_user, 'name', p_name), 'channel', p_channel,
-            'approve', p_approve, 'response', p_response, 'reason', NULL, 'at', lg_ts(now())));
+            'approve', p_approve, 'response', p_response, 'reason', p_reason, 'at', lg_ts(now())));
         IF r.approvals_required = 1 THEN
             -- the first vote decides: nothing to count (the press path stays short)
             yes := p_approve::integer;
@@ -110,3 +116,12 @@ BEGIN
     END IF;
     RETURN outcome;
 END $$;
+
+-- The signature without a reason (018): a vote that gives none.
+CREATE OR REPLACE FUNCTION lg_vote(p_id uuid, p_channel text, p_person text, p_user bigint,
+                                   p_name text, p_approve boolean, p_response text,
+                                   p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb)
+RETURNS text LANGUAGE sql AS $$
+    SELECT lg_vote(p_id, p_channel, p_person, p_user, p_name, p_approve, p_response, p_actor,
+                   p_detail, p_answer, p_reply, NULL)
+$$;

@@ -39,6 +39,8 @@ def poll(s, rid):
 
 # The marks a button's text starts with: it approves, it denies.
 OK, NO = "\u2705 ", "\u274C "
+# The button after the options that asks for a reason and denies (kept on a cut message).
+ASK = "Deny with reason\u2026"
 
 
 def buttons(record):
@@ -116,9 +118,10 @@ def test_python_example_approved_by_button(s):
     register(s, "tg-approve", c)
     rid, m, rec, upd, out = run_readme_python(s, "tg-approve", c, OK + "\U0001F680 Deploy")
     ok("APPROVED \U0001F680 Deploy" in out, out)
-    eq(buttons(rec), [OK + "\U0001F680 Deploy", NO + "\u23F8\uFE0F Hold", NO + "\U0001F50D Review First"])
+    eq(buttons(rec), [OK + "\U0001F680 Deploy", NO + "\u23F8\uFE0F Hold", NO + "\U0001F50D Review First",
+                      ASK])
     eq([b["style"] for row in rec["reply_markup"]["inline_keyboard"] for b in row],
-       ["success", "danger", "danger"])
+       ["success", "danger", "danger", "danger"])
     eq(rec["parse_mode"], "HTML")
     for needle in ("Deploy v2.1.0 to production? All tests passed \u2705", "client ci-cd-pipeline",
                    "session tg-approve", "version: v2.1.0", "tests_passed: 847", rid):
@@ -154,13 +157,13 @@ def test_explicit_option_meaning_and_confirmation(s):
     rid = submit(s, "tg-explicit", options=[{"label": "Ship it", "approve": True},
                                             {"label": "Yes, stop", "approve": False}])
     _, m, rec = sent(s, rid)
-    eq(buttons(rec), [OK + "Ship it", NO + "Yes, stop"])
+    eq(buttons(rec), [OK + "Ship it", NO + "Yes, stop", ASK])
     s.tg.press_and_deliver(c, m, button_text=NO + "Yes, stop")
     eq(poll(s, rid)["approved"], False)
     eq(s.get("/hitl/pending?session_id=tg-explicit").json["count"], 0)
     rid = submit(s, "tg-explicit", "Restart the database?", request_type="confirmation")
     _, m, rec = sent(s, rid)
-    eq(buttons(rec), [OK + "Approve", NO + "Deny"])
+    eq(buttons(rec), [OK + "Approve", NO + "Deny", ASK])
     s.tg.press_and_deliver(c, m, button_text=OK + "Approve")
     eq((poll(s, rid)["approved"], poll(s, rid)["response"]), (True, "Approve"))
 
@@ -275,14 +278,14 @@ def test_html_escaped_and_long_messages_cut(s):
     ok(nasty in rec["text"], "visible text keeps the characters: %r" % rec["text"])
     ok("&lt;script&gt;" in rec["raw_text"] and "<script>" not in rec["raw_text"], rec["raw_text"])
     ok("&lt;key&gt;</b>: &lt;value &amp; more&gt;" in rec["raw_text"], rec["raw_text"])
-    eq(buttons(rec), [OK + "<i>Yes</i>", NO + "No & never"])
+    eq(buttons(rec), [OK + "<i>Yes</i>", NO + "No & never", ASK])
     # 16384 characters with astral emoji: cut to Telegram's limit and says so.
     long_msg = ("\U0001F680 go " * 3000)[:16000]
     rid = submit(s, "tg-html", long_msg, request_type="confirmation",
                  metadata={"k%d" % i: "v" * 50 for i in range(60)})
     _, m, rec = sent(s, rid)
     ok("Shortened to fit Telegram" in rec["text"], "cut note")
-    eq(buttons(rec), [NO + "Deny"], "a cut confirmation offers only Deny")
+    eq(buttons(rec), [NO + "Deny", ASK], "a cut confirmation offers only its denials")
     eq(poll(s, rid)["delivery"]["state"], "sent")
     # Approve was not offered: a forged Approve press is refused.
     upd, _ = s.tg.press_and_deliver(c, m, data="%s:0" % rid)

@@ -8,7 +8,7 @@ import json
 
 from lg import chat, eq, ok, error_is, wait_for
 
-from test_07_telegram import NO, OK, poll, register, sent
+from test_07_telegram import ASK, NO, OK, poll, register, sent
 
 
 def submit_full(s, sid, message="Deploy v2.1.0 to production?", **extra):
@@ -22,6 +22,10 @@ def submit_full(s, sid, message="Deploy v2.1.0 to production?", **extra):
 def keyboard(record):
     kb = (record.get("reply_markup") or {}).get("inline_keyboard") or []
     return [(b["text"], b.get("style")) for row in kb for b in row]
+
+
+# "Deny with reason…", after the options of every message with buttons.
+REASON = (ASK, "danger")
 
 
 def answers_for(s, update):
@@ -40,7 +44,7 @@ def test_ship_revert_press_revert_denies(s):
     eq(j["options"], [{"label": "Ship", "approve": True}, {"label": "Revert", "approve": False}])
     rid = j["request_id"]
     _, m, rec = sent(s, rid)
-    eq(keyboard(rec), [(OK + "Ship", "success"), (NO + "Revert", "danger")])
+    eq(keyboard(rec), [(OK + "Ship", "success"), (NO + "Revert", "danger"), REASON])
     eq(s.scalar("SELECT option_approve::text FROM requests WHERE id = :'p1'", rid), "{t,f}")
     upd, st = s.tg.press_and_deliver(c, m, button_text=NO + "Revert")
     eq(st, [200])
@@ -58,7 +62,7 @@ def test_colour_label_denies(s):
     eq(j["options"], [{"label": "Blue", "approve": False}, {"label": "Green", "approve": False}])
     rid = j["request_id"]
     _, m, rec = sent(s, rid)
-    eq(keyboard(rec), [(NO + "Blue", "danger"), (NO + "Green", "danger")])
+    eq(keyboard(rec), [(NO + "Blue", "danger"), (NO + "Green", "danger"), REASON])
     # The one-statement press path reads the meaning stored when the message was sent.
     eq([b["approve"] for b in json.loads(s.scalar("SELECT tg_buttons FROM requests"
                                                   " WHERE id = :'p1'", rid))], [False, False])
@@ -70,7 +74,7 @@ def test_colour_label_denies(s):
                     options=[{"label": "Blue", "approve": True}, "Green"])
     eq(j["options"], [{"label": "Blue", "approve": True}, {"label": "Green", "approve": False}])
     _, m, rec = sent(s, j["request_id"])
-    eq(keyboard(rec), [(OK + "Blue", "success"), (NO + "Green", "danger")])
+    eq(keyboard(rec), [(OK + "Blue", "success"), (NO + "Green", "danger"), REASON])
     s.tg.press_and_deliver(c, m, button_text=OK + "Blue")
     eq(poll(s, j["request_id"])["approved"], True)
 
@@ -102,7 +106,7 @@ def test_cut_choice_cannot_be_approved(s):
     ok("Shortened to fit Telegram" in rec["text"], rec["text"][-400:])
     ok("cannot be approved here" in rec["text"], rec["text"][-400:])
     ok("GET /hitl/poll?request_id=" + rid in rec["text"], rec["text"][-400:])
-    eq(keyboard(rec), [(NO + "Hold", "danger")])
+    eq(keyboard(rec), [(NO + "Hold", "danger"), REASON])
     eq([(b["label"], b["refused"]) for b in json.loads(
         s.scalar("SELECT tg_buttons FROM requests WHERE id = :'p1'", rid))],
        [("Deploy", True), ("Hold", False)])
@@ -188,7 +192,7 @@ def test_label_with_another_word_denies_and_action_may_approve(s):
     rid = j["request_id"]
     _, m, rec = sent(s, rid)
     eq(keyboard(rec), [(NO + "Run tests first", "danger"), (OK + "Deploy now", "success"),
-                       (OK + "Rollback", "success"), (NO + "Go?", "danger")])
+                       (OK + "Rollback", "success"), (NO + "Go?", "danger"), REASON])
     eq(s.scalar("SELECT option_approve::text FROM requests WHERE id = :'p1'", rid), "{f,t,t,f}")
     s.tg.press_and_deliver(c, m, button_text=NO + "Run tests first")
     p = poll(s, rid)
@@ -337,7 +341,7 @@ def test_cut_choice_always_offers_deny(s):
                         options=["Deploy", "Ship"])["request_id"] for _ in range(2)]
     for rid in rids:
         _, m, rec = sent(s, rid)
-        eq([(t, st) for t, st in keyboard(rec)], [(NO + "Deny", "danger")])
+        eq([(t, st) for t, st in keyboard(rec)], [(NO + "Deny", "danger"), REASON])
         eq(rec["reply_markup"]["inline_keyboard"][0][0]["callback_data"], "%s:2" % rid)
         eq([(b["label"], b["approve"], b["refused"]) for b in json.loads(
             s.scalar("SELECT tg_buttons FROM requests WHERE id = :'p1'", rid))],

@@ -9,7 +9,7 @@ import threading
 
 from hookrecv import Receiver, verify
 from lg import chat, eq, ok, error_is, wait_for
-from test_07_telegram import OK, NO, register, submit, sent, poll, buttons, answers_for
+from test_07_telegram import ASK, OK, NO, register, submit, sent, poll, buttons, answers_for
 from test_08_waiting import long_poll
 from test_09_mcp import initialize, call, result_of, rpc
 
@@ -38,13 +38,13 @@ def test_two_of_three_quorum(s):
     rid = submit(s, "votes-q", options=["Approve", "Reject"], approvals_required=2)
     _, m, rec = sent(s, rid)
     ok("0 of 2 approvals" in rec["text"], rec["text"])
-    eq(buttons(rec), [OK + "Approve", NO + "Reject"])
+    eq(buttons(rec), [OK + "Approve", NO + "Reject", ASK])
     data = rec["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     # One approval: still pending, and the message, edited for everyone, says who approved.
     eq(press(s, c, m, OK + "Approve", ANN, "Ann"), "Recorded: Approve. 1 of 2 approvals.")
     wait_for(lambda: "1 of 2 approvals: Ann" in s.tg.messages[(c, m)]["text"], 10,
              "the progress edit")
-    eq(buttons(s.tg.messages[(c, m)]), [OK + "Approve", NO + "Reject"])
+    eq(buttons(s.tg.messages[(c, m)]), [OK + "Approve", NO + "Reject", ASK])
     p = poll(s, rid)
     eq((p["status"], p["completed"], p["approvals"], p["approvals_required"]),
        ("pending", False, 1, 2))

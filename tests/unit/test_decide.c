@@ -550,13 +550,18 @@ TEST(callback_round_trip)
     /* Upper-case hex is still a UUID. */
     CHECK_EQ_INT(decide_callback_parse("123E4567-E89B-12D3-A456-426614174000:3", id, &idx), 0);
     CHECK_EQ_INT(idx, 3);
+    /* The "Deny with reason…" button. */
+    CHECK_EQ_INT(decide_callback_parse(ID ":r", id, &idx), 0);
+    CHECK_EQ_INT(idx, DECIDE_CALLBACK_REASON);
+    CHECK_EQ_INT(decide_callback_parse(ID ":rr", id, &idx), -1);
+    CHECK_EQ_INT(decide_callback_parse(ID ":R", id, &idx), -1);
 }
 
 TEST(callback_format_bad)
 {
     char data[CALLBACK_DATA_MAX + 1], small[20];
 
-    CHECK_EQ_INT(decide_callback_format(ID, 100, data, sizeof(data)), -1);
+    CHECK_EQ_INT(decide_callback_format(ID, 101, data, sizeof(data)), -1);
     CHECK_EQ_INT(decide_callback_format(ID, -1, data, sizeof(data)), -1);
     CHECK_EQ_INT(decide_callback_format("not-a-uuid", 0, data, sizeof(data)), -1);
     CHECK_EQ_INT(decide_callback_format(ID "0", 0, data, sizeof(data)), -1);

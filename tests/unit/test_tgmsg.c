@@ -123,7 +123,8 @@ static json_t *keyboard(json_t *params)
 /*
  * Check that `params` has exactly the buttons `labels` (their text, with
  * their mark) with option indexes `idx`, one per row, callback_data
- * "<id>:<idx>", and style success for a ✅ button, danger for the others.
+ * "<id>:<idx>", and style success for a ✅ button, danger for the others;
+ * then the "Deny with reason…" button, data "<id>:r".
  */
 static void check_buttons(const char *what, json_t *params, const char *const *labels,
                           const int *idx, size_t n)
@@ -134,9 +135,18 @@ static void check_buttons(const char *what, json_t *params, const char *const *l
         return;
     CHECKF(json_object_get(json_object_get(params, "reply_markup"), "force_reply") == NULL,
            "%s: force_reply with buttons", what);
-    if (!CHECKF(json_array_size(rows) == n, "%s: %zu rows, expected %zu", what,
-                json_array_size(rows), n))
+    if (!CHECKF(json_array_size(rows) == n + 1, "%s: %zu rows, expected %zu", what,
+                json_array_size(rows), n + 1))
         return;
+    {
+        json_t *ask = json_array_get(json_array_get(rows, n), 0);
+        char data[CALLBACK_DATA_MAX + 1];
+
+        snprintf(data, sizeof(data), "%s:r", ID);
+        CHECKF(t_streq(str(ask, "text"), TGMSG_DENY_WITH_REASON) &&
+                   t_streq(str(ask, "style"), "danger") && t_streq(str(ask, "callback_data"), data),
+               "%s: the last button is not Deny with reason", what);
+    }
     for (size_t i = 0; i < n; i++) {
         json_t *row = json_array_get(rows, i), *button = json_array_get(row, 0);
         char data[CALLBACK_DATA_MAX + 1];
@@ -627,7 +637,7 @@ TEST(metadata_never_silently_cut)
     CHECKF(shown == 100 || (truncated && text && strstr(text, "Shortened")),
            "%zu of 100 keys shown, truncated %d", shown, truncated);
     if (shown < 100)
-        CHECK_EQ_INT(json_array_size(keyboard(p)), 1);
+        CHECK_EQ_INT(json_array_size(keyboard(p)), 2);
     json_decref(p);
     free(meta);
 
@@ -641,7 +651,7 @@ TEST(metadata_never_silently_cut)
     CHECKF((text && strstr(text, val)) || (truncated && text && strstr(text, "Shortened")),
            "a 1000-character value is cut silently (truncated %d)", truncated);
     if (text && !strstr(text, val))
-        CHECK_EQ_INT(json_array_size(keyboard(p)), 1);
+        CHECK_EQ_INT(json_array_size(keyboard(p)), 2);
     /* Shown up to 299 characters and an ellipsis. */
     val[299] = '\0';
     CHECK_CONTAINS(text, "<b>diff</b>: ");
@@ -658,7 +668,7 @@ TEST(metadata_never_silently_cut)
     CHECK(!truncated);
     CHECKF(text && strstr(text, val) && strstr(strstr(text, val), "0</blockquote>"),
            "300 characters cut");
-    CHECK_EQ_INT(json_array_size(keyboard(p)), 2);
+    CHECK_EQ_INT(json_array_size(keyboard(p)), 3);
     json_decref(p);
 
     /* A key of 65 characters is cut too. */
@@ -1184,10 +1194,12 @@ TEST(cut_offers_deny)
     p = tgmsg_request(&r, &truncated);
     CHECK(truncated);
     kb = json_object_get(json_object_get(p, "reply_markup"), "inline_keyboard");
-    CHECK_EQ_INT(json_array_size(kb), 1);
+    CHECK_EQ_INT(json_array_size(kb), 2);
     CHECK_EQ_STR(str(json_array_get(json_array_get(kb, 0), 0), "text"), MARK_NO "Deny");
     CHECK(decide_callback_format(ID, 2, data, sizeof(data)) == 0);
     CHECK_EQ_STR(str(json_array_get(json_array_get(kb, 0), 0), "callback_data"), data);
+    /* Deny with a reason is a deny: a cut message keeps it. */
+    CHECK_EQ_STR(str(json_array_get(json_array_get(kb, 1), 0), "text"), TGMSG_DENY_WITH_REASON);
     json_decref(p);
 
     /* With a denying option, no extra button: that option is the way to deny. */
