@@ -490,9 +490,11 @@ static char *voters(const struct lg_request *r, bool approve, int *count, size_t
  * The progress of a request that needs more than one approval, appended to
  * `b`: "1 of 2 approvals: Ann" (and, when a denial does not veto, "1 of 2
  * denials: Bob"). It fits in DECISION_RESERVE, which a pending message
- * leaves free. Nothing for a single-approval request.
+ * leaves free. Nothing for a single-approval request. `ended`: the request
+ * timed out or was canceled with these votes; the rule for what comes next
+ * is left out.
  */
-static void progress(struct sbuf *b, const struct lg_request *r)
+static void progress(struct sbuf *b, const struct lg_request *r, bool ended)
 {
     int yes, no;
     char *names;
@@ -507,7 +509,8 @@ static void progress(struct sbuf *b, const struct lg_request *r)
     }
     free(names);
     if (r->deny_vetoes) {
-        sb_puts(b, "\nOne denial denies.");
+        if (!ended)
+            sb_puts(b, "\nOne denial denies.");
         return;
     }
     names = voters(r, false, &no, 120);
@@ -528,7 +531,7 @@ json_t *tgmsg_request(const struct lg_request *r, bool *truncated)
     struct sbuf b = {0};
 
     sb_puts(&b, text);
-    progress(&b, r);
+    progress(&b, r, false);
     free(text);
     text = b.p;
 
@@ -571,7 +574,11 @@ json_t *tgmsg_final(const struct lg_request *r)
 {
     struct sbuf b = {0};
     bool truncated;
-    char *body = render_body(r, DECISION_RESERVE, &truncated), when[40] = "";
+    /* The votes of a request that ended without a decision are shown too
+     * (progress(): two lines of at most 150 units). */
+    char *body = render_body(r, DECISION_RESERVE + (r->approvals_required > 1 ? 300 : 0),
+                             &truncated),
+         when[40] = "";
     json_t *params;
 
     sb_puts(&b, body);
@@ -610,6 +617,7 @@ json_t *tgmsg_final(const struct lg_request *r)
         sb_puts(&b, "\xF0\x9F\x9A\xAB <b>Canceled</b> by the agent");
         if (*when)
             sb_printf(&b, " at %s", when);
+        progress(&b, r, true);
     } else if (!strcmp(r->status, "timeout")) {
         sb_puts(&b, "\xE2\x8C\x9B <b>Timed out</b>: ");
         sb_puts(&b, r->approved ? "approved by default" : "denied by default");
@@ -623,6 +631,7 @@ json_t *tgmsg_final(const struct lg_request *r)
             sb_puts(&b, "</i>");
             free(why);
         }
+        progress(&b, r, true);
     } else {
         sb_puts(&b, "\xE2\x8F\xB3 Waiting for an answer");
     }

@@ -259,3 +259,24 @@ def test_quick_votes_share_one_progress_edit(s):
        "1", "one progress edit for two quick votes")
     wait_for(lambda: "2 of 3 approvals: Ann, Bob" in s.tg.messages[(c, m)]["text"], 20,
              "the progress edit with both votes")
+
+
+def test_ended_quorum_shows_its_votes(s):
+    """A quorum request that times out or is canceled after some votes: the
+    final edit of its message still says who had voted."""
+    c = chat()
+    register(s, "votes-ended", c, approvers=[ANN, BOB, CID])
+    for end in ("cancel", "timeout"):
+        extra = {"timeout_seconds": 3} if end == "timeout" else {}
+        rid = submit(s, "votes-ended", options=["Approve", "Reject"], approvals_required=2, **extra)
+        _, m, _ = sent(s, rid)
+        press(s, c, m, OK + "Approve", ANN, "Ann")
+        if end == "cancel":
+            eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
+            word = "Canceled"
+        else:
+            word = "Timed out"
+        wait_for(lambda: word in s.tg.messages[(c, m)]["text"], 15, "the %s edit" % end)
+        text = s.tg.messages[(c, m)]["text"]
+        ok("1 of 2 approvals: Ann" in text and "One denial" not in text, text)
+        eq(buttons(s.tg.messages[(c, m)]), [])

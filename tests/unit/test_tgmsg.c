@@ -864,6 +864,51 @@ TEST(final_other_states)
     CHECK_CONTAINS(str(f, "text"), "approved by default");
     json_decref(f);
 
+    /* A quorum that timed out or was canceled shows the votes it had, and
+     * a long message with ten long names and Loopgate's reason still fits. */
+    r.approved = false;
+    r.approvals_required = 2;
+    r.deny_vetoes = true;
+    r.votes_json = "[{\"responder\":{\"id\":1,\"name\":\"Ann\"},\"approve\":true}]";
+    f = tgmsg_final(&r);
+    CHECK_CONTAINS(str(f, "text"), "denied by default at 10:05:00 UTC\n\n1 of 2 approvals: Ann");
+    CHECK(strstr(str(f, "text"), "One denial") == NULL);
+    json_decref(f);
+    r.status = "canceled";
+    f = tgmsg_final(&r);
+    CHECK_CONTAINS(str(f, "text"), "by the agent at 10:05:00 UTC\n\n1 of 2 approvals: Ann");
+    json_decref(f);
+    {
+        struct sbuf votes = {0}, why = {0};
+        char *msg = long_message(0), name[80];
+
+        sb_puts(&votes, "[");
+        for (int i = 0; i < 10; i++) {
+            memset(name, 'n', 64);
+            name[64] = '\0';
+            sb_printf(&votes, "%s{\"responder\":{\"id\":%d,\"name\":\"%s\"},\"approve\":%s}",
+                      i ? "," : "", i, name, i % 2 ? "false" : "true");
+        }
+        sb_puts(&votes, "]");
+        for (int i = 0; i < 300; i++)
+            sb_puts(&why, "w");
+        r.status = "timeout";
+        r.message = msg;
+        r.votes_json = votes.p;
+        r.deny_vetoes = false;
+        r.approvals_required = 10;
+        r.response = why.p;
+        f = tgmsg_final(&r);
+        CHECKF(visible_units(str(f, "text")) <= TG_TEXT_MAX, "%zu units", visible_units(str(f, "text")));
+        CHECK_CONTAINS(str(f, "text"), "5 of 10 approvals: nnnn");
+        CHECK_CONTAINS(str(f, "text"), "5 of 10 denials: nnnn");
+        json_decref(f);
+        sb_free(&votes);
+        sb_free(&why);
+        free(msg);
+    }
+    r = sample("confirmation");
+
     r.status = "pending";
     f = tgmsg_final(&r);
     CHECK_CONTAINS(str(f, "text"), "Waiting");
