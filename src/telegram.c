@@ -484,7 +484,11 @@ static int command(const struct tg_view *v, struct tg_effects *fx, int64_t chat,
                     "/status - agent sessions that ask this chat\n"
                     "/start - this chat's id and how to register a session\n\n"
                     "Press a button to answer a request; reply to an input request's message "
-                    "with your answer.");
+                    "with your answer.\n\n"
+                    "Or reply to a request's message with:\n"
+                    "/approve [comment] - approve, with a comment the agent reads\n"
+                    "/deny [reason] - deny, with a reason the agent reads\n"
+                    "/edit key=value ... - approve with its parameters changed");
     } else if (!strcmp(cmd, "/pending")) {
         if (v->npending == 0)
             sb_puts(&b, "Nothing is waiting for an answer in this chat.");
