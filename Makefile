@@ -44,7 +44,7 @@ Q := @
 endif
 
 SRCS := util.c log.c config.c db.c store.c store_keys.c store_sessions.c store_requests.c \
-        submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c keycache.c validate.c shape.c http.c router.c api.c decide.c \
+        submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c keycache.c validate.c params.c shape.c http.c router.c api.c decide.c \
         tgmsg.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c mcp.c mcpstdio.c \
         server.c migrate.c apikey.c audit.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
@@ -53,7 +53,7 @@ SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
-              test_tgmsg test_keycache test_notify test_hook test_migrate
+              test_tgmsg test_keycache test_notify test_hook test_migrate test_params
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop check check-unit check-integration check-configs deps lint \
@@ -89,15 +89,16 @@ schema: $(BUILD)/loopgate
 # ---------------------------------------------------------------- unit tests
 $(BUILD)/tests/test_util: tests/unit/test_util.c $(BUILD)/util.o
 $(BUILD)/tests/test_config: tests/unit/test_config.c $(BUILD)/config.o $(BUILD)/util.o $(BUILD)/log.o
-$(BUILD)/tests/test_validate: tests/unit/test_validate.c $(BUILD)/validate.o $(BUILD)/decide.o $(BUILD)/util.o
+$(BUILD)/tests/test_validate: tests/unit/test_validate.c $(BUILD)/validate.o $(BUILD)/decide.o $(BUILD)/params.o $(BUILD)/util.o
 $(BUILD)/tests/test_router: tests/unit/test_router.c $(BUILD)/router.o
-$(BUILD)/tests/test_shape: tests/unit/test_shape.c $(BUILD)/shape.o $(BUILD)/util.o
+$(BUILD)/tests/test_shape: tests/unit/test_shape.c $(BUILD)/shape.o $(BUILD)/params.o $(BUILD)/util.o
+$(BUILD)/tests/test_params: tests/unit/test_params.c $(BUILD)/params.o $(BUILD)/util.o
 $(BUILD)/tests/test_decide: tests/unit/test_decide.c $(BUILD)/decide.o $(BUILD)/util.o
-$(BUILD)/tests/test_tgmsg: tests/unit/test_tgmsg.c $(BUILD)/tgmsg.o $(BUILD)/decide.o $(BUILD)/util.o
+$(BUILD)/tests/test_tgmsg: tests/unit/test_tgmsg.c $(BUILD)/tgmsg.o $(BUILD)/decide.o $(BUILD)/params.o $(BUILD)/util.o
 $(BUILD)/tests/test_keycache: tests/unit/test_keycache.c $(BUILD)/keycache.o $(BUILD)/util.o
 $(BUILD)/tests/test_notify: tests/unit/test_notify.c $(BUILD)/notify.o $(BUILD)/db.o $(BUILD)/keycache.o \
                           $(BUILD)/log.o $(BUILD)/util.o
-$(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.o $(BUILD)/util.o $(BUILD)/log.o
+$(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.o $(BUILD)/params.o $(BUILD)/util.o $(BUILD)/log.o
 $(BUILD)/tests/test_hook: tests/unit/test_hook.c $(BUILD)/hook.o $(BUILD)/util.o
 $(BUILD)/tests/test_migrate: tests/unit/test_migrate.c $(BUILD)/migrate.o $(BUILD)/sql_embed.o \
                             $(BUILD)/db.o $(BUILD)/log.o $(BUILD)/util.o
@@ -121,7 +122,7 @@ FUZZ_FLAGS   := -O1 -g -std=c11 $(WARN) -pthread -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_NAMES   := fuzz_validate fuzz_query fuzz_telegram fuzz_mcp fuzz_config
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%)
-FUZZ_COMMON  := util log shape validate decide
+FUZZ_COMMON  := util log shape validate params decide
 FUZZ_OBJ      = $(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_COMMON) $(1))
 
 $(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)

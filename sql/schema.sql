@@ -106,7 +106,7 @@ CREATE FUNCTION public.lg_vote(p_id uuid, p_channel text, p_person text, p_user 
     LANGUAGE sql
     AS $$
     SELECT lg_vote(p_id, p_channel, p_person, p_user, p_name, p_approve, p_response, p_actor,
-                   p_detail, p_answer, p_reply, NULL)
+                   p_detail, p_answer, p_reply, NULL::text, NULL::jsonb)
 $$;
 
 --
@@ -114,6 +114,17 @@ $$;
 --
 
 CREATE FUNCTION public.lg_vote(p_id uuid, p_channel text, p_person text, p_user bigint, p_name text, p_approve boolean, p_response text, p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb, p_reason text) RETURNS text
+    LANGUAGE sql
+    AS $$
+    SELECT lg_vote(p_id, p_channel, p_person, p_user, p_name, p_approve, p_response, p_actor,
+                   p_detail, p_answer, p_reply, p_reason, NULL)
+$$;
+
+--
+-- Name: lg_vote(uuid, text, text, bigint, text, boolean, text, text, jsonb, jsonb, jsonb, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.lg_vote(p_id uuid, p_channel text, p_person text, p_user bigint, p_name text, p_approve boolean, p_response text, p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb, p_reason text, p_params jsonb) RETURNS text
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -128,10 +139,14 @@ BEGIN
     IF NOT FOUND OR r.status <> 'pending' THEN
         RETURN 'gone';
     END IF;
+    IF p_params IS NOT NULL AND (NOT p_approve OR r.params IS NULL
+                                 OR r.approvals_required <> 1) THEN
+        RAISE EXCEPTION 'an edit is only an approval of a request with params and one approver';
+    END IF;
     INSERT INTO votes (request_id, tenant, person, user_id, name, channel, approve, response,
-                       reason)
+                       reason, params)
         VALUES (p_id, r.tenant, p_person, p_user, p_name, p_channel, p_approve, p_response,
-                p_reason)
+                p_reason, p_params)
         ON CONFLICT (request_id, person) DO NOTHING;
     IF NOT FOUND THEN
         INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
@@ -142,7 +157,9 @@ BEGIN
         -- the vote as the API shows it (requests.votes, 018)
         shown := jsonb_build_array(jsonb_build_object(
             'responder', jsonb_build_object('id', p_user, 'name', p_name), 'channel', p_channel,
-            'approve', p_approve, 'response', p_response, 'reason', p_reason, 'at', lg_ts(now())));
+            'approve', p_approve, 'response', p_response, 'reason', p_reason, 'at', lg_ts(now()))
+            || CASE WHEN p_params IS NOT NULL THEN jsonb_build_object('params', p_params)
+                    ELSE '{}' END);
         IF r.approvals_required = 1 THEN
             -- the first vote decides: nothing to count (the press path stays short)
             yes := p_approve::integer;
@@ -156,7 +173,8 @@ BEGIN
             UPDATE requests SET status = 'completed', response = p_response, approved = p_approve,
                                 responder_id = p_user, responder_name = p_name,
                                 responded_at = now(), updated_at = now(),
-                                votes = coalesce(votes, '[]') || shown
+                                votes = coalesce(votes, '[]') || shown,
+                                edited_params = CASE WHEN p_approve THEN p_params END
                 WHERE id = p_id AND status = 'pending';
             INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
                 VALUES (r.tenant, r.id, r.session_id, p_actor, 'decided',
@@ -728,7 +746,7 @@ CREATE FUNCTION public.tg_decided(p_id uuid, p_response text, p_approved boolean
     LANGUAGE sql
     AS $$
     SELECT tg_decided(p_id, p_response, p_approved, p_user, p_name, p_actor, p_detail, p_answer,
-                      NULL, NULL) IN ('approved', 'denied')
+                      NULL, NULL::text, NULL::jsonb) IN ('approved', 'denied')
 $$;
 
 --
@@ -739,7 +757,7 @@ CREATE FUNCTION public.tg_decided(p_id uuid, p_response text, p_approved boolean
     LANGUAGE sql
     AS $$
     SELECT tg_decided(p_id, p_response, p_approved, p_user, p_name, p_actor, p_detail, p_answer,
-                      p_reply, NULL)
+                      p_reply, NULL::text, NULL::jsonb)
 $$;
 
 --
@@ -749,8 +767,19 @@ $$;
 CREATE FUNCTION public.tg_decided(p_id uuid, p_response text, p_approved boolean, p_user bigint, p_name text, p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb, p_reason text) RETURNS text
     LANGUAGE sql
     AS $$
+    SELECT tg_decided(p_id, p_response, p_approved, p_user, p_name, p_actor, p_detail, p_answer,
+                      p_reply, p_reason, NULL)
+$$;
+
+--
+-- Name: tg_decided(uuid, text, boolean, bigint, text, text, jsonb, jsonb, jsonb, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_decided(p_id uuid, p_response text, p_approved boolean, p_user bigint, p_name text, p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb, p_reason text, p_params jsonb) RETURNS text
+    LANGUAGE sql
+    AS $$
     SELECT lg_vote(p_id, 'telegram', 'telegram:' || p_user, p_user, p_name, p_approved,
-                   p_response, p_actor, p_detail, p_answer, p_reply, p_reason)
+                   p_response, p_actor, p_detail, p_answer, p_reply, p_reason, p_params)
 $$;
 
 --
@@ -965,6 +994,9 @@ CREATE TABLE public.requests (
     approvals_required smallint DEFAULT 1 NOT NULL,
     deny_vetoes boolean DEFAULT true NOT NULL,
     votes jsonb,
+    params jsonb,
+    params_schema jsonb,
+    edited_params jsonb,
     CONSTRAINT requests_cb_state_check CHECK ((cb_state = ANY (ARRAY['none'::text, 'queued'::text, 'delivered'::text, 'failed'::text]))),
     CONSTRAINT requests_on_timeout_check CHECK ((on_timeout = ANY (ARRAY['deny'::text, 'approve'::text]))),
     CONSTRAINT requests_request_type_check CHECK ((request_type = ANY (ARRAY['confirmation'::text, 'choice'::text, 'input'::text]))),

@@ -96,7 +96,12 @@ struct tool {
     "\"response\":{\"type\":\"string\"},\"reason\":{\"type\":[\"string\",\"null\"]},"              \
     "\"at\":{\"type\":\"string\"}}}},"                                                             \
     "\"approvals\":{\"type\":\"integer\"},\"approvals_required\":{\"type\":\"integer\"},"          \
-    "\"reason\":{\"type\":[\"string\",\"null\"]}},"                                                \
+    "\"reason\":{\"type\":[\"string\",\"null\"]},"                                                 \
+    "\"params\":{\"type\":[\"object\",\"null\"],\"description\":\"The params to act with: as "     \
+    "the human approved them (edited) or as sent; null without params\"},"                         \
+    "\"edited\":{\"type\":\"boolean\",\"description\":\"Whether the human changed the params\"},"  \
+    "\"params_sha256\":{\"type\":[\"string\",\"null\"],\"description\":\"Hex SHA-256 of the "      \
+    "canonical JSON of params (keys sorted, no spaces, UTF-8): what the human approved\"}},"       \
     "\"required\":[\"request_id\",\"status\",\"completed\",\"approved\",\"response\"]}"
 
 static json_t *tool_request_human_input(struct call *c);
@@ -128,6 +133,12 @@ static const struct tool tools[] = {
      "list at least that many approvers\"},"
      "\"deny_vetoes\":{\"type\":\"boolean\",\"description\":\"Whether one denial denies "
      "(default true); false: as many denials as approvals_required deny\"},"
+     "\"params\":{\"type\":\"object\",\"description\":\"The arguments you propose to act with "
+     "(at most 8 KiB); the human may approve them with changes, and the result's params are the "
+     "ones to use\"},"
+     "\"params_schema\":{\"type\":\"object\",\"description\":\"What edited params must meet: "
+     "{type: object, properties: {name: {type: string|number|integer|boolean} or {enum: [...]}, "
+     "with minimum, maximum, maxLength, pattern (POSIX ERE)}, required, additionalProperties}\"},"
      "\"session_id\":{\"type\":\"string\",\"description\":\"Defaults to the server's MCP "
      "session\"},"
      "\"client_id\":{\"type\":\"string\"},"

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "params.h"
 #include "util.h"
 
 /*
@@ -96,6 +97,51 @@ static json_t *deciding_reason(const struct lg_request *r, json_t *votes)
 }
 
 /*
+ * The comment of an approved request, as a model reads it ("Approved by
+ * Ann: only after 18:00"): the reason of the vote that decided, when it
+ * approves and gives one (/approve <comment>); else null.
+ */
+static json_t *approving_comment(const struct lg_request *r, json_t *votes)
+{
+    json_t *v = json_array_get(votes, json_array_size(votes) - 1);
+    const char *why = json_string_value(json_object_get(v, "reason"));
+    const char *name = json_string_value(json_object_get(json_object_get(v, "responder"), "name"));
+    json_t *out;
+    char *s;
+
+    if (strcmp(r->status, "completed") != 0 || !r->approved || !why || !*why ||
+        !json_is_true(json_object_get(v, "approve")))
+        return json_null();
+    if (asprintf(&s, "Approved by %s: %s", name && *name ? name : "someone", why) < 0)
+        return json_null();
+    out = json_string(s);
+    free(s);
+    return out ? out : json_null();
+}
+
+/*
+ * The params of `r` added to `o`: `params` (the final ones: as approved
+ * with edits, else as submitted; null: none), `edited`, and
+ * `params_sha256`, the hex SHA-256 of their canonical serialization
+ * (params.h), which the agent recomputes to check it acts on exactly what
+ * the person saw and approved (null: no params).
+ */
+static void add_params(json_t *o, const struct lg_request *r)
+{
+    json_t *p = embedded(r->params_json);
+    char sha[65];
+
+    if (!json_is_object(p)) {
+        json_decref(p);
+        p = json_null();
+    }
+    params_sha256(p, sha);
+    json_object_set_new(o, "params", p);
+    json_object_set_new(o, "edited", json_boolean(r->edited && json_is_object(p)));
+    json_object_set_new(o, "params_sha256", json_is_object(p) ? json_string(sha) : json_null());
+}
+
+/*
  * The votes of `r` and its quorum, added to `o`: `votes` (oldest first),
  * `approvals` (how many of them approve), `approvals_required` and the
  * deciding `reason`.
@@ -116,6 +162,8 @@ static void add_votes(json_t *o, const struct lg_request *r)
     json_object_set_new(o, "approvals_required",
                         json_integer(r->approvals_required > 0 ? r->approvals_required : 1));
     json_object_set_new(o, "reason", deciding_reason(r, json_object_get(o, "votes")));
+    if (json_is_null(json_object_get(o, "reason")))
+        json_object_set_new(o, "reason", approving_comment(r, json_object_get(o, "votes")));
 }
 
 json_t *shape_poll(const struct lg_request *r)
@@ -131,6 +179,8 @@ json_t *shape_poll(const struct lg_request *r)
         json_object_set_new(o, "callback", callback(r));
     if (o)
         add_votes(o, r);
+    if (o)
+        add_params(o, r);
     return o;
 }
 
@@ -150,6 +200,8 @@ json_t *shape_request(const struct lg_request *r)
     if (o) {
         add_votes(o, r);
         json_object_set_new(o, "deny_vetoes", json_boolean(r->deny_vetoes));
+        add_params(o, r);
+        json_object_set_new(o, "params_schema", embedded(r->params_schema_json));
     }
     return o;
 }

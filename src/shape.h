@@ -46,6 +46,9 @@ struct lg_request {
     int approvals_required;      /* the quorum: distinct approvals that approve (1-10) */
     bool deny_vetoes;            /* one denial denies; else as many denials as approvals */
     const char *votes_json;      /* JSON array text of the votes (VOTES_JSON), or NULL: none */
+    const char *params_json;     /* the final params (PARAMS_COLS): JSON object text, or NULL */
+    bool edited;                 /* approved with edits: params_json is what the person approved */
+    const char *params_schema_json; /* JSON text of the schema edits must meet, or NULL */
 };
 
 struct lg_session {

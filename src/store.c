@@ -52,6 +52,9 @@ void store_row_to_request(const PGresult *res, int row, int c0, struct lg_reques
     r->approvals_required = (int)col_int(res, row, c0 + 29);
     r->deny_vetoes = col_bool(res, row, c0 + 30);
     r->votes_json = col(res, row, c0 + 31);
+    r->params_json = col(res, row, c0 + 32);
+    r->edited = col_bool(res, row, c0 + 33);
+    r->params_schema_json = col(res, row, c0 + 34);
 }
 
 PGresult *store_run(const struct db_table *t, int idx, int n, const char *const *params,

@@ -44,6 +44,15 @@ enum store_range {
  */
 #define VOTES_JSON "votes::text AS votes_t"
 
+/*
+ * A request's params (020): the final ones (a person's edits when the
+ * request was approved with them, else as submitted; NULL: none), whether
+ * they were edited, and the schema edits must meet.
+ */
+#define PARAMS_COLS                                                                                \
+    "coalesce(edited_params, params)::text AS params_t, edited_params IS NOT NULL AS edited_b"
+#define PARAMS_SCHEMA_COL "params_schema::text AS params_schema_t"
+
 #define REQ_COLS                                                                                   \
     "id::text AS rid, session_id, client_id, message, request_type, options::text AS options_t, "  \
     "metadata::text AS metadata_t, timeout_seconds, on_timeout, callback_url, status, response, "  \
@@ -52,8 +61,9 @@ enum store_range {
     "option_approve::text AS approve_t, telegram_chat_id AS tg_chat, "                             \
     "telegram_message_id AS tg_msg, tg_state, tg_attempts, tg_error, "                             \
     "lg_ts(tg_sent_at) AS tg_sent_t, cb_state, cb_attempts, cb_error, "                            \
-    "lg_ts(cb_delivered_at) AS cb_delivered_t, approvals_required, deny_vetoes, " VOTES_JSON
-#define REQ_NCOLS 32
+    "lg_ts(cb_delivered_at) AS cb_delivered_t, approvals_required, deny_vetoes, " VOTES_JSON       \
+    ", " PARAMS_COLS ", " PARAMS_SCHEMA_COL
+#define REQ_NCOLS 35
 
 /* A column value, or NULL for SQL NULL. */
 static inline const char *col(const PGresult *res, int row, int c)

@@ -26,8 +26,8 @@
     "id::text, status, response, approved, request_type, created_at, expires_at, responded_at, "   \
     "responder_id, responder_name, tg_state, tg_attempts, tg_error, tg_sent_at, "                  \
     "telegram_message_id, callback_url, cb_state, cb_attempts, cb_error, cb_delivered_at, "        \
-    "approvals_required, " VOTES_JSON
-#define POLL_TENANT 22 /* the column after POLL_COLS, where a statement adds the tenant */
+    "approvals_required, " VOTES_JSON ", " PARAMS_COLS
+#define POLL_TENANT 24 /* the column after POLL_COLS, where a statement adds the tenant */
 
 /* What a submit answers (shape_submitted), read by row_to_submitted. */
 #define SUBMITTED_COLS                                                                             \
@@ -66,8 +66,9 @@ static const struct db_stmt stmts[] = {
          "WITH b AS MATERIALIZED (SELECT x.*, gen_random_uuid() AS id"
          "   FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (t text, s text, c text, m text,"
          "          rt text, o jsonb, md jsonb, ts int, ot text, cb text, ik text, bh text,"
-         "          a text, ap boolean[], nq int, dv boolean))"
-         "   WITH ORDINALITY AS x(t, s, c, m, rt, o, md, ts, ot, cb, ik, bh, a, ap, nq, dv, ord)),"
+         "          a text, ap boolean[], nq int, dv boolean, pa jsonb, psc jsonb))"
+         "   WITH ORDINALITY AS x(t, s, c, m, rt, o, md, ts, ot, cb, ik, bh, a, ap, nq, dv, pa,"
+         "          psc, ord)),"
          " p AS (SELECT tenant, sum(n) AS n FROM tenant_pending"
          "       WHERE tenant IN (SELECT t FROM b) GROUP BY tenant),"
          " e AS MATERIALIZED (SELECT b.*, s.active, s.telegram_chat_id AS chat,"
@@ -83,9 +84,9 @@ static const struct db_stmt stmts[] = {
          "           options, metadata, timeout_seconds, expires_at, on_timeout, callback_url,"
          "           idempotency_key, body_hash, option_approve, telegram_chat_id, "
          "approvals_required,"
-         "           deny_vetoes)"
+         "           deny_vetoes, params, params_schema)"
          "         SELECT id, t, s, c, m, rt, o, md, ts, now() + make_interval(secs => ts), ot, cb,"
-         "                ik, bh, ap, chat, coalesce(nq, 1), coalesce(dv, true)"
+         "                ik, bh, ap, chat, coalesce(nq, 1), coalesce(dv, true), pa, psc"
          "         FROM e WHERE nth <= $2::int AND quorate ORDER BY ord"
          "         ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL"
          "         DO NOTHING"
@@ -183,6 +184,8 @@ static void row_to_poll(const PGresult *res, int row, struct lg_request *r, char
     r->cb_delivered_at = col_ts(res, row, 19, ts[4]);
     r->approvals_required = (int)col_int(res, row, 20);
     r->votes_json = col(res, row, 21);
+    r->params_json = col(res, row, 22);
+    r->edited = col_bool(res, row, 23);
 }
 
 /* Fill the fields of `r` that SUBMITTED_COLS (from column 0) carry. */
@@ -229,20 +232,26 @@ static int idempotent_replay(const struct actor *who, const char *idem_key, cons
 static json_t *submit_item(const struct actor *who, const struct submit_in *in,
                            const char *idem_key, const char *body_hash)
 {
-    json_t *approve = json_null();
+    json_t *approve = json_null(), *item;
 
     if (in->options) {
         approve = json_array();
         for (size_t i = 0; i < json_array_size(in->options) && i < OPTIONS_MAX; i++)
             json_array_append_new(approve, json_boolean(in->approve[i]));
     }
-    return json_pack(
+    item = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:O*, s:O*, s:i, s:s, s:s*, s:s*, s:s*, s:s, s:o, s:i, s:b}",
         "t", who->tenant, "s", in->session_id, "c", in->client_id, "m", in->message, "rt",
         in->request_type, "o", in->options, "md", in->metadata, "ts", in->timeout_seconds, "ot",
         in->on_timeout, "cb", in->callback_url, "ik", idem_key, "bh", idem_key ? body_hash : NULL,
         "a", who->name, "ap", approve, "nq",
         in->approvals_required > 0 ? in->approvals_required : 1, "dv", in->deny_vetoes);
+    /* The params and their schema (020), when the request has them. */
+    if (item && in->params)
+        json_object_set(item, "pa", in->params);
+    if (item && in->params_schema)
+        json_object_set(item, "psc", in->params_schema);
+    return item;
 }
 
 /* Read one batch row into its slot. Returns 1 when a request was inserted. */
@@ -453,13 +462,31 @@ int store_request_cancel(const struct actor *who, const char *id, json_t **out,
 /* Copy the strings of `r` into one new block (*block) and point `r` at the copies. */
 static void own_strings(struct lg_request *r, char **block)
 {
-    const char **f[] = {
-        &r->id,           &r->session_id,      &r->client_id,      &r->message,
-        &r->request_type, &r->options_json,    &r->metadata_json,  &r->on_timeout,
-        &r->callback_url, &r->status,          &r->response,       &r->created_at,
-        &r->expires_at,   &r->responded_at,    &r->responder_name, &r->option_approve,
-        &r->tg_state,     &r->tg_error,        &r->tg_sent_at,     &r->cb_state,
-        &r->cb_error,     &r->cb_delivered_at, &r->votes_json};
+    const char **f[] = {&r->id,
+                        &r->session_id,
+                        &r->client_id,
+                        &r->message,
+                        &r->request_type,
+                        &r->options_json,
+                        &r->metadata_json,
+                        &r->on_timeout,
+                        &r->callback_url,
+                        &r->status,
+                        &r->response,
+                        &r->created_at,
+                        &r->expires_at,
+                        &r->responded_at,
+                        &r->responder_name,
+                        &r->option_approve,
+                        &r->tg_state,
+                        &r->tg_error,
+                        &r->tg_sent_at,
+                        &r->cb_state,
+                        &r->cb_error,
+                        &r->cb_delivered_at,
+                        &r->votes_json,
+                        &r->params_json,
+                        &r->params_schema_json};
     size_t len = 1, n = sizeof(f) / sizeof(f[0]);
     char *p;
 

@@ -64,7 +64,7 @@ static const struct db_stmt stmts[] = {
                     false},
     [S_TG_DECIDED] = {"tg_decided",
                       "SELECT tg_decided($1::uuid, $2, $3::boolean, $4::bigint, $5, $6, $7::jsonb,"
-                      " $8::jsonb, $9::jsonb, $10)",
+                      " $8::jsonb, $9::jsonb, $10, $11::jsonb)",
                       false},
     [S_TG_ENQUEUE] = {"tg_enqueue",
                       "INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
@@ -286,6 +286,7 @@ static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct
     char *detail = d ? json_dumps(d->audit_detail, JSON_COMPACT) : NULL;
     char *answer = d && d->answer ? json_dumps(d->answer, JSON_COMPACT) : NULL;
     char *reply = d && d->reply ? json_dumps(d->reply, JSON_COMPACT) : NULL;
+    char *params = d && d->params ? json_dumps(d->params, JSON_COMPACT) : NULL;
     const char *p[] = {d ? d->id : NULL,
                        d ? d->response : NULL,
                        d && d->approved ? "true" : "false",
@@ -295,7 +296,8 @@ static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct
                        detail,
                        answer,
                        reply,
-                       d ? d->reason : NULL};
+                       d ? d->reason : NULL,
+                       params};
     int n = 0, rc;
 
     snprintf(uid, sizeof(uid), "%lld", d ? (long long)d->user_id : 0LL);
@@ -326,7 +328,7 @@ static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct
         n++;
     }
     if (d) {
-        steps[n] = (struct db_step){.idx = S_TG_DECIDED, .n = 10, .params = p};
+        steps[n] = (struct db_step){.idx = S_TG_DECIDED, .n = 11, .params = p};
         steps[n + 1] = (struct db_step){.sql = DECISION_DURABLE};
         n += 2;
     }
@@ -338,6 +340,7 @@ static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct
     free(detail);
     free(answer);
     free(reply);
+    free(params);
     if (rc < 0) {
         tx_rollback(tx);
         return -1;

@@ -86,7 +86,8 @@ struct tg_decision {
     json_t *audit_detail;
     json_t *answer;     /* answerCallbackQuery parameters, or NULL */
     json_t *reply;      /* a typed answer: sendMessage parameters but the text, or NULL */
-    const char *reason; /* the person's reason (deny with a reason), or NULL */
+    const char *reason; /* the person's reason (deny with a reason) or comment, or NULL */
+    json_t *params;     /* an approval with edits: the params approved instead, or NULL */
 };
 
 /* One row an update writes: an audit row (`action` set) or an outbox row (`kind` set). */

@@ -12,6 +12,7 @@
 #include "decide.h"
 #include "log.h"
 #include "notify.h"
+#include "params.h"
 #include "store_tg.h"
 #include "tg.h"
 #include "tgmsg.h"
@@ -202,7 +203,8 @@ struct decision {
     char id[37];
     char actor[200];
     char *response;
-    char *reason; /* deny with a reason: the person's reason, or NULL */
+    char *reason;   /* deny with a reason: the person's reason, or NULL */
+    json_t *params; /* approve with edits: the params approved instead, or NULL */
     struct person who;
 };
 
@@ -246,6 +248,7 @@ static void decision_free(struct decision *dn)
 {
     free(dn->response);
     free(dn->reason);
+    json_decref(dn->params);
     json_decref(dn->d.audit_detail);
     json_decref(dn->d.answer);
     json_decref(dn->d.reply);
@@ -481,7 +484,11 @@ static int command(const struct tg_view *v, struct tg_effects *fx, int64_t chat,
                     "/status - agent sessions that ask this chat\n"
                     "/start - this chat's id and how to register a session\n\n"
                     "Press a button to answer a request; reply to an input request's message "
-                    "with your answer.");
+                    "with your answer.\n\n"
+                    "Or reply to a request's message with:\n"
+                    "/approve [comment] - approve, with a comment the agent reads\n"
+                    "/deny [reason] - deny, with a reason the agent reads\n"
+                    "/edit key=value ... - approve with its parameters changed");
     } else if (!strcmp(cmd, "/pending")) {
         if (v->npending == 0)
             sb_puts(&b, "Nothing is waiting for an answer in this chat.");
@@ -521,6 +528,148 @@ static int command(const struct tg_view *v, struct tg_effects *fx, int64_t chat,
     return rc;
 }
 
+/*
+ * A reply to the request's message `t` that starts with /edit, /approve or
+ * /deny (`cmd`, an @bot suffix dropped; `body` is what follows it):
+ *
+ * - `/deny <reason>`: the person's deny vote, with the reason when given
+ *   (as "Deny with reason…" records it);
+ * - `/approve <comment>`: their approve vote, with the comment as its
+ *   reason ("Approved by Ann: <comment>" on the wire);
+ * - `/edit` with key=value lines or a JSON object: their approve vote with
+ *   the params changed (params_edit), checked against the request's schema.
+ *
+ * An approval takes the request's one approving option (Approve for a
+ * confirmation or an input request); a request with none or several, or
+ * whose message was cut to fit Telegram, cannot be approved this way. An
+ * edit needs a request with params and a single approval: with a quorum,
+ * the other approvers would approve params they did not see. Whatever is
+ * refused for those reasons, or fails the schema, is answered in the chat
+ * and records nothing; a refusal of who or when (refusal) is audited as a
+ * press's is.
+ */
+static int handle_reply_command(const struct config *cfg, const struct tg_request *t,
+                                struct tg_effects *fx, json_t *msg, int64_t chat, const char *cmd,
+                                const char *body, struct decision *dn, struct lg_error *err)
+{
+    int64_t mid = (int64_t)json_integer_value(json_object_get(msg, "message_id"));
+    int64_t self = self_bot(cfg), bot = message_bot(json_object_get(msg, "reply_to_message"), self);
+    bool deny = !strcmp(cmd, "/deny"), edit = !strcmp(cmd, "/edit");
+    struct tg_choice choices[TG_MAX_CHOICES];
+    const char *why, *action = NULL, *label = NULL;
+    char *text_why = NULL, *note = NULL;
+    json_t *hold = NULL, *params = NULL, *schema = NULL, *edited = NULL;
+    struct sbuf b = {0};
+    struct person who;
+    struct lg_error perr;
+    bool truncated;
+    int n, approving = 0, rc = 0;
+
+    person_from(json_object_get(msg, "from"), &who);
+    why = refusal_text(cfg, t, &who, &action, &text_why);
+    if (!why && bot != self) {
+        why = OTHER_BOT_TEXT;
+        action = "expired_attempt";
+    }
+    if (why) {
+        rc = action ? audit(fx, t, &who, action, json_pack("{s:s}", "via", cmd + 1), err) : 0;
+        if (rc == 0)
+            rc = send_text(fx, chat, mid, why, err);
+        free(text_why);
+        return rc;
+    }
+    n = tgmsg_choices(&t->r, choices, &hold);
+    for (int i = 0; i < n; i++) {
+        if (deny && !choices[i].approve && !label)
+            label = choices[i].label;
+        if (!deny && choices[i].approve) {
+            approving++;
+            label = choices[i].label;
+        }
+    }
+    if (deny && !label)
+        label = CONFIRM_DENY_LABEL;
+    if (!deny && n == 0)
+        label = CONFIRM_APPROVE_LABEL;
+    if (!deny) {
+        json_decref(tgmsg_request(&t->r, &truncated));
+        if (truncated) {
+            sb_printf(&b,
+                      "This request was shortened to fit Telegram, so it cannot be approved "
+                      "here. Read request <code>%s</code> whole through the API (GET "
+                      "/hitl/pending, GET /hitl/poll?request_id=%s).",
+                      t->r.id, t->r.id);
+            rc = audit(fx, t, &who, "mismatched_attempt", json_pack("{s:s}", "via", cmd + 1), err);
+            goto answer;
+        }
+        if (n > 0 && approving != 1) {
+            sb_puts(&b, approving ? "This request has several options that approve: press the "
+                                    "one you mean. Nothing was recorded."
+                                  : "This request has no option that approves. Nothing was "
+                                    "recorded.");
+            goto answer;
+        }
+    }
+    if (edit) {
+        params = t->r.params_json ? json_loads(t->r.params_json, 0, NULL) : NULL;
+        schema = t->r.params_schema_json ? json_loads(t->r.params_schema_json, 0, NULL) : NULL;
+        if (!json_is_object(params)) {
+            sb_puts(&b, "This request has no parameters to edit. Nothing was recorded.");
+            goto answer;
+        }
+        if (t->r.approvals_required > 1) {
+            sb_printf(&b,
+                      "This request needs %d approvals, and edits need a request with a single "
+                      "approver (nobody may approve parameters they did not see). Approve it as "
+                      "sent, or deny it with a reason. Nothing was recorded.",
+                      t->r.approvals_required);
+            goto answer;
+        }
+        if (params_edit(params, json_is_object(schema) ? schema : NULL, body, &edited, &perr) < 0) {
+            sb_puts(&b, "Not recorded: ");
+            tgmsg_escape(&b, perr.message);
+            sb_puts(&b, ".\nReply to the request with /edit and key=value lines (or a JSON "
+                        "object) to try again.");
+            goto answer;
+        }
+        if (json_equal(edited, params)) {
+            /* The same values: an approval as sent, not an edit. */
+            json_decref(edited);
+            edited = NULL;
+        }
+    }
+    decide(dn, t, &who, label, !deny, cmd + 1, NULL, chat, mid);
+    note = tgmsg_clean(body, true);
+    if (!edit && note[strspn(note, " \n")]) {
+        dn->reason = xstrdup(note + strspn(note, " \n"));
+        dn->d.reason = dn->reason;
+        json_object_set_new(dn->d.audit_detail, "reason", json_string(dn->reason));
+    }
+    if (edited) {
+        char sha[65];
+
+        params_sha256(edited, sha);
+        dn->params = edited;
+        dn->d.params = edited;
+        edited = NULL;
+        json_object_set_new(dn->d.audit_detail, "params", json_incref(dn->params));
+        json_object_set_new(dn->d.audit_detail, "params_sha256", json_string(sha));
+        json_object_set_new(dn->d.audit_detail, "edited", json_true());
+    }
+    goto out;
+answer:
+    if (rc == 0)
+        rc = send_text(fx, chat, mid, b.p, err);
+out:
+    sb_free(&b);
+    free(note);
+    json_decref(edited);
+    json_decref(params);
+    json_decref(schema);
+    json_decref(hold);
+    return rc;
+}
+
 /* A reply to message `locked` shows (NULL: no request's, so not ours). */
 static int handle_reply(const struct config *cfg, const struct tg_request *locked,
                         struct tg_effects *fx, json_t *msg, int64_t chat, const char *text,
@@ -541,6 +690,14 @@ static int handle_reply(const struct config *cfg, const struct tg_request *locke
     person_from(json_object_get(msg, "from"), &who);
     if (!t)
         return 0; /* a reply to some other message: not ours */
+    if (text[0] == '/') {
+        char cmd[33];
+
+        command_name(text, cmd);
+        if (!strcmp(cmd, "/edit") || !strcmp(cmd, "/approve") || !strcmp(cmd, "/deny"))
+            return handle_reply_command(cfg, t, fx, msg, chat, cmd, text + strcspn(text, " \t\n"),
+                                        dn, err);
+    }
     why = refusal_text(cfg, t, &who, &action, &text_why);
     if (!why && bot != self) {
         why = OTHER_BOT_TEXT;

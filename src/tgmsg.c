@@ -8,6 +8,9 @@
  *
  *   ┃ <metadata key>: <value>           (a blockquote, one line per key, only with metadata)
  *
+ *   Parameters (reply /edit key=value to change):    (only with params)
+ *   ┃ <key> = <value>                   (a blockquote, one line per key)
+ *
  *   client ci-cd-pipeline  ·  session production-deploy-bot    (ids as code)
  *   request 6f1c…  ·  expires 2026-11-25 10:05 UTC
  *   ⚠️ Shortened: …                      (only when cut)
@@ -312,10 +315,11 @@ static char *fit(const char *s, size_t units, bool *cut)
 }
 
 /*
- * The key/value lines of the metadata, one per key. *cut tells
- * whether a key was left out or a key or value shortened.
+ * The key/value lines of a JSON object's text (the metadata, the params),
+ * one per key. *cut tells whether a key was left out or a key or value
+ * shortened.
  */
-static int meta_lines(const struct lg_request *r, struct line *lines, int max, bool *cut)
+static int kv_lines(const char *json_text, struct line *lines, int max, bool *cut)
 {
     json_t *meta = NULL;
     const char *k;
@@ -324,10 +328,9 @@ static int meta_lines(const struct lg_request *r, struct line *lines, int max, b
 
     *cut = false;
     /* Metadata stored before the nesting limit may be deeper: never parsed, shown as cut. */
-    if (r->metadata_json &&
-        json_depth_ok(r->metadata_json, strlen(r->metadata_json), LG_JSON_DEPTH_MAX))
-        meta = json_loads(r->metadata_json, 0, NULL);
-    else if (r->metadata_json)
+    if (json_text && json_depth_ok(json_text, strlen(json_text), LG_JSON_DEPTH_MAX))
+        meta = json_loads(json_text, 0, NULL);
+    else if (json_text)
         *cut = true;
     if (json_is_object(meta)) {
         json_object_foreach(meta, k, v)
@@ -356,15 +359,33 @@ static int meta_lines(const struct lg_request *r, struct line *lines, int max, b
 }
 
 /*
+ * The line above the params: whether a person may still change them with
+ * /edit (a pending request that needs one approval), or whether they were.
+ */
+static const char *params_head(const struct lg_request *r)
+{
+    bool none = r->params_json && !strcmp(r->params_json, "{}");
+
+    if (r->edited)
+        return "Parameters, as edited and approved:";
+    if (strcmp(r->status ? r->status : "pending", "pending") != 0 || r->approvals_required > 1)
+        return none ? "Parameters: none" : "Parameters:";
+    return none ? "Parameters: none (reply /edit key=value to set them)"
+                : "Parameters (reply /edit key=value to change them):";
+}
+
+/*
  * Render the body; `reserve` visible units stay free for a decision line.
  * Returns a new HTML string; *truncated tells whether anything was cut.
  */
 static char *render_body(const struct lg_request *r, size_t reserve, bool *truncated)
 {
     char cut_note[400];
-    struct line lines[64];
-    bool meta_cut, dummy = false;
-    int nlines = meta_lines(r, lines, 64, &meta_cut), shown = 0;
+    struct line lines[64], plines[64];
+    bool meta_cut, params_cut, dummy = false;
+    int nlines = kv_lines(r->metadata_json, lines, 64, &meta_cut), shown = 0;
+    int nplines = kv_lines(r->params_json, plines, 64, &params_cut), pshown = 0;
+    const char *phead = params_head(r);
     char footer[160], when[40];
     size_t budget = TG_TEXT_MAX - reserve, used, msg_len;
     struct sbuf b = {0};
@@ -398,8 +419,18 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
     }
     if (shown > 0)
         used += 2;
+    /* The params the same way: every one of them is shown whole, or the message counts as cut. */
+    if (r->params_json)
+        used += tgmsg_utf16_len(phead) + 3;
+    for (; shown == nlines && pshown < nplines; pshown++) {
+        size_t w =
+            tgmsg_utf16_len(plines[pshown].key) + 3 + tgmsg_utf16_len(plines[pshown].val) + 1;
+        if (used + w + 2 + 1000 + tgmsg_utf16_len(cut_note) + 1 > budget)
+            break;
+        used += w;
+    }
     msg_len = tgmsg_utf16_len(text);
-    if (meta_cut || shown < nlines || used + msg_len > budget) {
+    if (meta_cut || shown < nlines || params_cut || pshown < nplines || used + msg_len > budget) {
         *truncated = true;
         used += tgmsg_utf16_len(cut_note) + 1;
     }
@@ -424,6 +455,22 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
         }
         sb_puts(&b, "</blockquote>\n\n");
     }
+    if (r->params_json) {
+        sb_puts(&b, "<b>");
+        tgmsg_escape(&b, phead);
+        sb_puts(&b, "</b>");
+        if (pshown > 0)
+            sb_puts(&b, "\n<blockquote>");
+        for (int i = 0; i < pshown; i++) {
+            sb_puts(&b, "<code>");
+            tgmsg_escape(&b, plines[i].key);
+            sb_puts(&b, "</code> = ");
+            tgmsg_escape(&b, plines[i].val);
+            if (i + 1 < pshown)
+                sb_puts(&b, "\n");
+        }
+        sb_puts(&b, pshown > 0 ? "</blockquote>\n\n" : "\n\n");
+    }
     /* Loopgate's own lines, outside every blockquote; the ids set apart as code. */
     sb_puts(&b, "client <code>");
     tgmsg_escape(&b, client);
@@ -439,6 +486,10 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
     for (int i = 0; i < nlines; i++) {
         free(lines[i].key);
         free(lines[i].val);
+    }
+    for (int i = 0; i < nplines; i++) {
+        free(plines[i].key);
+        free(plines[i].val);
     }
     free(msg);
     free(text);

@@ -9,6 +9,7 @@
 #include "validate.h"
 
 #include "decide.h"
+#include "params.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -438,6 +439,35 @@ static int optional_string(json_t *body, const char *field, const char **out, st
     return 0;
 }
 
+/*
+ * `params` and `params_schema` (params.h). A schema without params proposes
+ * none: the params are {} (so the schema may require nothing), which a
+ * person may fill in with an edit. Both are checked here, the params
+ * against the schema.
+ */
+static int validate_params(json_t *body, struct submit_in *out, struct lg_error *err)
+{
+    json_t *v = json_object_get(body, "params_schema");
+
+    if (v && !json_is_null(v)) {
+        if (params_check_schema(v, err) < 0)
+            return -1;
+        out->params_schema = v;
+    }
+    v = json_object_get(body, "params");
+    if (v && !json_is_null(v)) {
+        if (!json_is_object(v))
+            return type_error(err, "params", "an object");
+        out->params = v;
+    } else if (out->params_schema) {
+        json_object_set_new(body, "params", json_object());
+        out->params = json_object_get(body, "params");
+    }
+    if (out->params && params_check(out->params, out->params_schema, "params.", err) < 0)
+        return -1;
+    return 0;
+}
+
 int validate_submit(json_t *body, int default_timeout, struct submit_in *out, struct lg_error *err)
 {
     json_t *v;
@@ -535,6 +565,8 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out, st
         /* A timeout is nobody's approval: it cannot stand in for a quorum. */
         return lg_fail(err, 400, "invalid_field",
                        "on_timeout approve cannot be combined with approvals_required above 1");
+    if (validate_params(body, out, err) < 0)
+        return -1;
 
     return validate_callback_url(json_object_get(body, "callback_url"), false, &out->callback_url,
                                  err);

@@ -46,6 +46,8 @@ struct submit_in {
     const char *callback_url;  /* or NULL */
     int approvals_required;    /* distinct approvals that approve, 1-APPROVALS_MAX; default 1 */
     bool deny_vetoes;          /* one denial denies (default); else approvals_required denials */
+    json_t *params;            /* the proposed parameters (params.h), or NULL: none */
+    json_t *params_schema;     /* the schema edits must meet, or NULL: none */
 };
 
 /*

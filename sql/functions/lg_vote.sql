@@ -22,10 +22,18 @@
 -- person's reason for the vote (deny with a reason) or NULL; it is the vote's
 -- `reason` in `votes` and in requests.votes, where the API reads the
 -- deciding reason from.
+--
+-- `p_params` is an approval with edits (020): the params the person
+-- approved instead of the request's, or NULL. It is the vote's `params`
+-- (in `votes` and in requests.votes) and, when the vote decides, the
+-- request's edited_params. Only an approval of a request that has params
+-- and needs a single approval may carry edits (with a quorum, the others
+-- would approve params they did not see): the caller refuses any other
+-- edit before it votes, and this function raises rather than record one.
 CREATE OR REPLACE FUNCTION lg_vote(p_id uuid, p_channel text, p_person text, p_user bigint,
                                    p_name text, p_approve boolean, p_response text,
                                    p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb,
-                                   p_reason text)
+                                   p_reason text, p_params jsonb)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     r requests;
@@ -39,10 +47,14 @@ BEGIN
     IF NOT FOUND OR r.status <> 'pending' THEN
         RETURN 'gone';
     END IF;
+    IF p_params IS NOT NULL AND (NOT p_approve OR r.params IS NULL
+                                 OR r.approvals_required <> 1) THEN
+        RAISE EXCEPTION 'an edit is only an approval of a request with params and one approver';
+    END IF;
     INSERT INTO votes (request_id, tenant, person, user_id, name, channel, approve, response,
-                       reason)
+                       reason, params)
         VALUES (p_id, r.tenant, p_person, p_user, p_name, p_channel, p_approve, p_response,
-                p_reason)
+                p_reason, p_params)
         ON CONFLICT (request_id, person) DO NOTHING;
     IF NOT FOUND THEN
         INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
@@ -53,7 +65,9 @@ BEGIN
         -- the vote as the API shows it (requests.votes, 018)
         shown := jsonb_build_array(jsonb_build_object(
             'responder', jsonb_build_object('id', p_user, 'name', p_name), 'channel', p_channel,
-            'approve', p_approve, 'response', p_response, 'reason', p_reason, 'at', lg_ts(now())));
+            'approve', p_approve, 'response', p_response, 'reason', p_reason, 'at', lg_ts(now()))
+            || CASE WHEN p_params IS NOT NULL THEN jsonb_build_object('params', p_params)
+                    ELSE '{}' END);
         IF r.approvals_required = 1 THEN
             -- the first vote decides: nothing to count (the press path stays short)
             yes := p_approve::integer;
@@ -67,7 +81,8 @@ BEGIN
             UPDATE requests SET status = 'completed', response = p_response, approved = p_approve,
                                 responder_id = p_user, responder_name = p_name,
                                 responded_at = now(), updated_at = now(),
-                                votes = coalesce(votes, '[]') || shown
+                                votes = coalesce(votes, '[]') || shown,
+                                edited_params = CASE WHEN p_approve THEN p_params END
                 WHERE id = p_id AND status = 'pending';
             INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
                 VALUES (r.tenant, r.id, r.session_id, p_actor, 'decided',
@@ -117,11 +132,22 @@ BEGIN
     RETURN outcome;
 END $$;
 
+-- The signature without edits (the release of deny with a reason): a vote
+-- that carries none.
+CREATE OR REPLACE FUNCTION lg_vote(p_id uuid, p_channel text, p_person text, p_user bigint,
+                                   p_name text, p_approve boolean, p_response text,
+                                   p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb,
+                                   p_reason text)
+RETURNS text LANGUAGE sql AS $$
+    SELECT lg_vote(p_id, p_channel, p_person, p_user, p_name, p_approve, p_response, p_actor,
+                   p_detail, p_answer, p_reply, p_reason, NULL)
+$$;
+
 -- The signature without a reason (018): a vote that gives none.
 CREATE OR REPLACE FUNCTION lg_vote(p_id uuid, p_channel text, p_person text, p_user bigint,
                                    p_name text, p_approve boolean, p_response text,
                                    p_actor text, p_detail jsonb, p_answer jsonb, p_reply jsonb)
 RETURNS text LANGUAGE sql AS $$
     SELECT lg_vote(p_id, p_channel, p_person, p_user, p_name, p_approve, p_response, p_actor,
-                   p_detail, p_answer, p_reply, NULL)
+                   p_detail, p_answer, p_reply, NULL::text, NULL::jsonb)
 $$;

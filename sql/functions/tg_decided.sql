@@ -16,13 +16,24 @@
 -- 'gone' when the request was no longer pending. `p_reply`: sendMessage
 -- parameters without the text (chat_id, reply_parameters) for a typed
 -- answer, or NULL. `p_reason`: the person's reason (a deny with a reason,
--- typed as the answer to the "Why deny?" prompt), or NULL.
+-- typed as the answer to the "Why deny?" prompt, or an approval's comment),
+-- or NULL. `p_params`: the params of an approval with edits (/edit), or
+-- NULL.
+CREATE OR REPLACE FUNCTION tg_decided(p_id uuid, p_response text, p_approved boolean, p_user bigint,
+                                      p_name text, p_actor text, p_detail jsonb, p_answer jsonb,
+                                      p_reply jsonb, p_reason text, p_params jsonb)
+RETURNS text LANGUAGE sql AS $$
+    SELECT lg_vote(p_id, 'telegram', 'telegram:' || p_user, p_user, p_name, p_approved,
+                   p_response, p_actor, p_detail, p_answer, p_reply, p_reason, p_params)
+$$;
+
+-- The signature of the release of deny with a reason, without edits.
 CREATE OR REPLACE FUNCTION tg_decided(p_id uuid, p_response text, p_approved boolean, p_user bigint,
                                       p_name text, p_actor text, p_detail jsonb, p_answer jsonb,
                                       p_reply jsonb, p_reason text)
 RETURNS text LANGUAGE sql AS $$
-    SELECT lg_vote(p_id, 'telegram', 'telegram:' || p_user, p_user, p_name, p_approved,
-                   p_response, p_actor, p_detail, p_answer, p_reply, p_reason)
+    SELECT tg_decided(p_id, p_response, p_approved, p_user, p_name, p_actor, p_detail, p_answer,
+                      p_reply, p_reason, NULL)
 $$;
 
 -- The signature of the release of votes (018), without a reason.
@@ -31,7 +42,7 @@ CREATE OR REPLACE FUNCTION tg_decided(p_id uuid, p_response text, p_approved boo
                                       p_reply jsonb)
 RETURNS text LANGUAGE sql AS $$
     SELECT tg_decided(p_id, p_response, p_approved, p_user, p_name, p_actor, p_detail, p_answer,
-                      p_reply, NULL)
+                      p_reply, NULL::text, NULL::jsonb)
 $$;
 
 -- The signature of releases before votes (018): true when the vote decided.
@@ -41,5 +52,5 @@ CREATE OR REPLACE FUNCTION tg_decided(p_id uuid, p_response text, p_approved boo
                                       p_name text, p_actor text, p_detail jsonb, p_answer jsonb)
 RETURNS boolean LANGUAGE sql AS $$
     SELECT tg_decided(p_id, p_response, p_approved, p_user, p_name, p_actor, p_detail, p_answer,
-                      NULL, NULL) IN ('approved', 'denied')
+                      NULL, NULL::text, NULL::jsonb) IN ('approved', 'denied')
 $$;

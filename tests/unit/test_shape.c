@@ -66,7 +66,7 @@ TEST(poll)
 
     if (!CHECK(json_is_object(o)))
         return;
-    CHECK_EQ_INT(json_object_size(o), 15);
+    CHECK_EQ_INT(json_object_size(o), 18);
     CHECK_EQ_STR(str(o, "request_id"), ID);
     CHECK_EQ_STR(str(o, "status"), "pending");
     CHECK_EQ_STR(str(o, "response"), "");
@@ -101,7 +101,8 @@ TEST(poll)
                     "\"created_at\":\"2026-01-02T03:04:05Z\","
                     "\"expires_at\":\"2026-01-02T03:09:05Z\",\"responded_at\":null,"
                     "\"responder\":null,\"delivery\":null,\"votes\":[],\"approvals\":0,"
-                    "\"approvals_required\":1,\"reason\":null}");
+                    "\"approvals_required\":1,\"reason\":null,\"params\":null,\"edited\":false,"
+                    "\"params_sha256\":null}");
     free(s);
 
     /* Votes as stored (VOTES_JSON), counted; the quorum as submitted. */
@@ -175,7 +176,7 @@ TEST(request)
 
     if (!CHECK(json_is_object(o)))
         return;
-    CHECK_EQ_INT(json_object_size(o), 20);
+    CHECK_EQ_INT(json_object_size(o), 24);
     CHECK_EQ_STR(str(o, "id"), ID);
     CHECK_EQ_STR(str(o, "session_id"), "production-deploy-bot");
     CHECK_EQ_STR(str(o, "client_id"), "ci-cd-pipeline");
@@ -210,7 +211,7 @@ TEST(request)
     r.approved = true;
     r.responded_at = "2026-01-02T03:05:00Z";
     o = shape_request(&r);
-    CHECK_EQ_INT(json_object_size(o), 21);
+    CHECK_EQ_INT(json_object_size(o), 25);
     CHECK(json_is_null(json_object_get(o, "options")));
     CHECK(json_is_null(json_object_get(o, "metadata")));
     CHECK_EQ_STR(str(o, "callback_url"), "https://agent.example/hook");
@@ -296,6 +297,38 @@ TEST(error)
     free(s);
 }
 
+/* The final params, whether they were edited, their digest, and an approval's comment. */
+TEST(params)
+{
+    struct lg_request r = sample();
+    json_t *o;
+    char *s;
+
+    r.params_json = "{\"replicas\": 5, \"env\": \"staging\"}";
+    r.edited = true;
+    r.status = "completed";
+    r.approved = true;
+    r.votes_json = "[{\"responder\":{\"id\":7,\"name\":\"Ann\"},\"channel\":\"telegram\","
+                   "\"approve\":true,\"response\":\"Approve\",\"reason\":\"after 18:00\","
+                   "\"at\":\"2026-01-02T03:05:00Z\"}]";
+    o = shape_poll(&r);
+    s = dump(json_incref(json_object_get(o, "params")));
+    CHECK_EQ_STR(s, "{\"replicas\":5,\"env\":\"staging\"}");
+    free(s);
+    CHECK(json_is_true(json_object_get(o, "edited")));
+    /* printf '{"env":"staging","replicas":5}' | sha256sum */
+    CHECK_EQ_STR(str(o, "params_sha256"),
+                 "4f530c28133adb2af6da0a56c00910c4d9061e016273cbc83ba8a9a86e56bc07");
+    CHECK_EQ_STR(str(o, "reason"), "Approved by Ann: after 18:00");
+    json_decref(o);
+    r.params_json = NULL;
+    o = shape_poll(&r);
+    CHECK(json_is_null(json_object_get(o, "params")));
+    CHECK(json_is_false(json_object_get(o, "edited")));
+    CHECK(json_is_null(json_object_get(o, "params_sha256")));
+    json_decref(o);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -306,5 +339,6 @@ int main(int argc, char **argv)
     RUN(submitted);
     RUN(session);
     RUN(error);
+    RUN(params);
     return t_end();
 }

@@ -1260,10 +1260,69 @@ TEST(cut_offers_deny)
     free(msg);
 }
 
+/*
+ * The params, under the message and outside it: a line per key, escaped, the
+ * /edit hint while a single approval is pending; a value too long to show
+ * whole makes the message cut, so it cannot be approved unread.
+ */
+TEST(params_shown)
+{
+    struct lg_request r = sample("confirmation");
+    char *big = malloc(5000), *markup;
+    struct sbuf b = {0};
+    bool truncated;
+    const char *t;
+    json_t *p;
+
+    r.params_json = "{\"replicas\": 3, \"env\": \"<staging>\", \"dry_run\": true}";
+    r.approvals_required = 1;
+    p = tgmsg_request(&r, &truncated);
+    t = str(p, "text");
+    CHECK(!truncated);
+    CHECK_CONTAINS(t, "<b>Parameters (reply /edit key=value to change them):</b>\n<blockquote>");
+    CHECK_CONTAINS(t, "<code>replicas</code> = 3");
+    CHECK_CONTAINS(t, "<code>env</code> = &lt;staging&gt;");
+    CHECK_CONTAINS(t, "<code>dry_run</code> = true");
+    json_decref(p);
+
+    /* A quorum offers no /edit. */
+    r.approvals_required = 2;
+    p = tgmsg_request(&r, &truncated);
+    CHECK_CONTAINS(str(p, "text"), "<b>Parameters:</b>");
+    CHECK(!strstr(str(p, "text"), "/edit"));
+    json_decref(p);
+
+    /* The final edit of an approval with edits says so. */
+    r.approvals_required = 1;
+    r.status = "completed";
+    r.approved = true;
+    r.response = "Approve";
+    r.edited = true;
+    p = tgmsg_final(&r);
+    CHECK_CONTAINS(str(p, "text"), "<b>Parameters, as edited and approved:</b>");
+    json_decref(p);
+
+    /* A value longer than a line shows: cut, and no approving button. */
+    r = sample("confirmation");
+    memset(big, 'x', 4999);
+    big[4999] = '\0';
+    sb_printf(&b, "{\"note\": \"%s\"}", big);
+    r.params_json = b.p;
+    p = tgmsg_request(&r, &truncated);
+    CHECK(truncated);
+    markup = json_dumps(json_object_get(p, "reply_markup"), 0);
+    CHECK(markup && !strstr(markup, "Approve"));
+    free(markup);
+    json_decref(p);
+    sb_free(&b);
+    free(big);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
     RUN(utf16_len);
+    RUN(params_shown);
     RUN(escape);
     RUN(request_confirmation);
     RUN(request_metadata_values);

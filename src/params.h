@@ -1,0 +1,87 @@
+/*
+ * params.h - a request's parameters: the values an agent proposes to act
+ * with, the schema a person's edits must meet, and the digest of what was
+ * approved.
+ *
+ * Pure functions: no database, no I/O.
+ *
+ * 1. `params` is a JSON object of at most PARAMS_MAX_BYTES as compact JSON.
+ *    Its numbers must read back the same in every language and through
+ *    PostgreSQL's jsonb: integers within +-(2^53 - 1), other numbers finite
+ *    and below 1e15 in magnitude.
+ * 2. `params_schema` is a subset of JSON Schema (params_check_schema): an
+ *    object whose `properties` are each {type: string|number|integer|boolean}
+ *    or {enum: [scalars]} (with an optional type), with `required`,
+ *    `minimum`/`maximum` (numbers), `maxLength` and `pattern` (strings; a
+ *    POSIX extended regular expression, unanchored, matched against the UTF-8
+ *    bytes), and `additionalProperties: false`. `title` and `description`
+ *    are allowed anywhere and ignored. Anything else is refused, naming its
+ *    JSON path.
+ * 3. The canonical serialization (params_canonical) is what params_sha256
+ *    digests: compact JSON, object keys sorted by their UTF-8 bytes, strings
+ *    as UTF-8 with only '"', '\\' and U+0000-U+001F escaped (\b \f \n \r \t,
+ *    else \u00xx in lower case), integers in decimal, other numbers in the
+ *    shortest form that reads back the same (exponent form below 1e-4 and
+ *    from 1e16; a whole number keeps ".0"). It is what Python's
+ *    json.dumps(params, sort_keys=True, separators=(",", ":"),
+ *    ensure_ascii=False) writes.
+ * 4. An edit (params_edit) is text a person typed: `key=value` lines or a
+ *    JSON object. It changes only the keys it names; values of key=value
+ *    lines are typed by the schema (or, without one, by the current value's
+ *    type), and the result must meet the schema and point 1.
+ *
+ * Errors fill a caller-owned lg_error (400 invalid_field) whose message
+ * names the field: "<prefix><key> must be ...", where the prefix is
+ * "params." at submit and "" for an edit, whose message is shown in the
+ * chat as it is.
+ */
+#ifndef LG_PARAMS_H
+#define LG_PARAMS_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "util.h"
+
+#define PARAMS_MAX_BYTES 8192
+#define PARAMS_SCHEMA_MAX_BYTES 8192
+#define PARAMS_PROPERTIES_MAX 64
+#define PARAMS_ENUM_MAX 64
+#define PARAMS_PATTERN_MAX_BYTES 256
+#define PARAMS_EDIT_LINES_MAX 64
+/* The largest integer every JSON reader holds exactly (2^53 - 1). */
+#define PARAMS_INT_MAX 9007199254740991LL
+/* Other numbers must be smaller than this in magnitude (point 1). */
+#define PARAMS_REAL_MAX 1e15
+
+/*
+ * Check that `schema` is in the subset (point 2). Paths in messages start
+ * with "params_schema".
+ */
+int params_check_schema(json_t *schema, struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * Check `params` (an object): its size and numbers (point 1) and, when
+ * `schema` is not NULL (already checked by params_check_schema), that it
+ * meets the schema. Messages name "<prefix><key>".
+ */
+int params_check(json_t *params, json_t *schema, const char *prefix,
+                 struct lg_error *err) LG_MUST_CHECK;
+
+/* The canonical serialization of `v` (point 3), malloc'd; NULL when `v` holds no JSON value. */
+char *params_canonical(json_t *v);
+
+/* The hex SHA-256 of params_canonical(v); "" when it has none. */
+void params_sha256(json_t *v, char out[65]);
+
+/*
+ * `params` changed by an edit typed by a person (`text`, after the /edit
+ * command: key=value lines or a JSON object), checked against `schema`
+ * (NULL: none). On success *out is a new reference to the resulting
+ * params; on failure the error's message says which key broke which rule.
+ */
+int params_edit(json_t *params, json_t *schema, const char *text, json_t **out,
+                struct lg_error *err) LG_MUST_CHECK;
+
+#endif
