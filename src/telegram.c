@@ -267,6 +267,19 @@ static int send_text(struct tg_effects *fx, int64_t chat, int64_t reply_to, cons
     return tg_effects_outbox(fx, "tg_text", chat, p, PRIO_TEXT, err);
 }
 
+/* send_text() of plain text (a refusal, which may quote a person's name). */
+static int send_plain(struct tg_effects *fx, int64_t chat, int64_t reply_to, const char *text,
+                      struct lg_error *err)
+{
+    struct sbuf b = {0};
+    int rc;
+
+    tgmsg_escape(&b, text);
+    rc = send_text(fx, chat, reply_to, b.p ? b.p : "", err);
+    sb_free(&b);
+    return rc;
+}
+
 /*
  * The "Why deny?" prompt: a ForceReply message, a reply to the request's
  * message, that asks `who` for a reason. Its last line names the request
@@ -358,7 +371,7 @@ static int handle_reason(const struct config *cfg, const struct tg_request *lock
     if (why) {
         rc = action ? audit(fx, t, &who, action, json_pack("{s:s}", "via", "reason"), err) : 0;
         if (rc == 0)
-            rc = send_text(fx, chat, mid, why, err);
+            rc = send_plain(fx, chat, mid, why, err);
         free(text_why);
         return rc;
     }
@@ -574,7 +587,7 @@ static int handle_reply_command(const struct config *cfg, const struct tg_reques
     if (why) {
         rc = action ? audit(fx, t, &who, action, json_pack("{s:s}", "via", cmd + 1), err) : 0;
         if (rc == 0)
-            rc = send_text(fx, chat, mid, why, err);
+            rc = send_plain(fx, chat, mid, why, err);
         free(text_why);
         return rc;
     }
@@ -711,7 +724,7 @@ static int handle_reply(const struct config *cfg, const struct tg_request *locke
     if (why) {
         rc = action ? audit(fx, t, &who, action, NULL, err) : 0;
         if (rc == 0)
-            rc = send_text(fx, chat, mid, why, err);
+            rc = send_plain(fx, chat, mid, why, err);
         free(text_why);
         return rc;
     }

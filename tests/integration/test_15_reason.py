@@ -118,3 +118,20 @@ def test_reason_in_mcp_result(s):
     eq((sc["status"], sc["approved"], sc["reason"]),
        ("completed", False, "Denied by Ann: take a backup first"))
     ok("Denied by Ann: take a backup first" in res["content"][0]["text"], res)
+
+
+def test_refusals_quote_names_as_text(s):
+    """A reply to a request decided by "<Ann & Co>" is answered "already
+    answered by <Ann & Co>": the name is escaped in the HTML reply, so the
+    Bot API takes it (the stand-in parses HTML as Telegram does)."""
+    c = chat()
+    register(s, "reason-html", c, approvers=[ANN, BOB])
+    rid = submit(s, "reason-html", options=["Approve", "Reject"])
+    _, m, _ = sent(s, rid)
+    upd, st = s.tg.press_and_deliver(c, m, button_text=NO + "Reject", user_id=ANN,
+                                     first_name="<Ann & Co>")
+    eq(st, [200])
+    eq(poll(s, rid)["status"], "completed")
+    u, _ = s.tg.reply_and_deliver(c, m, "yes", user_id=BOB, first_name="Bob")
+    told = said_to(s, c, u["message"]["message_id"])
+    ok(any("already answered by <Ann & Co>." in t for t in told), told)
