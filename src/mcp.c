@@ -96,7 +96,8 @@ struct tool {
     "\"response\":{\"type\":\"string\"},\"reason\":{\"type\":[\"string\",\"null\"]},"              \
     "\"at\":{\"type\":\"string\"}}}},"                                                             \
     "\"approvals\":{\"type\":\"integer\"},\"approvals_required\":{\"type\":\"integer\"},"          \
-    "\"reason\":{\"type\":[\"string\",\"null\"]}},"                                                \
+    "\"reason\":{\"type\":[\"string\",\"null\"]},"                                                 \
+    "\"escalated\":{\"type\":\"boolean\"},\"reminders\":{\"type\":\"integer\"}},"                  \
     "\"required\":[\"request_id\",\"status\",\"completed\",\"approved\",\"response\"]}"
 
 static json_t *tool_request_human_input(struct call *c);
@@ -128,6 +129,14 @@ static const struct tool tools[] = {
      "list at least that many approvers\"},"
      "\"deny_vetoes\":{\"type\":\"boolean\",\"description\":\"Whether one denial denies "
      "(default true); false: as many denials as approvals_required deny\"},"
+     "\"remind_after_seconds\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":86400,"
+     "\"description\":\"If nobody has decided by then, remind the chat once (a reply to the "
+     "message); less than timeout_seconds\"},"
+     "\"escalate_after_seconds\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":86400,"
+     "\"description\":\"If nobody has decided by then, also ask the escalate_to session's chat; "
+     "less than timeout_seconds\"},"
+     "\"escalate_to\":{\"type\":\"string\",\"description\":\"The session to escalate to "
+     "(another active session of yours); needs escalate_after_seconds\"},"
      "\"session_id\":{\"type\":\"string\",\"description\":\"Defaults to the server's MCP "
      "session\"},"
      "\"client_id\":{\"type\":\"string\"},"

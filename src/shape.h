@@ -46,6 +46,12 @@ struct lg_request {
     int approvals_required;      /* the quorum: distinct approvals that approve (1-10) */
     bool deny_vetoes;            /* one denial denies; else as many denials as approvals */
     const char *votes_json;      /* JSON array text of the votes (VOTES_JSON), or NULL: none */
+    /* Reminders and escalation (021). */
+    int reminders;          /* reminders sent */
+    bool escalated;         /* delivered to the escalate_to session too */
+    int64_t esc_chat_id;    /* the chat it was escalated to; 0: none */
+    int64_t esc_message_id; /* its message there; 0 until sent */
+    int64_t esc_bot_id;     /* the bot that sent that message */
 };
 
 struct lg_session {

@@ -52,6 +52,11 @@ void store_row_to_request(const PGresult *res, int row, int c0, struct lg_reques
     r->approvals_required = (int)col_int(res, row, c0 + 29);
     r->deny_vetoes = col_bool(res, row, c0 + 30);
     r->votes_json = col(res, row, c0 + 31);
+    r->reminders = (int)col_int(res, row, c0 + 32);
+    r->escalated = col_bool(res, row, c0 + 33);
+    r->esc_chat_id = col_int(res, row, c0 + 34);
+    r->esc_message_id = col_int(res, row, c0 + 35);
+    r->esc_bot_id = col_int(res, row, c0 + 36);
 }
 
 PGresult *store_run(const struct db_table *t, int idx, int n, const char *const *params,

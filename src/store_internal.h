@@ -44,6 +44,10 @@ enum store_range {
  */
 #define VOTES_JSON "votes::text AS votes_t"
 
+/* Reminders and escalation (021): what the API and the Telegram messages need. */
+#define ESCALATION_COLS                                                                            \
+    "reminders, escalated_at IS NOT NULL AS escalated, esc_chat_id, esc_message_id, esc_bot_id"
+
 #define REQ_COLS                                                                                   \
     "id::text AS rid, session_id, client_id, message, request_type, options::text AS options_t, "  \
     "metadata::text AS metadata_t, timeout_seconds, on_timeout, callback_url, status, response, "  \
@@ -52,8 +56,9 @@ enum store_range {
     "option_approve::text AS approve_t, telegram_chat_id AS tg_chat, "                             \
     "telegram_message_id AS tg_msg, tg_state, tg_attempts, tg_error, "                             \
     "lg_ts(tg_sent_at) AS tg_sent_t, cb_state, cb_attempts, cb_error, "                            \
-    "lg_ts(cb_delivered_at) AS cb_delivered_t, approvals_required, deny_vetoes, " VOTES_JSON
-#define REQ_NCOLS 32
+    "lg_ts(cb_delivered_at) AS cb_delivered_t, approvals_required, deny_vetoes, " VOTES_JSON       \
+    ", " ESCALATION_COLS
+#define REQ_NCOLS 37
 
 /* A column value, or NULL for SQL NULL. */
 static inline const char *col(const PGresult *res, int row, int c)

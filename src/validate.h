@@ -25,12 +25,20 @@
 #define APPROVERS_MAX 50
 #define URL_MAX_BYTES 2048
 #define APPROVALS_MAX 10
+#define NUDGE_MAX_SECONDS 86400 /* remind_after_seconds, escalate_after_seconds: 1 s to a day */
 
 struct register_in {
     const char *session_id;
     const char *client_id;
     int64_t telegram_id;
     json_t *approvers; /* array of integers, or NULL */
+    /*
+     * Defaults for the session's requests (021): -1 absent (kept as they
+     * are), 0 cleared, else seconds; escalate_to NULL absent, "" cleared.
+     */
+    int remind_after_seconds;
+    int escalate_after_seconds;
+    const char *escalate_to;
 };
 
 struct submit_in {
@@ -46,6 +54,10 @@ struct submit_in {
     const char *callback_url;  /* or NULL */
     int approvals_required;    /* distinct approvals that approve, 1-APPROVALS_MAX; default 1 */
     bool deny_vetoes;          /* one denial denies (default); else approvals_required denials */
+    /* Reminder and escalation (021); 0 / NULL: none asked (the session's defaults apply). */
+    int remind_after_seconds;   /* 1-NUDGE_MAX_SECONDS, below timeout_seconds */
+    int escalate_after_seconds; /* the same; given with escalate_to */
+    const char *escalate_to;    /* a session id of the tenant, not the request's own */
 };
 
 /*
