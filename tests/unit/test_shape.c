@@ -66,7 +66,7 @@ TEST(poll)
 
     if (!CHECK(json_is_object(o)))
         return;
-    CHECK_EQ_INT(json_object_size(o), 15);
+    CHECK_EQ_INT(json_object_size(o), 17);
     CHECK_EQ_STR(str(o, "request_id"), ID);
     CHECK_EQ_STR(str(o, "status"), "pending");
     CHECK_EQ_STR(str(o, "response"), "");
@@ -101,8 +101,22 @@ TEST(poll)
                     "\"created_at\":\"2026-01-02T03:04:05Z\","
                     "\"expires_at\":\"2026-01-02T03:09:05Z\",\"responded_at\":null,"
                     "\"responder\":null,\"delivery\":null,\"votes\":[],\"approvals\":0,"
-                    "\"approvals_required\":1,\"reason\":null}");
+                    "\"approvals_required\":1,\"reason\":null,\"escalated\":false,"
+                    "\"reminders\":0}");
     free(s);
+
+    /* Reminders and escalation (021) as the row says. */
+    r.reminders = 1;
+    r.escalated = true;
+    o = shape_poll(&r);
+    CHECK(json_is_true(json_object_get(o, "escalated")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "reminders")), 1);
+    json_decref(o);
+    o = shape_request(&r);
+    CHECK(json_is_true(json_object_get(o, "escalated")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "reminders")), 1);
+    json_decref(o);
+    r = sample();
 
     /* Votes as stored (VOTES_JSON), counted; the quorum as submitted. */
     r.approvals_required = 2;
@@ -175,7 +189,7 @@ TEST(request)
 
     if (!CHECK(json_is_object(o)))
         return;
-    CHECK_EQ_INT(json_object_size(o), 20);
+    CHECK_EQ_INT(json_object_size(o), 22);
     CHECK_EQ_STR(str(o, "id"), ID);
     CHECK_EQ_STR(str(o, "session_id"), "production-deploy-bot");
     CHECK_EQ_STR(str(o, "client_id"), "ci-cd-pipeline");
@@ -210,7 +224,7 @@ TEST(request)
     r.approved = true;
     r.responded_at = "2026-01-02T03:05:00Z";
     o = shape_request(&r);
-    CHECK_EQ_INT(json_object_size(o), 21);
+    CHECK_EQ_INT(json_object_size(o), 23);
     CHECK(json_is_null(json_object_get(o, "options")));
     CHECK(json_is_null(json_object_get(o, "metadata")));
     CHECK_EQ_STR(str(o, "callback_url"), "https://agent.example/hook");
