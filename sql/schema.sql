@@ -747,24 +747,26 @@ DECLARE
 BEGIN
     FOR r IN
         SELECT * FROM (
-            SELECT id, tenant, session_id, created_at, expires_at, telegram_chat_id,
+            SELECT id, tenant, session_id, status, created_at, expires_at, telegram_chat_id,
                    telegram_message_id, tg_state, reminders, escalate_to,
                    remind_at <= now() AS remind, escalate_at <= now() AS escalate
             FROM requests
-            WHERE id IN ((SELECT id FROM requests
-                          WHERE status = 'pending' AND remind_at IS NOT NULL
-                            AND remind_at <= now()
-                          ORDER BY remind_at LIMIT p_limit)
-                         UNION
-                         (SELECT id FROM requests
-                          WHERE status = 'pending' AND escalate_at IS NOT NULL
-                            AND escalate_at <= now()
-                          ORDER BY escalate_at LIMIT p_limit))
-              AND status = 'pending'
+            -- by primary key: the due ids come from the two partial indexes (021)
+            WHERE id = ANY (ARRAY((SELECT id FROM requests
+                                   WHERE status = 'pending' AND remind_at IS NOT NULL
+                                     AND remind_at <= now()
+                                   ORDER BY remind_at LIMIT p_limit)
+                                  UNION
+                                  (SELECT id FROM requests
+                                   WHERE status = 'pending' AND escalate_at IS NOT NULL
+                                     AND escalate_at <= now()
+                                   ORDER BY escalate_at LIMIT p_limit)))
             FOR UPDATE SKIP LOCKED) AS due
         ORDER BY tenant, id
     LOOP
-        CONTINUE WHEN r.expires_at <= now();
+        -- decided since the ids were read (status is not in the WHERE: with it the
+        -- planner may walk a pending index instead of the primary key)
+        CONTINUE WHEN r.status <> 'pending' OR r.expires_at <= now();
         waited := extract(epoch FROM now() - r.created_at)::bigint;
         IF r.remind AND r.telegram_message_id IS NULL THEN
             -- nothing to reply to yet: wait for the message, or give up on one that never goes

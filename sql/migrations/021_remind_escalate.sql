@@ -24,8 +24,13 @@
 -- CONCURRENTLY, without blocking writers of a large requests table). Every
 -- new column is nullable or has a constant default, so the previous
 -- release's INSERTs submit requests without reminder or escalation, as
--- before; it never writes the new outbox kind, and one it claims is left
--- for its lease and then taken by a worker of this release.
+-- before. It never writes the new rows; while both run, one it claims is
+-- handled as that release can: a 'tg_escalate' row is an unknown kind to
+-- it (logged, left for its lease, then taken by a worker of this release),
+-- an escalation edit ('tg_edit' with {"escalation": true}) edits the
+-- request's own message once more (Telegram answers "not modified"), and a
+-- reminder ('tg_text') is sent without asking whether the request is still
+-- pending.
 ALTER TABLE requests
     ADD COLUMN IF NOT EXISTS remind_after_seconds integer,
     ADD COLUMN IF NOT EXISTS escalate_after_seconds integer,
