@@ -349,8 +349,8 @@ def test_register_defaults(s):
 def test_mcp_takes_and_returns_them(s):
     c1, c2 = chat(), chat()
     sid, _ = initialize(s)
-    register(s, "mcp", c1)
-    register(s, "mcp-boss", c2)
+    register(s, "mcp-nudge", c1)
+    register(s, "mcp-nudge-boss", c2)
     tools = rpc(s, {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, sid).json
     tool = [t for t in tools["result"]["tools"] if t["name"] == "request_human_input"][0]
     for f in ("remind_after_seconds", "escalate_after_seconds", "escalate_to"):
@@ -360,11 +360,12 @@ def test_mcp_takes_and_returns_them(s):
     box = {}
     t = threading.Thread(target=lambda: box.update(r=call(
         s, sid, "request_human_input", {"message": "Ship it?", "options": ["Ship", "Stop"],
-                                        "remind_after_seconds": 1, "escalate_after_seconds": 2,
-                                        "escalate_to": "mcp-boss", "timeout_seconds": 60,
+                                        "session_id": "mcp-nudge", "remind_after_seconds": 1,
+                                        "escalate_after_seconds": 2,
+                                        "escalate_to": "mcp-nudge-boss", "timeout_seconds": 60,
                                         "wait_seconds": 30})))
     t.start()
-    rid = wait_for(lambda: s.scalar("SELECT id FROM requests WHERE session_id = 'mcp'"
+    rid = wait_for(lambda: s.scalar("SELECT id FROM requests WHERE session_id = 'mcp-nudge'"
                                     " AND message = 'Ship it?'"), 10)
     _, m, _ = sent(s, rid)
     wait_for(lambda: replies_to(s, c1, m), 15, "the reminder")
@@ -378,6 +379,7 @@ def test_mcp_takes_and_returns_them(s):
        ("completed", True, True, 1))
     # A bad field is a tool error naming it.
     res = result_of(call(s, sid, "request_human_input",
-                         {"message": "x", "escalate_to": "mcp-boss"}))["result"]
+                         {"message": "x", "session_id": "mcp-nudge",
+                          "escalate_to": "mcp-nudge-boss"}))["result"]
     eq(res["isError"], True)
     ok("escalate_after_seconds" in res["content"][0]["text"], res)
