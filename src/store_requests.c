@@ -76,16 +76,17 @@ static const struct db_stmt stmts[] = {
          /*
           * Reminder and escalation (021): the request's own, else the
           * session's defaults where they fit before the timeout (a default
-          * that does not is not applied). A named escalate_to must be an
-          * active session of the tenant (esc_ok).
+          * that does not is not applied); 0 (escalate_to "") is none. A
+          * named escalate_to must be an active session of the tenant (esc_ok).
           */
-         "          CASE WHEN b.ra IS NOT NULL THEN b.ra"
+         "          CASE WHEN b.ra IS NOT NULL THEN nullif(b.ra, 0)"
          "               WHEN s.remind_after_seconds < b.ts THEN s.remind_after_seconds END AS ra2,"
-         "          CASE WHEN b.et IS NOT NULL THEN b.ea"
+         "          CASE WHEN b.et IS NOT NULL THEN nullif(b.ea, 0)"
          "               WHEN s.escalate_after_seconds < b.ts AND s.escalate_to <> b.s"
          "               THEN s.escalate_after_seconds END AS ea2,"
          "          coalesce(b.et, s.escalate_to) AS et2,"
-         "          b.et IS NULL OR EXISTS (SELECT 1 FROM sessions es WHERE es.tenant = b.t"
+         "          coalesce(b.et, '') = '' OR EXISTS (SELECT 1 FROM sessions es"
+         "            WHERE es.tenant = b.t"
          "            AND es.session_id = b.et AND es.active) AS esc_ok,"
          /* a quorum needs that many distinct approvers in the session */
          "          coalesce(b.nq, 1) <= 1"
@@ -270,8 +271,8 @@ static json_t *submit_item(const struct actor *who, const struct submit_in *in,
         "a", who->name, "ap", approve, "nq",
         in->approvals_required > 0 ? in->approvals_required : 1, "dv", in->deny_vetoes);
 
-    /* Reminder and escalation (021): absent, the session's defaults apply. */
-    if (item && in->remind_after_seconds > 0)
+    /* Reminder and escalation (021): absent, the session's defaults apply; 0 is none. */
+    if (item && in->remind_after_seconds >= 0)
         json_object_set_new(item, "ra", json_integer(in->remind_after_seconds));
     if (item && in->escalate_to) {
         json_object_set_new(item, "ea", json_integer(in->escalate_after_seconds));

@@ -54,10 +54,15 @@ struct submit_in {
     const char *callback_url;  /* or NULL */
     int approvals_required;    /* distinct approvals that approve, 1-APPROVALS_MAX; default 1 */
     bool deny_vetoes;          /* one denial denies (default); else approvals_required denials */
-    /* Reminder and escalation (021); 0 / NULL: none asked (the session's defaults apply). */
-    int remind_after_seconds;   /* 1-NUDGE_MAX_SECONDS, below timeout_seconds */
-    int escalate_after_seconds; /* the same; given with escalate_to */
-    const char *escalate_to;    /* a session id of the tenant, not the request's own */
+    /*
+     * Reminder and escalation (021): -1 / NULL absent (the session's
+     * defaults apply), 0 / "" none (not even the session's), else seconds
+     * (1-NUDGE_MAX_SECONDS, below timeout_seconds) and, for the escalation,
+     * a session id of the tenant that is not the request's own.
+     */
+    int remind_after_seconds;
+    int escalate_after_seconds;
+    const char *escalate_to;
 };
 
 /*

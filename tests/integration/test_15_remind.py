@@ -260,7 +260,7 @@ def test_bad_fields(s):
             "timeout_seconds": 60}
     cases = [
         ({"remind_after_seconds": "60"}, "invalid_field", "remind_after_seconds"),
-        ({"remind_after_seconds": 0}, "invalid_field", "remind_after_seconds"),
+        ({"remind_after_seconds": -1}, "invalid_field", "remind_after_seconds"),
         ({"remind_after_seconds": 1.5}, "invalid_field", "remind_after_seconds"),
         ({"remind_after_seconds": 60}, "invalid_field", "remind_after_seconds"),
         ({"remind_after_seconds": 86401, "timeout_seconds": 86400}, "invalid_field",
@@ -327,6 +327,13 @@ def test_register_defaults(s):
     rid = submit(s, "dflt", remind_after_seconds=30, timeout_seconds=60)
     eq(s.sql("SELECT remind_after_seconds, escalate_after_seconds FROM requests"
              " WHERE id = :'p1'", rid), [["30", "2"]])
+    # 0 opts a request out of the session's defaults.
+    rid = submit(s, "dflt", remind_after_seconds=0, escalate_after_seconds=0, timeout_seconds=60)
+    eq(s.sql("SELECT remind_after_seconds IS NULL, remind_at IS NULL, escalate_to IS NULL,"
+             " escalate_at IS NULL FROM requests WHERE id = :'p1'", rid), [["t", "t", "t", "t"]])
+    rid = submit(s, "dflt", escalate_to="", timeout_seconds=60)
+    eq(s.sql("SELECT remind_after_seconds, escalate_to IS NULL, escalate_at IS NULL FROM requests"
+             " WHERE id = :'p1'", rid), [["1", "t", "t"]])
     # A default that would come after the request expired is not applied.
     rid = submit(s, "dflt", timeout_seconds=2)
     eq(s.sql("SELECT remind_after_seconds, remind_at IS NULL, escalate_after_seconds IS NULL,"

@@ -466,8 +466,6 @@ static const struct bad_case submit_bad[] = {
     /* reminder and escalation (021); the base body's timeout is the default, 300 s */
     {"{\"remind_after_seconds\": \"60\"}", NULL, "invalid_field",
      "remind_after_seconds must be an integer number of seconds"},
-    {"{\"remind_after_seconds\": 0}", NULL, "invalid_field",
-     "remind_after_seconds must be 1-86400"},
     {"{\"remind_after_seconds\": 300}", NULL, "invalid_field",
      "remind_after_seconds must be less than timeout_seconds (300)"},
     {"{\"remind_after_seconds\": 30, \"timeout_seconds\": 20}", NULL, "invalid_field",
@@ -699,7 +697,7 @@ static const struct bad_case register_bad[] = {
     {"{\"approvers\": [0]}", NULL, "invalid_field", "approvers[0] must be a positive user id"},
     {"{\"approvers\": [5, -5]}", NULL, "invalid_field", "approvers[1] must be a positive user id"},
     {"{\"remind_after_seconds\": -1}", NULL, "invalid_field",
-     "remind_after_seconds must be 1-86400 (0 clears it)"},
+     "remind_after_seconds must be 1-86400 (0: none)"},
     {"{\"escalate_after_seconds\": 60}", NULL, "missing_field",
      "escalate_after_seconds needs escalate_to"},
     {"{\"escalate_to\": \"boss\"}", NULL, "missing_field",
@@ -707,6 +705,44 @@ static const struct bad_case register_bad[] = {
     {"{\"escalate_to\": \"production-deploy-bot\", \"escalate_after_seconds\": 60}", NULL,
      "invalid_field", "escalate_to must name another session than session_id"},
 };
+
+/* A submit's reminder and escalation (021): absent -1 (the session's defaults), 0 none. */
+TEST(submit_nudges)
+{
+    static const struct {
+        const char *patch;
+        int remind, escalate;
+        const char *to;
+    } cases[] = {
+        {"{}", -1, -1, NULL},
+        {"{\"remind_after_seconds\": 60}", 60, -1, NULL},
+        {"{\"remind_after_seconds\": 0}", 0, -1, NULL},
+        {"{\"escalate_after_seconds\": 120, \"escalate_to\": \"boss\"}", -1, 120, "boss"},
+        {"{\"escalate_after_seconds\": 0}", -1, 0, ""},
+        {"{\"escalate_to\": \"\"}", -1, 0, ""},
+        {"{\"remind_after_seconds\": 299, \"escalate_after_seconds\": 299, "
+         "\"escalate_to\": \"boss\"}",
+         299, 299, "boss"},
+    };
+    struct lg_error err = {0};
+    struct submit_in in;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *body = patched("{" BASE "}", cases[i].patch, NULL);
+
+        if (!body)
+            continue;
+        if (CHECK(validate_submit(body, DEFAULT_TIMEOUT, &in, &err) == 0)) {
+            CHECK_EQ_INT(in.remind_after_seconds, cases[i].remind);
+            CHECK_EQ_INT(in.escalate_after_seconds, cases[i].escalate);
+            if (cases[i].to)
+                CHECK_EQ_STR(in.escalate_to, cases[i].to);
+            else
+                CHECK(in.escalate_to == NULL);
+        }
+        json_decref(body);
+    }
+}
 
 /* The defaults of reminder and escalation (021): absent keeps, 0 or "" clears, else sets. */
 TEST(register_nudge_defaults)
@@ -950,6 +986,7 @@ int main(int argc, char **argv)
     RUN(register_valid);
     RUN(register_errors);
     RUN(register_nudge_defaults);
+    RUN(submit_nudges);
     RUN(validate_id);
     RUN(validate_request_id);
     return t_end();
