@@ -236,7 +236,8 @@ static void send_request(struct tg_client *tg, const struct outbox_row *o)
 /*
  * tg_escalate (021): the request's message, with its buttons, sent to the
  * chat it was escalated to (o->chat_id) and recorded as its escalation
- * message; skipped once the request is no longer pending.
+ * message, with a note replying to it (store_escalation_sent); skipped once
+ * the request is no longer pending.
  */
 static void escalate_request(struct tg_client *tg, const struct outbox_row *o)
 {
@@ -268,8 +269,8 @@ static void escalate_request(struct tg_client *tg, const struct outbox_row *o)
         json_int_t mid = json_integer_value(json_object_get(res.result, "message_id"));
         rc = store_escalation_sent(o->id, o->request_id, o->chat_id, tg->bot_id, (int64_t)mid,
                                    &queued, &err);
-        if (rc == 0 && queued)
-            notify_outbox_kick();
+        if (rc == 0)
+            notify_outbox_kick(); /* the note that says why it came, or the edit */
         record(rc, &err, o);
         recovered(o);
         log_info("request escalated", "request=%s chat=%lld message=%lld", o->request_id,

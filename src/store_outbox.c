@@ -82,16 +82,25 @@ static const struct db_stmt stmts[] = {
          false},
     /*
      * tg_escalate succeeded (021): the escalation message, recorded for the
-     * chat the request was escalated to; decided while it was on its way:
-     * its edit is queued now.
+     * chat the request was escalated to, and a note replying to it that says
+     * why it came ("Escalated: no decision after 30 min", a tg_text that
+     * names the request: sent while it is pending); decided while it was on
+     * its way: its edit is queued now.
      */
     [S_ESCALATION_SENT] =
         {"escalation_sent",
          "WITH r AS (UPDATE requests SET esc_message_id = $3::bigint, esc_bot_id = $4::bigint"
          "           WHERE id = $2::uuid AND esc_chat_id = $5::bigint"
-         "           RETURNING id, status, esc_chat_id),"
+         "           RETURNING id, status, esc_chat_id, esc_message_id, created_at, escalated_at),"
          " o AS (UPDATE outbox SET state = 'done', done_at = now(), leased_until = NULL,"
-         "         last_error = NULL WHERE id = $1::bigint)"
+         "         last_error = NULL WHERE id = $1::bigint),"
+         " n AS (INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
+         "       SELECT 'tg_text', id, esc_chat_id, jsonb_build_object('text',"
+         "         'Escalated: no decision after ' || lg_duration(extract(epoch FROM"
+         "           escalated_at - created_at)::bigint), 'reply_parameters',"
+         "         jsonb_build_object('message_id', esc_message_id,"
+         "           'allow_sending_without_reply', true)), 4"
+         "       FROM r WHERE status = 'pending')"
          " INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
          " SELECT 'tg_edit', id, esc_chat_id, '{\"escalation\": true}', 3 FROM r"
          " WHERE status <> 'pending'",

@@ -76,8 +76,9 @@ int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t bot_i
 
 /*
  * tg_escalate succeeded (021): record message `message_id` of bot `bot_id`
- * as the request's escalation message in chat `chat_id`; queue its edit if
- * decided meanwhile (*queued: the caller wakes the delivery threads).
+ * as the request's escalation message in chat `chat_id` and queue the note
+ * that says why it came (the caller wakes the delivery threads); queue its
+ * edit if decided meanwhile (*queued).
  */
 int store_escalation_sent(int64_t outbox_id, const char *request_id, int64_t chat_id,
                           int64_t bot_id, int64_t message_id, bool *queued,

@@ -109,6 +109,9 @@ def test_escalation_decided_in_the_second_chat(s):
         eq(emsg["text"], msg1["text"])
         eq(buttons(emsg), [OK + "Approve", NO + "Reject", ASK])
         eq(emsg["reply_markup"], msg1["reply_markup"])
+        # And a note replying to it says why it came.
+        note = wait_for(lambda: replies_to(s, c2, em), 10, "the escalation note")
+        ok(re.fullmatch(r"Escalated: no decision after [2-9] s", note[0]["text"]), note[0]["text"])
         p = poll(s, rid)
         eq((p["escalated"], p["status"]), (True, "pending"))
         eq(actions(s, rid), ["submitted", "escalated"])
@@ -176,12 +179,12 @@ def test_decided_before_escalation_is_never_escalated(s):
     _, m, _ = sent(s, rid)
     upd, _ = s.tg.press_and_deliver(c1, m, button_text=OK + "Approve")
     eq(answers_for(s, upd)["text"], "Recorded: Approve")
-    before = len(s.tg.sent_messages(c2))
     # A later request escalated after the same wait: the loop went past the first.
     rid2 = submit(s, "esc-b", escalate_after_seconds=1, escalate_to="esc-b-boss",
                   timeout_seconds=60)
-    escalation(s, rid2)
-    eq(len(s.tg.sent_messages(c2)), before + 1)
+    _, em2, _ = escalation(s, rid2)
+    wait_for(lambda: replies_to(s, c2, em2), 10, "the later escalation's note")
+    eq([x["message_id"] for x in s.tg.sent_messages(c2) if not x.get("reply_to_message")], [em2])
     eq(s.sql("SELECT escalated_at IS NULL, esc_message_id IS NULL FROM requests"
              " WHERE id = :'p1'", rid), [["t", "t"]])
     eq(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1' AND kind = 'tg_escalate'",
