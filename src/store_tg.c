@@ -85,10 +85,15 @@ static const struct db_stmt stmts[] = {
                     "INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)"
                     " VALUES ($1, $2::uuid, $3, $4, $5, $6::jsonb)",
                     false},
+    /* the chat's own requests, and those escalated to it (021) */
     [S_TG_CHAT_PENDING] = {"tg_chat_pending",
-                           "SELECT id::text, message, lg_ts(expires_at) FROM requests"
+                           "SELECT id::text, message, lg_ts(expires_at), created_at FROM requests"
                            " WHERE telegram_chat_id = $1::bigint AND status = 'pending'"
-                           " ORDER BY created_at LIMIT 20",
+                           " UNION"
+                           " SELECT id::text, message, lg_ts(expires_at), created_at FROM requests"
+                           " WHERE esc_chat_id = $1::bigint AND esc_message_id IS NOT NULL"
+                           "   AND status = 'pending'"
+                           " ORDER BY 4 LIMIT 20",
                            true},
     [S_TG_CHAT_SESSIONS] = {"tg_chat_sessions",
                             "SELECT session_id, client_id, active, (SELECT count(*) FROM requests r"

@@ -115,6 +115,11 @@ def test_escalation_decided_in_the_second_chat(s):
         p = poll(s, rid)
         eq((p["escalated"], p["status"]), (True, "pending"))
         eq(actions(s, rid), ["submitted", "escalated"])
+        # The boss's /pending lists it.
+        before = len(s.tg.sent_messages(c2))
+        s.tg.command_and_deliver(c2, "/pending", user_id=BOB, first_name="Bob")
+        listed = wait_for(lambda: s.tg.sent_messages(c2)[before:], 10, "the /pending answer")
+        ok(rid in listed[0]["text"], listed[0]["text"])
         detail = json.loads(s.scalar("SELECT detail FROM audit_log WHERE request_id = :'p1'"
                                      " AND action = 'escalated'", rid))
         eq((detail["escalate_to"], detail["chat_id"]), ("esc-boss", c2))
