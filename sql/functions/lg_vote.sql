@@ -97,6 +97,7 @@ BEGIN
                AND NOT EXISTS (SELECT 1 FROM outbox o
                                 WHERE o.chat_id = r.telegram_chat_id AND o.state = 'queued'
                                   AND o.kind = 'tg_edit' AND o.request_id = r.id
+                                  AND o.payload IS NULL  -- not the escalation message's (021)
                                   AND (o.leased_until IS NULL OR o.leased_until < now()));
         PERFORM request_escalation_edit(r.id);
         outcome := 'voted';

@@ -398,3 +398,27 @@ def test_mcp_takes_and_returns_them(s):
                           "escalate_to": "mcp-nudge-boss"}))["result"]
     eq(res["isError"], True)
     ok("escalate_after_seconds" in res["content"][0]["text"], res)
+
+
+def test_escalation_to_a_session_of_the_same_chat(s):
+    # Another session of the same group: its approvers may decide too; both messages stay in step.
+    c = -chat()
+    register(s, "esc-same", c, approvers=[ANN, CID])
+    register(s, "esc-same-leads", c, approvers=[BOB])
+    rid = submit(s, "esc-same", options=["Approve", "Reject"], approvals_required=2,
+                 escalate_after_seconds=1, escalate_to="esc-same-leads", timeout_seconds=60)
+    _, m1, _ = sent(s, rid)
+    _, em, _ = escalation(s, rid)
+    ok(em != m1, (em, m1))
+    upd, _ = s.tg.press_and_deliver(c, em, button_text=OK + "Approve", user_id=ANN,
+                                    first_name="Ann")
+    eq(answers_for(s, upd)["text"], "Recorded: Approve. 1 of 2 approvals.")
+    for mid in (m1, em):
+        wait_for(lambda: "1 of 2 approvals: Ann" in s.tg.messages[(c, mid)]["text"], 10,
+                 "the progress edit of message %d" % mid)
+    upd, _ = s.tg.press_and_deliver(c, m1, button_text=OK + "Approve", user_id=BOB,
+                                    first_name="Bob")
+    eq(answers_for(s, upd)["text"], "Recorded: Approve")
+    for mid in (m1, em):
+        wait_for(lambda: "Approved" in s.tg.messages[(c, mid)]["text"], 10,
+                 "the decision edit of message %d" % mid)
