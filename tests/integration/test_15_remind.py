@@ -57,6 +57,9 @@ def test_one_reminder_as_a_reply(s):
     eq(s.sql("SELECT reminders, remind_at IS NULL, remind_after_seconds FROM requests"
              " WHERE id = :'p1'", rid), [["1", "t", "2"]])
     eq(poll(s, rid)["reminders"], 1)
+    pend = [x for x in s.get("/hitl/pending?session_id=remind-a").json["pending_requests"]
+            if x["id"] == rid][0]
+    eq((pend["reminders"], pend["escalated"]), (1, False))
     eq(actions(s, rid), ["submitted", "reminded"])
     detail = json.loads(s.scalar("SELECT detail FROM audit_log WHERE request_id = :'p1'"
                                  " AND action = 'reminded'", rid))
