@@ -124,7 +124,8 @@ static int audit(struct tg_effects *fx, const struct tg_request *t, const struct
  * May `who`, acting in chat `chat`, decide request `t`? The rule of its
  * session (policy_for; "any member of a group" holds in that group only);
  * once escalated (021), also the rule of the escalate_to session, with its
- * chat. Fail closed: a list that cannot be read allows nobody by it.
+ * chat. Fail closed: an escalation session's approver list that cannot be
+ * read allows nobody by the escalation's rule.
  */
 static bool may_decide(const struct config *cfg, const struct tg_request *t,
                        const struct person *who, int64_t chat)
