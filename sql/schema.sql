@@ -81,6 +81,25 @@ BEGIN
 END $$;
 
 --
+-- Name: lg_duration(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.lg_duration(p_seconds bigint) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+    SELECT CASE
+        WHEN p_seconds < 60 THEN greatest(p_seconds, 0) || ' s'
+        WHEN p_seconds < 3600 THEN p_seconds / 60 || ' min'
+        WHEN p_seconds < 86400 THEN p_seconds / 3600 || ' h'
+             || CASE WHEN p_seconds % 3600 >= 60 THEN ' ' || p_seconds % 3600 / 60 || ' min'
+                     ELSE '' END
+        ELSE p_seconds / 86400 || ' d'
+             || CASE WHEN p_seconds % 86400 >= 3600 THEN ' ' || p_seconds % 86400 / 3600 || ' h'
+                     ELSE '' END
+    END
+$$;
+
+--
 -- Name: lg_ts(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -204,7 +223,9 @@ BEGIN
                AND NOT EXISTS (SELECT 1 FROM outbox o
                                 WHERE o.chat_id = r.telegram_chat_id AND o.state = 'queued'
                                   AND o.kind = 'tg_edit' AND o.request_id = r.id
+                                  AND o.payload IS NULL  -- not the escalation message's (021)
                                   AND (o.leased_until IS NULL OR o.leased_until < now()));
+        PERFORM request_escalation_edit(r.id);
         outcome := 'voted';
         said := 'Recorded: ' || p_response || '. ' || yes || ' of ' || r.approvals_required
                 || ' approvals'
@@ -244,7 +265,6 @@ CREATE TABLE public.outbox (
     done_at timestamp with time zone,
     bot_slot integer,
     chat_gap interval,
-    CONSTRAINT outbox_kind_check CHECK ((kind = ANY (ARRAY['tg_send'::text, 'tg_edit'::text, 'tg_answer'::text, 'tg_text'::text, 'webhook'::text]))),
     CONSTRAINT outbox_state_check CHECK ((state = ANY (ARRAY['queued'::text, 'done'::text, 'failed'::text, 'skipped'::text])))
 )
 WITH (autovacuum_vacuum_scale_factor='0.02', autovacuum_vacuum_threshold='500', autovacuum_analyze_scale_factor='0.05');
@@ -389,7 +409,7 @@ BEGIN
     LOOP
         seen := seen + 1;
         s := NULL;
-        IF r.kind IN ('tg_send', 'tg_edit', 'tg_text') THEN
+        IF r.kind IN ('tg_send', 'tg_edit', 'tg_text', 'tg_escalate') THEN
             CONTINUE WHEN no_slot OR bot_next > clock_timestamp() OR r.chat_id = ANY (blocked);
             SELECT next_at INTO t FROM tg_pace WHERE key = 'chat:' || r.chat_id;
             IF t > clock_timestamp() THEN
@@ -409,6 +429,13 @@ BEGIN
                               last_error = 'decided before it was sent'
                 WHERE id = r.id AND state = 'queued';
             UPDATE requests SET tg_state = 'skipped' WHERE id = r.request_id;
+            CONTINUE;
+        END IF;
+        IF r.kind = 'tg_escalate'
+           AND (SELECT status FROM requests WHERE id = r.request_id) <> 'pending' THEN
+            UPDATE outbox SET state = 'skipped', done_at = now(),
+                              last_error = 'decided before it was escalated'
+                WHERE id = r.id AND state = 'queued';
             CONTINUE;
         END IF;
         UPDATE outbox SET leased_until = clock_timestamp() + p_lease, attempts = attempts + 1,
@@ -585,6 +612,24 @@ CREATE FUNCTION public.outbox_renew(p_id bigint, p_attempts integer, p_lease int
 $$;
 
 --
+-- Name: request_escalation_edit(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.request_escalation_edit(p_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO outbox (kind, request_id, chat_id, payload, priority)
+        SELECT 'tg_edit', r.id, r.esc_chat_id, '{"escalation": true}', 3 FROM requests r
+         WHERE r.id = p_id AND r.esc_message_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM outbox o
+                            WHERE o.chat_id = r.esc_chat_id AND o.state = 'queued'
+                              AND o.kind = 'tg_edit' AND o.request_id = r.id
+                              AND o.payload @> '{"escalation": true}'
+                              AND (o.leased_until IS NULL OR o.leased_until < now()));
+END $$;
+
+--
 -- Name: request_finished(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -595,6 +640,7 @@ BEGIN
     INSERT INTO outbox (kind, request_id, chat_id, priority)
         SELECT 'tg_edit', id, telegram_chat_id, 3 FROM requests
         WHERE id = p_id AND telegram_message_id IS NOT NULL;
+    PERFORM request_escalation_edit(p_id);
     INSERT INTO outbox (kind, request_id, priority)
         SELECT 'webhook', id, 2 FROM requests WHERE id = p_id AND callback_url IS NOT NULL;
     UPDATE requests SET cb_state = 'queued' WHERE id = p_id AND callback_url IS NOT NULL;
@@ -705,6 +751,93 @@ BEGIN
 END $$;
 
 --
+-- Name: requests_nudge(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.requests_nudge(p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    r record;
+    s record;
+    n integer := 0;
+    waited bigint;
+    why text;
+BEGIN
+    FOR r IN
+        SELECT * FROM (
+            SELECT id, tenant, session_id, status, created_at, expires_at, telegram_chat_id,
+                   telegram_message_id, tg_state, reminders, escalate_to,
+                   remind_at <= now() AS remind, escalate_at <= now() AS escalate
+            FROM requests
+            -- by primary key: the due ids come from the two partial indexes (021)
+            WHERE id = ANY (ARRAY((SELECT id FROM requests
+                                   WHERE status = 'pending' AND remind_at IS NOT NULL
+                                     AND remind_at <= now()
+                                   ORDER BY remind_at LIMIT p_limit)
+                                  UNION
+                                  (SELECT id FROM requests
+                                   WHERE status = 'pending' AND escalate_at IS NOT NULL
+                                     AND escalate_at <= now()
+                                   ORDER BY escalate_at LIMIT p_limit)))
+            FOR UPDATE SKIP LOCKED) AS due
+        ORDER BY tenant, id
+    LOOP
+        -- decided since the ids were read (status is not in the WHERE: with it the
+        -- planner may walk a pending index instead of the primary key)
+        CONTINUE WHEN r.status <> 'pending' OR r.expires_at <= now();
+        waited := extract(epoch FROM now() - r.created_at)::bigint;
+        IF r.remind AND r.telegram_message_id IS NULL THEN
+            -- nothing to reply to yet: wait for the message, or give up on one that never goes
+            UPDATE requests
+               SET remind_at = CASE WHEN r.tg_state IN ('failed', 'skipped') THEN NULL
+                                    ELSE now() + interval '5 seconds' END
+             WHERE id = r.id;
+        ELSIF r.remind THEN
+            UPDATE requests SET remind_at = NULL, reminders = reminders + 1 WHERE id = r.id;
+            INSERT INTO outbox (kind, request_id, chat_id, payload, priority)
+                VALUES ('tg_text', r.id, r.telegram_chat_id,
+                        jsonb_build_object('text', 'Reminder: waiting ' || lg_duration(waited),
+                                           'reply_parameters',
+                                           jsonb_build_object('message_id', r.telegram_message_id,
+                                                              'allow_sending_without_reply',
+                                                              true)),
+                        4);
+            INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
+                VALUES (r.tenant, r.id, r.session_id, 'loopgate', 'reminded',
+                        jsonb_build_object('reminder', r.reminders + 1, 'waited_seconds', waited,
+                                           'chat_id', r.telegram_chat_id));
+            n := n + 1;
+        END IF;
+        CONTINUE WHEN NOT coalesce(r.escalate, false);
+        SELECT telegram_chat_id, active INTO s FROM sessions
+            WHERE tenant = r.tenant AND session_id = r.escalate_to;
+        why := CASE WHEN NOT FOUND THEN 'no such session'
+                    WHEN r.escalate_to = r.session_id THEN 'the request''s own session'
+                    WHEN NOT s.active THEN 'session deactivated' END;
+        IF why IS NOT NULL THEN
+            UPDATE requests SET escalate_at = NULL WHERE id = r.id;
+            INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
+                VALUES (r.tenant, r.id, r.session_id, 'loopgate', 'escalation_failed',
+                        jsonb_build_object('escalate_to', r.escalate_to, 'waited_seconds', waited,
+                                           'reason', why));
+            CONTINUE;
+        END IF;
+        UPDATE requests SET escalate_at = NULL, escalated_at = now(),
+                            esc_chat_id = s.telegram_chat_id
+            WHERE id = r.id;
+        INSERT INTO outbox (kind, request_id, chat_id)
+            VALUES ('tg_escalate', r.id, s.telegram_chat_id);
+        INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
+            VALUES (r.tenant, r.id, r.session_id, 'loopgate', 'escalated',
+                    jsonb_build_object('escalate_to', r.escalate_to, 'waited_seconds', waited,
+                                       'chat_id', s.telegram_chat_id));
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
+--
 -- Name: tg_adopt_unowned(bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -808,8 +941,10 @@ DECLARE
 BEGIN
     SELECT * INTO r FROM requests WHERE id = p_id FOR UPDATE;
     IF NOT FOUND OR r.status <> 'pending' OR r.expires_at <= now()
-       OR r.telegram_chat_id IS DISTINCT FROM p_chat OR r.telegram_message_id IS DISTINCT FROM p_mid
-       OR r.tg_bot_id IS DISTINCT FROM p_bot
+       OR NOT (coalesce(r.telegram_chat_id = p_chat AND r.telegram_message_id = p_mid
+                        AND r.tg_bot_id = p_bot, false)
+               OR coalesce(r.esc_chat_id = p_chat AND r.esc_message_id = p_mid
+                           AND r.esc_bot_id = p_bot, false))
        OR jsonb_typeof(r.tg_buttons) IS DISTINCT FROM 'array'
        OR p_idx < 0 OR p_idx >= jsonb_array_length(r.tg_buttons) THEN
         RETURN 'other';
@@ -823,7 +958,15 @@ BEGIN
         WHERE s.tenant = r.tenant AND s.session_id = r.session_id;
     may := CASE WHEN coalesce(cardinality(approvers), 0) > 0 THEN p_user = ANY (approvers)
                 WHEN r.telegram_chat_id > 0 THEN p_user = r.telegram_chat_id
-                ELSE p_group_any END;
+                ELSE p_group_any AND p_chat = r.telegram_chat_id END;
+    IF NOT coalesce(may, false) AND r.escalated_at IS NOT NULL THEN
+        -- escalated (021): the escalate_to session's rule, in its own chat
+        SELECT s.approvers INTO approvers FROM sessions s
+            WHERE s.tenant = r.tenant AND s.session_id = r.escalate_to;
+        may := CASE WHEN coalesce(cardinality(approvers), 0) > 0 THEN p_user = ANY (approvers)
+                    WHEN r.esc_chat_id > 0 THEN p_user = r.esc_chat_id
+                    ELSE p_group_any AND p_chat = r.esc_chat_id END;
+    END IF;
     IF p_user IS NULL OR p_user <= 0 OR NOT coalesce(may, false)
        OR (coalesce(cardinality(p_allow), 0) > 0 AND NOT p_user = ANY (p_allow)) THEN
         RETURN 'other';
@@ -997,6 +1140,16 @@ CREATE TABLE public.requests (
     params jsonb,
     params_schema jsonb,
     edited_params jsonb,
+    remind_after_seconds integer,
+    escalate_after_seconds integer,
+    escalate_to text,
+    remind_at timestamp with time zone,
+    escalate_at timestamp with time zone,
+    reminders smallint DEFAULT 0 NOT NULL,
+    escalated_at timestamp with time zone,
+    esc_chat_id bigint,
+    esc_message_id bigint,
+    esc_bot_id bigint,
     CONSTRAINT requests_cb_state_check CHECK ((cb_state = ANY (ARRAY['none'::text, 'queued'::text, 'delivered'::text, 'failed'::text]))),
     CONSTRAINT requests_on_timeout_check CHECK ((on_timeout = ANY (ARRAY['deny'::text, 'approve'::text]))),
     CONSTRAINT requests_request_type_check CHECK ((request_type = ANY (ARRAY['confirmation'::text, 'choice'::text, 'input'::text]))),
@@ -1037,7 +1190,10 @@ CREATE TABLE public.sessions (
     approvers bigint[] DEFAULT '{}'::bigint[] NOT NULL,
     active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    remind_after_seconds integer,
+    escalate_after_seconds integer,
+    escalate_to text
 );
 
 --
@@ -1185,6 +1341,13 @@ ALTER TABLE ONLY public.audit_log
 
 ALTER TABLE ONLY public.mcp_sessions
     ADD CONSTRAINT mcp_sessions_pkey PRIMARY KEY (id);
+
+--
+-- Name: outbox outbox_kind_check; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.outbox
+    ADD CONSTRAINT outbox_kind_check CHECK ((kind = ANY (ARRAY['tg_send'::text, 'tg_edit'::text, 'tg_answer'::text, 'tg_text'::text, 'tg_escalate'::text, 'webhook'::text]))) NOT VALID;
 
 --
 -- Name: outbox outbox_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1363,6 +1526,18 @@ CREATE INDEX outbox_hook_leased ON public.outbox USING btree (request_id) WHERE 
 CREATE INDEX outbox_queued_chat ON public.outbox USING btree (chat_id) WHERE (state = 'queued'::text);
 
 --
+-- Name: requests_esc_message; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX requests_esc_message ON public.requests USING btree (esc_chat_id, esc_message_id, esc_bot_id) WHERE (esc_message_id IS NOT NULL);
+
+--
+-- Name: requests_escalate_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX requests_escalate_due ON public.requests USING btree (escalate_at) WHERE ((status = 'pending'::text) AND (escalate_at IS NOT NULL));
+
+--
 -- Name: requests_expiry; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1379,6 +1554,12 @@ CREATE UNIQUE INDEX requests_idempotency ON public.requests USING btree (tenant,
 --
 
 CREATE INDEX requests_pending ON public.requests USING btree (tenant, created_at) WHERE (status = 'pending'::text);
+
+--
+-- Name: requests_remind_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX requests_remind_due ON public.requests USING btree (remind_at) WHERE ((status = 'pending'::text) AND (remind_at IS NOT NULL));
 
 --
 -- Name: requests_session; Type: INDEX; Schema: public; Owner: -

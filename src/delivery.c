@@ -233,6 +233,58 @@ static void send_request(struct tg_client *tg, const struct outbox_row *o)
     json_decref(res.result);
 }
 
+/*
+ * tg_escalate (021): the request's message, with its buttons, sent to the
+ * chat it was escalated to (o->chat_id) and recorded as its escalation
+ * message, with a note replying to it (store_escalation_sent); skipped once
+ * the request is no longer pending.
+ */
+static void escalate_request(struct tg_client *tg, const struct outbox_row *o)
+{
+    struct request_row row;
+    const struct lg_request *r = &row.r;
+    struct lg_error err;
+    struct tg_result res;
+    json_t *params;
+    bool truncated, queued;
+    int rc;
+
+    if (store_request_row(o->request_id, &row, &err) < 0) {
+        if (err.status == 404)
+            record(store_outbox_fail(o->id, "failed", "request not found", &err), &err, o);
+        return;
+    }
+    if (strcmp(r->status, "pending") != 0 || r->esc_chat_id != o->chat_id) {
+        rc = store_outbox_fail(o->id, "skipped", "decided before it was escalated", &err);
+        record(rc, &err, o);
+        store_request_row_free(&row);
+        return;
+    }
+    params = tgmsg_request(r, &truncated);
+    json_object_set_new(params, "chat_id", json_integer((json_int_t)o->chat_id));
+    store_request_row_free(&row);
+    tg_call(tg, "sendMessage", params, &res);
+    json_decref(params);
+    if (res.outcome == TG_OK) {
+        json_int_t mid = json_integer_value(json_object_get(res.result, "message_id"));
+        rc = store_escalation_sent(o->id, o->request_id, o->chat_id, tg->bot_id, (int64_t)mid,
+                                   &queued, &err);
+        if (rc == 0)
+            notify_outbox_kick(); /* the note that says why it came, or the edit */
+        record(rc, &err, o);
+        recovered(o);
+        log_info("request escalated", "request=%s chat=%lld message=%lld", o->request_id,
+                 (long long)o->chat_id, (long long)mid);
+    } else {
+        failed(o, &res);
+    }
+    json_decref(res.result);
+}
+
+/*
+ * tg_edit: the request's message, or with {"escalation": true} its
+ * escalation message (021), shows the request as it is now.
+ */
 static void edit_request(struct tg_client *tg, const struct outbox_row *o)
 {
     struct request_row row;
@@ -240,13 +292,17 @@ static void edit_request(struct tg_client *tg, const struct outbox_row *o)
     struct lg_error err;
     struct tg_result res;
     json_t *params;
+    bool esc = json_is_true(json_object_get(o->payload, "escalation"));
+    int64_t chat, mid;
 
     if (store_request_row(o->request_id, &row, &err) < 0) {
         if (err.status == 404)
             record(store_outbox_fail(o->id, "failed", "request not found", &err), &err, o);
         return;
     }
-    if (!r->tg_message_id) {
+    chat = esc ? r->esc_chat_id : r->tg_chat_id;
+    mid = esc ? r->esc_message_id : r->tg_message_id;
+    if (!mid) {
         /* Never sent: nothing to edit (the send is skipped once decided). */
         record(store_outbox_fail(o->id, "skipped", "no message to edit", &err), &err, o);
         store_request_row_free(&row);
@@ -259,8 +315,8 @@ static void edit_request(struct tg_client *tg, const struct outbox_row *o)
         bool truncated;
         params = tgmsg_request(r, &truncated);
     }
-    json_object_set_new(params, "chat_id", json_integer((json_int_t)r->tg_chat_id));
-    json_object_set_new(params, "message_id", json_integer((json_int_t)r->tg_message_id));
+    json_object_set_new(params, "chat_id", json_integer((json_int_t)chat));
+    json_object_set_new(params, "message_id", json_integer((json_int_t)mid));
     store_request_row_free(&row);
     tg_call(tg, "editMessageText", params, &res);
     json_decref(params);
@@ -271,12 +327,35 @@ static void edit_request(struct tg_client *tg, const struct outbox_row *o)
     json_decref(res.result);
 }
 
-/* tg_answer and tg_text: the payload is the call's parameters. */
+/*
+ * tg_answer and tg_text: the payload is the call's parameters. A tg_text
+ * that names a request (a reminder, 021) is sent only while the request is
+ * pending.
+ */
 static void plain_call(struct tg_client *tg, const struct outbox_row *o, const char *method)
 {
     struct lg_error err;
     struct tg_result res;
-    json_t *params = o->payload ? json_deep_copy(o->payload) : json_object();
+    json_t *params;
+
+    if (o->request_id[0]) {
+        struct request_row row;
+        bool pending;
+
+        if (store_request_row(o->request_id, &row, &err) < 0) {
+            if (err.status == 404)
+                record(store_outbox_fail(o->id, "failed", "request not found", &err), &err, o);
+            return;
+        }
+        pending = !strcmp(row.r.status, "pending");
+        store_request_row_free(&row);
+        if (!pending) {
+            record(store_outbox_fail(o->id, "skipped", "decided before it was sent", &err), &err,
+                   o);
+            return;
+        }
+    }
+    params = o->payload ? json_deep_copy(o->payload) : json_object();
 
     if (o->chat_id && !json_object_get(params, "chat_id"))
         json_object_set_new(params, "chat_id", json_integer((json_int_t)o->chat_id));
@@ -388,6 +467,8 @@ static void process(struct tg_client *tg, const struct outbox_row *o)
         plain_call(tg, o, "answerCallbackQuery");
     else if (!strcmp(o->kind, "tg_text"))
         plain_call(tg, o, "sendMessage");
+    else if (!strcmp(o->kind, "tg_escalate"))
+        escalate_request(tg, o);
     else
         log_warn("unknown outbox kind", "kind=%s outbox=%lld", o->kind, (long long)o->id);
 }
@@ -583,6 +664,7 @@ static void prune_updates(void)
 
 /*
  * Time out expired requests every quarter second; any worker may, each once.
+ * Then send the reminders and escalations that are due, the same way.
  * Every minute (and at start) prune processed Telegram updates too. At
  * start, settle which bot owns messages recorded without a bot id
  * (telegram_adopt_unowned), again every few seconds until the database answers.
@@ -602,7 +684,7 @@ static void *expire_thread(void *arg)
             adopt_at = now_ms() + 5000; /* the database is down: ask again in a while */
         }
         struct lg_error err;
-        int n;
+        int n, m;
 
         if (now_ms() - pruned_at >= PRUNE_EVERY_MS) {
             prune_updates();
@@ -613,7 +695,15 @@ static void *expire_thread(void *arg)
             notify_outbox_kick(); /* their edits and webhooks */
         if (n > 0)
             log_info("requests timed out", "count=%d", n);
-        if (n < 200)
+        /* after the timeouts: expiry wins over a reminder or escalation due at once */
+        m = store_nudge_due(200, &err);
+        if (m > 0) {
+            notify_outbox_kick(); /* the reminders and escalation messages */
+            log_info("requests reminded or escalated", "count=%d", m);
+        } else if (m < 0 && n >= 0) {
+            log_warn("could not send due reminders and escalations", "error=\"%s\"", err.message);
+        }
+        if (n < 200 && m < 200)
             notify_sleep(250);
     }
     return NULL;

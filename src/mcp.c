@@ -101,7 +101,8 @@ struct tool {
     "the human approved them (edited) or as sent; null without params\"},"                         \
     "\"edited\":{\"type\":\"boolean\",\"description\":\"Whether the human changed the params\"},"  \
     "\"params_sha256\":{\"type\":[\"string\",\"null\"],\"description\":\"Hex SHA-256 of the "      \
-    "canonical JSON of params (keys sorted, no spaces, UTF-8): what the human approved\"}},"       \
+    "canonical JSON of params (keys sorted, no spaces, UTF-8): what the human approved\"},"       \
+    "\"escalated\":{\"type\":\"boolean\"},\"reminders\":{\"type\":\"integer\"}},"                  \
     "\"required\":[\"request_id\",\"status\",\"completed\",\"approved\",\"response\"]}"
 
 static json_t *tool_request_human_input(struct call *c);
@@ -139,6 +140,14 @@ static const struct tool tools[] = {
      "\"params_schema\":{\"type\":\"object\",\"description\":\"What edited params must meet: "
      "{type: object, properties: {name: {type: string|number|integer|boolean} or {enum: [...]}, "
      "with minimum, maximum, maxLength, pattern (POSIX ERE)}, required, additionalProperties}\"},"
+     "\"remind_after_seconds\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":86400,"
+     "\"description\":\"If nobody has decided by then, remind the chat once (a reply to the "
+     "message); less than timeout_seconds; 0: none (not even the session's default)\"},"
+     "\"escalate_after_seconds\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":86400,"
+     "\"description\":\"If nobody has decided by then, also ask the escalate_to session's chat; "
+     "less than timeout_seconds; 0: none (not even the session's default)\"},"
+     "\"escalate_to\":{\"type\":\"string\",\"description\":\"The session to escalate to "
+     "(another active session of yours); needs escalate_after_seconds\"},"
      "\"session_id\":{\"type\":\"string\",\"description\":\"Defaults to the server's MCP "
      "session\"},"
      "\"client_id\":{\"type\":\"string\"},"

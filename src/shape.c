@@ -166,6 +166,13 @@ static void add_votes(json_t *o, const struct lg_request *r)
         json_object_set_new(o, "reason", approving_comment(r, json_object_get(o, "votes")));
 }
 
+/* Reminders and escalation (021): `reminders` (how many were sent) and `escalated`. */
+static void add_nudges(json_t *o, const struct lg_request *r)
+{
+    json_object_set_new(o, "escalated", json_boolean(r->escalated));
+    json_object_set_new(o, "reminders", json_integer(r->reminders));
+}
+
 json_t *shape_poll(const struct lg_request *r)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:o, s:o, s:o}", "request_id",
@@ -177,10 +184,11 @@ json_t *shape_poll(const struct lg_request *r)
 
     if (o && r->callback_url)
         json_object_set_new(o, "callback", callback(r));
-    if (o)
+    if (o) {
         add_votes(o, r);
-    if (o)
         add_params(o, r);
+        add_nudges(o, r);
+    }
     return o;
 }
 
@@ -202,6 +210,7 @@ json_t *shape_request(const struct lg_request *r)
         json_object_set_new(o, "deny_vetoes", json_boolean(r->deny_vetoes));
         add_params(o, r);
         json_object_set_new(o, "params_schema", embedded(r->params_schema_json));
+        add_nudges(o, r);
     }
     return o;
 }

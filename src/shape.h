@@ -49,6 +49,12 @@ struct lg_request {
     const char *params_json;     /* the final params (PARAMS_COLS): JSON object text, or NULL */
     bool edited;                 /* approved with edits: params_json is what the person approved */
     const char *params_schema_json; /* JSON text of the schema edits must meet, or NULL */
+    /* Reminders and escalation (021). */
+    int reminders;          /* reminders sent */
+    bool escalated;         /* delivered to the escalate_to session too */
+    int64_t esc_chat_id;    /* the chat it was escalated to; 0: none */
+    int64_t esc_message_id; /* its message there; 0 until sent */
+    int64_t esc_bot_id;     /* the bot that sent that message */
 };
 
 struct lg_session {

@@ -55,6 +55,11 @@ void store_row_to_request(const PGresult *res, int row, int c0, struct lg_reques
     r->params_json = col(res, row, c0 + 32);
     r->edited = col_bool(res, row, c0 + 33);
     r->params_schema_json = col(res, row, c0 + 34);
+    r->reminders = (int)col_int(res, row, c0 + 35);
+    r->escalated = col_bool(res, row, c0 + 36);
+    r->esc_chat_id = col_int(res, row, c0 + 37);
+    r->esc_message_id = col_int(res, row, c0 + 38);
+    r->esc_bot_id = col_int(res, row, c0 + 39);
 }
 
 PGresult *store_run(const struct db_table *t, int idx, int n, const char *const *params,

@@ -52,6 +52,9 @@ enum store_range {
 #define PARAMS_COLS                                                                                \
     "coalesce(edited_params, params)::text AS params_t, edited_params IS NOT NULL AS edited_b"
 #define PARAMS_SCHEMA_COL "params_schema::text AS params_schema_t"
+/* Reminders and escalation (021): what the API and the Telegram messages need. */
+#define ESCALATION_COLS                                                                            \
+    "reminders, escalated_at IS NOT NULL AS escalated, esc_chat_id, esc_message_id, esc_bot_id"
 
 #define REQ_COLS                                                                                   \
     "id::text AS rid, session_id, client_id, message, request_type, options::text AS options_t, "  \
@@ -62,8 +65,8 @@ enum store_range {
     "telegram_message_id AS tg_msg, tg_state, tg_attempts, tg_error, "                             \
     "lg_ts(tg_sent_at) AS tg_sent_t, cb_state, cb_attempts, cb_error, "                            \
     "lg_ts(cb_delivered_at) AS cb_delivered_t, approvals_required, deny_vetoes, " VOTES_JSON       \
-    ", " PARAMS_COLS ", " PARAMS_SCHEMA_COL
-#define REQ_NCOLS 35
+    ", " PARAMS_COLS ", " PARAMS_SCHEMA_COL ", " ESCALATION_COLS
+#define REQ_NCOLS 40
 
 /* A column value, or NULL for SQL NULL. */
 static inline const char *col(const PGresult *res, int row, int c)

@@ -20,6 +20,7 @@ enum {
     S_OUTBOX_CLAIM_WEBHOOK,
     S_OUTBOX_RENEW,
     S_DELIVERY_SENT,
+    S_ESCALATION_SENT,
     S_OUTBOX_DONE,
     S_OUTBOX_RECOVERED,
     S_OUTBOX_RETRY,
@@ -78,6 +79,31 @@ static const struct db_stmt stmts[] = {
          /* decided while the message was on its way: show the decision now */
          " INSERT INTO outbox (kind, request_id, chat_id, priority)"
          " SELECT 'tg_edit', id, telegram_chat_id, 3 FROM r WHERE status <> 'pending'",
+         false},
+    /*
+     * tg_escalate succeeded (021): the escalation message, recorded for the
+     * chat the request was escalated to, and a note replying to it that says
+     * why it came ("Escalated: no decision after 30 min", a tg_text that
+     * names the request: sent while it is pending); decided while it was on
+     * its way: its edit is queued now.
+     */
+    [S_ESCALATION_SENT] =
+        {"escalation_sent",
+         "WITH r AS (UPDATE requests SET esc_message_id = $3::bigint, esc_bot_id = $4::bigint"
+         "           WHERE id = $2::uuid AND esc_chat_id = $5::bigint"
+         "           RETURNING id, status, esc_chat_id, esc_message_id, created_at, escalated_at),"
+         " o AS (UPDATE outbox SET state = 'done', done_at = now(), leased_until = NULL,"
+         "         last_error = NULL WHERE id = $1::bigint),"
+         " n AS (INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
+         "       SELECT 'tg_text', id, esc_chat_id, jsonb_build_object('text',"
+         "         'Escalated: no decision after ' || lg_duration(extract(epoch FROM"
+         "           escalated_at - created_at)::bigint), 'reply_parameters',"
+         "         jsonb_build_object('message_id', esc_message_id,"
+         "           'allow_sending_without_reply', true)), 4"
+         "       FROM r WHERE status = 'pending')"
+         " INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
+         " SELECT 'tg_edit', id, esc_chat_id, '{\"escalation\": true}', 3 FROM r"
+         " WHERE status <> 'pending'",
          false},
     [S_OUTBOX_DONE] = {"outbox_done",
                        "UPDATE outbox SET state = 'done', done_at = now(), leased_until = NULL"
@@ -263,6 +289,26 @@ int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t bot_i
     if (!res)
         return -1;
     *queued = strcmp(PQcmdTuples(res), "0") != 0; /* the edit of a request decided meanwhile */
+    PQclear(res);
+    return 0;
+}
+
+int store_escalation_sent(int64_t outbox_id, const char *request_id, int64_t chat_id,
+                          int64_t bot_id, int64_t message_id, bool *queued, struct lg_error *err)
+{
+    char oid[24], mid[24], bot[24], chat[24];
+    const char *p[] = {oid, request_id, mid, bot, chat};
+    PGresult *res;
+
+    *queued = false;
+    snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
+    snprintf(mid, sizeof(mid), "%lld", (long long)message_id);
+    snprintf(bot, sizeof(bot), "%lld", (long long)bot_id);
+    snprintf(chat, sizeof(chat), "%lld", (long long)chat_id);
+    res = store_run(&T, S_ESCALATION_SENT, 5, p, err);
+    if (!res)
+        return -1;
+    *queued = strcmp(PQcmdTuples(res), "0") != 0;
     PQclear(res);
     return 0;
 }

@@ -73,6 +73,16 @@ int64_t store_outbox_next_due_ms(int bot_rate, int64_t *paced_ms, struct lg_erro
 int store_delivery_sent(int64_t outbox_id, const char *request_id, int64_t bot_id,
                         int64_t message_id, json_t *buttons, bool cut, bool *queued,
                         struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * tg_escalate succeeded (021): record message `message_id` of bot `bot_id`
+ * as the request's escalation message in chat `chat_id` and queue the note
+ * that says why it came (the caller wakes the delivery threads); queue its
+ * edit if decided meanwhile (*queued).
+ */
+int store_escalation_sent(int64_t outbox_id, const char *request_id, int64_t chat_id,
+                          int64_t bot_id, int64_t message_id, bool *queued,
+                          struct lg_error *err) LG_MUST_CHECK;
 int store_outbox_done(int64_t outbox_id, struct lg_error *err) LG_MUST_CHECK;
 /* A call succeeded after failures: rows backing off from Telegram errors are due now. */
 int store_outbox_recovered(struct lg_error *err) LG_MUST_CHECK;

@@ -26,8 +26,8 @@
     "id::text, status, response, approved, request_type, created_at, expires_at, responded_at, "   \
     "responder_id, responder_name, tg_state, tg_attempts, tg_error, tg_sent_at, "                  \
     "telegram_message_id, callback_url, cb_state, cb_attempts, cb_error, cb_delivered_at, "        \
-    "approvals_required, " VOTES_JSON ", " PARAMS_COLS
-#define POLL_TENANT 24 /* the column after POLL_COLS, where a statement adds the tenant */
+    "approvals_required, " VOTES_JSON ", " PARAMS_COLS ", reminders, escalated_at IS NOT NULL"
+#define POLL_TENANT 26 /* the column after POLL_COLS, where a statement adds the tenant */
 
 /* What a submit answers (shape_submitted), read by row_to_submitted. */
 #define SUBMITTED_COLS                                                                             \
@@ -45,6 +45,7 @@ enum {
     S_REQUEST_ROW,
     S_EXPIRE,
     S_CALLBACK_SET,
+    S_NUDGE,
     S_COUNT
 };
 
@@ -66,12 +67,28 @@ static const struct db_stmt stmts[] = {
          "WITH b AS MATERIALIZED (SELECT x.*, gen_random_uuid() AS id"
          "   FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (t text, s text, c text, m text,"
          "          rt text, o jsonb, md jsonb, ts int, ot text, cb text, ik text, bh text,"
-         "          a text, ap boolean[], nq int, dv boolean, pa jsonb, psc jsonb))"
+         "          a text, ap boolean[], nq int, dv boolean, pa jsonb, psc jsonb, ra int,"
+         "          ea int, et text))"
          "   WITH ORDINALITY AS x(t, s, c, m, rt, o, md, ts, ot, cb, ik, bh, a, ap, nq, dv, pa,"
-         "          psc, ord)),"
+         "          psc, ra, ea, et, ord)),"
          " p AS (SELECT tenant, sum(n) AS n FROM tenant_pending"
          "       WHERE tenant IN (SELECT t FROM b) GROUP BY tenant),"
          " e AS MATERIALIZED (SELECT b.*, s.active, s.telegram_chat_id AS chat,"
+         /*
+          * Reminder and escalation (021): the request's own, else the
+          * session's defaults where they fit before the timeout (a default
+          * that does not is not applied); 0 (escalate_to "") is none. A
+          * named escalate_to must be an active session of the tenant (esc_ok).
+          */
+         "          CASE WHEN b.ra IS NOT NULL THEN nullif(b.ra, 0)"
+         "               WHEN s.remind_after_seconds < b.ts THEN s.remind_after_seconds END AS ra2,"
+         "          CASE WHEN b.et IS NOT NULL THEN nullif(b.ea, 0)"
+         "               WHEN s.escalate_after_seconds < b.ts AND s.escalate_to <> b.s"
+         "               THEN s.escalate_after_seconds END AS ea2,"
+         "          coalesce(b.et, s.escalate_to) AS et2,"
+         "          coalesce(b.et, '') = '' OR EXISTS (SELECT 1 FROM sessions es"
+         "            WHERE es.tenant = b.t"
+         "            AND es.session_id = b.et AND es.active) AS esc_ok,"
          /* a quorum needs that many distinct approvers in the session */
          "          coalesce(b.nq, 1) <= 1"
          "          OR (SELECT count(DISTINCT a) FROM unnest(s.approvers) a) >= b.nq AS quorate,"
@@ -84,10 +101,13 @@ static const struct db_stmt stmts[] = {
          "           options, metadata, timeout_seconds, expires_at, on_timeout, callback_url,"
          "           idempotency_key, body_hash, option_approve, telegram_chat_id, "
          "approvals_required,"
-         "           deny_vetoes, params, params_schema)"
+         "           deny_vetoes, params, params_schema, remind_after_seconds, remind_at,"
+         "           escalate_after_seconds, escalate_to, escalate_at)"
          "         SELECT id, t, s, c, m, rt, o, md, ts, now() + make_interval(secs => ts), ot, cb,"
-         "                ik, bh, ap, chat, coalesce(nq, 1), coalesce(dv, true), pa, psc"
-         "         FROM e WHERE nth <= $2::int AND quorate ORDER BY ord"
+         "                ik, bh, ap, chat, coalesce(nq, 1), coalesce(dv, true), pa, psc,"
+         "                ra2, now() + make_interval(secs => ra2), ea2, CASE WHEN ea2 IS NOT NULL"
+         "                THEN et2 END, now() + make_interval(secs => ea2)"
+         "         FROM e WHERE nth <= $2::int AND quorate AND esc_ok ORDER BY ord"
          "         ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL"
          "         DO NOTHING"
          "         RETURNING " SUBMITTED_COLS ", tenant, session_id, telegram_chat_id),"
@@ -97,7 +117,7 @@ static const struct db_stmt stmts[] = {
          " o AS (INSERT INTO outbox (kind, request_id, chat_id)"
          "       SELECT 'tg_send', id, telegram_chat_id FROM ins)"
          " SELECT ins.id::text, status, created_t, expires_t, request_type, timeout_seconds,"
-         "   e.active, e.n, e.quorate"
+         "   e.active, e.n, e.quorate, e.esc_ok"
          " FROM e LEFT JOIN ins USING (id) ORDER BY e.ord",
          false},
     [S_REQUEST_BY_IDEM] = {"request_by_idem",
@@ -133,6 +153,10 @@ static const struct db_stmt stmts[] = {
          "       SELECT $2, rid::uuid, session_id, $3, 'canceled' FROM u),"
          " e AS (INSERT INTO outbox (kind, request_id, chat_id, priority)"
          "       SELECT 'tg_edit', rid::uuid, tg_chat, 3 FROM u WHERE tg_msg IS NOT NULL),"
+         /* and of its escalation message (021, request_escalation_edit) */
+         " ee AS (INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
+         "        SELECT 'tg_edit', rid::uuid, esc_chat_id, '{\"escalation\": true}', 3 FROM u"
+         "        WHERE esc_message_id IS NOT NULL),"
          " w AS (INSERT INTO outbox (kind, request_id, priority)"
          "       SELECT 'webhook', rid::uuid, 2 FROM u WHERE callback_url IS NOT NULL)"
          " SELECT * FROM u",
@@ -145,6 +169,7 @@ static const struct db_stmt stmts[] = {
                         " WHERE id = $1::uuid AND tenant = $2 AND status = 'pending'"
                         " RETURNING 1",
                         false},
+    [S_NUDGE] = {"nudge", "SELECT requests_nudge($1::int)", false},
 };
 
 _Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_requests: more statements than its range");
@@ -186,6 +211,8 @@ static void row_to_poll(const PGresult *res, int row, struct lg_request *r, char
     r->votes_json = col(res, row, 21);
     r->params_json = col(res, row, 22);
     r->edited = col_bool(res, row, 23);
+    r->reminders = (int)col_int(res, row, 24);
+    r->escalated = col_bool(res, row, 25);
 }
 
 /* Fill the fields of `r` that SUBMITTED_COLS (from column 0) carry. */
@@ -251,6 +278,14 @@ static json_t *submit_item(const struct actor *who, const struct submit_in *in,
         json_object_set(item, "pa", in->params);
     if (item && in->params_schema)
         json_object_set(item, "psc", in->params_schema);
+
+    /* Reminder and escalation (021): absent, the session's defaults apply; 0 is none. */
+    if (item && in->remind_after_seconds >= 0)
+        json_object_set_new(item, "ra", json_integer(in->remind_after_seconds));
+    if (item && in->escalate_to) {
+        json_object_set_new(item, "ea", json_integer(in->escalate_after_seconds));
+        json_object_set_new(item, "et", json_string(in->escalate_to));
+    }
     return item;
 }
 
@@ -272,6 +307,8 @@ static int submit_outcome(const PGresult *res, int row, struct submit_slot *s)
         s->outcome = SUBMIT_INACTIVE;
     else if (!col_bool(res, row, SUBMITTED_NCOLS + 2))
         s->outcome = SUBMIT_FEW_APPROVERS;
+    else if (!col_bool(res, row, SUBMITTED_NCOLS + 3))
+        s->outcome = SUBMIT_NO_ESCALATION;
     else
         s->outcome = SUBMIT_HELD;
     s->pending = col_int(res, row, SUBMITTED_NCOLS + 1);
@@ -351,6 +388,11 @@ int store_request_submit(const struct actor *who, const struct submit_in *in, co
                        "approvals_required is %d but session '%s' lists fewer approvers; "
                        "register the session with at least %d approvers",
                        in->approvals_required, in->session_id, in->approvals_required);
+    case SUBMIT_NO_ESCALATION:
+        return lg_fail(err, 400, "invalid_field",
+                       "escalate_to names no active session of this tenant ('%s'); register it "
+                       "first",
+                       in->escalate_to);
     default:
         break;
     }
@@ -539,6 +581,22 @@ int store_expire_due(int limit, struct lg_error *err)
 
     snprintf(lim, sizeof(lim), "%d", limit);
     res = store_run(&T, S_EXPIRE, 1, p, err);
+    if (!res)
+        return -1;
+    n = (int)col_int(res, 0, 0);
+    PQclear(res);
+    return n;
+}
+
+int store_nudge_due(int limit, struct lg_error *err)
+{
+    char lim[16];
+    const char *p[] = {lim};
+    PGresult *res;
+    int n;
+
+    snprintf(lim, sizeof(lim), "%d", limit);
+    res = store_run(&T, S_NUDGE, 1, p, err);
     if (!res)
         return -1;
     n = (int)col_int(res, 0, 0);

@@ -69,6 +69,14 @@ void store_request_row_free(struct request_row *row);
  */
 int store_expire_due(int limit, struct lg_error *err) LG_MUST_CHECK;
 
+/*
+ * Send the reminders and escalations that are due, up to `limit` of each
+ * (sql/functions/requests_nudge.sql; each once across all workers); returns
+ * how many. Their Telegram rows are queued: the caller wakes the delivery
+ * threads (notify_outbox_kick).
+ */
+int store_nudge_due(int limit, struct lg_error *err) LG_MUST_CHECK;
+
 /* Set the callback_url of a pending request (404 unknown, 409 not pending). */
 int store_callback_set(const struct actor *who, const char *id, const char *url,
                        struct lg_error *err) LG_MUST_CHECK;

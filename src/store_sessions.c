@@ -24,13 +24,25 @@ enum { S_SESSION_UPSERT, S_SESSION_GET, S_SESSION_DEACTIVATE, S_COUNT };
 static const struct db_stmt stmts[] = {
     [S_SESSION_UPSERT] =
         {"session_upsert",
+         /*
+          * The defaults for reminders and escalation (021): $7-$9 NULL keep
+          * them, 0 (or "") clears them, else sets them.
+          */
          "WITH up AS (INSERT INTO sessions (tenant, session_id, client_id, telegram_chat_id,"
-         "                                  approvers)"
-         "            VALUES ($1, $2, $3, $4::bigint, COALESCE($5::bigint[], '{}'))"
+         "                                  approvers, remind_after_seconds,"
+         "                                  escalate_after_seconds, escalate_to)"
+         "            VALUES ($1, $2, $3, $4::bigint, COALESCE($5::bigint[], '{}'),"
+         "                    nullif($7::int, 0), nullif($8::int, 0), nullif($9, ''))"
          "            ON CONFLICT (tenant, session_id) DO UPDATE SET"
          "              client_id = EXCLUDED.client_id,"
          "              telegram_chat_id = EXCLUDED.telegram_chat_id,"
          "              approvers = COALESCE($5::bigint[], sessions.approvers),"
+         "              remind_after_seconds = CASE WHEN $7::int IS NULL"
+         "                THEN sessions.remind_after_seconds ELSE nullif($7::int, 0) END,"
+         "              escalate_after_seconds = CASE WHEN $8::int IS NULL"
+         "                THEN sessions.escalate_after_seconds ELSE nullif($8::int, 0) END,"
+         "              escalate_to = CASE WHEN $8::int IS NULL THEN sessions.escalate_to"
+         "                ELSE nullif($9, '') END,"
          "              active = true, updated_at = now()"
          "            RETURNING *, (xmax = 0) AS inserted),"
          " a AS (INSERT INTO audit_log (tenant, session_id, actor, action, detail)"
@@ -38,12 +50,14 @@ static const struct db_stmt stmts[] = {
          "              CASE WHEN inserted THEN 'session_registered' ELSE 'session_updated' END,"
          "              jsonb_build_object('client_id', client_id, 'telegram_id', telegram_chat_id)"
          "       FROM up)"
-         " SELECT " SES_COLS ", 0, inserted FROM up",
+         " SELECT " SES_COLS ", 0, inserted, remind_after_seconds, escalate_after_seconds,"
+         "   escalate_to FROM up",
          false},
     [S_SESSION_GET] = {"session_get",
                        "SELECT " SES_COLS ", (SELECT count(*) FROM requests r"
                        "  WHERE r.tenant = s.tenant AND r.session_id = s.session_id"
                        "    AND r.status = 'pending')"
+                       " , remind_after_seconds, escalate_after_seconds, escalate_to"
                        " FROM sessions s WHERE tenant = $1 AND session_id = $2",
                        true},
     [S_SESSION_DEACTIVATE] =
@@ -73,6 +87,19 @@ static void row_to_session(const PGresult *res, int row, struct lg_session *s)
     s->pending = col_int(res, row, 7);
 }
 
+/* The defaults for reminders and escalation (021) from columns c0..c0+2, added to `o`. */
+static void add_defaults(json_t *o, const PGresult *res, int c0)
+{
+    json_object_set_new(o, "remind_after_seconds",
+                        PQgetisnull(res, 0, c0) ? json_null() : json_integer(col_int(res, 0, c0)));
+    json_object_set_new(o, "escalate_after_seconds",
+                        PQgetisnull(res, 0, c0 + 1) ? json_null()
+                                                    : json_integer(col_int(res, 0, c0 + 1)));
+    json_object_set_new(o, "escalate_to",
+                        PQgetisnull(res, 0, c0 + 2) ? json_null()
+                                                    : json_string(PQgetvalue(res, 0, c0 + 2)));
+}
+
 /* Format a JSON array of integers as a PostgreSQL array literal; NULL for none. */
 static char *pg_int_array(json_t *arr)
 {
@@ -98,14 +125,24 @@ static char *pg_int_array(json_t *arr)
 int store_session_register(const struct actor *who, const struct register_in *in, json_t **out,
                            struct lg_error *err)
 {
-    char tid[24];
+    char tid[24], ra[16], ea[16];
     char *approvers = pg_int_array(in->approvers);
-    const char *p[] = {who->tenant, in->session_id, in->client_id, tid, approvers, who->name};
+    const char *p[] = {who->tenant,
+                       in->session_id,
+                       in->client_id,
+                       tid,
+                       approvers,
+                       who->name,
+                       in->remind_after_seconds < 0 ? NULL : ra,
+                       in->escalate_after_seconds < 0 ? NULL : ea,
+                       in->escalate_to};
     PGresult *res;
     struct lg_session s;
 
     snprintf(tid, sizeof(tid), "%lld", (long long)in->telegram_id);
-    res = store_run(&T, S_SESSION_UPSERT, 6, p, err);
+    snprintf(ra, sizeof(ra), "%d", in->remind_after_seconds);
+    snprintf(ea, sizeof(ea), "%d", in->escalate_after_seconds);
+    res = store_run(&T, S_SESSION_UPSERT, 9, p, err);
     free(approvers);
     if (!res)
         return -1;
@@ -115,6 +152,7 @@ int store_session_register(const struct actor *who, const struct register_in *in
                      col_bool(res, 0, 8) ? "Session registered successfully"
                                          : "Session updated successfully",
                      "telegram_id", (json_int_t)s.telegram_id, "created", col_bool(res, 0, 8));
+    add_defaults(*out, res, 9);
     PQclear(res);
     return 0;
 }
@@ -134,6 +172,7 @@ int store_session_get(const struct actor *who, const char *session_id, json_t **
     }
     row_to_session(res, 0, &s);
     *out = shape_session(&s);
+    add_defaults(*out, res, 8);
     PQclear(res);
     return 0;
 }

@@ -20,6 +20,11 @@
     "(SELECT s.approvers::text FROM sessions s"                                                    \
     "  WHERE s.tenant = r.tenant AND s.session_id = r.session_id)"
 
+/* The approvers of the session a request was escalated to (021), "{}" when none. */
+#define ESC_APPROVERS                                                                              \
+    "coalesce((SELECT s.approvers::text FROM sessions s"                                           \
+    "  WHERE s.tenant = r.tenant AND s.session_id = r.escalate_to), '{}')"
+
 enum {
     S_TG_UPDATE_SEEN,
     S_TG_REQUEST_LOCK,
@@ -47,16 +52,22 @@ static const struct db_stmt stmts[] = {
                           false},
     [S_TG_REQUEST_LOCK] = {"tg_request_lock",
                            "SELECT " REQ_COLS ", tenant, " SESSION_APPROVERS ","
-                           " expires_at <= now(), tg_bot_id FROM requests r"
+                           " expires_at <= now(), tg_bot_id, " ESC_APPROVERS " FROM requests r"
                            " WHERE id = $1::uuid FOR UPDATE",
                            false},
     [S_TG_REQUEST_BY_MESSAGE] = {"tg_request_by_message",
                                  "SELECT " REQ_COLS ", tenant, " SESSION_APPROVERS ","
-                                 " expires_at <= now(), tg_bot_id FROM requests r"
-                                 " WHERE telegram_chat_id = $1::bigint"
-                                 "   AND telegram_message_id = $2::bigint"
+                                 " expires_at <= now(), tg_bot_id, " ESC_APPROVERS
+                                 " FROM requests r"
+                                 " WHERE id = coalesce("
+                                 "   (SELECT id FROM requests WHERE telegram_chat_id = $1::bigint"
+                                 "      AND telegram_message_id = $2::bigint"
                                  /* this exact bot's: bot 0 is nobody's (017) */
-                                 "   AND tg_bot_id = $3::bigint FOR UPDATE",
+                                 "      AND tg_bot_id = $3::bigint),"
+                                 /* or its escalation message (021) */
+                                 "   (SELECT id FROM requests WHERE esc_chat_id = $1::bigint"
+                                 "      AND esc_message_id = $2::bigint"
+                                 "      AND esc_bot_id = $3::bigint)) FOR UPDATE",
                                  false},
     [S_TG_PRESS] = {"tg_press",
                     "SELECT tg_press($11::bigint, $1::bigint, $2::uuid, $3::integer, $4::bigint,"
@@ -74,10 +85,15 @@ static const struct db_stmt stmts[] = {
                     "INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)"
                     " VALUES ($1, $2::uuid, $3, $4, $5, $6::jsonb)",
                     false},
+    /* the chat's own requests, and those escalated to it (021) */
     [S_TG_CHAT_PENDING] = {"tg_chat_pending",
-                           "SELECT id::text, message, lg_ts(expires_at) FROM requests"
+                           "SELECT id::text, message, lg_ts(expires_at), created_at FROM requests"
                            " WHERE telegram_chat_id = $1::bigint AND status = 'pending'"
-                           " ORDER BY created_at LIMIT 20",
+                           " UNION"
+                           " SELECT id::text, message, lg_ts(expires_at), created_at FROM requests"
+                           " WHERE esc_chat_id = $1::bigint AND esc_message_id IS NOT NULL"
+                           "   AND status = 'pending'"
+                           " ORDER BY 4 LIMIT 20",
                            true},
     [S_TG_CHAT_SESSIONS] = {"tg_chat_sessions",
                             "SELECT session_id, client_id, active, (SELECT count(*) FROM requests r"
@@ -148,6 +164,7 @@ static void fill_tg_request(const PGresult *res, struct tg_request *out)
     out->approvers = PQgetvalue(res, 0, REQ_NCOLS + 1);
     out->expired = col_bool(res, 0, REQ_NCOLS + 2);
     out->bot_id = col_int(res, 0, REQ_NCOLS + 3);
+    out->esc_approvers = PQgetvalue(res, 0, REQ_NCOLS + 4);
 }
 
 /* Fill `v` from `res`, the answer to the read of `u` (arrays freed by view_free). */

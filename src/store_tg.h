@@ -22,6 +22,8 @@ struct tg_request {
     const char *approvers; /* PostgreSQL bigint[] text */
     bool expired;
     int64_t bot_id; /* the bot that sent its message; 0: unknown (nobody's) */
+    /* the approvers of the escalate_to session (021), PostgreSQL bigint[] text; "{}": none */
+    const char *esc_approvers;
 };
 
 /* A pending request of a chat, for /pending. */

@@ -44,6 +44,7 @@ enum submit_verdict {
     SUBMIT_NO_SESSION,    /* no such session */
     SUBMIT_INACTIVE,      /* the session is deactivated */
     SUBMIT_FEW_APPROVERS, /* approvals_required exceeds the session's approvers */
+    SUBMIT_NO_ESCALATION, /* escalate_to names no active session of the tenant */
     SUBMIT_HELD,          /* not inserted: an idempotency key already used, or the pending limit */
 };
 

@@ -122,17 +122,43 @@ static int audit(struct tg_effects *fx, const struct tg_request *t, const struct
 }
 
 /*
- * Why a person cannot decide this request now, as the text they are shown,
- * with the audit action; NULL when they can.
+ * May `who`, acting in chat `chat`, decide request `t`? The rule of its
+ * session (policy_for; "any member of a group" holds in that group only);
+ * once escalated (021), also the rule of the escalate_to session, with its
+ * chat. Fail closed: an escalation session's approver list that cannot be
+ * read allows nobody by the escalation's rule.
  */
-static const char *refusal(const struct config *cfg, const struct tg_request *t,
-                           const struct person *who, const char **action)
+static bool may_decide(const struct config *cfg, const struct tg_request *t,
+                       const struct person *who, int64_t chat)
 {
     int64_t ids[64];
     struct approver_policy pol;
+    int n;
 
     policy_for(cfg, t, ids, 64, &pol);
-    if (!decide_authorized(&pol, who->id)) {
+    if (chat != t->r.tg_chat_id)
+        pol.group_any_member = false;
+    if (decide_authorized(&pol, who->id))
+        return true;
+    if (!t->r.escalated || !t->r.esc_chat_id)
+        return false;
+    n = decide_parse_int_array(t->esc_approvers, ids, 64);
+    if (n < 0)
+        return false;
+    pol.chat_id = t->r.esc_chat_id;
+    pol.napprovers = (size_t)n;
+    pol.group_any_member = cfg->telegram_group_any_member && chat == t->r.esc_chat_id;
+    return decide_authorized(&pol, who->id);
+}
+
+/*
+ * Why a person acting in chat `chat` cannot decide this request now, as the
+ * text they are shown, with the audit action; NULL when they can.
+ */
+static const char *refusal(const struct config *cfg, const struct tg_request *t,
+                           const struct person *who, int64_t chat, const char **action)
+{
+    if (!may_decide(cfg, t, who, chat)) {
         *action = "unauthorized_attempt";
         return "You are not authorized to decide this request.";
     }
@@ -160,9 +186,10 @@ static const char *refusal(const struct config *cfg, const struct tg_request *t,
  * ("This request was already answered by Ann."): a new string in *text.
  */
 static const char *refusal_text(const struct config *cfg, const struct tg_request *t,
-                                const struct person *who, const char **action, char **text)
+                                const struct person *who, int64_t chat, const char **action,
+                                char **text)
 {
-    const char *why = refusal(cfg, t, who, action);
+    const char *why = refusal(cfg, t, who, chat, action);
     struct sbuf b = {0};
 
     *text = NULL;
@@ -362,11 +389,13 @@ static int handle_reason(const struct config *cfg, const struct tg_request *lock
     if (strcmp(t->r.status, "pending") != 0) {
         why = "This request is already decided; your reason was not recorded.";
         action = "late_attempt";
-    } else if (t->bot_id != self_bot(cfg)) {
+    } else if (t->bot_id != self_bot(cfg) &&
+               !(t->r.esc_message_id && t->r.esc_bot_id == self_bot(cfg))) {
+        /* neither the request's message nor its escalation message (021) is this bot's */
         why = OTHER_BOT_TEXT;
         action = "expired_attempt";
     } else {
-        why = refusal_text(cfg, t, &who, &action, &text_why);
+        why = refusal_text(cfg, t, &who, chat, &action, &text_why);
     }
     if (why) {
         rc = action ? audit(fx, t, &who, action, json_pack("{s:s}", "via", "reason"), err) : 0;
@@ -410,7 +439,7 @@ static int handle_callback(const struct config *cfg, struct tg_effects *fx, json
     struct person who;
     json_t *hold = NULL;
     char *text = NULL;
-    bool asks = idx == DECIDE_CALLBACK_REASON;
+    bool asks = idx == DECIDE_CALLBACK_REASON, on_esc;
     int n, rc = 0;
 
     if (!cq_id)
@@ -427,16 +456,19 @@ static int handle_callback(const struct config *cfg, struct tg_effects *fx, json
     shown = tgmsg_request(&t->r, &truncated);
     json_decref(shown);
     n = tgmsg_offered(&t->r, truncated, choices, &hold);
-    if (t->r.tg_chat_id != chat || t->r.tg_message_id != mid ||
+    /* the request's message, or its escalation message (021) */
+    on_esc = t->r.esc_message_id && t->r.esc_chat_id == chat && t->r.esc_message_id == mid &&
+             !(t->r.tg_chat_id == chat && t->r.tg_message_id == mid);
+    if ((!on_esc && (t->r.tg_chat_id != chat || t->r.tg_message_id != mid)) ||
         (idx >= n && idx != DECIDE_CALLBACK_REASON) || (asks && n == 0)) {
         why = "This button does not match its request.";
         action = "mismatched_attempt";
-    } else if (t->bot_id != self) {
+    } else if ((on_esc ? t->r.esc_bot_id : t->bot_id) != self) {
         /* another bot's message, or one of bot 0 that this bot did not adopt */
         why = OTHER_BOT_TEXT;
         action = "expired_attempt";
     } else {
-        why = refusal_text(cfg, t, &who, &action, &text);
+        why = refusal_text(cfg, t, &who, chat, &action, &text);
     }
     if (!why && !asks && tgmsg_refused(&t->r, &choices[idx], truncated)) {
         /* A message cut to fit Telegram offers its deny buttons only: refuse a forged approve. */
@@ -579,7 +611,7 @@ static int handle_reply_command(const struct config *cfg, const struct tg_reques
     int n, approving = 0, rc = 0;
 
     person_from(json_object_get(msg, "from"), &who);
-    why = refusal_text(cfg, t, &who, &action, &text_why);
+    why = refusal_text(cfg, t, &who, chat, &action, &text_why);
     if (!why && bot != self) {
         why = OTHER_BOT_TEXT;
         action = "expired_attempt";
@@ -711,7 +743,7 @@ static int handle_reply(const struct config *cfg, const struct tg_request *locke
             return handle_reply_command(cfg, t, fx, msg, chat, cmd, text + strcspn(text, " \t\n"),
                                         dn, err);
     }
-    why = refusal_text(cfg, t, &who, &action, &text_why);
+    why = refusal_text(cfg, t, &who, chat, &action, &text_why);
     if (!why && bot != self) {
         why = OTHER_BOT_TEXT;
         action = "expired_attempt";

@@ -119,6 +119,69 @@ static int get_int64(json_t *v, const char *field, int64_t *out, struct lg_error
     return type_error(err, field, "an integer");
 }
 
+/*
+ * An optional number of seconds `field` (reminder, escalation: 021): -1
+ * when absent or null, 0 for none (register: clears the session's default;
+ * submit: this request has none, not even the session's default), else
+ * 1-NUDGE_MAX_SECONDS and, when `below` is not 0, less than it.
+ */
+static int nudge_seconds(json_t *body, const char *field, int below, int *out, struct lg_error *err)
+{
+    json_t *v = json_object_get(body, field);
+    json_int_t n;
+
+    *out = -1;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return type_error(err, field, "an integer number of seconds");
+    n = json_integer_value(v);
+    if (n < 0 || n > NUDGE_MAX_SECONDS)
+        return lg_fail(err, 400, "invalid_field", "%s must be 1-%d (0: none)", field,
+                       NUDGE_MAX_SECONDS);
+    if (below > 0 && n >= below)
+        return lg_fail(err, 400, "invalid_field",
+                       "%s must be less than timeout_seconds (%d): it would come after the "
+                       "request expired",
+                       field, below);
+    *out = (int)n;
+    return 0;
+}
+
+/*
+ * escalate_after_seconds and escalate_to, which go together (021), into
+ * *after (as nudge_seconds) and *to: both absent, -1 and NULL; none
+ * (escalate_after_seconds 0, or escalate_to "" alone), 0 and ""; else the
+ * seconds and a session id that is not `own`.
+ */
+static int nudge_escalation(json_t *body, const char *own, int below, int *after, const char **to,
+                            struct lg_error *err)
+{
+    json_t *v = json_object_get(body, "escalate_to");
+    bool has_to = v && !json_is_null(v);
+
+    *to = NULL;
+    if (nudge_seconds(body, "escalate_after_seconds", below, after, err) < 0)
+        return -1;
+    if (*after == 0 || (*after < 0 && has_to && json_is_string(v) && !*json_string_value(v))) {
+        *after = 0;
+        *to = "";
+        return 0;
+    }
+    if (has_to && validate_id(body, "escalate_to", to, err) < 0)
+        return -1;
+    if (*to && *after < 0)
+        return lg_fail(err, 400, "missing_field",
+                       "escalate_to needs escalate_after_seconds (when to escalate)");
+    if (*after > 0 && !*to)
+        return lg_fail(err, 400, "missing_field",
+                       "escalate_after_seconds needs escalate_to (the session to escalate to)");
+    if (*to && !strcmp(*to, own))
+        return lg_fail(err, 400, "invalid_field",
+                       "escalate_to must name another session than session_id");
+    return 0;
+}
+
 int validate_register(json_t *body, struct register_in *out, struct lg_error *err)
 {
     json_t *v;
@@ -156,7 +219,12 @@ int validate_register(json_t *body, struct register_in *out, struct lg_error *er
         }
         out->approvers = v;
     }
-    return 0;
+
+    /* Defaults for the session's requests (021). */
+    if (nudge_seconds(body, "remind_after_seconds", 0, &out->remind_after_seconds, err) < 0)
+        return -1;
+    return nudge_escalation(body, out->session_id, 0, &out->escalate_after_seconds,
+                            &out->escalate_to, err);
 }
 
 enum script { SCRIPT_OTHER, SCRIPT_LATIN, SCRIPT_GREEK, SCRIPT_CYRILLIC };
@@ -566,6 +634,13 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out, st
         return lg_fail(err, 400, "invalid_field",
                        "on_timeout approve cannot be combined with approvals_required above 1");
     if (validate_params(body, out, err) < 0)
+        return -1;
+
+    /* Reminder and escalation (021). */
+    if (nudge_seconds(body, "remind_after_seconds", out->timeout_seconds,
+                      &out->remind_after_seconds, err) < 0 ||
+        nudge_escalation(body, out->session_id, out->timeout_seconds, &out->escalate_after_seconds,
+                         &out->escalate_to, err) < 0)
         return -1;
 
     return validate_callback_url(json_object_get(body, "callback_url"), false, &out->callback_url,

@@ -25,12 +25,20 @@
 #define APPROVERS_MAX 50
 #define URL_MAX_BYTES 2048
 #define APPROVALS_MAX 10
+#define NUDGE_MAX_SECONDS 86400 /* remind_after_seconds, escalate_after_seconds: 1 s to a day */
 
 struct register_in {
     const char *session_id;
     const char *client_id;
     int64_t telegram_id;
     json_t *approvers; /* array of integers, or NULL */
+    /*
+     * Defaults for the session's requests (021): -1 absent (kept as they
+     * are), 0 cleared, else seconds; escalate_to NULL absent, "" cleared.
+     */
+    int remind_after_seconds;
+    int escalate_after_seconds;
+    const char *escalate_to;
 };
 
 struct submit_in {
@@ -48,6 +56,15 @@ struct submit_in {
     bool deny_vetoes;          /* one denial denies (default); else approvals_required denials */
     json_t *params;            /* the proposed parameters (params.h), or NULL: none */
     json_t *params_schema;     /* the schema edits must meet, or NULL: none */
+    /*
+     * Reminder and escalation (021): -1 / NULL absent (the session's
+     * defaults apply), 0 / "" none (not even the session's), else seconds
+     * (1-NUDGE_MAX_SECONDS, below timeout_seconds) and, for the escalation,
+     * a session id of the tenant that is not the request's own.
+     */
+    int remind_after_seconds;
+    int escalate_after_seconds;
+    const char *escalate_to;
 };
 
 /*

@@ -13,7 +13,7 @@
 -- 'pending', the 'decided' audit row, request_finished) and returns
 -- 'approved' or 'denied'; one that does not is audited as 'voted', queues
 -- an edit of the request's Telegram message (the progress, for everyone in
--- the chat) and returns 'voted'.
+-- the chat; and of its escalation message, 021) and returns 'voted'.
 --
 -- `p_answer` (answerCallbackQuery parameters of a press) is queued with its
 -- own text when the vote decides, with the progress or "already voted"
@@ -112,7 +112,9 @@ BEGIN
                AND NOT EXISTS (SELECT 1 FROM outbox o
                                 WHERE o.chat_id = r.telegram_chat_id AND o.state = 'queued'
                                   AND o.kind = 'tg_edit' AND o.request_id = r.id
+                                  AND o.payload IS NULL  -- not the escalation message's (021)
                                   AND (o.leased_until IS NULL OR o.leased_until < now()));
+        PERFORM request_escalation_edit(r.id);
         outcome := 'voted';
         said := 'Recorded: ' || p_response || '. ' || yes || ' of ' || r.approvals_required
                 || ' approvals'

@@ -16,8 +16,9 @@
 -- slot it can have (the first at the chat's next time, each next one a chat
 -- gap and a twentieth later), and only rows earlier than that are written,
 -- so a chat's backlog is rewritten about once and other chats' rows are
--- never stuck behind it. A request message whose request was decided before
--- it went out is skipped, without spending the chat's or the bot's pace.
+-- never stuck behind it. A request message (or its escalation, 021) whose
+-- request was decided before it went out is skipped, without spending the
+-- chat's or the bot's pace.
 --
 -- The lease is the caller's: longer than the longest attempt it makes
 -- (outbox_renew extends it). enable_bitmapscan off and a generic plan: see
@@ -57,7 +58,7 @@ BEGIN
     LOOP
         seen := seen + 1;
         s := NULL;
-        IF r.kind IN ('tg_send', 'tg_edit', 'tg_text') THEN
+        IF r.kind IN ('tg_send', 'tg_edit', 'tg_text', 'tg_escalate') THEN
             CONTINUE WHEN no_slot OR bot_next > clock_timestamp() OR r.chat_id = ANY (blocked);
             SELECT next_at INTO t FROM tg_pace WHERE key = 'chat:' || r.chat_id;
             IF t > clock_timestamp() THEN
@@ -77,6 +78,13 @@ BEGIN
                               last_error = 'decided before it was sent'
                 WHERE id = r.id AND state = 'queued';
             UPDATE requests SET tg_state = 'skipped' WHERE id = r.request_id;
+            CONTINUE;
+        END IF;
+        IF r.kind = 'tg_escalate'
+           AND (SELECT status FROM requests WHERE id = r.request_id) <> 'pending' THEN
+            UPDATE outbox SET state = 'skipped', done_at = now(),
+                              last_error = 'decided before it was escalated'
+                WHERE id = r.id AND state = 'queued';
             CONTINUE;
         END IF;
         UPDATE outbox SET leased_until = clock_timestamp() + p_lease, attempts = attempts + 1,

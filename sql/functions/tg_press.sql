@@ -8,8 +8,10 @@
 -- the presser is answered with), the request is pending and not expired,
 -- and the presser may decide it (the rule of decide_authorized() in
 -- src/decide.c: the session's approvers, else the private chat's user, else
--- any member of a group when p_group_any; then the allow list when it is
--- not empty). The press is the presser's vote (lg_vote: the vote, the
+-- any member of a group when p_group_any, pressing in that group; then the
+-- allow list when it is not empty). An escalated request (021) may be
+-- pressed on its escalation message too, and the escalate_to session's rule
+-- (in its own chat) allows as well. The press is the presser's vote (lg_vote: the vote, the
 -- outcome under the request's quorum, audit, final-state work, the answer
 -- queued). It returns 'approved' or 'denied' once decided, 'voted' for a
 -- vote that did not decide (the request stays pending; the message shows
@@ -30,8 +32,10 @@ DECLARE
 BEGIN
     SELECT * INTO r FROM requests WHERE id = p_id FOR UPDATE;
     IF NOT FOUND OR r.status <> 'pending' OR r.expires_at <= now()
-       OR r.telegram_chat_id IS DISTINCT FROM p_chat OR r.telegram_message_id IS DISTINCT FROM p_mid
-       OR r.tg_bot_id IS DISTINCT FROM p_bot
+       OR NOT (coalesce(r.telegram_chat_id = p_chat AND r.telegram_message_id = p_mid
+                        AND r.tg_bot_id = p_bot, false)
+               OR coalesce(r.esc_chat_id = p_chat AND r.esc_message_id = p_mid
+                           AND r.esc_bot_id = p_bot, false))
        OR jsonb_typeof(r.tg_buttons) IS DISTINCT FROM 'array'
        OR p_idx < 0 OR p_idx >= jsonb_array_length(r.tg_buttons) THEN
         RETURN 'other';
@@ -45,7 +49,15 @@ BEGIN
         WHERE s.tenant = r.tenant AND s.session_id = r.session_id;
     may := CASE WHEN coalesce(cardinality(approvers), 0) > 0 THEN p_user = ANY (approvers)
                 WHEN r.telegram_chat_id > 0 THEN p_user = r.telegram_chat_id
-                ELSE p_group_any END;
+                ELSE p_group_any AND p_chat = r.telegram_chat_id END;
+    IF NOT coalesce(may, false) AND r.escalated_at IS NOT NULL THEN
+        -- escalated (021): the escalate_to session's rule, in its own chat
+        SELECT s.approvers INTO approvers FROM sessions s
+            WHERE s.tenant = r.tenant AND s.session_id = r.escalate_to;
+        may := CASE WHEN coalesce(cardinality(approvers), 0) > 0 THEN p_user = ANY (approvers)
+                    WHEN r.esc_chat_id > 0 THEN p_user = r.esc_chat_id
+                    ELSE p_group_any AND p_chat = r.esc_chat_id END;
+    END IF;
     IF p_user IS NULL OR p_user <= 0 OR NOT coalesce(may, false)
        OR (coalesce(cardinality(p_allow), 0) > 0 AND NOT p_user = ANY (p_allow)) THEN
         RETURN 'other';

@@ -66,7 +66,7 @@ TEST(poll)
 
     if (!CHECK(json_is_object(o)))
         return;
-    CHECK_EQ_INT(json_object_size(o), 18);
+    CHECK_EQ_INT(json_object_size(o), 20);
     CHECK_EQ_STR(str(o, "request_id"), ID);
     CHECK_EQ_STR(str(o, "status"), "pending");
     CHECK_EQ_STR(str(o, "response"), "");
@@ -102,8 +102,21 @@ TEST(poll)
                     "\"expires_at\":\"2026-01-02T03:09:05Z\",\"responded_at\":null,"
                     "\"responder\":null,\"delivery\":null,\"votes\":[],\"approvals\":0,"
                     "\"approvals_required\":1,\"reason\":null,\"params\":null,\"edited\":false,"
-                    "\"params_sha256\":null}");
+                    "\"params_sha256\":null,\"escalated\":false,\"reminders\":0}");
     free(s);
+
+    /* Reminders and escalation (021) as the row says. */
+    r.reminders = 1;
+    r.escalated = true;
+    o = shape_poll(&r);
+    CHECK(json_is_true(json_object_get(o, "escalated")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "reminders")), 1);
+    json_decref(o);
+    o = shape_request(&r);
+    CHECK(json_is_true(json_object_get(o, "escalated")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(o, "reminders")), 1);
+    json_decref(o);
+    r = sample();
 
     /* Votes as stored (VOTES_JSON), counted; the quorum as submitted. */
     r.approvals_required = 2;
@@ -176,7 +189,7 @@ TEST(request)
 
     if (!CHECK(json_is_object(o)))
         return;
-    CHECK_EQ_INT(json_object_size(o), 24);
+    CHECK_EQ_INT(json_object_size(o), 26);
     CHECK_EQ_STR(str(o, "id"), ID);
     CHECK_EQ_STR(str(o, "session_id"), "production-deploy-bot");
     CHECK_EQ_STR(str(o, "client_id"), "ci-cd-pipeline");
@@ -211,7 +224,7 @@ TEST(request)
     r.approved = true;
     r.responded_at = "2026-01-02T03:05:00Z";
     o = shape_request(&r);
-    CHECK_EQ_INT(json_object_size(o), 25);
+    CHECK_EQ_INT(json_object_size(o), 27);
     CHECK(json_is_null(json_object_get(o, "options")));
     CHECK(json_is_null(json_object_get(o, "metadata")));
     CHECK_EQ_STR(str(o, "callback_url"), "https://agent.example/hook");

@@ -463,6 +463,25 @@ static const struct bad_case submit_bad[] = {
     {"{\"callback_url\": \"https://agent.example/\\r\\nX: y\"}", NULL, "invalid_field",
      "callback_url must not contain"},
     {"{\"callback_url\": 7}", NULL, "invalid_field", "callback_url must be a string"},
+    /* reminder and escalation (021); the base body's timeout is the default, 300 s */
+    {"{\"remind_after_seconds\": \"60\"}", NULL, "invalid_field",
+     "remind_after_seconds must be an integer number of seconds"},
+    {"{\"remind_after_seconds\": 300}", NULL, "invalid_field",
+     "remind_after_seconds must be less than timeout_seconds (300)"},
+    {"{\"remind_after_seconds\": 30, \"timeout_seconds\": 20}", NULL, "invalid_field",
+     "remind_after_seconds must be less than timeout_seconds (20)"},
+    {"{\"escalate_after_seconds\": 60}", NULL, "missing_field",
+     "escalate_after_seconds needs escalate_to"},
+    {"{\"escalate_to\": \"boss\"}", NULL, "missing_field",
+     "escalate_to needs escalate_after_seconds"},
+    {"{\"escalate_to\": \"boss\", \"escalate_after_seconds\": 86401}", NULL, "invalid_field",
+     "escalate_after_seconds must be 1-86400"},
+    {"{\"escalate_to\": \"\", \"escalate_after_seconds\": 60}", NULL, "missing_field",
+     "escalate_to must not be empty"},
+    {"{\"escalate_to\": 7, \"escalate_after_seconds\": 60}", NULL, "invalid_field",
+     "escalate_to must be a string"},
+    {"{\"escalate_to\": \"s\", \"escalate_after_seconds\": 60}", NULL, "invalid_field",
+     "escalate_to must name another session than session_id"},
 };
 
 /* Base body, with `patch` merged in and `drop` removed; a new reference. */
@@ -677,7 +696,89 @@ static const struct bad_case register_bad[] = {
     {"{\"approvers\": [[111]]}", NULL, "invalid_field", "approvers[0] must be an integer"},
     {"{\"approvers\": [0]}", NULL, "invalid_field", "approvers[0] must be a positive user id"},
     {"{\"approvers\": [5, -5]}", NULL, "invalid_field", "approvers[1] must be a positive user id"},
+    {"{\"remind_after_seconds\": -1}", NULL, "invalid_field",
+     "remind_after_seconds must be 1-86400 (0: none)"},
+    {"{\"escalate_after_seconds\": 60}", NULL, "missing_field",
+     "escalate_after_seconds needs escalate_to"},
+    {"{\"escalate_to\": \"boss\"}", NULL, "missing_field",
+     "escalate_to needs escalate_after_seconds"},
+    {"{\"escalate_to\": \"production-deploy-bot\", \"escalate_after_seconds\": 60}", NULL,
+     "invalid_field", "escalate_to must name another session than session_id"},
 };
+
+/* A submit's reminder and escalation (021): absent -1 (the session's defaults), 0 none. */
+TEST(submit_nudges)
+{
+    static const struct {
+        const char *patch;
+        int remind, escalate;
+        const char *to;
+    } cases[] = {
+        {"{}", -1, -1, NULL},
+        {"{\"remind_after_seconds\": 60}", 60, -1, NULL},
+        {"{\"remind_after_seconds\": 0}", 0, -1, NULL},
+        {"{\"escalate_after_seconds\": 120, \"escalate_to\": \"boss\"}", -1, 120, "boss"},
+        {"{\"escalate_after_seconds\": 0}", -1, 0, ""},
+        {"{\"escalate_to\": \"\"}", -1, 0, ""},
+        {"{\"remind_after_seconds\": 299, \"escalate_after_seconds\": 299, "
+         "\"escalate_to\": \"boss\"}",
+         299, 299, "boss"},
+    };
+    struct lg_error err = {0};
+    struct submit_in in;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *body = patched("{" BASE "}", cases[i].patch, NULL);
+
+        if (!body)
+            continue;
+        if (CHECK(validate_submit(body, DEFAULT_TIMEOUT, &in, &err) == 0)) {
+            CHECK_EQ_INT(in.remind_after_seconds, cases[i].remind);
+            CHECK_EQ_INT(in.escalate_after_seconds, cases[i].escalate);
+            if (cases[i].to)
+                CHECK_EQ_STR(in.escalate_to, cases[i].to);
+            else
+                CHECK(in.escalate_to == NULL);
+        }
+        json_decref(body);
+    }
+}
+
+/* The defaults of reminder and escalation (021): absent keeps, 0 or "" clears, else sets. */
+TEST(register_nudge_defaults)
+{
+    static const struct {
+        const char *patch;
+        int remind, escalate;
+        const char *to;
+    } cases[] = {
+        {"{}", -1, -1, NULL},
+        {"{\"remind_after_seconds\": 600}", 600, -1, NULL},
+        {"{\"remind_after_seconds\": 0}", 0, -1, NULL},
+        {"{\"remind_after_seconds\": null}", -1, -1, NULL},
+        {"{\"escalate_after_seconds\": 900, \"escalate_to\": \"boss\"}", -1, 900, "boss"},
+        {"{\"escalate_after_seconds\": 0}", -1, 0, ""},
+        {"{\"escalate_to\": \"\"}", -1, 0, ""},
+    };
+    struct lg_error err = {0};
+    struct register_in in;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *body = patched(readme_register, cases[i].patch, NULL);
+
+        if (!body)
+            continue;
+        if (CHECK(validate_register(body, &in, &err) == 0)) {
+            CHECK_EQ_INT(in.remind_after_seconds, cases[i].remind);
+            CHECK_EQ_INT(in.escalate_after_seconds, cases[i].escalate);
+            if (cases[i].to)
+                CHECK_EQ_STR(in.escalate_to, cases[i].to);
+            else
+                CHECK(in.escalate_to == NULL);
+        }
+        json_decref(body);
+    }
+}
 
 TEST(register_errors)
 {
@@ -884,6 +985,8 @@ int main(int argc, char **argv)
     RUN(submit_limits);
     RUN(register_valid);
     RUN(register_errors);
+    RUN(register_nudge_defaults);
+    RUN(submit_nudges);
     RUN(validate_id);
     RUN(validate_request_id);
     return t_end();
