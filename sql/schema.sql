@@ -100,6 +100,16 @@ CREATE FUNCTION public.lg_duration(p_seconds bigint) RETURNS text
 $$;
 
 --
+-- Name: lg_latency_ms(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.lg_latency_ms(p_created timestamp with time zone) RETURNS bigint
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    AS $$
+    SELECT greatest(0, floor(extract(epoch FROM now() - p_created) * 1000))::bigint
+$$;
+
+--
 -- Name: lg_ts(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -197,10 +207,12 @@ BEGIN
                 WHERE id = p_id AND status = 'pending';
             INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
                 VALUES (r.tenant, r.id, r.session_id, p_actor, 'decided',
-                        CASE WHEN r.approvals_required > 1
-                             THEN p_detail || jsonb_build_object('approvals', yes, 'denials', no,
-                                                   'approvals_required', r.approvals_required)
-                             ELSE p_detail END);
+                        coalesce(p_detail, '{}')
+                        || jsonb_build_object('latency_ms', lg_latency_ms(r.created_at))
+                        || CASE WHEN r.approvals_required > 1
+                                THEN jsonb_build_object('approvals', yes, 'denials', no,
+                                                        'approvals_required', r.approvals_required)
+                                ELSE '{}' END);
             PERFORM request_finished(p_id);
             IF p_answer IS NOT NULL THEN
                 INSERT INTO outbox (kind, chat_id, payload, priority)
@@ -699,7 +711,7 @@ BEGIN
     FOR r IN
         SELECT * FROM (
             SELECT id, tenant, session_id, on_timeout, telegram_message_id IS NOT NULL AS delivered,
-                   tg_cut, tg_sent_at, expires_at, timeout_seconds
+                   tg_cut, tg_sent_at, expires_at, timeout_seconds, created_at
             FROM requests
             WHERE status = 'pending' AND expires_at <= now()
             ORDER BY expires_at LIMIT p_limit
@@ -731,7 +743,9 @@ BEGIN
             VALUES (r.tenant, r.id, r.session_id, 'loopgate', 'timed_out',
                     jsonb_strip_nulls(jsonb_build_object('on_timeout', r.on_timeout,
                                                          'delivered', r.delivered,
-                                                         'approved', approve, 'reason', why)));
+                                                         'approved', approve, 'reason', why,
+                                                         'latency_ms',
+                                                         lg_latency_ms(r.created_at))));
         PERFORM request_finished(r.id);
         n := n + 1;
     END LOOP;

@@ -149,8 +149,10 @@ static const struct db_stmt stmts[] = {
          "             THEN cb_state ELSE 'queued' END"
          "           WHERE id = $1::uuid AND tenant = $2 AND status = 'pending'"
          "           RETURNING " REQ_COLS "),"
-         " a AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
-         "       SELECT $2, rid::uuid, session_id, $3, 'canceled' FROM u),"
+         " a AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)"
+         "       SELECT $2, rid::uuid, u.session_id, $3, 'canceled',"
+         "              jsonb_build_object('latency_ms', lg_latency_ms(q.created_at))"
+         "       FROM u JOIN requests q ON q.id = u.rid::uuid),"
          " e AS (INSERT INTO outbox (kind, request_id, chat_id, priority)"
          "       SELECT 'tg_edit', rid::uuid, tg_chat, 3 FROM u WHERE tg_msg IS NOT NULL),"
          /* and of its escalation message (021, request_escalation_edit) */

@@ -48,7 +48,8 @@ static const struct db_stmt stmts[] = {
          " a AS (INSERT INTO audit_log (tenant, session_id, actor, action, detail)"
          "       SELECT $1, session_id, $6,"
          "              CASE WHEN inserted THEN 'session_registered' ELSE 'session_updated' END,"
-         "              jsonb_build_object('client_id', client_id, 'telegram_id', telegram_chat_id)"
+         "              jsonb_build_object('client_id', client_id, 'telegram_id', telegram_chat_id,"
+         "                                 'approvers', approvers)"
          "       FROM up)"
          " SELECT " SES_COLS ", 0, inserted, remind_after_seconds, escalate_after_seconds,"
          "   escalate_to FROM up",

@@ -86,10 +86,12 @@ BEGIN
                 WHERE id = p_id AND status = 'pending';
             INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
                 VALUES (r.tenant, r.id, r.session_id, p_actor, 'decided',
-                        CASE WHEN r.approvals_required > 1
-                             THEN p_detail || jsonb_build_object('approvals', yes, 'denials', no,
-                                                   'approvals_required', r.approvals_required)
-                             ELSE p_detail END);
+                        coalesce(p_detail, '{}')
+                        || jsonb_build_object('latency_ms', lg_latency_ms(r.created_at))
+                        || CASE WHEN r.approvals_required > 1
+                                THEN jsonb_build_object('approvals', yes, 'denials', no,
+                                                        'approvals_required', r.approvals_required)
+                                ELSE '{}' END);
             PERFORM request_finished(p_id);
             IF p_answer IS NOT NULL THEN
                 INSERT INTO outbox (kind, chat_id, payload, priority)

@@ -24,7 +24,7 @@ BEGIN
     FOR r IN
         SELECT * FROM (
             SELECT id, tenant, session_id, on_timeout, telegram_message_id IS NOT NULL AS delivered,
-                   tg_cut, tg_sent_at, expires_at, timeout_seconds
+                   tg_cut, tg_sent_at, expires_at, timeout_seconds, created_at
             FROM requests
             WHERE status = 'pending' AND expires_at <= now()
             ORDER BY expires_at LIMIT p_limit
@@ -56,7 +56,9 @@ BEGIN
             VALUES (r.tenant, r.id, r.session_id, 'loopgate', 'timed_out',
                     jsonb_strip_nulls(jsonb_build_object('on_timeout', r.on_timeout,
                                                          'delivered', r.delivered,
-                                                         'approved', approve, 'reason', why)));
+                                                         'approved', approve, 'reason', why,
+                                                         'latency_ms',
+                                                         lg_latency_ms(r.created_at))));
         PERFORM request_finished(r.id);
         n := n + 1;
     END LOOP;

@@ -598,9 +598,13 @@ def test_button_press_decided_in_one_statement(s):
        ("completed", False, "Wait", c))
     eq(s.sql("SELECT actor, detail FROM audit_log WHERE request_id = :'p1' AND action = 'decided'",
              rid)[0][0], "telegram:%d" % c)
-    eq(json.loads(s.sql("SELECT detail FROM audit_log WHERE request_id = :'p1'"
-                        " AND action = 'decided'", rid)[0][0]),
-       {"response": "Wait", "approved": False, "via": "button", "user_id": c, "user_name": "Ann"})
+    detail = json.loads(s.sql("SELECT detail FROM audit_log WHERE request_id = :'p1'"
+                              " AND action = 'decided'", rid)[0][0])
+    latency = detail.pop("latency_ms")
+    eq(detail, {"response": "Wait", "approved": False, "via": "button", "user_id": c,
+                "user_name": "Ann"})
+    eq(s.scalar("SELECT floor(extract(epoch FROM responded_at - created_at) * 1000)::bigint"
+                " FROM requests WHERE id = :'p1'", rid), str(latency), "the decision latency")
     eq(s.scalar("SELECT count(*) FROM tg_updates WHERE update_id = :'p1'", upd["update_id"]), "1")
     logged = [line for line in s.worker_log()[start:].splitlines() if rid in line]
     ok(any("request decided" in line and "statements=1" in line for line in logged), logged)

@@ -147,8 +147,10 @@ def test_timeout_approves_only_what_was_delivered(s):
                      "the timeout")
         eq((p["status"], p["approved"], p["completed"]), ("timeout", False, True))
         eq(p["response"], "timed out; the message was never delivered, so the timeout denies")
-        eq(json.loads(s.sql("SELECT detail FROM audit_log WHERE request_id = :'p1'"
-                            " AND action = 'timed_out'", rid)[0][0]),
+        detail = json.loads(s.sql("SELECT detail FROM audit_log WHERE request_id = :'p1'"
+                                  " AND action = 'timed_out'", rid)[0][0])
+        ok(detail.pop("latency_ms") >= 2000, "the timeout's latency")
+        eq(detail,
            {"on_timeout": "approve", "delivered": False, "approved": False,
             "reason": "timed out; the message was never delivered, so the timeout denies"})
     finally:

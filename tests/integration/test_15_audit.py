@@ -158,6 +158,15 @@ def test_actions_chain_and_export_carries_the_hashes(s):
        "the decision's row")
     timed_out = [r for r in rows if r["action"] == "timed_out"][0]
     eq(timed_out["detail"]["on_timeout"], "deny", "the timeout's row")
+    # Each end carries the decision latency, as the request's row has it.
+    for r in rows:
+        if r["action"] in ("decided", "canceled", "timed_out"):
+            eq(str(r["detail"]["latency_ms"]), s.scalar(
+                "SELECT floor(extract(epoch FROM responded_at - created_at) * 1000)::bigint"
+                " FROM requests WHERE id = :'p1'", r["request_id"]),
+               "the latency of the %s row" % r["action"])
+    eq(rows[0]["detail"], {"client_id": "agent", "telegram_id": c, "approvers": []},
+       "the registered session's row")
     # Each hash, recomputed apart from the database and the C code: from the
     # JSON lines (detail written back in jsonb's form) and from the CSV
     # (detail as the database printed it).
