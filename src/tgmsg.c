@@ -627,8 +627,8 @@ json_t *tgmsg_final(const struct lg_request *r)
     bool truncated;
     /* The votes of a request that ended without a decision are shown too
      * (progress(): two lines of at most 150 units). */
-    char *body = render_body(r, DECISION_RESERVE + (r->approvals_required > 1 ? 300 : 0),
-                             &truncated),
+    char *body =
+             render_body(r, DECISION_RESERVE + (r->approvals_required > 1 ? 300 : 0), &truncated),
          when[40] = "";
     json_t *params;
 

@@ -534,13 +534,27 @@ TEST(long_message)
     }
 }
 
+/* The votes of ten people with names of 64 characters, approving and denying in turn. */
+static void ten_voters(struct sbuf *votes)
+{
+    char name[65];
+
+    memset(name, 'n', 64);
+    name[64] = '\0';
+    sb_puts(votes, "[");
+    for (int i = 0; i < 10; i++)
+        sb_printf(votes, "%s{\"responder\":{\"id\":%d,\"name\":\"%s\"},\"approve\":%s}",
+                  i ? "," : "", i, name, i % 2 ? "false" : "true");
+    sb_puts(votes, "]");
+}
+
 /* A request that needs several approvals shows its progress, and still fits when cut. */
 TEST(quorum_progress)
 {
     struct lg_request r = sample("choice");
     struct sbuf votes = {0};
     bool truncated = true;
-    char *msg = long_message(0), name[80];
+    char *msg = long_message(0);
     json_t *p;
 
     r.options_json = README_OPTIONS;
@@ -558,14 +572,7 @@ TEST(quorum_progress)
     json_decref(p);
 
     /* Ten voters with names of 64 characters on a message cut to fit. */
-    sb_puts(&votes, "[");
-    for (int i = 0; i < 10; i++) {
-        memset(name, 'n', 64);
-        name[64] = '\0';
-        sb_printf(&votes, "%s{\"responder\":{\"id\":%d,\"name\":\"%s\"},\"approve\":%s}",
-                  i ? "," : "", i, name, i % 2 ? "false" : "true");
-    }
-    sb_puts(&votes, "]");
+    ten_voters(&votes);
     r.votes_json = votes.p;
     r.approvals_required = 10;
     r.message = msg;
@@ -880,16 +887,9 @@ TEST(final_other_states)
     json_decref(f);
     {
         struct sbuf votes = {0}, why = {0};
-        char *msg = long_message(0), name[80];
+        char *msg = long_message(0);
 
-        sb_puts(&votes, "[");
-        for (int i = 0; i < 10; i++) {
-            memset(name, 'n', 64);
-            name[64] = '\0';
-            sb_printf(&votes, "%s{\"responder\":{\"id\":%d,\"name\":\"%s\"},\"approve\":%s}",
-                      i ? "," : "", i, name, i % 2 ? "false" : "true");
-        }
-        sb_puts(&votes, "]");
+        ten_voters(&votes);
         for (int i = 0; i < 300; i++)
             sb_puts(&why, "w");
         r.status = "timeout";
@@ -899,7 +899,8 @@ TEST(final_other_states)
         r.approvals_required = 10;
         r.response = why.p;
         f = tgmsg_final(&r);
-        CHECKF(visible_units(str(f, "text")) <= TG_TEXT_MAX, "%zu units", visible_units(str(f, "text")));
+        CHECKF(visible_units(str(f, "text")) <= TG_TEXT_MAX, "%zu units",
+               visible_units(str(f, "text")));
         CHECK_CONTAINS(str(f, "text"), "5 of 10 approvals: nnnn");
         CHECK_CONTAINS(str(f, "text"), "5 of 10 denials: nnnn");
         json_decref(f);
