@@ -101,7 +101,7 @@ struct tool {
     "the human approved them (edited) or as sent; null without params\"},"                         \
     "\"edited\":{\"type\":\"boolean\",\"description\":\"Whether the human changed the params\"},"  \
     "\"params_sha256\":{\"type\":[\"string\",\"null\"],\"description\":\"Hex SHA-256 of the "      \
-    "canonical JSON of params (keys sorted, no spaces, UTF-8): what the human approved\"},"       \
+    "canonical JSON of params (keys sorted, no spaces, UTF-8): what the human approved\"},"        \
     "\"escalated\":{\"type\":\"boolean\"},\"reminders\":{\"type\":\"integer\"}},"                  \
     "\"required\":[\"request_id\",\"status\",\"completed\",\"approved\",\"response\"]}"
 
