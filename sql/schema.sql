@@ -770,6 +770,7 @@ END $$;
 
 CREATE FUNCTION public.requests_nudge(p_limit integer) RETURNS integer
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 DECLARE
     r record;
@@ -777,23 +778,26 @@ DECLARE
     n integer := 0;
     waited bigint;
     why text;
+    ids uuid[];
 BEGIN
+    -- The due ids, from the two partial indexes (021). Nothing due, the
+    -- common case, ends here.
+    ids := ARRAY(SELECT id FROM requests
+                 WHERE status = 'pending' AND remind_at IS NOT NULL AND remind_at <= now()
+                 ORDER BY remind_at LIMIT p_limit)
+           || ARRAY(SELECT id FROM requests
+                    WHERE status = 'pending' AND escalate_at IS NOT NULL AND escalate_at <= now()
+                    ORDER BY escalate_at LIMIT p_limit);
+    IF cardinality(ids) = 0 THEN
+        RETURN 0;
+    END IF;
     FOR r IN
         SELECT * FROM (
             SELECT id, tenant, session_id, status, created_at, expires_at, telegram_chat_id,
                    telegram_message_id, tg_state, reminders, escalate_to,
                    remind_at <= now() AS remind, escalate_at <= now() AS escalate
             FROM requests
-            -- by primary key: the due ids come from the two partial indexes (021)
-            WHERE id = ANY (ARRAY((SELECT id FROM requests
-                                   WHERE status = 'pending' AND remind_at IS NOT NULL
-                                     AND remind_at <= now()
-                                   ORDER BY remind_at LIMIT p_limit)
-                                  UNION
-                                  (SELECT id FROM requests
-                                   WHERE status = 'pending' AND escalate_at IS NOT NULL
-                                     AND escalate_at <= now()
-                                   ORDER BY escalate_at LIMIT p_limit)))
+            WHERE id = ANY (ids)  -- by primary key
             FOR UPDATE SKIP LOCKED) AS due
         ORDER BY tenant, id
     LOOP

@@ -24,30 +24,39 @@
 -- As requests_expire does, every request of a batch (up to `limit` due
 -- reminders and `limit` due escalations) is locked before the first audit
 -- row is written, and the rows are written in tenant order.
-CREATE OR REPLACE FUNCTION requests_nudge(p_limit integer) RETURNS integer LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION requests_nudge(p_limit integer) RETURNS integer LANGUAGE plpgsql
+    -- Planned at each call, with the ids in hand: a plan cached while the
+    -- table was small (a new database, no statistics yet) would read
+    -- `id = ANY (ids)` by scanning the table for as long as the connection
+    -- lives, four times a second.
+    SET plan_cache_mode = force_custom_plan
+AS $$
 DECLARE
     r record;
     s record;
     n integer := 0;
     waited bigint;
     why text;
+    ids uuid[];
 BEGIN
+    -- The due ids, from the two partial indexes (021). Nothing due, the
+    -- common case, ends here.
+    ids := ARRAY(SELECT id FROM requests
+                 WHERE status = 'pending' AND remind_at IS NOT NULL AND remind_at <= now()
+                 ORDER BY remind_at LIMIT p_limit)
+           || ARRAY(SELECT id FROM requests
+                    WHERE status = 'pending' AND escalate_at IS NOT NULL AND escalate_at <= now()
+                    ORDER BY escalate_at LIMIT p_limit);
+    IF cardinality(ids) = 0 THEN
+        RETURN 0;
+    END IF;
     FOR r IN
         SELECT * FROM (
             SELECT id, tenant, session_id, status, created_at, expires_at, telegram_chat_id,
                    telegram_message_id, tg_state, reminders, escalate_to,
                    remind_at <= now() AS remind, escalate_at <= now() AS escalate
             FROM requests
-            -- by primary key: the due ids come from the two partial indexes (021)
-            WHERE id = ANY (ARRAY((SELECT id FROM requests
-                                   WHERE status = 'pending' AND remind_at IS NOT NULL
-                                     AND remind_at <= now()
-                                   ORDER BY remind_at LIMIT p_limit)
-                                  UNION
-                                  (SELECT id FROM requests
-                                   WHERE status = 'pending' AND escalate_at IS NOT NULL
-                                     AND escalate_at <= now()
-                                   ORDER BY escalate_at LIMIT p_limit)))
+            WHERE id = ANY (ids)  -- by primary key
             FOR UPDATE SKIP LOCKED) AS due
         ORDER BY tenant, id
     LOOP

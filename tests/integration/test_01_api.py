@@ -111,6 +111,9 @@ def test_poll_times_whatever_the_session_settings(s):
         register(s, sid)
         j = submit(s, sid, "times")
         rid = j["request_id"]
+        # The delivery writes tg_sent_at when it sends: let it finish first.
+        wait_for(lambda: s.scalar("SELECT tg_state FROM requests WHERE id = :'p1'", rid)
+                 != "queued", 30, "the message's delivery")
         s.sql("UPDATE requests SET tg_sent_at = '2026-01-02 03:04:05+00',"
               " callback_url = 'https://hooks.example.test/x', cb_state = 'delivered',"
               " cb_delivered_at = '2026-01-02 03:04:05.5+00' WHERE id = :'p1'", rid)

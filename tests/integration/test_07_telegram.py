@@ -1,6 +1,7 @@
 """Telegram, end to end through the Bot API stand-in (tgstub.py): durable
 delivery, button presses and replies through the real webhook, exactly-once
 decisions, approver authorization, commands."""
+import copy
 import json
 import subprocess
 import threading
@@ -103,6 +104,7 @@ def run_readme_python(s, session, chat_id, button, username="ann"):
         rid = wait_for(lambda: s.scalar("SELECT id FROM requests WHERE session_id = :'p1'", session),
                        10, "the example's request")
         c2, m, rec = sent(s, rid)
+        rec = copy.deepcopy(rec)  # the message as sent: the decision edits the stand-in's record
         eq(c2, chat_id)
         upd, statuses = s.tg.press_and_deliver(chat_id, m, button_text=button, user_id=chat_id,
                                                first_name="Ann", username=username)
