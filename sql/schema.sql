@@ -720,6 +720,9 @@ BEGIN
     LOOP
         why := CASE
             WHEN r.on_timeout <> 'approve' THEN NULL
+            WHEN EXISTS (SELECT 1 FROM audit_log a
+                          WHERE a.request_id = r.id AND a.action = 'reason_asked') THEN
+                'timed out while someone was giving a reason to deny it, so the timeout denies'
             WHEN NOT r.delivered THEN
                 'timed out; the message was never delivered, so the timeout denies'
             WHEN r.tg_cut IS NULL THEN

@@ -74,48 +74,34 @@ static json_t *callback(const struct lg_request *r)
 }
 
 /*
- * The deciding reason of a denied request, as a model reads it ("Denied by
- * Ann: use the staging database"): the reason of the vote that decided
- * (the last one), when it denies and gives one; else null.
+ * The reasons of a decided request, as a model reads them ("Denied by Ann:
+ * use the staging database"; "Approved by Ann: only after 18:00"): the
+ * reason of every vote on the side that decided (a quorum's conditions are
+ * every approver's), oldest first, joined by "; ". Null when none gave one,
+ * and for a request that was not decided by votes (timed out, canceled):
+ * a vote's reason is not the reason it ended.
  */
 static json_t *deciding_reason(const struct lg_request *r, json_t *votes)
 {
-    json_t *v = json_array_get(votes, json_array_size(votes) - 1);
-    const char *why = json_string_value(json_object_get(v, "reason"));
-    const char *name = json_string_value(json_object_get(json_object_get(v, "responder"), "name"));
-    json_t *out;
-    char *s;
+    struct sbuf b = {0};
+    json_t *v, *out;
+    size_t i;
 
-    if (!shape_is_final(r->status) || r->approved || !why || !*why ||
-        !json_is_false(json_object_get(v, "approve")))
+    if (strcmp(r->status, "completed") != 0)
         return json_null();
-    if (asprintf(&s, "Denied by %s: %s", name && *name ? name : "someone", why) < 0)
-        return json_null();
-    out = json_string(s);
-    free(s);
-    return out ? out : json_null();
-}
+    json_array_foreach(votes, i, v)
+    {
+        const char *why = json_string_value(json_object_get(v, "reason"));
+        const char *name =
+            json_string_value(json_object_get(json_object_get(v, "responder"), "name"));
 
-/*
- * The comment of an approved request, as a model reads it ("Approved by
- * Ann: only after 18:00"): the reason of the vote that decided, when it
- * approves and gives one (/approve <comment>); else null.
- */
-static json_t *approving_comment(const struct lg_request *r, json_t *votes)
-{
-    json_t *v = json_array_get(votes, json_array_size(votes) - 1);
-    const char *why = json_string_value(json_object_get(v, "reason"));
-    const char *name = json_string_value(json_object_get(json_object_get(v, "responder"), "name"));
-    json_t *out;
-    char *s;
-
-    if (strcmp(r->status, "completed") != 0 || !r->approved || !why || !*why ||
-        !json_is_true(json_object_get(v, "approve")))
-        return json_null();
-    if (asprintf(&s, "Approved by %s: %s", name && *name ? name : "someone", why) < 0)
-        return json_null();
-    out = json_string(s);
-    free(s);
+        if (json_is_true(json_object_get(v, "approve")) != r->approved || !why || !*why)
+            continue;
+        sb_printf(&b, "%s%s by %s: %s", b.len ? "; " : "", r->approved ? "Approved" : "Denied",
+                  name && *name ? name : "someone", why);
+    }
+    out = b.p ? json_string(b.p) : NULL;
+    sb_free(&b);
     return out ? out : json_null();
 }
 
@@ -162,8 +148,6 @@ static void add_votes(json_t *o, const struct lg_request *r)
     json_object_set_new(o, "approvals_required",
                         json_integer(r->approvals_required > 0 ? r->approvals_required : 1));
     json_object_set_new(o, "reason", deciding_reason(r, json_object_get(o, "votes")));
-    if (json_is_null(json_object_get(o, "reason")))
-        json_object_set_new(o, "reason", approving_comment(r, json_object_get(o, "votes")));
 }
 
 /* Reminders and escalation (021): `reminders` (how many were sent) and `escalated`. */

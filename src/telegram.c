@@ -294,6 +294,23 @@ static int send_text(struct tg_effects *fx, int64_t chat, int64_t reply_to, cons
     return tg_effects_outbox(fx, "tg_text", chat, p, PRIO_TEXT, err);
 }
 
+/* Whether Telegram user `user` has a vote on `r` (in any channel). */
+static bool has_voted(const struct lg_request *r, int64_t user)
+{
+    json_t *votes = r->votes_json ? json_loads(r->votes_json, 0, NULL) : NULL, *v;
+    bool found = false;
+    size_t i;
+
+    json_array_foreach(votes, i, v)
+    {
+        json_t *id = json_object_get(json_object_get(v, "responder"), "id");
+        if (json_is_integer(id) && json_integer_value(id) == (json_int_t)user)
+            found = true;
+    }
+    json_decref(votes);
+    return found;
+}
+
 /* send_text() of plain text (a refusal, which may quote a person's name). */
 static int send_plain(struct tg_effects *fx, int64_t chat, int64_t reply_to, const char *text,
                       struct lg_error *err)
@@ -320,10 +337,12 @@ static int ask_reason(struct tg_effects *fx, const struct tg_request *t, const s
     struct sbuf b = {0};
     json_t *p;
 
-    sb_puts(&b, "Why deny? ");
+    /* The person is mentioned: in a group, a selective ForceReply opens the
+     * reply field only for the people the message mentions. */
+    sb_printf(&b, "Why deny? <a href=\"tg://user?id=%lld\">", (long long)who->id);
     tgmsg_escape(&b, who->name);
-    sb_printf(&b, ", reply to this message with your reason.\n\n" REASON_PROMPT_LAST, t->r.id,
-              (long long)who->id);
+    sb_printf(&b, "</a>, reply to this message with your reason.\n\n" REASON_PROMPT_LAST,
+              t->r.id, (long long)who->id);
     p = json_pack("{s:s, s:s, s:b, s:{s:I, s:b}, s:{s:b, s:b, s:s}}", "text", b.p, "parse_mode",
                   "HTML", "disable_web_page_preview", 1, "reply_parameters", "message_id",
                   (json_int_t)mid, "allow_sending_without_reply", 1, "reply_markup", "force_reply",
@@ -481,8 +500,16 @@ static int handle_callback(const struct config *cfg, struct tg_effects *fx, json
             rc = answer_callback(fx, cq_id, why, err);
         log_info("decision refused", "request=%s user=%lld reason=%s", t->r.id, (long long)who.id,
                  action);
+    } else if (asks && has_voted(&t->r, who.id)) {
+        rc = audit(fx, t, &who, "already_voted", json_pack("{s:s}", "via", "reason"), err);
+        if (rc == 0)
+            rc = answer_callback(fx, cq_id, "You already voted on this request.", err);
     } else if (asks) {
-        rc = ask_reason(fx, t, &who, chat, mid, err);
+        /* Recorded: a timeout that would approve denies while a reason is asked for
+         * (sql/functions/requests_expire.sql). */
+        rc = audit(fx, t, &who, "reason_asked", json_pack("{s:s}", "via", "button"), err);
+        if (rc == 0)
+            rc = ask_reason(fx, t, &who, chat, mid, err);
         if (rc == 0)
             rc = answer_callback(fx, cq_id, "Reply to the question with your reason.", err);
     } else {

@@ -8,7 +8,9 @@
 --     the message id when the message is sent (NULL: not recorded, and the
 --     timeout denies too);
 --   - it was in front of a person for at least half the request's timeout,
---     at most 60 s: tg_sent_at <= expires_at - least(timeout / 2, 60 s).
+--     at most 60 s: tg_sent_at <= expires_at - least(timeout / 2, 60 s);
+--   - nobody pressed "Deny with reason…" (a 'reason_asked' audit row): a
+--     person writing why they deny is not a silence that approves.
 -- on_timeout 'deny' leaves the response empty.
 CREATE OR REPLACE FUNCTION requests_expire(p_limit integer) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -33,6 +35,9 @@ BEGIN
     LOOP
         why := CASE
             WHEN r.on_timeout <> 'approve' THEN NULL
+            WHEN EXISTS (SELECT 1 FROM audit_log a
+                          WHERE a.request_id = r.id AND a.action = 'reason_asked') THEN
+                'timed out while someone was giving a reason to deny it, so the timeout denies'
             WHEN NOT r.delivered THEN
                 'timed out; the message was never delivered, so the timeout denies'
             WHEN r.tg_cut IS NULL THEN

@@ -20,8 +20,12 @@ def ask(s, c, m, user, name):
     upd, st = s.tg.press_and_deliver(c, m, button_text=ASK, user_id=user, first_name=name)
     eq(st, [200])
     eq(answers_for(s, upd)["text"], "Reply to the question with your reason.")
-    return wait_for(lambda: [x for x in s.tg.sent_messages(c)[before:]
-                             if x["text"].startswith("Why deny?")], 10, "the prompt")[0]
+    prompt = wait_for(lambda: [x for x in s.tg.sent_messages(c)[before:]
+                               if x["text"].startswith("Why deny?")], 10, "the prompt")[0]
+    # The person is mentioned, so that a selective ForceReply reaches them in a group.
+    ok([e for e in prompt.get("entities", [])
+        if e["type"] == "text_mention" and e["user"]["id"] == user], prompt)
+    return prompt
 
 
 def said_to(s, c, mid, timeout=10):
@@ -135,3 +139,40 @@ def test_refusals_quote_names_as_text(s):
     u, _ = s.tg.reply_and_deliver(c, m, "yes", user_id=BOB, first_name="Bob")
     told = said_to(s, c, u["message"]["message_id"])
     ok(any("already answered by <Ann & Co>." in t for t in told), told)
+
+
+def test_asking_a_reason_stops_a_timeout_approving(s):
+    """A person who pressed "Deny with reason…" and is still typing when the
+    timeout comes: on_timeout approve does not approve, and says why."""
+    c = chat()
+    register(s, "reason-timeout", c, approvers=[ANN])
+    rid = submit(s, "reason-timeout", request_type="confirmation", on_timeout="approve",
+                 timeout_seconds=4)
+    _, m, _ = sent(s, rid)
+    ask(s, c, m, ANN, "Ann")
+    eq(s.sql("SELECT actor, detail->>'via' FROM audit_log WHERE request_id = :'p1'"
+             " AND action = 'reason_asked'", rid), [["telegram:%d" % ANN, "button"]])
+    p = wait_for(lambda: (lambda p: p if p["status"] != "pending" else None)(poll(s, rid)), 15,
+                 "the timeout")
+    eq((p["status"], p["approved"], p["response"]),
+       ("timeout", False,
+        "timed out while someone was giving a reason to deny it, so the timeout denies"))
+
+
+def test_asking_a_reason_after_voting(s):
+    """Someone who already voted presses "Deny with reason…": told so at once,
+    no prompt."""
+    c = chat()
+    register(s, "reason-voted", c, approvers=[ANN, BOB])
+    rid = submit(s, "reason-voted", options=["Approve", "Reject"], approvals_required=2)
+    _, m, _ = sent(s, rid)
+    upd, st = s.tg.press_and_deliver(c, m, button_text=OK + "Approve", user_id=ANN,
+                                     first_name="Ann")
+    eq(st, [200])
+    before = len(s.tg.sent_messages(c))
+    upd, st = s.tg.press_and_deliver(c, m, button_text=ASK, user_id=ANN, first_name="Ann")
+    eq(st, [200])
+    eq(answers_for(s, upd)["text"], "You already voted on this request.")
+    eq([x for x in s.tg.sent_messages(c)[before:] if x["text"].startswith("Why deny?")], [])
+    eq(s.scalar("SELECT count(*) FROM audit_log WHERE request_id = :'p1'"
+                " AND action = 'already_voted'", rid), "1")

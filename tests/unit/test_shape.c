@@ -342,12 +342,54 @@ TEST(params)
     json_decref(o);
 }
 
+/*
+ * The reason a model reads: every reason on the deciding side, oldest
+ * first; none for a request that timed out or was canceled.
+ */
+TEST(reasons)
+{
+    struct lg_request r = sample();
+    json_t *o;
+
+    r.votes_json = "[{\"responder\":{\"id\":7,\"name\":\"Ann\"},\"approve\":true,"
+                   "\"reason\":\"only after 18:00\"},"
+                   "{\"responder\":{\"id\":9,\"name\":\"Cid\"},\"approve\":false,"
+                   "\"reason\":\"too early\"},"
+                   "{\"responder\":{\"id\":8,\"name\":\"Bob\"},\"approve\":true,"
+                   "\"reason\":null}]";
+    r.status = "completed";
+    r.approved = true;
+    o = shape_poll(&r);
+    CHECK_EQ_STR(str(o, "reason"), "Approved by Ann: only after 18:00");
+    json_decref(o);
+    r.approved = false;
+    o = shape_poll(&r);
+    CHECK_EQ_STR(str(o, "reason"), "Denied by Cid: too early");
+    json_decref(o);
+    r.votes_json = "[{\"responder\":{\"id\":7,\"name\":\"Ann\"},\"approve\":false,"
+                   "\"reason\":\"reason A\"},"
+                   "{\"responder\":{\"id\":8,\"name\":\"Bob\"},\"approve\":false,"
+                   "\"reason\":\"reason B\"}]";
+    o = shape_poll(&r);
+    CHECK_EQ_STR(str(o, "reason"), "Denied by Ann: reason A; Denied by Bob: reason B");
+    json_decref(o);
+    r.status = "canceled";
+    o = shape_poll(&r);
+    CHECK(json_is_null(json_object_get(o, "reason")));
+    json_decref(o);
+    r.status = "timeout";
+    o = shape_poll(&r);
+    CHECK(json_is_null(json_object_get(o, "reason")));
+    json_decref(o);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
     RUN(is_final);
     RUN(poll);
     RUN(poll_final);
+    RUN(reasons);
     RUN(request);
     RUN(submitted);
     RUN(session);
