@@ -226,6 +226,34 @@ static json_t *tool_ok(json_t *structured, const char *summary)
     return res;
 }
 
+/*
+ * tool_ok() of a decided request, with a first line a model reads before
+ * the JSON: the outcome, the people's reasons, and the params to act with
+ * when the person changed them.
+ */
+static json_t *tool_ok_decided(json_t *poll)
+{
+    const char *reason = json_string_value(json_object_get(poll, "reason"));
+    struct sbuf b = {0};
+    json_t *res;
+
+    sb_puts(&b, json_is_true(json_object_get(poll, "approved"))
+                    ? "The human approved."
+                    : "The human answered without approving.");
+    if (reason && *reason)
+        sb_printf(&b, " %s.", reason);
+    if (json_is_true(json_object_get(poll, "edited"))) {
+        char *params = json_dumps(json_object_get(poll, "params"), JSON_COMPACT | JSON_SORT_KEYS);
+
+        sb_printf(&b, " The human changed the params: act with exactly these: %s",
+                  params ? params : "{}");
+        free(params);
+    }
+    res = tool_ok(poll, b.p);
+    sb_free(&b);
+    return res;
+}
+
 /* A failed tool run: isError with a message the model can act on. */
 static json_t *tool_error(const struct lg_error *err)
 {
@@ -318,9 +346,7 @@ static json_t *wait_result(struct call *c, const char *id, int total, json_t *op
         json_object_set_new(poll, "instructions", json_string(text));
         return tool_ok(poll, text);
     }
-    return tool_ok(poll, json_is_true(json_object_get(poll, "approved"))
-                             ? "The human approved."
-                             : "The human answered without approving.");
+    return tool_ok_decided(poll);
 }
 
 /* ---------------------------------------------------------------- tools */

@@ -19,7 +19,7 @@
     "session_id, client_id, telegram_chat_id, array_to_json(approvers)::text AS approvers_t, "     \
     "active, lg_ts(created_at) AS created_t, lg_ts(updated_at) AS updated_t"
 
-enum { S_SESSION_UPSERT, S_SESSION_GET, S_SESSION_DEACTIVATE, S_COUNT };
+enum { S_SESSION_UPSERT, S_SESSION_GET, S_SESSION_DEACTIVATE, S_SESSION_ACTIVE, S_COUNT };
 
 static const struct db_stmt stmts[] = {
     [S_SESSION_UPSERT] =
@@ -54,6 +54,9 @@ static const struct db_stmt stmts[] = {
          " SELECT " SES_COLS ", 0, inserted, remind_after_seconds, escalate_after_seconds,"
          "   escalate_to FROM up",
          false},
+    [S_SESSION_ACTIVE] = {"session_active",
+                          "SELECT 1 FROM sessions WHERE tenant = $1 AND session_id = $2 AND active",
+                          true},
     [S_SESSION_GET] = {"session_get",
                        "SELECT " SES_COLS ", (SELECT count(*) FROM requests r"
                        "  WHERE r.tenant = s.tenant AND r.session_id = s.session_id"
@@ -140,6 +143,25 @@ int store_session_register(const struct actor *who, const struct register_in *in
     PGresult *res;
     struct lg_session s;
 
+    if (in->escalate_to && *in->escalate_to) {
+        /* A default escalation names a session that can be escalated to, as a submit's does. */
+        const char *q[] = {who->tenant, in->escalate_to};
+
+        res = store_run(&T, S_SESSION_ACTIVE, 2, q, err);
+        if (!res) {
+            free(approvers);
+            return -1;
+        }
+        if (PQntuples(res) == 0) {
+            PQclear(res);
+            free(approvers);
+            return lg_fail(err, 400, "invalid_field",
+                           "escalate_to names no active session of this tenant ('%s'); register "
+                           "that session first",
+                           in->escalate_to);
+        }
+        PQclear(res);
+    }
     snprintf(tid, sizeof(tid), "%lld", (long long)in->telegram_id);
     snprintf(ra, sizeof(ra), "%d", in->remind_after_seconds);
     snprintf(ea, sizeof(ea), "%d", in->escalate_after_seconds);

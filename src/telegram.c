@@ -311,6 +311,27 @@ static bool has_voted(const struct lg_request *r, int64_t user)
     return found;
 }
 
+/*
+ * A person's reason as recorded: their text cleaned as every shown text is,
+ * without surrounding white space; NULL (no reason) when nothing visible is
+ * left. A new string.
+ */
+static char *clean_reason(const char *text)
+{
+    char *clean = tgmsg_clean(text ? text : "", true), *out = NULL;
+    size_t start = strspn(clean, " \t\n"), end = strlen(clean);
+
+    while (end > start && strchr(" \t\n", clean[end - 1]))
+        end--;
+    if (end > start) {
+        out = xmalloc(end - start + 1);
+        memcpy(out, clean + start, end - start);
+        out[end - start] = '\0';
+    }
+    free(clean);
+    return out;
+}
+
 /* send_text() of plain text (a refusal, which may quote a person's name). */
 static int send_plain(struct tg_effects *fx, int64_t chat, int64_t reply_to, const char *text,
                       struct lg_error *err)
@@ -341,8 +362,8 @@ static int ask_reason(struct tg_effects *fx, const struct tg_request *t, const s
      * reply field only for the people the message mentions. */
     sb_printf(&b, "Why deny? <a href=\"tg://user?id=%lld\">", (long long)who->id);
     tgmsg_escape(&b, who->name);
-    sb_printf(&b, "</a>, reply to this message with your reason.\n\n" REASON_PROMPT_LAST,
-              t->r.id, (long long)who->id);
+    sb_printf(&b, "</a>, reply to this message with your reason.\n\n" REASON_PROMPT_LAST, t->r.id,
+              (long long)who->id);
     p = json_pack("{s:s, s:s, s:b, s:{s:I, s:b}, s:{s:b, s:b, s:s}}", "text", b.p, "parse_mode",
                   "HTML", "disable_web_page_preview", 1, "reply_parameters", "message_id",
                   (json_int_t)mid, "allow_sending_without_reply", 1, "reply_markup", "force_reply",
@@ -399,12 +420,16 @@ static int handle_reason(const struct config *cfg, const struct tg_request *lock
     person_from(json_object_get(msg, "from"), &who);
     if (!t)
         return send_text(fx, chat, mid, "This request no longer exists.", err);
-    if (who.id != voter)
-        return send_text(fx, chat, mid,
-                         "This question asks someone else for a reason; press "
-                         "\xE2\x80\x9C" TGMSG_DENY_WITH_REASON "\xE2\x80\x9D on the request "
-                         "to give yours.",
-                         err);
+    if (who.id != voter) {
+        rc = audit(fx, t, &who, "mismatched_attempt",
+                   json_pack("{s:s, s:I}", "via", "reason", "asked", (json_int_t)voter), err);
+        return rc ? rc
+                  : send_text(fx, chat, mid,
+                              "This question asks someone else for a reason; press "
+                              "\xE2\x80\x9C" TGMSG_DENY_WITH_REASON "\xE2\x80\x9D on the "
+                              "request to give yours.",
+                              err);
+    }
     if (strcmp(t->r.status, "pending") != 0) {
         why = "This request is already decided; your reason was not recorded.";
         action = "late_attempt";
@@ -431,9 +456,10 @@ static int handle_reason(const struct config *cfg, const struct tg_request *lock
         }
     decide(dn, t, &who, label, false, "reason", NULL, chat, mid);
     json_decref(hold);
-    dn->reason = tgmsg_clean(text, true);
+    dn->reason = clean_reason(text);
     dn->d.reason = dn->reason;
-    json_object_set_new(dn->d.audit_detail, "reason", json_string(dn->reason));
+    if (dn->reason)
+        json_object_set_new(dn->d.audit_detail, "reason", json_string(dn->reason));
     return 0;
 }
 
@@ -520,15 +546,25 @@ static int handle_callback(const struct config *cfg, struct tg_effects *fx, json
     return rc;
 }
 
-/* The command a message's text starts with ("/pending" of "/pending@bot"), cut to 32 bytes. */
+/*
+ * The command a message's text starts with ("/pending" of "/pending@bot"),
+ * in lower case (a phone capitalises "/Approve"), cut to 32 bytes.
+ */
 static void command_name(const char *text, char cmd[33])
 {
-    size_t n = strcspn(text, " @\n");
+    size_t n = strcspn(text, " @\n\t");
 
     if (n > 32)
         n = 32;
-    memcpy(cmd, text, n);
+    for (size_t i = 0; i < n; i++)
+        cmd[i] = (char)(text[i] >= 'A' && text[i] <= 'Z' ? text[i] - 'A' + 'a' : text[i]);
     cmd[n] = '\0';
+}
+
+/* Whether `cmd` (command_name) answers a request in a reply. */
+static bool reply_command(const char *cmd)
+{
+    return !strcmp(cmd, "/edit") || !strcmp(cmd, "/approve") || !strcmp(cmd, "/deny");
 }
 
 /* A command of chat `chat`; `v` holds what /pending and /status read. */
@@ -711,9 +747,9 @@ static int handle_reply_command(const struct config *cfg, const struct tg_reques
         }
     }
     decide(dn, t, &who, label, !deny, cmd + 1, NULL, chat, mid);
-    note = tgmsg_clean(body, true);
-    if (!edit && note[strspn(note, " \n")]) {
-        dn->reason = xstrdup(note + strspn(note, " \n"));
+    note = edit ? NULL : clean_reason(body);
+    if (note) {
+        dn->reason = xstrdup(note);
         dn->d.reason = dn->reason;
         json_object_set_new(dn->d.audit_detail, "reason", json_string(dn->reason));
     }
@@ -760,13 +796,33 @@ static int handle_reply(const struct config *cfg, const struct tg_request *locke
     int rc;
 
     person_from(json_object_get(msg, "from"), &who);
-    if (!t)
-        return 0; /* a reply to some other message: not ours */
+    if (!t) {
+        /*
+         * A reply to some other message. One of this bot's own that is not a
+         * request's (a reminder, an escalation note) answered with a command,
+         * or any reply to a reminder or a note: say where an answer goes.
+         */
+        const char *to_text = json_string_value(json_object_get(to_msg, "text"));
+        char cmd[33];
+
+        command_name(text, cmd);
+        if (bot != self ||
+            !json_is_true(json_object_get(json_object_get(to_msg, "from"), "is_bot")))
+            return 0;
+        if (!(text[0] == '/' && reply_command(cmd)) &&
+            !(to_text &&
+              (!strncmp(to_text, "Reminder:", 9) || !strncmp(to_text, "Escalated:", 10))))
+            return 0;
+        return send_plain(fx, chat, mid,
+                          "Nothing recorded: to answer a request, reply to the request's own "
+                          "message (the one with its buttons).",
+                          err);
+    }
     if (text[0] == '/') {
         char cmd[33];
 
         command_name(text, cmd);
-        if (!strcmp(cmd, "/edit") || !strcmp(cmd, "/approve") || !strcmp(cmd, "/deny"))
+        if (reply_command(cmd))
             return handle_reply_command(cfg, t, fx, msg, chat, cmd, text + strcspn(text, " \t\n"),
                                         dn, err);
     }

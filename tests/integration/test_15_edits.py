@@ -310,6 +310,9 @@ def test_params_in_mcp_result(s):
     eq((sc["status"], sc["approved"], sc["params"], sc["edited"], sc["params_sha256"]),
        ("completed", True, final, True, sha(final)))
     ok(sha(final) in res["content"][0]["text"], res)
+    first = res["content"][0]["text"].split("\n")[0]
+    eq(first, "The human approved. The human changed the params: act with exactly these: "
+              + json.dumps(final, sort_keys=True, separators=(",", ":")), "the first line")
     # A bad schema is the tool's error, naming the field.
     bad = result_of(call(s, sid, "request_human_input",
                          {"message": "x", "params_schema": {"type": "object", "allOf": []},

@@ -121,7 +121,9 @@ def test_reason_in_mcp_result(s):
     sc = res["structuredContent"]
     eq((sc["status"], sc["approved"], sc["reason"]),
        ("completed", False, "Denied by Ann: take a backup first"))
-    ok("Denied by Ann: take a backup first" in res["content"][0]["text"], res)
+    # The first line, what a model reads before the JSON, says why.
+    eq(res["content"][0]["text"].split("\n")[0],
+       "The human answered without approving. Denied by Ann: take a backup first.")
 
 
 def test_refusals_quote_names_as_text(s):
@@ -176,3 +178,29 @@ def test_asking_a_reason_after_voting(s):
     eq([x for x in s.tg.sent_messages(c)[before:] if x["text"].startswith("Why deny?")], [])
     eq(s.scalar("SELECT count(*) FROM audit_log WHERE request_id = :'p1'"
                 " AND action = 'already_voted'", rid), "1")
+
+
+def test_a_blank_reason_is_none(s):
+    """A reason of spaces and invisible characters is no reason: the denial
+    is recorded with none (null on the wire, not "Denied by Ann:   ")."""
+    c = chat()
+    register(s, "reason-blank", c, approvers=[ANN, BOB])
+    for how in ("prompt", "command"):
+        rid = submit(s, "reason-blank", options=["Approve", "Reject"])
+        _, m, _ = sent(s, rid)
+        if how == "prompt":
+            prompt = ask(s, c, m, ANN, "Ann")
+            # Someone else's reply to Ann's prompt counts for nobody, and is audited.
+            s.tg.reply_and_deliver(c, prompt["message_id"], "not mine", user_id=BOB,
+                                   first_name="Bob")
+            wait_for(lambda: s.scalar("SELECT count(*) FROM audit_log WHERE request_id = :'p1'"
+                                      " AND action = 'mismatched_attempt'", rid) == "1", 10,
+                     "the other person's reply audited")
+            s.tg.reply_and_deliver(c, prompt["message_id"], "  \u200b \u202e  ", user_id=ANN,
+                                   first_name="Ann")
+        else:
+            s.tg.reply_and_deliver(c, m, "/deny   \n  ", user_id=ANN, first_name="Ann")
+        p = wait_for(lambda: (lambda p: p if p["status"] != "pending" else None)(poll(s, rid)),
+                     10, "the decision")
+        eq((p["status"], p["approved"], p["reason"]), ("completed", False, None), how)
+        eq(s.sql("SELECT reason IS NULL FROM votes WHERE request_id = :'p1'", rid), [["t"]], how)

@@ -313,6 +313,18 @@ def test_bad_fields(s):
 
 def test_register_defaults(s):
     c1, c2 = chat(), chat()
+    # A default escalate_to must name an active session of the tenant, as a submit's must.
+    other = {"X-API-Key": s.new_key("dflt-other")}
+    eq(s.post("/hitl/register", {"session_id": "dflt-boss", "client_id": "agent",
+                                 "telegram_id": c2}, headers=other).status, 200)
+    before = s.counts()
+    for target in ("dflt-boss", "nope"):
+        r = s.post("/hitl/register", {"session_id": "dflt", "client_id": "agent",
+                                      "telegram_id": c1, "escalate_after_seconds": 2,
+                                      "escalate_to": target})
+        error_is(r, 400, "invalid_field")
+        ok("escalate_to names no active session" in r.json["error"]["message"], r.json)
+    eq(s.counts(), before, "nothing written")
     register(s, "dflt-boss", c2)
     r = s.post("/hitl/register", {"session_id": "dflt", "client_id": "agent", "telegram_id": c1,
                                   "remind_after_seconds": 1, "escalate_after_seconds": 2,
@@ -425,3 +437,28 @@ def test_escalation_to_a_session_of_the_same_chat(s):
     for mid in (m1, em):
         wait_for(lambda: "Approved" in s.tg.messages[(c, mid)]["text"], 10,
                  "the decision edit of message %d" % mid)
+
+
+def test_a_command_replying_to_the_reminder(s):
+    """/approve sent as a reply to the reminder (the newest message in the
+    chat, the one a phone user replies to) records nothing and says where an
+    answer goes; /Approve, capitalised by a phone, replying to the request
+    itself decides."""
+    c = chat()
+    register(s, "remind-cmd", c)
+    rid = submit(s, "remind-cmd", request_type="confirmation", remind_after_seconds=1,
+                 timeout_seconds=60)
+    _, m, _ = sent(s, rid)
+    rem = wait_for(lambda: replies_to(s, c, m), 15, "the reminder")[0]
+    for text in ("/approve", "thanks"):
+        u, _ = s.tg.reply_and_deliver(c, rem["message_id"], text, user_id=c)
+        told = wait_for(lambda: replies_to(s, c, u["message"]["message_id"]), 10,
+                        "the answer to %r" % text)
+        eq(told[0]["text"], "Nothing recorded: to answer a request, reply to the request's own "
+                            "message (the one with its buttons).")
+    eq((poll(s, rid)["status"], s.scalar("SELECT count(*) FROM votes WHERE request_id = :'p1'",
+                                         rid)), ("pending", "0"))
+    s.tg.reply_and_deliver(c, m, "/Approve looks fine", user_id=c)
+    p = wait_for(lambda: (lambda p: p if p["status"] != "pending" else None)(poll(s, rid)), 10,
+                 "the decision")
+    eq((p["status"], p["approved"], p["reason"]), ("completed", True, "Approved by Ann: looks fine"))
