@@ -317,9 +317,10 @@ static char *fit(const char *s, size_t units, bool *cut)
 /*
  * The key/value lines of a JSON object's text (the metadata, the params),
  * one per key. *cut tells whether a key was left out or a key or value
- * shortened.
+ * shortened. `typed`: strings are shown quoted, as JSON writes them, so a
+ * person tells "3" from 3 and "false" from false (the params).
  */
-static int kv_lines(const char *json_text, struct line *lines, int max, bool *cut)
+static int kv_lines(const char *json_text, bool typed, struct line *lines, int max, bool *cut)
 {
     json_t *meta = NULL;
     const char *k;
@@ -340,8 +341,8 @@ static int kv_lines(const char *json_text, struct line *lines, int max, bool *cu
                 *cut = true;
                 break;
             }
-            text = json_is_string(v) ? xstrdup(json_string_value(v))
-                                     : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            text = json_is_string(v) && !typed ? xstrdup(json_string_value(v))
+                                               : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             if (!text)
                 text = xstrdup("?");
             flat = tgmsg_clean(text, false);
@@ -383,8 +384,8 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
     char cut_note[400];
     struct line lines[64], plines[64];
     bool meta_cut, params_cut, dummy = false;
-    int nlines = kv_lines(r->metadata_json, lines, 64, &meta_cut), shown = 0;
-    int nplines = kv_lines(r->params_json, plines, 64, &params_cut), pshown = 0;
+    int nlines = kv_lines(r->metadata_json, false, lines, 64, &meta_cut), shown = 0;
+    int nplines = kv_lines(r->params_json, true, plines, 64, &params_cut), pshown = 0;
     const char *phead = params_head(r);
     char footer[160], when[40];
     size_t budget = TG_TEXT_MAX - reserve, used, msg_len;

@@ -127,7 +127,8 @@ def test_edit_checked_by_schema_then_approved(s):
         _, m, msg = sent(s, rid)
         # The message shows the params and how to change them.
         ok("Parameters (reply /edit key=value to change them):" in msg["text"], msg["text"])
-        for line in ("replicas = 3", "env = staging", "tag = v2.1", "dry_run = true"):
+        # Strings quoted, as JSON writes them: "3" and 3 look different.
+        for line in ("replicas = 3", "env = \"staging\"", "tag = \"v2.1\"", "dry_run = true"):
             ok(line in msg["text"], "%r not in %r" % (line, msg["text"]))
         eq(buttons(msg), [OK + "Approve", NO + "Deny", ASK])
         p = poll(s, rid)

@@ -1282,7 +1282,7 @@ TEST(params_shown)
     CHECK(!truncated);
     CHECK_CONTAINS(t, "<b>Parameters (reply /edit key=value to change them):</b>\n<blockquote>");
     CHECK_CONTAINS(t, "<code>replicas</code> = 3");
-    CHECK_CONTAINS(t, "<code>env</code> = &lt;staging&gt;");
+    CHECK_CONTAINS(t, "<code>env</code> = &quot;&lt;staging&gt;&quot;");
     CHECK_CONTAINS(t, "<code>dry_run</code> = true");
     json_decref(p);
 
