@@ -1001,7 +1001,8 @@ BEGIN
                    jsonb_build_object('response', b ->> 'label',
                                       'approved', (b ->> 'approve')::boolean, 'via', 'button',
                                       'user_id', p_user, 'user_name', p_name),
-                   jsonb_build_object('callback_query_id', p_cq, 'text', b ->> 'answer'), NULL);
+                   jsonb_build_object('callback_query_id', p_cq, 'text', b ->> 'answer'), NULL,
+                   NULL::text, NULL::jsonb);  -- the full signature: no SQL wrapper planned per press
 END $$;
 
 --
