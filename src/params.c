@@ -254,17 +254,176 @@ static bool type_holds(const char *type, json_t *v)
     return json_is_boolean(v);
 }
 
-/* A pattern that compiles as a POSIX ERE (and has no back-reference, which can take exponential
- * time). */
-static int check_pattern(const char *path, json_t *v, struct lg_error *err)
-{
-    const char *s = json_string_value(v);
-    char msg[128];
-    regex_t re;
-    int rc;
+/*
+ * The cost of compiling a pattern, bounded before regcomp sees it. glibc's regcomp expands every
+ * bounded repetition into copies of what it repeats (and builds automaton states for each), so
+ * `((a{1,20}){1,20}){1,20}` costs 8000 positions and nested or chained large counts take seconds
+ * and gigabytes. The estimate walks the ERE: an atom (a character, a `\x` escape, a bracket
+ * expression `[...]` whole, an anchor) costs 1; a group the sum of its alternatives (at least 1);
+ * `*`, `+` and `?` double what they apply to; `{m}`, `{m,n}` and `{m,}` multiply it by the largest
+ * count (m+1 for `{m,}`, at least 1). Every step only grows the estimate, so it is refused as soon
+ * as it exceeds PARAMS_PATTERN_COST_MAX, as is any count above PARAMS_PATTERN_REPEAT_MAX.
+ * Anything malformed is costed as literal atoms and left to regcomp to refuse.
+ */
+struct cost_frame {
+    unsigned long alts; /* the alternatives closed so far, summed */
+    unsigned long seq;  /* the current alternative */
+    unsigned long last; /* the last item of `seq`, which a quantifier repeats; 0: none */
+};
 
-    if (!s)
-        return bad(err, "%s must be a string", path);
+/* The end of the bracket expression opening at s[0] == '[' (past its ']'); NULL when unclosed. */
+static const char *bracket_end(const char *s)
+{
+    const char *c = s + 1;
+
+    if (*c == '^')
+        c++;
+    if (*c == ']')
+        c++;
+    for (; *c; c++) {
+        if (c[0] == ']')
+            return c + 1;
+        if (c[0] == '[' && (c[1] == ':' || c[1] == '.' || c[1] == '=')) {
+            char kind = c[1];
+            const char *x;
+
+            for (x = c + 2; *x && !(x[0] == kind && x[1] == ']'); x++)
+                ;
+            if (!*x)
+                return NULL;
+            c = x + 1;
+        }
+    }
+    return NULL;
+}
+
+/* An interval `{m}`, `{m,}`, `{m,n}` or `{,n}` at s[0] == '{': its end (past '}') and its
+ * largest count in *times (m+1 for `{m,}`); NULL when it is not one. Counts are read up to
+ * 100000, beyond which they are refused anyway. glibc reads `{,}` as `{0,}`. */
+static const char *interval_end(const char *s, unsigned long *times)
+{
+    unsigned long m = 0, n = 0;
+    bool comma = false, digits = false;
+    const char *c = s + 1;
+
+    for (; *c >= '0' && *c <= '9'; c++, digits = true)
+        m = m > 100000 ? m : m * 10 + (unsigned long)(*c - '0');
+    if (*c == ',') {
+        comma = true;
+        for (c++; *c >= '0' && *c <= '9'; c++, digits = true)
+            n = n > 100000 ? n : n * 10 + (unsigned long)(*c - '0');
+    }
+    if (*c != '}' || (!digits && !comma))
+        return NULL;
+    if (!comma)
+        *times = m;
+    else if (c[-1] == ',')
+        *times = m + 1;
+    else
+        *times = m > n ? m : n;
+    return c + 1;
+}
+
+static int pattern_cost(const char *path, const char *s, struct lg_error *err)
+{
+    struct cost_frame st[PARAMS_PATTERN_MAX_BYTES + 2];
+    struct cost_frame *f = st;
+    unsigned long times;
+    const char *c = s, *next;
+
+    memset(st, 0, sizeof(st));
+    while (*c) {
+        unsigned long item = 0;
+
+        switch (*c) {
+        case '(':
+            if (f < st + PARAMS_PATTERN_MAX_BYTES + 1) {
+                ++f;
+                memset(f, 0, sizeof(*f));
+                c++;
+                continue;
+            }
+            item = 1;
+            c++;
+            break;
+        case ')':
+            if (f > st) {
+                item = f->alts + f->seq;
+                if (item == 0)
+                    item = 1;
+                f--;
+            } else {
+                item = 1;
+            }
+            c++;
+            break;
+        case '|':
+            f->alts += f->seq;
+            f->seq = f->last = 0;
+            c++;
+            continue;
+        case '*':
+        case '+':
+        case '?':
+        case '{':
+            times = 2;
+            next = *c == '{' ? interval_end(c, &times) : c + 1;
+            if (next && times > PARAMS_PATTERN_REPEAT_MAX)
+                return lg_fail(err, 400, "invalid_field",
+                               "%s repeats more than %d times: a count in {m,n} is at most %d",
+                               path, PARAMS_PATTERN_REPEAT_MAX, PARAMS_PATTERN_REPEAT_MAX);
+            if (next && f->last) {
+                if (times == 0)
+                    times = 1;
+                f->seq += f->last * (times - 1);
+                f->last *= times;
+                c = next;
+                goto check;
+            }
+            item = 1;
+            c++;
+            break;
+        case '[':
+            next = bracket_end(c);
+            item = 1;
+            c = next ? next : c + strlen(c);
+            break;
+        case '\\':
+            item = 1;
+            c += c[1] ? 2 : 1;
+            break;
+        default:
+            item = 1;
+            c++;
+        }
+        f->seq += item;
+        f->last = item;
+    check:
+        if (f->alts + f->seq > PARAMS_PATTERN_COST_MAX)
+            return lg_fail(err, 400, "invalid_field",
+                           "%s is too complex: its repetitions expand to more than %d positions",
+                           path, PARAMS_PATTERN_COST_MAX);
+    }
+    while (f > st) {
+        unsigned long item = f->alts + f->seq;
+
+        f--;
+        f->seq += item;
+        if (f->alts + f->seq > PARAMS_PATTERN_COST_MAX)
+            return lg_fail(err, 400, "invalid_field",
+                           "%s is too complex: its repetitions expand to more than %d positions",
+                           path, PARAMS_PATTERN_COST_MAX);
+    }
+    return 0;
+}
+
+/*
+ * What a pattern must be before regcomp may see it: at most PARAMS_PATTERN_MAX_BYTES, no
+ * back-reference (matching with one can take exponential time), and a bounded cost
+ * (pattern_cost). Messages name `path`.
+ */
+static int pattern_bounded(const char *path, const char *s, struct lg_error *err)
+{
     if (strlen(s) > PARAMS_PATTERN_MAX_BYTES)
         return lg_fail(err, 400, "invalid_field", "%s must be at most %d bytes", path,
                        PARAMS_PATTERN_MAX_BYTES);
@@ -274,6 +433,21 @@ static int check_pattern(const char *path, json_t *v, struct lg_error *err)
                 return bad(err, "%s must not hold a back-reference (\\1 to \\9)", path);
             c++;
         }
+    return pattern_cost(path, s, err);
+}
+
+/* A pattern that is bounded (pattern_bounded) and compiles as a POSIX ERE. */
+static int check_pattern(const char *path, json_t *v, struct lg_error *err)
+{
+    const char *s = json_string_value(v);
+    char msg[128];
+    regex_t re;
+    int rc;
+
+    if (!s)
+        return bad(err, "%s must be a string", path);
+    if (pattern_bounded(path, s, err) < 0)
+        return -1;
     rc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         regerror(rc, &re, msg, sizeof(msg));
@@ -476,9 +650,13 @@ static int check_value(const char *name, json_t *v, json_t *p, struct lg_error *
         return bad(err, "%s must be at most %s characters", name, num);
     }
     if ((x = json_object_get(p, "pattern"))) {
+        struct lg_error why = {0};
         regex_t re;
         int rc;
 
+        /* A schema stored before a rule of pattern_bounded existed is bounded here too. */
+        if (pattern_bounded("its pattern", json_string_value(x), &why) < 0)
+            return bad(err, "%s cannot be checked: %s", name, why.message);
         if (regcomp(&re, json_string_value(x), REG_EXTENDED | REG_NOSUB) != 0)
             return bad(err, "%s cannot be checked: its pattern does not compile", name);
         rc = regexec(&re, json_string_value(v), 0, NULL, 0);

@@ -14,7 +14,10 @@
  *    or {enum: [scalars]} (with an optional type), with `required`,
  *    `minimum`/`maximum` (numbers), `maxLength` and `pattern` (strings; a
  *    POSIX extended regular expression, unanchored, matched against the UTF-8
- *    bytes), and `additionalProperties: false`. `title` and `description`
+ *    bytes; at most 256 bytes, no back-reference, no count above 255 in
+ *    `{m,n}`, and repetitions that expand it to at most 1000 positions, all
+ *    checked before regcomp, whose time and memory grow with that expansion),
+ *    and `additionalProperties: false`. `title` and `description`
  *    are allowed anywhere and ignored. Anything else is refused, naming its
  *    JSON path.
  * 3. The canonical serialization (params_canonical) is what params_sha256
@@ -49,6 +52,9 @@
 #define PARAMS_PROPERTIES_MAX 64
 #define PARAMS_ENUM_MAX 64
 #define PARAMS_PATTERN_MAX_BYTES 256
+/* A pattern's repetitions may expand it to this many positions, each count at most this. */
+#define PARAMS_PATTERN_COST_MAX 1000
+#define PARAMS_PATTERN_REPEAT_MAX 255
 #define PARAMS_EDIT_LINES_MAX 64
 /* The largest integer every JSON reader holds exactly (2^53 - 1). */
 #define PARAMS_INT_MAX 9007199254740991LL

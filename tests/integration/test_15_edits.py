@@ -81,6 +81,14 @@ def test_submit_refuses_bad_params(s):
         ({"params_schema": {"type": "object", "properties": {"t": {"type": "string",
                                                                   "pattern": "(["}}}},
          "params_schema.properties.t.pattern is not a POSIX extended regular expression"),
+        # Patterns regcomp would expand for seconds and gigabytes: refused before it sees them.
+        ({"params_schema": {"type": "object", "properties": {"t": {
+            "type": "string", "pattern": "((((a{1,20}){1,20}){1,20}){1,20}){1,20}"}}}},
+         "params_schema.properties.t.pattern is too complex: its repetitions expand to more"
+         " than 1000 positions"),
+        ({"params_schema": {"type": "object", "properties": {"t": {
+            "type": "string", "pattern": "a{1,32767}b{1,32767}c{1,32767}d{1,32767}"}}}},
+         "params_schema.properties.t.pattern repeats more than 255 times"),
         ({"params_schema": {"type": "object", "properties": {"n": {"type": "string"}},
                             "required": ["m"]}},
          "params_schema.required[0] names no property"),

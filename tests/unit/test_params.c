@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "params.h"
 #include "t.h"
@@ -105,6 +106,79 @@ TEST(schema_subset)
                    schemas[i].msg);
         json_decref(s);
     }
+}
+
+/* A property {"type": "string", "pattern": p} under properties.t, checked; the time it took in
+ * *ms. */
+static int check_pattern_schema(const char *pattern, struct lg_error *err, double *ms)
+{
+    json_t *s = json_pack("{s:s, s:{s:{s:s, s:s}}}", "type", "object", "properties", "t", "type",
+                          "string", "pattern", pattern);
+    struct timespec a, b;
+    int rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    rc = params_check_schema(s, err);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    *ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+    json_decref(s);
+    return rc;
+}
+
+/* Patterns whose repetitions regcomp would expand for seconds and gigabytes are refused before
+ * it sees them; everyday ones still pass. */
+TEST(pattern_cost)
+{
+    static const struct schema_case cases[] = {
+        {"((((a{1,20}){1,20}){1,20}){1,20}){1,20}", "is too complex: its repetitions expand"},
+        {"(a{1,32767}){1,32767}", "repeats more than 255 times"},
+        {"((a{0,255}){0,255}){0,255}", "is too complex: its repetitions expand"},
+        {"a{1,32767}b{1,32767}c{1,32767}d{1,32767}", "repeats more than 255 times"},
+        {"a{256}", "repeats more than 255 times"},
+        {"(a{40,}){40}", "is too complex"},
+        {"a{1,255}{1,255}", "is too complex"},
+        {"(x|y{1,250}|z{1,250}|w{1,250}|v{1,250}|u)", "is too complex"},
+        {"[a-z]{250}[]x]{250}[^]x]{250}[[:alpha:]]{250}.", "is too complex"},
+        {"(){255}{255}", "is too complex"},
+        {"(a{255}){,}{255}", "is too complex"},
+        {"a{,}b{,40}", NULL},
+        {"^[a-z0-9-]{1,63}$", NULL},
+        {"^v[0-9]+\\.[0-9]+\\.[0-9]+$", NULL},
+        {"(staging|production)", NULL},
+        {"^[[:alnum:]_]{3,20}$", NULL},
+        {"^[]a-z{}()|*+]{1,255}$", NULL},
+        {"a{255}b{255}c{255}d{230}", NULL},
+        {"\\{1000\\}", NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct lg_error err = {0};
+        double ms = 0;
+        int rc = check_pattern_schema(cases[i].schema, &err, &ms);
+
+        if (!cases[i].msg)
+            CHECKF(rc == 0, "%s: refused: %s", cases[i].schema, err.message);
+        else
+            CHECKF(rc == -1 && strstr(err.message, "params_schema.properties.t.pattern ") &&
+                       strstr(err.message, cases[i].msg),
+                   "%s: rc %d, message \"%s\" lacks \"%s\"", cases[i].schema, rc, err.message,
+                   cases[i].msg);
+        CHECKF(ms < 500, "%s: took %.0f ms", cases[i].schema, ms);
+    }
+}
+
+/* A schema stored before the bound (so never checked by it) is bounded at each edit too. */
+TEST(pattern_cost_at_edit)
+{
+    json_t *schema = json_pack("{s:s, s:{s:{s:s, s:s}}}", "type", "object", "properties", "t",
+                               "type", "string", "pattern", "((a{0,255}){0,255}){0,255}");
+    json_t *p = json_pack("{s:s}", "t", "a"), *out = NULL;
+    struct lg_error err = {0};
+
+    CHECK(params_edit(p, schema, "t=aa", &out, &err) == -1 && !out);
+    CHECK_CONTAINS(err.message, "t cannot be checked: its pattern is too complex");
+    json_decref(p);
+    json_decref(schema);
 }
 
 /* ------------------------------------------------------------ params against a schema */
@@ -305,6 +379,8 @@ int main(int argc, char **argv)
 {
     t_begin(argc, argv);
     RUN(schema_subset);
+    RUN(pattern_cost);
+    RUN(pattern_cost_at_edit);
     RUN(params_against_schema);
     RUN(params_limits);
     RUN(canonical);
