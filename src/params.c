@@ -418,21 +418,105 @@ static int pattern_cost(const char *path, const char *s, struct lg_error *err)
 }
 
 /*
+ * What a backslash before `c` means in an ECMAScript or Perl regex, written in POSIX; NULL when
+ * it has no such meaning. glibc takes an escape POSIX does not define as the character itself
+ * (`\d` matches "d"), so a pattern written for another dialect would silently check something
+ * else.
+ */
+static const char *escape_in_posix(char c)
+{
+    switch (c) {
+    case 'd':
+        return "write [0-9]";
+    case 'D':
+        return "write [^0-9]";
+    case 'w':
+        return "write [[:alnum:]_]";
+    case 'W':
+        return "write [^[:alnum:]_]";
+    case 's':
+        return "write [[:space:]]";
+    case 'S':
+        return "write [^[:space:]]";
+    case 'b':
+    case 'B':
+    case '<':
+    case '>':
+    case 'A':
+    case 'z':
+    case 'Z':
+        return "there are no word boundaries or \\A \\z anchors; anchor with ^ and $";
+    case 'n':
+    case 't':
+    case 'r':
+    case 'f':
+    case 'v':
+        return "write the character itself (a newline is \\n in the JSON string, not \\\\n)";
+    default:
+        return NULL;
+    }
+}
+
+/* A backslash in `s` (at `c`) that POSIX does not define, refused with what to write instead. */
+static int bad_escape(const char *path, const char *c, bool in_bracket, struct lg_error *err)
+{
+    const char *instead = escape_in_posix(c[1]);
+    unsigned char x = (unsigned char)c[1];
+
+    if (in_bracket)
+        return bad(err,
+                   "%s: inside [...] a backslash is itself, so \\%c there means \\ or %c "
+                   "(%s)",
+                   path, c[1], c[1],
+                   c[1] == 'd'   ? "write [0-9] or [[:digit:]]"
+                   : c[1] == 'w' ? "write [[:alnum:]_], or [:alnum:]_ inside brackets"
+                   : c[1] == 's' ? "write [[:space:]], or [:space:] inside brackets"
+                                 : "write the class on its own, outside the brackets");
+    if (x < 0x21 || x > 0x7e)
+        return bad(err,
+                   "%s holds a backslash before a character POSIX does not escape: a backslash "
+                   "escapes only . [ ] \\ ( ) * + ? { } | ^ $",
+                   path);
+    if (instead)
+        return bad(err, "%s: \\%c is not POSIX: %s", path, c[1], instead);
+    return bad(err,
+               "%s: \\%c is not POSIX: a backslash escapes only . [ ] \\ ( ) * + ? { } | ^ $; "
+               "write %c without it",
+               path, c[1], c[1]);
+}
+
+/*
  * What a pattern must be before regcomp may see it: at most PARAMS_PATTERN_MAX_BYTES, no
- * back-reference (matching with one can take exponential time), and a bounded cost
- * (pattern_cost). Messages name `path`.
+ * back-reference (matching with one can take exponential time), no escape POSIX does not define
+ * (and no \d, \w, \s inside a bracket expression, where a backslash is itself), and a bounded
+ * cost (pattern_cost). Messages name `path`.
  */
 static int pattern_bounded(const char *path, const char *s, struct lg_error *err)
 {
+    const char *c = s, *end;
+
     if (strlen(s) > PARAMS_PATTERN_MAX_BYTES)
         return lg_fail(err, 400, "invalid_field", "%s must be at most %d bytes", path,
                        PARAMS_PATTERN_MAX_BYTES);
-    for (const char *c = s; *c; c++)
+    while (*c) {
+        if (c[0] == '[') {
+            end = bracket_end(c);
+            if (!end)
+                end = c + strlen(c);
+            for (; c < end; c++)
+                if (c[0] == '\\' && c + 1 < end && strchr("dDwWsS", c[1]))
+                    return bad_escape(path, c, true, err);
+            continue;
+        }
         if (c[0] == '\\' && c[1]) {
             if (c[1] >= '1' && c[1] <= '9')
                 return bad(err, "%s must not hold a back-reference (\\1 to \\9)", path);
+            if (!strchr(".[]\\()*+?{}|^$", c[1]))
+                return bad_escape(path, c, false, err);
             c++;
         }
+        c++;
+    }
     return pattern_cost(path, s, err);
 }
 

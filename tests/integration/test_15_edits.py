@@ -89,6 +89,10 @@ def test_submit_refuses_bad_params(s):
         ({"params_schema": {"type": "object", "properties": {"t": {
             "type": "string", "pattern": "a{1,32767}b{1,32767}c{1,32767}d{1,32767}"}}}},
          "params_schema.properties.t.pattern repeats more than 255 times"),
+        # An escape POSIX does not have would be taken as the letter itself (\d matching "d").
+        ({"params_schema": {"type": "object", "properties": {"t": {"type": "string",
+                                                                  "pattern": "^\\d+$"}}}},
+         "params_schema.properties.t.pattern: \\d is not POSIX: write [0-9]"),
         ({"params_schema": {"type": "object", "properties": {"n": {"type": "string"}},
                             "required": ["m"]}},
          "params_schema.required[0] names no property"),

@@ -167,6 +167,44 @@ TEST(pattern_cost)
     }
 }
 
+/* Escapes POSIX does not define are refused, saying what to write: glibc would take them as the
+ * letter itself (^\d+$ matching "ddd", not "123"). */
+TEST(pattern_escapes)
+{
+    static const struct schema_case cases[] = {
+        {"^\\d+$", "params_schema.properties.t.pattern: \\d is not POSIX: write [0-9]"},
+        {"\\D", "\\D is not POSIX: write [^0-9]"},
+        {"^\\w{3}$", "\\w is not POSIX: write [[:alnum:]_]"},
+        {"a\\sb", "\\s is not POSIX: write [[:space:]]"},
+        {"\\bword\\b", "\\b is not POSIX: there are no word boundaries"},
+        {"a\\nb", "\\n is not POSIX: write the character itself (a newline is \\n in the JSON"},
+        {"a\\/b", "\\/ is not POSIX: a backslash escapes only . [ ] \\ ( ) * + ? { } | ^ $; "
+                  "write / without it"},
+        {"a\\\xC3\xA9", "holds a backslash before a character POSIX does not escape"},
+        {"^[\\w.-]+$", "inside [...] a backslash is itself, so \\w there means \\ or w"},
+        {"^[a-z\\d]$", "inside [...] a backslash is itself, so \\d there means \\ or d"},
+        {"^a\\.b\\$\\(\\)\\[\\]\\{\\}\\|\\*\\+\\?\\^\\\\$", NULL},
+        {"^[a-z.\\\\-]+$", NULL},
+        {"[]\\d]", "inside [...]"},
+        {"[[:alpha:]\\s]", "inside [...]"},
+        {"\\[\\d\\]", "\\d is not POSIX"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct lg_error err = {0};
+        double ms = 0;
+        int rc = check_pattern_schema(cases[i].schema, &err, &ms);
+
+        if (!cases[i].msg)
+            CHECKF(rc == 0, "%s: refused: %s", cases[i].schema, err.message);
+        else
+            CHECKF(rc == -1 && strstr(err.message, "params_schema.properties.t.pattern") &&
+                       strstr(err.message, cases[i].msg),
+                   "%s: rc %d, message \"%s\" lacks \"%s\"", cases[i].schema, rc, err.message,
+                   cases[i].msg);
+    }
+}
+
 /* A schema stored before the bound (so never checked by it) is bounded at each edit too. */
 TEST(pattern_cost_at_edit)
 {
@@ -381,6 +419,7 @@ int main(int argc, char **argv)
     RUN(schema_subset);
     RUN(pattern_cost);
     RUN(pattern_cost_at_edit);
+    RUN(pattern_escapes);
     RUN(params_against_schema);
     RUN(params_limits);
     RUN(canonical);
