@@ -870,6 +870,38 @@ static int typed_value(const char *key, const char *s, json_t *p, json_t *cur, j
     return 0;
 }
 
+/*
+ * An edit may set only a key the request has: one of its params or of the schema's properties.
+ * A key typed wrong would otherwise be added beside the one meant, and the request approved
+ * with the meant value unchanged. The message lists the keys that can be edited, sorted, within
+ * about 200 bytes.
+ */
+static int edit_key_known(json_t *params, json_t *props, const char *key, struct lg_error *err)
+{
+    size_t n = json_object_size(params) + json_object_size(props), i = 0, j;
+    const char **keys, *k;
+    struct sbuf b = {0};
+    json_t *x;
+
+    if (json_object_get(params, key) || json_object_get(props, key))
+        return 0;
+    keys = xmalloc((n ? n : 1) * sizeof(*keys));
+    json_object_foreach(params, k, x) keys[i++] = k;
+    json_object_foreach(props, k, x) if (!json_object_get(params, k)) keys[i++] = k;
+    qsort(keys, i, sizeof(*keys), key_order);
+    for (j = 0; j < i; j++) {
+        if (b.len + strlen(keys[j]) > 200) {
+            sb_puts(&b, ", ...");
+            break;
+        }
+        sb_printf(&b, "%s%s", j ? ", " : "", keys[j]);
+    }
+    bad(err, "%s is not a parameter of this request; it has: %s", key, b.p ? b.p : "none");
+    sb_free(&b);
+    free(keys);
+    return -1;
+}
+
 /* key=value lines into `changes`. */
 static int edit_lines(json_t *params, json_t *schema, const char *text, json_t *changes,
                       struct lg_error *err)
@@ -920,6 +952,9 @@ static int edit_lines(json_t *params, json_t *schema, const char *text, json_t *
             rc = bad(err, "%s is given twice", key);
             break;
         }
+        rc = edit_key_known(params, props, key, err);
+        if (rc < 0)
+            break;
         rc = typed_value(key, val, json_object_get(props, key), json_object_get(params, key), &v,
                          err);
         if (rc == 0)
@@ -932,8 +967,9 @@ static int edit_lines(json_t *params, json_t *schema, const char *text, json_t *
 int params_edit(json_t *params, json_t *schema, const char *text, json_t **out,
                 struct lg_error *err)
 {
-    json_t *changes = NULL, *result;
+    json_t *changes = NULL, *result, *x;
     json_error_t jerr;
+    const char *k;
 
     *out = NULL;
     while (*text == ' ' || *text == '\t' || *text == '\r' || *text == '\n')
@@ -953,6 +989,13 @@ int params_edit(json_t *params, json_t *schema, const char *text, json_t **out,
         if (!json_is_object(changes)) {
             json_decref(changes);
             return lg_fail(err, 400, "invalid_field", "the JSON must be an object");
+        }
+        json_object_foreach(changes, k, x)
+        {
+            if (edit_key_known(params, json_object_get(schema, "properties"), k, err) < 0) {
+                json_decref(changes);
+                return -1;
+            }
         }
     } else {
         changes = json_object();

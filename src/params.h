@@ -29,9 +29,11 @@
  *    json.dumps(params, sort_keys=True, separators=(",", ":"),
  *    ensure_ascii=False) writes.
  * 4. An edit (params_edit) is text a person typed: `key=value` lines or a
- *    JSON object. It changes only the keys it names; values of key=value
- *    lines are typed by the schema (or, without one, by the current value's
- *    type), and the result must meet the schema and point 1.
+ *    JSON object. It changes only the keys it names, each a key of `params`
+ *    or of the schema's `properties` (a mistyped key is refused, never
+ *    added); values of key=value lines are typed by the schema (or, without
+ *    one, by the current value's type), and the result must meet the schema
+ *    and point 1.
  *
  * Errors fill a caller-owned lg_error (400 invalid_field) whose message
  * names the field: "<prefix><key> must be ...", where the prefix is

@@ -229,6 +229,33 @@ def test_edit_without_schema_and_unchanged(s):
     eq(s.scalar("SELECT edited_params IS NULL FROM requests WHERE id = :'p1'", rid), "t")
 
 
+def test_edit_refuses_a_key_the_request_lacks(s):
+    """A mistyped key would be added beside the one meant and the request approved with the
+    meant value unchanged: refused in both forms, with or without a schema that leaves the
+    params open, naming the keys that can be edited."""
+    c = chat()
+    register(s, "edits-typo", c, approvers=[ANN])
+    params = {"replicas": 3, "env": "staging"}
+    open_schema = {"type": "object", "properties": {"replicas": {"type": "integer"},
+                                                    "env": {"type": "string"}}}
+    for schema in (None, open_schema):
+        extra = {"params_schema": schema} if schema else {}
+        rid = submit(s, "edits-typo", request_type="confirmation", params=params, **extra)
+        _, m, _ = sent(s, rid)
+        for text in ("/edit replcas=1", '/edit {"replcas": 1}'):
+            mid = reply(s, c, m, text)
+            told = said_to(s, c, mid)
+            why = "replcas is not a parameter of this request; it has: env, replicas"
+            ok(any(t.startswith("Not recorded: ") and why in t for t in told),
+               "%r: %r lacks %r" % (text, told, why))
+        eq(acts(s, rid), ("0", []))
+        eq(poll(s, rid)["status"], "pending")
+        # The key meant is edited.
+        reply(s, c, m, "/edit replicas=1")
+        p = decided(s, rid)
+        eq((p["approved"], p["params"], p["edited"]), (True, dict(params, replicas=1), True))
+
+
 def test_edit_refused_without_params_or_with_quorum(s):
     c = chat()
     register(s, "edits-no", c, approvers=[ANN, BOB])

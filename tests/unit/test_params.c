@@ -396,20 +396,80 @@ TEST(edit)
     json_decref(schema);
 }
 
-/* Without a schema, a key=value is typed by the value it replaces; a new key is a string. */
+/* Without a schema, a key=value is typed by the value it replaces. */
 TEST(edit_without_schema)
 {
     json_t *p = load("{\"n\":1,\"r\":0.5,\"b\":false,\"s\":\"x\"}"), *out = NULL;
     struct lg_error err = {0};
     char *c;
 
-    CHECK(params_edit(p, NULL, "n=2\nr=3\nb=true\ns=42\nnew=7", &out, &err) == 0);
+    CHECK(params_edit(p, NULL, "n=2\nr=3\nb=true\ns=42", &out, &err) == 0);
     c = params_canonical(out);
-    CHECK_EQ_STR(c, "{\"b\":true,\"n\":2,\"new\":\"7\",\"r\":3,\"s\":\"42\"}");
+    CHECK_EQ_STR(c, "{\"b\":true,\"n\":2,\"r\":3,\"s\":\"42\"}");
     free(c);
     json_decref(out);
     CHECK(params_edit(p, NULL, "n=two", &out, &err) == -1);
     CHECK_CONTAINS(err.message, "n must be an integer");
+    json_decref(p);
+}
+
+/* A key the request does not have (a mistyped one) is refused, in both forms, whether or not
+ * the schema closes the params: it would be added beside the key meant, which would keep its
+ * value. A key of the schema's properties may be added. */
+TEST(edit_unknown_key)
+{
+    static const char open_schema[] =
+        "{\"type\":\"object\",\"properties\":{\"replicas\":{\"type\":\"integer\"},"
+        "\"env\":{\"type\":\"string\"},\"zone\":{\"type\":\"string\"}}}";
+    static const struct {
+        const char *schema, *text, *msg;
+    } cases[] = {
+        {NULL, "replcas=1", "replcas is not a parameter of this request; it has: env, replicas"},
+        {NULL, "{\"replcas\": 1}",
+         "replcas is not a parameter of this request; it has: env, replicas"},
+        {NULL, "replicas=2\nreplcas=1", "replcas is not a parameter of this request"},
+        {"{\"type\":\"object\"}", "replcas=1",
+         "replcas is not a parameter of this request; it has: env, replicas"},
+        {open_schema, "replcas=1",
+         "replcas is not a parameter of this request; it has: env, replicas, zone"},
+        {open_schema, "{\"env\": \"production\", \"replcas\": 1}",
+         "replcas is not a parameter of this request; it has: env, replicas, zone"},
+    };
+    json_t *p = load("{\"replicas\":3,\"env\":\"staging\"}"), *out = NULL, *schema;
+    struct lg_error err = {0};
+    char *c;
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        schema = cases[i].schema ? load(cases[i].schema) : NULL;
+        out = NULL;
+        CHECKF(params_edit(p, schema, cases[i].text, &out, &err) == -1 && !out &&
+                   strstr(err.message, cases[i].msg),
+               "%s: message \"%s\" lacks \"%s\"", cases[i].text, err.message, cases[i].msg);
+        json_decref(out);
+        json_decref(schema);
+    }
+    /* A property of the schema that the params lack may be set. */
+    schema = load(open_schema);
+    CHECK(params_edit(p, schema, "zone=eu-1", &out, &err) == 0);
+    c = params_canonical(out);
+    CHECK_EQ_STR(c, "{\"env\":\"staging\",\"replicas\":3,\"zone\":\"eu-1\"}");
+    free(c);
+    json_decref(out);
+    json_decref(schema);
+    json_decref(p);
+    /* Many keys: the list is cut, not the message. */
+    p = json_object();
+    for (int i = 0; i < 60; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "key_%02d", i);
+        json_object_set_new(p, k, json_integer(i));
+    }
+    CHECK(params_edit(p, NULL, "nope=1", &out, &err) == -1);
+    CHECK_CONTAINS(err.message, "nope is not a parameter of this request; it has: key_00, key_01");
+    CHECK_CONTAINS(err.message, ", ...");
+    n = strlen(err.message);
+    CHECKF(n < sizeof(err.message) - 1, "message of %zu bytes", n);
     json_decref(p);
 }
 
@@ -425,5 +485,6 @@ int main(int argc, char **argv)
     RUN(canonical);
     RUN(edit);
     RUN(edit_without_schema);
+    RUN(edit_unknown_key);
     return t_end();
 }
