@@ -820,54 +820,106 @@ static json_t *typed_number(const char *s)
     return json_real(d);
 }
 
-/* The value of `key=s`, typed by property `p` (NULL: none) or the current value `cur`. */
+/* `s` written as a JSON string, with its double quotes (`"hello"`, `"a \"b\""`): that string
+ * (a new reference); NULL when it is not one. */
+static json_t *quoted_string(const char *s)
+{
+    size_t n = strlen(s);
+    json_t *v;
+
+    if (n < 2 || s[0] != '"' || s[n - 1] != '"')
+        return NULL;
+    v = json_loads(s, JSON_DECODE_ANY, NULL);
+    if (json_is_string(v))
+        return v;
+    json_decref(v);
+    return NULL;
+}
+
+/* `s` read as a JSON scalar (a number, true, false, null or a quoted string), else as the text
+ * itself; a new reference, NULL when `s` is not valid UTF-8. */
+static json_t *scalar_or_text(const char *s)
+{
+    json_t *v = json_loads(s, JSON_DECODE_ANY, NULL);
+
+    if (v && !json_is_object(v) && !json_is_array(v))
+        return v;
+    json_decref(v);
+    return json_string(s);
+}
+
+/*
+ * The value of `key=s`, typed by property `p` (NULL: none) or the current value `cur`. A value
+ * in double quotes that reads as a JSON string is that string, for a string or an enum of
+ * strings. Without a type from the schema: a current object or array is refused (key=value
+ * cannot write one), a current null takes `s` as a JSON scalar when it reads as one, and
+ * otherwise the current value's type is the value's.
+ */
 static int typed_value(const char *key, const char *s, json_t *p, json_t *cur, json_t **out,
                        struct lg_error *err)
 {
     const char *t = json_string_value(json_object_get(p, "type"));
-    json_t *en = json_object_get(p, "enum"), *x;
+    json_t *en = json_object_get(p, "enum"), *quoted = quoted_string(s), *x;
+    int rc = 0;
     size_t i;
 
-    if (en) {
+    *out = NULL;
+    if (!t && !en && (json_is_object(cur) || json_is_array(cur))) {
+        rc = bad(err, "%s is an %s: use the JSON form, /edit {\"%s\": ...}", key,
+                 json_is_object(cur) ? "object" : "array", key);
+    } else if (en) {
         json_array_foreach(en, i, x)
         {
             char *text = json_is_string(x) ? xstrdup(json_string_value(x)) : params_canonical(x);
-            bool same = !strcmp(text, s) || (json_is_boolean(x) && !strcasecmp(text, s));
+            bool same = !strcmp(text, s) || (json_is_boolean(x) && !strcasecmp(text, s)) ||
+                        (quoted && json_equal(quoted, x));
             free(text);
             if (same) {
                 *out = json_incref(x);
-                return 0;
+                break;
             }
         }
-        x = json_string(s);
-        if (!x)
-            return bad(err, "%s must be valid UTF-8", key);
-        if (check_value(key, x, p, err) == 0)
-            bad(err, "%s must be one of its values", key);
-        json_decref(x);
-        return -1;
+        if (!*out) {
+            x = quoted ? json_incref(quoted) : json_string(s);
+            if (!x)
+                rc = bad(err, "%s must be valid UTF-8", key);
+            else if (check_value(key, x, p, err) == 0)
+                rc = bad(err, "%s must be one of its values", key);
+            else
+                rc = -1;
+            json_decref(x);
+        }
+    } else if (!t && json_is_null(cur)) {
+        if (!(*out = scalar_or_text(s)))
+            rc = bad(err, "%s must be valid UTF-8", key);
+    } else {
+        if (!t)
+            t = json_is_integer(cur)   ? "integer"
+                : json_is_real(cur)    ? "number"
+                : json_is_boolean(cur) ? "boolean"
+                                       : "string";
+        if (!strcmp(t, "integer")) {
+            int64_t n;
+            if (parse_int64(s, &n) < 0)
+                rc = bad(err, "%s must be an integer", key);
+            else
+                *out = json_integer((json_int_t)n);
+        } else if (!strcmp(t, "number")) {
+            if (!(*out = typed_number(s)))
+                rc = bad(err, "%s must be a number", key);
+        } else if (!strcmp(t, "boolean")) {
+            if (strcasecmp(s, "true") && strcasecmp(s, "false"))
+                rc = bad(err, "%s must be true or false", key);
+            else
+                *out = json_boolean(!strcasecmp(s, "true"));
+        } else if (quoted) {
+            *out = json_incref(quoted);
+        } else if (!(*out = json_string(s))) {
+            rc = bad(err, "%s must be valid UTF-8", key);
+        }
     }
-    if (!t)
-        t = json_is_integer(cur)   ? "integer"
-            : json_is_real(cur)    ? "number"
-            : json_is_boolean(cur) ? "boolean"
-                                   : "string";
-    if (!strcmp(t, "integer")) {
-        int64_t n;
-        if (parse_int64(s, &n) < 0)
-            return bad(err, "%s must be an integer", key);
-        *out = json_integer((json_int_t)n);
-    } else if (!strcmp(t, "number")) {
-        if (!(*out = typed_number(s)))
-            return bad(err, "%s must be a number", key);
-    } else if (!strcmp(t, "boolean")) {
-        if (strcasecmp(s, "true") && strcasecmp(s, "false"))
-            return bad(err, "%s must be true or false", key);
-        *out = json_boolean(!strcasecmp(s, "true"));
-    } else if (!(*out = json_string(s))) {
-        return bad(err, "%s must be valid UTF-8", key);
-    }
-    return 0;
+    json_decref(quoted);
+    return rc;
 }
 
 /*

@@ -32,8 +32,10 @@
  *    JSON object. It changes only the keys it names, each a key of `params`
  *    or of the schema's `properties` (a mistyped key is refused, never
  *    added); values of key=value lines are typed by the schema (or, without
- *    one, by the current value's type), and the result must meet the schema
- *    and point 1.
+ *    one, by the current value's type: an object or an array cannot be
+ *    written so, a null takes a JSON scalar or else the text), a value in
+ *    double quotes that reads as a JSON string is that string, and the
+ *    result must meet the schema and point 1.
  *
  * Errors fill a caller-owned lg_error (400 invalid_field) whose message
  * names the field: "<prefix><key> must be ...", where the prefix is

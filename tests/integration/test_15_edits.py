@@ -229,6 +229,28 @@ def test_edit_without_schema_and_unchanged(s):
     eq(s.scalar("SELECT edited_params IS NULL FROM requests WHERE id = :'p1'", rid), "t")
 
 
+def test_edit_key_value_typing(s):
+    """key=value cannot write an object or an array (refused, pointing at the JSON form); a
+    null takes a JSON scalar; a double-quoted value is the string inside the quotes."""
+    c = chat()
+    register(s, "edits-typing", c, approvers=[ANN])
+    params = {"nested": {"a": [1, 2]}, "maybe": None, "note": "x", "tag": "v1.0"}
+    schema = {"type": "object", "properties": {"tag": {"type": "string"}}}
+    rid = submit(s, "edits-typing", request_type="confirmation", params=params,
+                 params_schema=schema)
+    _, m, _ = sent(s, rid)
+    mid = reply(s, c, m, "/edit nested=1")
+    why = 'nested is an object: use the JSON form, /edit {"nested": ...}'
+    told = said_to(s, c, mid)
+    ok(any(t.startswith("Not recorded: ") and why in t for t in told), "%r lacks %r" % (told, why))
+    eq(acts(s, rid), ("0", []))
+    reply(s, c, m, '/edit maybe=5\nnote="hello"\ntag="v2.0"')
+    p = decided(s, rid)
+    final = dict(params, maybe=5, note="hello", tag="v2.0")
+    eq((p["approved"], p["params"], p["edited"], p["params_sha256"]),
+       (True, final, True, sha(final)))
+
+
 def test_edit_refuses_a_key_the_request_lacks(s):
     """A mistyped key would be added beside the one meant and the request approved with the
     meant value unchanged: refused in both forms, with or without a schema that leaves the

@@ -358,6 +358,10 @@ static const struct edit_case edits[] = {
     {"{\"replicas\":3}", "ratio=0.25", "{\"ratio\":0.25,\"replicas\":3}", NULL},
     {"{\"replicas\":3}", "{\"replicas\": 2, \"env\": \"production\"}",
      "{\"env\":\"production\",\"replicas\":2}", NULL},
+    {"{\"replicas\":3}", "tag=\"v2 beta\"\nenv=\"production\"",
+     "{\"env\":\"production\",\"replicas\":3,\"tag\":\"v2 beta\"}", NULL},
+    {"{\"replicas\":3}", "env=\"dev\"", NULL, "env must be one of: staging, production"},
+    {"{\"replicas\":3}", "replicas=\"5\"", NULL, "replicas must be an integer"},
     {"{\"replicas\":3}", "replicas=eleven", NULL, "replicas must be an integer"},
     {"{\"replicas\":3}", "replicas=11", NULL, "replicas must be at most 10"},
     {"{\"replicas\":3}", "env=dev", NULL, "env must be one of: staging, production"},
@@ -411,6 +415,53 @@ TEST(edit_without_schema)
     CHECK(params_edit(p, NULL, "n=two", &out, &err) == -1);
     CHECK_CONTAINS(err.message, "n must be an integer");
     json_decref(p);
+}
+
+/* How key=value types a value beyond the schema: an object or an array cannot be written so, a
+ * null takes a JSON scalar, and a double-quoted JSON string is that string. */
+TEST(edit_typing)
+{
+    static const char params[] = "{\"nested\":{\"a\":1},\"list\":[1],\"maybe\":null,"
+                                 "\"note\":\"x\",\"n\":1}";
+    static const struct {
+        const char *text, *key, *want, *msg; /* want: the key's canonical value */
+    } cases[] = {
+        {"nested=1", NULL, NULL, "nested is an object: use the JSON form, /edit {\"nested\": ...}"},
+        {"list=[2]", NULL, NULL, "list is an array: use the JSON form, /edit {\"list\": ...}"},
+        {"maybe=5", "maybe", "5", NULL},
+        {"maybe=2.5", "maybe", "2.5", NULL},
+        {"maybe=true", "maybe", "true", NULL},
+        {"maybe=null", "maybe", "null", NULL},
+        {"maybe=\"5\"", "maybe", "\"5\"", NULL},
+        {"maybe=hello world", "maybe", "\"hello world\"", NULL},
+        {"maybe={\"a\":1}", "maybe", "\"{\\\"a\\\":1}\"", NULL},
+        {"note=\"hello\"", "note", "\"hello\"", NULL},
+        {"note=\"a \\\"b\\\"\"", "note", "\"a \\\"b\\\"\"", NULL},
+        {"note=\"\"", "note", "\"\"", NULL},
+        {"note=\"open", "note", "\"\\\"open\"", NULL},
+        {"note=say \"hi\"", "note", "\"say \\\"hi\\\"\"", NULL},
+        {"n=\"5\"", NULL, NULL, "n must be an integer"},
+        {"{\"nested\": {\"b\": 2}}", "nested", "{\"b\":2}", NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *p = load(params), *out = NULL;
+        struct lg_error err = {0};
+        int rc = params_edit(p, NULL, cases[i].text, &out, &err);
+
+        if (cases[i].want) {
+            char *c = out ? params_canonical(json_object_get(out, cases[i].key)) : NULL;
+            CHECKF(rc == 0 && t_streq(c, cases[i].want), "%s: rc %d (%s), got %s, expected %s",
+                   cases[i].text, rc, err.message, c, cases[i].want);
+            free(c);
+        } else {
+            CHECKF(rc == -1 && !out && strstr(err.message, cases[i].msg),
+                   "%s: rc %d, message \"%s\" lacks \"%s\"", cases[i].text, rc, err.message,
+                   cases[i].msg);
+        }
+        json_decref(out);
+        json_decref(p);
+    }
 }
 
 /* A key the request does not have (a mistyped one) is refused, in both forms, whether or not
@@ -486,5 +537,6 @@ int main(int argc, char **argv)
     RUN(edit);
     RUN(edit_without_schema);
     RUN(edit_unknown_key);
+    RUN(edit_typing);
     return t_end();
 }
