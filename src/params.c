@@ -198,6 +198,11 @@ static int check_numbers(json_t *v, const char *path, struct lg_error *err)
         double d = json_real_value(v);
         if (!isfinite(d) || fabs(d) >= PARAMS_REAL_MAX)
             return bad(err, "%s must be a number below 1e15 in magnitude (or an integer)", path);
+        if (d == 0 && signbit(d))
+            return bad(err,
+                       "%s is a negative zero, which PostgreSQL stores as 0.0 (so a digest of "
+                       "what was sent would differ): write 0",
+                       path);
     } else if (json_is_object(v)) {
         json_object_foreach(v, k, x)
         {

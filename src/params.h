@@ -8,7 +8,8 @@
  * 1. `params` is a JSON object of at most PARAMS_MAX_BYTES as compact JSON.
  *    Its numbers must read back the same in every language and through
  *    PostgreSQL's jsonb: integers within +-(2^53 - 1), other numbers finite
- *    and below 1e15 in magnitude.
+ *    and below 1e15 in magnitude, and no negative zero (jsonb stores -0.0 as
+ *    0.0, so the digest of what an agent sent would not be params_sha256).
  * 2. `params_schema` is a subset of JSON Schema (params_check_schema): an
  *    object whose `properties` are each {type: string|number|integer|boolean}
  *    or {enum: [scalars]} (with an optional type), with `required`,

@@ -73,6 +73,8 @@ def test_submit_refuses_bad_params(s):
         ({"params": {"a": "x" * 9000}}, "params must be at most 8192 bytes"),
         ({"params": {"n": 2 ** 60}}, "params.n must be an integer within"),
         ({"params": {"a": {"b": [1e20]}}}, "params.a.b[0] must be a number below 1e15"),
+        # jsonb stores -0.0 as 0.0: the agent's digest of what it sent would not match.
+        ({"params": {"ratio": -0.0}}, "params.ratio is a negative zero"),
         ({"params_schema": []}, "params_schema must be an object"),
         ({"params_schema": {"type": "object", "properties": {"n": {"type": "integer",
                                                                   "format": "x"}}}},
@@ -150,6 +152,7 @@ def test_edit_checked_by_schema_then_approved(s):
                           ("/edit env=dev", "env must be one of: staging, production"),
                           ("/edit tag=latest", "tag must match the pattern"),
                           ("/edit replicas=three", "replicas must be an integer"),
+                          ("/edit ratio=-0.0", "ratio is a negative zero"),
                           ("/edit colour=red", "colour is not a parameter of this request"),
                           ('/edit {"replicas": "4"}', "replicas must be an integer"),
                           ("/edit", "nothing to change")]:
