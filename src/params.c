@@ -198,6 +198,11 @@ static int check_numbers(json_t *v, const char *path, struct lg_error *err)
         double d = json_real_value(v);
         if (!isfinite(d) || fabs(d) >= PARAMS_REAL_MAX)
             return bad(err, "%s must be a number below 1e15 in magnitude (or an integer)", path);
+        if (d == 0 && signbit(d))
+            return bad(err,
+                       "%s is a negative zero, which PostgreSQL stores as 0.0 (so a digest of "
+                       "what was sent would differ): write 0",
+                       path);
     } else if (json_is_object(v)) {
         json_object_foreach(v, k, x)
         {
@@ -254,8 +259,273 @@ static bool type_holds(const char *type, json_t *v)
     return json_is_boolean(v);
 }
 
-/* A pattern that compiles as a POSIX ERE (and has no back-reference, which can take exponential
- * time). */
+/*
+ * The cost of compiling a pattern, bounded before regcomp sees it. glibc's regcomp expands every
+ * bounded repetition into copies of what it repeats (and builds automaton states for each), so
+ * `((a{1,20}){1,20}){1,20}` costs 8000 positions and nested or chained large counts take seconds
+ * and gigabytes. The estimate walks the ERE: an atom (a character, a `\x` escape, a bracket
+ * expression `[...]` whole, an anchor) costs 1; a group the sum of its alternatives (at least 1);
+ * `*`, `+` and `?` double what they apply to; `{m}`, `{m,n}` and `{m,}` multiply it by the largest
+ * count (m+1 for `{m,}`, at least 1). Every step only grows the estimate, so it is refused as soon
+ * as it exceeds PARAMS_PATTERN_COST_MAX, as is any count above PARAMS_PATTERN_REPEAT_MAX.
+ * Anything malformed is costed as literal atoms and left to regcomp to refuse.
+ */
+struct cost_frame {
+    unsigned long alts; /* the alternatives closed so far, summed */
+    unsigned long seq;  /* the current alternative */
+    unsigned long last; /* the last item of `seq`, which a quantifier repeats; 0: none */
+};
+
+/* The end of the bracket expression opening at s[0] == '[' (past its ']'); NULL when unclosed. */
+static const char *bracket_end(const char *s)
+{
+    const char *c = s + 1;
+
+    if (*c == '^')
+        c++;
+    if (*c == ']')
+        c++;
+    for (; *c; c++) {
+        if (c[0] == ']')
+            return c + 1;
+        if (c[0] == '[' && (c[1] == ':' || c[1] == '.' || c[1] == '=')) {
+            char kind = c[1];
+            const char *x;
+
+            for (x = c + 2; *x && !(x[0] == kind && x[1] == ']'); x++)
+                ;
+            if (!*x)
+                return NULL;
+            c = x + 1;
+        }
+    }
+    return NULL;
+}
+
+/* An interval `{m}`, `{m,}`, `{m,n}` or `{,n}` at s[0] == '{': its end (past '}') and its
+ * largest count in *times (m+1 for `{m,}`); NULL when it is not one. Counts are read up to
+ * 100000, beyond which they are refused anyway. glibc reads `{,}` as `{0,}`. */
+static const char *interval_end(const char *s, unsigned long *times)
+{
+    unsigned long m = 0, n = 0;
+    bool comma = false, digits = false;
+    const char *c = s + 1;
+
+    for (; *c >= '0' && *c <= '9'; c++, digits = true)
+        m = m > 100000 ? m : m * 10 + (unsigned long)(*c - '0');
+    if (*c == ',') {
+        comma = true;
+        for (c++; *c >= '0' && *c <= '9'; c++, digits = true)
+            n = n > 100000 ? n : n * 10 + (unsigned long)(*c - '0');
+    }
+    if (*c != '}' || (!digits && !comma))
+        return NULL;
+    if (!comma)
+        *times = m;
+    else if (c[-1] == ',')
+        *times = m + 1;
+    else
+        *times = m > n ? m : n;
+    return c + 1;
+}
+
+static int pattern_cost(const char *path, const char *s, struct lg_error *err)
+{
+    struct cost_frame st[PARAMS_PATTERN_MAX_BYTES + 2];
+    struct cost_frame *f = st;
+    unsigned long times;
+    const char *c = s, *next;
+
+    memset(st, 0, sizeof(st));
+    while (*c) {
+        unsigned long item = 0;
+
+        switch (*c) {
+        case '(':
+            if (f < st + PARAMS_PATTERN_MAX_BYTES + 1) {
+                ++f;
+                memset(f, 0, sizeof(*f));
+                c++;
+                continue;
+            }
+            item = 1;
+            c++;
+            break;
+        case ')':
+            if (f > st) {
+                item = f->alts + f->seq;
+                if (item == 0)
+                    item = 1;
+                f--;
+            } else {
+                item = 1;
+            }
+            c++;
+            break;
+        case '|':
+            f->alts += f->seq;
+            f->seq = f->last = 0;
+            c++;
+            continue;
+        case '*':
+        case '+':
+        case '?':
+        case '{':
+            times = 2;
+            next = *c == '{' ? interval_end(c, &times) : c + 1;
+            if (next && times > PARAMS_PATTERN_REPEAT_MAX)
+                return lg_fail(err, 400, "invalid_field",
+                               "%s repeats more than %d times: a count in {m,n} is at most %d",
+                               path, PARAMS_PATTERN_REPEAT_MAX, PARAMS_PATTERN_REPEAT_MAX);
+            if (next && f->last) {
+                if (times == 0)
+                    times = 1;
+                f->seq += f->last * (times - 1);
+                f->last *= times;
+                c = next;
+                goto check;
+            }
+            item = 1;
+            c++;
+            break;
+        case '[':
+            next = bracket_end(c);
+            item = 1;
+            c = next ? next : c + strlen(c);
+            break;
+        case '\\':
+            item = 1;
+            c += c[1] ? 2 : 1;
+            break;
+        default:
+            item = 1;
+            c++;
+        }
+        f->seq += item;
+        f->last = item;
+    check:
+        if (f->alts + f->seq > PARAMS_PATTERN_COST_MAX)
+            return lg_fail(err, 400, "invalid_field",
+                           "%s is too complex: its repetitions expand to more than %d positions",
+                           path, PARAMS_PATTERN_COST_MAX);
+    }
+    while (f > st) {
+        unsigned long item = f->alts + f->seq;
+
+        f--;
+        f->seq += item;
+        if (f->alts + f->seq > PARAMS_PATTERN_COST_MAX)
+            return lg_fail(err, 400, "invalid_field",
+                           "%s is too complex: its repetitions expand to more than %d positions",
+                           path, PARAMS_PATTERN_COST_MAX);
+    }
+    return 0;
+}
+
+/*
+ * What a backslash before `c` means in an ECMAScript or Perl regex, written in POSIX; NULL when
+ * it has no such meaning. glibc takes an escape POSIX does not define as the character itself
+ * (`\d` matches "d"), so a pattern written for another dialect would silently check something
+ * else.
+ */
+static const char *escape_in_posix(char c)
+{
+    switch (c) {
+    case 'd':
+        return "write [0-9]";
+    case 'D':
+        return "write [^0-9]";
+    case 'w':
+        return "write [[:alnum:]_]";
+    case 'W':
+        return "write [^[:alnum:]_]";
+    case 's':
+        return "write [[:space:]]";
+    case 'S':
+        return "write [^[:space:]]";
+    case 'b':
+    case 'B':
+    case '<':
+    case '>':
+    case 'A':
+    case 'z':
+    case 'Z':
+        return "there are no word boundaries or \\A \\z anchors; anchor with ^ and $";
+    case 'n':
+    case 't':
+    case 'r':
+    case 'f':
+    case 'v':
+        return "write the character itself (a newline is \\n in the JSON string, not \\\\n)";
+    default:
+        return NULL;
+    }
+}
+
+/* A backslash in `s` (at `c`) that POSIX does not define, refused with what to write instead. */
+static int bad_escape(const char *path, const char *c, bool in_bracket, struct lg_error *err)
+{
+    const char *instead = escape_in_posix(c[1]);
+    unsigned char x = (unsigned char)c[1];
+
+    if (in_bracket)
+        return bad(err,
+                   "%s: inside [...] a backslash is itself, so \\%c there means \\ or %c "
+                   "(%s)",
+                   path, c[1], c[1],
+                   c[1] == 'd'   ? "write [0-9] or [[:digit:]]"
+                   : c[1] == 'w' ? "write [[:alnum:]_], or [:alnum:]_ inside brackets"
+                   : c[1] == 's' ? "write [[:space:]], or [:space:] inside brackets"
+                                 : "write the class on its own, outside the brackets");
+    if (x < 0x21 || x > 0x7e)
+        return bad(err,
+                   "%s holds a backslash before a character POSIX does not escape: a backslash "
+                   "escapes only . [ ] \\ ( ) * + ? { } | ^ $",
+                   path);
+    if (instead)
+        return bad(err, "%s: \\%c is not POSIX: %s", path, c[1], instead);
+    return bad(err,
+               "%s: \\%c is not POSIX: a backslash escapes only . [ ] \\ ( ) * + ? { } | ^ $; "
+               "write %c without it",
+               path, c[1], c[1]);
+}
+
+/*
+ * What a pattern must be before regcomp may see it: at most PARAMS_PATTERN_MAX_BYTES, no
+ * back-reference (matching with one can take exponential time), no escape POSIX does not define
+ * (and no \d, \w, \s inside a bracket expression, where a backslash is itself), and a bounded
+ * cost (pattern_cost). Messages name `path`.
+ */
+static int pattern_bounded(const char *path, const char *s, struct lg_error *err)
+{
+    const char *c = s, *end;
+
+    if (strlen(s) > PARAMS_PATTERN_MAX_BYTES)
+        return lg_fail(err, 400, "invalid_field", "%s must be at most %d bytes", path,
+                       PARAMS_PATTERN_MAX_BYTES);
+    while (*c) {
+        if (c[0] == '[') {
+            end = bracket_end(c);
+            if (!end)
+                end = c + strlen(c);
+            for (; c < end; c++)
+                if (c[0] == '\\' && c + 1 < end && strchr("dDwWsS", c[1]))
+                    return bad_escape(path, c, true, err);
+            continue;
+        }
+        if (c[0] == '\\' && c[1]) {
+            if (c[1] >= '1' && c[1] <= '9')
+                return bad(err, "%s must not hold a back-reference (\\1 to \\9)", path);
+            if (!strchr(".[]\\()*+?{}|^$", c[1]))
+                return bad_escape(path, c, false, err);
+            c++;
+        }
+        c++;
+    }
+    return pattern_cost(path, s, err);
+}
+
+/* A pattern that is bounded (pattern_bounded) and compiles as a POSIX ERE. */
 static int check_pattern(const char *path, json_t *v, struct lg_error *err)
 {
     const char *s = json_string_value(v);
@@ -265,15 +535,8 @@ static int check_pattern(const char *path, json_t *v, struct lg_error *err)
 
     if (!s)
         return bad(err, "%s must be a string", path);
-    if (strlen(s) > PARAMS_PATTERN_MAX_BYTES)
-        return lg_fail(err, 400, "invalid_field", "%s must be at most %d bytes", path,
-                       PARAMS_PATTERN_MAX_BYTES);
-    for (const char *c = s; *c; c++)
-        if (c[0] == '\\' && c[1]) {
-            if (c[1] >= '1' && c[1] <= '9')
-                return bad(err, "%s must not hold a back-reference (\\1 to \\9)", path);
-            c++;
-        }
+    if (pattern_bounded(path, s, err) < 0)
+        return -1;
     rc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         regerror(rc, &re, msg, sizeof(msg));
@@ -476,9 +739,13 @@ static int check_value(const char *name, json_t *v, json_t *p, struct lg_error *
         return bad(err, "%s must be at most %s characters", name, num);
     }
     if ((x = json_object_get(p, "pattern"))) {
+        struct lg_error why = {0};
         regex_t re;
         int rc;
 
+        /* A schema stored before a rule of pattern_bounded existed is bounded here too. */
+        if (pattern_bounded("its pattern", json_string_value(x), &why) < 0)
+            return bad(err, "%s cannot be checked: %s", name, why.message);
         if (regcomp(&re, json_string_value(x), REG_EXTENDED | REG_NOSUB) != 0)
             return bad(err, "%s cannot be checked: its pattern does not compile", name);
         rc = regexec(&re, json_string_value(v), 0, NULL, 0);
@@ -558,54 +825,138 @@ static json_t *typed_number(const char *s)
     return json_real(d);
 }
 
-/* The value of `key=s`, typed by property `p` (NULL: none) or the current value `cur`. */
+/* `s` written as a JSON string, with its double quotes (`"hello"`, `"a \"b\""`): that string
+ * (a new reference); NULL when it is not one. */
+static json_t *quoted_string(const char *s)
+{
+    size_t n = strlen(s);
+    json_t *v;
+
+    if (n < 2 || s[0] != '"' || s[n - 1] != '"')
+        return NULL;
+    v = json_loads(s, JSON_DECODE_ANY, NULL);
+    if (json_is_string(v))
+        return v;
+    json_decref(v);
+    return NULL;
+}
+
+/* `s` read as a JSON scalar (a number, true, false, null or a quoted string), else as the text
+ * itself; a new reference, NULL when `s` is not valid UTF-8. */
+static json_t *scalar_or_text(const char *s)
+{
+    json_t *v = json_loads(s, JSON_DECODE_ANY, NULL);
+
+    if (v && !json_is_object(v) && !json_is_array(v))
+        return v;
+    json_decref(v);
+    return json_string(s);
+}
+
+/*
+ * The value of `key=s`, typed by property `p` (NULL: none) or the current value `cur`. A value
+ * in double quotes that reads as a JSON string is that string, for a string or an enum of
+ * strings. Without a type from the schema: a current object or array is refused (key=value
+ * cannot write one), a current null takes `s` as a JSON scalar when it reads as one, and
+ * otherwise the current value's type is the value's.
+ */
 static int typed_value(const char *key, const char *s, json_t *p, json_t *cur, json_t **out,
                        struct lg_error *err)
 {
     const char *t = json_string_value(json_object_get(p, "type"));
-    json_t *en = json_object_get(p, "enum"), *x;
+    json_t *en = json_object_get(p, "enum"), *quoted = quoted_string(s), *x;
+    int rc = 0;
     size_t i;
 
-    if (en) {
+    *out = NULL;
+    if (!t && !en && (json_is_object(cur) || json_is_array(cur))) {
+        rc = bad(err, "%s is an %s: use the JSON form, /edit {\"%s\": ...}", key,
+                 json_is_object(cur) ? "object" : "array", key);
+    } else if (en) {
         json_array_foreach(en, i, x)
         {
             char *text = json_is_string(x) ? xstrdup(json_string_value(x)) : params_canonical(x);
-            bool same = !strcmp(text, s) || (json_is_boolean(x) && !strcasecmp(text, s));
+            bool same = !strcmp(text, s) || (json_is_boolean(x) && !strcasecmp(text, s)) ||
+                        (quoted && json_equal(quoted, x));
             free(text);
             if (same) {
                 *out = json_incref(x);
-                return 0;
+                break;
             }
         }
-        x = json_string(s);
-        if (!x)
-            return bad(err, "%s must be valid UTF-8", key);
-        if (check_value(key, x, p, err) == 0)
-            bad(err, "%s must be one of its values", key);
-        json_decref(x);
-        return -1;
+        if (!*out) {
+            x = quoted ? json_incref(quoted) : json_string(s);
+            if (!x)
+                rc = bad(err, "%s must be valid UTF-8", key);
+            else if (check_value(key, x, p, err) == 0)
+                rc = bad(err, "%s must be one of its values", key);
+            else
+                rc = -1;
+            json_decref(x);
+        }
+    } else if (!t && json_is_null(cur)) {
+        if (!(*out = scalar_or_text(s)))
+            rc = bad(err, "%s must be valid UTF-8", key);
+    } else {
+        if (!t)
+            t = json_is_integer(cur)   ? "integer"
+                : json_is_real(cur)    ? "number"
+                : json_is_boolean(cur) ? "boolean"
+                                       : "string";
+        if (!strcmp(t, "integer")) {
+            int64_t n;
+            if (parse_int64(s, &n) < 0)
+                rc = bad(err, "%s must be an integer", key);
+            else
+                *out = json_integer((json_int_t)n);
+        } else if (!strcmp(t, "number")) {
+            if (!(*out = typed_number(s)))
+                rc = bad(err, "%s must be a number", key);
+        } else if (!strcmp(t, "boolean")) {
+            if (strcasecmp(s, "true") && strcasecmp(s, "false"))
+                rc = bad(err, "%s must be true or false", key);
+            else
+                *out = json_boolean(!strcasecmp(s, "true"));
+        } else if (quoted) {
+            *out = json_incref(quoted);
+        } else if (!(*out = json_string(s))) {
+            rc = bad(err, "%s must be valid UTF-8", key);
+        }
     }
-    if (!t)
-        t = json_is_integer(cur)   ? "integer"
-            : json_is_real(cur)    ? "number"
-            : json_is_boolean(cur) ? "boolean"
-                                   : "string";
-    if (!strcmp(t, "integer")) {
-        int64_t n;
-        if (parse_int64(s, &n) < 0)
-            return bad(err, "%s must be an integer", key);
-        *out = json_integer((json_int_t)n);
-    } else if (!strcmp(t, "number")) {
-        if (!(*out = typed_number(s)))
-            return bad(err, "%s must be a number", key);
-    } else if (!strcmp(t, "boolean")) {
-        if (strcasecmp(s, "true") && strcasecmp(s, "false"))
-            return bad(err, "%s must be true or false", key);
-        *out = json_boolean(!strcasecmp(s, "true"));
-    } else if (!(*out = json_string(s))) {
-        return bad(err, "%s must be valid UTF-8", key);
+    json_decref(quoted);
+    return rc;
+}
+
+/*
+ * An edit may set only a key the request has: one of its params or of the schema's properties.
+ * A key typed wrong would otherwise be added beside the one meant, and the request approved
+ * with the meant value unchanged. The message lists the keys that can be edited, sorted, within
+ * about 200 bytes.
+ */
+static int edit_key_known(json_t *params, json_t *props, const char *key, struct lg_error *err)
+{
+    size_t n = json_object_size(params) + json_object_size(props), i = 0, j;
+    const char **keys, *k;
+    struct sbuf b = {0};
+    json_t *x;
+
+    if (json_object_get(params, key) || json_object_get(props, key))
+        return 0;
+    keys = xmalloc((n ? n : 1) * sizeof(*keys));
+    json_object_foreach(params, k, x) keys[i++] = k;
+    json_object_foreach(props, k, x) if (!json_object_get(params, k)) keys[i++] = k;
+    qsort(keys, i, sizeof(*keys), key_order);
+    for (j = 0; j < i; j++) {
+        if (b.len + strlen(keys[j]) > 200) {
+            sb_puts(&b, ", ...");
+            break;
+        }
+        sb_printf(&b, "%s%s", j ? ", " : "", keys[j]);
     }
-    return 0;
+    bad(err, "%s is not a parameter of this request; it has: %s", key, b.p ? b.p : "none");
+    sb_free(&b);
+    free(keys);
+    return -1;
 }
 
 /* key=value lines into `changes`. */
@@ -658,6 +1009,9 @@ static int edit_lines(json_t *params, json_t *schema, const char *text, json_t *
             rc = bad(err, "%s is given twice", key);
             break;
         }
+        rc = edit_key_known(params, props, key, err);
+        if (rc < 0)
+            break;
         rc = typed_value(key, val, json_object_get(props, key), json_object_get(params, key), &v,
                          err);
         if (rc == 0)
@@ -670,8 +1024,9 @@ static int edit_lines(json_t *params, json_t *schema, const char *text, json_t *
 int params_edit(json_t *params, json_t *schema, const char *text, json_t **out,
                 struct lg_error *err)
 {
-    json_t *changes = NULL, *result;
+    json_t *changes = NULL, *result, *x;
     json_error_t jerr;
+    const char *k;
 
     *out = NULL;
     while (*text == ' ' || *text == '\t' || *text == '\r' || *text == '\n')
@@ -691,6 +1046,13 @@ int params_edit(json_t *params, json_t *schema, const char *text, json_t **out,
         if (!json_is_object(changes)) {
             json_decref(changes);
             return lg_fail(err, 400, "invalid_field", "the JSON must be an object");
+        }
+        json_object_foreach(changes, k, x)
+        {
+            if (edit_key_known(params, json_object_get(schema, "properties"), k, err) < 0) {
+                json_decref(changes);
+                return -1;
+            }
         }
     } else {
         changes = json_object();

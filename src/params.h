@@ -8,13 +8,17 @@
  * 1. `params` is a JSON object of at most PARAMS_MAX_BYTES as compact JSON.
  *    Its numbers must read back the same in every language and through
  *    PostgreSQL's jsonb: integers within +-(2^53 - 1), other numbers finite
- *    and below 1e15 in magnitude.
+ *    and below 1e15 in magnitude, and no negative zero (jsonb stores -0.0 as
+ *    0.0, so the digest of what an agent sent would not be params_sha256).
  * 2. `params_schema` is a subset of JSON Schema (params_check_schema): an
  *    object whose `properties` are each {type: string|number|integer|boolean}
  *    or {enum: [scalars]} (with an optional type), with `required`,
  *    `minimum`/`maximum` (numbers), `maxLength` and `pattern` (strings; a
  *    POSIX extended regular expression, unanchored, matched against the UTF-8
- *    bytes), and `additionalProperties: false`. `title` and `description`
+ *    bytes; at most 256 bytes, no back-reference, no count above 255 in
+ *    `{m,n}`, and repetitions that expand it to at most 1000 positions, all
+ *    checked before regcomp, whose time and memory grow with that expansion),
+ *    and `additionalProperties: false`. `title` and `description`
  *    are allowed anywhere and ignored. Anything else is refused, naming its
  *    JSON path.
  * 3. The canonical serialization (params_canonical) is what params_sha256
@@ -26,9 +30,13 @@
  *    json.dumps(params, sort_keys=True, separators=(",", ":"),
  *    ensure_ascii=False) writes.
  * 4. An edit (params_edit) is text a person typed: `key=value` lines or a
- *    JSON object. It changes only the keys it names; values of key=value
- *    lines are typed by the schema (or, without one, by the current value's
- *    type), and the result must meet the schema and point 1.
+ *    JSON object. It changes only the keys it names, each a key of `params`
+ *    or of the schema's `properties` (a mistyped key is refused, never
+ *    added); values of key=value lines are typed by the schema (or, without
+ *    one, by the current value's type: an object or an array cannot be
+ *    written so, a null takes a JSON scalar or else the text), a value in
+ *    double quotes that reads as a JSON string is that string, and the
+ *    result must meet the schema and point 1.
  *
  * Errors fill a caller-owned lg_error (400 invalid_field) whose message
  * names the field: "<prefix><key> must be ...", where the prefix is
@@ -49,6 +57,9 @@
 #define PARAMS_PROPERTIES_MAX 64
 #define PARAMS_ENUM_MAX 64
 #define PARAMS_PATTERN_MAX_BYTES 256
+/* A pattern's repetitions may expand it to this many positions, each count at most this. */
+#define PARAMS_PATTERN_COST_MAX 1000
+#define PARAMS_PATTERN_REPEAT_MAX 255
 #define PARAMS_EDIT_LINES_MAX 64
 /* The largest integer every JSON reader holds exactly (2^53 - 1). */
 #define PARAMS_INT_MAX 9007199254740991LL

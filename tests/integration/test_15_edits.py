@@ -73,6 +73,8 @@ def test_submit_refuses_bad_params(s):
         ({"params": {"a": "x" * 9000}}, "params must be at most 8192 bytes"),
         ({"params": {"n": 2 ** 60}}, "params.n must be an integer within"),
         ({"params": {"a": {"b": [1e20]}}}, "params.a.b[0] must be a number below 1e15"),
+        # jsonb stores -0.0 as 0.0: the agent's digest of what it sent would not match.
+        ({"params": {"ratio": -0.0}}, "params.ratio is a negative zero"),
         ({"params_schema": []}, "params_schema must be an object"),
         ({"params_schema": {"type": "object", "properties": {"n": {"type": "integer",
                                                                   "format": "x"}}}},
@@ -81,6 +83,18 @@ def test_submit_refuses_bad_params(s):
         ({"params_schema": {"type": "object", "properties": {"t": {"type": "string",
                                                                   "pattern": "(["}}}},
          "params_schema.properties.t.pattern is not a POSIX extended regular expression"),
+        # Patterns regcomp would expand for seconds and gigabytes: refused before it sees them.
+        ({"params_schema": {"type": "object", "properties": {"t": {
+            "type": "string", "pattern": "((((a{1,20}){1,20}){1,20}){1,20}){1,20}"}}}},
+         "params_schema.properties.t.pattern is too complex: its repetitions expand to more"
+         " than 1000 positions"),
+        ({"params_schema": {"type": "object", "properties": {"t": {
+            "type": "string", "pattern": "a{1,32767}b{1,32767}c{1,32767}d{1,32767}"}}}},
+         "params_schema.properties.t.pattern repeats more than 255 times"),
+        # An escape POSIX does not have would be taken as the letter itself (\d matching "d").
+        ({"params_schema": {"type": "object", "properties": {"t": {"type": "string",
+                                                                  "pattern": "^\\d+$"}}}},
+         "params_schema.properties.t.pattern: \\d is not POSIX: write [0-9]"),
         ({"params_schema": {"type": "object", "properties": {"n": {"type": "string"}},
                             "required": ["m"]}},
          "params_schema.required[0] names no property"),
@@ -139,6 +153,7 @@ def test_edit_checked_by_schema_then_approved(s):
                           ("/edit env=dev", "env must be one of: staging, production"),
                           ("/edit tag=latest", "tag must match the pattern"),
                           ("/edit replicas=three", "replicas must be an integer"),
+                          ("/edit ratio=-0.0", "ratio is a negative zero"),
                           ("/edit colour=red", "colour is not a parameter of this request"),
                           ('/edit {"replicas": "4"}', "replicas must be an integer"),
                           ("/edit", "nothing to change")]:
@@ -216,6 +231,55 @@ def test_edit_without_schema_and_unchanged(s):
     p = decided(s, rid)
     eq((p["approved"], p["params"], p["edited"]), (True, {"count": 2}, False))
     eq(s.scalar("SELECT edited_params IS NULL FROM requests WHERE id = :'p1'", rid), "t")
+
+
+def test_edit_key_value_typing(s):
+    """key=value cannot write an object or an array (refused, pointing at the JSON form); a
+    null takes a JSON scalar; a double-quoted value is the string inside the quotes."""
+    c = chat()
+    register(s, "edits-typing", c, approvers=[ANN])
+    params = {"nested": {"a": [1, 2]}, "maybe": None, "note": "x", "tag": "v1.0"}
+    schema = {"type": "object", "properties": {"tag": {"type": "string"}}}
+    rid = submit(s, "edits-typing", request_type="confirmation", params=params,
+                 params_schema=schema)
+    _, m, _ = sent(s, rid)
+    mid = reply(s, c, m, "/edit nested=1")
+    why = 'nested is an object: use the JSON form, /edit {"nested": ...}'
+    told = said_to(s, c, mid)
+    ok(any(t.startswith("Not recorded: ") and why in t for t in told), "%r lacks %r" % (told, why))
+    eq(acts(s, rid), ("0", []))
+    reply(s, c, m, '/edit maybe=5\nnote="hello"\ntag="v2.0"')
+    p = decided(s, rid)
+    final = dict(params, maybe=5, note="hello", tag="v2.0")
+    eq((p["approved"], p["params"], p["edited"], p["params_sha256"]),
+       (True, final, True, sha(final)))
+
+
+def test_edit_refuses_a_key_the_request_lacks(s):
+    """A mistyped key would be added beside the one meant and the request approved with the
+    meant value unchanged: refused in both forms, with or without a schema that leaves the
+    params open, naming the keys that can be edited."""
+    c = chat()
+    register(s, "edits-typo", c, approvers=[ANN])
+    params = {"replicas": 3, "env": "staging"}
+    open_schema = {"type": "object", "properties": {"replicas": {"type": "integer"},
+                                                    "env": {"type": "string"}}}
+    for schema in (None, open_schema):
+        extra = {"params_schema": schema} if schema else {}
+        rid = submit(s, "edits-typo", request_type="confirmation", params=params, **extra)
+        _, m, _ = sent(s, rid)
+        for text in ("/edit replcas=1", '/edit {"replcas": 1}'):
+            mid = reply(s, c, m, text)
+            told = said_to(s, c, mid)
+            why = "replcas is not a parameter of this request; it has: env, replicas"
+            ok(any(t.startswith("Not recorded: ") and why in t for t in told),
+               "%r: %r lacks %r" % (text, told, why))
+        eq(acts(s, rid), ("0", []))
+        eq(poll(s, rid)["status"], "pending")
+        # The key meant is edited.
+        reply(s, c, m, "/edit replicas=1")
+        p = decided(s, rid)
+        eq((p["approved"], p["params"], p["edited"]), (True, dict(params, replicas=1), True))
 
 
 def test_edit_refused_without_params_or_with_quorum(s):

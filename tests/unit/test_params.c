@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "params.h"
 #include "t.h"
@@ -107,6 +108,117 @@ TEST(schema_subset)
     }
 }
 
+/* A property {"type": "string", "pattern": p} under properties.t, checked; the time it took in
+ * *ms. */
+static int check_pattern_schema(const char *pattern, struct lg_error *err, double *ms)
+{
+    json_t *s = json_pack("{s:s, s:{s:{s:s, s:s}}}", "type", "object", "properties", "t", "type",
+                          "string", "pattern", pattern);
+    struct timespec a, b;
+    int rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    rc = params_check_schema(s, err);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    *ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+    json_decref(s);
+    return rc;
+}
+
+/* Patterns whose repetitions regcomp would expand for seconds and gigabytes are refused before
+ * it sees them; everyday ones still pass. */
+TEST(pattern_cost)
+{
+    static const struct schema_case cases[] = {
+        {"((((a{1,20}){1,20}){1,20}){1,20}){1,20}", "is too complex: its repetitions expand"},
+        {"(a{1,32767}){1,32767}", "repeats more than 255 times"},
+        {"((a{0,255}){0,255}){0,255}", "is too complex: its repetitions expand"},
+        {"a{1,32767}b{1,32767}c{1,32767}d{1,32767}", "repeats more than 255 times"},
+        {"a{256}", "repeats more than 255 times"},
+        {"(a{40,}){40}", "is too complex"},
+        {"a{1,255}{1,255}", "is too complex"},
+        {"(x|y{1,250}|z{1,250}|w{1,250}|v{1,250}|u)", "is too complex"},
+        {"[a-z]{250}[]x]{250}[^]x]{250}[[:alpha:]]{250}.", "is too complex"},
+        {"(){255}{255}", "is too complex"},
+        {"(a{255}){,}{255}", "is too complex"},
+        {"a{,}b{,40}", NULL},
+        {"^[a-z0-9-]{1,63}$", NULL},
+        {"^v[0-9]+\\.[0-9]+\\.[0-9]+$", NULL},
+        {"(staging|production)", NULL},
+        {"^[[:alnum:]_]{3,20}$", NULL},
+        {"^[]a-z{}()|*+]{1,255}$", NULL},
+        {"a{255}b{255}c{255}d{230}", NULL},
+        {"\\{1000\\}", NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct lg_error err = {0};
+        double ms = 0;
+        int rc = check_pattern_schema(cases[i].schema, &err, &ms);
+
+        if (!cases[i].msg)
+            CHECKF(rc == 0, "%s: refused: %s", cases[i].schema, err.message);
+        else
+            CHECKF(rc == -1 && strstr(err.message, "params_schema.properties.t.pattern ") &&
+                       strstr(err.message, cases[i].msg),
+                   "%s: rc %d, message \"%s\" lacks \"%s\"", cases[i].schema, rc, err.message,
+                   cases[i].msg);
+        CHECKF(ms < 500, "%s: took %.0f ms", cases[i].schema, ms);
+    }
+}
+
+/* Escapes POSIX does not define are refused, saying what to write: glibc would take them as the
+ * letter itself (^\d+$ matching "ddd", not "123"). */
+TEST(pattern_escapes)
+{
+    static const struct schema_case cases[] = {
+        {"^\\d+$", "params_schema.properties.t.pattern: \\d is not POSIX: write [0-9]"},
+        {"\\D", "\\D is not POSIX: write [^0-9]"},
+        {"^\\w{3}$", "\\w is not POSIX: write [[:alnum:]_]"},
+        {"a\\sb", "\\s is not POSIX: write [[:space:]]"},
+        {"\\bword\\b", "\\b is not POSIX: there are no word boundaries"},
+        {"a\\nb", "\\n is not POSIX: write the character itself (a newline is \\n in the JSON"},
+        {"a\\/b", "\\/ is not POSIX: a backslash escapes only . [ ] \\ ( ) * + ? { } | ^ $; "
+                  "write / without it"},
+        {"a\\\xC3\xA9", "holds a backslash before a character POSIX does not escape"},
+        {"^[\\w.-]+$", "inside [...] a backslash is itself, so \\w there means \\ or w"},
+        {"^[a-z\\d]$", "inside [...] a backslash is itself, so \\d there means \\ or d"},
+        {"^a\\.b\\$\\(\\)\\[\\]\\{\\}\\|\\*\\+\\?\\^\\\\$", NULL},
+        {"^[a-z.\\\\-]+$", NULL},
+        {"[]\\d]", "inside [...]"},
+        {"[[:alpha:]\\s]", "inside [...]"},
+        {"\\[\\d\\]", "\\d is not POSIX"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct lg_error err = {0};
+        double ms = 0;
+        int rc = check_pattern_schema(cases[i].schema, &err, &ms);
+
+        if (!cases[i].msg)
+            CHECKF(rc == 0, "%s: refused: %s", cases[i].schema, err.message);
+        else
+            CHECKF(rc == -1 && strstr(err.message, "params_schema.properties.t.pattern") &&
+                       strstr(err.message, cases[i].msg),
+                   "%s: rc %d, message \"%s\" lacks \"%s\"", cases[i].schema, rc, err.message,
+                   cases[i].msg);
+    }
+}
+
+/* A schema stored before the bound (so never checked by it) is bounded at each edit too. */
+TEST(pattern_cost_at_edit)
+{
+    json_t *schema = json_pack("{s:s, s:{s:{s:s, s:s}}}", "type", "object", "properties", "t",
+                               "type", "string", "pattern", "((a{0,255}){0,255}){0,255}");
+    json_t *p = json_pack("{s:s}", "t", "a"), *out = NULL;
+    struct lg_error err = {0};
+
+    CHECK(params_edit(p, schema, "t=aa", &out, &err) == -1 && !out);
+    CHECK_CONTAINS(err.message, "t cannot be checked: its pattern is too complex");
+    json_decref(p);
+    json_decref(schema);
+}
+
 /* ------------------------------------------------------------ params against a schema */
 
 static const char schema_text[] =
@@ -178,7 +290,15 @@ TEST(params_limits)
     json_object_set_new(p, "a", json_pack("{s:[f]}", "b", 1e20));
     CHECK(params_check(p, NULL, "params.", &err) == -1);
     CHECK_CONTAINS(err.message, "params.a.b[0] must be a number below 1e15");
-    json_object_set_new(p, "a", json_pack("{s:[f, i, s]}", "b", 0.25, 7, "x"));
+    /* PostgreSQL's jsonb stores -0.0 as 0.0: the agent's digest of what it sent would differ. */
+    json_object_set_new(p, "a", json_real(-0.0));
+    CHECK(params_check(p, NULL, "params.", &err) == -1);
+    CHECK_CONTAINS(err.message, "params.a is a negative zero");
+    CHECK_CONTAINS(err.message, "write 0");
+    json_object_set_new(p, "a", json_pack("{s:[f, f]}", "b", 0.5, -0.0));
+    CHECK(params_check(p, NULL, "params.", &err) == -1);
+    CHECK_CONTAINS(err.message, "params.a.b[1] is a negative zero");
+    json_object_set_new(p, "a", json_pack("{s:[f, f, i, s]}", "b", 0.25, 0.0, 7, "x"));
     CHECK(params_check(p, NULL, "params.", &err) == 0);
     free(big);
     json_decref(p);
@@ -246,6 +366,13 @@ static const struct edit_case edits[] = {
     {"{\"replicas\":3}", "ratio=0.25", "{\"ratio\":0.25,\"replicas\":3}", NULL},
     {"{\"replicas\":3}", "{\"replicas\": 2, \"env\": \"production\"}",
      "{\"env\":\"production\",\"replicas\":2}", NULL},
+    {"{\"replicas\":3}", "tag=\"v2 beta\"\nenv=\"production\"",
+     "{\"env\":\"production\",\"replicas\":3,\"tag\":\"v2 beta\"}", NULL},
+    {"{\"replicas\":3}", "env=\"dev\"", NULL, "env must be one of: staging, production"},
+    {"{\"replicas\":3}", "replicas=\"5\"", NULL, "replicas must be an integer"},
+    {"{\"replicas\":3}", "ratio=-0.0", NULL, "ratio is a negative zero"},
+    {"{\"replicas\":3}", "{\"ratio\": -0e3}", NULL, "ratio is a negative zero"},
+    {"{\"replicas\":3}", "ratio=-0", "{\"ratio\":0,\"replicas\":3}", NULL},
     {"{\"replicas\":3}", "replicas=eleven", NULL, "replicas must be an integer"},
     {"{\"replicas\":3}", "replicas=11", NULL, "replicas must be at most 10"},
     {"{\"replicas\":3}", "env=dev", NULL, "env must be one of: staging, production"},
@@ -284,16 +411,16 @@ TEST(edit)
     json_decref(schema);
 }
 
-/* Without a schema, a key=value is typed by the value it replaces; a new key is a string. */
+/* Without a schema, a key=value is typed by the value it replaces. */
 TEST(edit_without_schema)
 {
     json_t *p = load("{\"n\":1,\"r\":0.5,\"b\":false,\"s\":\"x\"}"), *out = NULL;
     struct lg_error err = {0};
     char *c;
 
-    CHECK(params_edit(p, NULL, "n=2\nr=3\nb=true\ns=42\nnew=7", &out, &err) == 0);
+    CHECK(params_edit(p, NULL, "n=2\nr=3\nb=true\ns=42", &out, &err) == 0);
     c = params_canonical(out);
-    CHECK_EQ_STR(c, "{\"b\":true,\"n\":2,\"new\":\"7\",\"r\":3,\"s\":\"42\"}");
+    CHECK_EQ_STR(c, "{\"b\":true,\"n\":2,\"r\":3,\"s\":\"42\"}");
     free(c);
     json_decref(out);
     CHECK(params_edit(p, NULL, "n=two", &out, &err) == -1);
@@ -301,14 +428,126 @@ TEST(edit_without_schema)
     json_decref(p);
 }
 
+/* How key=value types a value beyond the schema: an object or an array cannot be written so, a
+ * null takes a JSON scalar, and a double-quoted JSON string is that string. */
+TEST(edit_typing)
+{
+    static const char params[] = "{\"nested\":{\"a\":1},\"list\":[1],\"maybe\":null,"
+                                 "\"note\":\"x\",\"n\":1}";
+    static const struct {
+        const char *text, *key, *want, *msg; /* want: the key's canonical value */
+    } cases[] = {
+        {"nested=1", NULL, NULL, "nested is an object: use the JSON form, /edit {\"nested\": ...}"},
+        {"list=[2]", NULL, NULL, "list is an array: use the JSON form, /edit {\"list\": ...}"},
+        {"maybe=5", "maybe", "5", NULL},
+        {"maybe=2.5", "maybe", "2.5", NULL},
+        {"maybe=true", "maybe", "true", NULL},
+        {"maybe=null", "maybe", "null", NULL},
+        {"maybe=\"5\"", "maybe", "\"5\"", NULL},
+        {"maybe=hello world", "maybe", "\"hello world\"", NULL},
+        {"maybe={\"a\":1}", "maybe", "\"{\\\"a\\\":1}\"", NULL},
+        {"note=\"hello\"", "note", "\"hello\"", NULL},
+        {"note=\"a \\\"b\\\"\"", "note", "\"a \\\"b\\\"\"", NULL},
+        {"note=\"\"", "note", "\"\"", NULL},
+        {"note=\"open", "note", "\"\\\"open\"", NULL},
+        {"note=say \"hi\"", "note", "\"say \\\"hi\\\"\"", NULL},
+        {"n=\"5\"", NULL, NULL, "n must be an integer"},
+        {"{\"nested\": {\"b\": 2}}", "nested", "{\"b\":2}", NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *p = load(params), *out = NULL;
+        struct lg_error err = {0};
+        int rc = params_edit(p, NULL, cases[i].text, &out, &err);
+
+        if (cases[i].want) {
+            char *c = out ? params_canonical(json_object_get(out, cases[i].key)) : NULL;
+            CHECKF(rc == 0 && t_streq(c, cases[i].want), "%s: rc %d (%s), got %s, expected %s",
+                   cases[i].text, rc, err.message, c, cases[i].want);
+            free(c);
+        } else {
+            CHECKF(rc == -1 && !out && strstr(err.message, cases[i].msg),
+                   "%s: rc %d, message \"%s\" lacks \"%s\"", cases[i].text, rc, err.message,
+                   cases[i].msg);
+        }
+        json_decref(out);
+        json_decref(p);
+    }
+}
+
+/* A key the request does not have (a mistyped one) is refused, in both forms, whether or not
+ * the schema closes the params: it would be added beside the key meant, which would keep its
+ * value. A key of the schema's properties may be added. */
+TEST(edit_unknown_key)
+{
+    static const char open_schema[] =
+        "{\"type\":\"object\",\"properties\":{\"replicas\":{\"type\":\"integer\"},"
+        "\"env\":{\"type\":\"string\"},\"zone\":{\"type\":\"string\"}}}";
+    static const struct {
+        const char *schema, *text, *msg;
+    } cases[] = {
+        {NULL, "replcas=1", "replcas is not a parameter of this request; it has: env, replicas"},
+        {NULL, "{\"replcas\": 1}",
+         "replcas is not a parameter of this request; it has: env, replicas"},
+        {NULL, "replicas=2\nreplcas=1", "replcas is not a parameter of this request"},
+        {"{\"type\":\"object\"}", "replcas=1",
+         "replcas is not a parameter of this request; it has: env, replicas"},
+        {open_schema, "replcas=1",
+         "replcas is not a parameter of this request; it has: env, replicas, zone"},
+        {open_schema, "{\"env\": \"production\", \"replcas\": 1}",
+         "replcas is not a parameter of this request; it has: env, replicas, zone"},
+    };
+    json_t *p = load("{\"replicas\":3,\"env\":\"staging\"}"), *out = NULL, *schema;
+    struct lg_error err = {0};
+    char *c;
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        schema = cases[i].schema ? load(cases[i].schema) : NULL;
+        out = NULL;
+        CHECKF(params_edit(p, schema, cases[i].text, &out, &err) == -1 && !out &&
+                   strstr(err.message, cases[i].msg),
+               "%s: message \"%s\" lacks \"%s\"", cases[i].text, err.message, cases[i].msg);
+        json_decref(out);
+        json_decref(schema);
+    }
+    /* A property of the schema that the params lack may be set. */
+    schema = load(open_schema);
+    CHECK(params_edit(p, schema, "zone=eu-1", &out, &err) == 0);
+    c = params_canonical(out);
+    CHECK_EQ_STR(c, "{\"env\":\"staging\",\"replicas\":3,\"zone\":\"eu-1\"}");
+    free(c);
+    json_decref(out);
+    json_decref(schema);
+    json_decref(p);
+    /* Many keys: the list is cut, not the message. */
+    p = json_object();
+    for (int i = 0; i < 60; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "key_%02d", i);
+        json_object_set_new(p, k, json_integer(i));
+    }
+    CHECK(params_edit(p, NULL, "nope=1", &out, &err) == -1);
+    CHECK_CONTAINS(err.message, "nope is not a parameter of this request; it has: key_00, key_01");
+    CHECK_CONTAINS(err.message, ", ...");
+    n = strlen(err.message);
+    CHECKF(n < sizeof(err.message) - 1, "message of %zu bytes", n);
+    json_decref(p);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
     RUN(schema_subset);
+    RUN(pattern_cost);
+    RUN(pattern_cost_at_edit);
+    RUN(pattern_escapes);
     RUN(params_against_schema);
     RUN(params_limits);
     RUN(canonical);
     RUN(edit);
     RUN(edit_without_schema);
+    RUN(edit_unknown_key);
+    RUN(edit_typing);
     return t_end();
 }
