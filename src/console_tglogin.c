@@ -29,8 +29,8 @@ static bool is_admin(const struct config *cfg, int64_t id)
  * line in `cookie`, else -1 with *code (the browser's error code) and
  * *reason (the audit's).
  */
-static int sign_in(struct http_req *r, const struct tglogin *l, const char *remote, char *cookie,
-                   size_t len, const char **code, const char **reason)
+static int sign_in(struct http_req *r, const struct tglogin *l, char *cookie, size_t len,
+                   const char **code, const char **reason)
 {
     const struct config *cfg = r->cfg;
     char tenant[ID_MAX_BYTES + 1], person[CONSOLE_PERSON_MAX + 1], name[257], sha[65];
@@ -113,12 +113,11 @@ void console_telegram_login(struct http_req *r)
             log_warn("could not audit a refused telegram login", "error=\"%s\"", err.message);
         goto answer;
     }
-    if (sign_in(r, &l, remote, cookie, sizeof(cookie), &code, &reason) < 0) {
+    if (sign_in(r, &l, cookie, sizeof(cookie), &code, &reason) < 0) {
         char actor[40];
 
         snprintf(actor, sizeof(actor), "telegram:%lld", (long long)l.id);
-        log_info("telegram login refused", "reason=%s person=%s remote=%s", reason, actor,
-                 remote);
+        log_info("telegram login refused", "reason=%s person=%s remote=%s", reason, actor, remote);
         if (*rid && strcmp(code, "unavailable") != 0 &&
             store_tglogin_refused(rid, actor, reason, remote, &err) < 0)
             log_warn("could not audit a refused telegram login", "error=\"%s\"", err.message);
