@@ -81,6 +81,7 @@ static int sign_in(struct http_req *r, const struct tglogin *l, char *cookie, si
         0)
         return -1;
     log_info("console login", "via=telegram person=%s role=%s tenant=%s", person, role, tenant);
+    *code = *reason = NULL;
     return 0;
 }
 

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import http.client
 import itertools
+import os
 import time
 import urllib.parse
 
@@ -118,7 +119,7 @@ def test_cut_message_says_read_it_all(s):
     button_on(s)
     c = chat()
     register(s, "tgl-cut", c, approvers=[ANN])
-    rid = submit(s, "tgl-cut", message="deploy everything " * 400)
+    rid = submit(s, "tgl-cut", message="deploy everything " * 400, request_type="confirmation")
     _, _, rec = sent(s, rid)
     ok("Shortened" in rec["text"], rec["text"][-300:])
     b = login_button(rec)
@@ -126,6 +127,10 @@ def test_cut_message_says_read_it_all(s):
     eq(b["login_url"]["url"], "https://%s%s?r=%s" % (DOMAIN, LOGIN, rid))
     # A cut confirmation is denied, never approved, in Telegram: its approve stays off.
     eq(buttons(rec), [NO + "Deny", ASK, "Read it all"])
+    # An answer request: the login button instead of force_reply; a reply still answers it.
+    rid = submit(s, "tgl-cut", message="Which branch?")
+    _, _, rec = sent(s, rid)
+    eq(buttons(rec), ["Open in console"])
 
 
 def test_login_opens_the_request(s):
@@ -158,8 +163,11 @@ def test_login_opens_the_request(s):
     eq(s.scalar("SELECT count(*) FROM tg_logins WHERE hash_sha256 = :'p1'",
                 hashlib.sha256(h.encode()).hexdigest()), "1")
     eq(s.scalar("SELECT count(*) FROM tg_logins WHERE hash_sha256 = :'p1'", h), "0")
-    # Neither the query nor the hash reaches a log.
+    # Neither the query nor the hash reaches a log: nginx keeps no access log line of it.
     ok(h not in s.log_text(), "the login's hash is in a log")
+    with open(os.path.join(s.var, "log", "nginx-access.log")) as f:
+        logged = f.read()
+    ok("/console/api/me" in logged and LOGIN not in logged, "access log: %r" % logged[-500:])
 
     # The same data again: refused, and audited.
     refused_with(get(path), "invalid")
