@@ -134,7 +134,7 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
 
 $(FUZZ_BUILD)/fuzz_validate: $(call FUZZ_OBJ,)
 $(FUZZ_BUILD)/fuzz_telegram: $(call FUZZ_OBJ,)
-$(FUZZ_BUILD)/fuzz_query: $(call FUZZ_OBJ,http router config)
+$(FUZZ_BUILD)/fuzz_query: $(call FUZZ_OBJ,http router config tglogin)
 $(FUZZ_BUILD)/fuzz_config: $(call FUZZ_OBJ,config)
 $(FUZZ_BUILD)/fuzz_mcp: $(call FUZZ_OBJ,config) src/mcp.c
 
