@@ -492,3 +492,32 @@ def test_no_bot_token_delivers_to_console_and_login_rate_limit(s):
            "0")
     finally:
         alone.cleanup()
+
+
+def test_same_person_in_telegram_and_console(s):
+    # A Telegram approver signed in with their user id is the same voter in
+    # both channels: a press in Telegram, then a console vote, is "already
+    # voted"; the console's decision edits the Telegram message.
+    from test_07_telegram import sent
+    ann, bob = 9_200_000_001, 9_200_000_002
+    c = chat()
+    register(s, "con-both", telegram_id=c, approvers=[ann, bob])
+    rid = submit(s, "con-both", request_type="confirmation", approvals_required=2)
+    _, m, _ = sent(s, rid)
+    _, st = s.tg.press_and_deliver(c, m, button_text="\u2705 Approve", user_id=ann,
+                                   first_name="Ann")
+    eq(st, [200])
+    wait_for(lambda: votes_rows(s, rid), 10, "Ann's press to be recorded")
+    a = login(s, "--user", str(ann), "--name", "Ann")
+    eq(a.get("/console/api/requests/" + rid).json["already_voted"], True)
+    error_is(a.vote(rid, {"approve": True}), 409, "already_voted")
+    b = login(s, "--user", str(bob), "--name", "Bob")
+    edits = int(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1'"
+                         " AND kind = 'tg_edit'", rid))
+    r, p = vote_and_long_poll(s, b, rid, {"approve": True})
+    eq(r.json["result"], "approved", repr(r))
+    eq((p["approved"], p["approvals"]), (True, 2))
+    eq([(v[0], v[1], v[3]) for v in votes_rows(s, rid)],
+       [("telegram:%d" % ann, str(ann), "telegram"), ("telegram:%d" % bob, str(bob), "console")])
+    ok(int(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1' AND kind = 'tg_edit'",
+                    rid)) > edits, "the Telegram message is edited to show the decision")
