@@ -504,10 +504,11 @@ void console_vote(struct http_req *r)
     if (u->telegram_id > 0)
         json_object_set_new(v.detail, "user_id", json_integer((json_int_t)u->telegram_id));
     rc = store_console_request(u, id, &d, &err);
-    if (rc == 0 && strcmp(json_string_value(json_object_get(d, "status")), "pending") != 0)
-        rc = lg_fail(&err, 409, "not_pending", "this request is no longer pending");
+    /* a person who voted hears that first, whether or not the request is decided since */
     if (rc == 0 && json_is_true(json_object_get(d, "already_voted")))
         rc = lg_fail(&err, 409, "already_voted", "you already voted on this request");
+    if (rc == 0 && strcmp(json_string_value(json_object_get(d, "status")), "pending") != 0)
+        rc = lg_fail(&err, 409, "not_pending", "this request is no longer pending");
     if (rc == 0)
         rc = body_reason(body, &reason, &err);
     if (rc == 0)
