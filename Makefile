@@ -44,16 +44,17 @@ Q := @
 endif
 
 SRCS := util.c log.c config.c db.c store.c store_keys.c store_sessions.c store_requests.c \
-        submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c keycache.c validate.c params.c shape.c http.c router.c api.c decide.c \
-        tgmsg.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c mcp.c mcpstdio.c \
-        server.c migrate.c apikey.c audit.c main.c
+        submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c store_console.c store_tglogin.c keycache.c validate.c params.c shape.c http.c router.c api.c decide.c \
+        tgmsg.c tglogin.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c mcp.c mcpstdio.c \
+        server.c migrate.c apikey.c audit.c console.c console_tglogin.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
 SQL  := $(sort $(wildcard sql/migrations/*.sql))
 SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
-              test_tgmsg test_keycache test_notify test_hook test_migrate test_params
+              test_tgmsg test_keycache test_notify test_hook test_migrate test_params \
+              test_tglogin
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop check check-unit check-integration check-configs deps lint \
@@ -95,6 +96,7 @@ $(BUILD)/tests/test_shape: tests/unit/test_shape.c $(BUILD)/shape.o $(BUILD)/par
 $(BUILD)/tests/test_params: tests/unit/test_params.c $(BUILD)/params.o $(BUILD)/util.o
 $(BUILD)/tests/test_decide: tests/unit/test_decide.c $(BUILD)/decide.o $(BUILD)/util.o
 $(BUILD)/tests/test_tgmsg: tests/unit/test_tgmsg.c $(BUILD)/tgmsg.o $(BUILD)/decide.o $(BUILD)/params.o $(BUILD)/util.o
+$(BUILD)/tests/test_tglogin: tests/unit/test_tglogin.c $(BUILD)/tglogin.o $(BUILD)/util.o
 $(BUILD)/tests/test_keycache: tests/unit/test_keycache.c $(BUILD)/keycache.o $(BUILD)/util.o
 $(BUILD)/tests/test_notify: tests/unit/test_notify.c $(BUILD)/notify.o $(BUILD)/db.o $(BUILD)/keycache.o \
                           $(BUILD)/log.o $(BUILD)/util.o
@@ -132,7 +134,7 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
 
 $(FUZZ_BUILD)/fuzz_validate: $(call FUZZ_OBJ,)
 $(FUZZ_BUILD)/fuzz_telegram: $(call FUZZ_OBJ,)
-$(FUZZ_BUILD)/fuzz_query: $(call FUZZ_OBJ,http router config)
+$(FUZZ_BUILD)/fuzz_query: $(call FUZZ_OBJ,http router config tglogin)
 $(FUZZ_BUILD)/fuzz_config: $(call FUZZ_OBJ,config)
 $(FUZZ_BUILD)/fuzz_mcp: $(call FUZZ_OBJ,config) src/mcp.c
 

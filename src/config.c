@@ -127,6 +127,12 @@ static const struct key keys[] = {
     {"telegram_update_window_hours", "LOOPGATE_TELEGRAM_UPDATE_WINDOW_HOURS", K_INT,
      OFF(telegram_update_window_hours), 48, 8760, "48",
      "how long a processed update_id is remembered (per bot) to ignore repeats"},
+    {"console_login_button", "LOOPGATE_CONSOLE_LOGIN_BUTTON", K_BOOL, OFF(console_login_button), 0,
+     0, "false",
+     "an \"Open in console\" Telegram login button on every request message (needs an https:// "
+     "public_url linked to the bot with BotFather's /setdomain)"},
+    {"console_admins", "LOOPGATE_CONSOLE_ADMINS", K_IDLIST, OFF(console_admins), 0, 0, "",
+     "Telegram user ids who sign in to the console by Telegram as admins (others: approvers)"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -381,6 +387,18 @@ static int read_file(const char *path, char **out, char *errbuf, size_t errlen)
     return 0;
 }
 
+/* Keys whose value needs another's; checked once every source is read. */
+static int check_combinations(const struct config *cfg, char *errbuf, size_t errlen)
+{
+    if (cfg->console_login_button && strncmp(cfg->public_url, "https://", 8) != 0) {
+        snprintf(errbuf, errlen,
+                 "console_login_button: on needs public_url (PUBLIC_URL) to be the https:// "
+                 "origin linked to the bot: Telegram opens login URLs over HTTPS only");
+        return -1;
+    }
+    return 0;
+}
+
 int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 {
     config_defaults(cfg);
@@ -408,7 +426,7 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
         if (set_value(cfg, &keys[i], v, where, errbuf, errlen) < 0)
             return -1;
     }
-    return 0;
+    return check_combinations(cfg, errbuf, errlen);
 }
 
 void config_describe(void)

@@ -13,6 +13,8 @@
  *
  * An unknown key or a bad value is an error that names the key and where it
  * came from (file:line or the environment variable); start-up stops there.
+ * So is a key whose value needs another's (console_login_button = on needs
+ * an https:// public_url), checked once every source is read.
  */
 #ifndef LG_CONFIG_H
 #define LG_CONFIG_H
@@ -67,6 +69,10 @@ struct config {
     int telegram_bot_gap_ms;
     int telegram_bot_rate;
     int telegram_update_window_hours;
+
+    /* [console] */
+    bool console_login_button;
+    struct id_list console_admins;
     int poll_wait_max;
     bool webhook_allow_private;
     int webhook_retry_seconds;

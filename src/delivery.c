@@ -21,6 +21,13 @@
  *    renewed first (store_outbox_renew), and skipped when it is no longer
  *    this thread's to send. So no lease runs out while its call is in
  *    flight, and no row is claimed again and sent twice.
+ * 4. With console_login_button on, a request's message (sent, escalated or
+ *    edited while pending) carries the console's login button
+ *    (tgmsg_login_button). Telegram refuses a login_url whose domain is not
+ *    the one linked to the bot (BOT_DOMAIN_INVALID): the message then goes
+ *    without the button, a warning says what to fix, and the button is left
+ *    off for LOGIN_RETRY_MS, so a missing /setdomain never keeps a request
+ *    from its approvers.
  */
 #include "delivery.h"
 
@@ -51,6 +58,7 @@
 #define BUSY_LOOK_MS 5         /* ... and this soon (doubling) when due rows were not taken */
 #define PACED_HINT_MAX_MS 1000 /* a bot slot frees one second after its answer */
 #define TOKEN_RECHECK_MS (5 * 60 * 1000) /* a refused token is tried again this often */
+#define LOGIN_RETRY_MS (10 * 60 * 1000)  /* a login button Telegram refused is tried again */
 #define LEASE_MARGIN_S 15                /* a lease outlasts its attempt by at least this */
 #define TG_LEASE_S 60                    /* > the Telegram client's timeout + LEASE_MARGIN_S */
 #define HOOK_LEASE_S 60                  /* > HOOK_TIMEOUT_S + LEASE_MARGIN_S */
@@ -61,10 +69,11 @@ static struct {
     const struct config *cfg;
     pthread_t threads[MAX_THREADS];
     int n;
-    bool timekeeper;         /* a delivery thread sleeps until the next row is due */
-    int64_t bot_id;          /* the configured token's bot */
-    int64_t parked_until_ms; /* Telegram refused the token: no Telegram call before then */
-    bool rechecking;         /* a thread is asking Telegram (getMe) whether it still does */
+    bool timekeeper;            /* a delivery thread sleeps until the next row is due */
+    int64_t bot_id;             /* the configured token's bot */
+    int64_t parked_until_ms;    /* Telegram refused the token: no Telegram call before then */
+    bool rechecking;            /* a thread is asking Telegram (getMe) whether it still does */
+    int64_t login_off_until_ms; /* Telegram refused the login button's domain: none until then */
 } D;
 
 /* Exponential backoff with jitter: base 1 s doubling, capped, times 0.5-1.0. */
@@ -189,13 +198,51 @@ static void failed(const struct outbox_row *o, const struct tg_result *res)
     record(rc, &err, o);
 }
 
+/*
+ * `params` (tgmsg_request for `r`, cut when `truncated`) with the console's
+ * login button (a new reference), or NULL when the message goes without
+ * one (console_login_button off, or Telegram refused its domain lately).
+ */
+static json_t *with_login(const json_t *params, const struct lg_request *r, bool truncated)
+{
+    int64_t off = __atomic_load_n(&D.login_off_until_ms, __ATOMIC_ACQUIRE);
+    json_t *out;
+
+    if (!D.cfg->console_login_button || (off && now_ms() < off))
+        return NULL;
+    out = json_deep_copy(params);
+    tgmsg_login_button(out, D.cfg->public_url, r->id, truncated);
+    return out;
+}
+
+/*
+ * Call `method` for a request's message: with `login` (with_login; may be
+ * NULL) first, and with `params` when there is no login button or Telegram
+ * refused its domain (see 4. above).
+ */
+static void call_message(struct tg_client *tg, const char *method, json_t *params, json_t *login,
+                         struct tg_result *res)
+{
+    if (login) {
+        tg_call(tg, method, login, res);
+        if (!(res->outcome == TG_PERMANENT && strstr(res->error, "BOT_DOMAIN_INVALID")))
+            return;
+        __atomic_store_n(&D.login_off_until_ms, now_ms() + LOGIN_RETRY_MS, __ATOMIC_RELEASE);
+        log_warn("Telegram refused the console login button: link the domain of public_url to "
+                 "the bot with BotFather's /setdomain; messages go without the button until then",
+                 "error=\"%s\" retry_in_s=%d", res->error, LOGIN_RETRY_MS / 1000);
+        json_decref(res->result);
+    }
+    tg_call(tg, method, params, res);
+}
+
 static void send_request(struct tg_client *tg, const struct outbox_row *o)
 {
     struct request_row row;
     const struct lg_request *r = &row.r;
     struct lg_error err;
     struct tg_result res;
-    json_t *params, *buttons;
+    json_t *params, *buttons, *login;
     bool truncated, queued;
     int rc;
 
@@ -212,9 +259,11 @@ static void send_request(struct tg_client *tg, const struct outbox_row *o)
     }
     params = tgmsg_request(r, &truncated);
     json_object_set_new(params, "chat_id", json_integer((json_int_t)r->tg_chat_id));
+    login = with_login(params, r, truncated);
     buttons = tgmsg_buttons(r, truncated);
     store_request_row_free(&row);
-    tg_call(tg, "sendMessage", params, &res);
+    call_message(tg, "sendMessage", params, login, &res);
+    json_decref(login);
     json_decref(params);
     if (res.outcome == TG_OK) {
         json_int_t mid = json_integer_value(json_object_get(res.result, "message_id"));
@@ -245,7 +294,7 @@ static void escalate_request(struct tg_client *tg, const struct outbox_row *o)
     const struct lg_request *r = &row.r;
     struct lg_error err;
     struct tg_result res;
-    json_t *params;
+    json_t *params, *login;
     bool truncated, queued;
     int rc;
 
@@ -262,8 +311,10 @@ static void escalate_request(struct tg_client *tg, const struct outbox_row *o)
     }
     params = tgmsg_request(r, &truncated);
     json_object_set_new(params, "chat_id", json_integer((json_int_t)o->chat_id));
+    login = with_login(params, r, truncated);
     store_request_row_free(&row);
-    tg_call(tg, "sendMessage", params, &res);
+    call_message(tg, "sendMessage", params, login, &res);
+    json_decref(login);
     json_decref(params);
     if (res.outcome == TG_OK) {
         json_int_t mid = json_integer_value(json_object_get(res.result, "message_id"));
@@ -291,7 +342,7 @@ static void edit_request(struct tg_client *tg, const struct outbox_row *o)
     const struct lg_request *r = &row.r;
     struct lg_error err;
     struct tg_result res;
-    json_t *params;
+    json_t *params, *login = NULL;
     bool esc = json_is_true(json_object_get(o->payload, "escalation"));
     int64_t chat, mid;
 
@@ -314,11 +365,15 @@ static void edit_request(struct tg_client *tg, const struct outbox_row *o)
         /* A vote that did not decide: the message as sent, with its progress and buttons. */
         bool truncated;
         params = tgmsg_request(r, &truncated);
+        json_object_set_new(params, "chat_id", json_integer((json_int_t)chat));
+        json_object_set_new(params, "message_id", json_integer((json_int_t)mid));
+        login = with_login(params, r, truncated);
     }
     json_object_set_new(params, "chat_id", json_integer((json_int_t)chat));
     json_object_set_new(params, "message_id", json_integer((json_int_t)mid));
     store_request_row_free(&row);
-    tg_call(tg, "editMessageText", params, &res);
+    call_message(tg, "editMessageText", params, login, &res);
+    json_decref(login);
     json_decref(params);
     if (res.outcome == TG_OK)
         record(store_outbox_done(o->id, &err), &err, o);
@@ -717,8 +772,9 @@ int delivery_start(const struct config *cfg)
         return -1;
     D.n++;
     if (!cfg->telegram_bot_token || !*cfg->telegram_bot_token)
-        log_info("no Telegram bot token: request messages stay queued until one is configured",
-                 "%s", "");
+        log_info(
+            "no Telegram bot token: requests are answered in the console (delivery state console)",
+            "%s", "");
     for (int i = 0; i < cfg->delivery_threads && D.n < MAX_THREADS; i++) {
         if (pthread_create(&D.threads[D.n], NULL, delivery_thread, NULL) != 0)
             return -1;

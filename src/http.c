@@ -86,6 +86,8 @@ const char *http_reason(int status)
         return "Accepted";
     case 204:
         return "No Content";
+    case 303:
+        return "See Other";
     case 400:
         return "Bad Request";
     case 401:
@@ -147,16 +149,17 @@ void http_send_json_hdr(struct http_req *r, int status, json_t *body, const char
 
 void http_send_empty(struct http_req *r, int status, const char *headers)
 {
-    char head[512];
-    int n;
+    struct sbuf head = {0};
 
     r->status = status;
     r->answered = true;
     if (!r->fcgi)
         return;
-    n = snprintf(head, sizeof(head), "Status: %d %s\r\n%sContent-Length: 0\r\n\r\n", status,
-                 http_reason(status), headers ? headers : "");
-    FCGX_PutStr(head, n, r->fcgi->out);
+    /* Headers of any length (a redirect with a cookie): never cut. */
+    sb_printf(&head, "Status: %d %s\r\n%sContent-Length: 0\r\n\r\n", status, http_reason(status),
+              headers ? headers : "");
+    FCGX_PutStr(head.p, (int)head.len, r->fcgi->out);
+    sb_free(&head);
 }
 
 void http_sse_begin(struct http_req *r, const char *headers)

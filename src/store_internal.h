@@ -35,6 +35,8 @@ enum store_range {
     STORE_OUTBOX = 4 * STORE_RANGE_SIZE,
     STORE_TG = 5 * STORE_RANGE_SIZE,
     STORE_MCP = 6 * STORE_RANGE_SIZE,
+    STORE_CONSOLE = 7 * STORE_RANGE_SIZE,
+    STORE_TGLOGIN = 10 * STORE_RANGE_SIZE,
 };
 
 /* The columns of a request, in the order store_row_to_request reads them. */

@@ -622,6 +622,27 @@ json_t *tgmsg_request(const struct lg_request *r, bool *truncated)
     return params;
 }
 
+void tgmsg_login_button(json_t *params, const char *public_url, const char *request_id,
+                        bool truncated)
+{
+    json_t *markup = json_object_get(params, "reply_markup");
+    json_t *rows = json_object_get(markup, "inline_keyboard");
+    size_t n = strlen(public_url);
+    struct sbuf url = {0};
+
+    sb_append(&url, public_url, n && public_url[n - 1] == '/' ? n - 1 : n);
+    sb_printf(&url, "%s?r=%s", TGMSG_LOGIN_PATH, request_id);
+    if (!json_is_array(rows)) {
+        /* An answer request: its force_reply gives way to the button. */
+        rows = json_array();
+        json_object_set_new(params, "reply_markup", json_pack("{s:o}", "inline_keyboard", rows));
+    }
+    json_array_append_new(rows, json_pack("[{s:s, s:{s:s, s:b}}]", "text",
+                                          truncated ? TGMSG_LOGIN_READ : TGMSG_LOGIN_OPEN,
+                                          "login_url", "url", url.p, "request_write_access", 0));
+    sb_free(&url);
+}
+
 json_t *tgmsg_final(const struct lg_request *r)
 {
     struct sbuf b = {0};

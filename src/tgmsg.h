@@ -85,6 +85,25 @@ json_t *tgmsg_buttons(const struct lg_request *r, bool truncated);
 /* sendMessage parameters (without chat_id); *truncated says whether text was cut. */
 json_t *tgmsg_request(const struct lg_request *r, bool *truncated);
 
+#define TGMSG_LOGIN_OPEN "Open in console"
+#define TGMSG_LOGIN_READ "Read it all"
+/* The path the console's Telegram login answers at (tglogin.h). */
+#define TGMSG_LOGIN_PATH "/console/api/telegram-login"
+
+/*
+ * Add to `params` (from tgmsg_request for request `request_id`) a last
+ * keyboard row with one button whose login_url opens the request in the
+ * console: <public_url>/console/api/telegram-login?r=<request_id>, without
+ * asking to write to the person; labeled "Read it all" on a message cut to
+ * fit (`truncated`), else "Open in console". The other buttons, their
+ * order and callback_data stay as they are. An answer request (force_reply)
+ * gets an inline keyboard with this button alone instead: a reply to the
+ * message still answers it. `public_url` is the https:// origin (a
+ * trailing '/' is dropped).
+ */
+void tgmsg_login_button(json_t *params, const char *public_url, const char *request_id,
+                        bool truncated);
+
 /* editMessageText parameters (without chat_id, message_id): the final state, no keyboard. */
 json_t *tgmsg_final(const struct lg_request *r);
 

@@ -2,8 +2,10 @@
  * fuzz_query.c - what an agent puts in the request line and headers: the
  * query string (http_query_get, then the id and number checks the API
  * applies to its values), the Content-Type (media_type_is_json) and the
- * method and path (router_match). The input is "query\ncontent-type\n
- * method\npath"; missing lines are empty.
+ * method and path (router_match), and the query as a Telegram login
+ * (tglogin_check: refused with a client error, or accepted only for a
+ * positive id). The input is "query\ncontent-type\nmethod\npath"; missing
+ * lines are empty.
  */
 #include <jansson.h>
 
@@ -11,6 +13,7 @@
 #include "fuzz.h"
 #include "http.h"
 #include "router.h"
+#include "tglogin.h"
 #include "validate.h"
 
 static void route_stub(struct http_req *r)
@@ -72,6 +75,14 @@ static void fuzz_one(const char *data, size_t len)
     }
     /* A value that does not fit in a small buffer is refused, never cut. */
     FUZZ_REQUIRE(http_query_get(query, "request_id", out, 8) != 0 || strlen(out) < 8);
+    {
+        struct tglogin l;
+
+        if (tglogin_check(query, "123456:FUZZ-token", 1764616800, &l, &err) < 0)
+            fuzz_client_error(&err);
+        else
+            FUZZ_REQUIRE(l.id > 0 && strlen(l.hash) == 64);
+    }
     (void)media_type_is_json(ctype);
     if (!router_match(table, sizeof(table) / sizeof(table[0]), method, path, &status, allow,
                       sizeof(allow)))

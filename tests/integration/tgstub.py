@@ -529,6 +529,9 @@ class TelegramStub:
         self.max_poll = 30.0
         self.callback_timeout = 150.0
         self.strict_ampersand = True
+        # The domain linked to the bot with BotFather's /setdomain (None: none yet); a
+        # login_url elsewhere is refused with BOT_DOMAIN_INVALID, as Telegram does.
+        self.login_domain = None
         self.unknown_chats = set()
         self.blocked_chats = set()
         self.next_update_id = 100000000 + random.randrange(100000000)
@@ -862,6 +865,8 @@ class TelegramStub:
                         if not isinstance(d, str) or not 1 <= len(d.encode("utf-8")) <= \
                                 MAX_CALLBACK_DATA:
                             raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+                    if "login_url" in b:
+                        self._login_url(b["login_url"])
                     if "url" in b and not re.match(r"(https?|tg)://\S+$", str(b["url"])):
                         raise ApiError(400, "Bad Request: inline keyboard button URL '%s' is "
                                             "invalid: Wrong HTTP URL" % b["url"])
@@ -877,6 +882,21 @@ class TelegramStub:
         if "keyboard" in mk or "remove_keyboard" in mk:
             return mk, None
         raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+
+    def _login_url(self, lu):
+        """Validate a LoginUrl: an object with an HTTPS url on the bot's linked domain."""
+        if not isinstance(lu, dict) or not isinstance(lu.get("url"), str):
+            raise ApiError(400, "Bad Request: can't parse inline keyboard button: Field "
+                                "\"login_url\" must be of type Object")
+        for k in ("request_write_access",):
+            if k in lu and not isinstance(lu[k], bool):
+                raise ApiError(400, "Bad Request: can't parse inline keyboard button: Field "
+                                    "\"%s\" must be of type Boolean" % k)
+        u = urllib.parse.urlsplit(lu["url"])
+        if u.scheme != "https" or not u.hostname or re.search(r"\s", lu["url"]):
+            raise ApiError(400, "Bad Request: wrong HTTP URL")
+        if self.login_domain is None or u.hostname != self.login_domain:
+            raise ApiError(400, "Bad Request: BOT_DOMAIN_INVALID")
 
     def _rate_check(self, method, chat_id):
         """Raise 429 if this message would exceed a limit; else note it as sent."""

@@ -34,6 +34,8 @@ static const char *const env_names[] = {
     "TELEGRAM_API_URL",
     "TELEGRAM_WEBHOOK_SECRET",
     "PUBLIC_URL",
+    "LOOPGATE_CONSOLE_LOGIN_BUTTON",
+    "LOOPGATE_CONSOLE_ADMINS",
     "LOOPGATE_MCP_SESSIONS_MAX",
     "LOOPGATE_MCP_SESSION_IDLE",
 };
@@ -401,6 +403,30 @@ TEST(load_env)
     CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), -1);
     CHECK_CONTAINS(err, "environment SERVER_PORT");
     config_free(&cfg);
+    unsetenv("SERVER_PORT");
+
+    /* The login button needs an https:// public_url: start-up stops naming the key. */
+    setenv("LOOPGATE_CONSOLE_LOGIN_BUTTON", "on", 1);
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "console_login_button");
+    CHECK_CONTAINS(err, "public_url");
+    config_free(&cfg);
+    setenv("PUBLIC_URL", "http://hitl.example.com", 1);
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), -1);
+    CHECK_CONTAINS(err, "console_login_button");
+    config_free(&cfg);
+    setenv("PUBLIC_URL", "https://hitl.example.com", 1);
+    setenv("LOOPGATE_CONSOLE_ADMINS", "42, 43", 1);
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), 0);
+    CHECK(cfg.console_login_button);
+    CHECK_EQ_INT(cfg.console_admins.n, 2);
+    CHECK_EQ_INT(cfg.console_admins.ids[1], 43);
+    config_free(&cfg);
+    setenv("LOOPGATE_CONSOLE_LOGIN_BUTTON", "off", 1);
+    unsetenv("PUBLIC_URL");
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), 0);
+    CHECK(!cfg.console_login_button);
+    config_free(&cfg);
 
     clear_env();
     unlink(path);
@@ -452,6 +478,8 @@ TEST(shipped_conf)
     CHECK_EQ_STR(cfg.db_uri, "host=/run/postgresql dbname=loopgate user=loopgate");
     CHECK_EQ_STR(cfg.telegram_webhook_secret, "");
     CHECK_EQ_STR(cfg.telegram_api_url, "https://api.telegram.org");
+    CHECK(!cfg.console_login_button);
+    CHECK_EQ_INT(cfg.console_admins.n, 0);
     config_free(&cfg);
 }
 

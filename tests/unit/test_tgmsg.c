@@ -1319,6 +1319,71 @@ TEST(params_shown)
     free(big);
 }
 
+/* ------------------------------------------------------------ tgmsg_login_button */
+
+/* The keyboard of `p` as compact JSON (malloc'd). */
+static char *markup_dump(json_t *p)
+{
+    return json_dumps(json_object_get(p, "reply_markup"), JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+TEST(login_button)
+{
+    struct lg_request r = sample("choice");
+    bool truncated;
+    json_t *p, *kb, *last, *login;
+    char *before, *after, *msg = repeat("deploy everything ", 1000);
+    size_t n;
+
+    r.options_json = README_OPTIONS;
+    p = tgmsg_request(&r, &truncated);
+    CHECK(!truncated);
+    before = markup_dump(p);
+    n = json_array_size(json_object_get(json_object_get(p, "reply_markup"), "inline_keyboard"));
+    tgmsg_login_button(p, "https://hitl.example.com/", r.id, truncated);
+    kb = json_object_get(json_object_get(p, "reply_markup"), "inline_keyboard");
+    /* One more row, last, alone; the rows before it exactly as they were. */
+    CHECK_EQ_INT(json_array_size(kb), n + 1);
+    last = json_array_get(kb, n);
+    CHECK_EQ_INT(json_array_size(last), 1);
+    CHECK_EQ_STR(str(json_array_get(last, 0), "text"), "Open in console");
+    CHECK(json_object_get(json_array_get(last, 0), "callback_data") == NULL);
+    CHECK(json_object_get(json_array_get(last, 0), "style") == NULL);
+    login = json_object_get(json_array_get(last, 0), "login_url");
+    CHECK_EQ_STR(str(login, "url"), "https://hitl.example.com/console/api/telegram-login?r=" ID);
+    CHECK(json_is_false(json_object_get(login, "request_write_access")));
+    json_array_remove(kb, n);
+    after = markup_dump(p);
+    CHECK_EQ_STR(after, before);
+    free(before);
+    free(after);
+    json_decref(p);
+
+    /* A cut message: "Read it all", after its deny buttons. */
+    r.message = msg;
+    p = tgmsg_request(&r, &truncated);
+    CHECK(truncated);
+    tgmsg_login_button(p, "https://hitl.example.com", r.id, truncated);
+    kb = json_object_get(json_object_get(p, "reply_markup"), "inline_keyboard");
+    last = json_array_get(kb, json_array_size(kb) - 1);
+    CHECK_EQ_STR(str(json_array_get(last, 0), "text"), "Read it all");
+    CHECK_EQ_STR(str(json_object_get(json_array_get(last, 0), "login_url"), "url"),
+                 "https://hitl.example.com/console/api/telegram-login?r=" ID);
+    CHECK_EQ_STR(str(json_array_get(json_array_get(kb, 0), 0), "style"), "danger");
+    json_decref(p);
+
+    /* An answer request: the button in place of force_reply. */
+    r = sample("input");
+    p = tgmsg_request(&r, &truncated);
+    tgmsg_login_button(p, "https://hitl.example.com", r.id, truncated);
+    CHECK(json_object_get(json_object_get(p, "reply_markup"), "force_reply") == NULL);
+    kb = json_object_get(json_object_get(p, "reply_markup"), "inline_keyboard");
+    CHECK_EQ_INT(json_array_size(kb), 1);
+    CHECK_EQ_STR(str(json_array_get(json_array_get(kb, 0), 0), "text"), "Open in console");
+    json_decref(p);
+    free(msg);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -1347,5 +1412,6 @@ int main(int argc, char **argv)
     RUN(labels_one_line);
     RUN(metadata_cannot_imitate);
     RUN(cut_offers_deny);
+    RUN(login_button);
     return t_end();
 }
