@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import re
+import os
 import threading
 
 import lg
@@ -144,6 +145,10 @@ def test_link_single_use_expiry_and_hash_only(s):
     eq(r.returncode, 2, r.stderr)
     r = s.cli("console", "link", "--user", "bad name!", check=False)
     eq(r.returncode, 2, r.stderr)
+    r = s.cli("console", "link", "--name", "Ann Smith", check=False)
+    eq(r.returncode, 2, r.stderr)
+    ok("--user" in r.stderr, r.stderr)
+    eq(len(make_link(s, "--user", "ann", "--name", "Ann Smith")), 43)
 
 
 def test_login_cookie_me_and_logout(s):
@@ -521,3 +526,30 @@ def test_same_person_in_telegram_and_console(s):
        [("telegram:%d" % ann, str(ann), "telegram"), ("telegram:%d" % bob, str(bob), "console")])
     ok(int(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1' AND kind = 'tg_edit'",
                     rid)) > edits, "the Telegram message is edited to show the decision")
+
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+def test_console_pages_headers(s):
+    # nginx serves www/ at /console/ and the API below it, each with the
+    # console's headers; /console redirects to /console/.
+    r = s.get("/console")
+    eq(r.status, 301)
+    eq(r.header("Location"), "/console/")
+    api = s.get("/console/api/me")
+    eq(api.status, 401)
+    for name, want in (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+                       ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"),
+                       ("Cache-Control", "no-store")):
+        eq(api.header(name), want, name + " on the API")
+    eq(len([h for h in api.headers if h[0].lower() == "cache-control"]), 1, "one Cache-Control")
+    if not os.path.exists(os.path.join(lg.ROOT, "www", "index.html")):
+        return  # the pages are not in this tree
+    page = s.get("/console/")
+    eq(page.status, 200, repr(page))
+    ok(page.header("Content-Type").startswith("text/html"), page.headers)
+    for name, want in (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+                       ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY")):
+        eq(page.header(name), want, name + " on the page")
