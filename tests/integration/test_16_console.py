@@ -279,6 +279,7 @@ def test_vote_deny_with_reason(s):
                             "use staging first", ""]])
     eq((p["status"], p["approved"], p["response"]), ("completed", False, "Deny"))
     eq(p["reason"], "Denied by ann: use staging first")
+    eq(p["responder"], {"id": None, "name": "ann"})
     # the timeline from the audit trail
     d = ann.get("/console/api/requests/" + rid).json
     eq([t["action"] for t in d["timeline"]], ["submitted", "decided"])
