@@ -554,3 +554,23 @@ def test_console_pages_headers(s):
     for name, want in (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
                        ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY")):
         eq(page.header(name), want, name + " on the page")
+
+
+def test_escalated_request_visible_to_the_escalation_session(s):
+    register(s, "con-esc-b", console_approvers=["eve"])
+    register(s, "con-esc-a", telegram_id=chat(), console_approvers=["ann"])
+    rid = submit(s, "con-esc-a", escalate_after_seconds=1, escalate_to="con-esc-b",
+                 timeout_seconds=120)
+    eve = login(s, "--name", "eve")
+    error_is(eve.get("/console/api/requests/" + rid), 404, "not_found")
+    wait_for(lambda: s.scalar("SELECT escalated_at IS NOT NULL FROM requests WHERE id = :'p1'",
+                              rid) == "t", 20, "the escalation")
+    d = eve.get("/console/api/requests/" + rid)
+    eq(d.status, 200, repr(d))
+    eq((d.json["escalated_to"], d.json["can_vote"]), ("con-esc-b", True))
+    ok(rid in [x["request_id"] for x in eve.get("/console/api/pending").json["requests"]],
+       "in eve's pending")
+    eq(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1' AND kind = 'tg_escalate'",
+                rid), "0", "no Telegram message to a console-only session")
+    r, p = vote_and_long_poll(s, eve, rid, {"approve": False, "reason": "not tonight"})
+    eq((r.json["result"], p["approved"]), ("denied", False))
