@@ -304,6 +304,25 @@ def test_events_idle_streams_hold_no_connection_and_are_bounded(s):
             x.close()
 
 
+def test_events_only_watched_tenants_are_announced(s):
+    # A NOTIFY makes its transaction commit under PostgreSQL's notification
+    # lock: the trigger announces only tenants with a stream open (a lease).
+    s.sql("INSERT INTO feed_tenants VALUES ('ev-loud', now() + interval '1 hour')"
+          " ON CONFLICT (tenant) DO UPDATE SET until = EXCLUDED.until")
+    out = s.notices(
+        "LISTEN lg_feed",
+        "INSERT INTO audit_log (tenant, actor, action) VALUES ('ev-quiet', 'test', 'submitted')",
+        "INSERT INTO audit_log (tenant, actor, action) VALUES ('ev-loud', 'test', 'session_registered')",
+        "SELECT 'after the session row'",
+        # One statement of three rows: one notification.
+        "INSERT INTO audit_log (tenant, actor, action)"
+        " SELECT 'ev-loud', 'test', 'submitted' FROM generate_series(1, 3)",
+        "SELECT 'done'")
+    eq(out.count('"lg_feed" with payload "ev-loud"'), 1, out)
+    ok(out.index('"lg_feed" with payload "ev-loud"') > out.index("after the session row"), out)
+    ok("ev-quiet" not in out, out)
+
+
 def test_events_restore(s):
     s.stop()
     for k in ENV:
