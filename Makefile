@@ -44,8 +44,9 @@ Q := @
 endif
 
 SRCS := util.c log.c config.c db.c store.c store_keys.c store_sessions.c store_requests.c \
-        submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c store_console.c store_tglogin.c keycache.c validate.c params.c shape.c http.c router.c api.c decide.c \
-        tgmsg.c tglogin.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c mcp.c mcpstdio.c \
+        submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c store_console.c store_tglogin.c store_events.c \
+        keycache.c validate.c params.c shape.c http.c router.c api.c decide.c \
+        tgmsg.c tglogin.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c feed.c events.c mcp.c mcpstdio.c \
         server.c migrate.c apikey.c audit.c console.c console_tglogin.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
 SQL  := $(sort $(wildcard sql/migrations/*.sql))
@@ -54,7 +55,7 @@ SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
               test_tgmsg test_keycache test_notify test_hook test_migrate test_params \
-              test_tglogin
+              test_tglogin test_feed
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop check check-unit check-integration check-configs deps lint \
@@ -98,6 +99,7 @@ $(BUILD)/tests/test_decide: tests/unit/test_decide.c $(BUILD)/decide.o $(BUILD)/
 $(BUILD)/tests/test_tgmsg: tests/unit/test_tgmsg.c $(BUILD)/tgmsg.o $(BUILD)/decide.o $(BUILD)/params.o $(BUILD)/util.o
 $(BUILD)/tests/test_tglogin: tests/unit/test_tglogin.c $(BUILD)/tglogin.o $(BUILD)/util.o
 $(BUILD)/tests/test_keycache: tests/unit/test_keycache.c $(BUILD)/keycache.o $(BUILD)/util.o
+$(BUILD)/tests/test_feed: tests/unit/test_feed.c $(BUILD)/feed.o $(BUILD)/util.o
 $(BUILD)/tests/test_notify: tests/unit/test_notify.c $(BUILD)/notify.o $(BUILD)/db.o $(BUILD)/keycache.o \
                           $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.o $(BUILD)/params.o $(BUILD)/util.o $(BUILD)/log.o

@@ -46,6 +46,21 @@ BEGIN
 END $$;
 
 --
+-- Name: audit_log_feed_notify(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_log_feed_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('lg_feed', t.tenant)
+       FROM (SELECT DISTINCT tenant FROM audit_feed_rows
+              WHERE action IN ('submitted', 'voted', 'decided', 'timed_out', 'canceled')) t
+      WHERE EXISTS (SELECT 1 FROM feed_tenants f WHERE f.tenant = t.tenant AND f.until > now());
+    RETURN NULL;
+END $$;
+
+--
 -- Name: audit_log_immutable(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1128,6 +1143,15 @@ CREATE TABLE public.console_sessions (
 );
 
 --
+-- Name: feed_tenants; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.feed_tenants (
+    tenant text NOT NULL,
+    until timestamp with time zone NOT NULL
+);
+
+--
 -- Name: mcp_sessions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1434,6 +1458,13 @@ ALTER TABLE ONLY public.console_sessions
     ADD CONSTRAINT console_sessions_pkey PRIMARY KEY (token_sha256);
 
 --
+-- Name: feed_tenants feed_tenants_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.feed_tenants
+    ADD CONSTRAINT feed_tenants_pkey PRIMARY KEY (tenant);
+
+--
 -- Name: mcp_sessions mcp_sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1732,6 +1763,12 @@ CREATE TRIGGER audit_log_append_only BEFORE DELETE OR UPDATE ON public.audit_log
 --
 
 CREATE TRIGGER audit_log_chain BEFORE INSERT ON public.audit_log FOR EACH ROW EXECUTE FUNCTION public.audit_log_chain_row();
+
+--
+-- Name: audit_log audit_log_feed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_log_feed AFTER INSERT ON public.audit_log REFERENCING NEW TABLE AS audit_feed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.audit_log_feed_notify();
 
 --
 -- Name: outbox outbox_answered; Type: TRIGGER; Schema: public; Owner: -

@@ -74,6 +74,9 @@ struct config {
     bool console_login_button;
     struct id_list console_admins;
     int poll_wait_max;
+    int events_streams;
+    int events_keepalive;
+    int events_lifetime;
     bool webhook_allow_private;
     int webhook_retry_seconds;
     int webhook_threads;
