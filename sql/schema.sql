@@ -55,7 +55,8 @@ CREATE FUNCTION public.audit_log_feed_notify() RETURNS trigger
 BEGIN
     PERFORM pg_notify('lg_feed', t.tenant)
        FROM (SELECT DISTINCT tenant FROM audit_feed_rows
-              WHERE action IN ('submitted', 'voted', 'decided', 'timed_out', 'canceled')) t
+              WHERE action IN ('submitted', 'voted', 'decided', 'timed_out', 'canceled',
+                               'console_logout')) t
       WHERE EXISTS (SELECT 1 FROM feed_tenants f WHERE f.tenant = t.tenant AND f.until > now());
     RETURN NULL;
 END $$;

@@ -236,13 +236,38 @@ static void h_pending(struct http_req *r)
     send_result(r, rc, out, &err);
 }
 
+static int key_check(const char *hash, struct actor *who, struct lg_error *err);
+static int request_key(struct http_req *r, const char **key, struct lg_error *err);
+
+/*
+ * Whether the key (`ctx`: its hex SHA-256) of an open event stream still
+ * lets it in. A failed lookup ends the stream too: its client reconnects
+ * and is checked as any new request.
+ */
+static bool events_key_allowed(void *ctx)
+{
+    struct actor who;
+    struct lg_error err;
+
+    return key_check(ctx, &who, &err) == 0;
+}
+
 /* GET /hitl/events[?session_id=]: the tenant's request changes as they happen (events.h). */
 static void h_events(struct http_req *r)
 {
     struct lg_error err;
     char sid[ID_MAX_BYTES + 1];
+    char hash[65];
+    const char *key;
     struct events_filter f = {.tenant = r->who.tenant};
     int rc = http_query_get(r->query, "session_id", sid, sizeof(sid));
+
+    /* authenticate() has read the key: a stream opened with one ends when it is revoked. */
+    if (request_key(r, &key, &err) == 0 && key && *key) {
+        sha256_hex(key, strlen(key), hash);
+        f.allowed = events_key_allowed;
+        f.ctx = hash;
+    }
 
     if (rc < 0) {
         lg_fail(&err, 400, "invalid_parameter",
@@ -383,6 +408,7 @@ static const struct route routes[] = {
     {"GET", "/console/api/telegram-login", console_telegram_login, AUTH_NONE, 0},
     {"GET", "/console/api/me", console_me, AUTH_CONSOLE, 0},
     {"GET", "/console/api/pending", console_pending, AUTH_CONSOLE, 0},
+    {"GET", "/console/api/events", console_events, AUTH_CONSOLE, 0},
     {"GET", "/console/api/requests/*", console_request, AUTH_CONSOLE, 0},
     {"POST", "/console/api/requests/*/vote", console_vote, AUTH_CONSOLE, 1},
     {"GET", "/console/api/history", console_history, AUTH_CONSOLE, 0},
@@ -396,21 +422,49 @@ static const struct route routes[] = {
  * auth = off, a 401 when auth = required. A key that is present but unknown
  * is always a 401.
  */
-static int authenticate(struct http_req *r, struct lg_error *err)
+/*
+ * The API key `r` carries (Authorization: Bearer, else X-API-Key): a
+ * borrowed pointer, NULL when there is none; -1 when Authorization is not a
+ * Bearer key.
+ */
+static int request_key(struct http_req *r, const char **key, struct lg_error *err)
 {
     const char *auth = http_param(r, "HTTP_AUTHORIZATION");
-    const char *key = http_param(r, "HTTP_X_API_KEY");
-    char hash[65];
-    uint64_t gen;
-    int rc;
 
+    *key = http_param(r, "HTTP_X_API_KEY");
     if (auth && *auth) {
         if (strncasecmp(auth, "Bearer ", 7) != 0)
             return lg_fail(err, 401, "unauthorized", "Authorization must be 'Bearer <api key>'");
-        key = auth + 7;
-        while (*key == ' ')
-            key++;
+        *key = auth + 7;
+        while (**key == ' ')
+            (*key)++;
     }
+    return 0;
+}
+
+/* Whether the key with hex SHA-256 `hash` exists and is not revoked: 0 yes (`who` filled), 1 no. */
+static int key_check(const char *hash, struct actor *who, struct lg_error *err)
+{
+    uint64_t gen;
+    int rc;
+
+    if (keycache_get(hash, who))
+        return 0;
+    gen = keycache_generation();
+    rc = store_key_lookup(hash, who, err);
+    if (rc == 0)
+        keycache_put(hash, who, gen);
+    return rc;
+}
+
+static int authenticate(struct http_req *r, struct lg_error *err)
+{
+    const char *key;
+    char hash[65];
+    int rc;
+
+    if (request_key(r, &key, err) < 0)
+        return -1;
     if (!key || !*key) {
         if (r->cfg->auth_required)
             return lg_fail(
@@ -423,15 +477,11 @@ static int authenticate(struct http_req *r, struct lg_error *err)
     if (strlen(key) > 200)
         return lg_fail(err, 401, "unauthorized", "invalid API key");
     sha256_hex(key, strlen(key), hash);
-    if (keycache_get(hash, &r->who))
-        return 0;
-    gen = keycache_generation();
-    rc = store_key_lookup(hash, &r->who, err);
+    rc = key_check(hash, &r->who, err);
     if (rc < 0)
         return -1;
     if (rc == 1)
         return lg_fail(err, 401, "unauthorized", "invalid or revoked API key");
-    keycache_put(hash, &r->who, gen);
     return 0;
 }
 

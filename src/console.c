@@ -3,6 +3,7 @@
  * see console.h for the model.
  */
 #include "console.h"
+#include "events.h"
 
 #include <getopt.h>
 #include <regex.h>
@@ -100,6 +101,17 @@ static void set_cookie_line(const struct http_req *r, const char *value, char *o
              value ? CONSOLE_SESSION_SECONDS : 0, https ? "; Secure" : "");
 }
 
+/* Whether `id` may act under an allow-list (an empty list: everyone). */
+static bool allow_listed(const struct id_list *l, int64_t id)
+{
+    if (l->n == 0)
+        return true;
+    for (int i = 0; i < l->n; i++)
+        if (l->ids[i] == id)
+            return true;
+    return false;
+}
+
 int console_authenticate(struct http_req *r, struct console_user *u, struct lg_error *err)
 {
     const char *csrf;
@@ -114,6 +126,10 @@ int console_authenticate(struct http_req *r, struct console_user *u, struct lg_e
     if (rc == 1)
         return lg_fail(err, 401, "unauthenticated",
                        "the console session ended (signed out or expired); sign in again");
+    /* Telegram's global allow-list holds in every channel. */
+    if (u->telegram_id > 0 && !allow_listed(&r->cfg->telegram_allowed_users, u->telegram_id))
+        return lg_fail(err, 403, "forbidden",
+                       "this Telegram user is not in telegram_allowed_users");
     if (!strcmp(r->method, "POST")) {
         csrf = http_param(r, "HTTP_X_CSRF_TOKEN");
         if (!csrf || !*u->csrf || !ct_equal(csrf, strlen(csrf), u->csrf, strlen(u->csrf)))
@@ -257,6 +273,49 @@ static void answer(struct http_req *r, int rc, json_t *out, const struct lg_erro
         http_send_error(r, err);
     else
         http_send_json(r, 200, out);
+}
+
+/* What a console event stream needs to re-check its user (console_events). */
+struct console_stream {
+    const struct console_user *u;
+    char sha[65]; /* the session cookie's SHA-256 */
+};
+
+/* An approver's stream shows only the requests it may see; a failed read shows nothing. */
+static bool stream_visible(void *ctx, const struct events_row *row)
+{
+    const struct console_stream *cs = ctx;
+    struct lg_error err;
+
+    return store_console_can_see(cs->u, row->request_id, &err) == 1;
+}
+
+/* A stream ends with its session: signed out, expired, or unreadable (fail closed). */
+static bool stream_allowed(void *ctx)
+{
+    const struct console_stream *cs = ctx;
+    struct console_user now;
+    struct lg_error err;
+
+    return store_console_session_get(cs->sha, &now, &err) == 0;
+}
+
+void console_events(struct http_req *r)
+{
+    struct console_stream cs = {.u = r->console};
+    struct events_filter f = {.tenant = r->console->tenant, .allowed = stream_allowed, .ctx = &cs};
+
+    if (!session_cookie_sha(r, cs.sha)) { /* console_authenticate read it a moment ago */
+        struct lg_error err;
+
+        lg_fail(&err, 401, "unauthenticated", "sign in to the console first");
+        http_send_error(r, &err);
+        return;
+    }
+    if (strcmp(r->console->role, "admin") != 0)
+        f.visible = stream_visible;
+    if (events_stream(r, &f) < 0)
+        return; /* answered with its error */
 }
 
 void console_pending(struct http_req *r)

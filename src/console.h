@@ -66,6 +66,12 @@ int console_session_start(struct http_req *r, const char *tenant, const char *pe
 void console_login(struct http_req *r);
 void console_logout(struct http_req *r);
 void console_me(struct http_req *r);
+/*
+ * GET /console/api/events: the tenant's request changes the user may see,
+ * as the agents' /hitl/events (events.h), without callback_url; the stream
+ * ends when the session does.
+ */
+void console_events(struct http_req *r);
 void console_pending(struct http_req *r);
 void console_request(struct http_req *r);
 void console_vote(struct http_req *r);

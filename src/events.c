@@ -179,7 +179,7 @@ int events_stream(struct http_req *r, const struct events_filter *f)
     struct feed_waiter w;
     struct lg_error err;
     int64_t last = 0, head = 0, end_at, ping_at, read_at = 0, lease_at, recheck_at;
-    bool stale = false, reset = false, dirty = false;
+    bool stale = false, reset = false, dirty = false, revoked = false;
     const char *why = NULL;
     int has_last, rc;
 
@@ -242,6 +242,10 @@ int events_stream(struct http_req *r, const struct events_filter *f)
         int64_t now = now_ms(), until;
 
         if (dirty && now >= read_at) {
+            if (f->allowed && !f->allowed(f->ctx)) {
+                revoked = true;
+                break;
+            }
             rc = catch_up(&s);
             if (rc == -2)
                 break;
@@ -284,7 +288,8 @@ int events_stream(struct http_req *r, const struct events_filter *f)
     }
     feed_remove(&w);
     log_info("event stream closed", "tenant=%s last=%" PRId64 " reason=%s", f->tenant, s.cursor,
-             s.failed || http_client_gone(r) ? "client_gone"
+             revoked                         ? "revoked"
+             : s.failed || http_client_gone(r) ? "client_gone"
              : feed_stopping()               ? "stopping"
                                              : "lifetime");
     return 0;

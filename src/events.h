@@ -63,6 +63,14 @@ struct events_filter {
      * for the call.
      */
     bool (*visible)(void *ctx, const struct events_row *row);
+    /*
+     * Whether the stream's caller is still let in (its API key not revoked,
+     * its console session not ended; NULL: always). Called on the streaming
+     * thread with no database connection held, before each read (on a
+     * change, a keepalive, and when a key is revoked); false ends the stream
+     * at once, and the client's reconnect is refused as any new request.
+     */
+    bool (*allowed)(void *ctx);
     void *ctx;
 };
 

@@ -481,6 +481,9 @@ static void dispatch(struct db_conn *c, PGnotify *n, struct woken *wk)
             wake_batch(c, wk);
     } else if (!strcmp(n->relname, "lg_apikey")) {
         keycache_flush(true);
+        /* Every stream asks again whether its key still lets it in. */
+        if (feed_hook)
+            feed_hook(NULL);
     } else if (!strcmp(n->relname, "lg_feed")) {
         if (feed_hook && n->extra && *n->extra)
             feed_hook(n->extra);

@@ -16,14 +16,18 @@
 
 /*
  * Whether the user ($1 tenant, $2 role, $3 Telegram user id or NULL, $4
- * console name or NULL) may see request `q` (store_console.h, point 2).
+ * console name or NULL) may see request `q` (store_console.h, point 2). A
+ * session with no Telegram approvers in a private chat is decided by the
+ * chat's owner in Telegram (decide_authorized): in the console too.
  */
 #define VISIBLE                                                                                    \
     " q.tenant = $1 AND ($2 = 'admin' OR EXISTS (SELECT 1 FROM sessions s"                         \
     "   WHERE s.tenant = q.tenant"                                                                 \
     "     AND (s.session_id = q.session_id"                                                        \
     "          OR (q.escalated_at IS NOT NULL AND s.session_id = q.escalate_to))"                  \
-    "     AND ($3::bigint = ANY (s.approvers) OR $4::text = ANY (s.console_approvers))))"
+    "     AND ($3::bigint = ANY (s.approvers) OR $4::text = ANY (s.console_approvers)"           \
+    "          OR (cardinality(s.approvers) = 0 AND s.telegram_chat_id > 0"                        \
+    "              AND s.telegram_chat_id = $3::bigint))))"
 
 #define USER_COLS "tenant, person, name, role, csrf, lg_ts(expires_at)"
 

@@ -13,7 +13,8 @@
 -- 1. A statement trigger: a submit batch of a hundred requests sends one
 --    notification per tenant, not a hundred.
 -- 2. Rows of other actions (sessions, reminders, refused attempts) notify
---    nobody.
+--    nobody, but for console_logout: the streams of the tenant wake, and
+--    the one of the session that ended finds it ended (events.h, allowed).
 -- 3. A tenant without a live stream is not notified at all: a NOTIFY makes
 --    its transaction commit under PostgreSQL's notification lock, one such
 --    commit at a time across the database (023). A stream opened meanwhile
@@ -24,7 +25,8 @@ CREATE OR REPLACE FUNCTION audit_log_feed_notify() RETURNS trigger LANGUAGE plpg
 BEGIN
     PERFORM pg_notify('lg_feed', t.tenant)
        FROM (SELECT DISTINCT tenant FROM audit_feed_rows
-              WHERE action IN ('submitted', 'voted', 'decided', 'timed_out', 'canceled')) t
+              WHERE action IN ('submitted', 'voted', 'decided', 'timed_out', 'canceled',
+                               'console_logout')) t
       WHERE EXISTS (SELECT 1 FROM feed_tenants f WHERE f.tenant = t.tenant AND f.until > now());
     RETURN NULL;
 END $$;

@@ -574,3 +574,60 @@ def test_escalated_request_visible_to_the_escalation_session(s):
                 rid), "0", "no Telegram message to a console-only session")
     r, p = vote_and_long_poll(s, eve, rid, {"approve": False, "reason": "not tonight"})
     eq((r.json["result"], p["approved"]), ("denied", False))
+
+
+# ---------------------------------------------------------------- live
+
+def test_console_events_show_what_the_user_may_see_and_end_with_the_session(s):
+    from test_16_events import Stream
+    register(s, "con-ev-ann", telegram_id=chat(), console_approvers=["evann"])
+    register(s, "con-ev-bob", telegram_id=chat(), console_approvers=["evbob"])
+    ann = login(s, "--name", "evann")
+    st = Stream(s, "/console/api/events", headers={"Cookie": ann.cookie}).opened()
+    try:
+        eq(st.status, 200)
+        other = submit(s, "con-ev-bob", callback_url="http://127.0.0.1:9/hook")
+        mine = submit(s, "con-ev-ann", callback_url="http://127.0.0.1:9/hook")
+        d = st.wait(mine, "submitted")["data"]
+        eq((d["session_id"], d["status"]), ("con-ev-ann", "pending"))
+        ok("callback_url" not in d and "127.0.0.1:9" not in json.dumps(d), d)
+        # the stream reads in the trail's order: bob's, before ann's, was passed over
+        eq(st.of(other), [], "an approver's stream showed another session's request")
+        adm = login(s, "--role", "admin", "--name", "admin")
+        sa = Stream(s, "/console/api/events", headers={"Cookie": adm.cookie}).opened()
+        try:
+            third = submit(s, "con-ev-bob")
+            sa.wait(third, "submitted")
+        finally:
+            sa.close()
+        # signing out ends the open stream at once, and it cannot come back
+        eq(ann.post("/console/api/logout").status, 200)
+        wait_for(lambda: st.ended, 5, "the stream to end with its session")
+        again = Stream(s, "/console/api/events", headers={"Cookie": ann.cookie})
+        eq(again.status, 401)
+    finally:
+        st.close()
+
+
+def test_private_chat_owner_and_the_allow_list(s):
+    owner = 9_100_000_077
+    register(s, "con-private", telegram_id=owner)   # a private chat, no approvers list
+    rid = submit(s, "con-private")
+    me = login(s, "--user", str(owner), "--name", "Owner")
+    d = me.get("/console/api/requests/" + rid)
+    eq(d.status, 200, repr(d))
+    eq(d.json["can_vote"], True)
+    stranger = login(s, "--user", "9100000078", "--name", "Stranger")
+    error_is(stranger.get("/console/api/requests/" + rid), 404, "not_found")
+    # Telegram's global allow-list holds in the console too
+    s.stop()
+    s.start(LOOPGATE_TELEGRAM_ALLOWED_USERS="9100000099")
+    try:
+        me = login(s, "--user", str(owner), "--name", "Owner")
+        error_is(me.get("/console/api/requests/" + rid), 403, "forbidden")
+        error_is(me.vote(rid, {"approve": True}), 403, "forbidden")
+        eq(votes_rows(s, rid), [])
+    finally:
+        s.stop()
+        s.extra_env.pop("LOOPGATE_TELEGRAM_ALLOWED_USERS", None)
+        s.start()

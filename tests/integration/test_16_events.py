@@ -190,6 +190,27 @@ def test_events_other_tenant_never_seen(s):
         sb.close()
 
 
+def test_events_stream_ends_when_its_key_is_revoked(s):
+    key, other = s.new_key("ev-revoke"), s.new_key("ev-revoke", "ev-revoke-2")
+    st = Stream(s, headers=key_headers(key)).opened()
+    keep = Stream(s, headers=key_headers(other)).opened()
+    try:
+        eq(st.status, 200)
+        eq(s.cli("apikey", "revoke", key[:11]).returncode, 0)
+        wait_for(lambda: st.ended, 5, "the stream of a revoked key to end")
+        eq(Stream(s, headers=key_headers(key)).status, 401)
+        # the tenant's other key streams on
+        eq(s.post("/hitl/register", {"session_id": "ev-rv", "client_id": "agent",
+                                     "telegram_id": chat()}, headers=key_headers(other)).status, 200)
+        r = s.post("/hitl/request", {"session_id": "ev-rv", "client_id": "agent", "message": "still?"},
+                   headers=key_headers(other))
+        keep.wait(r.json["request_id"], "submitted")
+        ok(not keep.ended, "the other key's stream ended")
+    finally:
+        st.close()
+        keep.close()
+
+
 def test_events_session_filter(s):
     register(s, "ev-s1", chat())
     register(s, "ev-s2", chat())
