@@ -288,9 +288,9 @@ int events_stream(struct http_req *r, const struct events_filter *f)
     }
     feed_remove(&w);
     log_info("event stream closed", "tenant=%s last=%" PRId64 " reason=%s", f->tenant, s.cursor,
-             revoked                         ? "revoked"
+             revoked                           ? "revoked"
              : s.failed || http_client_gone(r) ? "client_gone"
-             : feed_stopping()               ? "stopping"
-                                             : "lifetime");
+             : feed_stopping()                 ? "stopping"
+                                               : "lifetime");
     return 0;
 }

@@ -25,7 +25,7 @@
     "   WHERE s.tenant = q.tenant"                                                                 \
     "     AND (s.session_id = q.session_id"                                                        \
     "          OR (q.escalated_at IS NOT NULL AND s.session_id = q.escalate_to))"                  \
-    "     AND ($3::bigint = ANY (s.approvers) OR $4::text = ANY (s.console_approvers)"           \
+    "     AND ($3::bigint = ANY (s.approvers) OR $4::text = ANY (s.console_approvers)"             \
     "          OR (cardinality(s.approvers) = 0 AND s.telegram_chat_id > 0"                        \
     "              AND s.telegram_chat_id = $3::bigint))))"
 
