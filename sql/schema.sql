@@ -46,6 +46,20 @@ BEGIN
 END $$;
 
 --
+-- Name: audit_log_feed_notify(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_log_feed_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('lg_feed', t.tenant)
+       FROM (SELECT DISTINCT tenant FROM audit_feed_rows
+              WHERE action IN ('submitted', 'voted', 'decided', 'timed_out', 'canceled')) t;
+    RETURN NULL;
+END $$;
+
+--
 -- Name: audit_log_immutable(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1618,6 +1632,12 @@ CREATE TRIGGER audit_log_append_only BEFORE DELETE OR UPDATE ON public.audit_log
 --
 
 CREATE TRIGGER audit_log_chain BEFORE INSERT ON public.audit_log FOR EACH ROW EXECUTE FUNCTION public.audit_log_chain_row();
+
+--
+-- Name: audit_log audit_log_feed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_log_feed AFTER INSERT ON public.audit_log REFERENCING NEW TABLE AS audit_feed_rows FOR EACH STATEMENT EXECUTE FUNCTION public.audit_log_feed_notify();
 
 --
 -- Name: outbox outbox_answered; Type: TRIGGER; Schema: public; Owner: -

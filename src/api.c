@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "events.h"
 #include "keycache.h"
 #include "log.h"
 #include "mcp.h"
@@ -233,6 +234,31 @@ static void h_pending(struct http_req *r)
     send_result(r, rc, out, &err);
 }
 
+/* GET /hitl/events[?session_id=]: the tenant's request changes as they happen (events.h). */
+static void h_events(struct http_req *r)
+{
+    struct lg_error err;
+    char sid[ID_MAX_BYTES + 1];
+    struct events_filter f = {.tenant = r->who.tenant};
+    int rc = http_query_get(r->query, "session_id", sid, sizeof(sid));
+
+    if (rc < 0) {
+        lg_fail(&err, 400, "invalid_parameter",
+                "session_id must be at most %d bytes, properly URL-encoded", ID_MAX_BYTES);
+        http_send_error(r, &err);
+        return;
+    }
+    if (rc == 0 && *sid) {
+        if (validate_id_text(sid, "session_id", "parameter", &err) < 0) {
+            http_send_error(r, &err);
+            return;
+        }
+        f.session_id = sid;
+    }
+    if (events_stream(r, &f) < 0)
+        return; /* answered with its error */
+}
+
 static void h_cancel(struct http_req *r)
 {
     struct lg_error err;
@@ -339,6 +365,7 @@ static const struct route routes[] = {
     {"GET", "/hitl/status", h_status, AUTH_TENANT, 0},
     {"POST", "/hitl/deactivate", h_deactivate, AUTH_TENANT, 1},
     {"GET", "/hitl/pending", h_pending, AUTH_TENANT, 0},
+    {"GET", "/hitl/events", h_events, AUTH_TENANT, 0},
     {"POST", "/hitl/cancel", h_cancel, AUTH_TENANT, 1},
     {"POST", "/hitl/callback", h_callback, AUTH_TENANT, 1},
     {"GET", "/health", h_health, AUTH_NONE, 0},

@@ -69,6 +69,15 @@ static const struct key keys[] = {
      10000000, "100", "pending requests allowed per tenant; more is answered 429"},
     {"poll_wait_max", "LOOPGATE_POLL_WAIT_MAX", K_INT, OFF(poll_wait_max), 1, 3600, "120",
      "longest wait= of GET /hitl/poll, in seconds (keep nginx's fastcgi_read_timeout above it)"},
+    {"events_streams", "LOOPGATE_EVENTS_STREAMS", K_INT, OFF(events_streams), 0, 16384, "32",
+     "event streams (GET /hitl/events, the console's) one worker process serves at once; each "
+     "holds a request thread, and they share the threads long-polls may take"},
+    {"events_keepalive", "LOOPGATE_EVENTS_KEEPALIVE", K_INT, OFF(events_keepalive), 1, 120, "15",
+     "seconds between keepalive comments on a quiet event stream (below nginx's "
+     "fastcgi_read_timeout)"},
+    {"events_lifetime", "LOOPGATE_EVENTS_LIFETIME", K_INT, OFF(events_lifetime), 5, 3600, "600",
+     "seconds an event stream lasts before it ends (the client reconnects with Last-Event-ID); "
+     "keep nginx's fastcgi_read_timeout for /hitl/events above it"},
     {"webhook_allow_private", "LOOPGATE_WEBHOOK_ALLOW_PRIVATE", K_BOOL, OFF(webhook_allow_private),
      0, 0, "false", "allow callback_url targets on loopback, private or link-local addresses"},
     {"webhook_retry_seconds", "LOOPGATE_WEBHOOK_RETRY_SECONDS", K_INT, OFF(webhook_retry_seconds),

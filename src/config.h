@@ -68,6 +68,9 @@ struct config {
     int telegram_bot_rate;
     int telegram_update_window_hours;
     int poll_wait_max;
+    int events_streams;
+    int events_keepalive;
+    int events_lifetime;
     bool webhook_allow_private;
     int webhook_retry_seconds;
     int webhook_threads;

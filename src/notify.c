@@ -353,7 +353,8 @@ static PGconn *listen_connect(void)
         return NULL;
     }
     res = PQexec(pg,
-                 "SET application_name = 'loopgate listener'; LISTEN lg_request; LISTEN lg_apikey");
+                 "SET application_name = 'loopgate listener'; LISTEN lg_request; LISTEN lg_apikey;"
+                 " LISTEN lg_feed");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         log_warn("listener could not LISTEN", "error=\"%s\"", PQresultErrorMessage(res));
         PQclear(res);
@@ -377,10 +378,11 @@ static PGconn *listen_connect(void)
 #define PING_IDLE_MS 10000
 #define PING_TIMEOUT_MS 5000
 #define LISTEN_CHECK                                                                               \
-    "SELECT count(*) FROM pg_listening_channels() c WHERE c IN ('lg_request', 'lg_apikey')"
+    "SELECT count(*) FROM pg_listening_channels() c"                                               \
+    " WHERE c IN ('lg_request', 'lg_apikey', 'lg_feed')"
 
 /*
- * Ask `pg` which of our channels it listens on. 0: both; -1 (logged): the
+ * Ask `pg` which of our channels it listens on. 0: all three; -1 (logged): the
  * connection is dead, silent or no longer listening, or the process stops.
  * Notifications that arrive meanwhile stay queued in libpq for the caller.
  */
@@ -416,7 +418,7 @@ static int listen_check(PGconn *pg)
     }
     res = PQgetResult(pg);
     listening = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-                !strcmp(PQgetvalue(res, 0, 0), "2");
+                !strcmp(PQgetvalue(res, 0, 0), "3");
     if (!listening)
         log_warn("listener is no longer listening; reconnecting", "error=\"%s\"",
                  PQresultStatus(res) == PGRES_TUPLES_OK ? "LISTEN lost"
@@ -434,6 +436,13 @@ static notify_row_reader row_reader;
 void notify_set_row_reader(notify_row_reader reader)
 {
     row_reader = reader;
+}
+
+static notify_feed_hook feed_hook;
+
+void notify_set_feed_hook(notify_feed_hook hook)
+{
+    feed_hook = hook;
 }
 
 /* Requests named by notifications, whose waiters are woken together. */
@@ -472,6 +481,9 @@ static void dispatch(struct db_conn *c, PGnotify *n, struct woken *wk)
             wake_batch(c, wk);
     } else if (!strcmp(n->relname, "lg_apikey")) {
         keycache_flush(true);
+    } else if (!strcmp(n->relname, "lg_feed")) {
+        if (feed_hook && n->extra && *n->extra)
+            feed_hook(n->extra);
     }
 }
 
@@ -503,6 +515,8 @@ static void *listener(void *arg)
             keycache_flush(true);
             notify_outbox_kick();
             wake(NULL);
+            if (feed_hook)
+                feed_hook(NULL);
             quiet_since = now_ms();
         }
         fds[0] = (struct pollfd){PQsocket(pg), POLLIN, 0};

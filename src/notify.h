@@ -2,14 +2,15 @@
  * notify.h - the listener thread of a worker process.
  *
  * 1. One thread per worker process holds a dedicated PostgreSQL connection
- *    that LISTENs on lg_request (a request left 'pending') and lg_apikey (a
- *    key was revoked).
+ *    that LISTENs on lg_request (a request left 'pending'), lg_apikey (a
+ *    key was revoked) and lg_feed (a tenant's audit trail grew by a request
+ *    change).
  * 2. lg_request wakes the threads waiting on that request; lg_apikey
- *    empties the key cache (keycache.c). New outbox rows are not announced
- *    through PostgreSQL (a NOTIFY serialises commits, and every worker
- *    would look for work that one takes): the thread that queued them,
- *    whatever decided, calls notify_outbox_kick() after its commit. Rows
- *    queued by a worker that stops first are found by another's idle look.
+ *    empties the key cache (keycache.c); lg_feed is passed to the feed hook
+ *    (notify_set_feed_hook: the event streams of that tenant, feed.c). New outbox rows are not
+ * announced through PostgreSQL (a NOTIFY serialises commits, and every worker would look for work
+ * that one takes): the thread that queued them, whatever decided, calls notify_outbox_kick() after
+ * its commit. Rows queued by a worker that stops first are found by another's idle look.
  * 3. Before it wakes the waiters of the requests named in the
  *    notifications it has, the thread reads those rows again itself, in one
  *    statement on its own connection (notify_set_row_reader), and hands
@@ -19,12 +20,13 @@
  *    at once cost a few statements, not a thousand. When that read fails,
  *    the waiters read for themselves.
  * 4. When the connection drops, the thread reconnects with backoff, LISTENs
- *    again, and wakes a delivery thread and every waiter: each re-reads
+ *    again, and wakes a delivery thread, every waiter and (the feed hook
+ *    with NULL) every event stream: each re-reads
  *    the database, which is the truth; a notification is only a hint.
  * 5. A connection can also fail silently: a peer gone without closing the
  *    socket, a session that no longer listens. TCP keepalives (db.c) and a
  *    ping after every 10 s of quiet (which must answer within 5 s that it
- *    still listens on both channels) find those; the thread logs it and
+ *    still listens on all three channels) find those; the thread logs it and
  *    goes the way of point 4. The connection is named `loopgate listener`
  *    (application_name) in pg_stat_activity.
  */
@@ -123,6 +125,15 @@ void notify_waiter_remove(struct waiter *w);
  */
 typedef int (*notify_row_reader)(struct db_conn *c, const char *const *ids, int n);
 void notify_set_row_reader(notify_row_reader reader);
+
+/*
+ * Called by the listener thread with the tenant of each lg_feed
+ * notification, and with NULL after it (re)connected: anything may have
+ * changed. Must not block. Set once, before notify_start (server.c, with
+ * feed_wake).
+ */
+typedef void (*notify_feed_hook)(const char *tenant);
+void notify_set_feed_hook(notify_feed_hook hook);
 
 /* For the reader: give `poll` (borrowed; each waiter gets a copy) to the waiters of `id`. */
 void notify_hand_row(const char *id, const char *tenant, json_t *poll);

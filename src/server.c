@@ -53,6 +53,8 @@
 #include "api.h"
 #include "db.h"
 #include "delivery.h"
+#include "events.h"
+#include "feed.h"
 #include "notify.h"
 #include "store_requests.h"
 #include "http.h"
@@ -268,8 +270,9 @@ static void worker_drain(void)
 
     W.stopping = 1;
     FCGX_ShutdownPending();
-    /* Long-polls answer now, with the state they see. */
+    /* Long-polls answer now, with the state they see; event streams end. */
     notify_wake_all_stop();
+    feed_stop();
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += W.cfg->shutdown_timeout;
 
@@ -338,7 +341,9 @@ static int worker_main(const struct config *cfg, int listen_fd)
     pthread_sigmask(SIG_SETMASK, &set, NULL);
 
     notify_set_row_reader(read_poll_rows);
+    notify_set_feed_hook(feed_wake);
     wait_set_hooks(&(struct wait_hooks){.sleeps = thread_sleeps, .wakes = thread_wakes});
+    events_set_hooks(&(struct wait_hooks){.sleeps = thread_sleeps, .wakes = thread_wakes});
     if (notify_start(cfg) < 0 || delivery_start(cfg) < 0) {
         log_error("could not start the listener or delivery threads", "%s", "");
         return 1;

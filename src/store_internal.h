@@ -3,8 +3,9 @@
  * store*.c only.
  *
  * 1. The store is one file per aggregate (store_requests.c, store_sessions.c,
- *    store_keys.c, store_outbox.c, store_tg.c, store_mcp.c), each owning its
- *    statements and row readers; store.c holds what several of them use.
+ *    store_keys.c, store_outbox.c, store_tg.c, store_mcp.c, store_events.c),
+ *    each owning its statements and row readers; store.c holds what
+ *    several of them use.
  * 2. Each file has a table of statements (struct db_table) with a range of
  *    its own in a connection's prepared set (db.h): STORE_RANGE_SIZE
  *    statements from the base named here. A new aggregate takes the next
@@ -35,6 +36,7 @@ enum store_range {
     STORE_OUTBOX = 4 * STORE_RANGE_SIZE,
     STORE_TG = 5 * STORE_RANGE_SIZE,
     STORE_MCP = 6 * STORE_RANGE_SIZE,
+    STORE_EVENTS = 8 * STORE_RANGE_SIZE,
 };
 
 /* The columns of a request, in the order store_row_to_request reads them. */

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "feed.h"
 #include "log.h"
 #include "notify.h"
 #include "store_requests.h"
@@ -41,10 +42,12 @@ int wait_poll(const struct config *cfg, const struct actor *who, const char *id,
 
     if (wait_s <= 0)
         return store_request_poll(who, id, out, err);
-    if (notify_waiter_add(&w, id, who->tenant, wait_capacity(cfg)) < 0)
+    /* Event streams (feed.h) hold threads from the same store. */
+    if (notify_waiter_add(&w, id, who->tenant, wait_capacity(cfg) - feed_count()) < 0)
         return lg_fail(err, 503, "too_many_waiting",
-                       "this worker already holds %d waiting polls; retry, or poll without wait",
-                       wait_capacity(cfg));
+                       "this worker already holds %d waiting polls and %d event streams; retry, "
+                       "or poll without wait",
+                       notify_waiters(), feed_count());
     deadline = now_ms() + (int64_t)wait_s * 1000;
     *out = NULL;
     for (;;) {

@@ -22,7 +22,10 @@
 int wait_poll(const struct config *cfg, const struct actor *who, const char *id, int wait_s,
               json_t **out, struct lg_error *err) LG_MUST_CHECK;
 
-/* How many waiters one worker process accepts: its threads less a reserve. */
+/*
+ * How many waiters one worker process accepts: its threads less a reserve.
+ * Long-polls and event streams (events.h) share them.
+ */
 int wait_capacity(const struct config *cfg);
 
 /*
