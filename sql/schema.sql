@@ -825,7 +825,7 @@ BEGIN
         IF r.remind AND r.telegram_message_id IS NULL THEN
             -- nothing to reply to yet: wait for the message, or give up on one that never goes
             UPDATE requests
-               SET remind_at = CASE WHEN r.tg_state IN ('failed', 'skipped') THEN NULL
+               SET remind_at = CASE WHEN r.tg_state IN ('failed', 'skipped', 'console') THEN NULL
                                     ELSE now() + interval '5 seconds' END
              WHERE id = r.id;
         ELSIF r.remind THEN
@@ -861,8 +861,9 @@ BEGIN
         UPDATE requests SET escalate_at = NULL, escalated_at = now(),
                             esc_chat_id = s.telegram_chat_id
             WHERE id = r.id;
+        -- a console-only session (022) sees it in the console: no message to send
         INSERT INTO outbox (kind, request_id, chat_id)
-            VALUES ('tg_escalate', r.id, s.telegram_chat_id);
+            SELECT 'tg_escalate', r.id, s.telegram_chat_id WHERE s.telegram_chat_id IS NOT NULL;
         INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
             VALUES (r.tenant, r.id, r.session_id, 'loopgate', 'escalated',
                     jsonb_build_object('escalate_to', r.escalate_to, 'waited_seconds', waited,
@@ -1098,6 +1099,49 @@ CREATE SEQUENCE public.audit_log_id_seq
 ALTER SEQUENCE public.audit_log_id_seq OWNED BY public.audit_log.id;
 
 --
+-- Name: console_links; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.console_links (
+    token_sha256 text NOT NULL,
+    tenant text NOT NULL,
+    person text NOT NULL,
+    name text NOT NULL,
+    role text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT console_links_role CHECK ((role = ANY (ARRAY['approver'::text, 'admin'::text])))
+);
+
+--
+-- Name: console_rate; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.console_rate (
+    key text NOT NULL,
+    window_start timestamp with time zone NOT NULL,
+    n integer NOT NULL
+);
+
+--
+-- Name: console_sessions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.console_sessions (
+    token_sha256 text NOT NULL,
+    tenant text NOT NULL,
+    person text NOT NULL,
+    name text NOT NULL,
+    role text NOT NULL,
+    csrf text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT console_sessions_role CHECK ((role = ANY (ARRAY['approver'::text, 'admin'::text])))
+);
+
+--
 -- Name: mcp_sessions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1190,7 +1234,6 @@ CREATE TABLE public.requests (
     CONSTRAINT requests_on_timeout_check CHECK ((on_timeout = ANY (ARRAY['deny'::text, 'approve'::text]))),
     CONSTRAINT requests_request_type_check CHECK ((request_type = ANY (ARRAY['confirmation'::text, 'choice'::text, 'input'::text]))),
     CONSTRAINT requests_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'completed'::text, 'timeout'::text, 'canceled'::text]))),
-    CONSTRAINT requests_tg_state_check CHECK ((tg_state = ANY (ARRAY['queued'::text, 'sent'::text, 'failed'::text, 'skipped'::text]))),
     CONSTRAINT requests_timeout_seconds_check CHECK (((timeout_seconds >= 1) AND (timeout_seconds <= 86400)))
 );
 
@@ -1222,14 +1265,15 @@ CREATE TABLE public.sessions (
     tenant text NOT NULL,
     session_id text NOT NULL,
     client_id text NOT NULL,
-    telegram_chat_id bigint NOT NULL,
+    telegram_chat_id bigint,
     approvers bigint[] DEFAULT '{}'::bigint[] NOT NULL,
     active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     remind_after_seconds integer,
     escalate_after_seconds integer,
-    escalate_to text
+    escalate_to text,
+    console_approvers text[] DEFAULT '{}'::text[] NOT NULL
 );
 
 --
@@ -1372,6 +1416,27 @@ ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 
 --
+-- Name: console_links console_links_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.console_links
+    ADD CONSTRAINT console_links_pkey PRIMARY KEY (token_sha256);
+
+--
+-- Name: console_rate console_rate_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.console_rate
+    ADD CONSTRAINT console_rate_pkey PRIMARY KEY (key);
+
+--
+-- Name: console_sessions console_sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.console_sessions
+    ADD CONSTRAINT console_sessions_pkey PRIMARY KEY (token_sha256);
+
+--
 -- Name: mcp_sessions mcp_sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1405,6 +1470,13 @@ ALTER TABLE public.requests
 
 ALTER TABLE ONLY public.requests
     ADD CONSTRAINT requests_pkey PRIMARY KEY (id);
+
+--
+-- Name: requests requests_tg_state_check; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.requests
+    ADD CONSTRAINT requests_tg_state_check CHECK ((tg_state = ANY (ARRAY['queued'::text, 'sent'::text, 'failed'::text, 'skipped'::text, 'console'::text]))) NOT VALID;
 
 --
 -- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1494,6 +1566,18 @@ CREATE INDEX audit_log_request ON public.audit_log USING btree (request_id);
 --
 
 CREATE UNIQUE INDEX audit_log_tenant_seq ON public.audit_log USING btree (tenant, seq);
+
+--
+-- Name: console_links_expires; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX console_links_expires ON public.console_links USING btree (expires_at);
+
+--
+-- Name: console_sessions_expires; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX console_sessions_expires ON public.console_sessions USING btree (expires_at);
 
 --
 -- Name: mcp_sessions_ended; Type: INDEX; Schema: public; Owner: -

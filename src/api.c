@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "events.h"
+#include "console.h"
 #include "keycache.h"
 #include "log.h"
 #include "mcp.h"
@@ -374,6 +375,17 @@ static const struct route routes[] = {
     {"DELETE", "/mcp", mcp_delete, AUTH_TENANT, 0},
     {"GET", "/mcp/tools", mcp_tools_json, AUTH_NONE, 0},
     {"GET", "/mcp/capabilities", mcp_capabilities_json, AUTH_NONE, 0},
+    /* the approval console (console.h): a session cookie, and a CSRF token on POST */
+    {"POST", "/console/api/login", console_login, AUTH_NONE, 1},
+    {"POST", "/console/api/logout", console_logout, AUTH_CONSOLE, 0},
+    {"GET", "/console/api/me", console_me, AUTH_CONSOLE, 0},
+    {"GET", "/console/api/pending", console_pending, AUTH_CONSOLE, 0},
+    {"GET", "/console/api/requests/*", console_request, AUTH_CONSOLE, 0},
+    {"POST", "/console/api/requests/*/vote", console_vote, AUTH_CONSOLE, 1},
+    {"GET", "/console/api/history", console_history, AUTH_CONSOLE, 0},
+    {"GET", "/console/api/sessions", console_sessions, AUTH_CONSOLE, 0},
+    {"GET", "/console/api/audit/export", console_audit_export, AUTH_CONSOLE, 0},
+    {"GET", "/console/api/audit/verify", console_audit_verify, AUTH_CONSOLE, 0},
 };
 
 /*
@@ -441,6 +453,7 @@ static int telegram_secret_ok(struct http_req *r, struct lg_error *err)
 void api_handle(struct http_req *r)
 {
     const struct route *rt;
+    struct console_user cu;
     struct lg_error err;
     char allow[64], hdr[96];
     int status = 405;
@@ -469,7 +482,8 @@ void api_handle(struct http_req *r)
         return;
     }
     if ((rt->auth == AUTH_TENANT && authenticate(r, &err) < 0) ||
-        (rt->auth == AUTH_TELEGRAM && telegram_secret_ok(r, &err) < 0)) {
+        (rt->auth == AUTH_TELEGRAM && telegram_secret_ok(r, &err) < 0) ||
+        (rt->auth == AUTH_CONSOLE && console_authenticate(r, &cu, &err) < 0)) {
         http_send_error(r, &err);
         return;
     }

@@ -136,6 +136,8 @@ enum format { FORMAT_JSONL, FORMAT_CSV };
 
 struct export_state {
     enum format format;
+    bool guard; /* CSV: quote cells a spreadsheet would run as a formula */
+    FILE *out;
     long rows;
     int error; /* a row could not be written */
 };
@@ -145,7 +147,7 @@ static json_t *str_or_null(const char *v)
     return v ? json_string(v) : json_null();
 }
 
-static int export_jsonl(const struct audit_row *r)
+static int export_jsonl(FILE *out, const struct audit_row *r)
 {
     json_t *o = json_object(), *detail = json_null();
     char at[28];
@@ -175,32 +177,41 @@ static int export_jsonl(const struct audit_row *r)
         fprintf(stderr, "loopgate audit export: row id %s could not be written as JSON\n", r->id);
         rc = -1;
     } else {
-        fputs(line, stdout);
-        fputc('\n', stdout);
+        fputs(line, out);
+        fputc('\n', out);
         free(line);
     }
     json_decref(o);
     return rc;
 }
 
-/* One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF. */
-static void csv_field(const char *v, bool last)
+/*
+ * One CSV field (RFC 4180): quoted when it holds a comma, a quote, CR or LF.
+ * With `guard`, a field that starts with = + - @ TAB or CR (a formula to a
+ * spreadsheet) is written with a single quote before it, so that it opens
+ * as text.
+ */
+static void csv_field(FILE *out, const char *v, bool last, bool guard)
 {
-    if (v && v[strcspn(v, ",\"\r\n")]) {
-        fputc('"', stdout);
+    bool formula = guard && v && *v && strchr("=+-@\t\r", *v);
+
+    if (v && (formula || v[strcspn(v, ",\"\r\n")])) {
+        fputc('"', out);
+        if (formula)
+            fputc('\'', out);
         for (const char *p = v; *p; p++) {
             if (*p == '"')
-                fputc('"', stdout);
-            fputc(*p, stdout);
+                fputc('"', out);
+            fputc(*p, out);
         }
-        fputc('"', stdout);
+        fputc('"', out);
     } else if (v) {
-        fputs(v, stdout);
+        fputs(v, out);
     }
-    fputs(last ? "\r\n" : ",", stdout);
+    fputs(last ? "\r\n" : ",", out);
 }
 
-static void export_csv(const struct audit_row *r)
+static void export_csv(FILE *out, const struct audit_row *r, bool guard)
 {
     char at[28];
     const char *f[] = {
@@ -211,7 +222,7 @@ static void export_csv(const struct audit_row *r)
     size_t n = sizeof(f) / sizeof(f[0]);
 
     for (size_t i = 0; i < n; i++)
-        csv_field(f[i], i + 1 == n);
+        csv_field(out, f[i], i + 1 == n, guard);
 }
 
 static int export_row(const struct audit_row *r, void *arg)
@@ -219,11 +230,11 @@ static int export_row(const struct audit_row *r, void *arg)
     struct export_state *x = arg;
 
     if (x->format == FORMAT_CSV)
-        export_csv(r);
-    else if (export_jsonl(r) < 0)
+        export_csv(x->out, r, x->guard);
+    else if (export_jsonl(x->out, r) < 0)
         x->error = 1;
     x->rows++;
-    return x->error || ferror(stdout);
+    return x->error || ferror(x->out);
 }
 
 /*
@@ -255,7 +266,7 @@ static int cmd_export(int argc, char **argv)
                                          {"format", required_argument, NULL, 'f'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    struct export_state x = {FORMAT_JSONL, 0, 0};
+    struct export_state x = {FORMAT_JSONL, false, stdout, 0, 0};
     struct audit_scan q = {NULL, NULL, NULL, export_row, &x};
     struct lg_error err;
     int c, rc;
@@ -289,10 +300,11 @@ static int cmd_export(int argc, char **argv)
                         "2026-12-01T10:00:00Z or 2026-12-01 10:00+02:00\n");
         return 2;
     }
-    if (x.format == FORMAT_CSV)
-        fputs("tenant,seq,at,request_id,session_id,actor,action,detail,prev_sha256,row_sha256\r\n",
-              stdout);
-    rc = store_audit_scan(&q, &err);
+    rc = audit_export(q.tenant, q.since, x.format == FORMAT_CSV, false, stdout, &x.rows, &err);
+    if (rc < 0 && err.status == 0) {
+        x.error = 1;
+        rc = 0;
+    }
     if (rc < 0) {
         fprintf(stderr, "loopgate audit export: %s\n", err.message);
         return 2;
@@ -306,6 +318,27 @@ static int cmd_export(int argc, char **argv)
     return 0;
 }
 
+int audit_export(const char *tenant, const char *since, bool csv, bool guard, FILE *out, long *rows,
+                 struct lg_error *err)
+{
+    struct export_state x = {csv ? FORMAT_CSV : FORMAT_JSONL, guard, out, 0, 0};
+    struct audit_scan q = {tenant, since, NULL, export_row, &x};
+    int rc;
+
+    if (csv)
+        fputs("tenant,seq,at,request_id,session_id,actor,action,detail,prev_sha256,row_sha256\r\n",
+              out);
+    rc = store_audit_scan(&q, err);
+    *rows = x.rows;
+    if (rc < 0)
+        return -1;
+    if (x.error || rc > 0) {
+        err->status = 0; /* a row could not be written; said on stderr */
+        return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ verify */
 
 struct head {
@@ -316,7 +349,9 @@ struct head {
 };
 
 struct verify_state {
-    struct head *heads; /* sorted by tenant (strcmp) once the rows begin */
+    FILE *out;                       /* the report's lines, or NULL */
+    struct audit_verify_result *res; /* the first break */
+    struct head *heads;              /* sorted by tenant (strcmp) once the rows begin */
     size_t nheads, cap;
     bool sorted;
     /* the tenant being walked */
@@ -378,7 +413,15 @@ static void broken(struct verify_state *v, const char *tenant, int64_t seq, cons
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    printf("broken tenant=%s seq=%" PRId64 " kind=%s: %s\n", tenant, seq, kind, why);
+    if (v->out)
+        fprintf(v->out, "broken tenant=%s seq=%" PRId64 " kind=%s: %s\n", tenant, seq, kind, why);
+    if (v->res->ok) {
+        v->res->ok = false;
+        lg_strlcpy(v->res->tenant, tenant, sizeof(v->res->tenant));
+        v->res->seq = seq;
+        lg_strlcpy(v->res->kind, kind, sizeof(v->res->kind));
+        lg_strlcpy(v->res->why, why, sizeof(v->res->why));
+    }
     v->broken = true;
     v->broken_tenants++;
 }
@@ -411,9 +454,9 @@ static void finish_tenant(struct verify_state *v)
         else if (!same(h->row_sha256, v->last_hash))
             broken(v, v->tenant, v->last_seq, "changed",
                    "the last row's hash differs from the one its head records");
-        else
-            printf("ok tenant=%s rows=%ld head_seq=%" PRId64 " head_sha256=%s\n", v->tenant,
-                   v->tenant_rows, v->last_seq, v->last_hash);
+        else if (v->out)
+            fprintf(v->out, "ok tenant=%s rows=%ld head_seq=%" PRId64 " head_sha256=%s\n",
+                    v->tenant, v->tenant_rows, v->last_seq, v->last_hash);
     }
     free(v->tenant);
     v->tenant = NULL;
@@ -438,35 +481,35 @@ static int verify_row(const struct audit_row *r, void *arg)
     v->rows++;
     v->tenant_rows++;
     if (v->broken)
-        return ferror(stdout);
+        return v->out && ferror(v->out);
     if (!r->seq) {
         broken(v, r->tenant, v->next, "inserted",
                "row id %s has no place in the chain (no seq): it was written past the chain "
                "trigger",
                r->id);
-        return ferror(stdout);
+        return v->out && ferror(v->out);
     }
     if (parse_int64(r->seq, &seq) < 0)
         seq = v->next - 1; /* a bigint always parses; never trust it does */
     if (seq < v->next) {
         broken(v, r->tenant, seq, "inserted",
                "seq %s appears again (row id %s): a row was added to the chain", r->seq, r->id);
-        return ferror(stdout);
+        return v->out && ferror(v->out);
     }
     if (seq > v->next) {
         broken(v, r->tenant, v->next, "removed",
                "the chain goes from seq %" PRId64 " to seq %" PRId64 ": %s missing", v->next - 1,
                seq, seq - v->next > 1 ? "rows are" : "a row is");
-        return ferror(stdout);
+        return v->out && ferror(v->out);
     }
     if (audit_row_sha256(r, hash) < 0) {
         broken(v, r->tenant, seq, "changed", "its time '%s' is in no form a row is written with",
                r->at ? r->at : "");
-        return ferror(stdout);
+        return v->out && ferror(v->out);
     }
     if (!same(r->row_sha256, hash)) {
         broken(v, r->tenant, seq, "changed", "its content does not hash to its row_sha256");
-        return ferror(stdout);
+        return v->out && ferror(v->out);
     }
     if (!same(r->prev_sha256, seq == 1 ? NULL : v->last_hash)) {
         if (seq == 1)
@@ -478,12 +521,50 @@ static int verify_row(const struct audit_row *r, void *arg)
                    "seq %" PRId64 " no longer chains onto it (prev_sha256 differs): seq %" PRId64
                    " or seq %" PRId64 " was changed and its hash rewritten",
                    seq, seq - 1, seq);
-        return ferror(stdout);
+        return v->out && ferror(v->out);
     }
     v->next = seq + 1;
     v->last_seq = seq;
     memcpy(v->last_hash, hash, sizeof(hash));
-    return ferror(stdout);
+    return v->out && ferror(v->out);
+}
+
+int audit_verify(const char *tenant, FILE *out, struct audit_verify_result *res,
+                 struct lg_error *err)
+{
+    struct verify_state v;
+    struct audit_scan q = {tenant, NULL, on_head, verify_row, &v};
+    int rc;
+
+    memset(&v, 0, sizeof(v));
+    memset(res, 0, sizeof(*res));
+    res->ok = true;
+    v.out = out;
+    v.res = res;
+    rc = store_audit_scan(&q, err);
+    if (rc == 0)
+        finish_tenant(&v);
+    if (rc > 0)
+        rc = lg_fail(err, 500, "write_failed", "could not write the report");
+    if (rc == 0) {
+        /* Heads of tenants without a single row left. */
+        for (size_t i = 0; i < v.nheads; i++)
+            if (!v.heads[i].seen && v.heads[i].seq > 0) {
+                v.tenants++;
+                broken(&v, v.heads[i].tenant, 1, "removed",
+                       "every row is missing; the chain head records seq %" PRId64, v.heads[i].seq);
+            }
+        res->rows = v.rows;
+        res->tenants = v.tenants;
+        res->broken_tenants = v.broken_tenants;
+    }
+    for (size_t i = 0; i < v.nheads; i++) {
+        free(v.heads[i].tenant);
+        free(v.heads[i].row_sha256);
+    }
+    free(v.heads);
+    free(v.tenant);
+    return rc < 0 ? -1 : 0;
 }
 
 static int cmd_verify(int argc, char **argv)
@@ -491,15 +572,15 @@ static int cmd_verify(int argc, char **argv)
     static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    struct verify_state v;
-    struct audit_scan q = {NULL, NULL, on_head, verify_row, &v};
+    struct audit_verify_result res;
+    const char *tenant = NULL;
     struct lg_error err;
     int c, rc;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
         if (c == 't') {
-            q.tenant = optarg;
+            tenant = optarg;
         } else {
             usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
@@ -509,49 +590,29 @@ static int cmd_verify(int argc, char **argv)
         fprintf(stderr, "loopgate audit verify: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (q.tenant && (!*q.tenant || strlen(q.tenant) > ID_MAX_BYTES)) {
+    if (tenant && (!*tenant || strlen(tenant) > ID_MAX_BYTES)) {
         fprintf(stderr, "loopgate audit verify: --tenant takes 1-%d bytes\n", ID_MAX_BYTES);
         return 2;
     }
-    memset(&v, 0, sizeof(v));
-    rc = store_audit_scan(&q, &err);
-    if (rc == 0)
-        finish_tenant(&v);
-    if (rc < 0) {
-        fprintf(stderr, "loopgate audit verify: %s\n", err.message);
-        rc = 2;
-    } else if (rc > 0) {
-        fprintf(stderr, "loopgate audit verify: could not write to stdout\n");
+    if (audit_verify(tenant, stdout, &res, &err) < 0) {
+        if (err.status == 500 && !strcmp(err.code, "write_failed"))
+            fprintf(stderr, "loopgate audit verify: could not write to stdout\n");
+        else
+            fprintf(stderr, "loopgate audit verify: %s\n", err.message);
+        return 2;
+    }
+    if (res.tenants == 0 && tenant) {
+        fprintf(stderr, "loopgate audit verify: tenant '%s' has no audit rows\n", tenant);
         rc = 2;
     } else {
-        /* Heads of tenants without a single row left. */
-        for (size_t i = 0; i < v.nheads; i++)
-            if (!v.heads[i].seen && v.heads[i].seq > 0) {
-                v.tenants++;
-                printf("broken tenant=%s seq=1 kind=removed: every row is missing; the chain "
-                       "head records seq %" PRId64 "\n",
-                       v.heads[i].tenant, v.heads[i].seq);
-                v.broken_tenants++;
-            }
-        if (v.tenants == 0 && q.tenant) {
-            fprintf(stderr, "loopgate audit verify: tenant '%s' has no audit rows\n", q.tenant);
-            rc = 2;
-        } else {
-            fprintf(stderr, "audit verify: %ld tenants, %ld rows: %s\n", v.tenants, v.rows,
-                    v.broken_tenants ? "BROKEN" : "intact");
-            rc = v.broken_tenants ? 1 : 0;
-        }
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-            fprintf(stderr, "loopgate audit verify: could not write to stdout\n");
-            rc = 2;
-        }
+        fprintf(stderr, "audit verify: %ld tenants, %ld rows: %s\n", res.tenants, res.rows,
+                res.broken_tenants ? "BROKEN" : "intact");
+        rc = res.broken_tenants ? 1 : 0;
     }
-    for (size_t i = 0; i < v.nheads; i++) {
-        free(v.heads[i].tenant);
-        free(v.heads[i].row_sha256);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "loopgate audit verify: could not write to stdout\n");
+        rc = 2;
     }
-    free(v.heads);
-    free(v.tenant);
     return rc;
 }
 

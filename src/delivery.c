@@ -717,8 +717,9 @@ int delivery_start(const struct config *cfg)
         return -1;
     D.n++;
     if (!cfg->telegram_bot_token || !*cfg->telegram_bot_token)
-        log_info("no Telegram bot token: request messages stay queued until one is configured",
-                 "%s", "");
+        log_info(
+            "no Telegram bot token: requests are answered in the console (delivery state console)",
+            "%s", "");
     for (int i = 0; i < cfg->delivery_threads && D.n < MAX_THREADS; i++) {
         if (pthread_create(&D.threads[D.n], NULL, delivery_thread, NULL) != 0)
             return -1;

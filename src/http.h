@@ -19,6 +19,8 @@
 #include "actor.h"
 #include "util.h"
 
+struct console_user;
+
 struct http_req {
     FCGX_Request *fcgi;
     const struct config *cfg;
@@ -28,6 +30,7 @@ struct http_req {
     char *body; /* NUL-terminated, owned; NULL until read */
     size_t body_len;
     struct actor who;
+    struct console_user *console; /* the console user of an AUTH_CONSOLE route, else NULL */
     bool answered;
     int status; /* what was answered, for the access log */
 };

@@ -5,6 +5,7 @@
  *   loopgate migrate   apply the embedded SQL migrations and objects (--status)
  *   loopgate apikey    create, list and revoke API keys
  *   loopgate audit     export the audit trail, verify its hash chain
+ *   loopgate console   print a one-time sign-in link to the approval console
  *   loopgate version   print the version
  *
  * Every subcommand takes --config PATH and --help. Configuration errors stop
@@ -22,6 +23,7 @@
 #include "apikey.h"
 #include "audit.h"
 #include "config.h"
+#include "console.h"
 #include "log.h"
 #include "mcpstdio.h"
 #include "migrate.h"
@@ -234,6 +236,18 @@ static int cmd_audit(int argc, char **argv)
     return rc;
 }
 
+static int cmd_console(int argc, char **argv)
+{
+    struct config cfg;
+    int rc;
+
+    if (load_config(&cfg, &argc, argv) < 0)
+        return 2;
+    rc = console_main(&cfg, argc, argv);
+    config_free(&cfg);
+    return rc;
+}
+
 static int cmd_telegram(int argc, char **argv)
 {
     struct config cfg;
@@ -278,6 +292,7 @@ static const struct command commands[] = {
     {"migrate", cmd_migrate, "apply the SQL migrations and functions (--status: what is applied)"},
     {"apikey", cmd_apikey, "create, list or revoke API keys"},
     {"audit", cmd_audit, "export the audit trail or verify its hash chain"},
+    {"console", cmd_console, "print a one-time sign-in link to the approval console"},
     {"mcp", cmd_mcp, "serve MCP on stdin/stdout for desktop clients, bridged to a server"},
     {"telegram", cmd_telegram, "set or inspect the Telegram webhook, or poll for updates"},
     {"version", cmd_version, "print the version"},

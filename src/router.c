@@ -3,7 +3,32 @@
  */
 #include "router.h"
 
+#include <stdbool.h>
 #include <string.h>
+
+/*
+ * Whether `path` matches `pattern`: equal, except that a `*` segment of the
+ * pattern matches one non-empty segment of the path (no '/').
+ */
+static bool path_matches(const char *pattern, const char *path)
+{
+    while (*pattern && *path) {
+        if (pattern[0] == '*' && (pattern[1] == '/' || pattern[1] == '\0') && path[-1] == '/') {
+            size_t seg = strcspn(path, "/");
+
+            if (seg == 0)
+                return false;
+            pattern++;
+            path += seg;
+            continue;
+        }
+        if (*pattern != *path)
+            return false;
+        pattern++;
+        path++;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
 
 const struct route *router_match(const struct route *table, size_t n, const char *method,
                                  const char *path, int *status, char *allow, size_t allowlen)
@@ -14,7 +39,7 @@ const struct route *router_match(const struct route *table, size_t n, const char
         allow[0] = '\0';
     *status = 404;
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(table[i].path, path) != 0)
+        if (!path_matches(table[i].path, path))
             continue;
         if (!strcmp(table[i].method, method))
             return &table[i];

@@ -1,8 +1,10 @@
 /*
  * router.h - the one table that maps (method, path) to a handler.
  *
- * Matching is exact on the path. A path that exists with another method is a
- * 405 with an Allow list; anything else a 404. Pure, unit tested.
+ * Matching is exact on the path, except that a segment `*` of a route's
+ * path matches any one non-empty segment of the request's (the request id
+ * of the console's request routes); the handler reads and checks it. A path that exists with
+ * another method is a 405 with an Allow list; anything else a 404. Pure, unit tested.
  */
 #ifndef LG_ROUTER_H
 #define LG_ROUTER_H
@@ -15,6 +17,7 @@ enum auth_rule {
     AUTH_NONE,     /* open: /health */
     AUTH_TENANT,   /* an API key picks the tenant (required unless auth = off) */
     AUTH_TELEGRAM, /* the webhook secret header */
+    AUTH_CONSOLE,  /* a console session cookie, and on POST its X-CSRF-Token (console.h) */
 };
 
 typedef void (*route_fn)(struct http_req *r);

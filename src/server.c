@@ -329,6 +329,7 @@ static int worker_main(const struct config *cfg, int listen_fd)
         return 1;
     }
     db_pool_init(cfg->db_uri, cfg->db_pool_size);
+    store_request_telegram(cfg->telegram_bot_token && *cfg->telegram_bot_token);
 
     /* Threads inherit this mask: only SIGUSR2 may interrupt them. */
     sigfillset(&set);

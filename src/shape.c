@@ -48,14 +48,19 @@ static json_t *responder(const struct lg_request *r)
                      str_or_null(r->responder_name));
 }
 
-/* Where the request's Telegram message is: queued, sent, failed or skipped. */
+/*
+ * Where the request's Telegram message is: queued, sent, failed or skipped;
+ * or "console" (channel console): not sent to Telegram, answered in the
+ * console (no bot token, or a session without a chat).
+ */
 static json_t *delivery(const struct lg_request *r)
 {
     json_t *d;
 
     if (!r->tg_state)
         return json_null();
-    d = json_pack("{s:s, s:s, s:i, s:o, s:o}", "channel", "telegram", "state", r->tg_state,
+    d = json_pack("{s:s, s:s, s:i, s:o, s:o}", "channel",
+                  strcmp(r->tg_state, "console") ? "telegram" : "console", "state", r->tg_state,
                   "attempts", r->tg_attempts, "last_error", str_or_null(r->tg_error), "sent_at",
                   str_or_null(r->tg_sent_at));
     if (d && r->tg_message_id)

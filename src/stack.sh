@@ -156,19 +156,33 @@ start_all() {
     wait_healthy
 }
 
+# A one-time admin link to the console for tenant 'default' (the tenant of
+# requests without an API key while auth is off), valid 10 minutes.
+console_link() {
+    "$BIN" console link --tenant default --role admin --name admin --base "http://127.0.0.1:$PORT" 2>&1 \
+        || echo "(could not make a link; run: $BIN console link --role admin --name admin)"
+}
+
 banner() {
     cat >&2 <<EOT
 
   Loopgate is running at http://127.0.0.1:$PORT  (data in $VAR)
-  Telegram: $(if [[ -z ${TELEGRAM_BOT_TOKEN:-} ]]; then echo "no TELEGRAM_BOT_TOKEN set, messages stay queued"; elif [[ -z ${PUBLIC_URL:-} ]]; then echo "polling for updates (no PUBLIC_URL)"; else echo "webhook at $PUBLIC_URL"; fi).
+  Telegram: $(if [[ -z ${TELEGRAM_BOT_TOKEN:-} ]]; then echo "no TELEGRAM_BOT_TOKEN set: requests wait in the console (delivery state console)"; elif [[ -z ${PUBLIC_URL:-} ]]; then echo "polling for updates (no PUBLIC_URL)"; else echo "webhook at $PUBLIC_URL"; fi).
   Authentication is $LOOPGATE_AUTH for this local stack$([[ $LOOPGATE_AUTH == off ]] && echo ": requests without an API key act as tenant 'default'").
 
-  Try:
+  Console (sign in as admin; the link works once, for 10 minutes;
+  '$BIN console link --role admin --name admin' prints another):
+    $(console_link)
+
+  Try: ask as an agent would,
     curl -X POST http://localhost:$PORT/hitl/register -H 'Content-Type: application/json' \\
          -d '{"session_id":"test","client_id":"test","telegram_id":123456789}'
     curl -X POST http://localhost:$PORT/hitl/request -H 'Content-Type: application/json' \\
          -d '{"session_id":"test","client_id":"test","message":"Test message"}'
     curl http://localhost:$PORT/hitl/pending
+  answer it: open the console link above and press Approve or Deny (or in Telegram),
+  and read the answer as the agent does:
+    curl 'http://localhost:$PORT/hitl/poll?request_id=<request_id>&wait=60'
 
 EOT
 }

@@ -37,6 +37,7 @@ enum store_range {
     STORE_TG = 5 * STORE_RANGE_SIZE,
     STORE_MCP = 6 * STORE_RANGE_SIZE,
     STORE_EVENTS = 8 * STORE_RANGE_SIZE,
+    STORE_CONSOLE = 7 * STORE_RANGE_SIZE,
 };
 
 /* The columns of a request, in the order store_row_to_request reads them. */

@@ -91,7 +91,9 @@ static const struct db_stmt stmts[] = {
          "            AND es.session_id = b.et AND es.active) AS esc_ok,"
          /* a quorum needs that many distinct approvers in the session */
          "          coalesce(b.nq, 1) <= 1"
-         "          OR (SELECT count(DISTINCT a) FROM unnest(s.approvers) a) >= b.nq AS quorate,"
+         "          OR (SELECT count(DISTINCT a) FROM unnest(s.approvers) a)"
+         "             + (SELECT count(DISTINCT a) FROM unnest(s.console_approvers) a) >= b.nq"
+         "             AS quorate,"
          "          COALESCE(p.n, 0) AS n, CASE WHEN s.active THEN COALESCE(p.n, 0)"
          "            + count(*) FILTER (WHERE s.active) OVER (PARTITION BY b.t ORDER BY b.ord)"
          "          END AS nth"
@@ -102,20 +104,23 @@ static const struct db_stmt stmts[] = {
          "           idempotency_key, body_hash, option_approve, telegram_chat_id, "
          "approvals_required,"
          "           deny_vetoes, params, params_schema, remind_after_seconds, remind_at,"
-         "           escalate_after_seconds, escalate_to, escalate_at)"
+         "           escalate_after_seconds, escalate_to, escalate_at, tg_state)"
          "         SELECT id, t, s, c, m, rt, o, md, ts, now() + make_interval(secs => ts), ot, cb,"
          "                ik, bh, ap, chat, coalesce(nq, 1), coalesce(dv, true), pa, psc,"
          "                ra2, now() + make_interval(secs => ra2), ea2, CASE WHEN ea2 IS NOT NULL"
-         "                THEN et2 END, now() + make_interval(secs => ea2)"
+         "                THEN et2 END, now() + make_interval(secs => ea2),"
+         /* not sent to Telegram without a bot or a chat: answered in the console (022) */
+         "                CASE WHEN $3::boolean AND chat IS NOT NULL THEN 'queued'"
+         "                     ELSE 'console' END"
          "         FROM e WHERE nth <= $2::int AND quorate AND esc_ok ORDER BY ord"
          "         ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL"
          "         DO NOTHING"
-         "         RETURNING " SUBMITTED_COLS ", tenant, session_id, telegram_chat_id),"
+         "         RETURNING " SUBMITTED_COLS ", tenant, session_id, telegram_chat_id, tg_state),"
          " au AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
          "        SELECT ins.tenant, id, ins.session_id, e.a, 'submitted'"
          "        FROM ins JOIN e USING (id) ORDER BY ins.tenant, e.ord),"
          " o AS (INSERT INTO outbox (kind, request_id, chat_id)"
-         "       SELECT 'tg_send', id, telegram_chat_id FROM ins)"
+         "       SELECT 'tg_send', id, telegram_chat_id FROM ins WHERE tg_state = 'queued')"
          " SELECT ins.id::text, status, created_t, expires_t, request_type, timeout_seconds,"
          "   e.active, e.n, e.quorate, e.esc_ok"
          " FROM e LEFT JOIN ins USING (id) ORDER BY e.ord",
@@ -291,6 +296,14 @@ static json_t *submit_item(const struct actor *who, const struct submit_in *in,
     return item;
 }
 
+/* Whether requests are sent to Telegram (a bot token is configured); see store_requests.h. */
+static bool telegram_on = true;
+
+void store_request_telegram(bool on)
+{
+    telegram_on = on;
+}
+
 /* Read one batch row into its slot. Returns 1 when a request was inserted. */
 static int submit_outcome(const PGresult *res, int row, struct submit_slot *s)
 {
@@ -328,7 +341,7 @@ static bool write_batch(struct submit_slot **slots, int n, int max_pending)
 {
     json_t *all = json_array();
     char *body, maxp[16];
-    const char *p[] = {NULL, maxp};
+    const char *p[] = {NULL, maxp, telegram_on ? "true" : "false"};
     struct lg_error err;
     PGresult *res = NULL;
     int inserted = 0;
@@ -341,7 +354,7 @@ static bool write_batch(struct submit_slot **slots, int n, int max_pending)
     p[0] = body;
     if (!body)
         lg_fail(&err, 500, "internal", "could not encode the requests");
-    else if ((res = store_run(&T, S_REQUEST_SUBMIT, 2, p, &err)) && PQntuples(res) != n)
+    else if ((res = store_run(&T, S_REQUEST_SUBMIT, 3, p, &err)) && PQntuples(res) != n)
         lg_fail(&err, 500, "internal", "submit answered %d rows for %d", PQntuples(res), n);
     free(body);
     if (res && PQntuples(res) == n) {

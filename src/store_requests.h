@@ -24,6 +24,15 @@
  * the answer, when this call wrote Telegram sends to the outbox: the caller
  * wakes the delivery threads (notify_outbox_kick_paced).
  */
+/*
+ * Whether submitted requests are queued for Telegram (default true). Set
+ * once at start-up, before any submit: false when no bot token is
+ * configured, and then every request is answered in the console (its
+ * delivery state 'console', no outbox row), as is always a request of a
+ * session without a Telegram chat.
+ */
+void store_request_telegram(bool on);
+
 int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
                          const char *body_hash, int max_pending, bool *queued, json_t **out,
                          struct lg_error *err) LG_MUST_CHECK;

@@ -28,15 +28,22 @@ static const struct db_stmt stmts[] = {
           * The defaults for reminders and escalation (021): $7-$9 NULL keep
           * them, 0 (or "") clears them, else sets them.
           */
+         /*
+          * $4 NULL: no telegram_id, a console-only session (022); $10 the
+          * console approvers, NULL keeps them.
+          */
          "WITH up AS (INSERT INTO sessions (tenant, session_id, client_id, telegram_chat_id,"
          "                                  approvers, remind_after_seconds,"
-         "                                  escalate_after_seconds, escalate_to)"
+         "                                  escalate_after_seconds, escalate_to,"
+         "                                  console_approvers)"
          "            VALUES ($1, $2, $3, $4::bigint, COALESCE($5::bigint[], '{}'),"
-         "                    nullif($7::int, 0), nullif($8::int, 0), nullif($9, ''))"
+         "                    nullif($7::int, 0), nullif($8::int, 0), nullif($9, ''),"
+         "                    COALESCE($10::text[], '{}'))"
          "            ON CONFLICT (tenant, session_id) DO UPDATE SET"
          "              client_id = EXCLUDED.client_id,"
          "              telegram_chat_id = EXCLUDED.telegram_chat_id,"
          "              approvers = COALESCE($5::bigint[], sessions.approvers),"
+         "              console_approvers = COALESCE($10::text[], sessions.console_approvers),"
          "              remind_after_seconds = CASE WHEN $7::int IS NULL"
          "                THEN sessions.remind_after_seconds ELSE nullif($7::int, 0) END,"
          "              escalate_after_seconds = CASE WHEN $8::int IS NULL"
@@ -50,9 +57,12 @@ static const struct db_stmt stmts[] = {
          "              CASE WHEN inserted THEN 'session_registered' ELSE 'session_updated' END,"
          "              jsonb_build_object('client_id', client_id, 'telegram_id', telegram_chat_id,"
          "                                 'approvers', approvers)"
+         "              || CASE WHEN cardinality(console_approvers) > 0"
+         "                      THEN jsonb_build_object('console_approvers', console_approvers)"
+         "                      ELSE '{}' END"
          "       FROM up)"
          " SELECT " SES_COLS ", 0, inserted, remind_after_seconds, escalate_after_seconds,"
-         "   escalate_to FROM up",
+         "   escalate_to, array_to_json(console_approvers)::text FROM up",
          false},
     [S_SESSION_ACTIVE] = {"session_active",
                           "SELECT 1 FROM sessions WHERE tenant = $1 AND session_id = $2 AND active",
@@ -61,7 +71,8 @@ static const struct db_stmt stmts[] = {
                        "SELECT " SES_COLS ", (SELECT count(*) FROM requests r"
                        "  WHERE r.tenant = s.tenant AND r.session_id = s.session_id"
                        "    AND r.status = 'pending')"
-                       " , remind_after_seconds, escalate_after_seconds, escalate_to"
+                       " , remind_after_seconds, escalate_after_seconds, escalate_to,"
+                       "   array_to_json(console_approvers)::text"
                        " FROM sessions s WHERE tenant = $1 AND session_id = $2",
                        true},
     [S_SESSION_DEACTIVATE] =
@@ -104,6 +115,42 @@ static void add_defaults(json_t *o, const PGresult *res, int c0)
                                                     : json_string(PQgetvalue(res, 0, c0 + 2)));
 }
 
+/* A JSON array of console names as a PostgreSQL text[] literal; NULL for none. */
+static char *pg_name_array(json_t *arr)
+{
+    struct sbuf b = {0};
+    size_t i;
+    json_t *v;
+
+    if (!arr)
+        return NULL;
+    sb_puts(&b, "{");
+    /* names are [A-Za-z0-9._@-] (validate_console_name): nothing to quote */
+    json_array_foreach(arr, i, v)
+    {
+        if (i)
+            sb_puts(&b, ",");
+        sb_puts(&b, json_string_value(v));
+    }
+    sb_puts(&b, "}");
+    return b.p;
+}
+
+/* The console approvers of column `c` (JSON array text), added to `o`. */
+static void add_console_approvers(json_t *o, const PGresult *res, int c)
+{
+    json_t *v = PQgetisnull(res, 0, c) ? NULL : json_loads(PQgetvalue(res, 0, c), 0, NULL);
+
+    json_object_set_new(o, "console_approvers", v ? v : json_array());
+}
+
+/* A session without a Telegram chat (022) shows telegram_id null. */
+static void fix_telegram_id(json_t *o, const PGresult *res)
+{
+    if (PQgetisnull(res, 0, 2))
+        json_object_set_new(o, "telegram_id", json_null());
+}
+
 /* Format a JSON array of integers as a PostgreSQL array literal; NULL for none. */
 static char *pg_int_array(json_t *arr)
 {
@@ -131,6 +178,7 @@ int store_session_register(const struct actor *who, const struct register_in *in
 {
     char tid[24], ra[16], ea[16];
     char *approvers = pg_int_array(in->approvers);
+    char *names = pg_name_array(in->console_approvers);
     const char *p[] = {who->tenant,
                        in->session_id,
                        in->client_id,
@@ -139,7 +187,8 @@ int store_session_register(const struct actor *who, const struct register_in *in
                        who->name,
                        in->remind_after_seconds < 0 ? NULL : ra,
                        in->escalate_after_seconds < 0 ? NULL : ea,
-                       in->escalate_to};
+                       in->escalate_to,
+                       names};
     PGresult *res;
     struct lg_session s;
 
@@ -150,11 +199,13 @@ int store_session_register(const struct actor *who, const struct register_in *in
         res = store_run(&T, S_SESSION_ACTIVE, 2, q, err);
         if (!res) {
             free(approvers);
+            free(names);
             return -1;
         }
         if (PQntuples(res) == 0) {
             PQclear(res);
             free(approvers);
+            free(names);
             return lg_fail(err, 400, "invalid_field",
                            "escalate_to names no active session of this tenant ('%s'); register "
                            "that session first",
@@ -163,10 +214,13 @@ int store_session_register(const struct actor *who, const struct register_in *in
         PQclear(res);
     }
     snprintf(tid, sizeof(tid), "%lld", (long long)in->telegram_id);
+    if (in->telegram_id == 0)
+        p[3] = NULL;
     snprintf(ra, sizeof(ra), "%d", in->remind_after_seconds);
     snprintf(ea, sizeof(ea), "%d", in->escalate_after_seconds);
-    res = store_run(&T, S_SESSION_UPSERT, 9, p, err);
+    res = store_run(&T, S_SESSION_UPSERT, 10, p, err);
     free(approvers);
+    free(names);
     if (!res)
         return -1;
     row_to_session(res, 0, &s);
@@ -176,6 +230,8 @@ int store_session_register(const struct actor *who, const struct register_in *in
                                          : "Session updated successfully",
                      "telegram_id", (json_int_t)s.telegram_id, "created", col_bool(res, 0, 8));
     add_defaults(*out, res, 9);
+    add_console_approvers(*out, res, 12);
+    fix_telegram_id(*out, res);
     PQclear(res);
     return 0;
 }
@@ -196,6 +252,8 @@ int store_session_get(const struct actor *who, const char *session_id, json_t **
     row_to_session(res, 0, &s);
     *out = shape_session(&s);
     add_defaults(*out, res, 8);
+    add_console_approvers(*out, res, 11);
+    fix_telegram_id(*out, res);
     PQclear(res);
     return 0;
 }

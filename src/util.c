@@ -331,6 +331,40 @@ int random_bytes(void *buf, size_t n)
     return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
 }
 
+void base64url_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        size_t left = n - i;
+
+        if (left > 1)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (left > 2)
+            v |= in[i + 2];
+        out[o++] = a[(v >> 18) & 63];
+        out[o++] = a[(v >> 12) & 63];
+        if (left > 1)
+            out[o++] = a[(v >> 6) & 63];
+        if (left > 2)
+            out[o++] = a[v & 63];
+    }
+    out[o] = '\0';
+}
+
+int token_new(char out[44], char sha[65])
+{
+    unsigned char raw[32];
+
+    if (random_bytes(raw, sizeof(raw)) < 0)
+        return -1;
+    base64url_encode(raw, sizeof(raw), out);
+    sha256_hex(out, strlen(out), sha);
+    return 0;
+}
+
 bool uuid_valid(const char *s)
 {
     static const int dash[] = {8, 13, 18, 23};

@@ -122,6 +122,19 @@ void sha256_hex(const void *data, size_t len, char out[65]);
 /* Fill `buf` with `n` cryptographically random bytes; -1 on failure. */
 int random_bytes(void *buf, size_t n) LG_MUST_CHECK;
 
+/*
+ * Base64url of `n` bytes without padding (RFC 4648 section 5) into `out`,
+ * which holds at least 4 * ((n + 2) / 3) + 1 bytes.
+ */
+void base64url_encode(const unsigned char *in, size_t n, char *out);
+
+/*
+ * A new secret token: 32 random bytes as base64url (43 characters) in
+ * out[44], and its SHA-256 in hex in sha[65] (what is stored). -1 when no
+ * randomness could be had.
+ */
+int token_new(char out[44], char sha[65]) LG_MUST_CHECK;
+
 /* True for the canonical 8-4-4-4-12 hex UUID text form. */
 bool uuid_valid(const char *s);
 

@@ -182,6 +182,21 @@ static int nudge_escalation(json_t *body, const char *own, int below, int *after
     return 0;
 }
 
+bool validate_console_name(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0 || n > CONSOLE_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '@' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 int validate_register(json_t *body, struct register_in *out, struct lg_error *err)
 {
     json_t *v;
@@ -191,12 +206,32 @@ int validate_register(json_t *body, struct register_in *out, struct lg_error *er
         validate_id(body, "client_id", &out->client_id, err) < 0)
         return -1;
     v = json_object_get(body, "telegram_id");
-    if (!v || json_is_null(v))
+    if (v && json_is_null(v))
         return missing(err, "telegram_id");
-    if (get_int64(v, "telegram_id", &out->telegram_id, err) < 0)
+    if (v && get_int64(v, "telegram_id", &out->telegram_id, err) < 0)
         return -1;
-    if (out->telegram_id == 0)
+    if (v && out->telegram_id == 0)
         return lg_fail(err, 400, "invalid_field", "telegram_id must not be 0");
+
+    v = json_object_get(body, "console_approvers");
+    if (v && !json_is_null(v)) {
+        size_t i;
+        json_t *a;
+        if (!json_is_array(v))
+            return type_error(err, "console_approvers", "an array of console user names");
+        if (json_array_size(v) > APPROVERS_MAX)
+            return lg_fail(err, 400, "invalid_field",
+                           "console_approvers must list at most %d names", APPROVERS_MAX);
+        json_array_foreach(v, i, a)
+        {
+            if (!json_is_string(a) || !validate_console_name(json_string_value(a)))
+                return lg_fail(err, 400, "invalid_field",
+                               "console_approvers[%zu] must be a console user name: 1-%d of "
+                               "A-Z a-z 0-9 . _ @ -",
+                               i, CONSOLE_NAME_MAX);
+        }
+        out->console_approvers = v;
+    }
 
     v = json_object_get(body, "approvers");
     if (v && !json_is_null(v)) {

@@ -30,8 +30,9 @@
 struct register_in {
     const char *session_id;
     const char *client_id;
-    int64_t telegram_id;
-    json_t *approvers; /* array of integers, or NULL */
+    int64_t telegram_id;       /* 0: none given, a console-only session (an extension) */
+    json_t *approvers;         /* array of integers, or NULL */
+    json_t *console_approvers; /* array of console names (validate_console_name), or NULL */
     /*
      * Defaults for the session's requests (021): -1 absent (kept as they
      * are), 0 cleared, else seconds; escalate_to NULL absent, "" cleared.
@@ -75,6 +76,17 @@ struct submit_in {
 int parse_json_object(const char *body, size_t len, json_t **out,
                       struct lg_error *err) LG_MUST_CHECK;
 
+/* The longest console user name (console:<name>). */
+#define CONSOLE_NAME_MAX 64
+
+/* True when `s` is a console user name: 1-CONSOLE_NAME_MAX of [A-Za-z0-9._@-]. */
+bool validate_console_name(const char *s);
+
+/*
+ * The body of /hitl/register. telegram_id is required unless the key is
+ * absent altogether (a console-only session; null is still refused), and
+ * "console_approvers" (an extension) lists console names.
+ */
 int validate_register(json_t *body, struct register_in *out, struct lg_error *err) LG_MUST_CHECK;
 
 int validate_submit(json_t *body, int default_timeout, struct submit_in *out,

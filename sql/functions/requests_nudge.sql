@@ -67,7 +67,7 @@ BEGIN
         IF r.remind AND r.telegram_message_id IS NULL THEN
             -- nothing to reply to yet: wait for the message, or give up on one that never goes
             UPDATE requests
-               SET remind_at = CASE WHEN r.tg_state IN ('failed', 'skipped') THEN NULL
+               SET remind_at = CASE WHEN r.tg_state IN ('failed', 'skipped', 'console') THEN NULL
                                     ELSE now() + interval '5 seconds' END
              WHERE id = r.id;
         ELSIF r.remind THEN
@@ -103,8 +103,9 @@ BEGIN
         UPDATE requests SET escalate_at = NULL, escalated_at = now(),
                             esc_chat_id = s.telegram_chat_id
             WHERE id = r.id;
+        -- a console-only session (022) sees it in the console: no message to send
         INSERT INTO outbox (kind, request_id, chat_id)
-            VALUES ('tg_escalate', r.id, s.telegram_chat_id);
+            SELECT 'tg_escalate', r.id, s.telegram_chat_id WHERE s.telegram_chat_id IS NOT NULL;
         INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)
             VALUES (r.tenant, r.id, r.session_id, 'loopgate', 'escalated',
                     jsonb_build_object('escalate_to', r.escalate_to, 'waited_seconds', waited,

@@ -1,0 +1,494 @@
+"""The approval console's API (docs/CONSOLE.md) through the real stack: a
+one-time link becomes a session cookie; the session sees and decides only what
+its tenant and role allow; a vote from the console is the same vote as one
+from Telegram (lg_vote: the votes row, the decision the agent's long-poll
+returns, the audit trail); history pages; admins export and verify the audit
+trail; without a bot token, or for a session without telegram_id, requests
+wait in the console (delivery state 'console', nothing queued for Telegram).
+
+Logins are rate-limited per client address and every test here signs in from
+127.0.0.1: the helper empties the rate window before each login (a fixture,
+as clear_pending is), except in the test of the limit itself."""
+import csv
+import hashlib
+import io
+import json
+import re
+import threading
+
+import lg
+from lg import chat, eq, ok, error_is, wait_for
+from test_08_waiting import long_poll
+
+
+# ---------------------------------------------------------------- helpers
+
+class Browser:
+    """A console session as a browser holds it: the cookie and the CSRF token."""
+
+    def __init__(self, s, cookie, csrf, me):
+        self.s, self.cookie, self.csrf, self.me = s, cookie, csrf, me
+
+    def get(self, path):
+        return self.s.get(path, headers={"Cookie": self.cookie})
+
+    def post(self, path, body=None, csrf=True, headers=None):
+        h = {"Cookie": self.cookie}
+        if csrf:
+            h["X-CSRF-Token"] = self.csrf if csrf is True else csrf
+        h.update(headers or {})
+        return self.s.post(path, body if body is not None else {}, headers=h)
+
+    def vote(self, rid, body, **kw):
+        return self.post("/console/api/requests/%s/vote" % rid, body, **kw)
+
+
+def make_link(s, *args):
+    out = s.cli("console", "link", *args).stdout.strip()
+    m = re.fullmatch(r"(https?://[^#\s]+)/console/#login=([A-Za-z0-9_-]{43})", out)
+    ok(m, "one line <base>/console/#login=<token>: %r" % out)
+    return m.group(2)
+
+
+def login_with(s, token):
+    return s.post("/console/api/login", {"token": token})
+
+
+def login(s, *args):
+    s.sql("DELETE FROM console_rate")
+    r = login_with(s, make_link(s, *args))
+    eq(r.status, 200, repr(r))
+    cookie = r.header("Set-Cookie").split(";")[0]
+    return Browser(s, cookie, r.json["csrf"], r.json["user"])
+
+
+def register(s, sid, headers=None, **extra):
+    body = {"session_id": sid, "client_id": "agent"}
+    body.update(extra)
+    r = s.post("/hitl/register", body, headers=headers)
+    eq(r.status, 200, repr(r))
+    return r.json
+
+
+def submit(s, sid, headers=None, **extra):
+    body = {"session_id": sid, "client_id": "agent", "message": "Deploy v2.1.0 to production?"}
+    body.update(extra)
+    r = s.post("/hitl/request", body, headers=headers)
+    eq(r.status, 200, repr(r))
+    return r.json["request_id"]
+
+
+def votes_rows(s, rid):
+    return s.sql("SELECT person, coalesce(user_id::text, ''), name, channel, approve, response,"
+                 " coalesce(reason, ''), coalesce(params::text, '') FROM votes"
+                 " WHERE request_id = :'p1' ORDER BY created_at", rid)
+
+
+def vote_and_long_poll(s, b, rid, body):
+    """Vote while the agent long-polls; (vote answer, poll answer)."""
+    box = {}
+    t = threading.Thread(target=lambda: box.update(p=long_poll(s, rid, 30)[0]))
+    t.start()
+    r = b.vote(rid, body)
+    t.join(40)
+    ok("p" in box, "the long-poll returned")
+    eq(box["p"].status, 200)
+    return r, box["p"].json
+
+
+def sha(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- ways in
+
+def test_link_single_use_expiry_and_hash_only(s):
+    token = make_link(s, "--role", "admin", "--name", "admin")
+    row = s.sql("SELECT tenant, person, name, role, used_at IS NULL,"
+                " expires_at BETWEEN now() + interval '9 minutes' AND now() + interval '10 minutes'"
+                " FROM console_links WHERE token_sha256 = :'p1'", sha(token))
+    eq(row, [["default", "console:admin", "admin", "admin", "t", "t"]], "the link's row")
+    eq(s.scalar("SELECT count(*) FROM console_links WHERE position(:'p1' in"
+                " concat_ws(',', token_sha256, tenant, person, name)) > 0", token), "0",
+       "the token itself is stored nowhere")
+    ok(s.scalar("SELECT count(*) FROM audit_log WHERE action = 'console_link_created'"
+                " AND detail->>'person' = 'console:admin'") != "0", "the link is audited")
+
+    s.sql("DELETE FROM console_rate")
+    r = login_with(s, token)
+    eq(r.status, 200, repr(r))
+    eq(s.scalar("SELECT used_at IS NOT NULL FROM console_links WHERE token_sha256 = :'p1'",
+                sha(token)), "t")
+    # single use
+    error_is(login_with(s, token), 401, "invalid_link")
+    eq(s.scalar("SELECT detail->>'why' FROM audit_log WHERE action = 'console_login_refused'"
+                " ORDER BY id DESC LIMIT 1"), "used")
+    # expired
+    t2 = make_link(s, "--name", "ann")
+    s.sql("UPDATE console_links SET expires_at = now() - interval '1 second'"
+          " WHERE token_sha256 = :'p1'", sha(t2))
+    error_is(login_with(s, t2), 401, "invalid_link")
+    eq(s.scalar("SELECT detail->>'why' FROM audit_log WHERE action = 'console_login_refused'"
+                " ORDER BY id DESC LIMIT 1"), "expired")
+    # unknown, malformed, wrong type: the same answer, nothing opened
+    n = s.scalar("SELECT count(*) FROM console_sessions")
+    error_is(login_with(s, "A" * 43), 401, "invalid_link")
+    error_is(login_with(s, "short"), 401, "invalid_link")
+    error_is(login_with(s, 42), 400, "invalid_field")
+    error_is(s.post("/console/api/login", body='{"token":"x"}',
+                    headers={"Content-Type": "text/plain"}), 415, "unsupported_media_type")
+    eq(s.scalar("SELECT count(*) FROM console_sessions"), n, "no session opened")
+    ok(token not in s.log_text(), "the token is never logged")
+    # bad CLI input
+    r = s.cli("console", "link", "--role", "root", check=False)
+    eq(r.returncode, 2, r.stderr)
+    r = s.cli("console", "link", "--user", "bad name!", check=False)
+    eq(r.returncode, 2, r.stderr)
+
+
+def test_login_cookie_me_and_logout(s):
+    s.sql("DELETE FROM console_rate")
+    r = login_with(s, make_link(s, "--role", "admin", "--name", "admin"))
+    eq(r.status, 200, repr(r))
+    set_cookie = r.header("Set-Cookie")
+    parts = [p.strip() for p in set_cookie.split(";")]
+    name, value = parts[0].split("=", 1)
+    eq(name, "lg_console", "plain HTTP: the cookie without __Host-")
+    ok(re.fullmatch(r"[A-Za-z0-9_-]{43}", value), "32 random bytes base64url: %r" % value)
+    attrs = set(parts[1:])
+    for a in ("Path=/", "Max-Age=43200", "HttpOnly", "SameSite=Strict"):
+        ok(a in attrs, "%s in %r" % (a, set_cookie))
+    ok("Secure" not in attrs, "no Secure over plain HTTP")
+    me = r.json["user"]
+    eq((me["tenant"], me["user"], me["name"], me["role"]),
+       ("default", "console:admin", "admin", "admin"))
+    eq(r.json["csrf"], me["csrf"])
+    # only the cookie's hash is stored
+    eq(s.scalar("SELECT count(*) FROM console_sessions WHERE token_sha256 = :'p1'", sha(value)),
+       "1")
+    eq(s.scalar("SELECT count(*) FROM console_sessions WHERE token_sha256 = :'p1'", value), "0")
+    ok(value not in s.log_text(), "the cookie is never logged")
+    b = Browser(s, parts[0], r.json["csrf"], me)
+    m = b.get("/console/api/me")
+    eq(m.status, 200, repr(m))
+    eq(m.json["user"], "console:admin")
+    eq(m.json["csrf"], b.csrf)
+    ok(m.json["expires_at"].endswith("Z"), m.json)
+    eq(m.header("Cache-Control"), "no-store")
+    ok("frame-ancestors 'none'" in (m.header("Content-Security-Policy") or ""),
+       "the CSP on the API")
+    # no cookie, a wrong one
+    error_is(s.get("/console/api/me"), 401, "unauthenticated")
+    error_is(s.get("/console/api/me", headers={"Cookie": "lg_console=" + "B" * 43}), 401,
+             "unauthenticated")
+    # logout needs the CSRF token, then revokes the session everywhere
+    error_is(b.post("/console/api/logout", csrf=False), 403, "csrf")
+    eq(b.get("/console/api/me").status, 200, "still signed in after a refused logout")
+    r = b.post("/console/api/logout")
+    eq(r.status, 200, repr(r))
+    eq(r.json, {"ok": True})
+    ok("Max-Age=0" in r.header("Set-Cookie"), "the cookie is cleared: %r" % r.header("Set-Cookie"))
+    eq(s.scalar("SELECT revoked_at IS NOT NULL FROM console_sessions WHERE token_sha256 = :'p1'",
+                sha(value)), "t")
+    eq(s.scalar("SELECT action FROM audit_log WHERE actor = 'console:admin'"
+                " ORDER BY id DESC LIMIT 1"), "console_logout")
+    for _ in range(3):  # whichever worker answers
+        error_is(b.get("/console/api/me"), 401, "unauthenticated")
+    error_is(b.post("/console/api/logout"), 401, "unauthenticated")
+
+
+def test_csrf_refused_changes_nothing(s):
+    register(s, "con-csrf", telegram_id=chat(), console_approvers=["ann"])
+    rid = submit(s, "con-csrf")
+    b = login(s, "--name", "ann")
+    before = s.counts()
+    error_is(b.vote(rid, {"approve": True}, csrf=False), 403, "csrf")
+    error_is(b.vote(rid, {"approve": True}, csrf="C" * 43), 403, "csrf")
+    error_is(b.vote(rid, {"approve": True}, csrf=""), 403, "csrf")
+    eq(s.counts(), before, "nothing changed")
+    eq(votes_rows(s, rid), [])
+    eq(s.scalar("SELECT status FROM requests WHERE id = :'p1'", rid), "pending")
+
+
+# ---------------------------------------------------------------- who sees what
+
+def test_tenant_isolation(s):
+    other = {"X-API-Key": s.new_key("con-other")}
+    register(s, "con-iso", headers=other, telegram_id=chat())
+    theirs = submit(s, "con-iso", headers=other)
+    b = login(s, "--role", "admin", "--name", "admin")
+    error_is(b.get("/console/api/requests/" + theirs), 404, "not_found")
+    error_is(b.vote(theirs, {"approve": True}), 404, "not_found")
+    ok(theirs not in b.get("/console/api/pending").raw, "not listed as pending")
+    ok(theirs not in b.get("/console/api/history?limit=100").raw, "not in the history")
+    ok("con-iso" not in b.get("/console/api/sessions").raw, "nor its session")
+    eq(votes_rows(s, theirs), [])
+    # the other tenant's own admin sees it
+    o = login(s, "--tenant", "con-other", "--role", "admin", "--name", "admin")
+    eq(o.get("/console/api/requests/" + theirs).status, 200)
+    error_is(b.get("/console/api/requests/not-a-uuid"), 404, "not_found")
+
+
+def test_unlisted_approver(s):
+    ann_tg = 9_100_000_001
+    register(s, "con-list", telegram_id=chat(), approvers=[ann_tg], console_approvers=["ann"])
+    register(s, "con-nobody", telegram_id=chat())
+    rid = submit(s, "con-list")
+    none = submit(s, "con-nobody")
+    bob = login(s, "--name", "bob")
+    error_is(bob.get("/console/api/requests/" + rid), 404, "not_found")
+    error_is(bob.vote(rid, {"approve": True}), 404, "not_found")
+    ok(rid not in bob.get("/console/api/pending").raw, "not in bob's pending")
+    for page in ("/console/api/sessions", "/console/api/audit/export?format=csv",
+                 "/console/api/audit/verify"):
+        error_is(bob.get(page), 403, "forbidden")
+    ann = login(s, "--name", "ann")
+    ok(rid in [x["request_id"] for x in ann.get("/console/api/pending").json["requests"]],
+       "ann is listed: she sees it")
+    error_is(ann.get("/console/api/requests/" + none), 404, "not_found")
+    # the same person through Telegram's user id
+    tg = login(s, "--user", str(ann_tg), "--name", "Ann T")
+    eq(tg.me["user"], "telegram:%d" % ann_tg)
+    d = tg.get("/console/api/requests/" + rid)
+    eq(d.status, 200, repr(d))
+    eq((d.json["can_vote"], d.json["already_voted"]), (True, False))
+    # a session with no approvers at all: admins only
+    adm = login(s, "--role", "admin", "--name", "admin")
+    eq(adm.get("/console/api/requests/" + none).status, 200)
+    eq(votes_rows(s, rid), [])
+
+
+# ---------------------------------------------------------------- votes
+
+def test_vote_deny_with_reason(s):
+    register(s, "con-deny", telegram_id=chat(), console_approvers=["ann"])
+    rid = submit(s, "con-deny", request_type="confirmation")
+    ann = login(s, "--name", "ann")
+    d = ann.get("/console/api/requests/" + rid).json
+    eq((d["status"], d["can_vote"], d["message"]), ("pending", True, "Deploy v2.1.0 to production?"))
+    r, p = vote_and_long_poll(s, ann, rid, {"approve": False, "reason": "  use staging first  "})
+    eq(r.status, 200, repr(r))
+    eq(r.json["result"], "denied")
+    eq(r.json["request"]["status"], "completed")
+    eq(votes_rows(s, rid), [["console:ann", "", "ann", "console", "f", "Deny",
+                            "use staging first", ""]])
+    eq((p["status"], p["approved"], p["response"]), ("completed", False, "Deny"))
+    eq(p["reason"], "Denied by ann: use staging first")
+    # the timeline from the audit trail
+    d = ann.get("/console/api/requests/" + rid).json
+    eq([t["action"] for t in d["timeline"]], ["submitted", "decided"])
+    eq(d["timeline"][1]["actor"], "console:ann")
+    eq(d["timeline"][1]["detail"]["via"], "console")
+    eq(d["votes"][0]["reason"], "use staging first")
+    eq((d["can_vote"], d["already_voted"]), (False, True))
+    error_is(ann.vote(rid, {"approve": True}), 409, "already_voted")
+
+
+def test_vote_option_uses_its_approve_flag(s):
+    register(s, "con-opt", telegram_id=chat(), console_approvers=["ann", "bob"])
+    opts = [{"label": "Ship it", "approve": True}, {"label": "Hold", "approve": False}]
+    r1 = submit(s, "con-opt", request_type="choice", options=opts)
+    r2 = submit(s, "con-opt", request_type="choice", options=opts)
+    ann = login(s, "--name", "ann")
+    error_is(ann.vote(r1, {"option": 2}), 400, "invalid_field")
+    error_is(ann.vote(r1, {"option": "0"}), 400, "invalid_field")
+    error_is(ann.vote(r1, {"option": 0, "approve": True}), 400, "invalid_body")
+    error_is(ann.vote(r1, {"text": "yes"}), 400, "invalid_field")
+    error_is(ann.vote(r1, {"nope": 1}), 400, "invalid_field")
+    eq(votes_rows(s, r1), [])
+    r, p = vote_and_long_poll(s, ann, r1, {"option": 1})
+    eq(r.json["result"], "denied", repr(r))
+    eq((p["approved"], p["response"]), (False, "Hold"))
+    r, p = vote_and_long_poll(s, ann, r2, {"option": 0, "reason": "after 18:00"})
+    eq(r.json["result"], "approved", repr(r))
+    eq((p["approved"], p["response"]), (True, "Ship it"))
+    eq(votes_rows(s, r2), [["console:ann", "", "ann", "console", "t", "Ship it", "after 18:00",
+                           ""]])
+
+
+def test_vote_typed_answer(s):
+    register(s, "con-text", telegram_id=chat(), console_approvers=["ann"])
+    yes = submit(s, "con-text", request_type="input")
+    unclear = submit(s, "con-text", request_type="input")
+    ann = login(s, "--name", "ann")
+    error_is(ann.vote(yes, {"text": ""}), 400, "invalid_field")
+    error_is(ann.vote(yes, {"option": 0}), 400, "invalid_field")
+    r, p = vote_and_long_poll(s, ann, yes, {"text": "yes, go ahead"})
+    eq(r.json["result"], "approved", repr(r))
+    eq((p["approved"], p["response"]), (True, "yes, go ahead"))
+    # anything that is not, as a whole, an approval word denies
+    r, p = vote_and_long_poll(s, ann, unclear, {"text": "yes but tomorrow"})
+    eq(r.json["result"], "denied", repr(r))
+    eq((p["approved"], p["response"]), (False, "yes but tomorrow"))
+    eq(votes_rows(s, unclear)[0][4:6], ["f", "yes but tomorrow"])
+
+
+def test_vote_approve_with_edits(s):
+    register(s, "con-edit", telegram_id=chat(), console_approvers=["ann"])
+    schema = {"type": "object", "properties": {"replicas": {"type": "integer", "maximum": 5},
+                                               "env": {"enum": ["staging", "prod"]}}}
+    rid = submit(s, "con-edit", params={"replicas": 2, "env": "prod"}, params_schema=schema)
+    ann = login(s, "--name", "ann")
+    error_is(ann.vote(rid, {"approve": True, "params": {"replicas": 9}}), 422, "invalid_params",
+             "replicas")
+    error_is(ann.vote(rid, {"approve": True, "params": {"replcas": 3}}), 422, "invalid_params",
+             "replcas")
+    error_is(ann.vote(rid, {"approve": False, "params": {"replicas": 3}}), 400, "invalid_body")
+    error_is(ann.vote(rid, {"approve": True, "params": [1]}), 400, "invalid_field")
+    eq(votes_rows(s, rid), [], "refused edits record nothing")
+    eq(s.scalar("SELECT status FROM requests WHERE id = :'p1'", rid), "pending")
+    r, p = vote_and_long_poll(s, ann, rid, {"approve": True, "params": {"replicas": 3}})
+    eq(r.json["result"], "approved", repr(r))
+    eq((p["approved"], p["params"], p["edited"]), (True, {"replicas": 3, "env": "prod"}, True))
+    row = votes_rows(s, rid)[0]
+    eq(row[:5], ["console:ann", "", "ann", "console", "t"])
+    eq(json.loads(row[7]), {"replicas": 3, "env": "prod"})
+    eq(json.loads(s.scalar("SELECT detail::text FROM audit_log WHERE request_id = :'p1'"
+                           " AND action = 'decided'", rid))["edited"], True)
+
+
+def test_quorum_already_voted_and_not_pending(s):
+    register(s, "con-quorum", telegram_id=chat(), console_approvers=["ann", "bob"])
+    rid = submit(s, "con-quorum", approvals_required=2)
+    ann, bob = login(s, "--name", "ann"), login(s, "--name", "bob")
+    adm = login(s, "--role", "admin", "--name", "admin")
+    r = ann.vote(rid, {"approve": True})
+    eq((r.status, r.json["result"]), (200, "voted"), repr(r))
+    eq(r.json["request"]["approvals"], 1)
+    error_is(ann.vote(rid, {"approve": True}), 409, "already_voted")
+    error_is(ann.vote(rid, {"approve": False}), 409, "already_voted")
+    eq(len(votes_rows(s, rid)), 1, "one vote of ann")
+    error_is(bob.vote(rid, {"approve": True, "params": {"x": 1}}), 422, "invalid_params")
+    r, p = vote_and_long_poll(s, bob, rid, {"approve": True})
+    eq(r.json["result"], "approved", repr(r))
+    eq((p["status"], p["approved"], p["approvals"]), ("completed", True, 2))
+    error_is(adm.vote(rid, {"approve": False}), 409, "not_pending")
+    eq([v[0] for v in votes_rows(s, rid)], ["console:ann", "console:bob"])
+
+
+# ---------------------------------------------------------------- history, sessions, audit
+
+def test_history_paging_and_filters(s):
+    register(s, "con-hist", telegram_id=chat(), console_approvers=["hana"])
+    ids = [submit(s, "con-hist") for _ in range(5)]
+    for rid in ids[:2]:
+        eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
+    h = login(s, "--name", "hana")
+    seen, cur, pages = [], None, 0
+    while True:
+        r = h.get("/console/api/history?session_id=con-hist&limit=2"
+                  + ("&before=" + cur if cur else ""))
+        eq(r.status, 200, repr(r))
+        seen += [x["request_id"] for x in r.json["requests"]]
+        pages += 1
+        cur = r.json["next"]
+        if not cur:
+            break
+        ok(pages < 5, "paging ends")
+    eq(seen, list(reversed(ids)), "every request once, newest first")
+    eq(pages, 3)
+    r = h.get("/console/api/history?session_id=con-hist&status=canceled")
+    eq(sorted(x["request_id"] for x in r.json["requests"]), sorted(ids[:2]))
+    eq(r.json["next"], None)
+    r = h.get("/console/api/history?session_id=con-hist&status=pending&limit=100")
+    eq(len(r.json["requests"]), 3)
+    eq(r.json["requests"][0]["delivery"] in ("queued", "sent", "console"), True)
+    r = h.get("/console/api/history?session_id=con-hist&since=2999-01-01T00:00:00Z")
+    eq(r.json["requests"], [])
+    r = h.get("/console/api/history?session_id=con-hist&until=2000-01-01T00:00:00Z")
+    eq(r.json["requests"], [])
+    for bad in ("limit=0", "limit=101", "status=done", "since=yesterday",
+                "before=nonsense", "before=2026-01-01T00:00:00Z~x"):
+        error_is(h.get("/console/api/history?" + bad), 400, "invalid_parameter")
+    # hana sees only sessions that list her
+    ok(all(x["session_id"] == "con-hist" for x in
+           h.get("/console/api/history?limit=100").json["requests"]), "only con-hist")
+
+
+def test_sessions_page_for_admins(s):
+    register(s, "con-sess", telegram_id=chat(), approvers=[501], console_approvers=["zoe"])
+    reg = register(s, "con-only", console_approvers=["zoe"])
+    eq(reg["telegram_id"], None)
+    adm = login(s, "--role", "admin", "--name", "admin")
+    r = adm.get("/console/api/sessions")
+    eq(r.status, 200, repr(r))
+    by = {x["session_id"]: x for x in r.json["sessions"]}
+    eq((by["con-sess"]["approvers"], by["con-sess"]["console_approvers"]), ([501], ["zoe"]))
+    eq(by["con-only"]["telegram_id"], None)
+    ok("remind_after_seconds" in by["con-sess"]["defaults"], by["con-sess"])
+
+
+def test_audit_export_escapes_formulas_and_verify(s):
+    for sid in ("=SUM(1+1)", "+cmd", "-2+3", "@SUM(A1)"):
+        register(s, sid, telegram_id=chat())
+    adm = login(s, "--role", "admin", "--name", "admin")
+    r = adm.get("/console/api/audit/export?format=csv")
+    eq(r.status, 200, repr(r))
+    ok(r.header("Content-Type").startswith("text/csv"), r.headers)
+    ok("attachment" in r.header("Content-Disposition"), r.headers)
+    rows = list(csv.DictReader(io.StringIO(r.raw, newline="")))
+    sids = {x["session_id"] for x in rows}
+    for sid in ("=SUM(1+1)", "+cmd", "-2+3", "@SUM(A1)"):
+        ok("'" + sid in sids, "%r is written as text: '%s" % (sid, sid))
+        ok(sid not in sids, "%r is never a bare cell" % sid)
+    ok(all(x["tenant"] == "default" for x in rows), "the admin's tenant only")
+    r = adm.get("/console/api/audit/export")
+    eq(r.status, 200)
+    lines = [json.loads(x) for x in r.raw.splitlines()]
+    ok(any(x["session_id"] == "=SUM(1+1)" for x in lines), "JSON lines keep the value as it is")
+    error_is(adm.get("/console/api/audit/export?format=xml"), 400, "invalid_parameter")
+    v = adm.get("/console/api/audit/verify")
+    eq(v.status, 200, repr(v))
+    eq((v.json["ok"], v.json["first_bad"]), (True, None))
+    ok(v.json["rows"] >= len(lines), v.json)
+
+
+# ---------------------------------------------------------------- delivery state console
+
+def test_console_only_session(s):
+    reg = register(s, "con-alone", console_approvers=["ann"])
+    eq(reg["telegram_id"], None)
+    error_is(s.post("/hitl/register", {"session_id": "x", "client_id": "a", "telegram_id": None}),
+             400, "missing_field")
+    error_is(s.post("/hitl/register", {"session_id": "x", "client_id": "a", "telegram_id": 1,
+                                       "console_approvers": ["no spaces"]}), 400, "invalid_field")
+    eq(s.get("/hitl/status?session_id=con-alone").json["telegram_id"], None)
+    rid = submit(s, "con-alone")
+    eq(s.scalar("SELECT tg_state FROM requests WHERE id = :'p1'", rid), "console")
+    eq(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1'", rid), "0")
+    p = s.get("/hitl/poll?request_id=" + rid).json
+    eq((p["delivery"]["channel"], p["delivery"]["state"]), ("console", "console"))
+    ann = login(s, "--name", "ann")
+    eq(ann.get("/console/api/requests/" + rid).json["delivery"], "console")
+    r, p = vote_and_long_poll(s, ann, rid, {"approve": True})
+    eq((r.json["result"], p["approved"]), ("approved", True))
+    eq(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1'", rid), "0",
+       "nothing for Telegram to edit")
+
+
+def test_no_bot_token_delivers_to_console_and_login_rate_limit(s):
+    alone = lg.Stack(s.binary, san=s.san)
+    try:
+        alone.start()
+        register(alone, "seed", telegram_id=123456789)
+        rid = submit(alone, "seed", message="Test message")
+        eq(alone.scalar("SELECT tg_state FROM requests WHERE id = :'p1'", rid), "console")
+        eq(alone.scalar("SELECT count(*) FROM outbox"), "0", "nothing queued for Telegram")
+        eq(alone.get("/hitl/poll?request_id=" + rid).json["delivery"]["state"], "console")
+        adm = login(alone, "--role", "admin", "--name", "admin")
+        pend = adm.get("/console/api/pending").json
+        eq([x["request_id"] for x in pend["requests"]], [rid])
+        eq(pend["requests"][0]["delivery"], "console")
+        r, p = vote_and_long_poll(alone, adm, rid, {"approve": True})
+        eq((r.json["result"], p["status"], p["approved"]), ("approved", "completed", True))
+        # logins per client address: 10 a minute, then 429 with Retry-After
+        alone.sql("DELETE FROM console_rate")
+        for i in range(10):
+            error_is(login_with(alone, "D" * 43), 401, "invalid_link")
+        r = login_with(alone, make_link(alone, "--name", "late"))
+        error_is(r, 429, "rate_limited")
+        ok(1 <= int(r.header("Retry-After")) <= 60, r.headers)
+        eq(alone.scalar("SELECT count(*) FROM console_sessions WHERE person = 'console:late'"),
+           "0")
+    finally:
+        alone.cleanup()
