@@ -289,6 +289,35 @@ static int path_request_id(struct http_req *r, char id[37])
     return -1;
 }
 
+/*
+ * Add "choices" to detail `d`: the request's buttons with what each means
+ * ([{"label","approve"}], as Telegram offers them; Approve / Deny for a
+ * confirmation without options, none for an input request), read from the
+ * private "_option_approve" before it is removed.
+ */
+static void detail_choices(json_t *d)
+{
+    struct tg_choice choices[TG_MAX_CHOICES];
+    struct lg_request req;
+    json_t *hold = NULL, *arr = json_array(), *opts = json_object_get(d, "options");
+    char *text = json_is_array(opts) ? json_dumps(opts, JSON_COMPACT) : NULL;
+    int n;
+
+    memset(&req, 0, sizeof(req));
+    req.request_type = json_string_value(json_object_get(d, "request_type"));
+    req.option_approve = json_string_value(json_object_get(d, "_option_approve"));
+    if (req.option_approve && !*req.option_approve)
+        req.option_approve = NULL;
+    req.options_json = text;
+    n = tgmsg_choices(&req, choices, &hold);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(
+            arr, json_pack("{s:s, s:b}", "label", choices[i].label, "approve", choices[i].approve));
+    json_object_set_new(d, "choices", arr);
+    json_decref(hold);
+    free(text);
+}
+
 /* The detail of request `id` for the console user, with the vote's private fields removed. */
 static int request_detail(const struct console_user *u, const char *id, json_t **out,
                           struct lg_error *err)
@@ -296,6 +325,7 @@ static int request_detail(const struct console_user *u, const char *id, json_t *
     int rc = store_console_request(u, id, out, err);
 
     if (rc == 0) {
+        detail_choices(*out);
         json_object_del(*out, "_submitted_params");
         json_object_del(*out, "_option_approve");
     }

@@ -3,7 +3,7 @@
 // text the agent sent, and nothing runs (no dialog, no flag set, no
 // element made from it, not even an attempt the CSP had to block). A deny
 // with a reason that is itself markup shows as text too. Last, the page's
-// CSP refuses eval.
+// CSP refuses inline script.
 import {args, run, shot, signIn} from './lib.mjs';
 
 run('xss', async ({page}) => {
@@ -37,13 +37,16 @@ run('xss', async ({page}) => {
     scripts: [...document.scripts].map((s) => s.getAttribute('src')),
   }));
   const csp_before_eval = await page.evaluate(() => window.__csp.slice());
-  // The CSP has no 'unsafe-eval': a string compiled as code is refused.
-  const eval_result = await page.evaluate(() => {
-    try {
-      return 'ran: ' + (0, eval)('1 + 1');
-    } catch (e) {
-      return 'blocked: ' + e.name;
-    }
-  });
-  return {card_text, message, metadata, options, buttons, params, votes, timeline, dom, csp_before_eval, eval_result};
+  // The CSP refuses inline script: one put into the page does not run (and
+  // is reported as a violation, which this check then clears).
+  const inline_result = await page.evaluate(() => new Promise((resolve) => {
+    window.__inline = false;
+    document.addEventListener('securitypolicyviolation', () => resolve(window.__inline ? 'ran' : 'blocked'), {once: true});
+    const el = document.createElement('script');
+    el.textContent = 'window.__inline = true;';
+    document.body.appendChild(el);
+    if (window.__inline) resolve('ran');
+  }));
+  const inline_csp = await page.evaluate(() => window.__csp.splice(0));
+  return {card_text, message, metadata, options, buttons, params, votes, timeline, dom, csp_before_eval, inline_result, inline_csp};
 });

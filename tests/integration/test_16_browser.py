@@ -105,9 +105,17 @@ def test_csp_and_headers_on_console(s):
         r = s.get(path)
         ok(r.status in (200, 401), "%s: %r" % (path, r))
         csp = r.header("Content-Security-Policy") or ""
-        for want in ("default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"):
-            ok(want in csp, "%s: CSP %r lacks %r" % (path, csp, want))
-        for bad in ("unsafe-inline", "unsafe-eval", "*"):
+        directives = {}
+        for d in csp.split(";"):
+            words = d.split()
+            if words:
+                directives[words[0]] = " ".join(words[1:])
+        for name, want in (("default-src", ("'self'", "'none'")), ("script-src", ("'self'",)),
+                           ("style-src", ("'self'",)), ("frame-ancestors", ("'none'",)),
+                           ("base-uri", ("'none'", "'self'"))):
+            ok(directives.get(name) in want, "%s: CSP %r: %s is %r" % (path, csp, name,
+                                                                      directives.get(name)))
+        for bad in ("unsafe-inline", "unsafe-eval", "*", "http:", "https:"):
             ok(bad not in csp, "%s: CSP %r allows %s" % (path, csp, bad))
         eq(r.header("X-Content-Type-Options"), "nosniff", path + " X-Content-Type-Options")
     ok((s.get("/console/").header("Content-Type") or "").startswith("text/html"), "index is HTML")
@@ -220,7 +228,9 @@ def test_agent_markup_is_text(s):
     eq(res["dom"]["made"], 0, "no element made from agent text")
     eq(res["dom"]["js_links"], [], "no link outside the console")
     eq(res["csp_before_eval"], [], "no attempt the CSP had to block")
-    ok(res["eval_result"].startswith("blocked"), "the CSP refuses eval: %r" % res["eval_result"])
+    eq(res["inline_result"], "blocked", "the CSP refuses inline script")
+    ok(res["inline_csp"] and res["inline_csp"][0].startswith("script-src"),
+       "the refusal is the CSP's: %r" % res["inline_csp"])
     eq(s.sql("SELECT status, approved::text FROM requests WHERE id = :'p1'", rid),
        [["completed", "false"]], "denied")
     eq(s.scalar("SELECT reason FROM votes WHERE request_id = :'p1'", rid), reason, "reason stored as sent")

@@ -16,9 +16,16 @@ function dl(pairs) {
   return h('dl', {class: 'kv'}, pairs.filter((p) => p).map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
 }
 
+// The options with what each means: the server's "choices" (the buttons
+// with their approve flags), else the bare options.
+function choices(r) {
+  if (Array.isArray(r.choices) && r.choices.length) return r.choices.map(option);
+  return Array.isArray(r.options) ? r.options.map(option) : [];
+}
+
 function info(r) {
   const meta = r.metadata && typeof r.metadata === 'object' ? Object.entries(r.metadata) : [];
-  const opts = Array.isArray(r.options) ? r.options.map(option) : [];
+  const opts = Array.isArray(r.options) && r.options.length ? choices(r) : [];
   return [
     h('section', {class: 'card'},
         h('div', {class: 'card-head'}, badge(r), h('span', {class: 'type'}, String(r.request_type || ''))),
@@ -138,8 +145,8 @@ function decision(r, done) {
         }
         send({text: answer.value});
       }))];
-  } else if (type === 'choice' && Array.isArray(r.options) && r.options.length) {
-    main = [h('div', {class: 'row wrap'}, r.options.map(option).map((o, i) =>
+  } else if (type === 'choice' && choices(r).length) {
+    main = [h('div', {class: 'row wrap'}, choices(r).map((o, i) =>
       btn(mark(o.approve) + o.label, o.approve === false ? 'no' : 'yes', 'option-' + i, () => send({option: i}))))];
   } else {
     main = [h('div', {class: 'row'},
