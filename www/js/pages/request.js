@@ -23,6 +23,12 @@ function choices(r) {
   return Array.isArray(r.options) ? r.options.map(option) : [];
 }
 
+// A responder as the API gives it ({"id","name"}, or a string) in words.
+function person(p) {
+  if (p && typeof p === 'object') return String(p.name || p.id || '?');
+  return show(p);
+}
+
 function info(r) {
   const meta = r.metadata && typeof r.metadata === 'object' ? Object.entries(r.metadata) : [];
   const opts = Array.isArray(r.options) && r.options.length ? choices(r) : [];
@@ -39,8 +45,8 @@ function info(r) {
           r.status === 'pending' ? ['Expires', when(r.expires_at) + ' (' + ago(r.expires_at) + ')'] : null,
           r.escalated_to ? ['Escalated to', String(r.escalated_to)] : null,
           r.responded_at ? ['Decided', when(r.responded_at)] : null,
-          r.responder ? ['Decided by', show(r.responder)] : null,
-          r.response !== null && r.response !== undefined ? ['Response', show(r.response)] : null,
+          r.responder ? ['Decided by', person(r.responder)] : null,
+          r.response !== null && r.response !== undefined && r.response !== '' ? ['Response', show(r.response)] : null,
           r.reason ? ['Reason', show(r.reason)] : null,
           r.edited ? ['Edited', 'params changed by a person'] : null,
         ])),
