@@ -55,7 +55,8 @@ CREATE FUNCTION public.audit_log_feed_notify() RETURNS trigger
 BEGIN
     PERFORM pg_notify('lg_feed', t.tenant)
        FROM (SELECT DISTINCT tenant FROM audit_feed_rows
-              WHERE action IN ('submitted', 'voted', 'decided', 'timed_out', 'canceled')) t;
+              WHERE action IN ('submitted', 'voted', 'decided', 'timed_out', 'canceled')) t
+      WHERE EXISTS (SELECT 1 FROM feed_tenants f WHERE f.tenant = t.tenant AND f.until > now());
     RETURN NULL;
 END $$;
 
@@ -1142,6 +1143,15 @@ CREATE TABLE public.console_sessions (
 );
 
 --
+-- Name: feed_tenants; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.feed_tenants (
+    tenant text NOT NULL,
+    until timestamp with time zone NOT NULL
+);
+
+--
 -- Name: mcp_sessions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1435,6 +1445,13 @@ ALTER TABLE ONLY public.console_rate
 
 ALTER TABLE ONLY public.console_sessions
     ADD CONSTRAINT console_sessions_pkey PRIMARY KEY (token_sha256);
+
+--
+-- Name: feed_tenants feed_tenants_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.feed_tenants
+    ADD CONSTRAINT feed_tenants_pkey PRIMARY KEY (tenant);
 
 --
 -- Name: mcp_sessions mcp_sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -

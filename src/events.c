@@ -14,6 +14,23 @@
 #define READ_BATCH 200     /* rows read in one statement */
 #define GONE_CHECK_MS 1000 /* how often a sleeping stream looks whether its client left */
 #define RETRY_MS 1000      /* a read that failed is tried again this soon */
+/*
+ * A stream reads at most this often: under a burst of changes its wake-ups
+ * fold into one read per gap, so a stream costs the database a few reads a
+ * second however many changes there are, and an event is late by at most
+ * this much.
+ */
+#define READ_GAP_MS 100
+/*
+ * A stream leases its tenant's announcements (feed_tenants) for LEASE_S
+ * seconds and renews the lease every third of that. A change whose
+ * statement looked for the lease just before it was taken is not announced:
+ * a stream reads once more RECHECK_MS after it opened, and with every
+ * keepalive.
+ */
+#define LEASE_S 90
+#define LEASE_RENEW_MS (LEASE_S * 1000 / 3)
+#define RECHECK_MS 1000
 
 static struct wait_hooks hooks; /* written once, before any streaming thread starts */
 
@@ -161,7 +178,7 @@ int events_stream(struct http_req *r, const struct events_filter *f)
     struct stream s = {.r = r, .f = f};
     struct feed_waiter w;
     struct lg_error err;
-    int64_t last = 0, head = 0, end_at, ping_at;
+    int64_t last = 0, head = 0, end_at, ping_at, read_at = 0, lease_at, recheck_at;
     bool stale = false, reset = false, dirty = false;
     const char *why = NULL;
     int has_last, rc;
@@ -177,8 +194,12 @@ int events_stream(struct http_req *r, const struct events_filter *f)
         http_send_error(r, &err);
         return -1;
     }
-    /* Registered before the first read: a change committed after it wakes us. */
-    if (store_events_head(f->tenant, has_last == 0 ? last : 0, EVENTS_REPLAY_MAX_AGE_S, &head,
+    /*
+     * Registered, and the tenant's changes announced, before the first read:
+     * a change committed after it wakes us.
+     */
+    if (store_events_lease(f->tenant, LEASE_S, &err) < 0 ||
+        store_events_head(f->tenant, has_last == 0 ? last : 0, EVENTS_REPLAY_MAX_AGE_S, &head,
                           &stale, &err) < 0) {
         feed_remove(&w);
         http_send_error(r, &err);
@@ -213,28 +234,49 @@ int events_stream(struct http_req *r, const struct events_filter *f)
         snprintf(data, sizeof(data), "{\"reason\":\"%s\",\"head\":%" PRId64 "}", why, head);
         send_event(&s, head, "reset", data);
     }
+    lease_at = now_ms() + LEASE_RENEW_MS;
+    recheck_at = now_ms() + RECHECK_MS;
     end_at = now_ms() + (int64_t)cfg->events_lifetime * 1000;
     ping_at = now_ms() + (int64_t)cfg->events_keepalive * 1000;
     while (!s.failed && !feed_stopping()) {
-        int64_t now, until;
+        int64_t now = now_ms(), until;
 
-        if (dirty) {
+        if (dirty && now >= read_at) {
             rc = catch_up(&s);
             if (rc == -2)
                 break;
             dirty = rc < 0; /* a failed read is tried again soon */
+            now = now_ms();
+            read_at = now + (dirty ? RETRY_MS : READ_GAP_MS);
         }
-        now = now_ms();
         if (now >= end_at)
             break;
         if (now >= ping_at) {
             if (!keepalive(&s))
                 break;
             ping_at = now + (int64_t)cfg->events_keepalive * 1000;
+            dirty = true;
+        }
+        if (recheck_at && now >= recheck_at) {
+            recheck_at = 0;
+            dirty = true;
+        }
+        if (now >= lease_at) {
+            if (store_events_lease(f->tenant, LEASE_S, &err) < 0) {
+                log_warn("event stream could not renew its lease", "tenant=%s error=\"%s\"",
+                         f->tenant, err.message);
+                lease_at = now + RETRY_MS;
+            } else {
+                lease_at = now + LEASE_RENEW_MS;
+            }
         }
         until = ping_at < end_at ? ping_at : end_at;
-        if (dirty && now + RETRY_MS < until)
-            until = now + RETRY_MS;
+        if (recheck_at && recheck_at < until)
+            until = recheck_at;
+        if (lease_at < until)
+            until = lease_at;
+        if (dirty && read_at < until)
+            until = read_at;
         if (doze(&w, until))
             dirty = true;
         if (http_client_gone(r))

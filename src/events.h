@@ -23,7 +23,13 @@
  *    /hitl/pending.
  * 3. Between reads the thread holds no database connection: it sleeps on a
  *    feed waiter (feed.h) that the listener wakes on NOTIFY lg_feed (the
- *    trigger audit_log_feed) and on reconnect, then reads what is new. A
+ *    trigger audit_log_feed) and on reconnect, then reads what is new (at
+ *    most every READ_GAP_MS, so a burst of changes costs a few reads). A
+ *    NOTIFY serialises the commits of whoever sends it, so the trigger
+ *    announces only tenants with a stream open: a stream leases its
+ *    tenant in feed_tenants (023) while it lasts, and reads once more soon
+ *    after it opened and with every keepalive, for a change that looked
+ *    for the lease just before it was taken. A
  *    quiet stream gets `: keepalive` every events_keepalive seconds (with
  *    an `id:` line when rows it did not show moved its place on, so a
  *    reconnect does not replay them); it ends after events_lifetime seconds

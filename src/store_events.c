@@ -15,7 +15,7 @@
 #include "db.h"
 #include "store_internal.h"
 
-enum { S_EVENTS_HEAD, S_EVENTS_READ, S_COUNT };
+enum { S_EVENTS_HEAD, S_EVENTS_READ, S_EVENTS_LEASE, S_COUNT };
 
 #define HEAD_OF_TENANT "coalesce((SELECT seq FROM audit_heads WHERE tenant = $1), 0)"
 
@@ -60,6 +60,13 @@ static const struct db_stmt stmts[] = {
          "    AND ($3::text IS NULL OR a.session_id = $3::text)"
          "  ORDER BY a.seq LIMIT $4::int) e ON true",
          true},
+    /* Written only when the lease has less than two thirds of its time left. */
+    [S_EVENTS_LEASE] = {"events_lease",
+                        "INSERT INTO feed_tenants AS f (tenant, until)"
+                        " VALUES ($1, now() + make_interval(secs => $2::int))"
+                        " ON CONFLICT (tenant) DO UPDATE SET until = EXCLUDED.until"
+                        " WHERE f.until < now() + make_interval(secs => $2::int * 2 / 3)",
+                        true},
 };
 
 _Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_events: more statements than its range");
@@ -111,4 +118,13 @@ int store_events_read(const char *tenant, int64_t after, const char *session_id,
     }
     PQclear(res);
     return rc ? -2 : n;
+}
+
+int store_events_lease(const char *tenant, int seconds, struct lg_error *err)
+{
+    char sec[16];
+    const char *p[] = {tenant, sec};
+
+    snprintf(sec, sizeof(sec), "%d", seconds);
+    return store_run_void(&T, S_EVENTS_LEASE, 2, p, err);
 }

@@ -47,4 +47,11 @@ int store_events_read(const char *tenant, int64_t after, const char *session_id,
                       int64_t *head, int (*on_row)(const struct events_row *row, void *arg),
                       void *arg, struct lg_error *err) LG_MUST_CHECK;
 
+/*
+ * Say that a stream of `tenant` is open for the next `seconds` (feed_tenants,
+ * 023): until then its audit rows are announced (NOTIFY lg_feed). Renew it
+ * every third of that while the stream lasts. -1 with `err` on failure.
+ */
+int store_events_lease(const char *tenant, int seconds, struct lg_error *err) LG_MUST_CHECK;
+
 #endif

@@ -246,6 +246,19 @@ class Stack:
             raise RuntimeError("psql failed: %s" % r.stderr)
         return [line.split("\x1f") for line in r.stdout.splitlines() if line != ""]
 
+    def notices(self, *queries, db="loopgate"):
+        """What psql prints running `queries` one after the other (each its own
+        transaction) in one session, asynchronous notifications included (a
+        session receives its own)."""
+        cmd = [os.path.join(PGBIN, "psql"), "-X", "-v", "ON_ERROR_STOP=1",
+               "-h", os.path.join(self.var, "run"), "-U", "loopgate", "-d", db]
+        for q in queries:
+            cmd += ["-c", q]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("psql failed: %s" % r.stderr)
+        return r.stdout + r.stderr
+
     def clear_pending(self, tenant="default"):
         """Test fixture: end every pending request of a tenant, so that tests
         that submit many stay under max_concurrent_requests."""
