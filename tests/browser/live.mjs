@@ -21,6 +21,7 @@ run('live', async ({page}) => {
   const message = await page.locator('#message').textContent();
   const quorum = await page.locator('#quorum').textContent();
   await page.locator('#reason').fill(args.reason);
+  await shot(page, 'live-request');
   await page.locator('button[data-action="approve"]').click();
   await page.locator('#vote-result').waitFor();
   const flash = await page.locator('#vote-result').textContent();

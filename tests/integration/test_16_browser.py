@@ -133,7 +133,10 @@ def test_live_pending_and_approve_with_reason(s):
     got, polled, threads = {}, [], []
 
     def do_submit(_):
-        got["rid"] = submit(s, "console-live", msg, request_type="confirmation")
+        got["rid"] = submit(s, "console-live", msg, request_type="confirmation",
+                            metadata={"repo": "acme/web", "commit": "4f2c9e1",
+                                      "pipeline": "https://ci.example.test/acme/web/812"},
+                            params={"replicas": 3, "env": "production"}, params_schema=SCHEMA)
         t = threading.Thread(target=long_poll, args=(s, got["rid"], polled))
         t.start()
         threads.append(t)
@@ -294,3 +297,21 @@ def test_phone_viewport(s):
         eq(m["small_targets"], [], "%s touch targets under 44 px" % page)
         ok(m["targets"] > 0, "%s has controls" % page)
     s.post("/hitl/cancel", {"request_id": rid})
+
+
+def test_link_login_and_logout(s):
+    """A link signs in and its token leaves the address at once; Log out
+    revokes the session (the API answers 401 from then on); the link is
+    single use; a failed Telegram login is explained in words."""
+    url = link(s, "carol", "approver")
+    res = browser(s, "login", link=url)
+    for k in ("url_after", "url_reused", "url_error"):
+        ok("login=" not in res[k] and "error=" not in res[k], "%s keeps the fragment: %r" % (k, res[k]))
+    ok(not res["history_has_token"], "the token stayed in the address")
+    ok("carol" in res["who"] and "approver" in res["who"], "header: %r" % res["who"])
+    eq(res["logged_out"], "You are logged out.", "after Log out")
+    eq(res["me_after"], 401, "the API after logout")
+    ok("not valid any more" in res["reused"], "a used link: %r" % res["reused"])
+    ok("Telegram" in res["telegram"], "a failed Telegram login: %r" % res["telegram"])
+    eq(s.sql("SELECT count(*), count(revoked_at) FROM console_sessions WHERE person = 'console:carol'"),
+       [["1", "1"]], "one session, revoked")

@@ -100,14 +100,14 @@ function alertBox(text) {
 }
 
 function route() {
-  if (!me) return;
-  stopPage();
   const raw = location.hash.replace(/^#/, '') || '/';
   if (/^(login|error)=/.test(raw)) {
-    // A new sign-in link opened in this tab: start over with it.
+    // A sign-in link (or its failure) opened in this tab: start over with it.
     location.reload();
     return;
   }
+  if (!me) return;
+  stopPage();
   const [path, query] = raw.split('?');
   const params = new URLSearchParams(query || '');
   for (const a of nav.querySelectorAll('a')) {
@@ -145,6 +145,7 @@ function route() {
 
 async function boot() {
   onSignedOut(() => signedOutPage('Your session has ended. Open a fresh console link to sign in again.'));
+  window.addEventListener('hashchange', route);
   const frag = new URLSearchParams(location.hash.replace(/^#/, ''));
   const token = frag.get('login');
   const error = frag.get('error');
@@ -177,7 +178,6 @@ async function boot() {
   } else {
     route();
   }
-  window.addEventListener('hashchange', route);
 }
 
 boot();
