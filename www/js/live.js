@@ -39,6 +39,8 @@ export function live(onChange, onState = () => {}) {
       es = new EventSource('/console/api/events');
       es.addEventListener('request', fire);
       es.addEventListener('message', fire);
+      // The server could not replay what was missed: fetch everything again.
+      es.addEventListener('reset', () => onChange(null));
       es.addEventListener('open', () => {
         // Whatever changed before the stream was (re)opened is fetched once.
         onState('stream');
