@@ -1705,6 +1705,12 @@ CREATE INDEX requests_remind_due ON public.requests USING btree (remind_at) WHER
 CREATE INDEX requests_session ON public.requests USING btree (tenant, session_id, created_at);
 
 --
+-- Name: requests_tenant_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX requests_tenant_created ON public.requests USING btree (tenant, created_at, id);
+
+--
 -- Name: requests_tg_bot_message; Type: INDEX; Schema: public; Owner: -
 --
 

@@ -846,8 +846,15 @@ static int cmd_link(const struct config *cfg, int argc, char **argv)
         fprintf(stderr, "loopgate console link: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (!user && name && !validate_console_name(name)) {
+        fprintf(stderr,
+                "loopgate console link: --name '%s' is no console user name (A-Z a-z 0-9 . _ @ -); "
+                "give the user with --user\n",
+                name);
+        return 2;
+    }
     if (!user)
-        user = name && validate_console_name(name) ? name : "admin";
+        user = name ? name : "admin";
     if (user[0] && strspn(user, "0123456789") == strlen(user))
         snprintf(person, sizeof(person), "telegram:%s", user);
     else

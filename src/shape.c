@@ -44,8 +44,10 @@ static json_t *responder(const struct lg_request *r)
 {
     if (!r->responder_id && !r->responder_name)
         return json_null();
-    return json_pack("{s:I, s:o}", "id", (json_int_t)r->responder_id, "name",
-                     str_or_null(r->responder_name));
+    /* a console user who is no Telegram user has no id (022) */
+    return json_pack("{s:o, s:o}", "id",
+                     r->responder_id ? json_integer((json_int_t)r->responder_id) : json_null(),
+                     "name", str_or_null(r->responder_name));
 }
 
 /*

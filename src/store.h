@@ -9,6 +9,7 @@
  *   store_tg.h         Telegram updates, presses, bots, the update window
  *   store_mcp.h        MCP sessions
  *   store_audit.h      the audit trail and its chain heads, read for export and verify
+ *   store_console.h    the approval console: login links, console sessions, what a user sees
  *
  * Each function borrows a connection from the pool (db.h) for its own span,
  * runs one round trip where it can, and answers with a new JSON reference

@@ -40,6 +40,7 @@ enum {
     S_HISTORY,
     S_SESSIONS,
     S_VOTE,
+    S_CAN_SEE,
     S_COUNT
 };
 
@@ -164,6 +165,8 @@ static const struct db_stmt stmts[] = {
                 "SELECT lg_vote($1::uuid, 'console', $2, $3::bigint, $4, $5::boolean, $6, $2,"
                 "               $7::jsonb, NULL, NULL, $8, $9::jsonb)",
                 false},
+    [S_CAN_SEE] = {"console_can_see", "SELECT 1 FROM requests q WHERE q.id = $5::uuid AND " VISIBLE,
+                   true},
 };
 
 _Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_console: more statements than its range");
@@ -418,6 +421,25 @@ int store_console_request(const struct console_user *u, const char *id, json_t *
     PQclear(res);
     *out = o;
     return 0;
+}
+
+int store_console_can_see(const struct console_user *u, const char *id, struct lg_error *err)
+{
+    const char *p[5];
+    char tid[24];
+    PGresult *res;
+    int rc;
+
+    if (!uuid_valid(id))
+        return 0;
+    visible_params(u, p, tid);
+    p[4] = id;
+    res = store_run(&T, S_CAN_SEE, 5, p, err);
+    if (!res)
+        return -1;
+    rc = PQntuples(res) == 1;
+    PQclear(res);
+    return rc;
 }
 
 int store_console_history(const struct console_user *u, const struct console_history_q *q,

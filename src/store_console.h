@@ -107,6 +107,13 @@ int store_console_pending(const struct console_user *u, json_t **out,
 int store_console_request(const struct console_user *u, const char *id, json_t **out,
                           struct lg_error *err) LG_MUST_CHECK;
 
+/*
+ * Whether `u` may see (and decide) request `id` (point 2): 1 yes, 0 no (or
+ * no such request), -1 on failure. One primary-key read.
+ */
+int store_console_can_see(const struct console_user *u, const char *id,
+                          struct lg_error *err) LG_MUST_CHECK;
+
 /* History filters; NULL: no filter. */
 struct console_history_q {
     const char *session_id;

@@ -1,3 +1,4 @@
+-- loopgate: no-transaction
 -- 022_console.sql - the approval console: its users' ways in, their
 -- sessions, who a session asks besides Telegram users, and requests
 -- answered in the console alone.
@@ -26,12 +27,17 @@
 --    Telegram (no bot token, or a console-only session) and waits in the
 --    console. The new check is NOT VALID (the rows there pass it; no scan
 --    under the table's lock).
+-- 7. requests_tenant_created: the console's history (newest first, paged
+--    by (created_at, id)) of a whole tenant reads an index, not the tenant's
+--    requests sorted. Built CONCURRENTLY, without blocking writers of a
+--    large requests table; so this file runs without a transaction and is
+--    safe to run twice.
 --
 -- Expand only: new tables, a column with a constant default, a dropped NOT
 -- NULL and a wider check. The previous release never reads the new tables,
 -- reads a missing chat id as 0 and shows 'console' as the delivery state
 -- it is.
-CREATE TABLE console_links (
+CREATE TABLE IF NOT EXISTS console_links (
     token_sha256 text PRIMARY KEY,
     tenant       text NOT NULL,
     person       text NOT NULL,
@@ -41,9 +47,9 @@ CREATE TABLE console_links (
     expires_at   timestamptz NOT NULL,
     used_at      timestamptz
 );
-CREATE INDEX console_links_expires ON console_links (expires_at);
+CREATE INDEX IF NOT EXISTS console_links_expires ON console_links (expires_at);
 
-CREATE TABLE console_sessions (
+CREATE TABLE IF NOT EXISTS console_sessions (
     token_sha256 text PRIMARY KEY,
     tenant       text NOT NULL,
     person       text NOT NULL,
@@ -55,17 +61,20 @@ CREATE TABLE console_sessions (
     expires_at   timestamptz NOT NULL,
     revoked_at   timestamptz
 );
-CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
+CREATE INDEX IF NOT EXISTS console_sessions_expires ON console_sessions (expires_at);
 
-CREATE TABLE console_rate (
+CREATE TABLE IF NOT EXISTS console_rate (
     key          text PRIMARY KEY,
     window_start timestamptz NOT NULL,
     n            integer NOT NULL
 );
 
-ALTER TABLE sessions ADD COLUMN console_approvers text[] NOT NULL DEFAULT '{}';
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS console_approvers text[] NOT NULL DEFAULT '{}';
 ALTER TABLE sessions ALTER COLUMN telegram_chat_id DROP NOT NULL;
 
-ALTER TABLE requests DROP CONSTRAINT requests_tg_state_check,
+ALTER TABLE requests DROP CONSTRAINT IF EXISTS requests_tg_state_check,
     ADD CONSTRAINT requests_tg_state_check
         CHECK (tg_state IN ('queued', 'sent', 'failed', 'skipped', 'console')) NOT VALID;
+
+DROP INDEX CONCURRENTLY IF EXISTS requests_tenant_created;
+CREATE INDEX CONCURRENTLY requests_tenant_created ON requests (tenant, created_at, id);

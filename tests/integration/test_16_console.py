@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import re
+import os
 import threading
 
 import lg
@@ -144,6 +145,10 @@ def test_link_single_use_expiry_and_hash_only(s):
     eq(r.returncode, 2, r.stderr)
     r = s.cli("console", "link", "--user", "bad name!", check=False)
     eq(r.returncode, 2, r.stderr)
+    r = s.cli("console", "link", "--name", "Ann Smith", check=False)
+    eq(r.returncode, 2, r.stderr)
+    ok("--user" in r.stderr, r.stderr)
+    eq(len(make_link(s, "--user", "ann", "--name", "Ann Smith")), 43)
 
 
 def test_login_cookie_me_and_logout(s):
@@ -274,6 +279,7 @@ def test_vote_deny_with_reason(s):
                             "use staging first", ""]])
     eq((p["status"], p["approved"], p["response"]), ("completed", False, "Deny"))
     eq(p["reason"], "Denied by ann: use staging first")
+    eq(p["responder"], {"id": None, "name": "ann"})
     # the timeline from the audit trail
     d = ann.get("/console/api/requests/" + rid).json
     eq([t["action"] for t in d["timeline"]], ["submitted", "decided"])
@@ -492,3 +498,79 @@ def test_no_bot_token_delivers_to_console_and_login_rate_limit(s):
            "0")
     finally:
         alone.cleanup()
+
+
+def test_same_person_in_telegram_and_console(s):
+    # A Telegram approver signed in with their user id is the same voter in
+    # both channels: a press in Telegram, then a console vote, is "already
+    # voted"; the console's decision edits the Telegram message.
+    from test_07_telegram import sent
+    ann, bob = 9_200_000_001, 9_200_000_002
+    c = chat()
+    register(s, "con-both", telegram_id=c, approvers=[ann, bob])
+    rid = submit(s, "con-both", request_type="confirmation", approvals_required=2)
+    _, m, _ = sent(s, rid)
+    _, st = s.tg.press_and_deliver(c, m, button_text="\u2705 Approve", user_id=ann,
+                                   first_name="Ann")
+    eq(st, [200])
+    wait_for(lambda: votes_rows(s, rid), 10, "Ann's press to be recorded")
+    a = login(s, "--user", str(ann), "--name", "Ann")
+    eq(a.get("/console/api/requests/" + rid).json["already_voted"], True)
+    error_is(a.vote(rid, {"approve": True}), 409, "already_voted")
+    b = login(s, "--user", str(bob), "--name", "Bob")
+    edits = int(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1'"
+                         " AND kind = 'tg_edit'", rid))
+    r, p = vote_and_long_poll(s, b, rid, {"approve": True})
+    eq(r.json["result"], "approved", repr(r))
+    eq((p["approved"], p["approvals"]), (True, 2))
+    eq([(v[0], v[1], v[3]) for v in votes_rows(s, rid)],
+       [("telegram:%d" % ann, str(ann), "telegram"), ("telegram:%d" % bob, str(bob), "console")])
+    ok(int(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1' AND kind = 'tg_edit'",
+                    rid)) > edits, "the Telegram message is edited to show the decision")
+
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+def test_console_pages_headers(s):
+    # nginx serves www/ at /console/ and the API below it, each with the
+    # console's headers; /console redirects to /console/.
+    r = s.get("/console")
+    eq(r.status, 301)
+    eq(r.header("Location"), "/console/")
+    api = s.get("/console/api/me")
+    eq(api.status, 401)
+    for name, want in (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+                       ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"),
+                       ("Cache-Control", "no-store")):
+        eq(api.header(name), want, name + " on the API")
+    eq(len([h for h in api.headers if h[0].lower() == "cache-control"]), 1, "one Cache-Control")
+    if not os.path.exists(os.path.join(lg.ROOT, "www", "index.html")):
+        return  # the pages are not in this tree
+    page = s.get("/console/")
+    eq(page.status, 200, repr(page))
+    ok(page.header("Content-Type").startswith("text/html"), page.headers)
+    for name, want in (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+                       ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY")):
+        eq(page.header(name), want, name + " on the page")
+
+
+def test_escalated_request_visible_to_the_escalation_session(s):
+    register(s, "con-esc-b", console_approvers=["eve"])
+    register(s, "con-esc-a", telegram_id=chat(), console_approvers=["ann"])
+    rid = submit(s, "con-esc-a", escalate_after_seconds=1, escalate_to="con-esc-b",
+                 timeout_seconds=120)
+    eve = login(s, "--name", "eve")
+    error_is(eve.get("/console/api/requests/" + rid), 404, "not_found")
+    wait_for(lambda: s.scalar("SELECT escalated_at IS NOT NULL FROM requests WHERE id = :'p1'",
+                              rid) == "t", 20, "the escalation")
+    d = eve.get("/console/api/requests/" + rid)
+    eq(d.status, 200, repr(d))
+    eq((d.json["escalated_to"], d.json["can_vote"]), ("con-esc-b", True))
+    ok(rid in [x["request_id"] for x in eve.get("/console/api/pending").json["requests"]],
+       "in eve's pending")
+    eq(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1' AND kind = 'tg_escalate'",
+                rid), "0", "no Telegram message to a console-only session")
+    r, p = vote_and_long_poll(s, eve, rid, {"approve": False, "reason": "not tonight"})
+    eq((r.json["result"], p["approved"]), ("denied", False))

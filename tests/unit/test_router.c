@@ -161,6 +161,38 @@ TEST(empty_table)
     CHECK_EQ_INT(status, 404);
 }
 
+TEST(star_segment)
+{
+    static const struct route star[] = {
+        {"GET", "/console/api/requests/*", h_get, AUTH_CONSOLE, 0},
+        {"POST", "/console/api/requests/*/vote", h_post, AUTH_CONSOLE, 1},
+    };
+    char allow[64];
+    int status = 0;
+
+    CHECK(router_match(star, 2, "GET", "/console/api/requests/abc", &status, allow,
+                       sizeof(allow)) == &star[0]);
+    CHECK(router_match(star, 2, "POST", "/console/api/requests/abc/vote", &status, allow,
+                       sizeof(allow)) == &star[1]);
+    /* one segment, never empty, never two */
+    CHECK(router_match(star, 2, "GET", "/console/api/requests/", &status, allow, sizeof(allow)) ==
+          NULL);
+    CHECK_EQ_INT(status, 404);
+    CHECK(router_match(star, 2, "GET", "/console/api/requests/a/b", &status, allow,
+                       sizeof(allow)) == NULL);
+    CHECK(router_match(star, 2, "POST", "/console/api/requests//vote", &status, allow,
+                       sizeof(allow)) == NULL);
+    CHECK(router_match(star, 2, "POST", "/console/api/requests/abc/votes", &status, allow,
+                       sizeof(allow)) == NULL);
+    CHECK(router_match(star, 2, "POST", "/console/api/requests/abc", &status, allow,
+                       sizeof(allow)) == NULL);
+    CHECK_EQ_INT(status, 405);
+    CHECK_EQ_STR(allow, "GET");
+    /* a literal `*` in a path is just a segment */
+    CHECK(router_match(star, 2, "GET", "/console/api/requests/*", &status, allow, sizeof(allow)) ==
+          &star[0]);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -169,5 +201,6 @@ int main(int argc, char **argv)
     RUN(method_not_allowed);
     RUN(duplicate_methods);
     RUN(empty_table);
+    RUN(star_segment);
     return t_end();
 }

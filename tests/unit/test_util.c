@@ -475,6 +475,26 @@ TEST(tg_token_bot_id)
     CHECK(tg_token_bot_id("999999999999999999:x") == 999999999999999999LL);
 }
 
+TEST(base64url)
+{
+    char out[64], tok[44], sha[65], again[65];
+
+    base64url_encode((const unsigned char *)"", 0, out);
+    CHECK_EQ_STR(out, "");
+    base64url_encode((const unsigned char *)"f", 1, out);
+    CHECK_EQ_STR(out, "Zg");
+    base64url_encode((const unsigned char *)"fo", 2, out);
+    CHECK_EQ_STR(out, "Zm8");
+    base64url_encode((const unsigned char *)"foo", 3, out);
+    CHECK_EQ_STR(out, "Zm9v");
+    base64url_encode((const unsigned char *)"\xfb\xff\xbf", 3, out);
+    CHECK_EQ_STR(out, "-_-_");
+    CHECK(token_new(tok, sha) == 0);
+    CHECK_EQ_INT((int)strlen(tok), 43);
+    sha256_hex(tok, strlen(tok), again);
+    CHECK_EQ_STR(sha, again);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -500,5 +520,6 @@ int main(int argc, char **argv)
     RUN(pg_ts_iso);
     RUN(utf8_prefix);
     RUN(tg_token_bot_id);
+    RUN(base64url);
     return t_end();
 }

@@ -627,6 +627,15 @@ TEST(register_valid)
         CHECK_EQ_STR(in.client_id, "ci-cd-pipeline");
         CHECK(in.telegram_id == 123456789);
         CHECK(in.approvers == NULL);
+        CHECK(in.console_approvers == NULL);
+        json_decref(body);
+    }
+    /* without telegram_id: a console-only session (an extension) */
+    body = patched(readme_register, "{\"console_approvers\": [\"ann\", \"bob.s\"]}", "telegram_id");
+    if (body) {
+        CHECK_EQ_INT(validate_register(body, &in, &err), 0);
+        CHECK(in.telegram_id == 0);
+        CHECK(json_array_size(in.console_approvers) == 2);
         json_decref(body);
     }
 
@@ -671,9 +680,11 @@ TEST(register_valid)
 static const struct bad_case register_bad[] = {
     {NULL, "session_id", "missing_field", "session_id is required"},
     {NULL, "client_id", "missing_field", "client_id is required"},
-    {NULL, "telegram_id", "missing_field", "telegram_id is required"},
     {"{\"telegram_id\": null}", NULL, "missing_field", "telegram_id is required"},
     {"{\"telegram_id\": 0}", NULL, "invalid_field", "telegram_id must not be 0"},
+    {"{\"console_approvers\": \"ann\"}", NULL, "invalid_field", "console_approvers must be"},
+    {"{\"console_approvers\": [\"ann b\"]}", NULL, "invalid_field", "console_approvers[0]"},
+    {"{\"console_approvers\": [1]}", NULL, "invalid_field", "console_approvers[0]"},
     {"{\"telegram_id\": \"0\"}", NULL, "invalid_field", "telegram_id must not be 0"},
     {"{\"telegram_id\": \"12abc\"}", NULL, "invalid_field", "telegram_id must be an integer"},
     {"{\"telegram_id\": \"\"}", NULL, "invalid_field", "telegram_id must be an integer"},
@@ -971,6 +982,25 @@ TEST(register_empty_approvers)
     json_decref(body);
 }
 
+TEST(console_names)
+{
+    char long_name[CONSOLE_NAME_MAX + 2];
+
+    CHECK(validate_console_name("ann"));
+    CHECK(validate_console_name("ann.b_c@example-1"));
+    CHECK(!validate_console_name(""));
+    CHECK(!validate_console_name(NULL));
+    CHECK(!validate_console_name("ann b"));
+    CHECK(!validate_console_name("ann:b"));
+    CHECK(!validate_console_name("\xc3\xa9"));
+    memset(long_name, 'a', sizeof(long_name) - 1);
+    long_name[CONSOLE_NAME_MAX] = '\0';
+    CHECK(validate_console_name(long_name));
+    long_name[CONSOLE_NAME_MAX] = 'a';
+    long_name[CONSOLE_NAME_MAX + 1] = '\0';
+    CHECK(!validate_console_name(long_name));
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -989,5 +1019,6 @@ int main(int argc, char **argv)
     RUN(submit_nudges);
     RUN(validate_id);
     RUN(validate_request_id);
+    RUN(console_names);
     return t_end();
 }
