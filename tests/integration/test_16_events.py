@@ -7,8 +7,8 @@ streams hold no database connection; the streams a worker serves are
 bounded and a client that left frees its place.
 
 The module restarts the stack with one worker (so the bound is one
-process's), a 1 s keepalive and room for 8 streams, and restores it at the
-end."""
+process's), a 1 s keepalive, streams that last 15 s and room for 8 of them,
+and restores it at the end."""
 import http.client
 import json
 import socket
@@ -19,7 +19,9 @@ from lg import chat, eq, ok, error_is, wait_for
 from test_07_telegram import OK, register, submit, sent, poll
 
 STREAMS = 8
+LIFETIME = 15
 ENV = {"LOOPGATE_EVENTS_KEEPALIVE": "1", "LOOPGATE_EVENTS_STREAMS": str(STREAMS),
+       "LOOPGATE_EVENTS_LIFETIME": str(LIFETIME),
        "LOOPGATE_WORKERS": "1", "LOOPGATE_DB_POOL_SIZE": "4"}
 ANN, BOB = 1601, 1602
 
@@ -322,6 +324,22 @@ def test_events_only_watched_tenants_are_announced(s):
     ok(out.index('"lg_feed" with payload "ev-loud"') > out.index("after the session row"), out)
     ok("ev-quiet" not in out, out)
 
+
+def test_events_stream_ends_after_its_lifetime(s):
+    register(s, "ev-life", chat())
+    st = open_stream(s)
+    t0 = time.monotonic()
+    r1 = submit(s, "ev-life", "before the end")
+    last = st.wait(r1, "submitted")["id"]
+    wait_for(lambda: st.ended, LIFETIME + 10, "the stream to end")
+    ok(time.monotonic() - t0 > LIFETIME - 2, "the stream ended early")
+    # What happened in between is replayed to the client that comes back.
+    r2 = submit(s, "ev-life", "while away")
+    st = Stream(s, "/hitl/events?session_id=ev-life", {"Last-Event-ID": last})
+    try:
+        eq([e["data"]["request_id"] for e in wait_for(lambda: st.events, 10, "the replay")], [r2])
+    finally:
+        st.close()
 
 def test_events_restore(s):
     s.stop()
