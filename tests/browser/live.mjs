@@ -20,8 +20,8 @@ run('live', async ({page}) => {
   await page.locator('#message').waitFor();
   const message = await page.locator('#message').textContent();
   const quorum = await page.locator('#quorum').textContent();
-  await page.locator('#reason').fill(args.reason);
   await shot(page, 'live-request');
+  await page.locator('#reason').fill(args.reason);
   await page.locator('button[data-action="approve"]').click();
   await page.locator('#vote-result').waitFor();
   const flash = await page.locator('#vote-result').textContent();
