@@ -386,6 +386,7 @@ static const struct route routes[] = {
     {"GET", "/console/api/sessions", console_sessions, AUTH_CONSOLE, 0},
     {"GET", "/console/api/audit/export", console_audit_export, AUTH_CONSOLE, 0},
     {"GET", "/console/api/audit/verify", console_audit_verify, AUTH_CONSOLE, 0},
+    {"GET", "/console/api/events", console_events, AUTH_CONSOLE, 0},
 };
 
 /*

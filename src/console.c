@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "db.h"
 #include "decide.h"
+#include "events.h"
 #include "log.h"
 #include "notify.h"
 #include "params.h"
@@ -906,4 +907,29 @@ int console_main(const struct config *cfg, int argc, char **argv)
     fprintf(stderr, "loopgate console: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+/* Whether the console user `ctx` may see the request of event `row`. */
+static bool events_visible(void *ctx, const struct events_row *row)
+{
+    struct lg_error err;
+
+    return row->request_id && store_console_can_see(ctx, row->request_id, &err) == 1;
+}
+
+/*
+ * GET /console/api/events: the stream of GET /hitl/events (events.h) for
+ * the console user's tenant, showing only the requests the user may see
+ * (an admin: all of the tenant's).
+ */
+void console_events(struct http_req *r)
+{
+    struct events_filter f = {.tenant = r->console->tenant};
+
+    if (strcmp(r->console->role, "admin") != 0) {
+        f.visible = events_visible;
+        f.ctx = r->console;
+    }
+    if (events_stream(r, &f) < 0)
+        return; /* answered with its error */
 }

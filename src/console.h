@@ -73,6 +73,7 @@ void console_history(struct http_req *r);
 void console_sessions(struct http_req *r);
 void console_audit_export(struct http_req *r);
 void console_audit_verify(struct http_req *r);
+void console_events(struct http_req *r);
 
 /*
  * `loopgate console link [--tenant T] [--user ID] [--name NAME] [--role
