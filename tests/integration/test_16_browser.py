@@ -155,8 +155,11 @@ def test_live_pending_and_approve_with_reason(s):
                   link=link(s), reason="checked the change log")
     for t in threads:
         t.join(90)
-    ok(res["appeared_ms"] < 5000, "the request appeared after %d ms" % res["appeared_ms"])
-    ok(res["left_ms"] < 5000, "the canceled request left after %d ms" % res["left_ms"])
+    # Within a second (the submit's own time included; a sanitizer build on a
+    # busy machine gets three); the fallback without the stream takes 10 s.
+    limit = 3000 if s.san else 1000
+    ok(res["appeared_ms"] < limit, "the request appeared after %d ms" % res["appeared_ms"])
+    ok(res["left_ms"] < limit, "the canceled request left after %d ms" % res["left_ms"])
     ok(msg in res["card_text"], "card shows the message: %r" % res["card_text"])
     eq(res["message"], msg, "the request page's message")
     eq(res["quorum"], "0 of 1 approval", "quorum line")
