@@ -20,7 +20,7 @@ run('live', async ({page}) => {
   await page.locator('#message').waitFor();
   const message = await page.locator('#message').textContent();
   const quorum = await page.locator('#quorum').textContent();
-  await shot(page, 'live-request');
+  await shot(page, 'live-request', {clip: {x: 0, y: 0, width: 1100, height: 888}});
   await page.locator('#reason').fill(args.reason);
   await page.locator('button[data-action="approve"]').click();
   await page.locator('#vote-result').waitFor();

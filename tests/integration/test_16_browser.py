@@ -129,7 +129,7 @@ def test_live_pending_and_approve_with_reason(s):
     reason ends the agent's long-poll with the decision and the reason; a
     request canceled while the page is open leaves it."""
     register(s, "console-live", console_approvers=["admin"])
-    msg = "Deploy v2.1.0 to production? (live %d)" % s.port
+    msg = "Deploy v2.1.0 to production?"
     got, polled, threads = {}, [], []
 
     def do_submit(_):
