@@ -4,10 +4,23 @@
 // found" to the page and 404 to the API; admin pages are 403; a POST
 // without the CSRF token (or with a wrong one) is refused with 403; the
 // listed request can then be approved for real.
-import {args, run, shot, signIn} from './lib.mjs';
+import {args, run, shot, signIn, step} from './lib.mjs';
 
 run('isolation', async ({page}) => {
   await signIn(page, args.link);
+  // The event stream, read directly: requests submitted while it is open
+  // reach it only when the user may see them; the last one submitted is
+  // visible, so once it arrived every earlier one would have too.
+  await page.evaluate(() => new Promise((resolve, reject) => {
+    window.__events = [];
+    const es = new EventSource('/console/api/events');
+    es.addEventListener('request', (e) => window.__events.push(JSON.parse(e.data).request_id));
+    es.addEventListener('open', () => resolve());
+    es.addEventListener('error', () => reject(new Error('the event stream failed')));
+  }));
+  const {last} = await step('submit-while-streaming');
+  await page.waitForFunction((id) => window.__events.includes(id), last);
+  const streamed = await page.evaluate(() => window.__events.slice());
   const mine = page.locator(`a.card[data-request-id="${args.mine}"]`);
   await mine.waitFor();
   // The list that holds `mine` is the whole answer: the others are not in it.
@@ -61,5 +74,5 @@ run('isolation', async ({page}) => {
   await page.locator('button[data-action="approve"]').click();
   await page.locator('#decided').waitFor();
   await shot(page, 'isolation-approved');
-  return {listed, history, nav, role, api};
+  return {listed, history, nav, role, api, streamed};
 });

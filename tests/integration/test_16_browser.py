@@ -257,7 +257,20 @@ def test_other_tenant_and_unlisted_invisible(s):
     hidden = [submit(s, "console-bob", "Bob's request"),
               submit(s, "console-nobody", "Nobody's request"),
               submit(s, "console-ann", "The other tenant's request", headers=other)]
-    res = browser(s, "isolation", link=link(s, "ann", "approver"), mine=mine, hidden=hidden)
+    late = {}
+
+    def while_streaming(_):
+        late["hidden"] = [submit(s, "console-bob", "Bob's second"),
+                          submit(s, "console-nobody", "Nobody's second"),
+                          submit(s, "console-ann", "The other tenant's second", headers=other)]
+        late["mine"] = submit(s, "console-ann", "Ann's second", request_type="confirmation")
+        return {"last": late["mine"]}
+
+    res = browser(s, "isolation", {"submit-while-streaming": while_streaming},
+                  link=link(s, "ann", "approver"), mine=mine, hidden=hidden)
+    ok(late["mine"] in res["streamed"], "the visible request streamed")
+    for h in late["hidden"]:
+        ok(h not in res["streamed"], "hidden request %s streamed to the approver" % h)
     ok(mine in res["listed"], "listed request shown")
     for h in hidden:
         ok(h not in res["listed"], "hidden request %s on the pending page" % h)
@@ -279,7 +292,8 @@ def test_other_tenant_and_unlisted_invisible(s):
     for h in hidden:
         eq(s.scalar("SELECT status FROM requests WHERE id = :'p1'", h), "pending", "hidden %s" % h)
         eq(s.scalar("SELECT count(*) FROM votes WHERE request_id = :'p1'", h), "0", "votes on %s" % h)
-        s.post("/hitl/cancel", {"request_id": h}, headers=other if h == hidden[2] else None)
+    for h in hidden + late["hidden"] + [late["mine"]]:
+        s.post("/hitl/cancel", {"request_id": h}, headers=other if h in (hidden[2], late["hidden"][2]) else None)
 
 
 def test_phone_viewport(s):
