@@ -31,5 +31,19 @@ run('phone', async ({page}) => {
     });
     await shot(page, 'phone-' + name, {fullPage: name === 'request'});
   }
+  // History filtered by session (the filter lands in the address).
+  await page.goto(args.base + '/console/#/history');
+  await page.locator('#history-list a.card').first().waitFor();
+  await page.locator('#f-session').fill(args.session);
+  await page.locator('#history-filters button[type="submit"]').click();
+  await page.waitForURL(/session_id=/);
+  await page.locator('#history-list a.card').first().waitFor();
+  out.filtered_url = page.url();
+  out.filtered_sessions = await page.locator('#history-list a.card .session').allTextContents();
+  // The audit trail downloads as a file.
+  await page.goto(args.base + '/console/#/audit');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#export-jsonl').click()]);
+  out.download = download.suggestedFilename();
+  out.download_failure = await download.failure();
   return out;
 }, {viewport: {width: 390, height: 844}, mobile: true});

@@ -304,7 +304,12 @@ def test_phone_viewport(s):
     rid = submit(s, "console-phone", "Release the hotfix?\n" + long_word, request_type="confirmation",
                  metadata={"ticket": long_word}, params={"replicas": 3, "env": "staging"},
                  params_schema=SCHEMA)
-    res = browser(s, "phone", link=link(s), rid=rid)
+    res = browser(s, "phone", link=link(s), rid=rid, session="console-phone")
+    ok("#/history?session_id=console-phone" in res["filtered_url"], res["filtered_url"])
+    ok(res["filtered_sessions"] and set(res["filtered_sessions"]) == {"console-phone"},
+       "history filtered by session: %r" % res["filtered_sessions"])
+    ok(res["download"].endswith(".jsonl"), "the audit export downloads: %r" % res["download"])
+    eq(res["download_failure"], None, "the download")
     for page, m in res.items():
         if not isinstance(m, dict) or "scroll_width" not in m:
             continue
