@@ -337,3 +337,22 @@ def test_link_login_and_logout(s):
     ok("Telegram" in res["telegram"], "a failed Telegram login: %r" % res["telegram"])
     eq(s.sql("SELECT count(*), count(revoked_at) FROM console_sessions WHERE person = 'console:carol'"),
        [["1", "1"]], "one session, revoked")
+
+
+def test_input_and_choice_answered(s):
+    """An input request is answered with the text typed; a choice request by
+    the option pressed, its buttons marked by what each means."""
+    register(s, "console-answer", console_approvers=["admin"])
+    rin = submit(s, "console-answer", "Which tag should I release?", request_type="input")
+    rch = submit(s, "console-answer", "Deploy now?", request_type="choice",
+                 options=[{"label": "Deploy", "approve": True}, {"label": "Hold", "approve": False},
+                          {"label": "Blue", "approve": True}])
+    res = browser(s, "answer", link=link(s), input=rin, choice=rch, text="v2.1.1")
+    eq(res["buttons"], [["\u2705 Deploy", "btn yes"], ["\u274C Hold", "btn no"], ["\u2705 Blue", "btn yes"]],
+       "option buttons with their marks")
+    p = s.get("/hitl/poll?request_id=" + rin).json
+    eq((p["status"], p["response"]), ("completed", "v2.1.1"), "the input's answer")
+    p = s.get("/hitl/poll?request_id=" + rch).json
+    eq((p["status"], p["approved"], p["response"]), ("completed", False, "Hold"), "the option pressed")
+    eq(res["input_flash"], "Answer sent.", "answer result")
+    eq(res["choice_flash"], "Denied.", "vote result")

@@ -206,7 +206,8 @@ export async function requestPage(root, ctx) {
   const voted = (res) => {
     const r = res.request;
     flash.hidden = false;
-    replace(flash, res.result === 'approved' ? 'Approved.' : res.result === 'denied' ? 'Denied.'
+    replace(flash, r && r.request_type === 'input' && r.status !== 'pending' ? 'Answer sent.'
+        : res.result === 'approved' ? 'Approved.' : res.result === 'denied' ? 'Denied.'
         : 'Your vote is counted. ' + (r ? quorum(r) + '.' : ''));
     last = null;
     if (r) render(r);

@@ -1,0 +1,23 @@
+// answer.mjs - the controls of the other request types: an input request
+// is answered by typing into its text box, a choice request by pressing
+// one of its options (each button marked approve or deny).
+import {args, run, shot, signIn} from './lib.mjs';
+
+run('answer', async ({page}) => {
+  await signIn(page, args.link);
+  await page.goto(args.base + '/console/#/requests/' + encodeURIComponent(args.input));
+  await page.locator('#answer').fill(args.text);
+  await page.locator('button[data-action="answer"]').click();
+  await page.locator('#decided').waitFor();
+  const input_flash = await page.locator('#vote-result').textContent();
+  await shot(page, 'answer-input');
+
+  await page.goto(args.base + '/console/#/requests/' + encodeURIComponent(args.choice));
+  const buttons = await page.locator('#decision button[data-action^="option-"]').evaluateAll(
+      (bs) => bs.map((b) => [b.textContent, b.className]));
+  await page.locator('button[data-action="option-1"]').click();
+  await page.locator('#decided').waitFor();
+  const choice_flash = await page.locator('#vote-result').textContent();
+  await shot(page, 'answer-choice');
+  return {input_flash, buttons, choice_flash};
+});
