@@ -341,13 +341,24 @@ def test_link_login_and_logout(s):
 
 def test_input_and_choice_answered(s):
     """An input request is answered with the text typed; a choice request by
-    the option pressed, its buttons marked by what each means."""
+    the option pressed, its buttons marked by what each means; with a quorum
+    of two one approval is counted, shown, and the controls go."""
     register(s, "console-answer", console_approvers=["admin"])
     rin = submit(s, "console-answer", "Which tag should I release?", request_type="input")
     rch = submit(s, "console-answer", "Deploy now?", request_type="choice",
                  options=[{"label": "Deploy", "approve": True}, {"label": "Hold", "approve": False},
                           {"label": "Blue", "approve": True}])
-    res = browser(s, "answer", link=link(s), input=rin, choice=rch, text="v2.1.1")
+    register(s, "console-quorum", console_approvers=["admin", "ann"])
+    rq = submit(s, "console-quorum", "Drop the old table?", request_type="confirmation",
+                approvals_required=2)
+    res = browser(s, "answer", link=link(s), input=rin, choice=rch, quorum=rq, text="v2.1.1")
+    eq((res["quorum_before"], res["quorum_after"]), ("0 of 2 approvals", "1 of 2 approvals"), "quorum")
+    eq(res["quorum_flash"], "Your vote is counted. 1 of 2 approvals.", "a counted vote")
+    ok(len(res["votes"]) == 1 and "admin" in res["votes"][0] and "approved" in res["votes"][0],
+       "who voted: %r" % res["votes"])
+    eq(res["controls_left"], 0, "no controls after voting")
+    eq(s.scalar("SELECT status FROM requests WHERE id = :'p1'", rq), "pending", "still pending")
+    s.post("/hitl/cancel", {"request_id": rq})
     eq(res["buttons"], [["\u2705 Deploy", "btn yes"], ["\u274C Hold", "btn no"], ["\u2705 Blue", "btn yes"]],
        "option buttons with their marks")
     p = s.get("/hitl/poll?request_id=" + rin).json
