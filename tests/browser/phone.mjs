@@ -40,6 +40,14 @@ run('phone', async ({page}) => {
   await page.locator('#history-list a.card').first().waitFor();
   out.filtered_url = page.url();
   out.filtered_sessions = await page.locator('#history-list a.card .session').allTextContents();
+  // A page at a time: "Older requests" fetches the next with the cursor.
+  await page.goto(args.base + '/console/#/history?limit=1');
+  await page.locator('#history-list a.card').first().waitFor();
+  const first_page = await page.locator('#history-list a.card').count();
+  await page.locator('#history-more').click();
+  await page.locator('#history-list a.card').nth(1).waitFor();
+  out.paged = [first_page, await page.locator('#history-list a.card').count()];
+  out.paged_ids = await page.locator('#history-list a.card').evaluateAll((as) => as.map((a) => a.dataset.requestId));
   // The audit trail downloads as a file.
   await page.goto(args.base + '/console/#/audit');
   const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#export-jsonl').click()]);

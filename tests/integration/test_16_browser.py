@@ -304,10 +304,13 @@ def test_phone_viewport(s):
     rid = submit(s, "console-phone", "Release the hotfix?\n" + long_word, request_type="confirmation",
                  metadata={"ticket": long_word}, params={"replicas": 3, "env": "staging"},
                  params_schema=SCHEMA)
+    other = submit(s, "console-phone", "Clear the cache?")
     res = browser(s, "phone", link=link(s), rid=rid, session="console-phone")
     ok("#/history?session_id=console-phone" in res["filtered_url"], res["filtered_url"])
     ok(res["filtered_sessions"] and set(res["filtered_sessions"]) == {"console-phone"},
        "history filtered by session: %r" % res["filtered_sessions"])
+    eq(res["paged"], [1, 2], "history one at a time")
+    eq(len(set(res["paged_ids"])), 2, "the second page is another request")
     ok(res["download"].endswith(".jsonl"), "the audit export downloads: %r" % res["download"])
     eq(res["download_failure"], None, "the download")
     for page, m in res.items():
@@ -318,7 +321,8 @@ def test_phone_viewport(s):
         ok(m["body_font_px"] >= 16, "%s text is %s px" % (page, m["body_font_px"]))
         eq(m["small_targets"], [], "%s touch targets under 44 px" % page)
         ok(m["targets"] > 0, "%s has controls" % page)
-    s.post("/hitl/cancel", {"request_id": rid})
+    for r in (rid, other):
+        s.post("/hitl/cancel", {"request_id": r})
 
 
 def test_link_login_and_logout(s):

@@ -1,7 +1,8 @@
 // history.js - #/history : every request this person may see, newest
 // first, filtered by session, status and time, a page at a time (the
 // server's `next` cursor). The filters live in the address
-// (#/history?session_id=..&status=..), so a filtered view can be shared.
+// (#/history?session_id=..&status=..), so a filtered view can be shared;
+// `limit` (1-100, default the server's 50) sets the page size.
 
 import {h, replace} from '../dom.js';
 import {get} from '../api.js';
@@ -52,6 +53,7 @@ export async function historyPage(root, ctx) {
 
   const base = new URLSearchParams();
   for (const k of ['session_id', 'status', 'since', 'until']) if (q.get(k)) base.set(k, q.get(k));
+  if (/^[1-9][0-9]?$|^100$/.test(q.get('limit') || '')) base.set('limit', q.get('limit'));
   let next = null;
   let shown = 0;
   const page = async () => {
