@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "db.h"
 #include "decide.h"
+#include "events.h"
 #include "log.h"
 #include "notify.h"
 #include "params.h"
@@ -287,7 +288,7 @@ static bool stream_visible(void *ctx, const struct events_row *row)
     const struct console_stream *cs = ctx;
     struct lg_error err;
 
-    return store_console_can_see(cs->u, row->request_id, &err) == 1;
+    return row->request_id && store_console_can_see(cs->u, row->request_id, &err) == 1;
 }
 
 /* A stream ends with its session: signed out, expired, or unreadable (fail closed). */
@@ -348,6 +349,35 @@ static int path_request_id(struct http_req *r, char id[37])
     return -1;
 }
 
+/*
+ * Add "choices" to detail `d`: the request's buttons with what each means
+ * ([{"label","approve"}], as Telegram offers them; Approve / Deny for a
+ * confirmation without options, none for an input request), read from the
+ * private "_option_approve" before it is removed.
+ */
+static void detail_choices(json_t *d)
+{
+    struct tg_choice choices[TG_MAX_CHOICES];
+    struct lg_request req;
+    json_t *hold = NULL, *arr = json_array(), *opts = json_object_get(d, "options");
+    char *text = json_is_array(opts) ? json_dumps(opts, JSON_COMPACT) : NULL;
+    int n;
+
+    memset(&req, 0, sizeof(req));
+    req.request_type = json_string_value(json_object_get(d, "request_type"));
+    req.option_approve = json_string_value(json_object_get(d, "_option_approve"));
+    if (req.option_approve && !*req.option_approve)
+        req.option_approve = NULL;
+    req.options_json = text;
+    n = tgmsg_choices(&req, choices, &hold);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(
+            arr, json_pack("{s:s, s:b}", "label", choices[i].label, "approve", choices[i].approve));
+    json_object_set_new(d, "choices", arr);
+    json_decref(hold);
+    free(text);
+}
+
 /* The detail of request `id` for the console user, with the vote's private fields removed. */
 static int request_detail(const struct console_user *u, const char *id, json_t **out,
                           struct lg_error *err)
@@ -355,6 +385,7 @@ static int request_detail(const struct console_user *u, const char *id, json_t *
     int rc = store_console_request(u, id, out, err);
 
     if (rc == 0) {
+        detail_choices(*out);
         json_object_del(*out, "_submitted_params");
         json_object_del(*out, "_option_approve");
     }

@@ -16,6 +16,7 @@ PACKAGES=(
     wrk                           # make bench
     python3 python3-requests      # integration tests (and the README's Python examples)
     nodejs:node npm:npm           # the README's Node examples, Telegram and MCP test peers
+    chromium                      # the console's browser tests (driven by playwright-core)
 )
 
 # "package:command" entries are satisfied by the command alone (a Node.js

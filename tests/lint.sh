@@ -11,6 +11,19 @@ if grep -nE "$banned" src/*.c src/*.h tests/unit/*.c 2>/dev/null; then
     fail=1
 fi
 
+# The console's pages put agent text in only as text (www/js/dom.js), and
+# the CSP refuses inline script and style: no HTML from strings, no eval,
+# no inline handlers, scripts or styles.
+htmlsinks='innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\s*\(|new Function|setAttribute\(.on|\.style\.|javascript:'
+if grep -nE "$htmlsinks" www/js/*.js www/js/*/*.js 2>/dev/null; then
+    echo "lint: www/ builds HTML from strings or runs strings as code (use h() and textContent)" >&2
+    fail=1
+fi
+if grep -niE '<script>|<script [^>]*>[^<]|<style|\bstyle=|\bon[a-z]+=' www/*.html 2>/dev/null; then
+    echo "lint: www/*.html has inline script, style or handlers (the CSP refuses them)" >&2
+    fail=1
+fi
+
 if command -v cppcheck >/dev/null; then
     cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
         --inline-suppr --std=c11 -D_GNU_SOURCE -Isrc src/*.c || fail=1

@@ -78,6 +78,8 @@ suite configs tests/configs.sh
 timed=test_12_telegram_bots.test_second_bot_on_the_same_database
 smoke=test_01_api.test_readme,test_01_api.test_submits_at_once_share_a_commit
 smoke+=,test_07_telegram.test_python_example,test_long_poll_wakes,test_500_waiting_all_woken
+# the README's console tour: a request live in Chromium within a second, approved there
+smoke+=,test_16_browser.test_live_pending_and_approve_with_reason
 (
     beside compat python3 tests/compat/run.py --bin build/loopgate
     beside integration python3 tests/integration/run.py --bin build/loopgate -k "$smoke,$timed"
