@@ -3,7 +3,8 @@
 --
 -- on_timeout 'approve' applies only when all of these hold; otherwise the
 -- timeout denies, and its response (and the audit row's "reason") says why:
---   - the request's Telegram message was delivered (telegram_message_id);
+--   - the request was sent to Telegram (not left in the console, 022) and
+--     its message was delivered (telegram_message_id);
 --   - it was not shortened to fit Telegram: requests.tg_cut, recorded with
 --     the message id when the message is sent (NULL: not recorded, and the
 --     timeout denies too);
@@ -26,7 +27,7 @@ BEGIN
     FOR r IN
         SELECT * FROM (
             SELECT id, tenant, session_id, on_timeout, telegram_message_id IS NOT NULL AS delivered,
-                   tg_cut, tg_sent_at, expires_at, timeout_seconds, created_at
+                   tg_state, tg_cut, tg_sent_at, expires_at, timeout_seconds, created_at
             FROM requests
             WHERE status = 'pending' AND expires_at <= now()
             ORDER BY expires_at LIMIT p_limit
@@ -38,6 +39,9 @@ BEGIN
             WHEN EXISTS (SELECT 1 FROM audit_log a
                           WHERE a.request_id = r.id AND a.action = 'reason_asked') THEN
                 'timed out while someone was giving a reason to deny it, so the timeout denies'
+            WHEN r.tg_state = 'console' THEN
+                'timed out; the request waited in the console, where nothing shows that '
+                'anyone read it, so the timeout denies'
             WHEN NOT r.delivered THEN
                 'timed out; the message was never delivered, so the timeout denies'
             WHEN r.tg_cut IS NULL THEN

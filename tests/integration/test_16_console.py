@@ -470,6 +470,12 @@ def test_console_only_session(s):
     eq((r.json["result"], p["approved"]), ("approved", True))
     eq(s.scalar("SELECT count(*) FROM outbox WHERE request_id = :'p1'", rid), "0",
        "nothing for Telegram to edit")
+    # on_timeout approve needs a message a person could read: a request that
+    # waited in the console times out denied, saying why
+    late = submit(s, "con-alone", request_type="confirmation", timeout_seconds=1, on_timeout="approve")
+    p = long_poll(s, late, 30)[0].json
+    eq((p["status"], p["approved"]), ("timeout", False))
+    ok("waited in the console" in p["response"], p)
 
 
 def test_no_bot_token_delivers_to_console_and_login_rate_limit(s):
