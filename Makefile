@@ -2,6 +2,7 @@
 #
 #   make            build build/loopgate
 #   make run        install what is missing, start the local stack in the foreground
+#   make link       a new one-time admin link to the running local stack's console
 #   make schema     regenerate sql/schema.sql from the migrations
 #   make check      the same set-up, then every test
 #   make check-compat  the previous release (RELEASES) on this tree's schema alone
@@ -58,7 +59,7 @@ UNIT_TESTS := test_util test_config test_validate test_router test_shape test_ht
               test_tglogin test_feed
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
-.PHONY: all build run start stop check check-unit check-integration check-configs deps lint \
+.PHONY: all build run start stop link check check-unit check-integration check-configs deps lint \
         fmt clean unit
 all build: $(BUILD)/loopgate
 
@@ -169,6 +170,9 @@ start: deps build
 
 stop:
 	$(Q)src/stack.sh stop
+
+link:
+	$(Q)src/stack.sh link
 
 # ---------------------------------------------------------------- tests
 check: deps

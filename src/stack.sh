@@ -6,6 +6,7 @@
 #   stack.sh start   start everything in the background
 #   stack.sh stop    stop everything that start/run started
 #   stack.sh status  say what is running
+#   stack.sh link    print a one-time admin link to the console (10 minutes)
 #
 # Environment: SERVER_PORT (8080), LOOPGATE_VAR (./var), LOOPGATE_BIN
 # (build/loopgate), LOOPGATE_AUTH (off: the README's examples work as
@@ -160,7 +161,7 @@ start_all() {
 # requests without an API key while auth is off), valid 10 minutes.
 console_link() {
     "$BIN" console link --tenant default --role admin --name admin --base "http://127.0.0.1:$PORT" 2>&1 \
-        || echo "(could not make a link; run: $BIN console link --role admin --name admin)"
+        || echo "(could not make a link; run: make link)"
 }
 
 banner() {
@@ -171,7 +172,7 @@ banner() {
   Authentication is $LOOPGATE_AUTH for this local stack$([[ $LOOPGATE_AUTH == off ]] && echo ": requests without an API key act as tenant 'default'").
 
   Console (sign in as admin; the link works once, for 10 minutes;
-  '$BIN console link --role admin --name admin' prints another):
+  'make link' prints another):
     $(console_link)
 
   Try: ask as an agent would,
@@ -205,6 +206,9 @@ stop)
     stop_all
     say "stopped"
     ;;
+link)
+    console_link
+    ;;
 status)
     for n in nginx loopgate poller; do
         if [[ -f $VAR/run/$n.pid ]] && alive "$(cat "$VAR/run/$n.pid")"; then
@@ -214,7 +218,7 @@ status)
     as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 && say "postgresql running" || say "postgresql stopped"
     ;;
 *)
-    echo "usage: $0 run|start|stop|status" >&2
+    echo "usage: $0 run|start|stop|status|link" >&2
     exit 2
     ;;
 esac
