@@ -73,6 +73,7 @@ struct config {
     /* [console] */
     bool console_login_button;
     struct id_list console_admins;
+    char *console_admins_tenant;
     int poll_wait_max;
     int events_streams;
     int events_keepalive;

@@ -34,7 +34,7 @@ static int sign_in(struct http_req *r, const struct tglogin *l, char *cookie, si
 {
     const struct config *cfg = r->cfg;
     char tenant[ID_MAX_BYTES + 1], person[CONSOLE_PERSON_MAX + 1], name[257], sha[65];
-    const char *role = is_admin(cfg, l->id) ? "admin" : "approver";
+    const char *role = "approver";
     struct console_user u;
     struct lg_error err;
     json_t *detail = NULL;
@@ -61,6 +61,9 @@ static int sign_in(struct http_req *r, const struct tglogin *l, char *cookie, si
             *code = *reason = "forbidden"; /* as for a request the person may not see */
         return -1;
     }
+    /* console_admins are admins of one tenant: `r`, which picks it, is not signed */
+    if (is_admin(cfg, l->id) && !strcmp(tenant, cfg->console_admins_tenant))
+        role = "admin";
     snprintf(person, sizeof(person), "telegram:%lld", (long long)l->id);
     tglogin_name(l, name, sizeof(name));
     if (console_user_set(&u, tenant, person, name, role, &err) < 0) {

@@ -223,6 +223,17 @@ def test_escalation_and_admin(s):
     eq(r.header("Location"), "/console/#/requests/" + rid)
     me = s.get("/console/api/me", headers={"Cookie": cookie_of(r)})
     eq((me.json["user"], me.json["role"]), ("telegram:%d" % ADMIN, "admin"))
+    eq(me.json["tenant"], "default")
+    # In another tenant (the request id in the address is not signed) the
+    # same id is no admin: an approver there, and this one is not.
+    key = s.new_key("tgl-other")
+    h = {"Authorization": "Bearer " + key}
+    eq(s.post("/hitl/register", {"session_id": "tgl-o", "client_id": "agent",
+                                 "telegram_id": chat(), "approvers": [ANN]}, headers=h).status, 200)
+    other = s.post("/hitl/request", {"session_id": "tgl-o", "client_id": "agent",
+                                     "message": "theirs"}, headers=h).json["request_id"]
+    refused_with(get(login_path(s, other, ADMIN, first_name="Root")), "forbidden")
+    eq(s.scalar("SELECT count(*) FROM console_sessions WHERE tenant = 'tgl-other'"), "0")
 
 
 def test_domain_not_linked(s):
