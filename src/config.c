@@ -143,8 +143,8 @@ static const struct key keys[] = {
     {"console_admins", "LOOPGATE_CONSOLE_ADMINS", K_IDLIST, OFF(console_admins), 0, 0, "",
      "Telegram user ids who sign in to the console by Telegram as admins of "
      "console_admins_tenant (others, and elsewhere: approvers)"},
-    {"console_admins_tenant", "LOOPGATE_CONSOLE_ADMINS_TENANT", K_STR, OFF(console_admins_tenant), 0,
-     0, "default",
+    {"console_admins_tenant", "LOOPGATE_CONSOLE_ADMINS_TENANT", K_STR, OFF(console_admins_tenant),
+     0, 0, "default",
      "the one tenant whose admins console_admins are (a login's tenant is that of the request it "
      "opens; in any other tenant they sign in as approvers)"},
 };

@@ -599,6 +599,9 @@ void console_vote(struct http_req *r)
         rc = lg_fail(&err, 409, "already_voted", "you already voted on this request");
     if (rc == 0 && strcmp(json_string_value(json_object_get(d, "status")), "pending") != 0)
         rc = lg_fail(&err, 409, "not_pending", "this request is no longer pending");
+    if (rc == 0 && !json_is_true(json_object_get(d, "may_vote")))
+        rc = lg_fail(&err, 403, "forbidden",
+                     "only the approvers its session lists decide this request; you may read it");
     if (rc == 0)
         rc = body_reason(body, &reason, &err);
     if (rc == 0)
@@ -671,6 +674,14 @@ static bool rfc3339(const char *ts)
         return false;
     ok = regexec(&re, ts, 0, NULL, 0) == 0;
     regfree(&re);
+    if (ok) { /* a day the month has (2026-02-31 is no time), in years 1-9999 */
+        static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int y = (ts[0] - '0') * 1000 + (ts[1] - '0') * 100 + (ts[2] - '0') * 10 + (ts[3] - '0');
+        int m = (ts[5] - '0') * 10 + (ts[6] - '0'), d = (ts[8] - '0') * 10 + (ts[9] - '0');
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+        ok = y >= 1 && d <= days[m - 1] + (m == 2 && leap);
+    }
     return ok;
 }
 

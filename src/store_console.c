@@ -20,14 +20,25 @@
  * session with no Telegram approvers in a private chat is decided by the
  * chat's owner in Telegram (decide_authorized): in the console too.
  */
+#define SESSION_OF_Q                                                                               \
+    " s.tenant = q.tenant AND (s.session_id = q.session_id"                                        \
+    "   OR (q.escalated_at IS NOT NULL AND s.session_id = q.escalate_to))"
+#define APPROVER_IN_S                                                                              \
+    " ($3::bigint = ANY (s.approvers) OR $4::text = ANY (s.console_approvers)"                     \
+    "  OR (cardinality(s.approvers) = 0 AND s.telegram_chat_id > 0"                                \
+    "      AND s.telegram_chat_id = $3::bigint))"
 #define VISIBLE                                                                                    \
-    " q.tenant = $1 AND ($2 = 'admin' OR EXISTS (SELECT 1 FROM sessions s"                         \
-    "   WHERE s.tenant = q.tenant"                                                                 \
-    "     AND (s.session_id = q.session_id"                                                        \
-    "          OR (q.escalated_at IS NOT NULL AND s.session_id = q.escalate_to))"                  \
-    "     AND ($3::bigint = ANY (s.approvers) OR $4::text = ANY (s.console_approvers)"             \
-    "          OR (cardinality(s.approvers) = 0 AND s.telegram_chat_id > 0"                        \
-    "              AND s.telegram_chat_id = $3::bigint))))"
+    " q.tenant = $1 AND ($2 = 'admin' OR EXISTS (SELECT 1 FROM sessions s WHERE" SESSION_OF_Q      \
+    "   AND" APPROVER_IN_S "))"
+/*
+ * Whether the user may also vote on `q`: as one of its approvers; an admin
+ * only on a session that lists nobody (a session's approvers, and its
+ * quorum, mean the same people in every channel).
+ */
+#define MAY_VOTE                                                                                   \
+    " EXISTS (SELECT 1 FROM sessions s WHERE" SESSION_OF_Q " AND (" APPROVER_IN_S                  \
+    "   OR ($2 = 'admin' AND cardinality(s.approvers) = 0"                                         \
+    "       AND cardinality(s.console_approvers) = 0)))"
 
 #define USER_COLS "tenant, person, name, role, csrf, lg_ts(expires_at)"
 
@@ -141,7 +152,7 @@ static const struct db_stmt stmts[] = {
          "          ORDER BY a.seq LIMIT 500) a),"
          " CASE WHEN q.escalated_at IS NOT NULL THEN q.escalate_to END,"
          " EXISTS (SELECT 1 FROM votes v WHERE v.request_id = q.id AND v.person = $6),"
-         " q.params::text"
+         " q.params::text," MAY_VOTE ", q.expires_at > now()"
          " FROM requests q WHERE q.id = $5::uuid AND " VISIBLE,
          true},
     [S_HISTORY] =
@@ -176,6 +187,23 @@ static const struct db_stmt stmts[] = {
 _Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_console: more statements than its range");
 static const struct db_table T = {stmts, S_COUNT, STORE_CONSOLE};
 
+/*
+ * Make a shown name safe to show (in place): control characters become
+ * spaces, and the bidirectional overrides and isolates (U+202A-202E,
+ * U+2066-2069), which would turn the text around it, become U+FFFD.
+ */
+static void shown_name_clean(char *n)
+{
+    for (unsigned char *p = (unsigned char *)n; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+        else if (p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae)
+            p[0] = 0xef, p[1] = 0xbf, p[2] = 0xbd, p += 2;
+        else if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+            p[0] = 0xef, p[1] = 0xbf, p[2] = 0xbd, p += 2;
+    }
+}
+
 int console_user_set(struct console_user *u, const char *tenant, const char *person,
                      const char *name, const char *role, struct lg_error *err)
 {
@@ -198,8 +226,12 @@ int console_user_set(struct console_user *u, const char *tenant, const char *per
         return lg_fail(err, 400, "invalid_field",
                        "a console user is telegram:<user id> or console:<name>");
     }
-    lg_strlcpy(u->person, person, sizeof(u->person));
-    utf8_strlcpy(u->name, name && *name ? name : person, sizeof(u->name));
+    if (u->telegram_id > 0) /* one spelling per person: telegram:0112 is telegram:112 */
+        snprintf(u->person, sizeof(u->person), "telegram:%lld", (long long)u->telegram_id);
+    else
+        lg_strlcpy(u->person, person, sizeof(u->person));
+    utf8_strlcpy(u->name, name && *name ? name : u->person, sizeof(u->name));
+    shown_name_clean(u->name);
     return 0;
 }
 
@@ -333,6 +365,8 @@ static json_t *summary(const struct lg_request *r)
     size_t i;
 
     json_object_del(o, "id");
+    /* the agent's webhook address may carry its credentials: never shown to people */
+    json_object_del(o, "callback_url");
     json_object_set_new(o, "request_id", json_string(r->id));
     json_array_foreach(json_object_get(o, "votes"), i, v)
     {
@@ -417,7 +451,11 @@ int store_console_request(const struct console_user *u, const char *id, json_t *
                             ? json_null()
                             : json_string(PQgetvalue(res, 0, REQ_NCOLS + 2)));
     json_object_set_new(o, "already_voted", json_boolean(already));
-    json_object_set_new(o, "can_vote", json_boolean(!strcmp(r.status, "pending") && !already));
+    json_object_set_new(o, "may_vote", json_boolean(col_bool(res, 0, REQ_NCOLS + 5)));
+    json_object_set_new(o, "can_vote",
+                        json_boolean(!strcmp(r.status, "pending") && !already &&
+                                     col_bool(res, 0, REQ_NCOLS + 5) &&
+                                     col_bool(res, 0, REQ_NCOLS + 6)));
     /* what a vote checks its body against: the params as submitted, never edited ones */
     json_object_set_new(o, "_submitted_params", col_json(res, REQ_NCOLS + 4));
     json_object_set_new(o, "_option_approve",

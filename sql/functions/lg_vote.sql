@@ -3,7 +3,7 @@
 --
 -- The request is locked first, so two votes on one request are counted one
 -- after the other and exactly one of them can decide. A vote on a request
--- that is no longer pending changes nothing ('gone'); a second vote by the
+-- that is no longer pending, or is past expires_at, changes nothing ('gone'); a second vote by the
 -- same person (`p_person`, 'telegram:<id>') changes nothing either
 -- ('already', audited as already_voted). Otherwise the vote is a row of
 -- `votes`, and the request's policy (018) derives the outcome: an approval
@@ -44,7 +44,9 @@ DECLARE
     said text;
 BEGIN
     SELECT * INTO r FROM requests WHERE id = p_id FOR UPDATE;
-    IF NOT FOUND OR r.status <> 'pending' THEN
+    -- past its deadline a request is over, whether or not the expiry loop
+    -- has written its timeout yet
+    IF NOT FOUND OR r.status <> 'pending' OR r.expires_at <= now() THEN
         RETURN 'gone';
     END IF;
     IF p_params IS NOT NULL AND (NOT p_approve OR r.params IS NULL

@@ -637,3 +637,37 @@ def test_private_chat_owner_and_the_allow_list(s):
         s.stop()
         s.extra_env.pop("LOOPGATE_TELEGRAM_ALLOWED_USERS", None)
         s.start()
+
+
+def test_what_people_may_not_see_or_do(s):
+    register(s, "con-strict", telegram_id=chat(), console_approvers=["sam"], approvers=[9_100_000_301])
+    # the agent's webhook address (it may carry a token) is not for people
+    rid = submit(s, "con-strict", callback_url="http://127.0.0.1:9/hook?token=s3cret")
+    sam = login(s, "--name", "sam")
+    for page in ("/console/api/pending", "/console/api/requests/" + rid,
+                 "/console/api/history?session_id=con-strict"):
+        body = sam.get(page).raw
+        ok("s3cret" not in body and "callback_url" not in body, "%s shows the callback: %s" % (page, body[:300]))
+    # an admin reads a session that lists its approvers, but does not vote there
+    adm = login(s, "--role", "admin", "--name", "admin")
+    d = adm.get("/console/api/requests/" + rid).json
+    eq((d["may_vote"], d["can_vote"]), (False, False))
+    error_is(adm.vote(rid, {"approve": True}), 403, "forbidden")
+    eq(votes_rows(s, rid), [])
+    # one spelling per Telegram person: 0301 is 301, one voter in a quorum of two
+    two = submit(s, "con-strict", approvals_required=2, request_type="confirmation")
+    a = login(s, "--user", "9100000301", "--name", "Tg")
+    b = login(s, "--user", "09100000301", "--name", "Tg again")
+    eq(b.me["user"], "telegram:9100000301")
+    eq(a.vote(two, {"approve": True}).status, 200)
+    error_is(b.vote(two, {"approve": True}), 409, "already_voted")
+    eq(s.scalar("SELECT status FROM requests WHERE id = :'p1'", two), "pending")
+    # past its deadline a request takes no vote, before the expiry loop writes its timeout
+    late = submit(s, "con-strict", request_type="confirmation", timeout_seconds=600)
+    s.sql("UPDATE requests SET expires_at = now() - interval '1 second' WHERE id = :'p1'", late)
+    error_is(sam.vote(late, {"approve": True}), 409, "not_pending")
+    eq(votes_rows(s, late), [])
+    # impossible dates are a 400, not a 500
+    for bad in ("2026-02-31T00:00:00Z", "2025-02-29T00:00:00Z", "0000-01-01T00:00:00Z"):
+        error_is(sam.get("/console/api/history?since=" + bad), 400, "invalid_parameter")
+    eq(sam.get("/console/api/history?since=2024-02-29T00:00:00Z").status, 200)

@@ -169,6 +169,12 @@ def test_login_opens_the_request(s):
         logged = f.read()
     ok("/console/api/me" in logged and LOGIN not in logged, "access log: %r" % logged[-500:])
 
+    # A name that would turn the text around it, or hold controls, is shown tamed.
+    odd = get(login_path(s, rid, ANN, first_name="Eve\u202egnp.exe", last_name="a\tb"))
+    me = s.get("/console/api/me", headers={"Cookie": cookie_of(odd)}).json
+    ok("\u202e" not in me["name"] and "\t" not in me["name"] and "\ufffd" in me["name"],
+       repr(me["name"]))
+
     # The same data again: refused, and audited.
     refused_with(get(path), "invalid")
     eq(s.scalar("SELECT detail->>'reason' FROM audit_log WHERE action = 'console_login_refused'"
