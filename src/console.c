@@ -7,6 +7,7 @@
 
 #include <getopt.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,13 +81,18 @@ static bool cookie_get(const char *header, const char *name, char *out)
     return false;
 }
 
-/* The session cookie of the request (either name), hashed into sha[65]; false when none. */
+/*
+ * The session cookie of the request, hashed into sha[65]; false when none.
+ * Over HTTPS only the __Host- cookie counts (a plain-named one can be set
+ * by a sibling host or over plain HTTP: cookie tossing), over HTTP only
+ * the plain one (the __Host- cookie is never sent there).
+ */
 static bool session_cookie_sha(const struct http_req *r, char sha[65])
 {
     const char *h = http_param(r, "HTTP_COOKIE");
     char v[TOKEN_LEN + 1];
 
-    if (!h || (!cookie_get(h, CONSOLE_COOKIE_SECURE, v) && !cookie_get(h, CONSOLE_COOKIE, v)))
+    if (!h || !cookie_get(h, over_https(r) ? CONSOLE_COOKIE_SECURE : CONSOLE_COOKIE, v))
         return false;
     sha256_hex(v, strlen(v), sha);
     return true;
@@ -779,23 +785,24 @@ void console_sessions(struct http_req *r)
     answer(r, rc, out, &err);
 }
 
-/* A stdio stream whose writes go to the FastCGI answer. */
-static ssize_t fcgi_write(void *cookie, const char *buf, size_t len)
-{
-    struct http_req *r = cookie;
+/* Exports running in this process (console_audit_export); at most EXPORTS_MAX. */
+#define EXPORTS_MAX 2
+static atomic_int exports_running;
 
-    if (FCGX_PutStr(buf, (int)len, r->fcgi->out) < 0)
-        return -1;
-    return (ssize_t)len;
-}
-
+/*
+ * The tenant's audit trail as a file. It is written to a temporary file
+ * first, so the database connection is held only as long as PostgreSQL
+ * takes to read the rows, never as long as a slow client takes to read the
+ * file; a worker runs at most EXPORTS_MAX exports at once (503 beyond).
+ */
 void console_audit_export(struct http_req *r)
 {
     struct lg_error err;
-    char fmt[8], head[320];
+    char fmt[8], head[320], buf[16384];
     bool csv = false;
     long rows = 0;
-    FILE *f;
+    FILE *f = NULL;
+    size_t n;
     int rc;
 
     if (!admin_only(r))
@@ -808,12 +815,26 @@ void console_audit_export(struct http_req *r)
         return;
     }
     csv = rc == 0 && !strcmp(fmt, "csv");
-    f = fopencookie(r, "w", (cookie_io_functions_t){.write = fcgi_write});
-    if (!f) {
-        lg_fail(&err, 500, "internal", "could not open the answer stream");
+    if (atomic_fetch_add(&exports_running, 1) >= EXPORTS_MAX) {
+        lg_fail(&err, 503, "busy", "other audit exports are running; retry in a minute");
         http_send_error(r, &err);
-        return;
+        goto out;
     }
+    if (!(f = tmpfile())) {
+        lg_fail(&err, 503, "unavailable", "could not open a temporary file for the export: %m");
+        http_send_error(r, &err);
+        goto out;
+    }
+    /* the tenant's rows only */
+    if (audit_export(r->console->tenant, NULL, csv, true, f, &rows, &err) < 0 || fflush(f) != 0) {
+        log_warn("console audit export failed", "tenant=%s rows=%ld error=\"%s\"",
+                 r->console->tenant, rows, err.status ? err.message : "write failed");
+        if (!err.status)
+            lg_fail(&err, 503, "unavailable", "the export could not be written");
+        http_send_error(r, &err);
+        goto out;
+    }
+    rewind(f);
     snprintf(head, sizeof(head),
              "Status: 200 OK\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
              "Content-Disposition: attachment; filename=\"loopgate-audit.%s\"\r\n"
@@ -823,11 +844,13 @@ void console_audit_export(struct http_req *r)
     FCGX_PutS(head, r->fcgi->out);
     r->answered = true;
     r->status = 200;
-    /* the tenant's rows only; a failure midway cuts the file (the status was sent) */
-    if (audit_export(r->console->tenant, NULL, csv, true, f, &rows, &err) < 0)
-        log_warn("console audit export cut short", "tenant=%s rows=%ld error=\"%s\"",
-                 r->console->tenant, rows, err.status ? err.message : "write failed");
-    fclose(f);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        if (FCGX_PutStr(buf, (int)n, r->fcgi->out) < 0)
+            break; /* the client went away */
+out:
+    if (f)
+        fclose(f);
+    atomic_fetch_sub(&exports_running, 1);
 }
 
 void console_audit_verify(struct http_req *r)

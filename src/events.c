@@ -172,6 +172,22 @@ static bool doze(struct feed_waiter *w, int64_t until)
     return woken;
 }
 
+/*
+ * `in` as one logfmt value in out[len]: a caller's session id may hold
+ * spaces, quotes or '=', which would forge fields; each such byte (and any
+ * outside printable ASCII) becomes '_'.
+ */
+static void log_field(const char *in, char *out, size_t len)
+{
+    size_t i = 0;
+
+    for (; in[i] && i + 1 < len; i++)
+        out[i] = in[i] > ' ' && in[i] < 0x7f && in[i] != '"' && in[i] != '=' && in[i] != '\\'
+                     ? in[i]
+                     : '_';
+    out[i] = '\0';
+}
+
 int events_stream(struct http_req *r, const struct events_filter *f)
 {
     const struct config *cfg = r->cfg;
@@ -180,6 +196,7 @@ int events_stream(struct http_req *r, const struct events_filter *f)
     struct lg_error err;
     int64_t last = 0, head = 0, end_at, ping_at, read_at = 0, lease_at, recheck_at;
     bool stale = false, reset = false, dirty = false, revoked = false;
+    char sid[ID_MAX_BYTES + 1];
     const char *why = NULL;
     int has_last, rc;
 
@@ -223,8 +240,9 @@ int events_stream(struct http_req *r, const struct events_filter *f)
     }
     s.sent = has_last == 0 && !reset ? last : 0;
     http_sse_begin(r, NULL);
+    log_field(f->session_id ? f->session_id : "-", sid, sizeof(sid));
     log_info("event stream opened", "tenant=%s session=%s from=%" PRId64 " replay=%s", f->tenant,
-             f->session_id ? f->session_id : "-", s.cursor,
+             sid, s.cursor,
              reset   ? "reset"
              : dirty ? "yes"
                      : "no");

@@ -204,9 +204,8 @@ def test_login_refusals(s):
     rows = s.sql("SELECT actor, detail->>'reason' FROM audit_log"
                  " WHERE action = 'console_login_refused' AND detail->>'request_id' = :'p1'"
                  " ORDER BY id", rid)
-    eq(rows, [["telegram:unverified", "expired"], ["telegram:unverified", "invalid"],
-              ["telegram:unverified", "invalid"], ["telegram:unverified", "invalid"],
-              ["telegram:unverified", "invalid"], ["telegram:%d" % CAROL, "forbidden"]])
+    # only what Telegram signed reaches the trail: unsigned data is anyone's
+    eq(rows, [["telegram:%d" % CAROL, "forbidden"]])
     eq(s.scalar("SELECT count(*) FROM console_sessions WHERE person = :'p1'",
                 "telegram:%d" % CAROL), "0")
 
@@ -238,7 +237,7 @@ def test_escalation_and_admin(s):
                                  "telegram_id": chat(), "approvers": [ANN]}, headers=h).status, 200)
     other = s.post("/hitl/request", {"session_id": "tgl-o", "client_id": "agent",
                                      "message": "theirs"}, headers=h).json["request_id"]
-    refused_with(get(login_path(s, other, ADMIN, first_name="Root")), "forbidden")
+    refused_with(get(login_path(s, other, ADMIN, first_name="Root", last_name="Again")), "forbidden")
     eq(s.scalar("SELECT count(*) FROM console_sessions WHERE tenant = 'tgl-other'"), "0")
 
 
