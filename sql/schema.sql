@@ -181,7 +181,9 @@ DECLARE
     said text;
 BEGIN
     SELECT * INTO r FROM requests WHERE id = p_id FOR UPDATE;
-    IF NOT FOUND OR r.status <> 'pending' THEN
+    -- past its deadline a request is over, whether or not the expiry loop
+    -- has written its timeout yet
+    IF NOT FOUND OR r.status <> 'pending' OR r.expires_at <= now() THEN
         RETURN 'gone';
     END IF;
     IF p_params IS NOT NULL AND (NOT p_approve OR r.params IS NULL
