@@ -6,7 +6,7 @@ import {args, run, shot, signIn, step} from './lib.mjs';
 run('live', async ({page}) => {
   await signIn(page, args.link);
   await page.locator('#live[data-state="stream"]').waitFor();
-  await page.locator('#pending-status').waitFor();
+  await page.locator('#pending-count', {hasText: /\(\d+\)/}).waitFor(); // the list has loaded, empty or not
 
   const {rid} = await step('submit');
   const t0 = Date.now();
