@@ -833,7 +833,7 @@ static bool method_served(const char *method)
 {
     static const char *const served[] = {"server/discover", "tools/list", "tools/call",
                                          "tasks/get",       "tasks/update", "tasks/cancel",
-                                         NULL};
+                                         "resources/read",  NULL};
 
     for (int i = 0; served[i]; i++)
         if (!strcmp(served[i], method))
@@ -960,6 +960,14 @@ static void stateless(struct http_req *r, json_t *msg)
         res = json_object_get(answer, "result");
         if (res && !json_object_get(res, "resultType"))
             json_object_set_new(res, "resultType", json_string("complete"));
+    } else if (!strcmp(method, "resources/read")) {
+        /* Loopgate has no resources: every URI is one it does not know. */
+        json_t *uri = json_object_get(params, "uri");
+
+        answer = rpc_error(id, RPC_INVALID_PARAMS, "Resource not found");
+        if (json_is_string(uri))
+            json_object_set_new(json_object_get(answer, "error"), "data",
+                                json_pack("{s:O}", "uri", uri));
     } else {
         if (!tasks_ok) {
             send_rpc_error(r, 400, id, RPC_MISSING_CAPABILITY,
