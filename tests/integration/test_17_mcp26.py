@@ -8,6 +8,7 @@ answering through the Telegram stand-in. Also the conformance suite
 import json
 import os
 import subprocess
+import threading
 
 from lg import ROOT, chat, eq, ok, wait_for
 from test_07_telegram import register, sent, poll
@@ -16,6 +17,7 @@ from test_09_mcp import ACCEPT, initialize, result_of
 V = "2026-07-28"
 TASKS = "io.modelcontextprotocol/tasks"
 NODE22 = os.path.join(ROOT, "tests/node_modules/node/bin/node")
+SDK2 = os.path.join(ROOT, "tests/mcp/sdk2_client.mjs")
 
 
 def meta(tasks=False, version=V):
@@ -191,6 +193,71 @@ def test_task_cancel(s):
     # Mcp-Name must be the task id.
     error_of(req(s, "tasks/get", {"taskId": tid}, rid=25, name="someone-else", tasks=True),
              400, -32020)
+
+
+class Sdk2:
+    """sdk2_client.mjs (client SDK 2.x) as a subprocess; its JSON step lines as they come."""
+
+    def __init__(self, s, mode, message, session):
+        self.steps = []
+        self.proc = subprocess.Popen(
+            [NODE22, SDK2, "--url", "http://127.0.0.1:%d/mcp" % s.port, "--mode", mode,
+             "--message", message, "--session-id", session, "--wait-seconds", "30"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=os.path.join(ROOT, "tests"))
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                self.steps.append(json.loads(line))
+            except ValueError:
+                pass
+
+    def step(self, name):
+        return [x for x in self.steps if x.get("step") == name]
+
+    def finish(self, timeout):
+        try:
+            self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        self.reader.join(5)
+        return self.proc.returncode, self.proc.stderr.read()
+
+
+def test_client_sdk_2(s):
+    """The client SDK 2.x: pinned to 2026-07-28 and in its auto mode it speaks the
+    stateless revision (server/discover, no session); in its legacy mode it
+    initializes a 2025-11-25 session. Each gets the human's answer, with progress."""
+    c = chat()
+    for mode, era, version in (("pin", "modern", V), ("auto", "modern", V),
+                               ("legacy", "legacy", "2025-11-25")):
+        session = "sdk2-" + mode
+        register(s, session, c)
+        msg = "SDK 2 %s?" % mode
+        before = s.scalar("SELECT count(*) FROM mcp_sessions")
+        cl = Sdk2(s, mode, msg, session)
+        rid = wait_for(lambda: s.scalar("SELECT id FROM requests WHERE message = :'p1'", msg),
+                       30, "the request %r" % msg)
+        _, m, _ = sent(s, rid)
+        wait_for(lambda: cl.step("progress"), 20, "a progress notification (%s)" % mode)
+        s.tg.press_and_deliver(c, m, button_text="\u2705 Yes")
+        rc, err = cl.finish(60)
+        eq(rc, 0, "%s: %s %r" % (mode, err[-2000:], cl.steps))
+        con = cl.step("connected")[0]
+        eq((con["era"], con["protocol_version"], con["server"]["name"]), (era, version, "loopgate"))
+        ok("request_human_input" in cl.step("tools")[0]["names"], repr(cl.steps))
+        sc = cl.step("result")[-1]["structuredContent"]
+        eq((sc["request_id"], sc["status"], sc["approved"], sc["response"]),
+           (rid, "completed", True, "Yes"))
+        made = s.scalar("SELECT count(*) FROM mcp_sessions")
+        ok((made == before) == (era == "modern"), "%s: sessions %s -> %s" % (mode, before, made))
+
+
+test_client_sdk_2.slow = True
 
 
 def test_conformance_2026_07_28(s):
