@@ -195,6 +195,45 @@ def test_task_cancel(s):
              400, -32020)
 
 
+def test_stdio_bridge_stateless(s):
+    """`loopgate mcp` forwards 2026-07-28 messages without initialize or a session,
+    mirroring the headers from each body, so the task flow works over stdio too."""
+    c = chat()
+    register(s, "mcp", c)
+    p = subprocess.Popen([s.binary, "mcp", "--url", "http://127.0.0.1:%d" % s.port],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, bufsize=1)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(json.loads(ln) for ln in p.stdout),
+                              daemon=True)
+    reader.start()
+
+    def send(i, method, params):
+        params = dict(params, _meta=meta(tasks=True))
+        p.stdin.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": method,
+                                  "params": params}) + "\n")
+        p.stdin.flush()
+        return wait_for(lambda: next((x for x in lines if x.get("id") == i), None), 30,
+                        "the bridge's answer to %r" % i)
+
+    try:
+        eq(send(1, "server/discover", {})["result"]["resultType"], "complete")
+        eq(len(send(2, "tools/list", {})["result"]["tools"]), 5)
+        res = send(3, "tools/call", {"name": "request_human_input",
+                                     "arguments": {"message": "stdio task?"}})["result"]
+        eq(res["resultType"], "task")
+        tid = res["taskId"]
+        eq(send(4, "tasks/get", {"taskId": tid})["result"]["status"], "working")
+        eq(send(5, "tasks/cancel", {"taskId": tid})["result"], {"resultType": "complete"})
+        eq(send(6, "tasks/get", {"taskId": tid})["result"]["status"], "cancelled")
+        eq(send(7, "initialize", {})["error"]["code"], -32601)
+        p.stdin.close()
+        eq(p.wait(15), 0)
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
 class Sdk2:
     """sdk2_client.mjs (client SDK 2.x) as a subprocess; its JSON step lines as they come."""
 
