@@ -61,8 +61,8 @@
 #define RPC_HEADER_MISMATCH -32020
 #define RPC_MISSING_CAPABILITY -32021
 #define RPC_UNSUPPORTED_VERSION -32022
-#define LIST_TTL_MS 300000   /* how long a client may cache tools/list and server/discover */
-#define TASK_POLL_MS 5000    /* how often a client is asked to poll tasks/get */
+#define LIST_TTL_MS 300000    /* how long a client may cache tools/list and server/discover */
+#define TASK_POLL_MS 5000     /* how often a client is asked to poll tasks/get */
 #define TASK_TTL_MS 604800000 /* a task stays readable a week (requests are kept longer) */
 
 static const char *const versions[] = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25",
@@ -720,11 +720,10 @@ static json_t *task_of(const char *id, json_t *poll, bool with_result)
     const char *status = json_string_value(json_object_get(poll, "status"));
     const char *created = json_string_value(json_object_get(poll, "created_at"));
     const char *responded = json_string_value(json_object_get(poll, "responded_at"));
-    json_t *task = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "taskId", id, "status",
-                             task_status(status), "createdAt", created ? created : "",
-                             "lastUpdatedAt", responded ? responded : (created ? created : ""),
-                             "ttlMs", (json_int_t)TASK_TTL_MS, "pollIntervalMs",
-                             (json_int_t)TASK_POLL_MS);
+    json_t *task = json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:I}", "taskId", id, "status", task_status(status), "createdAt",
+        created ? created : "", "lastUpdatedAt", responded ? responded : (created ? created : ""),
+        "ttlMs", (json_int_t)TASK_TTL_MS, "pollIntervalMs", (json_int_t)TASK_POLL_MS);
 
     if (with_result && !strcmp(task_status(status), "completed")) {
         json_t *res = json_is_true(json_object_get(poll, "completed"))
@@ -831,9 +830,9 @@ static const char *name_field(const char *method)
 /* The methods 2026-07-28 requests may call. */
 static bool method_served(const char *method)
 {
-    static const char *const served[] = {"server/discover", "tools/list", "tools/call",
-                                         "tasks/get",       "tasks/update", "tasks/cancel",
-                                         "resources/read",  NULL};
+    static const char *const served[] = {
+        "server/discover", "tools/list",   "tools/call",     "tasks/get",
+        "tasks/update",    "tasks/cancel", "resources/read", NULL};
 
     for (int i = 0; served[i]; i++)
         if (!strcmp(served[i], method))
@@ -842,8 +841,7 @@ static bool method_served(const char *method)
 }
 
 /* tasks/get, tasks/update, tasks/cancel. */
-static json_t *stateless_task(struct http_req *r, json_t *id, const char *method,
-                              json_t *params)
+static json_t *stateless_task(struct http_req *r, json_t *id, const char *method, json_t *params)
 {
     json_t *tid = json_object_get(params, "taskId"), *out = NULL, *res;
     struct lg_error err;
@@ -853,7 +851,7 @@ static json_t *stateless_task(struct http_req *r, json_t *id, const char *method
         return rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: unknown taskId");
     if (!strcmp(method, "tasks/cancel")) {
         if (store_request_cancel(&r->who, json_string_value(tid), &out, &err) == 0)
-            notify_outbox_kick(); /* the message edit, the agent's webhook */
+            notify_outbox_kick();   /* the message edit, the agent's webhook */
         else if (err.status != 409) /* already final: the same ack */
             return err.status == 404
                        ? rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: unknown taskId")
@@ -949,8 +947,8 @@ static void stateless(struct http_req *r, json_t *msg)
                           "name", "loopgate", "title", "Loopgate", "version", LOOPGATE_VERSION));
     } else if (!strcmp(method, "tools/list")) {
         answer = rpc_result(id, json_pack("{s:o, s:s, s:s, s:I}", "tools", tools_list(),
-                                          "resultType", "complete", "cacheScope", "public",
-                                          "ttlMs", (json_int_t)LIST_TTL_MS));
+                                          "resultType", "complete", "cacheScope", "public", "ttlMs",
+                                          (json_int_t)LIST_TTL_MS));
     } else if (!strcmp(method, "tools/call")) {
         const char *name = json_string_value(json_object_get(params, "name"));
         json_t *res;
@@ -970,10 +968,10 @@ static void stateless(struct http_req *r, json_t *msg)
                                 json_pack("{s:O}", "uri", uri));
     } else {
         if (!tasks_ok) {
-            send_rpc_error(r, 400, id, RPC_MISSING_CAPABILITY,
-                           "Missing required client capability: the " TASKS_EXT " extension",
-                           json_pack("{s:{s:{s:{}}}}", "requiredCapabilities", "extensions",
-                                     TASKS_EXT));
+            send_rpc_error(
+                r, 400, id, RPC_MISSING_CAPABILITY,
+                "Missing required client capability: the " TASKS_EXT " extension",
+                json_pack("{s:{s:{s:{}}}}", "requiredCapabilities", "extensions", TASKS_EXT));
             return;
         }
         answer = stateless_task(r, id, method, params);
@@ -987,7 +985,8 @@ static void stateless(struct http_req *r, json_t *msg)
 static void unsupported_version(struct http_req *r)
 {
     http_send_json(
-        r, 400, rpc_error(NULL, RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version"));
+        r, 400,
+        rpc_error(NULL, RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version"));
 }
 
 void mcp_post(struct http_req *r)
@@ -1026,9 +1025,9 @@ void mcp_post(struct http_req *r)
     }
     if (json_is_object(msg) && is_stateless(r, msg)) {
         if (classify(msg, &kind) < 0)
-            http_send_json(r, 400,
-                           rpc_error(json_object_get(msg, "id"), RPC_INVALID_REQUEST,
-                                     "Invalid Request"));
+            http_send_json(
+                r, 400,
+                rpc_error(json_object_get(msg, "id"), RPC_INVALID_REQUEST, "Invalid Request"));
         else if (kind == 'q')
             stateless(r, msg);
         else

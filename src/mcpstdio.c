@@ -182,8 +182,7 @@ static struct curl_slist *mirror(struct curl_slist *h, const char *name, json_t 
  * The headers of a 2026-07-28 message mirrored from its body, appended to
  * `h`; *stateless says whether `msg` is one.
  */
-static struct curl_slist *stateless_headers(struct curl_slist *h, const char *msg,
-                                            bool *stateless)
+static struct curl_slist *stateless_headers(struct curl_slist *h, const char *msg, bool *stateless)
 {
     json_t *m = json_loads(msg, JSON_DECODE_ANY, NULL);
     json_t *params = json_object_get(m, "params");
