@@ -17,6 +17,15 @@
  *    they wait wait_seconds (45 unless asked), streaming progress every 5 s
  *    when the client sent a progressToken, and then return the request id
  *    with an instruction to keep waiting with check_request_status.
+ * 5. Revision 2026-07-28 is stateless and served beside the four above: a
+ *    request without Mcp-Session-Id whose MCP-Protocol-Version header or
+ *    params._meta names it needs no initialize. Its Mcp-Method and Mcp-Name
+ *    headers must match the body (-32020), _meta must carry the protocol
+ *    version and the client capabilities (-32602), every result carries
+ *    resultType, and server/discover says what is served. With the tasks
+ *    extension (io.modelcontextprotocol/tasks) declared by the client,
+ *    request_human_input returns at once as a task whose id is the request
+ *    id: tasks/get reads it, tasks/cancel cancels the request.
  */
 #include "mcp.h"
 
@@ -45,6 +54,16 @@
 #define CLIENT_INFO_MAX 128 /* bytes kept of clientInfo.name and .version */
 #define RPC_TOO_MANY_SESSIONS -32000
 #define LATEST_VERSION "2025-11-25"
+#define STATELESS_VERSION "2026-07-28"
+#define TASKS_EXT "io.modelcontextprotocol/tasks"
+#define META_VERSION "io.modelcontextprotocol/protocolVersion"
+#define META_CAPS "io.modelcontextprotocol/clientCapabilities"
+#define RPC_HEADER_MISMATCH -32020
+#define RPC_MISSING_CAPABILITY -32021
+#define RPC_UNSUPPORTED_VERSION -32022
+#define LIST_TTL_MS 300000    /* how long a client may cache tools/list and server/discover */
+#define TASK_POLL_MS 5000     /* how often a client is asked to poll tasks/get */
+#define TASK_TTL_MS 604800000 /* a task stays readable a week (requests are kept longer) */
 
 static const char *const versions[] = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25",
                                        NULL};
@@ -67,6 +86,7 @@ struct call {
     json_t *id;       /* borrowed JSON-RPC id */
     bool streaming;   /* answering as text/event-stream */
     int *budget;      /* seconds this POST may still wait, shared by a batch */
+    bool as_task;     /* 2026-07-28 with the tasks extension: answer with the task */
 };
 
 typedef json_t *(*tool_fn)(struct call *c);
@@ -106,6 +126,7 @@ struct tool {
     "\"required\":[\"request_id\",\"status\",\"completed\",\"approved\",\"response\"]}"
 
 static json_t *tool_request_human_input(struct call *c);
+static json_t *task_created(struct call *c, const char *id);
 static json_t *tool_check_request_status(struct call *c);
 static json_t *tool_list_pending(struct call *c);
 static json_t *tool_cancel(struct call *c);
@@ -381,7 +402,7 @@ static json_t *tool_request_human_input(struct call *c)
     id = json_string_value(json_object_get(out, "request_id"));
     log_info("request submitted", "tenant=%s session=%s request=%s via=mcp", c->r->who.tenant,
              in.session_id, id);
-    res = wait_result(c, id, wait, validate_options_answer(&in));
+    res = c->as_task ? task_created(c, id) : wait_result(c, id, wait, validate_options_answer(&in));
     json_decref(out);
     json_decref(body);
     return res;
@@ -570,7 +591,7 @@ static bool accepts_sse(struct http_req *r)
 
 /* Dispatch one request message; the answer is a new reference or NULL. */
 static json_t *dispatch(struct http_req *r, json_t *msg, bool *streamed, bool may_stream,
-                        int *budget)
+                        int *budget, bool as_task)
 {
     json_t *id = json_object_get(msg, "id"), *params = json_object_get(msg, "params");
     const char *method = json_string_value(json_object_get(msg, "method"));
@@ -584,7 +605,7 @@ static json_t *dispatch(struct http_req *r, json_t *msg, bool *streamed, bool ma
     if (!strcmp(method, "tools/call")) {
         const struct tool *t = tool_find(json_string_value(json_object_get(params, "name")));
         json_t *args = json_object_get(params, "arguments"), *res;
-        struct call c = {r, NULL, NULL, id, false, budget};
+        struct call c = {r, NULL, NULL, id, false, budget, as_task};
         json_t *empty = NULL;
 
         if (!t)
@@ -593,7 +614,7 @@ static json_t *dispatch(struct http_req *r, json_t *msg, bool *streamed, bool ma
             return rpc_error(id, RPC_INVALID_PARAMS, "arguments must be an object");
         c.args = args ? args : (empty = json_object());
         c.progress = json_object_get(json_object_get(params, "_meta"), "progressToken");
-        if (t->waits && may_stream && accepts_sse(r)) {
+        if (t->waits && may_stream && !as_task && accepts_sse(r)) {
             /* Stream: progress may go out before the result. */
             http_sse_begin(r, NULL);
             c.streaming = true;
@@ -667,7 +688,7 @@ static void batch(struct http_req *r, json_t *msgs)
                                   rpc_error(json_object_get(m, "id"), RPC_INVALID_REQUEST,
                                             "Invalid Request: initialize cannot be batched"));
         else if (kind == 'q')
-            json_array_append_new(answers, dispatch(r, m, &streamed, false, &budget));
+            json_array_append_new(answers, dispatch(r, m, &streamed, false, &budget, false));
     }
     if (json_array_size(answers) == 0) {
         json_decref(answers);
@@ -675,6 +696,297 @@ static void batch(struct http_req *r, json_t *msgs)
         return;
     }
     http_send_json(r, 200, answers);
+}
+
+/* ---------------------------------------------------------------- 2026-07-28 */
+
+/* The task status of a request status. */
+static const char *task_status(const char *status)
+{
+    if (!status || !strcmp(status, "pending"))
+        return "working";
+    if (!strcmp(status, "canceled"))
+        return "cancelled";
+    return "completed"; /* decided, or timed out: the tool ran and has its answer */
+}
+
+/*
+ * The task of request `id` as tasks/get shows it (DetailedTask): status,
+ * times, and when final the tool result inlined. `poll` is the request's
+ * poll body (borrowed).
+ */
+static json_t *task_of(const char *id, json_t *poll, bool with_result)
+{
+    const char *status = json_string_value(json_object_get(poll, "status"));
+    const char *created = json_string_value(json_object_get(poll, "created_at"));
+    const char *responded = json_string_value(json_object_get(poll, "responded_at"));
+    json_t *task = json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:I}", "taskId", id, "status", task_status(status), "createdAt",
+        created ? created : "", "lastUpdatedAt", responded ? responded : (created ? created : ""),
+        "ttlMs", (json_int_t)TASK_TTL_MS, "pollIntervalMs", (json_int_t)TASK_POLL_MS);
+
+    if (with_result && !strcmp(task_status(status), "completed")) {
+        json_t *res = json_is_true(json_object_get(poll, "completed"))
+                          ? tool_ok_decided(json_deep_copy(poll))
+                          : tool_ok(json_deep_copy(poll), NULL);
+
+        json_object_set_new(res, "resultType", json_string("complete"));
+        json_object_set_new(task, "result", res);
+    }
+    return task;
+}
+
+/* The CreateTaskResult of request `id`, just submitted (read back: durably created). */
+static json_t *task_created(struct call *c, const char *id)
+{
+    struct lg_error err;
+    json_t *poll, *task;
+
+    if (store_request_poll(&c->r->who, id, &poll, &err) < 0)
+        return tool_error(&err);
+    task = task_of(id, poll, false);
+    json_object_set_new(task, "resultType", json_string("task"));
+    json_decref(poll);
+    return task;
+}
+
+/*
+ * Header `name`'s value without the whitespace around it (RFC 9110 5.5), in
+ * buf; NULL when absent or longer than buf.
+ */
+static const char *header_value(struct http_req *r, const char *name, char *buf, size_t n)
+{
+    const char *v = http_param(r, name);
+    size_t len;
+
+    if (!v)
+        return NULL;
+    v += strspn(v, " \t");
+    len = strlen(v);
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+        len--;
+    if (len >= n)
+        return NULL;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+/*
+ * Is `msg` a 2026-07-28 request? No session, and the MCP-Protocol-Version
+ * header or params._meta names 2026-07-28 (or a version none of the four
+ * stateful revisions knows), or the method is server/discover.
+ */
+static bool is_stateless(struct http_req *r, json_t *msg)
+{
+    const char *sid = http_param(r, "HTTP_MCP_SESSION_ID");
+    const char *method = json_string_value(json_object_get(msg, "method"));
+    json_t *meta = json_object_get(json_object_get(msg, "params"), "_meta");
+    const char *mv = json_string_value(json_object_get(meta, META_VERSION));
+    char pv[32];
+
+    if (sid && *sid)
+        return false;
+    if (header_value(r, "HTTP_MCP_PROTOCOL_VERSION", pv, sizeof(pv)) &&
+        !strcmp(pv, STATELESS_VERSION))
+        return true;
+    if (method && !strcmp(method, "server/discover"))
+        return true;
+    return mv && !version_supported(mv);
+}
+
+static void send_rpc_error(struct http_req *r, int status, json_t *id, int code,
+                           const char *message, json_t *data)
+{
+    json_t *e = rpc_error(id, code, message);
+
+    if (data)
+        json_object_set_new(json_object_get(e, "error"), "data", data);
+    http_send_json(r, status, e);
+}
+
+static json_t *all_versions(void)
+{
+    json_t *vs = json_array();
+
+    for (int i = 0; versions[i]; i++)
+        json_array_append_new(vs, json_string(versions[i]));
+    json_array_append_new(vs, json_string(STATELESS_VERSION));
+    return vs;
+}
+
+/* The body field a request's Mcp-Name header mirrors, or NULL. */
+static const char *name_field(const char *method)
+{
+    if (!strcmp(method, "tools/call") || !strcmp(method, "prompts/get"))
+        return "name";
+    if (!strcmp(method, "resources/read"))
+        return "uri";
+    if (!strncmp(method, "tasks/", 6))
+        return "taskId";
+    return NULL;
+}
+
+/* The methods 2026-07-28 requests may call. */
+static bool method_served(const char *method)
+{
+    static const char *const served[] = {
+        "server/discover", "tools/list",   "tools/call",     "tasks/get",
+        "tasks/update",    "tasks/cancel", "resources/read", NULL};
+
+    for (int i = 0; served[i]; i++)
+        if (!strcmp(served[i], method))
+            return true;
+    return false;
+}
+
+/* tasks/get, tasks/update, tasks/cancel. */
+static json_t *stateless_task(struct http_req *r, json_t *id, const char *method, json_t *params)
+{
+    json_t *tid = json_object_get(params, "taskId"), *out = NULL, *res;
+    struct lg_error err;
+
+    if (!json_is_string(tid) ||
+        validate_request_id(json_string_value(tid), "taskId", "field", &err) < 0)
+        return rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: unknown taskId");
+    if (!strcmp(method, "tasks/cancel")) {
+        if (store_request_cancel(&r->who, json_string_value(tid), &out, &err) == 0)
+            notify_outbox_kick();   /* the message edit, the agent's webhook */
+        else if (err.status != 409) /* already final: the same ack */
+            return err.status == 404
+                       ? rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: unknown taskId")
+                       : rpc_error(id, RPC_INTERNAL_ERROR, err.message);
+        json_decref(out);
+        return rpc_result(id, json_pack("{s:s}", "resultType", "complete"));
+    }
+    if (store_request_poll(&r->who, json_string_value(tid), &out, &err) < 0)
+        return err.status == 404
+                   ? rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: unknown taskId")
+                   : rpc_error(id, RPC_INTERNAL_ERROR, err.message);
+    if (!strcmp(method, "tasks/update")) {
+        /* Loopgate's tasks never ask the client for input: nothing to update. */
+        json_decref(out);
+        return rpc_result(id, json_pack("{s:s}", "resultType", "complete"));
+    }
+    res = task_of(json_string_value(tid), out, true);
+    json_object_set_new(res, "resultType", json_string("complete"));
+    json_decref(out);
+    return rpc_result(id, res);
+}
+
+/* One 2026-07-28 request, its headers and _meta checked first. */
+static void stateless(struct http_req *r, json_t *msg)
+{
+    json_t *id = json_object_get(msg, "id"), *params = json_object_get(msg, "params");
+    const char *method = json_string_value(json_object_get(msg, "method"));
+    const char *field, *hv, *mv;
+    json_t *meta, *caps, *answer;
+    bool streamed = false, tasks_ok;
+    int budget = r->cfg->poll_wait_max;
+    char hbuf[512];
+
+    /* A method not served is that, whatever else is wrong with the request. */
+    if (!method_served(method)) {
+        send_rpc_error(r, 404, id, RPC_METHOD_NOT_FOUND, "Method not found", NULL);
+        return;
+    }
+    hv = header_value(r, "HTTP_MCP_METHOD", hbuf, sizeof(hbuf));
+    if (!hv || strcmp(hv, method) != 0) {
+        send_rpc_error(r, 400, id, RPC_HEADER_MISMATCH,
+                       "Header mismatch: the Mcp-Method header must equal the body's method", NULL);
+        return;
+    }
+    if (params && !json_is_object(params)) {
+        send_rpc_error(r, 400, id, RPC_INVALID_PARAMS, "params must be an object", NULL);
+        return;
+    }
+    field = name_field(method);
+    if (field && json_is_string(json_object_get(params, field))) {
+        hv = header_value(r, "HTTP_MCP_NAME", hbuf, sizeof(hbuf));
+        if (!hv || strcmp(hv, json_string_value(json_object_get(params, field))) != 0) {
+            send_rpc_error(r, 400, id, RPC_HEADER_MISMATCH,
+                           "Header mismatch: the Mcp-Name header must equal the body's name, "
+                           "uri or taskId",
+                           NULL);
+            return;
+        }
+    }
+    meta = json_object_get(params, "_meta");
+    mv = json_string_value(json_object_get(meta, META_VERSION));
+    caps = json_object_get(meta, META_CAPS);
+    if (!mv || !json_is_object(caps)) {
+        send_rpc_error(r, 400, id, RPC_INVALID_PARAMS,
+                       "Invalid params: _meta must carry " META_VERSION " and " META_CAPS, NULL);
+        return;
+    }
+    hv = header_value(r, "HTTP_MCP_PROTOCOL_VERSION", hbuf, sizeof(hbuf));
+    if (!hv || strcmp(hv, mv) != 0) {
+        send_rpc_error(r, 400, id, RPC_HEADER_MISMATCH,
+                       "Header mismatch: the MCP-Protocol-Version header must equal _meta's "
+                       "protocol version",
+                       NULL);
+        return;
+    }
+    if (strcmp(mv, STATELESS_VERSION) != 0) {
+        send_rpc_error(r, 400, id, RPC_UNSUPPORTED_VERSION, "Unsupported protocol version",
+                       json_pack("{s:o, s:s}", "supported", all_versions(), "requested", mv));
+        return;
+    }
+    tasks_ok = json_object_get(json_object_get(caps, "extensions"), TASKS_EXT) != NULL;
+
+    if (!strcmp(method, "server/discover")) {
+        answer = rpc_result(
+            id, json_pack("{s:o, s:{s:{s:b}, s:{s:{}}}, s:s, s:s, s:s, s:I, s:{s:{s:s, s:s, s:s}}}",
+                          "supportedVersions", all_versions(), "capabilities", "tools",
+                          "listChanged", 0, "extensions", TASKS_EXT, "instructions",
+                          "Use request_human_input before any action a human should approve. "
+                          "Declare the io.modelcontextprotocol/tasks extension and it returns a "
+                          "task at once: poll it with tasks/get.",
+                          "resultType", "complete", "cacheScope", "public", "ttlMs",
+                          (json_int_t)LIST_TTL_MS, "_meta", "io.modelcontextprotocol/serverInfo",
+                          "name", "loopgate", "title", "Loopgate", "version", LOOPGATE_VERSION));
+    } else if (!strcmp(method, "tools/list")) {
+        answer = rpc_result(id, json_pack("{s:o, s:s, s:s, s:I}", "tools", tools_list(),
+                                          "resultType", "complete", "cacheScope", "public", "ttlMs",
+                                          (json_int_t)LIST_TTL_MS));
+    } else if (!strcmp(method, "tools/call")) {
+        const char *name = json_string_value(json_object_get(params, "name"));
+        json_t *res;
+
+        answer = dispatch(r, msg, &streamed, true, &budget,
+                          tasks_ok && name && !strcmp(name, "request_human_input"));
+        res = json_object_get(answer, "result");
+        if (res && !json_object_get(res, "resultType"))
+            json_object_set_new(res, "resultType", json_string("complete"));
+    } else if (!strcmp(method, "resources/read")) {
+        /* Loopgate has no resources: every URI is one it does not know. */
+        json_t *uri = json_object_get(params, "uri");
+
+        answer = rpc_error(id, RPC_INVALID_PARAMS, "Resource not found");
+        if (json_is_string(uri))
+            json_object_set_new(json_object_get(answer, "error"), "data",
+                                json_pack("{s:O}", "uri", uri));
+    } else {
+        if (!tasks_ok) {
+            send_rpc_error(
+                r, 400, id, RPC_MISSING_CAPABILITY,
+                "Missing required client capability: the " TASKS_EXT " extension",
+                json_pack("{s:{s:{s:{}}}}", "requiredCapabilities", "extensions", TASKS_EXT));
+            return;
+        }
+        answer = stateless_task(r, id, method, params);
+    }
+    if (streamed)
+        http_sse_send(r, answer);
+    else
+        http_send_json(r, 200, answer);
+}
+
+static void unsupported_version(struct http_req *r)
+{
+    http_send_json(
+        r, 400,
+        rpc_error(NULL, RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version"));
 }
 
 void mcp_post(struct http_req *r)
@@ -687,10 +999,12 @@ void mcp_post(struct http_req *r)
     int budget = r->cfg->poll_wait_max, status = 200;
     char kind;
 
-    if (pv && !version_supported(pv)) {
-        http_send_json(
-            r, 400,
-            rpc_error(NULL, RPC_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version"));
+    /* An unknown version may still be a 2026-07-28-style request: decided after parsing. */
+    bool bad_pv = pv && !version_supported(pv);
+
+    if (bad_pv && (!json_depth_ok(r->body, r->body_len, LG_JSON_DEPTH_MAX) ||
+                   !utf8_valid(r->body, r->body_len))) {
+        unsupported_version(r);
         return;
     }
     if (!json_depth_ok(r->body, r->body_len, LG_JSON_DEPTH_MAX)) {
@@ -703,7 +1017,27 @@ void mcp_post(struct http_req *r)
     if (!utf8_valid(r->body, r->body_len) ||
         !(msg =
               json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr))) {
-        http_send_json(r, 400, rpc_error(NULL, RPC_PARSE_ERROR, "Parse error"));
+        if (bad_pv)
+            unsupported_version(r);
+        else
+            http_send_json(r, 400, rpc_error(NULL, RPC_PARSE_ERROR, "Parse error"));
+        return;
+    }
+    if (json_is_object(msg) && is_stateless(r, msg)) {
+        if (classify(msg, &kind) < 0)
+            http_send_json(
+                r, 400,
+                rpc_error(json_object_get(msg, "id"), RPC_INVALID_REQUEST, "Invalid Request"));
+        else if (kind == 'q')
+            stateless(r, msg);
+        else
+            http_send_empty(r, 202, NULL);
+        json_decref(msg);
+        return;
+    }
+    if (bad_pv) {
+        unsupported_version(r);
+        json_decref(msg);
         return;
     }
     if (json_is_array(msg)) {
@@ -737,7 +1071,7 @@ void mcp_post(struct http_req *r)
         json_decref(msg);
         return;
     }
-    answer = dispatch(r, msg, &streamed, true, &budget);
+    answer = dispatch(r, msg, &streamed, true, &budget, false);
     if (streamed)
         http_sse_send(r, answer);
     else

@@ -15,6 +15,10 @@
  * 3. At end of input the bridge waits for calls in flight, ends the
  *    session (DELETE), and exits. stdout carries protocol only; diagnostics
  *    go to stderr.
+ * 4. A message of revision 2026-07-28 (its params._meta names a protocol
+ *    version) needs no initialize and goes without the session, with the
+ *    headers that revision's HTTP transport mirrors from the body
+ *    (MCP-Protocol-Version, Mcp-Method, Mcp-Name); the server checks them.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -143,12 +147,12 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
     return len;
 }
 
-/* Append the session's id (once there is one) and the API key (if any) to `h`. */
-static struct curl_slist *session_headers(struct curl_slist *h)
+/* Append the session's id (once there is one and `with_session`) and the API key (if any). */
+static struct curl_slist *session_headers(struct curl_slist *h, bool with_session)
 {
     char line[300];
 
-    if (B.session[0]) {
+    if (with_session && B.session[0]) {
         snprintf(line, sizeof(line), "Mcp-Session-Id: %s", B.session);
         h = curl_slist_append(h, line);
     }
@@ -156,6 +160,48 @@ static struct curl_slist *session_headers(struct curl_slist *h)
         snprintf(line, sizeof(line), "Authorization: Bearer %s", B.api_key);
         h = curl_slist_append(h, line);
     }
+    return h;
+}
+
+/* Append "Name: value" when value is a string fit for a header line (no controls, short). */
+static struct curl_slist *mirror(struct curl_slist *h, const char *name, json_t *value)
+{
+    const char *v = json_string_value(value);
+    char line[300];
+
+    if (!v || strlen(v) > 200)
+        return h;
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return h;
+    snprintf(line, sizeof(line), "%s: %s", name, v);
+    return curl_slist_append(h, line);
+}
+
+/*
+ * The headers of a 2026-07-28 message mirrored from its body, appended to
+ * `h`; *stateless says whether `msg` is one.
+ */
+static struct curl_slist *stateless_headers(struct curl_slist *h, const char *msg, bool *stateless)
+{
+    json_t *m = json_loads(msg, JSON_DECODE_ANY, NULL);
+    json_t *params = json_object_get(m, "params");
+    json_t *v = json_object_get(json_object_get(params, "_meta"),
+                                "io.modelcontextprotocol/protocolVersion");
+    const char *method = json_string_value(json_object_get(m, "method"));
+
+    *stateless = json_is_string(v);
+    if (*stateless) {
+        h = mirror(h, "MCP-Protocol-Version", v);
+        h = mirror(h, "Mcp-Method", json_object_get(m, "method"));
+        if (method && (!strcmp(method, "tools/call") || !strcmp(method, "prompts/get")))
+            h = mirror(h, "Mcp-Name", json_object_get(params, "name"));
+        else if (method && !strcmp(method, "resources/read"))
+            h = mirror(h, "Mcp-Name", json_object_get(params, "uri"));
+        else if (method && !strncmp(method, "tasks/", 6))
+            h = mirror(h, "Mcp-Name", json_object_get(params, "taskId"));
+    }
+    json_decref(m);
     return h;
 }
 
@@ -167,12 +213,14 @@ static long forward(const char *msg, json_t *id, struct exchange *x)
     char line[300];
     long status = 0;
     CURLcode rc;
+    bool stateless;
 
     memset(x, 0, sizeof(*x));
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "Accept: application/json, text/event-stream");
     h = curl_slist_append(h, "Expect:");
-    h = session_headers(h);
+    h = stateless_headers(h, msg, &stateless);
+    h = session_headers(h, !stateless);
     curl_easy_setopt(curl, CURLOPT_URL, B.url);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, msg);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
@@ -242,7 +290,7 @@ static void end_session(void)
     if (!B.session[0])
         return;
     curl = curl_easy_init();
-    h = session_headers(h);
+    h = session_headers(h, true);
     curl_easy_setopt(curl, CURLOPT_URL, B.url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);

@@ -31,9 +31,20 @@
 # localhost, [::1]; the dns-rebinding scenario wants localhost, 127.0.0.1 or
 # [::1]). Proxy variables are dropped. Bounded by CONFORMANCE_TIMEOUT.
 #
+# The same script runs a second version of the suite at a later protocol
+# revision (test_17: conformance-next, 0.2.0-alpha.12, at 2026-07-28, with
+# tests/mcp/expected-failures-2026-07-28.yml). There an entry may also read
+# `- name  # [checks ID,ID] reason`: only those checks of the scenario do not
+# apply (they need the suite's fixture tools); its other checks must pass.
+#
 # Environment:
-#   CONFORMANCE_TIMEOUT            seconds for the whole suite (300)
-#   CONFORMANCE_SUITE              active (default; the suite's default) or all
+#   CONFORMANCE_TIMEOUT            seconds for each run of the suite (300)
+#   CONFORMANCE_SUITE              active (default; the suite's default) or all; or a
+#                                  space-separated list of active, all, draft, pending and
+#                                  extensions (every [extension] scenario, run one by one)
+#   CONFORMANCE_PACKAGE            the suite under tests/node_modules
+#                                  (@modelcontextprotocol/conformance)
+#   CONFORMANCE_SPEC_VERSION       --spec-version for the suite (none: the suite's default)
 #   CONFORMANCE_EXPECTED_FAILURES  baseline file (tests/mcp/expected-failures.yml)
 #   CONFORMANCE_RESULTS            keep the suite's checks.json files here
 #   CONFORMANCE_NODE               Node >= 22 binary (tests/node_modules/node/bin/node)
@@ -42,7 +53,9 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TESTS=$(cd "$HERE/.." && pwd)
 NODE=${CONFORMANCE_NODE:-$TESTS/node_modules/node/bin/node}
-SUITE_JS=$TESTS/node_modules/@modelcontextprotocol/conformance/dist/index.js
+PACKAGE=${CONFORMANCE_PACKAGE:-@modelcontextprotocol/conformance}
+SUITE_JS=$TESTS/node_modules/$PACKAGE/dist/index.js
+SPEC=${CONFORMANCE_SPEC_VERSION:-}
 BASELINE=${CONFORMANCE_EXPECTED_FAILURES:-$HERE/expected-failures.yml}
 LIMIT=${CONFORMANCE_TIMEOUT:-300}
 SUITE=${CONFORMANCE_SUITE:-active}
@@ -61,7 +74,12 @@ loopback='^http://(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|localhost|\[::1\])(:[
 [[ $URL =~ $loopback ]] ||
     die "refusing '$URL': only http:// URLs on the loopback (127.0.0.0/8, localhost, [::1])"
 [[ $LIMIT =~ ^[1-9][0-9]*$ ]] || die "CONFORMANCE_TIMEOUT must be a number of seconds"
-[[ $SUITE == active || $SUITE == all ]] || die "CONFORMANCE_SUITE must be active or all"
+[[ $PACKAGE =~ ^(@[a-z0-9-]+/)?[a-z0-9-]+$ ]] || die "CONFORMANCE_PACKAGE: not a package name"
+for su in $SUITE; do
+    [[ $su =~ ^(active|all|draft|pending|extensions)$ ]] ||
+        die "CONFORMANCE_SUITE: '$su' is none of active, all, draft, pending, extensions"
+done
+[[ -z $SPEC || $SPEC =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || die "CONFORMANCE_SPEC_VERSION must be a date"
 [[ -f $SUITE_JS ]] || die "conformance suite missing: $SUITE_JS (run: cd tests && npm ci)"
 [[ -x $NODE ]] || die "Node 22 missing: $NODE (run: cd tests && npm ci)"
 node_major=$("$NODE" -p 'process.versions.node.split(".")[0]' 2>/dev/null) ||
@@ -100,15 +118,22 @@ echo "conformance: the server declares: ${caps:-nothing (no answer)}"
 
 # The baseline: `- name  # reason`, each entry with a reason, each name one
 # the suite knows (a typo would silently make a scenario "applicable").
-known=$(run_node "$SUITE_JS" list --server 2>&1 | sed -nE 's/^  - ([^ ]+).*/\1/p')
+listing=$(run_node "$SUITE_JS" list --server 2>&1)
+known=$(sed -nE 's/^  - ([^ ]+).*/\1/p' <<<"$listing")
+extensions=$(sed -nE 's/^  - ([^ ]+) \[extension\].*/\1/p' <<<"$listing")
 [[ -n $known ]] || die "could not list the suite's server scenarios"
 entry_re='^[[:space:]]*-[[:space:]]*([A-Za-z0-9/_.-]+)[[:space:]]*#[[:space:]]*(.*[^[:space:]])[[:space:]]*$'
 : >"$WORK/na.tsv"
+: >"$WORK/partial.tsv"
 while IFS= read -r line; do
     [[ $line =~ ^[[:space:]]*- ]] || continue
     [[ $line =~ $entry_re ]] || die "$BASELINE: entry without a '# reason': $line"
     name=${BASH_REMATCH[1]} reason=${BASH_REMATCH[2]}
     grep -qxF -- "$name" <<<"$known" || die "$BASELINE: unknown scenario '$name'"
+    if [[ $reason =~ ^\[checks\ ([A-Za-z0-9_,.-]+)\][[:space:]]*(.*)$ ]]; then
+        printf '%s\t%s\t%s\n' "$name" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" >>"$WORK/partial.tsv"
+        continue
+    fi
     if [[ $reason =~ ^\[unless\ ([A-Za-z]+)\][[:space:]]*(.*)$ ]]; then
         if [[ " $caps " == *" ${BASH_REMATCH[1]} "* ]]; then
             echo "conformance: $name applies: the server declares ${BASH_REMATCH[1]}"
@@ -127,14 +152,37 @@ else
 fi
 
 version=$(sed -nE 's/^  "version": "([^"]+)".*/\1/p' "${SUITE_JS%/dist/index.js}/package.json")
-echo "conformance: suite ${version:-?} (node $("$NODE" --version), $SUITE scenarios) against $URL, ${LIMIT}s limit"
-timeout --kill-after=10 "$LIMIT" "${NODE_ENV[@]}" "$SUITE_JS" server --url "$URL" --suite "$SUITE" \
-    --expected-failures "$WORK/baseline.yml" -o "$CHECKS" </dev/null 2>&1 |
-    tee "$WORK/out" | sed -u -e 's/\x1b\[[0-9;]*m//g' -e '/^Results saved to /d'
-rc=${PIPESTATUS[0]}
-if [[ $rc -eq 124 || $rc -eq 137 ]]; then
-    echo "conformance: the suite did not finish within ${LIMIT}s" >&2
-fi
+echo "conformance: suite ${version:-?} (node $("$NODE" --version), $SUITE scenarios${SPEC:+ at $SPEC}) against $URL, ${LIMIT}s limit"
+spec_args=()
+[[ -n $SPEC ]] && spec_args=(--spec-version "$SPEC")
+# One run of the suite, its arguments after `server --url URL`; sets rc.
+run_suite() {
+    timeout --kill-after=10 "$LIMIT" "${NODE_ENV[@]}" "$SUITE_JS" server --url "$URL" "$@" \
+        --expected-failures "$WORK/baseline.yml" -o "$CHECKS" </dev/null 2>&1 |
+        tee -a "$WORK/out" | sed -u -e 's/\x1b\[[0-9;]*m//g' -e '/^Results saved to /d'
+    rc=${PIPESTATUS[0]}
+    if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+        echo "conformance: the suite did not finish within ${LIMIT}s" >&2
+    fi
+}
+: >"$WORK/out"
+rc=0
+suites_run=0
+for su in $SUITE; do
+    if [[ $su == extensions ]]; then
+        # Extension scenarios are on no spec timeline: each runs by name.
+        # A run of one scenario prints no scenario header and no Total line.
+        for sc in $extensions; do
+            echo "=== Running scenario: $sc ===" >>"$WORK/out"
+            run_suite --scenario "$sc"
+            [[ $rc -eq 124 || $rc -eq 137 ]] && break 2
+        done
+    else
+        suites_run=$((suites_run + 1))
+        run_suite --suite "$su" "${spec_args[@]}"
+        [[ $rc -eq 124 || $rc -eq 137 ]] && break
+    fi
+done
 
 # The verdict, from the suite's checks.json files (one directory per
 # scenario run: server-<scenario>-<ISO time>) and its summary lines.
@@ -142,11 +190,15 @@ fi
 run_node --input-type=module -e '
 import fs from "node:fs";
 import path from "node:path";
-const [outFile, checksDir, naFile, rcText] = process.argv.slice(1);
+const [outFile, checksDir, naFile, rcText, partialFile, suitesRun] = process.argv.slice(1);
 const out = fs.readFileSync(outFile, "utf8").replace(/\x1b\[[0-9;]*m/g, "");
 const na = new Map(fs.readFileSync(naFile, "utf8").split("\n").filter(Boolean).map((l) => l.split("\t")));
-const ran = [...out.matchAll(/^=== Running scenario: (\S+) ===$/gm)].map((m) => m[1]);
-const total = (out.match(/^Total: \d+ passed, \d+ failed$/m) || [])[0];
+const partial = new Map(fs.readFileSync(partialFile, "utf8").split("\n").filter(Boolean)
+  .map((l) => l.split("\t")).map(([n, ids, why]) => [n, { ids: new Set(ids.split(",")), why }]));
+const ran = [...new Set([...out.matchAll(/^=== Running scenario: (\S+) ===$/gm)].map((m) => m[1]))];
+const totals = [...out.matchAll(/^Total: (\d+) passed, (\d+) failed$/gm)];
+const total = totals.length === 0 ? undefined : totals.length === 1 ? totals[0][0] :
+  `Total: ${totals.reduce((a, m) => a + +m[1], 0)} passed, ${totals.reduce((a, m) => a + +m[2], 0)} failed`;
 const dirs = fs.readdirSync(checksDir);
 const esc = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 let passed = 0, failed = 0;
@@ -160,6 +212,14 @@ for (const name of ran) {
   if (dir) {
     try { checks = JSON.parse(fs.readFileSync(path.join(checksDir, dir, "checks.json"), "utf8")); }
     catch { checks = []; }
+  }
+  const p = partial.get(name);
+  const skipped = p ? checks.filter((c) => p.ids.has(c.id)) : [];
+  if (skipped.length > 0) {
+    if (skipped.every((c) => c.status === "SUCCESS"))
+      line(`n/a - ${name}: ${[...p.ids].join(", ")} passed although listed as not applicable; check that entry`);
+    checks = checks.filter((c) => !p.ids.has(c.id));
+    line(`n/a - ${name}: ${skipped.length} of its checks (${[...p.ids].join(", ")}): ${p.why}`);
   }
   const ok = checks.filter((c) => c.status === "SUCCESS");
   const bad = checks.filter((c) => c.status === "FAILURE" || c.status === "WARNING");
@@ -182,7 +242,7 @@ for (const name of ran) {
     line(`ok - ${name} (${ok.length} check${ok.length === 1 ? "" : "s"})`);
   }
 }
-if (!total) {
+if (totals.length < +suitesRun) {
   failed += 1;
   line(`not ok - the suite did not finish (exit ${rcText}); scenarios after the last one shown did not run`);
 }
@@ -194,4 +254,4 @@ line("");
 line(total || "Total: none (the suite printed no summary)");
 line(`conformance: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
-' "$WORK/out" "$CHECKS" "$WORK/na.tsv" "$rc"
+' "$WORK/out" "$CHECKS" "$WORK/na.tsv" "$rc" "$WORK/partial.tsv" "$suites_run"
