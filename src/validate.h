@@ -26,7 +26,7 @@
 #define URL_MAX_BYTES 2048
 #define APPROVALS_MAX 10
 #define NUDGE_MAX_SECONDS 86400 /* remind_after_seconds, escalate_after_seconds: 1 s to a day */
-#define TOOL_MAX_BYTES 128                /* tool, agent_session */
+#define TOOL_MAX_BYTES 128      /* tool, agent_session */
 #define TOOL_INPUT_MAX_BYTES (64 * 1024) /* tool_input as compact JSON */
 
 struct register_in {
