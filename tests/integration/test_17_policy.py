@@ -65,6 +65,10 @@ def test_allow_rule_decides_at_once(s):
     register(s, "pol-allow", chat())
     p = add(s, "Bash", "^git (status|diff|log)", "allow", session_id="pol-allow")
     try:
+        listed = s.get("/v1/policies?session_id=pol-allow").json["policies"]
+        eq([(x["id"], x["session_id"], x["tool"], x["action"]) for x in listed],
+           [(p["id"], "pol-allow", "Bash", "allow")])
+        eq(s.get("/v1/policies?session_id=pol-none").json["policies"], [])
         out = bash(s, "pol-allow", "git status")
         eq((out["status"], out["decided_by"]), ("completed", "policy:%d" % p["id"]))
         rid = out["request_id"]
