@@ -17,6 +17,7 @@
 #include "console.h"
 #include "console_tglogin.h"
 #include "events.h"
+#include "hooks.h"
 #include "keycache.h"
 #include "log.h"
 #include "mcp.h"
@@ -395,6 +396,9 @@ static const struct route routes[] = {
     {"GET", "/hitl/events", h_events, AUTH_TENANT, 0},
     {"POST", "/hitl/cancel", h_cancel, AUTH_TENANT, 1},
     {"POST", "/hitl/callback", h_callback, AUTH_TENANT, 1},
+    {"POST", "/v1/hooks/claude-code", hooks_claude_code, AUTH_TENANT, 1},
+    {"POST", "/v1/hooks/codex", hooks_codex, AUTH_TENANT, 1},
+    {"POST", "/v1/hooks/gemini", hooks_gemini, AUTH_TENANT, 1},
     {"GET", "/health", h_health, AUTH_NONE, 0},
     {"POST", "/mcp", mcp_post, AUTH_TENANT, 1},
     {"GET", "/mcp", mcp_get, AUTH_TENANT, 0},

@@ -92,6 +92,8 @@ static const struct key keys[] = {
      "agent webhooks to one callback_url host in flight at once, across all workers"},
     {"mcp_default_session", "LOOPGATE_MCP_DEFAULT_SESSION", K_STR, OFF(mcp_default_session), 0, 0,
      "mcp", "session request_human_input uses when an MCP client gives no session_id"},
+    {"hooks_default_session", "LOOPGATE_HOOKS_DEFAULT_SESSION", K_STR, OFF(hooks_default_session),
+     0, 0, "", "session a coding agent's hook call goes to without X-Loopgate-Session (none: a 400)"},
     {"mcp_allowed_origins", "LOOPGATE_MCP_ALLOWED_ORIGINS", K_STR, OFF(mcp_allowed_origins), 0, 0,
      "", "browser Origins allowed to call /mcp, comma-separated (none: any Origin is refused)"},
     {"mcp_sessions_max", "LOOPGATE_MCP_SESSIONS_MAX", K_INT, OFF(mcp_sessions_max), 1, 10000000,
