@@ -1190,6 +1190,43 @@ CREATE SEQUENCE public.outbox_id_seq
 ALTER SEQUENCE public.outbox_id_seq OWNED BY public.outbox.id;
 
 --
+-- Name: policies; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.policies (
+    id bigint NOT NULL,
+    tenant text NOT NULL,
+    session_id text,
+    agent_session text,
+    tool text NOT NULL,
+    match text NOT NULL,
+    action text NOT NULL,
+    "position" integer DEFAULT 0 NOT NULL,
+    expires_at timestamp with time zone,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT policies_action_check CHECK ((action = ANY (ARRAY['allow'::text, 'deny'::text, 'ask'::text])))
+);
+
+--
+-- Name: policies_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.policies_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: policies_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.policies_id_seq OWNED BY public.policies.id;
+
+--
 -- Name: requests; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1246,6 +1283,9 @@ CREATE TABLE public.requests (
     esc_chat_id bigint,
     esc_message_id bigint,
     esc_bot_id bigint,
+    tool text,
+    tool_input jsonb,
+    agent_session text,
     CONSTRAINT requests_cb_state_check CHECK ((cb_state = ANY (ARRAY['none'::text, 'queued'::text, 'delivered'::text, 'failed'::text]))),
     CONSTRAINT requests_on_timeout_check CHECK ((on_timeout = ANY (ARRAY['deny'::text, 'approve'::text]))),
     CONSTRAINT requests_request_type_check CHECK ((request_type = ANY (ARRAY['confirmation'::text, 'choice'::text, 'input'::text]))),
@@ -1415,6 +1455,12 @@ ALTER TABLE ONLY public.audit_log ALTER COLUMN id SET DEFAULT nextval('public.au
 ALTER TABLE ONLY public.outbox ALTER COLUMN id SET DEFAULT nextval('public.outbox_id_seq'::regclass);
 
 --
+-- Name: policies id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.policies ALTER COLUMN id SET DEFAULT nextval('public.policies_id_seq'::regclass);
+
+--
 -- Name: api_keys api_keys_key_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1490,6 +1536,13 @@ ALTER TABLE public.outbox
 
 ALTER TABLE ONLY public.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
+
+--
+-- Name: policies policies_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.policies
+    ADD CONSTRAINT policies_pkey PRIMARY KEY (id);
 
 --
 -- Name: requests requests_approvals_required; Type: CHECK CONSTRAINT; Schema: public; Owner: -
@@ -1685,6 +1738,12 @@ CREATE INDEX outbox_hook_leased ON public.outbox USING btree (request_id) WHERE 
 --
 
 CREATE INDEX outbox_queued_chat ON public.outbox USING btree (chat_id) WHERE (state = 'queued'::text);
+
+--
+-- Name: policies_live; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX policies_live ON public.policies USING btree (tenant, tool) WHERE (revoked_at IS NULL);
 
 --
 -- Name: requests_esc_message; Type: INDEX; Schema: public; Owner: -

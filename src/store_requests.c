@@ -68,9 +68,9 @@ static const struct db_stmt stmts[] = {
          "   FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (t text, s text, c text, m text,"
          "          rt text, o jsonb, md jsonb, ts int, ot text, cb text, ik text, bh text,"
          "          a text, ap boolean[], nq int, dv boolean, pa jsonb, psc jsonb, ra int,"
-         "          ea int, et text))"
+         "          ea int, et text, tl text, ti jsonb, ag text))"
          "   WITH ORDINALITY AS x(t, s, c, m, rt, o, md, ts, ot, cb, ik, bh, a, ap, nq, dv, pa,"
-         "          psc, ra, ea, et, ord)),"
+         "          psc, ra, ea, et, tl, ti, ag, ord)),"
          " p AS (SELECT tenant, sum(n) AS n FROM tenant_pending"
          "       WHERE tenant IN (SELECT t FROM b) GROUP BY tenant),"
          " e AS MATERIALIZED (SELECT b.*, s.active, s.telegram_chat_id AS chat,"
@@ -104,11 +104,12 @@ static const struct db_stmt stmts[] = {
          "           idempotency_key, body_hash, option_approve, telegram_chat_id, "
          "approvals_required,"
          "           deny_vetoes, params, params_schema, remind_after_seconds, remind_at,"
-         "           escalate_after_seconds, escalate_to, escalate_at, tg_state)"
+         "           escalate_after_seconds, escalate_to, escalate_at, tool, tool_input,"
+         "           agent_session, tg_state)"
          "         SELECT id, t, s, c, m, rt, o, md, ts, now() + make_interval(secs => ts), ot, cb,"
          "                ik, bh, ap, chat, coalesce(nq, 1), coalesce(dv, true), pa, psc,"
          "                ra2, now() + make_interval(secs => ra2), ea2, CASE WHEN ea2 IS NOT NULL"
-         "                THEN et2 END, now() + make_interval(secs => ea2),"
+         "                THEN et2 END, now() + make_interval(secs => ea2), tl, ti, ag,"
          /* not sent to Telegram without a bot or a chat: answered in the console (022) */
          "                CASE WHEN $3::boolean AND chat IS NOT NULL THEN 'queued'"
          "                     ELSE 'console' END"
@@ -293,6 +294,14 @@ static json_t *submit_item(const struct actor *who, const struct submit_in *in,
         json_object_set_new(item, "ea", json_integer(in->escalate_after_seconds));
         json_object_set_new(item, "et", json_string(in->escalate_to));
     }
+
+    /* The tool call a coding agent asks about (025), when it says. */
+    if (item && in->tool)
+        json_object_set_new(item, "tl", json_string(in->tool));
+    if (item && in->tool_input)
+        json_object_set(item, "ti", in->tool_input);
+    if (item && in->agent_session)
+        json_object_set_new(item, "ag", json_string(in->agent_session));
     return item;
 }
 

@@ -571,6 +571,41 @@ static int validate_params(json_t *body, struct submit_in *out, struct lg_error 
     return 0;
 }
 
+/* `tool`, `tool_input` and `agent_session` (see struct submit_in). */
+static int validate_tool(json_t *body, struct submit_in *out, struct lg_error *err)
+{
+    json_t *v = json_object_get(body, "tool_input");
+
+    if (json_object_get(body, "tool") && !json_is_null(json_object_get(body, "tool")) &&
+        validate_id(body, "tool", &out->tool, err) < 0)
+        return -1;
+    if (json_object_get(body, "agent_session") &&
+        !json_is_null(json_object_get(body, "agent_session")) &&
+        validate_id(body, "agent_session", &out->agent_session, err) < 0)
+        return -1;
+    if (v && !json_is_null(v)) {
+        char *text;
+        size_t n;
+
+        if (!json_is_object(v))
+            return type_error(err, "tool_input", "an object");
+        text = json_dumps(v, JSON_COMPACT);
+        if (!text)
+            return lg_fail(err, 400, "invalid_field", "tool_input could not be encoded");
+        n = strlen(text);
+        free(text);
+        if (n > TOOL_INPUT_MAX_BYTES)
+            return lg_fail(err, 400, "invalid_field",
+                           "tool_input must be at most %d bytes as compact JSON (got %zu)",
+                           TOOL_INPUT_MAX_BYTES, n);
+        out->tool_input = v;
+    }
+    if ((out->tool_input || out->agent_session) && !out->tool)
+        return lg_fail(err, 400, "missing_field", "tool is required with %s",
+                       out->tool_input ? "tool_input" : "agent_session");
+    return 0;
+}
+
 int validate_submit(json_t *body, int default_timeout, struct submit_in *out, struct lg_error *err)
 {
     json_t *v;
@@ -676,6 +711,8 @@ int validate_submit(json_t *body, int default_timeout, struct submit_in *out, st
                       &out->remind_after_seconds, err) < 0 ||
         nudge_escalation(body, out->session_id, out->timeout_seconds, &out->escalate_after_seconds,
                          &out->escalate_to, err) < 0)
+        return -1;
+    if (validate_tool(body, out, err) < 0)
         return -1;
 
     return validate_callback_url(json_object_get(body, "callback_url"), false, &out->callback_url,

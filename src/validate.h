@@ -26,6 +26,8 @@
 #define URL_MAX_BYTES 2048
 #define APPROVALS_MAX 10
 #define NUDGE_MAX_SECONDS 86400 /* remind_after_seconds, escalate_after_seconds: 1 s to a day */
+#define TOOL_MAX_BYTES 128      /* tool, agent_session */
+#define TOOL_INPUT_MAX_BYTES (64 * 1024) /* tool_input as compact JSON */
 
 struct register_in {
     const char *session_id;
@@ -66,6 +68,16 @@ struct submit_in {
     int remind_after_seconds;
     int escalate_after_seconds;
     const char *escalate_to;
+    /*
+     * The tool call a coding agent asks about (an extension, 025): the
+     * tool's name (1-TOOL_MAX_BYTES, printable), its input (an object of at
+     * most TOOL_INPUT_MAX_BYTES as compact JSON) and the agent's own session
+     * id (1-TOOL_MAX_BYTES, printable); each NULL when absent. tool_input and
+     * agent_session need a tool. Rules (policy.h) match requests with a tool.
+     */
+    const char *tool;
+    json_t *tool_input;
+    const char *agent_session;
 };
 
 /*
