@@ -1,0 +1,183 @@
+"""Coding agents ask through Loopgate (issue 17): the documented hook bodies of
+Claude Code (PermissionRequest, PreToolUse), Codex CLI (PermissionRequest)
+and Gemini CLI (BeforeTool), kept verbatim under tests/fixtures/hooks/, are
+posted to /v1/hooks/<agent>; the person decides in Telegram (the Bot API
+stand-in) and the hook's answer is exactly what that agent reads: allow,
+deny with the person's reason, allow with the edited input, and a deny the
+model reads when no one answered in time. The command hook (`loopgate hook`)
+does the same through stdin and stdout."""
+import json
+import os
+import subprocess
+import threading
+
+from lg import ROOT, chat, eq, ok, error_is, wait_for
+from test_07_telegram import OK, NO, ASK, register, sent, buttons, answers_for
+from test_15_reason import ask
+
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "hooks")
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name + ".json"), "rb") as f:
+        return f.read()
+
+
+class Call(threading.Thread):
+    """A hook call that waits for the person, in the background."""
+
+    def __init__(self, s, agent, body, session, wait=None):
+        super().__init__(daemon=True)
+        self.s, self.agent, self.body = s, agent, body
+        self.headers = {"Content-Type": "application/json"}
+        if session is not None:
+            self.headers["X-Loopgate-Session"] = session
+        if wait is not None:
+            self.headers["X-Loopgate-Wait"] = str(wait)
+        self.resp = None
+        self.start()
+
+    def run(self):
+        self.resp = self.s.request("POST", "/v1/hooks/" + self.agent, body=self.body,
+                                   headers=self.headers, timeout=60)
+
+    def answer(self, timeout=30):
+        self.join(timeout)
+        ok(self.resp is not None, "the hook call answered")
+        eq(self.resp.status, 200, repr(self.resp))
+        return self.resp.json
+
+
+def request_of(s, session, n=1):
+    """The id of the n-th request of `session` (the hook's)."""
+    rows = wait_for(lambda: (lambda r: r if len(r) >= n else None)(
+        s.sql("SELECT id FROM requests WHERE session_id = :'p1' ORDER BY created_at, id",
+              session)), 10, "the hook's request")
+    return rows[n - 1][0]
+
+
+def press(s, c, m, label, user=None, name="Ann"):
+    upd, st = s.tg.press_and_deliver(c, m, button_text=label, user_id=user or c, first_name=name)
+    eq(st, [200])
+    return upd
+
+
+def test_hooks_refuse_bad_calls(s):
+    register(s, "hk-400", chat())
+    before = s.scalar("SELECT count(*) FROM requests WHERE session_id = 'hk-400'")
+    good = json.loads(fixture("claude-code-pre-tool-use"))
+    hdr = {"X-Loopgate-Session": "hk-400"}
+    cases = [
+        ("claude-code", dict(good, hook_event_name="PostToolUse"), hdr, "hook_event_name"),
+        ("claude-code", {k: v for k, v in good.items() if k != "hook_event_name"}, hdr,
+         "hook_event_name"),
+        ("claude-code", {k: v for k, v in good.items() if k != "tool_name"}, hdr, "tool_name"),
+        ("claude-code", dict(good, tool_name="B ash"), hdr, "tool_name"),
+        ("claude-code", dict(good, tool_name="x" * 129), hdr, "tool_name"),
+        ("claude-code", dict(good, tool_input="npm test"), hdr, "tool_input"),
+        ("claude-code", dict(good, session_id=""), hdr, "session_id"),
+        ("claude-code", dict(good, cwd=5), hdr, "cwd"),
+        ("claude-code", dict(good, hook_event_name="PermissionRequest",
+                             permission_suggestions={"type": "addRules"}), hdr,
+         "permission_suggestions"),
+        ("codex", dict(good, hook_event_name="PreToolUse"), hdr, "hook_event_name"),
+        ("gemini", dict(good, hook_event_name="AfterTool"), hdr, "hook_event_name"),
+        ("claude-code", good, {}, "X-Loopgate-Session"),
+        ("claude-code", good, dict(hdr, **{"X-Loopgate-Wait": "soon"}), "X-Loopgate-Wait"),
+        ("claude-code", good, dict(hdr, **{"X-Loopgate-Wait": "0"}), "X-Loopgate-Wait"),
+    ]
+    for agent, body, headers, mention in cases:
+        r = s.request("POST", "/v1/hooks/" + agent, json_body=body, headers=headers)
+        ok(r.status == 400 and mention in r.json["error"]["message"], (agent, mention, r))
+    # Not JSON, no key where one is required, an unknown session: precise errors too.
+    r = s.request("POST", "/v1/hooks/gemini", body="{", headers=dict(
+        hdr, **{"Content-Type": "application/json"}))
+    eq(r.status, 400)
+    r = s.request("POST", "/v1/hooks/gemini", body=fixture("gemini-before-tool"),
+                  headers={"X-Loopgate-Session": "hk-none", "Content-Type": "application/json"})
+    ok(r.status == 404, r)
+    eq(s.scalar("SELECT count(*) FROM requests WHERE session_id = 'hk-400'"), before)
+
+
+def test_claude_permission_request_allowed_in_telegram(s):
+    c = chat()
+    register(s, "hk-allow", c)
+    call = Call(s, "claude-code", fixture("claude-code-permission-request"), "hk-allow")
+    rid = request_of(s, "hk-allow")
+    _, m, msg = sent(s, rid)
+    # What the person reads: the agent, the tool, the command, why, the directory and session.
+    for needle in ("Claude Code wants to use Bash", "$ rm -rf node_modules",
+                   "Why: Remove node_modules directory", "cwd: /Users/...",
+                   "agent_session: abc123", "client claude-code"):
+        ok(needle in msg["text"], "%r not in %r" % (needle, msg["text"]))
+    ok(buttons(msg)[:2] == [OK + "Approve", NO + "Deny"], buttons(msg))
+    upd = press(s, c, m, OK + "Approve")
+    eq(answers_for(s, upd)["text"], "Recorded: Approve")
+    eq(call.answer(), {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                                              "decision": {"behavior": "allow"}}})
+    eq(s.sql("SELECT tool, agent_session FROM requests WHERE id = :'p1'", rid),
+       [["Bash", "abc123"]])
+
+
+def test_claude_pre_tool_use_denied_with_reason(s):
+    c = chat()
+    register(s, "hk-deny", c)
+    call = Call(s, "claude-code", fixture("claude-code-pre-tool-use"), "hk-deny")
+    rid = request_of(s, "hk-deny")
+    _, m, msg = sent(s, rid)
+    ok("$ npm test" in msg["text"], msg["text"])
+    prompt = ask(s, c, m, c, "Ann")
+    s.tg.reply_and_deliver(c, prompt["message_id"], "run the unit tests only", user_id=c,
+                           first_name="Ann")
+    eq(call.answer(), {"hookSpecificOutput": {
+        "hookEventName": "PreToolUse", "permissionDecision": "deny",
+        "permissionDecisionReason": "Denied by Ann: run the unit tests only"}})
+
+
+def test_claude_edit_approved_with_changed_input(s):
+    c = chat()
+    register(s, "hk-edit", c)
+    call = Call(s, "claude-code", fixture("claude-code-pre-tool-use-edit"), "hk-edit")
+    rid = request_of(s, "hk-edit")
+    _, m, msg = sent(s, rid)
+    # A diff for the edit, and the fields a person may change.
+    for needle in ("File: /home/user/my-project/src/app.ts", "- const retries = 3;",
+                   "+ const retries = 5;", "Parameters (reply /edit key=value"):
+        ok(needle in msg["text"], "%r not in %r" % (needle, msg["text"]))
+    u, st = s.tg.reply_and_deliver(c, m, "/edit new_string=const retries = 4;", user_id=c,
+                                   first_name="Ann")
+    eq(st, [200])
+    got = call.answer()
+    eq(got, {"hookSpecificOutput": {
+        "hookEventName": "PreToolUse", "permissionDecision": "allow",
+        "permissionDecisionReason": "Approved by Ann (Loopgate)",
+        "updatedInput": {"file_path": "/home/user/my-project/src/app.ts",
+                         "old_string": "const retries = 3;", "new_string": "const retries = 4;",
+                         "replace_all": False}}})
+
+
+def test_codex_times_out_as_deny(s):
+    c = chat()
+    register(s, "hk-codex", c)
+    call = Call(s, "codex", fixture("codex-permission-request"), "hk-codex", wait=2)
+    rid = request_of(s, "hk-codex")
+    _, m, msg = sent(s, rid)
+    ok("Codex wants to use Bash" in msg["text"] and "$ cargo publish" in msg["text"], msg["text"])
+    eq(call.answer(), {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": {
+        "behavior": "deny", "message": "No one approved this in 2 s (Loopgate)"}}})
+    wait_for(lambda: s.scalar("SELECT status FROM requests WHERE id = :'p1'", rid) == "timeout",
+             10, "the request's own timeout")
+
+
+def test_gemini_allowed_and_timed_out(s):
+    c = chat()
+    register(s, "hk-gem", c)
+    call = Call(s, "gemini", fixture("gemini-before-tool"), "hk-gem")
+    rid = request_of(s, "hk-gem")
+    _, m, msg = sent(s, rid)
+    ok("Gemini CLI wants to use run_shell_command" in msg["text"], msg["text"])
+    ok("$ git push --force origin main" in msg["text"], msg["text"])
+    press(s, c, m, OK + "Approve")
+    eq(call.answer(), {"decision": "allow", "reason": "Approved by Ann (Loopgate)"})
+    call = Call(s, "gemini", fixture("gemini-before-tool"), "hk-gem", wait=2)
+    eq(call.answer(), {"decision": "deny", "reason": "No one approved this in 2 s (Loopgate)"})
