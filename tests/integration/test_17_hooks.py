@@ -181,3 +181,41 @@ def test_gemini_allowed_and_timed_out(s):
     eq(call.answer(), {"decision": "allow", "reason": "Approved by Ann (Loopgate)"})
     call = Call(s, "gemini", fixture("gemini-before-tool"), "hk-gem", wait=2)
     eq(call.answer(), {"decision": "deny", "reason": "No one approved this in 2 s (Loopgate)"})
+
+
+def hook_cli(s, agent, body, *args, **env):
+    e = dict(os.environ, LOOPGATE_URL="http://127.0.0.1:%d" % s.port, **env)
+    return subprocess.Popen([s.binary, "hook", agent] + list(args), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
+
+
+def test_command_hook_through_stdin(s):
+    c = chat()
+    register(s, "hk-cli", c)
+    proc = hook_cli(s, "claude-code", None, LOOPGATE_SESSION="hk-cli")
+    out = [None]
+    t = threading.Thread(target=lambda: out.__setitem__(
+        0, proc.communicate(fixture("claude-code-permission-request"), timeout=60)), daemon=True)
+    t.start()
+    rid = request_of(s, "hk-cli")
+    _, m, msg = sent(s, rid)
+    press(s, c, m, OK + "Approve")
+    t.join(30)
+    stdout, stderr = out[0]
+    eq(proc.returncode, 0, stderr)
+    eq(json.loads(stdout), {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                                                   "decision": {"behavior": "allow"}}})
+    # A refusal by the server (no session) or no server: 1, or 2 (deny) when failing closed.
+    for args, env, code, says in [
+            ((), {}, 1, "X-Loopgate-Session header is required"),
+            (("--fail-closed",), {}, 2, "denied: the hook fails closed"),
+            (("--url", "http://127.0.0.1:1", "--fail-closed"), {"LOOPGATE_SESSION": "hk-cli"}, 2,
+             "could not be reached")]:
+        env = dict(env)
+        p = hook_cli(s, "gemini", None, *args, **env)
+        so, se = p.communicate(fixture("gemini-before-tool"), timeout=30)
+        eq((p.returncode, so), (code, b""), se)
+        ok(says.encode() in se, se)
+    p = hook_cli(s, "cursor", None)
+    p.communicate(b"{}", timeout=30)
+    eq(p.returncode, 2)
