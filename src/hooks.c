@@ -475,8 +475,8 @@ json_t *hooks_answer(const struct hooks_call *hc, const struct hooks_verdict *v)
 
 /* ---------------------------------------------------------------- HTTP */
 
-/* The session of a hook call: X-Loopgate-Session, else hooks_default_session. */
-static int call_session(struct http_req *r, const char **session, struct lg_error *err)
+int hooks_call_session(struct http_req *r, enum hooks_agent agent, const char **session,
+                       struct lg_error *err)
 {
     const char *h = http_param(r, "HTTP_X_LOOPGATE_SESSION");
 
@@ -488,13 +488,16 @@ static int call_session(struct http_req *r, const char **session, struct lg_erro
         *session = r->cfg->hooks_default_session;
         return 0;
     }
+    if (agent == HOOKS_CLAUDE_MCP) {
+        *session = r->cfg->mcp_default_session;
+        return 0;
+    }
     return lg_fail(err, 400, "missing_header",
                    "X-Loopgate-Session header is required (the Loopgate session to ask in; or set "
                    "hooks_default_session)");
 }
 
-/* The wait of a hook call: X-Loopgate-Wait seconds (1-86400), else the agent's default. */
-static int call_wait(struct http_req *r, enum hooks_agent agent, struct lg_error *err)
+int hooks_call_wait(struct http_req *r, enum hooks_agent agent, struct lg_error *err)
 {
     const char *h = http_param(r, "HTTP_X_LOOPGATE_WAIT");
     int64_t s;
@@ -524,8 +527,8 @@ static void handle(struct http_req *r, enum hooks_agent agent)
     if (rc == 0)
         rc = hooks_parse(agent, body, &hc, &err);
     if (rc == 0)
-        rc = call_session(r, &session, &err);
-    if (rc == 0 && (wait_s = call_wait(r, agent, &err)) < 0)
+        rc = hooks_call_session(r, agent, &session, &err);
+    if (rc == 0 && (wait_s = hooks_call_wait(r, agent, &err)) < 0)
         rc = -1;
     if (rc == 0)
         rc = hooks_submit(r->cfg, &r->who, &hc, session, wait_s, id, &err);

@@ -100,6 +100,20 @@ void hooks_decide(const struct actor *who, const struct hooks_call *hc, const ch
                   json_t *poll, int wait_s, struct hooks_verdict *v);
 void hooks_verdict_free(struct hooks_verdict *v);
 
+/*
+ * The Loopgate session of a call: the header X-Loopgate-Session (checked as
+ * an id), else hooks_default_session, else for the MCP tool
+ * mcp_default_session; none is a 400 naming the header.
+ */
+int hooks_call_session(struct http_req *r, enum hooks_agent agent, const char **session,
+                       struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * How long a call waits: the header X-Loopgate-Wait (1-86400 s; else a 400
+ * naming it), else the agent's default (HOOKS_WAIT_*). Returns -1 on error.
+ */
+int hooks_call_wait(struct http_req *r, enum hooks_agent agent, struct lg_error *err);
+
 /* The answer in the agent's own format (new reference). */
 json_t *hooks_answer(const struct hooks_call *hc, const struct hooks_verdict *v);
 

@@ -127,7 +127,7 @@ def test_tools_list_and_plain_json(s):
     r = rpc(s, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, sid)
     tools = {t["name"]: t for t in r.json["result"]["tools"]}
     eq(sorted(tools), ["cancel_request", "check_request_status", "list_pending_requests",
-                       "register_callback", "request_human_input"])
+                       "permission_prompt", "register_callback", "request_human_input"])
     for t in tools.values():
         eq(t["inputSchema"]["type"], "object")
         eq(t["outputSchema"]["type"], "object")

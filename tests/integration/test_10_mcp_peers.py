@@ -80,7 +80,8 @@ def test_sdk_client_http_and_stdio(s):
         rc, err = cl.finish(60)
         eq(rc, 0, "%s client: %s" % (transport, err[-2000:]))
         eq(sorted(cl.step("tools")[0]["names"]), ["cancel_request", "check_request_status",
-                                                  "list_pending_requests", "register_callback",
+                                                  "list_pending_requests", "permission_prompt",
+                                                  "register_callback",
                                                   "request_human_input"])
         ok(len(cl.step("progress")) >= 1, "%s: no progress notification" % transport)
         sc = cl.step("result")[-1]["structuredContent"]

@@ -219,3 +219,63 @@ def test_command_hook_through_stdin(s):
     p = hook_cli(s, "cursor", None)
     p.communicate(b"{}", timeout=30)
     eq(p.returncode, 2)
+
+
+PROMPT_ARGS = {"tool_name": "Bash",
+               "input": {"command": "npm test", "description": "Run the test suite"},
+               "tool_use_id": "toolu_01ABC123"}
+
+
+def test_permission_prompt_tool_denies_over_http(s):
+    """The MCP tool of --permission-prompt-tool, as JSON-RPC over HTTP: a deny with the reason."""
+    from test_09_mcp import initialize, rpc, result_of
+    c = chat()
+    register(s, "hk-mcp-deny", c)
+    sid, _ = initialize(s)
+    out = {}
+
+    def go():
+        out["r"] = rpc(s, {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "permission_prompt", "arguments": PROMPT_ARGS}}, sid,
+            headers={"X-Loopgate-Session": "hk-mcp-deny"})
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    rid = request_of(s, "hk-mcp-deny")
+    _, m, msg = sent(s, rid)
+    ok("$ npm test" in msg["text"] and "client claude-code-mcp" in msg["text"], msg["text"])
+    prompt = ask(s, c, m, c, "Ann")
+    s.tg.reply_and_deliver(c, prompt["message_id"], "not on this branch", user_id=c,
+                           first_name="Ann")
+    t.join(30)
+    res = result_of(out["r"])["result"]
+    eq(res["isError"], False)
+    eq(json.loads(res["content"][0]["text"]),
+       {"behavior": "deny", "message": "Denied by Ann: not on this branch"})
+    # Bad arguments are a tool error a model reads.
+    r = rpc(s, {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+        "name": "permission_prompt", "arguments": {"tool_name": "Bash", "input": "ls"}}}, sid)
+    res = result_of(r)["result"]
+    ok(res["isError"] and "input must be an object" in res["content"][0]["text"], res)
+
+
+def test_permission_prompt_tool_through_the_sdk(s):
+    """The SDK client over HTTP: progress while the person reads, then allow with their edit."""
+    from test_10_mcp_peers import Client
+    c = chat()
+    register(s, "hk-mcp", c)
+    cl = Client(s, "--transport", "http", "--permission-prompt", "--args", json.dumps(PROMPT_ARGS),
+                "--header", "X-Loopgate-Session: hk-mcp", "--timeout-ms", "90000")
+    rid = request_of(s, "hk-mcp")
+    _, m, msg = sent(s, rid)
+    wait_for(lambda: cl.step("progress"), 20, "a progress notification")
+    u, st = s.tg.reply_and_deliver(c, m, "/edit command=npm test -- --runInBand", user_id=c,
+                                   first_name="Ann")
+    eq(st, [200])
+    rc, err = cl.finish(60)
+    eq(rc, 0, err[-2000:])
+    res = cl.step("result")[-1]
+    eq(json.loads(res["text"]), {"behavior": "allow", "updatedInput": {
+        "command": "npm test -- --runInBand", "description": "Run the test suite"}})
+
+
+test_permission_prompt_tool_through_the_sdk.slow = True
