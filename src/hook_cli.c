@@ -20,16 +20,17 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: loopgate hook claude-code|codex|gemini [--url URL] [--fail-closed]\n\n"
-            "A command hook for a coding agent: reads the hook's JSON on stdin, asks the\n"
-            "Loopgate server (POST URL/v1/hooks/AGENT) and prints its answer in the agent's\n"
-            "format.\n\n"
-            "  --url URL       the server (else $LOOPGATE_URL, else http://127.0.0.1:8080)\n"
-            "  --fail-closed   no answer from the server: exit 2 (the agent reads: deny);\n"
-            "                  without it, exit 1 (the agent reads: the hook failed, ask locally)\n\n"
-            "Environment: LOOPGATE_API_KEY (the key), LOOPGATE_SESSION (the Loopgate session,\n"
-            "X-Loopgate-Session), LOOPGATE_WAIT (seconds to wait, X-Loopgate-Wait).\n");
+    fprintf(
+        f,
+        "Usage: loopgate hook claude-code|codex|gemini [--url URL] [--fail-closed]\n\n"
+        "A command hook for a coding agent: reads the hook's JSON on stdin, asks the\n"
+        "Loopgate server (POST URL/v1/hooks/AGENT) and prints its answer in the agent's\n"
+        "format.\n\n"
+        "  --url URL       the server (else $LOOPGATE_URL, else http://127.0.0.1:8080)\n"
+        "  --fail-closed   no answer from the server: exit 2 (the agent reads: deny);\n"
+        "                  without it, exit 1 (the agent reads: the hook failed, ask locally)\n\n"
+        "Environment: LOOPGATE_API_KEY (the key), LOOPGATE_SESSION (the Loopgate session,\n"
+        "X-Loopgate-Session), LOOPGATE_WAIT (seconds to wait, X-Loopgate-Wait).\n");
 }
 
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
@@ -134,8 +135,9 @@ int hookcli_main(int argc, char **argv)
     if (env_header(&h, "X-API-Key", "LOOPGATE_API_KEY") < 0 ||
         env_header(&h, "X-Loopgate-Session", "LOOPGATE_SESSION") < 0 ||
         env_header(&h, "X-Loopgate-Wait", "LOOPGATE_WAIT") < 0) {
-        rc = fail(closed, "%s", "LOOPGATE_API_KEY, LOOPGATE_SESSION or LOOPGATE_WAIT holds a "
-                                "line break or is too long");
+        rc = fail(closed, "%s",
+                  "LOOPGATE_API_KEY, LOOPGATE_SESSION or LOOPGATE_WAIT holds a "
+                  "line break or is too long");
         goto out;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -27,8 +27,9 @@
 #define CWD_MAX 4096
 #define INPUT_MAX_BYTES 65536
 #define SUGGESTIONS_MAX 32
-#define MESSAGE_CAP 12000 /* bytes of the rendered call; Telegram cuts further and links the rest */
-#define META_CAP 1024     /* bytes of each metadata value */
+/* Bytes of the rendered call kept; Telegram cuts further and links the rest. */
+#define MESSAGE_CAP 12000
+#define META_CAP 1024 /* bytes of each metadata value */
 #define SESSION_LABEL "Allow for this session"
 
 static const char *agent_label(enum hooks_agent a)
@@ -62,7 +63,8 @@ static const char *agent_client(enum hooks_agent a)
 
 /* ---------------------------------------------------------------- parsing */
 
-/* An optional string field of at most `max` bytes (0: any within the body); *out NULL when absent. */
+/* An optional string field of at most `max` bytes (0: any within the body); *out NULL when absent.
+ */
 static int opt_string(json_t *body, const char *field, size_t max, bool ids, const char **out,
                       struct lg_error *err)
 {
@@ -314,8 +316,8 @@ static json_t *submit_body(const struct hooks_call *hc, const char *session, int
                            bool with_params)
 {
     char *msg = render(hc);
-    json_t *opts = json_pack("[{s:s, s:b}, {s:s, s:b}]", "label", "Approve", "approve", 1,
-                             "label", "Deny", "approve", 0);
+    json_t *opts = json_pack("[{s:s, s:b}, {s:s, s:b}]", "label", "Approve", "approve", 1, "label",
+                             "Deny", "approve", 0);
     json_t *meta = json_object(), *schema = NULL, *params;
     json_t *body;
 
@@ -357,14 +359,14 @@ int hooks_submit(const struct config *cfg, const struct actor *who, const struct
         rc = validate_submit(body, cfg->request_timeout, &in, err);
     }
     if (rc == 0)
-        rc = store_request_submit(who, &in, NULL, NULL, cfg->max_concurrent_requests, &queued,
-                                  &out, err);
+        rc = store_request_submit(who, &in, NULL, NULL, cfg->max_concurrent_requests, &queued, &out,
+                                  err);
     if (queued)
         notify_outbox_kick_paced();
     if (rc == 0) {
         lg_strlcpy(id, json_string_value(json_object_get(out, "request_id")), 64);
-        log_info("request submitted", "tenant=%s session=%s request=%s via=%s tool=%s",
-                 who->tenant, session, id, agent_client(hc->agent), hc->tool);
+        log_info("request submitted", "tenant=%s session=%s request=%s via=%s tool=%s", who->tenant,
+                 session, id, agent_client(hc->agent), hc->tool);
     }
     json_decref(out);
     json_decref(body);
@@ -503,7 +505,7 @@ int hooks_call_wait(struct http_req *r, enum hooks_agent agent, struct lg_error 
     int64_t s;
 
     if (!h)
-        return agent == HOOKS_GEMINI ? HOOKS_WAIT_GEMINI
+        return agent == HOOKS_GEMINI  ? HOOKS_WAIT_GEMINI
                : agent == HOOKS_CODEX ? HOOKS_WAIT_CODEX
                                       : HOOKS_WAIT_CLAUDE;
     if (parse_int64(h, &s) < 0 || s < 1 || s > TIMEOUT_MAX_SECONDS)
