@@ -373,6 +373,16 @@ int hooks_submit(const struct config *cfg, const struct actor *who, const struct
     return rc;
 }
 
+void hooks_abandon(const struct actor *who, const char *id)
+{
+    struct lg_error err;
+    json_t *gone = NULL;
+
+    if (store_request_cancel(who, id, &gone, &err) == 0)
+        notify_outbox_kick(); /* its message says so */
+    json_decref(gone);
+}
+
 /* ---------------------------------------------------------------- the verdict */
 
 void hooks_decide(const struct actor *who, const struct hooks_call *hc, const char *session,
@@ -538,13 +548,7 @@ static void handle(struct http_req *r, enum hooks_agent agent)
         goto out;
     /* A second more than the request's own timeout, so that its expiry usually lands first. */
     if (wait_poll(r->cfg, &r->who, id, wait_s + 1, &poll, &err) < 0) {
-        json_t *gone = NULL;
-        struct lg_error e2;
-
-        /* Nobody will read a decision: the request must not wait for one. */
-        if (store_request_cancel(&r->who, id, &gone, &e2) == 0)
-            notify_outbox_kick();
-        json_decref(gone);
+        hooks_abandon(&r->who, id);
         rc = -1;
         goto out;
     }

@@ -91,6 +91,12 @@ int hooks_submit(const struct config *cfg, const struct actor *who, const struct
                  const char *session, int wait_s, char id[64], struct lg_error *err) LG_MUST_CHECK;
 
 /*
+ * Cancel request `id` when its wait failed (the agent gone, no waiter slot):
+ * nobody is left to read a decision, so none is asked for.
+ */
+void hooks_abandon(const struct actor *who, const char *id);
+
+/*
  * The verdict of `hc` from its request's poll body `poll` (NULL or not
  * final: no decision within `wait_s`). "Allow for this session" also adds
  * the rule that lets the same call through in that agent session (policy.h).

@@ -443,9 +443,12 @@ static json_t *tool_permission_prompt(struct call *c)
         wait = *c->budget;
     if (wait < 1)
         wait = 1;
-    if (hooks_submit(c->r->cfg, &c->r->who, &hc, session, wait, id, &err) < 0 ||
-        wait_progress(c, id, wait + 1, &poll, &err) < 0)
+    if (hooks_submit(c->r->cfg, &c->r->who, &hc, session, wait, id, &err) < 0)
         return tool_error(&err);
+    if (wait_progress(c, id, wait + 1, &poll, &err) < 0) {
+        hooks_abandon(&c->r->who, id);
+        return tool_error(&err);
+    }
     hooks_decide(&c->r->who, &hc, session, poll, wait, &v);
     answer = hooks_answer(&hc, &v);
     hooks_verdict_free(&v);
