@@ -45,10 +45,10 @@ Q := @
 endif
 
 SRCS := util.c log.c config.c db.c store.c store_keys.c store_sessions.c store_requests.c \
-        submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c store_console.c store_tglogin.c store_events.c \
-        keycache.c validate.c params.c shape.c http.c router.c api.c decide.c \
+        submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c store_console.c store_tglogin.c store_events.c store_policy.c \
+        keycache.c validate.c params.c policy.c shape.c http.c router.c api.c api_policy.c decide.c \
         tgmsg.c tglogin.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c feed.c events.c mcp.c mcpstdio.c \
-        server.c migrate.c apikey.c audit.c console.c console_tglogin.c hooks.c hook_cli.c main.c
+        server.c migrate.c apikey.c policy_cli.c audit.c console.c console_tglogin.c hooks.c hook_cli.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
 SQL  := $(sort $(wildcard sql/migrations/*.sql))
 SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
@@ -56,7 +56,7 @@ SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
               test_tgmsg test_keycache test_notify test_hook test_migrate test_params \
-              test_tglogin test_feed
+              test_tglogin test_feed test_policy
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop link check check-unit check-integration check-configs deps lint \
@@ -104,6 +104,8 @@ $(BUILD)/tests/test_feed: tests/unit/test_feed.c $(BUILD)/feed.o $(BUILD)/util.o
 $(BUILD)/tests/test_notify: tests/unit/test_notify.c $(BUILD)/notify.o $(BUILD)/db.o $(BUILD)/keycache.o \
                           $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.o $(BUILD)/params.o $(BUILD)/util.o $(BUILD)/log.o
+$(BUILD)/tests/test_policy: tests/unit/test_policy.c $(BUILD)/policy.o $(BUILD)/validate.o $(BUILD)/tgmsg.o $(BUILD)/decide.o \
+                           $(BUILD)/params.o $(BUILD)/util.o
 $(BUILD)/tests/test_hook: tests/unit/test_hook.c $(BUILD)/hook.o $(BUILD)/util.o
 $(BUILD)/tests/test_migrate: tests/unit/test_migrate.c $(BUILD)/migrate.o $(BUILD)/sql_embed.o \
                             $(BUILD)/db.o $(BUILD)/log.o $(BUILD)/util.o

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_policy.h"
 #include "console.h"
 #include "console_tglogin.h"
 #include "events.h"
@@ -399,6 +400,10 @@ static const struct route routes[] = {
     {"POST", "/v1/hooks/claude-code", hooks_claude_code, AUTH_TENANT, 1},
     {"POST", "/v1/hooks/codex", hooks_codex, AUTH_TENANT, 1},
     {"POST", "/v1/hooks/gemini", hooks_gemini, AUTH_TENANT, 1},
+    /* rules for coding agents' tool calls (api_policy.h) */
+    {"GET", "/v1/policies", api_policies_get, AUTH_TENANT, 0},
+    {"POST", "/v1/policies", api_policies_post, AUTH_TENANT, 1},
+    {"DELETE", "/v1/policies/*", api_policies_delete, AUTH_TENANT, 0},
     {"GET", "/health", h_health, AUTH_NONE, 0},
     {"POST", "/mcp", mcp_post, AUTH_TENANT, 1},
     {"GET", "/mcp", mcp_get, AUTH_TENANT, 0},

@@ -7,6 +7,7 @@
  *   loopgate audit     export the audit trail, verify its hash chain
  *   loopgate console   print a one-time sign-in link to the approval console
  *   loopgate hook      a coding agent's command hook (hook_cli.h)
+ *   loopgate policy    add, list and remove rules for coding agents' tool calls
  *   loopgate version   print the version
  *
  * Every subcommand takes --config PATH and --help. Configuration errors stop
@@ -29,6 +30,7 @@
 #include "log.h"
 #include "mcpstdio.h"
 #include "migrate.h"
+#include "policy_cli.h"
 #include "server.h"
 #include "telegram.h"
 #include "version.h"
@@ -250,6 +252,18 @@ static int cmd_console(int argc, char **argv)
     return rc;
 }
 
+static int cmd_policy(int argc, char **argv)
+{
+    struct config cfg;
+    int rc;
+
+    if (load_config(&cfg, &argc, argv) < 0)
+        return 2;
+    rc = policy_main(&cfg, argc, argv);
+    config_free(&cfg);
+    return rc;
+}
+
 static int cmd_telegram(int argc, char **argv)
 {
     struct config cfg;
@@ -300,6 +314,7 @@ static const struct command commands[] = {
     {"apikey", cmd_apikey, "create, list or revoke API keys"},
     {"audit", cmd_audit, "export the audit trail or verify its hash chain"},
     {"console", cmd_console, "print a one-time sign-in link to the approval console"},
+    {"policy", cmd_policy, "add, list or remove rules that decide agents' tool calls"},
     {"mcp", cmd_mcp, "serve MCP on stdin/stdout for desktop clients, bridged to a server"},
     {"hook", cmd_hook, "a coding agent's command hook: ask the server about a tool call"},
     {"telegram", cmd_telegram, "set or inspect the Telegram webhook, or poll for updates"},

@@ -496,13 +496,13 @@ static int bad_escape(const char *path, const char *c, bool in_bracket, struct l
  * (and no \d, \w, \s inside a bracket expression, where a backslash is itself), and a bounded
  * cost (pattern_cost). Messages name `path`.
  */
-static int pattern_bounded(const char *path, const char *s, struct lg_error *err)
+static int pattern_bounded_n(const char *path, const char *s, size_t max_bytes,
+                             struct lg_error *err)
 {
     const char *c = s, *end;
 
-    if (strlen(s) > PARAMS_PATTERN_MAX_BYTES)
-        return lg_fail(err, 400, "invalid_field", "%s must be at most %d bytes", path,
-                       PARAMS_PATTERN_MAX_BYTES);
+    if (strlen(s) > max_bytes)
+        return lg_fail(err, 400, "invalid_field", "%s must be at most %zu bytes", path, max_bytes);
     while (*c) {
         if (c[0] == '[') {
             end = bracket_end(c);
@@ -523,6 +523,28 @@ static int pattern_bounded(const char *path, const char *s, struct lg_error *err
         c++;
     }
     return pattern_cost(path, s, err);
+}
+
+static int pattern_bounded(const char *path, const char *s, struct lg_error *err)
+{
+    return pattern_bounded_n(path, s, PARAMS_PATTERN_MAX_BYTES, err);
+}
+
+int params_pattern_check(const char *path, const char *s, size_t max_bytes, struct lg_error *err)
+{
+    char msg[128];
+    regex_t re;
+    int rc;
+
+    if (pattern_bounded_n(path, s, max_bytes, err) < 0)
+        return -1;
+    rc = regcomp(&re, s, REG_EXTENDED);
+    if (rc != 0) {
+        regerror(rc, &re, msg, sizeof(msg));
+        return bad(err, "%s is not a POSIX extended regular expression: %s", path, msg);
+    }
+    regfree(&re);
+    return 0;
 }
 
 /* A pattern that is bounded (pattern_bounded) and compiles as a POSIX ERE. */

@@ -95,4 +95,14 @@ void params_sha256(json_t *v, char out[65]);
 int params_edit(json_t *params, json_t *schema, const char *text, json_t **out,
                 struct lg_error *err) LG_MUST_CHECK;
 
+/*
+ * A pattern another part of the server matches (as params_check matches a
+ * schema's `pattern`): at most `max_bytes`, without back-references or
+ * escapes POSIX does not define, of bounded compile cost
+ * (PARAMS_PATTERN_COST_MAX, PARAMS_PATTERN_REPEAT_MAX), and compiling as a
+ * POSIX ERE. Otherwise a 400 invalid_field whose message names `path`.
+ */
+int params_pattern_check(const char *path, const char *s, size_t max_bytes,
+                         struct lg_error *err) LG_MUST_CHECK;
+
 #endif

@@ -39,6 +39,7 @@ enum store_range {
     STORE_CONSOLE = 7 * STORE_RANGE_SIZE,
     STORE_EVENTS = 8 * STORE_RANGE_SIZE,
     STORE_TGLOGIN = 10 * STORE_RANGE_SIZE,
+    STORE_POLICY = 11 * STORE_RANGE_SIZE,
 };
 
 /* The columns of a request, in the order store_row_to_request reads them. */

@@ -13,6 +13,8 @@
 
 #include "db.h"
 #include "shape.h"
+#include "policy.h"
+#include "store_policy.h"
 #include "submit_batch.h"
 #include "store_internal.h"
 
@@ -68,12 +70,19 @@ static const struct db_stmt stmts[] = {
          "   FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (t text, s text, c text, m text,"
          "          rt text, o jsonb, md jsonb, ts int, ot text, cb text, ik text, bh text,"
          "          a text, ap boolean[], nq int, dv boolean, pa jsonb, psc jsonb, ra int,"
-         "          ea int, et text, tl text, ti jsonb, ag text))"
+         "          ea int, et text, tl text, ti jsonb, ag text, pid bigint, pok boolean))"
          "   WITH ORDINALITY AS x(t, s, c, m, rt, o, md, ts, ot, cb, ik, bh, a, ap, nq, dv, pa,"
-         "          psc, ra, ea, et, tl, ti, ag, ord)),"
+         "          psc, ra, ea, et, tl, ti, ag, pid, pok, ord)),"
          " p AS (SELECT tenant, sum(n) AS n FROM tenant_pending"
          "       WHERE tenant IN (SELECT t FROM b) GROUP BY tenant),"
          " e AS MATERIALIZED (SELECT b.*, s.active, s.telegram_chat_id AS chat,"
+         /*
+          * A rule (policy.h) decided it, when the rule is still live: then it
+          * is inserted completed, with the rule's decision and no message.
+          */
+         "          CASE WHEN b.pid IS NOT NULL THEN EXISTS (SELECT 1 FROM policies po"
+         "            WHERE po.id = b.pid AND po.tenant = b.t AND po.revoked_at IS NULL"
+         "            AND (po.expires_at IS NULL OR po.expires_at > now())) ELSE false END AS pol,"
          /*
           * Reminder and escalation (021): the request's own, else the
           * session's defaults where they fit before the timeout (a default
@@ -105,25 +114,48 @@ static const struct db_stmt stmts[] = {
          "approvals_required,"
          "           deny_vetoes, params, params_schema, remind_after_seconds, remind_at,"
          "           escalate_after_seconds, escalate_to, escalate_at, tool, tool_input,"
-         "           agent_session, tg_state)"
+         "           agent_session, status, response, approved, responder_name, responded_at,"
+         "           cb_state, tg_state)"
          "         SELECT id, t, s, c, m, rt, o, md, ts, now() + make_interval(secs => ts), ot, cb,"
          "                ik, bh, ap, chat, coalesce(nq, 1), coalesce(dv, true), pa, psc,"
-         "                ra2, now() + make_interval(secs => ra2), ea2, CASE WHEN ea2 IS NOT NULL"
-         "                THEN et2 END, now() + make_interval(secs => ea2), tl, ti, ag,"
+         "                ra2, CASE WHEN NOT pol THEN now() + make_interval(secs => ra2) END, ea2,"
+         "                CASE WHEN ea2 IS NOT NULL THEN et2 END,"
+         "                CASE WHEN NOT pol THEN now() + make_interval(secs => ea2) END, tl, ti, "
+         "ag,"
+         "                CASE WHEN pol THEN 'completed' ELSE 'pending' END,"
+         "                CASE WHEN pol THEN CASE WHEN pok THEN 'Allowed' ELSE 'Denied' END"
+         "                  || ' by rule ' || pid END, pol AND coalesce(pok, false),"
+         "                CASE WHEN pol THEN 'rule ' || pid END, CASE WHEN pol THEN now() END,"
+         "                CASE WHEN pol AND cb IS NOT NULL THEN 'queued' ELSE 'none' END,"
          /* not sent to Telegram without a bot or a chat: answered in the console (022) */
-         "                CASE WHEN $3::boolean AND chat IS NOT NULL THEN 'queued'"
+         "                CASE WHEN pol THEN 'skipped'"
+         "                     WHEN $3::boolean AND chat IS NOT NULL THEN 'queued'"
          "                     ELSE 'console' END"
-         "         FROM e WHERE nth <= $2::int AND quorate AND esc_ok ORDER BY ord"
+         "         FROM e WHERE (nth <= $2::int OR pol) AND quorate AND esc_ok ORDER BY ord"
          "         ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL"
          "         DO NOTHING"
-         "         RETURNING " SUBMITTED_COLS ", tenant, session_id, telegram_chat_id, tg_state),"
-         " au AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action)"
-         "        SELECT ins.tenant, id, ins.session_id, e.a, 'submitted'"
-         "        FROM ins JOIN e USING (id) ORDER BY ins.tenant, e.ord),"
+         "         RETURNING " SUBMITTED_COLS ", tenant, session_id, telegram_chat_id, tg_state,"
+         "           callback_url),"
+         /* a rule's decision follows its request's submit in the trail */
+         " au AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)"
+         "        SELECT tenant, id, session_id, actor, action, detail FROM ("
+         "          SELECT ins.tenant, id, ins.session_id, e.a AS actor, 'submitted' AS action,"
+         "                 NULL::jsonb AS detail, e.ord, 0 AS k"
+         "          FROM ins JOIN e USING (id)"
+         "          UNION ALL"
+         "          SELECT ins.tenant, id, ins.session_id, 'policy:' || e.pid, 'decided',"
+         "                 jsonb_build_object('policy_id', e.pid, 'action',"
+         "                   CASE WHEN e.pok THEN 'allow' ELSE 'deny' END, 'tool', e.tl,"
+         "                   'approved', e.pok, 'latency_ms', 0), e.ord, 1"
+         "          FROM ins JOIN e USING (id) WHERE e.pol) x"
+         "        ORDER BY tenant, ord, k),"
+         " w AS (INSERT INTO outbox (kind, request_id, priority)"
+         "       SELECT 'webhook', id, 2 FROM ins"
+         "       WHERE status = 'completed' AND callback_url IS NOT NULL),"
          " o AS (INSERT INTO outbox (kind, request_id, chat_id)"
          "       SELECT 'tg_send', id, telegram_chat_id FROM ins WHERE tg_state = 'queued')"
          " SELECT ins.id::text, status, created_t, expires_t, request_type, timeout_seconds,"
-         "   e.active, e.n, e.quorate, e.esc_ok"
+         "   e.active, e.n, e.quorate, e.esc_ok, e.pol, e.pid"
          " FROM e LEFT JOIN ins USING (id) ORDER BY e.ord",
          false},
     [S_REQUEST_BY_IDEM] = {"request_by_idem",
@@ -305,6 +337,40 @@ static json_t *submit_item(const struct actor *who, const struct submit_in *in,
     return item;
 }
 
+/*
+ * The tenant's rules on a request with a tool (policy.h): an allow or a deny
+ * is added to its batch item ("pid", "pok"), which the batch inserts
+ * decided when the rule is still live. A rule allows only a request a
+ * single person could approve by a button, whose Telegram message would not
+ * be cut: any other is asked. Requests without a tool never come here.
+ */
+static int policy_verdict(const struct actor *who, const struct submit_in *in, json_t *item,
+                          struct lg_error *err)
+{
+    enum policy_action act = POLICY_ASK;
+    char *text = policy_text(in->tool, in->tool_input);
+    int64_t rule = 0;
+    int rc = store_policy_match(who->tenant, in->session_id, in->agent_session, in->tool, text,
+                                &act, &rule, err);
+
+    free(text);
+    if (rc < 0)
+        return -1;
+    if (act == POLICY_ALLOW) {
+        bool button = !strcmp(in->request_type, "confirmation") && !in->options;
+
+        for (size_t i = 0; in->options && i < json_array_size(in->options); i++)
+            button = button || in->approve[i];
+        if (!button || in->approvals_required > 1 || policy_message_cut(in))
+            act = POLICY_ASK;
+    }
+    if (act == POLICY_ASK)
+        return 0;
+    json_object_set_new(item, "pid", json_integer((json_int_t)rule));
+    json_object_set_new(item, "pok", json_boolean(act == POLICY_ALLOW));
+    return 0;
+}
+
 /* Whether requests are sent to Telegram (a bot token is configured); see store_requests.h. */
 static bool telegram_on = true;
 
@@ -321,6 +387,12 @@ static int submit_outcome(const PGresult *res, int row, struct submit_slot *s)
     if (!PQgetisnull(res, row, 0)) {
         row_to_submitted(res, row, &r);
         s->out = shape_submitted(&r);
+        if (col_bool(res, row, SUBMITTED_NCOLS + 4)) {
+            char by[40];
+
+            snprintf(by, sizeof(by), "policy:%s", col(res, row, SUBMITTED_NCOLS + 5));
+            json_object_set_new(s->out, "decided_by", json_string(by));
+        }
         s->rc = 0;
         s->outcome = SUBMIT_DONE;
         return 1;
@@ -393,6 +465,10 @@ int store_request_submit(const struct actor *who, const struct submit_in *in, co
     *queued = false;
     if (!me.item)
         return lg_fail(err, 500, "internal", "out of memory");
+    if (in->tool && policy_verdict(who, in, me.item, err) < 0) {
+        json_decref(me.item);
+        return -1;
+    }
     *queued = submit_batch_wait(&me, write_batch, max_pending);
     json_decref(me.item);
     switch (me.verdict) {

@@ -1,0 +1,123 @@
+/*
+ * policy.h - rules that decide a coding agent's tool call without asking.
+ *
+ * A request may say which tool call it asks about (validate.h: tool,
+ * tool_input, agent_session). A tenant's rules (table policies, migration
+ * 025) name a tool, a POSIX ERE `match` and an action:
+ *
+ * 1. The text a rule matches is the tool input rendered by policy_text: for
+ *    a shell tool its command, for a file tool its file path, else the
+ *    compact JSON of the whole input (keys sorted).
+ * 2. A rule applies to a request when it is live (not revoked, not past
+ *    expires_at), names the request's tool, is the tenant's (session_id
+ *    NULL) or the request's session's, and names no agent_session or the
+ *    request's. An allow rule matches only when its regex matches the WHOLE
+ *    text (so `^git status` does not allow "git status; rm -rf ~"); deny and
+ *    ask rules match anywhere in it. Both directions fail closed.
+ * 3. The first applying, matching rule decides, in order: session rules
+ *    before tenant rules, then position, then id. None: ask.
+ * 4. The caller never lets a rule allow a request with a quorum or one whose
+ *    Telegram message would be cut (policy_message_cut): those are asked.
+ *
+ * Pure except policy_allow_for_session (store_policy.c).
+ */
+#ifndef LG_POLICY_H
+#define LG_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "util.h"
+#include "validate.h"
+
+#define POLICY_MATCH_MAX_BYTES 1024
+#define POLICY_RULES_MAX 200 /* live rules of one tool read at a submit */
+
+enum policy_action { POLICY_ASK, POLICY_ALLOW, POLICY_DENY };
+
+struct policy_rule {
+    int64_t id;
+    const char *session_id;    /* NULL: every session of the tenant */
+    const char *agent_session; /* NULL: any */
+    const char *tool;
+    const char *match;
+    enum policy_action action;
+    int position;
+    int64_t expires_at; /* Unix seconds; 0: never */
+    bool revoked;
+};
+
+/* A rule to add; strings borrowed. */
+struct policy_new {
+    const char *tenant;
+    const char *session_id;    /* NULL: every session of the tenant */
+    const char *agent_session; /* NULL: any */
+    const char *tool;
+    const char *match; /* checked by the caller (policy_check_match) */
+    enum policy_action action;
+    int position;
+    int expires_s; /* 0: never */
+    const char *created_by;
+};
+
+#define POLICY_EXPIRES_MAX (366 * 86400) /* expires_seconds: 1 s to a year */
+#define POLICY_POSITION_MAX 1000000      /* position: -POLICY_POSITION_MAX to it */
+
+/*
+ * The body of POST /v1/policies: {session_id?, agent_session?, tool, match,
+ * action, expires_seconds?, position?}; any other field is refused. Fills
+ * everything but tenant and created_by (strings borrowed from `body`); a
+ * 400 naming the field otherwise.
+ */
+int policy_parse_new(json_t *body, struct policy_new *out, struct lg_error *err) LG_MUST_CHECK;
+
+/* "allow", "deny", "ask". */
+const char *policy_action_name(enum policy_action a);
+
+/* Parse an action name; -1 for anything else. */
+int policy_action_parse(const char *s, enum policy_action *out) LG_MUST_CHECK;
+
+/*
+ * A rule's `match`: a bounded POSIX ERE (params_pattern_check) of at most
+ * POLICY_MATCH_MAX_BYTES; otherwise a 400 whose message names "match".
+ */
+int policy_check_match(const char *match, struct lg_error *err) LG_MUST_CHECK;
+
+/* The text rules match for `tool` and its input (point 1; NULL input is {}); malloc'd. */
+char *policy_text(const char *tool, json_t *tool_input);
+
+/*
+ * An anchored POSIX ERE that matches exactly `text` and nothing else (every
+ * character special to an ERE escaped); malloc'd, or NULL with a 400 when
+ * it would not pass policy_check_match (too long).
+ */
+char *policy_exact_regex(const char *text, struct lg_error *err);
+
+/*
+ * The action of the first rule of `rules` that applies and matches (points
+ * 2 and 3) at `now` (Unix seconds), with its id in *rule_id; POLICY_ASK
+ * with *rule_id 0 when none does.
+ */
+enum policy_action policy_decide(const struct policy_rule *rules, int n, const char *session_id,
+                                 const char *agent_session, const char *tool, const char *text,
+                                 int64_t now, int64_t *rule_id);
+
+/* Whether the Telegram message of the request `in` would be cut to fit (tgmsg_request). */
+bool policy_message_cut(const struct submit_in *in);
+
+/*
+ * Add an allow rule for `tool` with `match_regex` (checked as
+ * policy_check_match) to session `session_id` of `tenant`, for
+ * `agent_session` (NULL: any), expiring in `expires_s` seconds (0: never),
+ * before the session's other rules (position -1), audited as policy_added
+ * by `created_by`. 0 with *rule_id set, or -1 with *err (400 on a bad
+ * regex, 404 no such session).
+ */
+int policy_allow_for_session(const char *tenant, const char *session_id, const char *agent_session,
+                             const char *tool, const char *match_regex, int expires_s,
+                             const char *created_by, int64_t *rule_id,
+                             struct lg_error *err) LG_MUST_CHECK;
+
+#endif

@@ -1,0 +1,250 @@
+/*
+ * test_policy.c - unit tests for policy.c: the text rules match per tool,
+ * the order rules apply in, expiry and revocation, whole-text allow
+ * matching, the exact-match regex against hostile text, the body of
+ * POST /v1/policies and the cut-message check.
+ */
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+#include "t.h"
+
+static json_t *load(const char *text)
+{
+    json_error_t jerr;
+    json_t *v = json_loads(text, 0, &jerr);
+
+    if (!v)
+        CHECKF(0, "could not parse test JSON %s: %s", text, jerr.text);
+    return v;
+}
+
+static void text_is(const char *tool, const char *input, const char *want)
+{
+    json_t *in = input ? load(input) : NULL;
+    char *got = policy_text(tool, in);
+
+    CHECKF(got && !strcmp(got, want), "policy_text(%s, %s) = %s, want %s", tool,
+           input ? input : "NULL", got ? got : "NULL", want);
+    free(got);
+    json_decref(in);
+}
+
+TEST(text_per_tool)
+{
+    text_is("Bash", "{\"command\":\"git status\",\"description\":\"d\"}", "git status");
+    text_is("run_shell_command", "{\"command\":\"ls -la\"}", "ls -la");
+    text_is("Write", "{\"file_path\":\"/src/a.c\",\"content\":\"x\"}", "/src/a.c");
+    text_is("Edit", "{\"file_path\":\"/src/b.c\",\"old_string\":\"a\",\"new_string\":\"b\"}",
+            "/src/b.c");
+    text_is("NotebookEdit", "{\"notebook_path\":\"/n.ipynb\"}", "/n.ipynb");
+    text_is("read_file", "{\"absolute_path\":\"/etc/hosts\"}", "/etc/hosts");
+    /* another tool: its whole input, compact, keys sorted */
+    text_is("mcp__db__query", "{\"sql\":\"select 1\",\"db\":\"main\"}",
+            "{\"db\":\"main\",\"sql\":\"select 1\"}");
+    /* a tool that is not a shell tool is not read as one, even with a "command" */
+    text_is("Deploy", "{\"command\":\"ok\",\"target\":\"prod\"}",
+            "{\"command\":\"ok\",\"target\":\"prod\"}");
+    /* a shell tool without a string command: its JSON */
+    text_is("Bash", "{\"command\":[\"rm\",\"-rf\"]}", "{\"command\":[\"rm\",\"-rf\"]}");
+    text_is("Bash", NULL, "{}");
+}
+
+static const struct policy_rule RULES[] = {
+    /* id, session, agent, tool, match, action, position, expires, revoked */
+    {1, NULL, NULL, "Bash", "^git (status|diff|log)", POLICY_ALLOW, 0, 0, false},
+    {2, NULL, NULL, "Bash", "rm -rf", POLICY_DENY, 0, 0, false},
+    {3, "s1", NULL, "Bash", "^git status$", POLICY_DENY, 5, 0, false},
+    {4, "s1", NULL, "Bash", "^git .*$", POLICY_ASK, 9, 0, false},
+    {5, NULL, NULL, "Bash", "^make$", POLICY_ALLOW, 0, 1000, false},
+    {6, NULL, NULL, "Bash", "^make test$", POLICY_ALLOW, 0, 0, true},
+    {7, NULL, "cc-1", "Bash", "^npm test$", POLICY_ALLOW, 0, 0, false},
+    {8, NULL, NULL, "Write", "^/tmp/", POLICY_DENY, 0, 0, false},
+    {9, NULL, NULL, "Bash", "^echo", POLICY_DENY, 2, 0, false},
+    {10, NULL, NULL, "Bash", "^echo hi$", POLICY_ALLOW, 1, 0, false},
+};
+#define NRULES ((int)(sizeof(RULES) / sizeof(RULES[0])))
+
+static void decides(const char *session, const char *agent, const char *tool, const char *text,
+                    int64_t now, enum policy_action want, int64_t want_id)
+{
+    int64_t id = -1;
+    enum policy_action got = policy_decide(RULES, NRULES, session, agent, tool, text, now, &id);
+
+    CHECKF(got == want && id == want_id, "%s/%s %s '%s': got %s by %lld, want %s by %lld",
+           session ? session : "-", agent ? agent : "-", tool, text, policy_action_name(got),
+           (long long)id, policy_action_name(want), (long long)want_id);
+}
+
+TEST(order_and_scope)
+{
+    decides("s0", NULL, "Bash", "git status", 10, POLICY_ALLOW, 1);
+    /* an allow rule matches the whole text only */
+    decides("s0", NULL, "Bash", "git status; rm x", 10, POLICY_ASK, 0);
+    decides("s0", NULL, "Bash", "git status\nrm x", 10, POLICY_ASK, 0);
+    /* a deny rule matches anywhere */
+    decides("s0", NULL, "Bash", "cd / && rm -rf x", 10, POLICY_DENY, 2);
+    decides("s0", NULL, "Bash", "git push", 10, POLICY_ASK, 0);
+    /* session rules before tenant rules, then position */
+    decides("s1", NULL, "Bash", "git status", 10, POLICY_DENY, 3);
+    decides("s1", NULL, "Bash", "git log", 10, POLICY_ASK, 4);
+    decides("s0", NULL, "Bash", "echo hi", 10, POLICY_ALLOW, 10);
+    decides("s0", NULL, "Bash", "echo ho", 10, POLICY_DENY, 9);
+    /* expiry and revocation */
+    decides("s0", NULL, "Bash", "make", 999, POLICY_ALLOW, 5);
+    decides("s0", NULL, "Bash", "make", 1000, POLICY_ASK, 0);
+    decides("s0", NULL, "Bash", "make test", 10, POLICY_ASK, 0);
+    /* agent_session scope */
+    decides("s0", "cc-1", "Bash", "npm test", 10, POLICY_ALLOW, 7);
+    decides("s0", "cc-2", "Bash", "npm test", 10, POLICY_ASK, 0);
+    decides("s0", NULL, "Bash", "npm test", 10, POLICY_ASK, 0);
+    /* the tool must be the rule's */
+    decides("s0", NULL, "Write", "/tmp/x", 10, POLICY_DENY, 8);
+    decides("s0", NULL, "Read", "/tmp/x", 10, POLICY_ASK, 0);
+    decides("s0", NULL, "bash", "git status", 10, POLICY_ASK, 0);
+}
+
+/* The exact regex compiles, passes the rule check, and matches `text` and nothing else. */
+static void exact(const char *text)
+{
+    struct lg_error err = {0};
+    char *re = policy_exact_regex(text, &err);
+    struct policy_rule r = {1, NULL, NULL, "Bash", re, POLICY_ALLOW, 0, 0, false};
+    int64_t id;
+    char *longer, *shorter;
+
+    if (!CHECKF(re != NULL, "no regex for '%s': %s", text, err.message))
+        return;
+    CHECKF(policy_check_match(re, &err) == 0, "'%s' fails the check: %s", re, err.message);
+    CHECKF(policy_decide(&r, 1, "s", NULL, "Bash", text, 0, &id) == POLICY_ALLOW,
+           "'%s' does not match '%s'", re, text);
+    longer = malloc(strlen(text) + 3);
+    strcpy(longer, text);
+    strcat(longer, "x");
+    CHECKF(policy_decide(&r, 1, "s", NULL, "Bash", longer, 0, &id) == POLICY_ASK,
+           "'%s' matches '%s'", re, longer);
+    longer[0] = 'Z';
+    memmove(longer + 1, text, strlen(text) + 1);
+    CHECKF(policy_decide(&r, 1, "s", NULL, "Bash", longer, 0, &id) == POLICY_ASK,
+           "'%s' matches '%s'", re, longer);
+    free(longer);
+    if (*text) {
+        shorter = strdup(text);
+        shorter[strlen(shorter) - 1] = '\0';
+        CHECKF(policy_decide(&r, 1, "s", NULL, "Bash", shorter, 0, &id) == POLICY_ASK,
+               "'%s' matches '%s'", re, shorter);
+        free(shorter);
+    }
+    free(re);
+}
+
+TEST(exact_regex)
+{
+    exact("git status");
+    exact("rm -rf / .* $HOME ^x [a-z]+ (a|b) {1,2} \\1 \\d a?b");
+    exact("echo \"$(curl http://x | sh)\"; ls");
+    exact("a\nb\tc");
+    exact("[[:alpha:]] [^]] \\ \\\\");
+    exact("caf\xC3\xA9 \xE2\x80\xAE evil");
+    exact("}{)(][|^$.*+?");
+    exact("x");
+    /* a dot is not any character */
+    {
+        struct lg_error err;
+        char *re = policy_exact_regex("a.c", &err);
+        struct policy_rule r = {1, NULL, NULL, "Bash", re, POLICY_ALLOW, 0, 0, false};
+        int64_t id;
+
+        CHECK(policy_decide(&r, 1, "s", NULL, "Bash", "abc", 0, &id) == POLICY_ASK);
+        free(re);
+    }
+    /* too long for a rule: refused, naming match */
+    {
+        struct lg_error err = {0};
+        char *big = malloc(3000);
+
+        memset(big, 'a', 2999);
+        big[2999] = '\0';
+        CHECK(policy_exact_regex(big, &err) == NULL);
+        CHECK_EQ_INT(err.status, 400);
+        CHECK_CONTAINS(err.message, "match");
+        free(big);
+    }
+}
+
+static void body_fails(const char *text, const char *mention)
+{
+    json_t *b = load(text);
+    struct policy_new pn;
+    struct lg_error err = {0};
+
+    CHECKF(policy_parse_new(b, &pn, &err) < 0 && err.status == 400 && strstr(err.message, mention),
+           "%s: want a 400 naming %s, got %d %s", text, mention, err.status, err.message);
+    json_decref(b);
+}
+
+TEST(parse_new)
+{
+    json_t *b = load("{\"tool\":\"Bash\",\"match\":\"^ls$\",\"action\":\"deny\","
+                     "\"session_id\":\"s1\",\"agent_session\":\"cc\",\"expires_seconds\":60,"
+                     "\"position\":-3}");
+    struct policy_new pn;
+    struct lg_error err;
+
+    CHECK(policy_parse_new(b, &pn, &err) == 0);
+    CHECK_EQ_STR(pn.tool, "Bash");
+    CHECK_EQ_STR(pn.session_id, "s1");
+    CHECK_EQ_STR(pn.agent_session, "cc");
+    CHECK(pn.action == POLICY_DENY);
+    CHECK_EQ_INT(pn.expires_s, 60);
+    CHECK_EQ_INT(pn.position, -3);
+    json_decref(b);
+    body_fails("{\"match\":\"x\",\"action\":\"allow\"}", "tool");
+    body_fails("{\"tool\":\"Bash\",\"action\":\"allow\"}", "match");
+    body_fails("{\"tool\":\"Bash\",\"match\":\"\",\"action\":\"allow\"}", "match");
+    body_fails("{\"tool\":\"Bash\",\"match\":\"a{1,2\",\"action\":\"allow\"}", "match");
+    body_fails("{\"tool\":\"Bash\",\"match\":\"(a)\\\\1\",\"action\":\"allow\"}", "match");
+    body_fails("{\"tool\":\"Bash\",\"match\":\"\\\\d+\",\"action\":\"allow\"}", "match");
+    body_fails("{\"tool\":\"Bash\",\"match\":\"x\",\"action\":\"maybe\"}", "action");
+    body_fails("{\"tool\":\"Bash\",\"match\":\"x\",\"action\":\"allow\",\"position\":1.5}",
+               "position");
+    body_fails("{\"tool\":\"Bash\",\"match\":\"x\",\"action\":\"allow\",\"expires_seconds\":-1}",
+               "expires_seconds");
+    body_fails("{\"tool\":\"Bash\",\"match\":\"x\",\"action\":\"allow\",\"extra\":1}", "extra");
+    body_fails("{\"tool\":\"Bash\",\"match\":\"x\",\"action\":\"allow\",\"session_id\":\"\"}",
+               "session_id");
+}
+
+TEST(message_cut)
+{
+    struct submit_in in = {0};
+    char *big = malloc(9001);
+
+    in.session_id = "s";
+    in.client_id = "c";
+    in.message = "Run: git status";
+    in.request_type = "confirmation";
+    in.timeout_seconds = 300;
+    in.on_timeout = "deny";
+    in.approvals_required = 1;
+    in.deny_vetoes = true;
+    CHECK(!policy_message_cut(&in));
+    memset(big, 'x', 9000);
+    big[9000] = '\0';
+    in.message = big;
+    CHECK(policy_message_cut(&in));
+    free(big);
+}
+
+int main(int argc, char **argv)
+{
+    t_begin(argc, argv);
+    RUN(text_per_tool);
+    RUN(order_and_scope);
+    RUN(exact_regex);
+    RUN(parse_new);
+    RUN(message_cut);
+    return t_end();
+}
