@@ -19,6 +19,7 @@
 #include "log.h"
 #include "notify.h"
 #include "params.h"
+#include "policy.h"
 #include "store_requests.h"
 #include "validate.h"
 #include "wait.h"
@@ -31,6 +32,7 @@
 #define MESSAGE_CAP 12000
 #define META_CAP 1024 /* bytes of each metadata value */
 #define SESSION_LABEL "Allow for this session"
+#define SESSION_RULE_EXPIRES (7 * 86400) /* an agent session's rule outlives no session */
 
 static const char *agent_label(enum hooks_agent a)
 {
@@ -304,11 +306,19 @@ static json_t *edit_params(const struct hooks_call *hc, json_t **schema)
     return p;
 }
 
-/* Whether "Allow for this session" is offered for `hc`. */
+/*
+ * Whether "Allow for this session" is offered for `hc`: only for a call
+ * that names its agent session (a rule for any session would be too
+ * broad), by Claude Code when it suggested permissions, always by Codex and
+ * Gemini CLI.
+ */
 static bool offers_session(const struct hooks_call *hc)
 {
-    (void)hc;
-    return false;
+    if (!hc->agent_session)
+        return false;
+    if (hc->agent == HOOKS_CLAUDE_CODE)
+        return !hc->pre_tool_use && hc->suggestions;
+    return hc->agent == HOOKS_CODEX || hc->agent == HOOKS_GEMINI;
 }
 
 /* The /hitl/request body for `hc` (new reference). */
@@ -385,6 +395,34 @@ void hooks_abandon(const struct actor *who, const char *id)
 
 /* ---------------------------------------------------------------- the verdict */
 
+/*
+ * The rule behind "Allow for this session": the same tool with exactly the
+ * same input (policy_text), in this Loopgate session, for this agent
+ * session. Whether it was added; the call itself is allowed either way.
+ */
+static bool allow_session(const struct actor *who, const struct hooks_call *hc, const char *session,
+                          const char *name)
+{
+    struct lg_error err;
+    char *text = policy_text(hc->tool, hc->input), *re = NULL, by[160];
+    int64_t rule = 0;
+    int rc = -1;
+
+    lg_snprintf(by, sizeof(by), "%s (Allow for this session)", name && *name ? name : "a person");
+    if (text && (re = policy_exact_regex(text, &err)) != NULL)
+        rc = policy_allow_for_session(who->tenant, session, hc->agent_session, hc->tool, re,
+                                      SESSION_RULE_EXPIRES, by, &rule, &err);
+    if (rc == 0)
+        log_info("session rule added", "tenant=%s session=%s rule=%lld tool=%s", who->tenant,
+                 session, (long long)rule, hc->tool);
+    else if (text)
+        log_warn("session rule not added", "tenant=%s session=%s tool=%s error=\"%s\"", who->tenant,
+                 session, hc->tool, err.message);
+    free(text);
+    free(re);
+    return rc == 0;
+}
+
 void hooks_decide(const struct actor *who, const struct hooks_call *hc, const char *session,
                   json_t *poll, int wait_s, struct hooks_verdict *v)
 {
@@ -394,8 +432,6 @@ void hooks_decide(const struct actor *who, const struct hooks_call *hc, const ch
     const char *name =
         json_string_value(json_object_get(json_object_get(poll, "responder"), "name"));
 
-    (void)who;
-    (void)session;
     memset(v, 0, sizeof(*v));
     if (!poll || !json_is_true(json_object_get(poll, "completed")) ||
         (status && !strcmp(status, "timeout"))) {
@@ -414,8 +450,11 @@ void hooks_decide(const struct actor *who, const struct hooks_call *hc, const ch
                  v->allow ? "Approved" : "Denied", name && *name ? name : "a person");
     if (!v->allow)
         return;
-    if (response && !strcmp(response, SESSION_LABEL))
+    /* The person's choice stands even if the rule could not be added (logged). */
+    if (response && !strcmp(response, SESSION_LABEL) && offers_session(hc)) {
         v->for_session = true;
+        (void)allow_session(who, hc, session, name);
+    }
     if (json_is_true(json_object_get(poll, "edited")) &&
         json_is_object(json_object_get(poll, "params"))) {
         v->updated_input = json_deep_copy(hc->input);

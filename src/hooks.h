@@ -14,6 +14,12 @@
  *     or the file's text with /edit): allow with updatedInput, the tool input
  *     with the edited fields replaced (Claude Code only: Codex refuses an
  *     answer that carries updatedInput, Gemini has no such field);
+ *   - "Allow for this session" (offered when the call names its agent
+ *     session: by Claude Code with permission_suggestions, always by Codex
+ *     and Gemini CLI): allow, and a rule (policy.h) lets exactly the same
+ *     call through in that agent session from then on without asking;
+ *     Claude Code also gets its suggestions back as updatedPermissions with
+ *     destination "session";
  *   - denied: deny with the person's reason, which the model reads;
  *   - no decision within the wait: deny, "No one approved this in N s
  *     (Loopgate)"; the request's own timeout is the same wait, so it is

@@ -279,3 +279,41 @@ def test_permission_prompt_tool_through_the_sdk(s):
 
 
 test_permission_prompt_tool_through_the_sdk.slow = True
+
+
+def test_allow_for_this_session(s):
+    """Asked once; then the same call in the same agent session is allowed by the rule at once,
+    with no message; in another agent session it is asked again."""
+    c = chat()
+    register(s, "hk-sess", c)
+    body = fixture("claude-code-permission-request")
+    call = Call(s, "claude-code", body, "hk-sess")
+    rid = request_of(s, "hk-sess")
+    _, m, msg = sent(s, rid)
+    eq(buttons(msg)[:3], [OK + "Approve", NO + "Deny", OK + "Allow for this session"])
+    press(s, c, m, OK + "Allow for this session")
+    eq(call.answer(), {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": {
+        "behavior": "allow", "updatedPermissions": [{
+            "type": "addRules", "rules": [{"toolName": "Bash", "ruleContent": "rm -rf node_modules"}],
+            "behavior": "allow", "destination": "session"}]}}})
+    rule = s.sql("SELECT id, agent_session, tool, action FROM policies WHERE session_id = 'hk-sess'"
+                 " AND revoked_at IS NULL")
+    eq([r[1:] for r in rule], [["abc123", "Bash", "allow"]])
+    sends = len(s.tg.sent_messages(c))
+    # The same call again: allowed at once by the rule, and nobody is messaged.
+    r = s.request("POST", "/v1/hooks/claude-code", body=body, headers={
+        "Content-Type": "application/json", "X-Loopgate-Session": "hk-sess"}, timeout=10)
+    eq((r.status, r.json), (200, {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                                                         "decision": {"behavior": "allow"}}}))
+    rid2 = request_of(s, "hk-sess", 2)
+    eq(s.sql("SELECT status, approved, responder_name FROM requests WHERE id = :'p1'", rid2),
+       [["completed", "t", "rule %s" % rule[0][0]]])
+    eq(len(s.tg.sent_messages(c)), sends)
+    # Another command, or the same one in another agent session, is asked again.
+    other = json.loads(body)
+    other["session_id"] = "abc999"
+    call = Call(s, "claude-code", json.dumps(other), "hk-sess", wait=2)
+    eq(call.answer()["hookSpecificOutput"]["decision"]["behavior"], "deny")
+    rid3 = request_of(s, "hk-sess", 3)
+    wait_for(lambda: s.sql("SELECT status, responder_name FROM requests WHERE id = :'p1'", rid3)
+             == [["timeout", ""]], 10, "the other agent session's request to time out unanswered")
