@@ -65,9 +65,11 @@ static const char *agent_client(enum hooks_agent a)
 
 /* ---------------------------------------------------------------- parsing */
 
-/* An optional string field of at most `max` bytes (0: any within the body); *out NULL when absent.
+/*
+ * An optional string field: an id (validate_id_text) when `id`, else at
+ * most `max` bytes; *out NULL when absent or null.
  */
-static int opt_string(json_t *body, const char *field, size_t max, bool ids, const char **out,
+static int opt_string(json_t *body, const char *field, size_t max, bool id, const char **out,
                       struct lg_error *err)
 {
     json_t *v = json_object_get(body, field);
@@ -77,11 +79,9 @@ static int opt_string(json_t *body, const char *field, size_t max, bool ids, con
         return 0;
     if (!json_is_string(v))
         return lg_fail(err, 400, "invalid_field", "%s must be a string", field);
-    if (ids)
-        return validate_id_text(json_string_value(v), field, "field", err) < 0
-                   ? -1
-                   : (*out = json_string_value(v), 0);
-    if (max && json_string_length(v) > max)
+    if (id && validate_id_text(json_string_value(v), field, "field", err) < 0)
+        return -1;
+    if (!id && json_string_length(v) > max)
         return lg_fail(err, 400, "invalid_field", "%s must be at most %zu bytes", field, max);
     *out = json_string_value(v);
     return 0;
@@ -160,7 +160,7 @@ int hooks_parse(enum hooks_agent agent, json_t *body, struct hooks_call *hc, str
                        input_field, INPUT_MAX_BYTES);
     if (mcp)
         return opt_string(body, "tool_use_id", ID_MAX_BYTES, false, &dummy, err);
-    if (opt_string(body, "session_id", 0, true, &hc->agent_session, err) < 0 ||
+    if (opt_string(body, "session_id", ID_MAX_BYTES, true, &hc->agent_session, err) < 0 ||
         opt_string(body, "cwd", CWD_MAX, false, &hc->cwd, err) < 0)
         return -1;
     v = json_object_get(body, "permission_suggestions");
@@ -172,8 +172,12 @@ int hooks_parse(enum hooks_agent agent, json_t *body, struct hooks_call *hc, str
             return lg_fail(err, 400, "invalid_field",
                            "permission_suggestions must be an array of at most %d objects",
                            SUGGESTIONS_MAX);
-        json_array_foreach(v, i, s) if (!json_is_object(s)) return lg_fail(
-            err, 400, "invalid_field", "permission_suggestions[%zu] must be an object", i);
+        json_array_foreach(v, i, s)
+        {
+            if (!json_is_object(s))
+                return lg_fail(err, 400, "invalid_field",
+                               "permission_suggestions[%zu] must be an object", i);
+        }
         if (json_array_size(v) > 0)
             hc->suggestions = v;
     }
