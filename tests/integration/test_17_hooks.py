@@ -192,7 +192,8 @@ def hook_cli(s, agent, body, *args, **env):
 def test_command_hook_through_stdin(s):
     c = chat()
     register(s, "hk-cli", c)
-    proc = hook_cli(s, "claude-code", None, LOOPGATE_SESSION="hk-cli")
+    proc = hook_cli(s, "claude-code", None, LOOPGATE_SESSION="hk-cli",
+                    LOOPGATE_API_KEY=s.new_key("default", "hk-cli"))
     out = [None]
     t = threading.Thread(target=lambda: out.__setitem__(
         0, proc.communicate(fixture("claude-code-permission-request"), timeout=60)), daemon=True)
@@ -208,6 +209,8 @@ def test_command_hook_through_stdin(s):
     # A refusal by the server (no session) or no server: 1, or 2 (deny) when failing closed.
     for args, env, code, says in [
             ((), {}, 1, "X-Loopgate-Session header is required"),
+            ((), {"LOOPGATE_SESSION": "hk-cli", "LOOPGATE_API_KEY": "lg_wrong"}, 1,
+             "the server answered 401: invalid or revoked API key"),
             (("--fail-closed",), {}, 2, "denied: the hook fails closed"),
             (("--url", "http://127.0.0.1:1", "--fail-closed"), {"LOOPGATE_SESSION": "hk-cli"}, 2,
              "could not be reached")]:
