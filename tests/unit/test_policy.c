@@ -4,7 +4,7 @@
  * matching, the exact-match regex against hostile text, the body of
  * POST /v1/policies and the cut-message check.
  */
-#include <regex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,8 +121,7 @@ static void exact(const char *text)
     CHECKF(policy_decide(&r, 1, "s", NULL, "Bash", text, 0, &id) == POLICY_ALLOW,
            "'%s' does not match '%s'", re, text);
     longer = malloc(strlen(text) + 3);
-    strcpy(longer, text);
-    strcat(longer, "x");
+    snprintf(longer, strlen(text) + 3, "%sx", text);
     CHECKF(policy_decide(&r, 1, "s", NULL, "Bash", longer, 0, &id) == POLICY_ASK,
            "'%s' matches '%s'", re, longer);
     longer[0] = 'Z';
