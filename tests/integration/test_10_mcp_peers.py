@@ -32,12 +32,12 @@ def test_conformance_suite(s):
 class Client:
     """sdk_client.mjs as a subprocess; its JSON step lines collected as they come."""
 
-    def __init__(self, s, *args):
+    def __init__(self, s, *args, env=None):
         self.steps = []
         self.proc = subprocess.Popen(
             [NODE22, CLIENT, "--url", "http://127.0.0.1:%d/mcp" % s.port, "--loopgate", s.binary]
             + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=os.path.join(ROOT, "tests"))
+            cwd=os.path.join(ROOT, "tests"), env=dict(os.environ, **(env or {})))
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 

@@ -262,23 +262,32 @@ def test_permission_prompt_tool_denies_over_http(s):
 
 
 def test_permission_prompt_tool_through_the_sdk(s):
-    """The SDK client over HTTP: progress while the person reads, then allow with their edit."""
+    """The SDK client over HTTP and over stdio (`loopgate mcp`, which sends $LOOPGATE_SESSION):
+    progress while the person reads, then allow with their edit."""
     from test_10_mcp_peers import Client
     c = chat()
-    register(s, "hk-mcp", c)
-    cl = Client(s, "--transport", "http", "--permission-prompt", "--args", json.dumps(PROMPT_ARGS),
-                "--header", "X-Loopgate-Session: hk-mcp", "--timeout-ms", "90000")
-    rid = request_of(s, "hk-mcp")
-    _, m, msg = sent(s, rid)
-    wait_for(lambda: cl.step("progress"), 20, "a progress notification")
-    u, st = s.tg.reply_and_deliver(c, m, "/edit command=npm test -- --runInBand", user_id=c,
-                                   first_name="Ann")
-    eq(st, [200])
-    rc, err = cl.finish(60)
-    eq(rc, 0, err[-2000:])
-    res = cl.step("result")[-1]
-    eq(json.loads(res["text"]), {"behavior": "allow", "updatedInput": {
-        "command": "npm test -- --runInBand", "description": "Run the test suite"}})
+    for transport in ("http", "stdio"):
+        sid = "hk-mcp-" + transport
+        register(s, sid, c)
+        if transport == "http":
+            cl = Client(s, "--transport", "http", "--permission-prompt", "--args",
+                        json.dumps(PROMPT_ARGS), "--header", "X-Loopgate-Session: " + sid,
+                        "--timeout-ms", "90000")
+        else:
+            cl = Client(s, "--transport", "stdio", "--url", "http://127.0.0.1:%d" % s.port,
+                        "--permission-prompt", "--args", json.dumps(PROMPT_ARGS),
+                        "--timeout-ms", "90000", env={"LOOPGATE_SESSION": sid})
+        rid = request_of(s, sid)
+        _, m, msg = sent(s, rid)
+        wait_for(lambda: cl.step("progress"), 20, "a progress notification")
+        u, st = s.tg.reply_and_deliver(c, m, "/edit command=npm test -- --runInBand", user_id=c,
+                                       first_name="Ann")
+        eq(st, [200])
+        rc, err = cl.finish(60)
+        eq(rc, 0, "%s: %s" % (transport, err[-2000:]))
+        res = cl.step("result")[-1]
+        eq(json.loads(res["text"]), {"behavior": "allow", "updatedInput": {
+            "command": "npm test -- --runInBand", "description": "Run the test suite"}})
 
 
 test_permission_prompt_tool_through_the_sdk.slow = True
