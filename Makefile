@@ -141,7 +141,7 @@ $(FUZZ_BUILD)/fuzz_validate: $(call FUZZ_OBJ,)
 $(FUZZ_BUILD)/fuzz_telegram: $(call FUZZ_OBJ,)
 $(FUZZ_BUILD)/fuzz_query: $(call FUZZ_OBJ,http router config tglogin)
 $(FUZZ_BUILD)/fuzz_config: $(call FUZZ_OBJ,config)
-$(FUZZ_BUILD)/fuzz_mcp: $(call FUZZ_OBJ,config) src/mcp.c
+$(FUZZ_BUILD)/fuzz_mcp: $(call FUZZ_OBJ,config hooks) src/mcp.c
 
 $(FUZZ_BINS): $(FUZZ_BUILD)/%: tests/fuzz/%.c tests/fuzz/fuzz.h tests/fuzz/check.h $(wildcard src/*.h)
 	@mkdir -p $(@D)
