@@ -137,7 +137,7 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h)
 	@echo "  CC      $@"
 	$(Q)$(FUZZ_CC) -D_GNU_SOURCE -I$(PG_INC) -Isrc $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(FUZZ_BUILD)/fuzz_validate: $(call FUZZ_OBJ,)
+$(FUZZ_BUILD)/fuzz_validate: $(call FUZZ_OBJ,policy tgmsg)
 $(FUZZ_BUILD)/fuzz_telegram: $(call FUZZ_OBJ,)
 $(FUZZ_BUILD)/fuzz_query: $(call FUZZ_OBJ,http router config tglogin)
 $(FUZZ_BUILD)/fuzz_config: $(call FUZZ_OBJ,config)

@@ -120,8 +120,8 @@ static const struct db_stmt stmts[] = {
          "                ik, bh, ap, chat, coalesce(nq, 1), coalesce(dv, true), pa, psc,"
          "                ra2, CASE WHEN NOT pol THEN now() + make_interval(secs => ra2) END, ea2,"
          "                CASE WHEN ea2 IS NOT NULL THEN et2 END,"
-         "                CASE WHEN NOT pol THEN now() + make_interval(secs => ea2) END, tl, ti, "
-         "ag,"
+         "                CASE WHEN NOT pol THEN now() + make_interval(secs => ea2) END,"
+         "                tl, ti, ag,"
          "                CASE WHEN pol THEN 'completed' ELSE 'pending' END,"
          "                CASE WHEN pol THEN CASE WHEN pok THEN 'Allowed' ELSE 'Denied' END"
          "                  || ' by rule ' || pid END, pol AND coalesce(pok, false),"
@@ -158,9 +158,12 @@ static const struct db_stmt stmts[] = {
          "   e.active, e.n, e.quorate, e.esc_ok, e.pol, e.pid"
          " FROM e LEFT JOIN ins USING (id) ORDER BY e.ord",
          false},
+    /* with the rule that decided it at submit, if one did (policy.h) */
     [S_REQUEST_BY_IDEM] = {"request_by_idem",
-                           "SELECT " REQ_COLS ", body_hash FROM requests"
-                           " WHERE tenant = $1 AND idempotency_key = $2",
+                           "SELECT " REQ_COLS ", body_hash,"
+                           " (SELECT actor FROM audit_log au WHERE au.request_id = requests.id"
+                           "   AND au.action = 'decided' AND au.actor LIKE 'policy:%' LIMIT 1)"
+                           " FROM requests WHERE tenant = $1 AND idempotency_key = $2",
                            true},
     /*
      * By primary key alone, the tenant compared by the caller: with `tenant =`
@@ -291,6 +294,8 @@ static int idempotent_replay(const struct actor *who, const char *idem_key, cons
         *out = shape_submitted(&r);
         json_object_set_new(*out, "status", json_string(r.status));
         json_object_set_new(*out, "idempotent_replay", json_true());
+        if (!PQgetisnull(res, 0, REQ_NCOLS + 1))
+            json_object_set_new(*out, "decided_by", json_string(PQgetvalue(res, 0, REQ_NCOLS + 1)));
     }
     PQclear(res);
     return rc;

@@ -1,18 +1,43 @@
 /*
  * fuzz_validate.c - an agent's request body, as POST /hitl/request,
- * /hitl/register, /hitl/cancel and /hitl/deactivate take it: parsed
- * (parse_json_object), validated (validate_submit, validate_register,
- * validate_id, validate_callback_url, validate_request_id), and what is
- * stored serialised again, all on a request thread's stack.
+ * /hitl/register, /hitl/cancel, /hitl/deactivate and POST /v1/policies take
+ * it: parsed (parse_json_object), validated (validate_submit,
+ * validate_register, validate_id, validate_callback_url,
+ * validate_request_id, policy_parse_new), what is stored serialised again,
+ * and a submit's tool call rendered and matched as a rule would (policy_text,
+ * policy_exact_regex, policy_decide), all on a request thread's stack.
  */
+#include <stdlib.h>
+
 #include <jansson.h>
 
 #include "check.h"
 #include "fuzz.h"
+#include "policy.h"
 #include "validate.h"
+
+/* A tool call rendered as rules see it, and the exact rule for it matching it. */
+static void fuzz_policy(const struct submit_in *sub)
+{
+    struct lg_error err = {0};
+    char *text = policy_text(sub->tool, sub->tool_input), *re;
+    int64_t id;
+
+    re = policy_exact_regex(text, &err);
+    if (re) {
+        struct policy_rule r = {1, NULL, NULL, sub->tool, re, POLICY_ALLOW, 0, 0, false};
+        FUZZ_REQUIRE(policy_decide(&r, 1, sub->session_id, NULL, sub->tool, text, 0, &id) ==
+                     POLICY_ALLOW);
+        free(re);
+    } else {
+        fuzz_client_error(&err);
+    }
+    free(text);
+}
 
 static void fuzz_one(const char *data, size_t len)
 {
+    struct policy_new pn;
     struct lg_error err = {0};
     struct submit_in sub;
     struct register_in reg;
@@ -29,6 +54,8 @@ static void fuzz_one(const char *data, size_t len)
         if (sub.options)
             fuzz_dump(json_incref(sub.options));
         fuzz_dump(json_incref(body));
+        if (sub.tool)
+            fuzz_policy(&sub);
     } else {
         fuzz_client_error(&err);
     }
@@ -45,6 +72,8 @@ static void fuzz_one(const char *data, size_t len)
         fuzz_client_error(&err);
     }
     if (validate_callback_url(json_object_get(body, "callback_url"), false, &s, &err) < 0)
+        fuzz_client_error(&err);
+    if (policy_parse_new(body, &pn, &err) < 0)
         fuzz_client_error(&err);
     json_decref(body);
 }

@@ -65,6 +65,10 @@ def test_allow_rule_decides_at_once(s):
     register(s, "pol-allow", chat())
     p = add(s, "Bash", "^git (status|diff|log)", "allow", session_id="pol-allow")
     try:
+        listed = s.get("/v1/policies?session_id=pol-allow").json["policies"]
+        eq([(x["id"], x["session_id"], x["tool"], x["action"]) for x in listed],
+           [(p["id"], "pol-allow", "Bash", "allow")])
+        eq(s.get("/v1/policies?session_id=pol-none").json["policies"], [])
         out = bash(s, "pol-allow", "git status")
         eq((out["status"], out["decided_by"]), ("completed", "policy:%d" % p["id"]))
         rid = out["request_id"]
@@ -98,6 +102,14 @@ def test_allow_rule_decides_at_once(s):
                (hooked["request_id"], "completed", True, "Allowed by rule %d" % p["id"]))
         finally:
             rec.stop()
+        # A retry with the same Idempotency-Key answers the same decision.
+        body = {"session_id": "pol-allow", "client_id": "agent", "message": "Run: git diff",
+                "request_type": "confirmation", "tool": "Bash",
+                "tool_input": {"command": "git diff"}}
+        first = s.post("/hitl/request", body, headers={"Idempotency-Key": "pol-idem-1"}).json
+        again = s.post("/hitl/request", body, headers={"Idempotency-Key": "pol-idem-1"}).json
+        eq((again["request_id"], again["status"], again["decided_by"], again["idempotent_replay"]),
+           (first["request_id"], "completed", "policy:%d" % p["id"], True))
         # A request without a tool is never matched.
         r = s.post("/hitl/request", {"session_id": "pol-allow", "client_id": "agent",
                                      "message": "git status", "request_type": "confirmation"})
