@@ -48,7 +48,7 @@ SRCS := util.c log.c config.c db.c store.c store_keys.c store_sessions.c store_r
         submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c store_console.c store_tglogin.c store_events.c store_policy.c \
         keycache.c validate.c params.c policy.c shape.c http.c router.c api.c api_policy.c decide.c \
         tgmsg.c tglogin.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c feed.c events.c mcp.c mcpstdio.c \
-        server.c migrate.c apikey.c policy_cli.c audit.c console.c console_tglogin.c main.c
+        server.c migrate.c apikey.c policy_cli.c audit.c console.c console_tglogin.c hooks.c hook_cli.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
 SQL  := $(sort $(wildcard sql/migrations/*.sql))
 SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
@@ -141,7 +141,7 @@ $(FUZZ_BUILD)/fuzz_validate: $(call FUZZ_OBJ,policy tgmsg)
 $(FUZZ_BUILD)/fuzz_telegram: $(call FUZZ_OBJ,)
 $(FUZZ_BUILD)/fuzz_query: $(call FUZZ_OBJ,http router config tglogin)
 $(FUZZ_BUILD)/fuzz_config: $(call FUZZ_OBJ,config)
-$(FUZZ_BUILD)/fuzz_mcp: $(call FUZZ_OBJ,config) src/mcp.c
+$(FUZZ_BUILD)/fuzz_mcp: $(call FUZZ_OBJ,config hooks) src/mcp.c
 
 $(FUZZ_BINS): $(FUZZ_BUILD)/%: tests/fuzz/%.c tests/fuzz/fuzz.h tests/fuzz/check.h $(wildcard src/*.h)
 	@mkdir -p $(@D)

@@ -84,6 +84,7 @@ struct config {
     int webhook_tenant_concurrency;
     int webhook_host_concurrency;
     char *mcp_default_session;
+    char *hooks_default_session;
     char *mcp_allowed_origins;
     int mcp_sessions_max;
     int mcp_session_idle;

@@ -6,6 +6,7 @@
  *   loopgate apikey    create, list and revoke API keys
  *   loopgate audit     export the audit trail, verify its hash chain
  *   loopgate console   print a one-time sign-in link to the approval console
+ *   loopgate hook      a coding agent's command hook (hook_cli.h)
  *   loopgate policy    add, list and remove rules for coding agents' tool calls
  *   loopgate version   print the version
  *
@@ -25,6 +26,7 @@
 #include "audit.h"
 #include "config.h"
 #include "console.h"
+#include "hook_cli.h"
 #include "log.h"
 #include "mcpstdio.h"
 #include "migrate.h"
@@ -285,6 +287,11 @@ static int cmd_mcp(int argc, char **argv)
     return mcpstdio_main(argc, argv);
 }
 
+static int cmd_hook(int argc, char **argv)
+{
+    return hookcli_main(argc, argv);
+}
+
 static int cmd_version(int argc, char **argv)
 {
     curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
@@ -309,6 +316,7 @@ static const struct command commands[] = {
     {"console", cmd_console, "print a one-time sign-in link to the approval console"},
     {"policy", cmd_policy, "add, list or remove rules that decide agents' tool calls"},
     {"mcp", cmd_mcp, "serve MCP on stdin/stdout for desktop clients, bridged to a server"},
+    {"hook", cmd_hook, "a coding agent's command hook: ask the server about a tool call"},
     {"telegram", cmd_telegram, "set or inspect the Telegram webhook, or poll for updates"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show this help"},

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hooks.h"
 #include "log.h"
 #include "notify.h"
 #include "shape.h"
@@ -131,6 +132,7 @@ static json_t *tool_check_request_status(struct call *c);
 static json_t *tool_list_pending(struct call *c);
 static json_t *tool_cancel(struct call *c);
 static json_t *tool_register_callback(struct call *c);
+static json_t *tool_permission_prompt(struct call *c);
 
 static const struct tool tools[] = {
     {"request_human_input", "Ask a human",
@@ -201,6 +203,20 @@ static const struct tool tools[] = {
      "{\"type\":\"object\",\"properties\":{\"request_id\":{\"type\":\"string\"},"
      "\"callback_url\":{\"type\":\"string\"}},\"required\":[\"request_id\",\"callback_url\"]}",
      tool_register_callback, false},
+    {"permission_prompt", "Ask a human about a tool call",
+     "Claude Code's --permission-prompt-tool: asks a human (in Telegram or the console) whether "
+     "the tool call may run, waiting with progress, and answers {\"behavior\":\"allow\","
+     "\"updatedInput\":{...}} or {\"behavior\":\"deny\",\"message\":\"...\"} as JSON text.",
+     "{\"type\":\"object\",\"properties\":{"
+     "\"tool_name\":{\"type\":\"string\",\"description\":\"The tool Claude Code wants to "
+     "use\"},"
+     "\"input\":{\"type\":\"object\",\"description\":\"Its input\"},"
+     "\"tool_use_id\":{\"type\":\"string\"}},\"required\":[\"tool_name\",\"input\"]}",
+     "{\"type\":\"object\",\"properties\":{"
+     "\"behavior\":{\"type\":\"string\",\"enum\":[\"allow\",\"deny\"]},"
+     "\"updatedInput\":{\"type\":\"object\"},\"message\":{\"type\":\"string\"}},"
+     "\"required\":[\"behavior\"]}",
+     tool_permission_prompt, true},
 };
 
 #define NTOOLS (sizeof(tools) / sizeof(tools[0]))
@@ -320,20 +336,19 @@ static void send_progress(struct call *c, int done, int total)
  * Wait up to `total` seconds for request `id`, in slices of PROGRESS_EVERY
  * seconds: after each, progress goes out when the client asked for it, and
  * the wait ends early when the client has gone (nobody is left to answer).
- * The time waited is taken from the POST's budget. `options` (stolen; may
- * be NULL) is what each button of a new request means, added to the result.
- * Returns the tool result.
+ * The time waited is taken from the POST's budget. *out is the last poll
+ * body (a new reference; final or not), or -1 with `err`.
  */
-static json_t *wait_result(struct call *c, const char *id, int total, json_t *options)
+static int wait_progress(struct call *c, const char *id, int total, json_t **out,
+                         struct lg_error *err)
 {
-    struct lg_error err;
     json_t *poll = NULL;
     int done = 0, rc;
     int64_t t0 = now_ms();
 
     for (;;) {
         int chunk = total - done > PROGRESS_EVERY ? PROGRESS_EVERY : total - done;
-        rc = wait_poll(c->r->cfg, &c->r->who, id, chunk, &poll, &err);
+        rc = wait_poll(c->r->cfg, &c->r->who, id, chunk, &poll, err);
         if (rc < 0)
             break;
         done += chunk;
@@ -345,13 +360,29 @@ static json_t *wait_result(struct call *c, const char *id, int total, json_t *op
         if (http_client_gone(c->r)) {
             log_info("mcp wait ended: the client has gone", "tenant=%s request=%s waited_s=%d",
                      c->r->who.tenant, id, done);
-            rc = lg_fail(&err, 499, "client_gone", "the client closed the connection");
+            rc = lg_fail(err, 499, "client_gone", "the client closed the connection");
             break;
         }
     }
     *c->budget -= (int)((now_ms() - t0 + 999) / 1000);
     if (*c->budget < 0)
         *c->budget = 0;
+    if (rc < 0)
+        json_decref(poll);
+    *out = rc < 0 ? NULL : poll;
+    return rc;
+}
+
+/*
+ * wait_progress() as a tool result: `options` (stolen; may be NULL) is what
+ * each button of a new request means, added to the result.
+ */
+static json_t *wait_result(struct call *c, const char *id, int total, json_t *options)
+{
+    struct lg_error err;
+    json_t *poll = NULL;
+    int rc = wait_progress(c, id, total, &poll, &err);
+
     if (rc < 0) {
         json_decref(options);
         return tool_error(&err);
@@ -405,6 +436,48 @@ static json_t *tool_request_human_input(struct call *c)
     res = c->as_task ? task_created(c, id) : wait_result(c, id, wait, validate_options_answer(&in));
     json_decref(out);
     json_decref(body);
+    return res;
+}
+
+/*
+ * permission_prompt (hooks.h): the call is a request in the session of the
+ * header X-Loopgate-Session (else hooks_default_session, else
+ * mcp_default_session), waited for as long as X-Loopgate-Wait says (else
+ * HOOKS_WAIT_CLAUDE) within the POST's budget, and answered as the JSON
+ * text Claude Code reads.
+ */
+static json_t *tool_permission_prompt(struct call *c)
+{
+    struct lg_error err;
+    struct hooks_call hc;
+    struct hooks_verdict v;
+    const char *session;
+    json_t *poll = NULL, *answer, *res;
+    char id[64], *text;
+    int wait;
+
+    if (hooks_parse(HOOKS_CLAUDE_MCP, c->args, &hc, &err) < 0 ||
+        hooks_call_session(c->r, HOOKS_CLAUDE_MCP, &session, &err) < 0 ||
+        (wait = hooks_call_wait(c->r, HOOKS_CLAUDE_MCP, &err)) < 0)
+        return tool_error(&err);
+    if (wait > *c->budget)
+        wait = *c->budget;
+    if (wait < 1)
+        wait = 1;
+    if (hooks_submit(c->r->cfg, &c->r->who, &hc, session, wait, id, &err) < 0)
+        return tool_error(&err);
+    if (wait_progress(c, id, wait + 1, &poll, &err) < 0) {
+        hooks_abandon(&c->r->who, id);
+        return tool_error(&err);
+    }
+    hooks_decide(&c->r->who, &hc, session, poll, wait, &v);
+    answer = hooks_answer(&hc, &v);
+    hooks_verdict_free(&v);
+    json_decref(poll);
+    text = json_dumps(answer, JSON_COMPACT);
+    res = json_pack("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text", "text",
+                    text ? text : "{}", "structuredContent", answer, "isError", 0);
+    free(text);
     return res;
 }
 

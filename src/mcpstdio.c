@@ -35,8 +35,9 @@
 #include "version.h"
 
 static struct {
-    char *url;     /* .../mcp */
-    char *api_key; /* or NULL */
+    char *url;              /* .../mcp */
+    char *api_key;          /* or NULL */
+    char hook_headers[400]; /* X-Loopgate-Session / -Wait lines from the environment, or "" */
     char session[200];
     pthread_mutex_t out_lock;
     pthread_mutex_t lock;
@@ -159,6 +160,12 @@ static struct curl_slist *session_headers(struct curl_slist *h, bool with_sessio
     if (B.api_key) {
         snprintf(line, sizeof(line), "Authorization: Bearer %s", B.api_key);
         h = curl_slist_append(h, line);
+    }
+    for (char *p = B.hook_headers; *p;) {
+        char *nl = strchr(p, '\n');
+        snprintf(line, sizeof(line), "%.*s", (int)(nl - p), p);
+        h = curl_slist_append(h, line);
+        p = nl + 1;
     }
     return h;
 }
@@ -302,6 +309,33 @@ static void end_session(void)
     curl_easy_cleanup(curl);
 }
 
+/*
+ * permission_prompt's session and wait (hooks.h) from $LOOPGATE_SESSION and
+ * $LOOPGATE_WAIT: each a header line ended by '\n' in B.hook_headers; -1
+ * when one holds a line break or is too long.
+ */
+static int hook_headers_from_env(void)
+{
+    static const char *const vars[][2] = {{"LOOPGATE_SESSION", "X-Loopgate-Session"},
+                                          {"LOOPGATE_WAIT", "X-Loopgate-Wait"}};
+    size_t n = 0;
+
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = getenv(vars[i][0]);
+        int w;
+
+        if (!v || !*v)
+            continue;
+        if (strpbrk(v, "\r\n") || strlen(v) > 150)
+            return -1;
+        w = snprintf(B.hook_headers + n, sizeof(B.hook_headers) - n, "%s: %s\n", vars[i][1], v);
+        if (w < 0 || (size_t)w >= sizeof(B.hook_headers) - n)
+            return -1;
+        n += (size_t)w;
+    }
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: loopgate mcp [--url URL] [--api-key KEY]\n\n"
@@ -309,7 +343,9 @@ static void usage(FILE *f)
                "forwarding to a Loopgate server's /mcp endpoint.\n\n"
                "  --url URL      the server, e.g. https://hitl.example.com (default:\n"
                "                 $LOOPGATE_URL, else http://127.0.0.1:8080)\n"
-               "  --api-key KEY  sent as Authorization: Bearer (default: $LOOPGATE_API_KEY)\n");
+               "  --api-key KEY  sent as Authorization: Bearer (default: $LOOPGATE_API_KEY)\n\n"
+               "$LOOPGATE_SESSION and $LOOPGATE_WAIT are sent as X-Loopgate-Session and\n"
+               "X-Loopgate-Wait: the session and wait of the permission_prompt tool.\n");
 }
 
 int mcpstdio_main(int argc, char **argv)
@@ -335,6 +371,11 @@ int mcpstdio_main(int argc, char **argv)
             usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
         }
+    }
+    if (hook_headers_from_env() < 0) {
+        fprintf(stderr, "loopgate mcp: LOOPGATE_SESSION or LOOPGATE_WAIT holds a line break or "
+                        "is longer than 150 bytes\n");
+        return 2;
     }
     if (!url || !*url)
         url = "http://127.0.0.1:8080";

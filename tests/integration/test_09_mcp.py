@@ -127,7 +127,7 @@ def test_tools_list_and_plain_json(s):
     r = rpc(s, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, sid)
     tools = {t["name"]: t for t in r.json["result"]["tools"]}
     eq(sorted(tools), ["cancel_request", "check_request_status", "list_pending_requests",
-                       "register_callback", "request_human_input"])
+                       "permission_prompt", "register_callback", "request_human_input"])
     for t in tools.values():
         eq(t["inputSchema"]["type"], "object")
         eq(t["outputSchema"]["type"], "object")
@@ -251,7 +251,7 @@ def test_stdio_bridge(s):
         eq(reply(1)["result"]["protocolVersion"], "2025-06-18")
         send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
-        eq(len(reply(2)["result"]["tools"]), 5)
+        eq(len(reply(2)["result"]["tools"]), 6)
         send({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
               "params": {"name": "request_human_input", "_meta": {"progressToken": 9},
                          "arguments": {"message": "via stdio?", "options": ["Yes", "No"],
@@ -290,7 +290,7 @@ def test_batches_only_for_2025_03_26(s):
     eq(r.status, 200, repr(r))
     eq([x.get("id") for x in r.json], [1, 2, 3, None])
     eq(r.json[0]["result"], {})
-    eq(len(r.json[1]["result"]["tools"]), 5)
+    eq(len(r.json[1]["result"]["tools"]), 6)
     eq((r.json[2]["error"]["code"], r.json[3]["error"]["code"]), (-32601, -32600))
     eq(rpc(s, [{"jsonrpc": "2.0", "method": "notifications/initialized"}], sid).status, 202)
     sid2, _ = initialize(s, "2025-06-18")

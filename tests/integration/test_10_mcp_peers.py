@@ -32,12 +32,12 @@ def test_conformance_suite(s):
 class Client:
     """sdk_client.mjs as a subprocess; its JSON step lines collected as they come."""
 
-    def __init__(self, s, *args):
+    def __init__(self, s, *args, env=None):
         self.steps = []
         self.proc = subprocess.Popen(
             [NODE22, CLIENT, "--url", "http://127.0.0.1:%d/mcp" % s.port, "--loopgate", s.binary]
             + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=os.path.join(ROOT, "tests"))
+            cwd=os.path.join(ROOT, "tests"), env=dict(os.environ, **(env or {})))
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -80,7 +80,8 @@ def test_sdk_client_http_and_stdio(s):
         rc, err = cl.finish(60)
         eq(rc, 0, "%s client: %s" % (transport, err[-2000:]))
         eq(sorted(cl.step("tools")[0]["names"]), ["cancel_request", "check_request_status",
-                                                  "list_pending_requests", "register_callback",
+                                                  "list_pending_requests", "permission_prompt",
+                                                  "register_callback",
                                                   "request_human_input"])
         ok(len(cl.step("progress")) >= 1, "%s: no progress notification" % transport)
         sc = cl.step("result")[-1]["structuredContent"]

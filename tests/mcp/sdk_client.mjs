@@ -44,6 +44,8 @@
 //   --no-progress                no onprogress callback, so no progressToken is sent
 //   --then-check  --max-checks N (default 10)
 //   --list-only                  connect, list tools, close
+//   --permission-prompt          call permission_prompt with --args (as Claude Code's
+//                                --permission-prompt-tool does) instead of request_human_input
 //   --api-key KEY                [LOOPGATE_API_KEY] http: Authorization: Bearer KEY (stdio: left in the bridge's environment)
 //   --header 'Name: value'       extra HTTP header (repeatable; http only)
 //   --no-terminate               http: do not DELETE the session at the end
@@ -88,6 +90,7 @@ try {
       'then-check': { type: 'boolean', default: false },
       'max-checks': { type: 'string', default: '10' },
       'list-only': { type: 'boolean', default: false },
+      'permission-prompt': { type: 'boolean', default: false },
       'api-key': { type: 'string', default: process.env.LOOPGATE_API_KEY },
       header: { type: 'string', multiple: true, default: [] },
       'no-terminate': { type: 'boolean', default: false },
@@ -266,6 +269,11 @@ async function main() {
   const { tools } = await client.listTools();
   emit('tools', { names: tools.map((t) => t.name) });
   if (opts['list-only']) return 0;
+  if (opts['permission-prompt']) {
+    // Claude Code's --permission-prompt-tool: the --args object is the whole input.
+    const r = await callTool('permission_prompt', extraArgs, waitSeconds);
+    return r.isError ? 3 : 0;
+  }
 
   const args = {
     message: opts.message,

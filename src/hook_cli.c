@@ -1,0 +1,187 @@
+/*
+ * hook_cli.c - see hook_cli.h.
+ */
+#include "hook_cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "util.h"
+
+#define STDIN_MAX (1024 * 1024)  /* bytes of hook input read; the server takes 64 KiB */
+#define ANSWER_MAX (1024 * 1024) /* bytes of answer kept */
+#define HEADER_MAX 512
+#define CALL_TIMEOUT_S 86460 /* the longest wait a call may ask for, and a minute */
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f,
+        "Usage: loopgate hook claude-code|codex|gemini [--url URL] [--fail-closed]\n\n"
+        "A command hook for a coding agent: reads the hook's JSON on stdin, asks the\n"
+        "Loopgate server (POST URL/v1/hooks/AGENT) and prints its answer in the agent's\n"
+        "format.\n\n"
+        "  --url URL       the server (else $LOOPGATE_URL, else http://127.0.0.1:8080)\n"
+        "  --fail-closed   no answer from the server: exit 2 (the agent reads: deny);\n"
+        "                  without it, exit 1 (the agent reads: the hook failed, ask locally)\n\n"
+        "Environment: LOOPGATE_API_KEY (the key), LOOPGATE_SESSION (the Loopgate session,\n"
+        "X-Loopgate-Session), LOOPGATE_WAIT (seconds to wait, X-Loopgate-Wait).\n");
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *ctx)
+{
+    struct sbuf *b = ctx;
+
+    if (b->len + size * n > ANSWER_MAX)
+        return 0;
+    sb_append(b, p, size * n);
+    return size * n;
+}
+
+/* stdin, at most STDIN_MAX bytes; -1 when longer or unreadable. */
+static int read_stdin(struct sbuf *b)
+{
+    char buf[8192];
+    size_t n;
+
+    while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+        if (b->len + n > STDIN_MAX)
+            return -1;
+        sb_append(b, buf, n);
+    }
+    return ferror(stdin) ? -1 : 0;
+}
+
+/* A header line from an environment variable, refused when it would break the line. */
+static int env_header(struct curl_slist **h, const char *name, const char *var)
+{
+    const char *v = getenv(var);
+    char line[HEADER_MAX];
+
+    if (!v || !*v)
+        return 0;
+    if (strpbrk(v, "\r\n") || lg_snprintf(line, sizeof(line), "%s: %s", name, v) < 0)
+        return -1;
+    *h = curl_slist_append(*h, line);
+    return 0;
+}
+
+/* Fail: why on stderr, and the exit status the agent reads as intended. */
+static int fail(bool closed, const char *fmt, const char *what)
+{
+    fprintf(stderr, "Loopgate: ");
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, closed ? " (denied: the hook fails closed)\n" : "\n");
+    return closed ? 2 : 1;
+}
+
+int hookcli_main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"url", required_argument, NULL, 'u'},
+                                         {"fail-closed", no_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *base = getenv("LOOPGATE_URL"), *agent;
+    struct sbuf in = {0}, ans = {0};
+    struct curl_slist *h = NULL;
+    char url[2048], errbuf[CURL_ERROR_SIZE] = "";
+    bool closed = false;
+    long status = 0;
+    size_t blen;
+    json_t *j = NULL;
+    CURL *curl = NULL;
+    int c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'u')
+            base = optarg;
+        else if (c == 'f')
+            closed = true;
+        else if (c == 'h') {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    agent = optind < argc ? argv[optind] : NULL;
+    if (!agent || optind + 1 != argc ||
+        (strcmp(agent, "claude-code") && strcmp(agent, "codex") && strcmp(agent, "gemini"))) {
+        usage(stderr);
+        return 2;
+    }
+    if (!base || !*base)
+        base = "http://127.0.0.1:8080";
+    blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    if ((strncmp(base, "http://", 7) && strncmp(base, "https://", 8)) || blen > 2000 ||
+        lg_snprintf(url, sizeof(url), "%.*s/v1/hooks/%s", (int)blen, base, agent) < 0) {
+        rc = fail(closed, "the server URL %s is not an http(s) URL of at most 2000 bytes", base);
+        goto out;
+    }
+    if (read_stdin(&in) < 0 || !in.p) {
+        rc = fail(closed, "%s", "no hook input on stdin (or more than 1 MiB)");
+        goto out;
+    }
+    h = curl_slist_append(h, "Content-Type: application/json");
+    if (env_header(&h, "X-API-Key", "LOOPGATE_API_KEY") < 0 ||
+        env_header(&h, "X-Loopgate-Session", "LOOPGATE_SESSION") < 0 ||
+        env_header(&h, "X-Loopgate-Wait", "LOOPGATE_WAIT") < 0) {
+        rc = fail(closed, "%s",
+                  "LOOPGATE_API_KEY, LOOPGATE_SESSION or LOOPGATE_WAIT holds a "
+                  "line break or is too long");
+        goto out;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    curl = curl_easy_init();
+    if (!curl) {
+        rc = fail(closed, "%s", "could not start the HTTP client");
+        goto out;
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, in.p);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)in.len);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ans);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)CALL_TIMEOUT_S);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (curl_easy_perform(curl) != CURLE_OK) {
+        rc = fail(closed, "the server could not be reached: %s", errbuf);
+        goto out;
+    }
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    j = ans.p ? json_loadb(ans.p, ans.len, 0, NULL) : NULL;
+    if (status != 200 || !json_is_object(j)) {
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        char why[600];
+
+        lg_snprintf(why, sizeof(why), "the server answered %ld: %s", status,
+                    msg ? msg : "no JSON answer");
+        rc = fail(closed, "%s", why);
+        goto out;
+    }
+    fwrite(ans.p, 1, ans.len, stdout);
+    fputc('\n', stdout);
+    rc = fflush(stdout) == 0 ? 0 : 1;
+out:
+    json_decref(j);
+    if (curl)
+        curl_easy_cleanup(curl);
+    curl_slist_free_all(h);
+    sb_free(&in);
+    sb_free(&ans);
+    return rc;
+}

@@ -1,0 +1,625 @@
+/*
+ * hooks.c - see hooks.h.
+ *
+ * A call is parsed with bounds (hooks_parse), rendered for reading on a
+ * phone (the tool, the command or the file path, a diff for an edit, the
+ * working directory and the agent session), submitted like any request
+ * (validate_submit, store_request_submit), waited for (wait_poll), and
+ * answered (hooks_decide, hooks_answer). Edits go through the request's
+ * params: Bash {command}, Write {file_path, content}, Edit {file_path,
+ * old_string, new_string}, each with a schema that keeps the person to
+ * those fields; a tool input too large for params is asked without them.
+ */
+#include "hooks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "notify.h"
+#include "params.h"
+#include "policy.h"
+#include "store_requests.h"
+#include "validate.h"
+#include "wait.h"
+
+#define TOOL_NAME_MAX 128
+#define CWD_MAX 4096
+#define INPUT_MAX_BYTES 65536
+#define SUGGESTIONS_MAX 32
+/* Bytes of the rendered call kept; Telegram cuts further and links the rest. */
+#define MESSAGE_CAP 12000
+#define META_CAP 1024 /* bytes of each metadata value */
+#define SESSION_LABEL "Allow for this session"
+#define SESSION_RULE_EXPIRES (7 * 86400) /* an agent session's rule outlives no session */
+
+static const char *agent_label(enum hooks_agent a)
+{
+    switch (a) {
+    case HOOKS_CLAUDE_CODE:
+    case HOOKS_CLAUDE_MCP:
+        return "Claude Code";
+    case HOOKS_CODEX:
+        return "Codex";
+    case HOOKS_GEMINI:
+        return "Gemini CLI";
+    }
+    return "An agent";
+}
+
+static const char *agent_client(enum hooks_agent a)
+{
+    switch (a) {
+    case HOOKS_CLAUDE_CODE:
+        return "claude-code";
+    case HOOKS_CLAUDE_MCP:
+        return "claude-code-mcp";
+    case HOOKS_CODEX:
+        return "codex";
+    case HOOKS_GEMINI:
+        return "gemini-cli";
+    }
+    return "agent";
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+/*
+ * An optional string field: an id (validate_id_text) when `id`, else at
+ * most `max` bytes; *out NULL when absent or null.
+ */
+static int opt_string(json_t *body, const char *field, size_t max, bool id, const char **out,
+                      struct lg_error *err)
+{
+    json_t *v = json_object_get(body, field);
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return lg_fail(err, 400, "invalid_field", "%s must be a string", field);
+    if (id && validate_id_text(json_string_value(v), field, "field", err) < 0)
+        return -1;
+    if (!id && json_string_length(v) > max)
+        return lg_fail(err, 400, "invalid_field", "%s must be at most %zu bytes", field, max);
+    *out = json_string_value(v);
+    return 0;
+}
+
+static bool tool_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n < 1 || n > TOOL_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+/* The event an agent's body must name: NULL when the agent sends none. */
+static int check_event(enum hooks_agent agent, json_t *body, struct hooks_call *hc,
+                       struct lg_error *err)
+{
+    json_t *v = json_object_get(body, "hook_event_name");
+    const char *e = json_string_value(v);
+
+    if (agent == HOOKS_CLAUDE_MCP)
+        return 0;
+    if (agent == HOOKS_CLAUDE_CODE) {
+        if (!v)
+            return lg_fail(err, 400, "missing_field",
+                           "hook_event_name is required: PermissionRequest or PreToolUse");
+        if (e && !strcmp(e, "PreToolUse"))
+            hc->pre_tool_use = true;
+        else if (!e || strcmp(e, "PermissionRequest"))
+            return lg_fail(err, 400, "invalid_field",
+                           "hook_event_name must be PermissionRequest or PreToolUse (configure "
+                           "this hook for those events only)");
+        return 0;
+    }
+    if (v && (!e || strcmp(e, agent == HOOKS_CODEX ? "PermissionRequest" : "BeforeTool")))
+        return lg_fail(err, 400, "invalid_field", "hook_event_name must be %s",
+                       agent == HOOKS_CODEX ? "PermissionRequest" : "BeforeTool");
+    return 0;
+}
+
+int hooks_parse(enum hooks_agent agent, json_t *body, struct hooks_call *hc, struct lg_error *err)
+{
+    bool mcp = agent == HOOKS_CLAUDE_MCP;
+    const char *input_field = mcp ? "input" : "tool_input";
+    const char *dummy;
+    json_t *v;
+    char *dump;
+    size_t n;
+
+    memset(hc, 0, sizeof(*hc));
+    hc->agent = agent;
+    if (check_event(agent, body, hc, err) < 0)
+        return -1;
+    v = json_object_get(body, "tool_name");
+    if (!v)
+        return lg_fail(err, 400, "missing_field", "tool_name is required");
+    if (!json_is_string(v) || !tool_name_ok(json_string_value(v)))
+        return lg_fail(err, 400, "invalid_field",
+                       "tool_name must be 1-%d printable ASCII characters without spaces",
+                       TOOL_NAME_MAX);
+    hc->tool = json_string_value(v);
+    hc->input = json_object_get(body, input_field);
+    if (!hc->input)
+        return lg_fail(err, 400, "missing_field", "%s is required", input_field);
+    if (!json_is_object(hc->input))
+        return lg_fail(err, 400, "invalid_field", "%s must be an object", input_field);
+    dump = json_dumps(hc->input, JSON_COMPACT);
+    n = dump ? strlen(dump) : INPUT_MAX_BYTES + 1;
+    free(dump);
+    if (n > INPUT_MAX_BYTES)
+        return lg_fail(err, 400, "invalid_field", "%s must be at most %d bytes as JSON",
+                       input_field, INPUT_MAX_BYTES);
+    if (mcp)
+        return opt_string(body, "tool_use_id", ID_MAX_BYTES, false, &dummy, err);
+    if (opt_string(body, "session_id", ID_MAX_BYTES, true, &hc->agent_session, err) < 0 ||
+        opt_string(body, "cwd", CWD_MAX, false, &hc->cwd, err) < 0)
+        return -1;
+    v = json_object_get(body, "permission_suggestions");
+    if (agent == HOOKS_CLAUDE_CODE && v && !json_is_null(v)) {
+        size_t i;
+        json_t *s;
+
+        if (!json_is_array(v) || json_array_size(v) > SUGGESTIONS_MAX)
+            return lg_fail(err, 400, "invalid_field",
+                           "permission_suggestions must be an array of at most %d objects",
+                           SUGGESTIONS_MAX);
+        json_array_foreach(v, i, s)
+        {
+            if (!json_is_object(s))
+                return lg_fail(err, 400, "invalid_field",
+                               "permission_suggestions[%zu] must be an object", i);
+        }
+        if (json_array_size(v) > 0)
+            hc->suggestions = v;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the request */
+
+static const char *input_str(const struct hooks_call *hc, const char *key)
+{
+    return json_string_value(json_object_get(hc->input, key));
+}
+
+/* Each line of `s` prefixed with `mark` (a diff's side). */
+static void diff_lines(struct sbuf *b, const char *mark, const char *s)
+{
+    while (*s) {
+        const char *nl = strchr(s, '\n');
+        size_t n = nl ? (size_t)(nl - s) : strlen(s);
+
+        sb_puts(b, mark);
+        sb_append(b, s, n);
+        sb_puts(b, "\n");
+        s += n + (nl ? 1 : 0);
+    }
+}
+
+/* The call as a person reads it on a phone, cut to MESSAGE_CAP bytes (new string). */
+static char *render(const struct hooks_call *hc)
+{
+    const char *cmd = input_str(hc, "command"), *path = input_str(hc, "file_path");
+    const char *old_s = input_str(hc, "old_string"), *new_s = input_str(hc, "new_string");
+    const char *content = input_str(hc, "content"), *why = input_str(hc, "description");
+    struct sbuf b = {0};
+    size_t keep;
+    char *out;
+
+    sb_printf(&b, "%s wants to use %s\n", agent_label(hc->agent), hc->tool);
+    if (why && *why)
+        sb_printf(&b, "Why: %s\n", why);
+    if (cmd) {
+        sb_printf(&b, "$ %s\n", cmd);
+    } else if (path) {
+        sb_printf(&b, "File: %s\n", path);
+        if (old_s && new_s) {
+            diff_lines(&b, "- ", old_s);
+            diff_lines(&b, "+ ", new_s);
+        } else if (content) {
+            sb_puts(&b, "New content:\n");
+            sb_puts(&b, content);
+            sb_puts(&b, "\n");
+        }
+    } else {
+        char *j = json_dumps(hc->input, JSON_INDENT(1) | JSON_SORT_KEYS);
+        sb_puts(&b, j ? j : "{}");
+        sb_puts(&b, "\n");
+        free(j);
+    }
+    keep = utf8_cut(b.p, b.len, MESSAGE_CAP);
+    if (keep < b.len) {
+        out = xmalloc(keep + 16);
+        memcpy(out, b.p, keep);
+        memcpy(out + keep, "\n[cut]", 7);
+    } else {
+        out = xstrdup(b.p);
+    }
+    sb_free(&b);
+    return out;
+}
+
+static json_t *meta_value(const char *s)
+{
+    size_t n = strlen(s), keep = utf8_cut(s, n, META_CAP);
+
+    return json_stringn(s, keep);
+}
+
+/*
+ * The params a person may edit and their schema, for the tools whose input
+ * Loopgate knows; NULL for other tools, for agents that take no edited
+ * input, and when the params would be too large.
+ */
+static json_t *edit_params(const struct hooks_call *hc, json_t **schema)
+{
+    static const char *const bash[] = {"command", NULL};
+    static const char *const write[] = {"file_path", "content", NULL};
+    static const char *const edit[] = {"file_path", "old_string", "new_string", NULL};
+    const char *const *keys = NULL;
+    json_t *p, *props, *req;
+    char *dump;
+    size_t n;
+
+    *schema = NULL;
+    if (hc->agent != HOOKS_CLAUDE_CODE && hc->agent != HOOKS_CLAUDE_MCP)
+        return NULL;
+    if (!strcmp(hc->tool, "Bash"))
+        keys = bash;
+    else if (!strcmp(hc->tool, "Write"))
+        keys = write;
+    else if (!strcmp(hc->tool, "Edit"))
+        keys = edit;
+    else
+        return NULL;
+    p = json_object();
+    props = json_object();
+    req = json_array();
+    for (int i = 0; keys[i]; i++) {
+        json_t *v = json_object_get(hc->input, keys[i]);
+        if (!json_is_string(v)) {
+            json_decref(p);
+            json_decref(props);
+            json_decref(req);
+            return NULL;
+        }
+        json_object_set(p, keys[i], v);
+        json_object_set_new(props, keys[i], json_pack("{s:s}", "type", "string"));
+        json_array_append_new(req, json_string(keys[i]));
+    }
+    dump = json_dumps(p, JSON_COMPACT);
+    n = dump ? strlen(dump) : PARAMS_MAX_BYTES + 1;
+    free(dump);
+    if (n > PARAMS_MAX_BYTES) {
+        json_decref(p);
+        json_decref(props);
+        json_decref(req);
+        return NULL;
+    }
+    *schema = json_pack("{s:s, s:o, s:o, s:b}", "type", "object", "properties", props, "required",
+                        req, "additionalProperties", 0);
+    return p;
+}
+
+/*
+ * Whether "Allow for this session" is offered for `hc`: only for a call
+ * that names its agent session (a rule for any session would be too
+ * broad), by Claude Code when it suggested permissions, always by Codex and
+ * Gemini CLI.
+ */
+static bool offers_session(const struct hooks_call *hc)
+{
+    if (!hc->agent_session)
+        return false;
+    if (hc->agent == HOOKS_CLAUDE_CODE)
+        return !hc->pre_tool_use && hc->suggestions;
+    return hc->agent == HOOKS_CODEX || hc->agent == HOOKS_GEMINI;
+}
+
+/* The /hitl/request body for `hc` (new reference). */
+static json_t *submit_body(const struct hooks_call *hc, const char *session, int wait_s,
+                           bool with_params)
+{
+    char *msg = render(hc);
+    json_t *opts = json_pack("[{s:s, s:b}, {s:s, s:b}]", "label", "Approve", "approve", 1, "label",
+                             "Deny", "approve", 0);
+    json_t *meta = json_object(), *schema = NULL, *params;
+    json_t *body;
+
+    if (offers_session(hc))
+        json_array_append_new(opts, json_pack("{s:s, s:b}", "label", SESSION_LABEL, "approve", 1));
+    if (hc->cwd && *hc->cwd)
+        json_object_set_new(meta, "cwd", meta_value(hc->cwd));
+    if (hc->agent_session)
+        json_object_set_new(meta, "agent_session", meta_value(hc->agent_session));
+    body = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:i, s:s, s:s, s:O}", "session_id", session,
+                     "client_id", agent_client(hc->agent), "message", msg, "request_type",
+                     "confirmation", "options", opts, "metadata", meta, "timeout_seconds", wait_s,
+                     "on_timeout", "deny", "tool", hc->tool, "tool_input", hc->input);
+    free(msg);
+    if (hc->agent_session)
+        json_object_set_new(body, "agent_session", json_string(hc->agent_session));
+    if (with_params && (params = edit_params(hc, &schema)) != NULL) {
+        json_object_set_new(body, "params", params);
+        json_object_set_new(body, "params_schema", schema);
+    }
+    return body;
+}
+
+int hooks_submit(const struct config *cfg, const struct actor *who, const struct hooks_call *hc,
+                 const char *session, int wait_s, char id[64], struct lg_error *err)
+{
+    struct submit_in in;
+    json_t *body = submit_body(hc, session, wait_s, true), *out = NULL;
+    bool queued = false;
+    int rc;
+
+    if (!body)
+        return lg_fail(err, 500, "internal", "could not build the request");
+    rc = validate_submit(body, cfg->request_timeout, &in, err);
+    if (rc < 0 && json_object_get(body, "params")) {
+        /* params a person could not edit safely (validate.c's limits): ask without them */
+        json_decref(body);
+        body = submit_body(hc, session, wait_s, false);
+        rc = validate_submit(body, cfg->request_timeout, &in, err);
+    }
+    if (rc == 0)
+        rc = store_request_submit(who, &in, NULL, NULL, cfg->max_concurrent_requests, &queued, &out,
+                                  err);
+    if (queued)
+        notify_outbox_kick_paced();
+    if (rc == 0) {
+        lg_strlcpy(id, json_string_value(json_object_get(out, "request_id")), 64);
+        log_info("request submitted", "tenant=%s session=%s request=%s via=%s tool=%s", who->tenant,
+                 session, id, agent_client(hc->agent), hc->tool);
+    }
+    json_decref(out);
+    json_decref(body);
+    return rc;
+}
+
+void hooks_abandon(const struct actor *who, const char *id)
+{
+    struct lg_error err;
+    json_t *gone = NULL;
+
+    if (store_request_cancel(who, id, &gone, &err) == 0)
+        notify_outbox_kick(); /* its message says so */
+    json_decref(gone);
+}
+
+/* ---------------------------------------------------------------- the verdict */
+
+/*
+ * The rule behind "Allow for this session": the same tool with exactly the
+ * same input (policy_text), in this Loopgate session, for this agent
+ * session. Whether it was added; the call itself is allowed either way.
+ */
+static bool allow_session(const struct actor *who, const struct hooks_call *hc, const char *session,
+                          const char *name)
+{
+    struct lg_error err;
+    char *text = policy_text(hc->tool, hc->input), *re = NULL, by[160];
+    int64_t rule = 0;
+    int rc = -1;
+
+    lg_snprintf(by, sizeof(by), "%s (Allow for this session)", name && *name ? name : "a person");
+    if (text && (re = policy_exact_regex(text, &err)) != NULL)
+        rc = policy_allow_for_session(who->tenant, session, hc->agent_session, hc->tool, re,
+                                      SESSION_RULE_EXPIRES, by, &rule, &err);
+    if (rc == 0)
+        log_info("session rule added", "tenant=%s session=%s rule=%lld tool=%s", who->tenant,
+                 session, (long long)rule, hc->tool);
+    else if (text)
+        log_warn("session rule not added", "tenant=%s session=%s tool=%s error=\"%s\"", who->tenant,
+                 session, hc->tool, err.message);
+    free(text);
+    free(re);
+    return rc == 0;
+}
+
+void hooks_decide(const struct actor *who, const struct hooks_call *hc, const char *session,
+                  json_t *poll, int wait_s, struct hooks_verdict *v)
+{
+    const char *status = json_string_value(json_object_get(poll, "status"));
+    const char *reason = json_string_value(json_object_get(poll, "reason"));
+    const char *response = json_string_value(json_object_get(poll, "response"));
+    const char *name =
+        json_string_value(json_object_get(json_object_get(poll, "responder"), "name"));
+
+    memset(v, 0, sizeof(*v));
+    if (!poll || !json_is_true(json_object_get(poll, "completed")) ||
+        (status && !strcmp(status, "timeout"))) {
+        snprintf(v->reason, sizeof(v->reason), "No one approved this in %d s (Loopgate)", wait_s);
+        return;
+    }
+    if (status && !strcmp(status, "canceled")) {
+        lg_strlcpy(v->reason, "The request was canceled in Loopgate", sizeof(v->reason));
+        return;
+    }
+    v->allow = json_is_true(json_object_get(poll, "approved"));
+    if (reason && *reason)
+        utf8_strlcpy(v->reason, reason, sizeof(v->reason));
+    else
+        snprintf(v->reason, sizeof(v->reason), "%s by %s (Loopgate)",
+                 v->allow ? "Approved" : "Denied", name && *name ? name : "a person");
+    if (!v->allow)
+        return;
+    /* The person's choice stands even if the rule could not be added (logged). */
+    if (response && !strcmp(response, SESSION_LABEL) && offers_session(hc)) {
+        v->for_session = true;
+        (void)allow_session(who, hc, session, name);
+    }
+    if (json_is_true(json_object_get(poll, "edited")) &&
+        json_is_object(json_object_get(poll, "params"))) {
+        v->updated_input = json_deep_copy(hc->input);
+        json_object_update(v->updated_input, json_object_get(poll, "params"));
+    }
+}
+
+void hooks_verdict_free(struct hooks_verdict *v)
+{
+    json_decref(v->updated_input);
+    v->updated_input = NULL;
+}
+
+/* Claude Code's permission suggestions, kept for this session only (new reference). */
+static json_t *session_permissions(const struct hooks_call *hc)
+{
+    json_t *out = json_array(), *s;
+    size_t i;
+
+    json_array_foreach(hc->suggestions, i, s)
+    {
+        json_t *c = json_deep_copy(s);
+        json_object_set_new(c, "destination", json_string("session"));
+        json_array_append_new(out, c);
+    }
+    return out;
+}
+
+json_t *hooks_answer(const struct hooks_call *hc, const struct hooks_verdict *v)
+{
+    json_t *d;
+
+    switch (hc->agent) {
+    case HOOKS_CLAUDE_MCP:
+        if (!v->allow)
+            return json_pack("{s:s, s:s}", "behavior", "deny", "message", v->reason);
+        return json_pack("{s:s, s:O}", "behavior", "allow", "updatedInput",
+                         v->updated_input ? v->updated_input : hc->input);
+    case HOOKS_GEMINI:
+        return json_pack("{s:s, s:s}", "decision", v->allow ? "allow" : "deny", "reason",
+                         v->reason);
+    case HOOKS_CODEX:
+        d = v->allow ? json_pack("{s:s}", "behavior", "allow")
+                     : json_pack("{s:s, s:s}", "behavior", "deny", "message", v->reason);
+        return json_pack("{s:{s:s, s:o}}", "hookSpecificOutput", "hookEventName",
+                         "PermissionRequest", "decision", d);
+    case HOOKS_CLAUDE_CODE:
+        break;
+    }
+    if (hc->pre_tool_use) {
+        d = json_pack("{s:s, s:s, s:s}", "hookEventName", "PreToolUse", "permissionDecision",
+                      v->allow ? "allow" : "deny", "permissionDecisionReason", v->reason);
+        if (v->allow && v->updated_input)
+            json_object_set(d, "updatedInput", v->updated_input);
+        return json_pack("{s:o}", "hookSpecificOutput", d);
+    }
+    if (!v->allow)
+        d = json_pack("{s:s, s:s, s:b}", "behavior", "deny", "message", v->reason, "interrupt", 0);
+    else {
+        d = json_pack("{s:s}", "behavior", "allow");
+        if (v->updated_input)
+            json_object_set(d, "updatedInput", v->updated_input);
+        if (v->for_session && hc->suggestions)
+            json_object_set_new(d, "updatedPermissions", session_permissions(hc));
+    }
+    return json_pack("{s:{s:s, s:o}}", "hookSpecificOutput", "hookEventName", "PermissionRequest",
+                     "decision", d);
+}
+
+/* ---------------------------------------------------------------- HTTP */
+
+int hooks_call_session(struct http_req *r, enum hooks_agent agent, const char **session,
+                       struct lg_error *err)
+{
+    const char *h = http_param(r, "HTTP_X_LOOPGATE_SESSION");
+
+    if (h) {
+        *session = h;
+        return validate_id_text(h, "X-Loopgate-Session", "header", err);
+    }
+    if (r->cfg->hooks_default_session && *r->cfg->hooks_default_session) {
+        *session = r->cfg->hooks_default_session;
+        return 0;
+    }
+    if (agent == HOOKS_CLAUDE_MCP) {
+        *session = r->cfg->mcp_default_session;
+        return 0;
+    }
+    return lg_fail(err, 400, "missing_header",
+                   "X-Loopgate-Session header is required (the Loopgate session to ask in; or set "
+                   "hooks_default_session)");
+}
+
+int hooks_call_wait(struct http_req *r, enum hooks_agent agent, struct lg_error *err)
+{
+    const char *h = http_param(r, "HTTP_X_LOOPGATE_WAIT");
+    int64_t s;
+
+    if (!h)
+        return agent == HOOKS_GEMINI  ? HOOKS_WAIT_GEMINI
+               : agent == HOOKS_CODEX ? HOOKS_WAIT_CODEX
+                                      : HOOKS_WAIT_CLAUDE;
+    if (parse_int64(h, &s) < 0 || s < 1 || s > TIMEOUT_MAX_SECONDS)
+        return lg_fail(err, 400, "invalid_header",
+                       "X-Loopgate-Wait must be a whole number of seconds, 1-%d",
+                       TIMEOUT_MAX_SECONDS);
+    return (int)s;
+}
+
+static void handle(struct http_req *r, enum hooks_agent agent)
+{
+    struct lg_error err;
+    struct hooks_call hc;
+    struct hooks_verdict v;
+    json_t *body = NULL, *poll = NULL, *out = NULL;
+    const char *session = NULL;
+    char id[64];
+    int wait_s = 0, rc;
+
+    rc = parse_json_object(r->body, r->body_len, &body, &err);
+    if (rc == 0)
+        rc = hooks_parse(agent, body, &hc, &err);
+    if (rc == 0)
+        rc = hooks_call_session(r, agent, &session, &err);
+    if (rc == 0 && (wait_s = hooks_call_wait(r, agent, &err)) < 0)
+        rc = -1;
+    if (rc == 0)
+        rc = hooks_submit(r->cfg, &r->who, &hc, session, wait_s, id, &err);
+    if (rc < 0)
+        goto out;
+    /* A second more than the request's own timeout, so that its expiry usually lands first. */
+    if (wait_poll(r->cfg, &r->who, id, wait_s + 1, &poll, &err) < 0) {
+        hooks_abandon(&r->who, id);
+        rc = -1;
+        goto out;
+    }
+    hooks_decide(&r->who, &hc, session, poll, wait_s, &v);
+    out = hooks_answer(&hc, &v);
+    log_info("hook answered", "tenant=%s session=%s request=%s via=%s allow=%d", r->who.tenant,
+             session, id, agent_client(agent), v.allow);
+    hooks_verdict_free(&v);
+out:
+    if (rc < 0)
+        http_send_error(r, &err);
+    else
+        http_send_json(r, 200, out);
+    json_decref(poll);
+    json_decref(body);
+}
+
+void hooks_claude_code(struct http_req *r)
+{
+    handle(r, HOOKS_CLAUDE_CODE);
+}
+
+void hooks_codex(struct http_req *r)
+{
+    handle(r, HOOKS_CODEX);
+}
+
+void hooks_gemini(struct http_req *r)
+{
+    handle(r, HOOKS_GEMINI);
+}
