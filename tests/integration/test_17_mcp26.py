@@ -218,7 +218,7 @@ def test_stdio_bridge_stateless(s):
 
     try:
         eq(send(1, "server/discover", {})["result"]["resultType"], "complete")
-        eq(len(send(2, "tools/list", {})["result"]["tools"]), 5)
+        eq(len(send(2, "tools/list", {})["result"]["tools"]), 6)  # with permission_prompt
         res = send(3, "tools/call", {"name": "request_human_input",
                                      "arguments": {"message": "stdio task?"}})["result"]
         eq(res["resultType"], "task")
