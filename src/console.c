@@ -559,7 +559,8 @@ static int vote_params(json_t *d, json_t *edit, json_t **out, struct lg_error *e
 
     *out = NULL;
     if (!json_is_object(edit))
-        return lg_fail(err, 400, "invalid_field", "params must be an object: the whole params approved");
+        return lg_fail(err, 400, "invalid_field",
+                       "params must be an object: the whole params approved");
     if (!json_is_object(params))
         return lg_fail(err, 422, "invalid_params", "this request has no parameters to edit");
     if (json_integer_value(json_object_get(d, "approvals_required")) > 1)

@@ -1096,8 +1096,7 @@ static bool same_class(json_t *cur, json_t *v)
     return json_typeof(cur) == json_typeof(v);
 }
 
-int params_replace(json_t *params, json_t *schema, json_t *repl, json_t **out,
-                   struct lg_error *err)
+int params_replace(json_t *params, json_t *schema, json_t *repl, json_t **out, struct lg_error *err)
 {
     json_t *props = json_object_get(schema, "properties"), *x, *cur;
     const char *k;

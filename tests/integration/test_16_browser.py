@@ -371,3 +371,23 @@ def test_input_and_choice_answered(s):
     eq((p["status"], p["approved"], p["response"]), ("completed", False, "Hold"), "the option pressed")
     eq(res["input_flash"], "Answer sent.", "answer result")
     eq(res["choice_flash"], "Denied.", "vote result")
+
+
+def test_edits_approve_exactly_what_the_form_shows(s):
+    """A boolean set to "(not set)" and a cleared field are removed, not kept
+    with their submitted values; without a schema a number stays a number
+    (a number input) and a boolean a boolean (a true/false select)."""
+    register(s, "console-whole", console_approvers=["admin"])
+    rid = submit(s, "console-whole", "Scale the web tier?", request_type="confirmation",
+                 params={"replicas": 3, "env": "staging", "dry_run": True, "note": "x"},
+                 params_schema=SCHEMA)
+    rid2 = submit(s, "console-whole", "Resize?", request_type="confirmation",
+                  params={"n": 3, "on": True})
+    res = browser(s, "edits_whole", link=link(s), rid=rid, rid2=rid2)
+    eq(res["posted"][0], {"approve": True, "params": {"replicas": 3, "env": "staging"}},
+       "the whole params as shown")
+    p = s.get("/hitl/poll?request_id=" + rid).json
+    eq((p["approved"], p["params"], p["edited"]), (True, {"replicas": 3, "env": "staging"}, True))
+    eq(res["types"], {"n": "number", "on": "select"})
+    p = s.get("/hitl/poll?request_id=" + rid2).json
+    eq((p["approved"], p["params"], p["edited"]), (True, {"n": 7, "on": False}, True))

@@ -168,9 +168,18 @@ function decision(r, done) {
     if (!form.empty) {
       edits = h('div', {class: 'edits', id: 'edits'},
           h('h3', null, 'Approve with edits'),
-          h('p', {class: 'muted'}, 'Change the params the agent will act with, then approve them.'),
+          h('p', {class: 'muted'}, 'The agent will act with exactly these params: a field left empty or "(not set)" is removed.'),
           form.el, perr,
-          h('div', {class: 'row'}, btn('Approve with edits', 'yes', 'approve-edits', () => send({approve: true, params: form.read()}, 'params'))));
+          h('div', {class: 'row'}, btn('Approve with edits', 'yes', 'approve-edits', () => {
+            let params;
+            try {
+              params = form.read();
+            } catch (e) {
+              say(perr, e.message);
+              return;
+            }
+            send({approve: true, params}, 'params');
+          })));
     }
   }
 
