@@ -391,3 +391,12 @@ def test_edits_approve_exactly_what_the_form_shows(s):
     eq(res["types"], {"n": "number", "on": "select"})
     p = s.get("/hitl/poll?request_id=" + rid2).json
     eq((p["approved"], p["params"], p["edited"]), (True, {"n": 7, "on": False}, True))
+
+
+def test_sessions_page_with_odd_session_ids(s):
+    """A session id with ! ' ( ) * neither breaks the Sessions page nor its link."""
+    sid = "deploy (prod)!'*"
+    register(s, sid, console_approvers=["admin"])
+    res = browser(s, "sessions_odd", link=link(s), sid=sid)
+    ok(sid in res["names"], "the session is listed: %r" % res["names"])
+    eq(res["filter"], sid, "the history filter is the session id")
