@@ -400,3 +400,29 @@ def test_sessions_page_with_odd_session_ids(s):
     res = browser(s, "sessions_odd", link=link(s), sid=sid)
     ok(sid in res["names"], "the session is listed: %r" % res["names"])
     eq(res["filter"], sid, "the history filter is the session id")
+
+
+def test_request_page_follows_refusals_case_and_quorum(s):
+    """After a 409 the page shows the request as it is (not pending with live
+    buttons); a page opened by an upper-case id follows live events; the
+    Decide card's "N of M approvals" follows other approvers' votes."""
+    from test_16_console import login as console_login
+    register(s, "console-follow", console_approvers=["admin", "ann"])
+    conf = {"request_type": "confirmation"}
+    rid1 = submit(s, "console-follow", "First?", **conf)
+    rid2 = submit(s, "console-follow", "Second?", **conf)
+    rid3 = submit(s, "console-follow", "Third?", approvals_required=2, **conf)
+
+    def cancel(d):
+        r = s.post("/hitl/cancel", {"request_id": d["rid"]})
+        eq(r.status, 200, repr(r))
+
+    def ann(d):
+        r = console_login(s, "--name", "ann").vote(d["rid"], {"approve": True})
+        eq((r.status, r.json["result"]), (200, "voted"), repr(r))
+
+    res = browser(s, "request_live", {"cancel": cancel, "ann": ann}, link=link(s),
+                  rid1=rid1, rid2=rid2, rid3=rid3)
+    ok("canceled" in res["after_409"]["decided"], repr(res["after_409"]))
+    ok("no longer pending" in res["after_409"]["flash"], repr(res["after_409"]))
+    ok("0 of 2" in res["quorum_before"] and "1 of 2" in res["quorum_after"], repr(res))

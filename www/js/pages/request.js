@@ -91,8 +91,9 @@ function timeline(r) {
         : h('p', {class: 'muted'}, 'Nothing recorded yet.'));
 }
 
-// The controls; `done(result)` gets the server's answer to a vote.
-function decision(r, done) {
+// The controls; `done(result)` gets the server's answer to a vote, and
+// `refused(error)` a refusal (the page then loads the request again).
+function decision(r, done, refused) {
   if (r.status !== 'pending') {
     return h('section', {class: 'card', id: 'decision'}, h('p', {id: 'decided'}, 'This request is ' + outcome(r) + '.'));
   }
@@ -122,6 +123,7 @@ function decision(r, done) {
       for (const b of buttons) b.disabled = false;
       if (e.status === 401) return;
       say(where === 'params' && e.code === 'invalid_params' ? perr : err, e.message);
+      refused(e);
     }
   };
   const btn = (label, cls, action, fn) => {
@@ -185,7 +187,7 @@ function decision(r, done) {
 
   return h('section', {class: 'card', id: 'decision'},
       h('h2', null, 'Decide'),
-      h('p', {class: 'muted'}, quorum(r) + ' so far.'),
+      h('p', {class: 'muted', id: 'decide-quorum'}, quorum(r) + ' so far.'),
       main,
       h('label', {for: 'reason'}, 'Reason or comment (optional)'),
       reason,
@@ -195,7 +197,8 @@ function decision(r, done) {
 }
 
 export async function requestPage(root, ctx) {
-  const id = ctx.id;
+  // Ids are UUIDs, sent in lower case: one typed in upper case is the same request.
+  const id = String(ctx.id).toLowerCase();
   const top = h('div', {id: 'request-info'});
   const dec = h('div');
   const vs = h('div');
@@ -208,9 +211,24 @@ export async function requestPage(root, ctx) {
     replace(top, info(r));
     replace(vs, votes(r));
     replace(tl, timeline(r));
+    // The decision card is rebuilt only when what it offers changes (typed
+    // edits and a reason are kept); its quorum line follows every change.
     const key = [r.status, r.can_vote, r.already_voted].join();
-    if (!last || last !== key) replace(dec, decision(r, voted));
+    if (!last || last !== key) replace(dec, decision(r, voted, refused));
+    else {
+      const q = dec.querySelector('#decide-quorum');
+      if (q) replace(q, quorum(r) + ' so far.');
+    }
     last = key;
+  };
+  // A refused vote (409: decided, canceled or timed out meanwhile) shows the
+  // request as it is now, with the server's words above it.
+  const refused = (e) => {
+    if (e.status === 409) {
+      flash.hidden = false;
+      replace(flash, e.message);
+    }
+    load().catch(() => {});
   };
   const voted = (res) => {
     const r = res.request;
@@ -220,6 +238,7 @@ export async function requestPage(root, ctx) {
         : 'Your vote is counted. ' + (r ? quorum(r) + '.' : ''));
     last = null;
     if (r) render(r);
+    load().catch(() => {});
   };
   const load = async () => {
     const r = await get('requests/' + encodeURIComponent(id));
@@ -237,6 +256,6 @@ export async function requestPage(root, ctx) {
     throw e;
   }
   ctx.onLeave(live((ev) => {
-    if (!ev || ev.request_id === id) load().catch(() => {});
+    if (!ev || String(ev.request_id ?? '').toLowerCase() === id) load().catch(() => {});
   }));
 }
