@@ -339,6 +339,11 @@ def test_link_login_and_logout(s):
     eq(res["me_after"], 401, "the API after logout")
     ok("not valid any more" in res["reused"], "a used link: %r" % res["reused"])
     ok("Telegram" in res["telegram"], "a failed Telegram login: %r" % res["telegram"])
+    for code, words in (("invalid", "could not confirm"), ("expired", "too old"),
+                        ("forbidden", "may see"), ("rate_limited", "Too many"),
+                        ("unavailable", "not available")):
+        ok(words in res["codes"][code] and "did not work" not in res["codes"][code],
+           "#error=%s: %r" % (code, res["codes"][code]))
     eq(s.sql("SELECT count(*), count(revoked_at) FROM console_sessions WHERE person = 'console:carol'"),
        [["1", "1"]], "one session, revoked")
 
