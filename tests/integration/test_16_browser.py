@@ -431,3 +431,9 @@ def test_request_page_follows_refusals_case_and_quorum(s):
     ok("canceled" in res["after_409"]["decided"], repr(res["after_409"]))
     ok("no longer pending" in res["after_409"]["flash"], repr(res["after_409"]))
     ok("0 of 2" in res["quorum_before"] and "1 of 2" in res["quorum_after"], repr(res))
+
+
+def test_refused_stream_is_opened_again(s):
+    """One refused stream (502) is retried after a short back-off."""
+    res = browser(s, "stream_retry", link=link(s))
+    ok(res["opened"] >= 1 and res["ms"] < 9000, repr(res))
