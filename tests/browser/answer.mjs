@@ -6,7 +6,20 @@ import {args, run, shot, signIn} from './lib.mjs';
 
 run('answer', async ({page}) => {
   await signIn(page, args.link);
+  let posts = 0;
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().endsWith('/vote')) posts++;
+  });
   await page.goto(args.base + '/console/#/requests/' + encodeURIComponent(args.input));
+  // The boxes count UTF-8 bytes, as the server does: 600 Cyrillic letters
+  // are 1200 bytes, over the reason's 1024, and are refused before sending.
+  await page.locator('#reason').fill('ж'.repeat(600));
+  await page.locator('#answer').fill('ж'.repeat(2100));
+  const counts = [await page.locator('#reason-count').textContent(), await page.locator('#answer-count').textContent()];
+  await page.locator('button[data-action="answer"]').click();
+  const too_long = await page.locator('#vote-error').textContent();
+  const posts_too_long = posts;
+  await page.locator('#reason').fill('');
   await page.locator('#answer').fill(args.text);
   await page.locator('button[data-action="answer"]').click();
   await page.locator('#decided').waitFor();
@@ -31,5 +44,5 @@ run('answer', async ({page}) => {
   const votes = await page.locator('#votes li').allInnerTexts();
   const controls_left = await page.locator('#decision button').count();
   await shot(page, 'answer-quorum');
-  return {input_flash, buttons, choice_flash, quorum_before, quorum_flash, quorum_after, votes, controls_left};
+  return {counts, too_long, posts_too_long, input_flash, buttons, choice_flash, quorum_before, quorum_flash, quorum_after, votes, controls_left};
 });

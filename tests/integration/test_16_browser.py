@@ -375,6 +375,9 @@ def test_input_and_choice_answered(s):
     p = s.get("/hitl/poll?request_id=" + rch).json
     eq((p["status"], p["approved"], p["response"]), ("completed", False, "Hold"), "the option pressed")
     eq(res["input_flash"], "Answer sent.", "answer result")
+    eq(res["counts"], ["1200 / 1024 bytes", "4200 / 4096 bytes"], "the boxes count UTF-8 bytes")
+    ok("1200 bytes" in res["too_long"], "a reason too long: %r" % res["too_long"])
+    eq(res["posts_too_long"], 0, "nothing sent while a box holds too much")
     eq(res["choice_flash"], "Denied.", "vote result")
 
 

@@ -91,6 +91,30 @@ function timeline(r) {
         : h('p', {class: 'muted'}, 'Nothing recorded yet.'));
 }
 
+// The server's limits, in UTF-8 bytes (src/console.c).
+const REASON_MAX_BYTES = 1024;
+const ANSWER_MAX_BYTES = 4096;
+const utf8 = (t) => new TextEncoder().encode(t).length;
+
+// A counter under a text box, in the server's unit (UTF-8 bytes) of what
+// is sent (`trim`: the text trimmed); `over()` gives the refusal to show when the box holds too much, else ''.
+function counted(box, max, what, trim) {
+  const sent = () => trim ? box.value.trim() : box.value;
+  const count = h('small', {class: 'muted', id: box.id + '-count'});
+  const update = () => {
+    const n = utf8(sent());
+    count.className = n > max ? 'error' : 'muted';
+    replace(count, n + ' / ' + max + ' bytes');
+  };
+  box.addEventListener('input', update);
+  update();
+  const over = () => {
+    const n = utf8(sent());
+    return n > max ? what + ' is ' + n + ' bytes (UTF-8); at most ' + max + ' are allowed.' : '';
+  };
+  return {count, over};
+}
+
 // The controls; `done(result)` gets the server's answer to a vote, and
 // `refused(error)` a refusal (the page then loads the request again).
 function decision(r, done, refused) {
@@ -105,8 +129,10 @@ function decision(r, done, refused) {
   }
   const err = h('p', {class: 'error', role: 'alert', id: 'vote-error', hidden: true});
   const perr = h('p', {class: 'error', role: 'alert', id: 'params-error', hidden: true});
-  const reason = h('textarea', {id: 'reason', rows: 3, maxlength: 1000, placeholder: 'Why? Sent to the agent with your decision.'});
+  const reason = h('textarea', {id: 'reason', rows: 3, maxlength: REASON_MAX_BYTES, placeholder: 'Why? Sent to the agent with your decision.'});
+  const reasonCount = counted(reason, REASON_MAX_BYTES, 'The reason', true);
   const buttons = [];
+  let answerCount = null;
   const say = (el, text) => {
     el.hidden = !text;
     replace(el, text || '');
@@ -114,6 +140,11 @@ function decision(r, done, refused) {
   const send = async (body, where) => {
     say(err, '');
     say(perr, '');
+    const tooLong = reasonCount.over() || (answerCount ? answerCount.over() : '');
+    if (tooLong) {
+      say(err, tooLong);
+      return;
+    }
     const why = reason.value.trim();
     if (why) body.reason = why;
     for (const b of buttons) b.disabled = true;
@@ -143,8 +174,9 @@ function decision(r, done, refused) {
   let main;
   const type = r.request_type;
   if (type === 'input') {
-    const answer = h('textarea', {id: 'answer', rows: 4, maxlength: 4000});
-    main = [h('label', {for: 'answer'}, 'Your answer'), answer,
+    const answer = h('textarea', {id: 'answer', rows: 4, maxlength: ANSWER_MAX_BYTES});
+    answerCount = counted(answer, ANSWER_MAX_BYTES, 'The answer', false);
+    main = [h('label', {for: 'answer'}, 'Your answer'), answer, answerCount.count,
       h('div', {class: 'row'}, btn('Send answer', 'yes', 'answer', () => {
         if (!answer.value.trim()) {
           say(err, 'Write an answer first.');
@@ -191,6 +223,7 @@ function decision(r, done, refused) {
       main,
       h('label', {for: 'reason'}, 'Reason or comment (optional)'),
       reason,
+      reasonCount.count,
       h('div', {class: 'row'}, denyWithReason),
       err,
       edits);
