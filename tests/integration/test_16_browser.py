@@ -8,6 +8,7 @@ should not (dialogs, page errors, CSP violations): none is allowed in any
 test. Screenshots go to build/browser/."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -440,3 +441,30 @@ def test_refused_stream_is_opened_again(s):
     """One refused stream (502) is retried after a short back-off."""
     res = browser(s, "stream_retry", link=link(s))
     ok(res["opened"] >= 1 and res["ms"] < 9000, repr(res))
+
+
+def test_bidi_and_zero_width_shown_as_markers(s):
+    """"\\u202egnigats" does not read as "staging": bidi controls and
+    zero-width characters in agent text are shown as ⟨U+XXXX⟩; the
+    approved params keep the real values."""
+    register(s, "console-bidi", console_approvers=["admin"])
+    params = {"env": "\u202egnigats", "branch": "ma\u200bin"}
+    rid = submit(s, "console-bidi", "\u202eevorppa\u202c Approve is safe", request_type="confirmation",
+                 metadata={"\u202eRTL": "\u200b\u200bzw", "iso": "\u2066x\u2069\ufeff"},
+                 params=params,
+                 params_schema={"type": "object", "properties": {
+                     "env": {"enum": ["staging", "\u202egnigats", "production"]},
+                     "branch": {"type": "string"}}})
+    res = browser(s, "bidi", link=link(s), rid=rid)
+    hidden = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+    for k in ("message", "metadata", "params"):
+        ok(not hidden.search(res[k]), "%s shows a control: %r" % (k, res[k]))
+    ok(res["message"].startswith("\u27e8U+202E\u27e9evorppa\u27e8U+202C\u27e9"), repr(res["message"]))
+    for m in ("\u27e8U+202E\u27e9RTL", "\u27e8U+200B\u27e9\u27e8U+200B\u27e9zw",
+              "\u27e8U+2066\u27e9x\u27e8U+2069\u27e9\u27e8U+FEFF\u27e9"):
+        ok(m in res["metadata"], "metadata %r lacks %r" % (res["metadata"], m))
+    ok("\u27e8U+202E\u27e9gnigats" in res["params"] and "ma\u27e8U+200B\u27e9in" in res["params"],
+       repr(res["params"]))
+    ok("\u27e8U+202E\u27e9gnigats" in res["options"] and "staging" in res["options"], repr(res["options"]))
+    p = s.get("/hitl/poll?request_id=" + rid).json
+    eq((p["approved"], p["params"]), (True, params), "the real values are approved")
