@@ -711,3 +711,19 @@ def test_what_people_may_not_see_or_do(s):
     for bad in ("2026-02-31T00:00:00Z", "2025-02-29T00:00:00Z", "0000-01-01T00:00:00Z"):
         error_is(sam.get("/console/api/history?since=" + bad), 400, "invalid_parameter")
     eq(sam.get("/console/api/history?since=2024-02-29T00:00:00Z").status, 200)
+
+
+def test_lists_carry_a_message_preview(s):
+    register(s, "con-preview", telegram_id=chat(), console_approvers=["ann"])
+    long_msg = "\u0436" * 299 + "\U0001F680" + "x" * 100
+    rid = submit(s, "con-preview", message=long_msg)
+    short = submit(s, "con-preview", message="short")
+    ann = login(s, "--name", "ann")
+    got = {r["request_id"]: r for r in ann.get("/console/api/pending").json["requests"]}
+    eq((got[rid]["message"], got[rid].get("message_cut")), ("\u0436" * 299 + "\U0001F680", True))
+    eq((got[short]["message"], "message_cut" in got[short]), ("short", False))
+    eq(ann.get("/console/api/requests/" + rid).json["message"], long_msg, "the page has it whole")
+    s.post("/hitl/cancel", {"request_id": rid})
+    s.post("/hitl/cancel", {"request_id": short})
+    hist = {r["request_id"]: r for r in ann.get("/console/api/history").json["requests"]}
+    eq((len(hist[rid]["message"]), hist[rid].get("message_cut")), (300, True))
