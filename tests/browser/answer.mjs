@@ -23,6 +23,7 @@ run('answer', async ({page}) => {
   await page.locator('#answer').fill(args.text);
   await page.locator('button[data-action="answer"]').click();
   await page.locator('#decided').waitFor();
+  await page.locator('#vote-result').waitFor(); // the stream's event may come before the vote's answer
   const input_flash = await page.locator('#vote-result').textContent();
   await shot(page, 'answer-input');
 
@@ -31,6 +32,7 @@ run('answer', async ({page}) => {
       (bs) => bs.map((b) => [b.textContent, b.className]));
   await page.locator('button[data-action="option-1"]').click();
   await page.locator('#decided').waitFor();
+  await page.locator('#vote-result').waitFor();
   const choice_flash = await page.locator('#vote-result').textContent();
   await shot(page, 'answer-choice');
   // A quorum of two: one approval counts, the request stays pending, and
@@ -39,6 +41,7 @@ run('answer', async ({page}) => {
   const quorum_before = await page.locator('#quorum').textContent();
   await page.locator('button[data-action="approve"]').click();
   await page.locator('#already-voted').waitFor();
+  await page.locator('#vote-result').waitFor();
   const quorum_flash = await page.locator('#vote-result').textContent();
   const quorum_after = await page.locator('#quorum').textContent();
   const votes = await page.locator('#votes li').allInnerTexts();
