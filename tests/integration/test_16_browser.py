@@ -468,3 +468,18 @@ def test_bidi_and_zero_width_shown_as_markers(s):
     ok("\u27e8U+202E\u27e9gnigats" in res["options"] and "staging" in res["options"], repr(res["options"]))
     p = s.get("/hitl/poll?request_id=" + rid).json
     eq((p["approved"], p["params"]), (True, params), "the real values are approved")
+
+
+def test_pending_list_redraws_only_what_changed(s):
+    """A new request adds its card; the cards already shown stay in place."""
+    register(s, "console-keyed", console_approvers=["admin"])
+    rid = submit(s, "console-keyed", "First?", request_type="confirmation")
+    got = {}
+
+    def more(_):
+        got["rid"] = submit(s, "console-keyed", "Second?", request_type="confirmation")
+        return {"rid": got["rid"]}
+
+    res = browser(s, "pending_keyed", {"submit": more}, link=link(s), rid=rid)
+    eq(res["mark"], "kept", "the first card is the same node")
+    eq([i for i in res["ids"] if i in (rid, got["rid"])], [rid, got["rid"]], "oldest first")
