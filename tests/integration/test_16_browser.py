@@ -391,7 +391,7 @@ def test_edits_approve_exactly_what_the_form_shows(s):
                  params={"replicas": 3, "env": "staging", "dry_run": True, "note": "x"},
                  params_schema=SCHEMA)
     rid2 = submit(s, "console-whole", "Resize?", request_type="confirmation",
-                  params={"n": 3, "on": True})
+                  params={"n": 3, "on": True, "__proto__": "keep", "toString": "t"})
     res = browser(s, "edits_whole", link=link(s), rid=rid, rid2=rid2)
     eq(res["posted"][0], {"approve": True, "params": {"replicas": 3, "env": "staging"}},
        "the whole params as shown")
@@ -399,7 +399,9 @@ def test_edits_approve_exactly_what_the_form_shows(s):
     eq((p["approved"], p["params"], p["edited"]), (True, {"replicas": 3, "env": "staging"}, True))
     eq(res["types"], {"n": "number", "on": "select"})
     p = s.get("/hitl/poll?request_id=" + rid2).json
-    eq((p["approved"], p["params"], p["edited"]), (True, {"n": 7, "on": False}, True))
+    eq((p["approved"], p["params"], p["edited"]),
+       (True, {"n": 7, "on": False, "__proto__": "keep", "toString": "t"}, True),
+       "keys named __proto__ or toString are kept as keys, as text")
 
 
 def test_sessions_page_with_odd_session_ids(s):
