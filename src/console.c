@@ -545,33 +545,29 @@ static int vote_from_body(json_t *body, json_t *d, struct console_vote *v, json_
 }
 
 /*
- * Approve with edits: `edit` (an object) applied to the submitted params
- * through params_edit, the checker of Telegram's /edit. *out is NULL when
- * the edit changes nothing (an approval as sent).
+ * Approve with edits: `edit` (an object) is the whole params the person
+ * approves, as the form shows them, checked by params_replace (the rules of
+ * Telegram's /edit: known keys, the schema, a required key stays; without a
+ * schema each key keeps its submitted type). A key left out is removed.
+ * *out is NULL when the result is the submitted params (an approval as sent).
  */
 static int vote_params(json_t *d, json_t *edit, json_t **out, struct lg_error *err)
 {
     json_t *params = json_object_get(d, "_submitted_params");
     json_t *schema = json_object_get(d, "params_schema");
     struct lg_error perr;
-    char *text;
-    int rc;
 
     *out = NULL;
     if (!json_is_object(edit))
-        return lg_fail(err, 400, "invalid_field", "params must be an object of the edited values");
+        return lg_fail(err, 400, "invalid_field",
+                       "params must be an object: the whole params approved");
     if (!json_is_object(params))
         return lg_fail(err, 422, "invalid_params", "this request has no parameters to edit");
     if (json_integer_value(json_object_get(d, "approvals_required")) > 1)
         return lg_fail(err, 422, "invalid_params",
                        "this request needs several approvals; edits need a request with a "
                        "single approver (nobody may approve parameters they did not see)");
-    text = json_dumps(edit, JSON_COMPACT);
-    if (!text)
-        return lg_fail(err, 400, "invalid_field", "params could not be read");
-    rc = params_edit(params, json_is_object(schema) ? schema : NULL, text, out, &perr);
-    free(text);
-    if (rc < 0)
+    if (params_replace(params, json_is_object(schema) ? schema : NULL, edit, out, &perr) < 0)
         return lg_fail(err, 422, "invalid_params", "%s", perr.message);
     if (json_equal(*out, params)) {
         json_decref(*out);

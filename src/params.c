@@ -1093,3 +1093,59 @@ int params_edit(json_t *params, json_t *schema, const char *text, json_t **out,
     *out = result;
     return 0;
 }
+
+/* The JSON type class of `v` an unschema'd edit must keep: an integer stays an integer, any
+ * other number a number, and a string, boolean, object or array the same. */
+static const char *type_class(json_t *v)
+{
+    return json_is_integer(v)   ? "an integer"
+           : json_is_number(v)  ? "a number"
+           : json_is_string(v)  ? "a string"
+           : json_is_boolean(v) ? "true or false"
+           : json_is_object(v)  ? "an object"
+           : json_is_array(v)   ? "an array"
+                                : "null";
+}
+
+static bool same_class(json_t *cur, json_t *v)
+{
+    if (json_is_null(cur))
+        return true;
+    if (json_is_real(cur))
+        return json_is_number(v);
+    if (json_is_boolean(cur))
+        return json_is_boolean(v);
+    return json_typeof(cur) == json_typeof(v);
+}
+
+int params_replace(json_t *params, json_t *schema, json_t *repl, json_t **out, struct lg_error *err)
+{
+    json_t *props = json_object_get(schema, "properties"), *x, *cur;
+    const char *k;
+    size_t i;
+
+    *out = NULL;
+    if (!json_is_object(repl))
+        return bad(err, "the params must be an object");
+    json_object_foreach(repl, k, x)
+    {
+        if (edit_key_known(params, props, k, err) < 0)
+            return -1;
+        cur = json_object_get(params, k);
+        if (!json_object_get(props, k) && cur && !same_class(cur, x))
+            return bad(err, "%s must be %s, as submitted", k, type_class(cur));
+    }
+    json_array_foreach(json_object_get(schema, "required"), i, x)
+    {
+        k = json_string_value(x);
+        if (k && json_object_get(params, k) && !json_object_get(repl, k))
+            return bad(err, "%s is required: it cannot be removed", k);
+    }
+    x = json_deep_copy(repl);
+    if (params_check(x, schema, "", err) < 0) {
+        json_decref(x);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}

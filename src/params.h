@@ -36,7 +36,8 @@
  *    one, by the current value's type: an object or an array cannot be
  *    written so, a null takes a JSON scalar or else the text), a value in
  *    double quotes that reads as a JSON string is that string, and the
- *    result must meet the schema and point 1.
+ *    result must meet the schema and point 1. A replacement (params_replace)
+ *    is the whole new params object, checked by the same key rules.
  *
  * Errors fill a caller-owned lg_error (400 invalid_field) whose message
  * names the field: "<prefix><key> must be ...", where the prefix is
@@ -104,5 +105,18 @@ int params_edit(json_t *params, json_t *schema, const char *text, json_t **out,
  */
 int params_pattern_check(const char *path, const char *s, size_t max_bytes,
                          struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * `repl` (an object) replacing `params` whole: the console's "approve with
+ * edits", where the form shows every key. Each key of `repl` must be a key
+ * of `params` or of the schema's `properties`; a key without a schema
+ * property keeps its submitted JSON type (an integer an integer, another
+ * number a number, a string, boolean, object or array the same; a null
+ * takes any value); a key of `params` the schema requires cannot be left
+ * out; the result must meet the schema and point 1. A key left out is
+ * removed. On success *out is a new reference to a copy of `repl`.
+ */
+int params_replace(json_t *params, json_t *schema, json_t *repl, json_t **out,
+                   struct lg_error *err) LG_MUST_CHECK;
 
 #endif

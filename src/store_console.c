@@ -381,15 +381,46 @@ static json_t *summary(const struct lg_request *r)
     return o;
 }
 
-/* The summaries of every row of `res` (REQ_COLS from column 0), up to `max`. */
+/*
+ * A list's summary carries the first CONSOLE_PREVIEW_CHARS characters of
+ * the message and "message_cut": true when there is more (a request's page
+ * has it whole): a hundred pending requests of 16 KB each would otherwise
+ * be a megabyte and a half on every refresh of the list.
+ */
+#define CONSOLE_PREVIEW_CHARS 300
+
+static void preview(json_t *o)
+{
+    const char *m = json_string_value(json_object_get(o, "message"));
+    size_t b = 0;
+    int n = 0;
+
+    if (!m)
+        return;
+    while (m[b] && n < CONSOLE_PREVIEW_CHARS) {
+        b++;
+        while (((unsigned char)m[b] & 0xC0) == 0x80)
+            b++;
+        n++;
+    }
+    if (!m[b])
+        return;
+    json_object_set_new(o, "message", json_stringn(m, b));
+    json_object_set_new(o, "message_cut", json_true());
+}
+
+/* The summaries of every row of `res` (REQ_COLS from column 0), up to `max`, messages cut. */
 static json_t *summaries(const PGresult *res, int max)
 {
     json_t *list = json_array();
     struct lg_request r;
+    json_t *o;
 
     for (int i = 0; i < PQntuples(res) && i < max; i++) {
         store_row_to_request(res, i, 0, &r);
-        json_array_append_new(list, summary(&r));
+        o = summary(&r);
+        preview(o);
+        json_array_append_new(list, o);
     }
     return list;
 }

@@ -28,5 +28,13 @@ run('login', async ({page}) => {
   await page.locator('#notice', {hasText: 'Telegram'}).waitFor();
   const telegram = await page.locator('#notice').textContent();
   const url_error = page.url();
-  return {url_after, history_has_token, who, logged_out, me_after, reused, url_reused, telegram, url_error};
+  // Every code the Telegram login redirects with has its own words.
+  const codes = {};
+  for (const code of ['invalid', 'expired', 'forbidden', 'rate_limited', 'unavailable']) {
+    await page.goto('about:blank');
+    await page.goto(args.base + '/console/#error=' + code);
+    await page.locator('#notice').waitFor();
+    codes[code] = await page.locator('#notice').textContent();
+  }
+  return {url_after, history_has_token, who, logged_out, me_after, reused, url_reused, telegram, url_error, codes};
 });

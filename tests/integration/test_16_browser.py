@@ -8,6 +8,7 @@ should not (dialogs, page errors, CSP violations): none is allowed in any
 test. Screenshots go to build/browser/."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -339,6 +340,11 @@ def test_link_login_and_logout(s):
     eq(res["me_after"], 401, "the API after logout")
     ok("not valid any more" in res["reused"], "a used link: %r" % res["reused"])
     ok("Telegram" in res["telegram"], "a failed Telegram login: %r" % res["telegram"])
+    for code, words in (("invalid", "could not confirm"), ("expired", "too old"),
+                        ("forbidden", "may see"), ("rate_limited", "Too many"),
+                        ("unavailable", "not available")):
+        ok(words in res["codes"][code] and "did not work" not in res["codes"][code],
+           "#error=%s: %r" % (code, res["codes"][code]))
     eq(s.sql("SELECT count(*), count(revoked_at) FROM console_sessions WHERE person = 'console:carol'"),
        [["1", "1"]], "one session, revoked")
 
@@ -370,4 +376,112 @@ def test_input_and_choice_answered(s):
     p = s.get("/hitl/poll?request_id=" + rch).json
     eq((p["status"], p["approved"], p["response"]), ("completed", False, "Hold"), "the option pressed")
     eq(res["input_flash"], "Answer sent.", "answer result")
+    eq(res["counts"], ["1200 / 1024 bytes", "4200 / 4096 bytes"], "the boxes count UTF-8 bytes")
+    ok("1200 bytes" in res["too_long"], "a reason too long: %r" % res["too_long"])
+    eq(res["posts_too_long"], 0, "nothing sent while a box holds too much")
     eq(res["choice_flash"], "Denied.", "vote result")
+
+
+def test_edits_approve_exactly_what_the_form_shows(s):
+    """A boolean set to "(not set)" and a cleared field are removed, not kept
+    with their submitted values; without a schema a number stays a number
+    (a number input) and a boolean a boolean (a true/false select)."""
+    register(s, "console-whole", console_approvers=["admin"])
+    rid = submit(s, "console-whole", "Scale the web tier?", request_type="confirmation",
+                 params={"replicas": 3, "env": "staging", "dry_run": True, "note": "x"},
+                 params_schema=SCHEMA)
+    rid2 = submit(s, "console-whole", "Resize?", request_type="confirmation",
+                  params={"n": 3, "on": True, "__proto__": "keep", "toString": "t"})
+    res = browser(s, "edits_whole", link=link(s), rid=rid, rid2=rid2)
+    eq(res["posted"][0], {"approve": True, "params": {"replicas": 3, "env": "staging"}},
+       "the whole params as shown")
+    p = s.get("/hitl/poll?request_id=" + rid).json
+    eq((p["approved"], p["params"], p["edited"]), (True, {"replicas": 3, "env": "staging"}, True))
+    eq(res["types"], {"n": "number", "on": "select"})
+    p = s.get("/hitl/poll?request_id=" + rid2).json
+    eq((p["approved"], p["params"], p["edited"]),
+       (True, {"n": 7, "on": False, "__proto__": "keep", "toString": "t"}, True),
+       "keys named __proto__ or toString are kept as keys, as text")
+
+
+def test_sessions_page_with_odd_session_ids(s):
+    """A session id with ! ' ( ) * neither breaks the Sessions page nor its link."""
+    sid = "deploy (prod)!'*"
+    register(s, sid, console_approvers=["admin"])
+    res = browser(s, "sessions_odd", link=link(s), sid=sid)
+    ok(sid in res["names"], "the session is listed: %r" % res["names"])
+    eq(res["filter"], sid, "the history filter is the session id")
+
+
+def test_request_page_follows_refusals_case_and_quorum(s):
+    """After a 409 the page shows the request as it is (not pending with live
+    buttons); a page opened by an upper-case id follows live events; the
+    Decide card's "N of M approvals" follows other approvers' votes."""
+    from test_16_console import login as console_login
+    register(s, "console-follow", console_approvers=["admin", "ann"])
+    conf = {"request_type": "confirmation"}
+    rid1 = submit(s, "console-follow", "First?", **conf)
+    rid2 = submit(s, "console-follow", "Second?", **conf)
+    rid3 = submit(s, "console-follow", "Third?", approvals_required=2, **conf)
+
+    def cancel(d):
+        r = s.post("/hitl/cancel", {"request_id": d["rid"]})
+        eq(r.status, 200, repr(r))
+
+    def ann(d):
+        r = console_login(s, "--name", "ann").vote(d["rid"], {"approve": True})
+        eq((r.status, r.json["result"]), (200, "voted"), repr(r))
+
+    res = browser(s, "request_live", {"cancel": cancel, "ann": ann}, link=link(s),
+                  rid1=rid1, rid2=rid2, rid3=rid3)
+    ok("canceled" in res["after_409"]["decided"], repr(res["after_409"]))
+    ok("no longer pending" in res["after_409"]["flash"], repr(res["after_409"]))
+    ok("0 of 2" in res["quorum_before"] and "1 of 2" in res["quorum_after"], repr(res))
+
+
+def test_refused_stream_is_opened_again(s):
+    """One refused stream (502) is retried after a short back-off."""
+    res = browser(s, "stream_retry", link=link(s))
+    ok(res["opened"] >= 1 and res["ms"] < 9000, repr(res))
+
+
+def test_bidi_and_zero_width_shown_as_markers(s):
+    """"\\u202egnigats" does not read as "staging": bidi controls and
+    zero-width characters in agent text are shown as ⟨U+XXXX⟩; the
+    approved params keep the real values."""
+    register(s, "console-bidi", console_approvers=["admin"])
+    params = {"env": "\u202egnigats", "branch": "ma\u200bin"}
+    rid = submit(s, "console-bidi", "\u202eevorppa\u202c Approve is safe", request_type="confirmation",
+                 metadata={"\u202eRTL": "\u200b\u200bzw", "iso": "\u2066x\u2069\ufeff"},
+                 params=params,
+                 params_schema={"type": "object", "properties": {
+                     "env": {"enum": ["staging", "\u202egnigats", "production"]},
+                     "branch": {"type": "string"}}})
+    res = browser(s, "bidi", link=link(s), rid=rid)
+    hidden = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+    for k in ("message", "metadata", "params"):
+        ok(not hidden.search(res[k]), "%s shows a control: %r" % (k, res[k]))
+    ok(res["message"].startswith("\u27e8U+202E\u27e9evorppa\u27e8U+202C\u27e9"), repr(res["message"]))
+    for m in ("\u27e8U+202E\u27e9RTL", "\u27e8U+200B\u27e9\u27e8U+200B\u27e9zw",
+              "\u27e8U+2066\u27e9x\u27e8U+2069\u27e9\u27e8U+FEFF\u27e9"):
+        ok(m in res["metadata"], "metadata %r lacks %r" % (res["metadata"], m))
+    ok("\u27e8U+202E\u27e9gnigats" in res["params"] and "ma\u27e8U+200B\u27e9in" in res["params"],
+       repr(res["params"]))
+    ok("\u27e8U+202E\u27e9gnigats" in res["options"] and "staging" in res["options"], repr(res["options"]))
+    p = s.get("/hitl/poll?request_id=" + rid).json
+    eq((p["approved"], p["params"]), (True, params), "the real values are approved")
+
+
+def test_pending_list_redraws_only_what_changed(s):
+    """A new request adds its card; the cards already shown stay in place."""
+    register(s, "console-keyed", console_approvers=["admin"])
+    rid = submit(s, "console-keyed", "First?", request_type="confirmation")
+    got = {}
+
+    def more(_):
+        got["rid"] = submit(s, "console-keyed", "Second?", request_type="confirmation")
+        return {"rid": got["rid"]}
+
+    res = browser(s, "pending_keyed", {"submit": more}, link=link(s), rid=rid)
+    eq(res["mark"], "kept", "the first card is the same node")
+    eq([i for i in res["ids"] if i in (rid, got["rid"])], [rid, got["rid"]], "oldest first")

@@ -343,7 +343,8 @@ def test_vote_approve_with_edits(s):
     error_is(ann.vote(rid, {"approve": True, "params": [1]}), 400, "invalid_field")
     eq(votes_rows(s, rid), [], "refused edits record nothing")
     eq(s.scalar("SELECT status FROM requests WHERE id = :'p1'", rid), "pending")
-    r, p = vote_and_long_poll(s, ann, rid, {"approve": True, "params": {"replicas": 3}})
+    r, p = vote_and_long_poll(s, ann, rid, {"approve": True,
+                                            "params": {"replicas": 3, "env": "prod"}})
     eq(r.json["result"], "approved", repr(r))
     eq((p["approved"], p["params"], p["edited"]), (True, {"replicas": 3, "env": "prod"}, True))
     row = votes_rows(s, rid)[0]
@@ -351,6 +352,45 @@ def test_vote_approve_with_edits(s):
     eq(json.loads(row[7]), {"replicas": 3, "env": "prod"})
     eq(json.loads(s.scalar("SELECT detail::text FROM audit_log WHERE request_id = :'p1'"
                            " AND action = 'decided'", rid))["edited"], True)
+
+
+def test_edits_replace_the_params_whole(s):
+    # The form shows every key; what it sends is what is approved: a key left
+    # out (a cleared field, a boolean "(not set)") is removed, unless required.
+    register(s, "con-repl", telegram_id=chat(), console_approvers=["ann"])
+    schema = {"type": "object", "required": ["path"],
+              "properties": {"path": {"type": "string"}, "force": {"type": "boolean"},
+                             "older_than_days": {"type": "integer"}}}
+    sent = {"path": "/backups/2025", "force": True, "older_than_days": 30}
+    rid = submit(s, "con-repl", params=sent, params_schema=schema)
+    ann = login(s, "--name", "ann")
+    error_is(ann.vote(rid, {"approve": True, "params": {"older_than_days": 30}}), 422,
+             "invalid_params", "path is required")
+    error_is(ann.vote(rid, {"approve": True, "params": dict(sent, extra=1)}), 422,
+             "invalid_params", "extra")
+    eq(votes_rows(s, rid), [], "refused edits record nothing")
+    r, p = vote_and_long_poll(s, ann, rid, {"approve": True,
+                                            "params": {"path": "/backups/2025",
+                                                       "older_than_days": 30}})
+    eq(r.json["result"], "approved", repr(r))
+    eq((p["approved"], p["params"], p["edited"]),
+       (True, {"path": "/backups/2025", "older_than_days": 30}, True))
+
+
+def test_edits_without_schema_keep_the_submitted_types(s):
+    register(s, "con-types", telegram_id=chat(), console_approvers=["ann"])
+    sent = {"replicas": 3, "ratio": 0.5, "on": True, "name": "web", "cfg": {"a": 1}, "opt": None}
+    rid = submit(s, "con-types", params=sent)
+    ann = login(s, "--name", "ann")
+    for key, bad in (("replicas", "5O"), ("replicas", 2.5), ("ratio", "0.7"), ("on", "true"),
+                     ("name", 5), ("cfg", '{"a":2'), ("cfg", [1])):
+        error_is(ann.vote(rid, {"approve": True, "params": dict(sent, **{key: bad})}), 422,
+                 "invalid_params", key)
+    eq(votes_rows(s, rid), [], "refused edits record nothing")
+    want = {"replicas": 5, "ratio": 1, "on": False, "name": "api", "cfg": {"a": 2}, "opt": "x"}
+    r, p = vote_and_long_poll(s, ann, rid, {"approve": True, "params": want})
+    eq(r.json["result"], "approved", repr(r))
+    eq((p["params"], p["edited"]), (want, True))
 
 
 def test_quorum_already_voted_and_not_pending(s):
@@ -671,3 +711,19 @@ def test_what_people_may_not_see_or_do(s):
     for bad in ("2026-02-31T00:00:00Z", "2025-02-29T00:00:00Z", "0000-01-01T00:00:00Z"):
         error_is(sam.get("/console/api/history?since=" + bad), 400, "invalid_parameter")
     eq(sam.get("/console/api/history?since=2024-02-29T00:00:00Z").status, 200)
+
+
+def test_lists_carry_a_message_preview(s):
+    register(s, "con-preview", telegram_id=chat(), console_approvers=["ann"])
+    long_msg = "\u0436" * 299 + "\U0001F680" + "x" * 100
+    rid = submit(s, "con-preview", message=long_msg)
+    short = submit(s, "con-preview", message="short")
+    ann = login(s, "--name", "ann")
+    got = {r["request_id"]: r for r in ann.get("/console/api/pending").json["requests"]}
+    eq((got[rid]["message"], got[rid].get("message_cut")), ("\u0436" * 299 + "\U0001F680", True))
+    eq((got[short]["message"], "message_cut" in got[short]), ("short", False))
+    eq(ann.get("/console/api/requests/" + rid).json["message"], long_msg, "the page has it whole")
+    s.post("/hitl/cancel", {"request_id": rid})
+    s.post("/hitl/cancel", {"request_id": short})
+    hist = {r["request_id"]: r for r in ann.get("/console/api/history").json["requests"]}
+    eq((len(hist[rid]["message"]), hist[rid].get("message_cut")), (300, True))

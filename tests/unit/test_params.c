@@ -428,6 +428,54 @@ TEST(edit_without_schema)
     json_decref(p);
 }
 
+/* A replacement is the whole params: a key left out is removed unless required; unknown keys
+ * are refused; without a schema each key keeps its submitted JSON type. */
+TEST(replace_whole)
+{
+    json_t *p = load("{\"path\":\"/b\",\"force\":true,\"n\":30}");
+    json_t *schema = load("{\"type\":\"object\",\"required\":[\"path\"],\"properties\":{"
+                          "\"path\":{\"type\":\"string\"},\"force\":{\"type\":\"boolean\"},"
+                          "\"n\":{\"type\":\"integer\"}}}");
+    json_t *raw = load("{\"i\":1,\"r\":0.5,\"b\":false,\"s\":\"x\",\"o\":{},\"z\":null}");
+    json_t *out = NULL, *repl;
+    struct lg_error err = {0};
+    char *c;
+
+    repl = load("{\"path\":\"/b\",\"n\":30}");
+    CHECK(params_replace(p, schema, repl, &out, &err) == 0);
+    c = params_canonical(out);
+    CHECK_EQ_STR(c, "{\"n\":30,\"path\":\"/b\"}");
+    free(c);
+    json_decref(out);
+    json_decref(repl);
+    repl = load("{\"n\":30}");
+    CHECK(params_replace(p, schema, repl, &out, &err) == -1 && !out);
+    CHECK_CONTAINS(err.message, "path is required");
+    json_decref(repl);
+    repl = load("{\"path\":\"/b\",\"extra\":1}");
+    CHECK(params_replace(p, schema, repl, &out, &err) == -1);
+    CHECK_CONTAINS(err.message, "extra is not a parameter");
+    json_decref(repl);
+    repl = load("{\"i\":2,\"r\":3,\"b\":true,\"s\":\"y\",\"o\":{\"a\":1},\"z\":\"now\"}");
+    CHECK(params_replace(raw, NULL, repl, &out, &err) == 0);
+    json_decref(out);
+    json_decref(repl);
+    repl = load("{\"i\":\"5O\"}");
+    CHECK(params_replace(raw, NULL, repl, &out, &err) == -1);
+    CHECK_CONTAINS(err.message, "i must be an integer");
+    json_decref(repl);
+    repl = load("{\"i\":2.5}");
+    CHECK(params_replace(raw, NULL, repl, &out, &err) == -1);
+    json_decref(repl);
+    repl = load("{\"b\":\"true\"}");
+    CHECK(params_replace(raw, NULL, repl, &out, &err) == -1);
+    CHECK_CONTAINS(err.message, "b must be true or false");
+    json_decref(repl);
+    json_decref(raw);
+    json_decref(schema);
+    json_decref(p);
+}
+
 /* How key=value types a value beyond the schema: an object or an array cannot be written so, a
  * null takes a JSON scalar, and a double-quoted JSON string is that string. */
 TEST(edit_typing)
@@ -547,6 +595,7 @@ int main(int argc, char **argv)
     RUN(canonical);
     RUN(edit);
     RUN(edit_without_schema);
+    RUN(replace_whole);
     RUN(edit_unknown_key);
     RUN(edit_typing);
     return t_end();

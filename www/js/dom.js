@@ -2,9 +2,13 @@
 // createElement, text put in with textContent (through text nodes), never
 // HTML parsed from a string. Whatever an agent sent (message, metadata,
 // labels, params) goes through here as text, so it can never become markup
-// or script. An href can only be a route inside the console ("#/...") or a
+// or script. Text put in the page this way shows bidi controls (U+202A-
+// U+202E, U+2066-U+2069) and zero-width characters (U+200B-U+200F, U+FEFF)
+// as visible markers such as ⟨U+202E⟩ instead of letting them reorder or
+// hide what is shown: "\u202egnigats" must not read as "staging". Values
+// (form fields, what is sent back) are never changed. An href can only be a route inside the console ("#/...") or a
 // fixed API path ("/console/api/..."), built by the caller from constants
-// and encodeURIComponent, never a URL taken from data.
+// and enc() (encodeURIComponent and more), never a URL taken from data.
 
 /** Build an element: h('p', {class: 'x'}, 'text', child, [more]). */
 export function h(tag, props, ...kids) {
@@ -29,8 +33,15 @@ function add(el, kids) {
     if (k === undefined || k === null || k === false) continue;
     if (Array.isArray(k)) add(el, k);
     else if (k instanceof Node) el.appendChild(k);
-    else el.appendChild(document.createTextNode(String(k)));
+    else el.appendChild(document.createTextNode(visible(String(k))));
   }
+}
+
+const HIDDEN = /[\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/g;
+
+/** `s` with every bidi control and zero-width character shown as ⟨U+XXXX⟩. */
+export function visible(s) {
+  return s.replace(HIDDEN, (c) => '⟨U+' + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0') + '⟩');
 }
 
 /** The href itself if it is a console route or a console API path; throws otherwise. */
@@ -40,9 +51,14 @@ export function safeHref(v) {
   throw new Error('dom: refused href');
 }
 
+/** `v` as one URL component: encodeURIComponent, and ! ' ( ) * too, so safeHref takes it. */
+export function enc(v) {
+  return encodeURIComponent(String(v)).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+}
+
 /** The route of one request: ids are encoded, never trusted as they come. */
 export function requestHref(id) {
-  return '#/requests/' + encodeURIComponent(String(id));
+  return '#/requests/' + enc(id);
 }
 
 /** Replace every child of `el` with `kids`. */

@@ -27,14 +27,17 @@ const nav = document.getElementById('nav');
 let me = null;
 let leave = [];
 
+// Sign-in failures: the link's (POST login) and the Telegram login's
+// (src/console_tglogin.c redirects to #error=<code>).
 const ERRORS = {
   invalid_link: 'That sign-in link is not valid any more: links work once and for 10 minutes. Ask for a new one.',
   rate_limited: 'Too many sign-in attempts from here. Wait a minute and try again.',
+  invalid: 'Telegram could not confirm who you are (or this sign-in was used already). Open the console from Telegram again.',
   invalid_login: 'Telegram could not confirm who you are. Open the console from Telegram again.',
   expired: 'That sign-in is too old. Open the console from Telegram again.',
   login_expired: 'That sign-in is too old. Open the console from Telegram again.',
   not_approver: 'You are not an approver here. Ask an admin to add you to a session.',
-  forbidden: 'You are not an approver here. Ask an admin to add you to a session.',
+  forbidden: 'That request is not one you may see (you are not an approver of its session, or it no longer exists). Ask an admin to add you to the session.',
   unavailable: 'The console is not available right now. Try again in a minute.',
 };
 

@@ -1,10 +1,13 @@
 // params.js - the "approve with edits" form, generated from a request's
 // params_schema (and its params): a field per property, typed as the schema
-// says (string, number, integer, boolean, enum; anything else as JSON text).
-// A field left empty is left out of the params, so an absent key (a boolean
-// too: it has three states, not set / true / false) stays absent unless the
-// person sets it. Values that do not parse are sent as typed, for the
-// server to refuse with its own message: the schema is checked there.
+// says (string, number, integer, boolean, enum; anything else as JSON text),
+// or, for a key without a schema, as its submitted value's JSON type.
+// What the form shows is what is approved: read() gives the whole params
+// object, every field; a field left empty (a boolean or enum "(not set)"
+// too) is left out, and the server replaces the params with exactly this
+// object. A number field that does not hold a number, or JSON text that
+// does not parse, is refused here (read() throws) rather than sent as text;
+// the schema is checked again on the server.
 
 import {h, show} from './dom.js';
 
@@ -22,17 +25,18 @@ export function paramsForm(params, schema) {
   params = params && typeof params === 'object' && !Array.isArray(params) ? params : {};
   const props = schema && typeof schema === 'object' && schema.properties &&
       typeof schema.properties === 'object' ? schema.properties : {};
+  const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
   const required = new Set(Array.isArray(schema?.required) ? schema.required.map(String) : []);
   const keys = [...Object.keys(props)];
   for (const k of Object.keys(params)) if (!keys.includes(k)) keys.push(k);
 
   const fields = [];
   const rows = keys.map((key, i) => {
-    const prop = props[key];
-    const k = prop ? kind(prop) : (typeof params[key] === 'boolean' ? 'boolean'
-        : typeof params[key] === 'number' ? 'number' : typeof params[key] === 'string' ? 'string' : 'json');
-    const has = Object.prototype.hasOwnProperty.call(params, key);
-    const cur = params[key];
+    const prop = own(props, key) ? props[key] : undefined;
+    const has = own(params, key);
+    const cur = has ? params[key] : undefined;
+    const k = prop ? kind(prop) : (typeof cur === 'boolean' ? 'boolean'
+        : Number.isInteger(cur) ? 'integer' : typeof cur === 'number' ? 'number' : typeof cur === 'string' ? 'string' : 'json');
     const id = 'param-' + i;
     let input;
     if (k === 'enum') {
@@ -47,9 +51,12 @@ export function paramsForm(params, schema) {
           h('option', {value: 'false', selected: has && cur === false}, 'false'));
     } else if (k === 'json') {
       input = h('textarea', {id, name: key, rows: 2, spellcheck: 'false', value: has ? JSON.stringify(cur) : ''});
+    } else if (k === 'integer' || k === 'number') {
+      input = h('input', {id, name: key, type: 'number', autocomplete: 'off',
+        step: k === 'integer' ? '1' : 'any',
+        value: has && typeof cur === 'number' ? String(cur) : ''});
     } else {
       input = h('input', {id, name: key, type: 'text', autocomplete: 'off', spellcheck: 'false',
-        inputmode: k === 'integer' ? 'numeric' : k === 'number' ? 'decimal' : null,
         value: has ? (typeof cur === 'string' ? cur : JSON.stringify(cur)) : ''});
     }
     fields.push({key, k, input, prop, has, cur});
@@ -68,25 +75,31 @@ export function paramsForm(params, schema) {
   });
 
   const read = () => {
-    const out = {};
+    // A key "__proto__" must be a key: no prototype to set.
+    const out = Object.create(null);
     for (const f of fields) {
       const v = f.input.value;
       if (f.k === 'enum') {
         if (v !== UNSET) out[f.key] = f.prop.enum[Number(v)];
       } else if (f.k === 'boolean') {
         if (v !== UNSET) out[f.key] = v === 'true';
+      } else if (f.k === 'integer' || f.k === 'number') {
+        const t = v.trim();
+        if (f.input.validity && f.input.validity.badInput) throw new Error(f.key + ' must be a number');
+        if (t === '') continue;
+        if (!/^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) throw new Error(f.key + ' must be a number');
+        const n = Number(t);
+        if (f.k === 'integer' && !Number.isInteger(n)) throw new Error(f.key + ' must be a whole number');
+        out[f.key] = n;
       } else if (v === '' && !(f.has && f.cur === '')) {
         // left empty: absent
       } else if (f.k === 'string') {
         out[f.key] = v;
-      } else if (f.k === 'integer' || f.k === 'number') {
-        const t = v.trim();
-        out[f.key] = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t) ? Number(t) : v;
       } else {
         try {
           out[f.key] = JSON.parse(v);
         } catch (e) {
-          out[f.key] = v;
+          throw new Error(f.key + ' is not valid JSON: ' + e.message);
         }
       }
     }

@@ -47,7 +47,7 @@ export function card(r) {
           badge(r),
           h('span', {class: 'type'}, String(r.request_type || '')),
           h('span', {class: 'session'}, String(r.session_id || ''))),
-      h('p', {class: 'msg clamp'}, String(r.message || '')),
+      h('p', {class: 'msg clamp'}, String(r.message || '') + (r.message_cut ? '…' : '')),
       h('div', {class: 'card-foot'},
           h('span', null, quorum(r)),
           h('span', null, open ? 'expires ' + ago(r.expires_at) : when(r.created_at)),

@@ -91,8 +91,33 @@ function timeline(r) {
         : h('p', {class: 'muted'}, 'Nothing recorded yet.'));
 }
 
-// The controls; `done(result)` gets the server's answer to a vote.
-function decision(r, done) {
+// The server's limits, in UTF-8 bytes (src/console.c).
+const REASON_MAX_BYTES = 1024;
+const ANSWER_MAX_BYTES = 4096;
+const utf8 = (t) => new TextEncoder().encode(t).length;
+
+// A counter under a text box, in the server's unit (UTF-8 bytes) of what
+// is sent (`trim`: the text trimmed); `over()` gives the refusal to show when the box holds too much, else ''.
+function counted(box, max, what, trim) {
+  const sent = () => trim ? box.value.trim() : box.value;
+  const count = h('small', {class: 'muted', id: box.id + '-count'});
+  const update = () => {
+    const n = utf8(sent());
+    count.className = n > max ? 'error' : 'muted';
+    replace(count, n + ' / ' + max + ' bytes');
+  };
+  box.addEventListener('input', update);
+  update();
+  const over = () => {
+    const n = utf8(sent());
+    return n > max ? what + ' is ' + n + ' bytes (UTF-8); at most ' + max + ' are allowed.' : '';
+  };
+  return {count, over};
+}
+
+// The controls; `done(result)` gets the server's answer to a vote, and
+// `refused(error)` a refusal (the page then loads the request again).
+function decision(r, done, refused) {
   if (r.status !== 'pending') {
     return h('section', {class: 'card', id: 'decision'}, h('p', {id: 'decided'}, 'This request is ' + outcome(r) + '.'));
   }
@@ -104,8 +129,10 @@ function decision(r, done) {
   }
   const err = h('p', {class: 'error', role: 'alert', id: 'vote-error', hidden: true});
   const perr = h('p', {class: 'error', role: 'alert', id: 'params-error', hidden: true});
-  const reason = h('textarea', {id: 'reason', rows: 3, maxlength: 1000, placeholder: 'Why? Sent to the agent with your decision.'});
+  const reason = h('textarea', {id: 'reason', rows: 3, maxlength: REASON_MAX_BYTES, placeholder: 'Why? Sent to the agent with your decision.'});
+  const reasonCount = counted(reason, REASON_MAX_BYTES, 'The reason', true);
   const buttons = [];
+  let answerCount = null;
   const say = (el, text) => {
     el.hidden = !text;
     replace(el, text || '');
@@ -113,6 +140,11 @@ function decision(r, done) {
   const send = async (body, where) => {
     say(err, '');
     say(perr, '');
+    const tooLong = reasonCount.over() || (answerCount ? answerCount.over() : '');
+    if (tooLong) {
+      say(err, tooLong);
+      return;
+    }
     const why = reason.value.trim();
     if (why) body.reason = why;
     for (const b of buttons) b.disabled = true;
@@ -122,6 +154,7 @@ function decision(r, done) {
       for (const b of buttons) b.disabled = false;
       if (e.status === 401) return;
       say(where === 'params' && e.code === 'invalid_params' ? perr : err, e.message);
+      refused(e);
     }
   };
   const btn = (label, cls, action, fn) => {
@@ -141,8 +174,9 @@ function decision(r, done) {
   let main;
   const type = r.request_type;
   if (type === 'input') {
-    const answer = h('textarea', {id: 'answer', rows: 4, maxlength: 4000});
-    main = [h('label', {for: 'answer'}, 'Your answer'), answer,
+    const answer = h('textarea', {id: 'answer', rows: 4, maxlength: ANSWER_MAX_BYTES});
+    answerCount = counted(answer, ANSWER_MAX_BYTES, 'The answer', false);
+    main = [h('label', {for: 'answer'}, 'Your answer'), answer, answerCount.count,
       h('div', {class: 'row'}, btn('Send answer', 'yes', 'answer', () => {
         if (!answer.value.trim()) {
           say(err, 'Write an answer first.');
@@ -168,25 +202,36 @@ function decision(r, done) {
     if (!form.empty) {
       edits = h('div', {class: 'edits', id: 'edits'},
           h('h3', null, 'Approve with edits'),
-          h('p', {class: 'muted'}, 'Change the params the agent will act with, then approve them.'),
+          h('p', {class: 'muted'}, 'The agent will act with exactly these params: a field left empty or "(not set)" is removed.'),
           form.el, perr,
-          h('div', {class: 'row'}, btn('Approve with edits', 'yes', 'approve-edits', () => send({approve: true, params: form.read()}, 'params'))));
+          h('div', {class: 'row'}, btn('Approve with edits', 'yes', 'approve-edits', () => {
+            let params;
+            try {
+              params = form.read();
+            } catch (e) {
+              say(perr, e.message);
+              return;
+            }
+            send({approve: true, params}, 'params');
+          })));
     }
   }
 
   return h('section', {class: 'card', id: 'decision'},
       h('h2', null, 'Decide'),
-      h('p', {class: 'muted'}, quorum(r) + ' so far.'),
+      h('p', {class: 'muted', id: 'decide-quorum'}, quorum(r) + ' so far.'),
       main,
       h('label', {for: 'reason'}, 'Reason or comment (optional)'),
       reason,
+      reasonCount.count,
       h('div', {class: 'row'}, denyWithReason),
       err,
       edits);
 }
 
 export async function requestPage(root, ctx) {
-  const id = ctx.id;
+  // Ids are UUIDs, sent in lower case: one typed in upper case is the same request.
+  const id = String(ctx.id).toLowerCase();
   const top = h('div', {id: 'request-info'});
   const dec = h('div');
   const vs = h('div');
@@ -199,9 +244,24 @@ export async function requestPage(root, ctx) {
     replace(top, info(r));
     replace(vs, votes(r));
     replace(tl, timeline(r));
+    // The decision card is rebuilt only when what it offers changes (typed
+    // edits and a reason are kept); its quorum line follows every change.
     const key = [r.status, r.can_vote, r.already_voted].join();
-    if (!last || last !== key) replace(dec, decision(r, voted));
+    if (!last || last !== key) replace(dec, decision(r, voted, refused));
+    else {
+      const q = dec.querySelector('#decide-quorum');
+      if (q) replace(q, quorum(r) + ' so far.');
+    }
     last = key;
+  };
+  // A refused vote (409: decided, canceled or timed out meanwhile) shows the
+  // request as it is now, with the server's words above it.
+  const refused = (e) => {
+    if (e.status === 409) {
+      flash.hidden = false;
+      replace(flash, e.message);
+    }
+    load().catch(() => {});
   };
   const voted = (res) => {
     const r = res.request;
@@ -211,6 +271,7 @@ export async function requestPage(root, ctx) {
         : 'Your vote is counted. ' + (r ? quorum(r) + '.' : ''));
     last = null;
     if (r) render(r);
+    load().catch(() => {});
   };
   const load = async () => {
     const r = await get('requests/' + encodeURIComponent(id));
@@ -228,6 +289,6 @@ export async function requestPage(root, ctx) {
     throw e;
   }
   ctx.onLeave(live((ev) => {
-    if (!ev || ev.request_id === id) load().catch(() => {});
+    if (!ev || String(ev.request_id ?? '').toLowerCase() === id) load().catch(() => {});
   }));
 }

@@ -1,7 +1,7 @@
 // sessions.js - #/sessions (admins): every session of the tenant with its
 // approvers (Telegram ids and console names) and its defaults.
 
-import {h, replace, show, when} from '../dom.js';
+import {enc, h, replace, show, when} from '../dom.js';
 import {get} from '../api.js';
 
 function adminsOnly(root) {
@@ -34,6 +34,6 @@ export async function sessionsPage(root, ctx) {
                 [h('dt', null, k), h('dd', null, show(v))]),
               h('dt', null, 'Created'), h('dd', null, when(s.created_at)),
               h('dt', null, 'Updated'), h('dd', null, when(s.updated_at))),
-          h('a', {href: '#/history?session_id=' + encodeURIComponent(String(s.session_id ?? ''))}, 'Its requests →'))))
+          h('a', {href: '#/history?session_id=' + enc(s.session_id ?? '')}, 'Its requests →'))))
         : h('p', {class: 'muted'}, 'No sessions yet.'));
 }
