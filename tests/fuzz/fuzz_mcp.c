@@ -157,6 +157,13 @@ void notify_outbox_kick_paced(void)
 {
 }
 
+int store_request_poll(const struct actor *who, const char *id, json_t **out,
+                       struct lg_error *err)
+{
+    (void)who, (void)out;
+    return lg_fail(err, 404, "request_not_found", "request %s not found", id);
+}
+
 int store_request_cancel(const struct actor *who, const char *id, json_t **out,
                          struct lg_error *err)
 {
