@@ -149,7 +149,7 @@ def task_get(s, tid):
 
 def test_request_human_input_as_task(s):
     c = chat()
-    register(s, "mcp", c)
+    register(s, "mcp", c, approvers=[])  # earlier modules may have listed approvers
     tid = create_task(s, "Task: ship?")
     # The task id is the request id: the request is an ordinary one.
     eq(s.scalar("SELECT message FROM requests WHERE id = :'p1'", tid), "Task: ship?")
@@ -178,7 +178,7 @@ def test_request_human_input_as_task(s):
 
 def test_task_cancel(s):
     c = chat()
-    register(s, "mcp", c)
+    register(s, "mcp", c, approvers=[])  # earlier modules may have listed approvers
     tid = create_task(s, "Task: cancel me?", rid=21)
     r = req(s, "tasks/cancel", {"taskId": tid}, rid=22, name=tid, tasks=True)
     eq(r.status, 200, repr(r))
@@ -199,7 +199,7 @@ def test_stdio_bridge_stateless(s):
     """`loopgate mcp` forwards 2026-07-28 messages without initialize or a session,
     mirroring the headers from each body, so the task flow works over stdio too."""
     c = chat()
-    register(s, "mcp", c)
+    register(s, "mcp", c, approvers=[])  # earlier modules may have listed approvers
     p = subprocess.Popen([s.binary, "mcp", "--url", "http://127.0.0.1:%d" % s.port],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, bufsize=1)
