@@ -539,6 +539,7 @@ void api_handle(struct http_req *r)
         }
         return;
     }
+    r->route = rt->path;
     if (!strncmp(r->path, "/mcp", 4) && mcp_check_origin(r, &err) < 0) {
         http_send_error(r, &err);
         return;

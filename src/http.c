@@ -19,6 +19,8 @@ void http_begin(struct http_req *r, FCGX_Request *fcgi, const struct config *cfg
     memset(r, 0, sizeof(*r));
     r->fcgi = fcgi;
     r->cfg = cfg;
+    r->route = "(none)";
+    clock_gettime(CLOCK_MONOTONIC, &r->start);
     r->method = http_param(r, "REQUEST_METHOD");
     if (!r->method)
         r->method = "GET";

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <fcgiapp.h>
 #include <jansson.h>
@@ -32,7 +33,9 @@ struct http_req {
     struct actor who;
     struct console_user *console; /* the console user of an AUTH_CONSOLE route, else NULL */
     bool answered;
-    int status; /* what was answered, for the access log */
+    int status;            /* what was answered, for the access log */
+    const char *route;     /* the route table pattern matched, or "(none)" */
+    struct timespec start; /* CLOCK_MONOTONIC when http_begin ran */
 };
 
 /* Set up `r` from the CGI parameters of `fcgi`. */
