@@ -125,7 +125,7 @@ def test_claude_pre_tool_use_denied_with_reason(s):
     call = Call(s, "claude-code", fixture("claude-code-pre-tool-use"), "hk-deny")
     rid = request_of(s, "hk-deny")
     _, m, msg = sent(s, rid)
-    ok("$ npm test" in msg["text"], msg["text"])
+    ok("$ npm test" in msg["text"] and "Why: Run test suite" in msg["text"], msg["text"])
     prompt = ask(s, c, m, c, "Ann")
     s.tg.reply_and_deliver(c, prompt["message_id"], "run the unit tests only", user_id=c,
                            first_name="Ann")
@@ -181,6 +181,36 @@ def test_gemini_allowed_and_timed_out(s):
     eq(call.answer(), {"decision": "allow", "reason": "Approved by Ann (Loopgate)"})
     call = Call(s, "gemini", fixture("gemini-before-tool"), "hk-gem", wait=2)
     eq(call.answer(), {"decision": "deny", "reason": "No one approved this in 2 s (Loopgate)"})
+
+
+def test_each_documented_body_denied_with_reason(s):
+    """Deny with the person's reason, in each agent's exact format: Claude Code's permission
+    request (interrupt false), Codex (a message) and Gemini CLI (a reason); Codex approved too."""
+    c = chat()
+    register(s, "hk-why", c)
+    cases = [
+        ("claude-code", "claude-code-permission-request", "keep the cache",
+         {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": {
+             "behavior": "deny", "message": "Denied by Ann: keep the cache", "interrupt": False}}}),
+        ("codex", "codex-permission-request", "not from this laptop",
+         {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": {
+             "behavior": "deny", "message": "Denied by Ann: not from this laptop"}}}),
+        ("gemini", "gemini-before-tool", "never force-push main",
+         {"decision": "deny", "reason": "Denied by Ann: never force-push main"}),
+        ("codex", "codex-permission-request", None,
+         {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                                 "decision": {"behavior": "allow"}}}),
+    ]
+    for n, (agent, name, why, want) in enumerate(cases, 1):
+        call = Call(s, agent, fixture(name), "hk-why")
+        rid = request_of(s, "hk-why", n)
+        _, m, msg = sent(s, rid)
+        if why is None:
+            press(s, c, m, OK + "Approve")
+        else:
+            prompt = ask(s, c, m, c, "Ann")
+            s.tg.reply_and_deliver(c, prompt["message_id"], why, user_id=c, first_name="Ann")
+        eq(call.answer(), want, name)
 
 
 def hook_cli(s, agent, body, *args, **env):
