@@ -325,8 +325,7 @@ static bool offers_session(const struct hooks_call *hc)
     return hc->agent == HOOKS_CODEX || hc->agent == HOOKS_GEMINI;
 }
 
-/* The /hitl/request body for `hc` (new reference). */
-static json_t *submit_body(const struct hooks_call *hc, const char *session, int wait_s,
+json_t *hooks_request_body(const struct hooks_call *hc, const char *session, int wait_s,
                            bool with_params)
 {
     char *msg = render(hc);
@@ -359,7 +358,7 @@ int hooks_submit(const struct config *cfg, const struct actor *who, const struct
                  const char *session, int wait_s, char id[64], struct lg_error *err)
 {
     struct submit_in in;
-    json_t *body = submit_body(hc, session, wait_s, true), *out = NULL;
+    json_t *body = hooks_request_body(hc, session, wait_s, true), *out = NULL;
     bool queued = false;
     int rc;
 
@@ -369,7 +368,7 @@ int hooks_submit(const struct config *cfg, const struct actor *who, const struct
     if (rc < 0 && json_object_get(body, "params")) {
         /* params a person could not edit safely (validate.c's limits): ask without them */
         json_decref(body);
-        body = submit_body(hc, session, wait_s, false);
+        body = hooks_request_body(hc, session, wait_s, false);
         rc = validate_submit(body, cfg->request_timeout, &in, err);
     }
     if (rc == 0)

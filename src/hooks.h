@@ -89,6 +89,17 @@ int hooks_parse(enum hooks_agent agent, json_t *body, struct hooks_call *hc,
                 struct lg_error *err) LG_MUST_CHECK;
 
 /*
+ * The /hitl/request body that asks about `hc` in `session` (new reference;
+ * pure): the call rendered for a phone as its message, the buttons (with
+ * "Allow for this session" when offered), cwd and agent session as
+ * metadata, timeout `wait_s` with on_timeout deny, tool and tool_input for
+ * policy rules, and with `with_params` the fields a person may edit
+ * (params and params_schema, Claude Code's Bash, Write and Edit only).
+ */
+json_t *hooks_request_body(const struct hooks_call *hc, const char *session, int wait_s,
+                           bool with_params);
+
+/*
  * Submit the request for `hc` in `session` (timeout `wait_s`), as `who`; its
  * id into `id`. Returns -1 with `err` (the submit's own errors: unknown
  * session, too many pending ...).
