@@ -20,7 +20,7 @@ if [[ ${1:-} == --check ]]; then
     seconds=30
     replay=1
 fi
-harnesses=(fuzz_validate fuzz_query fuzz_telegram fuzz_mcp fuzz_config)
+harnesses=(fuzz_validate fuzz_query fuzz_telegram fuzz_mcp fuzz_config fuzz_hooks)
 out=build/fuzz/logs
 mkdir -p "$out" build/fuzz/artifacts
 
