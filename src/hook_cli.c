@@ -27,7 +27,8 @@ static void usage(FILE *f)
         "Loopgate server (POST URL/v1/hooks/AGENT) and prints its answer in the agent's\n"
         "format.\n\n"
         "  --url URL       the server (else $LOOPGATE_URL, else http://127.0.0.1:8080)\n"
-        "  --fail-closed   no answer from the server: exit 2 (the agent reads: deny);\n"
+        "  --fail-closed   no answer from the server: exit 2 (the agent reads: deny; Claude\n"
+        "                  Code also gets a deny on stdout, as its PermissionRequest needs);\n"
         "                  without it, exit 1 (the agent reads: the hook failed, ask locally)\n\n"
         "Environment: LOOPGATE_API_KEY (the key), LOOPGATE_SESSION (the Loopgate session,\n"
         "X-Loopgate-Session), LOOPGATE_WAIT (seconds to wait, X-Loopgate-Wait).\n");
@@ -71,13 +72,62 @@ static int env_header(struct curl_slist **h, const char *name, const char *var)
     return 0;
 }
 
-/* Fail: why on stderr, and the exit status the agent reads as intended. */
-static int fail(bool closed, const char *fmt, const char *what)
+/* How a call that got no answer ends. */
+struct failing {
+    bool closed;           /* --fail-closed */
+    const char *agent;     /* claude-code, codex or gemini */
+    const struct sbuf *in; /* the hook's input, as read so far */
+};
+
+/*
+ * Claude Code's deny on stdout, for the event its input names: PreToolUse,
+ * else PermissionRequest (whose hooks' exit status 2 Claude Code ignores: only
+ * a decision denies). Nothing is printed when it cannot be built.
+ */
+static void claude_deny(const struct sbuf *in, const char *why)
 {
-    fprintf(stderr, "Loopgate: ");
-    fprintf(stderr, fmt, what);
-    fprintf(stderr, closed ? " (denied: the hook fails closed)\n" : "\n");
-    return closed ? 2 : 1;
+    json_t *j = NULL, *out;
+    const char *event;
+    char msg[900], *s;
+
+    if (in->p && json_depth_ok(in->p, in->len, LG_JSON_DEPTH_MAX))
+        j = json_loadb(in->p, in->len, 0, NULL);
+    event = json_string_value(json_object_get(j, "hook_event_name"));
+    lg_snprintf(msg, sizeof(msg), "Loopgate: %s (denied: the hook fails closed)", why);
+    if (!utf8_valid(msg, strlen(msg)))
+        lg_strlcpy(msg, "Loopgate: no answer from the server (denied: the hook fails closed)",
+                   sizeof(msg));
+    if (event && !strcmp(event, "PreToolUse"))
+        out = json_pack("{s:{s:s, s:s, s:s}}", "hookSpecificOutput", "hookEventName", "PreToolUse",
+                        "permissionDecision", "deny", "permissionDecisionReason", msg);
+    else
+        out = json_pack("{s:{s:s, s:{s:s, s:s, s:b}}}", "hookSpecificOutput", "hookEventName",
+                        "PermissionRequest", "decision", "behavior", "deny", "message", msg,
+                        "interrupt", 0);
+    s = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(out);
+    json_decref(j);
+}
+
+/*
+ * Fail: why on stderr, and the exit status the agent reads as intended;
+ * failing closed, Claude Code also reads a deny on stdout.
+ */
+static int fail(const struct failing *f, const char *fmt, const char *what)
+{
+    char why[700];
+
+    if (snprintf(why, sizeof(why), fmt, what) < 0)
+        why[0] = '\0';
+    fprintf(stderr, "Loopgate: %s%s\n", why, f->closed ? " (denied: the hook fails closed)" : "");
+    if (f->closed && !strcmp(f->agent, "claude-code")) {
+        claude_deny(f->in, why);
+        fflush(stdout);
+    }
+    return f->closed ? 2 : 1;
 }
 
 int hookcli_main(int argc, char **argv)
@@ -89,6 +139,7 @@ int hookcli_main(int argc, char **argv)
     const char *base = getenv("LOOPGATE_URL"), *agent;
     struct sbuf in = {0}, ans = {0};
     struct curl_slist *h = NULL;
+    struct failing failing;
     char url[2048], errbuf[CURL_ERROR_SIZE] = "";
     bool closed = false;
     long status = 0;
@@ -117,6 +168,7 @@ int hookcli_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    failing = (struct failing){closed, agent, &in};
     if (!base || !*base)
         base = "http://127.0.0.1:8080";
     blen = strlen(base);
@@ -124,18 +176,18 @@ int hookcli_main(int argc, char **argv)
         blen--;
     if ((strncmp(base, "http://", 7) && strncmp(base, "https://", 8)) || blen > 2000 ||
         lg_snprintf(url, sizeof(url), "%.*s/v1/hooks/%s", (int)blen, base, agent) < 0) {
-        rc = fail(closed, "the server URL %s is not an http(s) URL of at most 2000 bytes", base);
+        rc = fail(&failing, "the server URL %s is not an http(s) URL of at most 2000 bytes", base);
         goto out;
     }
     if (read_stdin(&in) < 0 || !in.p) {
-        rc = fail(closed, "%s", "no hook input on stdin (or more than 1 MiB)");
+        rc = fail(&failing, "%s", "no hook input on stdin (or more than 1 MiB)");
         goto out;
     }
     h = curl_slist_append(h, "Content-Type: application/json");
     if (env_header(&h, "X-API-Key", "LOOPGATE_API_KEY") < 0 ||
         env_header(&h, "X-Loopgate-Session", "LOOPGATE_SESSION") < 0 ||
         env_header(&h, "X-Loopgate-Wait", "LOOPGATE_WAIT") < 0) {
-        rc = fail(closed, "%s",
+        rc = fail(&failing, "%s",
                   "LOOPGATE_API_KEY, LOOPGATE_SESSION or LOOPGATE_WAIT holds a "
                   "line break or is too long");
         goto out;
@@ -143,7 +195,7 @@ int hookcli_main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     curl = curl_easy_init();
     if (!curl) {
-        rc = fail(closed, "%s", "could not start the HTTP client");
+        rc = fail(&failing, "%s", "could not start the HTTP client");
         goto out;
     }
     curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -158,7 +210,7 @@ int hookcli_main(int argc, char **argv)
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     if (curl_easy_perform(curl) != CURLE_OK) {
-        rc = fail(closed, "the server could not be reached: %s", errbuf);
+        rc = fail(&failing, "the server could not be reached: %s", errbuf);
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -170,7 +222,7 @@ int hookcli_main(int argc, char **argv)
 
         lg_snprintf(why, sizeof(why), "the server answered %ld: %s", status,
                     msg ? msg : "no JSON answer");
-        rc = fail(closed, "%s", why);
+        rc = fail(&failing, "%s", why);
         goto out;
     }
     fwrite(ans.p, 1, ans.len, stdout);

@@ -12,8 +12,10 @@
  * When no answer comes (the server unreachable, an error status, a body
  * that is not JSON), it says why on stderr and exits 1, which every one of
  * these agents reads as "the hook failed, carry on" (its own prompt asks);
- * with --fail-closed it exits 2, which they read as deny (blocked), the
- * stderr text being the reason.
+ * with --fail-closed it exits 2, which Codex and Gemini CLI read as deny
+ * (blocked), the stderr text being the reason; Claude Code ignores exit 2
+ * from a PermissionRequest hook, so for it a deny of the event its input
+ * names (PermissionRequest or PreToolUse) is printed on stdout as well.
  */
 #ifndef LG_HOOK_CLI_H
 #define LG_HOOK_CLI_H

@@ -249,6 +249,28 @@ def test_command_hook_through_stdin(s):
         so, se = p.communicate(fixture("gemini-before-tool"), timeout=30)
         eq((p.returncode, so), (code, b""), se)
         ok(says.encode() in se, se)
+    # Claude Code ignores exit status 2 from a PermissionRequest hook (its dialog would ask):
+    # failing closed, it also reads a deny for the event on stdout.
+    down = ("--url", "http://127.0.0.1:1")
+    for name, event in [("claude-code-permission-request", "PermissionRequest"),
+                        ("claude-code-pre-tool-use", "PreToolUse")]:
+        p = hook_cli(s, "claude-code", None, *down, "--fail-closed", LOOPGATE_SESSION="hk-cli")
+        so, se = p.communicate(fixture(name), timeout=30)
+        eq(p.returncode, 2, se)
+        out = json.loads(so)["hookSpecificOutput"]
+        eq(out["hookEventName"], event)
+        why = se.decode().strip()
+        ok(why.startswith("Loopgate: the server could not be reached") and
+           why.endswith("(denied: the hook fails closed)"), why)
+        if event == "PreToolUse":
+            eq(out, {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+                     "permissionDecisionReason": why})
+        else:
+            eq(out, {"hookEventName": "PermissionRequest",
+                     "decision": {"behavior": "deny", "message": why, "interrupt": False}})
+        p = hook_cli(s, "claude-code", None, *down, LOOPGATE_SESSION="hk-cli")
+        so, se = p.communicate(fixture(name), timeout=30)
+        eq((p.returncode, so), (1, b""), se)
     p = hook_cli(s, "cursor", None)
     p.communicate(b"{}", timeout=30)
     eq(p.returncode, 2)
