@@ -264,6 +264,7 @@ def test_rules_page_on_a_phone(s):
     eq(s.sql("SELECT actor FROM audit_log WHERE action = 'policy_revoked'"
              " AND detail->>'policy_id' = :'p1'", str(pid)), [["console:admin"]])
     ok("revoked" in res["revoked_text"], "marked revoked: %r" % res["revoked_text"])
+    eq(res["still_live"], 0, "no longer in the live list")
     ok("Rules" in res["nav"], repr(res["nav"]))
     ok("Rules" not in res["approver_nav"], repr(res["approver_nav"]))
     ok("admins" in res["approver_page"], repr(res["approver_page"]))
