@@ -4,7 +4,8 @@
 // with the form is listed live; Revoke asks first ("Keep it" revokes
 // nothing), then revokes and the rule moves to the ended list. Nothing
 // scrolls sideways and every control is touch-sized. An approver has no
-// Rules link and the page tells them it is for admins.
+// Rules link and the page tells them it is for admins. Markup in a rule's
+// pattern is shown as text.
 import {args, run, shot, signIn} from './lib.mjs';
 
 // What the server says the state of rule `id` is.
@@ -22,6 +23,8 @@ run('rules', async ({page}) => {
   const seeded = page.locator(`#rules-live [data-policy-id="${args.seeded}"]`);
   await seeded.waitFor();
   out.seeded_text = await seeded.textContent();
+  out.marked_match = await page.locator(`#rules-live [data-policy-id="${args.marked}"] pre.match`).textContent();
+  out.made = await page.locator('#main img, #main script, #main iframe').count();
 
   // A pattern the server refuses: its message under the form.
   await page.locator('#rule-new-open').click();

@@ -239,7 +239,9 @@ def test_rules_page_on_a_phone(s):
     """In Chromium at 390 x 844: an admin adds a rule with the form, sees it
     listed, revokes it after confirming (the rule is revoked in the database),
     a bad regex is refused under the form with the server's words; the page
-    does not scroll sideways and its controls are touch-sized. An approver
+    does not scroll sideways and its controls are touch-sized; markup in a
+    pattern shows as text and nothing of it runs (the helper fails the test
+    on any dialog, page error or CSP report). An approver
     has no Rules link and the page says it is for admins."""
     register(s, "crules-ui", console_approvers=["admin"])
     seed = s.request("POST", "/v1/policies", json_body={
@@ -247,8 +249,15 @@ def test_rules_page_on_a_phone(s):
         "agent_session": "cc-ui-7"})
     eq(seed.status, 201, repr(seed))
     seeded = seed.json["policy"]["id"]
-    res = browser(s, "rules", link=link(s), session="crules-ui", seeded=seeded,
+    markup = "<img src=x onerror=alert(1)>|<script>alert(2)</script>"
+    seed = s.request("POST", "/v1/policies", json_body={
+        "tool": "Bash", "match": markup, "action": "deny", "session_id": "crules-ui"})
+    eq(seed.status, 201, repr(seed))
+    marked = seed.json["policy"]["id"]
+    res = browser(s, "rules", link=link(s), session="crules-ui", seeded=seeded, marked=marked,
                   approver=link(s, "ann", "approver"))
+    eq(res["marked_match"], markup, "a pattern with markup shows as text")
+    eq(res["made"], 0, "no element made from a rule's text")
     pid = res["added_id"]
     eq(s.sql("SELECT tenant, session_id, tool, match, action, created_by,"
              " expires_at > now() + interval '59 minutes' FROM policies WHERE id = :'p1'", str(pid)),
@@ -272,4 +281,5 @@ def test_rules_page_on_a_phone(s):
     ok(m["scroll_width"] <= m["client_width"], "scrolls sideways: %r" % m)
     eq(m["small_targets"], [], "touch targets under 44 px")
     ok(m["body_font_px"] >= 16, repr(m))
-    eq(s.request("DELETE", "/v1/policies/%d" % seeded).status, 200)
+    for pid in (seeded, marked):
+        eq(s.request("DELETE", "/v1/policies/%d" % pid).status, 200)
