@@ -16,6 +16,7 @@
 
 #include "api_policy.h"
 #include "console.h"
+#include "console_policy.h"
 #include "console_tglogin.h"
 #include "events.h"
 #include "hooks.h"
@@ -424,6 +425,10 @@ static const struct route routes[] = {
     {"GET", "/console/api/sessions", console_sessions, AUTH_CONSOLE, 0},
     {"GET", "/console/api/audit/export", console_audit_export, AUTH_CONSOLE, 0},
     {"GET", "/console/api/audit/verify", console_audit_verify, AUTH_CONSOLE, 0},
+    /* policy rules, for the tenant's admins (console_policy.h) */
+    {"GET", "/console/api/policies", console_policies_get, AUTH_CONSOLE, 0},
+    {"POST", "/console/api/policies", console_policies_post, AUTH_CONSOLE, 1},
+    {"POST", "/console/api/policies/*/revoke", console_policy_revoke, AUTH_CONSOLE, 1},
 };
 
 /*

@@ -14,7 +14,7 @@
 #include "db.h"
 #include "store_internal.h"
 
-enum { S_MATCH, S_ADD, S_LIST, S_REVOKE, S_COUNT };
+enum { S_MATCH, S_ADD, S_LIST, S_LIST_ALL, S_REVOKE, S_COUNT };
 
 #define POLICY_COLS                                                                                \
     "id, session_id, agent_session, tool, match, action, position, lg_ts(expires_at),"             \
@@ -54,6 +54,20 @@ static const struct db_stmt stmts[] = {
          "SELECT " POLICY_COLS " FROM policies"
          " WHERE tenant = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR session_id = $2)"
          " ORDER BY session_id IS NULL, position, id LIMIT 1000",
+         true},
+    /* live rules first, in the order they apply; then the ended ones, the latest to end first */
+    [S_LIST_ALL] =
+        {"policy_list_all",
+         "SELECT " POLICY_COLS ", lg_ts(revoked_at),"
+         "       CASE WHEN revoked_at IS NOT NULL THEN 'revoked' WHEN NOT live THEN 'expired'"
+         "            ELSE 'live' END"
+         " FROM (SELECT *,"
+         "              revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) AS live"
+         "       FROM policies WHERE tenant = $1 AND ($2::text IS NULL OR session_id = $2)) p"
+         " ORDER BY live DESC, CASE WHEN live THEN session_id IS NULL END,"
+         "          CASE WHEN live THEN position END, CASE WHEN live THEN id END,"
+         "          coalesce(revoked_at, expires_at) DESC, id DESC"
+         " LIMIT $3::int",
          true},
     [S_REVOKE] = {"policy_revoke",
                   "WITH u AS (UPDATE policies SET revoked_at = now()"
@@ -152,6 +166,34 @@ int store_policy_list(const char *tenant, const char *session_id, json_t **out,
         json_array_append_new(list, row_to_policy(res, i));
     PQclear(res);
     *out = json_pack("{s:o}", "policies", list);
+    return 0;
+}
+
+int store_policy_list_all(const char *tenant, const char *session_id, json_t **out,
+                          struct lg_error *err)
+{
+    char lim[16];
+    const char *p[] = {tenant, session_id, lim};
+    PGresult *res;
+    json_t *list;
+    int n;
+
+    snprintf(lim, sizeof(lim), "%d", POLICY_LIST_MAX + 1);
+    res = store_run(&T, S_LIST_ALL, 3, p, err);
+    if (!res)
+        return -1;
+    list = json_array();
+    n = PQntuples(res) < POLICY_LIST_MAX ? PQntuples(res) : POLICY_LIST_MAX;
+    for (int i = 0; i < n; i++) {
+        json_t *rule = row_to_policy(res, i);
+
+        json_object_set_new(rule, "revoked_at",
+                            col(res, i, 10) ? json_string(col(res, i, 10)) : json_null());
+        json_object_set_new(rule, "state", json_string(col(res, i, 11)));
+        json_array_append_new(list, rule);
+    }
+    *out = json_pack("{s:o, s:b}", "policies", list, "truncated", PQntuples(res) > POLICY_LIST_MAX);
+    PQclear(res);
     return 0;
 }
 

@@ -36,6 +36,19 @@ int store_policy_add(const struct policy_new *p, json_t **out, struct lg_error *
 int store_policy_list(const char *tenant, const char *session_id, json_t **out,
                       struct lg_error *err) LG_MUST_CHECK;
 
+#define POLICY_LIST_MAX 500 /* rules store_policy_list_all answers at most */
+
+/*
+ * Every rule of `tenant` (of session `session_id` only, when not NULL),
+ * ended ones included, as the console lists them: the live ones first in
+ * the order they apply, then the expired and revoked ones, the latest to
+ * end first; at most POLICY_LIST_MAX. {"policies":[...], "truncated":
+ * bool}, each rule as store_policy_list shows it plus "state" ("live",
+ * "expired", "revoked") and "revoked_at" (null while not revoked).
+ */
+int store_policy_list_all(const char *tenant, const char *session_id, json_t **out,
+                          struct lg_error *err) LG_MUST_CHECK;
+
 /*
  * Revoke rule `id` of `tenant` (NULL: of any tenant, for the operator's
  * CLI), audited as policy_revoked by `actor`; 404 when none is live.

@@ -9,7 +9,7 @@ run('sessions_odd', async ({page}) => {
   await page.locator('#sessions-list').waitFor();
   const names = await page.locator('#sessions-list .card-head strong').allTextContents();
   const card = page.locator('#sessions-list section', {hasText: args.sid});
-  await card.locator('a').click();
+  await card.locator('a', {hasText: 'Its requests'}).click();
   await page.locator('#f-session').waitFor();
   return {names, filter: await page.locator('#f-session').inputValue()};
 });

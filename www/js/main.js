@@ -8,7 +8,8 @@
 //     explained in words.
 //  3. GET /console/api/me says who is signed in and hands the CSRF token;
 //     401 shows the signed-out page.
-//  4. Routes: #/ pending, #/requests/<id>, #/history, #/sessions, #/audit.
+//  4. Routes: #/ pending, #/requests/<id>, #/history, #/sessions, #/rules,
+//     #/audit.
 //     A page is a function (root, ctx) that fills `root` and may register
 //     cleanups with ctx.onLeave (closing a live stream).
 
@@ -18,6 +19,7 @@ import {pendingPage} from './pages/pending.js';
 import {requestPage} from './pages/request.js';
 import {historyPage} from './pages/history.js';
 import {sessionsPage} from './pages/sessions.js';
+import {rulesPage} from './pages/rules.js';
 import {auditPage} from './pages/audit.js';
 
 const main = document.getElementById('main');
@@ -78,7 +80,7 @@ function header() {
       h('span', {class: 'role role-' + (me.role === 'admin' ? 'admin' : 'approver'), id: 'who-role'}, me.role),
       h('span', {class: 'tenant', id: 'who-tenant', title: 'tenant'}, me.tenant));
   const items = [['#/', 'Pending'], ['#/history', 'History']];
-  if (me.role === 'admin') items.push(['#/sessions', 'Sessions'], ['#/audit', 'Audit']);
+  if (me.role === 'admin') items.push(['#/sessions', 'Sessions'], ['#/rules', 'Rules'], ['#/audit', 'Audit']);
   replace(nav,
       items.map(([href, label]) => h('a', {href, 'data-route': href}, label)),
       h('button', {type: 'button', class: 'linkish', id: 'logout', on: {click: logout}}, 'Log out'));
@@ -134,6 +136,7 @@ function route() {
     page = requestPage;
   } else if (path === '/history') page = historyPage;
   else if (path === '/sessions') page = sessionsPage;
+  else if (path === '/rules') page = rulesPage;
   else if (path === '/audit') page = auditPage;
   else {
     replace(root, h('h1', null, 'Not found'), h('p', null, 'There is no such page. ', h('a', {href: '#/'}, 'Pending requests')));

@@ -1,5 +1,6 @@
 // sessions.js - #/sessions (admins): every session of the tenant with its
-// approvers (Telegram ids and console names) and its defaults.
+// approvers (Telegram ids and console names), its defaults, and links to
+// its requests and its rules.
 
 import {enc, h, replace, show, when} from '../dom.js';
 import {get} from '../api.js';
@@ -34,6 +35,8 @@ export async function sessionsPage(root, ctx) {
                 [h('dt', null, k), h('dd', null, show(v))]),
               h('dt', null, 'Created'), h('dd', null, when(s.created_at)),
               h('dt', null, 'Updated'), h('dd', null, when(s.updated_at))),
-          h('a', {href: '#/history?session_id=' + enc(s.session_id ?? '')}, 'Its requests →'))))
+          h('div', {class: 'row wrap'},
+              h('a', {class: 'btn plain', href: '#/history?session_id=' + enc(s.session_id ?? '')}, 'Its requests →'),
+              h('a', {class: 'btn plain', href: '#/rules?session_id=' + enc(s.session_id ?? '')}, 'Its rules →')))))
         : h('p', {class: 'muted'}, 'No sessions yet.'));
 }
