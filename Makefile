@@ -56,7 +56,7 @@ SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
               test_tgmsg test_keycache test_notify test_hook test_migrate test_params \
-              test_tglogin test_feed test_policy
+              test_tglogin test_feed test_policy test_metrics
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop link check check-unit check-integration check-configs deps lint \
@@ -101,6 +101,7 @@ $(BUILD)/tests/test_tgmsg: tests/unit/test_tgmsg.c $(BUILD)/tgmsg.o $(BUILD)/dec
 $(BUILD)/tests/test_tglogin: tests/unit/test_tglogin.c $(BUILD)/tglogin.o $(BUILD)/util.o
 $(BUILD)/tests/test_keycache: tests/unit/test_keycache.c $(BUILD)/keycache.o $(BUILD)/util.o
 $(BUILD)/tests/test_feed: tests/unit/test_feed.c $(BUILD)/feed.o $(BUILD)/util.o
+$(BUILD)/tests/test_metrics: tests/unit/test_metrics.c $(BUILD)/metrics.o $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_notify: tests/unit/test_notify.c $(BUILD)/notify.o $(BUILD)/db.o $(BUILD)/keycache.o \
                           $(BUILD)/metrics.o $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.o $(BUILD)/params.o $(BUILD)/util.o $(BUILD)/log.o

@@ -112,7 +112,7 @@ static int nroutes = 2;
 #define ADD(field, n) __atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED)
 #define GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
-void metrics_init(int workers)
+void metrics_init(void)
 {
     void *p =
         mmap(NULL, sizeof(struct block), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -124,7 +124,7 @@ void metrics_init(int workers)
     }
     M = p; /* zero-filled */
     M->master_pid = (int32_t)getpid();
-    M->nslots = workers < MAX_SLOTS ? workers : MAX_SLOTS;
+    M->nslots = MAX_SLOTS;
 }
 
 void metrics_route_add(const char *route)

@@ -71,11 +71,11 @@ enum metrics_hook_result {
 };
 
 /*
- * The master, before it forks: map the shared block for `workers` worker
- * slots. When it cannot (logged), each process records into its own block
+ * The master, before it forks: map the shared block (room for 256 worker
+ * slots). When it cannot (logged), each process records into its own block
  * and /metrics shows only the worker that answers.
  */
-void metrics_init(int workers);
+void metrics_init(void);
 
 /*
  * Add a route pattern (a string that lives as long as the process: the
@@ -84,7 +84,7 @@ void metrics_init(int workers);
  */
 void metrics_route_add(const char *route);
 
-/* A worker, first thing after fork: it is worker `slot` (0 .. workers-1). */
+/* A worker, first thing after fork: it is worker `slot` (0 .. 255). */
 void metrics_worker_begin(int slot);
 
 /*

@@ -483,7 +483,7 @@ int server_run(struct config *cfg)
     if (fd < 0)
         return 1;
     /* Before the first fork: every worker adds to the same figures (metrics.h). */
-    metrics_init(n);
+    metrics_init();
     api_metrics_routes();
 
     sigemptyset(&set);
