@@ -299,6 +299,3 @@ def test_worker_restart_counted_and_totals_kept(s):
     ok(val(after, "process_cpu_seconds_total") >= val(before, "process_cpu_seconds_total"),
        "process_cpu_seconds_total went back")
 
-
-test_counts_of_every_worker_added_up.slow = True
-test_worker_restart_counted_and_totals_kept.slow = True
