@@ -298,4 +298,3 @@ def test_worker_restart_counted_and_totals_kept(s):
                 ok(after.get(k, 0) >= before[k], "%s went back" % (k,))
     ok(val(after, "process_cpu_seconds_total") >= val(before, "process_cpu_seconds_total"),
        "process_cpu_seconds_total went back")
-
