@@ -172,6 +172,31 @@ def test_policy_decision_counted(s):
         rm(s, d["id"])
 
 
+def test_console_vote_counted(s):
+    import test_16_console as con
+    con.register(s, "m18-console", telegram_id=chat(), console_approvers=["m18ann"])
+    rid = con.submit(s, "m18-console", request_type="confirmation")
+    ann = con.login(s, "--name", "m18ann")
+    before = scrape(s)
+    r = ann.vote(rid, {"approve": False, "reason": "not today"})
+    eq((r.status, r.json["result"]), (200, "denied"), repr(r))
+    after = scrape(s)
+    key = dict(outcome="denied", channel="console")
+    eq(val(after, "loopgate_requests_decided_total", **key)
+       - val(before, "loopgate_requests_decided_total", **key), 1.0, "denied in the console")
+    eq(val(after, "loopgate_decision_seconds_count", channel="console")
+       - val(before, "loopgate_decision_seconds_count", channel="console"), 1.0)
+
+
+def test_listener_reconnect_counted(s):
+    before = val(scrape(s), "loopgate_listener_reconnects_total")
+    n = int(s.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                     " WHERE application_name = 'loopgate listener'"))
+    ok(n >= 1, "no listener connection to end")
+    wait_for(lambda: val(scrape(s), "loopgate_listener_reconnects_total") - before >= n, 30,
+             "the listeners' reconnects counted")
+
+
 def test_long_poll_shows_in_waiting_polls(s):
     c = chat()
     register(s, "m18-wait", c)
