@@ -44,7 +44,7 @@ ifneq ($(V),1)
 Q := @
 endif
 
-SRCS := util.c log.c config.c db.c store.c store_keys.c store_sessions.c store_requests.c \
+SRCS := util.c log.c metrics.c config.c db.c store.c store_keys.c store_sessions.c store_requests.c \
         submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c store_console.c store_tglogin.c store_events.c store_policy.c \
         keycache.c validate.c params.c policy.c shape.c http.c router.c api.c api_policy.c decide.c \
         tgmsg.c tglogin.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c feed.c events.c mcp.c mcpstdio.c \
@@ -56,7 +56,7 @@ SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
               test_tgmsg test_keycache test_notify test_hook test_migrate test_params \
-              test_tglogin test_feed test_policy
+              test_tglogin test_feed test_policy test_metrics
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop link check check-unit check-integration check-configs deps lint \
@@ -101,14 +101,15 @@ $(BUILD)/tests/test_tgmsg: tests/unit/test_tgmsg.c $(BUILD)/tgmsg.o $(BUILD)/dec
 $(BUILD)/tests/test_tglogin: tests/unit/test_tglogin.c $(BUILD)/tglogin.o $(BUILD)/util.o
 $(BUILD)/tests/test_keycache: tests/unit/test_keycache.c $(BUILD)/keycache.o $(BUILD)/util.o
 $(BUILD)/tests/test_feed: tests/unit/test_feed.c $(BUILD)/feed.o $(BUILD)/util.o
+$(BUILD)/tests/test_metrics: tests/unit/test_metrics.c $(BUILD)/metrics.o $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_notify: tests/unit/test_notify.c $(BUILD)/notify.o $(BUILD)/db.o $(BUILD)/keycache.o \
-                          $(BUILD)/log.o $(BUILD)/util.o
+                          $(BUILD)/metrics.o $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.o $(BUILD)/params.o $(BUILD)/util.o $(BUILD)/log.o
 $(BUILD)/tests/test_policy: tests/unit/test_policy.c $(BUILD)/policy.o $(BUILD)/validate.o $(BUILD)/tgmsg.o $(BUILD)/decide.o \
                            $(BUILD)/params.o $(BUILD)/util.o
 $(BUILD)/tests/test_hook: tests/unit/test_hook.c $(BUILD)/hook.o $(BUILD)/util.o
 $(BUILD)/tests/test_migrate: tests/unit/test_migrate.c $(BUILD)/migrate.o $(BUILD)/sql_embed.o \
-                            $(BUILD)/db.o $(BUILD)/log.o $(BUILD)/util.o
+                            $(BUILD)/db.o $(BUILD)/metrics.o $(BUILD)/log.o $(BUILD)/util.o
 
 $(UNIT_BINS): tests/unit/t.h
 	@mkdir -p $(@D)

@@ -23,11 +23,13 @@
 #include "keycache.h"
 #include "log.h"
 #include "mcp.h"
+#include "metrics.h"
 #include "notify.h"
 #include "router.h"
 #include "shape.h"
 #include "store.h"
 #include "store_keys.h"
+#include "store_outbox.h"
 #include "store_requests.h"
 #include "store_sessions.h"
 #include "store_tg.h"
@@ -300,7 +302,7 @@ static void h_cancel(struct http_req *r)
         return;
     rc = body_request_id(body, &id, &err);
     if (rc == 0)
-        rc = store_request_cancel(&r->who, id, &out, &err);
+        rc = store_request_cancel(&r->who, id, METRICS_CH_API, &out, &err);
     if (rc == 0)
         notify_outbox_kick(); /* the message edit, the agent's webhook */
     if (rc == 0)
@@ -359,6 +361,37 @@ static void h_health(struct http_req *r)
                                           "version", LOOPGATE_VERSION)));
 }
 
+static void outbox_kind_seen(void *ctx, const char *kind, int64_t queued, double oldest_s)
+{
+    struct metrics_db *db = ctx;
+    int k = metrics_outbox_kind(kind);
+
+    db->outbox_depth[k] += queued;
+    if (oldest_s > db->outbox_oldest_age[k])
+        db->outbox_oldest_age[k] = oldest_s;
+}
+
+/*
+ * GET /metrics: the host's figures (metrics.h) and the database's gauges in
+ * the Prometheus text format. nginx lets only loopback or its allow-list
+ * reach it. A database that does not answer leaves its gauges out.
+ */
+static void h_metrics(struct http_req *r)
+{
+    struct metrics_db db = {.ok = true};
+    struct lg_error err;
+    struct sbuf out = {0};
+
+    if (store_pending_total(&db.pending, &err) < 0 ||
+        store_outbox_depth(outbox_kind_seen, &db, &err) < 0) {
+        log_warn("metrics: could not read the database's gauges", "error=\"%s\"", err.message);
+        db.ok = false;
+    }
+    metrics_render(&out, &db);
+    http_send_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.p, out.len);
+    sb_free(&out);
+}
+
 /*
  * POST <telegram_webhook_path>: an update from Telegram. The secret header
  * was checked already; answer 200 only once the update is committed (or
@@ -406,6 +439,7 @@ static const struct route routes[] = {
     {"POST", "/v1/policies", api_policies_post, AUTH_TENANT, 1},
     {"DELETE", "/v1/policies/*", api_policies_delete, AUTH_TENANT, 0},
     {"GET", "/health", h_health, AUTH_NONE, 0},
+    {"GET", "/metrics", h_metrics, AUTH_NONE, 0},
     {"POST", "/mcp", mcp_post, AUTH_TENANT, 1},
     {"GET", "/mcp", mcp_get, AUTH_TENANT, 0},
     {"DELETE", "/mcp", mcp_delete, AUTH_TENANT, 0},
@@ -430,6 +464,13 @@ static const struct route routes[] = {
     {"POST", "/console/api/policies", console_policies_post, AUTH_CONSOLE, 1},
     {"POST", "/console/api/policies/*/revoke", console_policy_revoke, AUTH_CONSOLE, 1},
 };
+
+void api_metrics_routes(void)
+{
+    metrics_route_add(webhook_route.path);
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        metrics_route_add(routes[i].path);
+}
 
 /*
  * Pick the tenant: a valid key names it; no key is the "default" tenant when

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define ACQUIRE_WAIT_MS 5000
 #define IDLE_CHECK_MS 100
@@ -108,11 +109,20 @@ PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
     return pg;
 }
 
+static int64_t now_us(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 struct db_conn *db_acquire(struct lg_error *err)
 {
     struct db_conn *c = NULL;
     struct timespec deadline;
     char errbuf[256];
+    int64_t waited_from = 0; /* now_us() when this borrower began to wait */
 
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += ACQUIRE_WAIT_MS / 1000;
@@ -128,13 +138,18 @@ struct db_conn *db_acquire(struct lg_error *err)
             pool.open++;
             break;
         }
+        if (!waited_from)
+            waited_from = now_us();
         if (pthread_cond_timedwait(&pool.freed, &pool.lock, &deadline) == ETIMEDOUT) {
             pthread_mutex_unlock(&pool.lock);
+            metrics_db_pool_wait(now_us() - waited_from, true);
             lg_fail(err, 503, "database_busy", "all database connections are busy; retry shortly");
             return NULL;
         }
     }
     pthread_mutex_unlock(&pool.lock);
+    if (waited_from)
+        metrics_db_pool_wait(now_us() - waited_from, false);
 
     /*
      * A server that restarted has closed our idle socket; reading what is

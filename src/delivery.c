@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "store_keys.h"
 #include "store_outbox.h"
@@ -478,6 +479,9 @@ static void post_webhook(struct hook_client *hc, const struct outbox_row *o)
     json_decref(body);
     hook_post(hc, D.cfg, r->callback_url, text, event_of(r->status), delivery_id, secret, &res);
     memset(secret, 0, sizeof(secret));
+    metrics_webhook(res.outcome == HOOK_OK        ? METRICS_HOOK_DELIVERED
+                    : res.outcome == HOOK_REFUSED ? METRICS_HOOK_REFUSED
+                                                  : METRICS_HOOK_RETRY);
     if (res.outcome == HOOK_OK) {
         rc = store_webhook_done(o->id, &err);
         log_info("webhook delivered", "request=%s status=%d attempt=%d", r->id, res.http_status,
@@ -748,6 +752,7 @@ static void *expire_thread(void *arg)
         n = store_expire_due(200, &err);
         if (n > 0)
             notify_outbox_kick(); /* their edits and webhooks */
+        metrics_decided(METRICS_TIMED_OUT, METRICS_CH_TIMEOUT, n, -1);
         if (n > 0)
             log_info("requests timed out", "count=%d", n);
         /* after the timeouts: expiry wins over a reminder or escalation due at once */

@@ -391,7 +391,7 @@ void hooks_abandon(const struct actor *who, const char *id)
     struct lg_error err;
     json_t *gone = NULL;
 
-    if (store_request_cancel(who, id, &gone, &err) == 0)
+    if (store_request_cancel(who, id, METRICS_CH_HOOK, &gone, &err) == 0)
         notify_outbox_kick(); /* its message says so */
     json_decref(gone);
 }

@@ -164,6 +164,30 @@ void http_send_empty(struct http_req *r, int status, const char *headers)
     sb_free(&head);
 }
 
+void http_send_text(struct http_req *r, int status, const char *content_type, const char *body,
+                    size_t len)
+{
+    char head[512];
+    int n;
+
+    r->status = status;
+    r->answered = true;
+    if (!r->fcgi)
+        return;
+    n = snprintf(head, sizeof(head),
+                 "Status: %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
+                 "Content-Length: %zu\r\n\r\n",
+                 status, http_reason(status), content_type, len);
+    FCGX_PutStr(head, n, r->fcgi->out);
+    /* FCGX_PutStr takes an int: a long body goes in parts. */
+    for (size_t off = 0; off < len;) {
+        int part = len - off > (1 << 30) ? (1 << 30) : (int)(len - off);
+
+        FCGX_PutStr(body + off, part, r->fcgi->out);
+        off += (size_t)part;
+    }
+}
+
 void http_sse_begin(struct http_req *r, const char *headers)
 {
     char head[512];

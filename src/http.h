@@ -62,6 +62,10 @@ void http_send_json_hdr(struct http_req *r, int status, json_t *body, const char
 /* Answer `status` with no body (202 Accepted for MCP notifications). */
 void http_send_empty(struct http_req *r, int status, const char *headers);
 
+/* Answer `status` with `len` bytes of `body` as `content_type` (a constant of ours). */
+void http_send_text(struct http_req *r, int status, const char *content_type, const char *body,
+                    size_t len);
+
 /*
  * Start a text/event-stream answer (status 200) that opens with an SSE
  * comment, so the client sees the stream at once; then http_sse_send.

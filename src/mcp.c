@@ -522,7 +522,8 @@ static json_t *tool_cancel(struct call *c)
     const char *id;
     json_t *out;
 
-    if (arg_request_id(c, &id, &err) < 0 || store_request_cancel(&c->r->who, id, &out, &err) < 0)
+    if (arg_request_id(c, &id, &err) < 0 ||
+        store_request_cancel(&c->r->who, id, METRICS_CH_MCP, &out, &err) < 0)
         return tool_error(&err);
     notify_outbox_kick(); /* the message edit, the agent's webhook */
     json_object_del(out, "success");
@@ -923,7 +924,7 @@ static json_t *stateless_task(struct http_req *r, json_t *id, const char *method
         validate_request_id(json_string_value(tid), "taskId", "field", &err) < 0)
         return rpc_error(id, RPC_INVALID_PARAMS, "Invalid params: unknown taskId");
     if (!strcmp(method, "tasks/cancel")) {
-        if (store_request_cancel(&r->who, json_string_value(tid), &out, &err) == 0)
+        if (store_request_cancel(&r->who, json_string_value(tid), METRICS_CH_MCP, &out, &err) == 0)
             notify_outbox_kick();   /* the message edit, the agent's webhook */
         else if (err.status != 409) /* already final: the same ack */
             return err.status == 404

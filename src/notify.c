@@ -16,6 +16,7 @@
 #include "db.h"
 #include "keycache.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 static struct {
@@ -497,6 +498,7 @@ static void *listener(void *arg)
     static struct woken wk;
     int backoff_ms = 100, got, ready;
     int64_t quiet_since = 0;
+    bool connected_before = false;
 
     (void)arg;
     while (!N.stopping) {
@@ -513,6 +515,9 @@ static void *listener(void *arg)
                 continue;
             }
             backoff_ms = 100;
+            if (connected_before)
+                metrics_listener_reconnect();
+            connected_before = true;
             conn = (struct db_conn){.pg = pg};
             /* Anything may have happened while we were not listening. */
             keycache_flush(true);

@@ -9,7 +9,9 @@
  *    (RESTART_STABLE_MS) is replaced at once; one that dies young waits
  *    before its replacement starts, 1 s and then twice as long each time it
  *    dies young again, up to 30 s: a worker that cannot start costs a log
- *    line now and then, not a fork a second forever.
+ *    line now and then, not a fork a second forever. Before the first fork
+ *    it maps the block its workers count in (metrics.h): /metrics shows
+ *    the host's figures whichever worker answers.
  * 2. A worker runs `threads` request threads. They take turns in
  *    FCGX_Accept_r, so exactly one thread sits in accept() and the kernel
  *    hands each connection to one process. Idle threads wait on a stack and
@@ -59,6 +61,7 @@
 #include "store_requests.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "wait.h"
 
 #define SD_LISTEN_FDS_START 3
@@ -245,6 +248,7 @@ static void *request_thread(void *arg)
         }
         http_begin(&hr, &req, W.cfg);
         api_handle(&hr);
+        metrics_http(hr.route, hr.method, hr.status, &hr.start);
         log_debug("request", "method=%s path=%s status=%d tenant=%s", hr.method, hr.path, hr.status,
                   hr.who.tenant[0] ? hr.who.tenant : "-");
         http_end(&hr);
@@ -427,12 +431,14 @@ static int inherited_socket(void)
     return SD_LISTEN_FDS_START;
 }
 
-static pid_t spawn(const struct config *cfg, int fd, const sigset_t *oldmask)
+/* Fork the worker of slot `slot`. */
+static pid_t spawn(const struct config *cfg, int fd, const sigset_t *oldmask, int slot)
 {
     pid_t pid = fork();
 
     if (pid == 0) {
         pthread_sigmask(SIG_SETMASK, oldmask, NULL);
+        metrics_worker_begin(slot);
         _exit(worker_main(cfg, fd));
     }
     if (pid < 0)
@@ -476,6 +482,9 @@ int server_run(struct config *cfg)
     }
     if (fd < 0)
         return 1;
+    /* Before the first fork: every worker adds to the same figures (metrics.h). */
+    metrics_init();
+    api_metrics_routes();
 
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -485,7 +494,7 @@ int server_run(struct config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, &old);
 
     for (int i = 0; i < n; i++) {
-        kids[i] = spawn(cfg, fd, &old);
+        kids[i] = spawn(cfg, fd, &old, i);
         born[i] = now_ms();
         if (kids[i] < 0) { /* fork failed (logged): try again later */
             kids[i] = 0;
@@ -499,6 +508,7 @@ int server_run(struct config *cfg)
     for (;;) {
         struct timespec ts = {0, 200 * 1000000};
         int sig = sigtimedwait(&set, NULL, &ts), alive = 0;
+        struct rusage ru;
         pid_t pid;
         int status;
 
@@ -512,13 +522,14 @@ int server_run(struct config *cfg)
                         kill(kids[i], SIGTERM);
             }
         }
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
             for (int i = 0; i < n; i++) {
                 int64_t lived = now_ms() - born[i];
 
                 if (kids[i] != pid)
                     continue;
                 kids[i] = 0;
+                metrics_worker_gone(i, &ru);
                 if (lived >= RESTART_STABLE_MS)
                     delay_ms[i] = 0;
                 else if (delay_ms[i] == 0)
@@ -538,11 +549,13 @@ int server_run(struct config *cfg)
         }
         for (int i = 0; i < n; i++) {
             if (!stopping && kids[i] == 0 && now_ms() >= restart_at[i]) {
-                kids[i] = spawn(cfg, fd, &old);
+                kids[i] = spawn(cfg, fd, &old, i);
                 born[i] = now_ms();
                 if (kids[i] < 0) {
                     kids[i] = 0;
                     restart_at[i] = born[i] + RESTART_FIRST_MS;
+                } else {
+                    metrics_worker_restarted();
                 }
             }
             alive += kids[i] > 0;

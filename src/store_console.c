@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "metrics.h"
 #include "shape.h"
 #include "store_internal.h"
 
@@ -176,10 +177,13 @@ static const struct db_stmt stmts[] = {
          "   ORDER BY session_id), '[]')::text"
          " FROM (SELECT * FROM sessions WHERE tenant = $1 ORDER BY session_id LIMIT 1000) s",
          true},
-    [S_VOTE] = {"console_vote",
-                "SELECT lg_vote($1::uuid, 'console', $2, $3::bigint, $4, $5::boolean, $6, $2,"
-                "               $7::jsonb, NULL, NULL, $8, $9::jsonb)",
-                false},
+    [S_VOTE] =
+        {"console_vote",
+         "SELECT lg_vote($1::uuid, 'console', $2, $3::bigint, $4, $5::boolean, $6, $2,"
+         "               $7::jsonb, NULL, NULL, $8, $9::jsonb),"
+         /* for the decision_seconds of metrics.h */
+         " (SELECT extract(epoch FROM now() - created_at) FROM requests WHERE id = $1::uuid)",
+         false},
     [S_CAN_SEE] = {"console_can_see", "SELECT 1 FROM requests q WHERE q.id = $5::uuid AND " VISIBLE,
                    true},
 };
@@ -600,6 +604,9 @@ int store_console_vote(const struct console_user *u, const struct console_vote *
         *result = !strcmp(got, "approved") ? "approved"
                   : !strcmp(got, "denied") ? "denied"
                                            : "voted";
+    if (rc == 0 && strcmp(*result, "voted") != 0)
+        metrics_decided(**result == 'a' ? METRICS_APPROVED : METRICS_DENIED, METRICS_CH_CONSOLE, 1,
+                        PQgetisnull(res, 0, 1) ? -1 : strtod(PQgetvalue(res, 0, 1), NULL));
     PQclear(res);
     return rc;
 }

@@ -29,6 +29,7 @@ enum {
     S_WEBHOOK_DONE,
     S_WEBHOOK_RETRY,
     S_WEBHOOK_FAIL,
+    S_OUTBOX_DEPTH,
     S_COUNT
 };
 
@@ -169,6 +170,11 @@ static const struct db_stmt stmts[] = {
                         "   cb_attempts = cb_attempts + 1"
                         " FROM o WHERE r.id = o.request_id",
                         false},
+    /* for /metrics: the queued rows (the claim's partial index), per kind */
+    [S_OUTBOX_DEPTH] = {"outbox_depth",
+                        "SELECT kind, count(*), extract(epoch FROM now() - min(created_at))"
+                        " FROM outbox WHERE state = 'queued' GROUP BY kind",
+                        true},
 };
 
 _Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_outbox: more statements than its range");
@@ -383,4 +389,16 @@ int store_webhook_fail(int64_t outbox_id, const char *error, struct lg_error *er
 
     snprintf(oid, sizeof(oid), "%lld", (long long)outbox_id);
     return store_run_void(&T, S_WEBHOOK_FAIL, 2, p, err);
+}
+
+int store_outbox_depth(store_outbox_depth_fn *each, void *ctx, struct lg_error *err)
+{
+    PGresult *res = store_run(&T, S_OUTBOX_DEPTH, 0, NULL, err);
+
+    if (!res)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++)
+        each(ctx, PQgetvalue(res, i, 0), col_int(res, i, 1), strtod(PQgetvalue(res, i, 2), NULL));
+    PQclear(res);
+    return 0;
 }

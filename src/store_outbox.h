@@ -101,4 +101,11 @@ int store_webhook_retry(int64_t outbox_id, int delay_ms, const char *error, int 
                         struct lg_error *err) LG_MUST_CHECK;
 int store_webhook_fail(int64_t outbox_id, const char *error, struct lg_error *err) LG_MUST_CHECK;
 
+/*
+ * For /metrics: call `each` once per outbox kind that has queued rows, with
+ * how many and the age of the oldest in seconds; -1 with `err` on failure.
+ */
+typedef void store_outbox_depth_fn(void *ctx, const char *kind, int64_t queued, double oldest_s);
+int store_outbox_depth(store_outbox_depth_fn *each, void *ctx, struct lg_error *err) LG_MUST_CHECK;
+
 #endif

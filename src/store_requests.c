@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "metrics.h"
 #include "shape.h"
 #include "policy.h"
 #include "store_policy.h"
@@ -48,6 +49,7 @@ enum {
     S_EXPIRE,
     S_CALLBACK_SET,
     S_NUDGE,
+    S_PENDING_TOTAL,
     S_COUNT
 };
 
@@ -189,7 +191,7 @@ static const struct db_stmt stmts[] = {
          "             updated_at = now(), cb_state = CASE WHEN callback_url IS NULL"
          "             THEN cb_state ELSE 'queued' END"
          "           WHERE id = $1::uuid AND tenant = $2 AND status = 'pending'"
-         "           RETURNING " REQ_COLS "),"
+         "           RETURNING " REQ_COLS ", extract(epoch FROM now() - created_at) AS waited),"
          " a AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)"
          "       SELECT $2, rid::uuid, u.session_id, $3, 'canceled',"
          "              jsonb_build_object('latency_ms', lg_latency_ms(q.created_at))"
@@ -213,6 +215,9 @@ static const struct db_stmt stmts[] = {
                         " RETURNING 1",
                         false},
     [S_NUDGE] = {"nudge", "SELECT requests_nudge($1::int)", false},
+    /* for /metrics: the counts the submit's pending limit keeps (010) */
+    [S_PENDING_TOTAL] = {"pending_total", "SELECT coalesce(sum(n), 0)::bigint FROM tenant_pending",
+                         true},
 };
 
 _Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_requests: more statements than its range");
@@ -392,9 +397,13 @@ static int submit_outcome(const PGresult *res, int row, struct submit_slot *s)
     if (!PQgetisnull(res, row, 0)) {
         row_to_submitted(res, row, &r);
         s->out = shape_submitted(&r);
+        metrics_submitted(r.request_type);
         if (col_bool(res, row, SUBMITTED_NCOLS + 4)) {
             char by[40];
 
+            metrics_decided(json_is_true(json_object_get(s->item, "pok")) ? METRICS_APPROVED
+                                                                          : METRICS_DENIED,
+                            METRICS_CH_POLICY, 1, 0);
             snprintf(by, sizeof(by), "policy:%s", col(res, row, SUBMITTED_NCOLS + 5));
             json_object_set_new(s->out, "decided_by", json_string(by));
         }
@@ -580,8 +589,8 @@ int store_request_pending(const struct actor *who, const char *session_id, json_
     return 0;
 }
 
-int store_request_cancel(const struct actor *who, const char *id, json_t **out,
-                         struct lg_error *err)
+int store_request_cancel(const struct actor *who, const char *id, enum metrics_channel via,
+                         json_t **out, struct lg_error *err)
 {
     const char *p[] = {id, who->tenant, who->name};
     PGresult *res = store_run(&T, S_REQUEST_CANCEL, 3, p, err);
@@ -590,6 +599,7 @@ int store_request_cancel(const struct actor *who, const char *id, json_t **out,
     if (!res)
         return -1;
     if (PQntuples(res) == 1) {
+        metrics_decided(METRICS_CANCELED, via, 1, strtod(PQgetvalue(res, 0, REQ_NCOLS), NULL));
         *out = json_pack("{s:b, s:s, s:s, s:s}", "success", 1, "message",
                          "Request canceled successfully", "request_id", id, "status", "canceled");
         PQclear(res);
@@ -730,4 +740,15 @@ int store_callback_set(const struct actor *who, const char *id, const char *url,
             json_string_value(json_object_get(now, "status")));
     json_decref(now);
     return -1;
+}
+
+int store_pending_total(int64_t *n, struct lg_error *err)
+{
+    PGresult *res = store_run(&T, S_PENDING_TOTAL, 0, NULL, err);
+
+    if (!res)
+        return -1;
+    *n = col_int(res, 0, 0);
+    PQclear(res);
+    return 0;
 }

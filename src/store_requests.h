@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include "actor.h"
 #include "db.h"
+#include "metrics.h"
 #include "shape.h"
 #include "util.h"
 #include "validate.h"
@@ -51,11 +52,12 @@ int store_request_poll(const struct actor *who, const char *id, json_t **out,
 int store_request_pending(const struct actor *who, const char *session_id, json_t **out,
                           struct lg_error *err) LG_MUST_CHECK;
 /*
- * Cancel a pending request. 0: canceled, and its message edit and webhook
- * are queued: the caller wakes the delivery threads (notify_outbox_kick).
+ * Cancel a pending request, asked `via` the agent API, MCP or a hook (for
+ * the metrics). 0: canceled, and its message edit and webhook are queued:
+ * the caller wakes the delivery threads (notify_outbox_kick).
  */
-int store_request_cancel(const struct actor *who, const char *id, json_t **out,
-                         struct lg_error *err) LG_MUST_CHECK;
+int store_request_cancel(const struct actor *who, const char *id, enum metrics_channel via,
+                         json_t **out, struct lg_error *err) LG_MUST_CHECK;
 
 /* A request row read whole; it owns its strings. */
 struct request_row {
@@ -85,6 +87,9 @@ int store_expire_due(int limit, struct lg_error *err) LG_MUST_CHECK;
  * threads (notify_outbox_kick).
  */
 int store_nudge_due(int limit, struct lg_error *err) LG_MUST_CHECK;
+
+/* For /metrics: how many requests are pending, over every tenant. */
+int store_pending_total(int64_t *n, struct lg_error *err) LG_MUST_CHECK;
 
 /* Set the callback_url of a pending request (404 unknown, 409 not pending). */
 int store_callback_set(const struct actor *who, const char *id, const char *url,

@@ -13,6 +13,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "store_internal.h"
 
 /* The approvers of a request's session, for a query over `requests r`. */
@@ -71,11 +72,17 @@ static const struct db_stmt stmts[] = {
                                  false},
     [S_TG_PRESS] = {"tg_press",
                     "SELECT tg_press($11::bigint, $1::bigint, $2::uuid, $3::integer, $4::bigint,"
-                    " $5::bigint, $6::bigint, $7, $8::bigint[], $9::boolean, $10)",
+                    " $5::bigint, $6::bigint, $7, $8::bigint[], $9::boolean, $10),"
+                    /* for the decision_seconds of metrics.h */
+                    " (SELECT extract(epoch FROM now() - created_at) FROM requests"
+                    "   WHERE id = $2::uuid)",
                     false},
     [S_TG_DECIDED] = {"tg_decided",
                       "SELECT tg_decided($1::uuid, $2, $3::boolean, $4::bigint, $5, $6, $7::jsonb,"
-                      " $8::jsonb, $9::jsonb, $10, $11::jsonb)",
+                      " $8::jsonb, $9::jsonb, $10, $11::jsonb),"
+                      /* for the decision_seconds of metrics.h */
+                      " (SELECT extract(epoch FROM now() - created_at) FROM requests"
+                      "   WHERE id = $1::uuid)",
                       false},
     [S_TG_ENQUEUE] = {"tg_enqueue",
                       "INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
@@ -283,6 +290,20 @@ void tg_effects_clear(struct tg_effects *fx)
  */
 #define DECISION_DURABLE "SET LOCAL synchronous_commit = on"
 
+/*
+ * Count a Telegram decision in the metrics: `res` is the answer of
+ * S_TG_PRESS or S_TG_DECIDED (the outcome, the seconds since submit).
+ */
+static void tg_decision_seen(const PGresult *res)
+{
+    const char *v = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+
+    if (strcmp(v, "approved") != 0 && strcmp(v, "denied") != 0)
+        return;
+    metrics_decided(v[0] == 'a' ? METRICS_APPROVED : METRICS_DENIED, METRICS_CH_TELEGRAM, 1,
+                    PQgetisnull(res, 0, 1) ? -1 : strtod(PQgetvalue(res, 0, 1), NULL));
+}
+
 /* The parameters of one effect's statement (S_TG_AUDIT or S_TG_ENQUEUE). */
 struct effect_params {
     char chat[24], prio[8];
@@ -362,6 +383,8 @@ static int write_effects(struct db_conn *tx, const struct tg_effects *fx, struct
         tx_rollback(tx);
         return -1;
     }
+    if (d)
+        tg_decision_seen(steps[n - 3].res);
     for (int i = 0; i < n; i++)
         PQclear(steps[i].res);
     db_release(tx);
@@ -480,6 +503,7 @@ int store_tg_press(const struct tg_press *press, bool *approved, struct lg_error
     if (!strcmp(v, "approved") || !strcmp(v, "denied")) {
         *approved = v[0] == 'a';
         rc = 0;
+        tg_decision_seen(res);
     } else if (!strcmp(v, "repeat")) {
         rc = 1;
     } else if (!strcmp(v, "voted")) {

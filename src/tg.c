@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define RESPONSE_MAX (4 << 20)
 
@@ -127,6 +128,11 @@ void tg_call_timeout(struct tg_client *c, const char *method, json_t *params, lo
         }
         json_decref(j);
     }
+    metrics_tg_call(method, out->outcome == TG_OK              ? METRICS_TG_OK
+                            : out->outcome == TG_RATE_LIMITED  ? METRICS_TG_RATE_LIMITED
+                            : out->outcome == TG_PERMANENT     ? METRICS_TG_PERMANENT
+                            : out->outcome == TG_TOKEN_REFUSED ? METRICS_TG_TOKEN_REFUSED
+                                                               : METRICS_TG_RETRY);
     curl_slist_free_all(hdrs);
     memset(url.p, 0, url.len);
     sb_free(&url);

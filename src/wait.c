@@ -7,6 +7,7 @@
 
 #include "feed.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "store_requests.h"
 
@@ -48,6 +49,7 @@ int wait_poll(const struct config *cfg, const struct actor *who, const char *id,
                        "this worker already holds %d waiting polls and %d event streams; retry, "
                        "or poll without wait",
                        notify_waiters(), feed_count());
+    metrics_waiting(1);
     deadline = now_ms() + (int64_t)wait_s * 1000;
     *out = NULL;
     for (;;) {
@@ -85,5 +87,6 @@ int wait_poll(const struct config *cfg, const struct actor *who, const char *id,
             hooks.wakes();
     }
     notify_waiter_remove(&w);
+    metrics_waiting(-1);
     return rc;
 }

@@ -14,6 +14,7 @@ PACKAGES=(
     nginx                         # TLS, HTTP/2 and FastCGI in front of the workers
     curl openssl procps iproute2  # the stack script and the tests
     wrk                           # make bench
+    prometheus:promtool           # `promtool check metrics` on GET /metrics (test_18_metrics)
     python3 python3-requests      # integration tests (and the README's Python examples)
     nodejs:node npm:npm           # the README's Node examples, Telegram and MCP test peers
     chromium                      # the console's browser tests (driven by playwright-core)

@@ -164,10 +164,10 @@ int store_request_poll(const struct actor *who, const char *id, json_t **out,
     return lg_fail(err, 404, "request_not_found", "request %s not found", id);
 }
 
-int store_request_cancel(const struct actor *who, const char *id, json_t **out,
-                         struct lg_error *err)
+int store_request_cancel(const struct actor *who, const char *id, enum metrics_channel via,
+                         json_t **out, struct lg_error *err)
 {
-    (void)who, (void)out;
+    (void)who, (void)via, (void)out;
     return lg_fail(err, 404, "request_not_found", "request %s not found", id);
 }
 
