@@ -562,7 +562,7 @@ int server_run(const struct config *cfg)
                     char msg[600];
 
                     snprintf(msg, sizeof(msg), "restart needed for: %s", restart);
-                    log_warn(msg, "%s", "the running values stay until the workers restart");
+                    log_warn(msg, "%s", ""); /* the running values stay meanwhile */
                 }
                 for (int i = 0; i < n; i++)
                     if (kids[i] > 0)
