@@ -70,6 +70,8 @@ def test_dump_restore_into_a_new_cluster_serves_the_requests(s):
         r = new.cli("audit", "verify", "--tenant", "default",
                     env={"DB_URI": new.db_uri_of("restored")}, check=False)
         ok(r.returncode == 0, "the restored audit trail verifies: %s%s" % (r.stdout, r.stderr))
+        r = new.cli("migrate", "--status", env={"DB_URI": new.db_uri_of("restored")}, check=False)
+        eq(r.returncode, 0, "nothing pending on the restored database: %s%s" % (r.stdout, r.stderr))
     finally:
         try:
             if not new.running and os.path.exists(os.path.join(new.var, "pg", "postmaster.pid")):
