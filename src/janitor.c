@@ -15,6 +15,7 @@
 #define OUTBOX_KEEP_DAYS 7
 #define PAUSE_MS 100       /* between two batches of a run */
 #define DISABLED_LOOK_S 60 /* janitor_interval 0: look at the setting again this often */
+#define FIRST_RUN_MS 2000  /* the first run, soon after the worker starts */
 
 static const char *const names[JT_COUNT] = {
     [JT_OUTBOX] = "outbox",
@@ -204,14 +205,16 @@ static void run_once(const struct config *cfg)
 
 static void *janitor_thread(void *arg)
 {
+    long wait_ms = FIRST_RUN_MS;
+
     (void)arg;
     for (;;) {
-        const struct config *cfg = config_current();
-        int every = cfg->janitor_interval;
+        const struct config *cfg;
 
-        if (!pause_ms((every > 0 ? every : DISABLED_LOOK_S) * 1000L))
+        if (!pause_ms(wait_ms))
             break;
         cfg = config_current(); /* a reload meanwhile applies to this run */
+        wait_ms = (cfg->janitor_interval > 0 ? cfg->janitor_interval : DISABLED_LOOK_S) * 1000L;
         if (cfg->janitor_interval > 0)
             run_once(cfg);
     }

