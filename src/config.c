@@ -317,6 +317,34 @@ int config_set(struct config *cfg, const char *key, const char *value, const cha
     return set_value(cfg, k, value, where, errbuf, errlen);
 }
 
+#define OVERRIDES_MAX 8
+
+static struct {
+    char *key, *value;
+} overrides[OVERRIDES_MAX];
+static int noverrides;
+
+int config_set_override(struct config *cfg, const char *key, const char *value, char *errbuf,
+                        size_t errlen)
+{
+    if (config_set(cfg, key, value, "command line", errbuf, errlen) < 0)
+        return -1;
+    for (int i = 0; i < noverrides; i++)
+        if (!strcmp(overrides[i].key, key)) {
+            free(overrides[i].value);
+            overrides[i].value = xstrdup(value);
+            return 0;
+        }
+    if (noverrides == OVERRIDES_MAX) {
+        snprintf(errbuf, errlen, "command line: too many settings");
+        return -1;
+    }
+    overrides[noverrides].key = xstrdup(key);
+    overrides[noverrides].value = xstrdup(value);
+    noverrides++;
+    return 0;
+}
+
 void config_defaults(struct config *cfg)
 {
     char err[64];
@@ -473,6 +501,10 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
         if (set_value(cfg, &keys[i], v, where, errbuf, errlen) < 0)
             return -1;
     }
+    for (int i = 0; i < noverrides; i++)
+        if (config_set(cfg, overrides[i].key, overrides[i].value, "command line", errbuf, errlen) <
+            0)
+            return -1;
     return check_combinations(cfg, errbuf, errlen);
 }
 

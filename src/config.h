@@ -109,6 +109,14 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
 int config_set(struct config *cfg, const char *key, const char *value, const char *where,
                char *errbuf, size_t errlen) LG_MUST_CHECK;
 
+/*
+ * Apply a command-line setting (`loopgate serve --workers N`) and remember
+ * it, so that every later config_load (a reload) applies it again, last: the
+ * command line wins over the file and the environment. At most a few.
+ */
+int config_set_override(struct config *cfg, const char *key, const char *value, char *errbuf,
+                        size_t errlen) LG_MUST_CHECK;
+
 /* Parse the text of a config file. `name` is used in error messages. */
 int config_parse_text(struct config *cfg, const char *text, const char *name, char *errbuf,
                       size_t errlen) LG_MUST_CHECK;
