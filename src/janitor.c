@@ -16,6 +16,8 @@
 #define PAUSE_MS 100       /* between two batches of a run */
 #define DISABLED_LOOK_S 60 /* janitor_interval 0: look at the setting again this often */
 #define FIRST_RUN_MS 2000  /* the first run, soon after the worker starts */
+/* Expired sign-ins stay an hour: a late attempt is still told "expired", not "unknown". */
+#define EXPIRED_KEEP_S 3600
 
 static const char *const names[JT_COUNT] = {
     [JT_OUTBOX] = "outbox",
@@ -181,11 +183,11 @@ static void run_once(const struct config *cfg)
     if (rc == 0)
         rc = sweep(&r, JK_MCP_SESSIONS, JT_MCP_SESSIONS, cfg->mcp_session_idle);
     if (rc == 0)
-        rc = sweep(&r, JK_CONSOLE_SESSIONS, JT_CONSOLE_SESSIONS, 0);
+        rc = sweep(&r, JK_CONSOLE_SESSIONS, JT_CONSOLE_SESSIONS, EXPIRED_KEEP_S);
     if (rc == 0)
-        rc = sweep(&r, JK_CONSOLE_LINKS, JT_CONSOLE_LINKS, 0);
+        rc = sweep(&r, JK_CONSOLE_LINKS, JT_CONSOLE_LINKS, EXPIRED_KEEP_S);
     if (rc == 0)
-        rc = sweep(&r, JK_TG_LOGINS, JT_TG_LOGINS, 0);
+        rc = sweep(&r, JK_TG_LOGINS, JT_TG_LOGINS, EXPIRED_KEEP_S);
     if (rc == 0 && cfg->retention_days > 0)
         rc = sweep_requests(&r, cfg->retention_days);
     if (rc == 0 && cfg->audit_retention_days > 0)

@@ -16,7 +16,7 @@
  *      outbox            delivered, failed or skipped rows finished 7 days ago
  *      tg_updates        processed update ids past telegram_update_window_hours
  *      mcp_sessions      ended sessions, and those idle for mcp_session_idle
- *      console_sessions, console_links, tg_logins   past their expiry
+ *      console_sessions, console_links, tg_logins   an hour past their expiry
  *      requests          finished requests submitted retention_days ago (0: never),
  *                        with their votes and outbox rows
  *      audit_log         only with audit_retention_days set: rows that old that

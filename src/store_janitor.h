@@ -31,9 +31,9 @@ enum janitor_kind {
     JK_OUTBOX,           /* delivered, failed or skipped outbox rows finished `age` days ago */
     JK_TG_UPDATES,       /* processed Telegram update ids received `age` hours ago */
     JK_MCP_SESSIONS,     /* MCP sessions ended, or idle for `age` seconds */
-    JK_CONSOLE_SESSIONS, /* console sessions past their expiry */
-    JK_CONSOLE_LINKS,    /* console login links past their expiry */
-    JK_TG_LOGINS,        /* Telegram logins past their replay window */
+    JK_CONSOLE_SESSIONS, /* console sessions expired `age` seconds ago */
+    JK_CONSOLE_LINKS,    /* console login links expired `age` seconds ago */
+    JK_TG_LOGINS,        /* Telegram logins whose replay window ended `age` seconds ago */
     JK_COUNT
 };
 

@@ -92,7 +92,7 @@ reap compat
 reap integration
 
 suite unit-tsan env TSAN_OPTIONS=halt_on_error=0 tests/unit/run.sh build/tsan
-# About two minutes: the batcher (concurrent submits, one batch over the
+# About three minutes: the batcher (concurrent submits, one batch over the
 # pending limit), delivery under a burst, waiters woken, across a database
 # restart and by timeouts and webhooks, the listener (test_11), and a
 # configuration swapped under running request, delivery and retention

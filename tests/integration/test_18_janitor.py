@@ -111,11 +111,14 @@ def _fixtures(s):
         val = ", 'x'" if table == "console_sessions" else ""
         s.sql("INSERT INTO %s (token_sha256, tenant, person, name, role, expires_at%s) VALUES"
               " ('jan18-expired', 'default', 'console:jan18', 'Jan', 'approver',"
+              "  now() - interval '2 hours'%s),"
+              " ('jan18-recent', 'default', 'console:jan18', 'Jan', 'approver',"
               "  now() - interval '1 minute'%s),"
               " ('jan18-valid', 'default', 'console:jan18', 'Jan', 'approver',"
-              "  now() + interval '1 hour'%s)" % (table, extra, val, val))
+              "  now() + interval '1 hour'%s)" % (table, extra, val, val, val))
     s.sql("INSERT INTO tg_logins (hash_sha256, telegram_id, expires_at) VALUES"
-          " ('jan18-expired', 18, now() - interval '1 minute'),"
+          " ('jan18-expired', 18, now() - interval '2 hours'),"
+          " ('jan18-recent', 18, now() - interval '1 minute'),"
           " ('jan18-valid', 18, now() + interval '1 hour')")
     # Audit: TENANT has six rows 20 days old, exported (--mark), then two more
     # that old and one new, not exported. UNEXPORTED has old rows, never exported.
@@ -138,9 +141,12 @@ def _snapshot(s, f):
         " (SELECT count(*) FROM outbox WHERE request_id = :'p1'),"
         " (SELECT string_agg(update_id::text, ',' ORDER BY update_id) FROM tg_updates WHERE bot_id = 18),"
         " (SELECT string_agg(id, ',' ORDER BY id) FROM mcp_sessions WHERE id LIKE 'jan18%'),"
-        " (SELECT string_agg(token_sha256, ',') FROM console_sessions WHERE token_sha256 LIKE 'jan18%'),"
-        " (SELECT string_agg(token_sha256, ',') FROM console_links WHERE token_sha256 LIKE 'jan18%'),"
-        " (SELECT string_agg(hash_sha256, ',') FROM tg_logins WHERE hash_sha256 LIKE 'jan18%'),"
+        " (SELECT string_agg(token_sha256, ',' ORDER BY token_sha256) FROM console_sessions"
+        "  WHERE token_sha256 LIKE 'jan18%'),"
+        " (SELECT string_agg(token_sha256, ',' ORDER BY token_sha256) FROM console_links"
+        "  WHERE token_sha256 LIKE 'jan18%'),"
+        " (SELECT string_agg(hash_sha256, ',' ORDER BY hash_sha256) FROM tg_logins"
+        "  WHERE hash_sha256 LIKE 'jan18%'),"
         " (SELECT string_agg(seq::text, ',' ORDER BY seq) FROM audit_log WHERE tenant = :'p4'),"
         " (SELECT string_agg(seq::text, ',' ORDER BY seq) FROM audit_log WHERE tenant = :'p5')",
         f["old_done"], f["old_pending"], f["young_done"], TENANT, UNEXPORTED)[0]
@@ -178,7 +184,8 @@ def test_janitor_deletes_only_what_is_old_enough_one_at_a_time(s):
         eq(after[3], "0", "the old request's outbox rows went with it")
         eq(after[4], "1802", "tg_updates inside the 48 h window stay")
         eq(after[5], "jan18-live", "ended and idle MCP sessions go")
-        eq(after[6:9], ["jan18-valid"] * 3, "expired console sessions, links, logins go")
+        eq(after[6:9], ["jan18-recent,jan18-valid"] * 3,
+           "console sessions, links, logins go an hour after they expired")
         eq(after[9], "6,7,8,9", "exported audit rows below the mark went; the rest stay")
         eq(after[10], "1,2,3", "audit rows never exported stay")
         eq(s.sql("SELECT pruned_seq, exported_seq FROM audit_retention WHERE tenant = :'p1'",
@@ -208,7 +215,12 @@ def test_janitor_deletes_only_what_is_old_enough_one_at_a_time(s):
         ok(r.returncode != 0 and "append-only" in r.stderr, r.stdout + r.stderr)
         eq(s.scalar("SELECT count(*) FROM audit_log WHERE tenant IN ('jan18u', 'jan18')"), "7")
     finally:
-        s.sql("DELETE FROM outbox WHERE payload ? 'jan18'")
+        s.sql("DELETE FROM outbox WHERE payload ? 'jan18';"
+              " DELETE FROM console_sessions WHERE token_sha256 LIKE 'jan18%';"
+              " DELETE FROM console_links WHERE token_sha256 LIKE 'jan18%';"
+              " DELETE FROM tg_logins WHERE hash_sha256 LIKE 'jan18%';"
+              " DELETE FROM mcp_sessions WHERE id LIKE 'jan18%';"
+              " DELETE FROM tg_updates WHERE bot_id = 18")
         if holder.poll() is None:
             holder.stdin.close()
             holder.wait(10)
