@@ -69,6 +69,11 @@ CREATE FUNCTION public.audit_log_immutable() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('loopgate.audit_prune', true) = 'on'
+       AND EXISTS (SELECT 1 FROM audit_retention r
+                    WHERE r.tenant = OLD.tenant AND OLD.seq < r.exported_seq) THEN
+        RETURN OLD;
+    END IF;
     RAISE EXCEPTION 'audit_log is append-only';
 END $$;
 
@@ -1106,6 +1111,21 @@ CREATE SEQUENCE public.audit_log_id_seq
 ALTER SEQUENCE public.audit_log_id_seq OWNED BY public.audit_log.id;
 
 --
+-- Name: audit_retention; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.audit_retention (
+    tenant text NOT NULL,
+    exported_seq bigint DEFAULT 0 NOT NULL,
+    exported_sha256 text,
+    exported_at timestamp with time zone,
+    pruned_seq bigint DEFAULT 0 NOT NULL,
+    pruned_sha256 text,
+    pruned_at timestamp with time zone,
+    CONSTRAINT audit_retention_check CHECK (((pruned_seq < exported_seq) OR (pruned_seq = 0)))
+);
+
+--
 -- Name: console_links; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1489,6 +1509,13 @@ ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 
 --
+-- Name: audit_retention audit_retention_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_retention
+    ADD CONSTRAINT audit_retention_pkey PRIMARY KEY (tenant);
+
+--
 -- Name: console_links console_links_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1728,6 +1755,12 @@ CREATE INDEX outbox_due_paced ON public.outbox USING btree (next_attempt_at) WHE
 CREATE INDEX outbox_due_unpaced ON public.outbox USING btree (next_attempt_at) WHERE ((state = 'queued'::text) AND (kind <> ALL (ARRAY['tg_send'::text, 'tg_edit'::text, 'tg_text'::text])));
 
 --
+-- Name: outbox_finished; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX outbox_finished ON public.outbox USING btree (done_at) WHERE (state <> 'queued'::text);
+
+--
 -- Name: outbox_hook_leased; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1738,6 +1771,12 @@ CREATE INDEX outbox_hook_leased ON public.outbox USING btree (request_id) WHERE 
 --
 
 CREATE INDEX outbox_queued_chat ON public.outbox USING btree (chat_id) WHERE (state = 'queued'::text);
+
+--
+-- Name: outbox_request; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX outbox_request ON public.outbox USING btree (request_id);
 
 --
 -- Name: policies_live; Type: INDEX; Schema: public; Owner: -
@@ -1762,6 +1801,12 @@ CREATE INDEX requests_escalate_due ON public.requests USING btree (escalate_at) 
 --
 
 CREATE INDEX requests_expiry ON public.requests USING btree (expires_at) WHERE (status = 'pending'::text);
+
+--
+-- Name: requests_finished; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX requests_finished ON public.requests USING btree (created_at) WHERE (status <> 'pending'::text);
 
 --
 -- Name: requests_idempotency; Type: INDEX; Schema: public; Owner: -

@@ -44,7 +44,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: loopgate audit export [--tenant T] [--since TS] [--format jsonl|csv]\n"
+            "Usage: loopgate audit export [--tenant T] [--since TS] [--format jsonl|csv] [--mark]\n"
             "       loopgate audit verify [--tenant T]\n"
             "\n"
             "Every audit row of a tenant carries its place in the tenant's chain (seq),\n"
@@ -57,8 +57,14 @@ static void usage(FILE *f)
             "        --tenant T  only tenant T\n"
             "        --since TS  only rows written at or after TS (2026-12-01, 2026-12-01T10:00Z,\n"
             "                    2026-12-01 10:00:00.5+02:00; without a zone, the database's)\n"
+            "        --mark      once every row reached stdout, record per tenant the last seq\n"
+            "                    written (when the rows join on to the last mark): with\n"
+            "                    audit_retention_days set, the janitor may then delete rows\n"
+            "                    below it that are old enough; never rows not marked\n"
             "verify  recomputes every hash from the stored columns and follows each\n"
-            "        tenant's chain to its recorded head (audit_heads). Prints one line\n"
+            "        tenant's chain to its recorded head (audit_heads); where the janitor\n"
+            "        removed exported rows, from the first row left, which must chain onto\n"
+            "        the last removed row's hash (audit_retention). Prints one line\n"
             "        per tenant: `ok tenant=T rows=N head_seq=N head_sha256=H`, or\n"
             "        `broken tenant=T seq=N kind=changed|removed|inserted: why` for the\n"
             "        first row that breaks it.\n"
@@ -134,13 +140,93 @@ static bool same(const char *a, const char *b)
 
 enum format { FORMAT_JSONL, FORMAT_CSV };
 
+/* An unbroken run of one tenant's chain that an export wrote (--mark). */
+struct mark_run {
+    char *tenant;
+    int64_t first, last;
+    char last_sha256[65];
+    bool gap; /* a seq was missing after `last`: the run ends there */
+};
+
+struct marks {
+    struct mark_run *runs;
+    size_t n, cap;
+};
+
 struct export_state {
     enum format format;
     bool guard; /* CSV: quote cells a spreadsheet would run as a formula */
     FILE *out;
     long rows;
-    int error; /* a row could not be written */
+    int error;           /* a row could not be written */
+    struct marks *marks; /* --mark: the runs written, per tenant; NULL: not recorded */
 };
+
+/* Note row `r` in the export's runs (only rows with a place in the chain count). */
+static void mark_note(struct marks *m, const struct audit_row *r)
+{
+    struct mark_run *run = m->n ? &m->runs[m->n - 1] : NULL;
+    int64_t seq;
+
+    if (!r->seq || parse_int64(r->seq, &seq) < 0 || !r->row_sha256 || strlen(r->row_sha256) != 64) {
+        if (run && !strcmp(run->tenant, r->tenant))
+            run->gap = true;
+        return;
+    }
+    if (run && !strcmp(run->tenant, r->tenant)) {
+        if (!run->gap && seq == run->last + 1) {
+            run->last = seq;
+            memcpy(run->last_sha256, r->row_sha256, 65);
+        } else {
+            run->gap = true;
+        }
+        return;
+    }
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 16;
+        m->runs = realloc(m->runs, m->cap * sizeof(*m->runs));
+        if (!m->runs)
+            abort();
+    }
+    run = &m->runs[m->n++];
+    run->tenant = xstrdup(r->tenant);
+    run->first = run->last = seq;
+    memcpy(run->last_sha256, r->row_sha256, 65);
+    run->gap = false;
+}
+
+/* Record every run as exported (store_audit_mark); -1 at the first failure. */
+static int mark_record(const struct marks *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        const struct mark_run *run = &m->runs[i];
+        struct lg_error err;
+        int64_t marked = 0;
+
+        if (store_audit_mark(run->tenant, run->first, run->last, run->last_sha256, &marked, &err) <
+            0) {
+            fprintf(stderr, "loopgate audit export: could not record the export of tenant %s: %s\n",
+                    run->tenant, err.message);
+            return -1;
+        }
+        if (marked >= run->last)
+            fprintf(stderr, "marked tenant=%s exported_seq=%" PRId64 "\n", run->tenant, marked);
+        else
+            fprintf(stderr,
+                    "not marked tenant=%s: the rows written (seq %" PRId64 "-%" PRId64
+                    ") do not join on to the last mark (exported_seq=%" PRId64
+                    "); export from there first\n",
+                    run->tenant, run->first, run->last, marked);
+    }
+    return 0;
+}
+
+static void marks_free(struct marks *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        free(m->runs[i].tenant);
+    free(m->runs);
+}
 
 static json_t *str_or_null(const char *v)
 {
@@ -233,6 +319,8 @@ static int export_row(const struct audit_row *r, void *arg)
         export_csv(x->out, r, x->guard);
     else if (export_jsonl(x->out, r) < 0)
         x->error = 1;
+    if (x->marks)
+        mark_note(x->marks, r);
     x->rows++;
     return x->error || ferror(x->out);
 }
@@ -259,21 +347,27 @@ static bool since_ok(const char *ts)
     return ok;
 }
 
+static int export_run(const char *tenant, const char *since, bool csv, bool guard, FILE *out,
+                      struct marks *marks, long *rows, struct lg_error *err);
+
 static int cmd_export(int argc, char **argv)
 {
-    static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
-                                         {"since", required_argument, NULL, 's'},
-                                         {"format", required_argument, NULL, 'f'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    struct export_state x = {FORMAT_JSONL, false, stdout, 0, 0};
+    static const struct option opts[] = {
+        {"tenant", required_argument, NULL, 't'}, {"since", required_argument, NULL, 's'},
+        {"format", required_argument, NULL, 'f'}, {"mark", no_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    struct marks marks = {NULL, 0, 0};
+    bool mark = false;
+    struct export_state x = {.format = FORMAT_JSONL, .out = stdout};
     struct audit_scan q = {NULL, NULL, NULL, export_row, &x};
     struct lg_error err;
     int c, rc;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "t:s:f:h", opts, NULL)) != -1) {
-        if (c == 't') {
+    while ((c = getopt_long(argc, argv, "t:s:f:mh", opts, NULL)) != -1) {
+        if (c == 'm') {
+            mark = true;
+        } else if (c == 't') {
             q.tenant = optarg;
         } else if (c == 's') {
             q.since = optarg;
@@ -300,28 +394,35 @@ static int cmd_export(int argc, char **argv)
                         "2026-12-01T10:00:00Z or 2026-12-01 10:00+02:00\n");
         return 2;
     }
-    rc = audit_export(q.tenant, q.since, x.format == FORMAT_CSV, false, stdout, &x.rows, &err);
+    rc = export_run(q.tenant, q.since, x.format == FORMAT_CSV, false, stdout, mark ? &marks : NULL,
+                    &x.rows, &err);
     if (rc < 0 && err.status == 0) {
         x.error = 1;
         rc = 0;
     }
     if (rc < 0) {
         fprintf(stderr, "loopgate audit export: %s\n", err.message);
-        return 2;
+        rc = 2;
+        goto out;
     }
     if (fflush(stdout) != 0 || ferror(stdout) || x.error) {
         if (!x.error)
             fprintf(stderr, "loopgate audit export: could not write to stdout\n");
-        return 2;
+        rc = 2;
+        goto out;
     }
     fprintf(stderr, "exported %ld audit rows\n", x.rows);
-    return 0;
+    /* Only what reached stdout whole counts as exported. */
+    rc = mark && mark_record(&marks) < 0 ? 2 : 0;
+out:
+    marks_free(&marks);
+    return rc;
 }
 
-int audit_export(const char *tenant, const char *since, bool csv, bool guard, FILE *out, long *rows,
-                 struct lg_error *err)
+static int export_run(const char *tenant, const char *since, bool csv, bool guard, FILE *out,
+                      struct marks *marks, long *rows, struct lg_error *err)
 {
-    struct export_state x = {csv ? FORMAT_CSV : FORMAT_JSONL, guard, out, 0, 0};
+    struct export_state x = {csv ? FORMAT_CSV : FORMAT_JSONL, guard, out, 0, 0, marks};
     struct audit_scan q = {tenant, since, NULL, export_row, &x};
     int rc;
 
@@ -339,13 +440,21 @@ int audit_export(const char *tenant, const char *since, bool csv, bool guard, FI
     return 0;
 }
 
+int audit_export(const char *tenant, const char *since, bool csv, bool guard, FILE *out, long *rows,
+                 struct lg_error *err)
+{
+    return export_run(tenant, since, csv, guard, out, NULL, rows, err);
+}
+
 /* ------------------------------------------------------------ verify */
 
 struct head {
     char *tenant;
     int64_t seq;
     char *row_sha256;
-    bool seen; /* the tenant had rows */
+    int64_t pruned_seq;  /* the chain now starts after this seq (0: at 1) */
+    char *pruned_sha256; /* ... chained onto this hash (the last removed row's) */
+    bool seen;           /* the tenant had rows */
 };
 
 struct verify_state {
@@ -387,13 +496,17 @@ static int on_head(const struct audit_head *h, void *arg)
     if (h->seq && parse_int64(h->seq, &e->seq) < 0)
         e->seq = -1;
     e->row_sha256 = h->row_sha256 ? xstrdup(h->row_sha256) : NULL;
+    e->pruned_seq = 0;
+    if (h->pruned_seq && (parse_int64(h->pruned_seq, &e->pruned_seq) < 0 || e->pruned_seq < 0))
+        e->pruned_seq = 0;
+    e->pruned_sha256 = h->pruned_sha256 ? xstrdup(h->pruned_sha256) : NULL;
     e->seen = false;
     return 0;
 }
 
 static struct head *find_head(struct verify_state *v, const char *tenant)
 {
-    struct head key = {(char *)tenant, 0, NULL, false};
+    struct head key = {(char *)tenant, 0, NULL, 0, NULL, false};
 
     if (!v->sorted && v->nheads)
         qsort(v->heads, v->nheads, sizeof(*v->heads), head_cmp);
@@ -454,6 +567,11 @@ static void finish_tenant(struct verify_state *v)
         else if (!same(h->row_sha256, v->last_hash))
             broken(v, v->tenant, v->last_seq, "changed",
                    "the last row's hash differs from the one its head records");
+        else if (v->out && h->pruned_seq > 0)
+            fprintf(v->out,
+                    "ok tenant=%s rows=%ld head_seq=%" PRId64 " head_sha256=%s from_seq=%" PRId64
+                    "\n",
+                    v->tenant, v->tenant_rows, v->last_seq, v->last_hash, h->pruned_seq + 1);
         else if (v->out)
             fprintf(v->out, "ok tenant=%s rows=%ld head_seq=%" PRId64 " head_sha256=%s\n",
                     v->tenant, v->tenant_rows, v->last_seq, v->last_hash);
@@ -469,11 +587,21 @@ static int verify_row(const struct audit_row *r, void *arg)
     int64_t seq;
 
     if (!v->tenant || strcmp(v->tenant, r->tenant) != 0) {
+        const struct head *h;
+
         finish_tenant(v);
         v->tenant = xstrdup(r->tenant);
         v->next = 1;
         v->last_seq = 0;
         v->last_hash[0] = '\0';
+        h = find_head(v, r->tenant);
+        if (h && h->pruned_seq > 0) {
+            /* Exported rows before it were removed (audit_retention): start after them. */
+            v->next = h->pruned_seq + 1;
+            v->last_seq = h->pruned_seq;
+            lg_strlcpy(v->last_hash, h->pruned_sha256 ? h->pruned_sha256 : "",
+                       sizeof(v->last_hash));
+        }
         v->broken = false;
         v->tenant_rows = 0;
         v->tenants++;
@@ -561,6 +689,7 @@ int audit_verify(const char *tenant, FILE *out, struct audit_verify_result *res,
     for (size_t i = 0; i < v.nheads; i++) {
         free(v.heads[i].tenant);
         free(v.heads[i].row_sha256);
+        free(v.heads[i].pruned_sha256);
     }
     free(v.heads);
     free(v.tenant);

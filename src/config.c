@@ -42,6 +42,25 @@ struct key {
     const char *help;
 };
 
+/*
+ * Keys read once when a worker starts (sockets, process and thread counts,
+ * connections, the bot's identity): a changed value takes effect only when
+ * the workers restart. Every other key applies on SIGHUP.
+ */
+static const char *const restart_keys[] = {
+    "server_port",      "socket",           "socket_mode",     "workers",      "threads",
+    "busy_threads",     "db_adapter",       "db_uri",          "db_pool_size", "telegram_bot_token",
+    "telegram_api_url", "delivery_threads", "webhook_threads",
+};
+
+static bool needs_restart(const char *name)
+{
+    for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++)
+        if (!strcmp(restart_keys[i], name))
+            return true;
+    return false;
+}
+
 #define OFF(f) offsetof(struct config, f)
 
 static const struct key keys[] = {
@@ -139,6 +158,17 @@ static const struct key keys[] = {
     {"telegram_update_window_hours", "LOOPGATE_TELEGRAM_UPDATE_WINDOW_HOURS", K_INT,
      OFF(telegram_update_window_hours), 48, 8760, "48",
      "how long a processed update_id is remembered (per bot) to ignore repeats"},
+    {"retention_days", "LOOPGATE_RETENTION_DAYS", K_INT, OFF(retention_days), 0, 36500, "90",
+     "days a finished request (with its votes and deliveries) is kept after it was submitted; "
+     "0 keeps requests forever"},
+    {"audit_retention_days", "LOOPGATE_AUDIT_RETENTION_DAYS", K_INT, OFF(audit_retention_days), 0,
+     36500, "0",
+     "days an audit row is kept once `loopgate audit export --mark` wrote it out; 0 keeps the "
+     "audit trail forever (unexported rows are always kept)"},
+    {"janitor_interval", "LOOPGATE_JANITOR_INTERVAL", K_INT, OFF(janitor_interval), 0, 86400, "300",
+     "seconds between retention runs (one host at a time deletes old rows); 0: no retention runs"},
+    {"janitor_batch", "LOOPGATE_JANITOR_BATCH", K_INT, OFF(janitor_batch), 1, 100000, "1000",
+     "rows a retention run deletes per statement (each its own short transaction)"},
     {"console_login_button", "LOOPGATE_CONSOLE_LOGIN_BUTTON", K_BOOL, OFF(console_login_button), 0,
      0, "false",
      "an \"Open in console\" Telegram login button on every request message (needs an https:// "
@@ -285,6 +315,34 @@ int config_set(struct config *cfg, const char *key, const char *value, const cha
         return -1;
     }
     return set_value(cfg, k, value, where, errbuf, errlen);
+}
+
+#define OVERRIDES_MAX 8
+
+static struct {
+    char *key, *value;
+} overrides[OVERRIDES_MAX];
+static int noverrides;
+
+int config_set_override(struct config *cfg, const char *key, const char *value, char *errbuf,
+                        size_t errlen)
+{
+    if (config_set(cfg, key, value, "command line", errbuf, errlen) < 0)
+        return -1;
+    for (int i = 0; i < noverrides; i++)
+        if (!strcmp(overrides[i].key, key)) {
+            free(overrides[i].value);
+            overrides[i].value = xstrdup(value);
+            return 0;
+        }
+    if (noverrides == OVERRIDES_MAX) {
+        snprintf(errbuf, errlen, "command line: too many settings");
+        return -1;
+    }
+    overrides[noverrides].key = xstrdup(key);
+    overrides[noverrides].value = xstrdup(value);
+    noverrides++;
+    return 0;
 }
 
 void config_defaults(struct config *cfg)
@@ -443,6 +501,10 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
         if (set_value(cfg, &keys[i], v, where, errbuf, errlen) < 0)
             return -1;
     }
+    for (int i = 0; i < noverrides; i++)
+        if (config_set(cfg, overrides[i].key, overrides[i].value, "command line", errbuf, errlen) <
+            0)
+            return -1;
     return check_combinations(cfg, errbuf, errlen);
 }
 
@@ -450,8 +512,103 @@ void config_describe(void)
 {
     printf("Configuration keys (file key / environment variable, default):\n");
     for (size_t i = 0; i < NKEYS; i++)
-        printf("  %-24s %-26s %s\n      %s\n", keys[i].name, keys[i].env,
-               *keys[i].def ? keys[i].def : "(empty)", keys[i].help);
+        printf("  %-24s %-26s %s\n      %s%s\n", keys[i].name, keys[i].env,
+               *keys[i].def ? keys[i].def : "(empty)", keys[i].help,
+               needs_restart(keys[i].name) ? " (restart to change)" : "");
+    printf("\nSIGHUP re-reads the config file and the environment: every key applies at once\n"
+           "except those marked (restart to change), which keep their running value until\n"
+           "the workers restart.\n");
+}
+
+/* Whether key `k` has the same value in `a` and `b`. */
+static bool key_same(const struct key *k, const struct config *a, const struct config *b)
+{
+    const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+
+    switch (k->type) {
+    case K_STR:
+    case K_URL:
+    case K_ADAPTER:
+    case K_SECRET:
+    case K_PATH:
+        return strcmp(*(char *const *)pa, *(char *const *)pb) == 0;
+    case K_INT:
+    case K_MODE:
+    case K_LEVEL:
+        return *(const int *)pa == *(const int *)pb;
+    case K_BOOL:
+    case K_AUTH:
+        return *(const bool *)pa == *(const bool *)pb;
+    case K_IDLIST: {
+        const struct id_list *la = (const struct id_list *)pa, *lb = (const struct id_list *)pb;
+        return la->n == lb->n && memcmp(la->ids, lb->ids, sizeof(la->ids[0]) * (size_t)la->n) == 0;
+    }
+    }
+    return false;
+}
+
+static void names_add(char *names, size_t len, const char *name)
+{
+    size_t n = strlen(names);
+
+    if (n + 3 + strlen(name) >= len)
+        return;
+    snprintf(names + n, len - n, "%s%s", n ? ", " : "", name);
+}
+
+int config_reload_diff(struct config *next, const struct config *cur, char *live, size_t live_len,
+                       char *restart, size_t restart_len)
+{
+    int n = 0;
+
+    live[0] = restart[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+
+        if (key_same(k, next, cur))
+            continue;
+        if (!needs_restart(k->name)) {
+            names_add(live, live_len, k->name);
+            continue;
+        }
+        names_add(restart, restart_len, k->name);
+        n++;
+        if (k->type == K_INT || k->type == K_MODE) {
+            *(int *)((char *)next + k->offset) = *(const int *)((const char *)cur + k->offset);
+        } else {
+            char **p = (char **)((char *)next + k->offset);
+            free(*p);
+            *p = xstrdup(*(char *const *)((const char *)cur + k->offset));
+        }
+    }
+    return n;
+}
+
+/*
+ * Every configuration ever published, so that none is freed while a thread
+ * may still read it (a long-poll keeps the one it started with); one per
+ * reload, never freed, reachable from here.
+ */
+struct published {
+    const struct config *cfg;
+    struct published *next;
+};
+static struct published *published;
+static const struct config *current;
+
+void config_publish(const struct config *cfg)
+{
+    struct published *p = xmalloc(sizeof(*p));
+
+    p->cfg = cfg;
+    p->next = published;
+    published = p;
+    __atomic_store_n(&current, cfg, __ATOMIC_RELEASE);
+}
+
+const struct config *config_current(void)
+{
+    return __atomic_load_n(&current, __ATOMIC_ACQUIRE);
 }
 
 void config_free(struct config *cfg)

@@ -70,6 +70,12 @@ struct config {
     int telegram_bot_rate;
     int telegram_update_window_hours;
 
+    /* [retention] */
+    int retention_days;
+    int audit_retention_days;
+    int janitor_interval;
+    int janitor_batch;
+
     /* [console] */
     bool console_login_button;
     struct id_list console_admins;
@@ -103,6 +109,14 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
 int config_set(struct config *cfg, const char *key, const char *value, const char *where,
                char *errbuf, size_t errlen) LG_MUST_CHECK;
 
+/*
+ * Apply a command-line setting (`loopgate serve --workers N`) and remember
+ * it, so that every later config_load (a reload) applies it again, last: the
+ * command line wins over the file and the environment. At most a few.
+ */
+int config_set_override(struct config *cfg, const char *key, const char *value, char *errbuf,
+                        size_t errlen) LG_MUST_CHECK;
+
 /* Parse the text of a config file. `name` is used in error messages. */
 int config_parse_text(struct config *cfg, const char *text, const char *name, char *errbuf,
                       size_t errlen) LG_MUST_CHECK;
@@ -111,5 +125,30 @@ int config_parse_text(struct config *cfg, const char *text, const char *name, ch
 void config_describe(void);
 
 void config_free(struct config *cfg);
+
+/*
+ * Reloading (SIGHUP, server.c). The configuration in force is one pointer,
+ * swapped atomically: a reader takes config_current() when it starts a piece
+ * of work (a request, a delivery claim, a retention run) and uses that
+ * `const struct config *` to its end. A published configuration is never
+ * changed and never freed (one per reload, kept for the process's life), so
+ * a long-poll that began under the old one finishes with it, unharmed.
+ */
+
+/* The configuration in force; NULL before the first config_publish(). */
+const struct config *config_current(void);
+
+/* Make `cfg` (never changed or freed afterwards) the one config_current() returns. */
+void config_publish(const struct config *cfg);
+
+/*
+ * Compare a freshly loaded `next` with the running `cur`. Names of changed
+ * keys that apply live go to `live`, those that need a restart to `restart`
+ * (", "-separated, cut at the buffer's end); the latter get their running
+ * value back in `next`, so that `next` describes what actually runs.
+ * Returns the number of restart keys that changed.
+ */
+int config_reload_diff(struct config *next, const struct config *cur, char *live, size_t live_len,
+                       char *restart, size_t restart_len);
 
 #endif

@@ -209,10 +209,12 @@ static json_t *with_login(const json_t *params, const struct lg_request *r, bool
     int64_t off = __atomic_load_n(&D.login_off_until_ms, __ATOMIC_ACQUIRE);
     json_t *out;
 
-    if (!D.cfg->console_login_button || (off && now_ms() < off))
+    const struct config *cfg = config_current();
+
+    if (!cfg->console_login_button || (off && now_ms() < off))
         return NULL;
     out = json_deep_copy(params);
-    tgmsg_login_button(out, D.cfg->public_url, r->id, truncated);
+    tgmsg_login_button(out, cfg->public_url, r->id, truncated);
     return out;
 }
 
@@ -477,7 +479,8 @@ static void post_webhook(struct hook_client *hc, const struct outbox_row *o)
     json_object_del(body, "delivery");
     text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    hook_post(hc, D.cfg, r->callback_url, text, event_of(r->status), delivery_id, secret, &res);
+    hook_post(hc, config_current(), r->callback_url, text, event_of(r->status), delivery_id, secret,
+              &res);
     memset(secret, 0, sizeof(secret));
     metrics_webhook(res.outcome == HOOK_OK        ? METRICS_HOOK_DELIVERED
                     : res.outcome == HOOK_REFUSED ? METRICS_HOOK_REFUSED
@@ -493,7 +496,8 @@ static void post_webhook(struct hook_client *hc, const struct outbox_row *o)
         int delay = hook_backoff_ms(o->attempts);
         log_warn("webhook failed; will retry", "request=%s attempt=%d retry_in_ms=%d error=\"%s\"",
                  r->id, o->attempts, delay, res.error);
-        rc = store_webhook_retry(o->id, delay, res.error, D.cfg->webhook_retry_seconds, &err);
+        rc = store_webhook_retry(o->id, delay, res.error, config_current()->webhook_retry_seconds,
+                                 &err);
     }
     record(rc, &err, o);
     free(text);
@@ -504,7 +508,7 @@ static void process(struct tg_client *tg, const struct outbox_row *o)
 {
     struct lg_error err;
 
-    if (!strncmp(o->kind, "tg_", 3) && !*D.cfg->telegram_bot_token) {
+    if (!strncmp(o->kind, "tg_", 3) && !*config_current()->telegram_bot_token) {
         /* Kept for when a token is configured; looked at again in a minute. */
         record(store_outbox_retry(o->id, 60000, "no Telegram bot token configured", &err), &err, o);
         return;
@@ -569,8 +573,6 @@ static void *delivery_thread(void *arg)
     struct tg_client tg;
     struct outbox_row rows[CLAIM_BATCH];
     const struct config *cfg = D.cfg;
-    const struct pace pace = {cfg->telegram_chat_gap_ms, cfg->telegram_group_gap_ms,
-                              cfg->telegram_bot_gap_ms, cfg->telegram_bot_rate};
     int futile = 0;
     bool kicked = false, keeper;
 
@@ -588,6 +590,10 @@ static void *delivery_thread(void *arg)
     while (!notify_stopping()) {
         struct lg_error err;
         int64_t leased_ms = mono_ms();
+        /* the pace in force now: a reload (SIGHUP) applies from the next claim */
+        const struct config *now = config_current();
+        const struct pace pace = {now->telegram_chat_gap_ms, now->telegram_group_gap_ms,
+                                  now->telegram_bot_gap_ms, now->telegram_bot_rate};
         int n = store_outbox_claim(CLAIM_BATCH, TG_LEASE_S, &pace, rows, &err);
         int64_t due, paced;
 
@@ -654,7 +660,6 @@ static void *webhook_thread(void *arg)
 {
     struct hook_client hc;
     struct outbox_row row;
-    const struct config *cfg = D.cfg;
 
     (void)arg;
     if (hook_client_init(&hc) < 0) {
@@ -663,6 +668,7 @@ static void *webhook_thread(void *arg)
     }
     while (!notify_stopping()) {
         struct lg_error err;
+        const struct config *cfg = config_current();
         int n = store_outbox_claim_webhook(HOOK_LEASE_S, cfg->webhook_tenant_concurrency,
                                            cfg->webhook_host_concurrency, &row, &err);
 
@@ -697,46 +703,21 @@ static int restart_token_check(void)
     return 0;
 }
 
-#define PRUNE_EVERY_MS 60000
-#define PRUNE_BATCH 1000
-
-/* Forget processed Telegram updates older than the window, in bounded batches. */
-static void prune_updates(void)
-{
-    struct lg_error err;
-    int n, total = 0;
-
-    for (int i = 0; i < 10; i++) {
-        n = store_tg_prune(D.cfg->telegram_update_window_hours, PRUNE_BATCH, &err);
-        if (n < 0)
-            log_warn("could not prune Telegram updates", "error=\"%s\"", err.message);
-        if (n <= 0)
-            break;
-        total += n;
-        if (n < PRUNE_BATCH)
-            break;
-    }
-    if (total > 0)
-        log_info("Telegram updates pruned", "count=%d window_hours=%d", total,
-                 D.cfg->telegram_update_window_hours);
-}
-
 /*
  * Time out expired requests every quarter second; any worker may, each once.
  * Then send the reminders and escalations that are due, the same way.
- * Every minute (and at start) prune processed Telegram updates too. At
+ * (Processed Telegram updates are forgotten by the janitor, janitor.h.) At
  * start, settle which bot owns messages recorded without a bot id
  * (telegram_adopt_unowned), again every few seconds until the database answers.
  */
 static void *expire_thread(void *arg)
 {
-    int64_t pruned_at = 0;
     int64_t adopt_at = 0;
     bool started = false, adopted = false;
 
     (void)arg;
     while (!notify_stopping()) {
-        if (!started && *D.cfg->telegram_bot_token)
+        if (!started && *D.cfg->telegram_bot_token) /* the token needs a restart to change */
             started = restart_token_check() == 0;
         if (!adopted && now_ms() >= adopt_at) {
             adopted = telegram_adopt_unowned(D.bot_id) == 0;
@@ -745,10 +726,6 @@ static void *expire_thread(void *arg)
         struct lg_error err;
         int n, m;
 
-        if (now_ms() - pruned_at >= PRUNE_EVERY_MS) {
-            prune_updates();
-            pruned_at = now_ms();
-        }
         n = store_expire_due(200, &err);
         if (n > 0)
             notify_outbox_kick(); /* their edits and webhooks */

@@ -31,7 +31,7 @@ void log_emit(int level, const char *msg, const char *kvfmt, ...)
     struct tm tm;
     va_list ap;
 
-    if (level < log_threshold)
+    if (level < __atomic_load_n(&log_threshold, __ATOMIC_RELAXED))
         return;
     if (kvfmt && *kvfmt) {
         va_start(ap, kvfmt);

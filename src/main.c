@@ -120,7 +120,7 @@ static int cmd_serve(int argc, char **argv)
             config_free(&cfg);
             return 2;
         }
-        if (config_set(&cfg, key, optarg, "command line", err, sizeof(err)) < 0) {
+        if (config_set_override(&cfg, key, optarg, err, sizeof(err)) < 0) {
             fprintf(stderr, "loopgate: %s\n", err);
             config_free(&cfg);
             return 2;

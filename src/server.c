@@ -30,6 +30,18 @@
  *    shutdown_timeout the worker exits anyway.
  * 4. A worker dies with its master (PR_SET_PDEATHSIG), so no orphan keeps
  *    serving a socket nobody supervises.
+ * 5. SIGHUP reloads the configuration without dropping a connection. The
+ *    master reads the config file and the environment again; a file that
+ *    does not load is logged and the running configuration stays. Else the
+ *    keys that need a restart (config.c) keep their running values and are
+ *    named in one warn line, the new configuration is published
+ *    (config_publish: an atomic pointer swap, the old one never freed), and
+ *    every worker gets SIGHUP and does the same for itself. Work under way
+ *    (a long-poll, an event stream) finishes with the configuration it
+ *    started with; the next request, delivery claim or retention run uses
+ *    the new one. A worker forked later starts with the master's.
+ * 6. Each worker also runs the retention thread (janitor.h), one run at a
+ *    time across all of them by an advisory lock.
  */
 #include "server.h"
 
@@ -60,6 +72,7 @@
 #include "notify.h"
 #include "store_requests.h"
 #include "http.h"
+#include "janitor.h"
 #include "log.h"
 #include "metrics.h"
 #include "wait.h"
@@ -73,7 +86,6 @@
 /* ---------------------------------------------------------------- worker */
 
 static struct {
-    const struct config *cfg;
     int listen_fd;
     pthread_mutex_t state_lock;
     pthread_cond_t exited;
@@ -246,7 +258,7 @@ static void *request_thread(void *arg)
             usleep(10000);
             continue;
         }
-        http_begin(&hr, &req, W.cfg);
+        http_begin(&hr, &req, config_current());
         api_handle(&hr);
         metrics_http(hr.route, hr.method, hr.status, &hr.start);
         log_debug("request", "method=%s path=%s status=%d tenant=%s", hr.method, hr.path, hr.status,
@@ -278,7 +290,7 @@ static void worker_drain(void)
     notify_wake_all_stop();
     feed_stop();
     clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += W.cfg->shutdown_timeout;
+    deadline.tv_sec += config_current()->shutdown_timeout;
 
     pthread_mutex_lock(&W.state_lock);
     while (W.running > 0) {
@@ -309,6 +321,39 @@ static int read_poll_rows(struct db_conn *c, const char *const *ids, int n)
     return store_poll_rows(c, ids, n, notify_hand_row);
 }
 
+/* The file to read again on SIGHUP: the one read at start, else the usual search. */
+static const char *reload_path(const struct config *cfg)
+{
+    return cfg->source && strcmp(cfg->source, "(defaults)") != 0 ? cfg->source : NULL;
+}
+
+/*
+ * Load the configuration again and publish it (point 5); `who` names the
+ * process in the log. Returns true when published (`restart` then names the
+ * changed keys that need a restart, if any).
+ */
+static bool reload(const char *who, char *restart, size_t restart_len)
+{
+    const struct config *cur = config_current();
+    struct config *next = xmalloc(sizeof(*next));
+    char err[512], live[1024];
+
+    restart[0] = '\0';
+    if (config_load(next, reload_path(cur), err, sizeof(err)) < 0) {
+        log_error("could not reload the configuration; keeping the running one",
+                  "process=%s error=\"%s\"", who, err);
+        config_free(next);
+        free(next);
+        return false;
+    }
+    (void)config_reload_diff(next, cur, live, sizeof(live), restart, restart_len);
+    config_publish(next);
+    __atomic_store_n(&log_threshold, next->log_level, __ATOMIC_RELAXED);
+    log_info("configuration reloaded", "process=%s config=%s changed=\"%s\"", who, next->source,
+             live);
+    return true;
+}
+
 static int worker_main(const struct config *cfg, int listen_fd)
 {
     struct sigaction sa;
@@ -317,7 +362,6 @@ static int worker_main(const struct config *cfg, int listen_fd)
     int sig = 0;
 
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    W.cfg = cfg;
     W.listen_fd = listen_fd;
     T.busy_max = cfg->busy_threads < cfg->threads ? cfg->busy_threads : cfg->threads;
 
@@ -353,6 +397,9 @@ static int worker_main(const struct config *cfg, int listen_fd)
         log_error("could not start the listener or delivery threads", "%s", "");
         return 1;
     }
+    if (janitor_start() < 0)
+        log_warn("could not start the retention thread; old rows stay until another worker runs it",
+                 "%s", "");
 
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
@@ -376,9 +423,13 @@ static int worker_main(const struct config *cfg, int listen_fd)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
-    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
-        ;
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        char restart[512];
+
+        (void)reload("worker", restart, sizeof(restart));
+    }
     log_info("worker stopping", "signal=%d", sig);
+    janitor_stop();
     worker_drain();
     notify_stop();
     delivery_join();
@@ -458,7 +509,7 @@ static void raise_file_limit(void)
     }
 }
 
-int server_run(struct config *cfg)
+int server_run(const struct config *cfg)
 {
     pid_t kids[MAX_WORKERS] = {0};
     int64_t born[MAX_WORKERS] = {0};
@@ -468,6 +519,7 @@ int server_run(struct config *cfg)
     int fd, owned = 0, stopping = 0, n = cfg->workers;
     int64_t deadline = 0;
 
+    config_publish(cfg);
     raise_file_limit();
     fd = inherited_socket();
     if (fd >= 0) {
@@ -512,11 +564,26 @@ int server_run(struct config *cfg)
         pid_t pid;
         int status;
 
+        if (sig == SIGHUP && !stopping) {
+            char restart[512];
+
+            if (reload("master", restart, sizeof(restart))) {
+                if (restart[0]) {
+                    char msg[600];
+
+                    snprintf(msg, sizeof(msg), "restart needed for: %s", restart);
+                    log_warn(msg, "%s", ""); /* the running values stay meanwhile */
+                }
+                for (int i = 0; i < n; i++)
+                    if (kids[i] > 0)
+                        kill(kids[i], SIGHUP);
+            }
+        }
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping) {
                 log_info("stopping", "signal=%d", sig);
                 stopping = 1;
-                deadline = now_ms() + (int64_t)cfg->shutdown_timeout * 1000 + 3000;
+                deadline = now_ms() + (int64_t)config_current()->shutdown_timeout * 1000 + 3000;
                 for (int i = 0; i < n; i++)
                     if (kids[i] > 0)
                         kill(kids[i], SIGTERM);
@@ -549,7 +616,7 @@ int server_run(struct config *cfg)
         }
         for (int i = 0; i < n; i++) {
             if (!stopping && kids[i] == 0 && now_ms() >= restart_at[i]) {
-                kids[i] = spawn(cfg, fd, &old, i);
+                kids[i] = spawn(config_current(), fd, &old, i);
                 born[i] = now_ms();
                 if (kids[i] < 0) {
                     kids[i] = 0;

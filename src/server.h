@@ -25,6 +25,6 @@
 #endif
 
 /* Run the master until SIGTERM/SIGINT; returns the process exit code. */
-int server_run(struct config *cfg);
+int server_run(const struct config *cfg);
 
 #endif

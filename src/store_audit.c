@@ -13,6 +13,7 @@
  */
 #include "store_audit.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "db.h"
@@ -23,8 +24,24 @@
     " WHERE ($1::text IS NULL OR tenant = $1::text)"                                               \
     "   AND ($2::timestamptz IS NULL OR at >= $2::timestamptz)"
 
-static const char heads_sql[] = "SELECT tenant, seq, row_sha256 FROM audit_heads"
-                                " WHERE $1::text IS NULL OR tenant = $1::text";
+static const char heads_sql[] =
+    "SELECT h.tenant, h.seq, h.row_sha256, nullif(r.pruned_seq, 0), r.pruned_sha256"
+    " FROM audit_heads h LEFT JOIN audit_retention r ON r.tenant = h.tenant"
+    " WHERE $1::text IS NULL OR h.tenant = $1::text";
+
+/* Moves the exported seq up when this export joins on to the last (store_audit.h). */
+static const char mark_sql[] =
+    "INSERT INTO audit_retention AS r (tenant, exported_seq, exported_sha256, exported_at)"
+    " SELECT $1, $3::bigint, $4, now()"
+    " WHERE $2::bigint <= 1"
+    "    OR $2::bigint <= (SELECT exported_seq + 1 FROM audit_retention WHERE tenant = $1)"
+    "    OR $2::bigint <= (SELECT min(seq) FROM audit_log WHERE tenant = $1)"
+    " ON CONFLICT (tenant) DO UPDATE SET exported_seq = EXCLUDED.exported_seq,"
+    "     exported_sha256 = EXCLUDED.exported_sha256, exported_at = EXCLUDED.exported_at"
+    "   WHERE r.exported_seq < EXCLUDED.exported_seq";
+
+static const char marked_sql[] =
+    "SELECT coalesce((SELECT exported_seq FROM audit_retention WHERE tenant = $1), 0)";
 
 /* Chain order: grouped by tenant, by seq; rows outside the chain (no seq) last. */
 static const char rows_sql[] =
@@ -62,7 +79,8 @@ static int read_heads(struct db_conn *c, const struct audit_scan *q, struct lg_e
         return rc;
     }
     for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
-        struct audit_head h = {col(res, i, 0), col(res, i, 1), col(res, i, 2)};
+        struct audit_head h = {col(res, i, 0), col(res, i, 1), col(res, i, 2), col(res, i, 3),
+                               col(res, i, 4)};
         rc = q->on_head(&h, q->arg) ? 1 : 0;
     }
     PQclear(res);
@@ -136,6 +154,34 @@ int store_audit_scan(const struct audit_scan *q, struct lg_error *err)
 
         if (db_exec(c, "ROLLBACK", &ignored) < 0)
             c->broken = true;
+    }
+    db_release(c);
+    return rc;
+}
+
+int store_audit_mark(const char *tenant, int64_t first, int64_t last, const char *last_sha256,
+                     int64_t *marked, struct lg_error *err)
+{
+    char f[24], l[24];
+    const char *p[] = {tenant, f, l, last_sha256};
+    struct db_conn *c = db_acquire(err);
+    PGresult *res;
+    int rc = 0;
+
+    if (!c)
+        return -1;
+    snprintf(f, sizeof(f), "%lld", (long long)first);
+    snprintf(l, sizeof(l), "%lld", (long long)last);
+    res = PQexecParams(c->pg, mark_sql, 4, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = fail_res(c, res, "record the export", err);
+    PQclear(res);
+    if (rc == 0) {
+        res = PQexecParams(c->pg, marked_sql, 1, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+            parse_int64(PQgetvalue(res, 0, 0), marked) < 0)
+            rc = fail_res(c, res, "read the export record", err);
+        PQclear(res);
     }
     db_release(c);
     return rc;

@@ -40,6 +40,7 @@ enum store_range {
     STORE_EVENTS = 8 * STORE_RANGE_SIZE,
     STORE_TGLOGIN = 10 * STORE_RANGE_SIZE,
     STORE_POLICY = 11 * STORE_RANGE_SIZE,
+    STORE_JANITOR = 12 * STORE_RANGE_SIZE,
 };
 
 /* The columns of a request, in the order store_row_to_request reads them. */

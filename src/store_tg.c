@@ -37,7 +37,6 @@ enum {
     S_TG_CHAT_PENDING,
     S_TG_CHAT_SESSIONS,
     S_TG_REFUSED,
-    S_TG_PRUNE,
     S_TG_BOT_REFUSED,
     S_TG_BOT_ACCEPTED,
     S_TG_BOT_STATE,
@@ -114,12 +113,6 @@ static const struct db_stmt stmts[] = {
                       " VALUES ($1::bigint, $2::bigint, $3) ON CONFLICT (bot_id, update_id)"
                       " DO UPDATE SET refused = EXCLUDED.refused",
                       false},
-    [S_TG_PRUNE] = {"tg_prune",
-                    "DELETE FROM tg_updates WHERE ctid = ANY (ARRAY("
-                    "  SELECT ctid FROM tg_updates"
-                    "  WHERE received_at < now() - make_interval(hours => $1::int)"
-                    "  LIMIT $2::int))",
-                    false},
     [S_TG_BOT_REFUSED] = {"tg_bot_refused",
                           /* true when this call found the token refused first */
                           "INSERT INTO tg_bots (bot_id, error) VALUES ($1::bigint, $2)"
@@ -523,24 +516,6 @@ int store_tg_refused(int64_t bot_id, int64_t update_id, const char *why, struct 
     snprintf(b, sizeof(b), "%lld", (long long)bot_id);
     snprintf(u, sizeof(u), "%lld", (long long)update_id);
     return store_run_void(&T, S_TG_REFUSED, 3, p, err);
-}
-
-int store_tg_prune(int window_hours, int limit, struct lg_error *err)
-{
-    char h[16], lim[16];
-    const char *p[] = {h, lim};
-    PGresult *res;
-    int64_t n = 0;
-
-    snprintf(h, sizeof(h), "%d", window_hours);
-    snprintf(lim, sizeof(lim), "%d", limit);
-    res = store_run(&T, S_TG_PRUNE, 2, p, err);
-    if (!res)
-        return -1;
-    if (parse_int64(PQcmdTuples(res), &n) < 0)
-        n = 0;
-    PQclear(res);
-    return (int)n;
 }
 
 int store_tg_bot_refused(int64_t bot_id, const char *error, struct lg_error *err)

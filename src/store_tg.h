@@ -180,9 +180,6 @@ int store_tg_press(const struct tg_press *press, bool *approved,
 int store_tg_refused(int64_t bot_id, int64_t update_id, const char *why,
                      struct lg_error *err) LG_MUST_CHECK;
 
-/* Forget up to `limit` processed updates older than `window_hours`; returns how many. */
-int store_tg_prune(int window_hours, int limit, struct lg_error *err) LG_MUST_CHECK;
-
 /*
  * Telegram refused bot `bot_id`'s token (`error`, shown by /health): 1 when
  * this call is the first to record it, 0 when it was known, -1 on error.

@@ -92,12 +92,14 @@ reap compat
 reap integration
 
 suite unit-tsan env TSAN_OPTIONS=halt_on_error=0 tests/unit/run.sh build/tsan
-# About two minutes: the batcher (concurrent submits, one batch over the
+# About three minutes: the batcher (concurrent submits, one batch over the
 # pending limit), delivery under a burst, waiters woken, across a database
-# restart and by timeouts and webhooks, and the listener (test_11).
+# restart and by timeouts and webhooks, the listener (test_11), and a
+# configuration swapped under running request, delivery and retention
+# threads (test_18_reload).
 tsan_tests=test_concurrent_submits,test_pending_limit_within_one_batch,test_pacing_under_burst
 tsan_tests+=,test_long_poll_wakes,test_500_waiting_all_woken,test_database_restart_while_waiting
-tsan_tests+=,test_timeout_enforced,test_webhook_retried_until,test_11_durable
+tsan_tests+=,test_timeout_enforced,test_webhook_retried_until,test_11_durable,test_18_reload
 suite integration-tsan python3 tests/integration/run.py --bin build/tsan/loopgate --tsan -k "$tsan_tests"
 suite fuzz tests/fuzz/run.sh --check
 

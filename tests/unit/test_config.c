@@ -38,6 +38,10 @@ static const char *const env_names[] = {
     "LOOPGATE_CONSOLE_ADMINS",
     "LOOPGATE_MCP_SESSIONS_MAX",
     "LOOPGATE_MCP_SESSION_IDLE",
+    "LOOPGATE_RETENTION_DAYS",
+    "LOOPGATE_AUDIT_RETENTION_DAYS",
+    "LOOPGATE_JANITOR_INTERVAL",
+    "LOOPGATE_JANITOR_BATCH",
 };
 
 static void clear_env(void)
@@ -483,6 +487,56 @@ TEST(shipped_conf)
     config_free(&cfg);
 }
 
+/* A reload: live keys are named; restart keys are named and keep the running value. */
+TEST(reload_diff)
+{
+    struct config cur, next;
+    char err[512], live[256], restart[256];
+
+    CHECK_EQ_INT(parse(&cur, "workers = 2\nlog_level = info\n", err, sizeof(err)), 0);
+    CHECK_EQ_INT(parse(&next,
+                       "workers = 5\nlog_level = debug\ndb_uri = \"dbname=other\"\n"
+                       "telegram_allowed_users = 7, 8\nretention_days = 30\n",
+                       err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(config_reload_diff(&next, &cur, live, sizeof(live), restart, sizeof(restart)), 2);
+    CHECK_EQ_STR(live, "log_level, telegram_allowed_users, retention_days");
+    CHECK_EQ_STR(restart, "workers, db_uri");
+    CHECK_EQ_INT(next.workers, 2);
+    CHECK_EQ_STR(next.db_uri, "dbname=loopgate");
+    CHECK_EQ_INT(next.log_level, LOG_DEBUG);
+    CHECK_EQ_INT(next.telegram_allowed_users.n, 2);
+    CHECK_EQ_INT(next.retention_days, 30);
+    /* Nothing changed: both lists empty. */
+    CHECK_EQ_INT(config_reload_diff(&next, &next, live, sizeof(live), restart, sizeof(restart)), 0);
+    CHECK_EQ_STR(live, "");
+    CHECK_EQ_STR(restart, "");
+    /* Retention keys: defaults and bounds. */
+    CHECK_EQ_INT(cur.retention_days, 90);
+    CHECK_EQ_INT(cur.audit_retention_days, 0);
+    CHECK_EQ_INT(cur.janitor_interval, 300);
+    CHECK_EQ_INT(cur.janitor_batch, 1000);
+    config_free(&next);
+    CHECK(parse(&next, "janitor_batch = 0\n", err, sizeof(err)) < 0);
+    CHECK_CONTAINS(err, "janitor_batch");
+    config_free(&next);
+    config_free(&cur);
+}
+
+/* The published configuration is the one config_current() returns, each in turn. */
+TEST(publish)
+{
+    static struct config a, b;
+
+    config_defaults(&a);
+    config_defaults(&b);
+    config_publish(&a);
+    CHECK(config_current() == &a);
+    config_publish(&b);
+    CHECK(config_current() == &b);
+    CHECK_EQ_INT(a.workers, 2); /* the earlier one is untouched */
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -495,5 +549,7 @@ int main(int argc, char **argv)
     RUN(load_env);
     RUN(load_file_errors);
     RUN(shipped_conf);
+    RUN(reload_diff);
+    RUN(publish);
     return t_end();
 }

@@ -1,0 +1,247 @@
+/*
+ * janitor.c - the retention thread of a worker process; see janitor.h.
+ */
+#include "janitor.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "store_janitor.h"
+
+#define OUTBOX_KEEP_DAYS 7
+#define PAUSE_MS 100       /* between two batches of a run */
+#define DISABLED_LOOK_S 60 /* janitor_interval 0: look at the setting again this often */
+#define FIRST_RUN_MS 2000  /* the first run, soon after the worker starts */
+/* Expired sign-ins stay an hour: a late attempt is still told "expired", not "unknown". */
+#define EXPIRED_KEEP_S 3600
+
+static const char *const names[JT_COUNT] = {
+    [JT_OUTBOX] = "outbox",
+    [JT_TG_UPDATES] = "tg_updates",
+    [JT_MCP_SESSIONS] = "mcp_sessions",
+    [JT_CONSOLE_SESSIONS] = "console_sessions",
+    [JT_CONSOLE_LINKS] = "console_links",
+    [JT_TG_LOGINS] = "tg_logins",
+    [JT_REQUESTS] = "requests",
+    [JT_VOTES] = "votes",
+    [JT_AUDIT_LOG] = "audit_log",
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+    bool started;
+    pthread_t thread;
+    long totals[JT_COUNT];
+} J = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+/* One run's figures. */
+struct run {
+    struct db_conn *c;
+    int batch;
+    long rows[JT_COUNT];
+    long batches;
+};
+
+const char *janitor_table_name(enum janitor_table t)
+{
+    return t >= 0 && t < JT_COUNT ? names[t] : "?";
+}
+
+void janitor_totals(long rows[JT_COUNT])
+{
+    pthread_mutex_lock(&J.lock);
+    memcpy(rows, J.totals, sizeof(J.totals));
+    pthread_mutex_unlock(&J.lock);
+}
+
+/*
+ * A run deleted `rows` rows of `table`: the per-process totals and the
+ * host's metrics counter (loopgate_janitor_deleted_rows_total).
+ */
+static void janitor_deleted(enum janitor_table table, long rows)
+{
+    pthread_mutex_lock(&J.lock);
+    J.totals[table] += rows;
+    pthread_mutex_unlock(&J.lock);
+    metrics_janitor_deleted(janitor_table_name(table), rows);
+}
+
+/* Sleep `ms` or until stopped; false when stopping. */
+static bool pause_ms(long ms)
+{
+    struct timespec until;
+    bool stopping;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&J.lock);
+    while (!J.stopping && pthread_cond_timedwait(&J.wake, &J.lock, &until) == 0)
+        ;
+    stopping = J.stopping;
+    pthread_mutex_unlock(&J.lock);
+    return !stopping;
+}
+
+/* Delete one kind's old rows, batch after batch; -1 on an error (logged) or stop. */
+static int sweep(struct run *r, enum janitor_kind kind, enum janitor_table table, int age)
+{
+    struct lg_error err;
+
+    for (;;) {
+        long n = store_janitor_delete(r->c, kind, age, r->batch, &err);
+
+        if (n < 0) {
+            log_warn("janitor: could not delete old rows", "table=%s error=\"%s\"", names[table],
+                     err.message);
+            return -1;
+        }
+        r->batches++;
+        r->rows[table] += n;
+        if (n < r->batch)
+            return 0;
+        if (!pause_ms(PAUSE_MS))
+            return -1;
+    }
+}
+
+static int sweep_requests(struct run *r, int days)
+{
+    struct lg_error err;
+
+    for (;;) {
+        long req = 0, votes = 0, outbox = 0;
+
+        if (store_janitor_requests(r->c, days, r->batch, &req, &votes, &outbox, &err) < 0) {
+            log_warn("janitor: could not delete old requests", "error=\"%s\"", err.message);
+            return -1;
+        }
+        r->batches++;
+        r->rows[JT_REQUESTS] += req;
+        r->rows[JT_VOTES] += votes;
+        r->rows[JT_OUTBOX] += outbox;
+        if (req < r->batch)
+            return 0;
+        if (!pause_ms(PAUSE_MS))
+            return -1;
+    }
+}
+
+static int sweep_audit(struct run *r, int days)
+{
+    char after[256] = "", tenant[256];
+    struct lg_error err;
+
+    for (;;) {
+        long n = 0;
+
+        if (store_janitor_audit(r->c, after, days, r->batch, tenant, sizeof(tenant), &n, &err) <
+            0) {
+            log_warn("janitor: could not remove exported audit rows", "error=\"%s\"", err.message);
+            return -1;
+        }
+        if (!tenant[0])
+            return 0; /* every tenant seen */
+        r->batches++;
+        r->rows[JT_AUDIT_LOG] += n;
+        if (n < r->batch) /* this tenant is done: on to the next */
+            memcpy(after, tenant, sizeof(after));
+        if (n > 0 && !pause_ms(PAUSE_MS))
+            return -1;
+    }
+}
+
+static void run_once(const struct config *cfg)
+{
+    struct run r = {.batch = cfg->janitor_batch};
+    struct lg_error err;
+    int64_t start = now_ms();
+    bool busy;
+    int rc = 0;
+
+    r.c = store_janitor_open(cfg->db_uri, &busy, &err);
+    if (!r.c) {
+        if (busy)
+            log_debug("janitor: another process holds the janitor lock; skipping this run", "%s",
+                      "");
+        else
+            log_warn("janitor: could not reach the database", "error=\"%s\"", err.message);
+        return;
+    }
+    rc = sweep(&r, JK_OUTBOX, JT_OUTBOX, OUTBOX_KEEP_DAYS);
+    if (rc == 0)
+        rc = sweep(&r, JK_TG_UPDATES, JT_TG_UPDATES, cfg->telegram_update_window_hours);
+    if (rc == 0)
+        rc = sweep(&r, JK_MCP_SESSIONS, JT_MCP_SESSIONS, cfg->mcp_session_idle);
+    if (rc == 0)
+        rc = sweep(&r, JK_CONSOLE_SESSIONS, JT_CONSOLE_SESSIONS, EXPIRED_KEEP_S);
+    if (rc == 0)
+        rc = sweep(&r, JK_CONSOLE_LINKS, JT_CONSOLE_LINKS, EXPIRED_KEEP_S);
+    if (rc == 0)
+        rc = sweep(&r, JK_TG_LOGINS, JT_TG_LOGINS, EXPIRED_KEEP_S);
+    if (rc == 0 && cfg->retention_days > 0)
+        rc = sweep_requests(&r, cfg->retention_days);
+    if (rc == 0 && cfg->audit_retention_days > 0)
+        rc = sweep_audit(&r, cfg->audit_retention_days);
+    store_janitor_close(r.c);
+    for (int t = 0; t < JT_COUNT; t++)
+        if (r.rows[t] > 0)
+            janitor_deleted((enum janitor_table)t, r.rows[t]);
+    log_info(rc == 0 ? "janitor run" : "janitor run ended early",
+             "outbox=%ld tg_updates=%ld mcp_sessions=%ld console_sessions=%ld console_links=%ld "
+             "tg_logins=%ld requests=%ld votes=%ld audit_log=%ld batches=%ld ms=%lld",
+             r.rows[JT_OUTBOX], r.rows[JT_TG_UPDATES], r.rows[JT_MCP_SESSIONS],
+             r.rows[JT_CONSOLE_SESSIONS], r.rows[JT_CONSOLE_LINKS], r.rows[JT_TG_LOGINS],
+             r.rows[JT_REQUESTS], r.rows[JT_VOTES], r.rows[JT_AUDIT_LOG], r.batches,
+             (long long)(now_ms() - start));
+}
+
+static void *janitor_thread(void *arg)
+{
+    long wait_ms = FIRST_RUN_MS;
+
+    (void)arg;
+    for (;;) {
+        const struct config *cfg;
+
+        if (!pause_ms(wait_ms))
+            break;
+        cfg = config_current(); /* a reload meanwhile applies to this run */
+        wait_ms = (cfg->janitor_interval > 0 ? cfg->janitor_interval : DISABLED_LOOK_S) * 1000L;
+        if (cfg->janitor_interval > 0)
+            run_once(cfg);
+    }
+    return NULL;
+}
+
+int janitor_start(void)
+{
+    J.stopping = false;
+    if (pthread_create(&J.thread, NULL, janitor_thread, NULL) != 0)
+        return -1;
+    J.started = true;
+    return 0;
+}
+
+void janitor_stop(void)
+{
+    if (!J.started)
+        return;
+    pthread_mutex_lock(&J.lock);
+    J.stopping = true;
+    pthread_cond_broadcast(&J.wake);
+    pthread_mutex_unlock(&J.lock);
+    pthread_join(J.thread, NULL);
+    J.started = false;
+}
