@@ -124,17 +124,12 @@ int store_key_revoke(const char *id_or_prefix, struct lg_error *err)
     return rc;
 }
 
-int store_webhook_secret(const char *tenant, bool rotate, char *out, size_t outlen,
-                         struct lg_error *err)
+int store_webhook_secret(const char *tenant, bool rotate, const char *fresh, char *out,
+                         size_t outlen, struct lg_error *err)
 {
-    unsigned char raw[32];
-    char fresh[65];
     const char *p[] = {tenant, fresh};
     PGresult *res;
 
-    if (random_bytes(raw, sizeof(raw)) < 0)
-        return lg_fail(err, 500, "internal_error", "no randomness available");
-    hex_encode(raw, sizeof(raw), fresh);
     if (rotate) {
         if (store_run_void(&T, S_WEBHOOK_ROTATE, 2, p, err) < 0)
             return -1;
