@@ -17,24 +17,25 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: loopgate apikey create --name NAME [--tenant TENANT]\n"
-               "       loopgate apikey list [--json]\n"
-               "       loopgate apikey revoke ID|PREFIX\n"
-               "       loopgate apikey webhook-secret --tenant TENANT [--rotate]\n"
-               "\n"
-               "create  makes a key for TENANT (default: \"default\", the tenant of calls\n"
-               "        without a key while auth is off) and prints it once; only its\n"
-               "        SHA-256 is stored. NAME labels the key (who or what uses it); both\n"
-               "        are 1-100 (NAME) or 1-%d (TENANT) bytes of printable UTF-8.\n"
-               "list    shows every key: id, tenant, name, prefix, created, last used, revoked.\n"
-               "revoke  disables a key at once, by id or by the prefix shown in list.\n"
-               "webhook-secret  prints the tenant's secret for verifying webhook signatures\n"
-               "        (whsec_..., for Standard Webhooks libraries: webhook-signature, and\n"
-               "        X-Loopgate-Signature), creating it on first use; --rotate replaces it.\n"
-               "\n"
-               "The database is the one of --config, $LOOPGATE_CONFIG, /etc/loopgate/loopgate.conf,\n"
-               "or inside a checkout the local stack's (var/loopgate.conf), with DB_URI over it.\n",
-               ID_MAX_BYTES);
+    fprintf(f,
+            "Usage: loopgate apikey create --name NAME [--tenant TENANT]\n"
+            "       loopgate apikey list [--json]\n"
+            "       loopgate apikey revoke ID|PREFIX\n"
+            "       loopgate apikey webhook-secret --tenant TENANT [--rotate]\n"
+            "\n"
+            "create  makes a key for TENANT (default: \"default\", the tenant of calls\n"
+            "        without a key while auth is off) and prints it once; only its\n"
+            "        SHA-256 is stored. NAME labels the key (who or what uses it); both\n"
+            "        are 1-100 (NAME) or 1-%d (TENANT) bytes of printable UTF-8.\n"
+            "list    shows every key: id, tenant, name, prefix, created, last used, revoked.\n"
+            "revoke  disables a key at once, by id or by the prefix shown in list.\n"
+            "webhook-secret  prints the tenant's secret for verifying webhook signatures\n"
+            "        (whsec_..., for Standard Webhooks libraries: webhook-signature, and\n"
+            "        X-Loopgate-Signature), creating it on first use; --rotate replaces it.\n"
+            "\n"
+            "The database is the one of --config, $LOOPGATE_CONFIG, /etc/loopgate/loopgate.conf,\n"
+            "or inside a checkout the local stack's (var/loopgate.conf), with DB_URI over it.\n",
+            ID_MAX_BYTES);
 }
 
 static int fail(const struct lg_error *err)
@@ -74,8 +75,9 @@ static int create(int argc, char **argv)
         tenant = "default";
     if (strlen(name) > 100 || validate_id_text(name, "--name", "option", &err) < 0 ||
         validate_id_text(tenant, "--tenant", "option", &err) < 0) {
-        fprintf(stderr, "loopgate apikey create: --name must be 1-100 bytes, --tenant 1-%d, of "
-                        "printable UTF-8 (no controls or invisible characters)\n",
+        fprintf(stderr,
+                "loopgate apikey create: --name must be 1-100 bytes, --tenant 1-%d, of "
+                "printable UTF-8 (no controls or invisible characters)\n",
                 ID_MAX_BYTES);
         return 2;
     }
