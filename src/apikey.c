@@ -18,7 +18,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: loopgate apikey create --name NAME [--tenant TENANT]\n"
+            "Usage: loopgate apikey create --name NAME [--tenant TENANT] [--replace]\n"
             "       loopgate apikey list [--json]\n"
             "       loopgate apikey revoke ID|PREFIX\n"
             "       loopgate apikey webhook-secret --tenant TENANT [--rotate]\n"
@@ -27,6 +27,7 @@ static void usage(FILE *f)
             "        without a key while auth is off) and prints it once; only its\n"
             "        SHA-256 is stored. NAME labels the key (who or what uses it); both\n"
             "        are 1-100 (NAME) or 1-%d (TENANT) bytes of printable UTF-8.\n"
+            "        --replace first revokes the tenant's keys of that NAME.\n"
             "list    shows every key: id, tenant, name, prefix, created, last used, revoked.\n"
             "revoke  disables a key at once, by id or by the prefix shown in list.\n"
             "webhook-secret  prints the tenant's secret for verifying webhook signatures\n"
@@ -48,20 +49,24 @@ static int create(int argc, char **argv)
 {
     static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
                                          {"tenant", required_argument, NULL, 't'},
+                                         {"replace", no_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *name = NULL, *tenant = NULL;
+    bool replace = false;
     unsigned char raw[20];
     char key[3 + 41], hash[65], prefix[APIKEY_PREFIX_LEN + 1];
     struct lg_error err;
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "n:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:t:rh", opts, NULL)) != -1) {
         if (c == 'n')
             name = optarg;
         else if (c == 't')
             tenant = optarg;
+        else if (c == 'r')
+            replace = true;
         else {
             usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
@@ -90,6 +95,8 @@ static int create(int argc, char **argv)
     sha256_hex(key, strlen(key), hash);
     memcpy(prefix, key, APIKEY_PREFIX_LEN);
     prefix[APIKEY_PREFIX_LEN] = '\0';
+    if (replace && store_key_revoke_named(tenant, name, &err) < 0)
+        return fail(&err);
     if (store_key_create(tenant, name, hash, prefix, &err) < 0)
         return fail(&err);
     printf("%s\n", key);

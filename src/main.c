@@ -333,7 +333,8 @@ static int cmd_help(int argc, char **argv)
     for (size_t i = 0; i < NCOMMANDS; i++)
         printf("  %-10s %s\n", commands[i].name, commands[i].summary);
     printf("\nRun 'loopgate COMMAND --help' for the options of one command.\n"
-           "Configuration: --config PATH, $LOOPGATE_CONFIG, or /etc/loopgate/loopgate.conf,\n"
+           "Configuration: --config PATH, $LOOPGATE_CONFIG, /etc/loopgate/loopgate.conf, or\n"
+           "inside a checkout the local stack's var/loopgate.conf (written by make run),\n"
            "then environment variables; 'loopgate serve --help' lists every key.\n");
     return 0;
 }

@@ -23,6 +23,10 @@ int store_key_list(json_t **out, struct lg_error *err) LG_MUST_CHECK;
 /* Revoke by id or prefix; 0 revoked, 1 no such active key, -1 error. */
 int store_key_revoke(const char *id_or_prefix, struct lg_error *err) LG_MUST_CHECK;
 
+/* Revoke every active key of `tenant` named `name`; 0 (also when none), -1 error. */
+int store_key_revoke_named(const char *tenant, const char *name,
+                           struct lg_error *err) LG_MUST_CHECK;
+
 /*
  * The tenant's webhook secret as stored (see hook.h) into `out`: the one it
  * has, or `fresh` (hook_secret_new) when it has none; `rotate` replaces it
