@@ -40,11 +40,13 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 DB_NAME=${LOOPGATE_DB_NAME:-loopgate}
 [[ $DB_NAME =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "loopgate: LOOPGATE_DB_NAME must be a plain lower-case name" >&2; exit 1; }
 # An explicit DB_URI names an existing PostgreSQL: use it, start no cluster.
+# (Exported for the stack's processes only when it starts: `link` reads the
+# database from $LOCAL_CONFIG, where the start wrote it.)
 EXTERNAL_DB=${DB_URI:+1}
-export DB_URI=${DB_URI:-"host=$VAR/run port=5432 dbname=$DB_NAME user=loopgate"}
+STACK_DB_URI=${DB_URI:-"host=$VAR/run port=5432 dbname=$DB_NAME user=loopgate"}
 BASE_CONFIG=${LOOPGATE_CONFIG:-$ROOT/conf/loopgate.conf}
 LOCAL_CONFIG=$VAR/loopgate.conf
-export LOOPGATE_CONFIG=$LOCAL_CONFIG
+if [[ -f $LOCAL_CONFIG ]]; then export LOOPGATE_CONFIG=$LOCAL_CONFIG; else export LOOPGATE_CONFIG=$BASE_CONFIG; fi
 export LOOPGATE_AUTH=${LOOPGATE_AUTH:-off}
 export LOOPGATE_SOCKET=$SOCK
 export LOOPGATE_SOCKET_MODE=0660
@@ -68,6 +70,8 @@ db_words() {
 # base config or DB_URI may hold a secret.
 write_config() {
     [[ -r $BASE_CONFIG ]] || die "cannot read the config file $BASE_CONFIG (LOOPGATE_CONFIG)"
+    [[ $(realpath -m -- "$BASE_CONFIG") != "$(realpath -m -- "$LOCAL_CONFIG")" ]] ||
+        die "LOOPGATE_CONFIG names the file the stack writes ($LOCAL_CONFIG); name the one it is made from (conf/loopgate.conf)"
     [[ $DB_URI != *$'\n'* && $DB_URI != *'"'* ]] || die "DB_URI must be one line without '\"'"
     mkdir -p "$VAR"
     (
@@ -215,7 +219,9 @@ start_all() {
         die "the stack in $VAR is already running; make stop first"
     fi
     port_busy && die "port $PORT on 127.0.0.1 is in use; stop what uses it or set SERVER_PORT"
+    export DB_URI=$STACK_DB_URI
     write_config
+    export LOOPGATE_CONFIG=$LOCAL_CONFIG
     db_start
     workers_start "${1:-}"
     poller_start

@@ -83,6 +83,9 @@ def test_cli_in_the_checkout_finds_the_stack(s):
                  "--name", "newcomer", "--base", "http://127.0.0.1:%d" % s.port)
         eq(r.returncode, 0, r.stderr)
         ok("#login=" in r.stdout, r.stdout)
+        # `make link` (no DB_URI in its environment) reads the database from there too.
+        r = s.stack("link")
+        ok("#login=" in r.stdout + r.stderr, r.stdout + r.stderr)
     finally:
         shutil.rmtree(top)
 
