@@ -118,7 +118,7 @@ def test_untrusted_stack_config_ignored(s):
 def test_make_run_honours_db_uri_and_prints_a_key(s):
     s.sql("DROP DATABASE IF EXISTS newcomer_ext", db="postgres")
     s.sql("CREATE DATABASE newcomer_ext", db="postgres")
-    other = Stack(s.binary, env={"LOOPGATE_AUTH": "required"})
+    other = Stack(s.binary, san=s.san, env={"LOOPGATE_AUTH": "required"})
     uri = s.db_uri_of("newcomer_ext") + " password=sekrit-pw"
     top = None
     try:
@@ -148,6 +148,7 @@ def test_make_run_honours_db_uri_and_prints_a_key(s):
             eq(r.returncode, 0, r.stderr)
             ok(key[:11] in r.stdout, r.stdout)
         other.stop()
+        eq(other.sanitizer_reports(), [], "sanitizer reports of the DB_URI stack")
         # The stack's stop left the database it did not start alone.
         eq(s.sql("SELECT 1", db="newcomer_ext"), [["1"]])
     finally:
