@@ -113,6 +113,22 @@ def test_doctor_database_down_and_stale(s):
         s.sql("DROP DATABASE IF EXISTS doctor_stale WITH (FORCE)", db="postgres")
 
 
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"  # tests/deps.sh
+
+
+def test_doctor_clock_skew(s):
+    ok(os.path.exists(FAKETIME_LIB), "libfaketime is installed (tests/deps.sh)")
+    env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+30s", "FAKETIME_DONT_RESET": "1"}
+    asan = s.env().get("ASAN_OPTIONS")
+    if asan:  # the sanitizer runtime then is not the first library: allowed here
+        env["ASAN_OPTIONS"] = asan + ":verify_asan_link_order=0"
+    rc, lines, out = _doctor(s, **env)
+    eq(rc, 1, out)
+    _failed(lines, "clock", ["chrony"])
+    ok(re.search(r"(29|30)\.\d s ahead of the database's", lines["clock"][1]), lines["clock"])
+    eq(lines["database"][0], "ok", out)
+
+
 def test_doctor_privileges_nginx_config(s):
     s.sql("DROP ROLE IF EXISTS doctor_ro; CREATE ROLE doctor_ro LOGIN;"
           " GRANT SELECT ON ALL TABLES IN SCHEMA public TO doctor_ro")
