@@ -417,8 +417,7 @@ static int check_combinations(const struct config *cfg, char *errbuf, size_t err
     return 0;
 }
 
-/* Is `path` a local stack's config file we may trust (see config_local_stack)? */
-static bool local_usable(const char *path)
+bool config_is_local_stack(const char *path)
 {
     char first[sizeof(CONFIG_LOCAL_MARK) + 1];
     struct stat st;
@@ -446,14 +445,14 @@ int config_local_stack(char *out, size_t outlen)
 
     if (var && *var) {
         n = snprintf(out, outlen, "%s/loopgate.conf", var);
-        return n > 0 && (size_t)n < outlen && local_usable(out) ? 0 : -1;
+        return n > 0 && (size_t)n < outlen && config_is_local_stack(out) ? 0 : -1;
     }
     if (!getcwd(dir, sizeof(dir)))
         return -1;
     for (;;) {
         char *slash;
         n = snprintf(out, outlen, "%s/var/loopgate.conf", strcmp(dir, "/") ? dir : "");
-        if (n > 0 && (size_t)n < outlen && local_usable(out))
+        if (n > 0 && (size_t)n < outlen && config_is_local_stack(out))
             return 0;
         slash = strrchr(dir, '/');
         if (!slash || slash == dir)
@@ -462,7 +461,7 @@ int config_local_stack(char *out, size_t outlen)
     }
     if (strcmp(dir, "/") != 0) {
         n = snprintf(out, outlen, "/var/loopgate.conf");
-        if (n > 0 && (size_t)n < outlen && local_usable(out))
+        if (n > 0 && (size_t)n < outlen && config_is_local_stack(out))
             return 0;
     }
     return -1;

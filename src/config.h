@@ -104,6 +104,9 @@ struct config {
  */
 int config_local_stack(char *out, size_t outlen) LG_MUST_CHECK;
 
+/* Is `path` a local stack's config file that may be trusted (as above)? */
+bool config_is_local_stack(const char *path);
+
 /* Fill `cfg` with defaults only. */
 void config_defaults(struct config *cfg);
 

@@ -457,20 +457,27 @@ static void add_target(struct targets *t, const char *addr)
         lg_strlcpy(t->addr[t->n++], addr, sizeof(t->addr[0]));
 }
 
+/* The servers of the upstream blocks: (upstream name, address) pairs. */
+struct upstreams {
+    struct {
+        char name[128];
+        char addr[256];
+    } s[NGINX_TARGETS_MAX];
+    int n;
+};
+
 /*
- * Where nginx's `text` sends FastCGI: every fastcgi_pass value, an
- * upstream's name replaced by its servers' addresses.
+ * Where nginx's `text` sends FastCGI, into `out`: every fastcgi_pass value,
+ * an upstream's name replaced by its servers' addresses.
  */
 static void fastcgi_targets(const char *text, struct targets *out)
 {
-    struct targets passes = {.n = 0}, up_names = {.n = 0};
-    static struct targets up_addrs[NGINX_TARGETS_MAX];
-    char tok[256], upstream[256] = "";
+    struct targets passes = {.n = 0};
+    struct upstreams ups = {.n = 0};
+    char tok[256], upstream[128] = "";
     const char *p = text;
     int depth = 0, up_depth = -1;
 
-    for (int i = 0; i < NGINX_TARGETS_MAX; i++)
-        up_addrs[i].n = 0;
     while (next_token(&p, tok, sizeof(tok))) {
         if (!strcmp(tok, "{")) {
             depth++;
@@ -479,25 +486,26 @@ static void fastcgi_targets(const char *text, struct targets *out)
                 up_depth = -1;
         } else if (!strcmp(tok, "upstream") && next_token(&p, upstream, sizeof(upstream))) {
             up_depth = depth + 1;
-            add_target(&up_names, upstream);
-        } else if (!strcmp(tok, "server") && up_depth == depth && up_names.n > 0) {
-            if (next_token(&p, tok, sizeof(tok)))
-                add_target(&up_addrs[up_names.n - 1], tok);
+        } else if (!strcmp(tok, "server") && up_depth == depth) {
+            if (next_token(&p, tok, sizeof(tok)) && ups.n < NGINX_TARGETS_MAX) {
+                lg_strlcpy(ups.s[ups.n].name, upstream, sizeof(ups.s[0].name));
+                lg_strlcpy(ups.s[ups.n].addr, tok, sizeof(ups.s[0].addr));
+                ups.n++;
+            }
         } else if (!strcmp(tok, "fastcgi_pass")) {
             if (next_token(&p, tok, sizeof(tok)))
                 add_target(&passes, tok);
         }
     }
     for (int i = 0; i < passes.n; i++) {
-        int u = -1;
-        for (int j = 0; j < up_names.n; j++)
-            if (!strcmp(up_names.addr[j], passes.addr[i]))
-                u = j;
-        if (u < 0)
+        bool named = false;
+        for (int j = 0; j < ups.n; j++)
+            if (!strcmp(ups.s[j].name, passes.addr[i])) {
+                add_target(out, ups.s[j].addr);
+                named = true;
+            }
+        if (!named)
             add_target(out, passes.addr[i]);
-        else
-            for (int k = 0; k < up_addrs[u].n; k++)
-                add_target(out, up_addrs[u].addr[k]);
     }
 }
 
@@ -514,10 +522,10 @@ static char *nginx_text(const struct config *cfg, const char *path, char *from, 
     char *text;
     int rc;
 
-    if (!path && config_local_stack(local, sizeof(local)) == 0 && !strcmp(local, cfg->source) &&
-        (slash = strrchr(local, '/')) != NULL) {
-        snprintf(local + (slash - local), sizeof(local) - (size_t)(slash - local),
-                 "/nginx/nginx.conf");
+    if (!path && config_is_local_stack(cfg->source)) {
+        slash = strrchr(cfg->source, '/');
+        lg_snprintf(local, sizeof(local), "%.*s/nginx/nginx.conf",
+                    slash ? (int)(slash - cfg->source) : 1, slash ? cfg->source : ".");
         if (access(local, R_OK) == 0)
             path = local;
     }
