@@ -10,23 +10,33 @@
 #include <string.h>
 
 #include "db.h"
+#include "hook.h"
 #include "store_keys.h"
 #include "util.h"
 #include "validate.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: loopgate apikey create --name NAME [--tenant TENANT]\n"
-               "       loopgate apikey list [--json]\n"
-               "       loopgate apikey revoke ID|PREFIX\n"
-               "       loopgate apikey webhook-secret --tenant TENANT [--rotate]\n"
-               "\n"
-               "create  makes a key for TENANT (default: NAME) and prints it once;\n"
-               "        only its SHA-256 is stored.\n"
-               "list    shows every key: id, tenant, name, prefix, created, last used, revoked.\n"
-               "revoke  disables a key at once, by id or by the prefix shown in list.\n"
-               "webhook-secret  prints the tenant's secret for verifying webhook signatures\n"
-               "        (X-Loopgate-Signature), creating it on first use; --rotate replaces it.\n");
+    fprintf(f,
+            "Usage: loopgate apikey create --name NAME [--tenant TENANT] [--replace]\n"
+            "       loopgate apikey list [--json]\n"
+            "       loopgate apikey revoke ID|PREFIX\n"
+            "       loopgate apikey webhook-secret --tenant TENANT [--rotate]\n"
+            "\n"
+            "create  makes a key for TENANT (default: \"default\", the tenant of calls\n"
+            "        without a key while auth is off) and prints it once; only its\n"
+            "        SHA-256 is stored. NAME labels the key (who or what uses it); both\n"
+            "        are 1-100 (NAME) or 1-%d (TENANT) bytes of printable UTF-8.\n"
+            "        --replace first revokes the tenant's keys of that NAME.\n"
+            "list    shows every key: id, tenant, name, prefix, created, last used, revoked.\n"
+            "revoke  disables a key at once, by id or by the prefix shown in list.\n"
+            "webhook-secret  prints the tenant's secret for verifying webhook signatures\n"
+            "        (whsec_..., for Standard Webhooks libraries: webhook-signature, and\n"
+            "        X-Loopgate-Signature), creating it on first use; --rotate replaces it.\n"
+            "\n"
+            "The database is the one of --config, $LOOPGATE_CONFIG, /etc/loopgate/loopgate.conf,\n"
+            "or inside a checkout the local stack's (var/loopgate.conf), with DB_URI over it.\n",
+            ID_MAX_BYTES);
 }
 
 static int fail(const struct lg_error *err)
@@ -39,20 +49,24 @@ static int create(int argc, char **argv)
 {
     static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
                                          {"tenant", required_argument, NULL, 't'},
+                                         {"replace", no_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *name = NULL, *tenant = NULL;
+    bool replace = false;
     unsigned char raw[20];
     char key[3 + 41], hash[65], prefix[APIKEY_PREFIX_LEN + 1];
     struct lg_error err;
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "n:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:t:rh", opts, NULL)) != -1) {
         if (c == 'n')
             name = optarg;
         else if (c == 't')
             tenant = optarg;
+        else if (c == 'r')
+            replace = true;
         else {
             usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
@@ -63,9 +77,12 @@ static int create(int argc, char **argv)
         return 2;
     }
     if (!tenant)
-        tenant = name;
-    if (strlen(name) > 100 || strlen(tenant) > ID_MAX_BYTES || !*tenant) {
-        fprintf(stderr, "loopgate apikey create: name must be 1-100 bytes, tenant 1-%d\n",
+        tenant = "default";
+    if (strlen(name) > 100 || validate_id_text(name, "--name", "option", &err) < 0 ||
+        validate_id_text(tenant, "--tenant", "option", &err) < 0) {
+        fprintf(stderr,
+                "loopgate apikey create: --name must be 1-100 bytes, --tenant 1-%d, of "
+                "printable UTF-8 (no controls or invisible characters)\n",
                 ID_MAX_BYTES);
         return 2;
     }
@@ -78,6 +95,8 @@ static int create(int argc, char **argv)
     sha256_hex(key, strlen(key), hash);
     memcpy(prefix, key, APIKEY_PREFIX_LEN);
     prefix[APIKEY_PREFIX_LEN] = '\0';
+    if (replace && store_key_revoke_named(tenant, name, &err) < 0)
+        return fail(&err);
     if (store_key_create(tenant, name, hash, prefix, &err) < 0)
         return fail(&err);
     printf("%s\n", key);
@@ -146,7 +165,8 @@ static int webhook_secret(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *tenant = NULL;
     bool rotate = false;
-    char secret[80];
+    char secret[HOOK_SECRET_SHOWN_MAX + 16], fresh[HOOK_SECRET_SHOWN_MAX],
+        shown[HOOK_SECRET_SHOWN_MAX];
     struct lg_error err;
     int c;
 
@@ -166,9 +186,20 @@ static int webhook_secret(int argc, char **argv)
                         "(\"default\" when auth is off)\n");
         return 2;
     }
-    if (store_webhook_secret(tenant, rotate, secret, sizeof(secret), &err) < 0)
+    if (hook_secret_new(fresh) < 0) {
+        fprintf(stderr, "loopgate apikey webhook-secret: no randomness available\n");
+        return 1;
+    }
+    if (store_webhook_secret(tenant, rotate, fresh, secret, sizeof(secret), &err) < 0)
         return fail(&err);
-    printf("%s\n", secret);
+    if (hook_secret_shown(secret, shown) < 0) {
+        fprintf(stderr,
+                "loopgate apikey webhook-secret: the stored secret of tenant '%s' is not "
+                "usable; replace it with --rotate\n",
+                tenant);
+        return 1;
+    }
+    printf("%s\n", shown);
     if (rotate)
         fprintf(stderr,
                 "rotated the webhook secret of tenant '%s'; webhooks sent from now on "

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -474,13 +475,67 @@ static int check_combinations(const struct config *cfg, char *errbuf, size_t err
     return 0;
 }
 
+bool config_is_local_stack(const char *path)
+{
+    char first[sizeof(CONFIG_LOCAL_MARK) + 1];
+    struct stat st;
+    bool ok = false;
+    FILE *f;
+
+    if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+        (st.st_uid != geteuid() && st.st_uid != 0))
+        return false;
+    f = fopen(path, "r");
+    if (!f)
+        return false;
+    if (fgets(first, sizeof(first), f))
+        ok = !strncmp(first, CONFIG_LOCAL_MARK, strlen(CONFIG_LOCAL_MARK)) &&
+             (first[strlen(CONFIG_LOCAL_MARK)] == '\n' || first[strlen(CONFIG_LOCAL_MARK)] == '\0');
+    fclose(f);
+    return ok;
+}
+
+int config_local_stack(char *out, size_t outlen)
+{
+    const char *var = getenv("LOOPGATE_VAR");
+    char dir[4096];
+    int n;
+
+    if (var && *var) {
+        n = snprintf(out, outlen, "%s/loopgate.conf", var);
+        return n > 0 && (size_t)n < outlen && config_is_local_stack(out) ? 0 : -1;
+    }
+    if (!getcwd(dir, sizeof(dir)))
+        return -1;
+    for (;;) {
+        char *slash;
+        n = snprintf(out, outlen, "%s/var/loopgate.conf", strcmp(dir, "/") ? dir : "");
+        if (n > 0 && (size_t)n < outlen && config_is_local_stack(out))
+            return 0;
+        slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+            break;
+        *slash = '\0';
+    }
+    if (strcmp(dir, "/") != 0) {
+        n = snprintf(out, outlen, "/var/loopgate.conf");
+        if (n > 0 && (size_t)n < outlen && config_is_local_stack(out))
+            return 0;
+    }
+    return -1;
+}
+
 int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 {
+    char local[4096 + 32];
+
     config_defaults(cfg);
     if (!path || !*path)
         path = getenv("LOOPGATE_CONFIG");
     if ((!path || !*path) && access(DEFAULT_CONFIG_PATH, F_OK) == 0)
         path = DEFAULT_CONFIG_PATH;
+    if ((!path || !*path) && config_local_stack(local, sizeof(local)) == 0)
+        path = local;
     if (path && *path) {
         char *text;
         if (read_file(path, &text, errbuf, errlen) < 0)

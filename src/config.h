@@ -4,8 +4,10 @@
  * Sources, later wins:
  *   1. built-in defaults;
  *   2. the config file: --config PATH, else $LOOPGATE_CONFIG, else
- *      /etc/loopgate/loopgate.conf when it exists. Lines are `key = value`,
- *      `#` starts a comment, values may be double-quoted;
+ *      /etc/loopgate/loopgate.conf when it exists, else the local stack's
+ *      (config_local_stack: inside a checkout whose `make run` is or was
+ *      up). Lines are `key = value`, `#` starts a comment, values may be
+ *      double-quoted; a key given twice takes its last value;
  *   3. environment variables: the Go original's names where they exist
  *      (TELEGRAM_BOT_TOKEN, SERVER_PORT, LOG_LEVEL, REQUEST_TIMEOUT,
  *      MAX_CONCURRENT_REQUESTS, DB_ADAPTER, DB_URI), LOOPGATE_<KEY> for the
@@ -95,6 +97,21 @@ struct config {
     int mcp_sessions_max;
     int mcp_session_idle;
 };
+
+/* The first line of the config file src/stack.sh writes for the local stack. */
+#define CONFIG_LOCAL_MARK "# loopgate local stack (written by src/stack.sh)"
+
+/*
+ * The local stack's config file into `out`: $LOOPGATE_VAR/loopgate.conf
+ * when LOOPGATE_VAR is set, else var/loopgate.conf in the current
+ * directory or the nearest one above it that has one. Taken only when it
+ * is a regular file, owned by this user or root, writable by nobody else,
+ * whose first line is CONFIG_LOCAL_MARK; 0, or -1 when there is none.
+ */
+int config_local_stack(char *out, size_t outlen) LG_MUST_CHECK;
+
+/* Is `path` a local stack's config file that may be trusted (as above)? */
+bool config_is_local_stack(const char *path);
 
 /* Fill `cfg` with defaults only. */
 void config_defaults(struct config *cfg);

@@ -450,7 +450,7 @@ static void post_webhook(struct hook_client *hc, const struct outbox_row *o)
     const struct lg_request *r = &row.r;
     struct lg_error err;
     struct hook_result res;
-    char secret[80], delivery_id[64];
+    char secret[HOOK_SECRET_SHOWN_MAX + 16], fresh[HOOK_SECRET_SHOWN_MAX], delivery_id[64];
     json_t *body;
     char *text;
     int rc;
@@ -465,7 +465,8 @@ static void post_webhook(struct hook_client *hc, const struct outbox_row *o)
         store_request_row_free(&row);
         return;
     }
-    if (store_webhook_secret(row.tenant, false, secret, sizeof(secret), &err) < 0) {
+    if (hook_secret_new(fresh) < 0 ||
+        store_webhook_secret(row.tenant, false, fresh, secret, sizeof(secret), &err) < 0) {
         store_request_row_free(&row);
         return; /* the lease expires and the row comes back */
     }
@@ -482,6 +483,7 @@ static void post_webhook(struct hook_client *hc, const struct outbox_row *o)
     hook_post(hc, config_current(), r->callback_url, text, event_of(r->status), delivery_id, secret,
               &res);
     memset(secret, 0, sizeof(secret));
+    memset(fresh, 0, sizeof(fresh));
     metrics_webhook(res.outcome == HOOK_OK        ? METRICS_HOOK_DELIVERED
                     : res.outcome == HOOK_REFUSED ? METRICS_HOOK_REFUSED
                                                   : METRICS_HOOK_RETRY);

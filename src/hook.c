@@ -9,11 +9,13 @@
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/hmac.h>
 
 #include "util.h"
@@ -31,20 +33,125 @@ void hook_client_free(struct hook_client *c)
     c->curl = NULL;
 }
 
-void hook_sign(const char *secret, const char *timestamp, const char *body, char out[65])
+#define WHSEC "whsec_"
+#define WHSEC_LEN 6
+#define NEW_KEY_BYTES 32
+
+/* Standard base64 of `n` bytes into `out` (4 * ceil(n / 3) + 1 bytes). */
+static void b64_encode(const unsigned char *in, size_t n, char *out)
+{
+    EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+/*
+ * Strict standard base64 (padded, no whitespace) of at most HOOK_KEY_MAX
+ * bytes: their count, or -1.
+ */
+static int b64_decode(const char *in, unsigned char out[HOOK_KEY_MAX])
+{
+    unsigned char buf[3 * ((HOOK_KEY_MAX + 2) / 3) + 3];
+    size_t n = strlen(in), pad = 0;
+    int len;
+
+    if (n == 0 || n % 4 != 0 || n > 4 * ((HOOK_KEY_MAX + 2) / 3))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        bool b64 = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                   (ch >= '0' && ch <= '9') || ch == '+' || ch == '/';
+        if (ch == '=' && i >= n - 2) {
+            pad++;
+            continue;
+        }
+        if (!b64 || pad)
+            return -1;
+    }
+    len = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)n);
+    if (len < 0 || (size_t)len < pad)
+        return -1;
+    len -= (int)pad;
+    if (len < 1 || len > HOOK_KEY_MAX)
+        return -1;
+    memcpy(out, buf, (size_t)len);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return len;
+}
+
+int hook_secret_key(const char *secret, unsigned char key[HOOK_KEY_MAX])
+{
+    size_t n;
+
+    if (!strncmp(secret, WHSEC, WHSEC_LEN))
+        return b64_decode(secret + WHSEC_LEN, key);
+    n = strlen(secret);
+    if (n < 1 || n > HOOK_KEY_MAX)
+        return -1;
+    memcpy(key, secret, n);
+    return (int)n;
+}
+
+int hook_secret_shown(const char *secret, char out[HOOK_SECRET_SHOWN_MAX])
+{
+    unsigned char key[HOOK_KEY_MAX];
+    int n = hook_secret_key(secret, key);
+
+    if (n < 0)
+        return -1;
+    memcpy(out, WHSEC, WHSEC_LEN);
+    b64_encode(key, (size_t)n, out + WHSEC_LEN);
+    OPENSSL_cleanse(key, sizeof(key));
+    return 0;
+}
+
+int hook_secret_new(char out[HOOK_SECRET_SHOWN_MAX])
+{
+    unsigned char raw[NEW_KEY_BYTES];
+
+    if (random_bytes(raw, sizeof(raw)) < 0)
+        return -1;
+    memcpy(out, WHSEC, WHSEC_LEN);
+    b64_encode(raw, sizeof(raw), out + WHSEC_LEN);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return 0;
+}
+
+/* HMAC-SHA256 with `key` of `parts` joined by '.'. */
+static void hmac_joined(const unsigned char *key, size_t keylen, const char *const *parts,
+                        size_t nparts, unsigned char md[32])
 {
     struct sbuf msg = {0};
-    unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
 
-    sb_printf(&msg, "%s.", timestamp);
-    sb_puts(&msg, body);
-    if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg.p, msg.len, md,
-              &len) ||
+    for (size_t i = 0; i < nparts; i++) {
+        if (i)
+            sb_puts(&msg, ".");
+        sb_puts(&msg, parts[i]);
+    }
+    if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg.p, msg.len, md, &len) ||
         len != 32)
         abort();
-    hex_encode(md, 32, out);
     sb_free(&msg);
+}
+
+void hook_sign(const unsigned char *key, size_t keylen, const char *timestamp, const char *body,
+               char out[65])
+{
+    const char *parts[] = {timestamp, body};
+    unsigned char md[32];
+
+    hmac_joined(key, keylen, parts, 2, md);
+    hex_encode(md, 32, out);
+}
+
+void hook_sign_v1(const unsigned char *key, size_t keylen, const char *msg_id,
+                  const char *timestamp, const char *body, char out[48])
+{
+    const char *parts[] = {msg_id, timestamp, body};
+    unsigned char md[32];
+
+    hmac_joined(key, keylen, parts, 3, md);
+    memcpy(out, "v1,", 3);
+    b64_encode(md, 32, out + 3);
 }
 
 /* An IPv4 address in host order: may a webhook go there? */
@@ -204,19 +311,41 @@ void hook_post(struct hook_client *c, const struct config *cfg, const char *url,
 {
     struct curl_slist *hdrs = NULL;
     struct pin pin = {.cfg = cfg};
-    char ts[24], sig[65], line[160];
+    unsigned char key[HOOK_KEY_MAX];
+    char ts[24], sig[65], sig_v1[48], msg_id[80], line[160];
     CURLcode rc;
     long status = 0;
+    int keylen;
 
     memset(out, 0, sizeof(*out));
     if (hook_url_check(url, out->error, sizeof(out->error)) < 0) {
         out->outcome = HOOK_REFUSED;
         return;
     }
+    keylen = hook_secret_key(secret, key);
+    if (keylen < 0) {
+        out->outcome = HOOK_RETRY;
+        lg_snprintf(out->error, sizeof(out->error),
+                    "the tenant's webhook secret is not usable; rotate it "
+                    "(loopgate apikey webhook-secret --rotate)");
+        return;
+    }
     curl_easy_reset(c->curl);
     snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
-    hook_sign(secret, ts, body, sig);
+    snprintf(msg_id, sizeof(msg_id), "msg_%s", delivery_id);
+    for (char *p = msg_id; *p; p++)
+        if (*p == '.')
+            *p = '_';
+    hook_sign(key, (size_t)keylen, ts, body, sig);
+    hook_sign_v1(key, (size_t)keylen, msg_id, ts, body, sig_v1);
+    OPENSSL_cleanse(key, sizeof(key));
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    snprintf(line, sizeof(line), "webhook-id: %s", msg_id);
+    hdrs = curl_slist_append(hdrs, line);
+    snprintf(line, sizeof(line), "webhook-timestamp: %s", ts);
+    hdrs = curl_slist_append(hdrs, line);
+    snprintf(line, sizeof(line), "webhook-signature: %s", sig_v1);
+    hdrs = curl_slist_append(hdrs, line);
     snprintf(line, sizeof(line), "X-Loopgate-Event: %s", event);
     hdrs = curl_slist_append(hdrs, line);
     snprintf(line, sizeof(line), "X-Loopgate-Delivery: %s", delivery_id);

@@ -6,6 +6,7 @@
  *   loopgate apikey    create, list and revoke API keys
  *   loopgate audit     export the audit trail, verify its hash chain
  *   loopgate console   print a one-time sign-in link to the approval console
+ *   loopgate doctor    check the set-up: config, database, Telegram, nginx, clock
  *   loopgate hook      a coding agent's command hook (hook_cli.h)
  *   loopgate policy    add, list and remove rules for coding agents' tool calls
  *   loopgate version   print the version
@@ -26,6 +27,7 @@
 #include "audit.h"
 #include "config.h"
 #include "console.h"
+#include "doctor.h"
 #include "hook_cli.h"
 #include "log.h"
 #include "mcpstdio.h"
@@ -292,6 +294,11 @@ static int cmd_hook(int argc, char **argv)
     return hookcli_main(argc, argv);
 }
 
+static int cmd_doctor(int argc, char **argv)
+{
+    return doctor_main(argc, argv);
+}
+
 static int cmd_version(int argc, char **argv)
 {
     curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
@@ -314,6 +321,7 @@ static const struct command commands[] = {
     {"apikey", cmd_apikey, "create, list or revoke API keys"},
     {"audit", cmd_audit, "export the audit trail or verify its hash chain"},
     {"console", cmd_console, "print a one-time sign-in link to the approval console"},
+    {"doctor", cmd_doctor, "check config, database, Telegram, nginx and clock; say how to fix"},
     {"policy", cmd_policy, "add, list or remove rules that decide agents' tool calls"},
     {"mcp", cmd_mcp, "serve MCP on stdin/stdout for desktop clients, bridged to a server"},
     {"hook", cmd_hook, "a coding agent's command hook: ask the server about a tool call"},
@@ -333,7 +341,8 @@ static int cmd_help(int argc, char **argv)
     for (size_t i = 0; i < NCOMMANDS; i++)
         printf("  %-10s %s\n", commands[i].name, commands[i].summary);
     printf("\nRun 'loopgate COMMAND --help' for the options of one command.\n"
-           "Configuration: --config PATH, $LOOPGATE_CONFIG, or /etc/loopgate/loopgate.conf,\n"
+           "Configuration: --config PATH, $LOOPGATE_CONFIG, /etc/loopgate/loopgate.conf, or\n"
+           "inside a checkout the local stack's var/loopgate.conf (written by make run),\n"
            "then environment variables; 'loopgate serve --help' lists every key.\n");
     return 0;
 }

@@ -12,10 +12,21 @@
 # (build/loopgate), LOOPGATE_AUTH (off: the README's examples work as
 # printed), LOOPGATE_CONFIG (conf/loopgate.conf), PG_OPTS (extra postgres -c
 # settings), LOOPGATE_DB_NAME (loopgate: the database the workers use, created
-# when missing), LOOPGATE_MIGRATE_BIN ($LOOPGATE_BIN: the binary that migrates
+# when missing), DB_URI (unset: a private PostgreSQL cluster in
+# $LOOPGATE_VAR/pg; set: that database instead, migrated, and no cluster is
+# started), LOOPGATE_MIGRATE_BIN ($LOOPGATE_BIN: the binary that migrates
 # the database before the workers start; the previous-release test migrates
 # with the new binary and serves with the old one). Data lives in
 # $LOOPGATE_VAR/pg and survives a restart.
+#
+# start and run write $LOOPGATE_VAR/loopgate.conf: the config file (from
+# $LOOPGATE_CONFIG) with the stack's own settings (db_uri, auth, socket,
+# server_port) at its end. The workers read it, and so does every `loopgate`
+# command run inside this checkout that is given no other config file
+# (config.h: --config, $LOOPGATE_CONFIG, /etc/loopgate/loopgate.conf, then
+# var/loopgate.conf from the current directory upwards), with the
+# environment over it as always. Secrets given in the environment
+# (TELEGRAM_BOT_TOKEN and the like) are not written there.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,8 +39,14 @@ PGDATA=$VAR/pg
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 DB_NAME=${LOOPGATE_DB_NAME:-loopgate}
 [[ $DB_NAME =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "loopgate: LOOPGATE_DB_NAME must be a plain lower-case name" >&2; exit 1; }
-export DB_URI="host=$VAR/run port=5432 dbname=$DB_NAME user=loopgate"
-export LOOPGATE_CONFIG=${LOOPGATE_CONFIG:-$ROOT/conf/loopgate.conf}
+# An explicit DB_URI names an existing PostgreSQL: use it, start no cluster.
+# (Exported for the stack's processes only when it starts: `link` reads the
+# database from $LOCAL_CONFIG, where the start wrote it.)
+EXTERNAL_DB=${DB_URI:+1}
+STACK_DB_URI=${DB_URI:-"host=$VAR/run port=5432 dbname=$DB_NAME user=loopgate"}
+BASE_CONFIG=${LOOPGATE_CONFIG:-$ROOT/conf/loopgate.conf}
+LOCAL_CONFIG=$VAR/loopgate.conf
+if [[ -f $LOCAL_CONFIG ]]; then export LOOPGATE_CONFIG=$LOCAL_CONFIG; else export LOOPGATE_CONFIG=$BASE_CONFIG; fi
 export LOOPGATE_AUTH=${LOOPGATE_AUTH:-off}
 export LOOPGATE_SOCKET=$SOCK
 export LOOPGATE_SOCKET_MODE=0660
@@ -37,9 +54,61 @@ export LOOPGATE_SOCKET_MODE=0660
 say() { echo "loopgate: $*" >&2; }
 die() { say "$*"; exit 1; }
 
+# A connection string with its password hidden, for messages.
+masked() {
+    sed -E "s/(password=)('[^']*'|[^ ]*)/\1***/g; s#(://[^:/@]*):[^@/]*@#\1:***@#" <<<"$1"
+}
+
+# What the database is, in words, for the banner.
+db_words() {
+    if [[ -n $EXTERNAL_DB ]]; then echo "$(masked "$DB_URI") (DB_URI)"
+    else echo "private PostgreSQL cluster in $PGDATA, database $DB_NAME"; fi
+}
+
+# $LOCAL_CONFIG: the base config, then the stack's settings (they win: a
+# key given twice takes its last value). Readable by its owner alone: the
+# base config or DB_URI may hold a secret.
+write_config() {
+    [[ -r $BASE_CONFIG ]] || die "cannot read the config file $BASE_CONFIG (LOOPGATE_CONFIG)"
+    [[ $(realpath -m -- "$BASE_CONFIG") != "$(realpath -m -- "$LOCAL_CONFIG")" ]] ||
+        die "LOOPGATE_CONFIG names the file the stack writes ($LOCAL_CONFIG); name the one it is made from (conf/loopgate.conf)"
+    [[ $DB_URI != *$'\n'* && $DB_URI != *'"'* ]] || die "DB_URI must be one line without '\"'"
+    mkdir -p "$VAR"
+    (
+        umask 077
+        {
+            echo "# loopgate local stack (written by src/stack.sh)"
+            echo "# $BASE_CONFIG with the settings of the stack in $VAR after it; rewritten"
+            echo "# at every start. loopgate commands run inside the checkout read it when"
+            echo "# given no --config, LOOPGATE_CONFIG or /etc/loopgate/loopgate.conf."
+            cat "$BASE_CONFIG"
+            echo
+            echo "# ---- the local stack"
+            echo "db_uri = \"$DB_URI\""
+            echo "auth = $LOOPGATE_AUTH"
+            echo "socket = $SOCK"
+            echo "socket_mode = 0660"
+            echo "server_port = $PORT"
+        } >"$LOCAL_CONFIG.tmp"
+        mv -f "$LOCAL_CONFIG.tmp" "$LOCAL_CONFIG"
+    )
+}
+
 # PostgreSQL refuses to run as root: as root the cluster belongs to 'postgres'.
 as_pg() {
     if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# The database: DB_URI's, migrated; or the private cluster, started,
+# its database created when missing, migrated.
+db_start() {
+    if [[ -n $EXTERNAL_DB ]]; then
+        say "using the database of DB_URI: $(masked "$DB_URI"); no private cluster is started"
+        mkdir -p "$VAR/run" "$VAR/log"
+        "$MIGRATE_BIN" migrate >/dev/null || die "could not migrate the database of DB_URI ($(masked "$DB_URI"))"
+        return 0
+    fi
+    pg_start
 }
 
 pg_start() {
@@ -150,7 +219,10 @@ start_all() {
         die "the stack in $VAR is already running; make stop first"
     fi
     port_busy && die "port $PORT on 127.0.0.1 is in use; stop what uses it or set SERVER_PORT"
-    pg_start
+    export DB_URI=$STACK_DB_URI
+    write_config
+    export LOOPGATE_CONFIG=$LOCAL_CONFIG
+    db_start
     workers_start "${1:-}"
     poller_start
     nginx_start
@@ -164,26 +236,50 @@ console_link() {
         || echo "(could not make a link; run: make link)"
 }
 
+# With keys required, a key of tenant 'default' for the banner's curl lines:
+# made anew at each start (the previous start's is revoked), shown once.
+# Sets AUTH_H and KEY_NOTE.
+banner_key() {
+    local key
+    AUTH_H="" KEY_NOTE=""
+    [[ $LOOPGATE_AUTH == required ]] || return 0
+    if key=$("$BIN" apikey create --name local-stack --tenant default --replace 2>/dev/null) &&
+        [[ $key == lg_* ]]; then
+        AUTH_H=" -H 'Authorization: Bearer $key'"
+        KEY_NOTE="API key for tenant 'default' (made for this run, shown once; the previous run's is revoked):
+    $key"
+    else
+        AUTH_H=" -H 'Authorization: Bearer <key>'"
+        KEY_NOTE="API key: could not make one; make one with
+    $BIN apikey create --name me --tenant default
+  and put it in place of <key> below."
+    fi
+}
+
 banner() {
+    banner_key
     cat >&2 <<EOT
 
   Loopgate is running at http://127.0.0.1:$PORT  (data in $VAR)
+  Database: $(db_words).
   Telegram: $(if [[ -z ${TELEGRAM_BOT_TOKEN:-} ]]; then echo "no TELEGRAM_BOT_TOKEN set: requests wait in the console (delivery state console)"; elif [[ -z ${PUBLIC_URL:-} ]]; then echo "polling for updates (no PUBLIC_URL)"; else echo "webhook at $PUBLIC_URL"; fi).
   Authentication is $LOOPGATE_AUTH for this local stack$([[ $LOOPGATE_AUTH == off ]] && echo ": requests without an API key act as tenant 'default'").
+  loopgate commands run in this checkout use it (config $LOCAL_CONFIG).
+$([[ -n $KEY_NOTE ]] && echo "  $KEY_NOTE")
 
   Console (sign in as admin; the link works once, for 10 minutes;
   'make link' prints another):
     $(console_link)
 
   Try: ask as an agent would,
-    curl -X POST http://localhost:$PORT/hitl/register -H 'Content-Type: application/json' \\
+    curl -X POST http://localhost:$PORT/hitl/register$AUTH_H -H 'Content-Type: application/json' \\
          -d '{"session_id":"test","client_id":"test","telegram_id":123456789}'
-    curl -X POST http://localhost:$PORT/hitl/request -H 'Content-Type: application/json' \\
+    curl -X POST http://localhost:$PORT/hitl/request$AUTH_H -H 'Content-Type: application/json' \\
          -d '{"session_id":"test","client_id":"test","message":"Test message"}'
-    curl http://localhost:$PORT/hitl/pending
+    curl$AUTH_H http://localhost:$PORT/hitl/pending
   answer it: open the console link above and press Approve or Deny (or in Telegram),
   and read the answer as the agent does:
-    curl 'http://localhost:$PORT/hitl/poll?request_id=<request_id>&wait=60'
+    curl$AUTH_H 'http://localhost:$PORT/hitl/poll?request_id=<request_id>&wait=60'
 
 EOT
 }

@@ -17,6 +17,7 @@ enum {
     S_KEY_CREATE,
     S_KEY_LIST,
     S_KEY_REVOKE,
+    S_KEY_REVOKE_NAMED,
     S_WEBHOOK_SECRET,
     S_WEBHOOK_ROTATE,
     S_COUNT
@@ -44,6 +45,10 @@ static const struct db_stmt stmts[] = {
                       " WHERE revoked_at IS NULL AND (id::text = $1 OR prefix = $1)"
                       " RETURNING id",
                       false},
+    [S_KEY_REVOKE_NAMED] = {"key_revoke_named",
+                            "UPDATE api_keys SET revoked_at = now()"
+                            " WHERE revoked_at IS NULL AND tenant = $1 AND name = $2",
+                            false},
     [S_WEBHOOK_SECRET] = {"webhook_secret",
                           "WITH i AS (INSERT INTO webhook_secrets (tenant, secret) VALUES ($1, $2)"
                           "           ON CONFLICT DO NOTHING RETURNING secret)"
@@ -124,17 +129,19 @@ int store_key_revoke(const char *id_or_prefix, struct lg_error *err)
     return rc;
 }
 
-int store_webhook_secret(const char *tenant, bool rotate, char *out, size_t outlen,
-                         struct lg_error *err)
+int store_key_revoke_named(const char *tenant, const char *name, struct lg_error *err)
 {
-    unsigned char raw[32];
-    char fresh[65];
+    const char *p[] = {tenant, name};
+
+    return store_run_void(&T, S_KEY_REVOKE_NAMED, 2, p, err);
+}
+
+int store_webhook_secret(const char *tenant, bool rotate, const char *fresh, char *out,
+                         size_t outlen, struct lg_error *err)
+{
     const char *p[] = {tenant, fresh};
     PGresult *res;
 
-    if (random_bytes(raw, sizeof(raw)) < 0)
-        return lg_fail(err, 500, "internal_error", "no randomness available");
-    hex_encode(raw, sizeof(raw), fresh);
     if (rotate) {
         if (store_run_void(&T, S_WEBHOOK_ROTATE, 2, p, err) < 0)
             return -1;

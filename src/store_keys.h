@@ -23,8 +23,16 @@ int store_key_list(json_t **out, struct lg_error *err) LG_MUST_CHECK;
 /* Revoke by id or prefix; 0 revoked, 1 no such active key, -1 error. */
 int store_key_revoke(const char *id_or_prefix, struct lg_error *err) LG_MUST_CHECK;
 
-/* The tenant's webhook secret, created on first use; `rotate` replaces it. */
-int store_webhook_secret(const char *tenant, bool rotate, char *out, size_t outlen,
-                         struct lg_error *err) LG_MUST_CHECK;
+/* Revoke every active key of `tenant` named `name`; 0 (also when none), -1 error. */
+int store_key_revoke_named(const char *tenant, const char *name,
+                           struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * The tenant's webhook secret as stored (see hook.h) into `out`: the one it
+ * has, or `fresh` (hook_secret_new) when it has none; `rotate` replaces it
+ * with `fresh`.
+ */
+int store_webhook_secret(const char *tenant, bool rotate, const char *fresh, char *out,
+                         size_t outlen, struct lg_error *err) LG_MUST_CHECK;
 
 #endif

@@ -13,6 +13,7 @@ PACKAGES=(
     postgresql                    # the private cluster of the local stack and the tests
     nginx                         # TLS, HTTP/2 and FastCGI in front of the workers
     curl openssl procps iproute2  # the stack script and the tests
+    libfaketime                   # test_18_doctor: a host whose clock is off
     wrk                           # make bench
     prometheus:promtool           # `promtool check metrics` on GET /metrics (test_18_metrics)
     python3 python3-requests      # integration tests (and the README's Python examples)

@@ -3,6 +3,7 @@
 Records every POST (headers, raw body, time), answers 200 (or what the test
 asks), and can go down and come back on the same port to test retries.
 """
+import base64
 import hashlib
 import hmac
 import http.server
@@ -134,14 +135,31 @@ class Hanging:
             self.conns = []
 
 
+def secret_key(secret):
+    """The HMAC key of a secret as `loopgate apikey webhook-secret` prints it
+    (whsec_ + base64); any other text is its own key (a secret kept from
+    before Standard Webhooks)."""
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret[6:], validate=True)
+    return secret.encode()
+
+
 def verify(call, secret, max_age=300):
-    """Check a webhook the way docs/API.md tells agents to; returns the parsed body."""
+    """Check a webhook the way docs/API.md tells agents to (both schemes);
+    returns the parsed body."""
     h = {k.lower(): v for k, v in call["headers"].items()}
+    key = secret_key(secret)
     ts = h["x-loopgate-timestamp"]
-    want = "sha256=" + hmac.new(secret.encode(), ts.encode() + b"." + call["body"],
+    want = "sha256=" + hmac.new(key, ts.encode() + b"." + call["body"],
                                 hashlib.sha256).hexdigest()
     if not hmac.compare_digest(want, h["x-loopgate-signature"]):
         raise AssertionError("bad signature: %r" % h)
+    msg = h["webhook-id"].encode() + b"." + h["webhook-timestamp"].encode() + b"." + call["body"]
+    v1 = "v1," + base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
+    if not any(hmac.compare_digest(v1, s) for s in h["webhook-signature"].split(" ")):
+        raise AssertionError("bad webhook-signature: %r" % h)
+    if h["webhook-timestamp"] != ts:
+        raise AssertionError("two timestamps: %r" % h)
     if abs(time.time() - int(ts)) > max_age:
         raise AssertionError("stale timestamp %s" % ts)
     return json.loads(call["body"])

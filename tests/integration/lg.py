@@ -106,6 +106,15 @@ class Stack:
         e.update(over)
         return e
 
+    def stack_env(self, **over):
+        """env() for src/stack.sh itself: without DB_URI (which would make it
+        use that database instead of starting its private cluster) unless the
+        test gives one."""
+        e = self.env(**over)
+        if "DB_URI" not in over and "DB_URI" not in self.extra_env:
+            e.pop("DB_URI", None)
+        return e
+
     @property
     def db_uri(self):
         return self.db_uri_of("loopgate")
@@ -116,7 +125,7 @@ class Stack:
     def stack(self, cmd, **env):
         r = subprocess.run(
             [os.path.join(ROOT, "src/stack.sh"), cmd],
-            env=self.env(**env),
+            env=self.stack_env(**env),
             capture_output=True,
             text=True,
             timeout=120,

@@ -10,7 +10,7 @@ from lg import ROOT, eq, ok, wait_for
 
 def test_run_foreground_ctrl_c(s):
     s.stop()
-    proc = subprocess.Popen([os.path.join(ROOT, "src/stack.sh"), "run"], env=s.env(),
+    proc = subprocess.Popen([os.path.join(ROOT, "src/stack.sh"), "run"], env=s.stack_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     lines = []

@@ -119,7 +119,7 @@ def test_timeout_enforced_with_edit_and_webhook(s):
     rec = Receiver()
     try:
         secret = s.cli("apikey", "webhook-secret", "--tenant", "default").stdout.strip()
-        ok(len(secret) == 64, "secret %r" % secret)
+        ok(secret.startswith("whsec_") and len(secret) == 6 + 44, "secret %r" % secret)
         c = chat()
         register(s, "wait-timeout", c)
         t0 = time.monotonic()

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -44,10 +45,12 @@ static const char *const env_names[] = {
     "LOOPGATE_JANITOR_BATCH",
 };
 
+/* ... and no local stack's config file (config_local_stack) either. */
 static void clear_env(void)
 {
     for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++)
         unsetenv(env_names[i]);
+    setenv("LOOPGATE_VAR", "/nonexistent/loopgate-test-var", 1);
 }
 
 /* Write `text` to a new temporary file; its path goes into `path`. */
@@ -535,6 +538,77 @@ TEST(publish)
     config_publish(&b);
     CHECK(config_current() == &b);
     CHECK_EQ_INT(a.workers, 2); /* the earlier one is untouched */
+static void put(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+    chmod(path, mode);
+}
+
+/* The local stack's var/loopgate.conf, found from a directory inside the checkout. */
+TEST(local_stack)
+{
+    char top[256], path[512], deep[512], found[4096 + 32], was[4096], err[512];
+    const char *tmp = getenv("TMPDIR");
+    struct config cfg;
+
+    clear_env();
+    if (!getcwd(was, sizeof(was)))
+        return;
+    lg_snprintf(top, sizeof(top), "%s/loopgate-local-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    CHECK(mkdtemp(top) != NULL);
+    lg_snprintf(path, sizeof(path), "%s/var", top);
+    CHECK(mkdir(path, 0755) == 0);
+    lg_snprintf(deep, sizeof(deep), "%s/a", top);
+    CHECK(mkdir(deep, 0755) == 0);
+    lg_snprintf(deep, sizeof(deep), "%s/a/b", top);
+    CHECK(mkdir(deep, 0755) == 0);
+    lg_snprintf(path, sizeof(path), "%s/var/loopgate.conf", top);
+    put(path, CONFIG_LOCAL_MARK "\ndb_uri = \"dbname=local\"\nauth = off\n", 0600);
+    CHECK(chdir(deep) == 0);
+
+    unsetenv("LOOPGATE_VAR");
+    CHECK_EQ_INT(config_local_stack(found, sizeof(found)), 0);
+    CHECK_EQ_STR(found, path);
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), 0);
+    CHECK_EQ_STR(cfg.db_uri, "dbname=local");
+    CHECK_EQ_STR(cfg.source, path);
+    config_free(&cfg);
+    /* The environment still wins over it; a named file wins over it. */
+    setenv("DB_URI", "dbname=env", 1);
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), 0);
+    CHECK_EQ_STR(cfg.db_uri, "dbname=env");
+    config_free(&cfg);
+    unsetenv("DB_URI");
+
+    /* Writable by others, or without the mark: not taken. */
+    chmod(path, 0620);
+    CHECK_EQ_INT(config_local_stack(found, sizeof(found)), -1);
+    put(path, "db_uri = \"dbname=local\"\n", 0600);
+    CHECK_EQ_INT(config_local_stack(found, sizeof(found)), -1);
+    put(path, CONFIG_LOCAL_MARK " and more\n", 0600);
+    CHECK_EQ_INT(config_local_stack(found, sizeof(found)), -1);
+
+    /* LOOPGATE_VAR names the directory itself. */
+    put(path, CONFIG_LOCAL_MARK "\n", 0600);
+    lg_snprintf(deep, sizeof(deep), "%s/var", top);
+    setenv("LOOPGATE_VAR", deep, 1);
+    CHECK_EQ_INT(config_local_stack(found, sizeof(found)), 0);
+    CHECK_EQ_STR(found, path);
+
+    CHECK(chdir(was) == 0);
+    unlink(path);
+    rmdir(deep);
+    lg_snprintf(deep, sizeof(deep), "%s/a/b", top);
+    rmdir(deep);
+    lg_snprintf(deep, sizeof(deep), "%s/a", top);
+    rmdir(deep);
+    rmdir(top);
+    clear_env();
 }
 
 int main(int argc, char **argv)
@@ -551,5 +625,6 @@ int main(int argc, char **argv)
     RUN(shipped_conf);
     RUN(reload_diff);
     RUN(publish);
+    RUN(local_stack);
     return t_end();
 }

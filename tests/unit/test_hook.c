@@ -165,12 +165,50 @@ TEST(url_check)
 TEST(signature)
 {
     char sig[65], again[65];
+    const unsigned char *k = (const unsigned char *)"secret";
 
     /* printf '1700000000.{}' | openssl dgst -sha256 -hmac secret */
-    hook_sign("secret", "1700000000", "{}", sig);
+    hook_sign(k, 6, "1700000000", "{}", sig);
     CHECK_EQ_STR(sig, "b8569b78799ff9e3cbff0fc2d63a33a2b57f3282abd07c37ae5e8e7d79a5f163");
-    hook_sign("secret", "1700000001", "{}", again);
+    hook_sign(k, 6, "1700000001", "{}", again);
     CHECK(strcmp(sig, again) != 0);
+}
+
+/* The Standard Webhooks libraries' own test vector. */
+TEST(standard_webhooks)
+{
+    unsigned char key[HOOK_KEY_MAX];
+    char sig[48], shown[HOOK_SECRET_SHOWN_MAX], fresh[HOOK_SECRET_SHOWN_MAX];
+    int n = hook_secret_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", key);
+
+    CHECK(n == 24);
+    hook_sign_v1(key, (size_t)n, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+                 "{\"test\": 2432232314}", sig);
+    CHECK_EQ_STR(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    CHECK(hook_secret_shown("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", shown) == 0);
+    CHECK_EQ_STR(shown, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+
+    /* A secret from before: its text is the key, shown as base64 of it. */
+    n = hook_secret_key("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", key);
+    CHECK(n == 64 && !memcmp(key, "0123456789abcdef", 16));
+    CHECK(hook_secret_shown("abc", shown) == 0);
+    CHECK_EQ_STR(shown, "whsec_YWJj");
+
+    /* Not base64, padding in the middle, empty, longer than 64 bytes. */
+    CHECK(hook_secret_key("whsec_not base64!", key) < 0);
+    CHECK(hook_secret_key("whsec_YW=j", key) < 0);
+    CHECK(hook_secret_key("whsec_", key) < 0);
+    CHECK(hook_secret_key("whsec_YWJjZA", key) < 0);
+    CHECK(hook_secret_key("whsec_YWJjZA==", key) == 4);
+    CHECK(hook_secret_key("whsec_"
+                          "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmMDEy"
+                          "MzQ1Njc4OWFiY2RlZjA=",
+                          key) < 0);
+    CHECK(hook_secret_key("", key) < 0);
+
+    CHECK(hook_secret_new(fresh) == 0);
+    CHECK(!strncmp(fresh, "whsec_", 6) && strlen(fresh) == 6 + 44);
+    CHECK(hook_secret_key(fresh, key) == 32);
 }
 
 int main(int argc, char **argv)
@@ -180,5 +218,6 @@ int main(int argc, char **argv)
     RUN(address_family);
     RUN(url_check);
     RUN(signature);
+    RUN(standard_webhooks);
     return t_end();
 }

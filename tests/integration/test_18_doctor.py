@@ -1,0 +1,165 @@
+"""`loopgate doctor` against the test stack and the Bot API stand-in: a good
+set-up passes every check (exit 0); a wrong token, a missing or mismatched
+webhook, a database that is down, stale migrations, missing privileges, an
+nginx that passes elsewhere and a bad config value each fail their own
+check, name their fix, and exit 1; secrets are never printed."""
+import os
+import re
+import shutil
+import tempfile
+
+from lg import eq, ok
+import tgstub
+
+
+def _doctor(s, *args, **env):
+    r = s.cli("doctor", *args, env=env, check=False)
+    out = r.stdout + r.stderr
+    lines = {}
+    for ln in r.stdout.splitlines():
+        m = re.match(r"(ok|FAIL|skip)\s+(\S+)\s+(.*)$", ln)
+        if m:
+            lines[m.group(2)] = (m.group(1), m.group(3))
+    for secret in (s.tg.token, s.webhook_secret, "sekrit-pw", "999999:wrong-token-XYZ"):
+        ok(secret not in out, "a secret was printed: %s" % out)
+    return r.returncode, lines, out
+
+
+def _webhook_url(s):
+    return tgstub._call(s.tg, "getWebhookInfo")[1]["result"]["url"]
+
+
+def _restore_webhook(s, url):
+    if url:
+        tgstub._call(s.tg, "setWebhook", {"url": url, "secret_token": s.webhook_secret})
+    else:
+        tgstub._call(s.tg, "deleteWebhook")
+
+
+def _failed(lines, name, fix_words):
+    st, detail = lines.get(name, (None, ""))
+    eq(st, "FAIL", "%s: %r" % (name, lines.get(name)))
+    ok("-> fix:" in detail and all(w in detail for w in fix_words),
+       "%s names its fix (%s): %s" % (name, fix_words, detail))
+
+
+def test_doctor_good_setup(s):
+    was = _webhook_url(s)
+    try:
+        s.cli("telegram", "set-webhook")
+        eq(_webhook_url(s), "https://hitl.example.test/telegram/webhook")
+        rc, lines, out = _doctor(s)
+        print("    " + "\n    ".join(out.splitlines()))
+        eq(rc, 0, out)
+        for name in ("config", "config.webhook", "database", "migrations", "privileges", "clock",
+                     "telegram.token", "telegram.webhook", "nginx", "socket"):
+            eq(lines.get(name, ("missing",))[0], "ok", "%s: %s" % (name, out))
+        ok("@" in lines["telegram.token"][1], lines["telegram.token"])
+        ok(os.path.join(s.var, "run/loopgate.sock") in lines["nginx"][1], lines["nginx"])
+        ok(any(c["method"] == "getWebhookInfo" for c in list(s.tg.calls)), "asked Telegram")
+
+        # A wrong token: getMe refused, the webhook not asked.
+        rc, lines, out = _doctor(s, TELEGRAM_BOT_TOKEN="999999:wrong-token-XYZ")
+        eq(rc, 1, out)
+        _failed(lines, "telegram.token", ["BotFather", "TELEGRAM_BOT_TOKEN"])
+        eq(lines["telegram.webhook"][0], "skip")
+
+        # Telegram posts somewhere else than PUBLIC_URL.
+        rc, lines, out = _doctor(s, PUBLIC_URL="https://elsewhere.example.test")
+        eq(rc, 1, out)
+        _failed(lines, "telegram.webhook", ["loopgate telegram set-webhook"])
+        ok("https://hitl.example.test/telegram/webhook" in lines["telegram.webhook"][1]
+           and "https://elsewhere.example.test/telegram/webhook" in lines["telegram.webhook"][1],
+           lines["telegram.webhook"])
+
+        # No webhook at all.
+        tgstub._call(s.tg, "deleteWebhook")
+        rc, lines, out = _doctor(s)
+        eq(rc, 1, out)
+        _failed(lines, "telegram.webhook", ["loopgate telegram set-webhook"])
+        ok("no webhook" in lines["telegram.webhook"][1], lines["telegram.webhook"])
+    finally:
+        _restore_webhook(s, was)
+
+
+def test_doctor_database_down_and_stale(s):
+    empty = tempfile.mkdtemp(prefix="lgdoctor.")
+    try:
+        rc, lines, out = _doctor(s, DB_URI="host=%s port=5432 dbname=loopgate user=loopgate"
+                                 " password=sekrit-pw" % empty)
+        eq(rc, 1, out)
+        _failed(lines, "database", ["start PostgreSQL", "DB_URI"])
+        for name in ("migrations", "privileges", "clock"):
+            eq(lines[name][0], "skip", out)
+    finally:
+        shutil.rmtree(empty)
+
+    s.sql("DROP DATABASE IF EXISTS doctor_stale", db="postgres")
+    s.sql("CREATE DATABASE doctor_stale", db="postgres")
+    try:
+        stale = s.db_uri_of("doctor_stale")
+        rc, lines, out = _doctor(s, DB_URI=stale)
+        eq(rc, 1, out)
+        _failed(lines, "migrations", ["loopgate migrate"])
+        s.cli("migrate", env={"DB_URI": stale})
+        # One migration short: a schema an older binary left.
+        last = s.sql("SELECT max(version) FROM schema_migrations", db="doctor_stale")[0][0]
+        s.sql("DELETE FROM schema_migrations WHERE version = :'p1'", last, db="doctor_stale")
+        rc, lines, out = _doctor(s, DB_URI=stale)
+        eq(rc, 1, out)
+        _failed(lines, "migrations", ["loopgate migrate"])
+        ok(last in lines["migrations"][1], "names the missing migration: %s" % out)
+    finally:
+        s.sql("DROP DATABASE IF EXISTS doctor_stale WITH (FORCE)", db="postgres")
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"  # tests/deps.sh
+
+
+def test_doctor_clock_skew(s):
+    ok(os.path.exists(FAKETIME_LIB), "libfaketime is installed (tests/deps.sh)")
+    env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+30s", "FAKETIME_DONT_RESET": "1"}
+    asan = s.env().get("ASAN_OPTIONS")
+    if asan:  # the sanitizer runtime then is not the first library: allowed here
+        env["ASAN_OPTIONS"] = asan + ":verify_asan_link_order=0"
+    rc, lines, out = _doctor(s, **env)
+    eq(rc, 1, out)
+    _failed(lines, "clock", ["chrony"])
+    ok(re.search(r"(29|30)\.\d s ahead of the database's", lines["clock"][1]), lines["clock"])
+    eq(lines["database"][0], "ok", out)
+
+
+def test_doctor_privileges_nginx_config(s):
+    s.sql("DROP ROLE IF EXISTS doctor_ro; CREATE ROLE doctor_ro LOGIN;"
+          " GRANT SELECT ON ALL TABLES IN SCHEMA public TO doctor_ro")
+    try:
+        rc, lines, out = _doctor(s, DB_URI="host=%s/run port=5432 dbname=loopgate user=doctor_ro"
+                                 % s.var)
+        eq(rc, 1, out)
+        _failed(lines, "privileges", ["GRANT SELECT, INSERT, UPDATE, DELETE"])
+        ok("requests" in lines["privileges"][1] and "schema_migrations"
+           not in lines["privileges"][1], lines["privileges"])
+    finally:
+        s.sql("DROP OWNED BY doctor_ro; DROP ROLE IF EXISTS doctor_ro")
+
+    d = tempfile.mkdtemp(prefix="lgdoctor.")
+    try:
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("http {\n  upstream lg { server unix:/run/elsewhere.sock; }  # ours?\n"
+                    "  server { location / { fastcgi_pass lg; } }\n}\n")
+        rc, lines, out = _doctor(s, "--nginx-conf", conf)
+        eq(rc, 1, out)
+        _failed(lines, "nginx", ["LOOPGATE_SOCKET", "nginx -s reload"])
+        ok("unix:/run/elsewhere.sock" in lines["nginx"][1], lines["nginx"])
+    finally:
+        shutil.rmtree(d)
+
+    rc, lines, out = _doctor(s, REQUEST_TIMEOUT="0")
+    eq(rc, 1, out)
+    _failed(lines, "config", ["loopgate serve --help"])
+    ok("REQUEST_TIMEOUT" in lines["config"][1], lines["config"])
+
+    r = s.cli("doctor", "--help")
+    ok("telegram.webhook" in r.stdout and "--nginx-conf" in r.stdout, r.stdout)
+    ok("doctor" in s.cli("--help").stdout, "listed in loopgate --help")
