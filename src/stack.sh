@@ -21,8 +21,8 @@
 #
 # start and run write $LOOPGATE_VAR/loopgate.conf: the config file (from
 # $LOOPGATE_CONFIG) with the stack's own settings (db_uri, auth, socket,
-# server_port) at its end. The workers read it, and so does every `loopgate`
-# command run inside this checkout that is given no other config file
+# server_port) at its end. Every `loopgate` command run inside this
+# checkout that is given no other config file reads it
 # (config.h: --config, $LOOPGATE_CONFIG, /etc/loopgate/loopgate.conf, then
 # var/loopgate.conf from the current directory upwards), with the
 # environment over it as always. Secrets given in the environment
@@ -221,7 +221,10 @@ start_all() {
     port_busy && die "port $PORT on 127.0.0.1 is in use; stop what uses it or set SERVER_PORT"
     export DB_URI=$STACK_DB_URI
     write_config
-    export LOOPGATE_CONFIG=$LOCAL_CONFIG
+    # The workers read the base config, the stack's settings coming from
+    # the environment: a SIGHUP (kill -HUP of the master) re-reads the file
+    # you edit, not the copy written above.
+    export LOOPGATE_CONFIG=$BASE_CONFIG
     db_start
     workers_start "${1:-}"
     poller_start
