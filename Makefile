@@ -56,7 +56,7 @@ SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
               test_tgmsg test_keycache test_notify test_hook test_migrate test_params \
-              test_tglogin test_feed test_policy
+              test_tglogin test_feed test_policy test_log
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop link check check-unit check-integration check-configs deps lint \
@@ -107,6 +107,7 @@ $(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.
 $(BUILD)/tests/test_policy: tests/unit/test_policy.c $(BUILD)/policy.o $(BUILD)/validate.o $(BUILD)/tgmsg.o $(BUILD)/decide.o \
                            $(BUILD)/params.o $(BUILD)/util.o
 $(BUILD)/tests/test_hook: tests/unit/test_hook.c $(BUILD)/hook.o $(BUILD)/util.o
+$(BUILD)/tests/test_log: tests/unit/test_log.c $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_migrate: tests/unit/test_migrate.c $(BUILD)/migrate.o $(BUILD)/sql_embed.o \
                             $(BUILD)/db.o $(BUILD)/log.o $(BUILD)/util.o
 
