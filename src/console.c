@@ -794,7 +794,7 @@ static atomic_int exports_running;
 void console_audit_export(struct http_req *r)
 {
     struct lg_error err;
-    char fmt[8], head[320], buf[16384];
+    char fmt[8], head[448], buf[16384];
     bool csv = false;
     long rows = 0;
     FILE *f = NULL;
@@ -834,9 +834,9 @@ void console_audit_export(struct http_req *r)
     snprintf(head, sizeof(head),
              "Status: 200 OK\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
              "Content-Disposition: attachment; filename=\"loopgate-audit.%s\"\r\n"
-             "X-Content-Type-Options: nosniff\r\n\r\n",
+             "X-Content-Type-Options: nosniff\r\nX-Request-Id: %s\r\n\r\n",
              csv ? "text/csv; charset=utf-8" : "application/x-ndjson; charset=utf-8",
-             csv ? "csv" : "jsonl");
+             csv ? "csv" : "jsonl", r->request_id);
     FCGX_PutS(head, r->fcgi->out);
     r->answered = true;
     r->status = 200;
