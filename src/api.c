@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "api_policy.h"
+#include "apikey.h"
 #include "console.h"
 #include "console_tglogin.h"
 #include "events.h"
@@ -466,31 +467,59 @@ static int key_check(const char *hash, struct actor *who, struct lg_error *err)
     return rc;
 }
 
+/*
+ * Log a refused API key at warn: the reason, where it came from, and at most
+ * the key's public prefix (what `loopgate apikey list` shows), only when the
+ * key has the shape of ours; of anything else only its length.
+ */
+static void key_refused(const struct http_req *r, const char *reason, const char *key)
+{
+    char prefix[APIKEY_PREFIX_LEN + 1] = "-";
+    size_t len = key ? strlen(key) : 0;
+    bool ours = len == APIKEY_LEN && !strncmp(key, "lg_", 3);
+
+    for (size_t i = 3; ours && i < len; i++)
+        ours = (key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f');
+    if (ours)
+        lg_strlcpy(prefix, key, sizeof(prefix));
+    log_warn("API key refused", "reason=%s key_prefix=%s key_length=%zu remote=%s route=%s request_id=%s",
+             reason, prefix, len, http_param(r, "REMOTE_ADDR") ? http_param(r, "REMOTE_ADDR") : "-",
+             r->route, r->request_id);
+}
+
 static int authenticate(struct http_req *r, struct lg_error *err)
 {
     const char *key;
     char hash[65];
     int rc;
 
-    if (request_key(r, &key, err) < 0)
+    if (request_key(r, &key, err) < 0) {
+        key_refused(r, "not_bearer", NULL);
         return -1;
+    }
     if (!key || !*key) {
-        if (r->cfg->auth_required)
+        if (r->cfg->auth_required) {
+            key_refused(r, "missing", NULL);
             return lg_fail(
                 err, 401, "unauthorized",
                 "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'");
+        }
         lg_strlcpy(r->who.tenant, "default", sizeof(r->who.tenant));
         lg_strlcpy(r->who.name, "anonymous", sizeof(r->who.name));
         return 0;
     }
-    if (strlen(key) > 200)
+    if (strlen(key) > 200) {
+        key_refused(r, "too_long", key);
         return lg_fail(err, 401, "unauthorized", "invalid API key");
+    }
     sha256_hex(key, strlen(key), hash);
     rc = key_check(hash, &r->who, err);
     if (rc < 0)
         return -1;
-    if (rc == 1)
+    if (rc == 1) {
+        key_refused(r, "unknown_or_revoked", key);
         return lg_fail(err, 401, "unauthorized", "invalid or revoked API key");
+    }
     return 0;
 }
 
@@ -504,8 +533,9 @@ static int telegram_secret_ok(struct http_req *r, struct lg_error *err)
         return lg_fail(err, 401, "unauthorized",
                        "the Telegram webhook is disabled: no telegram_webhook_secret is set");
     if (!got || !ct_equal(got, strlen(got), want, strlen(want))) {
-        log_warn("telegram webhook call with a missing or wrong secret", "remote=%s",
-                 http_param(r, "REMOTE_ADDR") ? http_param(r, "REMOTE_ADDR") : "-");
+        log_warn("telegram webhook call with a missing or wrong secret",
+                 "reason=%s remote=%s request_id=%s", got ? "wrong_secret" : "missing_secret",
+                 http_param(r, "REMOTE_ADDR") ? http_param(r, "REMOTE_ADDR") : "-", r->request_id);
         return lg_fail(err, 401, "unauthorized",
                        "missing or wrong X-Telegram-Bot-Api-Secret-Token");
     }
