@@ -19,6 +19,7 @@
 #include "console.h"
 #include "console_tglogin.h"
 #include "events.h"
+#include "health.h"
 #include "hooks.h"
 #include "keycache.h"
 #include "log.h"
@@ -310,56 +311,6 @@ static void h_cancel(struct http_req *r)
 }
 
 /*
- * Add the Telegram part of /health to `out` (returned): {"configured":
- * false} without a token; else "ok" and, when Telegram refused the token,
- * its "error" and the overall status "degraded" (still 200: the service
- * answers agents, and a balancer should not take it out; Telegram needs an
- * operator).
- */
-static json_t *health_telegram(const struct config *cfg, json_t *out)
-{
-    int64_t bot = tg_token_bot_id(cfg->telegram_bot_token);
-    struct lg_error err;
-    char why[256];
-    int rc;
-
-    if (!*cfg->telegram_bot_token) {
-        json_object_set_new(out, "telegram", json_pack("{s:b}", "configured", 0));
-        return out;
-    }
-    rc = store_tg_bot_state(bot, why, sizeof(why), &err);
-    if (rc == 1) {
-        json_object_set_new(out, "status", json_string("degraded"));
-        json_object_set_new(out, "telegram",
-                            json_pack("{s:b, s:b, s:I, s:s}", "configured", 1, "ok", 0, "bot_id",
-                                      (json_int_t)bot, "error", why));
-    } else {
-        json_object_set_new(out, "telegram",
-                            json_pack("{s:b, s:b, s:I}", "configured", 1, "ok", rc == 0, "bot_id",
-                                      (json_int_t)bot));
-    }
-    return out;
-}
-
-static void h_health(struct http_req *r)
-{
-    struct lg_error err;
-
-    if (store_ping(&err) < 0) {
-        http_send_json_hdr(r, 503,
-                           json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "status", "unavailable",
-                                     "database", "unreachable", "version", LOOPGATE_VERSION,
-                                     "error", "code", err.code, "message", err.message),
-                           "Retry-After: 1\r\n");
-        return;
-    }
-    http_send_json(
-        r, 200,
-        health_telegram(r->cfg, json_pack("{s:s, s:s, s:s}", "status", "healthy", "database", "ok",
-                                          "version", LOOPGATE_VERSION)));
-}
-
-/*
  * POST <telegram_webhook_path>: an update from Telegram. The secret header
  * was checked already; answer 200 only once the update is committed (or
  * recorded as refused for good, so Telegram stops repeating it). A body that
@@ -405,7 +356,10 @@ static const struct route routes[] = {
     {"GET", "/v1/policies", api_policies_get, AUTH_TENANT, 0},
     {"POST", "/v1/policies", api_policies_post, AUTH_TENANT, 1},
     {"DELETE", "/v1/policies/*", api_policies_delete, AUTH_TENANT, 0},
-    {"GET", "/health", h_health, AUTH_NONE, 0},
+    /* health.h: the original check, the process alive, ready for traffic */
+    {"GET", "/health", health_get, AUTH_NONE, 0},
+    {"GET", "/livez", health_livez, AUTH_NONE, 0},
+    {"GET", "/readyz", health_readyz, AUTH_NONE, 0},
     {"POST", "/mcp", mcp_post, AUTH_TENANT, 1},
     {"GET", "/mcp", mcp_get, AUTH_TENANT, 0},
     {"DELETE", "/mcp", mcp_delete, AUTH_TENANT, 0},
