@@ -436,8 +436,9 @@ static void key_refused(const struct http_req *r, const char *reason, const char
         ours = (key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f');
     if (ours)
         lg_strlcpy(prefix, key, sizeof(prefix));
-    log_warn("API key refused", "reason=%s key_prefix=%s key_length=%zu remote=%s route=%s request_id=%s",
-             reason, prefix, len, http_param(r, "REMOTE_ADDR") ? http_param(r, "REMOTE_ADDR") : "-",
+    log_warn("API key refused",
+             "reason=%s key_prefix=%s key_length=%zu remote=%s route=%s request_id=%s", reason,
+             prefix, len, http_param(r, "REMOTE_ADDR") ? http_param(r, "REMOTE_ADDR") : "-",
              r->route, r->request_id);
 }
 

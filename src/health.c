@@ -44,9 +44,9 @@ static void check_failed(struct ready *rd, const char *name, json_t *detail, con
 
 static void check_skipped(struct ready *rd, const char *name)
 {
-    json_object_set_new(rd->checks, name,
-                        json_pack("{s:n, s:s}", "ok", "error",
-                                  "not checked: the database is unreachable"));
+    json_object_set_new(
+        rd->checks, name,
+        json_pack("{s:n, s:s}", "ok", "error", "not checked: the database is unreachable"));
 }
 
 static void check_schema(struct ready *rd)
@@ -103,8 +103,8 @@ static void check_delivery(struct ready *rd, const struct config *cfg)
     char kinds[256], why[512];
     json_t *d = json_pack("{s:i}", "max_age_s", cfg->ready_outbox_max_age);
 
-    if (store_outbox_stuck(cfg->ready_outbox_max_age, &count, &oldest, kinds, sizeof(kinds),
-                           &err) < 0) {
+    if (store_outbox_stuck(cfg->ready_outbox_max_age, &count, &oldest, kinds, sizeof(kinds), &err) <
+        0) {
         check_failed(rd, "delivery", d, err.message);
         return;
     }
@@ -141,7 +141,8 @@ static void check_telegram(struct ready *rd, const struct config *cfg)
         check_failed(rd, "telegram",
                      json_pack("{s:b, s:I}", "configured", 1, "bot_id", (json_int_t)bot), msg);
     } else {
-        check_ok(rd, "telegram", json_pack("{s:b, s:I}", "configured", 1, "bot_id", (json_int_t)bot));
+        check_ok(rd, "telegram",
+                 json_pack("{s:b, s:I}", "configured", 1, "bot_id", (json_int_t)bot));
     }
 }
 

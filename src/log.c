@@ -330,15 +330,15 @@ static bool bare_ok(const struct field *f)
 static void field_render(struct out *o, int format, struct field *f)
 {
     char esc[LOG_VALUE_MAX * 9 + 8];
-    size_t vlen = f->vlen;
+    size_t vlen = f->vlen, elen;
 
     if (f->cut)
         vlen = utf8_cut(f->val, f->vlen, f->vlen > 3 ? f->vlen - 3 : f->vlen);
     f->val[vlen] = '\0';
     f->vlen = vlen;
-    (void)log_escape(esc, sizeof(esc), format, f->val, vlen);
+    elen = log_escape(esc, sizeof(esc) - 3, format, f->val, vlen);
     if (f->cut)
-        strcat(esc, "...");
+        memcpy(esc + elen, "...", 4);
     if (format == LOG_FORMAT_JSON) {
         puts_(o, ",\"");
         puts_(o, f->key);
