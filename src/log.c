@@ -165,10 +165,10 @@ static void val_add(struct field *f, const char *s, size_t n)
  */
 static bool convert(const char **fmt, va_list *ap, struct field *f)
 {
-    const char *p = *fmt;
-    char spec[32], tmp[128];
-    size_t sl;
-    int prec = -1;
+    const char *p = *fmt, *lstart;
+    char spec[48], tmp[128], flags[8];
+    size_t nf = 0;
+    int prec = -1, width = -1;
     enum { L_NONE, L_HH, L_H, L_L, L_LL, L_Z, L_J, L_T, L_BIGL } lm = L_NONE;
     int n = 0;
 
@@ -177,16 +177,35 @@ static bool convert(const char **fmt, va_list *ap, struct field *f)
         *fmt = p + 1;
         return true;
     }
-    while (*p && strchr("-+ #0", *p))
+    while (*p && strchr("-+ #0", *p)) {
+        if (nf < sizeof(flags) - 1)
+            flags[nf++] = *p;
         p++;
-    while (*p >= '0' && *p <= '9')
+    }
+    flags[nf] = '\0';
+    if (*p == '*') {
+        width = va_arg(*ap, int);
         p++;
+    } else {
+        while (*p >= '0' && *p <= '9')
+            width = width < 10000 ? (width < 0 ? 0 : width) * 10 + (*p++ - '0') : (p++, width);
+    }
+    if (width > 100 || width < -1)
+        width = -1;
     if (*p == '.') {
         p++;
         prec = 0;
-        while (*p >= '0' && *p <= '9')
-            prec = prec < 100000 ? prec * 10 + (*p++ - '0') : (p++, prec);
+        if (*p == '*') {
+            prec = va_arg(*ap, int);
+            p++;
+        } else {
+            while (*p >= '0' && *p <= '9')
+                prec = prec < 100000 ? prec * 10 + (*p++ - '0') : (p++, prec);
+        }
+        if (prec < 0)
+            prec = -1;
     }
+    lstart = p;
     if (p[0] == 'h' && p[1] == 'h')
         lm = L_HH, p += 2;
     else if (p[0] == 'l' && p[1] == 'l')
@@ -205,12 +224,18 @@ static bool convert(const char **fmt, va_list *ap, struct field *f)
         lm = L_BIGL, p++;
     if (!*p)
         return false;
-    sl = (size_t)(p - *fmt) + 2;
-    if (sl >= sizeof(spec))
-        return false;
-    spec[0] = '%';
-    memcpy(spec + 1, *fmt, sl - 1);
-    spec[sl] = '\0';
+    /* The conversion again, with any '*' replaced by its number. */
+    {
+        char w[16] = "", pr[16] = "";
+
+        if (width >= 0)
+            snprintf(w, sizeof(w), "%d", width);
+        if (prec >= 0)
+            snprintf(pr, sizeof(pr), ".%d", prec > 100 ? 100 : prec);
+        if ((size_t)snprintf(spec, sizeof(spec), "%%%s%s%s%.*s%c", flags, w, pr, (int)(p - lstart),
+                             lstart, *p) >= sizeof(spec))
+            return false;
+    }
     f->convs++;
     switch (*p) {
     case 's': {
@@ -220,7 +245,13 @@ static bool convert(const char **fmt, va_list *ap, struct field *f)
         if (!s)
             s = "";
         len = prec >= 0 ? strnlen(s, (size_t)prec) : strlen(s);
+        if (!strchr(flags, '-'))
+            for (size_t i = len; (int)i < width; i++)
+                val_add(f, " ", 1);
         val_add(f, s, len);
+        if (strchr(flags, '-'))
+            for (size_t i = len; (int)i < width; i++)
+                val_add(f, " ", 1);
         *fmt = p + 1;
         return true;
     }

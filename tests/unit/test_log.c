@@ -177,6 +177,15 @@ TEST(numbers_only_when_alone)
     CHECK_CONTAINS(line, ",\"e\":5}");
 }
 
+TEST(widths_and_precisions)
+{
+    render(LOG_FORMAT_LOGFMT, "m", "a=%.*s b=%*d c=%5s d=%-3d| e=%.2f f=%05.1f", 3, "abcdef", 4, 7,
+           "xy", 1, 2.0, 3.14159);
+    CHECK_CONTAINS(line, " a=abc b=\"   7\" c=\"   xy\" d=\"1  |\" e=2.00 f=003.1\n");
+    render(LOG_FORMAT_JSON, "m", "a=%.*s n=%ld u=%lu", 2, "abc", -5L, 6UL);
+    CHECK_CONTAINS(line, "\"a\":\"ab\",\"n\":-5,\"u\":6}");
+}
+
 TEST(detail_and_empty_tail)
 {
     render(LOG_FORMAT_LOGFMT, "m", "%s", "");
@@ -220,6 +229,7 @@ int main(int argc, char **argv)
     RUN(long_value_cut_on_character);
     RUN(long_line_cut_on_field);
     RUN(numbers_only_when_alone);
+    RUN(widths_and_precisions);
     RUN(detail_and_empty_tail);
     RUN(escape_bounded);
     RUN(format_parse);
