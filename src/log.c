@@ -520,10 +520,11 @@ size_t log_render(char *out, size_t outlen, int format, const char *ts, int pid,
         if (!(f.implicit && f.vlen == 0))
             field_render(&o, format, &f);
         if (o.full) {
-            /* Cut on a field boundary: the line stays well-formed. */
+            /* Cut on a field boundary, in the room kept back: the line stays well-formed. */
             o.len = before;
             o.p[before] = '\0';
             o.full = false;
+            o.cap = outlen;
             puts_(&o, format == LOG_FORMAT_JSON ? ",\"truncated\":true" : " truncated=true");
             break;
         }
@@ -531,8 +532,9 @@ size_t log_render(char *out, size_t outlen, int format, const char *ts, int pid,
             break;
     }
     va_end(aq);
-    /* 40 bytes were kept back for the end of the line. */
+    /* 40 bytes were kept back for the marker and the end of the line. */
     o.cap = outlen;
+    o.full = false;
     puts_(&o, format == LOG_FORMAT_JSON ? "}\n" : "\n");
     return o.len;
 }

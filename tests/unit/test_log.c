@@ -169,6 +169,32 @@ TEST(long_line_cut_on_field)
     CHECK_CONTAINS(line, ",\"truncated\":true}\n");
 }
 
+TEST(every_cut_ends_the_line)
+{
+    char a[LOG_VALUE_MAX + 1], b[LOG_VALUE_MAX + 1], c[301];
+    int bad = 0;
+
+    memset(b, '\x01', LOG_VALUE_MAX);
+    b[LOG_VALUE_MAX] = '\0';
+    memset(c, 'x', 300);
+    c[300] = '\0';
+    /* wherever the cut falls, the line ends whole */
+    for (size_t k = 0; k <= LOG_VALUE_MAX; k++) {
+        memset(a, '\x01', k);
+        a[k] = '\0';
+        for (int f = 0; f < 2; f++) {
+            size_t n;
+
+            render(f, "m", "a=%s b=%s c=%s n=%d", a, b, c, 5);
+            n = strlen(line);
+            if (n < 2 || n >= LOG_LINE_MAX || line[n - 1] != '\n' ||
+                (f == LOG_FORMAT_JSON && line[n - 2] != '}') || strchr(line, '\n') != line + n - 1)
+                bad++;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 TEST(numbers_only_when_alone)
 {
     render(LOG_FORMAT_JSON, "m", "a=%d/%d b=\"%d\" c=%+d d=%f e=%zu", 1, 2, 3, 4, 0.0 / 0.0,
@@ -228,6 +254,7 @@ int main(int argc, char **argv)
     RUN(reserved_keys_renamed);
     RUN(long_value_cut_on_character);
     RUN(long_line_cut_on_field);
+    RUN(every_cut_ends_the_line);
     RUN(numbers_only_when_alone);
     RUN(widths_and_precisions);
     RUN(detail_and_empty_tail);
