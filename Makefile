@@ -46,7 +46,7 @@ endif
 
 SRCS := util.c log.c metrics.c config.c db.c store.c store_keys.c store_sessions.c store_requests.c \
         submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c store_console.c store_tglogin.c store_events.c store_policy.c store_janitor.c \
-        keycache.c validate.c params.c policy.c shape.c http.c router.c api.c api_policy.c decide.c \
+        keycache.c validate.c params.c policy.c shape.c http.c router.c api.c api_policy.c health.c decide.c \
         tgmsg.c tglogin.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c feed.c events.c mcp.c mcpstdio.c \
         server.c migrate.c apikey.c doctor.c policy_cli.c audit.c console.c console_tglogin.c console_policy.c hooks.c hook_cli.c janitor.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
@@ -56,7 +56,7 @@ SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
               test_tgmsg test_keycache test_notify test_hook test_migrate test_params \
-              test_tglogin test_feed test_policy test_metrics
+              test_tglogin test_feed test_policy test_metrics test_log
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop link check check-unit check-integration check-configs deps lint \
@@ -108,6 +108,7 @@ $(BUILD)/tests/test_http: tests/unit/test_http.c $(BUILD)/http.o $(BUILD)/shape.
 $(BUILD)/tests/test_policy: tests/unit/test_policy.c $(BUILD)/policy.o $(BUILD)/validate.o $(BUILD)/tgmsg.o $(BUILD)/decide.o \
                            $(BUILD)/params.o $(BUILD)/util.o
 $(BUILD)/tests/test_hook: tests/unit/test_hook.c $(BUILD)/hook.o $(BUILD)/util.o
+$(BUILD)/tests/test_log: tests/unit/test_log.c $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_migrate: tests/unit/test_migrate.c $(BUILD)/migrate.o $(BUILD)/sql_embed.o \
                             $(BUILD)/db.o $(BUILD)/metrics.o $(BUILD)/log.o $(BUILD)/util.o
 

@@ -15,10 +15,12 @@
 #include <strings.h>
 
 #include "api_policy.h"
+#include "apikey.h"
 #include "console.h"
 #include "console_policy.h"
 #include "console_tglogin.h"
 #include "events.h"
+#include "health.h"
 #include "hooks.h"
 #include "keycache.h"
 #include "log.h"
@@ -312,55 +314,8 @@ static void h_cancel(struct http_req *r)
 }
 
 /*
- * Add the Telegram part of /health to `out` (returned): {"configured":
- * false} without a token; else "ok" and, when Telegram refused the token,
- * its "error" and the overall status "degraded" (still 200: the service
- * answers agents, and a balancer should not take it out; Telegram needs an
- * operator).
+ * One outbox kind's depth and oldest age, summed into the gauges of /metrics.
  */
-static json_t *health_telegram(const struct config *cfg, json_t *out)
-{
-    int64_t bot = tg_token_bot_id(cfg->telegram_bot_token);
-    struct lg_error err;
-    char why[256];
-    int rc;
-
-    if (!*cfg->telegram_bot_token) {
-        json_object_set_new(out, "telegram", json_pack("{s:b}", "configured", 0));
-        return out;
-    }
-    rc = store_tg_bot_state(bot, why, sizeof(why), &err);
-    if (rc == 1) {
-        json_object_set_new(out, "status", json_string("degraded"));
-        json_object_set_new(out, "telegram",
-                            json_pack("{s:b, s:b, s:I, s:s}", "configured", 1, "ok", 0, "bot_id",
-                                      (json_int_t)bot, "error", why));
-    } else {
-        json_object_set_new(out, "telegram",
-                            json_pack("{s:b, s:b, s:I}", "configured", 1, "ok", rc == 0, "bot_id",
-                                      (json_int_t)bot));
-    }
-    return out;
-}
-
-static void h_health(struct http_req *r)
-{
-    struct lg_error err;
-
-    if (store_ping(&err) < 0) {
-        http_send_json_hdr(r, 503,
-                           json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "status", "unavailable",
-                                     "database", "unreachable", "version", LOOPGATE_VERSION,
-                                     "error", "code", err.code, "message", err.message),
-                           "Retry-After: 1\r\n");
-        return;
-    }
-    http_send_json(
-        r, 200,
-        health_telegram(r->cfg, json_pack("{s:s, s:s, s:s}", "status", "healthy", "database", "ok",
-                                          "version", LOOPGATE_VERSION)));
-}
-
 static void outbox_kind_seen(void *ctx, const char *kind, int64_t queued, double oldest_s)
 {
     struct metrics_db *db = ctx;
@@ -438,7 +393,10 @@ static const struct route routes[] = {
     {"GET", "/v1/policies", api_policies_get, AUTH_TENANT, 0},
     {"POST", "/v1/policies", api_policies_post, AUTH_TENANT, 1},
     {"DELETE", "/v1/policies/*", api_policies_delete, AUTH_TENANT, 0},
-    {"GET", "/health", h_health, AUTH_NONE, 0},
+    /* health.h: the original check, the process alive, ready for traffic */
+    {"GET", "/health", health_get, AUTH_NONE, 0},
+    {"GET", "/livez", health_livez, AUTH_NONE, 0},
+    {"GET", "/readyz", health_readyz, AUTH_NONE, 0},
     {"GET", "/metrics", h_metrics, AUTH_NONE, 0},
     {"POST", "/mcp", mcp_post, AUTH_TENANT, 1},
     {"GET", "/mcp", mcp_get, AUTH_TENANT, 0},
@@ -512,31 +470,60 @@ static int key_check(const char *hash, struct actor *who, struct lg_error *err)
     return rc;
 }
 
+/*
+ * Log a refused API key at warn: the reason, where it came from, and at most
+ * the key's public prefix (what `loopgate apikey list` shows), only when the
+ * key has the shape of ours; of anything else only its length.
+ */
+static void key_refused(const struct http_req *r, const char *reason, const char *key)
+{
+    char prefix[APIKEY_PREFIX_LEN + 1] = "-";
+    size_t len = key ? strlen(key) : 0;
+    bool ours = len == APIKEY_LEN && !strncmp(key, "lg_", 3);
+
+    for (size_t i = 3; ours && i < len; i++)
+        ours = (key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f');
+    if (ours)
+        lg_strlcpy(prefix, key, sizeof(prefix));
+    log_warn("API key refused",
+             "reason=%s key_prefix=%s key_length=%zu remote=%s route=%s request_id=%s", reason,
+             prefix, len, http_param(r, "REMOTE_ADDR") ? http_param(r, "REMOTE_ADDR") : "-",
+             r->route, r->request_id);
+}
+
 static int authenticate(struct http_req *r, struct lg_error *err)
 {
     const char *key;
     char hash[65];
     int rc;
 
-    if (request_key(r, &key, err) < 0)
+    if (request_key(r, &key, err) < 0) {
+        key_refused(r, "not_bearer", NULL);
         return -1;
+    }
     if (!key || !*key) {
-        if (r->cfg->auth_required)
+        if (r->cfg->auth_required) {
+            key_refused(r, "missing", NULL);
             return lg_fail(
                 err, 401, "unauthorized",
                 "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'");
+        }
         lg_strlcpy(r->who.tenant, "default", sizeof(r->who.tenant));
         lg_strlcpy(r->who.name, "anonymous", sizeof(r->who.name));
         return 0;
     }
-    if (strlen(key) > 200)
+    if (strlen(key) > 200) {
+        key_refused(r, "too_long", key);
         return lg_fail(err, 401, "unauthorized", "invalid API key");
+    }
     sha256_hex(key, strlen(key), hash);
     rc = key_check(hash, &r->who, err);
     if (rc < 0)
         return -1;
-    if (rc == 1)
+    if (rc == 1) {
+        key_refused(r, "unknown_or_revoked", key);
         return lg_fail(err, 401, "unauthorized", "invalid or revoked API key");
+    }
     return 0;
 }
 
@@ -550,8 +537,9 @@ static int telegram_secret_ok(struct http_req *r, struct lg_error *err)
         return lg_fail(err, 401, "unauthorized",
                        "the Telegram webhook is disabled: no telegram_webhook_secret is set");
     if (!got || !ct_equal(got, strlen(got), want, strlen(want))) {
-        log_warn("telegram webhook call with a missing or wrong secret", "remote=%s",
-                 http_param(r, "REMOTE_ADDR") ? http_param(r, "REMOTE_ADDR") : "-");
+        log_warn("telegram webhook call with a missing or wrong secret",
+                 "reason=%s remote=%s request_id=%s", got ? "wrong_secret" : "missing_secret",
+                 http_param(r, "REMOTE_ADDR") ? http_param(r, "REMOTE_ADDR") : "-", r->request_id);
         return lg_fail(err, 401, "unauthorized",
                        "missing or wrong X-Telegram-Bot-Api-Secret-Token");
     }

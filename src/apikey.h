@@ -10,6 +10,7 @@
 #include "config.h"
 
 #define APIKEY_PREFIX_LEN 11 /* "lg_" + 8 hex digits, shown in listings */
+#define APIKEY_LEN 43        /* "lg_" + 40 hex digits */
 
 int apikey_main(struct config *cfg, int argc, char **argv);
 

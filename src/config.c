@@ -25,6 +25,7 @@ enum key_type {
     K_BOOL,
     K_AUTH,
     K_LEVEL,
+    K_LOGFMT,
     K_ADAPTER,
     K_URL,
     K_MODE,
@@ -81,6 +82,11 @@ static const struct key keys[] = {
     {"shutdown_timeout", "LOOPGATE_SHUTDOWN_TIMEOUT", K_INT, OFF(shutdown_timeout), 1, 600, "10",
      "seconds in-flight requests get to finish on SIGTERM"},
     {"log_level", "LOG_LEVEL", K_LEVEL, OFF(log_level), 0, 0, "info", "debug, info, warn or error"},
+    {"log_format", "LOOPGATE_LOG_FORMAT", K_LOGFMT, OFF(log_format), 0, 0, "logfmt",
+     "logfmt (key=value) or json (one JSON object a line)"},
+    {"ready_outbox_max_age", "LOOPGATE_READY_OUTBOX_MAX_AGE", K_INT, OFF(ready_outbox_max_age), 10,
+     86400, "300",
+     "seconds a due delivery may wait (or keep failing) before /readyz reports delivery stuck"},
     {"auth", "LOOPGATE_AUTH", K_AUTH, OFF(auth_required), 0, 0, "required",
      "required: every API call needs a key; off: keys optional (loopback development only)"},
     {"request_timeout", "REQUEST_TIMEOUT", K_INT, OFF(request_timeout), 1, 86400, "300",
@@ -297,6 +303,15 @@ static int set_value(struct config *cfg, const struct key *k, const char *v, con
         if (lvl < 0) {
             snprintf(errbuf, errlen,
                      "%s: %s: invalid value '%s' (expected debug, info, warn or error)", where,
+                     k->name, v);
+            return -1;
+        }
+        *(int *)base = lvl;
+        return 0;
+    case K_LOGFMT:
+        lvl = log_format_parse(v);
+        if (lvl < 0) {
+            snprintf(errbuf, errlen, "%s: %s: invalid value '%s' (expected logfmt or json)", where,
                      k->name, v);
             return -1;
         }
@@ -590,6 +605,7 @@ static bool key_same(const struct key *k, const struct config *a, const struct c
     case K_INT:
     case K_MODE:
     case K_LEVEL:
+    case K_LOGFMT:
         return *(const int *)pa == *(const int *)pb;
     case K_BOOL:
     case K_AUTH:

@@ -45,6 +45,8 @@ struct config {
     int busy_threads;
     int shutdown_timeout;
     int log_level;
+    int log_format;           /* enum log_format */
+    int ready_outbox_max_age; /* seconds; /readyz */
 
     /* [api] */
     bool auth_required;

@@ -204,7 +204,8 @@ void console_login(struct http_req *r)
     rc = store_console_rate(key, CONSOLE_LOGIN_PER_MINUTE, &retry, &err);
     if (rc != 0) {
         if (rc > 0) {
-            log_warn("console login rate-limited", "remote=%s", remote_addr(r));
+            log_warn("console login refused", "reason=rate_limited remote=%s request_id=%s",
+                     remote_addr(r), r->request_id);
             lg_fail(&err, 429, "rate_limited", "too many sign-in attempts; try again in %d s",
                     retry);
             snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", retry);
@@ -222,7 +223,8 @@ void console_login(struct http_req *r)
         goto fail;
     }
     if (!token_shape(link)) {
-        log_warn("console login refused", "remote=%s why=malformed", remote_addr(r));
+        log_warn("console login refused", "reason=malformed_link remote=%s request_id=%s",
+                 remote_addr(r), r->request_id);
         lg_fail(&err, 401, "invalid_link",
                 "this sign-in link is not valid (wrong, used or expired); ask for a new one");
         goto fail;
@@ -236,7 +238,8 @@ void console_login(struct http_req *r)
     if (rc < 0)
         goto fail;
     if (rc == 1) {
-        log_warn("console login refused", "remote=%s why=unknown_used_or_expired", remote_addr(r));
+        log_warn("console login refused", "reason=unknown_used_or_expired remote=%s request_id=%s",
+                 remote_addr(r), r->request_id);
         lg_fail(&err, 401, "invalid_link",
                 "this sign-in link is not valid (wrong, used or expired); ask for a new one");
         goto fail;
@@ -794,7 +797,7 @@ static atomic_int exports_running;
 void console_audit_export(struct http_req *r)
 {
     struct lg_error err;
-    char fmt[8], head[320], buf[16384];
+    char fmt[8], head[448], buf[16384];
     bool csv = false;
     long rows = 0;
     FILE *f = NULL;
@@ -834,9 +837,9 @@ void console_audit_export(struct http_req *r)
     snprintf(head, sizeof(head),
              "Status: 200 OK\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
              "Content-Disposition: attachment; filename=\"loopgate-audit.%s\"\r\n"
-             "X-Content-Type-Options: nosniff\r\n\r\n",
+             "X-Content-Type-Options: nosniff\r\nX-Request-Id: %s\r\n\r\n",
              csv ? "text/csv; charset=utf-8" : "application/x-ndjson; charset=utf-8",
-             csv ? "csv" : "jsonl");
+             csv ? "csv" : "jsonl", r->request_id);
     FCGX_PutS(head, r->fcgi->out);
     r->answered = true;
     r->status = 200;

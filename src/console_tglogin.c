@@ -107,6 +107,9 @@ void console_telegram_login(struct http_req *r)
     rc = store_console_rate(key, CONSOLE_LOGIN_PER_MINUTE, &retry, &err);
     if (rc != 0) {
         code = rc > 0 ? "rate_limited" : "unavailable";
+        if (rc > 0)
+            log_warn("telegram login refused", "reason=rate_limited remote=%s request_id=%s",
+                     remote, r->request_id);
         goto answer;
     }
     if (tglogin_check(query, r->cfg->telegram_bot_token, (int64_t)time(NULL), &l, &err) < 0) {
@@ -116,15 +119,16 @@ void console_telegram_login(struct http_req *r)
          * would let anyone write rows into the trail of the tenant whose
          * request id it names.
          */
-        log_info("telegram login refused", "reason=%s why=\"%s\" remote=%s", reason, err.message,
-                 remote);
+        log_warn("telegram login refused", "reason=%s why=\"%s\" remote=%s request_id=%s", reason,
+                 err.message, remote, r->request_id);
         goto answer;
     }
     if (sign_in(r, &l, cookie, sizeof(cookie), &code, &reason) < 0) {
         char actor[40];
 
         snprintf(actor, sizeof(actor), "telegram:%lld", (long long)l.id);
-        log_info("telegram login refused", "reason=%s person=%s remote=%s", reason, actor, remote);
+        log_warn("telegram login refused", "reason=%s person=%s remote=%s request_id=%s", reason,
+                 actor, remote, r->request_id);
         if (*rid && strcmp(code, "unavailable") != 0 &&
             store_tglogin_refused(rid, actor, reason, remote, &err) < 0)
             log_warn("could not audit a refused telegram login", "error=\"%s\"", err.message);

@@ -12,6 +12,42 @@
 #include "log.h"
 #include "shape.h"
 
+bool http_request_id_ok(const char *id)
+{
+    size_t n = 0;
+
+    if (!id)
+        return false;
+    for (; id[n]; n++) {
+        char c = id[n];
+        if (n >= 64 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '-'))
+            return false;
+    }
+    return n > 0;
+}
+
+/* nginx's request id, or a new one: 32 hex digits as nginx makes them. */
+static void request_id_set(struct http_req *r)
+{
+    const char *given = http_param(r, "REQUEST_ID");
+    unsigned char raw[16];
+    static _Atomic unsigned long seq;
+
+    if (http_request_id_ok(given)) {
+        lg_strlcpy(r->request_id, given, sizeof(r->request_id));
+        return;
+    }
+    if (random_bytes(raw, sizeof(raw)) < 0) {
+        /* no randomness: still unique within this process */
+        snprintf(r->request_id, sizeof(r->request_id), "%08lx%08lx%016lx",
+                 (unsigned long)r->start.tv_sec, (unsigned long)r->start.tv_nsec, ++seq);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(r->request_id + 2 * i, 3, "%02x", raw[i]);
+}
+
 void http_begin(struct http_req *r, FCGX_Request *fcgi, const struct config *cfg)
 {
     const char *uri;
@@ -34,6 +70,7 @@ void http_begin(struct http_req *r, FCGX_Request *fcgi, const struct config *cfg
     r->query = http_param(r, "QUERY_STRING");
     if (!r->query)
         r->query = "";
+    request_id_set(r);
 }
 
 void http_end(struct http_req *r)
@@ -137,12 +174,15 @@ void http_send_json_hdr(struct http_req *r, int status, json_t *body, const char
     r->answered = true;
     if (r->fcgi) {
         /* libfcgi's own printf lacks %zu: format here, write once. */
-        char head[512];
-        int n = snprintf(head, sizeof(head),
-                         "Status: %d %s\r\nContent-Type: application/json\r\n"
-                         "Cache-Control: no-store\r\n%sContent-Length: %zu\r\n\r\n",
-                         status, http_reason(status), headers ? headers : "", strlen(text) + 1);
-        FCGX_PutStr(head, n, r->fcgi->out);
+        struct sbuf head = {0};
+
+        sb_printf(&head,
+                  "Status: %d %s\r\nContent-Type: application/json\r\n"
+                  "Cache-Control: no-store\r\nX-Request-Id: %s\r\n%sContent-Length: %zu\r\n\r\n",
+                  status, http_reason(status), r->request_id, headers ? headers : "",
+                  strlen(text) + 1);
+        FCGX_PutStr(head.p, (int)head.len, r->fcgi->out);
+        sb_free(&head);
         FCGX_PutStr(text, (int)strlen(text), r->fcgi->out);
         FCGX_PutChar('\n', r->fcgi->out);
     }
@@ -158,8 +198,8 @@ void http_send_empty(struct http_req *r, int status, const char *headers)
     if (!r->fcgi)
         return;
     /* Headers of any length (a redirect with a cookie): never cut. */
-    sb_printf(&head, "Status: %d %s\r\n%sContent-Length: 0\r\n\r\n", status, http_reason(status),
-              headers ? headers : "");
+    sb_printf(&head, "Status: %d %s\r\nX-Request-Id: %s\r\n%sContent-Length: 0\r\n\r\n", status,
+              http_reason(status), r->request_id, headers ? headers : "");
     FCGX_PutStr(head.p, (int)head.len, r->fcgi->out);
     sb_free(&head);
 }
@@ -190,20 +230,21 @@ void http_send_text(struct http_req *r, int status, const char *content_type, co
 
 void http_sse_begin(struct http_req *r, const char *headers)
 {
-    char head[512];
-    int n;
+    struct sbuf head = {0};
 
     r->status = 200;
     r->answered = true;
     if (!r->fcgi)
         return;
-    n = snprintf(head, sizeof(head),
-                 "Status: 200 OK\r\nContent-Type: text/event-stream\r\n"
-                 "Cache-Control: no-cache, no-store\r\nX-Accel-Buffering: no\r\n%s\r\n"
-                 /* An SSE comment: nginx passes headers on only with body bytes. */
-                 ": stream open\n\n",
-                 headers ? headers : "");
-    FCGX_PutStr(head, n, r->fcgi->out);
+    sb_printf(&head,
+              "Status: 200 OK\r\nContent-Type: text/event-stream\r\n"
+              "Cache-Control: no-cache, no-store\r\nX-Accel-Buffering: no\r\n"
+              "X-Request-Id: %s\r\n%s\r\n"
+              /* An SSE comment: nginx passes headers on only with body bytes. */
+              ": stream open\n\n",
+              r->request_id, headers ? headers : "");
+    FCGX_PutStr(head.p, (int)head.len, r->fcgi->out);
+    sb_free(&head);
     FCGX_FFlush(r->fcgi->out);
 }
 

@@ -36,9 +36,15 @@ struct http_req {
     int status;            /* what was answered, for the access log */
     const char *route;     /* the route table pattern matched, or "(none)" */
     struct timespec start; /* CLOCK_MONOTONIC when http_begin ran */
+    char request_id[65];   /* nginx's $request_id (REQUEST_ID), else one made here */
 };
 
-/* Set up `r` from the CGI parameters of `fcgi`. */
+/*
+ * Set up `r` from the CGI parameters of `fcgi`. The request id is nginx's
+ * (fastcgi_param REQUEST_ID $request_id) when it is 1-64 characters of
+ * [A-Za-z0-9-], else 32 random hex digits; every answer carries it as
+ * X-Request-Id and the access line logs it.
+ */
 void http_begin(struct http_req *r, FCGX_Request *fcgi, const struct config *cfg);
 
 /* Free what http_begin and http_read_body allocated. */
@@ -87,6 +93,9 @@ bool http_client_gone(struct http_req *r);
  * into `out`. Returns 0 found, 1 absent, -1 malformed or longer than outlen-1.
  */
 int http_query_get(const char *query, const char *name, char *out, size_t outlen) LG_MUST_CHECK;
+
+/* True when `id` may be used as a request id: 1-64 characters of [A-Za-z0-9-]. */
+bool http_request_id_ok(const char *id);
 
 /* The reason phrase of a status code. */
 const char *http_reason(int status);

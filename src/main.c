@@ -70,6 +70,7 @@ static int load_config(struct config *cfg, int *argc, char **argv)
         return -1;
     }
     log_threshold = cfg->log_level;
+    log_format = cfg->log_format;
     return 0;
 }
 

@@ -33,6 +33,8 @@ static struct {
     int64_t paced_until;        /* realtime ms before which the bot sends nothing */
     pthread_cond_t hook_cond;   /* the webhook lane's threads wait for a kick */
     bool hook_kicked;           /* a kick no webhook thread has answered yet */
+    atomic_bool listening;      /* the LISTEN connection is up (notify_listening) */
+    _Atomic int64_t down_since; /* now_ms() when it last went down, or started */
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .outbox_cond = PTHREAD_COND_INITIALIZER,
        .hook_cond = PTHREAD_COND_INITIALIZER,
@@ -491,6 +493,22 @@ static void dispatch(struct db_conn *c, PGnotify *n, struct woken *wk)
     }
 }
 
+static void listening_set(bool up)
+{
+    if (!up && atomic_load(&N.listening))
+        atomic_store(&N.down_since, now_ms());
+    atomic_store(&N.listening, up);
+}
+
+bool notify_listening(int64_t *down_ms)
+{
+    bool up = atomic_load(&N.listening);
+
+    if (down_ms)
+        *down_ms = up ? 0 : now_ms() - atomic_load(&N.down_since);
+    return up;
+}
+
 static void *listener(void *arg)
 {
     PGconn *pg = NULL;
@@ -518,6 +536,7 @@ static void *listener(void *arg)
             if (connected_before)
                 metrics_listener_reconnect();
             connected_before = true;
+            listening_set(true);
             conn = (struct db_conn){.pg = pg};
             /* Anything may have happened while we were not listening. */
             keycache_flush(true);
@@ -538,6 +557,7 @@ static void *listener(void *arg)
         if (ready == 0 && listen_check(pg) < 0) {
             PQfinish(pg);
             pg = NULL;
+            listening_set(false);
             keycache_flush(false);
             continue;
         }
@@ -547,6 +567,7 @@ static void *listener(void *arg)
                      PQerrorMessage(pg));
             PQfinish(pg);
             pg = NULL;
+            listening_set(false);
             keycache_flush(false);
             continue;
         }
@@ -566,12 +587,14 @@ static void *listener(void *arg)
     }
     if (pg)
         PQfinish(pg);
+    listening_set(false);
     return NULL;
 }
 
 int notify_start(const struct config *cfg)
 {
     N.cfg = cfg;
+    atomic_store(&N.down_since, now_ms());
     if (pipe(N.wake_pipe) < 0)
         return -1;
     if (pthread_create(&N.thread, NULL, listener, NULL) != 0)

@@ -45,6 +45,12 @@
 /* Start the listener thread. */
 int notify_start(const struct config *cfg) LG_MUST_CHECK;
 
+/*
+ * Whether the listener thread holds a LISTEN connection now (/readyz); when
+ * not, *down_ms (if not NULL) is how long it has been without one.
+ */
+bool notify_listening(int64_t *down_ms);
+
 /* Stop it and wake everyone (shutdown). */
 void notify_stop(void);
 

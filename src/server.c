@@ -225,6 +225,21 @@ static bool input_drained(FCGX_Request *req)
     return FCGX_HasSeenEOF(req->in) == EOF && FCGX_GetError(req->in) == 0;
 }
 
+/* The access log: one line per request, at info. */
+static void access_line(const struct http_req *hr)
+{
+    struct timespec end;
+    double ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    ms = (double)(end.tv_sec - hr->start.tv_sec) * 1e3 +
+         (double)(end.tv_nsec - hr->start.tv_nsec) / 1e6;
+    log_info("request",
+             "method=%s route=%s path=%s status=%d duration_ms=%.3f tenant=%s request_id=%s",
+             hr->method, hr->route, hr->path, hr->status, ms,
+             hr->who.tenant[0] ? hr->who.tenant : "-", hr->request_id);
+}
+
 static void *request_thread(void *arg)
 {
     FCGX_Request req;
@@ -261,8 +276,7 @@ static void *request_thread(void *arg)
         http_begin(&hr, &req, config_current());
         api_handle(&hr);
         metrics_http(hr.route, hr.method, hr.status, &hr.start);
-        log_debug("request", "method=%s path=%s status=%d tenant=%s", hr.method, hr.path, hr.status,
-                  hr.who.tenant[0] ? hr.who.tenant : "-");
+        access_line(&hr);
         http_end(&hr);
         if (input_drained(&req))
             FCGX_Detach(&req); /* FCGX_Finish_r then closes without lingering */
@@ -349,6 +363,7 @@ static bool reload(const char *who, char *restart, size_t restart_len)
     (void)config_reload_diff(next, cur, live, sizeof(live), restart, restart_len);
     config_publish(next);
     __atomic_store_n(&log_threshold, next->log_level, __ATOMIC_RELAXED);
+    __atomic_store_n(&log_format, next->log_format, __ATOMIC_RELAXED);
     log_info("configuration reloaded", "process=%s config=%s changed=\"%s\"", who, next->source,
              live);
     return true;

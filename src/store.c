@@ -4,15 +4,33 @@
  */
 #include "store.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "db.h"
 #include "store_internal.h"
 
-enum { S_PING, S_COUNT };
+enum { S_PING, S_SCHEMA_VERSIONS, S_OUTBOX_STUCK, S_COUNT };
 
 static const struct db_stmt stmts[] = {
     [S_PING] = {"ping", "SELECT 1", true},
+    [S_SCHEMA_VERSIONS] = {"schema_versions",
+                           "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1),"
+                           " coalesce((SELECT string_agg(version, ',' ORDER BY version)"
+                           "           FROM schema_migrations WHERE version <> ALL ($2::text[])),"
+                           " '')",
+                           true},
+    [S_OUTBOX_STUCK] = {"outbox_stuck",
+                        "SELECT count(*), coalesce(max(extract(epoch FROM now() - least("
+                        "           next_attempt_at, CASE WHEN attempts > 0 THEN created_at END))"
+                        "         )::bigint, 0),"
+                        "       coalesce(string_agg(DISTINCT kind, ','), '')"
+                        "  FROM outbox"
+                        " WHERE state = 'queued'"
+                        "   AND (next_attempt_at < now() - make_interval(secs => $1::int)"
+                        "        OR (kind LIKE 'tg\\_%' AND attempts > 0"
+                        "            AND created_at < now() - make_interval(secs => $1::int)))",
+                        true},
 };
 
 static const struct db_table T = {stmts, S_COUNT, STORE_CORE};
@@ -92,6 +110,38 @@ int store_ping(struct lg_error *err)
 
     if (!res)
         return -1;
+    PQclear(res);
+    return 0;
+}
+
+int store_schema_versions(const char *newest, const char *known, bool *has_newest, char *unknown,
+                          size_t len, struct lg_error *err)
+{
+    const char *p[] = {newest, known};
+    PGresult *res = store_run(&T, S_SCHEMA_VERSIONS, 2, p, err);
+
+    if (!res)
+        return -1;
+    *has_newest = col_bool(res, 0, 0);
+    (void)utf8_strlcpy(unknown, PQgetvalue(res, 0, 1), len);
+    PQclear(res);
+    return 0;
+}
+
+int store_outbox_stuck(int max_age_s, long *count, long *oldest_s, char *kinds, size_t len,
+                       struct lg_error *err)
+{
+    char a[16];
+    const char *p[] = {a};
+    PGresult *res;
+
+    snprintf(a, sizeof(a), "%d", max_age_s);
+    res = store_run(&T, S_OUTBOX_STUCK, 1, p, err);
+    if (!res)
+        return -1;
+    *count = (long)col_int(res, 0, 0);
+    *oldest_s = (long)col_int(res, 0, 1);
+    (void)utf8_strlcpy(kinds, PQgetvalue(res, 0, 2), len);
     PQclear(res);
     return 0;
 }

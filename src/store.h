@@ -20,9 +20,31 @@
 #ifndef LG_STORE_H
 #define LG_STORE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "util.h"
 
 /* SELECT 1: readiness of the database. */
 int store_ping(struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * The schema's migrations against a binary's: whether `newest` is applied
+ * (*has_newest), and the applied versions missing from the PostgreSQL text
+ * array `known` ("{001_init,...}"), comma-separated in unknown[len] (empty:
+ * none). -1 with `err` when the database could not be read.
+ */
+int store_schema_versions(const char *newest, const char *known, bool *has_newest, char *unknown,
+                          size_t len, struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * Deliveries stuck for more than `max_age_s` seconds: queued rows due that
+ * long ago and still not sent, and Telegram rows that have kept failing
+ * that long (an agent's webhook that keeps failing is its endpoint's
+ * trouble, not ours). Their number, the age in seconds of the oldest, and
+ * their kinds, comma-separated, in kinds[len].
+ */
+int store_outbox_stuck(int max_age_s, long *count, long *oldest_s, char *kinds, size_t len,
+                       struct lg_error *err) LG_MUST_CHECK;
 
 #endif

@@ -164,6 +164,30 @@ TEST(no_fcgi)
     http_end(&r); /* twice is harmless */
 }
 
+TEST(request_id)
+{
+    struct http_req r, r2;
+
+    CHECK(http_request_id_ok("6f1c0e5e2b0d4c1a9d3e8f7a6b5c4d3e"));
+    CHECK(http_request_id_ok("a"));
+    CHECK(http_request_id_ok("Trace-ID-42"));
+    CHECK(!http_request_id_ok(NULL));
+    CHECK(!http_request_id_ok(""));
+    CHECK(!http_request_id_ok("a b"));
+    CHECK(!http_request_id_ok("x\" level=error"));
+    CHECK(!http_request_id_ok("a\nb"));
+    CHECK(!http_request_id_ok("a_b"));
+    CHECK(http_request_id_ok("0123456789012345678901234567890123456789012345678901234567890123"));
+    CHECK(!http_request_id_ok("01234567890123456789012345678901234567890123456789012345678901234"));
+    /* none given: one is made, 32 hex digits, each request its own */
+    http_begin(&r, NULL, NULL);
+    http_begin(&r2, NULL, NULL);
+    CHECK_EQ_INT((int)strlen(r.request_id), 32);
+    CHECK(http_request_id_ok(r.request_id));
+    CHECK(strspn(r.request_id, "0123456789abcdef") == 32);
+    CHECK(strcmp(r.request_id, r2.request_id) != 0);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -171,5 +195,6 @@ int main(int argc, char **argv)
     RUN(query_get_null);
     RUN(reason);
     RUN(no_fcgi);
+    RUN(request_id);
     return t_end();
 }
