@@ -16,14 +16,18 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: loopgate apikey create --name NAME [--tenant TENANT]\n"
+    fprintf(f, "Usage: loopgate apikey create --name NAME [--tenant TENANT] [--admin]\n"
                "       loopgate apikey list [--json]\n"
                "       loopgate apikey revoke ID|PREFIX\n"
                "       loopgate apikey webhook-secret --tenant TENANT [--rotate]\n"
                "\n"
                "create  makes a key for TENANT (default: NAME) and prints it once;\n"
-               "        only its SHA-256 is stored.\n"
-               "list    shows every key: id, tenant, name, prefix, created, last used, revoked.\n"
+               "        only its SHA-256 is stored. It is an agent key: it may ask, list\n"
+               "        policy rules and add deny and ask rules. --admin makes an admin key,\n"
+               "        which may also add allow rules and revoke rules; never give one to\n"
+               "        an agent (it could approve itself).\n"
+               "list    shows every key: id, tenant, name, scope, prefix, created, last used,\n"
+               "        revoked.\n"
                "revoke  disables a key at once, by id or by the prefix shown in list.\n"
                "webhook-secret  prints the tenant's secret for verifying webhook signatures\n"
                "        (X-Loopgate-Signature), creating it on first use; --rotate replaces it.\n");
@@ -39,20 +43,24 @@ static int create(int argc, char **argv)
 {
     static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
                                          {"tenant", required_argument, NULL, 't'},
+                                         {"admin", no_argument, NULL, 'a'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *name = NULL, *tenant = NULL;
+    bool admin = false;
     unsigned char raw[20];
     char key[3 + 41], hash[65], prefix[APIKEY_PREFIX_LEN + 1];
     struct lg_error err;
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "n:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:t:ah", opts, NULL)) != -1) {
         if (c == 'n')
             name = optarg;
         else if (c == 't')
             tenant = optarg;
+        else if (c == 'a')
+            admin = true;
         else {
             usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
@@ -78,10 +86,11 @@ static int create(int argc, char **argv)
     sha256_hex(key, strlen(key), hash);
     memcpy(prefix, key, APIKEY_PREFIX_LEN);
     prefix[APIKEY_PREFIX_LEN] = '\0';
-    if (store_key_create(tenant, name, hash, prefix, &err) < 0)
+    if (store_key_create(tenant, name, hash, prefix, admin, &err) < 0)
         return fail(&err);
     printf("%s\n", key);
-    fprintf(stderr, "created key %s for tenant '%s'; it is shown only this once\n", prefix, tenant);
+    fprintf(stderr, "created %s key %s for tenant '%s'; it is shown only this once\n",
+            admin ? "admin" : "agent", prefix, tenant);
     return 0;
 }
 
@@ -99,16 +108,17 @@ static int list(int argc, char **argv)
         printf("%s\n", s);
         free(s);
     } else {
-        printf("%-5s %-16s %-20s %-12s %-27s %-27s %s\n", "ID", "TENANT", "NAME", "PREFIX",
-               "CREATED", "LAST USED", "REVOKED");
+        printf("%-5s %-16s %-20s %-6s %-12s %-27s %-27s %s\n", "ID", "TENANT", "NAME", "SCOPE",
+               "PREFIX", "CREATED", "LAST USED", "REVOKED");
         json_array_foreach(keys, i, k)
         {
             const char *used = json_string_value(json_object_get(k, "last_used_at"));
             const char *rev = json_string_value(json_object_get(k, "revoked_at"));
-            printf("%-5lld %-16s %-20s %-12s %-27s %-27s %s\n",
+            printf("%-5lld %-16s %-20s %-6s %-12s %-27s %-27s %s\n",
                    (long long)json_integer_value(json_object_get(k, "id")),
                    json_string_value(json_object_get(k, "tenant")),
                    json_string_value(json_object_get(k, "name")),
+                   json_string_value(json_object_get(k, "scope")),
                    json_string_value(json_object_get(k, "prefix")),
                    json_string_value(json_object_get(k, "created_at")), used ? used : "-",
                    rev ? rev : "-");

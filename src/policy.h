@@ -48,7 +48,7 @@
 #include "validate.h"
 
 #define POLICY_MATCH_MAX_BYTES 1024
-#define POLICY_RULES_MAX 200 /* live rules of one tool read at a submit */
+#define POLICY_RULES_MAX 200       /* live rules of one tool read at a submit */
 #define POLICY_TEXT_MAX_BYTES 4096 /* a longer text is asked (point 4) */
 
 enum policy_action { POLICY_ASK, POLICY_ALLOW, POLICY_DENY };

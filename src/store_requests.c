@@ -348,7 +348,8 @@ static json_t *submit_item(const struct actor *who, const struct submit_in *in,
  * decided when the rule is still live. A rule allows only a confirmation
  * (without options, or with exactly one that approves) or a choice with
  * exactly one approving option, needing one person, whose Telegram message
- * would not be cut: any other (an input request above all) is asked. Requests without a tool never come here.
+ * would not be cut: any other (an input request above all) is asked. Requests without a tool never
+ * come here.
  */
 static int policy_verdict(const struct actor *who, const struct submit_in *in, json_t *item,
                           struct lg_error *err)

@@ -173,7 +173,7 @@ static void fuzz_answer(const struct actor *who, const struct hooks_call *hc, js
 
 static void fuzz_agent(enum hooks_agent agent, json_t *body)
 {
-    static const struct actor who = {"fuzz", "fuzz"};
+    static const struct actor who = {"fuzz", "fuzz", false};
     struct lg_error err = {0};
     struct hooks_call hc;
     json_t *params = NULL, *edited = NULL;
