@@ -324,9 +324,10 @@ static bool before(const struct policy_rule *a, const struct policy_rule *b)
     return a->id < b->id;
 }
 
-/* Whether an allow rule may allow `text` of `tool` at all (point 4). */
-static bool allowable(const char *tool, const char *text)
+bool policy_allowable(const char *tool, const char *text)
 {
+    if (strlen(text) > POLICY_TEXT_MAX_BYTES)
+        return false;
     for (const char *c = text; *c; c++)
         if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
             return false;
@@ -354,7 +355,7 @@ enum policy_action policy_decide(const struct policy_rule *rules, int n, const c
     *rule_id = 0;
     if (strlen(text) > POLICY_TEXT_MAX_BYTES)
         return POLICY_ASK;
-    may_allow = allowable(tool, text);
+    may_allow = policy_allowable(tool, text);
     for (int i = 0; i < n; i++) {
         const struct policy_rule *r = &rules[i];
         int hit;

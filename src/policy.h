@@ -121,6 +121,12 @@ enum policy_action policy_decide(const struct policy_rule *rules, int n, const c
                                  const char *agent_session, const char *tool, const char *text,
                                  int64_t now, int64_t *rule_id);
 
+/*
+ * Whether an allow rule may allow `text` (policy_text) of `tool` at all
+ * (point 4: its length, its characters, a file tool's path).
+ */
+bool policy_allowable(const char *tool, const char *text);
+
 /* Whether the Telegram message of the request `in` would be cut to fit (tgmsg_request). */
 bool policy_message_cut(const struct submit_in *in);
 
