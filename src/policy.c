@@ -248,10 +248,19 @@ char *policy_text(const char *tool, json_t *tool_input)
         json_is_string(v = json_object_get(tool_input, "command")))
         return xstrdup(json_string_value(v));
     if (tool && listed(FILE_TOOLS, tool)) {
+        /* the path only when exactly one path field is given: else which one the tool uses is
+         * not sure, and the whole input is matched (an allow rule never allows it) */
         static const char *const keys[] = {"file_path", "notebook_path", "absolute_path", "path"};
+        json_t *path = NULL;
+        int n = 0;
+
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-            if (json_is_string(v = json_object_get(tool_input, keys[i])))
-                return normal_path(json_string_value(v));
+            if ((v = json_object_get(tool_input, keys[i])) != NULL && !json_is_null(v)) {
+                path = v;
+                n++;
+            }
+        if (n == 1 && json_is_string(path))
+            return normal_path(json_string_value(path));
     }
     if (!json_is_object(tool_input))
         return xstrdup("{}");
@@ -331,8 +340,6 @@ bool policy_allowable(const char *tool, const char *text)
     for (const char *c = text; *c; c++)
         if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
             return false;
-    if (listed(FILE_TOOLS, tool) && *text == '{')
-        return true; /* no path: the whole input, as for any tool */
     if (listed(FILE_TOOLS, tool)) {
         const char *c = text;
 

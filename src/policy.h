@@ -6,9 +6,11 @@
  * 025) name a tool, a POSIX ERE `match` and an action:
  *
  * 1. The text a rule matches is the tool input rendered by policy_text: for
- *    a shell tool its command, for a file tool its file path with `.`,
- *    `..` and empty segments resolved lexically (`/p/../etc//x` is
- *    `/etc/x`), else the compact JSON of the whole input (keys sorted).
+ *    a shell tool its command, for a file tool the one path field it
+ *    holds (file_path, notebook_path, absolute_path or path; two or more:
+ *    none) with `.`, `..` and empty segments resolved lexically
+ *    (`/p/../etc//x` is `/etc/x`), else the compact JSON of the whole
+ *    input (keys sorted).
  * 2. A rule applies to a request when it is live (not revoked, not past
  *    expires_at), names the request's tool, is the tenant's (session_id
  *    NULL) or the request's session's, and names no agent_session or the
@@ -23,8 +25,9 @@
  * 4. An allow rule never allows a text over POLICY_TEXT_MAX_BYTES (nothing
  *    is evaluated then: ask), a text holding a control character other than
  *    tab (a newline or carriage return would start a second shell command),
- *    or for a file tool a path that is relative or still holds a `..`
- *    segment after point 1; nor when some applying rule cannot be evaluated.
+ *    or for a file tool anything but an absolute path without a `..`
+ *    segment after point 1 (a relative path, or no single path field);
+ *    nor when some applying rule cannot be evaluated.
  *    The caller never lets a rule allow a request with a quorum, one whose
  *    Telegram message would be cut (policy_message_cut), or one a person
  *    could not approve with a single button: those are asked.

@@ -252,6 +252,12 @@ TEST(file_paths)
     text_is("Write", "{\"file_path\":\"/\"}", "/");
     text_is("Write", "{\"file_path\":\"\"}", ".");
     text_is("Write", "{\"file_path\":\"/a/..x/y..\"}", "/a/..x/y..");
+    /* two path fields: which one the tool uses is not sure, so its JSON, never allowed */
+    text_is("NotebookEdit", "{\"file_path\":\"/tmp/a\",\"notebook_path\":\"/p/b\"}",
+            "{\"file_path\":\"/tmp/a\",\"notebook_path\":\"/p/b\"}");
+    text_is("Write", "{\"file_path\":\"/tmp/a\",\"path\":null}", "/tmp/a");
+    CHECK(policy_decide(r, 3, "s", NULL, "Write", "{\"file_path\":\"/tmp/a\"}", 0, &id) ==
+          POLICY_ASK);
     CHECK(policy_decide(r, 3, "s", NULL, "Write", "/home/u/project/src/a.c", 0, &id) ==
               POLICY_ALLOW &&
           id == 1);
