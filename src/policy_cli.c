@@ -190,13 +190,13 @@ static int rm(int argc, char **argv)
     static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *tenant = NULL;
+    const char *tenant = "default";
     struct lg_error err;
     int64_t id;
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
         if (c == 't')
             tenant = optarg;
         else {

@@ -239,6 +239,10 @@ def test_policy_cli(s):
     bad = s.cli("policy", "add", "--tenant", "pol-cli", "--tool", "Bash", "--match", "(",
                 "--action", "allow", check=False)
     ok(bad.returncode != 0 and "match" in bad.stderr, bad)
+    # Without --tenant, rm is the default tenant's, as add and list: another tenant's rule stays.
+    other = s.cli("policy", "rm", str(pid), check=False)
+    ok(other.returncode != 0 and "no live policy" in other.stderr, other)
+    eq(s.scalar("SELECT revoked_at IS NULL FROM policies WHERE id = :'p1'", str(pid)), "t")
     s.cli("policy", "rm", "--tenant", "pol-cli", str(pid))
     ok(str(pid) not in s.cli("policy", "list", "--tenant", "pol-cli").stdout, "removed")
     eq(s.sql("SELECT actor FROM audit_log WHERE tenant = 'pol-cli' AND action = 'policy_revoked'"),
@@ -357,6 +361,12 @@ def test_allow_only_one_approving_button(s):
                           {"label": "Stop", "approve": False}])["decided_by"],
            "policy:%d" % p["id"])
         eq(ask("confirmation", None)["decided_by"], "policy:%d" % p["id"])
+        # A confirmation's approving options all mean yes (as a hook's Approve and
+        # Allow for this session).
+        eq(ask("confirmation", [{"label": "Approve", "approve": True},
+                                {"label": "Deny", "approve": False},
+                                {"label": "Allow for this session", "approve": True}]
+               )["decided_by"], "policy:%d" % p["id"])
     finally:
         rm(s, p["id"])
 
