@@ -67,10 +67,11 @@ static bool unbounded_at(const char *c)
 }
 
 /*
- * Point 5's shape: balanced parentheses, and no unbounded repetition of a
- * group that itself holds an alternative or a repetition ((a|aa)*, (a+)+).
+ * Point 5's shape: balanced parentheses, and (when `nesting`) no unbounded
+ * repetition of a group that itself holds an alternative or a repetition
+ * ((a|aa)*, (a+)+). `match` is at most POLICY_MATCH_MAX_BYTES.
  */
-static int match_shape(const char *match, struct lg_error *err)
+static int match_shape(const char *match, bool nesting, struct lg_error *err)
 {
     bool busy[POLICY_MATCH_MAX_BYTES + 2] = {false}; /* per open group: holds | or a repetition */
     int depth = 0;
@@ -91,7 +92,7 @@ static int match_shape(const char *match, struct lg_error *err)
                 return lg_fail(err, 400, "invalid_field",
                                "match has a ')' without its '(': write \\) for a parenthesis");
             c++;
-            if (busy[depth] && unbounded_at(c))
+            if (nesting && busy[depth] && unbounded_at(c))
                 return lg_fail(err, 400, "invalid_field",
                                "match repeats a group that holds an alternative or a repetition "
                                "(like (a|aa)* or (a+)+), which can take very long to match: "
@@ -114,7 +115,7 @@ int policy_check_match(const char *match, struct lg_error *err)
         return lg_fail(err, 400, "invalid_field", "match must be a non-empty POSIX regex");
     if (params_pattern_check("match", match, POLICY_MATCH_MAX_BYTES, err) < 0)
         return -1;
-    return match_shape(match, err);
+    return match_shape(match, true, err);
 }
 
 static bool listed(const char *const *list, const char *tool)
@@ -299,9 +300,13 @@ char *policy_exact_regex(const char *text, struct lg_error *err)
 static int matches(const char *re, const char *text, bool whole)
 {
     struct sbuf b = {0};
+    struct lg_error err;
     regex_t rx;
     int hit;
 
+    /* a rule stored before its check: a lone ')' would end the group early */
+    if (strlen(re) > POLICY_MATCH_MAX_BYTES || match_shape(re, false, &err) < 0)
+        return -1;
     sb_puts(&b, whole ? "^(" : "^.*(");
     sb_puts(&b, re);
     sb_puts(&b, whole ? ")$" : ")");

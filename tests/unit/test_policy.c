@@ -343,6 +343,17 @@ TEST(match_cost)
     memcpy(text, "xb", 2);
     CHECK(policy_decide(r, n, "s", NULL, "Bash", text, 0, &id) == POLICY_DENY);
     free(text);
+    /* a stored rule with a lone ')' cannot be evaluated: no allow past it, and it decides nothing
+     */
+    {
+        static const struct policy_rule lone[] = {
+            {1, NULL, NULL, "Bash", "x)|y", POLICY_DENY, 0, 0, false},
+            {2, NULL, NULL, "Bash", "^.*$", POLICY_ALLOW, 0, 0, false},
+        };
+
+        CHECK(policy_decide(lone, 2, "s", NULL, "Bash", "y", 0, &id) == POLICY_ASK && id == 0);
+        CHECK(policy_decide(lone + 1, 1, "s", NULL, "Bash", "y", 0, &id) == POLICY_ALLOW);
+    }
     /* nested repetitions and a lone parenthesis are refused */
     {
         static const char *const refused[] = {"(a|aa)*b", "(a+)+b", "((ab)*c)*", "(a?){2,}",
