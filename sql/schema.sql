@@ -1044,7 +1044,9 @@ CREATE TABLE public.api_keys (
     prefix text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     last_used_at timestamp with time zone,
-    revoked_at timestamp with time zone
+    revoked_at timestamp with time zone,
+    scope text DEFAULT 'agent'::text NOT NULL,
+    CONSTRAINT api_keys_scope_check CHECK ((scope = ANY (ARRAY['agent'::text, 'admin'::text])))
 );
 
 --

@@ -1,5 +1,12 @@
 /*
  * api_policy.c - /v1/policies; see api_policy.h.
+ *
+ * An agent holds its API key where the commands it runs can read it, so
+ * what a key may do with rules depends on its scope (actor.h): any key,
+ * and the API without a key when auth is off, may list the tenant's rules
+ * and add deny and ask rules (they only make the agent ask more); adding
+ * an allow rule and revoking a rule need an admin key. Without one those
+ * are a 403: the operator uses the CLI, the console or an admin key.
  */
 #include "api_policy.h"
 
@@ -41,6 +48,11 @@ void api_policies_post(struct http_req *r)
 
     if (rc == 0)
         rc = policy_parse_new(body, &pn, &err);
+    if (rc == 0 && pn.action == POLICY_ALLOW && !r->who.admin)
+        rc = lg_fail(&err, 403, "forbidden",
+                     "an allow rule needs an admin API key (loopgate apikey create --admin): "
+                     "an agent's key may add only deny and ask rules; or use loopgate policy add "
+                     "or the console");
     if (rc == 0) {
         pn.tenant = r->who.tenant;
         pn.created_by = r->who.name;
@@ -67,6 +79,10 @@ void api_policies_delete(struct http_req *r)
     if (strncmp(r->path, POLICIES_PATH, strlen(POLICIES_PATH)) != 0 || !*s ||
         strspn(s, "0123456789") != strlen(s) || strlen(s) > 18 || parse_int64(s, &id) < 0 || id < 1)
         rc = lg_fail(&err, 400, "invalid_parameter", "the policy id in the path must be a number");
+    if (rc == 0 && !r->who.admin)
+        rc = lg_fail(&err, 403, "forbidden",
+                     "revoking a rule needs an admin API key (loopgate apikey create --admin); "
+                     "or use loopgate policy rm or the console");
     if (rc == 0)
         rc = store_policy_revoke(r->who.tenant, id, r->who.name, &err);
     if (rc < 0) {

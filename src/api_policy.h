@@ -6,7 +6,9 @@
  *   POST   /v1/policies                201 {"policy":{...}} (policy_parse_new)
  *   DELETE /v1/policies/<id>           200 {"revoked":true,"id":N}; 404 when no live rule
  *
- * Every change is audited with the key's actor name.
+ * Any key may list and add deny and ask rules; an allow rule and a
+ * revocation need an admin key (actor.h), else a 403 `forbidden`. Every
+ * change is audited with the key's actor name.
  */
 #ifndef LG_API_POLICY_H
 #define LG_API_POLICY_H

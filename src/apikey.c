@@ -18,7 +18,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: loopgate apikey create --name NAME [--tenant TENANT] [--replace]\n"
+            "Usage: loopgate apikey create --name NAME [--tenant TENANT] [--admin] [--replace]\n"
             "       loopgate apikey list [--json]\n"
             "       loopgate apikey revoke ID|PREFIX\n"
             "       loopgate apikey webhook-secret --tenant TENANT [--rotate]\n"
@@ -28,7 +28,12 @@ static void usage(FILE *f)
             "        SHA-256 is stored. NAME labels the key (who or what uses it); both\n"
             "        are 1-100 (NAME) or 1-%d (TENANT) bytes of printable UTF-8.\n"
             "        --replace first revokes the tenant's keys of that NAME.\n"
-            "list    shows every key: id, tenant, name, prefix, created, last used, revoked.\n"
+            "        The key is an agent key: it may ask, list policy rules and add deny\n"
+            "        and ask rules. --admin makes an admin key, which may also add allow\n"
+            "        rules and revoke rules; never give one to an agent (it could approve\n"
+            "        itself).\n"
+            "list    shows every key: id, tenant, name, scope, prefix, created, last used,\n"
+            "        revoked.\n"
             "revoke  disables a key at once, by id or by the prefix shown in list.\n"
             "webhook-secret  prints the tenant's secret for verifying webhook signatures\n"
             "        (whsec_..., for Standard Webhooks libraries: webhook-signature, and\n"
@@ -47,26 +52,27 @@ static int fail(const struct lg_error *err)
 
 static int create(int argc, char **argv)
 {
-    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
-                                         {"tenant", required_argument, NULL, 't'},
-                                         {"replace", no_argument, NULL, 'r'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'}, {"tenant", required_argument, NULL, 't'},
+        {"replace", no_argument, NULL, 'r'},    {"admin", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     const char *name = NULL, *tenant = NULL;
-    bool replace = false;
+    bool replace = false, admin = false;
     unsigned char raw[20];
     char key[3 + 41], hash[65], prefix[APIKEY_PREFIX_LEN + 1];
     struct lg_error err;
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "n:t:rh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:t:rah", opts, NULL)) != -1) {
         if (c == 'n')
             name = optarg;
         else if (c == 't')
             tenant = optarg;
         else if (c == 'r')
             replace = true;
+        else if (c == 'a')
+            admin = true;
         else {
             usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
@@ -97,10 +103,11 @@ static int create(int argc, char **argv)
     prefix[APIKEY_PREFIX_LEN] = '\0';
     if (replace && store_key_revoke_named(tenant, name, &err) < 0)
         return fail(&err);
-    if (store_key_create(tenant, name, hash, prefix, &err) < 0)
+    if (store_key_create(tenant, name, hash, prefix, admin, &err) < 0)
         return fail(&err);
     printf("%s\n", key);
-    fprintf(stderr, "created key %s for tenant '%s'; it is shown only this once\n", prefix, tenant);
+    fprintf(stderr, "created %s key %s for tenant '%s'; it is shown only this once\n",
+            admin ? "admin" : "agent", prefix, tenant);
     return 0;
 }
 
@@ -118,16 +125,17 @@ static int list(int argc, char **argv)
         printf("%s\n", s);
         free(s);
     } else {
-        printf("%-5s %-16s %-20s %-12s %-27s %-27s %s\n", "ID", "TENANT", "NAME", "PREFIX",
-               "CREATED", "LAST USED", "REVOKED");
+        printf("%-5s %-16s %-20s %-6s %-12s %-27s %-27s %s\n", "ID", "TENANT", "NAME", "SCOPE",
+               "PREFIX", "CREATED", "LAST USED", "REVOKED");
         json_array_foreach(keys, i, k)
         {
             const char *used = json_string_value(json_object_get(k, "last_used_at"));
             const char *rev = json_string_value(json_object_get(k, "revoked_at"));
-            printf("%-5lld %-16s %-20s %-12s %-27s %-27s %s\n",
+            printf("%-5lld %-16s %-20s %-6s %-12s %-27s %-27s %s\n",
                    (long long)json_integer_value(json_object_get(k, "id")),
                    json_string_value(json_object_get(k, "tenant")),
                    json_string_value(json_object_get(k, "name")),
+                   json_string_value(json_object_get(k, "scope")),
                    json_string_value(json_object_get(k, "prefix")),
                    json_string_value(json_object_get(k, "created_at")), used ? used : "-",
                    rev ? rev : "-");

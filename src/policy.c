@@ -30,11 +30,92 @@ int policy_action_parse(const char *s, enum policy_action *out)
     return 0;
 }
 
+/* Past a bracket expression starting at s[0] == '['; NULL when it is not closed. */
+static const char *bracket_skip(const char *s)
+{
+    const char *c = s + 1;
+
+    if (*c == '^')
+        c++;
+    if (*c == ']')
+        c++;
+    for (; *c; c++) {
+        if (c[0] == '[' && (c[1] == ':' || c[1] == '=' || c[1] == '.')) {
+            const char *e = strchr(c + 2, c[1]);
+            for (; e && e[1] != ']'; e = strchr(e + 1, c[1]))
+                ;
+            if (!e)
+                return NULL;
+            c = e + 1;
+        } else if (*c == ']') {
+            return c + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Whether an unbounded repetition (*, + or {m,}) starts at c. */
+static bool unbounded_at(const char *c)
+{
+    if (*c == '*' || *c == '+')
+        return true;
+    if (*c != '{')
+        return false;
+    for (c++; *c >= '0' && *c <= '9'; c++)
+        ;
+    return c[0] == ',' && c[1] == '}';
+}
+
+/*
+ * Point 5's shape: balanced parentheses, and (when `nesting`) no unbounded
+ * repetition of a group that itself holds an alternative or a repetition
+ * ((a|aa)*, (a+)+). `match` is at most POLICY_MATCH_MAX_BYTES.
+ */
+static int match_shape(const char *match, bool nesting, struct lg_error *err)
+{
+    bool busy[POLICY_MATCH_MAX_BYTES + 2] = {false}; /* per open group: holds | or a repetition */
+    int depth = 0;
+
+    for (const char *c = match; *c;) {
+        if (*c == '\\') {
+            c += c[1] ? 2 : 1;
+        } else if (*c == '[') {
+            const char *e = bracket_skip(c);
+            c = e ? e : c + strlen(c);
+        } else if (*c == '(') {
+            if (depth > POLICY_MATCH_MAX_BYTES)
+                return lg_fail(err, 400, "invalid_field", "match nests too deeply");
+            busy[++depth] = false;
+            c++;
+        } else if (*c == ')') {
+            if (depth == 0)
+                return lg_fail(err, 400, "invalid_field",
+                               "match has a ')' without its '(': write \\) for a parenthesis");
+            c++;
+            if (nesting && busy[depth] && unbounded_at(c))
+                return lg_fail(err, 400, "invalid_field",
+                               "match repeats a group that holds an alternative or a repetition "
+                               "(like (a|aa)* or (a+)+), which can take very long to match: "
+                               "write it without the outer repetition (e.g. [ab]* for (a|b)*)");
+            if (busy[depth] || *c == '*' || *c == '+' || *c == '?' || *c == '{')
+                busy[depth - 1] = true;
+            depth--;
+        } else {
+            if (*c == '|' || *c == '*' || *c == '+' || *c == '?' || *c == '{')
+                busy[depth] = true;
+            c++;
+        }
+    }
+    return 0;
+}
+
 int policy_check_match(const char *match, struct lg_error *err)
 {
     if (!match || !*match)
         return lg_fail(err, 400, "invalid_field", "match must be a non-empty POSIX regex");
-    return params_pattern_check("match", match, POLICY_MATCH_MAX_BYTES, err);
+    if (params_pattern_check("match", match, POLICY_MATCH_MAX_BYTES, err) < 0)
+        return -1;
+    return match_shape(match, true, err);
 }
 
 static bool listed(const char *const *list, const char *tool)
@@ -111,6 +192,54 @@ static const char *const FILE_TOOLS[] = {"Read",       "Write",        "Edit",
                                          "MultiEdit",  "NotebookEdit", "read_file",
                                          "write_file", "replace",      NULL};
 
+/*
+ * `path` with `.`, empty and `..` segments resolved lexically (point 1); a
+ * `..` that would climb above the root, or above the start of a relative
+ * path, stays. A trailing slash stays. malloc'd.
+ */
+static char *normal_path(const char *path)
+{
+    size_t n = strlen(path);
+    char *out = xmalloc(n + 2), *o = out;
+    bool abs = path[0] == '/';
+    const char *c = path;
+
+    if (abs)
+        *o++ = '/';
+    while (*c) {
+        const char *seg = c;
+        size_t len;
+
+        while (*c && *c != '/')
+            c++;
+        len = (size_t)(c - seg);
+        while (*c == '/')
+            c++;
+        if (len == 0 || (len == 1 && seg[0] == '.'))
+            continue;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            /* drop the last segment written, unless there is none or it is a ".." */
+            char *start = o;
+            while (start > out + abs && start[-1] != '/')
+                start--;
+            if (o > start && !(o - start == 2 && start[0] == '.' && start[1] == '.')) {
+                o = start > out + abs ? start - 1 : start;
+                continue;
+            }
+        }
+        if (o > out + abs)
+            *o++ = '/';
+        memcpy(o, seg, len);
+        o += len;
+    }
+    if (n > 1 && path[n - 1] == '/' && o > out + abs)
+        *o++ = '/';
+    if (o == out)
+        *o++ = '.';
+    *o = '\0';
+    return out;
+}
+
 char *policy_text(const char *tool, json_t *tool_input)
 {
     json_t *v;
@@ -120,10 +249,19 @@ char *policy_text(const char *tool, json_t *tool_input)
         json_is_string(v = json_object_get(tool_input, "command")))
         return xstrdup(json_string_value(v));
     if (tool && listed(FILE_TOOLS, tool)) {
+        /* the path only when exactly one path field is given: else which one the tool uses is
+         * not sure, and the whole input is matched (an allow rule never allows it) */
         static const char *const keys[] = {"file_path", "notebook_path", "absolute_path", "path"};
+        json_t *path = NULL;
+        int n = 0;
+
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-            if (json_is_string(v = json_object_get(tool_input, keys[i])))
-                return xstrdup(json_string_value(v));
+            if ((v = json_object_get(tool_input, keys[i])) != NULL && !json_is_null(v)) {
+                path = v;
+                n++;
+            }
+        if (n == 1 && json_is_string(path))
+            return normal_path(json_string_value(path));
     }
     if (!json_is_object(tool_input))
         return xstrdup("{}");
@@ -153,27 +291,46 @@ char *policy_exact_regex(const char *text, struct lg_error *err)
     return b.p;
 }
 
-/* Whether compiled rule `re` matches `text` (whole: the match spans all of it). */
-static bool matches(const char *re, const char *text, bool whole)
+/*
+ * Whether rule `re` matches `text` (point 5): 1, 0, or -1 when it cannot be
+ * evaluated. The rule is anchored at the start of the text (whole: at both
+ * ends; else after any prefix) and matched without sub-matches, so that
+ * glibc decides it in one pass over the text.
+ */
+static int matches(const char *re, const char *text, bool whole)
 {
+    struct sbuf b = {0};
+    struct lg_error err;
     regex_t rx;
-    regmatch_t m[1];
-    bool hit;
+    int hit;
 
-    if (regcomp(&rx, re, REG_EXTENDED | (whole ? 0 : REG_NOSUB)) != 0)
-        return false;
-    if (whole)
-        hit = regexec(&rx, text, 1, m, 0) == 0 && m[0].rm_so == 0 &&
-              (size_t)m[0].rm_eo == strlen(text);
-    else
-        hit = regexec(&rx, text, 0, NULL, 0) == 0;
+    /* a rule stored before its check: a lone ')' would end the group early */
+    if (strlen(re) > POLICY_MATCH_MAX_BYTES || match_shape(re, false, &err) < 0)
+        return -1;
+    sb_puts(&b, whole ? "^(" : "^.*(");
+    sb_puts(&b, re);
+    sb_puts(&b, whole ? ")$" : ")");
+    if (regcomp(&rx, b.p, REG_EXTENDED | REG_NOSUB) != 0) {
+        sb_free(&b);
+        return -1;
+    }
+    sb_free(&b);
+    hit = regexec(&rx, text, 0, NULL, 0) == 0;
     regfree(&rx);
     return hit;
+}
+
+/* deny before ask before allow (point 3) */
+static int rank(enum policy_action a)
+{
+    return a == POLICY_DENY ? 0 : a == POLICY_ASK ? 1 : 2;
 }
 
 /* Whether rule a comes before rule b (point 3). */
 static bool before(const struct policy_rule *a, const struct policy_rule *b)
 {
+    if (rank(a->action) != rank(b->action))
+        return rank(a->action) < rank(b->action);
     if ((a->session_id != NULL) != (b->session_id != NULL))
         return a->session_id != NULL;
     if (a->position != b->position)
@@ -181,15 +338,39 @@ static bool before(const struct policy_rule *a, const struct policy_rule *b)
     return a->id < b->id;
 }
 
+bool policy_allowable(const char *tool, const char *text)
+{
+    if (strlen(text) > POLICY_TEXT_MAX_BYTES)
+        return false;
+    for (const char *c = text; *c; c++)
+        if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+            return false;
+    if (listed(FILE_TOOLS, tool)) {
+        const char *c = text;
+
+        if (*c != '/')
+            return false;
+        for (; (c = strstr(c, "..")) != NULL; c += 2)
+            if (c[-1] == '/' && (c[2] == '/' || c[2] == '\0'))
+                return false;
+    }
+    return true;
+}
+
 enum policy_action policy_decide(const struct policy_rule *rules, int n, const char *session_id,
                                  const char *agent_session, const char *tool, const char *text,
                                  int64_t now, int64_t *rule_id)
 {
     const struct policy_rule *best = NULL;
+    bool may_allow;
 
     *rule_id = 0;
+    if (strlen(text) > POLICY_TEXT_MAX_BYTES)
+        return POLICY_ASK;
+    may_allow = policy_allowable(tool, text);
     for (int i = 0; i < n; i++) {
         const struct policy_rule *r = &rules[i];
+        int hit;
 
         if (r->revoked || (r->expires_at && r->expires_at <= now) || !r->tool ||
             strcmp(r->tool, tool) != 0)
@@ -198,12 +379,15 @@ enum policy_action policy_decide(const struct policy_rule *rules, int n, const c
             continue;
         if (r->agent_session && (!agent_session || strcmp(r->agent_session, agent_session) != 0))
             continue;
-        if (best && !before(r, best))
+        if ((r->action == POLICY_ALLOW && !may_allow) || (best && !before(r, best)))
             continue;
-        if (matches(r->match, text, r->action == POLICY_ALLOW))
+        hit = matches(r->match, text, r->action == POLICY_ALLOW);
+        if (hit < 0)
+            may_allow = false; /* a rule that cannot be evaluated: never allow past it */
+        else if (hit)
             best = r;
     }
-    if (!best)
+    if (!best || (best->action == POLICY_ALLOW && !may_allow))
         return POLICY_ASK;
     *rule_id = best->id;
     return best->action;

@@ -6,18 +6,36 @@
  * 025) name a tool, a POSIX ERE `match` and an action:
  *
  * 1. The text a rule matches is the tool input rendered by policy_text: for
- *    a shell tool its command, for a file tool its file path, else the
- *    compact JSON of the whole input (keys sorted).
+ *    a shell tool its command, for a file tool the one path field it
+ *    holds (file_path, notebook_path, absolute_path or path; two or more:
+ *    none) with `.`, `..` and empty segments resolved lexically
+ *    (`/p/../etc//x` is `/etc/x`), else the compact JSON of the whole
+ *    input (keys sorted).
  * 2. A rule applies to a request when it is live (not revoked, not past
  *    expires_at), names the request's tool, is the tenant's (session_id
  *    NULL) or the request's session's, and names no agent_session or the
  *    request's. An allow rule matches only when its regex matches the WHOLE
  *    text (so `^git status` does not allow "git status; rm -rf ~"); deny and
  *    ask rules match anywhere in it. Both directions fail closed.
- * 3. The first applying, matching rule decides, in order: session rules
- *    before tenant rules, then position, then id. None: ask.
- * 4. The caller never lets a rule allow a request with a quorum or one whose
- *    Telegram message would be cut (policy_message_cut): those are asked.
+ * 3. Deny before ask before allow, whatever their scope: a matching deny
+ *    rule of any scope decides; else a matching ask rule; an allow rule
+ *    decides only when no applying deny or ask rule matches. Among rules of
+ *    one action the first in order decides (session rules before tenant
+ *    rules, then position, then id); that is the rule named. None: ask.
+ * 4. An allow rule never allows a text over POLICY_TEXT_MAX_BYTES (nothing
+ *    is evaluated then: ask), a text holding a control character other than
+ *    tab (a newline or carriage return would start a second shell command),
+ *    or for a file tool anything but an absolute path without a `..`
+ *    segment after point 1 (a relative path, or no single path field);
+ *    nor when some applying rule cannot be evaluated.
+ *    The caller never lets a rule allow a request with a quorum, one whose
+ *    Telegram message would be cut (policy_message_cut), or one a person
+ *    could not approve with a single button: those are asked.
+ * 5. A rule's match is a bounded POSIX ERE (params_pattern_check) with
+ *    balanced parentheses and no unbounded repetition of a group holding an
+ *    alternative or a repetition ((a|aa)*, (a+)+). It is matched anchored
+ *    (`^(match)$` for allow, `^.*(match)` otherwise) without sub-matches, in
+ *    one pass of glibc's DFA: the cost is linear in the text.
  *
  * Pure except policy_allow_for_session (store_policy.c).
  */
@@ -33,7 +51,8 @@
 #include "validate.h"
 
 #define POLICY_MATCH_MAX_BYTES 1024
-#define POLICY_RULES_MAX 200 /* live rules of one tool read at a submit */
+#define POLICY_RULES_MAX 200       /* live rules of one tool read at a submit */
+#define POLICY_TEXT_MAX_BYTES 4096 /* a longer text is asked (point 4) */
 
 enum policy_action { POLICY_ASK, POLICY_ALLOW, POLICY_DENY };
 
@@ -81,7 +100,8 @@ int policy_action_parse(const char *s, enum policy_action *out) LG_MUST_CHECK;
 
 /*
  * A rule's `match`: a bounded POSIX ERE (params_pattern_check) of at most
- * POLICY_MATCH_MAX_BYTES; otherwise a 400 whose message names "match".
+ * POLICY_MATCH_MAX_BYTES of the shape point 5 asks for; otherwise a 400
+ * whose message names "match".
  */
 int policy_check_match(const char *match, struct lg_error *err) LG_MUST_CHECK;
 
@@ -97,12 +117,18 @@ char *policy_exact_regex(const char *text, struct lg_error *err);
 
 /*
  * The action of the first rule of `rules` that applies and matches (points
- * 2 and 3) at `now` (Unix seconds), with its id in *rule_id; POLICY_ASK
- * with *rule_id 0 when none does.
+ * 2 to 4) at `now` (Unix seconds), with its id in *rule_id; POLICY_ASK
+ * with *rule_id 0 when none does or the text is too long to evaluate.
  */
 enum policy_action policy_decide(const struct policy_rule *rules, int n, const char *session_id,
                                  const char *agent_session, const char *tool, const char *text,
                                  int64_t now, int64_t *rule_id);
+
+/*
+ * Whether an allow rule may allow `text` (policy_text) of `tool` at all
+ * (point 4: its length, its characters, a file tool's path).
+ */
+bool policy_allowable(const char *tool, const char *text);
 
 /* Whether the Telegram message of the request `in` would be cut to fit (tgmsg_request). */
 bool policy_message_cut(const struct submit_in *in);

@@ -23,10 +23,13 @@ static void usage(FILE *f)
                "       loopgate policy rm [--tenant T] ID\n"
                "\n"
                "Rules decide a coding agent's tool call (a request with \"tool\") without\n"
-               "asking: the first live rule of the tool whose POSIX ERE matches the tool's\n"
-               "input (a shell tool's command, a file tool's path, else its JSON) decides.\n"
-               "An allow rule must match the whole text; deny and ask rules match anywhere.\n"
-               "Session rules come before tenant rules, then by position, then by id.\n"
+               "asking, by a POSIX ERE over the tool's input: a shell tool's command, a file\n"
+               "tool's path (with ., .. and // resolved), else its JSON. An allow rule must\n"
+               "match the whole text; deny and ask rules match anywhere. A matching deny\n"
+               "rule of any scope decides, else a matching ask rule, and only then an allow\n"
+               "rule; within one action session rules come first, then position, then id.\n"
+               "An allow rule never allows a command with a line break, a relative file\n"
+               "path or one climbing with .., or an input over 4096 bytes: those are asked.\n"
                "The tenant defaults to \"default\" (the tenant when auth is off).\n");
 }
 
@@ -187,13 +190,13 @@ static int rm(int argc, char **argv)
     static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *tenant = NULL;
+    const char *tenant = "default";
     struct lg_error err;
     int64_t id;
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
         if (c == 't')
             tenant = optarg;
         else {

@@ -25,20 +25,21 @@ enum {
 
 static const struct db_stmt stmts[] = {
     [S_KEY_LOOKUP] = {"key_lookup",
-                      "WITH k AS (SELECT id, tenant, name, prefix FROM api_keys"
+                      "WITH k AS (SELECT id, tenant, name, prefix, scope FROM api_keys"
                       "           WHERE key_hash = $1 AND revoked_at IS NULL),"
                       " u AS (UPDATE api_keys a SET last_used_at = now() FROM k"
                       "       WHERE a.id = k.id AND (a.last_used_at IS NULL"
                       "             OR a.last_used_at < now() - interval '60 seconds'))"
-                      " SELECT tenant, name, prefix FROM k",
+                      " SELECT tenant, name, prefix, scope = 'admin' FROM k",
                       true},
-    [S_KEY_CREATE] = {"key_create",
-                      "INSERT INTO api_keys (tenant, name, key_hash, prefix)"
-                      " VALUES ($1, $2, $3, $4)",
-                      false},
+    [S_KEY_CREATE] =
+        {"key_create",
+         "INSERT INTO api_keys (tenant, name, key_hash, prefix, scope)"
+         " VALUES ($1, $2, $3, $4, CASE WHEN $5::boolean THEN 'admin' ELSE 'agent' END)",
+         false},
     [S_KEY_LIST] = {"key_list",
                     "SELECT id, tenant, name, prefix, lg_ts(created_at), lg_ts(last_used_at),"
-                    "       lg_ts(revoked_at) FROM api_keys ORDER BY id",
+                    "       lg_ts(revoked_at), scope FROM api_keys ORDER BY id",
                     true},
     [S_KEY_REVOKE] = {"key_revoke",
                       "UPDATE api_keys SET revoked_at = now()"
@@ -76,6 +77,7 @@ int store_key_lookup(const char *key_hash, struct actor *who, struct lg_error *e
     if (PQntuples(res) == 1) {
         lg_strlcpy(who->tenant, PQgetvalue(res, 0, 0), sizeof(who->tenant));
         snprintf(who->name, sizeof(who->name), "key:%s", PQgetvalue(res, 0, 2));
+        who->admin = col_bool(res, 0, 3);
         rc = 0;
     }
     PQclear(res);
@@ -83,10 +85,10 @@ int store_key_lookup(const char *key_hash, struct actor *who, struct lg_error *e
 }
 
 int store_key_create(const char *tenant, const char *name, const char *key_hash, const char *prefix,
-                     struct lg_error *err)
+                     bool admin, struct lg_error *err)
 {
-    const char *p[] = {tenant, name, key_hash, prefix};
-    PGresult *res = store_run(&T, S_KEY_CREATE, 4, p, err);
+    const char *p[] = {tenant, name, key_hash, prefix, admin ? "true" : "false"};
+    PGresult *res = store_run(&T, S_KEY_CREATE, 5, p, err);
 
     if (!res)
         return -1;
@@ -104,12 +106,13 @@ int store_key_list(json_t **out, struct lg_error *err)
     list = json_array();
     for (int i = 0; i < PQntuples(res); i++) {
         const char *revoked = col(res, i, 6), *used = col(res, i, 5);
-        json_array_append_new(
-            list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o}", "id",
-                            (json_int_t)col_int(res, i, 0), "tenant", col(res, i, 1), "name",
-                            col(res, i, 2), "prefix", col(res, i, 3), "created_at", col(res, i, 4),
-                            "last_used_at", used ? json_string(used) : json_null(), "revoked_at",
-                            revoked ? json_string(revoked) : json_null()));
+        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id",
+                                              (json_int_t)col_int(res, i, 0), "tenant",
+                                              col(res, i, 1), "name", col(res, i, 2), "prefix",
+                                              col(res, i, 3), "scope", col(res, i, 7), "created_at",
+                                              col(res, i, 4), "last_used_at",
+                                              used ? json_string(used) : json_null(), "revoked_at",
+                                              revoked ? json_string(revoked) : json_null()));
     }
     PQclear(res);
     *out = list;

@@ -16,9 +16,9 @@
 /* Look up an API key by its SHA-256 hex; 0 found, 1 unknown or revoked, -1 error. */
 int store_key_lookup(const char *key_hash, struct actor *who, struct lg_error *err) LG_MUST_CHECK;
 
-/* API key administration (CLI). */
+/* API key administration (CLI); `admin` makes an admin key (actor.h), else an agent key. */
 int store_key_create(const char *tenant, const char *name, const char *key_hash, const char *prefix,
-                     struct lg_error *err) LG_MUST_CHECK;
+                     bool admin, struct lg_error *err) LG_MUST_CHECK;
 int store_key_list(json_t **out, struct lg_error *err) LG_MUST_CHECK;
 /* Revoke by id or prefix; 0 revoked, 1 no such active key, -1 error. */
 int store_key_revoke(const char *id_or_prefix, struct lg_error *err) LG_MUST_CHECK;

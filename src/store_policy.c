@@ -21,14 +21,16 @@ enum { S_MATCH, S_ADD, S_LIST, S_LIST_ALL, S_REVOKE, S_COUNT };
     " created_by, lg_ts(created_at)"
 
 static const struct db_stmt stmts[] = {
-    /* the rules that may apply to one tool call, in the order they apply (policy.h point 3) */
+    /* the rules that may apply to one tool call, in the order they apply (policy.h point 3):
+     * past the limit, allow rules are left out first */
     [S_MATCH] = {"policy_match",
                  "SELECT id, session_id, agent_session, match, action, position"
                  " FROM policies WHERE tenant = $1 AND tool = $2 AND revoked_at IS NULL"
                  "  AND (expires_at IS NULL OR expires_at > now())"
                  "  AND (session_id IS NULL OR session_id = $3)"
                  "  AND (agent_session IS NULL OR agent_session = $4)"
-                 " ORDER BY session_id IS NULL, position, id LIMIT 200",
+                 " ORDER BY CASE action WHEN 'deny' THEN 0 WHEN 'ask' THEN 1 ELSE 2 END,"
+                 "  session_id IS NULL, position, id LIMIT 200",
                  true},
     /* a session rule needs the session; the audit row names the rule */
     [S_ADD] =

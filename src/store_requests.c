@@ -350,9 +350,11 @@ static json_t *submit_item(const struct actor *who, const struct submit_in *in,
 /*
  * The tenant's rules on a request with a tool (policy.h): an allow or a deny
  * is added to its batch item ("pid", "pok"), which the batch inserts
- * decided when the rule is still live. A rule allows only a request a
- * single person could approve by a button, whose Telegram message would not
- * be cut: any other is asked. Requests without a tool never come here.
+ * decided when the rule is still live. A rule allows only a confirmation (a
+ * yes: without options, or with one that approves) or a choice with exactly
+ * one approving option (with several: which one?), needing one person,
+ * whose Telegram message would not be cut: any other (an input request
+ * above all) is asked. Requests without a tool never come here.
  */
 static int policy_verdict(const struct actor *who, const struct submit_in *in, json_t *item,
                           struct lg_error *err)
@@ -367,10 +369,14 @@ static int policy_verdict(const struct actor *who, const struct submit_in *in, j
     if (rc < 0)
         return -1;
     if (act == POLICY_ALLOW) {
-        bool button = !strcmp(in->request_type, "confirmation") && !in->options;
+        size_t approving = 0;
+        bool button;
 
-        for (size_t i = 0; in->options && i < json_array_size(in->options); i++)
-            button = button || in->approve[i];
+        for (size_t i = 0; in->options && i < json_array_size(in->options) && i < OPTIONS_MAX; i++)
+            approving += in->approve[i] ? 1 : 0;
+        button = !strcmp(in->request_type, "confirmation")
+                     ? !in->options || approving >= 1
+                     : !strcmp(in->request_type, "choice") && approving == 1;
         if (!button || in->approvals_required > 1 || policy_message_cut(in))
             act = POLICY_ASK;
     }

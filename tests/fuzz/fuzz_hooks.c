@@ -48,7 +48,8 @@ int policy_allow_for_session(const char *tenant, const char *session_id, const c
     FUZZ_REQUIRE(text != NULL);
     FUZZ_REQUIRE(policy_decide(&(struct policy_rule){1, session_id, agent_session, tool,
                                                      match_regex, POLICY_ALLOW, 0, 0, false},
-                               1, session_id, agent_session, tool, text, 0, &id) == POLICY_ALLOW);
+                               1, session_id, agent_session, tool, text, 0,
+                               &id) == (policy_allowable(tool, text) ? POLICY_ALLOW : POLICY_ASK));
     free(text);
     *rule_id = 1;
     return 0;
@@ -173,7 +174,7 @@ static void fuzz_answer(const struct actor *who, const struct hooks_call *hc, js
 
 static void fuzz_agent(enum hooks_agent agent, json_t *body)
 {
-    static const struct actor who = {"fuzz", "fuzz"};
+    static const struct actor who = {"fuzz", "fuzz", false};
     struct lg_error err = {0};
     struct hooks_call hc;
     json_t *params = NULL, *edited = NULL;

