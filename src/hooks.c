@@ -2,8 +2,10 @@
  * hooks.c - see hooks.h.
  *
  * A call is parsed with bounds (hooks_parse), rendered for reading on a
- * phone (the tool, the command or the file path, a diff for an edit, the
- * working directory and the agent session), submitted like any request
+ * phone (the tool; a shell tool's command, an input's file path with a diff
+ * for each edit, or the whole input; every field no diff or command shows;
+ * the agent's description on one line last; the working directory and the
+ * agent session as metadata), submitted like any request
  * (validate_submit, store_request_submit), waited for (wait_poll), and
  * answered (hooks_decide, hooks_answer). Edits go through the request's
  * params: Bash {command}, Write {file_path, content}, Edit {file_path,
@@ -30,7 +32,8 @@
 #define SUGGESTIONS_MAX 32
 /* Bytes of the rendered call kept; Telegram cuts further and links the rest. */
 #define MESSAGE_CAP 12000
-#define META_CAP 1024 /* bytes of each metadata value */
+#define META_CAP 1024     /* bytes of each metadata value */
+#define WHY_MAX_CHARS 200 /* code points of the agent's description shown */
 #define SESSION_LABEL "Allow for this session"
 #define SESSION_RULE_EXPIRES (7 * 86400) /* an agent session's rule outlives no session */
 
@@ -205,32 +208,245 @@ static void diff_lines(struct sbuf *b, const char *mark, const char *s)
     }
 }
 
-/* The call as a person reads it on a phone, cut to MESSAGE_CAP bytes (new string). */
+/* Whether `s` holds an ASCII control character (so it would not stay on one line). */
+static bool has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+/* `s` on one line: as it is, or as a JSON string when it holds a control character. */
+static void one_line(struct sbuf *b, const char *s)
+{
+    json_t *j;
+    char *d;
+
+    if (!has_control(s)) {
+        sb_puts(b, s);
+        return;
+    }
+    j = json_string(s);
+    d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    sb_puts(b, d ? d : "\"?\"");
+    free(d);
+    json_decref(j);
+}
+
+/*
+ * The agent's description on one line after everything else: control
+ * characters become spaces, at most WHY_MAX_CHARS code points (then "…").
+ */
+static void why_line(struct sbuf *b, const char *why)
+{
+    size_t chars = 0;
+
+    if (!why || !*why)
+        return;
+    sb_puts(b, "Why: ");
+    for (const unsigned char *p = (const unsigned char *)why; *p;) {
+        size_t n = 1;
+
+        if (*p >= 0xc0)
+            while ((p[n] & 0xc0) == 0x80)
+                n++;
+        if (chars++ == WHY_MAX_CHARS) {
+            sb_puts(b, "\xE2\x80\xA6");
+            break;
+        }
+        if (*p < 0x20 || *p == 0x7f)
+            sb_puts(b, " ");
+        else
+            sb_append(b, (const char *)p, n);
+        p += n;
+    }
+    sb_puts(b, "\n");
+}
+
+/* Whether `tool` is a shell tool: one whose rule text is its command (policy_text). */
+static bool shell_tool(const char *tool)
+{
+    json_t *probe = json_pack("{s:s}", "command", "x");
+    char *text = policy_text(tool, probe);
+    bool shell = text && !strcmp(text, "x");
+
+    free(text);
+    json_decref(probe);
+    return shell;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool listed_key(const char *const *keys, const char *k)
+{
+    for (; *keys; keys++)
+        if (!strcmp(*keys, k))
+            return true;
+    return false;
+}
+
+/*
+ * Every field of the input not in `shown` (NULL-terminated), one line each
+ * in key order: the key, then its value as compact JSON.
+ */
+static void other_fields(struct sbuf *b, json_t *input, const char *const *shown)
+{
+    size_t n = 0, i = 0;
+    const char **keys, *k;
+    json_t *v;
+
+    json_object_foreach(input, k, v)
+    {
+        if (!listed_key(shown, k))
+            n++;
+    }
+    if (!n)
+        return;
+    keys = xmalloc(n * sizeof(*keys));
+    json_object_foreach(input, k, v)
+    {
+        if (!listed_key(shown, k))
+            keys[i++] = k;
+    }
+    qsort(keys, n, sizeof(*keys), key_cmp);
+    for (i = 0; i < n; i++) {
+        char *d = json_dumps(json_object_get(input, keys[i]), JSON_ENCODE_ANY | JSON_COMPACT);
+        one_line(b, keys[i]);
+        sb_puts(b, ": ");
+        sb_puts(b, d ? d : "?");
+        sb_puts(b, "\n");
+        free(d);
+    }
+    free(keys);
+}
+
+/* Whether `e` is one edit: {old_string, new_string, replace_all?} and nothing else. */
+static bool edit_ok(json_t *e)
+{
+    const char *k;
+    json_t *v;
+
+    if (!json_is_object(e) || !json_is_string(json_object_get(e, "old_string")) ||
+        !json_is_string(json_object_get(e, "new_string")))
+        return false;
+    json_object_foreach(e, k, v)
+    {
+        if (strcmp(k, "old_string") && strcmp(k, "new_string") &&
+            (strcmp(k, "replace_all") || !json_is_boolean(v)))
+            return false;
+    }
+    return true;
+}
+
+/* One edit as a diff, headed by its number of `n` and whether it replaces every occurrence. */
+static void edit_diff(struct sbuf *b, json_t *e, size_t i, size_t n)
+{
+    bool every = json_is_true(json_object_get(e, "replace_all"));
+
+    if (n > 1)
+        sb_printf(b, "Edit %zu of %zu%s:\n", i + 1, n, every ? " (every occurrence)" : "");
+    else if (every)
+        sb_puts(b, "Replace every occurrence:\n");
+    diff_lines(b, "- ", json_string_value(json_object_get(e, "old_string")));
+    diff_lines(b, "+ ", json_string_value(json_object_get(e, "new_string")));
+}
+
+/* Whether `edits` is a non-empty array of edits (edit_ok). */
+static bool edits_ok(json_t *edits)
+{
+    size_t i;
+    json_t *e;
+
+    if (!json_is_array(edits) || !json_array_size(edits))
+        return false;
+    json_array_foreach(edits, i, e)
+    {
+        if (!edit_ok(e))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * A file tool's input: the path, then a diff per edit (Edit's own fields,
+ * MultiEdit's `edits`) or the new content, then every other field.
+ */
+static void render_file(struct sbuf *b, const struct hooks_call *hc, const char *path)
+{
+    const char *shown[8];
+    json_t *edits = json_object_get(hc->input, "edits");
+    const char *content = input_str(hc, "content");
+    int n = 0;
+
+    shown[n++] = "file_path";
+    shown[n++] = "description";
+    sb_puts(b, "File: ");
+    one_line(b, path);
+    sb_puts(b, "\n");
+    if (json_is_string(json_object_get(hc->input, "old_string")) &&
+        json_is_string(json_object_get(hc->input, "new_string"))) {
+        edit_diff(b, hc->input, 0, 1);
+        shown[n++] = "old_string";
+        shown[n++] = "new_string";
+        if (json_is_boolean(json_object_get(hc->input, "replace_all")))
+            shown[n++] = "replace_all";
+    }
+    if (edits_ok(edits)) {
+        size_t i, count = json_array_size(edits);
+        json_t *e;
+
+        json_array_foreach(edits, i, e) edit_diff(b, e, i, count);
+        shown[n++] = "edits";
+    }
+    if (content) {
+        sb_puts(b, "New content:\n");
+        diff_lines(b, "+ ", content);
+        shown[n++] = "content";
+    }
+    shown[n] = NULL;
+    other_fields(b, hc->input, shown);
+}
+
+/*
+ * The call as a person reads it on a phone, cut to MESSAGE_CAP bytes (new
+ * string). Everything the agent wrote is either marked line by line (the
+ * command's lines begin "$ " then "> ", a diff's "- " and "+ "), or on one
+ * line (the path, each other field as JSON, the description last), so it
+ * cannot draw a line that looks like a request of its own.
+ */
 static char *render(const struct hooks_call *hc)
 {
+    static const char *const shell_shown[] = {"command", "description", NULL};
     const char *cmd = input_str(hc, "command"), *path = input_str(hc, "file_path");
-    const char *old_s = input_str(hc, "old_string"), *new_s = input_str(hc, "new_string");
-    const char *content = input_str(hc, "content"), *why = input_str(hc, "description");
     struct sbuf b = {0};
     size_t keep;
     char *out;
 
     sb_printf(&b, "%s wants to use %s\n", agent_label(hc->agent), hc->tool);
-    if (why && *why)
-        sb_printf(&b, "Why: %s\n", why);
-    if (cmd) {
-        sb_printf(&b, "$ %s\n", cmd);
-    } else if (path) {
-        sb_printf(&b, "File: %s\n", path);
-        if (old_s && new_s) {
-            diff_lines(&b, "- ", old_s);
-            diff_lines(&b, "+ ", new_s);
-        } else if (content) {
-            sb_puts(&b, "New content:\n");
-            sb_puts(&b, content);
+    if (cmd && shell_tool(hc->tool)) {
+        sb_puts(&b, "$ ");
+        for (const char *s = cmd;;) {
+            const char *nl = strchr(s, '\n');
+            size_t n = nl ? (size_t)(nl - s) : strlen(s);
+
+            sb_append(&b, s, n);
             sb_puts(&b, "\n");
+            if (!nl)
+                break;
+            s = nl + 1;
+            sb_puts(&b, "> ");
         }
+        other_fields(&b, hc->input, shell_shown);
+        why_line(&b, input_str(hc, "description"));
+    } else if (path) {
+        render_file(&b, hc, path);
+        why_line(&b, input_str(hc, "description"));
     } else {
+        /* the whole input: JSON keeps every string on one line */
         char *j = json_dumps(hc->input, JSON_INDENT(1) | JSON_SORT_KEYS);
         sb_puts(&b, j ? j : "{}");
         sb_puts(&b, "\n");
