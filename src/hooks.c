@@ -399,7 +399,10 @@ static void render_file(struct sbuf *b, const struct hooks_call *hc, const char 
         size_t i, count = json_array_size(edits);
         json_t *e;
 
-        json_array_foreach(edits, i, e) edit_diff(b, e, i, count);
+        json_array_foreach(edits, i, e)
+        {
+            edit_diff(b, e, i, count);
+        }
         shown[n++] = "edits";
     }
     if (content) {
