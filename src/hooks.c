@@ -34,7 +34,7 @@
 #define MESSAGE_CAP 12000
 #define META_CAP 1024     /* bytes of each metadata value */
 #define WHY_MAX_CHARS 200 /* code points of the agent's description shown */
-#define SESSION_LABEL "Allow for this session"
+#define SESSION_LABEL "Allow this exact call for this session"
 #define SESSION_RULE_EXPIRES (7 * 86400) /* an agent session's rule outlives no session */
 
 static const char *agent_label(enum hooks_agent a)
@@ -529,15 +529,66 @@ static json_t *edit_params(const struct hooks_call *hc, json_t **schema)
     return p;
 }
 
+/* Whether every field of the input but the `ok` ones (NULL-terminated) and "description" is absent.
+ */
+static bool only_fields(json_t *input, const char *const *ok)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(input, k, v)
+    {
+        if (strcmp(k, "description") && !listed_key(ok, k))
+            return false;
+    }
+    return true;
+}
+
 /*
- * Whether "Allow for this session" is offered for `hc`: only for a call
- * that names its agent session (a rule for any session would be too
- * broad), by Claude Code when it suggested permissions, always by Codex and
- * Gemini CLI.
+ * Whether the session rule (policy_text's exact text) would let through
+ * only the call the person saw: a shell tool's command with no other field
+ * but its timeout; another tool's whole input; a file tool's path with no
+ * other field, so never a write (Write, Edit, MultiEdit, NotebookEdit...):
+ * a rule on a path would allow any later content there.
+ */
+static bool session_rule_exact(const struct hooks_call *hc)
+{
+    static const char *const shell_ok[] = {"command", "timeout", NULL};
+    char *text, *whole;
+    bool exact;
+    const char *k;
+    json_t *v;
+
+    if (shell_tool(hc->tool) && input_str(hc, "command"))
+        return only_fields(hc->input, shell_ok);
+    text = policy_text(hc->tool, hc->input);
+    whole = json_dumps(hc->input, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    exact = text && whole && !strcmp(text, whole);
+    if (!exact && text) {
+        /* a file tool's rule text is its path: exact when nothing else is asked */
+        exact = true;
+        json_object_foreach(hc->input, k, v)
+        {
+            if (strcmp(k, "description") &&
+                (!json_is_string(v) || strcmp(json_string_value(v), text)))
+                exact = false;
+        }
+    }
+    free(text);
+    free(whole);
+    return exact;
+}
+
+/*
+ * Whether "Allow this exact call for this session" is offered for `hc`:
+ * only for a call that names its agent session (a rule for any session
+ * would be too broad) and whose session rule lets through only this call
+ * (session_rule_exact); by Claude Code when it suggested permissions,
+ * always by Codex and Gemini CLI.
  */
 static bool offers_session(const struct hooks_call *hc)
 {
-    if (!hc->agent_session)
+    if (!hc->agent_session || !session_rule_exact(hc))
         return false;
     if (hc->agent == HOOKS_CLAUDE_CODE)
         return !hc->pre_tool_use && hc->suggestions;
@@ -690,19 +741,56 @@ void hooks_verdict_free(struct hooks_verdict *v)
     v->updated_input = NULL;
 }
 
-/* Claude Code's permission suggestions, kept for this session only (new reference). */
+/*
+ * Whether Claude Code's suggestion `sug` grants exactly this call: an
+ * allow rule (addRules) for this shell tool whose content is the very
+ * command, with no wildcard Claude Code would read in it. Anything else
+ * (setMode, addDirectories, a prefix rule such as "npm test:*", a rule
+ * without content, which covers the whole tool) grants more than the
+ * person saw.
+ */
+static bool suggestion_exact(const struct hooks_call *hc, json_t *sug)
+{
+    const char *type = json_string_value(json_object_get(sug, "type"));
+    const char *beh = json_string_value(json_object_get(sug, "behavior"));
+    const char *cmd = input_str(hc, "command");
+    json_t *rules = json_object_get(sug, "rules"), *r;
+    size_t i;
+
+    if (!type || strcmp(type, "addRules") || !beh || strcmp(beh, "allow") || !cmd ||
+        strchr(cmd, '*') || !shell_tool(hc->tool) || !json_is_array(rules) ||
+        !json_array_size(rules))
+        return false;
+    json_array_foreach(rules, i, r)
+    {
+        const char *tool = json_string_value(json_object_get(r, "toolName"));
+        const char *content = json_string_value(json_object_get(r, "ruleContent"));
+
+        if (!tool || strcmp(tool, hc->tool) || !content || strcmp(content, cmd))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The session permission handed back to Claude Code: one rule allowing
+ * this very command, built by Loopgate, when Claude Code suggested exactly
+ * that (suggestion_exact); NULL otherwise (Loopgate's own session rule
+ * still lets the same call through).
+ */
 static json_t *session_permissions(const struct hooks_call *hc)
 {
-    json_t *out = json_array(), *s;
+    json_t *s;
     size_t i;
 
     json_array_foreach(hc->suggestions, i, s)
     {
-        json_t *c = json_deep_copy(s);
-        json_object_set_new(c, "destination", json_string("session"));
-        json_array_append_new(out, c);
+        if (suggestion_exact(hc, s))
+            return json_pack("[{s:s, s:[{s:s, s:s}], s:s, s:s}]", "type", "addRules", "rules",
+                             "toolName", hc->tool, "ruleContent", input_str(hc, "command"),
+                             "behavior", "allow", "destination", "session");
     }
-    return out;
+    return NULL;
 }
 
 json_t *hooks_answer(const struct hooks_call *hc, const struct hooks_verdict *v)
@@ -739,8 +827,9 @@ json_t *hooks_answer(const struct hooks_call *hc, const struct hooks_verdict *v)
         d = json_pack("{s:s}", "behavior", "allow");
         if (v->updated_input)
             json_object_set(d, "updatedInput", v->updated_input);
-        if (v->for_session && hc->suggestions)
-            json_object_set_new(d, "updatedPermissions", session_permissions(hc));
+        json_t *perms = v->for_session ? session_permissions(hc) : NULL;
+        if (perms)
+            json_object_set_new(d, "updatedPermissions", perms);
     }
     return json_pack("{s:{s:s, s:o}}", "hookSpecificOutput", "hookEventName", "PermissionRequest",
                      "decision", d);

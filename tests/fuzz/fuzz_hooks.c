@@ -198,7 +198,7 @@ static void fuzz_agent(enum hooks_agent agent, json_t *body)
     fuzz_answer(&who, &hc, poll_of(true, "Approve", NULL, NULL));
     fuzz_answer(&who, &hc, poll_of(false, "Deny", "Denied by Ann: not now", NULL));
     fuzz_answer(&who, &hc, poll_of(true, "Approve", NULL, edited));
-    fuzz_answer(&who, &hc, poll_of(true, "Allow for this session", NULL, NULL));
+    fuzz_answer(&who, &hc, poll_of(true, "Allow this exact call for this session", NULL, NULL));
     fuzz_answer(&who, &hc, NULL);
     json_decref(edited);
     json_decref(params);

@@ -9,7 +9,7 @@ long to read in Telegram approved only where it can be read whole."""
 import json
 
 from lg import chat, eq, ok, wait_for
-from test_07_telegram import OK, NO, register, sent, buttons, answers_for
+from test_07_telegram import OK, NO, ASK, register, sent, buttons, answers_for
 from test_17_hooks import Call, request_of, press
 
 
@@ -128,3 +128,52 @@ def test_description_cannot_forge_the_layout(s):
     press(s, c2, m2, NO + "Deny")
     call.answer()
     call2.answer()
+
+
+def test_allow_for_session_grants_only_the_call(s):
+    """Claude Code's own suggestions are never handed back wider than the call: a setMode or a
+    prefix rule is dropped (Loopgate's exact rule still applies); a file write is not offered."""
+    session_btn = OK + "Allow this exact call for this session"
+    for sid, sugg in (
+            ("dp-mode", [{"type": "setMode", "mode": "bypassPermissions",
+                          "destination": "userSettings"},
+                         {"type": "addDirectories", "directories": ["/"],
+                          "destination": "session"}]),
+            ("dp-prefix", [{"type": "addRules", "behavior": "allow", "destination": "localSettings",
+                            "rules": [{"toolName": "Bash", "ruleContent": "echo hi:*"}]},
+                           {"type": "addRules", "behavior": "allow", "destination": "session",
+                            "rules": [{"toolName": "Bash"}]}])):
+        call, rid, c, m, msg, text = shown(s, sid, "Bash", {"command": "echo hi"},
+                                           event="PermissionRequest",
+                                           permission_suggestions=sugg)
+        eq(buttons(msg)[:3], [OK + "Approve", NO + "Deny", session_btn])
+        press(s, c, m, session_btn)
+        eq(call.answer(), {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                                                  "decision": {"behavior": "allow"}}})
+        eq(s.sql("SELECT tool, match FROM policies WHERE session_id = :'p1'"
+                 " AND revoked_at IS NULL", sid), [["Bash", "^echo hi$"]])
+    # The exact rule is handed back, built by Loopgate (its destination the session).
+    call, rid, c, m, msg, text = shown(s, "dp-exact", "Bash", {"command": "echo hi"},
+                                       event="PermissionRequest", permission_suggestions=[
+                                           {"type": "addRules", "behavior": "allow",
+                                            "destination": "localSettings", "extra": 1,
+                                            "rules": [{"toolName": "Bash", "ruleContent": "echo hi"}]}])
+    press(s, c, m, session_btn)
+    eq(call.answer(), {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": {
+        "behavior": "allow", "updatedPermissions": [{
+            "type": "addRules", "rules": [{"toolName": "Bash", "ruleContent": "echo hi"}],
+            "behavior": "allow", "destination": "session"}]}}})
+    # A write (any later content to that path would pass) or a command with more than a timeout:
+    # not offered.
+    for sid, tool, ti in (("dp-write", "Write", {"file_path": "/w/a", "content": "x"}),
+                          ("dp-edit", "Edit", {"file_path": "/w/a", "old_string": "x",
+                                               "new_string": "y"}),
+                          ("dp-sbx", "Bash", {"command": "echo hi",
+                                              "dangerouslyDisableSandbox": True})):
+        call, rid, c, m, msg, text = shown(s, sid, tool, ti, event="PermissionRequest",
+                                           permission_suggestions=[{"type": "setMode",
+                                                                    "mode": "acceptEdits",
+                                                                    "destination": "session"}])
+        eq(buttons(msg), [OK + "Approve", NO + "Deny", ASK])
+        press(s, c, m, NO + "Deny")
+        eq(call.answer()["hookSpecificOutput"]["decision"]["behavior"], "deny")

@@ -354,8 +354,8 @@ def test_allow_for_this_session(s):
     call = Call(s, "claude-code", body, "hk-sess")
     rid = request_of(s, "hk-sess")
     _, m, msg = sent(s, rid)
-    eq(buttons(msg)[:3], [OK + "Approve", NO + "Deny", OK + "Allow for this session"])
-    press(s, c, m, OK + "Allow for this session")
+    eq(buttons(msg)[:3], [OK + "Approve", NO + "Deny", OK + "Allow this exact call for this session"])
+    press(s, c, m, OK + "Allow this exact call for this session")
     eq(call.answer(), {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": {
         "behavior": "allow", "updatedPermissions": [{
             "type": "addRules", "rules": [{"toolName": "Bash", "ruleContent": "rm -rf node_modules"}],
