@@ -6,11 +6,13 @@ only for shell tools, the agent's description on one line after the call,
 wait bounded and given up when the agent hangs up, `loopgate hook
 --fail-closed` refusing an answer that is not the agent's, and a call too
 long to read in Telegram approved only where it can be read whole."""
+import http.server
 import json
+import threading
 
 from lg import chat, eq, ok, wait_for
 from test_07_telegram import OK, NO, ASK, register, sent, buttons, answers_for
-from test_17_hooks import Call, request_of, press
+from test_17_hooks import Call, request_of, press, fixture, hook_cli
 
 
 def hook_body(tool, tool_input, event="PreToolUse", **extra):
@@ -177,3 +179,69 @@ def test_allow_for_session_grants_only_the_call(s):
         eq(buttons(msg), [OK + "Approve", NO + "Deny", ASK])
         press(s, c, m, NO + "Deny")
         eq(call.answer()["hookSpecificOutput"]["decision"]["behavior"], "deny")
+
+
+class NotAnAnswer(threading.Thread):
+    """A server that answers every POST 200 with `body` (a proxy's or health check's JSON)."""
+
+    def __init__(self, body):
+        super().__init__(daemon=True)
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                data = json.dumps(outer.body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a):
+                pass
+
+        self.body = body
+        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.start()
+
+    def run(self):
+        self.httpd.serve_forever()
+
+
+def test_command_hook_refuses_an_answer_that_is_no_decision(s):
+    srv = NotAnAnswer({"ok": 1})
+    pre = fixture("claude-code-pre-tool-use")
+    try:
+        for body in ({"ok": 1},
+                     # the other event's answer, or a decision that is none
+                     {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                                             "decision": {"behavior": "allow"}}},
+                     {"hookSpecificOutput": {"hookEventName": "PreToolUse",
+                                             "permissionDecision": "yes"}}):
+            srv.body = body
+            p = hook_cli(s, "claude-code", None, "--url", srv.url, "--fail-closed")
+            so, se = p.communicate(pre, timeout=30)
+            why = se.decode().strip()
+            eq(why, "Loopgate: the server answered 200 with no decision for this agent"
+                    " (denied: the hook fails closed)")
+            eq((p.returncode, json.loads(so)), (2, {"hookSpecificOutput": {
+                "hookEventName": "PreToolUse", "permissionDecision": "deny",
+                "permissionDecisionReason": why}}))
+        srv.body = {"ok": 1}
+        for agent in ("codex", "gemini"):
+            p = hook_cli(s, agent, None, "--url", srv.url, "--fail-closed")
+            so, se = p.communicate(fixture(agent + ("-permission-request" if agent == "codex"
+                                                     else "-before-tool")), timeout=30)
+            eq((p.returncode, so), (2, b""), se)
+            p = hook_cli(s, agent, None, "--url", srv.url)
+            so, se = p.communicate(b"{}", timeout=30)
+            eq((p.returncode, so), (1, b""), se)
+        # The agent's own answer passes through.
+        srv.body = {"decision": "deny", "reason": "no"}
+        p = hook_cli(s, "gemini", None, "--url", srv.url, "--fail-closed")
+        so, se = p.communicate(b"{}", timeout=30)
+        eq((p.returncode, json.loads(so)), (0, {"decision": "deny", "reason": "no"}))
+    finally:
+        srv.httpd.shutdown()
