@@ -862,17 +862,56 @@ int hooks_call_session(struct http_req *r, enum hooks_agent agent, const char **
 int hooks_call_wait(struct http_req *r, enum hooks_agent agent, struct lg_error *err)
 {
     const char *h = http_param(r, "HTTP_X_LOOPGATE_WAIT");
+    int max = r->cfg->hooks_wait_max > 0 ? r->cfg->hooks_wait_max : HOOKS_WAIT_MAX_DEFAULT;
     int64_t s;
 
     if (!h)
-        return agent == HOOKS_GEMINI  ? HOOKS_WAIT_GEMINI
-               : agent == HOOKS_CODEX ? HOOKS_WAIT_CODEX
-                                      : HOOKS_WAIT_CLAUDE;
-    if (parse_int64(h, &s) < 0 || s < 1 || s > TIMEOUT_MAX_SECONDS)
+        s = agent == HOOKS_GEMINI  ? HOOKS_WAIT_GEMINI
+            : agent == HOOKS_CODEX ? HOOKS_WAIT_CODEX
+                                   : HOOKS_WAIT_CLAUDE;
+    else if (parse_int64(h, &s) < 0 || s < 1)
         return lg_fail(err, 400, "invalid_header",
-                       "X-Loopgate-Wait must be a whole number of seconds, 1-%d",
-                       TIMEOUT_MAX_SECONDS);
-    return (int)s;
+                       "X-Loopgate-Wait must be a whole number of seconds, 1 or more (at most "
+                       "hooks_wait_max, %d, is waited)",
+                       max);
+    return s > max ? max : (int)s;
+}
+
+/*
+ * Wait up to `total` seconds for request `id` in slices of HOOKS_WAIT_SLICE
+ * seconds, checking between them that the caller is still there. When it
+ * has gone, the request is canceled (nobody is left to read a decision;
+ * its message says so) and -1 returned with a 499.
+ */
+static int wait_for_person(struct http_req *r, const char *id, int total, json_t **out,
+                           struct lg_error *err)
+{
+    json_t *poll = NULL;
+    int done = 0, rc;
+
+    for (;;) {
+        int slice = total - done > HOOKS_WAIT_SLICE ? HOOKS_WAIT_SLICE : total - done;
+        rc = wait_poll(r->cfg, &r->who, id, slice, &poll, err);
+        if (rc < 0)
+            break;
+        done += slice;
+        if (json_is_true(json_object_get(poll, "completed")) || done >= total)
+            break;
+        json_decref(poll);
+        poll = NULL;
+        if (http_client_gone(r)) {
+            log_info("hook wait ended: the client has gone", "tenant=%s request=%s waited_s=%d",
+                     r->who.tenant, id, done);
+            rc = lg_fail(err, 499, "client_gone", "the client closed the connection");
+            break;
+        }
+    }
+    if (rc < 0) {
+        json_decref(poll);
+        poll = NULL;
+    }
+    *out = poll;
+    return rc;
 }
 
 static void handle(struct http_req *r, enum hooks_agent agent)
@@ -897,7 +936,7 @@ static void handle(struct http_req *r, enum hooks_agent agent)
     if (rc < 0)
         goto out;
     /* A second more than the request's own timeout, so that its expiry usually lands first. */
-    if (wait_poll(r->cfg, &r->who, id, wait_s + 1, &poll, &err) < 0) {
+    if (wait_for_person(r, id, wait_s + 1, &poll, &err) < 0) {
         hooks_abandon(&r->who, id);
         rc = -1;
         goto out;

@@ -54,6 +54,8 @@ enum hooks_agent {
 #define HOOKS_WAIT_CLAUDE 540
 #define HOOKS_WAIT_CODEX 540
 #define HOOKS_WAIT_GEMINI 50
+#define HOOKS_WAIT_MAX_DEFAULT 900 /* hooks_wait_max's default: above the agents' 600 s */
+#define HOOKS_WAIT_SLICE 5         /* seconds between checks that the caller is still there */
 
 /* One tool call an agent asks about. Strings and JSON are borrowed from the parsed body. */
 struct hooks_call {
@@ -134,8 +136,9 @@ int hooks_call_session(struct http_req *r, enum hooks_agent agent, const char **
                        struct lg_error *err) LG_MUST_CHECK;
 
 /*
- * How long a call waits: the header X-Loopgate-Wait (1-86400 s; else a 400
- * naming it), else the agent's default (HOOKS_WAIT_*). Returns -1 on error.
+ * How long a call waits: the header X-Loopgate-Wait (a whole number of
+ * seconds, 1 or more; else a 400 naming it), else the agent's default
+ * (HOOKS_WAIT_*), either lowered to hooks_wait_max. Returns -1 on error.
  */
 int hooks_call_wait(struct http_req *r, enum hooks_agent agent, struct lg_error *err);
 

@@ -74,6 +74,12 @@ void http_send_error(struct http_req *r, const struct lg_error *err)
     abort();
 }
 
+bool http_client_gone(struct http_req *r)
+{
+    (void)r;
+    abort();
+}
+
 int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
                          const char *body_hash, int max_pending, bool *queued, json_t **out,
                          struct lg_error *err)

@@ -6,9 +6,11 @@ only for shell tools, the agent's description on one line after the call,
 wait bounded and given up when the agent hangs up, `loopgate hook
 --fail-closed` refusing an answer that is not the agent's, and a call too
 long to read in Telegram approved only where it can be read whole."""
+import http.client
 import http.server
 import json
 import threading
+import time
 
 from lg import chat, eq, ok, wait_for
 from test_07_telegram import OK, NO, ASK, register, sent, buttons, answers_for
@@ -245,3 +247,34 @@ def test_command_hook_refuses_an_answer_that_is_no_decision(s):
         eq((p.returncode, json.loads(so)), (0, {"decision": "deny", "reason": "no"}))
     finally:
         srv.httpd.shutdown()
+
+
+def test_hook_wait_is_capped_and_ends_when_the_agent_hangs_up(s):
+    c = chat()
+    register(s, "dp-gone", c)
+    body = hook_body("Bash", {"command": "sleep 1"}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    conn.request("POST", "/v1/hooks/claude-code", body=body, headers={
+        "Content-Type": "application/json", "X-Loopgate-Session": "dp-gone",
+        "X-Loopgate-Wait": "86400"})
+    rid = request_of(s, "dp-gone")
+    _, m, msg = sent(s, rid)
+    # A wait over hooks_wait_max (900 s) is lowered to it.
+    eq(s.sql("SELECT status, timeout_seconds FROM requests WHERE id = :'p1'", rid),
+       [["pending", "900"]])
+    t0 = time.monotonic()
+    conn.close()
+    # Within a slice (5 s) of the hang-up: canceled, audited, and the message says so.
+    wait_for(lambda: s.scalar("SELECT status FROM requests WHERE id = :'p1'", rid) == "canceled",
+             15, "the abandoned hook's request to be canceled")
+    ok(time.monotonic() - t0 < 12, time.monotonic() - t0)
+    eq(s.sql("SELECT action FROM audit_log WHERE request_id = :'p1' ORDER BY id", rid),
+       [["submitted"], ["canceled"]])
+    wait_for(lambda: "Canceled" in s.tg.messages[(c, m)]["text"], 10, "the cancel edit")
+    eq(buttons(s.tg.messages[(c, m)]), [])
+    # A wait that is no number is still a 400 naming the header.
+    r = s.request("POST", "/v1/hooks/claude-code", body=body, headers={
+        "Content-Type": "application/json", "X-Loopgate-Session": "dp-gone",
+        "X-Loopgate-Wait": "forever"})
+    eq(r.status, 400)
+    ok("X-Loopgate-Wait" in r.json["error"]["message"], r.json)
