@@ -457,9 +457,9 @@ static char *render(const struct hooks_call *hc)
     }
     keep = utf8_cut(b.p, b.len, MESSAGE_CAP);
     if (keep < b.len) {
-        out = xmalloc(keep + 16);
+        out = xmalloc(keep + sizeof(HOOKS_CUT_MARK));
         memcpy(out, b.p, keep);
-        memcpy(out + keep, "\n[cut]", 7);
+        memcpy(out + keep, HOOKS_CUT_MARK, sizeof(HOOKS_CUT_MARK));
     } else {
         out = xstrdup(b.p);
     }

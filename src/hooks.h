@@ -54,6 +54,12 @@ enum hooks_agent {
 #define HOOKS_WAIT_CLAUDE 540
 #define HOOKS_WAIT_CODEX 540
 #define HOOKS_WAIT_GEMINI 50
+/*
+ * The end of a call's message that had to be cut (MESSAGE_CAP): the tool
+ * input it left out is read whole in the console (requests.tool_input);
+ * without that input stored, such a request can only be denied.
+ */
+#define HOOKS_CUT_MARK "\n[cut]"
 #define HOOKS_WAIT_MAX_DEFAULT 900 /* hooks_wait_max's default: above the agents' 600 s */
 #define HOOKS_WAIT_SLICE 5         /* seconds between checks that the caller is still there */
 
