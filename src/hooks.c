@@ -945,6 +945,33 @@ static int wait_for_person(struct http_req *r, const char *id, int total, json_t
     return rc;
 }
 
+/*
+ * The deny an agent reads for a call Loopgate refused after authenticating
+ * it (a malformed body, an unknown or inactive session, a limit): a non-2xx
+ * answer is no decision to a hook, and Claude Code's PreToolUse would then
+ * go on through its own permission mode. The event of a body that could
+ * not be parsed is guessed from its text (PreToolUse when it names it).
+ */
+static json_t *refusal(struct http_req *r, enum hooks_agent agent, json_t *body,
+                       const struct lg_error *err)
+{
+    struct hooks_verdict v;
+    struct hooks_call hc;
+    const char *event = json_string_value(json_object_get(body, "hook_event_name"));
+
+    memset(&v, 0, sizeof(v));
+    memset(&hc, 0, sizeof(hc));
+    hc.agent = agent;
+    if (agent == HOOKS_CLAUDE_CODE)
+        hc.pre_tool_use = body ? event && !strcmp(event, "PreToolUse")
+                               : r->body && memmem(r->body, r->body_len, "\"PreToolUse\"", 12);
+    snprintf(v.reason, sizeof(v.reason), "Loopgate refused this call (%d %s): %s", err->status,
+             err->code, err->message);
+    if (!utf8_valid(v.reason, strlen(v.reason)))
+        lg_strlcpy(v.reason, "Loopgate refused this call", sizeof(v.reason));
+    return hooks_answer(&hc, &v);
+}
+
 static void handle(struct http_req *r, enum hooks_agent agent)
 {
     struct lg_error err;
@@ -978,6 +1005,12 @@ static void handle(struct http_req *r, enum hooks_agent agent)
              session, id, agent_client(agent), v.allow);
     hooks_verdict_free(&v);
 out:
+    if (rc < 0 && err.status != 499) {
+        log_info("hook refused", "tenant=%s via=%s status=%d code=%s", r->who.tenant,
+                 agent_client(agent), err.status, err.code);
+        out = refusal(r, agent, body, &err);
+        rc = 0;
+    }
     if (rc < 0)
         http_send_error(r, &err);
     else
