@@ -275,12 +275,15 @@ def test_hook_wait_is_capped_and_ends_when_the_agent_hangs_up(s):
        [["submitted"], ["canceled"]])
     wait_for(lambda: "Canceled" in s.tg.messages[(c, m)]["text"], 10, "the cancel edit")
     eq(buttons(s.tg.messages[(c, m)]), [])
-    # A wait that is no number is still a 400 naming the header.
+    # A wait that is no number is refused (400 invalid_header), as a deny naming the header.
     r = s.request("POST", "/v1/hooks/claude-code", body=body, headers={
         "Content-Type": "application/json", "X-Loopgate-Session": "dp-gone",
         "X-Loopgate-Wait": "forever"})
-    eq(r.status, 400)
-    ok("X-Loopgate-Wait" in r.json["error"]["message"], r.json)
+    eq((r.status, r.json), (200, {"hookSpecificOutput": {
+        "hookEventName": "PreToolUse", "permissionDecision": "deny",
+        "permissionDecisionReason": "Loopgate refused this call (400 invalid_header): "
+                                    "X-Loopgate-Wait must be a whole number of seconds, 1 or more "
+                                    "(at most hooks_wait_max, 900, is waited)"}}))
 
 
 def test_cut_call_is_read_whole_in_the_console_or_only_denied(s):
