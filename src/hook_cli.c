@@ -29,7 +29,8 @@ static void usage(FILE *f)
                "                  is no decision in the agent's format): exit 2 (the agent reads:\n"
                "                  deny; Claude Code also gets a deny on stdout, as its\n"
                "                  PermissionRequest needs); without it, exit 1 (the agent reads:\n"
-               "                  the hook failed, ask locally)\n\n"
+               "                  the hook failed: a PermissionRequest asks locally, Claude\n"
+               "                  Code's PreToolUse goes on through its own permission mode)\n\n"
                "Environment: LOOPGATE_API_KEY (the key), LOOPGATE_SESSION (the Loopgate session,\n"
                "X-Loopgate-Session), LOOPGATE_WAIT (seconds to wait, X-Loopgate-Wait).\n");
 }
