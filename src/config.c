@@ -121,6 +121,9 @@ static const struct key keys[] = {
     {"hooks_default_session", "LOOPGATE_HOOKS_DEFAULT_SESSION", K_STR, OFF(hooks_default_session),
      0, 0, "",
      "session a coding agent's hook call goes to without X-Loopgate-Session (none: a 400)"},
+    {"hooks_wait_max", "LOOPGATE_HOOKS_WAIT_MAX", K_INT, OFF(hooks_wait_max), 1, 86400, "900",
+     "longest wait of a hook call, in seconds: a larger X-Loopgate-Wait is lowered to it (keep "
+     "it above the agents' hook timeouts, 600 s, and nginx's fastcgi_read_timeout above it)"},
     {"mcp_allowed_origins", "LOOPGATE_MCP_ALLOWED_ORIGINS", K_STR, OFF(mcp_allowed_origins), 0, 0,
      "", "browser Origins allowed to call /mcp, comma-separated (none: any Origin is refused)"},
     {"mcp_sessions_max", "LOOPGATE_MCP_SESSIONS_MAX", K_INT, OFF(mcp_sessions_max), 1, 10000000,

@@ -95,6 +95,7 @@ struct config {
     int webhook_host_concurrency;
     char *mcp_default_session;
     char *hooks_default_session;
+    int hooks_wait_max;
     char *mcp_allowed_origins;
     int mcp_sessions_max;
     int mcp_session_idle;

@@ -16,6 +16,7 @@
 #include "db.h"
 #include "decide.h"
 #include "events.h"
+#include "hooks.h"
 #include "log.h"
 #include "notify.h"
 #include "params.h"
@@ -579,6 +580,21 @@ static int vote_params(json_t *d, json_t *edit, json_t **out, struct lg_error *e
     return 0;
 }
 
+/*
+ * Whether the person can read request detail `d` whole in the console: a
+ * coding agent's call whose message had to be cut (HOOKS_CUT_MARK) only
+ * with its tool input stored, which the request page shows whole.
+ */
+static bool readable_whole(json_t *d)
+{
+    const char *m = json_string_value(json_object_get(d, "message"));
+    size_t n = m ? strlen(m) : 0, k = strlen(HOOKS_CUT_MARK);
+
+    if (n < k || strcmp(m + n - k, HOOKS_CUT_MARK))
+        return true;
+    return json_is_object(json_object_get(d, "tool_input"));
+}
+
 void console_vote(struct http_req *r)
 {
     const struct console_user *u = r->console;
@@ -613,6 +629,10 @@ void console_vote(struct http_req *r)
         rc = vote_from_body(body, d, &v, &hold, &err);
     if (rc == 0 && json_object_get(body, "params"))
         rc = vote_params(d, json_object_get(body, "params"), &v.params, &err);
+    if (rc == 0 && v.approve && !readable_whole(d))
+        rc = lg_fail(&err, 409, "message_cut",
+                     "this call's message was cut and its whole input is not stored, so nobody "
+                     "can read all of it: it can only be denied");
     if (rc < 0)
         goto out;
     v.reason = reason;

@@ -20,18 +20,19 @@
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f,
-        "Usage: loopgate hook claude-code|codex|gemini [--url URL] [--fail-closed]\n\n"
-        "A command hook for a coding agent: reads the hook's JSON on stdin, asks the\n"
-        "Loopgate server (POST URL/v1/hooks/AGENT) and prints its answer in the agent's\n"
-        "format.\n\n"
-        "  --url URL       the server (else $LOOPGATE_URL, else http://127.0.0.1:8080)\n"
-        "  --fail-closed   no answer from the server: exit 2 (the agent reads: deny; Claude\n"
-        "                  Code also gets a deny on stdout, as its PermissionRequest needs);\n"
-        "                  without it, exit 1 (the agent reads: the hook failed, ask locally)\n\n"
-        "Environment: LOOPGATE_API_KEY (the key), LOOPGATE_SESSION (the Loopgate session,\n"
-        "X-Loopgate-Session), LOOPGATE_WAIT (seconds to wait, X-Loopgate-Wait).\n");
+    fprintf(f, "Usage: loopgate hook claude-code|codex|gemini [--url URL] [--fail-closed]\n\n"
+               "A command hook for a coding agent: reads the hook's JSON on stdin, asks the\n"
+               "Loopgate server (POST URL/v1/hooks/AGENT) and prints its answer in the agent's\n"
+               "format.\n\n"
+               "  --url URL       the server (else $LOOPGATE_URL, else http://127.0.0.1:8080)\n"
+               "  --fail-closed   no answer from the server (unreachable, an error, or a 200 that\n"
+               "                  is no decision in the agent's format): exit 2 (the agent reads:\n"
+               "                  deny; Claude Code also gets a deny on stdout, as its\n"
+               "                  PermissionRequest needs); without it, exit 1 (the agent reads:\n"
+               "                  the hook failed: a PermissionRequest asks locally, Claude\n"
+               "                  Code's PreToolUse goes on through its own permission mode)\n\n"
+               "Environment: LOOPGATE_API_KEY (the key), LOOPGATE_SESSION (the Loopgate session,\n"
+               "X-Loopgate-Session), LOOPGATE_WAIT (seconds to wait, X-Loopgate-Wait).\n");
 }
 
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
@@ -130,6 +131,44 @@ static int fail(const struct failing *f, const char *fmt, const char *what)
     return f->closed ? 2 : 1;
 }
 
+static bool one_of(const char *s, const char *a, const char *b, const char *c)
+{
+    return s && (!strcmp(s, a) || !strcmp(s, b) || (c && !strcmp(s, c)));
+}
+
+/*
+ * Whether `j` is the answer the agent reads as a decision: Claude Code's
+ * for the event its input `in` names (PreToolUse: permissionDecision allow,
+ * deny or ask; else PermissionRequest: decision.behavior allow or deny),
+ * Codex's PermissionRequest decision, Gemini CLI's decision. Anything else
+ * (a proxy's page, a health check's JSON) is no answer.
+ */
+static bool answer_ok(const char *agent, json_t *j, const struct sbuf *in)
+{
+    json_t *hso = json_object_get(j, "hookSpecificOutput"), *q = NULL;
+    const char *name = json_string_value(json_object_get(hso, "hookEventName")), *event = NULL;
+    bool ok;
+
+    if (!strcmp(agent, "gemini"))
+        return one_of(json_string_value(json_object_get(j, "decision")), "allow", "deny", NULL);
+    if (!name)
+        return false;
+    if (!strcmp(agent, "claude-code") && in->p && json_depth_ok(in->p, in->len, LG_JSON_DEPTH_MAX))
+        q = json_loadb(in->p, in->len, 0, NULL);
+    event = json_string_value(json_object_get(q, "hook_event_name"));
+    if (event && !strcmp(event, "PreToolUse"))
+        ok = !strcmp(name, "PreToolUse") &&
+             one_of(json_string_value(json_object_get(hso, "permissionDecision")), "allow", "deny",
+                    "ask");
+    else
+        ok =
+            !strcmp(name, "PermissionRequest") &&
+            one_of(json_string_value(json_object_get(json_object_get(hso, "decision"), "behavior")),
+                   "allow", "deny", NULL);
+    json_decref(q);
+    return ok;
+}
+
 int hookcli_main(int argc, char **argv)
 {
     static const struct option opts[] = {{"url", required_argument, NULL, 'u'},
@@ -223,6 +262,10 @@ int hookcli_main(int argc, char **argv)
         lg_snprintf(why, sizeof(why), "the server answered %ld: %s", status,
                     msg ? msg : "no JSON answer");
         rc = fail(&failing, "%s", why);
+        goto out;
+    }
+    if (!answer_ok(agent, j, &in)) {
+        rc = fail(&failing, "%s", "the server answered 200 with no decision for this agent");
         goto out;
     }
     fwrite(ans.p, 1, ans.len, stdout);

@@ -2,13 +2,17 @@
  * hooks.c - see hooks.h.
  *
  * A call is parsed with bounds (hooks_parse), rendered for reading on a
- * phone (the tool, the command or the file path, a diff for an edit, the
- * working directory and the agent session), submitted like any request
+ * phone (the tool; a shell tool's command, an input's file path with a diff
+ * for each edit, or the whole input; every field no diff or command shows;
+ * the agent's description on one line last; the working directory and the
+ * agent session as metadata), submitted like any request
  * (validate_submit, store_request_submit), waited for (wait_poll), and
  * answered (hooks_decide, hooks_answer). Edits go through the request's
  * params: Bash {command}, Write {file_path, content}, Edit {file_path,
  * old_string, new_string}, each with a schema that keeps the person to
- * those fields; a tool input too large for params is asked without them.
+ * those fields; a tool input too large for params, or whose params would
+ * cut a Telegram message that fits whole without them, is asked without
+ * them.
  */
 #include "hooks.h"
 
@@ -30,8 +34,9 @@
 #define SUGGESTIONS_MAX 32
 /* Bytes of the rendered call kept; Telegram cuts further and links the rest. */
 #define MESSAGE_CAP 12000
-#define META_CAP 1024 /* bytes of each metadata value */
-#define SESSION_LABEL "Allow for this session"
+#define META_CAP 1024     /* bytes of each metadata value */
+#define WHY_MAX_CHARS 200 /* code points of the agent's description shown */
+#define SESSION_LABEL "Allow this exact call for this session"
 #define SESSION_RULE_EXPIRES (7 * 86400) /* an agent session's rule outlives no session */
 
 static const char *agent_label(enum hooks_agent a)
@@ -205,32 +210,248 @@ static void diff_lines(struct sbuf *b, const char *mark, const char *s)
     }
 }
 
-/* The call as a person reads it on a phone, cut to MESSAGE_CAP bytes (new string). */
+/* Whether `s` holds an ASCII control character (so it would not stay on one line). */
+static bool has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+/* `s` on one line: as it is, or as a JSON string when it holds a control character. */
+static void one_line(struct sbuf *b, const char *s)
+{
+    json_t *j;
+    char *d;
+
+    if (!has_control(s)) {
+        sb_puts(b, s);
+        return;
+    }
+    j = json_string(s);
+    d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    sb_puts(b, d ? d : "\"?\"");
+    free(d);
+    json_decref(j);
+}
+
+/*
+ * The agent's description on one line after everything else: control
+ * characters become spaces, at most WHY_MAX_CHARS code points (then "…").
+ */
+static void why_line(struct sbuf *b, const char *why)
+{
+    size_t chars = 0;
+
+    if (!why || !*why)
+        return;
+    sb_puts(b, "Why: ");
+    for (const unsigned char *p = (const unsigned char *)why; *p;) {
+        size_t n = 1;
+
+        if (*p >= 0xc0)
+            while ((p[n] & 0xc0) == 0x80)
+                n++;
+        if (chars++ == WHY_MAX_CHARS) {
+            sb_puts(b, "\xE2\x80\xA6");
+            break;
+        }
+        if (*p < 0x20 || *p == 0x7f)
+            sb_puts(b, " ");
+        else
+            sb_append(b, (const char *)p, n);
+        p += n;
+    }
+    sb_puts(b, "\n");
+}
+
+/* Whether `tool` is a shell tool: one whose rule text is its command (policy_text). */
+static bool shell_tool(const char *tool)
+{
+    json_t *probe = json_pack("{s:s}", "command", "x");
+    char *text = policy_text(tool, probe);
+    bool shell = text && !strcmp(text, "x");
+
+    free(text);
+    json_decref(probe);
+    return shell;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool listed_key(const char *const *keys, const char *k)
+{
+    for (; *keys; keys++)
+        if (!strcmp(*keys, k))
+            return true;
+    return false;
+}
+
+/*
+ * Every field of the input not in `shown` (NULL-terminated), one line each
+ * in key order: the key, then its value as compact JSON.
+ */
+static void other_fields(struct sbuf *b, json_t *input, const char *const *shown)
+{
+    size_t n = 0, i = 0;
+    const char **keys, *k;
+    json_t *v;
+
+    json_object_foreach(input, k, v)
+    {
+        if (!listed_key(shown, k))
+            n++;
+    }
+    if (!n)
+        return;
+    keys = xmalloc(n * sizeof(*keys));
+    json_object_foreach(input, k, v)
+    {
+        if (!listed_key(shown, k))
+            keys[i++] = k;
+    }
+    qsort(keys, n, sizeof(*keys), key_cmp);
+    for (i = 0; i < n; i++) {
+        char *d = json_dumps(json_object_get(input, keys[i]), JSON_ENCODE_ANY | JSON_COMPACT);
+        one_line(b, keys[i]);
+        sb_puts(b, ": ");
+        sb_puts(b, d ? d : "?");
+        sb_puts(b, "\n");
+        free(d);
+    }
+    free(keys);
+}
+
+/* Whether `e` is one edit: {old_string, new_string, replace_all?} and nothing else. */
+static bool edit_ok(json_t *e)
+{
+    const char *k;
+    json_t *v;
+
+    if (!json_is_object(e) || !json_is_string(json_object_get(e, "old_string")) ||
+        !json_is_string(json_object_get(e, "new_string")))
+        return false;
+    json_object_foreach(e, k, v)
+    {
+        if (strcmp(k, "old_string") && strcmp(k, "new_string") &&
+            (strcmp(k, "replace_all") || !json_is_boolean(v)))
+            return false;
+    }
+    return true;
+}
+
+/* One edit as a diff, headed by its number of `n` and whether it replaces every occurrence. */
+static void edit_diff(struct sbuf *b, json_t *e, size_t i, size_t n)
+{
+    bool every = json_is_true(json_object_get(e, "replace_all"));
+
+    if (n > 1)
+        sb_printf(b, "Edit %zu of %zu%s:\n", i + 1, n, every ? " (every occurrence)" : "");
+    else if (every)
+        sb_puts(b, "Replace every occurrence:\n");
+    diff_lines(b, "- ", json_string_value(json_object_get(e, "old_string")));
+    diff_lines(b, "+ ", json_string_value(json_object_get(e, "new_string")));
+}
+
+/* Whether `edits` is a non-empty array of edits (edit_ok). */
+static bool edits_ok(json_t *edits)
+{
+    size_t i;
+    json_t *e;
+
+    if (!json_is_array(edits) || !json_array_size(edits))
+        return false;
+    json_array_foreach(edits, i, e)
+    {
+        if (!edit_ok(e))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * A file tool's input: the path, then a diff per edit (Edit's own fields,
+ * MultiEdit's `edits`) or the new content, then every other field.
+ */
+static void render_file(struct sbuf *b, const struct hooks_call *hc, const char *path)
+{
+    const char *shown[8];
+    json_t *edits = json_object_get(hc->input, "edits");
+    const char *content = input_str(hc, "content");
+    int n = 0;
+
+    shown[n++] = "file_path";
+    shown[n++] = "description";
+    sb_puts(b, "File: ");
+    one_line(b, path);
+    sb_puts(b, "\n");
+    if (json_is_string(json_object_get(hc->input, "old_string")) &&
+        json_is_string(json_object_get(hc->input, "new_string"))) {
+        edit_diff(b, hc->input, 0, 1);
+        shown[n++] = "old_string";
+        shown[n++] = "new_string";
+        if (json_is_boolean(json_object_get(hc->input, "replace_all")))
+            shown[n++] = "replace_all";
+    }
+    if (edits_ok(edits)) {
+        size_t i, count = json_array_size(edits);
+        json_t *e;
+
+        json_array_foreach(edits, i, e)
+        {
+            edit_diff(b, e, i, count);
+        }
+        shown[n++] = "edits";
+    }
+    if (content) {
+        sb_puts(b, "New content:\n");
+        diff_lines(b, "+ ", content);
+        shown[n++] = "content";
+    }
+    shown[n] = NULL;
+    other_fields(b, hc->input, shown);
+}
+
+/*
+ * The call as a person reads it on a phone, cut to MESSAGE_CAP bytes (new
+ * string). Everything the agent wrote is either marked line by line (the
+ * command's lines begin "$ " then "> ", a diff's "- " and "+ "), or on one
+ * line (the path, each other field as JSON, the description last), so it
+ * cannot draw a line that looks like a request of its own.
+ */
 static char *render(const struct hooks_call *hc)
 {
+    static const char *const shell_shown[] = {"command", "description", NULL};
     const char *cmd = input_str(hc, "command"), *path = input_str(hc, "file_path");
-    const char *old_s = input_str(hc, "old_string"), *new_s = input_str(hc, "new_string");
-    const char *content = input_str(hc, "content"), *why = input_str(hc, "description");
     struct sbuf b = {0};
     size_t keep;
     char *out;
 
     sb_printf(&b, "%s wants to use %s\n", agent_label(hc->agent), hc->tool);
-    if (why && *why)
-        sb_printf(&b, "Why: %s\n", why);
-    if (cmd) {
-        sb_printf(&b, "$ %s\n", cmd);
-    } else if (path) {
-        sb_printf(&b, "File: %s\n", path);
-        if (old_s && new_s) {
-            diff_lines(&b, "- ", old_s);
-            diff_lines(&b, "+ ", new_s);
-        } else if (content) {
-            sb_puts(&b, "New content:\n");
-            sb_puts(&b, content);
+    if (cmd && shell_tool(hc->tool)) {
+        sb_puts(&b, "$ ");
+        for (const char *s = cmd;;) {
+            const char *nl = strchr(s, '\n');
+            size_t n = nl ? (size_t)(nl - s) : strlen(s);
+
+            sb_append(&b, s, n);
             sb_puts(&b, "\n");
+            if (!nl)
+                break;
+            s = nl + 1;
+            sb_puts(&b, "> ");
         }
+        other_fields(&b, hc->input, shell_shown);
+        why_line(&b, input_str(hc, "description"));
+    } else if (path) {
+        render_file(&b, hc, path);
+        why_line(&b, input_str(hc, "description"));
     } else {
+        /* the whole input: JSON keeps every string on one line */
         char *j = json_dumps(hc->input, JSON_INDENT(1) | JSON_SORT_KEYS);
         sb_puts(&b, j ? j : "{}");
         sb_puts(&b, "\n");
@@ -238,9 +459,9 @@ static char *render(const struct hooks_call *hc)
     }
     keep = utf8_cut(b.p, b.len, MESSAGE_CAP);
     if (keep < b.len) {
-        out = xmalloc(keep + 16);
+        out = xmalloc(keep + sizeof(HOOKS_CUT_MARK));
         memcpy(out, b.p, keep);
-        memcpy(out + keep, "\n[cut]", 7);
+        memcpy(out + keep, HOOKS_CUT_MARK, sizeof(HOOKS_CUT_MARK));
     } else {
         out = xstrdup(b.p);
     }
@@ -310,15 +531,66 @@ static json_t *edit_params(const struct hooks_call *hc, json_t **schema)
     return p;
 }
 
+/* Whether every field of the input but the `ok` ones (NULL-terminated) and "description" is absent.
+ */
+static bool only_fields(json_t *input, const char *const *ok)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(input, k, v)
+    {
+        if (strcmp(k, "description") && !listed_key(ok, k))
+            return false;
+    }
+    return true;
+}
+
 /*
- * Whether "Allow for this session" is offered for `hc`: only for a call
- * that names its agent session (a rule for any session would be too
- * broad), by Claude Code when it suggested permissions, always by Codex and
- * Gemini CLI.
+ * Whether the session rule (policy_text's exact text) would let through
+ * only the call the person saw: a shell tool's command with no other field
+ * but its timeout; another tool's whole input; a file tool's path with no
+ * other field, so never a write (Write, Edit, MultiEdit, NotebookEdit...):
+ * a rule on a path would allow any later content there.
+ */
+static bool session_rule_exact(const struct hooks_call *hc)
+{
+    static const char *const shell_ok[] = {"command", "timeout", NULL};
+    char *text, *whole;
+    bool exact;
+    const char *k;
+    json_t *v;
+
+    if (shell_tool(hc->tool) && input_str(hc, "command"))
+        return only_fields(hc->input, shell_ok);
+    text = policy_text(hc->tool, hc->input);
+    whole = json_dumps(hc->input, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    exact = text && whole && !strcmp(text, whole);
+    if (!exact && text) {
+        /* a file tool's rule text is its path: exact when nothing else is asked */
+        exact = true;
+        json_object_foreach(hc->input, k, v)
+        {
+            if (strcmp(k, "description") &&
+                (!json_is_string(v) || strcmp(json_string_value(v), text)))
+                exact = false;
+        }
+    }
+    free(text);
+    free(whole);
+    return exact;
+}
+
+/*
+ * Whether "Allow this exact call for this session" is offered for `hc`:
+ * only for a call that names its agent session (a rule for any session
+ * would be too broad) and whose session rule lets through only this call
+ * (session_rule_exact); by Claude Code when it suggested permissions,
+ * always by Codex and Gemini CLI.
  */
 static bool offers_session(const struct hooks_call *hc)
 {
-    if (!hc->agent_session)
+    if (!hc->agent_session || !session_rule_exact(hc))
         return false;
     if (hc->agent == HOOKS_CLAUDE_CODE)
         return !hc->pre_tool_use && hc->suggestions;
@@ -371,6 +643,25 @@ int hooks_submit(const struct config *cfg, const struct actor *who, const struct
         body = hooks_request_body(hc, session, wait_s, false);
         rc = validate_submit(body, cfg->request_timeout, &in, err);
     }
+    if (rc == 0 && json_object_get(body, "params") && policy_message_cut(&in)) {
+        /*
+         * The params (the command or text again, for /edit) would cut a
+         * message that fits whole without them: ask without them, so that
+         * the call can be approved in Telegram, unedited.
+         */
+        json_t *bare = hooks_request_body(hc, session, wait_s, false);
+        struct submit_in in2;
+        struct lg_error e2;
+
+        if (bare && validate_submit(bare, cfg->request_timeout, &in2, &e2) == 0 &&
+            !policy_message_cut(&in2)) {
+            json_decref(body);
+            body = bare;
+            in = in2;
+        } else {
+            json_decref(bare);
+        }
+    }
     if (rc == 0)
         rc = store_request_submit(who, &in, NULL, NULL, cfg->max_concurrent_requests, &queued, &out,
                                   err);
@@ -404,14 +695,24 @@ void hooks_abandon(const struct actor *who, const char *id)
  * session. Whether it was added; the call itself is allowed either way.
  */
 static bool allow_session(const struct actor *who, const struct hooks_call *hc, const char *session,
-                          const char *name)
+                          json_t *poll)
 {
     struct lg_error err;
-    char *text = policy_text(hc->tool, hc->input), *re = NULL, by[160];
+    char *text = policy_text(hc->tool, hc->input), *re = NULL, by[200], person[96];
+    json_t *responder = json_object_get(poll, "responder");
+    json_int_t tg = json_integer_value(json_object_get(responder, "id"));
+    const char *name = json_string_value(json_object_get(responder, "name"));
+    const char *rid = json_string_value(json_object_get(poll, "request_id"));
     int64_t rule = 0;
     int rc = -1;
 
-    lg_snprintf(by, sizeof(by), "%s (Allow for this session)", name && *name ? name : "a person");
+    /* who, as a vote names them: a Telegram user by id (a display name is its owner's choice) */
+    if (tg > 0)
+        lg_snprintf(person, sizeof(person), "telegram:%lld", (long long)tg);
+    else
+        utf8_strlcpy(person, name && *name ? name : "a person", 64);
+    lg_snprintf(by, sizeof(by), "%s (Allow this exact call for this session, request %.40s)",
+                person, rid ? rid : "?");
     if (text && (re = policy_exact_regex(text, &err)) != NULL)
         rc = policy_allow_for_session(who->tenant, session, hc->agent_session, hc->tool, re,
                                       SESSION_RULE_EXPIRES, by, &rule, &err);
@@ -456,7 +757,7 @@ void hooks_decide(const struct actor *who, const struct hooks_call *hc, const ch
     /* The person's choice stands even if the rule could not be added (logged). */
     if (response && !strcmp(response, SESSION_LABEL) && offers_session(hc)) {
         v->for_session = true;
-        (void)allow_session(who, hc, session, name);
+        (void)allow_session(who, hc, session, poll);
     }
     if (json_is_true(json_object_get(poll, "edited")) &&
         json_is_object(json_object_get(poll, "params"))) {
@@ -471,19 +772,56 @@ void hooks_verdict_free(struct hooks_verdict *v)
     v->updated_input = NULL;
 }
 
-/* Claude Code's permission suggestions, kept for this session only (new reference). */
+/*
+ * Whether Claude Code's suggestion `sug` grants exactly this call: an
+ * allow rule (addRules) for this shell tool whose content is the very
+ * command, with no wildcard Claude Code would read in it. Anything else
+ * (setMode, addDirectories, a prefix rule such as "npm test:*", a rule
+ * without content, which covers the whole tool) grants more than the
+ * person saw.
+ */
+static bool suggestion_exact(const struct hooks_call *hc, json_t *sug)
+{
+    const char *type = json_string_value(json_object_get(sug, "type"));
+    const char *beh = json_string_value(json_object_get(sug, "behavior"));
+    const char *cmd = input_str(hc, "command");
+    json_t *rules = json_object_get(sug, "rules"), *r;
+    size_t i;
+
+    if (!type || strcmp(type, "addRules") || !beh || strcmp(beh, "allow") || !cmd ||
+        strchr(cmd, '*') || !shell_tool(hc->tool) || !json_is_array(rules) ||
+        !json_array_size(rules))
+        return false;
+    json_array_foreach(rules, i, r)
+    {
+        const char *tool = json_string_value(json_object_get(r, "toolName"));
+        const char *content = json_string_value(json_object_get(r, "ruleContent"));
+
+        if (!tool || strcmp(tool, hc->tool) || !content || strcmp(content, cmd))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The session permission handed back to Claude Code: one rule allowing
+ * this very command, built by Loopgate, when Claude Code suggested exactly
+ * that (suggestion_exact); NULL otherwise (Loopgate's own session rule
+ * still lets the same call through).
+ */
 static json_t *session_permissions(const struct hooks_call *hc)
 {
-    json_t *out = json_array(), *s;
+    json_t *s;
     size_t i;
 
     json_array_foreach(hc->suggestions, i, s)
     {
-        json_t *c = json_deep_copy(s);
-        json_object_set_new(c, "destination", json_string("session"));
-        json_array_append_new(out, c);
+        if (suggestion_exact(hc, s))
+            return json_pack("[{s:s, s:[{s:s, s:s}], s:s, s:s}]", "type", "addRules", "rules",
+                             "toolName", hc->tool, "ruleContent", input_str(hc, "command"),
+                             "behavior", "allow", "destination", "session");
     }
-    return out;
+    return NULL;
 }
 
 json_t *hooks_answer(const struct hooks_call *hc, const struct hooks_verdict *v)
@@ -520,8 +858,9 @@ json_t *hooks_answer(const struct hooks_call *hc, const struct hooks_verdict *v)
         d = json_pack("{s:s}", "behavior", "allow");
         if (v->updated_input)
             json_object_set(d, "updatedInput", v->updated_input);
-        if (v->for_session && hc->suggestions)
-            json_object_set_new(d, "updatedPermissions", session_permissions(hc));
+        json_t *perms = v->for_session ? session_permissions(hc) : NULL;
+        if (perms)
+            json_object_set_new(d, "updatedPermissions", perms);
     }
     return json_pack("{s:{s:s, s:o}}", "hookSpecificOutput", "hookEventName", "PermissionRequest",
                      "decision", d);
@@ -554,17 +893,83 @@ int hooks_call_session(struct http_req *r, enum hooks_agent agent, const char **
 int hooks_call_wait(struct http_req *r, enum hooks_agent agent, struct lg_error *err)
 {
     const char *h = http_param(r, "HTTP_X_LOOPGATE_WAIT");
+    int max = r->cfg->hooks_wait_max > 0 ? r->cfg->hooks_wait_max : HOOKS_WAIT_MAX_DEFAULT;
     int64_t s;
 
     if (!h)
-        return agent == HOOKS_GEMINI  ? HOOKS_WAIT_GEMINI
-               : agent == HOOKS_CODEX ? HOOKS_WAIT_CODEX
-                                      : HOOKS_WAIT_CLAUDE;
-    if (parse_int64(h, &s) < 0 || s < 1 || s > TIMEOUT_MAX_SECONDS)
+        s = agent == HOOKS_GEMINI  ? HOOKS_WAIT_GEMINI
+            : agent == HOOKS_CODEX ? HOOKS_WAIT_CODEX
+                                   : HOOKS_WAIT_CLAUDE;
+    else if (parse_int64(h, &s) < 0 || s < 1)
         return lg_fail(err, 400, "invalid_header",
-                       "X-Loopgate-Wait must be a whole number of seconds, 1-%d",
-                       TIMEOUT_MAX_SECONDS);
-    return (int)s;
+                       "X-Loopgate-Wait must be a whole number of seconds, 1 or more (at most "
+                       "hooks_wait_max, %d, is waited)",
+                       max);
+    return s > max ? max : (int)s;
+}
+
+/*
+ * Wait up to `total` seconds for request `id` in slices of HOOKS_WAIT_SLICE
+ * seconds, checking between them that the caller is still there. When it
+ * has gone, the request is canceled (nobody is left to read a decision;
+ * its message says so) and -1 returned with a 499.
+ */
+static int wait_for_person(struct http_req *r, const char *id, int total, json_t **out,
+                           struct lg_error *err)
+{
+    json_t *poll = NULL;
+    int done = 0, rc;
+
+    for (;;) {
+        int slice = total - done > HOOKS_WAIT_SLICE ? HOOKS_WAIT_SLICE : total - done;
+        rc = wait_poll(r->cfg, &r->who, id, slice, &poll, err);
+        if (rc < 0)
+            break;
+        done += slice;
+        if (json_is_true(json_object_get(poll, "completed")) || done >= total)
+            break;
+        json_decref(poll);
+        poll = NULL;
+        if (http_client_gone(r)) {
+            log_info("hook wait ended: the client has gone", "tenant=%s request=%s waited_s=%d",
+                     r->who.tenant, id, done);
+            rc = lg_fail(err, 499, "client_gone", "the client closed the connection");
+            break;
+        }
+    }
+    if (rc < 0) {
+        json_decref(poll);
+        poll = NULL;
+    }
+    *out = poll;
+    return rc;
+}
+
+/*
+ * The deny an agent reads for a call Loopgate refused after authenticating
+ * it (a malformed body, an unknown or inactive session, a limit): a non-2xx
+ * answer is no decision to a hook, and Claude Code's PreToolUse would then
+ * go on through its own permission mode. The event of a body that could
+ * not be parsed is guessed from its text (PreToolUse when it names it).
+ */
+static json_t *refusal(struct http_req *r, enum hooks_agent agent, json_t *body,
+                       const struct lg_error *err)
+{
+    struct hooks_verdict v;
+    struct hooks_call hc;
+    const char *event = json_string_value(json_object_get(body, "hook_event_name"));
+
+    memset(&v, 0, sizeof(v));
+    memset(&hc, 0, sizeof(hc));
+    hc.agent = agent;
+    if (agent == HOOKS_CLAUDE_CODE)
+        hc.pre_tool_use = body ? event && !strcmp(event, "PreToolUse")
+                               : r->body && memmem(r->body, r->body_len, "\"PreToolUse\"", 12);
+    snprintf(v.reason, sizeof(v.reason), "Loopgate refused this call (%d %s): %s", err->status,
+             err->code, err->message);
+    if (!utf8_valid(v.reason, strlen(v.reason)))
+        lg_strlcpy(v.reason, "Loopgate refused this call", sizeof(v.reason));
+    return hooks_answer(&hc, &v);
 }
 
 static void handle(struct http_req *r, enum hooks_agent agent)
@@ -589,7 +994,7 @@ static void handle(struct http_req *r, enum hooks_agent agent)
     if (rc < 0)
         goto out;
     /* A second more than the request's own timeout, so that its expiry usually lands first. */
-    if (wait_poll(r->cfg, &r->who, id, wait_s + 1, &poll, &err) < 0) {
+    if (wait_for_person(r, id, wait_s + 1, &poll, &err) < 0) {
         hooks_abandon(&r->who, id);
         rc = -1;
         goto out;
@@ -600,6 +1005,12 @@ static void handle(struct http_req *r, enum hooks_agent agent)
              session, id, agent_client(agent), v.allow);
     hooks_verdict_free(&v);
 out:
+    if (rc < 0 && err.status != 499) {
+        log_info("hook refused", "tenant=%s via=%s status=%d code=%s", r->who.tenant,
+                 agent_client(agent), err.status, err.code);
+        out = refusal(r, agent, body, &err);
+        rc = 0;
+    }
     if (rc < 0)
         http_send_error(r, &err);
     else

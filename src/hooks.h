@@ -14,12 +14,14 @@
  *     or the file's text with /edit): allow with updatedInput, the tool input
  *     with the edited fields replaced (Claude Code only: Codex refuses an
  *     answer that carries updatedInput, Gemini has no such field);
- *   - "Allow for this session" (offered when the call names its agent
- *     session: by Claude Code with permission_suggestions, always by Codex
- *     and Gemini CLI): allow, and a rule (policy.h) lets exactly the same
- *     call through in that agent session from then on without asking;
- *     Claude Code also gets its suggestions back as updatedPermissions with
- *     destination "session";
+ *   - "Allow this exact call for this session" (offered when the call
+ *     names its agent session, by Claude Code with permission_suggestions,
+ *     always by Codex and Gemini CLI, and only when the rule lets nothing
+ *     but this call through: never for a file write): allow, and a rule
+ *     (policy.h) lets exactly the same call through in that agent session
+ *     from then on without asking; Claude Code also gets back, as
+ *     updatedPermissions with destination "session", an allow rule for the
+ *     very command when it suggested exactly that, and nothing wider;
  *   - denied: deny with the person's reason, which the model reads;
  *   - no decision within the wait: deny, "No one approved this in N s
  *     (Loopgate)"; the request's own timeout is the same wait, so it is
@@ -52,6 +54,14 @@ enum hooks_agent {
 #define HOOKS_WAIT_CLAUDE 540
 #define HOOKS_WAIT_CODEX 540
 #define HOOKS_WAIT_GEMINI 50
+/*
+ * The end of a call's message that had to be cut (MESSAGE_CAP): the tool
+ * input it left out is read whole in the console (requests.tool_input);
+ * without that input stored, such a request can only be denied.
+ */
+#define HOOKS_CUT_MARK "\n[cut]"
+#define HOOKS_WAIT_MAX_DEFAULT 900 /* hooks_wait_max's default: above the agents' 600 s */
+#define HOOKS_WAIT_SLICE 5         /* seconds between checks that the caller is still there */
 
 /* One tool call an agent asks about. Strings and JSON are borrowed from the parsed body. */
 struct hooks_call {
@@ -67,7 +77,7 @@ struct hooks_call {
 /* The outcome of a tool call. */
 struct hooks_verdict {
     bool allow;
-    bool for_session;      /* "Allow for this session" was pressed */
+    bool for_session;      /* "Allow this exact call for this session" was pressed */
     json_t *updated_input; /* the edited tool input (new reference), or NULL */
     char reason[600];      /* why, as the model reads it */
 };
@@ -91,7 +101,7 @@ int hooks_parse(enum hooks_agent agent, json_t *body, struct hooks_call *hc,
 /*
  * The /hitl/request body that asks about `hc` in `session` (new reference;
  * pure): the call rendered for a phone as its message, the buttons (with
- * "Allow for this session" when offered), cwd and agent session as
+ * "Allow this exact call for this session" when offered), cwd and agent session as
  * metadata, timeout `wait_s` with on_timeout deny, tool and tool_input for
  * policy rules, and with `with_params` the fields a person may edit
  * (params and params_schema, Claude Code's Bash, Write and Edit only).
@@ -115,7 +125,7 @@ void hooks_abandon(const struct actor *who, const char *id);
 
 /*
  * The verdict of `hc` from its request's poll body `poll` (NULL or not
- * final: no decision within `wait_s`). "Allow for this session" also adds
+ * final: no decision within `wait_s`). "Allow this exact call for this session" adds
  * the rule that lets the same call through in that agent session (policy.h).
  * `v` is filled always; free it with hooks_verdict_free.
  */
@@ -132,8 +142,9 @@ int hooks_call_session(struct http_req *r, enum hooks_agent agent, const char **
                        struct lg_error *err) LG_MUST_CHECK;
 
 /*
- * How long a call waits: the header X-Loopgate-Wait (1-86400 s; else a 400
- * naming it), else the agent's default (HOOKS_WAIT_*). Returns -1 on error.
+ * How long a call waits: the header X-Loopgate-Wait (a whole number of
+ * seconds, 1 or more; else a 400 naming it), else the agent's default
+ * (HOOKS_WAIT_*), either lowered to hooks_wait_max. Returns -1 on error.
  */
 int hooks_call_wait(struct http_req *r, enum hooks_agent agent, struct lg_error *err);
 

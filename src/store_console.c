@@ -153,7 +153,7 @@ static const struct db_stmt stmts[] = {
          "          ORDER BY a.seq LIMIT 500) a),"
          " CASE WHEN q.escalated_at IS NOT NULL THEN q.escalate_to END,"
          " EXISTS (SELECT 1 FROM votes v WHERE v.request_id = q.id AND v.person = $6),"
-         " q.params::text," MAY_VOTE ", q.expires_at > now()"
+         " q.params::text," MAY_VOTE ", q.expires_at > now(), q.tool, q.tool_input::text"
          " FROM requests q WHERE q.id = $5::uuid AND " VISIBLE,
          true},
     [S_HISTORY] =
@@ -491,6 +491,12 @@ int store_console_request(const struct console_user *u, const char *id, json_t *
                         json_boolean(!strcmp(r.status, "pending") && !already &&
                                      col_bool(res, 0, REQ_NCOLS + 5) &&
                                      col_bool(res, 0, REQ_NCOLS + 6)));
+    /* the tool call whole, whatever its message had to leave out */
+    json_object_set_new(o, "tool",
+                        PQgetisnull(res, 0, REQ_NCOLS + 7)
+                            ? json_null()
+                            : json_string(PQgetvalue(res, 0, REQ_NCOLS + 7)));
+    json_object_set_new(o, "tool_input", col_json(res, REQ_NCOLS + 8));
     /* what a vote checks its body against: the params as submitted, never edited ones */
     json_object_set_new(o, "_submitted_params", col_json(res, REQ_NCOLS + 4));
     json_object_set_new(o, "_option_approve",

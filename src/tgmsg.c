@@ -401,8 +401,9 @@ static char *render_body(const struct lg_request *r, size_t reserve, bool *trunc
     free(msg);
     snprintf(cut_note, sizeof(cut_note),
              "\xE2\x9A\xA0\xEF\xB8\x8F Shortened to fit Telegram, so it cannot be approved "
-             "here. Read request %s whole through the API: GET /hitl/pending lists its full "
-             "message and metadata, GET /hitl/poll?request_id=%s its state.",
+             "here. Read it all in the console (request %s, with a coding agent's whole tool "
+             "input), or through the API: GET /hitl/pending lists its full message and metadata, "
+             "GET /hitl/poll?request_id=%s its state.",
              r->id, r->id);
     short_time(r->expires_at, when, sizeof(when));
     snprintf(footer, sizeof(footer), "request %s  \xC2\xB7  expires %s", r->id, when);

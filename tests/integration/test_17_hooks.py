@@ -62,6 +62,19 @@ def press(s, c, m, label, user=None, name="Ann"):
     return upd
 
 
+def refused(agent, answer, event):
+    """The reason of a deny in the agent's format (failing when it is not one)."""
+    if agent == "gemini":
+        eq(answer["decision"], "deny", answer)
+        return answer["reason"]
+    out = answer["hookSpecificOutput"]
+    if agent == "claude-code" and event == "PreToolUse":
+        eq((out["hookEventName"], out["permissionDecision"]), ("PreToolUse", "deny"), answer)
+        return out["permissionDecisionReason"]
+    eq((out["hookEventName"], out["decision"]["behavior"]), ("PermissionRequest", "deny"), answer)
+    return out["decision"]["message"]
+
+
 def test_hooks_refuse_bad_calls(s):
     register(s, "hk-400", chat())
     before = s.scalar("SELECT count(*) FROM requests WHERE session_id = 'hk-400'")
@@ -86,16 +99,27 @@ def test_hooks_refuse_bad_calls(s):
         ("claude-code", good, dict(hdr, **{"X-Loopgate-Wait": "soon"}), "X-Loopgate-Wait"),
         ("claude-code", good, dict(hdr, **{"X-Loopgate-Wait": "0"}), "X-Loopgate-Wait"),
     ]
+    # Each refusal is a 200 deny in the agent's own format naming the problem: a non-2xx
+    # answer is no decision to a hook (Claude Code's PreToolUse would go on without a person).
     for agent, body, headers, mention in cases:
         r = s.request("POST", "/v1/hooks/" + agent, json_body=body, headers=headers)
-        ok(r.status == 400 and mention in r.json["error"]["message"], (agent, mention, r))
-    # Not JSON, no key where one is required, an unknown session: precise errors too.
+        eq(r.status, 200, (agent, mention, r))
+        why = refused(agent, r.json, body.get("hook_event_name"))
+        ok(why.startswith("Loopgate refused this call (400 ") and mention in why,
+           (agent, mention, why))
+    # Not JSON (the event guessed from its text), an unknown session: a deny that says so.
     r = s.request("POST", "/v1/hooks/gemini", body="{", headers=dict(
         hdr, **{"Content-Type": "application/json"}))
-    eq(r.status, 400)
+    eq(r.status, 200)
+    ok(refused("gemini", r.json, None).startswith("Loopgate refused this call (400 invalid_json)"),
+       r.json)
+    r = s.request("POST", "/v1/hooks/claude-code", body='{"hook_event_name": "PreToolUse",',
+                  headers=dict(hdr, **{"Content-Type": "application/json"}))
+    ok(refused("claude-code", r.json, "PreToolUse").startswith("Loopgate refused this call (400 "),
+       r.json)
     r = s.request("POST", "/v1/hooks/gemini", body=fixture("gemini-before-tool"),
                   headers={"X-Loopgate-Session": "hk-none", "Content-Type": "application/json"})
-    ok(r.status == 404, r)
+    ok(refused("gemini", r.json, None).startswith("Loopgate refused this call (404 "), r.json)
     eq(s.scalar("SELECT count(*) FROM requests WHERE session_id = 'hk-400'"), before)
 
 
@@ -236,12 +260,19 @@ def test_command_hook_through_stdin(s):
     eq(proc.returncode, 0, stderr)
     eq(json.loads(stdout), {"hookSpecificOutput": {"hookEventName": "PermissionRequest",
                                                    "decision": {"behavior": "allow"}}})
-    # A refusal by the server (no session) or no server: 1, or 2 (deny) when failing closed.
+    # A refusal by the server (no session): its deny, printed as any answer.
+    p = hook_cli(s, "gemini", None)
+    so, se = p.communicate(fixture("gemini-before-tool"), timeout=30)
+    eq(p.returncode, 0, se)
+    out = json.loads(so)
+    ok(out["decision"] == "deny" and "X-Loopgate-Session header is required" in out["reason"],
+       out)
+    # A wrong key or no server: 1, or 2 (deny) when failing closed.
     for args, env, code, says in [
-            ((), {}, 1, "X-Loopgate-Session header is required"),
             ((), {"LOOPGATE_SESSION": "hk-cli", "LOOPGATE_API_KEY": "lg_wrong"}, 1,
              "the server answered 401: invalid or revoked API key"),
-            (("--fail-closed",), {}, 2, "denied: the hook fails closed"),
+            (("--fail-closed",), {"LOOPGATE_SESSION": "hk-cli", "LOOPGATE_API_KEY": "lg_wrong"},
+             2, "denied: the hook fails closed"),
             (("--url", "http://127.0.0.1:1", "--fail-closed"), {"LOOPGATE_SESSION": "hk-cli"}, 2,
              "could not be reached")]:
         env = dict(env)
@@ -354,8 +385,8 @@ def test_allow_for_this_session(s):
     call = Call(s, "claude-code", body, "hk-sess")
     rid = request_of(s, "hk-sess")
     _, m, msg = sent(s, rid)
-    eq(buttons(msg)[:3], [OK + "Approve", NO + "Deny", OK + "Allow for this session"])
-    press(s, c, m, OK + "Allow for this session")
+    eq(buttons(msg)[:3], [OK + "Approve", NO + "Deny", OK + "Allow this exact call for this session"])
+    press(s, c, m, OK + "Allow this exact call for this session")
     eq(call.answer(), {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": {
         "behavior": "allow", "updatedPermissions": [{
             "type": "addRules", "rules": [{"toolName": "Bash", "ruleContent": "rm -rf node_modules"}],

@@ -1,5 +1,5 @@
 // request.js - #/requests/<id> : one request whole (message, metadata,
-// options, params, votes, delivery, timeline) and the controls to decide
+// options, a coding agent's tool input, params, votes, delivery, timeline) and the controls to decide
 // it: Approve / Deny / Deny with reason for a confirmation, a button per
 // option for a choice, a text box for an input, and Approve with edits
 // when the request carries params. The server decides who may vote
@@ -57,6 +57,10 @@ function info(r) {
         h('ul', {class: 'opts'}, opts.map((o) => h('li', {class: o.approve === false ? 'deny' : o.approve ? 'approve' : ''},
             mark(o.approve) + o.label,
             h('small', {class: 'muted'}, o.approve === true ? ' approves' : o.approve === false ? ' denies' : ''))))) : null,
+    // a coding agent's call whole (its message may have had to be cut)
+    r.tool_input && typeof r.tool_input === 'object' ? h('section', {class: 'card', id: 'tool-input'},
+        h('h2', null, 'Tool input: ' + String(r.tool ?? '')),
+        h('pre', {class: 'msg scroll', id: 'tool_input'}, JSON.stringify(r.tool_input, null, 2))) : null,
     r.params && typeof r.params === 'object' && Object.keys(r.params).length ? h('section', {class: 'card'},
         h('h2', null, r.edited ? 'Params (edited)' : 'Params'),
         dl(Object.entries(r.params).map(([k, v]) => [k, show(v)]))) : null,
