@@ -36,6 +36,7 @@ struct http_req {
     int status;            /* what was answered, for the access log */
     const char *route;     /* the route table pattern matched, or "(none)" */
     struct timespec start; /* CLOCK_MONOTONIC when http_begin ran */
+    char cors[400];        /* CORS header lines every answer carries (cors.h), or "" */
 };
 
 /* Set up `r` from the CGI parameters of `fcgi`. */
