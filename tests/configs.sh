@@ -9,8 +9,9 @@
 #    include turns fastcgi_keep_conn off (the parked-request pitfall).
 # 2. nginx/loopgate-local.conf.in, rendered the way src/stack.sh renders it,
 #    passes `nginx -t`.
-# 3. systemd/ passes `systemd-analyze verify` (skipped when systemd-analyze
-#    is missing) and keeps its hardening and the paths the other files use.
+# 3. systemd/ (loopgate.socket, loopgate.service, loopgate-telegram-poll.service)
+#    passes `systemd-analyze verify` (skipped when systemd-analyze is missing)
+#    and keeps its hardening and the paths the other files use.
 # 4. build/loopgate parses its arguments and conf/loopgate.conf.
 #
 # Nothing is started: `nginx -t` opens no socket. Prints one `ok - ...` or
@@ -176,18 +177,21 @@ no_upstream_keepalive "$LOCAL_IN" "nginx/loopgate-local.conf.in: no keepalive in
 SERVICE=$ROOT/systemd/loopgate.service
 SOCKET=$ROOT/systemd/loopgate.socket
 SYSUSERS=$ROOT/systemd/loopgate.sysusers.conf
+POLLER=$ROOT/systemd/loopgate-telegram-poll.service
 
 # systemd-analyze verify wants ExecStart's binary to exist: point the copies
 # at the built one.
 units_copy() {
     mkdir -p "$TMP/units" &&
         sed "s|/usr/bin/loopgate|$BIN|g" "$SERVICE" >"$TMP/units/loopgate.service" &&
+        sed "s|/usr/bin/loopgate|$BIN|g" "$POLLER" >"$TMP/units/loopgate-telegram-poll.service" &&
         cp "$SOCKET" "$TMP/units/loopgate.socket"
 }
 
 verify_units() {
     units_copy || return 1
-    systemd-analyze verify --man=no "$TMP/units/loopgate.socket" "$TMP/units/loopgate.service"
+    systemd-analyze verify --man=no "$TMP/units/loopgate.socket" "$TMP/units/loopgate.service" \
+        "$TMP/units/loopgate-telegram-poll.service"
 }
 
 # verify only warns about misspelt settings; a misspelt hardening line would
@@ -195,7 +199,7 @@ verify_units() {
 verify_no_unknown_settings() {
     units_copy || return 1
     systemd-analyze verify --man=no "$TMP/units/loopgate.socket" "$TMP/units/loopgate.service" \
-        >"$TMP/verify" 2>&1
+        "$TMP/units/loopgate-telegram-poll.service" >"$TMP/verify" 2>&1
     if grep -E 'Unknown (key|section|lvalue)|Failed to parse|Invalid ' "$TMP/verify"; then
         return 1
     fi
@@ -203,7 +207,7 @@ verify_no_unknown_settings() {
 
 if command -v systemd-analyze >/dev/null; then
     if [[ -x $BIN ]]; then
-        check "systemd-analyze verify systemd/loopgate.socket systemd/loopgate.service" verify_units
+        check "systemd-analyze verify systemd/loopgate.socket, loopgate.service, loopgate-telegram-poll.service" verify_units
         check "systemd-analyze verify: no unknown or unparsable settings" verify_no_unknown_settings
     else
         fail "systemd-analyze verify needs $BIN; run make"
@@ -241,6 +245,18 @@ stop_timeout_fits() {
     [[ -n $stop && -n $conf ]] && ((stop > conf + 3))
 }
 check "loopgate.service: TimeoutStopSec exceeds shutdown_timeout + 3 s" stop_timeout_fits
+
+# The poller: the same sandbox and identity, and the command that polls.
+for line in '^NoNewPrivileges=yes$' '^ProtectSystem=strict$' '^PrivateTmp=yes$' \
+    '^User=loopgate$' '^CapabilityBoundingSet=$' '^SystemCallFilter=@system-service$' \
+    '^RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6$' '^MemoryDenyWriteExecute=yes$' \
+    '^EnvironmentFile=-?/etc/loopgate/secrets.env$' '^Restart=on-failure$'; do
+    has "$POLLER" "$line" "loopgate-telegram-poll.service: ${line//[\^\$]/}"
+done
+has "$POLLER" '^ExecStart=/usr/bin/loopgate telegram poll --config /etc/loopgate/loopgate.conf$' \
+    "loopgate-telegram-poll.service: ExecStart polls with the service's config"
+hasnt "$POLLER" '^(Requires|BindsTo)=.*loopgate\.socket' \
+    "loopgate-telegram-poll.service: needs no FastCGI socket"
 
 has "$SOCKET" '^ListenStream=/' "loopgate.socket: ListenStream"
 has "$SOCKET" '^SocketUser=loopgate$' "loopgate.socket: SocketUser=loopgate"
