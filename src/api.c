@@ -578,7 +578,7 @@ void api_handle(struct http_req *r)
     }
     if (!rt) {
         if (status == 405 && r->cors[0] && cors_is_preflight(r)) {
-            /* A browser asks before a cross-origin call: the MCP checks of Host and Origin first. */
+            /* A preflight: the MCP checks of Host and Origin come first. */
             if (!strncmp(r->path, "/mcp", 4) && mcp_check_origin(r, &err) < 0)
                 http_send_error(r, &err);
             else

@@ -9,14 +9,13 @@
 #include "util.h"
 
 /* Request headers a browser agent may send (the preflight's answer). */
-#define CORS_ALLOW_HEADERS                                                                        \
-    "Authorization, X-API-Key, Content-Type, Idempotency-Key, Mcp-Session-Id, "                   \
-    "MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID, X-Loopgate-Session, "             \
+#define CORS_ALLOW_HEADERS                                                                         \
+    "Authorization, X-API-Key, Content-Type, Idempotency-Key, Mcp-Session-Id, "                    \
+    "MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID, X-Loopgate-Session, "              \
     "X-Loopgate-Wait"
 
 /* Answer headers beyond the CORS-safelisted ones that a page may read. */
-#define CORS_EXPOSE_HEADERS                                                                       \
-    "X-Request-Id, Mcp-Session-Id, Retry-After, WWW-Authenticate, Allow"
+#define CORS_EXPOSE_HEADERS "X-Request-Id, Mcp-Session-Id, Retry-After, WWW-Authenticate, Allow"
 
 /* How long a browser may keep a preflight's answer, seconds. */
 #define CORS_MAX_AGE "600"

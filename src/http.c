@@ -165,8 +165,8 @@ void http_send_empty(struct http_req *r, int status, const char *headers)
     if (!r->fcgi)
         return;
     /* Headers of any length (a redirect with a cookie): never cut. */
-    sb_printf(&head, "Status: %d %s\r\n%s%sContent-Length: 0\r\n\r\n", status,
-              http_reason(status), headers ? headers : "", r->cors);
+    sb_printf(&head, "Status: %d %s\r\n%s%sContent-Length: 0\r\n\r\n", status, http_reason(status),
+              headers ? headers : "", r->cors);
     FCGX_PutStr(head.p, (int)head.len, r->fcgi->out);
     sb_free(&head);
 }

@@ -646,9 +646,15 @@ TEST(cors_origins)
     CHECK_EQ_INT(load_text("auth = off\ncors_allowed_origins = *\n", err, sizeof(err)), -1);
     CHECK(strstr(err, "cors_allowed_origins") && strstr(err, "auth = required"));
     static const char *const bad[] = {
-        "https://app.example.com/", "https://app.example.com/path", "app.example.com",
-        "ftp://app.example.com",    "https://App.example.com",      "https://",
-        "https://:443",             "null",                         "*, https://a.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/path",
+        "app.example.com",
+        "ftp://app.example.com",
+        "https://App.example.com",
+        "https://",
+        "https://:443",
+        "null",
+        "*, https://a.example.com",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char text[256];
