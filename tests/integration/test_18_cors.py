@@ -10,15 +10,16 @@ restarted with keys required and a config file of the test's own, and
 restarted as it was at the end.
 """
 import http.client
+import http.server
 import os
 import re
 import shutil
 import signal
 import subprocess
 import tempfile
-import time
+import threading
 
-from lg import ROOT, eq, error_is, ok, wait_for
+from lg import ROOT, eq, error_is, free_port, ok, wait_for
 
 APP = "https://app.example.test"
 DEV = "http://localhost:5173"
@@ -115,14 +116,58 @@ def _events_head(s, origin, key):
         conn.close()
 
 
+class _Page(http.server.BaseHTTPRequestHandler):
+    """An empty page: the origin a browser agent runs on."""
+
+    def do_GET(self):
+        body = b"<!doctype html><title>agent</title><p>a browser agent</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def _browser_agent(s, page_port, key):
+    """Chromium: the page on the listed origin (127.0.0.1:page_port) calls the
+    API; the same page on localhost:page_port, not listed, cannot."""
+    from test_16_browser import browser
+    res = browser(s, "cors", page="http://127.0.0.1:%d/" % page_port,
+                  other="http://localhost:%d/" % page_port, key=key)
+    got = res["listed"]
+    eq(got["submit"]["status"], 200, "the page's submit: %r" % got)
+    rid = got["submit"]["body"]["request_id"]
+    eq(s.sql("SELECT tenant, message FROM requests WHERE id = :'p1'", rid),
+       [["corsten", "Asked from http://127.0.0.1:%d" % page_port]])
+    eq((got["poll"]["status"], got["poll"]["body"]["status"]), (200, "pending"))
+    eq(got["mcp"]["status"], 200, "the page's MCP initialize: %r" % got)
+    ok(re.fullmatch(r"[0-9a-f]{64}", got["mcp"]["session"] or ""),
+       "the page reads Mcp-Session-Id: %r" % got["mcp"])
+    eq(got["unauthorized"]["status"], 401, "the page reads a 401: %r" % got)
+    other = res["unlisted"]
+    for name in ("submit", "poll", "unauthorized"):
+        ok("failed" in other[name], "an unlisted origin's %s is kept from the page: %r"
+           % (name, other[name]))
+    # The preflight stopped the unlisted page's submit before it was sent.
+    eq(s.scalar("SELECT count(*) FROM requests WHERE message LIKE 'Asked from http://localhost:%'"),
+       "0")
+
+
 def test_cors_allowed_origins(s):
     d = tempfile.mkdtemp(prefix="lgcors.")
     os.chmod(d, 0o755)
     conf = os.path.join(d, "loopgate.conf")
+    page_port = free_port()
+    pages = http.server.ThreadingHTTPServer(("127.0.0.1", page_port), _Page)
+    threading.Thread(target=pages.serve_forever, daemon=True).start()
     with open(os.path.join(ROOT, "conf/loopgate.conf")) as f:
         base = f.read()
     with open(conf, "w") as f:
-        f.write(base + '\ncors_allowed_origins = "%s, %s"\n' % (APP, DEV))
+        f.write(base + '\ncors_allowed_origins = "%s, %s, http://127.0.0.1:%d"\n'
+                % (APP, DEV, page_port))
     s.stop()
     s.start(LOOPGATE_CONFIG=conf, LOOPGATE_AUTH="required")
     try:
@@ -201,6 +246,9 @@ def test_cors_allowed_origins(s):
         eq(dict((k.lower(), v) for k, v in head).get("access-control-allow-origin"), APP,
            "the event stream's head: %r" % head)
 
+        # 4b. A real browser, fetch from a page on a listed origin and an unlisted one.
+        _browser_agent(s, page_port, key)
+
         # 5. Another origin's request is served (keys decide who may act) but
         #    without CORS headers: the browser keeps the answer from the page.
         r = s.get("/hitl/pending", headers=dict(K, Origin=EVIL))
@@ -254,6 +302,8 @@ def test_cors_allowed_origins(s):
         # `*` names no origin for MCP's check.
         error_is(s.post("/mcp", init, headers=dict(mh, Origin=EVIL)), 403, "forbidden_origin")
     finally:
+        pages.shutdown()
+        pages.server_close()
         s.stop()
         s.extra_env.pop("LOOPGATE_CONFIG", None)
         s.extra_env.pop("LOOPGATE_AUTH", None)
