@@ -308,7 +308,9 @@ installed_paths_agree() {
 make_install() {   # DESTDIR [VAR=VALUE...]
     local d=$1
     shift
-    make -C "$ROOT" --no-print-directory install DESTDIR="$d" "$@"
+    # Not the flags of a `make check` this runs under (SAN=1 would install build/san).
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$ROOT" --no-print-directory install \
+        DESTDIR="$d" "$@"
 }
 
 install_usr() {
@@ -325,7 +327,7 @@ install_usr() {
     done
     [[ $(stat -c %a "$d/etc/loopgate/loopgate.conf") == 640 ]] || { echo "config not 0640"; return 1; }
     [[ $(stat -c %a "$d/etc/loopgate") == 750 ]] || { echo "/etc/loopgate not 0750"; return 1; }
-    cmp "$d/usr/bin/loopgate" "$BIN" || return 1
+    cmp "$d/usr/bin/loopgate" "$ROOT/build/loopgate" || return 1
     installed_paths_agree "$d" || return 1
     grep -q '^ExecStart=/usr/bin/loopgate serve --config /etc/loopgate/loopgate.conf$' \
         "$d/usr/lib/systemd/system/loopgate.service" || { echo "ExecStart changed"; return 1; }
@@ -343,7 +345,8 @@ install_keeps_edits() {
 
 install_uninstall() {
     local d=$INST/usr left
-    make -C "$ROOT" --no-print-directory uninstall DESTDIR="$d" PREFIX=/usr || return 1
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$ROOT" --no-print-directory uninstall \
+        DESTDIR="$d" PREFIX=/usr || return 1
     left=$(cd "$d" && find . -type f | sort)
     echo "left: $left"
     [[ $left == $'./etc/loopgate/loopgate.conf\n./etc/nginx/sites-available/loopgate.conf' ]]
@@ -360,14 +363,14 @@ installed_site_nginx_t() {
     SITE=$INST/local/etc/nginx/sites-available/loopgate.conf prod_nginx_t
 }
 
-if command -v make >/dev/null && [[ -x $BIN ]]; then
+if command -v make >/dev/null && [[ -x $ROOT/build/loopgate ]]; then
     check "make install DESTDIR PREFIX=/usr: the tree, ExecStart and the console alias agree" install_usr
     check "make install again keeps the edited loopgate.conf and nginx site" install_keeps_edits
     check "make uninstall removes all but the edited config and site" install_uninstall
     check "make install (PREFIX=/usr/local): units and site follow the prefix" install_local
     [[ -n $NGINX ]] && check "nginx -t accepts the installed site" installed_site_nginx_t
 else
-    fail "make install needs make and $BIN"
+    fail "make install needs make and build/loopgate; run make"
 fi
 
 # ---------------------------------------------------------------- binary
