@@ -11,6 +11,8 @@
 #   make TSAN=1 ... build with ThreadSanitizer (into build/tsan)
 #   make fuzz       run every libFuzzer harness of tests/fuzz for FUZZ_SECONDS (300) each
 #   make V=1 ...    show the commands
+#   make install    the binary, systemd units, nginx site, config, console and docs
+#                   (PREFIX=/usr/local, DESTDIR; see "install" below); make uninstall
 
 SHELL       := /bin/bash
 CC          ?= cc
@@ -44,7 +46,7 @@ ifneq ($(V),1)
 Q := @
 endif
 
-SRCS := util.c log.c metrics.c config.c db.c store.c store_keys.c store_sessions.c store_requests.c \
+SRCS := util.c log.c metrics.c config.c cors.c db.c store.c store_keys.c store_sessions.c store_requests.c \
         submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c store_console.c store_tglogin.c store_events.c store_policy.c store_janitor.c \
         keycache.c validate.c params.c policy.c shape.c http.c router.c api.c api_policy.c health.c decide.c \
         tgmsg.c tglogin.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c feed.c events.c mcp.c mcpstdio.c \
@@ -208,6 +210,77 @@ lint: build
 
 fmt:
 	$(Q)clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h
+
+# ---------------------------------------------------------------- install
+# GNU-style directories. PREFIX (/usr/local) holds the binary, the console's
+# pages, the docs, the systemd units and the sysusers file (systemd reads
+# units from /usr/local/lib/systemd/system and /usr/lib/systemd/system
+# alike). sysconfdir is /etc whatever the prefix: the binary looks for
+# /etc/loopgate/loopgate.conf. Every path the units and the nginx site name
+# is rewritten to where this install puts it (ExecStart, the console's
+# alias, the included nginx files), so `make install PREFIX=/usr` gives the
+# packaged layout the docs describe (/usr/bin/loopgate,
+# /usr/share/loopgate/www/). Files an operator edits (the config, the nginx
+# site) are installed only when absent; everything else is replaced.
+PREFIX         ?= /usr/local
+prefix         ?= $(PREFIX)
+exec_prefix    ?= $(prefix)
+bindir         ?= $(exec_prefix)/bin
+datarootdir    ?= $(prefix)/share
+datadir        ?= $(datarootdir)
+docdir         ?= $(datarootdir)/doc/loopgate
+sysconfdir     ?= /etc
+systemdunitdir ?= $(prefix)/lib/systemd/system
+sysusersdir    ?= $(prefix)/lib/sysusers.d
+nginxdir       ?= $(sysconfdir)/nginx
+INSTALL        ?= install
+
+UNITS     := loopgate.socket loopgate.service loopgate-telegram-poll.service
+DOCS      := README.md LICENSE RELEASES
+DOCS_DIR  := $(wildcard docs/*.md docs/*.png)
+WWW_FILES := $(shell find www -type f 2>/dev/null | sort)
+# What the shipped files say, made what this install does.
+UNIT_SED  := -e 's|/usr/bin/loopgate|$(bindir)/loopgate|g' -e 's|/etc/loopgate/|$(sysconfdir)/loopgate/|g'
+SITE_SED  := -e 's|/usr/share/loopgate/www/|$(datadir)/loopgate/www/|g' \
+             -e 's|/etc/nginx/loopgate-|$(nginxdir)/loopgate-|g' \
+             -e 's|/etc/loopgate/|$(sysconfdir)/loopgate/|g'
+
+.PHONY: install uninstall
+install: $(BUILD)/loopgate
+	$(Q)$(INSTALL) -d $(DESTDIR)$(bindir) $(DESTDIR)$(systemdunitdir) $(DESTDIR)$(sysusersdir) \
+	    $(DESTDIR)$(datadir)/loopgate/www $(DESTDIR)$(docdir)/docs $(DESTDIR)$(docdir)/examples \
+	    $(DESTDIR)$(nginxdir)/sites-available
+	$(Q)$(INSTALL) -d -m 0750 $(DESTDIR)$(sysconfdir)/loopgate
+	$(Q)$(INSTALL) -m 0755 $(BUILD)/loopgate $(DESTDIR)$(bindir)/loopgate
+	$(Q)for u in $(UNITS); do \
+	    sed $(UNIT_SED) systemd/$$u >$(DESTDIR)$(systemdunitdir)/$$u.tmp && \
+	    chmod 0644 $(DESTDIR)$(systemdunitdir)/$$u.tmp && \
+	    mv -f $(DESTDIR)$(systemdunitdir)/$$u.tmp $(DESTDIR)$(systemdunitdir)/$$u || exit 1; done
+	$(Q)$(INSTALL) -m 0644 systemd/loopgate.sysusers.conf $(DESTDIR)$(sysusersdir)/loopgate.conf
+	$(Q)for f in $(WWW_FILES); do \
+	    $(INSTALL) -D -m 0644 $$f $(DESTDIR)$(datadir)/loopgate/$$f || exit 1; done
+	$(Q)$(INSTALL) -m 0644 $(DOCS) $(DESTDIR)$(docdir)/
+	$(Q)$(INSTALL) -m 0644 $(DOCS_DIR) $(DESTDIR)$(docdir)/docs/
+	$(Q)$(INSTALL) -m 0644 conf/loopgate.conf $(DESTDIR)$(docdir)/examples/loopgate.conf
+	$(Q)sed $(SITE_SED) nginx/loopgate.conf >$(DESTDIR)$(docdir)/examples/nginx-site.conf
+	$(Q)$(INSTALL) -m 0644 nginx/loopgate-errors.conf nginx/loopgate-fastcgi.conf $(DESTDIR)$(nginxdir)/
+	$(Q)if [ -e $(DESTDIR)$(sysconfdir)/loopgate/loopgate.conf ]; then \
+	    echo "  KEEP    $(DESTDIR)$(sysconfdir)/loopgate/loopgate.conf (the shipped one: $(docdir)/examples/loopgate.conf)"; \
+	else $(INSTALL) -m 0640 conf/loopgate.conf $(DESTDIR)$(sysconfdir)/loopgate/loopgate.conf; fi
+	$(Q)if [ -e $(DESTDIR)$(nginxdir)/sites-available/loopgate.conf ]; then \
+	    echo "  KEEP    $(DESTDIR)$(nginxdir)/sites-available/loopgate.conf (the shipped one: $(docdir)/examples/nginx-site.conf)"; \
+	else $(INSTALL) -m 0644 $(DESTDIR)$(docdir)/examples/nginx-site.conf \
+	    $(DESTDIR)$(nginxdir)/sites-available/loopgate.conf; fi
+	@echo "installed under $(DESTDIR)$(prefix) and $(DESTDIR)$(sysconfdir); next steps: docs/OPERATIONS.md, \"Installing\""
+
+# Everything install put, except what an operator edits: the config, the
+# nginx site (and the secrets and certificates next to them).
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(bindir)/loopgate $(DESTDIR)$(sysusersdir)/loopgate.conf \
+	    $(addprefix $(DESTDIR)$(systemdunitdir)/,$(UNITS)) \
+	    $(DESTDIR)$(nginxdir)/loopgate-errors.conf $(DESTDIR)$(nginxdir)/loopgate-fastcgi.conf
+	$(Q)rm -rf $(DESTDIR)$(datadir)/loopgate $(DESTDIR)$(docdir)
+	@echo "kept $(DESTDIR)$(sysconfdir)/loopgate/ and $(DESTDIR)$(nginxdir)/sites-available/loopgate.conf"
 
 # ---------------------------------------------------------------- benchmarks
 # Each figure next to its floor, measured in one run (bench/run.py; under 10 minutes).

@@ -19,6 +19,7 @@
 #include "console.h"
 #include "console_policy.h"
 #include "console_tglogin.h"
+#include "cors.h"
 #include "events.h"
 #include "health.h"
 #include "hooks.h"
@@ -560,9 +561,21 @@ void api_handle(struct http_req *r)
     } else {
         rt = router_match(routes, sizeof(routes) / sizeof(routes[0]), r->method, r->path, &status,
                           allow, sizeof(allow));
+        if (cors_path(r->path))
+            cors_prepare(r);
     }
     if (!rt) {
-        if (status == 405) {
+        if (status == 405 && r->cors[0] && cors_is_preflight(r)) {
+            /* A preflight: the MCP checks of Host and Origin come first. */
+            if (!strncmp(r->path, "/mcp", 4) && mcp_check_origin(r, &err) < 0)
+                http_send_error(r, &err);
+            else
+                cors_preflight(r, allow);
+        } else if (status == 405 && cors_path(r->path) && cors_is_preflight(r)) {
+            lg_fail(&err, 403, "forbidden_origin",
+                    "no browser origin may call %s (cors_allowed_origins is empty)", r->path);
+            http_send_error(r, &err);
+        } else if (status == 405) {
             lg_fail(&err, 405, "method_not_allowed", "%s is not allowed on %s; use %s", r->method,
                     r->path, allow);
             snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);

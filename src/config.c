@@ -126,6 +126,10 @@ static const struct key keys[] = {
      "it above the agents' hook timeouts, 600 s, and nginx's fastcgi_read_timeout above it)"},
     {"mcp_allowed_origins", "LOOPGATE_MCP_ALLOWED_ORIGINS", K_STR, OFF(mcp_allowed_origins), 0, 0,
      "", "browser Origins allowed to call /mcp, comma-separated (none: any Origin is refused)"},
+    {"cors_allowed_origins", "LOOPGATE_CORS_ALLOWED_ORIGINS", K_STR, OFF(cors_allowed_origins), 0,
+     0, "",
+     "browser Origins (https://app.example.com) whose pages may call the agent API, "
+     "comma-separated; * allows any and needs auth = required (none: no CORS headers)"},
     {"mcp_sessions_max", "LOOPGATE_MCP_SESSIONS_MAX", K_INT, OFF(mcp_sessions_max), 1, 10000000,
      "1000", "live MCP sessions allowed per tenant; initialize beyond it is answered 429"},
     {"mcp_session_idle", "LOOPGATE_MCP_SESSION_IDLE", K_INT, OFF(mcp_session_idle), 300, 2592000,
@@ -481,9 +485,86 @@ static int read_file(const char *path, char **out, char *errbuf, size_t errlen)
     return 0;
 }
 
+bool config_list_has(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+
+    for (const char *p = list; p && *p;) {
+        size_t len;
+        p += strspn(p, ", ");
+        len = strcspn(p, ", ");
+        if (len && len == n && !strncmp(p, item, n))
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+/*
+ * One entry of cors_allowed_origins: an origin as a browser sends it,
+ * scheme://host[:port] in lower case (http or https), no path, no slash at
+ * the end; or `*` alone.
+ */
+static bool origin_valid(const char *p, size_t len)
+{
+    size_t skip;
+
+    if (len > 200)
+        return false;
+    if (len > 8 && !strncmp(p, "https://", 8))
+        skip = 8;
+    else if (len > 7 && !strncmp(p, "http://", 7))
+        skip = 7;
+    else
+        return false;
+    for (size_t i = skip; i < len; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789.-:[]", p[i]))
+            return false;
+    return p[skip] != ':' && p[len - 1] != ':';
+}
+
+static int check_cors(const struct config *cfg, char *errbuf, size_t errlen)
+{
+    const char *list = cfg->cors_allowed_origins;
+    bool star = false;
+    int n = 0;
+
+    for (const char *p = list; p && *p;) {
+        size_t len;
+        p += strspn(p, ", ");
+        len = strcspn(p, ", ");
+        if (!len)
+            break;
+        n++;
+        if (len == 1 && *p == '*') {
+            star = true;
+        } else if (!origin_valid(p, len)) {
+            snprintf(errbuf, errlen,
+                     "cors_allowed_origins: '%.*s' is not an origin: write scheme://host[:port] "
+                     "in lower case (http or https, no path, no slash at the end), or * alone",
+                     (int)(len > 100 ? 100 : len), p);
+            return -1;
+        }
+        p += len;
+    }
+    if (star && n > 1) {
+        snprintf(errbuf, errlen, "cors_allowed_origins: * stands alone (it allows every origin)");
+        return -1;
+    }
+    if (star && !cfg->auth_required) {
+        snprintf(errbuf, errlen,
+                 "cors_allowed_origins: * needs auth = required: with auth off any web page "
+                 "could read the default tenant's requests; list the origins instead");
+        return -1;
+    }
+    return 0;
+}
+
 /* Keys whose value needs another's; checked once every source is read. */
 static int check_combinations(const struct config *cfg, char *errbuf, size_t errlen)
 {
+    if (check_cors(cfg, errbuf, errlen) < 0)
+        return -1;
     if (cfg->console_login_button && strncmp(cfg->public_url, "https://", 8) != 0) {
         snprintf(errbuf, errlen,
                  "console_login_button: on needs public_url (PUBLIC_URL) to be the https:// "

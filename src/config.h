@@ -97,6 +97,7 @@ struct config {
     char *hooks_default_session;
     int hooks_wait_max;
     char *mcp_allowed_origins;
+    char *cors_allowed_origins;
     int mcp_sessions_max;
     int mcp_session_idle;
 };
@@ -140,6 +141,12 @@ int config_set_override(struct config *cfg, const char *key, const char *value, 
 /* Parse the text of a config file. `name` is used in error messages. */
 int config_parse_text(struct config *cfg, const char *text, const char *name, char *errbuf,
                       size_t errlen) LG_MUST_CHECK;
+
+/*
+ * Whether the comma- (or space-) separated `list` holds `item` exactly
+ * (byte for byte: Origins are compared as browsers send them).
+ */
+bool config_list_has(const char *list, const char *item);
 
 /* Print every key, its environment name, default and description (for --help). */
 void config_describe(void);

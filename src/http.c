@@ -48,6 +48,12 @@ static void request_id_set(struct http_req *r)
         snprintf(r->request_id + 2 * i, 3, "%02x", raw[i]);
 }
 
+/* What of a header block snprintf() made fits its buffer (a cut block is never overrun). */
+static int head_len(int n, size_t size)
+{
+    return n < 0 ? 0 : (size_t)n >= size ? (int)size - 1 : n;
+}
+
 void http_begin(struct http_req *r, FCGX_Request *fcgi, const struct config *cfg)
 {
     const char *uri;
@@ -178,8 +184,8 @@ void http_send_json_hdr(struct http_req *r, int status, json_t *body, const char
 
         sb_printf(&head,
                   "Status: %d %s\r\nContent-Type: application/json\r\n"
-                  "Cache-Control: no-store\r\nX-Request-Id: %s\r\n%sContent-Length: %zu\r\n\r\n",
-                  status, http_reason(status), r->request_id, headers ? headers : "",
+                  "Cache-Control: no-store\r\nX-Request-Id: %s\r\n%s%sContent-Length: %zu\r\n\r\n",
+                  status, http_reason(status), r->request_id, headers ? headers : "", r->cors,
                   strlen(text) + 1);
         FCGX_PutStr(head.p, (int)head.len, r->fcgi->out);
         sb_free(&head);
@@ -198,8 +204,8 @@ void http_send_empty(struct http_req *r, int status, const char *headers)
     if (!r->fcgi)
         return;
     /* Headers of any length (a redirect with a cookie): never cut. */
-    sb_printf(&head, "Status: %d %s\r\nX-Request-Id: %s\r\n%sContent-Length: 0\r\n\r\n", status,
-              http_reason(status), r->request_id, headers ? headers : "");
+    sb_printf(&head, "Status: %d %s\r\nX-Request-Id: %s\r\n%s%sContent-Length: 0\r\n\r\n", status,
+              http_reason(status), r->request_id, headers ? headers : "", r->cors);
     FCGX_PutStr(head.p, (int)head.len, r->fcgi->out);
     sb_free(&head);
 }
@@ -207,7 +213,7 @@ void http_send_empty(struct http_req *r, int status, const char *headers)
 void http_send_text(struct http_req *r, int status, const char *content_type, const char *body,
                     size_t len)
 {
-    char head[512];
+    char head[1024];
     int n;
 
     r->status = status;
@@ -216,9 +222,9 @@ void http_send_text(struct http_req *r, int status, const char *content_type, co
         return;
     n = snprintf(head, sizeof(head),
                  "Status: %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
-                 "Content-Length: %zu\r\n\r\n",
-                 status, http_reason(status), content_type, len);
-    FCGX_PutStr(head, n, r->fcgi->out);
+                 "X-Request-Id: %s\r\n%sContent-Length: %zu\r\n\r\n",
+                 status, http_reason(status), content_type, r->request_id, r->cors, len);
+    FCGX_PutStr(head, head_len(n, sizeof(head)), r->fcgi->out);
     /* FCGX_PutStr takes an int: a long body goes in parts. */
     for (size_t off = 0; off < len;) {
         int part = len - off > (1 << 30) ? (1 << 30) : (int)(len - off);
@@ -239,10 +245,10 @@ void http_sse_begin(struct http_req *r, const char *headers)
     sb_printf(&head,
               "Status: 200 OK\r\nContent-Type: text/event-stream\r\n"
               "Cache-Control: no-cache, no-store\r\nX-Accel-Buffering: no\r\n"
-              "X-Request-Id: %s\r\n%s\r\n"
+              "X-Request-Id: %s\r\n%s%s\r\n"
               /* An SSE comment: nginx passes headers on only with body bytes. */
               ": stream open\n\n",
-              r->request_id, headers ? headers : "");
+              r->request_id, headers ? headers : "", r->cors);
     FCGX_PutStr(head.p, (int)head.len, r->fcgi->out);
     sb_free(&head);
     FCGX_FFlush(r->fcgi->out);

@@ -37,6 +37,7 @@ struct http_req {
     const char *route;     /* the route table pattern matched, or "(none)" */
     struct timespec start; /* CLOCK_MONOTONIC when http_begin ran */
     char request_id[65];   /* nginx's $request_id (REQUEST_ID), else one made here */
+    char cors[400];        /* CORS header lines every answer carries (cors.h), or "" */
 };
 
 /*

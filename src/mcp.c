@@ -1235,19 +1235,16 @@ int mcp_check_origin(struct http_req *r, struct lg_error *err)
                        "Host '%.100s' is not served on this loopback listener", host);
     if (origin && *origin) {
         const char *allowed = r->cfg->mcp_allowed_origins, *oh = origin_host(origin);
-        size_t n = strlen(origin);
         /* A page served from loopback itself may call a loopback listener. */
         bool ok = loopback && oh && loopback_host(oh);
-        for (const char *p = allowed; !ok && p && *p;) {
-            size_t len = strcspn(p, ", ");
-            if (len == n && !strncmp(p, origin, n))
-                ok = true;
-            p += len;
-            p += strspn(p, ", ");
-        }
+        /* An origin named in either list; `*` of cors_allowed_origins is no name. */
+        ok = ok || config_list_has(allowed, origin) ||
+             config_list_has(r->cfg->cors_allowed_origins, origin);
         if (!ok)
             return lg_fail(err, 403, "forbidden_origin",
-                           "Origin '%.100s' is not allowed (mcp_allowed_origins)", origin);
+                           "Origin '%.100s' is not allowed (mcp_allowed_origins, "
+                           "cors_allowed_origins)",
+                           origin);
     }
     return 0;
 }

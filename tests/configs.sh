@@ -9,9 +9,14 @@
 #    include turns fastcgi_keep_conn off (the parked-request pitfall).
 # 2. nginx/loopgate-local.conf.in, rendered the way src/stack.sh renders it,
 #    passes `nginx -t`.
-# 3. systemd/ passes `systemd-analyze verify` (skipped when systemd-analyze
-#    is missing) and keeps its hardening and the paths the other files use.
-# 4. build/loopgate parses its arguments and conf/loopgate.conf.
+# 3. systemd/ (loopgate.socket, loopgate.service, loopgate-telegram-poll.service)
+#    passes `systemd-analyze verify` (skipped when systemd-analyze is missing)
+#    and keeps its hardening and the paths the other files use.
+# 4. `make install` into a throwaway DESTDIR (PREFIX=/usr and the default):
+#    the tree, the installed units' ExecStart and the site's console alias
+#    and includes point at installed files; a second install keeps an edited
+#    config and site; `make uninstall` leaves only those.
+# 5. build/loopgate parses its arguments and conf/loopgate.conf.
 #
 # Nothing is started: `nginx -t` opens no socket. Prints one `ok - ...` or
 # `not ok - ...` line per check, then `configs: N passed, N failed, N skipped`;
@@ -176,18 +181,21 @@ no_upstream_keepalive "$LOCAL_IN" "nginx/loopgate-local.conf.in: no keepalive in
 SERVICE=$ROOT/systemd/loopgate.service
 SOCKET=$ROOT/systemd/loopgate.socket
 SYSUSERS=$ROOT/systemd/loopgate.sysusers.conf
+POLLER=$ROOT/systemd/loopgate-telegram-poll.service
 
 # systemd-analyze verify wants ExecStart's binary to exist: point the copies
 # at the built one.
 units_copy() {
     mkdir -p "$TMP/units" &&
         sed "s|/usr/bin/loopgate|$BIN|g" "$SERVICE" >"$TMP/units/loopgate.service" &&
+        sed "s|/usr/bin/loopgate|$BIN|g" "$POLLER" >"$TMP/units/loopgate-telegram-poll.service" &&
         cp "$SOCKET" "$TMP/units/loopgate.socket"
 }
 
 verify_units() {
     units_copy || return 1
-    systemd-analyze verify --man=no "$TMP/units/loopgate.socket" "$TMP/units/loopgate.service"
+    systemd-analyze verify --man=no "$TMP/units/loopgate.socket" "$TMP/units/loopgate.service" \
+        "$TMP/units/loopgate-telegram-poll.service"
 }
 
 # verify only warns about misspelt settings; a misspelt hardening line would
@@ -195,7 +203,7 @@ verify_units() {
 verify_no_unknown_settings() {
     units_copy || return 1
     systemd-analyze verify --man=no "$TMP/units/loopgate.socket" "$TMP/units/loopgate.service" \
-        >"$TMP/verify" 2>&1
+        "$TMP/units/loopgate-telegram-poll.service" >"$TMP/verify" 2>&1
     if grep -E 'Unknown (key|section|lvalue)|Failed to parse|Invalid ' "$TMP/verify"; then
         return 1
     fi
@@ -203,7 +211,7 @@ verify_no_unknown_settings() {
 
 if command -v systemd-analyze >/dev/null; then
     if [[ -x $BIN ]]; then
-        check "systemd-analyze verify systemd/loopgate.socket systemd/loopgate.service" verify_units
+        check "systemd-analyze verify systemd/loopgate.socket, loopgate.service, loopgate-telegram-poll.service" verify_units
         check "systemd-analyze verify: no unknown or unparsable settings" verify_no_unknown_settings
     else
         fail "systemd-analyze verify needs $BIN; run make"
@@ -242,6 +250,18 @@ stop_timeout_fits() {
 }
 check "loopgate.service: TimeoutStopSec exceeds shutdown_timeout + 3 s" stop_timeout_fits
 
+# The poller: the same sandbox and identity, and the command that polls.
+for line in '^NoNewPrivileges=yes$' '^ProtectSystem=strict$' '^PrivateTmp=yes$' \
+    '^User=loopgate$' '^CapabilityBoundingSet=$' '^SystemCallFilter=@system-service$' \
+    '^RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6$' '^MemoryDenyWriteExecute=yes$' \
+    '^EnvironmentFile=-?/etc/loopgate/secrets.env$' '^Restart=on-failure$'; do
+    has "$POLLER" "$line" "loopgate-telegram-poll.service: ${line//[\^\$]/}"
+done
+has "$POLLER" '^ExecStart=/usr/bin/loopgate telegram poll --config /etc/loopgate/loopgate.conf$' \
+    "loopgate-telegram-poll.service: ExecStart polls with the service's config"
+hasnt "$POLLER" '^(Requires|BindsTo)=.*loopgate\.socket' \
+    "loopgate-telegram-poll.service: needs no FastCGI socket"
+
 has "$SOCKET" '^ListenStream=/' "loopgate.socket: ListenStream"
 has "$SOCKET" '^SocketUser=loopgate$' "loopgate.socket: SocketUser=loopgate"
 has "$SOCKET" '^SocketMode=0?660$' "loopgate.socket: SocketMode=0660"
@@ -256,6 +276,102 @@ socket_paths_agree() {
     [[ -n $unit && $unit == "$site" && $unit == "$conf" ]]
 }
 check "socket path agrees in loopgate.socket, nginx/loopgate.conf, conf/loopgate.conf" socket_paths_agree
+
+# ---------------------------------------------------------------- make install
+# `make install DESTDIR=... PREFIX=...` puts every file where the units and
+# the nginx site it installs look for it; a second install keeps the edited
+# config and site; `make uninstall` removes the rest and keeps those.
+INST=$TMP/inst
+
+# installed_paths_agree DESTDIR: the installed units' Exec lines name the
+# installed binary, the site's console alias holds the installed pages, its
+# includes exist.
+installed_paths_agree() {
+    local d=$1 units bin alias inc n=0
+    units=$(find "$d" -path '*/lib/systemd/system/*' -type f)
+    [[ $(wc -l <<<"$units") -eq 3 ]] || { echo "units: $units"; return 1; }
+    for bin in $(sed -n 's/^ExecStart\(Pre\)\{0,1\}=\([^ ]*\).*/\2/p' $units | sort -u); do
+        echo "Exec: $bin"
+        [[ -x $d$bin && $bin == /* ]] || { echo "$d$bin is not the installed binary"; return 1; }
+        n=$((n + 1))
+    done
+    ((n == 1)) || { echo "the units name $n binaries"; return 1; }
+    alias=$(sed -n 's/^[ \t]*alias[ \t]\{1,\}\([^;]*\);.*/\1/p' "$d/etc/nginx/sites-available/loopgate.conf")
+    echo "alias: $alias"
+    [[ -f $d${alias}index.html && -f $d${alias}js/main.js ]] || { echo "no console at $d$alias"; return 1; }
+    for inc in $(sed 's/#.*//' "$d/etc/nginx/sites-available/loopgate.conf" |
+        sed -n 's/^[ \t]*include[ \t]\{1,\}\([^;]*\);.*/\1/p' | sort -u); do
+        [[ -f $d$inc ]] || { echo "include $inc is not installed"; return 1; }
+    done
+}
+
+make_install() {   # DESTDIR [VAR=VALUE...]
+    local d=$1
+    shift
+    # Not the flags of a `make check` this runs under (SAN=1 would install build/san).
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$ROOT" --no-print-directory install \
+        DESTDIR="$d" "$@"
+}
+
+install_usr() {
+    make_install "$INST/usr" PREFIX=/usr || return 1
+    local d=$INST/usr f
+    for f in usr/bin/loopgate usr/lib/systemd/system/loopgate.service \
+        usr/lib/systemd/system/loopgate.socket usr/lib/systemd/system/loopgate-telegram-poll.service \
+        usr/lib/sysusers.d/loopgate.conf etc/loopgate/loopgate.conf \
+        etc/nginx/sites-available/loopgate.conf etc/nginx/loopgate-errors.conf \
+        etc/nginx/loopgate-fastcgi.conf usr/share/loopgate/www/index.html \
+        usr/share/doc/loopgate/README.md usr/share/doc/loopgate/docs/OPERATIONS.md \
+        usr/share/doc/loopgate/examples/loopgate.conf; do
+        [[ -f $d/$f ]] || { echo "missing: $f"; return 1; }
+    done
+    [[ $(stat -c %a "$d/etc/loopgate/loopgate.conf") == 640 ]] || { echo "config not 0640"; return 1; }
+    [[ $(stat -c %a "$d/etc/loopgate") == 750 ]] || { echo "/etc/loopgate not 0750"; return 1; }
+    cmp "$d/usr/bin/loopgate" "$ROOT/build/loopgate" || return 1
+    installed_paths_agree "$d" || return 1
+    grep -q '^ExecStart=/usr/bin/loopgate serve --config /etc/loopgate/loopgate.conf$' \
+        "$d/usr/lib/systemd/system/loopgate.service" || { echo "ExecStart changed"; return 1; }
+    grep -q 'alias /usr/share/loopgate/www/;' "$d/etc/nginx/sites-available/loopgate.conf"
+}
+
+install_keeps_edits() {
+    local d=$INST/usr
+    echo 'log_level = debug   # edited' >>"$d/etc/loopgate/loopgate.conf"
+    sed -i 's/hitl.example.com/gate.example.org/' "$d/etc/nginx/sites-available/loopgate.conf"
+    make_install "$d" PREFIX=/usr || return 1
+    grep -q '^log_level = debug   # edited$' "$d/etc/loopgate/loopgate.conf" || { echo "config replaced"; return 1; }
+    grep -q 'gate.example.org' "$d/etc/nginx/sites-available/loopgate.conf" || { echo "site replaced"; return 1; }
+}
+
+install_uninstall() {
+    local d=$INST/usr left
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$ROOT" --no-print-directory uninstall \
+        DESTDIR="$d" PREFIX=/usr || return 1
+    left=$(cd "$d" && find . -type f | sort)
+    echo "left: $left"
+    [[ $left == $'./etc/loopgate/loopgate.conf\n./etc/nginx/sites-available/loopgate.conf' ]]
+}
+
+# The default prefix: the units and the site follow it.
+install_local() {
+    make_install "$INST/local" || return 1
+    [[ -x $INST/local/usr/local/bin/loopgate ]] || return 1
+    installed_paths_agree "$INST/local"
+}
+
+installed_site_nginx_t() {
+    SITE=$INST/local/etc/nginx/sites-available/loopgate.conf prod_nginx_t
+}
+
+if command -v make >/dev/null && [[ -x $ROOT/build/loopgate ]]; then
+    check "make install DESTDIR PREFIX=/usr: the tree, ExecStart and the console alias agree" install_usr
+    check "make install again keeps the edited loopgate.conf and nginx site" install_keeps_edits
+    check "make uninstall removes all but the edited config and site" install_uninstall
+    check "make install (PREFIX=/usr/local): units and site follow the prefix" install_local
+    [[ -n $NGINX ]] && check "nginx -t accepts the installed site" installed_site_nginx_t
+else
+    fail "make install needs make and build/loopgate; run make"
+fi
 
 # ---------------------------------------------------------------- binary
 if [[ -x $BIN ]]; then

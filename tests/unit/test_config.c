@@ -43,6 +43,8 @@ static const char *const env_names[] = {
     "LOOPGATE_AUDIT_RETENTION_DAYS",
     "LOOPGATE_JANITOR_INTERVAL",
     "LOOPGATE_JANITOR_BATCH",
+    "LOOPGATE_CORS_ALLOWED_ORIGINS",
+    "LOOPGATE_MCP_ALLOWED_ORIGINS",
 };
 
 /* ... and no local stack's config file (config_local_stack) either. */
@@ -613,6 +615,64 @@ TEST(local_stack)
     clear_env();
 }
 
+/* Load `text` as a config file (every check, the combinations too): 0 or -1. */
+static int load_text(const char *text, char *err, size_t errlen)
+{
+    struct config cfg;
+    char path[512];
+    int rc;
+
+    if (write_temp(path, sizeof(path), text) < 0)
+        return -2;
+    err[0] = '\0';
+    rc = config_load(&cfg, path, err, errlen);
+    if (rc == 0)
+        config_free(&cfg);
+    unlink(path);
+    return rc;
+}
+
+TEST(cors_origins)
+{
+    char err[512];
+
+    clear_env();
+    CHECK_EQ_INT(load_text("cors_allowed_origins = \"https://app.example.com, "
+                           "http://localhost:5173,http://[::1]:8080\"\n",
+                           err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(load_text("auth = required\ncors_allowed_origins = *\n", err, sizeof(err)), 0);
+    /* `*` needs keys; the message names the key. */
+    CHECK_EQ_INT(load_text("auth = off\ncors_allowed_origins = *\n", err, sizeof(err)), -1);
+    CHECK(strstr(err, "cors_allowed_origins") && strstr(err, "auth = required"));
+    static const char *const bad[] = {
+        "https://app.example.com/",
+        "https://app.example.com/path",
+        "app.example.com",
+        "ftp://app.example.com",
+        "https://App.example.com",
+        "https://",
+        "https://:443",
+        "null",
+        "*, https://a.example.com",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[256];
+        lg_snprintf(text, sizeof(text), "auth = required\ncors_allowed_origins = \"%s\"\n", bad[i]);
+        CHECK_EQ_INT(load_text(text, err, sizeof(err)), -1);
+        CHECK(strstr(err, "cors_allowed_origins") != NULL);
+    }
+
+    CHECK(config_list_has("https://a.example, https://b.example", "https://b.example"));
+    CHECK(config_list_has(" https://a.example ,https://b.example", "https://a.example"));
+    CHECK(!config_list_has("https://a.example", "https://a.exampl"));
+    CHECK(!config_list_has("https://a.example", "https://a.example.evil"));
+    CHECK(!config_list_has("https://a.example", ""));
+    CHECK(!config_list_has("", "https://a.example"));
+    CHECK(!config_list_has(NULL, "https://a.example"));
+    clear_env();
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -628,5 +688,6 @@ int main(int argc, char **argv)
     RUN(reload_diff);
     RUN(publish);
     RUN(local_stack);
+    RUN(cors_origins);
     return t_end();
 }
