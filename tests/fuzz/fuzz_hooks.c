@@ -90,10 +90,10 @@ int store_request_submit(const struct actor *who, const struct submit_in *in, co
     abort();
 }
 
-int store_request_cancel(const struct actor *who, const char *id, json_t **out,
-                         struct lg_error *err)
+int store_request_cancel(const struct actor *who, const char *id, enum metrics_channel via,
+                         json_t **out, struct lg_error *err)
 {
-    (void)who, (void)id, (void)out, (void)err;
+    (void)who, (void)id, (void)via, (void)out, (void)err;
     abort();
 }
 
