@@ -207,8 +207,8 @@ def test_allow_for_this_session_rule_listed_and_revoked(s):
                                     " AND status = 'pending'"), 10, "the hook's request")
     d = b.get("/console/api/requests/" + rid).json
     labels = [c["label"] for c in d["choices"]]
-    ok("Allow for this session" in labels, repr(labels))
-    r = b.vote(rid, {"option": labels.index("Allow for this session")})
+    ok("Allow this exact call for this session" in labels, repr(labels))
+    r = b.vote(rid, {"option": labels.index("Allow this exact call for this session")})
     eq(r.status, 200, repr(r))
     t.join(30)
     ok(box and box[0].status == 200, repr(box))
@@ -218,7 +218,8 @@ def test_allow_for_this_session_rule_listed_and_revoked(s):
     eq(len(rules), 1, repr(rules))
     rule = rules[0]
     eq((rule["agent_session"], rule["tool"], rule["action"], rule["created_by"]),
-       ("cc-rules-1", "Bash", "allow", "admin (Allow for this session)"))
+       ("cc-rules-1", "Bash", "allow",
+        "admin (Allow this exact call for this session, request %s)" % rid))
     ok(rule["expires_at"], "a session rule expires: %r" % rule)
 
     again = []
@@ -244,13 +245,15 @@ def test_rules_page_on_a_phone(s):
     on any dialog, page error or CSP report). An approver
     has no Rules link and the page says it is for admins."""
     register(s, "crules-ui", console_approvers=["admin"])
-    seed = s.request("POST", "/v1/policies", json_body={
+    # An allow rule needs an admin key (an agent's key may not approve itself).
+    admin = {"X-API-Key": s.new_key("default", "crules-admin", admin=True)}
+    seed = s.request("POST", "/v1/policies", headers=admin, json_body={
         "tool": "Bash", "match": "^npm test$", "action": "allow", "session_id": "crules-ui",
         "agent_session": "cc-ui-7"})
     eq(seed.status, 201, repr(seed))
     seeded = seed.json["policy"]["id"]
     markup = "<img src=x onerror=alert(1)>|<script>alert(2)</script>"
-    seed = s.request("POST", "/v1/policies", json_body={
+    seed = s.request("POST", "/v1/policies", headers=admin, json_body={
         "tool": "Bash", "match": markup, "action": "deny", "session_id": "crules-ui"})
     eq(seed.status, 201, repr(seed))
     marked = seed.json["policy"]["id"]
@@ -282,4 +285,4 @@ def test_rules_page_on_a_phone(s):
     eq(m["small_targets"], [], "touch targets under 44 px")
     ok(m["body_font_px"] >= 16, repr(m))
     for pid in (seeded, marked):
-        eq(s.request("DELETE", "/v1/policies/%d" % pid).status, 200)
+        eq(s.request("DELETE", "/v1/policies/%d" % pid, headers=admin).status, 200)

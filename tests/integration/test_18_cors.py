@@ -281,7 +281,7 @@ def test_cors_allowed_origins(s):
 
         # 7. A changed list applies on SIGHUP; `*` (keys are required here)
         #    answers any origin with `*`.
-        local = os.path.join(s.var, "loopgate.conf")
+        local = conf  # the file the workers read (src/stack.sh)
         at = len(s.worker_log())
         with open(local, "a") as f:
             f.write('\ncors_allowed_origins = "%s"\n' % OTHER)

@@ -19,7 +19,8 @@ const ACTIONS = [
 ];
 const EXPIRY = [['', 'never'], ['3600', 'in 1 hour'], ['86400', 'in 1 day'],
   ['604800', 'in 7 days'], ['2592000', 'in 30 days']];
-const SESSION_RULE = '(Allow for this session)';
+// what a rule made by the "Allow this exact call for this session" button is created by
+const SESSION_RULE = /\(Allow (this exact call )?for this session(, request [^)]*)?\)$/;
 
 function adminsOnly(root) {
   replace(root, h('h1', null, 'Rules'), h('p', {class: 'error', id: 'forbidden'}, 'Only admins may see this page: rules are managed by the tenant\'s admins.'));
@@ -33,7 +34,7 @@ function field(id, label, input, hint) {
 // One rule as a card; `revoke(p, card)` asks and revokes.
 function ruleCard(p, revoke) {
   const state = String(p.state || 'live');
-  const fromSession = typeof p.created_by === 'string' && p.created_by.endsWith(SESSION_RULE);
+  const fromSession = typeof p.created_by === 'string' && SESSION_RULE.test(p.created_by);
   const c = h('section', {class: 'card rule' + (state === 'live' ? '' : ' ended'), 'data-policy-id': String(p.id), 'data-state': state},
       h('div', {class: 'card-head'},
           h('span', {class: 'badge badge-' + String(p.action)}, String(p.action)),
