@@ -115,7 +115,8 @@ int policy_check_match(const char *match, struct lg_error *err)
 {
     if (!match || !*match)
         return lg_fail(err, 400, "invalid_field", "match must be a non-empty POSIX regex");
-    if (params_pattern_check("match", match, POLICY_MATCH_MAX_BYTES, POLICY_MATCH_COST_MAX, err) < 0)
+    if (params_pattern_check("match", match, POLICY_MATCH_MAX_BYTES, POLICY_MATCH_COST_MAX, err) <
+        0)
         return -1;
     return match_shape(match, true, err);
 }
@@ -337,8 +338,7 @@ static int rx_compile(regex_t *rx, const char *re, bool whole)
  * its entry held (*held; release with rx_release), or into `own` with
  * *held NULL when the set is busy. NULL when it does not compile.
  */
-static regex_t *rx_get(int64_t id, const char *re, bool whole, regex_t *own,
-                       struct rx_entry **held)
+static regex_t *rx_get(int64_t id, const char *re, bool whole, regex_t *own, struct rx_entry **held)
 {
     struct rx_entry *set = rx_cache[(uint64_t)id % RX_SETS], *e = NULL;
     regex_t *out = NULL;
@@ -483,8 +483,7 @@ static const char *const *file_fields(const char *tool)
     static const char *const edit[] = {"old_string", "new_string", "replace_all",
                                        "expected_replacements", NULL};
     static const char *const multi[] = {"edits", NULL};
-    static const char *const notebook[] = {"new_source", "cell_id", "cell_type", "edit_mode",
-                                           NULL};
+    static const char *const notebook[] = {"new_source", "cell_id", "cell_type", "edit_mode", NULL};
     static const char *const none[] = {NULL};
 
     if (!strcmp(tool, "Read") || !strcmp(tool, "read_file"))

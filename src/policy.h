@@ -166,7 +166,8 @@ bool policy_message_cut(const struct submit_in *in);
  * policy_check_match) to session `session_id` of `tenant`, for
  * `agent_session` (NULL: any), expiring in `expires_s` seconds (0: never),
  * before the session's other rules (position -1), audited as policy_added
- * by `created_by`. 0 with *rule_id set, or -1 with *err (400 on a bad
+ * by `created_by`, which gets POLICY_SESSION_MARK when it lacks it (the
+ * rule matches the whole input, point 4). 0 with *rule_id set, or -1 with *err (400 on a bad
  * regex, 404 no such session).
  */
 int policy_allow_for_session(const char *tenant, const char *session_id, const char *agent_session,

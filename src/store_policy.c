@@ -113,8 +113,7 @@ int store_policy_match(const char *tenant, const char *session_id, const char *a
         rules[i].exact = col(res, i, 6) && strstr(col(res, i, 6), POLICY_SESSION_MARK);
     }
     /* expiry and revocation were read by the statement */
-    *action =
-        policy_decide_call(rules, n, session_id, agent_session, tool, tool_input, 0, rule_id);
+    *action = policy_decide_call(rules, n, session_id, agent_session, tool, tool_input, 0, rule_id);
     PQclear(res);
     return 0;
 }
