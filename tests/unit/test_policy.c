@@ -316,7 +316,8 @@ TEST(match_cost)
     double t0, worst = 0;
 
     for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
-        struct policy_rule d = {n + 1, NULL, NULL, "Bash", pats[i], POLICY_DENY, 0, 0, false, false};
+        struct policy_rule d = {n + 1,       NULL, NULL, "Bash", pats[i],
+                                POLICY_DENY, 0,    0,    false,  false};
         r[n++] = d;
         d.id = n + 1;
         d.action = POLICY_ALLOW;
@@ -509,20 +510,26 @@ TEST(many_costly_rules)
         double t0, first, again;
 
         for (int i = 0; i < POLICY_RULES_MAX; i++) {
-            struct policy_rule d = {(int64_t)(1000 * (w + 1) + (size_t)i), NULL, NULL, "Bash",
-                                    worst[w], POLICY_DENY, i, 0, false, false};
+            struct policy_rule d = {(int64_t)(1000 * (w + 1) + (size_t)i),
+                                    NULL,
+                                    NULL,
+                                    "Bash",
+                                    worst[w],
+                                    POLICY_DENY,
+                                    i,
+                                    0,
+                                    false,
+                                    false};
             r[i] = d;
         }
         t0 = clock_ms();
-        CHECK(policy_decide_call(r, POLICY_RULES_MAX, "s", NULL, "Bash", in, 0, &id) ==
-              POLICY_ASK);
+        CHECK(policy_decide_call(r, POLICY_RULES_MAX, "s", NULL, "Bash", in, 0, &id) == POLICY_ASK);
         first = clock_ms() - t0;
         t0 = clock_ms();
-        CHECK(policy_decide_call(r, POLICY_RULES_MAX, "s", NULL, "Bash", in, 0, &id) ==
-              POLICY_ASK);
+        CHECK(policy_decide_call(r, POLICY_RULES_MAX, "s", NULL, "Bash", in, 0, &id) == POLICY_ASK);
         again = clock_ms() - t0;
-        printf("  200 x %s on %zu bytes: first call %.1f ms, next %.1f ms\n", worst[w], len,
-               first, again);
+        printf("  200 x %s on %zu bytes: first call %.1f ms, next %.1f ms\n", worst[w], len, first,
+               again);
         /* generous for sanitizer builds; the figures above are the measure */
         CHECKF(again < 2000, "a call with 200 compiled rules took %.1f ms", again);
     }
