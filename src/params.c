@@ -329,7 +329,7 @@ static const char *interval_end(const char *s, unsigned long *times)
     return c + 1;
 }
 
-static int pattern_cost(const char *path, const char *s, struct lg_error *err)
+static int pattern_cost(const char *path, const char *s, unsigned long max, struct lg_error *err)
 {
     struct cost_frame st[PARAMS_PATTERN_MAX_BYTES + 2];
     struct cost_frame *f = st;
@@ -404,20 +404,20 @@ static int pattern_cost(const char *path, const char *s, struct lg_error *err)
         f->seq += item;
         f->last = item;
     check:
-        if (f->alts + f->seq > PARAMS_PATTERN_COST_MAX)
+        if (f->alts + f->seq > max)
             return lg_fail(err, 400, "invalid_field",
-                           "%s is too complex: its repetitions expand to more than %d positions",
-                           path, PARAMS_PATTERN_COST_MAX);
+                           "%s is too complex: its repetitions expand to more than %lu positions",
+                           path, max);
     }
     while (f > st) {
         unsigned long item = f->alts + f->seq;
 
         f--;
         f->seq += item;
-        if (f->alts + f->seq > PARAMS_PATTERN_COST_MAX)
+        if (f->alts + f->seq > max)
             return lg_fail(err, 400, "invalid_field",
-                           "%s is too complex: its repetitions expand to more than %d positions",
-                           path, PARAMS_PATTERN_COST_MAX);
+                           "%s is too complex: its repetitions expand to more than %lu positions",
+                           path, max);
     }
     return 0;
 }
@@ -497,7 +497,7 @@ static int bad_escape(const char *path, const char *c, bool in_bracket, struct l
  * cost (pattern_cost). Messages name `path`.
  */
 static int pattern_bounded_n(const char *path, const char *s, size_t max_bytes,
-                             struct lg_error *err)
+                             unsigned long max_cost, struct lg_error *err)
 {
     const char *c = s, *end;
 
@@ -522,21 +522,28 @@ static int pattern_bounded_n(const char *path, const char *s, size_t max_bytes,
         }
         c++;
     }
-    return pattern_cost(path, s, err);
+    return pattern_cost(path, s, max_cost, err);
 }
 
 static int pattern_bounded(const char *path, const char *s, struct lg_error *err)
 {
-    return pattern_bounded_n(path, s, PARAMS_PATTERN_MAX_BYTES, err);
+    return pattern_bounded_n(path, s, PARAMS_PATTERN_MAX_BYTES, PARAMS_PATTERN_COST_MAX, err);
 }
 
-int params_pattern_check(const char *path, const char *s, size_t max_bytes, struct lg_error *err)
+int params_pattern_bounded(const char *path, const char *s, size_t max_bytes,
+                           unsigned long max_cost, struct lg_error *err)
+{
+    return pattern_bounded_n(path, s, max_bytes, max_cost, err);
+}
+
+int params_pattern_check(const char *path, const char *s, size_t max_bytes, unsigned long max_cost,
+                         struct lg_error *err)
 {
     char msg[128];
     regex_t re;
     int rc;
 
-    if (pattern_bounded_n(path, s, max_bytes, err) < 0)
+    if (pattern_bounded_n(path, s, max_bytes, max_cost, err) < 0)
         return -1;
     rc = regcomp(&re, s, REG_EXTENDED);
     if (rc != 0) {

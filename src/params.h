@@ -99,12 +99,17 @@ int params_edit(json_t *params, json_t *schema, const char *text, json_t **out,
 /*
  * A pattern another part of the server matches (as params_check matches a
  * schema's `pattern`): at most `max_bytes`, without back-references or
- * escapes POSIX does not define, of bounded compile cost
- * (PARAMS_PATTERN_COST_MAX, PARAMS_PATTERN_REPEAT_MAX), and compiling as a
+ * escapes POSIX does not define, of bounded compile cost (its repetitions
+ * expanded to at most `max_cost` positions, as schema patterns to
+ * PARAMS_PATTERN_COST_MAX; no count over PARAMS_PATTERN_REPEAT_MAX), and compiling as a
  * POSIX ERE. Otherwise a 400 invalid_field whose message names `path`.
  */
-int params_pattern_check(const char *path, const char *s, size_t max_bytes,
+int params_pattern_check(const char *path, const char *s, size_t max_bytes, unsigned long max_cost,
                          struct lg_error *err) LG_MUST_CHECK;
+
+/* params_pattern_check without compiling: cheap enough to run before every match. */
+int params_pattern_bounded(const char *path, const char *s, size_t max_bytes,
+                           unsigned long max_cost, struct lg_error *err) LG_MUST_CHECK;
 
 /*
  * `repl` (an object) replacing `params` whole: the console's "approve with

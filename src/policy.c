@@ -3,7 +3,9 @@
  */
 #include "policy.h"
 
+#include <pthread.h>
 #include <regex.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,7 +115,8 @@ int policy_check_match(const char *match, struct lg_error *err)
 {
     if (!match || !*match)
         return lg_fail(err, 400, "invalid_field", "match must be a non-empty POSIX regex");
-    if (params_pattern_check("match", match, POLICY_MATCH_MAX_BYTES, err) < 0)
+    if (params_pattern_check("match", match, POLICY_MATCH_MAX_BYTES, POLICY_MATCH_COST_MAX, err) <
+        0)
         return -1;
     return match_shape(match, true, err);
 }
@@ -292,31 +295,125 @@ char *policy_exact_regex(const char *text, struct lg_error *err)
 }
 
 /*
- * Whether rule `re` matches `text` (point 5): 1, 0, or -1 when it cannot be
- * evaluated. The rule is anchored at the start of the text (whole: at both
- * ends; else after any prefix) and matched without sub-matches, so that
- * glibc decides it in one pass over the text.
+ * Compiled rules, per process (point 5): RX_SETS sets of RX_WAYS entries,
+ * a rule's set chosen by its id; in a full set the entry used longest ago
+ * that no thread is matching with is replaced. An entry is a rule id, its
+ * match and its anchoring; a rule whose match changed is another entry. A
+ * thread matches outside the lock (glibc's regexec locks the pattern
+ * itself); `refs` keeps the entry from being replaced meanwhile. When
+ * every entry of the set is in use, the rule is compiled for this call only.
  */
-static int matches(const char *re, const char *text, bool whole)
+#define RX_SETS 256
+#define RX_WAYS 4
+
+struct rx_entry {
+    int64_t id;
+    bool whole;
+    char *re; /* NULL: empty */
+    regex_t rx;
+    unsigned refs;
+    uint64_t used;
+};
+
+static struct rx_entry rx_cache[RX_SETS][RX_WAYS];
+static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t rx_clock;
+
+/* regcomp of rule `re` anchored (point 5); 0, or -1 when it does not compile. */
+static int rx_compile(regex_t *rx, const char *re, bool whole)
 {
     struct sbuf b = {0};
-    struct lg_error err;
-    regex_t rx;
-    int hit;
+    int rc;
 
-    /* a rule stored before its check: a lone ')' would end the group early */
-    if (strlen(re) > POLICY_MATCH_MAX_BYTES || match_shape(re, false, &err) < 0)
-        return -1;
     sb_puts(&b, whole ? "^(" : "^.*(");
     sb_puts(&b, re);
     sb_puts(&b, whole ? ")$" : ")");
-    if (regcomp(&rx, b.p, REG_EXTENDED | REG_NOSUB) != 0) {
-        sb_free(&b);
-        return -1;
-    }
+    rc = regcomp(rx, b.p, REG_EXTENDED | REG_NOSUB) == 0 ? 0 : -1;
     sb_free(&b);
-    hit = regexec(&rx, text, 0, NULL, 0) == 0;
-    regfree(&rx);
+    return rc;
+}
+
+/*
+ * The compiled rule from the cache, compiled and added when missing, with
+ * its entry held (*held; release with rx_release), or into `own` with
+ * *held NULL when the set is busy. NULL when it does not compile.
+ */
+static regex_t *rx_get(int64_t id, const char *re, bool whole, regex_t *own, struct rx_entry **held)
+{
+    struct rx_entry *set = rx_cache[(uint64_t)id % RX_SETS], *e = NULL;
+    regex_t *out = NULL;
+
+    *held = NULL;
+    pthread_mutex_lock(&rx_lock);
+    for (int i = 0; i < RX_WAYS && !e; i++)
+        if (set[i].re && set[i].id == id && set[i].whole == whole && !strcmp(set[i].re, re))
+            e = &set[i];
+    if (!e) {
+        for (int i = 0; i < RX_WAYS; i++)
+            if (set[i].refs == 0 && (!e || !set[i].re || (e->re && set[i].used < e->used)))
+                e = &set[i];
+        if (e && e->re) {
+            regfree(&e->rx);
+            free(e->re);
+            e->re = NULL;
+        }
+        /* compiled under the lock: a rule is compiled once per process, not once per thread */
+        if (e && rx_compile(&e->rx, re, whole) == 0) {
+            e->re = xstrdup(re);
+            e->id = id;
+            e->whole = whole;
+        } else if (e) {
+            e = NULL;
+            pthread_mutex_unlock(&rx_lock);
+            return NULL;
+        }
+    }
+    if (e) {
+        e->refs++;
+        e->used = ++rx_clock;
+        *held = e;
+        out = &e->rx;
+    }
+    pthread_mutex_unlock(&rx_lock);
+    if (!out && rx_compile(own, re, whole) == 0)
+        out = own;
+    return out;
+}
+
+static void rx_release(struct rx_entry *e)
+{
+    pthread_mutex_lock(&rx_lock);
+    e->refs--;
+    pthread_mutex_unlock(&rx_lock);
+}
+
+/*
+ * Whether rule `id`'s `re` matches `text` (point 5): 1, 0, or -1 when it
+ * cannot be evaluated. The rule is anchored at the start of the text
+ * (whole: at both ends; else after any prefix) and matched without
+ * sub-matches, so that glibc decides it in one pass over the text.
+ */
+static int matches(int64_t id, const char *re, const char *text, bool whole)
+{
+    struct lg_error err;
+    struct rx_entry *held;
+    regex_t own, *rx;
+    int hit;
+
+    /* a rule stored before its checks: a lone ')' would end the group early; one costlier
+     * than the budget now */
+    if (strlen(re) > POLICY_MATCH_MAX_BYTES || match_shape(re, false, &err) < 0 ||
+        params_pattern_bounded("match", re, POLICY_MATCH_MAX_BYTES, POLICY_MATCH_COST_MAX, &err) <
+            0)
+        return -1;
+    rx = rx_get(id, re, whole, &own, &held);
+    if (!rx)
+        return -1;
+    hit = regexec(rx, text, 0, NULL, 0) == 0;
+    if (held)
+        rx_release(held);
+    else
+        regfree(&own);
     return hit;
 }
 
@@ -357,17 +454,85 @@ bool policy_allowable(const char *tool, const char *text)
     return true;
 }
 
-enum policy_action policy_decide(const struct policy_rule *rules, int n, const char *session_id,
+/* Fields of a shell tool's input an allow rule may leave unmatched (point 4): the command's
+ * description and timeout; Claude Code's run_in_background and dangerouslyDisableSandbox only
+ * as false, their default. */
+static bool shell_input_plain(json_t *input)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(input, k, v)
+    {
+        if (!strcmp(k, "command") || (!strcmp(k, "description") && json_is_string(v)) ||
+            (!strcmp(k, "timeout") && json_is_number(v)) ||
+            ((!strcmp(k, "run_in_background") || !strcmp(k, "dangerouslyDisableSandbox")) &&
+             json_is_false(v)))
+            continue;
+        return false;
+    }
+    return true;
+}
+
+/* The fields a file tool's input may hold besides its path, which an operator's path rule allows
+ * whatever they hold (point 4); NULL-terminated. */
+static const char *const *file_fields(const char *tool)
+{
+    static const char *const read[] = {"offset", "limit", "pages", NULL};
+    static const char *const write[] = {"content", NULL};
+    static const char *const edit[] = {"old_string", "new_string", "replace_all",
+                                       "expected_replacements", NULL};
+    static const char *const multi[] = {"edits", NULL};
+    static const char *const notebook[] = {"new_source", "cell_id", "cell_type", "edit_mode", NULL};
+    static const char *const none[] = {NULL};
+
+    if (!strcmp(tool, "Read") || !strcmp(tool, "read_file"))
+        return read;
+    if (!strcmp(tool, "Write") || !strcmp(tool, "write_file"))
+        return write;
+    if (!strcmp(tool, "Edit") || !strcmp(tool, "replace"))
+        return edit;
+    if (!strcmp(tool, "MultiEdit"))
+        return multi;
+    if (!strcmp(tool, "NotebookEdit"))
+        return notebook;
+    return none;
+}
+
+/* Whether every field of a file tool's input is its one path field, its description, or (when
+ * `others`) a field of file_fields. */
+static bool file_input_known(const char *tool, json_t *input, bool others)
+{
+    static const char *const paths[] = {"file_path", "notebook_path", "absolute_path", "path",
+                                        NULL};
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(input, k, v)
+    {
+        if (listed(paths, k) || (!strcmp(k, "description") && json_is_string(v)) ||
+            (others && listed(file_fields(tool), k)))
+            continue;
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The loop of policy_decide: `operator_ok` and `exact_ok` say whether the
+ * input leaves nothing unmatched that an operator's rule, or a rule made
+ * by "Allow this exact call for this session" (policy_rule.exact), would
+ * have to see (point 4).
+ */
+static enum policy_action decide(const struct policy_rule *rules, int n, const char *session_id,
                                  const char *agent_session, const char *tool, const char *text,
-                                 int64_t now, int64_t *rule_id)
+                                 bool operator_ok, bool exact_ok, int64_t now, int64_t *rule_id)
 {
     const struct policy_rule *best = NULL;
     bool may_allow;
 
     *rule_id = 0;
-    if (strlen(text) > POLICY_TEXT_MAX_BYTES)
-        return POLICY_ASK;
-    may_allow = policy_allowable(tool, text);
+    may_allow = policy_allowable(tool, text) && (operator_ok || exact_ok);
     for (int i = 0; i < n; i++) {
         const struct policy_rule *r = &rules[i];
         int hit;
@@ -379,9 +544,11 @@ enum policy_action policy_decide(const struct policy_rule *rules, int n, const c
             continue;
         if (r->agent_session && (!agent_session || strcmp(r->agent_session, agent_session) != 0))
             continue;
-        if ((r->action == POLICY_ALLOW && !may_allow) || (best && !before(r, best)))
+        if (r->action == POLICY_ALLOW && (!may_allow || !(r->exact ? exact_ok : operator_ok)))
             continue;
-        hit = matches(r->match, text, r->action == POLICY_ALLOW);
+        if (best && !before(r, best))
+            continue;
+        hit = matches(r->id, r->match, text, r->action == POLICY_ALLOW);
         if (hit < 0)
             may_allow = false; /* a rule that cannot be evaluated: never allow past it */
         else if (hit)
@@ -391,6 +558,40 @@ enum policy_action policy_decide(const struct policy_rule *rules, int n, const c
         return POLICY_ASK;
     *rule_id = best->id;
     return best->action;
+}
+
+enum policy_action policy_decide(const struct policy_rule *rules, int n, const char *session_id,
+                                 const char *agent_session, const char *tool, const char *text,
+                                 int64_t now, int64_t *rule_id)
+{
+    return decide(rules, n, session_id, agent_session, tool, text, true, true, now, rule_id);
+}
+
+enum policy_action policy_decide_call(const struct policy_rule *rules, int n,
+                                      const char *session_id, const char *agent_session,
+                                      const char *tool, json_t *tool_input, int64_t now,
+                                      int64_t *rule_id)
+{
+    char *text;
+    bool operator_ok = true, exact_ok = true;
+    enum policy_action a;
+
+    *rule_id = 0;
+    if (!tool)
+        return POLICY_ASK;
+    text = policy_text(tool, tool_input);
+    if (tool_input && !json_is_object(tool_input)) {
+        operator_ok = exact_ok = false;
+    } else if (listed(SHELL_TOOLS, tool)) {
+        operator_ok = exact_ok = shell_input_plain(tool_input);
+    } else if (listed(FILE_TOOLS, tool)) {
+        operator_ok = file_input_known(tool, tool_input, true);
+        exact_ok = file_input_known(tool, tool_input, false);
+    }
+    a = decide(rules, n, session_id, agent_session, tool, text, operator_ok, exact_ok, now,
+               rule_id);
+    free(text);
+    return a;
 }
 
 bool policy_message_cut(const struct submit_in *in)

@@ -22,20 +22,32 @@
  *    decides only when no applying deny or ask rule matches. Among rules of
  *    one action the first in order decides (session rules before tenant
  *    rules, then position, then id); that is the rule named. None: ask.
- * 4. An allow rule never allows a text over POLICY_TEXT_MAX_BYTES (nothing
- *    is evaluated then: ask), a text holding a control character other than
- *    tab (a newline or carriage return would start a second shell command),
- *    or for a file tool anything but an absolute path without a `..`
- *    segment after point 1 (a relative path, or no single path field);
- *    nor when some applying rule cannot be evaluated.
- *    The caller never lets a rule allow a request with a quorum, one whose
- *    Telegram message would be cut (policy_message_cut), or one a person
- *    could not approve with a single button: those are asked.
- * 5. A rule's match is a bounded POSIX ERE (params_pattern_check) with
+ * 4. An allow rule never allows a text over POLICY_TEXT_MAX_BYTES, a text
+ *    holding a control character other than tab (a newline or carriage
+ *    return would start a second shell command), or for a file tool
+ *    anything but an absolute path without a `..` segment after point 1 (a
+ *    relative path, or no single path field); nor when some applying rule
+ *    cannot be evaluated. Deny and ask rules are evaluated on texts of any
+ *    length (a tool input is at most 64 KiB).
+ *    Nor an input holding a field the rule does not see: for a shell tool
+ *    any field but command, description (a string), timeout (a number) and
+ *    run_in_background / dangerouslyDisableSandbox when false (a working
+ *    directory such as Gemini's dir_path is asked); for a file tool any
+ *    field but its path, description and the tool's own content fields
+ *    (Write: content; Edit: old_string, new_string, replace_all...), so an
+ *    operator's path rule allows the tool's writes under that path. A rule
+ *    made by "Allow this exact call for this session" (created_by holds
+ *    POLICY_SESSION_MARK) matches the whole input: for a file tool nothing
+ *    but the path and description, so it never allows a later write's
+ *    content.
+ * 5. A rule's match is a bounded POSIX ERE (params_pattern_check, its
+ *    repetitions expanded to at most POLICY_MATCH_COST_MAX positions) with
  *    balanced parentheses and no unbounded repetition of a group holding an
  *    alternative or a repetition ((a|aa)*, (a+)+). It is matched anchored
  *    (`^(match)$` for allow, `^.*(match)` otherwise) without sub-matches, in
- *    one pass of glibc's DFA: the cost is linear in the text.
+ *    one pass of glibc's DFA: the cost is linear in the text. Each process
+ *    keeps the compiled rules it used last (1024), so a call compiles only
+ *    rules it has not seen.
  *
  * Pure except policy_allow_for_session (store_policy.c).
  */
@@ -52,7 +64,8 @@
 
 #define POLICY_MATCH_MAX_BYTES 1024
 #define POLICY_RULES_MAX 200       /* live rules of one tool read at a submit */
-#define POLICY_TEXT_MAX_BYTES 4096 /* a longer text is asked (point 4) */
+#define POLICY_TEXT_MAX_BYTES 4096 /* a longer text is never allowed (point 4) */
+#define POLICY_MATCH_COST_MAX 100  /* positions of a match's expanded repetitions (point 5) */
 
 enum policy_action { POLICY_ASK, POLICY_ALLOW, POLICY_DENY };
 
@@ -66,7 +79,11 @@ struct policy_rule {
     int position;
     int64_t expires_at; /* Unix seconds; 0: never */
     bool revoked;
+    bool exact; /* made by "Allow this exact call for this session" (point 4) */
 };
+
+/* What created_by of a rule made by "Allow this exact call for this session" holds. */
+#define POLICY_SESSION_MARK "Allow this exact call for this session"
 
 /* A rule to add; strings borrowed. */
 struct policy_new {
@@ -118,11 +135,22 @@ char *policy_exact_regex(const char *text, struct lg_error *err);
 /*
  * The action of the first rule of `rules` that applies and matches (points
  * 2 to 4) at `now` (Unix seconds), with its id in *rule_id; POLICY_ASK
- * with *rule_id 0 when none does or the text is too long to evaluate.
+ * with *rule_id 0 when none does. `text` stands for the whole input: for a
+ * tool call, use policy_decide_call.
  */
 enum policy_action policy_decide(const struct policy_rule *rules, int n, const char *session_id,
                                  const char *agent_session, const char *tool, const char *text,
                                  int64_t now, int64_t *rule_id);
+
+/*
+ * policy_decide for a tool call: its text is policy_text(tool, tool_input),
+ * and an allow rule allows it only when the input holds nothing the rule
+ * did not see (point 4). What the submit path uses.
+ */
+enum policy_action policy_decide_call(const struct policy_rule *rules, int n,
+                                      const char *session_id, const char *agent_session,
+                                      const char *tool, json_t *tool_input, int64_t now,
+                                      int64_t *rule_id);
 
 /*
  * Whether an allow rule may allow `text` (policy_text) of `tool` at all
@@ -138,7 +166,8 @@ bool policy_message_cut(const struct submit_in *in);
  * policy_check_match) to session `session_id` of `tenant`, for
  * `agent_session` (NULL: any), expiring in `expires_s` seconds (0: never),
  * before the session's other rules (position -1), audited as policy_added
- * by `created_by`. 0 with *rule_id set, or -1 with *err (400 on a bad
+ * by `created_by`, which gets POLICY_SESSION_MARK when it lacks it (the
+ * rule matches the whole input, point 4). 0 with *rule_id set, or -1 with *err (400 on a bad
  * regex, 404 no such session).
  */
 int policy_allow_for_session(const char *tenant, const char *session_id, const char *agent_session,

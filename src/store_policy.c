@@ -24,7 +24,7 @@ static const struct db_stmt stmts[] = {
     /* the rules that may apply to one tool call, in the order they apply (policy.h point 3):
      * past the limit, allow rules are left out first */
     [S_MATCH] = {"policy_match",
-                 "SELECT id, session_id, agent_session, match, action, position"
+                 "SELECT id, session_id, agent_session, match, action, position, created_by"
                  " FROM policies WHERE tenant = $1 AND tool = $2 AND revoked_at IS NULL"
                  "  AND (expires_at IS NULL OR expires_at > now())"
                  "  AND (session_id IS NULL OR session_id = $3)"
@@ -89,7 +89,7 @@ _Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_policy: more statements than 
 static const struct db_table T = {stmts, S_COUNT, STORE_POLICY};
 
 int store_policy_match(const char *tenant, const char *session_id, const char *agent_session,
-                       const char *tool, const char *text, enum policy_action *action,
+                       const char *tool, json_t *tool_input, enum policy_action *action,
                        int64_t *rule_id, struct lg_error *err)
 {
     const char *p[] = {tenant, tool, session_id, agent_session};
@@ -110,9 +110,10 @@ int store_policy_match(const char *tenant, const char *session_id, const char *a
         if (policy_action_parse(col(res, i, 4), &rules[i].action) < 0)
             rules[i].action = POLICY_ASK;
         rules[i].position = (int)col_int(res, i, 5);
+        rules[i].exact = col(res, i, 6) && strstr(col(res, i, 6), POLICY_SESSION_MARK);
     }
     /* expiry and revocation were read by the statement */
-    *action = policy_decide(rules, n, session_id, agent_session, tool, text, 0, rule_id);
+    *action = policy_decide_call(rules, n, session_id, agent_session, tool, tool_input, 0, rule_id);
     PQclear(res);
     return 0;
 }
@@ -230,13 +231,23 @@ int policy_allow_for_session(const char *tenant, const char *session_id, const c
                             .expires_s = expires_s,
                             .created_by = created_by};
     json_t *out = NULL;
+    char by[512];
+    int rc;
 
     *rule_id = 0;
     if (!session_id || !tool || !created_by)
         return lg_fail(err, 400, "invalid_field",
                        "a session rule needs a session, a tool and "
                        "who adds it");
-    if (policy_check_match(match_regex, err) < 0 || store_policy_add(&pn, &out, err) < 0)
+    /* the mark makes the rule match the whole input (policy.h point 4) */
+    if (!strstr(created_by, POLICY_SESSION_MARK)) {
+        lg_snprintf(by, sizeof(by), "%.400s (" POLICY_SESSION_MARK ")", created_by);
+        pn.created_by = by;
+    }
+    rc = policy_check_match(match_regex, err);
+    if (rc == 0)
+        rc = store_policy_add(&pn, &out, err);
+    if (rc < 0)
         return -1;
     *rule_id = (int64_t)json_integer_value(json_object_get(out, "id"));
     json_decref(out);

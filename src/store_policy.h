@@ -14,12 +14,12 @@
 #include "util.h"
 
 /*
- * The decision of the tenant's live rules for a tool call (policy_decide
- * over the rules that may apply; one statement). 0 with *action and
+ * The decision of the tenant's live rules for a tool call
+ * (policy_decide_call over the rules that may apply; one statement). 0 with *action and
  * *rule_id (0 when no rule matched), or -1.
  */
 int store_policy_match(const char *tenant, const char *session_id, const char *agent_session,
-                       const char *tool, const char *text, enum policy_action *action,
+                       const char *tool, json_t *tool_input, enum policy_action *action,
                        int64_t *rule_id, struct lg_error *err) LG_MUST_CHECK;
 
 /*

@@ -360,12 +360,10 @@ static int policy_verdict(const struct actor *who, const struct submit_in *in, j
                           struct lg_error *err)
 {
     enum policy_action act = POLICY_ASK;
-    char *text = policy_text(in->tool, in->tool_input);
     int64_t rule = 0;
-    int rc = store_policy_match(who->tenant, in->session_id, in->agent_session, in->tool, text,
-                                &act, &rule, err);
+    int rc = store_policy_match(who->tenant, in->session_id, in->agent_session, in->tool,
+                                in->tool_input, &act, &rule, err);
 
-    free(text);
     if (rc < 0)
         return -1;
     if (act == POLICY_ALLOW) {

@@ -47,7 +47,7 @@ int policy_allow_for_session(const char *tenant, const char *session_id, const c
     text = policy_text(current->tool, current->input);
     FUZZ_REQUIRE(text != NULL);
     FUZZ_REQUIRE(policy_decide(&(struct policy_rule){1, session_id, agent_session, tool,
-                                                     match_regex, POLICY_ALLOW, 0, 0, false},
+                                                     match_regex, POLICY_ALLOW, 0, 0, false, true},
                                1, session_id, agent_session, tool, text, 0,
                                &id) == (policy_allowable(tool, text) ? POLICY_ALLOW : POLICY_ASK));
     free(text);

@@ -26,7 +26,7 @@ static void fuzz_policy(const struct submit_in *sub)
 
     re = policy_exact_regex(text, &err);
     if (re) {
-        struct policy_rule r = {1, NULL, NULL, sub->tool, re, POLICY_ALLOW, 0, 0, false};
+        struct policy_rule r = {1, NULL, NULL, sub->tool, re, POLICY_ALLOW, 0, 0, false, false};
         FUZZ_REQUIRE(policy_decide(&r, 1, sub->session_id, NULL, sub->tool, text, 0, &id) ==
                      (policy_allowable(sub->tool, text) ? POLICY_ALLOW : POLICY_ASK));
         free(re);
