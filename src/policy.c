@@ -303,7 +303,7 @@ char *policy_exact_regex(const char *text, struct lg_error *err)
  * itself); `refs` keeps the entry from being replaced meanwhile. When
  * every entry of the set is in use, the rule is compiled for this call only.
  */
-#define RX_SETS 256
+#define RX_SETS 64 /* 256 rules: a worst-case compiled rule is about 0.22 MB */
 #define RX_WAYS 4
 
 struct rx_entry {
