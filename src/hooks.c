@@ -547,35 +547,85 @@ static bool only_fields(json_t *input, const char *const *ok)
 }
 
 /*
+ * Whether a key names a path or a file: a tool that takes one may write
+ * there, and its rule would be the path (policy_text), not the call.
+ */
+static bool path_key(const char *k)
+{
+    static const char *const parts[] = {"path", "file", "dir", "folder", "cwd", NULL};
+    char low[TOOL_NAME_MAX + 1];
+    size_t i;
+
+    for (i = 0; k[i] && i < TOOL_NAME_MAX; i++)
+        low[i] = (char)((k[i] >= 'A' && k[i] <= 'Z') ? k[i] + 32 : k[i]);
+    low[i] = '\0';
+    if (k[i])
+        return true; /* a key that long is no plain field name */
+    for (i = 0; parts[i]; i++)
+        if (strstr(low, parts[i]))
+            return true;
+    return false;
+}
+
+/* Whether `v` holds, at any depth, a key that names a path (path_key). */
+static bool has_path_key(json_t *v, int depth)
+{
+    const char *k;
+    json_t *e;
+    size_t i;
+
+    if (depth > LG_JSON_DEPTH_MAX)
+        return true;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, e)
+        {
+            if (path_key(k) || has_path_key(e, depth + 1))
+                return true;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, e)
+        {
+            if (has_path_key(e, depth + 1))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Whether `tool` is a file tool: one whose rule text is a path (policy_text). */
+static bool file_tool(const char *tool)
+{
+    json_t *probe = json_pack("{s:s}", "file_path", "/x");
+    char *text = policy_text(tool, probe);
+    bool file = text && !strcmp(text, "/x");
+
+    free(text);
+    json_decref(probe);
+    return file;
+}
+
+/*
  * Whether the session rule (policy_text's exact text) would let through
  * only the call the person saw: a shell tool's command with no other field
- * but its timeout; another tool's whole input; a file tool's path with no
- * other field, so never a write (Write, Edit, MultiEdit, NotebookEdit...):
- * a rule on a path would allow any later content there.
+ * but its description and timeout; another tool's whole input, when no
+ * field names a path or a file (path_key, at any depth) and the tool is no
+ * file tool. A tool that takes a path may write there, and a rule on a
+ * path would allow any later content: such a call is never offered the
+ * session button, whatever its name or fields.
  */
 static bool session_rule_exact(const struct hooks_call *hc)
 {
     static const char *const shell_ok[] = {"command", "timeout", NULL};
     char *text, *whole;
     bool exact;
-    const char *k;
-    json_t *v;
 
     if (shell_tool(hc->tool) && input_str(hc, "command"))
         return only_fields(hc->input, shell_ok);
+    if (file_tool(hc->tool) || has_path_key(hc->input, 0))
+        return false;
     text = policy_text(hc->tool, hc->input);
     whole = json_dumps(hc->input, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     exact = text && whole && !strcmp(text, whole);
-    if (!exact && text) {
-        /* a file tool's rule text is its path: exact when nothing else is asked */
-        exact = true;
-        json_object_foreach(hc->input, k, v)
-        {
-            if (strcmp(k, "description") &&
-                (!json_is_string(v) || strcmp(json_string_value(v), text)))
-                exact = false;
-        }
-    }
     free(text);
     free(whole);
     return exact;

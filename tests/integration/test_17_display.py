@@ -352,3 +352,57 @@ def test_notebook_path_is_shown_beside_file_path(s):
              'notebook_path: "/home/u/project/prod.ipynb"\n')
     press(s, c, m, NO + "Deny")
     call.answer()
+
+
+def test_session_button_never_for_a_path(s):
+    """"Allow this exact call for this session" is never offered for a tool that takes a path
+    (a rule on the path would allow any later content there), whatever its name or fields; a
+    tool with no path-like field is offered it (its rule is the whole input)."""
+    session_btn = OK + "Allow this exact call for this session"
+    sugg = [{"type": "addRules", "behavior": "allow", "destination": "session",
+             "rules": [{"toolName": "x"}]}]
+    cases = [
+        ("gemini", "write_file", {"file_path": "/home/u/.bashrc",
+                                  "description": "check the file exists"}),
+        ("gemini", "replace", {"file_path": "/home/u/.bashrc"}),
+        ("gemini", "read_file", {"absolute_path": "/home/u/.ssh/id_ed25519"}),
+        ("gemini", "list_directory", {"dir_path": "/home/u"}),
+        ("gemini", "mcp_fs_put", {"target": {"path": "/etc/cron.d/x"}, "data": "x"}),
+        ("codex", "apply", {"changes": [{"filePath": "/w/a"}]}),
+        ("claude-code", "Write", {"file_path": "/home/u/.bashrc"}),
+        ("claude-code", "NotebookEdit", {"notebook_path": "/w/n.ipynb"}),
+        ("claude-code", "mcp__fs__save", {"Path": "/w/a", "text": "x"}),
+        ("claude-code", "Read", {"file_path": "/w/a"}),
+    ]
+    for n, (agent, tool, ti) in enumerate(cases):
+        sid = "dp-path-%d" % n
+        c = chat()
+        register(s, sid, c)
+        body = {"session_id": "ag-p", "cwd": "/w", "tool_name": tool, "tool_input": ti,
+                "hook_event_name": {"gemini": "BeforeTool", "codex": "PermissionRequest",
+                                    "claude-code": "PermissionRequest"}[agent]}
+        if agent == "claude-code":
+            body["permission_suggestions"] = sugg
+        call = Call(s, agent, json.dumps(body), sid, wait=30)
+        rid = request_of(s, sid)
+        _, m, msg = sent(s, rid)
+        eq(buttons(msg), [OK + "Approve", NO + "Deny", ASK], (agent, tool, ti))
+        eq(s.sql("SELECT count(*) FROM requests r, jsonb_array_elements(r.options) o WHERE "
+                 "r.id::text = :'p1' AND o->>'label' = 'Allow this exact call for this session'",
+                 rid), [["0"]])
+        press(s, c, m, NO + "Deny")
+        call.answer()
+    # No path-like field: offered (by Gemini CLI here), and its rule is the whole input.
+    c = chat()
+    register(s, "dp-path-no", c)
+    call = Call(s, "gemini", json.dumps({
+        "session_id": "ag-p", "cwd": "/w", "hook_event_name": "BeforeTool",
+        "tool_name": "google_web_search", "tool_input": {"query": "loopgate"}}), "dp-path-no",
+        wait=30)
+    rid = request_of(s, "dp-path-no")
+    _, m, msg = sent(s, rid)
+    eq(buttons(msg)[:3], [OK + "Approve", NO + "Deny", session_btn])
+    press(s, c, m, session_btn)
+    eq(call.answer(), {"decision": "allow", "reason": "Approved by Ann (Loopgate)"})
+    eq(s.sql("SELECT tool, match FROM policies WHERE session_id = 'dp-path-no'"
+             " AND revoked_at IS NULL"), [["google_web_search", '^\\{"query":"loopgate"\\}$']])
