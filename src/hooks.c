@@ -38,6 +38,9 @@
 #define WHY_MAX_CHARS 200 /* code points of the agent's description shown */
 #define SESSION_LABEL "Allow this exact call for this session"
 #define SESSION_RULE_EXPIRES (7 * 86400) /* an agent session's rule outlives no session */
+/* Bytes of a hook's body read at most (max_body_bytes' own ceiling): one over max_body_bytes is
+ * still read, to answer a deny in its event's shape. */
+#define HOOKS_BODY_READ_MAX 1048576
 
 static const char *agent_label(enum hooks_agent a)
 {
@@ -997,10 +1000,12 @@ static int wait_for_person(struct http_req *r, const char *id, int total, json_t
 
 /*
  * The deny an agent reads for a call Loopgate refused after authenticating
- * it (a malformed body, an unknown or inactive session, a limit): a non-2xx
- * answer is no decision to a hook, and Claude Code's PreToolUse would then
- * go on through its own permission mode. The event of a body that could
- * not be parsed is guessed from its text (PreToolUse when it names it).
+ * it (a malformed or oversized body, an unknown or inactive session, a
+ * limit): a non-2xx answer is no decision to a hook, and Claude Code's
+ * PreToolUse would then go on through its own permission mode. The event
+ * of a body that could not be parsed is guessed from its text; when Claude
+ * Code's event is not known (no body read, or one naming neither event),
+ * the answer is the fields every event obeys: stop, with the reason shown.
  */
 static json_t *refusal(struct http_req *r, enum hooks_agent agent, json_t *body,
                        const struct lg_error *err)
@@ -1008,18 +1013,56 @@ static json_t *refusal(struct http_req *r, enum hooks_agent agent, json_t *body,
     struct hooks_verdict v;
     struct hooks_call hc;
     const char *event = json_string_value(json_object_get(body, "hook_event_name"));
+    bool known = true;
 
     memset(&v, 0, sizeof(v));
     memset(&hc, 0, sizeof(hc));
     hc.agent = agent;
-    if (agent == HOOKS_CLAUDE_CODE)
-        hc.pre_tool_use = body ? event && !strcmp(event, "PreToolUse")
-                               : r->body && memmem(r->body, r->body_len, "\"PreToolUse\"", 12);
     snprintf(v.reason, sizeof(v.reason), "Loopgate refused this call (%d %s): %s", err->status,
              err->code, err->message);
     if (!utf8_valid(v.reason, strlen(v.reason)))
         lg_strlcpy(v.reason, "Loopgate refused this call", sizeof(v.reason));
+    if (agent == HOOKS_CLAUDE_CODE && body)
+        hc.pre_tool_use = event && !strcmp(event, "PreToolUse");
+    else if (agent == HOOKS_CLAUDE_CODE) {
+        hc.pre_tool_use = r->body && memmem(r->body, r->body_len, "\"PreToolUse\"", 12);
+        known = hc.pre_tool_use ||
+                (r->body && memmem(r->body, r->body_len, "\"PermissionRequest\"", 19));
+    }
+    if (!known)
+        return json_pack("{s:b, s:s, s:b}", "continue", 0, "stopReason", v.reason,
+                         "suppressOutput", 0);
     return hooks_answer(&hc, &v);
+}
+
+/*
+ * The body of a hook call, read here rather than before the handler so that
+ * every refusal is a deny the agent reads: a Content-Type other than JSON,
+ * or a body over max_body_bytes (read up to HOOKS_BODY_READ_MAX all the
+ * same, so that the deny has the event's shape).
+ */
+static int read_body(struct http_req *r, struct lg_error *err)
+{
+    const char *ct = http_param(r, "CONTENT_TYPE");
+    size_t max = (size_t)r->cfg->max_body_bytes;
+    int rc = http_read_body(r, HOOKS_BODY_READ_MAX > max ? HOOKS_BODY_READ_MAX : max, err);
+
+    if (rc < 0 && err->status == 413)
+        return lg_fail(err, 413, "payload_too_large",
+                       "the hook's body is over %zu bytes, the limit (max_body_bytes); the call "
+                       "was not run",
+                       max);
+    if (rc < 0)
+        return rc;
+    if (!media_type_is_json(ct))
+        return lg_fail(err, 415, "unsupported_media_type",
+                       "Content-Type must be application/json (got '%.100s')",
+                       ct && *ct ? ct : "none");
+    if (r->body_len > max)
+        return lg_fail(err, 413, "payload_too_large",
+                       "the hook's body is %zu bytes; the limit is %zu (max_body_bytes)",
+                       r->body_len, max);
+    return 0;
 }
 
 static void handle(struct http_req *r, enum hooks_agent agent)
@@ -1032,7 +1075,9 @@ static void handle(struct http_req *r, enum hooks_agent agent)
     char id[64];
     int wait_s = 0, rc;
 
-    rc = parse_json_object(r->body, r->body_len, &body, &err);
+    rc = read_body(r, &err);
+    if (rc == 0)
+        rc = parse_json_object(r->body, r->body_len, &body, &err);
     if (rc == 0)
         rc = hooks_parse(agent, body, &hc, &err);
     if (rc == 0)
