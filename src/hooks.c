@@ -1030,8 +1030,8 @@ static json_t *refusal(struct http_req *r, enum hooks_agent agent, json_t *body,
                 (r->body && memmem(r->body, r->body_len, "\"PermissionRequest\"", 19));
     }
     if (!known)
-        return json_pack("{s:b, s:s, s:b}", "continue", 0, "stopReason", v.reason,
-                         "suppressOutput", 0);
+        return json_pack("{s:b, s:s, s:b}", "continue", 0, "stopReason", v.reason, "suppressOutput",
+                         0);
     return hooks_answer(&hc, &v);
 }
 
