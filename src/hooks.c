@@ -559,7 +559,7 @@ static bool path_key(const char *k)
     char low[TOOL_NAME_MAX + 1];
     size_t i;
 
-    for (i = 0; k[i] && i < TOOL_NAME_MAX; i++)
+    for (i = 0; i < TOOL_NAME_MAX && k[i]; i++)
         low[i] = (char)((k[i] >= 'A' && k[i] <= 'Z') ? k[i] + 32 : k[i]);
     low[i] = '\0';
     if (k[i])
