@@ -36,6 +36,7 @@
 #define MESSAGE_CAP 12000
 #define META_CAP 1024     /* bytes of each metadata value */
 #define WHY_MAX_CHARS 200 /* code points of the agent's description shown */
+#define BLANK_RUN_MAX 8   /* blank characters in a row shown as they are; more: "⟨N spaces⟩" */
 #define SESSION_LABEL "Allow this exact call for this session"
 #define SESSION_RULE_EXPIRES (7 * 86400) /* an agent session's rule outlives no session */
 /* Bytes of a hook's body read at most (max_body_bytes' own ceiling): one over max_body_bytes is
@@ -296,7 +297,8 @@ static bool listed_key(const char *const *keys, const char *k)
 
 /*
  * Every field of the input not in `shown` (NULL-terminated), one line each
- * in key order: the key, then its value as compact JSON.
+ * in key order: the key and its value as JSON (the key quoted, so that it
+ * cannot draw a line of its own such as "$ ..." or "cwd: ...").
  */
 static void other_fields(struct sbuf *b, json_t *input, const char *const *shown)
 {
@@ -320,7 +322,12 @@ static void other_fields(struct sbuf *b, json_t *input, const char *const *shown
     qsort(keys, n, sizeof(*keys), key_cmp);
     for (i = 0; i < n; i++) {
         char *d = json_dumps(json_object_get(input, keys[i]), JSON_ENCODE_ANY | JSON_COMPACT);
-        one_line(b, keys[i]);
+        json_t *key = json_string(keys[i]);
+        char *q = key ? json_dumps(key, JSON_ENCODE_ANY) : NULL;
+
+        sb_puts(b, q ? q : "\"?\"");
+        free(q);
+        json_decref(key);
         sb_puts(b, ": ");
         sb_puts(b, d ? d : "?");
         sb_puts(b, "\n");
@@ -380,14 +387,15 @@ static bool edits_ok(json_t *edits)
  * A file tool's input: the path, then a diff per edit (Edit's own fields,
  * MultiEdit's `edits`) or the new content, then every other field.
  */
-static void render_file(struct sbuf *b, const struct hooks_call *hc, const char *path)
+static void render_file(struct sbuf *b, const struct hooks_call *hc, const char *key)
 {
+    const char *path = input_str(hc, key);
     const char *shown[8];
     json_t *edits = json_object_get(hc->input, "edits");
     const char *content = input_str(hc, "content");
     int n = 0;
 
-    shown[n++] = "file_path";
+    shown[n++] = key;
     shown[n++] = "description";
     sb_puts(b, "File: ");
     one_line(b, path);
@@ -420,6 +428,92 @@ static void render_file(struct sbuf *b, const struct hooks_call *hc, const char 
 }
 
 /*
+ * The field a file tool's headline names: NotebookEdit's notebook_path
+ * (the notebook it edits), else file_path; NULL when the input has no
+ * such string field.
+ */
+static const char *path_field(const struct hooks_call *hc)
+{
+    if (!strcmp(hc->tool, "NotebookEdit") && input_str(hc, "notebook_path"))
+        return "notebook_path";
+    return input_str(hc, "file_path") ? "file_path" : NULL;
+}
+
+/* The length of the blank character at `p` (a space, a tab, a Unicode space), or 0. */
+static size_t blank_at(const unsigned char *p)
+{
+    if (*p == ' ' || *p == '\t')
+        return 1;
+    if (p[0] == 0xC2 && p[1] == 0xA0) /* U+00A0 */
+        return 2;
+    if ((p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80) ||                   /* U+1680 */
+        (p[0] == 0xE2 && p[1] == 0x80 && (p[2] <= 0x8A || p[2] == 0xAF)) || /* U+2000-200A, 202F */
+        (p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) ||                   /* U+205F */
+        (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80))                     /* U+3000 */
+        return 3;
+    return 0;
+}
+
+/* The code point of a line-breaking or control character at `p` to show as ⟨U+XXXX⟩, or -1. */
+static long shown_control(const unsigned char *p, size_t *len)
+{
+    *len = 1;
+    if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+        return *p;
+    *len = 2;
+    if (p[0] == 0xC2 && p[1] == 0x85) /* NEL */
+        return 0x85;
+    *len = 3;
+    if (p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9)) /* LS, PS */
+        return 0x2000 + (p[2] - 0x80);
+    return -1;
+}
+
+/*
+ * `s` with nothing that hides what follows it: a run of more than
+ * BLANK_RUN_MAX blank characters inside a line (one at its start is the
+ * JSON's own indentation) becomes "⟨N spaces⟩", and a carriage return, a
+ * NEL, a line or paragraph separator or another control but the line
+ * break and the tab becomes "⟨U+XXXX⟩": a long blank run would push the
+ * rest of a command out of sight, and those characters would show as a
+ * space or a line break that is not there.
+ */
+static void mark_hidden(struct sbuf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    bool line_start = true;
+
+    while (*p) {
+        size_t n, len, run = 0, bytes = 0;
+        long cp = shown_control(p, &len);
+
+        if (cp >= 0) {
+            sb_printf(b, "\xE2\x9F\xA8U+%04lX\xE2\x9F\xA9", (unsigned long)cp);
+            p += len;
+            line_start = false;
+            continue;
+        }
+        while ((n = blank_at(p + bytes)) > 0) {
+            bytes += n;
+            run++;
+        }
+        if (run > BLANK_RUN_MAX && !line_start) {
+            sb_printf(b, "\xE2\x9F\xA8%zu spaces\xE2\x9F\xA9", run);
+            p += bytes;
+        } else if (run) {
+            sb_append(b, (const char *)p, bytes);
+            p += bytes;
+        } else {
+            line_start = *p == '\n';
+            sb_append(b, (const char *)p, 1);
+            p++;
+            continue;
+        }
+        line_start = false;
+    }
+}
+
+/*
  * The call as a person reads it on a phone, cut to MESSAGE_CAP bytes (new
  * string). Everything the agent wrote is either marked line by line (the
  * command's lines begin "$ " then "> ", a diff's "- " and "+ "), or on one
@@ -429,8 +523,8 @@ static void render_file(struct sbuf *b, const struct hooks_call *hc, const char 
 static char *render(const struct hooks_call *hc)
 {
     static const char *const shell_shown[] = {"command", "description", NULL};
-    const char *cmd = input_str(hc, "command"), *path = input_str(hc, "file_path");
-    struct sbuf b = {0};
+    const char *cmd = input_str(hc, "command"), *path = path_field(hc);
+    struct sbuf b = {0}, shown = {0};
     size_t keep;
     char *out;
 
@@ -460,6 +554,9 @@ static char *render(const struct hooks_call *hc)
         sb_puts(&b, "\n");
         free(j);
     }
+    mark_hidden(&shown, b.p ? b.p : "");
+    sb_free(&b);
+    b = shown;
     keep = utf8_cut(b.p, b.len, MESSAGE_CAP);
     if (keep < b.len) {
         out = xmalloc(keep + sizeof(HOOKS_CUT_MARK));
