@@ -1,11 +1,13 @@
 /*
  * hooks.c - see hooks.h.
  *
- * A call is parsed with bounds (hooks_parse), rendered for reading on a
- * phone (the tool; a shell tool's command, an input's file path with a diff
- * for each edit, or the whole input; every field no diff or command shows;
- * the agent's description on one line last; the working directory and the
- * agent session as metadata), submitted like any request
+ * A call's body is read here (read_body: every refusal, an oversized or
+ * non-JSON body included, is a deny the agent reads), parsed with bounds
+ * (hooks_parse), rendered for reading on a phone (the tool; a shell tool's
+ * command, an input's file path with a diff for each edit, or the whole
+ * input; every field no diff or command shows; the agent's description on
+ * one line last; the working directory and the agent session as metadata;
+ * long blank runs and hidden line breaks marked), submitted like any request
  * (validate_submit, store_request_submit), waited for (wait_poll), and
  * answered (hooks_decide, hooks_answer). Edits go through the request's
  * params: Bash {command}, Write {file_path, content}, Edit {file_path,
