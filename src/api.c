@@ -387,9 +387,9 @@ static const struct route routes[] = {
     {"GET", "/hitl/events", h_events, AUTH_TENANT, 0},
     {"POST", "/hitl/cancel", h_cancel, AUTH_TENANT, 1},
     {"POST", "/hitl/callback", h_callback, AUTH_TENANT, 1},
-    {"POST", "/v1/hooks/claude-code", hooks_claude_code, AUTH_TENANT, 1},
-    {"POST", "/v1/hooks/codex", hooks_codex, AUTH_TENANT, 1},
-    {"POST", "/v1/hooks/gemini", hooks_gemini, AUTH_TENANT, 1},
+    {"POST", "/v1/hooks/claude-code", hooks_claude_code, AUTH_TENANT, 0}, /* body: hooks.c */
+    {"POST", "/v1/hooks/codex", hooks_codex, AUTH_TENANT, 0},             /* body: hooks.c */
+    {"POST", "/v1/hooks/gemini", hooks_gemini, AUTH_TENANT, 0},           /* body: hooks.c */
     /* rules for coding agents' tool calls (api_policy.h) */
     {"GET", "/v1/policies", api_policies_get, AUTH_TENANT, 0},
     {"POST", "/v1/policies", api_policies_post, AUTH_TENANT, 1},

@@ -138,8 +138,9 @@ static bool one_of(const char *s, const char *a, const char *b, const char *c)
 
 /*
  * Whether `j` is the answer the agent reads as a decision: Claude Code's
- * for the event its input `in` names (PreToolUse: permissionDecision allow,
- * deny or ask; else PermissionRequest: decision.behavior allow or deny),
+ * stop ("continue": false, which every event obeys) or its decision for the
+ * event its input `in` names (PreToolUse: permissionDecision allow, deny or
+ * ask; else PermissionRequest: decision.behavior allow or deny),
  * Codex's PermissionRequest decision, Gemini CLI's decision. Anything else
  * (a proxy's page, a health check's JSON) is no answer.
  */
@@ -151,6 +152,9 @@ static bool answer_ok(const char *agent, json_t *j, const struct sbuf *in)
 
     if (!strcmp(agent, "gemini"))
         return one_of(json_string_value(json_object_get(j, "decision")), "allow", "deny", NULL);
+    /* the fields every Claude Code event obeys: stop (the proxy's answer when no worker could) */
+    if (!strcmp(agent, "claude-code") && json_is_false(json_object_get(j, "continue")))
+        return true;
     if (!name)
         return false;
     if (!strcmp(agent, "claude-code") && in->p && json_depth_ok(in->p, in->len, LG_JSON_DEPTH_MAX))

@@ -1,11 +1,13 @@
 /*
  * hooks.c - see hooks.h.
  *
- * A call is parsed with bounds (hooks_parse), rendered for reading on a
- * phone (the tool; a shell tool's command, an input's file path with a diff
- * for each edit, or the whole input; every field no diff or command shows;
- * the agent's description on one line last; the working directory and the
- * agent session as metadata), submitted like any request
+ * A call's body is read here (read_body: every refusal, an oversized or
+ * non-JSON body included, is a deny the agent reads), parsed with bounds
+ * (hooks_parse), rendered for reading on a phone (the tool; a shell tool's
+ * command, an input's file path with a diff for each edit, or the whole
+ * input; every field no diff or command shows; the agent's description on
+ * one line last; the working directory and the agent session as metadata;
+ * long blank runs and hidden line breaks marked), submitted like any request
  * (validate_submit, store_request_submit), waited for (wait_poll), and
  * answered (hooks_decide, hooks_answer). Edits go through the request's
  * params: Bash {command}, Write {file_path, content}, Edit {file_path,
@@ -36,8 +38,12 @@
 #define MESSAGE_CAP 12000
 #define META_CAP 1024     /* bytes of each metadata value */
 #define WHY_MAX_CHARS 200 /* code points of the agent's description shown */
+#define BLANK_RUN_MAX 8   /* blank characters in a row shown as they are; more: "⟨N spaces⟩" */
 #define SESSION_LABEL "Allow this exact call for this session"
 #define SESSION_RULE_EXPIRES (7 * 86400) /* an agent session's rule outlives no session */
+/* Bytes of a hook's body read at most (max_body_bytes' own ceiling): one over max_body_bytes is
+ * still read, to answer a deny in its event's shape. */
+#define HOOKS_BODY_READ_MAX 1048576
 
 static const char *agent_label(enum hooks_agent a)
 {
@@ -293,7 +299,8 @@ static bool listed_key(const char *const *keys, const char *k)
 
 /*
  * Every field of the input not in `shown` (NULL-terminated), one line each
- * in key order: the key, then its value as compact JSON.
+ * in key order: the key and its value as JSON (the key quoted, so that it
+ * cannot draw a line of its own such as "$ ..." or "cwd: ...").
  */
 static void other_fields(struct sbuf *b, json_t *input, const char *const *shown)
 {
@@ -317,7 +324,12 @@ static void other_fields(struct sbuf *b, json_t *input, const char *const *shown
     qsort(keys, n, sizeof(*keys), key_cmp);
     for (i = 0; i < n; i++) {
         char *d = json_dumps(json_object_get(input, keys[i]), JSON_ENCODE_ANY | JSON_COMPACT);
-        one_line(b, keys[i]);
+        json_t *key = json_string(keys[i]);
+        char *q = key ? json_dumps(key, JSON_ENCODE_ANY) : NULL;
+
+        sb_puts(b, q ? q : "\"?\"");
+        free(q);
+        json_decref(key);
         sb_puts(b, ": ");
         sb_puts(b, d ? d : "?");
         sb_puts(b, "\n");
@@ -377,14 +389,15 @@ static bool edits_ok(json_t *edits)
  * A file tool's input: the path, then a diff per edit (Edit's own fields,
  * MultiEdit's `edits`) or the new content, then every other field.
  */
-static void render_file(struct sbuf *b, const struct hooks_call *hc, const char *path)
+static void render_file(struct sbuf *b, const struct hooks_call *hc, const char *key)
 {
+    const char *path = input_str(hc, key);
     const char *shown[8];
     json_t *edits = json_object_get(hc->input, "edits");
     const char *content = input_str(hc, "content");
     int n = 0;
 
-    shown[n++] = "file_path";
+    shown[n++] = key;
     shown[n++] = "description";
     sb_puts(b, "File: ");
     one_line(b, path);
@@ -417,6 +430,92 @@ static void render_file(struct sbuf *b, const struct hooks_call *hc, const char 
 }
 
 /*
+ * The field a file tool's headline names: NotebookEdit's notebook_path
+ * (the notebook it edits), else file_path; NULL when the input has no
+ * such string field.
+ */
+static const char *path_field(const struct hooks_call *hc)
+{
+    if (!strcmp(hc->tool, "NotebookEdit") && input_str(hc, "notebook_path"))
+        return "notebook_path";
+    return input_str(hc, "file_path") ? "file_path" : NULL;
+}
+
+/* The length of the blank character at `p` (a space, a tab, a Unicode space), or 0. */
+static size_t blank_at(const unsigned char *p)
+{
+    if (*p == ' ' || *p == '\t')
+        return 1;
+    if (p[0] == 0xC2 && p[1] == 0xA0) /* U+00A0 */
+        return 2;
+    if ((p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80) ||                   /* U+1680 */
+        (p[0] == 0xE2 && p[1] == 0x80 && (p[2] <= 0x8A || p[2] == 0xAF)) || /* U+2000-200A, 202F */
+        (p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) ||                   /* U+205F */
+        (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80))                     /* U+3000 */
+        return 3;
+    return 0;
+}
+
+/* The code point of a line-breaking or control character at `p` to show as ⟨U+XXXX⟩, or -1. */
+static long shown_control(const unsigned char *p, size_t *len)
+{
+    *len = 1;
+    if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+        return *p;
+    *len = 2;
+    if (p[0] == 0xC2 && p[1] == 0x85) /* NEL */
+        return 0x85;
+    *len = 3;
+    if (p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9)) /* LS, PS */
+        return 0x2000 + (p[2] - 0x80);
+    return -1;
+}
+
+/*
+ * `s` with nothing that hides what follows it: a run of more than
+ * BLANK_RUN_MAX blank characters inside a line (one at its start is the
+ * JSON's own indentation) becomes "⟨N spaces⟩", and a carriage return, a
+ * NEL, a line or paragraph separator or another control but the line
+ * break and the tab becomes "⟨U+XXXX⟩": a long blank run would push the
+ * rest of a command out of sight, and those characters would show as a
+ * space or a line break that is not there.
+ */
+static void mark_hidden(struct sbuf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    bool line_start = true;
+
+    while (*p) {
+        size_t n, len, run = 0, bytes = 0;
+        long cp = shown_control(p, &len);
+
+        if (cp >= 0) {
+            sb_printf(b, "\xE2\x9F\xA8U+%04lX\xE2\x9F\xA9", (unsigned long)cp);
+            p += len;
+            line_start = false;
+            continue;
+        }
+        while ((n = blank_at(p + bytes)) > 0) {
+            bytes += n;
+            run++;
+        }
+        if (run > BLANK_RUN_MAX && !line_start) {
+            sb_printf(b, "\xE2\x9F\xA8%zu spaces\xE2\x9F\xA9", run);
+            p += bytes;
+        } else if (run) {
+            sb_append(b, (const char *)p, bytes);
+            p += bytes;
+        } else {
+            line_start = *p == '\n';
+            sb_append(b, (const char *)p, 1);
+            p++;
+            continue;
+        }
+        line_start = false;
+    }
+}
+
+/*
  * The call as a person reads it on a phone, cut to MESSAGE_CAP bytes (new
  * string). Everything the agent wrote is either marked line by line (the
  * command's lines begin "$ " then "> ", a diff's "- " and "+ "), or on one
@@ -426,8 +525,8 @@ static void render_file(struct sbuf *b, const struct hooks_call *hc, const char 
 static char *render(const struct hooks_call *hc)
 {
     static const char *const shell_shown[] = {"command", "description", NULL};
-    const char *cmd = input_str(hc, "command"), *path = input_str(hc, "file_path");
-    struct sbuf b = {0};
+    const char *cmd = input_str(hc, "command"), *path = path_field(hc);
+    struct sbuf b = {0}, shown = {0};
     size_t keep;
     char *out;
 
@@ -457,6 +556,9 @@ static char *render(const struct hooks_call *hc)
         sb_puts(&b, "\n");
         free(j);
     }
+    mark_hidden(&shown, b.p ? b.p : "");
+    sb_free(&b);
+    b = shown;
     keep = utf8_cut(b.p, b.len, MESSAGE_CAP);
     if (keep < b.len) {
         out = xmalloc(keep + sizeof(HOOKS_CUT_MARK));
@@ -547,35 +649,85 @@ static bool only_fields(json_t *input, const char *const *ok)
 }
 
 /*
+ * Whether a key names a path or a file: a tool that takes one may write
+ * there, and its rule would be the path (policy_text), not the call.
+ */
+static bool path_key(const char *k)
+{
+    static const char *const parts[] = {"path", "file", "dir", "folder", "cwd", NULL};
+    char low[TOOL_NAME_MAX + 1];
+    size_t i;
+
+    for (i = 0; i < TOOL_NAME_MAX && k[i]; i++)
+        low[i] = (char)((k[i] >= 'A' && k[i] <= 'Z') ? k[i] + 32 : k[i]);
+    low[i] = '\0';
+    if (k[i])
+        return true; /* a key that long is no plain field name */
+    for (i = 0; parts[i]; i++)
+        if (strstr(low, parts[i]))
+            return true;
+    return false;
+}
+
+/* Whether `v` holds, at any depth, a key that names a path (path_key). */
+static bool has_path_key(json_t *v, int depth)
+{
+    const char *k;
+    json_t *e;
+    size_t i;
+
+    if (depth > LG_JSON_DEPTH_MAX)
+        return true;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, e)
+        {
+            if (path_key(k) || has_path_key(e, depth + 1))
+                return true;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, e)
+        {
+            if (has_path_key(e, depth + 1))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Whether `tool` is a file tool: one whose rule text is a path (policy_text). */
+static bool file_tool(const char *tool)
+{
+    json_t *probe = json_pack("{s:s}", "file_path", "/x");
+    char *text = policy_text(tool, probe);
+    bool file = text && !strcmp(text, "/x");
+
+    free(text);
+    json_decref(probe);
+    return file;
+}
+
+/*
  * Whether the session rule (policy_text's exact text) would let through
  * only the call the person saw: a shell tool's command with no other field
- * but its timeout; another tool's whole input; a file tool's path with no
- * other field, so never a write (Write, Edit, MultiEdit, NotebookEdit...):
- * a rule on a path would allow any later content there.
+ * but its description and timeout; another tool's whole input, when no
+ * field names a path or a file (path_key, at any depth) and the tool is no
+ * file tool. A tool that takes a path may write there, and a rule on a
+ * path would allow any later content: such a call is never offered the
+ * session button, whatever its name or fields.
  */
 static bool session_rule_exact(const struct hooks_call *hc)
 {
     static const char *const shell_ok[] = {"command", "timeout", NULL};
     char *text, *whole;
     bool exact;
-    const char *k;
-    json_t *v;
 
     if (shell_tool(hc->tool) && input_str(hc, "command"))
         return only_fields(hc->input, shell_ok);
+    if (file_tool(hc->tool) || has_path_key(hc->input, 0))
+        return false;
     text = policy_text(hc->tool, hc->input);
     whole = json_dumps(hc->input, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     exact = text && whole && !strcmp(text, whole);
-    if (!exact && text) {
-        /* a file tool's rule text is its path: exact when nothing else is asked */
-        exact = true;
-        json_object_foreach(hc->input, k, v)
-        {
-            if (strcmp(k, "description") &&
-                (!json_is_string(v) || strcmp(json_string_value(v), text)))
-                exact = false;
-        }
-    }
     free(text);
     free(whole);
     return exact;
@@ -947,10 +1099,12 @@ static int wait_for_person(struct http_req *r, const char *id, int total, json_t
 
 /*
  * The deny an agent reads for a call Loopgate refused after authenticating
- * it (a malformed body, an unknown or inactive session, a limit): a non-2xx
- * answer is no decision to a hook, and Claude Code's PreToolUse would then
- * go on through its own permission mode. The event of a body that could
- * not be parsed is guessed from its text (PreToolUse when it names it).
+ * it (a malformed or oversized body, an unknown or inactive session, a
+ * limit): a non-2xx answer is no decision to a hook, and Claude Code's
+ * PreToolUse would then go on through its own permission mode. The event
+ * of a body that could not be parsed is guessed from its text; when Claude
+ * Code's event is not known (no body read, or one naming neither event),
+ * the answer is the fields every event obeys: stop, with the reason shown.
  */
 static json_t *refusal(struct http_req *r, enum hooks_agent agent, json_t *body,
                        const struct lg_error *err)
@@ -958,18 +1112,56 @@ static json_t *refusal(struct http_req *r, enum hooks_agent agent, json_t *body,
     struct hooks_verdict v;
     struct hooks_call hc;
     const char *event = json_string_value(json_object_get(body, "hook_event_name"));
+    bool known = true;
 
     memset(&v, 0, sizeof(v));
     memset(&hc, 0, sizeof(hc));
     hc.agent = agent;
-    if (agent == HOOKS_CLAUDE_CODE)
-        hc.pre_tool_use = body ? event && !strcmp(event, "PreToolUse")
-                               : r->body && memmem(r->body, r->body_len, "\"PreToolUse\"", 12);
     snprintf(v.reason, sizeof(v.reason), "Loopgate refused this call (%d %s): %s", err->status,
              err->code, err->message);
     if (!utf8_valid(v.reason, strlen(v.reason)))
         lg_strlcpy(v.reason, "Loopgate refused this call", sizeof(v.reason));
+    if (agent == HOOKS_CLAUDE_CODE && body)
+        hc.pre_tool_use = event && !strcmp(event, "PreToolUse");
+    else if (agent == HOOKS_CLAUDE_CODE) {
+        hc.pre_tool_use = r->body && memmem(r->body, r->body_len, "\"PreToolUse\"", 12);
+        known = hc.pre_tool_use ||
+                (r->body && memmem(r->body, r->body_len, "\"PermissionRequest\"", 19));
+    }
+    if (!known)
+        return json_pack("{s:b, s:s, s:b}", "continue", 0, "stopReason", v.reason, "suppressOutput",
+                         0);
     return hooks_answer(&hc, &v);
+}
+
+/*
+ * The body of a hook call, read here rather than before the handler so that
+ * every refusal is a deny the agent reads: a Content-Type other than JSON,
+ * or a body over max_body_bytes (read up to HOOKS_BODY_READ_MAX all the
+ * same, so that the deny has the event's shape).
+ */
+static int read_body(struct http_req *r, struct lg_error *err)
+{
+    const char *ct = http_param(r, "CONTENT_TYPE");
+    size_t max = (size_t)r->cfg->max_body_bytes;
+    int rc = http_read_body(r, HOOKS_BODY_READ_MAX > max ? HOOKS_BODY_READ_MAX : max, err);
+
+    if (rc < 0 && err->status == 413)
+        return lg_fail(err, 413, "payload_too_large",
+                       "the hook's body is over %zu bytes, the limit (max_body_bytes); the call "
+                       "was not run",
+                       max);
+    if (rc < 0)
+        return rc;
+    if (!media_type_is_json(ct))
+        return lg_fail(err, 415, "unsupported_media_type",
+                       "Content-Type must be application/json (got '%.100s')",
+                       ct && *ct ? ct : "none");
+    if (r->body_len > max)
+        return lg_fail(err, 413, "payload_too_large",
+                       "the hook's body is %zu bytes; the limit is %zu (max_body_bytes)",
+                       r->body_len, max);
+    return 0;
 }
 
 static void handle(struct http_req *r, enum hooks_agent agent)
@@ -982,7 +1174,9 @@ static void handle(struct http_req *r, enum hooks_agent agent)
     char id[64];
     int wait_s = 0, rc;
 
-    rc = parse_json_object(r->body, r->body_len, &body, &err);
+    rc = read_body(r, &err);
+    if (rc == 0)
+        rc = parse_json_object(r->body, r->body_len, &body, &err);
     if (rc == 0)
         rc = hooks_parse(agent, body, &hc, &err);
     if (rc == 0)

@@ -446,12 +446,13 @@ def test_refused_stream_is_opened_again(s):
 
 
 def test_bidi_and_zero_width_shown_as_markers(s):
-    """"\\u202egnigats" does not read as "staging": bidi controls and
-    zero-width characters in agent text are shown as ⟨U+XXXX⟩; the
+    """"\\u202egnigats" does not read as "staging": bidi controls,
+    zero-width characters and NEL/U+2028/U+2029 in agent text are shown as ⟨U+XXXX⟩; the
     approved params keep the real values."""
     register(s, "console-bidi", console_approvers=["admin"])
     params = {"env": "\u202egnigats", "branch": "ma\u200bin"}
-    rid = submit(s, "console-bidi", "\u202eevorppa\u202c Approve is safe", request_type="confirmation",
+    rid = submit(s, "console-bidi", "\u202eevorppa\u202c Approve is safe\u2028Why: fine\u0085.",
+                 request_type="confirmation",
                  metadata={"\u202eRTL": "\u200b\u200bzw", "iso": "\u2066x\u2069\ufeff"},
                  params=params,
                  params_schema={"type": "object", "properties": {
@@ -462,6 +463,8 @@ def test_bidi_and_zero_width_shown_as_markers(s):
     for k in ("message", "metadata", "params"):
         ok(not hidden.search(res[k]), "%s shows a control: %r" % (k, res[k]))
     ok(res["message"].startswith("\u27e8U+202E\u27e9evorppa\u27e8U+202C\u27e9"), repr(res["message"]))
+    # A line or paragraph separator or a NEL is a break a browser may draw: marked too.
+    ok("safe\u27e8U+2028\u27e9Why: fine\u27e8U+0085\u27e9." in res["message"], repr(res["message"]))
     for m in ("\u27e8U+202E\u27e9RTL", "\u27e8U+200B\u27e9\u27e8U+200B\u27e9zw",
               "\u27e8U+2066\u27e9x\u27e8U+2069\u27e9\u27e8U+FEFF\u27e9"):
         ok(m in res["metadata"], "metadata %r lacks %r" % (res["metadata"], m))

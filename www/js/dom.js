@@ -37,9 +37,9 @@ function add(el, kids) {
   }
 }
 
-const HIDDEN = /[\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/g;
+const HIDDEN = /[\u0085\u200B-\u200F\u2028-\u202E\u2066-\u2069\uFEFF]/g;
 
-/** `s` with every bidi control and zero-width character shown as ⟨U+XXXX⟩. */
+/** `s` with every bidi control, zero-width character and line or paragraph separator (NEL, U+2028, U+2029: a break that is no line break) shown as ⟨U+XXXX⟩. */
 export function visible(s) {
   return s.replace(HIDDEN, (c) => '⟨U+' + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0') + '⟩');
 }

@@ -12,6 +12,14 @@ import {live} from '../live.js';
 import {paramsForm} from '../params.js';
 import {badge, mark, option, outcome, quorum} from './common.js';
 
+// A run of more than 8 blanks after a visible character (not the JSON's own indentation) as
+// ⟨N spaces⟩: a long run would push the rest of a value out of sight.
+const BLANK_RUN = /(?<=\S)[ \t\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]{9,}/g;
+
+function blankRuns(s) {
+  return s.replace(BLANK_RUN, (m) => '⟨' + m.length + ' spaces⟩');
+}
+
 function dl(pairs) {
   return h('dl', {class: 'kv'}, pairs.filter((p) => p).map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
 }
@@ -60,7 +68,7 @@ function info(r) {
     // a coding agent's call whole (its message may have had to be cut)
     r.tool_input && typeof r.tool_input === 'object' ? h('section', {class: 'card', id: 'tool-input'},
         h('h2', null, 'Tool input: ' + String(r.tool ?? '')),
-        h('pre', {class: 'msg scroll', id: 'tool_input'}, JSON.stringify(r.tool_input, null, 2))) : null,
+        h('pre', {class: 'msg scroll', id: 'tool_input'}, blankRuns(JSON.stringify(r.tool_input, null, 2)))) : null,
     r.params && typeof r.params === 'object' && Object.keys(r.params).length ? h('section', {class: 'card'},
         h('h2', null, r.edited ? 'Params (edited)' : 'Params'),
         dl(Object.entries(r.params).map(([k, v]) => [k, show(v)]))) : null,
