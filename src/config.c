@@ -334,7 +334,20 @@ int config_set(struct config *cfg, const char *key, const char *value, const cha
     const struct key *k = key_find(key);
 
     if (!k) {
-        snprintf(errbuf, errlen, "%s: unknown key '%s'", where, key);
+        /*
+         * Keys are lowercase words: anything else may be a pasted secret (a
+         * webhook secret, a token, a URI) and is not shown, in errors that
+         * reach terminals and logs.
+         */
+        size_t n = strlen(key);
+
+        if (n > 0 && n <= 64 && strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_") == n)
+            snprintf(errbuf, errlen, "%s: unknown key '%s'", where, key);
+        else
+            snprintf(errbuf, errlen,
+                     "%s: unknown key (not shown: it is not a lowercase word; a line is "
+                     "key = value)",
+                     where);
         return -1;
     }
     return set_value(cfg, k, value, where, errbuf, errlen);
