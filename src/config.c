@@ -197,6 +197,7 @@ static const struct key keys[] = {
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+_Static_assert(NKEYS <= CONFIG_KEYS_MAX, "config.h: raise CONFIG_KEYS_MAX");
 
 static const struct key *key_find(const char *name)
 {
@@ -463,6 +464,14 @@ int config_parse_text(struct config *cfg, const char *text, const char *name, ch
         }
         snprintf(where, sizeof(where), "%s:%d", name, lineno);
         rc = config_set(cfg, key, val, where, errbuf, errlen);
+        if (rc == 0) {
+            /* FNV-1a of the value's text, never 0: what a reload compares (config_env_shadowed) */
+            uint64_t h = UINT64_C(14695981039346656037);
+
+            for (const char *c = val; *c; c++)
+                h = (h ^ (unsigned char)*c) * UINT64_C(1099511628211);
+            cfg->file_fp[key_find(key) - keys] = h ? h : 1;
+        }
     }
     free(copy);
     return rc;
@@ -750,6 +759,22 @@ int config_reload_diff(struct config *next, const struct config *cur, char *live
         }
     }
     return n;
+}
+
+void config_env_shadowed(const struct config *next, const struct config *cur, char *out,
+                         size_t len)
+{
+    size_t n;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (next->file_fp[i] == cur->file_fp[i] || !getenv(keys[i].env))
+            continue;
+        n = strlen(out);
+        if (n + 1 < len)
+            snprintf(out + n, len - n, "%s%s: the file's value is overridden by %s", n ? "; " : "",
+                     keys[i].name, keys[i].env);
+    }
 }
 
 /*

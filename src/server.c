@@ -350,7 +350,7 @@ static bool reload(const char *who, char *restart, size_t restart_len)
 {
     const struct config *cur = config_current();
     struct config *next = xmalloc(sizeof(*next));
-    char err[512], live[1024];
+    char err[512], live[1024], shadowed[1024];
 
     restart[0] = '\0';
     if (config_load(next, reload_path(cur), err, sizeof(err)) < 0) {
@@ -360,6 +360,10 @@ static bool reload(const char *who, char *restart, size_t restart_len)
         free(next);
         return false;
     }
+    config_env_shadowed(next, cur, shadowed, sizeof(shadowed));
+    if (*shadowed)
+        log_warn("configuration file changes that do not apply", "process=%s overridden=\"%s\"",
+                 who, shadowed);
     (void)config_reload_diff(next, cur, live, sizeof(live), restart, restart_len);
     config_publish(next);
     __atomic_store_n(&log_threshold, next->log_level, __ATOMIC_RELAXED);
