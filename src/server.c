@@ -445,7 +445,8 @@ static int worker_main(const struct config *cfg, int listen_fd)
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
         char restart[512];
 
-        (void)reload("worker", restart, sizeof(restart));
+        if (reload("worker", restart, sizeof(restart)))
+            janitor_wake();
     }
     log_info("worker stopping", "signal=%d", sig);
     janitor_stop();
