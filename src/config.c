@@ -761,8 +761,7 @@ int config_reload_diff(struct config *next, const struct config *cur, char *live
     return n;
 }
 
-void config_env_shadowed(const struct config *next, const struct config *cur, char *out,
-                         size_t len)
+void config_env_shadowed(const struct config *next, const struct config *cur, char *out, size_t len)
 {
     size_t n;
 
