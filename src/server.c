@@ -360,6 +360,10 @@ static bool reload(const char *who, char *restart, size_t restart_len)
         free(next);
         return false;
     }
+    if (cur->telegram_allowed_users.n > 0 && next->telegram_allowed_users.n == 0)
+        log_warn("telegram_allowed_users is now empty: anyone in an approval chat may decide; "
+                 "if the file was cut short or the key dropped by mistake, restore it and reload",
+                 "process=%s was=%d", who, cur->telegram_allowed_users.n);
     config_env_shadowed(next, cur, shadowed, sizeof(shadowed));
     if (*shadowed)
         log_warn("configuration file changes that do not apply", "process=%s overridden=\"%s\"",
