@@ -197,6 +197,7 @@ static const struct key keys[] = {
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+_Static_assert(NKEYS <= CONFIG_KEYS_MAX, "config.h: raise CONFIG_KEYS_MAX");
 
 static const struct key *key_find(const char *name)
 {
@@ -334,7 +335,20 @@ int config_set(struct config *cfg, const char *key, const char *value, const cha
     const struct key *k = key_find(key);
 
     if (!k) {
-        snprintf(errbuf, errlen, "%s: unknown key '%s'", where, key);
+        /*
+         * Keys are lowercase words: anything else may be a pasted secret (a
+         * webhook secret, a token, a URI) and is not shown, in errors that
+         * reach terminals and logs.
+         */
+        size_t n = strlen(key);
+
+        if (n > 0 && n <= 64 && strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_") == n)
+            snprintf(errbuf, errlen, "%s: unknown key '%s'", where, key);
+        else
+            snprintf(errbuf, errlen,
+                     "%s: unknown key (not shown: it is not a lowercase word; a line is "
+                     "key = value)",
+                     where);
         return -1;
     }
     return set_value(cfg, k, value, where, errbuf, errlen);
@@ -450,6 +464,14 @@ int config_parse_text(struct config *cfg, const char *text, const char *name, ch
         }
         snprintf(where, sizeof(where), "%s:%d", name, lineno);
         rc = config_set(cfg, key, val, where, errbuf, errlen);
+        if (rc == 0) {
+            /* FNV-1a of the value's text, never 0: what a reload compares (config_env_shadowed) */
+            uint64_t h = UINT64_C(14695981039346656037);
+
+            for (const char *c = val; *c; c++)
+                h = (h ^ (unsigned char)*c) * UINT64_C(1099511628211);
+            cfg->file_fp[key_find(key) - keys] = h ? h : 1;
+        }
     }
     free(copy);
     return rc;
@@ -737,6 +759,21 @@ int config_reload_diff(struct config *next, const struct config *cur, char *live
         }
     }
     return n;
+}
+
+void config_env_shadowed(const struct config *next, const struct config *cur, char *out, size_t len)
+{
+    size_t n;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (next->file_fp[i] == cur->file_fp[i] || !getenv(keys[i].env))
+            continue;
+        n = strlen(out);
+        if (n + 1 < len)
+            snprintf(out + n, len - n, "%s%s: the file's value is overridden by %s", n ? "; " : "",
+                     keys[i].name, keys[i].env);
+    }
 }
 
 /*

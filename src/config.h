@@ -33,6 +33,9 @@ struct id_list {
     int n;
 };
 
+/* At least the number of configuration keys (config.c checks). */
+#define CONFIG_KEYS_MAX 96
+
 struct config {
     char *source; /* the file read, or "(defaults)" */
 
@@ -100,6 +103,9 @@ struct config {
     char *cors_allowed_origins;
     int mcp_sessions_max;
     int mcp_session_idle;
+
+    /* A fingerprint of each key's text in the file (0: not in the file), by key table index. */
+    uint64_t file_fp[CONFIG_KEYS_MAX];
 };
 
 /* The first line of the config file src/stack.sh writes for the local stack. */
@@ -177,5 +183,13 @@ void config_publish(const struct config *cfg);
  */
 int config_reload_diff(struct config *next, const struct config *cur, char *live, size_t live_len,
                        char *restart, size_t restart_len);
+
+/*
+ * The keys whose text in the file changed between `cur` and `next` but whose
+ * environment variable is set, so the change does not apply: into `out`, as
+ * "KEY: the file's value is overridden by ENV" joined by "; " ("" when none).
+ */
+void config_env_shadowed(const struct config *next, const struct config *cur, char *out,
+                         size_t len);
 
 #endif

@@ -27,6 +27,36 @@ static struct {
     struct db_conn *idle; /* stack of idle connections */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .freed = PTHREAD_COND_INITIALIZER};
 
+static __thread bool probing; /* db_probe_begin .. db_probe_end on this thread */
+
+void db_probe_begin(void)
+{
+    probing = true;
+}
+
+void db_probe_end(void)
+{
+    probing = false;
+}
+
+/* Put the probe's time limits on `c`; false (and `c` marked broken) when that failed. */
+static bool probe_limits(struct db_conn *c)
+{
+    char sql[128];
+    PGresult *res;
+    bool ok;
+
+    lg_snprintf(sql, sizeof(sql), "SET statement_timeout = %d; SET lock_timeout = %d",
+                DB_PROBE_STATEMENT_MS, DB_PROBE_LOCK_MS);
+    res = PQexec(c->pg, sql);
+    ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    c->probe = true;
+    if (!ok)
+        c->broken = true;
+    return ok;
+}
+
 void db_pool_init(const char *conninfo, int size)
 {
     free(pool.conninfo);
@@ -117,6 +147,16 @@ static int64_t now_us(void)
     return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
+/* `c`, with the probe's time limits when this thread probes; NULL (released) when they failed. */
+static struct db_conn *limited(struct db_conn *c, struct lg_error *err)
+{
+    if (!probing || probe_limits(c))
+        return c;
+    db_release(c);
+    lg_fail(err, 503, "database_unavailable", "the database connection was lost; retry shortly");
+    return NULL;
+}
+
 struct db_conn *db_acquire(struct lg_error *err)
 {
     struct db_conn *c = NULL;
@@ -125,7 +165,13 @@ struct db_conn *db_acquire(struct lg_error *err)
     int64_t waited_from = 0; /* now_us() when this borrower began to wait */
 
     clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += ACQUIRE_WAIT_MS / 1000;
+    if (probing) {
+        deadline.tv_nsec += (long)DB_PROBE_WAIT_MS * 1000000L;
+        deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+        deadline.tv_nsec %= 1000000000L;
+    } else {
+        deadline.tv_sec += ACQUIRE_WAIT_MS / 1000;
+    }
 
     pthread_mutex_lock(&pool.lock);
     for (;;) {
@@ -158,12 +204,12 @@ struct db_conn *db_acquire(struct lg_error *err)
      * more recently than that needs no look (and costs no system call).
      */
     if (c && now_ms() - c->idle_since_ms < IDLE_CHECK_MS)
-        return c;
+        return limited(c, err);
     if (c && PQconsumeInput(c->pg) && PQstatus(c->pg) == CONNECTION_OK) {
         PGnotify *n;
         while ((n = PQnotifies(c->pg)))
             PQfreemem(n);
-        return c;
+        return limited(c, err);
     }
     if (c) {
         PQfinish(c->pg);
@@ -183,13 +229,22 @@ struct db_conn *db_acquire(struct lg_error *err)
         lg_fail(err, 503, "database_unavailable", "the database is unreachable; retry shortly");
         return NULL;
     }
-    return c;
+    return limited(c, err);
 }
 
 void db_release(struct db_conn *c)
 {
     if (!c)
         return;
+    if (c->probe && !c->broken && PQstatus(c->pg) == CONNECTION_OK &&
+        PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+        PGresult *res = PQexec(c->pg, "RESET statement_timeout; RESET lock_timeout");
+
+        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+            c->broken = true;
+        PQclear(res);
+    }
+    c->probe = false;
     if (c->broken || PQstatus(c->pg) != CONNECTION_OK ||
         PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
         /* Broken, or left inside a transaction by a failed caller: drop it. */
@@ -210,11 +265,17 @@ void db_release(struct db_conn *c)
 static void fail_from(struct db_conn *c, PGresult *res, const char *what, struct lg_error *err)
 {
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
     if (PQstatus(c->pg) != CONNECTION_OK) {
         log_warn("lost database connection", "stmt=%s error=\"%s\"", what, msg);
         lg_fail(err, 503, "database_unavailable",
                 "the database connection was lost; retry shortly");
+    } else if (state && (!strcmp(state, "57014") || !strcmp(state, "55P03"))) {
+        /* statement_timeout, lock_timeout (a probe's, or the operator's) */
+        log_warn("database statement timed out", "stmt=%s error=\"%s\"", what, msg);
+        lg_fail(err, 503, "database_busy",
+                "the database did not answer in time (a lock or a slow statement); retry shortly");
     } else {
         log_error("database statement failed", "stmt=%s error=\"%s\"", what, msg);
         lg_fail(err, 500, "internal_error", "a database statement failed");

@@ -28,6 +28,7 @@ struct db_conn {
     uint64_t prepared[DB_STMTS_MAX / 64]; /* bit i: statement i is prepared here */
     int64_t idle_since_ms;                /* now_ms() when it was given back */
     bool broken;                          /* out of step with the server: closed on release */
+    bool probe;                           /* borrowed by a probe: its time limits are reset */
     struct db_conn *next;
 };
 
@@ -58,6 +59,21 @@ void db_pool_shutdown(void);
 
 /* Borrow a connection; NULL with a 503 `err` when the database is unreachable. */
 struct db_conn *db_acquire(struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * Probe mode for the calling thread (health checks, /metrics' gauges): until
+ * db_probe_end, a borrower waits at most DB_PROBE_WAIT_MS for a connection
+ * (then 503 "database_busy"), and the statements of each borrowed connection
+ * run under statement_timeout DB_PROBE_STATEMENT_MS and lock_timeout
+ * DB_PROBE_LOCK_MS. A statement stopped by either fails with 503
+ * "database_busy". So a probe never waits on a lock or a slow statement for
+ * longer than that, nor holds a pooled connection while it does.
+ */
+#define DB_PROBE_WAIT_MS 500
+#define DB_PROBE_STATEMENT_MS 2000
+#define DB_PROBE_LOCK_MS 1000
+void db_probe_begin(void);
+void db_probe_end(void);
 
 /* Give a connection back; a broken one is closed. */
 void db_release(struct db_conn *c);

@@ -4,9 +4,11 @@
  *
  *   GET /livez   the process answers: 200 {"status":"ok"}, always, without
  *                touching the database (restart the process when it fails);
- *   GET /readyz  whether it can do its work: 200 when every check passes,
- *                503 when one fails, the body naming each check and what is
- *                wrong (send it traffic only on 200);
+ *   GET /readyz  whether it can do its work: 503 when a check of this host
+ *                fails (database, schema, listener), else 200, the body
+ *                naming each check and what is wrong; what is the same on
+ *                every host (delivery, telegram) is a warning, still 200
+ *                (send it traffic only on 200);
  *   GET /health  the original check, kept as it was: the database (503 when
  *                unreachable) and the Telegram token (200 "degraded" when
  *                refused).
@@ -16,12 +18,13 @@
  *   schema    the newest migration this binary carries is applied, and no
  *             migration unknown to it (a newer release's) is;
  *   listener  this process's LISTEN connection (notify.h) is up;
- *   delivery  no Telegram or webhook delivery stuck beyond
+ *   delivery  (warning) no Telegram or webhook delivery stuck beyond
  *             ready_outbox_max_age seconds (store_outbox_stuck);
- *   telegram  with a bot token configured, Telegram has not refused it (the
- *             state delivery.c records).
+ *   telegram  (warning) with a bot token configured, Telegram has not
+ *             refused it (the state delivery.c records).
  * Checks that need the database are skipped ("ok": null) when it is
- * unreachable; only the failing ones are listed in "failing".
+ * unreachable or busy; failing checks are listed in "failing", warned ones
+ * in "warnings". Every database read here is bounded (db_probe_begin).
  */
 #ifndef LG_HEALTH_H
 #define LG_HEALTH_H

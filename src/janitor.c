@@ -36,6 +36,7 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;
+    bool woken; /* janitor_wake since the thread last looked */
     bool started;
     pthread_t thread;
     long totals[JT_COUNT];
@@ -207,22 +208,77 @@ static void run_once(const struct config *cfg)
              (long long)(now_ms() - start));
 }
 
+/*
+ * Sleep until now_ms() reaches `until_ms`: 0 then, 1 when janitor_wake came
+ * first, -1 when stopping.
+ */
+static int pause_until(int64_t until_ms)
+{
+    struct timespec until;
+    int64_t ms = until_ms - now_ms();
+    int rc = 0;
+
+    if (ms < 0)
+        ms = 0;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&J.lock);
+    while (!J.stopping && !J.woken && pthread_cond_timedwait(&J.wake, &J.lock, &until) == 0)
+        ;
+    if (J.stopping)
+        rc = -1;
+    else if (J.woken)
+        rc = 1;
+    J.woken = false;
+    pthread_mutex_unlock(&J.lock);
+    return rc;
+}
+
+/* The time between two runs (or two looks at a disabled janitor), in ms. */
+static int64_t interval_ms(const struct config *cfg)
+{
+    return (cfg->janitor_interval > 0 ? cfg->janitor_interval : DISABLED_LOOK_S) * 1000L;
+}
+
 static void *janitor_thread(void *arg)
 {
-    long wait_ms = FIRST_RUN_MS;
+    int64_t first = now_ms() + FIRST_RUN_MS, next = first, last = 0;
+    bool ran = false;
 
     (void)arg;
     for (;;) {
         const struct config *cfg;
+        int w = pause_until(next);
 
-        if (!pause_ms(wait_ms))
+        if (w < 0)
             break;
         cfg = config_current(); /* a reload meanwhile applies to this run */
-        wait_ms = (cfg->janitor_interval > 0 ? cfg->janitor_interval : DISABLED_LOOK_S) * 1000L;
-        if (cfg->janitor_interval > 0)
+        if (w == 1) {
+            /* A reload: the interval now set counts from the last run (at once if past). */
+            next = ran ? last + interval_ms(cfg) : first;
+            continue;
+        }
+        if (cfg->janitor_interval > 0) {
             run_once(cfg);
+            ran = true;
+            last = now_ms();
+        }
+        next = now_ms() + interval_ms(cfg);
     }
     return NULL;
+}
+
+void janitor_wake(void)
+{
+    pthread_mutex_lock(&J.lock);
+    J.woken = true;
+    pthread_cond_broadcast(&J.wake);
+    pthread_mutex_unlock(&J.lock);
 }
 
 int janitor_start(void)

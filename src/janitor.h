@@ -23,8 +23,10 @@
  *                        `loopgate audit export --mark` wrote out, oldest first
  * 3. Each run logs one info line with the rows deleted per table, and adds
  *    them to this process's totals (janitor_totals).
- * 4. Settings are read from config_current() at the start of each run, so a
- *    reload (SIGHUP) applies from the next run.
+ * 4. Settings are read from config_current() at the start of each run. A
+ *    reload (SIGHUP) wakes the thread (janitor_wake): the next run comes
+ *    janitor_interval (the new one) after the last, at once when that is
+ *    past, and uses the new retention settings.
  */
 #ifndef LG_JANITOR_H
 #define LG_JANITOR_H
@@ -55,5 +57,8 @@ int janitor_start(void) LG_MUST_CHECK;
 
 /* Stop it (a run in progress ends after its current batch) and wait for it. */
 void janitor_stop(void);
+
+/* A reload published a new configuration: apply its interval at once (point 4). */
+void janitor_wake(void);
 
 #endif

@@ -43,7 +43,8 @@ static const char *const types[] = {"confirmation", "choice", "input", "other"};
 
 static const char *const channels[METRICS_CHANNELS] = {"telegram", "console", "api",    "mcp",
                                                        "hook",     "policy",  "timeout"};
-static const char *const outcomes[METRICS_OUTCOMES] = {"approved", "denied", "timeout", "canceled"};
+static const char *const outcomes[METRICS_OUTCOMES] = {"approved", "denied", "timeout", "canceled",
+                                                       "answered"};
 static const char *const tg_results[METRICS_TG_RESULTS] = {"ok", "rate_limited", "retry",
                                                            "permanent", "token_refused"};
 static const char *const tg_methods[] = {"getMe",

@@ -49,6 +49,7 @@ enum metrics_outcome {
     METRICS_DENIED,
     METRICS_TIMED_OUT,
     METRICS_CANCELED,
+    METRICS_ANSWERED, /* an input request's answer */
     METRICS_OUTCOMES
 };
 

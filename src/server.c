@@ -350,7 +350,7 @@ static bool reload(const char *who, char *restart, size_t restart_len)
 {
     const struct config *cur = config_current();
     struct config *next = xmalloc(sizeof(*next));
-    char err[512], live[1024];
+    char err[512], live[1024], shadowed[1024];
 
     restart[0] = '\0';
     if (config_load(next, reload_path(cur), err, sizeof(err)) < 0) {
@@ -360,6 +360,14 @@ static bool reload(const char *who, char *restart, size_t restart_len)
         free(next);
         return false;
     }
+    if (cur->telegram_allowed_users.n > 0 && next->telegram_allowed_users.n == 0)
+        log_warn("telegram_allowed_users is now empty: anyone in an approval chat may decide; "
+                 "if the file was cut short or the key dropped by mistake, restore it and reload",
+                 "process=%s was=%d", who, cur->telegram_allowed_users.n);
+    config_env_shadowed(next, cur, shadowed, sizeof(shadowed));
+    if (*shadowed)
+        log_warn("configuration file changes that do not apply", "process=%s overridden=\"%s\"",
+                 who, shadowed);
     (void)config_reload_diff(next, cur, live, sizeof(live), restart, restart_len);
     config_publish(next);
     __atomic_store_n(&log_threshold, next->log_level, __ATOMIC_RELAXED);
@@ -441,7 +449,8 @@ static int worker_main(const struct config *cfg, int listen_fd)
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
         char restart[512];
 
-        (void)reload("worker", restart, sizeof(restart));
+        if (reload("worker", restart, sizeof(restart)))
+            janitor_wake();
     }
     log_info("worker stopping", "signal=%d", sig);
     janitor_stop();

@@ -55,8 +55,11 @@ say() { echo "loopgate: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 # A connection string with its password hidden, for messages.
+# DB_URI without its passwords: password= and sslpassword= (spaces around
+# '=' allowed, a quoted value with \' escapes, a URI's query parameter),
+# and a URI's user:password@.
 masked() {
-    sed -E "s/(password=)('[^']*'|[^ ]*)/\1***/g; s#(://[^:/@]*):[^@/]*@#\1:***@#" <<<"$1"
+    sed -E "s/(password[[:space:]]*=[[:space:]]*)('([^'\\\\]|\\\\.)*'?|[^[:space:]&]*)/\1***/g; s#(://[^:/@]*):[^@/]*@#\1:***@#" <<<"$1"
 }
 
 # What the database is, in words, for the banner.

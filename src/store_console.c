@@ -182,7 +182,8 @@ static const struct db_stmt stmts[] = {
          "SELECT lg_vote($1::uuid, 'console', $2, $3::bigint, $4, $5::boolean, $6, $2,"
          "               $7::jsonb, NULL, NULL, $8, $9::jsonb),"
          /* for the decision_seconds of metrics.h */
-         " (SELECT extract(epoch FROM now() - created_at) FROM requests WHERE id = $1::uuid)",
+         " (SELECT extract(epoch FROM now() - created_at) FROM requests WHERE id = $1::uuid),"
+         " (SELECT request_type FROM requests WHERE id = $1::uuid)",
          false},
     [S_CAN_SEE] = {"console_can_see", "SELECT 1 FROM requests q WHERE q.id = $5::uuid AND " VISIBLE,
                    true},
@@ -611,7 +612,10 @@ int store_console_vote(const struct console_user *u, const struct console_vote *
                   : !strcmp(got, "denied") ? "denied"
                                            : "voted";
     if (rc == 0 && strcmp(*result, "voted") != 0)
-        metrics_decided(**result == 'a' ? METRICS_APPROVED : METRICS_DENIED, METRICS_CH_CONSOLE, 1,
+        metrics_decided(strcmp(PQgetvalue(res, 0, 2), "input") == 0 ? METRICS_ANSWERED
+                        : **result == 'a'                           ? METRICS_APPROVED
+                                                                    : METRICS_DENIED,
+                        METRICS_CH_CONSOLE, 1,
                         PQgetisnull(res, 0, 1) ? -1 : strtod(PQgetvalue(res, 0, 1), NULL));
     PQclear(res);
     return rc;

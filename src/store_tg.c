@@ -74,14 +74,16 @@ static const struct db_stmt stmts[] = {
                     " $5::bigint, $6::bigint, $7, $8::bigint[], $9::boolean, $10),"
                     /* for the decision_seconds of metrics.h */
                     " (SELECT extract(epoch FROM now() - created_at) FROM requests"
-                    "   WHERE id = $2::uuid)",
+                    "   WHERE id = $2::uuid),"
+                    " (SELECT request_type FROM requests WHERE id = $2::uuid)",
                     false},
     [S_TG_DECIDED] = {"tg_decided",
                       "SELECT tg_decided($1::uuid, $2, $3::boolean, $4::bigint, $5, $6, $7::jsonb,"
                       " $8::jsonb, $9::jsonb, $10, $11::jsonb),"
                       /* for the decision_seconds of metrics.h */
                       " (SELECT extract(epoch FROM now() - created_at) FROM requests"
-                      "   WHERE id = $1::uuid)",
+                      "   WHERE id = $1::uuid),"
+                      " (SELECT request_type FROM requests WHERE id = $1::uuid)",
                       false},
     [S_TG_ENQUEUE] = {"tg_enqueue",
                       "INSERT INTO outbox (kind, request_id, chat_id, payload, priority)"
@@ -285,7 +287,8 @@ void tg_effects_clear(struct tg_effects *fx)
 
 /*
  * Count a Telegram decision in the metrics: `res` is the answer of
- * S_TG_PRESS or S_TG_DECIDED (the outcome, the seconds since submit).
+ * S_TG_PRESS or S_TG_DECIDED (the outcome, the seconds since submit, the
+ * request's type: an input request's answer counts as "answered").
  */
 static void tg_decision_seen(const PGresult *res)
 {
@@ -293,7 +296,10 @@ static void tg_decision_seen(const PGresult *res)
 
     if (strcmp(v, "approved") != 0 && strcmp(v, "denied") != 0)
         return;
-    metrics_decided(v[0] == 'a' ? METRICS_APPROVED : METRICS_DENIED, METRICS_CH_TELEGRAM, 1,
+    metrics_decided(strcmp(PQgetvalue(res, 0, 2), "input") == 0 ? METRICS_ANSWERED
+                    : v[0] == 'a'                               ? METRICS_APPROVED
+                                                                : METRICS_DENIED,
+                    METRICS_CH_TELEGRAM, 1,
                     PQgetisnull(res, 0, 1) ? -1 : strtod(PQgetvalue(res, 0, 1), NULL));
 }
 

@@ -9,6 +9,7 @@ first: both A and B try it and skip; once it is let go one of them deletes.
 """
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 
@@ -248,4 +249,41 @@ def test_janitor_deletes_only_what_is_old_enough_one_at_a_time(s):
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_reload_applies_a_new_interval_at_once(s):
+    d = tempfile.mkdtemp(prefix="lgjan.")
+    os.chmod(d, 0o755)
+    p = None
+    try:
+        p, log = _serve(s, d, "c")
+        conf = os.path.join(d, "c.conf")
+        with open(conf) as f:
+            text = f.read()
+
+        def attempts():
+            t = _read(log)
+            return t.count('msg="janitor run"') + t.count("another process holds the janitor lock")
+
+        def reload(interval, n):
+            with open(conf + ".tmp", "w") as f:
+                f.write(text.replace("janitor_interval = 1", "janitor_interval = %d" % interval))
+            os.replace(conf + ".tmp", conf)
+            p.send_signal(signal.SIGHUP)
+            wait_for(lambda: _read(log).count('msg="configuration reloaded"') >= n, 15,
+                     "the reload: %s" % _read(log)[-1500:])
+
+        wait_for(lambda: "worker ready" in _read(log), 30, "the worker: %s" % log)
+        reload(3600, 2)
+        wait_for(lambda: attempts() >= 1, 30, "the first run: %s" % log)
+        first = attempts()
+        # An hour to the next run; a reload to 1 s applies at once.
+        reload(1, 4)
+        wait_for(lambda: attempts() >= first + 2, 15,
+                 "runs at the new interval after the reload: %s" % _read(log)[-1500:])
+    finally:
+        if p:
+            p.terminate()
+            p.wait(30)
         shutil.rmtree(d, ignore_errors=True)

@@ -147,6 +147,14 @@ def test_telegram_press_moves_decided_and_decision_seconds(s):
     wait_for(lambda: val(scrape(s), "loopgate_decision_seconds_count", channel="telegram")
              - val(before, "loopgate_decision_seconds_count", channel="telegram") == 1.0,
              10, "the typed answer counted")
+    # ... as "answered", never as a denial.
+    after = scrape(s)
+    eq(val(after, "loopgate_requests_decided_total", outcome="answered", channel="telegram")
+       - val(before, "loopgate_requests_decided_total", outcome="answered", channel="telegram"),
+       1.0, "input answered in Telegram")
+    eq(val(after, "loopgate_requests_decided_total", outcome="denied", channel="telegram"),
+       val(before, "loopgate_requests_decided_total", outcome="denied", channel="telegram"),
+       "an answer is no denial")
 
 
 def test_policy_decision_counted(s):

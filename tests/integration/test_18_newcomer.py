@@ -157,3 +157,24 @@ def test_make_run_honours_db_uri_and_prints_a_key(s):
         other.cleanup()
         s.sql("DROP DATABASE IF EXISTS newcomer_ext WITH (FORCE)", db="postgres")
 
+
+
+def test_banner_masks_every_password_form(s):
+    # stack.sh's masked(), run alone on each form libpq accepts.
+    stack_sh = os.path.join(os.path.dirname(__file__), "../../src/stack.sh")
+    script = ('eval "$(sed -n \'/^masked() {/,/^}/p\' "$1")"; shift\n'
+              'for u in "$@"; do masked "$u"; done')
+    forms = ["host=h user=u password = hunter2SECRET dbname=x",
+             "host=h password='a b\\' cSECRET' dbname=x",
+             "host=h password=SECRET",
+             "postgresql://u:SECRET@h/db?sslmode=require",
+             "postgresql://u@h/db?password=SECRET&sslmode=require",
+             "host=h sslpassword =SECRET"]
+    r = subprocess.run(["bash", "-c", script, "_", stack_sh] + forms, capture_output=True,
+                       text=True, timeout=30)
+    eq(r.returncode, 0, r.stderr)
+    lines = r.stdout.splitlines()
+    eq(len(lines), len(forms), r.stdout)
+    for form, line in zip(forms, lines):
+        ok("SECRET" not in line and "***" in line, "%r shown as %r" % (form, line))
+    eq(lines[0], "host=h user=u password = *** dbname=x")

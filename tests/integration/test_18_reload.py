@@ -121,3 +121,35 @@ def test_reload_applies_live_keeps_long_polls_and_refuses_bad_files(s):
         s.extra_env.pop("LOOPGATE_CONFIG", None)
         s.start()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_reload_names_file_changes_the_environment_overrides(s):
+    d = tempfile.mkdtemp(prefix="lgreload.")
+    os.chmod(d, 0o755)
+    conf = os.path.join(d, "loopgate.conf")
+    _write(conf, log_level="info", telegram_allowed_users="424242")
+    s.stop()
+    s.start(LOOPGATE_CONFIG=conf, LOG_LEVEL="info")
+    try:
+        at = len(s.worker_log())
+        _write(conf, log_level="debug", telegram_allowed_users="424242")
+        want = "log_level: the file's value is overridden by LOG_LEVEL"
+        _reload(s, at, 'msg="configuration reloaded"')
+        tail = s.worker_log()[at:]
+        eq(tail.count(want), 1 + len(s.worker_pids()), tail[-1500:])
+        ok("level=debug" not in tail, "the environment's level stays: %s" % tail[-1500:])
+        # A reload without a change of log_level in the file says nothing of
+        # it; one that empties the approvers' allow-list says so loudly.
+        at = len(s.worker_log())
+        _write(conf, log_level="debug")
+        _reload(s, at, 'msg="configuration reloaded"')
+        tail = s.worker_log()[at:]
+        ok(want not in tail, tail[-1500:])
+        eq(len(re.findall(r'level=warn .*msg="telegram_allowed_users is now empty', tail)),
+           1 + len(s.worker_pids()), tail[-1500:])
+    finally:
+        s.stop()
+        s.extra_env.pop("LOOPGATE_CONFIG", None)
+        s.extra_env.pop("LOG_LEVEL", None)
+        s.start()
+        shutil.rmtree(d, ignore_errors=True)

@@ -224,6 +224,28 @@ static const struct bad_case bad_cases[] = {
     {" = 5\n", {"test.conf:1", "unknown key", NULL}},
 };
 
+/* An unknown "key" that may be a pasted secret is never echoed. */
+TEST(unknown_key_not_echoed_unless_a_word)
+{
+    static const char *const lines[] = {
+        "log_level = debug\nwhsec_ZZBH8VsyCGmB06pFJsOp/CAfWp4qPqsV4cG4avt89PI=\n",
+        "postgresql://u:PASSWORD@h/db?sslmode=require\n",
+        "telegram_bot_token: 987654:SECRETabc=\n",
+        "Whsec_ABCDEFsecret = 1\n",
+    };
+    struct config cfg;
+    char err[512];
+
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        CHECK_EQ_INT(parse(&cfg, lines[i], err, sizeof(err)), -1);
+        CHECK_CONTAINS(err, "unknown key");
+        CHECK_CONTAINS(err, "test.conf:");
+        CHECK(strstr(err, "PASSWORD") == NULL && strstr(err, "SECRET") == NULL &&
+              strstr(err, "secret") == NULL && strstr(err, "ZZBH8") == NULL);
+        config_free(&cfg);
+    }
+}
+
 TEST(parse_errors)
 {
     for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
@@ -679,6 +701,7 @@ int main(int argc, char **argv)
     RUN(defaults);
     RUN(parse_format);
     RUN(quoted_then_comment);
+    RUN(unknown_key_not_echoed_unless_a_word);
     RUN(parse_errors);
     RUN(values);
     RUN(config_set);
