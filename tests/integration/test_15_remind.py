@@ -216,10 +216,13 @@ def test_expiry_wins_and_edits_both_messages(s):
                  "the timeout edit of message %d" % mid)
         eq(buttons(s.tg.messages[(ch, mid)]), [])
     # Due at the moment it expires: the timeout comes first, and no escalation follows.
-    rid2 = submit(s, "esc-t", options=["Approve", "Reject"], escalate_after_seconds=2,
-                  remind_after_seconds=2, escalate_to="esc-t-boss", timeout_seconds=3)
+    # (A long timeout first, so the message is sent even on a loaded machine;
+    # then expiry, escalation and reminder all due one second from now.)
+    rid2 = submit(s, "esc-t", options=["Approve", "Reject"], escalate_after_seconds=50,
+                  remind_after_seconds=50, escalate_to="esc-t-boss", timeout_seconds=60)
     _, m2, _ = sent(s, rid2)
-    s.sql("UPDATE requests SET escalate_at = expires_at, remind_at = expires_at"
+    s.sql("UPDATE requests SET expires_at = now() + interval '1 second',"
+          " escalate_at = now() + interval '1 second', remind_at = now() + interval '1 second'"
           " WHERE id = :'p1'", rid2)
     wait_for(lambda: poll(s, rid2)["status"] == "timeout", 15, "the second timeout")
     rid3 = submit(s, "esc-t", escalate_after_seconds=1, escalate_to="esc-t-boss",
