@@ -73,8 +73,8 @@ def test_second_bot_on_the_same_database(s):
               " (654321, :'p2', now() - interval '1 hour')", old_id, recent_id)
         restart_with(s, second)
         wait_for(lambda: s.scalar("SELECT count(*) FROM tg_updates WHERE bot_id = 654321"
-                                  " AND update_id = :'p1'", old_id) == "0", 10,
-                 "the update older than the window to be pruned")
+                                  " AND update_id = :'p1'", old_id) == "0", 30,
+                 "the update older than the window to be pruned (the janitor's first run)")
         eq(s.scalar("SELECT count(*) FROM tg_updates WHERE bot_id = 654321 AND update_id = :'p1'",
                     recent_id), "1", "a recent update is kept")
 

@@ -30,6 +30,11 @@ def _write(path, **keys):
     os.replace(path + ".tmp", path)
 
 
+# The environment variables of the keys this file's tests change in the file.
+OVERRIDES = {"LOG_LEVEL", "LOOPGATE_LOG_LEVEL", "LOOPGATE_TELEGRAM_ALLOWED_USERS",
+             "LOOPGATE_POLL_WAIT_MAX", "LOOPGATE_WORKERS", "LOOPGATE_DB_POOL_SIZE"}
+
+
 def _reload(s, at, want):
     """SIGHUP the master; wait until it and every worker logged `want` after offset `at`."""
     n = 1 + len(s.worker_pids())
@@ -44,6 +49,9 @@ def test_reload_applies_live_keeps_long_polls_and_refuses_bad_files(s):
     conf = os.path.join(d, "loopgate.conf")
     _write(conf, log_level="info", telegram_allowed_users='""', poll_wait_max="120")
     s.stop()
+    # The environment wins over the file: settings an earlier test left in the
+    # stack's environment would hide the changes this test makes to the file.
+    kept = {k: s.extra_env.pop(k) for k in list(s.extra_env) if k in OVERRIDES}
     s.start(LOOPGATE_CONFIG=conf)
     try:
         workers = s.worker_pids()
@@ -119,6 +127,7 @@ def test_reload_applies_live_keeps_long_polls_and_refuses_bad_files(s):
     finally:
         s.stop()
         s.extra_env.pop("LOOPGATE_CONFIG", None)
+        s.extra_env.update(kept)
         s.start()
         shutil.rmtree(d, ignore_errors=True)
 
