@@ -7,6 +7,8 @@
 #   make check      the same set-up, then every test
 #   make check-compat  the previous release (RELEASES) on this tree's schema alone
 #   make check-drills  the long drills (minutes of waiting each) kept out of make check
+#   make check-ha   several worker hosts in network namespaces on one PostgreSQL,
+#                   and a PostgreSQL primary that fails over (docs/DEPLOYMENT.md)
 #   make SAN=1 ...  build with AddressSanitizer + UndefinedBehaviorSanitizer (into build/san)
 #   make TSAN=1 ... build with ThreadSanitizer (into build/tsan)
 #   make fuzz       run every libFuzzer harness of tests/fuzz for FUZZ_SECONDS (300) each
@@ -204,6 +206,13 @@ check-compat: deps build prev
 check-drills: deps
 	$(Q)$(MAKE) --no-print-directory build tests/node_modules/.package-lock.json
 	$(Q)python3 tests/integration/run.py --bin $(BUILD)/loopgate --drills
+
+# Scale-out and fail-over: worker hosts in network namespaces the tests make
+# (root, iproute2), a streaming standby promoted, pgbouncer. Tests marked ha.
+.PHONY: check-ha
+check-ha: deps
+	$(Q)$(MAKE) --no-print-directory build tests/node_modules/.package-lock.json
+	$(Q)python3 tests/integration/run.py --bin $(BUILD)/loopgate --ha
 
 lint: build
 	$(Q)tests/lint.sh

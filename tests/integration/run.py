@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """run.py - run the integration tests against one build of loopgate.
 
-    run.py [--bin build/loopgate] [--san [--skip-slow] | --tsan] [--drills]
+    run.py [--bin build/loopgate] [--san [--skip-slow] | --tsan] [--drills | --ha]
            [-k SUBSTRING] [--skip SUBSTRING] [--jobs N]
 
 Starts one shared stack (src/stack.sh in a temp dir), runs every test_*
@@ -18,7 +18,9 @@ A test marked `slow` (wait-bound, not memory-bound) is skipped with
 --skip-slow: a quick AddressSanitizer pass. A test marked `drill` (a minute or
 more of waiting, such as an MCP client's 60 s timeout) runs only with
 --drills, which runs the drills alone: `make check-drills`, kept out of
-`make check` so that it stays within its time.
+`make check` so that it stays within its time. A test marked `ha` (several
+worker hosts in network namespaces, a PostgreSQL that fails over) runs only
+with --ha: `make check-ha`.
 """
 import argparse
 import importlib.util
@@ -129,6 +131,8 @@ def main():
     ap.add_argument("--tsan", action="store_true", help="the binary is a ThreadSanitizer build")
     ap.add_argument("--drills", action="store_true",
                     help="run the long drills (tests marked drill) and nothing else")
+    ap.add_argument("--ha", action="store_true",
+                    help="run the scale-out and fail-over tests (tests marked ha) and nothing else")
     ap.add_argument("-k", dest="pattern", default="",
                     help="run only tests whose name contains one of these comma-separated strings")
     ap.add_argument("--skip", default="",
@@ -142,13 +146,16 @@ def main():
     args.san = args.san or args.tsan
     if args.drills:
         label += "-drills"
+    if args.ha:
+        label += "-ha"
     if args.jobs > 1:
         return run_jobs(args, label)
     if args.job:
         label = "run %s of %s" % tuple(args.job.split("/"))
 
     tests = [(n, f) for n, f in collect(args.pattern)
-             if bool(getattr(f, "drill", False)) == args.drills]
+             if bool(getattr(f, "drill", False)) == args.drills
+             and bool(getattr(f, "ha", False)) == args.ha]
     passed = failed = 0
     tg = tgstub.TelegramStub().start()
     stack = lg.telegram_stack(args.bin, tg, san=args.san)
