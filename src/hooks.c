@@ -272,18 +272,6 @@ static void why_line(struct sbuf *b, const char *why)
     sb_puts(b, "\n");
 }
 
-/* Whether `tool` is a shell tool: one whose rule text is its command (policy_text). */
-static bool shell_tool(const char *tool)
-{
-    json_t *probe = json_pack("{s:s}", "command", "x");
-    char *text = policy_text(tool, probe);
-    bool shell = text && !strcmp(text, "x");
-
-    free(text);
-    json_decref(probe);
-    return shell;
-}
-
 static int key_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -531,7 +519,7 @@ static char *render(const struct hooks_call *hc)
     char *out;
 
     sb_printf(&b, "%s wants to use %s\n", agent_label(hc->agent), hc->tool);
-    if (cmd && shell_tool(hc->tool)) {
+    if (cmd && policy_is_shell_tool(hc->tool)) {
         sb_puts(&b, "$ ");
         for (const char *s = cmd;;) {
             const char *nl = strchr(s, '\n');
@@ -694,18 +682,6 @@ static bool has_path_key(json_t *v, int depth)
     return false;
 }
 
-/* Whether `tool` is a file tool: one whose rule text is a path (policy_text). */
-static bool file_tool(const char *tool)
-{
-    json_t *probe = json_pack("{s:s}", "file_path", "/x");
-    char *text = policy_text(tool, probe);
-    bool file = text && !strcmp(text, "/x");
-
-    free(text);
-    json_decref(probe);
-    return file;
-}
-
 /*
  * Whether the session rule (policy_text's exact text) would let through
  * only the call the person saw: a shell tool's command with no other field
@@ -721,9 +697,9 @@ static bool session_rule_exact(const struct hooks_call *hc)
     char *text, *whole;
     bool exact;
 
-    if (shell_tool(hc->tool) && input_str(hc, "command"))
+    if (policy_is_shell_tool(hc->tool) && input_str(hc, "command"))
         return only_fields(hc->input, shell_ok);
-    if (file_tool(hc->tool) || has_path_key(hc->input, 0))
+    if (policy_is_file_tool(hc->tool) || has_path_key(hc->input, 0))
         return false;
     text = policy_text(hc->tool, hc->input);
     whole = json_dumps(hc->input, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
@@ -941,7 +917,7 @@ static bool suggestion_exact(const struct hooks_call *hc, json_t *sug)
     size_t i;
 
     if (!type || strcmp(type, "addRules") || !beh || strcmp(beh, "allow") || !cmd ||
-        strchr(cmd, '*') || !shell_tool(hc->tool) || !json_is_array(rules) ||
+        strchr(cmd, '*') || !policy_is_shell_tool(hc->tool) || !json_is_array(rules) ||
         !json_array_size(rules))
         return false;
     json_array_foreach(rules, i, r)

@@ -276,8 +276,7 @@ struct cost_frame {
     unsigned long last; /* the last item of `seq`, which a quantifier repeats; 0: none */
 };
 
-/* The end of the bracket expression opening at s[0] == '[' (past its ']'); NULL when unclosed. */
-static const char *bracket_end(const char *s)
+const char *params_bracket_end(const char *s)
 {
     const char *c = s + 1;
 
@@ -389,7 +388,7 @@ static int pattern_cost(const char *path, const char *s, unsigned long max, stru
             c++;
             break;
         case '[':
-            next = bracket_end(c);
+            next = params_bracket_end(c);
             item = 1;
             c = next ? next : c + strlen(c);
             break;
@@ -505,7 +504,7 @@ static int pattern_bounded_n(const char *path, const char *s, size_t max_bytes,
         return lg_fail(err, 400, "invalid_field", "%s must be at most %zu bytes", path, max_bytes);
     while (*c) {
         if (c[0] == '[') {
-            end = bracket_end(c);
+            end = params_bracket_end(c);
             if (!end)
                 end = c + strlen(c);
             for (; c < end; c++)

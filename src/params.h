@@ -107,6 +107,12 @@ int params_edit(json_t *params, json_t *schema, const char *text, json_t **out,
 int params_pattern_check(const char *path, const char *s, size_t max_bytes, unsigned long max_cost,
                          struct lg_error *err) LG_MUST_CHECK;
 
+/*
+ * The end of the POSIX bracket expression opening at s[0] == '[' (just past its
+ * closing ']', classes like [:alpha:] skipped whole); NULL when it is not closed.
+ */
+const char *params_bracket_end(const char *s);
+
 /* params_pattern_check without compiling: cheap enough to run before every match. */
 int params_pattern_bounded(const char *path, const char *s, size_t max_bytes,
                            unsigned long max_cost, struct lg_error *err) LG_MUST_CHECK;

@@ -32,30 +32,6 @@ int policy_action_parse(const char *s, enum policy_action *out)
     return 0;
 }
 
-/* Past a bracket expression starting at s[0] == '['; NULL when it is not closed. */
-static const char *bracket_skip(const char *s)
-{
-    const char *c = s + 1;
-
-    if (*c == '^')
-        c++;
-    if (*c == ']')
-        c++;
-    for (; *c; c++) {
-        if (c[0] == '[' && (c[1] == ':' || c[1] == '=' || c[1] == '.')) {
-            const char *e = strchr(c + 2, c[1]);
-            for (; e && e[1] != ']'; e = strchr(e + 1, c[1]))
-                ;
-            if (!e)
-                return NULL;
-            c = e + 1;
-        } else if (*c == ']') {
-            return c + 1;
-        }
-    }
-    return NULL;
-}
-
 /* Whether an unbounded repetition (*, + or {m,}) starts at c. */
 static bool unbounded_at(const char *c)
 {
@@ -82,7 +58,7 @@ static int match_shape(const char *match, bool nesting, struct lg_error *err)
         if (*c == '\\') {
             c += c[1] ? 2 : 1;
         } else if (*c == '[') {
-            const char *e = bracket_skip(c);
+            const char *e = params_bracket_end(c);
             c = e ? e : c + strlen(c);
         } else if (*c == '(') {
             if (depth > POLICY_MATCH_MAX_BYTES)
@@ -243,15 +219,24 @@ static char *normal_path(const char *path)
     return out;
 }
 
+bool policy_is_shell_tool(const char *tool)
+{
+    return tool && listed(SHELL_TOOLS, tool);
+}
+
+bool policy_is_file_tool(const char *tool)
+{
+    return tool && listed(FILE_TOOLS, tool);
+}
+
 char *policy_text(const char *tool, json_t *tool_input)
 {
     json_t *v;
     char *s;
 
-    if (tool && listed(SHELL_TOOLS, tool) &&
-        json_is_string(v = json_object_get(tool_input, "command")))
+    if (policy_is_shell_tool(tool) && json_is_string(v = json_object_get(tool_input, "command")))
         return xstrdup(json_string_value(v));
-    if (tool && listed(FILE_TOOLS, tool)) {
+    if (policy_is_file_tool(tool)) {
         /* the path only when exactly one path field is given: else which one the tool uses is
          * not sure, and the whole input is matched (an allow rule never allows it) */
         static const char *const keys[] = {"file_path", "notebook_path", "absolute_path", "path"};

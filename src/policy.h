@@ -122,6 +122,12 @@ int policy_action_parse(const char *s, enum policy_action *out) LG_MUST_CHECK;
  */
 int policy_check_match(const char *match, struct lg_error *err) LG_MUST_CHECK;
 
+/* Whether `tool` is a shell tool: its rule text is its `command` (policy_text). */
+bool policy_is_shell_tool(const char *tool);
+
+/* Whether `tool` is a file tool: its rule text is its one path, normalised (policy_text). */
+bool policy_is_file_tool(const char *tool);
+
 /* The text rules match for `tool` and its input (point 1; NULL input is {}); malloc'd. */
 char *policy_text(const char *tool, json_t *tool_input);
 

@@ -140,6 +140,16 @@ char *policy_text(const char *tool, json_t *tool_input)
     return xstrdup(tool);
 }
 
+bool policy_is_shell_tool(const char *tool)
+{
+    return tool && !strcmp(tool, "Bash");
+}
+
+bool policy_is_file_tool(const char *tool)
+{
+    return tool && (!strcmp(tool, "Write") || !strcmp(tool, "Edit"));
+}
+
 char *policy_exact_regex(const char *text, struct lg_error *err)
 {
     (void)text, (void)err;
@@ -171,8 +181,7 @@ void notify_outbox_kick_paced(void)
 {
 }
 
-int store_request_poll(const struct actor *who, const char *id, json_t **out,
-                       struct lg_error *err)
+int store_request_poll(const struct actor *who, const char *id, json_t **out, struct lg_error *err)
 {
     (void)who, (void)out;
     return lg_fail(err, 404, "request_not_found", "request %s not found", id);
