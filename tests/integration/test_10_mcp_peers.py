@@ -2,12 +2,11 @@
 (@modelcontextprotocol/conformance) and a client written with the official
 TypeScript SDK, over Streamable HTTP and over stdio through `loopgate mcp`,
 with the human answering through the Telegram stand-in."""
-import json
 import os
 import subprocess
-import threading
 import time
 
+from steps import StepProcess
 from lg import ROOT, eq, ok, wait_for
 from test_07_telegram import chat, register, sent
 
@@ -29,36 +28,13 @@ def test_conformance_suite(s):
     ok(total and summary and summary[-1].endswith(" 0 failed"), "\n".join(lines[-5:]))
 
 
-class Client:
+class Client(StepProcess):
     """sdk_client.mjs as a subprocess; its JSON step lines collected as they come."""
 
     def __init__(self, s, *args, env=None):
-        self.steps = []
-        self.proc = subprocess.Popen(
+        super().__init__(
             [NODE22, CLIENT, "--url", "http://127.0.0.1:%d/mcp" % s.port, "--loopgate", s.binary]
-            + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=os.path.join(ROOT, "tests"), env=dict(os.environ, **(env or {})))
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            try:
-                self.steps.append(json.loads(line))
-            except ValueError:
-                pass
-
-    def step(self, name):
-        return [x for x in self.steps if x.get("step") == name]
-
-    def finish(self, timeout):
-        try:
-            self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-        self.reader.join(5)
-        return self.proc.returncode, self.proc.stderr.read()
+            + list(args), os.path.join(ROOT, "tests"), dict(os.environ, **(env or {})))
 
 
 def request_of(s, message):

@@ -10,6 +10,7 @@ import os
 import subprocess
 import threading
 
+from steps import StepProcess
 from lg import ROOT, chat, eq, ok, wait_for
 from test_07_telegram import register, sent, poll
 from test_09_mcp import ACCEPT, initialize, result_of
@@ -234,37 +235,14 @@ def test_stdio_bridge_stateless(s):
             p.kill()
 
 
-class Sdk2:
+class Sdk2(StepProcess):
     """sdk2_client.mjs (client SDK 2.x) as a subprocess; its JSON step lines as they come."""
 
     def __init__(self, s, mode, message, session):
-        self.steps = []
-        self.proc = subprocess.Popen(
+        super().__init__(
             [NODE22, SDK2, "--url", "http://127.0.0.1:%d/mcp" % s.port, "--mode", mode,
              "--message", message, "--session-id", session, "--wait-seconds", "30"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=os.path.join(ROOT, "tests"))
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            try:
-                self.steps.append(json.loads(line))
-            except ValueError:
-                pass
-
-    def step(self, name):
-        return [x for x in self.steps if x.get("step") == name]
-
-    def finish(self, timeout):
-        try:
-            self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-        self.reader.join(5)
-        return self.proc.returncode, self.proc.stderr.read()
+            os.path.join(ROOT, "tests"))
 
 
 def test_client_sdk_2(s):
