@@ -646,27 +646,34 @@ int config_local_stack(char *out, size_t outlen)
     return -1;
 }
 
-int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
+int config_read_file(const char *path, char **text, char **source, char *errbuf, size_t errlen)
 {
     char local[4096 + 32];
 
-    config_defaults(cfg);
+    *text = *source = NULL;
     if (!path || !*path)
         path = getenv("LOOPGATE_CONFIG");
     if ((!path || !*path) && access(DEFAULT_CONFIG_PATH, F_OK) == 0)
         path = DEFAULT_CONFIG_PATH;
     if ((!path || !*path) && config_local_stack(local, sizeof(local)) == 0)
         path = local;
-    if (path && *path) {
-        char *text;
-        if (read_file(path, &text, errbuf, errlen) < 0)
-            return -1;
-        int rc = config_parse_text(cfg, text, path, errbuf, errlen);
-        free(text);
-        if (rc < 0)
+    if (!path || !*path)
+        return 0;
+    if (read_file(path, text, errbuf, errlen) < 0)
+        return -1;
+    *source = xstrdup(path);
+    return 0;
+}
+
+int config_load_text(struct config *cfg, const char *text, const char *source, char *errbuf,
+                     size_t errlen)
+{
+    config_defaults(cfg);
+    if (text) {
+        if (config_parse_text(cfg, text, source, errbuf, errlen) < 0)
             return -1;
         free(cfg->source);
-        cfg->source = xstrdup(path);
+        cfg->source = xstrdup(source);
     }
     for (size_t i = 0; i < NKEYS; i++) {
         const char *v = getenv(keys[i].env);
@@ -682,6 +689,21 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
             0)
             return -1;
     return check_combinations(cfg, errbuf, errlen);
+}
+
+int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
+{
+    char *text, *source;
+    int rc;
+
+    if (config_read_file(path, &text, &source, errbuf, errlen) < 0) {
+        config_defaults(cfg);
+        return -1;
+    }
+    rc = config_load_text(cfg, text, source, errbuf, errlen);
+    free(text);
+    free(source);
+    return rc;
 }
 
 void config_describe(void)

@@ -132,6 +132,26 @@ void config_defaults(struct config *cfg);
  */
 int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen) LG_MUST_CHECK;
 
+/*
+ * The config file's text, as config_load finds it: `path`, else
+ * $LOOPGATE_CONFIG, else the default file, else the local stack's. `*text`
+ * and `*source` (its path) are new strings, both NULL when there is no file
+ * (defaults and environment only). -1 with `errbuf` filled when the file
+ * cannot be read.
+ */
+int config_read_file(const char *path, char **text, char **source, char *errbuf,
+                     size_t errlen) LG_MUST_CHECK;
+
+/*
+ * Load defaults, then `text` (a config file's content read from `source`;
+ * NULL: none), then the environment and the command line's settings, and
+ * check the whole. What config_load does after reading the file, so the
+ * same text gives the same configuration in every process that shares this
+ * one's environment.
+ */
+int config_load_text(struct config *cfg, const char *text, const char *source, char *errbuf,
+                     size_t errlen) LG_MUST_CHECK;
+
 /* Apply one `key = value` setting; `where` names its origin for errors. */
 int config_set(struct config *cfg, const char *key, const char *value, const char *where,
                char *errbuf, size_t errlen) LG_MUST_CHECK;
