@@ -463,8 +463,7 @@ static bool reload(bool master, char *restart, size_t restart_len)
         }
         if (config_load_text(next, text, source, err, sizeof(err)) < 0) {
             log_error("could not load the master's configuration; keeping the running one",
-                      "process=%s generation=%llu error=\"%s\"", who, (unsigned long long)gen,
-                      err);
+                      "process=%s generation=%llu error=\"%s\"", who, (unsigned long long)gen, err);
             goto out;
         }
     }
