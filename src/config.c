@@ -676,7 +676,7 @@ int config_read_file(const char *path, char **text, char **source, char *errbuf,
 #define SECRETS_NAMES_MAX 64
 
 static bool secrets_on;
-/* The variables this process took from the secrets file (config_secret_origin). */
+/* The variables this process took from the secrets file: their errors name the file. */
 static char *secrets_taken[SECRETS_NAMES_MAX];
 static int secrets_ntaken;
 
