@@ -144,6 +144,11 @@ static const struct key keys[] = {
      "database connections per worker process"},
     {"telegram_bot_token", "TELEGRAM_BOT_TOKEN", K_STR, OFF(telegram_bot_token), 0, 0, "",
      "bot token from @BotFather (secret; never logged)"},
+    {"secrets_file", "LOOPGATE_SECRETS_FILE", K_STR, OFF(secrets_file), 0, 0,
+     "/etc/loopgate/secrets.env",
+     "KEY=VALUE file the systemd units read as EnvironmentFile=; every command but serve and "
+     "telegram poll (which systemd gives it) reads it too, so doctor and set-webhook see the "
+     "service's token; the shell's environment wins (empty: none)"},
     {"telegram_api_url", "TELEGRAM_API_URL", K_URL, OFF(telegram_api_url), 0, 0,
      "https://api.telegram.org", "Bot API base URL"},
     {"telegram_webhook_secret", "TELEGRAM_WEBHOOK_SECRET", K_SECRET, OFF(telegram_webhook_secret),
@@ -646,34 +651,206 @@ int config_local_stack(char *out, size_t outlen)
     return -1;
 }
 
-int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
+int config_read_file(const char *path, char **text, char **source, char *errbuf, size_t errlen)
 {
     char local[4096 + 32];
 
-    config_defaults(cfg);
+    *text = *source = NULL;
     if (!path || !*path)
         path = getenv("LOOPGATE_CONFIG");
     if ((!path || !*path) && access(DEFAULT_CONFIG_PATH, F_OK) == 0)
         path = DEFAULT_CONFIG_PATH;
     if ((!path || !*path) && config_local_stack(local, sizeof(local)) == 0)
         path = local;
-    if (path && *path) {
-        char *text;
-        if (read_file(path, &text, errbuf, errlen) < 0)
-            return -1;
-        int rc = config_parse_text(cfg, text, path, errbuf, errlen);
-        free(text);
-        if (rc < 0)
+    if (!path || !*path)
+        return 0;
+    if (read_file(path, text, errbuf, errlen) < 0)
+        return -1;
+    *source = xstrdup(path);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- secrets file */
+
+#define SECRETS_FILE_MAX (64 * 1024)
+#define SECRETS_NAMES_MAX 64
+
+static bool secrets_on;
+/* The variables this process took from the secrets file: their errors name the file. */
+static char *secrets_taken[SECRETS_NAMES_MAX];
+static int secrets_ntaken;
+
+void config_use_secrets_file(bool on)
+{
+    secrets_on = on;
+}
+
+/* The name of a variable the secrets file may set: a key's variable, or libpq's PG*. */
+static bool secret_name_allowed(const char *name)
+{
+    if (!strncmp(name, "PG", 2))
+        return true;
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].env, name) && strcmp(name, "LOOPGATE_SECRETS_FILE") != 0)
+            return true;
+    return false;
+}
+
+static bool secret_taken(const char *name)
+{
+    for (int i = 0; i < secrets_ntaken; i++)
+        if (!strcmp(secrets_taken[i], name))
+            return true;
+    return false;
+}
+
+static void names_add(char *names, size_t len, const char *name);
+
+/*
+ * Parse the secrets file's `text` (see config_secrets_parse in config.h);
+ * each allowed variable not already in the environment is set there.
+ * Values are never copied into messages.
+ */
+int config_secrets_parse(struct config *cfg, const char *text, const char *path, char *errbuf,
+                         size_t errlen)
+{
+    char *copy = xstrdup(text), *line, *next;
+    int lineno = 0, rc = 0;
+
+    for (line = copy; line && rc == 0; line = next) {
+        char *nl = strchr(line, '\n'), *eq, *name, *val;
+        size_t n, vlen;
+
+        next = nl ? nl + 1 : NULL;
+        if (nl)
+            *nl = '\0';
+        lineno++;
+        line = trim(line);
+        if (*line == '\0' || *line == '#' || *line == ';')
+            continue;
+        eq = strchr(line, '=');
+        name = line;
+        n = eq ? (size_t)(eq - line) : 0;
+        while (n > 0 && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+            n--;
+        if (!eq || n == 0 || n > 64 || (name[0] >= '0' && name[0] <= '9') ||
+            strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != n) {
+            snprintf(errbuf, errlen,
+                     "%s:%d: expected NAME=VALUE (line not shown: it may hold a "
+                     "secret)",
+                     path, lineno);
+            rc = -1;
+            break;
+        }
+        name[n] = '\0';
+        val = trim(eq + 1);
+        vlen = strlen(val);
+        if (vlen >= 2 && (val[0] == '"' || val[0] == '\'') && val[vlen - 1] == val[0]) {
+            val[vlen - 1] = '\0';
+            val++;
+            vlen -= 2;
+        }
+        if (strpbrk(val, "\"'\\`") || !utf8_valid(val, vlen)) {
+            snprintf(errbuf, errlen,
+                     "%s:%d: %s: the value holds a quote, a backslash or a backquote, or is not "
+                     "UTF-8: write it plain, or whole in one pair of quotes (nothing is expanded "
+                     "or unescaped here)",
+                     path, lineno, name);
+            rc = -1;
+            break;
+        }
+        if (!secret_name_allowed(name)) {
+            names_add(cfg->secrets_ignored, sizeof(cfg->secrets_ignored), name);
+            continue;
+        }
+        if (secret_taken(name) || !getenv(name)) {
+            if (!secret_taken(name) && secrets_ntaken < SECRETS_NAMES_MAX)
+                secrets_taken[secrets_ntaken++] = xstrdup(name);
+            if (setenv(name, val, 1) < 0) {
+                snprintf(errbuf, errlen, "%s:%d: %s: could not set it: %s", path, lineno, name,
+                         strerror(errno));
+                rc = -1;
+                break;
+            }
+            names_add(cfg->secrets_names, sizeof(cfg->secrets_names), name);
+        } else {
+            names_add(cfg->secrets_shadowed, sizeof(cfg->secrets_shadowed), name);
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+/* Read the secrets file when this command uses one (config_use_secrets_file). */
+static int secrets_read(struct config *cfg, char *errbuf, size_t errlen)
+{
+    const char *path = getenv("LOOPGATE_SECRETS_FILE");
+    char *buf = NULL;
+    size_t n;
+    FILE *f;
+    int rc = -1;
+
+    cfg->secrets_state = SECRETS_OFF;
+    if (!secrets_on)
+        return 0;
+    if (!path)
+        path = cfg->secrets_file;
+    if (!*path)
+        return 0;
+    lg_strlcpy(cfg->secrets_path, path, sizeof(cfg->secrets_path));
+    if (path[0] != '/') {
+        snprintf(errbuf, errlen, "secrets_file: '%s' is not an absolute path", path);
+        return -1;
+    }
+    f = fopen(path, "r");
+    if (!f) {
+        cfg->secrets_state = errno == ENOENT ? SECRETS_NONE : SECRETS_UNREADABLE;
+        cfg->secrets_errno = errno;
+        return 0;
+    }
+    buf = xmalloc(SECRETS_FILE_MAX + 1);
+    n = fread(buf, 1, SECRETS_FILE_MAX, f);
+    if (ferror(f) || !feof(f)) {
+        snprintf(errbuf, errlen, "could not read secrets file %s: %s", path,
+                 ferror(f) ? strerror(errno) : "larger than 64 KiB");
+        goto out;
+    }
+    if (memchr(buf, '\0', n)) {
+        snprintf(errbuf, errlen, "%s: file contains a NUL byte", path);
+        goto out;
+    }
+    buf[n] = '\0';
+    if (config_secrets_parse(cfg, buf, path, errbuf, errlen) < 0)
+        goto out;
+    cfg->secrets_state = SECRETS_READ;
+    rc = 0;
+out:
+    fclose(f);
+    free(buf);
+    return rc;
+}
+
+int config_load_text(struct config *cfg, const char *text, const char *source, char *errbuf,
+                     size_t errlen)
+{
+    config_defaults(cfg);
+    if (text) {
+        if (config_parse_text(cfg, text, source, errbuf, errlen) < 0)
             return -1;
         free(cfg->source);
-        cfg->source = xstrdup(path);
+        cfg->source = xstrdup(source);
     }
+    if (secrets_read(cfg, errbuf, errlen) < 0)
+        return -1;
     for (size_t i = 0; i < NKEYS; i++) {
         const char *v = getenv(keys[i].env);
-        char where[80];
+        char where[4200];
         if (!v)
             continue;
-        snprintf(where, sizeof(where), "environment %s", keys[i].env);
+        if (secret_taken(keys[i].env))
+            snprintf(where, sizeof(where), "secrets file %s (%s)", cfg->secrets_path, keys[i].env);
+        else
+            snprintf(where, sizeof(where), "environment %s", keys[i].env);
         if (set_value(cfg, &keys[i], v, where, errbuf, errlen) < 0)
             return -1;
     }
@@ -682,6 +859,21 @@ int config_load(struct config *cfg, const char *path, char *errbuf, size_t errle
             0)
             return -1;
     return check_combinations(cfg, errbuf, errlen);
+}
+
+int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
+{
+    char *text, *source;
+    int rc;
+
+    if (config_read_file(path, &text, &source, errbuf, errlen) < 0) {
+        config_defaults(cfg);
+        return -1;
+    }
+    rc = config_load_text(cfg, text, source, errbuf, errlen);
+    free(text);
+    free(source);
+    return rc;
 }
 
 void config_describe(void)

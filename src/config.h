@@ -104,8 +104,28 @@ struct config {
     int mcp_sessions_max;
     int mcp_session_idle;
 
+    /*
+     * The secrets file as this command read it (config_use_secrets_file):
+     * enum secrets_state, errno when unreadable, its path, and the names
+     * (never the values) it set, left to the environment, or ignored.
+     */
+    char *secrets_file;
+    int secrets_state;
+    int secrets_errno;
+    char secrets_path[1024];
+    char secrets_names[512];
+    char secrets_shadowed[512];
+    char secrets_ignored[512];
+
     /* A fingerprint of each key's text in the file (0: not in the file), by key table index. */
     uint64_t file_fp[CONFIG_KEYS_MAX];
+};
+
+enum secrets_state {
+    SECRETS_OFF,       /* not read: this command does not, or secrets_file is empty */
+    SECRETS_NONE,      /* no file at that path */
+    SECRETS_READ,      /* read */
+    SECRETS_UNREADABLE /* there, but could not be opened (secrets_errno) */
 };
 
 /* The first line of the config file src/stack.sh writes for the local stack. */
@@ -131,6 +151,53 @@ void config_defaults(struct config *cfg);
  * exists), then the environment. On error fills `errbuf` and returns -1.
  */
 int config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen) LG_MUST_CHECK;
+
+/*
+ * The config file's text, as config_load finds it: `path`, else
+ * $LOOPGATE_CONFIG, else the default file, else the local stack's. `*text`
+ * and `*source` (its path) are new strings, both NULL when there is no file
+ * (defaults and environment only). -1 with `errbuf` filled when the file
+ * cannot be read.
+ */
+int config_read_file(const char *path, char **text, char **source, char *errbuf,
+                     size_t errlen) LG_MUST_CHECK;
+
+/*
+ * Load defaults, then `text` (a config file's content read from `source`;
+ * NULL: none), then the environment and the command line's settings, and
+ * check the whole. What config_load does after reading the file, so the
+ * same text gives the same configuration in every process that shares this
+ * one's environment.
+ */
+int config_load_text(struct config *cfg, const char *text, const char *source, char *errbuf,
+                     size_t errlen) LG_MUST_CHECK;
+
+/*
+ * The secrets file (secrets_file, LOOPGATE_SECRETS_FILE; default
+ * /etc/loopgate/secrets.env): the file the systemd units name in
+ * EnvironmentFile=, so a command run from a shell sees the secrets the
+ * service sees. With `on`, every later config_load reads it, when it exists,
+ * after the config file and before the environment: each variable it sets
+ * that the environment does not already hold is put into the environment
+ * (the shell's wins), so it counts as an environment setting, as it does in
+ * the service. `serve` and `telegram poll` leave it off: systemd hands them
+ * the file, which their user cannot read. Off by default.
+ */
+void config_use_secrets_file(bool on);
+
+/*
+ * Parse a secrets file's text, strictly: lines NAME=VALUE (spaces around
+ * `=` allowed), blank lines and `#` or `;` comments. A value is taken as
+ * written, or from inside one pair of quotes enclosing all of it; a value
+ * holding any other quote, a backslash or a backquote is refused (systemd
+ * would unescape it, a shell expand it), as is a line that is not NAME=VALUE;
+ * nothing is expanded. Only configuration variables (`loopgate serve
+ * --help`) and libpq's PG* are set; other names are listed in
+ * cfg->secrets_ignored. Messages name the line and the variable, never the
+ * value. -1 with `errbuf` filled on a bad line.
+ */
+int config_secrets_parse(struct config *cfg, const char *text, const char *path, char *errbuf,
+                         size_t errlen) LG_MUST_CHECK;
 
 /* Apply one `key = value` setting; `where` names its origin for errors. */
 int config_set(struct config *cfg, const char *key, const char *value, const char *where,

@@ -8,6 +8,10 @@
  *                     is in bounds (config_load), and the Telegram
  *                     settings fit together (a webhook needs an https
  *                     public_url and a secret)
+ *   secrets           the secrets file (secrets_file, the services'
+ *                     EnvironmentFile) was read, or is absent; one that is
+ *                     there but unreadable fails (the checks would not see
+ *                     what the service sees). Names only, never values
  *   database          db_uri reaches PostgreSQL, within 5 seconds
  *   migrations        the database holds every migration and SQL object of
  *                     this binary (migrate_check, as `loopgate serve` does)
@@ -17,7 +21,11 @@
  *   clock             this host's clock against the database's: more than
  *                     CLOCK_SKEW_MAX_S apart fails (timeouts and webhook
  *                     timestamps are read against both)
- *   telegram.token    getMe at telegram_api_url
+ *   telegram.token    getMe at telegram_api_url; without a token it fails
+ *                     when the set-up expects Telegram (public_url, a
+ *                     webhook secret, an allow-list, the login button, an
+ *                     unreadable secrets file, active sessions with a chat),
+ *                     else it is skipped
  *   telegram.webhook  getWebhookInfo: with public_url, Telegram posts to
  *                     public_url + telegram_webhook_path; without, no webhook
  *                     is set (it would keep getUpdates polling out)
@@ -26,6 +34,9 @@
  *                     var/nginx/nginx.conf beside its config file, else
  *                     the output of `nginx -T`
  *   socket            something accepts connections on the unix socket
+ *
+ * The last line says everything is fine only when nothing failed and
+ * nothing was skipped.
  *
  * Secrets stay out of the output: the token is only inside the Bot API URL
  * (tg.c never prints it), the database is named by what the server says
@@ -62,6 +73,7 @@ enum status { ST_OK, ST_FAIL, ST_SKIP };
 
 struct doctor {
     int failed;
+    int skipped;
 };
 
 /* One line: status, name, what was found, and for a failure its fix. */
@@ -79,6 +91,8 @@ static void report(struct doctor *d, enum status st, const char *name, const cha
     for (char *p = detail; *p; p++)
         if (*p == '\n' || *p == '\r' || *p == '\t')
             *p = ' ';
+    if (st == ST_SKIP)
+        d->skipped++;
     if (st == ST_FAIL) {
         d->failed++;
         printf("%-4s  %-16s  %s  -> fix: %s\n", words[st], name, detail, fix);
@@ -89,6 +103,36 @@ static void report(struct doctor *d, enum status st, const char *name, const cha
 }
 
 /* ---------------------------------------------------------------- config */
+
+/* What the secrets file gave: names only, never values. */
+static void check_secrets(struct doctor *d, const struct config *cfg)
+{
+    switch (cfg->secrets_state) {
+    case SECRETS_OFF:
+        report(d, ST_OK, "secrets", "", "secrets_file is empty: none read");
+        break;
+    case SECRETS_NONE:
+        report(d, ST_OK, "secrets", "",
+               "no %s (optional): secrets come from the config file and "
+               "the environment",
+               cfg->secrets_path);
+        break;
+    case SECRETS_UNREADABLE:
+        report(d, ST_FAIL, "secrets",
+               "run 'loopgate doctor' as root (systemd reads the file as root for the service; "
+               "it is mode 0600), or point secrets_file / LOOPGATE_SECRETS_FILE at a copy you "
+               "may read",
+               "could not read %s: %s; the checks below do not see the service's secrets",
+               cfg->secrets_path, strerror(cfg->secrets_errno));
+        break;
+    default:
+        report(d, ST_OK, "secrets", "", "%s gave %s%s%s%s%s", cfg->secrets_path,
+               *cfg->secrets_names ? cfg->secrets_names : "nothing",
+               *cfg->secrets_shadowed ? "; the environment overrides " : "", cfg->secrets_shadowed,
+               *cfg->secrets_ignored ? "; ignored (not loopgate's) " : "", cfg->secrets_ignored);
+        break;
+    }
+}
 
 static bool check_config(struct doctor *d, struct config *cfg, const char *path)
 {
@@ -104,6 +148,7 @@ static bool check_config(struct doctor *d, struct config *cfg, const char *path)
     }
     report(d, ST_OK, "config", "", "%s parses, every value valid (auth %s)", cfg->source,
            cfg->auth_required ? "required" : "off");
+    check_secrets(d, cfg);
     if (!*cfg->public_url)
         return true;
     if (strncmp(cfg->public_url, "https://", 8) != 0)
@@ -297,6 +342,41 @@ static void check_clock(struct doctor *d, PGconn *c)
 }
 
 /* ---------------------------------------------------------------- Telegram */
+
+/* Active sessions with a Telegram chat: people expect messages there. 0 when unknown. */
+static long long count_telegram_sessions(PGconn *c)
+{
+    char why[512];
+    PGresult *res = query(c,
+                          "SELECT count(*) FROM sessions WHERE active AND telegram_chat_id IS NOT "
+                          "NULL",
+                          why, sizeof(why));
+    long long n = res ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+
+    PQclear(res);
+    return n;
+}
+
+/*
+ * Why this set-up expects a bot token (a static string), or NULL when it
+ * runs without Telegram: then a missing token is no failure.
+ */
+static const char *telegram_expected(const struct config *cfg, long long chats)
+{
+    if (cfg->secrets_state == SECRETS_UNREADABLE)
+        return "the secrets file, where the service's token may be, could not be read";
+    if (*cfg->public_url)
+        return "public_url is set (a Telegram webhook)";
+    if (*cfg->telegram_webhook_secret)
+        return "telegram_webhook_secret is set";
+    if (cfg->telegram_allowed_users.n > 0)
+        return "telegram_allowed_users is set";
+    if (cfg->console_login_button)
+        return "console_login_button is on (Telegram login)";
+    if (chats > 0)
+        return "active sessions in the database send their requests to Telegram chats";
+    return NULL;
+}
 
 /* The URL Telegram should post to: public_url (no trailing '/') + the path. */
 static void expected_webhook(const struct config *cfg, struct sbuf *out)
@@ -644,12 +724,15 @@ static void usage(FILE *f)
             "  ok|FAIL|skip  NAME  what it found  [-> fix: what to do]\n\n"
             "  config            the config file and environment parse; values valid;\n"
             "                    a webhook's public_url is https and has a secret\n"
+            "  secrets           secrets_file (/etc/loopgate/secrets.env, the services'\n"
+            "                    EnvironmentFile) read when present; unreadable fails\n"
             "  database          db_uri reaches PostgreSQL (5 s)\n"
             "  migrations        every migration and SQL object of this binary applied\n"
             "  privileges        the role reads and writes every table, uses the\n"
             "                    sequences, runs the functions, may LISTEN (no standby)\n"
             "  clock             this host's clock within %.0f s of the database's\n"
-            "  telegram.token    getMe at telegram_api_url accepts the token\n"
+            "  telegram.token    getMe at telegram_api_url accepts the token; no token\n"
+            "                    fails when the set-up expects Telegram, else is skipped\n"
             "  telegram.webhook  getWebhookInfo: Telegram posts to public_url +\n"
             "                    telegram_webhook_path (or, without public_url, nowhere)\n"
             "  nginx             nginx passes FastCGI to our socket (--nginx-conf PATH,\n"
@@ -657,7 +740,7 @@ static void usage(FILE *f)
             "  socket            something accepts connections on the socket\n\n"
             "Secrets (the bot token, the webhook secret, a database password) are never\n"
             "printed. Exit status: 0 when nothing failed, 1 when a check failed, 2 for a\n"
-            "usage error.\n",
+            "usage error. 'everything checked is fine' only when nothing was skipped either.\n",
             CLOCK_SKEW_MAX_S);
 }
 
@@ -672,6 +755,7 @@ int doctor_main(int argc, char **argv)
     struct config cfg;
     struct tg_client tg;
     PGconn *conn;
+    long long telegram_chats = 0;
     int c;
 
     optind = 1;
@@ -696,6 +780,7 @@ int doctor_main(int argc, char **argv)
     }
     conn = connect_db(&cfg);
     if (check_database(&d, conn)) {
+        telegram_chats = count_telegram_sessions(conn);
         check_migrations(&d, &cfg);
         check_privileges(&d, conn);
         check_clock(&d, conn);
@@ -707,8 +792,18 @@ int doctor_main(int argc, char **argv)
     PQfinish(conn);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!*cfg.telegram_bot_token) {
-        report(&d, ST_SKIP, "telegram.token", "",
-               "no telegram_bot_token: requests wait in the console");
+        const char *why = telegram_expected(&cfg, telegram_chats);
+
+        if (why)
+            report(&d, ST_FAIL, "telegram.token",
+                   "put TELEGRAM_BOT_TOKEN=... in the secrets file (secrets_file, "
+                   "/etc/loopgate/secrets.env: systemd gives it to the service and loopgate's "
+                   "commands read it), or set telegram_bot_token",
+                   "no bot token here, but %s", why);
+        else
+            report(&d, ST_SKIP, "telegram.token", "",
+                   "no telegram_bot_token and nothing set up for Telegram: requests wait in the "
+                   "console");
         report(&d, ST_SKIP, "telegram.webhook", "", "no telegram_bot_token");
     } else if (tg_client_init(&tg, &cfg) < 0) {
         report(&d, ST_FAIL, "telegram.token", "see the error", "could not make an HTTP client");
@@ -723,7 +818,12 @@ int doctor_main(int argc, char **argv)
     check_nginx(&d, &cfg, nginx_path);
     check_socket(&d, &cfg);
     config_free(&cfg);
-    printf("%s\n", d.failed ? "doctor: something failed; each FAIL line says how to fix it"
-                            : "doctor: everything checked is fine");
+    if (d.failed)
+        printf("doctor: something failed; each FAIL line says how to fix it\n");
+    else if (d.skipped)
+        printf("doctor: nothing failed; %d check%s skipped (each skip line says why)\n", d.skipped,
+               d.skipped == 1 ? " was" : "s were");
+    else
+        printf("doctor: everything checked is fine\n");
     return d.failed ? 1 : 0;
 }

@@ -12,9 +12,12 @@
  *   loopgate version   print the version
  *
  * Every subcommand takes --config PATH and --help. Configuration errors stop
- * here, before anything starts, with a message naming the key.
+ * here, before anything starts, with a message naming the key. Every
+ * command but serve and telegram poll (services, which systemd hands the
+ * file) also reads the secrets file (config_use_secrets_file).
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +72,11 @@ static int load_config(struct config *cfg, int *argc, char **argv)
         config_free(cfg);
         return -1;
     }
+    if (cfg->secrets_state == SECRETS_UNREADABLE)
+        fprintf(stderr,
+                "loopgate: could not read the secrets file %s: %s; going on without it (systemd "
+                "reads it as root for the service: run this as root, or set secrets_file)\n",
+                cfg->secrets_path, strerror(cfg->secrets_errno));
     log_threshold = cfg->log_level;
     log_format = cfg->log_format;
     return 0;
@@ -344,8 +352,22 @@ static int cmd_help(int argc, char **argv)
     printf("\nRun 'loopgate COMMAND --help' for the options of one command.\n"
            "Configuration: --config PATH, $LOOPGATE_CONFIG, /etc/loopgate/loopgate.conf, or\n"
            "inside a checkout the local stack's var/loopgate.conf (written by make run),\n"
-           "then environment variables; 'loopgate serve --help' lists every key.\n");
+           "then environment variables; 'loopgate serve --help' lists every key.\n"
+           "Every command but serve and telegram poll also reads secrets_file\n"
+           "(/etc/loopgate/secrets.env), the services' EnvironmentFile, as environment\n"
+           "variables the shell's own win over: doctor and set-webhook see the service's token.\n");
     return 0;
+}
+
+/* `loopgate telegram ... poll`: the poller, a service like serve. */
+static bool telegram_poll(int argc, char **argv)
+{
+    if (strcmp(argv[1], "telegram") != 0)
+        return false;
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "poll") && strcmp(argv[i - 1], "--config") != 0)
+            return true;
+    return false;
 }
 
 int main(int argc, char **argv)
@@ -358,6 +380,8 @@ int main(int argc, char **argv)
         return cmd_help(argc, argv);
     if (!strcmp(argv[1], "--version"))
         return cmd_version(1, argv);
+    /* The services get the secrets file from systemd; commands run from a shell read it. */
+    config_use_secrets_file(strcmp(argv[1], "serve") != 0 && !telegram_poll(argc, argv));
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);

@@ -30,16 +30,22 @@
  *    shutdown_timeout the worker exits anyway.
  * 4. A worker dies with its master (PR_SET_PDEATHSIG), so no orphan keeps
  *    serving a socket nobody supervises.
- * 5. SIGHUP reloads the configuration without dropping a connection. The
- *    master reads the config file and the environment again; a file that
- *    does not load is logged and the running configuration stays. Else the
- *    keys that need a restart (config.c) keep their running values and are
- *    named in one warn line, the new configuration is published
- *    (config_publish: an atomic pointer swap, the old one never freed), and
- *    every worker gets SIGHUP and does the same for itself. Work under way
- *    (a long-poll, an event stream) finishes with the configuration it
+ * 5. SIGHUP reloads the configuration without dropping a connection. Only
+ *    the master reads the config file, once per reload, with its
+ *    environment; a file that does not load is logged and nothing changes
+ *    anywhere (the workers are not told). Else the keys that need a restart
+ *    (config.c) keep their running values and are named in one warn line,
+ *    the new configuration is published (config_publish: an atomic pointer
+ *    swap, the old one never freed), the exact text the master read goes
+ *    into a block shared with the workers (mapped before the first fork)
+ *    under a new generation number, and every worker gets SIGHUP and loads
+ *    that text, never the file: a file saved again meanwhile, or half
+ *    written, reaches no worker the master did not check. A worker forked
+ *    later (after a crash) inherits the master's published configuration
+ *    and generation. Each process logs the generation it runs. Work under
+ *    way (a long-poll, an event stream) finishes with the configuration it
  *    started with; the next request, delivery claim or retention run uses
- *    the new one. A worker forked later starts with the master's.
+ *    the new one.
  * 6. Each worker also runs the retention thread (janitor.h), one run at a
  *    time across all of them by an advisory lock.
  */
@@ -53,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -335,6 +342,88 @@ static int read_poll_rows(struct db_conn *c, const char *const *ids, int n)
     return store_poll_rows(c, ids, n, notify_hand_row);
 }
 
+/* ---------------------------------------------------------------- handoff */
+
+/*
+ * The configuration text of the master's last successful reload, shared
+ * with every worker (point 5). Mapped before the first fork; the master
+ * writes it, workers copy it out, each under a robust process-shared mutex
+ * (a worker that dies holding it leaves it consistent: it only read).
+ */
+struct handoff {
+    pthread_mutex_t lock;
+    uint64_t generation; /* 0: the configuration the master started with */
+    bool has_file;       /* false: defaults and environment only */
+    char source[4200];
+    size_t len;
+    char text[1 << 20]; /* config.c reads at most 1 MiB - 1 */
+};
+
+static struct handoff *H;
+/* The generation of this process's config_current(); a forked worker inherits the master's. */
+static uint64_t applied_generation;
+
+static int handoff_init(void)
+{
+    pthread_mutexattr_t a;
+    void *p = mmap(NULL, sizeof(*H), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED) {
+        log_error("could not map the configuration hand-off block", "error=\"%s\"",
+                  strerror(errno));
+        return -1;
+    }
+    H = p;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&H->lock, &a);
+    pthread_mutexattr_destroy(&a);
+    return 0;
+}
+
+static void handoff_lock(void)
+{
+    if (pthread_mutex_lock(&H->lock) == EOWNERDEAD)
+        pthread_mutex_consistent(&H->lock);
+}
+
+/* Master: `text` from `source` (both NULL: no file) is now the configuration. */
+static void handoff_put(const char *text, const char *source)
+{
+    handoff_lock();
+    H->has_file = text != NULL;
+    H->len = text ? strlen(text) : 0;
+    if (H->len >= sizeof(H->text)) /* config.c never reads this much */
+        abort();
+    memcpy(H->text, text ? text : "", H->len + 1);
+    lg_strlcpy(H->source, source ? source : "", sizeof(H->source));
+    applied_generation = ++H->generation;
+    pthread_mutex_unlock(&H->lock);
+}
+
+/*
+ * Worker: the master's text when it is newer than this process's
+ * configuration (new strings in *text and *source, NULL when the master read
+ * no file), its generation in *gen; false when there is nothing new.
+ */
+static bool handoff_get(char **text, char **source, uint64_t *gen)
+{
+    bool fresh;
+
+    *text = *source = NULL;
+    handoff_lock();
+    *gen = H->generation;
+    fresh = H->generation != applied_generation;
+    if (fresh && H->has_file) {
+        *text = xmalloc(H->len + 1);
+        memcpy(*text, H->text, H->len + 1);
+        *source = xstrdup(H->source);
+    }
+    pthread_mutex_unlock(&H->lock);
+    return fresh;
+}
+
 /* The file to read again on SIGHUP: the one read at start, else the usual search. */
 static const char *reload_path(const struct config *cfg)
 {
@@ -343,22 +432,40 @@ static const char *reload_path(const struct config *cfg)
 
 /*
  * Load the configuration again and publish it (point 5); `who` names the
- * process in the log. Returns true when published (`restart` then names the
- * changed keys that need a restart, if any).
+ * process in the log. The master reads the file and, when it loads, hands
+ * its text to the workers; a worker loads the master's text, never the
+ * file. Returns true when published (`restart` then names the changed keys
+ * that need a restart, if any).
  */
-static bool reload(const char *who, char *restart, size_t restart_len)
+static bool reload(bool master, char *restart, size_t restart_len)
 {
+    const char *who = master ? "master" : "worker";
     const struct config *cur = config_current();
     struct config *next = xmalloc(sizeof(*next));
     char err[512], live[1024], shadowed[1024];
+    char *text = NULL, *source = NULL;
+    uint64_t gen = 0;
+    bool done = false;
 
     restart[0] = '\0';
-    if (config_load(next, reload_path(cur), err, sizeof(err)) < 0) {
-        log_error("could not reload the configuration; keeping the running one",
-                  "process=%s error=\"%s\"", who, err);
-        config_free(next);
-        free(next);
-        return false;
+    if (master) {
+        if (config_read_file(reload_path(cur), &text, &source, err, sizeof(err)) < 0 ||
+            config_load_text(next, text, source, err, sizeof(err)) < 0) {
+            log_error("could not reload the configuration; keeping the running one",
+                      "process=%s error=\"%s\"", who, err);
+            goto out;
+        }
+    } else {
+        if (!handoff_get(&text, &source, &gen)) {
+            log_info("SIGHUP without a new configuration from the master; nothing to do",
+                     "process=%s generation=%llu", who, (unsigned long long)gen);
+            goto out;
+        }
+        if (config_load_text(next, text, source, err, sizeof(err)) < 0) {
+            log_error("could not load the master's configuration; keeping the running one",
+                      "process=%s generation=%llu error=\"%s\"", who, (unsigned long long)gen, err);
+            goto out;
+        }
     }
     if (cur->telegram_allowed_users.n > 0 && next->telegram_allowed_users.n == 0)
         log_warn("telegram_allowed_users is now empty: anyone in an approval chat may decide; "
@@ -370,11 +477,24 @@ static bool reload(const char *who, char *restart, size_t restart_len)
                  who, shadowed);
     (void)config_reload_diff(next, cur, live, sizeof(live), restart, restart_len);
     config_publish(next);
-    __atomic_store_n(&log_threshold, next->log_level, __ATOMIC_RELAXED);
-    __atomic_store_n(&log_format, next->log_format, __ATOMIC_RELAXED);
-    log_info("configuration reloaded", "process=%s config=%s changed=\"%s\"", who, next->source,
-             live);
-    return true;
+    if (master)
+        handoff_put(text, source);
+    else
+        applied_generation = gen;
+    next = NULL; /* published: never freed */
+    __atomic_store_n(&log_threshold, config_current()->log_level, __ATOMIC_RELAXED);
+    __atomic_store_n(&log_format, config_current()->log_format, __ATOMIC_RELAXED);
+    log_info("configuration reloaded", "process=%s config=%s generation=%llu changed=\"%s\"", who,
+             config_current()->source, (unsigned long long)applied_generation, live);
+    done = true;
+out:
+    if (next) {
+        config_free(next);
+        free(next);
+    }
+    free(text);
+    free(source);
+    return done;
 }
 
 static int worker_main(const struct config *cfg, int listen_fd)
@@ -440,7 +560,8 @@ static int worker_main(const struct config *cfg, int listen_fd)
         pthread_mutex_unlock(&W.state_lock);
     }
     pthread_attr_destroy(&attr);
-    log_info("worker ready", "threads=%d", W.running);
+    log_info("worker ready", "threads=%d generation=%llu", W.running,
+             (unsigned long long)applied_generation);
 
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -449,7 +570,7 @@ static int worker_main(const struct config *cfg, int listen_fd)
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
         char restart[512];
 
-        if (reload("worker", restart, sizeof(restart)))
+        if (reload(false, restart, sizeof(restart)))
             janitor_wake();
     }
     log_info("worker stopping", "signal=%d", sig);
@@ -512,7 +633,11 @@ static pid_t spawn(const struct config *cfg, int fd, const sigset_t *oldmask, in
     pid_t pid = fork();
 
     if (pid == 0) {
-        pthread_sigmask(SIG_SETMASK, oldmask, NULL);
+        sigset_t mask = *oldmask;
+
+        /* A SIGHUP before worker_main waits for it is kept for sigwait, not fatal. */
+        sigaddset(&mask, SIGHUP);
+        pthread_sigmask(SIG_SETMASK, &mask, NULL);
         metrics_worker_begin(slot);
         _exit(worker_main(cfg, fd));
     }
@@ -559,6 +684,10 @@ int server_run(const struct config *cfg)
     if (fd < 0)
         return 1;
     /* Before the first fork: every worker adds to the same figures (metrics.h). */
+    if (handoff_init() < 0) {
+        close(fd);
+        return 1;
+    }
     metrics_init();
     api_metrics_routes();
 
@@ -591,7 +720,7 @@ int server_run(const struct config *cfg)
         if (sig == SIGHUP && !stopping) {
             char restart[512];
 
-            if (reload("master", restart, sizeof(restart))) {
+            if (reload(true, restart, sizeof(restart))) {
                 if (restart[0]) {
                     char msg[600];
 

@@ -36,7 +36,10 @@ static void usage(FILE *f)
             "delete-webhook  stops webhook delivery (needed before poll)\n"
             "webhook-info    shows what Telegram has (URL, pending updates, last error)\n"
             "poll            fetches updates with getUpdates and handles them like the webhook\n"
-            "                does, for machines Telegram cannot reach; runs until SIGTERM\n");
+            "                does, for machines Telegram cannot reach; runs until SIGTERM\n\n"
+            "All but poll read the bot token and webhook secret from the secrets file too\n"
+            "(secrets_file, /etc/loopgate/secrets.env, the service's EnvironmentFile); poll,\n"
+            "a service, gets it from systemd.\n");
 }
 
 static int call_and_print(struct tg_client *tg, const char *method, json_t *params)
@@ -201,8 +204,13 @@ int telegram_main(struct config *cfg, int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!*cfg->telegram_bot_token) {
-        fprintf(stderr, "loopgate telegram: no bot token; set TELEGRAM_BOT_TOKEN or "
-                        "telegram_bot_token\n");
+        fprintf(stderr,
+                "loopgate telegram: no bot token; put TELEGRAM_BOT_TOKEN=... in the secrets file "
+                "(secrets_file%s%s%s), or set TELEGRAM_BOT_TOKEN or telegram_bot_token\n",
+                cfg->secrets_state == SECRETS_OFF ? "" : ", ", cfg->secrets_path,
+                cfg->secrets_state == SECRETS_UNREADABLE ? ", which could not be read"
+                : cfg->secrets_state == SECRETS_NONE     ? ", absent"
+                                                         : "");
         return 2;
     }
     if (tg_client_init(&tg, cfg) < 0) {

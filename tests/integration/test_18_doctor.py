@@ -4,11 +4,12 @@ webhook, a database that is down, stale migrations, missing privileges, an
 nginx that passes elsewhere and a bad config value each fail their own
 check, name their fix, and exit 1; secrets are never printed."""
 import os
+import subprocess
 import re
 import shutil
 import tempfile
 
-from lg import eq, ok
+from lg import ROOT, eq, ok
 import tgstub
 
 
@@ -163,3 +164,116 @@ def test_doctor_privileges_nginx_config(s):
     r = s.cli("doctor", "--help")
     ok("telegram.webhook" in r.stdout and "--nginx-conf" in r.stdout, r.stdout)
     ok("doctor" in s.cli("--help").stdout, "listed in loopgate --help")
+
+
+def _doctor_env(s, secrets, *args, user=None, **env):
+    """doctor (or another command: args) with the stack's environment minus the
+    bot token and webhook secret, which live in the file `secrets` instead, as
+    on a host installed by docs/OPERATIONS.md."""
+    e = s.env()
+    for k in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"):
+        e.pop(k, None)
+    e["LOOPGATE_SECRETS_FILE"] = secrets
+    e.update(env)
+    cmd = [s.binary] + list(args or ["doctor"])
+    if user:
+        cmd = ["runuser", "-u", user, "--"] + cmd
+    r = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=60)
+    out = r.stdout + r.stderr
+    for secret in (s.tg.token, s.webhook_secret, s.tg.token.split(":")[1], "plain-extra-value"):
+        ok(secret not in out, "a secret was printed: %s" % out)
+    lines = {}
+    for ln in r.stdout.splitlines():
+        m = re.match(r"(ok|FAIL|skip)\s+(\S+)\s+(.*)$", ln)
+        if m:
+            lines[m.group(2)] = (m.group(1), m.group(3))
+    return r.returncode, lines, out
+
+
+def test_doctor_and_set_webhook_read_the_secrets_file(s):
+    was = _webhook_url(s)
+    d = tempfile.mkdtemp(prefix="lgdoctor.")
+    os.chmod(d, 0o755)
+    secrets = os.path.join(d, "secrets.env")
+    try:
+        tgstub._call(s.tg, "deleteWebhook")
+        # 1. The install of docs/OPERATIONS.md without the file read: the
+        #    token is missing while public_url expects Telegram: a failure,
+        #    never "everything checked is fine".
+        rc, lines, out = _doctor_env(s, os.path.join(d, "absent.env"))
+        eq(rc, 1, out)
+        _failed(lines, "telegram.token", ["TELEGRAM_BOT_TOKEN", "secrets"])
+        ok("public_url" in lines["telegram.token"][1], lines["telegram.token"])
+        eq(lines["secrets"][0], "ok", out)
+        ok("everything checked is fine" not in out, out)
+
+        # 2. The token and secret in the file (a comment, a quoted value, a
+        #    variable not loopgate's): set-webhook and doctor use them.
+        with open(secrets, "w") as f:
+            f.write("# loopgate secrets\nTELEGRAM_BOT_TOKEN=%s\n\n"
+                    "TELEGRAM_WEBHOOK_SECRET=\"%s\"\nOTHER_TOOL_KEY=plain-extra-value\n"
+                    % (s.tg.token, s.webhook_secret))
+        os.chmod(secrets, 0o600)
+        rc, _, out = _doctor_env(s, secrets, "telegram", "set-webhook")
+        eq(rc, 0, out)
+        sets = s.tg.calls_of("setWebhook")
+        eq((sets[-1]["params"]["url"], sets[-1]["params"]["secret_token"]),
+           ("https://hitl.example.test/telegram/webhook", s.webhook_secret))
+        rc, lines, out = _doctor_env(s, secrets)
+        eq(rc, 0, out)
+        for name in ("secrets", "telegram.token", "telegram.webhook"):
+            eq(lines[name][0], "ok", "%s: %s" % (name, out))
+        ok("TELEGRAM_BOT_TOKEN" in lines["secrets"][1] and "OTHER_TOOL_KEY" in lines["secrets"][1],
+           lines["secrets"])
+
+        # 3. The shell's environment wins over the file, and doctor says so.
+        rc, lines, out = _doctor_env(s, secrets, TELEGRAM_BOT_TOKEN="999999:wrong-token-XYZ")
+        eq(rc, 1, out)
+        _failed(lines, "telegram.token", ["BotFather"])
+        ok("environment overrides TELEGRAM_BOT_TOKEN" in lines["secrets"][1], lines["secrets"])
+
+        # 4. A file doctor may not read (another user than root): a failure
+        #    that says to run it as root, and the token check fails, not skips.
+        rc, lines, out = _doctor_env(s, secrets, user="nobody",
+                                     LOOPGATE_CONFIG=os.path.join(ROOT, "conf/loopgate.conf"),
+                                     PUBLIC_URL="")
+        eq(rc, 1, out)
+        _failed(lines, "secrets", ["as root"])
+        ok("Permission denied" in lines["secrets"][1], lines["secrets"])
+        _failed(lines, "telegram.token", ["TELEGRAM_BOT_TOKEN"])
+
+        # 5. A line that is not NAME=VALUE (a shell's export, an escaped
+        #    value) stops the command, naming the line, never its text.
+        for bad in ("export TELEGRAM_BOT_TOKEN=%s\n" % s.tg.token,
+                    "TELEGRAM_BOT_TOKEN=%s\\\n" % s.tg.token):
+            with open(secrets, "w") as f:
+                f.write("# x\n" + bad)
+            rc, lines, out = _doctor_env(s, secrets)
+            eq(rc, 1, out)
+            _failed(lines, "config", [])
+            ok(secrets + ":2" in lines["config"][1], lines["config"])
+
+        # 6. No token and nothing that expects Telegram (a database without
+        #    sessions in Telegram chats): a skip, and the last line says that
+        #    something was skipped. One such session makes it a failure.
+        s.sql("DROP DATABASE IF EXISTS doctor_notg", db="postgres")
+        s.sql("CREATE DATABASE doctor_notg", db="postgres")
+        notg = s.db_uri_of("doctor_notg")
+        s.cli("migrate", env={"DB_URI": notg})
+        rc, lines, out = _doctor_env(s, os.path.join(d, "absent.env"), PUBLIC_URL="",
+                                     DB_URI=notg)
+        eq(rc, 0, out)
+        eq(lines["telegram.token"][0], "skip", out)
+        ok("everything checked is fine" not in out and "nothing failed; 2 checks were skipped"
+           in out, out)
+        s.sql("INSERT INTO sessions (tenant, session_id, client_id, telegram_chat_id)"
+              " VALUES ('default', 'notg', 'c', 4242)", db="doctor_notg")
+        rc, lines, out = _doctor_env(s, os.path.join(d, "absent.env"), PUBLIC_URL="",
+                                     DB_URI=notg)
+        eq(rc, 1, out)
+        _failed(lines, "telegram.token", ["TELEGRAM_BOT_TOKEN"])
+        ok("sessions" in lines["telegram.token"][1], lines["telegram.token"])
+    finally:
+        _restore_webhook(s, was)
+        shutil.rmtree(d, ignore_errors=True)
+        s.sql("DROP DATABASE IF EXISTS doctor_notg WITH (FORCE)", db="postgres")

@@ -162,3 +162,109 @@ def test_reload_names_file_changes_the_environment_overrides(s):
         s.extra_env.pop("LOG_LEVEL", None)
         s.start()
         shutil.rmtree(d, ignore_errors=True)
+
+
+A = "https://reload-a.example.test"
+B = "https://reload-b.example.test"
+
+
+def _cors_seen(s, n=16):
+    """Over `n` requests (both workers answer some): how many allowed A, how many B."""
+    got = {A: 0, B: 0}
+    for _ in range(n):
+        for origin in (A, B):
+            r = s.get("/hitl/pending", headers={"Origin": origin})
+            eq(r.status, 200)
+            got[origin] += r.header("Access-Control-Allow-Origin") == origin
+    return got[A], got[B]
+
+
+def _generations(s, at):
+    """{pid: generation} of the workers' reload and start lines after offset `at`."""
+    gens = {}
+    for m in re.finditer(r'pid=(\d+) msg="(?:configuration reloaded|worker ready)"'
+                         r'[^\n]*generation=(\d+)', s.worker_log()[at:]):
+        gens[int(m.group(1))] = int(m.group(2))
+    return gens
+
+
+def _replace_worker(s, at):
+    """SIGKILL one worker; return the pid of the one the master starts instead."""
+    before = s.worker_pids()
+    os.kill(before[0], signal.SIGKILL)
+    wait_for(lambda: len(s.worker_pids()) == len(before) and before[0] not in s.worker_pids(),
+             20, "the master to replace worker %d" % before[0])
+    new = [p for p in s.worker_pids() if p not in before][0]
+    wait_for(lambda: new in _generations(s, at), 20, "worker %d to be ready" % new)
+    return new
+
+
+def test_reload_workers_take_the_masters_text_never_the_file(s):
+    d = tempfile.mkdtemp(prefix="lgreload.")
+    os.chmod(d, 0o755)
+    conf = os.path.join(d, "loopgate.conf")
+    _write(conf, cors_allowed_origins='""')
+    s.stop()
+    kept = {k: s.extra_env.pop(k) for k in list(s.extra_env)
+            if k in OVERRIDES | {"LOOPGATE_CORS_ALLOWED_ORIGINS"}}
+    s.start(LOOPGATE_CONFIG=conf)
+    try:
+        workers = s.worker_pids()
+        eq(_cors_seen(s, 4), (0, 0))
+
+        # 1. The file changes again between the master's reload and the
+        #    workers' (stopped meanwhile): they apply what the master read.
+        at = len(s.worker_log())
+        for p in workers:
+            os.kill(p, signal.SIGSTOP)
+        try:
+            _write(conf, cors_allowed_origins=A)
+            os.kill(s.master_pid(), signal.SIGHUP)
+            wait_for(lambda: re.search(r'msg="configuration reloaded" process=master [^\n]*'
+                                       r'generation=1 changed="cors_allowed_origins"',
+                                       s.worker_log()[at:]), 20, "the master's reload")
+            _write(conf, cors_allowed_origins=B)
+        finally:
+            for p in workers:
+                os.kill(p, signal.SIGCONT)
+        wait_for(lambda: all(_generations(s, at).get(p) == 1 for p in workers), 20,
+                 "both workers on generation 1: %s" % s.worker_log()[at:][-1500:])
+        ok(B not in s.worker_log()[at:], "no process read the second save")
+        eq(_cors_seen(s), (16, 0), "every answer allows A, none B")
+
+        # 2. A worker started after a crash runs the master's configuration,
+        #    not the file's.
+        at = len(s.worker_log())
+        new = _replace_worker(s, at)
+        eq(_generations(s, at)[new], 1)
+        eq(_cors_seen(s), (16, 0), "the new worker allows A, not the file's B")
+
+        # 3. A reload that fails changes nothing anywhere, also for a worker
+        #    started after it.
+        at = len(s.worker_log())
+        _write(conf, cors_allowed_origins=B, log_level="loud")
+        os.kill(s.master_pid(), signal.SIGHUP)
+        wait_for(lambda: "could not reload the configuration" in s.worker_log()[at:], 20,
+                 "the master's refusal")
+        new = _replace_worker(s, at)
+        eq(_generations(s, at), {new: 1}, "no worker reloaded: %s" % s.worker_log()[at:][-1500:])
+        eq(_cors_seen(s), (16, 0), "still A everywhere")
+
+        # 4. A reload racing a worker's restart: every process ends on the
+        #    new text, none dies of the SIGHUP.
+        at = len(s.worker_log())
+        _write(conf, cors_allowed_origins=B)
+        before = s.worker_pids()
+        os.kill(before[0], signal.SIGKILL)
+        os.kill(s.master_pid(), signal.SIGHUP)
+        wait_for(lambda: len(s.worker_pids()) == len(before) and before[0] not in s.worker_pids()
+                 and all(_generations(s, at).get(p) == 2 for p in s.worker_pids()), 20,
+                 "every worker on generation 2: %s" % s.worker_log()[at:][-1500:])
+        ok("signal=1 " not in s.worker_log()[at:], "no worker died of SIGHUP")
+        eq(_cors_seen(s), (0, 16), "B everywhere")
+    finally:
+        s.stop()
+        s.extra_env.pop("LOOPGATE_CONFIG", None)
+        s.extra_env.update(kept)
+        s.start()
+        shutil.rmtree(d, ignore_errors=True)

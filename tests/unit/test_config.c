@@ -45,6 +45,8 @@ static const char *const env_names[] = {
     "LOOPGATE_JANITOR_BATCH",
     "LOOPGATE_CORS_ALLOWED_ORIGINS",
     "LOOPGATE_MCP_ALLOWED_ORIGINS",
+    "LOOPGATE_SECRETS_FILE",
+    "PGPASSWORD",
 };
 
 /* ... and no local stack's config file (config_local_stack) either. */
@@ -695,6 +697,98 @@ TEST(cors_origins)
     clear_env();
 }
 
+/*
+ * The secrets file: read only when switched on, strictly NAME=VALUE, the
+ * environment winning, values never in messages.
+ */
+TEST(secrets_file)
+{
+    struct config cfg;
+    char err[512], path[256], conf[256];
+
+    clear_env();
+    CHECK_EQ_INT(write_temp(path, sizeof(path),
+                            "# secrets\n\nTELEGRAM_BOT_TOKEN = 123:tok-from-file\n"
+                            "TELEGRAM_WEBHOOK_SECRET='sec_from_file'\nPGPASSWORD=pg$word\n"
+                            "OTHER=x\n; comment\n"),
+                 0);
+    CHECK_EQ_INT(write_temp(conf, sizeof(conf), "secrets_file = /nonexistent/secrets.env\n"), 0);
+    setenv("LOOPGATE_SECRETS_FILE", path, 1);
+
+    /* Off (serve): nothing read. */
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.secrets_state, SECRETS_OFF);
+    CHECK_EQ_STR(cfg.telegram_bot_token, "");
+    config_free(&cfg);
+
+    config_use_secrets_file(true);
+    setenv("TELEGRAM_WEBHOOK_SECRET", "sec_from_shell", 1);
+    CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.secrets_state, SECRETS_READ);
+    CHECK_EQ_STR(cfg.telegram_bot_token, "123:tok-from-file");
+    CHECK_EQ_STR(cfg.telegram_webhook_secret, "sec_from_shell");
+    CHECK_EQ_STR(getenv("PGPASSWORD"), "pg$word");
+    CHECK_EQ_STR(cfg.secrets_names, "TELEGRAM_BOT_TOKEN, PGPASSWORD");
+    CHECK_EQ_STR(cfg.secrets_shadowed, "TELEGRAM_WEBHOOK_SECRET");
+    CHECK_EQ_STR(cfg.secrets_ignored, "OTHER");
+    config_free(&cfg);
+
+    /* A bad value names the file, line and variable, never the value. */
+    const char *bad[] = {"export TELEGRAM_BOT_TOKEN=123:leak\n", "TELEGRAM_BOT_TOKEN=\"123:leak\n",
+                         "TELEGRAM_BOT_TOKEN=123:le\\ak\n", "123:leak\n", "=123:leak\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char p2[256];
+        CHECK_EQ_INT(write_temp(p2, sizeof(p2), bad[i]), 0);
+        setenv("LOOPGATE_SECRETS_FILE", p2, 1);
+        CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), -1);
+        CHECK_CONTAINS(err, p2);
+        CHECK_CONTAINS(err, ":1");
+        CHECKF(!strstr(err, "leak"), "value echoed: %s", err);
+        config_free(&cfg);
+        unlink(p2);
+    }
+
+    /* The config file names the file; absent is no error. */
+    unsetenv("LOOPGATE_SECRETS_FILE");
+    CHECK_EQ_INT(config_load(&cfg, conf, err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.secrets_state, SECRETS_NONE);
+    CHECK_EQ_STR(cfg.secrets_path, "/nonexistent/secrets.env");
+    config_free(&cfg);
+
+    config_use_secrets_file(false);
+    unsetenv("TELEGRAM_BOT_TOKEN");
+    unlink(path);
+    unlink(conf);
+    clear_env();
+}
+
+/* config_load_text gives what config_load gives for the same text. */
+TEST(load_text)
+{
+    struct config a, b;
+    char err[256], path[256];
+    char *text, *source;
+
+    clear_env();
+    CHECK_EQ_INT(write_temp(path, sizeof(path), "log_level = debug\nworkers = 3\n"), 0);
+    CHECK_EQ_INT(config_read_file(path, &text, &source, err, sizeof(err)), 0);
+    CHECK_EQ_STR(source, path);
+    CHECK_EQ_INT(config_load(&a, path, err, sizeof(err)), 0);
+    unlink(path); /* the text, not the file, is what counts now */
+    CHECK_EQ_INT(config_load_text(&b, text, source, err, sizeof(err)), 0);
+    CHECK_EQ_INT(b.workers, 3);
+    CHECK_EQ_INT(a.log_level, b.log_level);
+    CHECK_EQ_STR(a.source, b.source);
+    config_free(&a);
+    config_free(&b);
+    free(text);
+    free(source);
+    if (access("/etc/loopgate/loopgate.conf", F_OK) != 0) {
+        CHECK_EQ_INT(config_read_file(NULL, &text, &source, err, sizeof(err)), 0);
+        CHECK(text == NULL && source == NULL);
+    }
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -712,5 +806,7 @@ int main(int argc, char **argv)
     RUN(publish);
     RUN(local_stack);
     RUN(cors_origins);
+    RUN(secrets_file);
+    RUN(load_text);
     return t_end();
 }
