@@ -12,6 +12,11 @@ The doc's convention, stated at its top:
   runs for it, or why it runs none. A marked line HOST does not know fails
   the test, and so does an unmarked line that fails: a new command in the
   doc is run, or marked and accounted for here.
+
+The new cluster of the restore skips fsync, as every cluster of these tests
+does (lg.py's PG_OPTS): `initdb` gets --no-sync and `pg_ctl` -c fsync=off
+(NO_FSYNC). Nothing else is added to a line but what PLACEHOLDERS and PATHS
+say, and DESTDIR to `make install`.
 """
 import glob
 import json
@@ -91,6 +96,9 @@ class Ctx:
             cmd = re.sub(r"\b%s\b" % re.escape(word), lambda _m, v=val: v, cmd)
         for path, under in PATHS(self):
             cmd = cmd.replace(path, under)
+        for pattern, old, new in NO_FSYNC:
+            if re.search(pattern, cmd):
+                cmd = cmd.replace(old, new, 1)
         return cmd
 
     def env(self, **over):
@@ -130,6 +138,10 @@ def PATHS(c):
             ("/var/lib/postgresql/16", c.pglib),
             ("--resolve hitl.example.com:443:127.0.0.1 https://hitl.example.com/",
              "http://127.0.0.1:%d/" % c.s.port)]
+
+
+NO_FSYNC = [(r"^runuser -u postgres -- initdb ", " -D ", " --no-sync -D "),
+            (r"^runuser -u postgres -- pg_ctl .* start$", " -o '", " -o '-c fsync=off ")]
 
 
 # ------------------------------------------------------------ unmarked lines
@@ -516,14 +528,15 @@ def test_every_command_of_operations_md(s):
     seen, report = set(), []
     try:
         for section, cmd, comment in lines:
+            t0 = time.monotonic()
             where = "%s: `%s`" % (section, cmd)
             if comment.startswith(MARK):
                 ok(cmd in HOST, "%s is marked %s but test_18_opsdoc.py names no equivalent"
                    % (where, MARK))
                 what, fn = HOST[cmd]
-                report.append("%-60s %s" % (cmd[:60], what))
                 if fn:
                     fn(c)
+                report.append("%5.1fs %-56s %s" % (time.monotonic() - t0, cmd[:56], what))
                 continue
             step = next((st for st in STEPS if re.search(st[0], cmd)), None)
             if step:
@@ -539,7 +552,7 @@ def test_every_command_of_operations_md(s):
                % (where, filled, r.stdout[-2000:], r.stderr[-2000:]))
             if step and step[2]:
                 step[2](c, r)
-            report.append("%-60s run" % cmd[:60])
+            report.append("%5.1fs %-56s run" % (time.monotonic() - t0, cmd[:56]))
         missing = [p for p, _, _ in STEPS if p not in seen]
         eq(missing, [], "steps this test checks that the doc no longer has")
         print("    " + "\n    ".join(report + c.not_run))
