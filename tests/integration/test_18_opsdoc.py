@@ -4,9 +4,9 @@ says it does (an installed tree, a reload every process applies, a dump that
 restores into a new cluster, a new key that works and an old one refused...).
 
 The doc's convention, stated at its top:
-- words in capitals are placeholders this test fills in (PLACEHOLDERS below),
+- words in capitals are placeholders this test fills in (placeholders()),
   the install goes under a DESTDIR and the doc's system paths are read under
-  it (PATHS), and the site's https://hitl.example.com/ is the stack's nginx;
+  it (paths()), and the site's https://hitl.example.com/ is the stack's nginx;
 - a line marked `# [host]` needs what one test machine lacks (systemd, the
   system's PostgreSQL, a second host): HOST names the equivalent this test
   runs for it, or why it runs none. A marked line HOST does not know fails
@@ -15,8 +15,8 @@ The doc's convention, stated at its top:
 
 The new cluster of the restore skips fsync, as every cluster of these tests
 does (lg.py's PG_OPTS): `initdb` gets --no-sync and `pg_ctl` -c fsync=off
-(NO_FSYNC). Nothing else is added to a line but what PLACEHOLDERS and PATHS
-say, and DESTDIR to `make install`.
+(NO_FSYNC). Nothing else is added to a line but what placeholders() and
+paths() say, and DESTDIR to `make install`.
 """
 import glob
 import json
@@ -91,10 +91,10 @@ class Ctx:
         self.service_cleanup = False
 
     def fill(self, cmd):
-        vals = dict(PLACEHOLDERS(self), **{k: v for k, v in self.vals.items() if k.isupper()})
+        vals = dict(placeholders(self), **{k: v for k, v in self.vals.items() if k.isupper()})
         for word, val in vals.items():
             cmd = re.sub(r"\b%s\b" % re.escape(word), lambda _m, v=val: v, cmd)
-        for path, under in PATHS(self):
+        for path, under in paths(self):
             cmd = cmd.replace(path, under)
         for pattern, old, new in NO_FSYNC:
             if re.search(pattern, cmd):
@@ -126,13 +126,14 @@ def _q(s):
     return "'" + s.replace("'", "'\\''") + "'"
 
 
-def PLACEHOLDERS(c):
-    return {"DBHOST": os.path.join(c.s.var, "run"), "MASTER_PID": str(c.service.pid if c.service else 0),
+def placeholders(c):
+    return {"DBHOST": os.path.join(c.s.var, "run"),
+            "MASTER_PID": str(c.service.pid if c.service else 0),
             "NAME": "opsdoc-new", "TENANT": TENANT, "5433": str(c.restore_port),
             "2026-12-01": time.strftime("%Y-%m-%d", time.gmtime())}
 
 
-def PATHS(c):
+def paths(c):
     d = c.destdir
     return [("/etc/loopgate", d + "/etc/loopgate"), ("/etc/nginx", d + "/etc/nginx"),
             ("/var/lib/postgresql/16", c.pglib),
@@ -231,8 +232,8 @@ def _hup_after(c, r):
     n = 1 + len(c.vals["_workers"])
     tail = lambda: _service_log(c)[c.log_at:]  # noqa: E731
     conf = re.escape(c.destdir + "/etc/loopgate/loopgate.conf")
-    wait_for(lambda: len(re.findall(r'msg="configuration reloaded".* config=%s changed="[^"]*log_level'
-                                    % conf, tail())) >= n, 30,
+    applied = r'msg="configuration reloaded".* config=%s changed="[^"]*log_level' % conf
+    wait_for(lambda: len(re.findall(applied, tail())) >= n, 30,
              "the master and every worker to apply log_level: %s" % tail()[-1500:])
     ok(c.vals["_workers"], "the service has workers")
     eq(_children(c.service.pid), c.vals["_workers"], "the workers were not restarted")
@@ -244,8 +245,8 @@ def _ready_after(c, r):
 
 
 def _status_after(c, r):
-    ok("up to date" in r.stdout and not re.search(r"^\S+\s+\S+\s+(pending|changed)\b", r.stdout, re.M),
-       "nothing pending: %s" % r.stdout[-3000:])
+    left = re.findall(r"^\S+\s+\S+\s+(?:pending|changed)\b.*$", r.stdout, re.M)
+    ok("up to date" in r.stdout and not left, "nothing pending: %s" % (left or r.stdout[-3000:]))
 
 
 def _migrate_after(c, r):
@@ -398,10 +399,10 @@ def _chgrp(c):
 
 def _role(c):
     c.vals["_role"] = "lg_opsdoc_%d" % os.getpid()
-    c.run_ok("createuser -h %s -U loopgate %s" % (PLACEHOLDERS(c)["DBHOST"], c.vals["_role"]))
+    c.run_ok("createuser -h %s -U loopgate %s" % (placeholders(c)["DBHOST"], c.vals["_role"]))
 
     def drop(c=c, role=c.vals["_role"]):
-        run = PLACEHOLDERS(c)["DBHOST"]
+        run = placeholders(c)["DBHOST"]
         c.sh("dropdb -h %s -U loopgate --if-exists %s" % (run, role))
         c.sh("dropuser -h %s -U loopgate --if-exists %s" % (run, role))
     c.cleanups.append(drop)
@@ -410,7 +411,7 @@ def _role(c):
 
 
 def _db(c):
-    role, run = c.vals["_role"], PLACEHOLDERS(c)["DBHOST"]
+    role, run = c.vals["_role"], placeholders(c)["DBHOST"]
     c.run_ok("createdb -h %s -U loopgate -O %s %s" % (run, role, role))
     uri = "host=%s port=5432 dbname=%s user=%s" % (run, role, role)
     r = c.run_ok("loopgate migrate", env=c.env(DB_URI=uri))
