@@ -78,7 +78,7 @@ class Ctx:
         self.bin = os.path.join(self.root, "bin")          # `loopgate` on PATH
         for d in (self.work, self.pglib, self.bin):
             os.makedirs(d)
-        os.chmod(self.work, 0o777)
+        os.chmod(self.work, 0o700)    # like root's home: not the postgres user's to write
         if os.getuid() == 0:
             os.chown(self.pglib, pwd.getpwnam("postgres").pw_uid, -1)
         os.symlink(s.binary, os.path.join(self.bin, "loopgate"))
