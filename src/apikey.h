@@ -30,7 +30,6 @@ int apikey_main(struct config *cfg, int argc, char **argv);
  * 0 accepted; -1 with `err` saying why (and which existing name was
  * meant, if one looks like it).
  */
-int apikey_tenant_check(const char *tenant, const char *option,
-                        struct lg_error *err) LG_MUST_CHECK;
+int apikey_tenant_check(const char *tenant, const char *option, struct lg_error *err) LG_MUST_CHECK;
 
 #endif
