@@ -25,8 +25,12 @@ static void usage(FILE *f)
             "\n"
             "create  makes a key for TENANT (default: \"default\", the tenant of calls\n"
             "        without a key while auth is off) and prints it once; only its\n"
-            "        SHA-256 is stored. NAME labels the key (who or what uses it); both\n"
-            "        are 1-100 (NAME) or 1-%d (TENANT) bytes of printable UTF-8.\n"
+            "        SHA-256 is stored. NAME labels the key (who or what uses it): 1-100\n"
+            "        bytes of printable UTF-8. A new TENANT is 1-%d characters of a-z,\n"
+            "        0-9, '.', '_' and '-', starting with a letter or digit; a tenant\n"
+            "        that already has keys is taken as it is (also a name from before\n"
+            "        this rule), and a new name that differs from an existing one only\n"
+            "        by case or spaces is refused.\n"
             "        --replace first revokes the tenant's keys of that NAME.\n"
             "        The key is an agent key: it may ask, list policy rules and add deny\n"
             "        and ask rules. --admin makes an admin key, which may also add allow\n"
@@ -41,13 +45,48 @@ static void usage(FILE *f)
             "\n"
             "The database is the one of --config, $LOOPGATE_CONFIG, /etc/loopgate/loopgate.conf,\n"
             "or inside a checkout the local stack's (var/loopgate.conf), with DB_URI over it.\n",
-            ID_MAX_BYTES);
+            TENANT_NAME_MAX);
 }
 
 static int fail(const struct lg_error *err)
 {
     fprintf(stderr, "loopgate apikey: %s\n", err->message);
     return 1;
+}
+
+/* A refused tenant name: exit 2 (usage); a database error: 1. */
+static int bad_tenant(const char *cmd, const struct lg_error *err)
+{
+    fprintf(stderr, "loopgate apikey %s: %s\n", cmd, err->message);
+    return err->status == 400 ? 2 : 1;
+}
+
+int apikey_tenant_check(const char *tenant, const char *option, struct lg_error *err)
+{
+    char alike[ID_MAX_BYTES + 1];
+    struct lg_error rule;
+    int known;
+
+    if (validate_id_text(tenant, option, "field", err) < 0)
+        return -1;
+    /* the tenant of calls without a key while auth is off, keys or not */
+    if (!strcmp(tenant, "default"))
+        return 0;
+    known = store_tenant_known(tenant, alike, sizeof(alike), err);
+    if (known < 0)
+        return -1;
+    if (known == 0)
+        return 0;
+    if (known == 1)
+        return lg_fail(err, 400, "invalid_tenant",
+                       "%s '%s' would be a new tenant that looks like the existing tenant "
+                       "'%s'; to use that one, give its name exactly",
+                       option, tenant, alike);
+    if (validate_tenant_name(tenant, option, &rule) < 0) {
+        *err = rule;
+        return -1;
+    }
+    return 0;
 }
 
 static int create(int argc, char **argv)
@@ -84,14 +123,13 @@ static int create(int argc, char **argv)
     }
     if (!tenant)
         tenant = "default";
-    if (strlen(name) > 100 || validate_id_text(name, "--name", "option", &err) < 0 ||
-        validate_id_text(tenant, "--tenant", "option", &err) < 0) {
-        fprintf(stderr,
-                "loopgate apikey create: --name must be 1-100 bytes, --tenant 1-%d, of "
-                "printable UTF-8 (no controls or invisible characters)\n",
-                ID_MAX_BYTES);
+    if (strlen(name) > 100 || validate_id_text(name, "--name", "option", &err) < 0) {
+        fprintf(stderr, "loopgate apikey create: --name must be 1-100 bytes of printable UTF-8 "
+                        "(no controls or invisible characters)\n");
         return 2;
     }
+    if (apikey_tenant_check(tenant, "--tenant", &err) < 0)
+        return bad_tenant("create", &err);
     if (random_bytes(raw, sizeof(raw)) < 0) {
         fprintf(stderr, "loopgate apikey create: no randomness available\n");
         return 1;
@@ -189,11 +227,13 @@ static int webhook_secret(int argc, char **argv)
             return c == 'h' ? 0 : 2;
         }
     }
-    if (!tenant || !*tenant || strlen(tenant) > ID_MAX_BYTES) {
+    if (!tenant || !*tenant) {
         fprintf(stderr, "loopgate apikey webhook-secret: --tenant is required "
                         "(\"default\" when auth is off)\n");
         return 2;
     }
+    if (apikey_tenant_check(tenant, "--tenant", &err) < 0)
+        return bad_tenant("webhook-secret", &err);
     if (hook_secret_new(fresh) < 0) {
         fprintf(stderr, "loopgate apikey webhook-secret: no randomness available\n");
         return 1;

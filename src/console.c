@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apikey.h"
 #include "audit.h"
 #include "db.h"
 #include "decide.h"
@@ -905,7 +906,8 @@ static void usage(FILE *f)
             "valid for %d minutes, once. Only the token's SHA-256 is stored; making it is\n"
             "audited (console_link_created).\n"
             "\n"
-            "  --tenant T   the tenant (default: default)\n"
+            "  --tenant T   the tenant (default: default): one that has API keys, or a\n"
+            "               name by the rule of `loopgate apikey create`\n"
             "  --user ID    a Telegram user id (digits: the same person as in Telegram votes)\n"
             "               or a console user name (A-Z a-z 0-9 . _ @ -; default: --name,\n"
             "               else admin)\n"
@@ -994,6 +996,11 @@ static int cmd_link(const struct config *cfg, int argc, char **argv)
         return 1;
     }
     db_pool_init(cfg->db_uri, 1);
+    if (apikey_tenant_check(tenant, "--tenant", &err) < 0) {
+        fprintf(stderr, "loopgate console link: %s\n", err.message);
+        db_pool_shutdown();
+        return err.status == 400 ? 2 : 1;
+    }
     if (store_console_link_create(&u, sha, CONSOLE_LINK_SECONDS, "cli", &err) < 0) {
         fprintf(stderr, "loopgate console link: %s\n", err.message);
         db_pool_shutdown();

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apikey.h"
 #include "db.h"
 #include "policy.h"
 #include "store_policy.h"
@@ -30,13 +31,21 @@ static void usage(FILE *f)
                "rule; within one action session rules come first, then position, then id.\n"
                "An allow rule never allows a command with a line break, a relative file\n"
                "path or one climbing with .., or an input over 4096 bytes: those are asked.\n"
-               "The tenant defaults to \"default\" (the tenant when auth is off).\n");
+               "The tenant defaults to \"default\" (the tenant when auth is off); another\n"
+               "is one that has API keys, or a name by the rule of `loopgate apikey create`.\n");
 }
 
 static int fail(const char *what, const struct lg_error *err)
 {
     fprintf(stderr, "loopgate policy %s: %s\n", what, err->message);
     return 1;
+}
+
+/* A refused tenant name: exit 2 (usage); a database error: 1. */
+static int bad_tenant(const char *what, const struct lg_error *err)
+{
+    fprintf(stderr, "loopgate policy %s: %s\n", what, err->message);
+    return err->status == 400 ? 2 : 1;
 }
 
 /* A whole number in lo..hi from option `name`; -1 (said) otherwise. */
@@ -106,8 +115,9 @@ static int add(int argc, char **argv)
             return c == 'h' ? 0 : 2;
         }
     }
-    if (validate_id_text(pn.tenant, "--tenant", "field", &err) < 0 ||
-        (pn.session_id && validate_id_text(pn.session_id, "--session", "field", &err) < 0) ||
+    if (apikey_tenant_check(pn.tenant, "--tenant", &err) < 0)
+        return bad_tenant("add", &err);
+    if ((pn.session_id && validate_id_text(pn.session_id, "--session", "field", &err) < 0) ||
         (pn.agent_session &&
          validate_id_text(pn.agent_session, "--agent-session", "field", &err) < 0) ||
         validate_id_text(pn.tool, "--tool", "field", &err) < 0) {
@@ -154,10 +164,8 @@ static int list(int argc, char **argv)
             return c == 'h' ? 0 : 2;
         }
     }
-    if (validate_id_text(tenant, "--tenant", "field", &err) < 0) {
-        fprintf(stderr, "loopgate policy list: %s\n", err.message);
-        return 2;
-    }
+    if (apikey_tenant_check(tenant, "--tenant", &err) < 0)
+        return bad_tenant("list", &err);
     if (store_policy_list(tenant, NULL, &out, &err) < 0)
         return fail("list", &err);
     if (as_json) {
@@ -208,6 +216,8 @@ static int rm(int argc, char **argv)
         fprintf(stderr, "loopgate policy rm: give one policy ID (see loopgate policy list)\n");
         return 2;
     }
+    if (apikey_tenant_check(tenant, "--tenant", &err) < 0)
+        return bad_tenant("rm", &err);
     if (store_policy_revoke(tenant, id, "cli", &err) < 0)
         return fail("rm", &err);
     printf("revoked %lld\n", (long long)id);

@@ -242,17 +242,35 @@ console_link() {
         || echo "(could not make a link; run: make link)"
 }
 
-# With keys required, a key of tenant 'default' for the banner's curl lines:
-# made anew at each start (the previous start's is revoked), shown once.
-# Sets AUTH_H and KEY_NOTE.
+# This stack's id: 12 hex digits made at its first start and kept in
+# $VAR/stack-id with its data. The banner's key is named after it, so that
+# a start replaces only the key this stack made, also in a database that
+# other stacks or a deployment use (DB_URI).
+stack_id() {
+    local f=$VAR/stack-id id=""
+    [[ -f $f ]] && id=$(<"$f")
+    if [[ ! $id =~ ^[0-9a-f]{12}$ ]]; then
+        id=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+        [[ $id =~ ^[0-9a-f]{12}$ ]] || die "could not make a stack id"
+        echo "$id" >"$f.tmp" && mv -f "$f.tmp" "$f"
+    fi
+    echo "$id"
+}
+
+# With keys required, a key of tenant 'default' for the banner's curl lines,
+# named local-stack-<stack id>: made anew at each start (this stack's
+# previous one is revoked, no other key), shown once. Sets AUTH_H and
+# KEY_NOTE.
 banner_key() {
-    local key
+    local key name
     AUTH_H="" KEY_NOTE=""
     [[ $LOOPGATE_AUTH == required ]] || return 0
-    if key=$("$BIN" apikey create --name local-stack --tenant default --replace 2>/dev/null) &&
+    name=local-stack-$(stack_id)
+    if key=$("$BIN" apikey create --name "$name" --tenant default --replace 2>/dev/null) &&
         [[ $key == lg_* ]]; then
         AUTH_H=" -H 'Authorization: Bearer $key'"
-        KEY_NOTE="API key for tenant 'default' (made for this run, shown once; the previous run's is revoked):
+        KEY_NOTE="API key for tenant 'default', named $name (made for this run, shown once;
+  this stack's key of the previous run is revoked):
     $key"
     else
         AUTH_H=" -H 'Authorization: Bearer <key>'"

@@ -20,6 +20,7 @@ enum {
     S_KEY_REVOKE_NAMED,
     S_WEBHOOK_SECRET,
     S_WEBHOOK_ROTATE,
+    S_TENANT_KNOWN,
     S_COUNT
 };
 
@@ -61,6 +62,11 @@ static const struct db_stmt stmts[] = {
                           " ON CONFLICT (tenant) DO UPDATE SET secret = EXCLUDED.secret,"
                           "   created_at = now()",
                           false},
+    [S_TENANT_KNOWN] = {"tenant_known",
+                        "SELECT tenant, tenant = $1 FROM api_keys"
+                        " WHERE tenant = $1 OR lower(btrim(tenant, ' ')) = lower(btrim($1, ' '))"
+                        " ORDER BY tenant = $1 DESC, tenant LIMIT 1",
+                        true},
 };
 
 _Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_keys: more statements than its range");
@@ -157,4 +163,20 @@ int store_webhook_secret(const char *tenant, bool rotate, const char *fresh, cha
     lg_strlcpy(out, PQntuples(res) ? PQgetvalue(res, 0, 0) : fresh, outlen);
     PQclear(res);
     return 0;
+}
+
+int store_tenant_known(const char *tenant, char *alike, size_t outlen, struct lg_error *err)
+{
+    const char *p[] = {tenant};
+    PGresult *res = store_run(&T, S_TENANT_KNOWN, 1, p, err);
+    int rc = 2;
+
+    if (!res)
+        return -1;
+    if (PQntuples(res) == 1) {
+        rc = col_bool(res, 0, 1) ? 0 : 1;
+        lg_strlcpy(alike, PQgetvalue(res, 0, 0), outlen);
+    }
+    PQclear(res);
+    return rc;
 }

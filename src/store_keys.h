@@ -28,6 +28,15 @@ int store_key_revoke_named(const char *tenant, const char *name,
                            struct lg_error *err) LG_MUST_CHECK;
 
 /*
+ * How `tenant` stands among the tenants that have keys (revoked ones
+ * count): 0 it has keys; 1 it has none, but `alike` (copied there, outlen
+ * bytes) does, a name equal to it but for case and surrounding spaces;
+ * 2 neither; -1 error.
+ */
+int store_tenant_known(const char *tenant, char *alike, size_t outlen,
+                       struct lg_error *err) LG_MUST_CHECK;
+
+/*
  * The tenant's webhook secret as stored (see hook.h) into `out`: the one it
  * has, or `fresh` (hook_secret_new) when it has none; `rotate` replaces it
  * with `fresh`.

@@ -197,6 +197,53 @@ bool validate_console_name(const char *s)
     return true;
 }
 
+static bool tenant_char(char c, bool first)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           (!first && (c == '.' || c == '_' || c == '-'));
+}
+
+/* `s[0..n)` by the tenant-name rule. */
+static bool tenant_fits(const char *s, size_t n)
+{
+    if (n == 0 || n > TENANT_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!tenant_char(s[i], i == 0))
+            return false;
+    return true;
+}
+
+int validate_tenant_name(const char *s, const char *name, struct lg_error *err)
+{
+    char folded[TENANT_NAME_MAX + 1];
+    size_t n = s ? strlen(s) : 0, b = 0, e = n;
+
+    if (n == 0)
+        return lg_fail(err, 400, "missing_field", "%s must not be empty", name);
+    if (tenant_fits(s, n))
+        return 0;
+    /* the same name but for case and surrounding spaces, when that fits */
+    while (b < e && s[b] == ' ')
+        b++;
+    while (e > b && s[e - 1] == ' ')
+        e--;
+    if (e - b <= TENANT_NAME_MAX) {
+        for (size_t i = b; i < e; i++)
+            folded[i - b] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+        if (tenant_fits(folded, e - b))
+            return lg_fail(err, 400, "invalid_tenant",
+                           "%s: a tenant name is 1-%d characters of a-z, 0-9, '.', '_' and "
+                           "'-' (lower case, starting with a letter or digit, no spaces); "
+                           "write it as '%.*s'",
+                           name, TENANT_NAME_MAX, (int)(e - b), folded);
+    }
+    return lg_fail(err, 400, "invalid_tenant",
+                   "%s: a tenant name is 1-%d characters of a-z, 0-9, '.', '_' and '-' "
+                   "(lower case, starting with a letter or digit, no spaces)",
+                   name, TENANT_NAME_MAX);
+}
+
 int validate_register(json_t *body, struct register_in *out, struct lg_error *err)
 {
     json_t *v;

@@ -94,6 +94,21 @@ int parse_json_object(const char *body, size_t len, json_t **out,
 /* True when `s` is a console user name: 1-CONSOLE_NAME_MAX of [A-Za-z0-9._@-]. */
 bool validate_console_name(const char *s);
 
+/* The longest tenant name (validate_tenant_name). */
+#define TENANT_NAME_MAX 63
+
+/*
+ * The tenant-name rule, for every tenant name an operator types (the CLI's
+ * --tenant): 1-TENANT_NAME_MAX characters of lower-case ASCII letters,
+ * digits, '.', '_' and '-', the first a letter or a digit. So no two
+ * tenants differ only by case, spaces or letters of other scripts that
+ * look the same. `name` (the option) starts the message; when the name
+ * fits the rule once lower-cased and stripped of surrounding spaces, the
+ * message gives that form. 400 invalid_tenant (missing_field when empty).
+ * Names made before the rule stay usable: see apikey_tenant_check.
+ */
+int validate_tenant_name(const char *s, const char *name, struct lg_error *err) LG_MUST_CHECK;
+
 /*
  * The body of /hitl/register. telegram_id is required unless the key is
  * absent altogether (a console-only session; null is still refused), and

@@ -90,6 +90,83 @@ def test_cli_in_the_checkout_finds_the_stack(s):
         shutil.rmtree(top)
 
 
+def test_tenant_names(s):
+    """One rule for a new tenant's name wherever the CLI takes --tenant; tenants
+    that already have keys (also from before the rule) are taken as they are."""
+    rule = "a tenant name is 1-63 characters of a-z, 0-9, '.', '_' and '-'"
+
+    def tenants():
+        return {t for (t,) in s.sql("SELECT DISTINCT tenant FROM api_keys UNION"
+                                    " SELECT DISTINCT tenant FROM policies UNION"
+                                    " SELECT DISTINCT tenant FROM webhook_secrets UNION"
+                                    " SELECT DISTINCT tenant FROM console_links")}
+
+    before = tenants()
+    looks = [("default ", "write it as 'default'"), ("Default", "write it as 'default'"),
+             ("ACME", "write it as 'acme'"), (" acme", "write it as 'acme'"),
+             ("d\u0435fault", rule), ("a b", rule), ("x/y", rule), ("-rf", rule),
+             ("a;b", rule), ("..", rule), ("a" * 64, rule)]
+    commands = [("apikey", "create", "--name", "n"), ("apikey", "webhook-secret"),
+                ("policy", "add", "--tool", "Bash", "--match", "^ls$", "--action", "deny"),
+                ("policy", "list"), ("policy", "rm", "1"),
+                ("console", "link", "--role", "admin", "--name", "ann")]
+    # every name with the command that makes tenants, two with each other command
+    tries = [(b, c) for b in looks for c in commands[:1]]
+    tries += [(b, c) for b in looks[2:3] + looks[4:5] for c in commands[1:]]
+    for (bad, says), cmd in tries:
+        r = s.cli(*cmd, "--tenant", bad, check=False)
+        eq(r.returncode, 2, "%s --tenant %r: %s" % (" ".join(cmd), bad, r.stderr))
+        # ("default" is a tenant: a name like it is told so instead)
+        ok("--tenant" in r.stderr and "ERROR" not in r.stderr and
+           (says in r.stderr or "looks like the existing tenant 'default'" in r.stderr),
+           "%s --tenant %r: %s" % (" ".join(cmd), bad, r.stderr))
+    eq(tenants(), before, "refused names made tenants")
+    r = s.cli("apikey", "create", "--help")
+    ok("A new TENANT is 1-63 characters of a-z," in r.stdout, r.stdout)
+
+    # A new name by the rule is a new tenant.
+    key = s.new_key("acme.eu_2")
+    eq(s.get("/hitl/pending", headers={"Authorization": "Bearer " + key}).status, 200)
+    s.cli("policy", "add", "--tenant", "team-x", "--tool", "Bash", "--match", "^ls$",
+          "--action", "deny")
+    eq(s.scalar("SELECT count(*) FROM policies WHERE tenant = 'team-x'"), "1")
+    # ... but not one that differs from an existing tenant only by case or spaces.
+    r = s.cli("apikey", "create", "--name", "n", "--tenant", "ACME.EU_2", check=False)
+    eq(r.returncode, 2, r.stderr)
+    ok("looks like the existing tenant 'acme.eu_2'" in r.stderr, r.stderr)
+
+    # A database from before the rule: its tenants keep working by their exact names.
+    legacy = {"Legacy Corp ": "lg_" + "ab" * 20, "Acme": "lg_" + "cd" * 20}
+    for tenant, k in legacy.items():
+        s.sql("INSERT INTO api_keys (tenant, name, key_hash, prefix)"
+              " VALUES (:'p1', 'old', encode(sha256(convert_to(:'p2', 'UTF8')), 'hex'), :'p3')",
+              tenant, k, k[:11])
+        r = s.post("/hitl/register", {"session_id": "legacy", "client_id": "c",
+                                      "telegram_id": 4242},
+                   headers={"Authorization": "Bearer " + k})
+        ok(r.status in (200, 201), r.raw)
+        eq(s.sql("SELECT tenant FROM sessions WHERE session_id = 'legacy' AND tenant = :'p1'",
+                 tenant), [[tenant]], "a session of %r" % tenant)
+    for cmd in commands[:4]:
+        r = s.cli(*cmd, "--tenant", "Legacy Corp ", check=False)
+        eq(r.returncode, 0, "%s: %s" % (" ".join(cmd), r.stderr))
+    new = s.cli("apikey", "create", "--name", "old", "--tenant", "Legacy Corp ",
+                "--replace").stdout.strip()
+    eq(s.sql("SELECT name FROM api_keys WHERE tenant = 'Legacy Corp ' AND revoked_at IS NULL"
+             " ORDER BY name"), [["n"], ["old"]])
+    eq(s.get("/hitl/pending", headers={"Authorization": "Bearer " + new}).status, 200)
+    eq(s.get("/hitl/pending",
+             headers={"Authorization": "Bearer " + legacy["Legacy Corp "]}).status, 401)
+    # A new name that would look like a legacy tenant is refused, naming the one meant.
+    for alike in ("acme", "legacy corp", "ACME "):
+        r = s.cli("apikey", "create", "--name", "n", "--tenant", alike, check=False)
+        eq(r.returncode, 2, "%r: %s" % (alike, r.stderr))
+        ok("looks like the existing tenant" in r.stderr, r.stderr)
+    ok("'Acme'" in r.stderr, r.stderr)
+    eq(s.scalar("SELECT count(*) FROM api_keys WHERE tenant IN ('acme', 'legacy corp', 'ACME ')"),
+       "0")
+
+
 def test_untrusted_stack_config_ignored(s):
     """A var/loopgate.conf that someone else could have written is not read."""
     if not _no_system_config():
@@ -122,6 +199,13 @@ def test_make_run_honours_db_uri_and_prints_a_key(s):
     uri = s.db_uri_of("newcomer_ext") + " password=sekrit-pw"
     top = None
     try:
+        # Another stack (by the name before stack ids, and by another id) and
+        # a deployment already have their keys in this database.
+        s.cli("migrate", env={"DB_URI": uri})
+        s.sql("INSERT INTO api_keys (tenant, name, key_hash, prefix) VALUES"
+              " ('default', 'local-stack', repeat('1', 64), 'lg_11111111'),"
+              " ('default', 'local-stack-0123456789ab', repeat('2', 64), 'lg_22222222')",
+              db="newcomer_ext")
         r = other.stack("start", DB_URI=uri)
         other.running = True
         out = r.stdout + r.stderr
@@ -137,8 +221,16 @@ def test_make_run_honours_db_uri_and_prints_a_key(s):
         key = m.group(1)
         curls = [ln for ln in out.splitlines() if ln.strip().startswith("curl")]
         ok(len(curls) >= 4 and all("Authorization: Bearer " + key in ln for ln in curls), curls)
+        # The keys of the others that use this database were left alone.
+        eq(s.sql("SELECT prefix FROM api_keys WHERE prefix IN ('lg_11111111', 'lg_22222222')"
+                 " AND revoked_at IS NULL ORDER BY prefix", db="newcomer_ext"),
+           [["lg_11111111"], ["lg_22222222"]])
+        with open(os.path.join(other.var, "stack-id")) as f:
+            own = "local-stack-" + f.read().strip()
+        ok(re.fullmatch(r"local-stack-[0-9a-f]{12}", own), own)
+        ok("named %s" % own in out, out)
         eq(s.sql("SELECT tenant, name FROM api_keys WHERE prefix = :'p1' AND revoked_at IS NULL",
-                 key[:11], db="newcomer_ext"), [["default", "local-stack"]])
+                 key[:11], db="newcomer_ext"), [["default", own]])
         eq(other.get("/hitl/pending").status, 401)
         eq(other.get("/hitl/pending", headers={"Authorization": "Bearer " + key}).status, 200)
         # The CLI inside that checkout reaches DB_URI's database too.
@@ -147,6 +239,7 @@ def test_make_run_honours_db_uri_and_prints_a_key(s):
             r = _run(s, deep, "apikey", "list")
             eq(r.returncode, 0, r.stderr)
             ok(key[:11] in r.stdout, r.stdout)
+        other.stop()
         other.stop()
         eq(other.sanitizer_reports(), [], "sanitizer reports of the DB_URI stack")
         # The stack's stop left the database it did not start alone.
@@ -157,6 +250,29 @@ def test_make_run_honours_db_uri_and_prints_a_key(s):
         other.cleanup()
         s.sql("DROP DATABASE IF EXISTS newcomer_ext WITH (FORCE)", db="postgres")
 
+
+def test_stack_id_is_the_stacks_own(s):
+    # stack.sh's stack_id(), run alone: made once per var/ directory and kept,
+    # so each start of one stack replaces that stack's banner key, and only it.
+    stack_sh = os.path.join(os.path.dirname(__file__), "../../src/stack.sh")
+    script = ('eval "$(sed -n -e \'/^die() {/p\' -e \'/^say() {/p\' '
+              '-e \'/^stack_id() {/,/^}/p\' "$1")"\n'
+              'for VAR in "$2" "$2" "$3"; do stack_id; done')
+    a, b = tempfile.mkdtemp(prefix="lgvar."), tempfile.mkdtemp(prefix="lgvar.")
+    try:
+        r = subprocess.run(["bash", "-c", script, "_", stack_sh, a, b], capture_output=True,
+                           text=True, timeout=30)
+        eq(r.returncode, 0, r.stderr)
+        ids = r.stdout.split()
+        eq(len(ids), 3, r.stdout)
+        ok(all(re.fullmatch(r"[0-9a-f]{12}", i) for i in ids), ids)
+        eq(ids[0], ids[1], "one stack, one id")
+        ok(ids[0] != ids[2], "two stacks, one id: %s" % ids)
+        with open(os.path.join(a, "stack-id")) as f:
+            eq(f.read().strip(), ids[0])
+    finally:
+        shutil.rmtree(a)
+        shutil.rmtree(b)
 
 
 def test_banner_masks_every_password_form(s):

@@ -1001,6 +1001,66 @@ TEST(console_names)
     CHECK(!validate_console_name(long_name));
 }
 
+/* The tenant-name rule: what fits, what not, and the message for each. */
+TEST(tenant_names)
+{
+    static const char *const good[] = {"default", "acme", "team-a", "a", "0", "a.b_c-d",
+                                       "cli-tenant", "outage-tenant-7"};
+    static const struct {
+        const char *in;
+        const char *code;
+        const char *says; /* a piece of the message */
+    } bad[] = {
+        {"", "missing_field", "--tenant must not be empty"},
+        {"acme ", "invalid_tenant", "write it as 'acme'"},
+        {" acme", "invalid_tenant", "write it as 'acme'"},
+        {"ACME", "invalid_tenant", "write it as 'acme'"},
+        {"Default", "invalid_tenant", "write it as 'default'"},
+        {"d\xd0\xb5" "fault", "invalid_tenant", "1-63 characters of a-z, 0-9"}, /* Cyrillic e */
+        {"\xd0\xb0" "cme", "invalid_tenant", "lower case, starting with a letter or digit"},
+        {"a b", "invalid_tenant", "no spaces"},
+        {"x/y", "invalid_tenant", "a tenant name is"},
+        {"-rf", "invalid_tenant", "starting with a letter or digit"},
+        {".hidden", "invalid_tenant", "starting with a letter or digit"},
+        {"_x", "invalid_tenant", "starting with a letter or digit"},
+        {"a;b", "invalid_tenant", "a tenant name is"},
+        {"a\tb", "invalid_tenant", "a tenant name is"},
+        {"   ", "invalid_tenant", "a tenant name is"},
+        {"acme\xe2\x80\x8b", "invalid_tenant", "a tenant name is"}, /* zero-width space */
+    };
+    char name[TENANT_NAME_MAX + 2];
+    struct lg_error err;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        CHECKF(validate_tenant_name(good[i], "--tenant", &err) == 0, "'%s' refused: %s", good[i],
+               err.message);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        CHECKF(validate_tenant_name(bad[i].in, "--tenant", &err) == -1, "'%s' accepted",
+               bad[i].in);
+        CHECK_EQ_INT(err.status, 400);
+        CHECK_EQ_STR(err.code, bad[i].code);
+        CHECK_CONTAINS(err.message, bad[i].says);
+    }
+    /* the suggestion is given only where it fits the rule */
+    memset(&err, 0, sizeof(err));
+    CHECK(validate_tenant_name("A B", "--tenant", &err) == -1);
+    CHECKF(!strstr(err.message, "write it as"), "%s", err.message);
+    CHECK(validate_tenant_name(NULL, "--tenant", &err) == -1);
+    CHECK_EQ_STR(err.code, "missing_field");
+    /* 63 characters fit, 64 do not */
+    memset(name, 'a', sizeof(name) - 1);
+    name[TENANT_NAME_MAX] = '\0';
+    CHECK_EQ_INT(validate_tenant_name(name, "--tenant", &err), 0);
+    name[TENANT_NAME_MAX] = 'a';
+    name[TENANT_NAME_MAX + 1] = '\0';
+    CHECK_EQ_INT(validate_tenant_name(name, "--tenant", &err), -1);
+    CHECK_CONTAINS(err.message, "1-63 characters");
+    CHECKF(!strstr(err.message, "write it as"), "%s", err.message);
+}
+
 int main(int argc, char **argv)
 {
     t_begin(argc, argv);
@@ -1020,5 +1080,6 @@ int main(int argc, char **argv)
     RUN(validate_id);
     RUN(validate_request_id);
     RUN(console_names);
+    RUN(tenant_names);
     return t_end();
 }
