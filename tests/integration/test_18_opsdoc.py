@@ -232,7 +232,7 @@ def _hup_after(c, r):
     n = 1 + len(c.vals["_workers"])
     tail = lambda: _service_log(c)[c.log_at:]  # noqa: E731
     conf = re.escape(c.destdir + "/etc/loopgate/loopgate.conf")
-    applied = r'msg="configuration reloaded".* config=%s changed="[^"]*log_level' % conf
+    applied = r'msg="configuration reloaded".* config=%s .*changed="[^"]*log_level' % conf
     wait_for(lambda: len(re.findall(applied, tail())) >= n, 30,
              "the master and every worker to apply log_level: %s" % tail()[-1500:])
     ok(c.vals["_workers"], "the service has workers")
