@@ -93,7 +93,7 @@ void db_pool_shutdown(void)
     pthread_mutex_unlock(&pool.lock);
 }
 
-/* As db_connect; `pooled`: through a transaction pooler, which takes no startup options. */
+/* Open a connection; `pooled`: through a transaction pooler, which takes no startup options. */
 static PGconn *connect_to(const char *conninfo, bool pooled, char *errbuf, size_t errlen)
 {
     /*
@@ -171,7 +171,7 @@ static PGconn *connect_to(const char *conninfo, bool pooled, char *errbuf, size_
 
 PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
 {
-    return connect_to(conninfo, false, errbuf, errlen);
+    return connect_to(conninfo, pool.pooled, errbuf, errlen);
 }
 
 static int64_t now_us(void)

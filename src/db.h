@@ -125,7 +125,10 @@ int db_batch(struct db_conn *c, const struct db_table *t, struct db_step *steps,
 /* Run a parameterless command (BEGIN, COMMIT, ...); -1 with `err` filled. */
 int db_exec(struct db_conn *c, const char *sql, struct lg_error *err) LG_MUST_CHECK;
 
-/* Open a standalone connection (CLI, listener); NULL with errbuf filled. */
+/*
+ * Open a standalone connection (CLI, listener); NULL with errbuf filled.
+ * Under db_set_transaction_pooling(true) it sends no startup options either.
+ */
 PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen);
 
 #endif
