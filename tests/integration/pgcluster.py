@@ -280,7 +280,8 @@ class Load:
 
     def note(self, t, status, body, what):
         with self.lock:
-            self.submits.append((t, status)) if what == "submit" else None
+            if what == "submit":
+                self.submits.append((t, status))
             if not (200 <= status < 300 or
                     (status == 503 and body and isinstance(body.get("error"), dict)
                      and body["error"].get("code"))):
@@ -317,6 +318,11 @@ class Load:
         for t in self.threads:
             t.join(60)
 
+    def served_since(self, t):
+        """Whether a submit was answered 2xx at or after `t`."""
+        with self.lock:
+            return any(x >= t and 200 <= st < 300 for x, st in self.submits)
+
     def gap(self, after):
         """Seconds from the first failed submit after `after` to the next one served."""
         with self.lock:
@@ -331,7 +337,7 @@ class Load:
 class Waiter(threading.Thread):
     """An agent that long-polls request `rid` until it is decided."""
 
-    def __init__(self, load, rid, wait=60):
+    def __init__(self, load, rid, wait=110):
         super().__init__(daemon=True)
         self.load, self.rid, self.wait = load, rid, wait
         self.answer = None
@@ -392,7 +398,9 @@ def measure_failover_gap(binary, waiters=500, pgbouncer=False, settle=2.0):
             cl.promote()
             if bouncer:
                 bouncer.point(cl.primary)
-            lg.wait_for(lambda: load.gap(t0) is not None, 60, "a submit served after the fail-over")
+            t1 = time.monotonic()
+            lg.wait_for(lambda: load.served_since(t1) and load.gap(t0) is not None, 60,
+                        "a submit served after the fail-over")
             load.finish()
             return load.gap(t0)
         finally:
