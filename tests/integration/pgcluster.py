@@ -342,10 +342,12 @@ class Waiter(threading.Thread):
         self.load, self.rid, self.wait = load, rid, wait
         self.answer = None
         self.answered_at = None
+        self.poll_started = None  # when the poll that is (or was last) waiting began
 
     def run(self):
         end = time.monotonic() + 600
         while time.monotonic() < end and self.answer is None:
+            self.poll_started = time.monotonic()
             st, js = _http(self.load.port, "GET", "/hitl/poll?request_id=%s&wait=%d"
                            % (self.rid, self.wait), timeout=self.wait + 30)
             self.load.note(time.monotonic(), st, js, "poll")
