@@ -271,7 +271,8 @@ class Load:
         self.tg = tg
         self.chats = chats
         self.submitters = submitters
-        self.stop = threading.Event()
+        self.stop = threading.Event()    # submitters stop
+        self.closed = threading.Event()  # everyone stops (the stack is going away)
         self.lock = threading.Lock()
         self.acked = []      # request ids answered 2xx
         self.submits = []    # (monotonic time, status) of every submit try
@@ -299,7 +300,8 @@ class Load:
                 with self.lock:
                     self.acked.append(js["request_id"])
                 return js["request_id"]
-            time.sleep(0.05)
+            if self.closed.wait(0.05):
+                return None
 
     def _submitter(self, n):
         i = 0
@@ -317,6 +319,11 @@ class Load:
         self.stop.set()
         for t in self.threads:
             t.join(60)
+
+    def close(self):
+        """Stop submitters and waiters alike (also on a failure's way out)."""
+        self.stop.set()
+        self.closed.set()
 
     def served_since(self, t):
         """Whether a submit was answered 2xx at or after `t`."""
@@ -346,7 +353,7 @@ class Waiter(threading.Thread):
 
     def run(self):
         end = time.monotonic() + 600
-        while time.monotonic() < end and self.answer is None:
+        while time.monotonic() < end and self.answer is None and not self.load.closed.is_set():
             self.poll_started = time.monotonic()
             st, js = _http(self.load.port, "GET", "/hitl/poll?request_id=%s&wait=%d"
                            % (self.rid, self.wait), timeout=self.wait + 30)
@@ -355,7 +362,7 @@ class Waiter(threading.Thread):
                 self.answer = js
                 self.answered_at = time.monotonic()
             elif st != 200:
-                time.sleep(0.2)
+                self.load.closed.wait(0.2)
 
 
 def messages_for(tg, chat):
@@ -381,9 +388,12 @@ def measure_failover_gap(binary, waiters=500, pgbouncer=False, settle=2.0):
     import tgstub
     tg = tgstub.TelegramStub().start()
     with Cluster() as cl:
-        bouncer = Bouncer(cl, cl.primary).start() if pgbouncer else None
-        stack = stack_on(binary, tg, cl, bouncer)
+        bouncer = Bouncer(cl, cl.primary) if pgbouncer else None
+        stack = load = None
         try:
+            if bouncer:
+                bouncer.start()
+            stack = stack_on(binary, tg, cl, bouncer)
             stack.start()
             load = Load(stack.port, tg, [lg.chat() for _ in range(20)])
             for i, c in enumerate(load.chats):
@@ -406,7 +416,10 @@ def measure_failover_gap(binary, waiters=500, pgbouncer=False, settle=2.0):
             load.finish()
             return load.gap(t0)
         finally:
-            stack.cleanup()
+            if load:
+                load.close()
+            if stack:
+                stack.cleanup()
             if bouncer:
                 bouncer.stop()
             tg.stop()

@@ -44,19 +44,25 @@ def _fail_over(s, pgbouncer):
     if s.running:
         s.stop()
     with pgcluster.Cluster() as cl:
-        bouncer = pgcluster.Bouncer(cl, cl.primary).start() if pgbouncer else None
-        stack = pgcluster.stack_on(binary, tg, cl, bouncer)
+        bouncer = pgcluster.Bouncer(cl, cl.primary) if pgbouncer else None
+        stack = load = None
         try:
-            _scenario(stack, tg, cl, bouncer)
+            if bouncer:
+                bouncer.start()
+            stack = pgcluster.stack_on(binary, tg, cl, bouncer)
+            stack.start()
+            load = pgcluster.Load(stack.port, tg, [pgcluster.lg.chat() for _ in range(CHATS)])
+            _scenario(stack, tg, cl, bouncer, load)
         finally:
-            stack.cleanup()
+            if load:
+                load.close()
+            if stack:
+                stack.cleanup()
             if bouncer:
                 bouncer.stop()
 
 
-def _scenario(stack, tg, cl, bouncer):
-    stack.start()
-    load = pgcluster.Load(stack.port, tg, [pgcluster.lg.chat() for _ in range(CHATS)])
+def _scenario(stack, tg, cl, bouncer, load):
     for i, c in enumerate(load.chats):
         eq(stack.post("/hitl/register", {"session_id": "ha-%d" % i, "client_id": "agent",
                                          "telegram_id": c}).status, 200)
