@@ -50,9 +50,21 @@ struct key {
  * the workers restart. Every other key applies on SIGHUP.
  */
 static const char *const restart_keys[] = {
-    "server_port",      "socket",           "socket_mode",     "workers",      "threads",
-    "busy_threads",     "db_adapter",       "db_uri",          "db_pool_size", "telegram_bot_token",
-    "telegram_api_url", "delivery_threads", "webhook_threads",
+    "server_port",
+    "socket",
+    "socket_mode",
+    "workers",
+    "threads",
+    "busy_threads",
+    "db_adapter",
+    "db_uri",
+    "db_pool_size",
+    "db_listen_uri",
+    "db_transaction_pooling",
+    "telegram_bot_token",
+    "telegram_api_url",
+    "delivery_threads",
+    "webhook_threads",
 };
 
 static bool needs_restart(const char *name)
@@ -140,6 +152,13 @@ static const struct key keys[] = {
      "storage adapter; only postgres is supported"},
     {"db_uri", "DB_URI", K_STR, OFF(db_uri), 0, 0, "dbname=loopgate",
      "libpq connection string or postgresql:// URI"},
+    {"db_listen_uri", "LOOPGATE_DB_LISTEN_URI", K_STR, OFF(db_listen_uri), 0, 0, "",
+     "direct connection (no pooler in transaction mode) for LISTEN and the janitor's session "
+     "lock; empty: db_uri"},
+    {"db_transaction_pooling", "LOOPGATE_DB_TRANSACTION_POOLING", K_BOOL,
+     OFF(db_transaction_pooling), 0, 0, "false",
+     "db_uri is a pooler in transaction mode (pgbouncer pool_mode = transaction): statements are "
+     "sent unnamed, no session settings (set db_listen_uri to a direct connection)"},
     {"db_pool_size", "LOOPGATE_DB_POOL_SIZE", K_INT, OFF(db_pool_size), 1, 256, "4",
      "database connections per worker process"},
     {"telegram_bot_token", "TELEGRAM_BOT_TOKEN", K_STR, OFF(telegram_bot_token), 0, 0, "",

@@ -60,6 +60,8 @@ struct config {
     /* [database] */
     char *db_adapter;
     char *db_uri;
+    char *db_listen_uri; /* LISTEN and the janitor; empty: db_uri */
+    bool db_transaction_pooling;
     int db_pool_size;
 
     /* [telegram] */

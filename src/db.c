@@ -25,9 +25,15 @@ static struct {
     int size;
     int open;             /* connections that exist, idle or borrowed */
     struct db_conn *idle; /* stack of idle connections */
+    bool pooled;          /* behind a transaction pooler (db_set_transaction_pooling) */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .freed = PTHREAD_COND_INITIALIZER};
 
 static __thread bool probing; /* db_probe_begin .. db_probe_end on this thread */
+
+void db_set_transaction_pooling(bool on)
+{
+    pool.pooled = on;
+}
 
 void db_probe_begin(void)
 {
@@ -46,6 +52,14 @@ static bool probe_limits(struct db_conn *c)
     PGresult *res;
     bool ok;
 
+    /*
+     * Behind a transaction pooler a SET would stay on whichever server
+     * connection ran it and bind other clients' statements: the probe keeps
+     * only its short wait for a connection (the pooler's query_timeout
+     * bounds the rest).
+     */
+    if (pool.pooled)
+        return true;
     lg_snprintf(sql, sizeof(sql), "SET statement_timeout = %d; SET lock_timeout = %d",
                 DB_PROBE_STATEMENT_MS, DB_PROBE_LOCK_MS);
     res = PQexec(c->pg, sql);
@@ -79,7 +93,8 @@ void db_pool_shutdown(void)
     pthread_mutex_unlock(&pool.lock);
 }
 
-PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
+/* Open a connection; `pooled`: through a transaction pooler, which takes no startup options. */
+static PGconn *connect_to(const char *conninfo, bool pooled, char *errbuf, size_t errlen)
 {
     /*
      * Our defaults first; the operator's conninfo (expand_dbname) overrides
@@ -90,23 +105,38 @@ PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
      * transaction, store_tg.c DECISION_DURABLE). Over TCP, keepalives find a
      * peer that vanished without closing (a host gone, a NAT or proxy that
      * dropped the connection) in about KEEPALIVE_IDLE_S + COUNT * INTERVAL
-     * seconds instead of the kernel's two hours.
+     * seconds instead of the kernel's two hours. A pooler (pgbouncer)
+     * refuses the `options` startup parameter: then only DateStyle and
+     * TimeZone are set, below, which it keeps for this client.
      */
-    const char *keys[] = {"connect_timeout",  "application_name", "options",
-                          "keepalives",       "keepalives_idle",  "keepalives_interval",
-                          "keepalives_count", "dbname",           NULL};
+    const char *keys[] = {"connect_timeout",
+                          "application_name",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "options",
+                          "dbname",
+                          NULL};
     const char *vals[] = {"5",
                           "loopgate",
-                          "-c jit=off -c DateStyle=ISO -c TimeZone=UTC -c synchronous_commit=on",
                           "1",
                           KEEPALIVE_IDLE_S,
                           KEEPALIVE_INTERVAL_S,
                           KEEPALIVE_COUNT,
+                          "-c jit=off -c DateStyle=ISO -c TimeZone=UTC -c synchronous_commit=on",
                           conninfo,
                           NULL};
-    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    PGconn *pg;
     const char *style, *zone;
 
+    if (pooled) {
+        keys[6] = "dbname";
+        vals[6] = conninfo;
+        keys[7] = NULL;
+        vals[7] = NULL;
+    }
+    pg = PQconnectdbParams(keys, vals, 1);
     if (!pg) {
         lg_snprintf(errbuf, errlen, "out of memory");
         return NULL;
@@ -137,6 +167,11 @@ PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
         }
     }
     return pg;
+}
+
+PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen)
+{
+    return connect_to(conninfo, pool.pooled, errbuf, errlen);
 }
 
 static int64_t now_us(void)
@@ -218,7 +253,7 @@ struct db_conn *db_acquire(struct lg_error *err)
         c = xcalloc(1, sizeof(*c));
     }
     memset(c->prepared, 0, sizeof(c->prepared));
-    c->pg = db_connect(pool.conninfo, errbuf, sizeof(errbuf));
+    c->pg = connect_to(pool.conninfo, pool.pooled, errbuf, sizeof(errbuf));
     if (!c->pg) {
         log_warn("could not connect to database", "error=\"%s\"", errbuf);
         free(c);
@@ -262,13 +297,30 @@ void db_release(struct db_conn *c)
     pthread_mutex_unlock(&pool.lock);
 }
 
+/*
+ * Whether SQLSTATE `state` says this connection is no use any more: the
+ * server is going away or gone (57P01 admin shutdown, 57P02 crash, 57P03
+ * cannot connect now, class 08 connection exceptions, which a pooler also
+ * sends when its server went away) or takes no writes (25006: a standby, a
+ * demoted primary, default_transaction_read_only). A new connection may
+ * find the new primary.
+ */
+static bool fatal_state(const char *state)
+{
+    return state && (!strncmp(state, "08", 2) || !strcmp(state, "57P01") ||
+                     !strcmp(state, "57P02") || !strcmp(state, "57P03") || !strcmp(state, "25006"));
+}
+
 static void fail_from(struct db_conn *c, PGresult *res, const char *what, struct lg_error *err)
 {
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-    if (PQstatus(c->pg) != CONNECTION_OK) {
-        log_warn("lost database connection", "stmt=%s error=\"%s\"", what, msg);
+    if (PQstatus(c->pg) != CONNECTION_OK || fatal_state(state)) {
+        /* Dropped on release (db_release) and opened again by the next borrower. */
+        c->broken = true;
+        log_warn("lost database connection", "stmt=%s sqlstate=%s error=\"%s\"", what,
+                 state ? state : "-", msg);
         lg_fail(err, 503, "database_unavailable",
                 "the database connection was lost; retry shortly");
     } else if (state && (!strcmp(state, "57014") || !strcmp(state, "55P03"))) {
@@ -276,6 +328,11 @@ static void fail_from(struct db_conn *c, PGresult *res, const char *what, struct
         log_warn("database statement timed out", "stmt=%s error=\"%s\"", what, msg);
         lg_fail(err, 503, "database_busy",
                 "the database did not answer in time (a lock or a slow statement); retry shortly");
+    } else if (state && !strcmp(state, "26000")) {
+        log_error("database statement failed: a prepared statement is missing (is db_uri a pooler "
+                  "in transaction mode? then set db_transaction_pooling)",
+                  "stmt=%s error=\"%s\"", what, msg);
+        lg_fail(err, 500, "internal_error", "a database statement failed");
     } else {
         log_error("database statement failed", "stmt=%s error=\"%s\"", what, msg);
         lg_fail(err, 500, "internal_error", "a database statement failed");
@@ -300,7 +357,7 @@ static int prepare(struct db_conn *c, const struct db_table *t, int idx, int npa
     PGresult *res;
 
 again:
-    if (c->prepared[bit / 64] & mask)
+    if (pool.pooled || (c->prepared[bit / 64] & mask))
         return 0;
     res = PQprepare(c->pg, s->name, s->sql, nparams, NULL);
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -327,15 +384,25 @@ PGresult *db_run(struct db_conn *c, const struct db_table *t, int idx, int npara
     const struct db_stmt *s = &t->stmts[idx];
     PGresult *res;
     ExecStatusType st;
-    bool retried = false;
+    bool retried = false, outside;
 
 again:
     if (prepare(c, t, idx, nparams, &retried, err) < 0)
         return NULL;
-    res = PQexecPrepared(c->pg, s->name, nparams, params, NULL, NULL, 0);
+    outside = PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+    res = pool.pooled ? PQexecParams(c->pg, s->sql, nparams, NULL, params, NULL, NULL, 0)
+                      : PQexecPrepared(c->pg, s->name, nparams, params, NULL, NULL, 0);
     st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        if (s->retry && !retried && PQstatus(c->pg) != CONNECTION_OK) {
+        /*
+         * A statement safe to repeat runs once more on a new connection when
+         * this one died, or (outside a transaction of the caller's) when its
+         * server went away or takes no writes: a fail-over that completed
+         * costs it nothing.
+         */
+        if (s->retry && !retried &&
+            (PQstatus(c->pg) != CONNECTION_OK ||
+             (outside && res && fatal_state(PQresultErrorField(res, PG_DIAG_SQLSTATE))))) {
             PQclear(res);
             res = NULL;
             retried = true;
@@ -365,9 +432,16 @@ int db_batch(struct db_conn *c, const struct db_table *t, struct db_step *steps,
         goto broken;
     for (i = 0; i < n; i++) {
         const struct db_step *st = &steps[i];
-        int ok = st->sql ? PQsendQueryParams(c->pg, st->sql, 0, NULL, NULL, NULL, NULL, 0)
-                         : PQsendQueryPrepared(c->pg, t->stmts[st->idx].name, st->n, st->params,
-                                               NULL, NULL, 0);
+        int ok;
+
+        if (st->sql)
+            ok = PQsendQueryParams(c->pg, st->sql, 0, NULL, NULL, NULL, NULL, 0);
+        else if (pool.pooled)
+            ok = PQsendQueryParams(c->pg, t->stmts[st->idx].sql, st->n, NULL, st->params, NULL,
+                                   NULL, 0);
+        else
+            ok = PQsendQueryPrepared(c->pg, t->stmts[st->idx].name, st->n, st->params, NULL, NULL,
+                                     0);
         if (!ok)
             goto broken;
     }

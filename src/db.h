@@ -8,7 +8,18 @@
  *    seconds, then gets a 503 error: a slow database never hangs a request.
  * 3. A connection that broke is closed on release and reopened on demand,
  *    so a PostgreSQL restart costs the requests in flight, not the worker.
+ *    So is one whose server says it went away or cannot take writes
+ *    (SQLSTATE class 08, 57P01-57P03, 25006 read-only): after a fail-over
+ *    the reopened connection finds the new primary (a multi-host conninfo
+ *    with target_session_attrs=read-write). Each of those is a 503
+ *    "database_unavailable" to the caller, never a 500.
  * 4. Statements are prepared once per connection on first use (db_run).
+ *    Behind a pooler in transaction mode (pgbouncer pool_mode=transaction)
+ *    a client's next transaction may run on another server connection,
+ *    where nothing is prepared and session settings do not follow: with
+ *    db_set_transaction_pooling(true) statements are sent unnamed
+ *    (PQexecParams: parse, bind and run in one message train), the pool's
+ *    connections send no startup options, and probes set no session limits.
  */
 #ifndef LG_DB_H
 #define LG_DB_H
@@ -53,6 +64,13 @@ struct db_table {
 
 /* Set up the process pool (no connection is opened yet). */
 void db_pool_init(const char *conninfo, int size);
+
+/*
+ * The pool's connections go through a pooler in transaction mode (see point
+ * 4): unnamed statements, no startup options, no session limits for probes.
+ * Set once before the first db_acquire (main.c, from db_transaction_pooling).
+ */
+void db_set_transaction_pooling(bool on);
 
 /* Close every idle connection (at exit, or in a child after fork). */
 void db_pool_shutdown(void);
@@ -107,7 +125,10 @@ int db_batch(struct db_conn *c, const struct db_table *t, struct db_step *steps,
 /* Run a parameterless command (BEGIN, COMMIT, ...); -1 with `err` filled. */
 int db_exec(struct db_conn *c, const char *sql, struct lg_error *err) LG_MUST_CHECK;
 
-/* Open a standalone connection (CLI, listener); NULL with errbuf filled. */
+/*
+ * Open a standalone connection (CLI, listener); NULL with errbuf filled.
+ * Under db_set_transaction_pooling(true) it sends no startup options either.
+ */
 PGconn *db_connect(const char *conninfo, char *errbuf, size_t errlen);
 
 #endif

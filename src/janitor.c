@@ -171,7 +171,8 @@ static void run_once(const struct config *cfg)
     bool busy;
     int rc = 0;
 
-    r.c = store_janitor_open(cfg->db_uri, &busy, &err);
+    /* A session of its own (its lock is the session's): the direct connection. */
+    r.c = store_janitor_open(*cfg->db_listen_uri ? cfg->db_listen_uri : cfg->db_uri, &busy, &err);
     if (!r.c) {
         if (busy)
             log_debug("janitor: another process holds the janitor lock; skipping this run", "%s",

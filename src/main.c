@@ -29,6 +29,7 @@
 #include "apikey.h"
 #include "audit.h"
 #include "config.h"
+#include "db.h"
 #include "console.h"
 #include "doctor.h"
 #include "hook_cli.h"
@@ -79,6 +80,7 @@ static int load_config(struct config *cfg, int *argc, char **argv)
                 cfg->secrets_path, strerror(cfg->secrets_errno));
     log_threshold = cfg->log_level;
     log_format = cfg->log_format;
+    db_set_transaction_pooling(cfg->db_transaction_pooling);
     return 0;
 }
 

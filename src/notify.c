@@ -348,7 +348,9 @@ bool notify_stopping(void)
 static PGconn *listen_connect(void)
 {
     char err[256];
-    PGconn *pg = db_connect(N.cfg->db_uri, err, sizeof(err));
+    /* LISTEN needs a session of its own: never through a pooler in transaction mode. */
+    PGconn *pg =
+        db_connect(*N.cfg->db_listen_uri ? N.cfg->db_listen_uri : N.cfg->db_uri, err, sizeof(err));
     PGresult *res;
 
     if (!pg) {

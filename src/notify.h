@@ -2,9 +2,9 @@
  * notify.h - the listener thread of a worker process.
  *
  * 1. One thread per worker process holds a dedicated PostgreSQL connection
- *    that LISTENs on lg_request (a request left 'pending'), lg_apikey (a
- *    key was revoked) and lg_feed (a tenant's audit trail grew by a request
- *    change).
+ *    (db_listen_uri, else db_uri: a session of its own, never through a
+ *    pooler in transaction mode) that LISTENs on lg_request (a request left 'pending'), lg_apikey
+ * (a key was revoked) and lg_feed (a tenant's audit trail grew by a request change).
  * 2. lg_request wakes the threads waiting on that request; lg_apikey
  *    empties the key cache (keycache.c); lg_feed is passed to the feed hook
  *    (notify_set_feed_hook: the event streams of that tenant, feed.c). New outbox rows are not
@@ -19,10 +19,11 @@
  *    without a trip of its own to the database; a thousand waiters woken
  *    at once cost a few statements, not a thousand. When that read fails,
  *    the waiters read for themselves.
- * 4. When the connection drops, the thread reconnects with backoff, LISTENs
- *    again, and wakes a delivery thread, every waiter and (the feed hook
- *    with NULL) every event stream: each re-reads
- *    the database, which is the truth; a notification is only a hint.
+ * 4. When the connection drops, the thread reconnects with backoff (at most
+ *    1 s apart; a multi-host conninfo with target_session_attrs=read-write
+ *    finds a promoted standby), LISTENs again, and wakes a delivery thread, every waiter and (the
+ * feed hook with NULL) every event stream: each re-reads the database, which is the truth; a
+ * notification is only a hint.
  * 5. A connection can also fail silently: a peer gone without closing the
  *    socket, a session that no longer listens. TCP keepalives (db.c) and a
  *    ping after every 10 s of quiet (which must answer within 5 s that it

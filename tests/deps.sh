@@ -11,6 +11,7 @@ PACKAGES=(
     clang libclang-rt-14-dev      # tests/fuzz: libFuzzer, ASan and UBSan runtimes for clang
     libfcgi-dev libpq-dev libjansson-dev libcurl4-openssl-dev libssl-dev
     postgresql                    # the private cluster of the local stack and the tests
+    pgbouncer                     # make check-ha: the fail-over test through a pooler (test_19_failover)
     nginx                         # TLS, HTTP/2 and FastCGI in front of the workers
     curl openssl procps iproute2  # the stack script and the tests
     libfaketime                   # test_18_doctor: a host whose clock is off
