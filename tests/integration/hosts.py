@@ -214,6 +214,18 @@ class Host:
         """Every process in the host's namespace."""
         return [int(p) for p in _run(["ip", "netns", "pids", self.netns], check=False).stdout.split()]
 
+    def fcgi_answers(self, source):
+        """Whether this host's FastCGI port keeps a connection from `source` (an
+        address of the root namespace) open: False when it closes it unanswered."""
+        with socket.socket() as s:
+            s.settimeout(1.5)
+            s.bind((source, 0))
+            s.connect((self.addr, FCGI_PORT))
+            try:
+                return s.recv(1) != b""
+            except socket.timeout:
+                return True   # accepted: the worker waits for the request
+
     def metric(self, name):
         """The sum of a metric's samples on this host's /metrics (None: not there)."""
         r = self.get("/metrics", timeout=10)
@@ -364,8 +376,13 @@ class Cluster(lg.Stack):
         self.cli("migrate")
 
     def host_env(self, h):
-        return self.env(DB_URI="host=%s port=%d dbname=loopgate user=loopgate" % (h.gateway, DB_PORT),
-                        LOOPGATE_SOCKET=h.socket)
+        """A host's settings: the cluster's, its database over TCP, its socket, and
+        the one address its FastCGI port answers (libfcgi closes connections from
+        any other IPv4 address): nginx's, as docs/DEPLOYMENT.md says."""
+        e = {"DB_URI": "host=%s port=%d dbname=loopgate user=loopgate" % (h.gateway, DB_PORT),
+             "LOOPGATE_SOCKET": h.socket, "FCGI_WEB_SERVER_ADDRS": h.gateway}
+        e.update(self.extra_env)
+        return self.env(**e)
 
     def start(self, i):
         """Start host i's `loopgate serve` (again); return once it accepts FastCGI connections."""

@@ -25,9 +25,8 @@ def _bin(s):
 
 
 def _poll(h, rid, wait, timeout=None):
-    t = time.monotonic()
     r = h.get("/hitl/poll?request_id=%s&wait=%d" % (rid, wait), timeout=timeout or wait + 30)
-    return r, time.monotonic() - t
+    return r, time.monotonic()
 
 
 def _webhooks(h):
@@ -39,7 +38,7 @@ def test_long_poll_on_one_host_woken_by_a_decision_on_another(s):
         a, b = c.hosts
         # Telegram's updates reach host B alone; the agent polls host A alone.
         c.tg.webhook_target(b.url + "/telegram/webhook", c.webhook_secret)
-        lat = []
+        lat, after = [], []
         for i in range(5):
             chat = lg.chat()
             register(a, "hosts-wake-%d" % i, chat)
@@ -54,9 +53,11 @@ def test_long_poll_on_one_host_woken_by_a_decision_on_another(s):
             upd = c.tg.press(chat, m, button_text=YES)
             t0 = time.monotonic()
             eq(c.tg.deliver(upd), [200])
+            t1 = time.monotonic()
             t.join(10)
-            r, _ = box["r"]
-            lat.append((time.monotonic() - t0) * 1000)
+            r, t2 = box["r"]
+            lat.append((t2 - t0) * 1000)
+            after.append((t2 - t1) * 1000)
             eq((r.status, r.json["status"], r.json["approved"]), (200, "completed", True))
             # Where each went: the poll's answer came from A (nginx's header and
             # A's own access log), the update was served by B.
@@ -67,10 +68,14 @@ def test_long_poll_on_one_host_woken_by_a_decision_on_another(s):
             eq(_webhooks(a), before[0], "webhook calls on A")
             eq(c.sql("SELECT status, approved FROM requests WHERE id = :'p1'", rid),
                [["completed", "t"]], "the request's row")
-        print("    Telegram update on host B to the answer of the long-poll on host A: median %.1f ms,"
-              " max %.1f ms (5 decisions; the update's whole round trip included)"
-              % (statistics.median(lat), max(lat)))
+        print("    Telegram update sent to host B to the answer of the long-poll on host A: median"
+              " %.1f ms, max %.1f ms; after B's answer to the update: median %.1f ms, max %.1f ms"
+              " (5 decisions, through Python threads on a shared machine)"
+              % (statistics.median(lat), max(lat), statistics.median(after), max(after)))
         ok(max(lat) < 1000, "woken within a second: %r" % lat)
+        # A host's FastCGI port serves nginx's address alone.
+        ok(a.fcgi_answers(a.gateway), "A refused nginx's address")
+        ok(not a.fcgi_answers(b.gateway), "A served another address than nginx's")
 
 
 def test_mcp_session_made_on_one_host_continues_on_another(s):
