@@ -1,12 +1,15 @@
 """Several worker hosts on one PostgreSQL behind one nginx upstream (hosts.py):
 a decision taken on one host wakes a long-poll held by another, an MCP session
 moves between hosts, and a host killed under load is taken out and back by
-nginx with nothing answered 2xx lost or doubled. Each test starts its own
-cluster; the shared stack run.py hands in is not used."""
+nginx with nothing answered 2xx lost or doubled. Those tests are marked ha
+(make check-ha) and each starts its own cluster. The last one, the TCP
+socket's values, needs no cluster and runs in make check."""
 import http.client
 import json
 import os
+import socket
 import statistics
+import subprocess
 import threading
 import time
 import uuid
@@ -287,3 +290,40 @@ for _t in (test_long_poll_on_one_host_woken_by_a_decision_on_another,
            test_mcp_session_made_on_one_host_continues_on_another,
            test_host_killed_under_load_is_taken_out_and_back):
     _t.ha = True
+
+
+# ---------------------------------------------------------------- the TCP socket
+def test_tcp_socket_values(s):
+    """`socket = host:port` listens on TCP; a value that is neither a unix path
+    nor a TCP address stops `serve` at start with a message naming it."""
+    for value, says in (("nohost.invalid:9000", "cannot resolve its host"),
+                        ("127.0.0.1:99999", "nor host:port"),
+                        ("127.0.0.1:0", "nor host:port"),
+                        ("::1:9000", "nor host:port"),
+                        ("127.0.0.1:9x", "nor host:port"),
+                        ("loopgate.sock", "nor host:port")):
+        r = subprocess.run([s.binary, "serve"], env=s.env(LOOPGATE_SOCKET=value), cwd=s.var,
+                           capture_output=True, text=True, timeout=30)
+        ok(r.returncode != 0 and says in r.stderr and value in r.stderr,
+           "socket=%s: exit %d, %r" % (value, r.returncode, r.stderr[-400:]))
+        ok(not os.path.exists(os.path.join(s.var, value)), "socket=%s made a file" % value)
+    port = lg.free_port()
+    p = subprocess.Popen([s.binary, "serve"], env=s.env(LOOPGATE_SOCKET="[::1]:%d" % port,
+                                                         LOOPGATE_WORKERS="1"),
+                         cwd=s.var, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: p.poll() is not None or _connects6(port), 20, "serve to listen on [::1]")
+        eq(p.poll(), None, "serve exited")
+    finally:
+        p.terminate()
+        _, err = p.communicate(timeout=30)
+    eq(p.returncode, 0, "serve's exit after SIGTERM")
+    ok("[::1]:%d" % port in err, "the log names the socket: %r" % err[-400:])
+
+
+def _connects6(port):
+    try:
+        with socket.create_connection(("::1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
