@@ -188,10 +188,14 @@ class Load:
         for t in self.threads:
             t.start()
 
-    def join(self):
+    def join(self, seconds=40):
+        """Stop the submitters (each after its submit in hand) and wait for every
+        thread, `seconds` at most in all (they are daemons: a test that failed
+        goes on to tear the cluster down, which ends their calls)."""
         self.stop.set()
+        end = time.monotonic() + seconds
         for t in self.threads:
-            t.join(160)
+            t.join(max(0.0, end - time.monotonic()))
 
 
 def _nginx_error_log(c):
@@ -225,6 +229,7 @@ def test_host_killed_under_load_is_taken_out_and_back(s):
             time.sleep(2)   # the submit stream runs over every host
             t_kill = time.monotonic()
             victims = c.kill(0)
+            t_gone = time.monotonic()   # every process of A has exited
             time.sleep(2)   # A is dead, the load goes on
             # Every agent's request is decided now, the updates through the same upstream.
             for rid in agents:
@@ -245,32 +250,38 @@ def test_host_killed_under_load_is_taken_out_and_back(s):
         eq(sorted(load.results), sorted(agents), "agents answered")
         ok(all(x["status"] == "completed" and x["approved"] for x in load.results.values()),
            "every agent approved")
-        moved = [rid for rid in agents if a.socket in load.via[rid]]
-        ok(len(moved) >= held_by_a, "polls held by A (%d) retried elsewhere: %d %r"
-           % (held_by_a, len(moved), [load.via[r] for r in moved]))
-        ok(all(load.via[r].split(",")[-1].strip() != a.socket for r in moved),
-           "a poll held by A was answered by another host")
+        # A poll held by A was passed on by nginx (its upstream list names A, then
+        # the host that answered) or failed and the agent polled again.
+        passed_on = [rid for rid in agents if a.socket in load.via[rid]]
+        repolled = [rid for rid in agents if load.agent_retries[rid]]
+        ok(len(set(passed_on) | set(repolled)) >= held_by_a,
+           "polls held by A: %d; passed on by nginx: %d, polled again: %d"
+           % (held_by_a, len(passed_on), len(repolled)))
+        ok(all(load.via[r].split(",")[-1].strip() != a.socket for r in agents),
+           "a poll was answered by A while it was dead")
         # Every submit answered 2xx is stored exactly once, under its key.
-        rows = c.sql("SELECT idempotency_key, id::text, count(*) OVER (PARTITION BY idempotency_key)"
-                     " FROM requests WHERE idempotency_key LIKE 'load-%'")
-        stored = {k: (rid, int(n)) for k, rid, n in rows}
-        missing = [k for k in load.answered if k not in stored]
-        eq(missing, [], "2xx submits missing in the database")
-        eq([k for k, rid in load.answered.items() if stored[k] != (rid, 1)], [],
+        with load.lock:
+            answered = dict(load.answered)
+        ok(len(answered) >= 50, "the load ran: %d submits answered" % len(answered))
+        rows = c.sql("SELECT idempotency_key, id::text, count(*) OVER (PARTITION BY idempotency_key),"
+                     " count(*) OVER () FROM requests WHERE message LIKE 'load %'")
+        stored = {k: (rid, int(n)) for k, rid, n, _ in rows}
+        eq([k for k in answered if k not in stored], [], "2xx submits missing in the database")
+        eq([k for k, rid in answered.items() if stored[k] != (rid, 1)], [],
            "2xx submits stored under another id or more than once")
-        eq(int(c.scalar("SELECT count(*) FROM requests WHERE message LIKE 'load %'")), len(stored),
-           "rows of the load (one per key)")
+        eq(len(stored), int(rows[0][3]), "rows of the load (one per key)")
         # nginx took A out (its error log says so; nothing came from A while it was
         # down) and back (A answered submits again after its restart).
         log = _nginx_error_log(c)
         ok("upstream server temporarily disabled" in log and a.socket in log,
            "nginx's error log does not show A taken out")
-        down = [t for t, h, _ in load.served_by if h is a and t_kill + 0.5 < t < t_restart]
+        down = [t for t, h, _ in load.served_by if h is a and t_gone < t < t_restart]
         eq(down, [], "answers from A while it was dead")
         ok(a.served(back[0][1]), "A's log has the answer nginx says came from A")
         after = [t for t, h, _ in load.served_by if t > t_restart]
         from_a = [t for t, h, _ in load.served_by if h is a and t > t_restart]
         ok(a.master_pid() and len(a.worker_pids()) == 2, "A runs again: %r" % a.worker_pids())
+        eq(a.get("/readyz").status, 200, "A's /readyz after its restart")
         failed_after_kill = [st for t, st in load.failed_tries if t >= t_kill]
         by_host = {}
         for t, h, _ in load.served_by:
@@ -279,11 +290,11 @@ def test_host_killed_under_load_is_taken_out_and_back(s):
               " %d submits answered 2xx, all stored once; %d tries failed after the kill"
               " (statuses %s) and were retried with their key; %d polls held by A, %d answered"
               " after nginx passed them on, %d agents saw a failed poll; A served again %.2fs"
-              " after its restart (%d of %d answers since); answers by host %s"
-              % (n_sub, n_agents, len(victims), len(load.answered), len(failed_after_kill),
-                 sorted(set(failed_after_kill)), held_by_a, len(moved),
+              " after its restart (%d of %d answers since); answers by host %s; the kill took %.2fs"
+              % (n_sub, n_agents, len(victims), len(answered), len(failed_after_kill),
+                 sorted(set(failed_after_kill)), held_by_a, len(passed_on),
                  sum(1 for v in load.agent_retries.values() if v), t_back, len(from_a), len(after),
-                 json.dumps(by_host)))
+                 json.dumps(by_host), t_gone - t_kill))
 
 
 for _t in (test_long_poll_on_one_host_woken_by_a_decision_on_another,
