@@ -554,8 +554,8 @@ static int listen_tcp(const char *spec)
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     rc = getaddrinfo(host[0] ? host : "0.0.0.0", port, &hints, &res);
     if (rc != 0) {
-        log_error("could not listen on socket: cannot resolve its host", "socket=\"%s\" error=\"%s\"",
-                  spec, gai_strerror(rc));
+        log_error("could not listen on socket: cannot resolve its host",
+                  "socket=\"%s\" error=\"%s\"", spec, gai_strerror(rc));
         return -1;
     }
     for (struct addrinfo *a = res; a; a = a->ai_next)
