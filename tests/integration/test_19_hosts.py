@@ -207,7 +207,7 @@ def _nginx_error_log(c):
 def test_host_killed_under_load_is_taken_out_and_back(s):
     with Cluster(_bin(s), 3, fail_timeout=2, env={"MAX_CONCURRENT_REQUESTS": "100000"}) as c:
         a = c.hosts[0]
-        n_sub, n_agents = 3, 24
+        n_sub, n_agents = 5, 24
         for j in range(n_sub):
             register(c, "load-%d" % j, lg.chat())
         agents, chats = [], {}
@@ -218,7 +218,13 @@ def test_host_killed_under_load_is_taken_out_and_back(s):
             agents.append(rid)
             chats[rid] = chat
         msgs = {rid: sent(c, rid, 60)[1] for rid in agents}
-        load = Load(c, n_sub, 0.05, agents)
+        # A submit host A stored just before it died, retried with its key.
+        replay = {"session_id": "load-0", "client_id": "agent", "message": "load replay"}
+        replay_key = {"Idempotency-Key": "load-replay-%s" % uuid.uuid4().hex[:8]}
+        r = a.post("/hitl/request", replay, headers=replay_key)
+        eq((r.status, c.which(r)), (200, a), "the submit on A")
+        replay_id = r.json["request_id"]
+        load = Load(c, n_sub, 0.02, agents)
         load.start()
         try:
             def waiting():
@@ -230,6 +236,9 @@ def test_host_killed_under_load_is_taken_out_and_back(s):
             t_kill = time.monotonic()
             victims = c.kill(0)
             t_gone = time.monotonic()   # every process of A has exited
+            r = c.post("/hitl/request", replay, headers=replay_key)
+            eq((r.status, r.json["request_id"]), (200, replay_id), "the submit retried")
+            ok(c.which(r) not in (None, a), "retried on another host: %r" % c.which(r))
             time.sleep(2)   # A is dead, the load goes on
             # Every agent's request is decided now, the updates through the same upstream.
             for rid in agents:
@@ -270,6 +279,7 @@ def test_host_killed_under_load_is_taken_out_and_back(s):
         eq([k for k, rid in answered.items() if stored[k] != (rid, 1)], [],
            "2xx submits stored under another id or more than once")
         eq(len(stored), int(rows[0][3]), "rows of the load (one per key)")
+        eq(stored.get(replay_key["Idempotency-Key"]), (replay_id, 1), "the submit retried after A died")
         # nginx took A out (its error log says so; nothing came from A while it was
         # down) and back (A answered submits again after its restart).
         log = _nginx_error_log(c)
