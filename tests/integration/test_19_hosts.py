@@ -319,9 +319,7 @@ def test_tcp_socket_values(s):
     nor a TCP address stops `serve` at start with a message naming it."""
     for value, says in (("nohost.invalid:9000", "cannot resolve its host"),
                         ("127.0.0.1:99999", "nor host:port"),
-                        ("127.0.0.1:0", "nor host:port"),
                         ("::1:9000", "nor host:port"),
-                        ("127.0.0.1:9x", "nor host:port"),
                         ("loopgate.sock", "nor host:port")):
         r = subprocess.run([s.binary, "serve"], env=s.env(LOOPGATE_SOCKET=value), cwd=s.var,
                            capture_output=True, text=True, timeout=30)
