@@ -272,6 +272,7 @@ install: $(BUILD)/loopgate
 	$(Q)$(INSTALL) -m 0644 $(DOCS_DIR) $(DESTDIR)$(docdir)/docs/
 	$(Q)$(INSTALL) -m 0644 conf/loopgate.conf $(DESTDIR)$(docdir)/examples/loopgate.conf
 	$(Q)sed $(SITE_SED) nginx/loopgate.conf >$(DESTDIR)$(docdir)/examples/nginx-site.conf
+	$(Q)$(INSTALL) -m 0644 nginx/loopgate-upstream.conf $(DESTDIR)$(docdir)/examples/nginx-upstream.conf
 	$(Q)$(INSTALL) -m 0644 nginx/loopgate-errors.conf nginx/loopgate-fastcgi.conf $(DESTDIR)$(nginxdir)/
 	$(Q)if [ -e $(DESTDIR)$(sysconfdir)/loopgate/loopgate.conf ]; then \
 	    echo "  KEEP    $(DESTDIR)$(sysconfdir)/loopgate/loopgate.conf (the shipped one: $(docdir)/examples/loopgate.conf)"; \

@@ -81,9 +81,11 @@ static const struct key keys[] = {
     {"server_port", "SERVER_PORT", K_INT, OFF(server_port), 1, 65535, "8080",
      "TCP port nginx listens on in the local stack"},
     {"socket", "LOOPGATE_SOCKET", K_STR, OFF(socket), 0, 0, "/run/loopgate/loopgate.sock",
-     "FastCGI socket path (unix) or host:port; ignored under socket activation"},
+     "FastCGI socket: a unix socket path (with a '/'), or host:port for TCP (\":port\" every IPv4 "
+     "address, \"[::1]:port\" IPv6; the host must name one address); ignored under socket "
+     "activation"},
     {"socket_mode", "LOOPGATE_SOCKET_MODE", K_MODE, OFF(socket_mode), 0, 0777, "0660",
-     "permissions of the unix socket, octal"},
+     "permissions of the unix socket, octal (a TCP socket has none: firewall its port)"},
     {"workers", "LOOPGATE_WORKERS", K_INT, OFF(workers), 1, 256, "2",
      "worker processes forked by the master"},
     {"threads", "LOOPGATE_THREADS", K_INT, OFF(threads), 1, 16384, "256",

@@ -2,7 +2,9 @@
  * server.c - the process model of `loopgate serve`.
  *
  * 1. The master takes the FastCGI listening socket from systemd socket
- *    activation (LISTEN_FDS) or binds `socket` itself, then forks `workers`
+ *    activation (LISTEN_FDS) or binds `socket` itself (a unix socket path,
+ *    or host:port for TCP: workers on several hosts behind one nginx
+ *    upstream), then forks `workers`
  *    children and does nothing else: it restarts a child that dies and on
  *    SIGTERM/SIGINT tells every child to stop, waits for them (bounded by
  *    shutdown_timeout), and exits 0. A child that served for a while
@@ -53,6 +55,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -611,6 +616,93 @@ fail:
     return -1;
 }
 
+/*
+ * Split a TCP `socket` value, "host:port", ":port", "*:port" or
+ * "[v6-address]:port", into host (NULL: every IPv4 address) and port
+ * (digits, 1-65535). -1 when it is none of these.
+ */
+static int tcp_split(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
+{
+    const char *colon = strrchr(spec, ':'), *h = spec;
+    size_t hl;
+    int64_t n;
+
+    if (!colon || !colon[1] || strlen(colon + 1) >= portlen ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1) || parse_int64(colon + 1, &n) < 0 ||
+        n < 1 || n > 65535)
+        return -1;
+    memcpy(port, colon + 1, strlen(colon + 1) + 1);
+    hl = (size_t)(colon - spec);
+    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    } else if (memchr(spec, ':', hl) || memchr(spec, '[', hl) || memchr(spec, ']', hl)) {
+        return -1; /* an IPv6 address goes in brackets */
+    }
+    if (hl >= hostlen)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (!strcmp(host, "*"))
+        host[0] = '\0';
+    return 0;
+}
+
+/*
+ * Listen on TCP: `spec` as tcp_split() reads it, resolved to exactly one
+ * address. Workers take turns in accept() on it as on the unix socket. The
+ * connections get TCP_NODELAY from the listening socket (an answer is one
+ * write, never worth delaying). SO_REUSEADDR: a master started again right
+ * after one that was killed binds the same port while the old connections
+ * linger in TIME_WAIT.
+ */
+static int listen_tcp(const char *spec)
+{
+    struct addrinfo hints, *res = NULL;
+    char host[256], port[8], addr[NI_MAXHOST];
+    int fd = -1, one = 1, rc, count = 0;
+
+    if (tcp_split(spec, host, sizeof(host), port, sizeof(port)) < 0) {
+        log_error("could not listen on socket: not a unix socket path (one with a '/') nor "
+                  "host:port (\":port\" for every IPv4 address, \"[::1]:port\" for IPv6; "
+                  "port 1-65535)",
+                  "socket=\"%s\"", spec);
+        return -1;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host[0] ? host : "0.0.0.0", port, &hints, &res);
+    if (rc != 0) {
+        log_error("could not listen on socket: cannot resolve its host",
+                  "socket=\"%s\" error=\"%s\"", spec, gai_strerror(rc));
+        return -1;
+    }
+    for (struct addrinfo *a = res; a; a = a->ai_next)
+        count++;
+    if (count != 1) {
+        log_error("could not listen on socket: its host has several addresses; name one",
+                  "socket=\"%s\" addresses=%d", spec, count);
+        goto out;
+    }
+    if (getnameinfo(res->ai_addr, res->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST))
+        lg_strlcpy(addr, host, sizeof(addr));
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        log_error("could not listen on socket", "socket=\"%s\" address=%s port=%s error=\"%s\"",
+                  spec, addr, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+out:
+    freeaddrinfo(res);
+    return fd;
+}
+
 /* The socket handed over by systemd, or -1. */
 static int inherited_socket(void)
 {
@@ -677,9 +769,8 @@ int server_run(const struct config *cfg)
         fd = listen_unix(cfg->socket, cfg->socket_mode);
         owned = 1;
     } else {
-        fd = FCGX_OpenSocket(cfg->socket, 1024);
-        if (fd < 0)
-            log_error("could not listen on socket", "socket=%s", cfg->socket);
+        fd = listen_tcp(cfg->socket);
+        owned = 1;
     }
     if (fd < 0)
         return 1;
