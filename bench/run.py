@@ -28,8 +28,9 @@ PostgreSQL runs with its durable defaults (fsync on).
    connections per worker; the rest as it ships): as it ships (16/4), and
    shaped as the floor is, one connection per working thread (2/2, 4/4,
    8/8), against the same connection counts. Each point is
-   --sweep-duration seconds after a 1 s warm-up. A figure's best is the
-   point with the most requests per second and no errors; the best of each
+   --sweep-duration seconds (a server's first after 1 s of warm-up: it may
+   have just started; the next follow it without a pause). A figure's best
+   is the point with the most requests per second and no errors; the best of each
    floor and of each product path is then measured again, --duration
    seconds after --warmup, F1 and poll alternately and F2 and submit
    alternately (--rounds times), and every ratio is the product's best over
@@ -324,7 +325,8 @@ class Bench:
         return "http://127.0.0.1:%d" % self.stack.port
 
     def script(self, kind):
-        return {"get": ["get"], "ids": ["ids", self.ids_file], "post": ["post", str(SESSIONS)]}[kind]
+        return {"get": ["get"], "ids": ["ids", self.ids_file],
+                "post": ["post", str(SESSIONS)]}[kind]
 
     def set_setting(self, setting):
         """The product with busy_threads/db_pool_size `setting` (the stack restarts,
@@ -402,12 +404,18 @@ def throughput(args):
         sw = dict((k, []) for k in ("f0", "f1", "f2", "poll", "submit"))
         out["sweep"] = sw
         out["sweep_duration"] = args.sweep_duration
-        say("throughput: sweep, %d + %d s per point: floors x threads %s x wrk -c %s"
-            % (1, args.sweep_duration, args.floor_threads, args.connections))
+        say("throughput: sweep, %d s per point (after 1 s of warm-up on a server's first): "
+            "floors x threads %s x wrk -c %s"
+            % (args.sweep_duration, args.floor_threads, args.connections))
+
+        def warm(c):
+            """Seconds of warm-up: 1 for a server's first point (it may have just
+            started), none for the next ones, which follow it without a pause."""
+            return 1 if c == args.connections[0] else 0
         for t in args.floor_threads:
             for key, _, kind in FLOOR_PATHS:
                 for c in args.connections:
-                    res = b.measure_floor(key, kind, t, c, warmup=1,
+                    res = b.measure_floor(key, kind, t, c, warmup=warm(c),
                                           duration=args.sweep_duration)
                     sw[key].append(sweep_point(res, threads=t, connections=c))
         # The running setting (as shipped) first, then the others.
@@ -417,7 +425,7 @@ def throughput(args):
         for setting in settings:
             for key, path, kind, _ in PRODUCT_PATHS:
                 for c in args.connections:
-                    res = b.measure_product(key, path, kind, setting, c, warmup=1,
+                    res = b.measure_product(key, path, kind, setting, c, warmup=warm(c),
                                             duration=args.sweep_duration)
                     sw[key].append(sweep_point(res, setting=setting, connections=c))
         best = dict((k, best_point(v)) for k, v in sw.items())
@@ -879,8 +887,8 @@ def build_rows(res):
 def print_sweep(tp):
     """The sweep grids: req/s of each point, the best marked with *."""
     sw, best = tp["sweep"], tp["best_config"]
-    print("sweep (req/s; 1 s warm-up + %d s a point; * the best, measured again for the table; "
-          "e: wrk errors):" % tp["sweep_duration"])
+    print("sweep (req/s; %d s a point, after 1 s of warm-up on a server's first; * the best, "
+          "measured again for the table; e: wrk errors):" % tp["sweep_duration"])
     for key, axis, label in (("f0", "threads", "F0"), ("f1", "threads", "F1"),
                              ("f2", "threads", "F2"), ("poll", "setting", "poll"),
                              ("submit", "setting", "submit")):
