@@ -108,33 +108,46 @@ def _serve_stub(rate_limits):
 
 # ---------------------------------------------------------------- floors
 
-FLOOR_LOCATION = """location = /floor/%(mode)s {
+FLOOR_LOCATION = """location = /floor/%(name)s {
     fastcgi_pass unix:%(sock)s;
     include %(root)s/nginx/loopgate-fastcgi.conf;
 }
 """
 
 
-class Floors:
-    """bench/floor.c in the given modes, each its own master + 2 workers behind the stack's nginx."""
+class Floor:
+    """One bench/floor.c server: its name (nginx serves it at /floor/NAME), mode,
+    request threads per worker and worker processes."""
 
-    def __init__(self, binary, stack, threads, modes, db=None):
+    def __init__(self, name, mode, threads, workers=2, db=None):
+        self.name, self.mode, self.threads, self.workers, self.db = name, mode, threads, workers, db
+        self.proc = None
+
+    def describe(self):
+        return "%d workers x %d threads" % (self.workers, self.threads)
+
+
+class Floors:
+    """bench/floor.c servers (Floor), each its own master + workers behind the
+    stack's nginx. A floor can be restarted with another number of threads
+    (set_threads): nginx keeps pointing at the same socket."""
+
+    def __init__(self, binary, stack, floors):
         self.binary = os.path.abspath(binary)
         self.stack = stack
-        self.db = db
-        self.threads = threads
         self.dir = os.path.join(stack.var, "floor")
-        self.procs = {}
-        self.MODES = tuple(modes)
+        self.floors = dict((f.name, f) for f in floors)
 
-    @property
-    def db_uri(self):
-        """The floors' database: the stack's, or another database of its cluster."""
+    def __getitem__(self, name):
+        return self.floors[name]
+
+    def db_uri(self, floor):
+        """A floor's database: the stack's, or another database of its cluster."""
         uri = self.stack.db_uri
-        return uri.replace("dbname=loopgate", "dbname=%s" % self.db) if self.db else uri
+        return uri.replace("dbname=loopgate", "dbname=%s" % floor.db) if floor.db else uri
 
-    def sock(self, mode):
-        return os.path.join(self.dir, "%s.sock" % mode)
+    def sock(self, name):
+        return os.path.join(self.dir, "%s.sock" % name)
 
     def write_nginx_conf(self):
         """Before stack.start(): nginx includes <var>/nginx/extra/*.conf in its server block."""
@@ -142,39 +155,53 @@ class Floors:
         extra = os.path.join(self.stack.var, "nginx", "extra")
         os.makedirs(extra, exist_ok=True)
         with open(os.path.join(extra, "floor.conf"), "w") as f:
-            for m in self.MODES:
-                f.write(FLOOR_LOCATION % {"mode": m, "sock": self.sock(m), "root": ROOT})
+            for name in self.floors:
+                f.write(FLOOR_LOCATION % {"name": name, "sock": self.sock(name), "root": ROOT})
 
-    def start(self):
-        for m in self.MODES:
-            log = open(os.path.join(self.stack.var, "log", "floor-%s.log" % m), "ab")
-            self.procs[m] = subprocess.Popen(
-                [self.binary, "--socket", self.sock(m), "--mode", m, "--threads",
-                 str(self.threads), "--workers", "2", "--db", self.db_uri],
+    def start(self, names=None):
+        names = list(names or self.floors)
+        for name in names:
+            fl = self.floors[name]
+            log = open(os.path.join(self.stack.var, "log", "floor-%s.log" % name), "ab")
+            fl.proc = subprocess.Popen(
+                [self.binary, "--socket", self.sock(name), "--mode", fl.mode, "--threads",
+                 str(fl.threads), "--workers", str(fl.workers), "--db", self.db_uri(fl)],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL)
             log.close()
-        for m in self.MODES:
-            lg.wait_for(lambda: os.path.exists(self.sock(m)), 10, "floor %s socket" % m)
+        for name in names:
+            lg.wait_for(lambda: os.path.exists(self.sock(name)), 10, "floor %s socket" % name)
 
-    def worker_pids(self, mode):
-        """The worker processes of one mode's master."""
-        pid = self.procs[mode].pid
+    def set_threads(self, name, threads):
+        """Restart one floor with `threads` request threads per worker (if it has another count)."""
+        fl = self.floors[name]
+        if fl.threads == threads and fl.proc and fl.proc.poll() is None:
+            return
+        self.stop([name])
+        fl.threads = threads
+        self.start([name])
+
+    def worker_pids(self, name):
+        """The worker processes of one floor's master."""
+        pid = self.floors[name].proc.pid
         try:
             with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
                 return [int(x) for x in f.read().split()]
         except OSError:
             return []
 
-    def stop(self):
-        for p in self.procs.values():
+    def stop(self, names=None):
+        procs = [self.floors[n].proc for n in (names or self.floors) if self.floors[n].proc]
+        for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
+        for p in procs:
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
+        for n in (names or self.floors):
+            self.floors[n].proc = None
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--serve-stub"]:

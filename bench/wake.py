@@ -18,12 +18,19 @@ The Bot API stand-in runs without Nagle delays, in a process of its own
 (bench/benchlib.py StubProcess); the button presses are built there before
 the timing starts.
 
-With --floor, the wake floor (bench/floor.c in mode fw, 2 workers with the
-product's threads, behind the same nginx) gets N waiters of its own
-(GET /floor/fw?wait=K), and right after each product decision the same
-client POSTs /floor/fw?decide=K and times it the same way: the least that
-nginx, FastCGI and a PostgreSQL notification take on this machine at that
-moment. Its waiters are not released afterwards.
+With --floor, the wake floor (bench/floor.c in mode fw, behind the same
+nginx) is measured at its best: it runs in each configuration of
+--floor-workers (default 1 and 2 worker processes, each with threads enough
+for all its waiters), each a server of its own with a database of its own
+and N waiters of its own (GET /floor/fwW?wait=K). Right after each product
+decision the same client POSTs /floor/fwW?decide=K to each of them in turn
+and times it the same way: the least that nginx, FastCGI and a PostgreSQL
+notification take on this machine at that moment. FW is the configuration
+with the lowest p50; every configuration's figures are in the JSON
+("floors"). The floors' waiters are not released afterwards. The product
+runs as it ships (2 workers): its wake path has no knob that trades
+anything for latency, and the floor's 1-worker configuration has no
+counterpart the product would keep (one worker is one crash from no service).
 
 Sizing, so that the stack itself is not what fails:
 - threads: each waiting poll holds a request thread, and a worker keeps
@@ -67,9 +74,9 @@ import lg  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 # PostgreSQL signals every listening session of a database at each commit
-# that notifies, whatever it listens to: the wake floor has a database of
-# its own in the same cluster, so that neither wakes the other's listeners.
-FLOOR_DB = "bench_floor"
+# that notifies, whatever it listens to: each wake floor has a database of
+# its own in the same cluster, so that none wakes another's listeners.
+FLOOR_DB = "bench_fw%d"  # by worker count
 RAMP = 500  # agents that start their long-poll together
 T0 = time.monotonic()
 
@@ -245,11 +252,13 @@ async def run(args, stack, tg, requests, ports, base_fds, floor):
     conns, futs, tasks = await open_agents(
         ["/hitl/poll?request_id=%s&wait=120" % r["id"] for r in requests], ports, pids, base_fds)
     answers = dict((r["id"], f) for r, f in zip(requests, futs))
-    if floor:
-        say("%d floor agents connecting: GET /floor/fw?wait=ID" % n)
-        fconns, ffuts, ftasks = await open_agents(
-            ["/floor/fw?wait=%d" % (i + 1) for i in range(n)], ports, floor.pids,
-            floor.base_fds)
+    fws = list(floor.floors.values()) if floor else []
+    for fl in fws:
+        say("%d floor agents connecting: GET /floor/%s?wait=ID" % (n, fl.name))
+        fl.conns, fl.futs, fl.tasks = await open_agents(
+            ["/floor/%s?wait=%d" % (fl.name, i + 1) for i in range(n)], ports, fl.pids,
+            fl.base_fds)
+        fl.lat = []
     await asyncio.sleep(2 + n / 5000)
     per_worker = [max(0, fd_count(p) - base_fds.get(p, 0)) for p in pids]
     early = {rid: f.result() for rid, f in answers.items() if f.done()}
@@ -259,16 +268,15 @@ async def run(args, stack, tg, requests, ports, base_fds, floor):
     rss = rss_kib(pids)
     say("%d waiting (per worker %s), %d answered early, worker RSS %.1f MiB"
         % (waiting, per_worker, len(early), rss / 1024))
-    if floor:
-        floor_early = sum(1 for f in ffuts if f.done())
-        say("floor: %d waiting, %d answered early" % (n - floor_early, floor_early))
+    for fl in fws:
+        floor_early = sum(1 for f in fl.futs if f.done())
+        say("floor %s: %d waiting, %d answered early" % (fl.name, n - floor_early, floor_early))
         for i in range(floor_early):
-            failed["floor-early-%d" % i] = "floor poll answered before any decision"
+            failed["floor-%s-early-%d" % (fl.name, i)] = "floor poll answered before any decision"
 
     hook_r, hook_w = await asyncio.open_connection("127.0.0.1", stack.port)
     lat = []
     hook_lat = []  # until the webhook POST itself was answered (the decision committed)
-    floor_lat = []
     decided = requests[: args.decisions]
     # The collector would pause this process mid-measurement (1,000s of objects).
     gc.disable()
@@ -288,24 +296,25 @@ async def run(args, stack, tg, requests, ports, base_fds, floor):
         else:
             lat.append((t1 - t0) * 1000)
             hook_lat.append((t_hook - t0) * 1000)
-        if floor:
-            # The same decision on the wake floor, right after: the same moment of the machine.
-            k = len(floor_lat) + 1
+        for fl in fws:
+            # The same decision on each wake floor, right after: the same moment of the machine.
+            k = len(fl.lat) + 1
             t0 = time.perf_counter()
-            status, _ = await http_request(hook_r, hook_w, "POST", "/floor/fw?decide=%d" % k)
-            t1, pstatus, poll = await asyncio.wait_for(ffuts[k - 1], 30)
+            status, _ = await http_request(hook_r, hook_w, "POST",
+                                           "/floor/%s?decide=%d" % (fl.name, k))
+            t1, pstatus, poll = await asyncio.wait_for(fl.futs[k - 1], 30)
             if status != 200 or pstatus != 200 or poll.get("status") != "completed":
-                failed["floor-%d" % k] = "floor: decide %d, wait %s" % (status,
-                                                                       describe(pstatus, poll))
-            floor_lat.append((t1 - t0) * 1000)
+                failed["floor-%s-%d" % (fl.name, k)] = "floor: decide %d, wait %s" % (
+                    status, describe(pstatus, poll))
+            fl.lat.append((t1 - t0) * 1000)
     gc.enable()
     hook_w.close()
-    if floor:
+    for fl in fws:
         # The floor's other waiters are not released: its figure is the decisions above.
-        for t in ftasks:
+        for t in fl.tasks:
             t.cancel()
-        await asyncio.gather(*ftasks, return_exceptions=True)
-        for _, w in fconns:
+        await asyncio.gather(*fl.tasks, return_exceptions=True)
+        for _, w in fl.conns:
             w.close()
     say("%d decisions timed; releasing the other %d polls at once"
         % (len(decided), n - len(decided)))
@@ -335,7 +344,17 @@ async def run(args, stack, tg, requests, ports, base_fds, floor):
     say("all %d released polls answered %.1f s after the release" % (len(rest), time.monotonic() - t_rel))
     for _, w in conns:
         w.close()
-    return lat, hook_lat, floor_lat, failed, waiting, woken, rss, per_worker
+    return lat, hook_lat, failed, waiting, woken, rss, per_worker
+
+
+def percentiles(lat):
+    """p50 / p99 / max of latencies in ms (None when there are none)."""
+    lat = sorted(lat)
+    if not lat:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    return {"p50_ms": round(statistics.median(lat), 3),
+            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3),
+            "max_ms": round(lat[-1], 3)}
 
 
 def main():
@@ -348,6 +367,8 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "build/loopgate"))
     ap.add_argument("--floor", default="",
                     help="bench/floor binary: also time each decision on the wake floor (fw)")
+    ap.add_argument("--floor-workers", default="1,2",
+                    help="worker processes of the wake floor's configurations (comma list)")
     ap.add_argument("--json", action="store_true", help="print one JSON line of results")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -359,7 +380,8 @@ def main():
     need = math.ceil(args.agents * args.share) + 32
     threads = args.threads or min(16384, math.ceil(need * 16 / 15) + 2)
     # nginx: two descriptors per waiting agent (and floor agent) plus its own few.
-    n_nginx = max(1, math.ceil((2 * args.agents * (2 if args.floor else 1) + 200) / hard))
+    floor_workers = [int(x) for x in args.floor_workers.split(",") if x] if args.floor else []
+    n_nginx = max(1, math.ceil((2 * args.agents * (1 + len(floor_workers)) + 200) / hard))
 
     tg = benchlib.StubProcess(rate_limits=False)
     stack = lg.Stack(args.bin, env={
@@ -377,20 +399,24 @@ def main():
     extra = []
     floor = None
     if args.floor:
-        # The same threads per worker as the product: it must hold the same waiters.
-        floor = benchlib.Floors(args.floor, stack, threads, ("fw",), db=FLOOR_DB)
+        # Threads enough for its share of the waiters, sized as the product's are.
+        floor = benchlib.Floors(args.floor, stack, [
+            benchlib.Floor("fw%d" % w, "fw", threads if w > 1 else args.agents + 64, w,
+                           db=FLOOR_DB % w) for w in floor_workers])
         floor.write_nginx_conf()
     try:
         say("starting the stack: %d agents, %d threads per worker, %d nginx"
             % (args.agents, threads, n_nginx))
         stack.start()
         if floor:
-            stack.sql("CREATE DATABASE %s" % FLOOR_DB)
+            for fl in floor.floors.values():
+                stack.sql("CREATE DATABASE %s" % fl.db)
             floor.start()
-            stack.sql("INSERT INTO bench_wake (id) SELECT g FROM generate_series(1, %d) g"
-                      % args.agents, db=FLOOR_DB)
-            floor.pids = floor.worker_pids("fw")
-            floor.base_fds = {p: fd_count(p) for p in floor.pids}
+            for fl in floor.floors.values():
+                stack.sql("INSERT INTO bench_wake (id) SELECT g FROM generate_series(1, %d) g"
+                          % args.agents, db=fl.db)
+                fl.pids = floor.worker_pids(fl.name)
+                fl.base_fds = {p: fd_count(p) for p in fl.pids}
         extra = [ExtraNginx(stack, k + 2).start() for k in range(n_nginx - 1)]
         ports = [stack.port] + [x.port for x in extra]
         chats = [7_100_000_000 + i for i in range(50)]
@@ -417,7 +443,7 @@ def main():
         pids = stack.worker_pids()
         base_rss = rss_kib(pids)
         base_fds = {p: fd_count(p) for p in pids}
-        lat, hook_lat, floor_lat, failed, waiting, woken, rss, per_worker = asyncio.run(
+        lat, hook_lat, failed, waiting, woken, rss, per_worker = asyncio.run(
             run(args, stack, tg, reqs, ports, base_fds, floor))
     finally:
         if floor:
@@ -432,19 +458,26 @@ def main():
     reasons = collections.Counter(failed.values())
     lat.sort()
     hook_lat.sort()
-    floor_lat.sort()
+    floors = {}  # the wake floor's configurations, by name
+    for fl in (floor.floors.values() if floor else ()):
+        errs = [v for k, v in floor_failed.items() if k.startswith("floor-%s-" % fl.name)]
+        floors[fl.name] = dict(percentiles(getattr(fl, "lat", [])), workers=fl.workers,
+                               threads=fl.threads, errors=len(errs),
+                               error_reasons=dict(collections.Counter(errs).most_common(3)))
+    # FW: the configuration with the lowest p50 among those without errors (any, if none is).
+    usable = [k for k, f in floors.items() if f["p50_ms"] is not None and not f["errors"]] \
+        or [k for k, f in floors.items() if f["p50_ms"] is not None]
+    best = min(usable, key=lambda k: floors[k]["p50_ms"]) if usable else None
+    fw = floors.get(best, {})
     res = {"agents": args.agents, "waiting": waiting, "woken": woken,
            "decisions": len(lat), "errors": len(failed),
-           "p50_ms": round(statistics.median(lat), 3) if lat else None,
-           "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 3) if lat else None,
-           "max_ms": round(lat[-1], 3) if lat else None,
-           "webhook_p50_ms": round(statistics.median(hook_lat), 3) if hook_lat else None,
-           "floor_p50_ms": round(statistics.median(floor_lat), 3) if floor_lat else None,
-           "floor_p99_ms": (round(floor_lat[min(len(floor_lat) - 1, int(len(floor_lat) * 0.99))], 3)
-                            if floor_lat else None),
-           "floor_max_ms": round(floor_lat[-1], 3) if floor_lat else None,
-           "floor_errors": len(floor_failed),
-           "floor_error_reasons": dict(collections.Counter(floor_failed.values()).most_common(3)),
+           "p50_ms": percentiles(lat)["p50_ms"], "p99_ms": percentiles(lat)["p99_ms"],
+           "max_ms": percentiles(lat)["max_ms"],
+           "webhook_p50_ms": percentiles(hook_lat)["p50_ms"],
+           "floor_name": best, "floor_workers": fw.get("workers"),
+           "floor_p50_ms": fw.get("p50_ms"), "floor_p99_ms": fw.get("p99_ms"),
+           "floor_max_ms": fw.get("max_ms"), "floor_errors": fw.get("errors", 0),
+           "floor_error_reasons": fw.get("error_reasons", {}), "floors": floors,
            "worker_rss_mib": round(rss / 1024, 1),
            "rss_per_waiter_kib": round((rss - base_rss) / max(1, waiting), 1),
            "worker_rss_idle_mib": round(base_rss / 1024, 1),
@@ -458,11 +491,13 @@ def main():
         if lat:
             print("  p50 %.2f ms   p99 %.2f ms   max %.2f ms   (%d decisions, %d errors)"
                   % (res["p50_ms"], res["p99_ms"], res["max_ms"], len(lat), len(failed)))
-        if floor_lat:
-            print("  wake floor (bench/floor.c fw, the same decisions interleaved): p50 %.2f ms"
-                  "   p99 %.2f ms   max %.2f ms   (%d errors)"
-                  % (res["floor_p50_ms"], res["floor_p99_ms"], res["floor_max_ms"],
-                     len(floor_failed)))
+        for name, f in floors.items():
+            if f["p50_ms"] is None:
+                continue
+            print("  wake floor %s (bench/floor.c fw, %d workers, the same decisions interleaved):"
+                  " p50 %.2f ms   p99 %.2f ms   max %.2f ms   (%d errors)%s"
+                  % (name, f["workers"], f["p50_ms"], f["p99_ms"], f["max_ms"], f["errors"],
+                     "   <- FW, the best" if name == best else ""))
         print("  worker RSS %.1f MiB with everyone waiting (%.1f KiB per waiter)"
               % (res["worker_rss_mib"], res["rss_per_waiter_kib"]))
         for why, k in reasons.most_common(5):

@@ -158,6 +158,45 @@ static void val_add(struct field *f, const char *s, size_t n)
     f->val[f->vlen] = '\0';
 }
 
+/* Append 0..999 in decimal at out; how many characters. */
+static size_t put_small(char *out, int v)
+{
+    size_t n = 0;
+
+    if (v >= 100)
+        out[n++] = (char)('0' + v / 100);
+    if (v >= 10)
+        out[n++] = (char)('0' + v / 10 % 10);
+    out[n++] = (char)('0' + v % 10);
+    return n;
+}
+
+/*
+ * spec = "%" flags [width] ["." prec] length conversion, NUL-terminated, for
+ * snprintf. It always fits its 48 bytes: flags are at most 7, width and prec
+ * at most 100 (-1: none), the length modifier at most 2 characters. Built by
+ * hand: one snprintf per logged number rather than three.
+ */
+static void spec_build(char spec[48], const char *flags, int width, int prec, const char *lstart,
+                       const char *conv)
+{
+    size_t n = 0, fl = strlen(flags), ll = (size_t)(conv - lstart);
+
+    spec[n++] = '%';
+    memcpy(spec + n, flags, fl);
+    n += fl;
+    if (width >= 0)
+        n += put_small(spec + n, width);
+    if (prec >= 0) {
+        spec[n++] = '.';
+        n += put_small(spec + n, prec);
+    }
+    memcpy(spec + n, lstart, ll);
+    n += ll;
+    spec[n++] = *conv;
+    spec[n] = '\0';
+}
+
 /*
  * Do the conversion at *fmt (just past '%') into f, advancing *fmt; false
  * when it is one this module does not know (then nothing more of the
@@ -224,18 +263,9 @@ static bool convert(const char **fmt, va_list *ap, struct field *f)
         lm = L_BIGL, p++;
     if (!*p)
         return false;
-    /* The conversion again, with any '*' replaced by its number. */
-    {
-        char w[16] = "", pr[16] = "";
-
-        if (width >= 0)
-            snprintf(w, sizeof(w), "%d", width);
-        if (prec >= 0)
-            snprintf(pr, sizeof(pr), ".%d", prec > 100 ? 100 : prec);
-        if ((size_t)snprintf(spec, sizeof(spec), "%%%s%s%s%.*s%c", flags, w, pr, (int)(p - lstart),
-                             lstart, *p) >= sizeof(spec))
-            return false;
-    }
+    /* The conversion again, with any '*' replaced by its number (%s copies instead). */
+    if (*p != 's')
+        spec_build(spec, flags, width, prec > 100 ? 100 : prec, lstart, p);
     f->convs++;
     switch (*p) {
     case 's': {
