@@ -191,6 +191,10 @@ def test_read_only_server_connections_dropped(s):
     s.sql("ALTER SYSTEM SET default_transaction_read_only = on")
     s.sql("SELECT pg_reload_conf()")
     try:
+        # each backend applies the reload when its signal arrives: wait for the first refusal
+        wait_for(lambda: s.post("/hitl/request", {"session_id": "ro", "client_id": "agent",
+                                                  "message": "while read-only"}).status == 503,
+                 10, "a write refused by the read-only server")
         for _ in range(8):
             r = s.post("/hitl/request", {"session_id": "ro", "client_id": "agent",
                                          "message": "while read-only"})

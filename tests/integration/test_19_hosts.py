@@ -126,7 +126,7 @@ class Load:
         self.lock = threading.Lock()
         self.answered = {}       # idempotency key -> request id (2xx)
         self.failed_tries = []   # (time, status) of submits that were not 2xx
-        self.served_by = []      # (time, Host or None, X-Request-Id) of every 2xx
+        self.served_by = []      # (time sent, Host or None, X-Request-Id) of every 2xx
         self.agents = agents     # request ids
         self.results = {}        # request id -> final poll answer
         self.agent_retries = {}  # request id -> failed polls the agent saw
@@ -137,14 +137,17 @@ class Load:
                          for rid in agents]
 
     def _req(self, method, path, body=None, headers=None, timeout=90):
+        sent = time.monotonic()
         try:
-            return self.c.request(method, path, json_body=body, headers=headers, timeout=timeout)
+            r = self.c.request(method, path, json_body=body, headers=headers, timeout=timeout)
         except (OSError, http.client.HTTPException):
             return None
+        r.sent = sent   # an answer read after A died may have left A before it died
+        return r
 
     def _note(self, r):
         with self.lock:
-            self.served_by.append((time.monotonic(), self.c.which(r), r.header("X-Request-Id")))
+            self.served_by.append((r.sent, self.c.which(r), r.header("X-Request-Id")))
 
     def _submitter(self, j):
         n = 0
