@@ -564,3 +564,25 @@ def test_every_command_of_operations_md(s):
             except Exception as e:  # noqa: BLE001 - clean up the rest
                 print("    cleanup: %s" % e)
         shutil.rmtree(c.root, ignore_errors=True)
+
+
+def test_restart_keys_as_the_binary_names_them(s):
+    """The doc's list of keys that need a restart is the one `loopgate serve
+    --help` marks "(restart to change)": a key added to one shows in the other."""
+    r = subprocess.run([s.binary, "serve", "--help"], capture_output=True, text=True, timeout=30)
+    marked, key = set(), None
+    for line in (r.stdout + r.stderr).splitlines():
+        m = re.match(r"^  ([a-z_]+) +[A-Z_]+", line)
+        if m:
+            key = m.group(1)
+        elif key and line.startswith("      ") and line.rstrip().endswith("(restart to change)"):
+            marked.add(key)
+        else:
+            key = None
+    with open(DOC) as f:
+        text = f.read()
+    m = re.search(r"\*\*Keys that need a restart\*\*.*?They are(.*?)\(`loopgate serve", text, re.S)
+    ok(m, "OPERATIONS.md has no list of the keys that need a restart")
+    listed = set(re.findall(r"`([a-z_]+)`", m.group(1)))
+    ok(len(marked) > 10, "serve --help marked only %r" % sorted(marked))
+    eq(sorted(listed), sorted(marked), "OPERATIONS.md's keys that need a restart")
