@@ -153,7 +153,8 @@ def test_typed_answers_vote(s):
              "already voted")
     eq(poll(s, rid)["status"], "pending")
     s.tg.reply_and_deliver(c, m, "yes", user_id=BOB, first_name="Bob")
-    p = poll(s, rid)
+    p = wait_for(lambda: (lambda p: p if p["status"] != "pending" else None)(poll(s, rid)), 10,
+                 "the second typed vote deciding")
     eq((p["status"], p["approved"], p["approvals"]), ("completed", True, 2))
 
 
