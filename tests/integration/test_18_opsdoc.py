@@ -74,7 +74,7 @@ class Ctx:
         os.chmod(self.root, 0o755)
         self.destdir = os.path.join(self.root, "destdir")
         self.work = os.path.join(self.root, "work")        # the operator's directory
-        self.pglib = os.path.join(self.root, "pglib")      # /var/lib/postgresql/16
+        self.pglib = os.path.join(self.root, "pglib")      # /var/lib/postgresql/15
         self.bin = os.path.join(self.root, "bin")          # `loopgate` on PATH
         for d in (self.work, self.pglib, self.bin):
             os.makedirs(d)
@@ -103,7 +103,7 @@ class Ctx:
 
     def env(self, **over):
         e = self.s.env(**over)
-        e["PATH"] = "%s:%s:%s" % (self.bin, PGBIN, e.get("PATH", "/usr/bin:/bin"))
+        e["PATH"] = "%s:%s" % (self.bin, e.get("PATH", "/usr/bin:/bin"))
         return e
 
     def sh(self, cmd, cwd=None, env=None, timeout=120):
@@ -136,13 +136,13 @@ def placeholders(c):
 def paths(c):
     d = c.destdir
     return [("/etc/loopgate", d + "/etc/loopgate"), ("/etc/nginx", d + "/etc/nginx"),
-            ("/var/lib/postgresql/16", c.pglib),
+            ("/var/lib/postgresql/15", c.pglib), ("/usr/lib/postgresql/15/bin", PGBIN),
             ("--resolve hitl.example.com:443:127.0.0.1 https://hitl.example.com/",
              "http://127.0.0.1:%d/" % c.s.port)]
 
 
-NO_FSYNC = [(r"^runuser -u postgres -- initdb ", " -D ", " --no-sync -D "),
-            (r"^runuser -u postgres -- pg_ctl .* start$", " -o '", " -o '-c fsync=off ")]
+NO_FSYNC = [(r"^runuser -u postgres -- \S*/initdb ", " -D ", " --no-sync -D "),
+            (r"^runuser -u postgres -- \S*/pg_ctl .* start$", " -o '", " -o '-c fsync=off ")]
 
 
 # ------------------------------------------------------------ unmarked lines
@@ -281,7 +281,7 @@ def _initdb_after(c, r):
 
 def _pgctl_after(c, r):
     def stop(c=c):
-        c.sh("runuser -u postgres -- pg_ctl -D %s/restore -m fast -w stop" % c.pglib)
+        c.sh("runuser -u postgres -- %s/pg_ctl -D %s/restore -m fast -w stop" % (PGBIN, c.pglib))
     c.cleanups.append(stop)
     eq(c.psql("localhost", c.restore_port, "postgres", "SELECT 1"), "1")
 
@@ -363,8 +363,8 @@ STEPS = [
     (r"^loopgate migrate --status$", None, _status_after),
     (r"^loopgate migrate$", None, _migrate_after),
     (r"^pg_dump ", _dump_before, _dump_after),
-    (r"^runuser -u postgres -- initdb ", None, _initdb_after),
-    (r"^runuser -u postgres -- pg_ctl .* start$", None, _pgctl_after),
+    (r"^runuser -u postgres -- \S*/initdb ", None, _initdb_after),
+    (r"^runuser -u postgres -- \S*/pg_ctl .* start$", None, _pgctl_after),
     (r"^psql .*CREATE DATABASE", None, None),
     (r"^pg_restore ", None, _restore_after),
     (r"^DB_URI=.* loopgate migrate --status$", None, _status_after),
@@ -495,6 +495,13 @@ HOST = {
         ("createuser of a role of the test's own in the stack's cluster", _role),
     "runuser -u postgres -- createdb -O loopgate loopgate":
         ("createdb owned by that role, and `loopgate migrate` as it", _db),
+    "printf 'loopgate root loopgate\\nloopgate loopgate loopgate\\n' >> /etc/postgresql/15/main/pg_ident.conf":
+        ("not run: the test's clusters trust local connections; the map lets root's shell in as"
+         " loopgate under Debian's peer authentication", None),
+    "sed -i '/^local *all *all /i local loopgate loopgate peer map=loopgate' /etc/postgresql/15/main/pg_hba.conf":
+        ("not run: as the pg_ident.conf line before it", None),
+    "systemctl reload postgresql":
+        ("not run: systemd and the system's PostgreSQL", None),
     "nginx -t && systemctl reload nginx":
         ("not run: the site needs its certificate and the host's nginx; tests/configs.sh runs"
          " nginx -t on the shipped site, and the stack runs an nginx of its own", None),
