@@ -13,6 +13,7 @@
 #   make TSAN=1 ... build with ThreadSanitizer (into build/tsan)
 #   make fuzz       run every libFuzzer harness of tests/fuzz for FUZZ_SECONDS (300) each
 #   make V=1 ...    show the commands
+#   make docker-build  the container image loopgate:latest (Dockerfile; docker or podman)
 #   make install    the binary, systemd units, nginx site, config, console and docs
 #                   (PREFIX=/usr/local, DESTDIR; see "install" below); make uninstall
 
@@ -290,6 +291,15 @@ uninstall:
 	    $(DESTDIR)$(nginxdir)/loopgate-errors.conf $(DESTDIR)$(nginxdir)/loopgate-fastcgi.conf
 	$(Q)rm -rf $(DESTDIR)$(datadir)/loopgate $(DESTDIR)$(docdir)
 	@echo "kept $(DESTDIR)$(sysconfdir)/loopgate/ and $(DESTDIR)$(nginxdir)/sites-available/loopgate.conf"
+
+# ---------------------------------------------------------------- container image
+# loopgate:latest (Dockerfile, compose.yaml): the package of `make deb` on
+# debian:bookworm-slim, built with docker, or podman where no docker daemon
+# runs (docker/build.sh). LOOPGATE_DEB=FILE uses a package already built.
+.PHONY: docker-build
+docker-build:
+	$(Q)if [ -z "$(LOOPGATE_DEB)" ]; then $(MAKE) --no-print-directory deb; fi
+	$(Q)docker/build.sh
 
 # ---------------------------------------------------------------- benchmarks
 # Each figure next to its floor, measured in one run (bench/run.py; under 10 minutes).
