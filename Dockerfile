@@ -62,7 +62,6 @@ RUN sed -i 's|^\( *listen \)127\.0\.0\.1:@PORT@;|\1@PORT@;|' /usr/share/loopgate
  && ln -s /usr/share/loopgate/www /usr/share/loopgate/stack/www \
  && mkdir -p /var/lib/loopgate /run/loopgate \
  && chown loopgate:loopgate /var/lib/loopgate /run/loopgate \
- && chgrp loopgate /etc/loopgate /etc/loopgate/loopgate.conf \
  && chmod 0750 /var/lib/loopgate \
  && chmod 0755 /usr/local/bin/loopgate-entrypoint /usr/local/bin/loopgate-healthcheck
 

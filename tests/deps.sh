@@ -19,6 +19,7 @@ PACKAGES=(
     python3 python3-requests      # integration tests (and the README's Python examples)
     nodejs:node npm:npm           # the README's Node examples, Telegram and MCP test peers
     chromium                      # the console's browser tests (driven by playwright-core)
+    podman runc                   # tests/pkg/test_image.sh: build and run the container image (docker/containers.conf)
 )
 
 # "package:command" entries are satisfied by the command alone (a Node.js

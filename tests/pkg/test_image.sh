@@ -31,6 +31,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
+# The package: the argument (tests/pkg/run.sh passes it), else $LOOPGATE_DEB,
+# else make docker-build runs make deb.
+if [[ -n ${1:-} ]]; then
+    LOOPGATE_DEB=$(realpath -- "$1")
+    export LOOPGATE_DEB
+fi
 NAME=${LOOPGATE_TEST_PREFIX:-lgimage}-$$
 
 say() { echo "test_image: $*" >&2; }
@@ -49,14 +55,25 @@ mkdir -p build
 WORK=$(mktemp -d "$ROOT/build/image-test.XXXXXX")
 SERVICE_PID=""
 PG_STARTED=""
+# LOOPGATE_IMAGE_STORE=DIR keeps the images (the base and the build's
+# layers) in DIR between runs, for working on the image; containers and
+# volumes go all the same.
+STORE=${LOOPGATE_IMAGE_STORE:-$WORK/store}
+mkdir -p "$STORE"
+STORE=$(cd "$STORE" && pwd)
 
-export CONTAINERS_CONF=$ROOT/docker/containers.conf
+# docker/containers.conf, with this run's state and file locks of its own:
+# podman's default shm locks are one set for every store on the host.
+export CONTAINERS_CONF=$WORK/containers.conf
+sed "s|^\[engine\]\$|[engine]\ntmp_dir = \"$WORK/run/libpod\"\nlock_type = \"file\"|" \
+    docker/containers.conf >"$CONTAINERS_CONF"
+grep -q '^lock_type = "file"' "$CONTAINERS_CONF" || die "docker/containers.conf has no [engine] table"
 export CONTAINERS_STORAGE_CONF=$WORK/storage.conf
 cat >"$CONTAINERS_STORAGE_CONF" <<EOF
 [storage]
 driver = "overlay"
-graphroot = "$WORK/storage"
-runroot = "$WORK/run"
+graphroot = "$STORE/storage"
+runroot = "$WORK/run/storage"
 EOF
 
 cleanup() {
@@ -74,8 +91,10 @@ cleanup() {
     fi
     podman rm -af -t 5 >/dev/null 2>&1
     podman volume rm -af >/dev/null 2>&1
-    podman rmi -af >/dev/null 2>&1
-    podman system reset -f >/dev/null 2>&1
+    if [[ -z ${LOOPGATE_IMAGE_STORE:-} ]]; then
+        podman rmi -af >/dev/null 2>&1
+        podman system reset -f >/dev/null 2>&1
+    fi
     [[ -n $PG_STARTED ]] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -m immediate -w stop >/dev/null 2>&1
     # Whatever overlay or shm mount is left under the store.
     findmnt -rn -o TARGET | grep -F "$WORK/" | sort -r | while read -r m; do umount -l "$m"; done
@@ -111,7 +130,7 @@ chmod 755 "$WORK"
 runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg" -U loopgate -A trust -E UTF8 --no-locale >"$WORK/initdb.log" 2>&1 ||
     die "initdb"
 pgport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -w -t 30 -l "$WORK/pg.log" \
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -w -t 30 -l "$WORK/pgrun/postgresql.log" \
     -o "-k $WORK/pgrun -c listen_addresses=127.0.0.1 -p $pgport" start >/dev/null || die "PostgreSQL did not start"
 PG_STARTED=1
 "$PGBIN/psql" -h 127.0.0.1 -p "$pgport" -U loopgate -d postgres -qc "CREATE DATABASE loopgate" >/dev/null
