@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # build.sh - build the image loopgate:latest (make docker-build).
 #
-# Stages the package as build/docker/loopgate.deb (the one file of build/
-# that .dockerignore lets into the context): $LOOPGATE_DEB when given, else
-# the newest loopgate_*.deb that `make deb` left under build/. Then builds
+# Stages the package $LOOPGATE_DEB (make docker-build: the one `make deb`
+# made) as build/docker/loopgate.deb, the one file of build/ that
+# .dockerignore lets into the context. Then builds
 # with docker when a docker daemon answers, else with podman (in the docker
 # image format: the OCI format has no HEALTHCHECK). LOOPGATE_ENGINE=docker
 # or podman chooses; LOOPGATE_IMAGE names the tag (loopgate:latest).
@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 image=${LOOPGATE_IMAGE:-loopgate:latest}
 
-deb=${LOOPGATE_DEB:-$(ls -t build/loopgate_*.deb build/*/loopgate_*.deb 2>/dev/null | head -n 1 || true)}
-[[ -n $deb && -f $deb ]] || { echo "docker/build.sh: no package to install; run make deb (or set LOOPGATE_DEB)" >&2; exit 1; }
+deb=${LOOPGATE_DEB:-}
+[[ -n $deb && -f $deb ]] || { echo "docker/build.sh: no package to install ($deb); make docker-build makes it (or set LOOPGATE_DEB)" >&2; exit 1; }
 mkdir -p build/docker
 cp -f "$deb" build/docker/loopgate.deb.tmp
 mv -f build/docker/loopgate.deb.tmp build/docker/loopgate.deb
