@@ -7,8 +7,9 @@
 #
 # The build context holds only what .dockerignore lets through: the package
 # that `make deb` built (staged by make docker-build as
-# build/docker/loopgate.deb), docker/ and the local stack's script and nginx
-# template. The image runs in one of two ways (docker/entrypoint.sh):
+# build/docker/loopgate.deb: a bare `docker build .` needs it there), the
+# scripts of docker/ and the local stack's script and nginx template. The
+# image runs in one of two ways (docker/entrypoint.sh):
 #
 #   without DB_URI  a self-contained stack, as `make run` has it: a private
 #                   PostgreSQL cluster in the volume /var/lib/loopgate, the

@@ -137,7 +137,8 @@ def seed_way(engine, image, name):
                      {"session_id": "img", "client_id": "img", "telegram_id": CHAT})
         expect(st == 200 and b.get("success"), "register: %d %r" % (st, b))
         st, b = http("POST", base + "/hitl/request",
-                     {"session_id": "img", "client_id": "img", "message": "Ship the image?"})
+                     {"session_id": "img", "client_id": "img", "message": "Ship the image?",
+                      "request_type": "confirmation"})
         expect(st == 200 and b.get("request_id"), "submit: %d %r" % (st, b))
         rid = b["request_id"]
         msg = stub.wait_for(lambda: [m for m in stub.sent_messages(CHAT) if "Ship the image?" in m.get("text", "")],
