@@ -57,7 +57,8 @@ run_nginx() {
     local var=${LOOPGATE_NGINX_VAR:-/tmp/loopgate-nginx} sock=${LOOPGATE_SOCKET:-/run/loopgate/loopgate.sock}
     local port=${SERVER_PORT:-8080} access=off upstream
     [[ $port =~ ^[0-9]{1,5}$ ]] || die "SERVER_PORT must be a port number"
-    [[ $sock =~ ^[A-Za-z0-9_./:\[\]-]+$ ]] || die "LOOPGATE_SOCKET must be a path or host:port"
+    local bad='[^][A-Za-z0-9_./:-]'
+    [[ -n $sock && ! $sock =~ $bad ]] || die "LOOPGATE_SOCKET must be a path or host:port"
     if [[ $sock == /* ]]; then upstream="unix:$sock"; else upstream=$sock; fi
     [[ -n ${LOOPGATE_ACCESS_LOG:-} ]] && access=/dev/stdout
     mkdir -p "$var/nginx/tmp" "$var/nginx/extra" "$var/run" "$var/log"

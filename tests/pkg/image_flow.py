@@ -91,9 +91,14 @@ def wait_healthy(name, timeout=180):
     """Run the image's HEALTHCHECK (podman has no systemd timer here to run it)
     until it passes; then the recorded state must be healthy."""
     t = time.monotonic()
-    wait_until("%s to be healthy" % name,
-               lambda: engine_run("podman", "healthcheck", "run", name, check=False).returncode == 0,
-               timeout, 1.0)
+
+    def passed():
+        running = engine_run("podman", "inspect", name, "--format", "{{.State.Running}}").stdout.strip()
+        if running != "true":
+            raise Fail("%s is not running: %s" % (name, engine_run("podman", "logs", "--tail", "5", name).stderr))
+        return engine_run("podman", "healthcheck", "run", name, check=False).returncode == 0
+
+    wait_until("%s to be healthy" % name, passed, timeout, 1.0)
     state = engine_run("podman", "inspect", name, "--format", "{{.State.Healthcheck.Status}}").stdout.strip()
     if state != "healthy":
         raise Fail("%s: health %r after a passing check" % (name, state))

@@ -57,7 +57,8 @@ SERVICE_PID=""
 PG_STARTED=""
 # LOOPGATE_IMAGE_STORE=DIR keeps the images (the base and the build's
 # layers) in DIR between runs, for working on the image; containers and
-# volumes go all the same.
+# volumes go all the same. podman keeps its state directories in the
+# store's database, so they live in the store too.
 STORE=${LOOPGATE_IMAGE_STORE:-$WORK/store}
 mkdir -p "$STORE"
 STORE=$(cd "$STORE" && pwd)
@@ -65,7 +66,7 @@ STORE=$(cd "$STORE" && pwd)
 # docker/containers.conf, with this run's state and file locks of its own:
 # podman's default shm locks are one set for every store on the host.
 export CONTAINERS_CONF=$WORK/containers.conf
-sed "s|^\[engine\]\$|[engine]\ntmp_dir = \"$WORK/run/libpod\"\nlock_type = \"file\"|" \
+sed "s|^\[engine\]\$|[engine]\ntmp_dir = \"$STORE/run/libpod\"\nlock_type = \"file\"|" \
     docker/containers.conf >"$CONTAINERS_CONF"
 grep -q '^lock_type = "file"' "$CONTAINERS_CONF" || die "docker/containers.conf has no [engine] table"
 export CONTAINERS_STORAGE_CONF=$WORK/storage.conf
@@ -73,7 +74,7 @@ cat >"$CONTAINERS_STORAGE_CONF" <<EOF
 [storage]
 driver = "overlay"
 graphroot = "$STORE/storage"
-runroot = "$WORK/run/storage"
+runroot = "$STORE/run/storage"
 EOF
 
 cleanup() {
@@ -91,10 +92,22 @@ cleanup() {
     fi
     podman rm -af -t 5 >/dev/null 2>&1
     podman volume rm -af >/dev/null 2>&1
+    # A container podman lost track of is still runc's: ended by its id.
+    runc list -f json 2>/dev/null | python3 -c '
+import json, sys
+for c in json.load(sys.stdin) or []:
+    if c["bundle"].startswith(sys.argv[1]):
+        print(c["id"])' "$STORE/" | while read -r id; do
+        say "container $id outlived podman rm; ending it"
+        runc kill "$id" KILL; sleep 1; runc delete -f "$id"
+    done
     if [[ -z ${LOOPGATE_IMAGE_STORE:-} ]]; then
         podman rmi -af >/dev/null 2>&1
         podman system reset -f >/dev/null 2>&1
     fi
+    # conmon runs `podman container cleanup` once a container is gone, which
+    # writes under this run's state: let those finish before removing it.
+    for _ in $(seq 100); do pgrep -f "$WORK/" >/dev/null || break; sleep 0.1; done
     [[ -n $PG_STARTED ]] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -m immediate -w stop >/dev/null 2>&1
     # Whatever overlay or shm mount is left under the store.
     findmnt -rn -o TARGET | grep -F "$WORK/" | sort -r | while read -r m; do umount -l "$m"; done
