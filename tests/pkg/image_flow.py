@@ -60,7 +60,7 @@ def engine_run(engine, *args, check=True, timeout=120):
 
 
 def http(method, url, body=None, headers=None, timeout=40):
-    """(status, parsed JSON or None)."""
+    """(status, parsed JSON or None); status 0 when nothing answered."""
     data = json.dumps(body).encode() if body is not None else None
     h = {"Content-Type": "application/json"} if body is not None else {}
     h.update(headers or {})
@@ -70,6 +70,8 @@ def http(method, url, body=None, headers=None, timeout=40):
             status, raw = r.status, r.read()
     except urllib.error.HTTPError as e:
         status, raw = e.code, e.read()
+    except (urllib.error.URLError, OSError):
+        return 0, None
     try:
         return status, json.loads(raw)
     except ValueError:
