@@ -42,7 +42,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 mkdir -p build
 work=$(mktemp -d "$PWD/build/pkgtest.XXXXXX")
 root=$work/root
-pgdata=$work/pg
+pgdata=$(mktemp -d /tmp/loopgate-pkgtest-pg.XXXXXX)   # the user postgres must reach it
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 serve_pid=
 
@@ -58,13 +58,13 @@ cleanup() {
     [[ -s $root/run/nginx.pid ]] && kill -QUIT "$(cat "$root/run/nginx.pid")" 2>/dev/null
     # Whatever else still runs inside this root (a worker, an nginx worker)
     # was started by this test.
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
+    for i in 1 2 3 4 5 6 7 8 9 10; do
         pids=()
         for p in /proc/[0-9]*; do
             [[ $(readlink "$p/root" 2>/dev/null) == "$root" ]] && pids+=("${p#/proc/}")
         done
         [[ ${#pids[@]} -eq 0 ]] && break
-        [[ $_ -ge 5 ]] && kill -KILL "${pids[@]}" 2>/dev/null
+        [[ $i -ge 5 ]] && kill -KILL "${pids[@]}" 2>/dev/null
         sleep 0.5
     done
     [[ -f $pgdata/postmaster.pid ]] && runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1
@@ -72,9 +72,11 @@ cleanup() {
         mountpoint -q "$m" && umount -l "$m"
     done
     if [[ ${LOOPGATE_KEEP_ROOT:-0} == 1 ]]; then
-        echo "test_deb: kept $work" >&2
+        echo "test_deb: kept $work and $pgdata" >&2
+    elif ! findmnt -rn -o TARGET | grep -qF "$root/"; then
+        rm -rf --one-file-system "$work" "$pgdata"
     else
-        rm -rf "$work"
+        echo "test_deb: $root still has mounts; left in place" >&2
     fi
     exit $rc
 }
@@ -93,7 +95,17 @@ tar=$(tests/pkg/bookworm-root.sh)
 mkdir -p "$root"
 tar -C "$root" -xf "$tar"
 mount -t proc proc "$root/proc"
-mount --bind /dev "$root/dev"
+# A /dev of its own with the few devices apt, nginx and loopgate open (not
+# the host's /dev bound in: nothing done in the root can touch the host's).
+mount -t tmpfs -o mode=0755,size=1m,nosuid tmpfs "$root/dev"
+for d in "null c 1 3" "zero c 1 5" "full c 1 7" "random c 1 8" "urandom c 1 9" "tty c 5 0"; do
+    set -- $d
+    mknod -m 0666 "$root/dev/$1" "$2" "$3" "$4"
+done
+ln -s /proc/self/fd "$root/dev/fd"
+ln -s /proc/self/fd/0 "$root/dev/stdin"
+ln -s /proc/self/fd/1 "$root/dev/stdout"
+ln -s /proc/self/fd/2 "$root/dev/stderr"
 # Packages downloaded once are kept beside the tarball; the host's package
 # lists (same mirror) spare apt-get update most of its downloads.
 archives=$(dirname "$tar")/apt-archives
@@ -155,7 +167,8 @@ say "ok installed ($status; $version; pulled: $(grep -oE '^Setting up [^ ]+' "$w
 
 # ---- 4. database, migrate, serve, nginx, doctor
 pg_port=$(free_port)
-install -d -o postgres -m 0700 "$pgdata"
+chown postgres "$pgdata"
+chmod 0700 "$pgdata"
 runuser -u postgres -- "$pg_bin/initdb" -D "$pgdata" -A trust -E UTF8 >"$work/initdb.log" 2>&1 ||
     { tail "$work/initdb.log"; fail "initdb"; }
 runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pgdata" -w -l "$pgdata/log" \
@@ -176,7 +189,7 @@ say "ok loopgate migrate: $n migrations"
 
 # The socket directory systemd's loopgate.socket would make: nginx
 # (www-data) may enter it, the socket itself is loopgate's.
-install -d -o loopgate -g www-data -m 0750 "$root/run/loopgate"
+in_root install -d -o loopgate -g www-data -m 0750 /run/loopgate
 chroot --userspec=loopgate:loopgate "$root" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
     LOOPGATE_SOCKET_MODE=0666 LOOPGATE_WORKERS=1 LOOPGATE_THREADS=16 \
     /usr/bin/loopgate serve >"$work/serve.log" 2>&1 &
@@ -253,6 +266,8 @@ rm -f "$root/etc/nginx/sites-enabled/loopgate.conf" "$site"
 
 files=$(in_root dpkg-query -L loopgate)
 : >"$root/var/log/systemctl.calls"
+# The prerm's stop goes through deb-systemd-invoke, which asks policy-rc.d.
+rm -f "$root/usr/sbin/policy-rc.d"
 in_root apt-get remove -y -q loopgate >"$work/remove.log" 2>&1 || { tail "$work/remove.log"; fail "apt-get remove"; }
 status=$(in_root dpkg-query -W -f='${Status}' loopgate)
 [[ $status == "deinstall ok config-files" ]] || fail "status after remove: $status"
