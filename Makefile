@@ -13,8 +13,12 @@
 #   make TSAN=1 ... build with ThreadSanitizer (into build/tsan)
 #   make fuzz       run every libFuzzer harness of tests/fuzz for FUZZ_SECONDS (300) each
 #   make V=1 ...    show the commands
-#   make install    the binary, systemd units, nginx site, config, console and docs
-#                   (PREFIX=/usr/local, DESTDIR; see "install" below); make uninstall
+#   make install    the binary, systemd units, nginx site, config, console, man pages
+#                   and docs (PREFIX=/usr/local, DESTDIR; see "install" below); make uninstall
+#   make deb        build/loopgate_<version>_amd64.deb (packaging/deb/build.sh)
+#   make check-dist the package installed, used, removed and purged in a Debian 12 chroot,
+#                   and the container image built from it and run (podman)
+#   make docker-build  the container image loopgate:latest (Dockerfile; docker or podman)
 
 SHELL       := /bin/bash
 CC          ?= cc
@@ -29,6 +33,13 @@ else ifeq ($(SAN),1)
 BUILD     := build/san
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT       := -O1
+else ifeq ($(DEB),1)
+# The Debian package's binary: Debian's hardening flags (dpkg-buildflags).
+BUILD     := build/deb
+SANFLAGS  :=
+BUILDFLAGS = $(shell DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get $(1))
+OPT       := $(call BUILDFLAGS,CFLAGS) $(call BUILDFLAGS,CPPFLAGS)
+LDFLAGS   += $(call BUILDFLAGS,LDFLAGS)
 else
 BUILD     := build
 SANFLAGS  :=
@@ -239,6 +250,7 @@ datarootdir    ?= $(prefix)/share
 datadir        ?= $(datarootdir)
 docdir         ?= $(datarootdir)/doc/loopgate
 sysconfdir     ?= /etc
+mandir         ?= $(datarootdir)/man
 systemdunitdir ?= $(prefix)/lib/systemd/system
 sysusersdir    ?= $(prefix)/lib/sysusers.d
 nginxdir       ?= $(sysconfdir)/nginx
@@ -254,11 +266,24 @@ SITE_SED  := -e 's|/usr/share/loopgate/www/|$(datadir)/loopgate/www/|g' \
              -e 's|/etc/nginx/loopgate-|$(nginxdir)/loopgate-|g' \
              -e 's|/etc/loopgate/|$(sysconfdir)/loopgate/|g'
 
-.PHONY: install uninstall
-install: $(BUILD)/loopgate
+# The manual pages, checked against (loopgate.8) or made from (the key list
+# of loopgate.conf.5) the binary's own --help (man/build.sh).
+VERSION   := $(shell sed -n 's/^\#define LOOPGATE_VERSION "\([^"]*\)".*/\1/p' src/version.h)
+MAN_PAGES := $(BUILD)/man/loopgate.8 $(BUILD)/man/loopgate.conf.5
+
+$(MAN_PAGES) &: $(BUILD)/loopgate man/loopgate.8 man/loopgate.conf.5.in man/build.sh src/version.h
+	@echo "  MAN     $(BUILD)/man"
+	$(Q)man/build.sh $(BUILD)/loopgate $(BUILD)/man $(VERSION)
+
+.PHONY: install uninstall man
+man: $(MAN_PAGES)
+
+install: $(BUILD)/loopgate $(MAN_PAGES)
 	$(Q)$(INSTALL) -d $(DESTDIR)$(bindir) $(DESTDIR)$(systemdunitdir) $(DESTDIR)$(sysusersdir) \
 	    $(DESTDIR)$(datadir)/loopgate/www $(DESTDIR)$(docdir)/docs $(DESTDIR)$(docdir)/examples \
-	    $(DESTDIR)$(nginxdir)/sites-available
+	    $(DESTDIR)$(nginxdir)/sites-available $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(mandir)/man5
+	$(Q)$(INSTALL) -m 0644 $(BUILD)/man/loopgate.8 $(DESTDIR)$(mandir)/man8/loopgate.8
+	$(Q)$(INSTALL) -m 0644 $(BUILD)/man/loopgate.conf.5 $(DESTDIR)$(mandir)/man5/loopgate.conf.5
 	$(Q)$(INSTALL) -d -m 0750 $(DESTDIR)$(sysconfdir)/loopgate
 	$(Q)$(INSTALL) -m 0755 $(BUILD)/loopgate $(DESTDIR)$(bindir)/loopgate
 	$(Q)for u in $(UNITS); do \
@@ -287,10 +312,50 @@ install: $(BUILD)/loopgate
 # nginx site (and the secrets and certificates next to them).
 uninstall:
 	$(Q)rm -f $(DESTDIR)$(bindir)/loopgate $(DESTDIR)$(sysusersdir)/loopgate.conf \
+	    $(DESTDIR)$(mandir)/man8/loopgate.8 $(DESTDIR)$(mandir)/man5/loopgate.conf.5 \
 	    $(addprefix $(DESTDIR)$(systemdunitdir)/,$(UNITS)) \
 	    $(DESTDIR)$(nginxdir)/loopgate-errors.conf $(DESTDIR)$(nginxdir)/loopgate-fastcgi.conf
 	$(Q)rm -rf $(DESTDIR)$(datadir)/loopgate $(DESTDIR)$(docdir)
 	@echo "kept $(DESTDIR)$(sysconfdir)/loopgate/ and $(DESTDIR)$(nginxdir)/sites-available/loopgate.conf"
+
+# ---------------------------------------------------------------- packages
+# The Debian package: the binary built with Debian's hardening flags
+# (DEB=1, into build/deb), `make install PREFIX=/usr` into a staging tree,
+# then packaging/deb/build.sh adds what Debian asks for (copyright,
+# changelog, maintainer scripts, conffiles, Depends from dpkg-shlibdeps) and
+# runs dpkg-deb. The version is src/version.h's, with `-` read as `~`
+# (0.2.0-dev sorts before 0.2.0). check-dist installs, uses, removes and
+# purges it in a Debian 12 chroot (tests/pkg/test_deb.sh).
+DEB_VERSION := $(subst -,~,$(VERSION))
+DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_FILE    := build/loopgate_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_STAGE   := build/pkg/stage
+
+.PHONY: deb check-dist
+deb:
+	$(Q)$(MAKE) --no-print-directory DEB=1 build man
+	$(Q)rm -rf $(DEB_STAGE)
+	$(Q)$(MAKE) --no-print-directory DEB=1 install PREFIX=/usr DESTDIR=$(CURDIR)/$(DEB_STAGE) >/dev/null
+	@echo "  DEB     $(DEB_FILE)"
+	$(Q)packaging/deb/build.sh $(DEB_STAGE) $(DEB_VERSION) $(DEB_ARCH) $(DEB_FILE)
+
+# Each test of DIST_TESTS gets the package's path; tests/pkg/run.sh times
+# them and ends with "N passed, N failed".
+DIST_TESTS  := tests/pkg/test_deb.sh
+DIST_TESTS  += tests/pkg/test_image.sh
+
+check-dist: deps
+	$(Q)$(MAKE) --no-print-directory deb
+	$(Q)tests/pkg/run.sh $(DEB_FILE) $(DIST_TESTS)
+
+# ---------------------------------------------------------------- container image
+# loopgate:latest (Dockerfile, compose.yaml): the package of `make deb` on
+# debian:bookworm-slim, built with docker, or podman where no docker daemon
+# runs (docker/build.sh). LOOPGATE_DEB=FILE uses a package already built.
+.PHONY: docker-build
+docker-build:
+	$(Q)if [ -z "$(LOOPGATE_DEB)" ]; then $(MAKE) --no-print-directory deb; fi
+	$(Q)LOOPGATE_DEB=$(or $(LOOPGATE_DEB),$(DEB_FILE)) docker/build.sh
 
 # ---------------------------------------------------------------- benchmarks
 # Each figure next to its floor, measured in one run (bench/run.py; under 10 minutes).

@@ -20,6 +20,9 @@ PACKAGES=(
     python3 python3-requests      # integration tests (and the README's Python examples)
     nodejs:node npm:npm           # the README's Node examples, Telegram and MCP test peers
     chromium                      # the console's browser tests (driven by playwright-core)
+    dpkg-dev lintian              # make deb: dpkg-shlibdeps, dpkg-buildflags; the package's checks
+    debootstrap                   # make check-dist: the Debian 12 root the package is tried in
+    podman runc                   # tests/pkg/test_image.sh: build and run the container image (docker/containers.conf)
 )
 
 # "package:command" entries are satisfied by the command alone (a Node.js
