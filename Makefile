@@ -333,7 +333,7 @@ DEB_STAGE   := build/pkg/stage
 
 .PHONY: deb check-dist
 deb:
-	$(Q)$(MAKE) --no-print-directory DEB=1 build man
+	$(Q)$(MAKE) --no-print-directory $(if $(Q),-s) DEB=1 build man
 	$(Q)rm -rf $(DEB_STAGE)
 	$(Q)$(MAKE) --no-print-directory DEB=1 install PREFIX=/usr DESTDIR=$(CURDIR)/$(DEB_STAGE) >/dev/null
 	@echo "  DEB     $(DEB_FILE)"

@@ -43,7 +43,7 @@ keys=$("$bin" serve --help | awk '
     }
     function flush() {
         if (key == "") return
-        printf ".TP\n.B %s\n", key
+        printf ".TP\n.B %s\n.br\n", key
         printf "Environment: \\fB%s\\fR; default: %s.\n", env, (def == "(empty)" ? "empty" : "\\fB" roff(def) "\\fR")
         if (desc != "") printf ".br\n%s\n", roff(desc)
         key = ""; desc = ""

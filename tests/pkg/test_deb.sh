@@ -22,7 +22,8 @@
 #    /usr/share/loopgate/www/, a session registered, a request submitted
 #    and polled, cancelled and long-polled to its end; the rows in the
 #    database.
-# 6. `apt-get remove`: the files are gone, /etc/loopgate/loopgate.conf
+# 6. The package installed again over itself keeps the modified conffile
+#    and its mode; `apt-get remove`: the files are gone, /etc/loopgate/loopgate.conf
 #    (modified) stays; `apt-get purge`: /etc/loopgate is gone and nothing
 #    the package listed (dpkg -L) is left but shared directories.
 #
@@ -256,7 +257,14 @@ grep -q '"status": *"canceled"' "$work/longpoll.json" || fail "long-poll after c
     fail "request $rid is not canceled in the database"
 say "ok smoke: /livez, /console/, register, submit, poll, cancel, long-poll, row canceled"
 
-# ---- 6. remove and purge
+# ---- 6. upgrade (the same version again), remove and purge
+in_root apt-get install -y -q --reinstall "/tmp/$(basename "$deb")" >"$work/reinstall.log" 2>&1 ||
+    { tail -n 20 "$work/reinstall.log"; fail "apt-get install --reinstall"; }
+grep -q "port=$pg_port" "$conf" || fail "the upgrade replaced the modified $conf"
+[[ $(stat -c '%a %u %g' "$conf") == "640 0 $gid" ]] || fail "after the upgrade loopgate.conf is $(stat -c '%a %u %g' "$conf")"
+[[ $(c -o /dev/null -w '%{http_code}' "$base/livez") == 200 ]] || fail "GET /livez after the upgrade"
+say "ok upgrade kept the modified conffile and its mode"
+
 kill -TERM "$serve_pid"
 wait "$serve_pid" || true
 serve_pid=
