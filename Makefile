@@ -331,8 +331,11 @@ DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB_FILE    := build/loopgate_$(DEB_VERSION)_$(DEB_ARCH).deb
 DEB_STAGE   := build/pkg/stage
 
-.PHONY: deb check-dist
-deb:
+.PHONY: deb check-dist deps-dist
+deps-dist:
+	$(Q)tests/deps.sh dist
+
+deb: deps-dist
 	$(Q)$(MAKE) --no-print-directory $(if $(Q),-s) DEB=1 build man
 	$(Q)rm -rf $(DEB_STAGE)
 	$(Q)$(MAKE) --no-print-directory DEB=1 install PREFIX=/usr DESTDIR=$(CURDIR)/$(DEB_STAGE) >/dev/null
@@ -344,7 +347,7 @@ deb:
 DIST_TESTS  := tests/pkg/test_deb.sh
 DIST_TESTS  += tests/pkg/test_image.sh
 
-check-dist: deps
+check-dist: deps-dist
 	$(Q)$(MAKE) --no-print-directory deb
 	$(Q)tests/pkg/run.sh $(DEB_FILE) $(DIST_TESTS)
 
@@ -353,7 +356,7 @@ check-dist: deps
 # debian:bookworm-slim, built with docker, or podman where no docker daemon
 # runs (docker/build.sh). LOOPGATE_DEB=FILE uses a package already built.
 .PHONY: docker-build
-docker-build:
+docker-build: deps-dist
 	$(Q)if [ -z "$(LOOPGATE_DEB)" ]; then $(MAKE) --no-print-directory deb; fi
 	$(Q)LOOPGATE_DEB=$(or $(LOOPGATE_DEB),$(DEB_FILE)) docker/build.sh
 

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages Loopgate needs to build, run and test.
 #
+#   tests/deps.sh          what make run, make check, make check-ha and make bench need
+#   tests/deps.sh dist     that and what packaging needs (make deb, make docker-build,
+#                          make check-dist)
+#
 # As root: apt-get installs what is missing. Otherwise: prints the exact
 # command and fails, so nothing half-works.
 set -euo pipefail
@@ -20,10 +24,19 @@ PACKAGES=(
     python3 python3-requests      # integration tests (and the README's Python examples)
     nodejs:node npm:npm           # the README's Node examples, Telegram and MCP test peers
     chromium                      # the console's browser tests (driven by playwright-core)
+)
+DIST_PACKAGES=(
     dpkg-dev lintian              # make deb: dpkg-shlibdeps, dpkg-buildflags; the package's checks
     debootstrap                   # make check-dist: the Debian 12 root the package is tried in
     podman runc                   # tests/pkg/test_image.sh: build and run the container image (docker/containers.conf)
 )
+
+if [[ ${1:-} == dist ]]; then
+    PACKAGES+=("${DIST_PACKAGES[@]}")
+elif [[ $# -gt 0 ]]; then
+    echo "usage: tests/deps.sh [dist]" >&2
+    exit 2
+fi
 
 # "package:command" entries are satisfied by the command alone (a Node.js
 # installed from elsewhere brings its own npm).
