@@ -446,7 +446,7 @@ static bool reload(bool master, char *restart, size_t restart_len)
 {
     const char *who = master ? "master" : "worker";
     const struct config *cur = config_current();
-    struct config *next = xmalloc(sizeof(*next));
+    struct config *next = xcalloc(1, sizeof(*next)); /* config_free on any way out */
     char err[512], live[1024], shadowed[1024];
     char *text = NULL, *source = NULL;
     uint64_t gen = 0;

@@ -250,6 +250,26 @@ def test_reload_workers_take_the_masters_text_never_the_file(s):
         eq(_generations(s, at), {new: 1}, "no worker reloaded: %s" % s.worker_log()[at:][-1500:])
         eq(_cors_seen(s), (16, 0), "still A everywhere")
 
+        # 3b. A file that cannot be read (gone, a NUL byte) and a SIGHUP sent to
+        #     a worker, not the master: refused and logged, nobody dies.
+        master, workers = s.master_pid(), s.worker_pids()
+        for broken in ("gone", "nul"):
+            at = len(s.worker_log())
+            if broken == "gone":
+                os.remove(conf)
+            else:
+                with open(conf, "w") as f:
+                    f.write("log_level = info\n\0\n")
+            os.kill(master, signal.SIGHUP)
+            wait_for(lambda: "could not reload the configuration" in s.worker_log()[at:], 20,
+                     "the master's refusal of a file %s: %s" % (broken, s.worker_log()[at:][-1500:]))
+        at = len(s.worker_log())
+        os.kill(workers[0], signal.SIGHUP)
+        wait_for(lambda: "SIGHUP without a new configuration" in s.worker_log()[at:], 20,
+                 "the worker's note: %s" % s.worker_log()[at:][-1500:])
+        eq((s.master_pid(), s.worker_pids()), (master, workers), "the same master and workers")
+        eq(_cors_seen(s), (16, 0), "still A everywhere")
+
         # 4. A reload racing a worker's restart: every process ends on the
         #    new text, none dies of the SIGHUP.
         at = len(s.worker_log())
