@@ -62,11 +62,16 @@ static const struct db_stmt stmts[] = {
                           " ON CONFLICT (tenant) DO UPDATE SET secret = EXCLUDED.secret,"
                           "   created_at = now()",
                           false},
-    [S_TENANT_KNOWN] = {"tenant_known",
-                        "SELECT tenant, tenant = $1 FROM api_keys"
-                        " WHERE tenant = $1 OR lower(btrim(tenant, ' ')) = lower(btrim($1, ' '))"
-                        " ORDER BY tenant = $1 DESC, tenant LIMIT 1",
-                        true},
+    [S_TENANT_KNOWN] =
+        {"tenant_known",
+         /* alike: the same but for case, surrounding spaces, '.', '_'
+          * and '-', and 0/1/| read as o/l/l ("defau1t", "default.") */
+         "SELECT tenant, tenant = $1"
+         " FROM (SELECT tenant FROM api_keys UNION SELECT 'default') t"
+         " WHERE tenant = $1 OR translate(lower(btrim(tenant, ' ')), '01|._-', 'oll')"
+         "   = translate(lower(btrim($1, ' ')), '01|._-', 'oll')"
+         " ORDER BY tenant = $1 DESC, tenant LIMIT 1",
+         true},
 };
 
 _Static_assert(S_COUNT <= STORE_RANGE_SIZE, "store_keys: more statements than its range");

@@ -134,6 +134,13 @@ def test_tenant_names(s):
     r = s.cli("apikey", "create", "--name", "n", "--tenant", "ACME.EU_2", check=False)
     eq(r.returncode, 2, r.stderr)
     ok("looks like the existing tenant 'acme.eu_2'" in r.stderr, r.stderr)
+    # ... nor by '.', '_', '-' or a digit read as a letter.
+    for bad, like in (("defau1t", "default"), ("default.", "default"), ("-default", None),
+                      ("acme-eu2", "acme.eu_2"), ("acmeeu_2.", "acme.eu_2")):
+        r = s.cli("apikey", "create", "--name", "n", "--tenant", bad, check=False)
+        eq(r.returncode, 2, "--tenant %r: %s" % (bad, r.stderr))
+        ok(like is None or "looks like the existing tenant '%s'" % like in r.stderr, r.stderr)
+    eq(tenants(), before | {"acme.eu_2", "team-x"}, "refused look-alikes made tenants")
 
     # A database from before the rule: its tenants keep working by their exact names.
     legacy = {"Legacy Corp ": "lg_" + "ab" * 20, "Acme": "lg_" + "cd" * 20}
