@@ -203,6 +203,17 @@ int telegram_main(struct config *cfg, int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!*cfg->telegram_bot_token && cfg->secrets_state == SECRETS_OFF) {
+        fprintf(stderr,
+                "loopgate telegram %s: no bot token; as a service it does not read the secrets "
+                "file (systemd gives it the unit's EnvironmentFile): start it as the unit does "
+                "(systemctl start loopgate-telegram-poll), or export the file first "
+                "(set -a; . %s; set +a), or set TELEGRAM_BOT_TOKEN or telegram_bot_token\n",
+                argv[1],
+                cfg->secrets_file && *cfg->secrets_file ? cfg->secrets_file
+                                                        : "/etc/loopgate/secrets.env");
+        return 2;
+    }
     if (!*cfg->telegram_bot_token) {
         fprintf(stderr,
                 "loopgate telegram: no bot token; put TELEGRAM_BOT_TOKEN=... in the secrets file "

@@ -277,3 +277,23 @@ def test_doctor_and_set_webhook_read_the_secrets_file(s):
         _restore_webhook(s, was)
         shutil.rmtree(d, ignore_errors=True)
         s.sql("DROP DATABASE IF EXISTS doctor_notg WITH (FORCE)", db="postgres")
+
+
+def test_telegram_poll_by_hand_says_where_the_token_comes_from(s):
+    """`telegram poll` is a service: it does not read the secrets file, and
+    without a token it says so and how to run it, not to fill the file."""
+    d = tempfile.mkdtemp(prefix="lgpoll.")
+    try:
+        secrets = os.path.join(d, "secrets.env")
+        with open(secrets, "w") as f:
+            f.write("TELEGRAM_BOT_TOKEN=1234:from-the-file\n")
+        os.chmod(secrets, 0o600)
+        r = s.cli("telegram", "poll", check=False,
+                  env={"TELEGRAM_BOT_TOKEN": "", "LOOPGATE_TELEGRAM_BOT_TOKEN": "",
+                       "LOOPGATE_SECRETS_FILE": secrets})
+        eq(r.returncode, 2, r.stderr)
+        ok("does not read the secrets file" in r.stderr and secrets in r.stderr
+           and "set -a; . %s; set +a" % secrets in r.stderr, r.stderr)
+        ok("from-the-file" not in r.stderr + r.stdout, "the token was printed")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
