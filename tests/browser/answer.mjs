@@ -28,6 +28,7 @@ run('answer', async ({page}) => {
   await shot(page, 'answer-input');
 
   await page.goto(args.base + '/console/#/requests/' + encodeURIComponent(args.choice));
+  await page.locator('button[data-action="option-2"]').waitFor(); // the page renders after goto
   const buttons = await page.locator('#decision button[data-action^="option-"]').evaluateAll(
       (bs) => bs.map((b) => [b.textContent, b.className]));
   await page.locator('button[data-action="option-1"]').click();
