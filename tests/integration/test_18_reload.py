@@ -192,9 +192,12 @@ def _replace_worker(s, at):
     """SIGKILL one worker; return the pid of the one the master starts instead."""
     before = s.worker_pids()
     os.kill(before[0], signal.SIGKILL)
-    wait_for(lambda: len(s.worker_pids()) == len(before) and before[0] not in s.worker_pids(),
-             20, "the master to replace worker %d" % before[0])
-    new = [p for p in s.worker_pids() if p not in before][0]
+
+    def replaced():
+        now = s.worker_pids()
+        fresh = [p for p in now if p not in before]
+        return fresh[0] if len(now) == len(before) and before[0] not in now and fresh else None
+    new = wait_for(replaced, 20, "the master to replace worker %d" % before[0])
     wait_for(lambda: new in _generations(s, at), 20, "worker %d to be ready" % new)
     return new
 
