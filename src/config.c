@@ -369,13 +369,12 @@ int config_set(struct config *cfg, const char *key, const char *value, const cha
          */
         size_t n = strlen(key);
 
-        if (n > 0 && n <= 40 && key[0] != '_' &&
-            strspn(key, "abcdefghijklmnopqrstuvwxyz_") == n)
+        if (n > 0 && n <= 40 && key[0] != '_' && strspn(key, "abcdefghijklmnopqrstuvwxyz_") == n)
             snprintf(errbuf, errlen, "%s: unknown key '%s'", where, key);
         else
             snprintf(errbuf, errlen,
-                     "%s: unknown key (not shown: it is not a word of lowercase letters and _; a line is "
-                     "key = value)",
+                     "%s: unknown key (not shown: it is not a word of lowercase letters and _; a "
+                     "line is key = value)",
                      where);
         return -1;
     }
@@ -512,32 +511,29 @@ int config_parse_text(struct config *cfg, const char *text, const char *name, ch
  */
 static FILE *open_regular(const char *path, bool *special, struct stat *st)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), flags;
-    FILE *f;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), flags, e;
+    FILE *f = NULL;
 
     *special = false;
     if (fd < 0)
         return NULL;
     if (fstat(fd, st) < 0)
-        goto fail;
+        goto out;
     if (!S_ISREG(st->st_mode)) {
         *special = true;
-        close(fd);
-        return NULL;
+        goto out;
     }
     flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
-        goto fail;
+        goto out;
     f = fdopen(fd, "r");
-    if (f)
-        return f;
-fail: {
-    int e = errno;
-
-    close(fd);
-    errno = e;
-    return NULL;
-}
+out:
+    if (!f) {
+        e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
 }
 
 static int read_file(const char *path, char **out, char *errbuf, size_t errlen)
