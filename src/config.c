@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,18 +363,18 @@ int config_set(struct config *cfg, const char *key, const char *value, const cha
 
     if (!k) {
         /*
-         * Keys are lowercase words: anything else may be a pasted secret (a
-         * webhook secret, a token, a URI) and is not shown, in errors that
-         * reach terminals and logs.
+         * Keys are lowercase words of letters and `_`: anything else may be
+         * a pasted secret (a webhook secret, a token, a hex key, a URI) and is
+         * not shown, in errors that reach terminals and logs.
          */
         size_t n = strlen(key);
 
-        if (n > 0 && n <= 64 && strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_") == n)
+        if (n > 0 && n <= 40 && key[0] != '_' && strspn(key, "abcdefghijklmnopqrstuvwxyz_") == n)
             snprintf(errbuf, errlen, "%s: unknown key '%s'", where, key);
         else
             snprintf(errbuf, errlen,
-                     "%s: unknown key (not shown: it is not a lowercase word; a line is "
-                     "key = value)",
+                     "%s: unknown key (not shown: it is not a word of lowercase letters and _; a "
+                     "line is key = value)",
                      where);
         return -1;
     }
@@ -503,14 +504,49 @@ int config_parse_text(struct config *cfg, const char *text, const char *name, ch
     return rc;
 }
 
+/*
+ * Open `path` for reading when it is a regular file: O_NONBLOCK so that a FIFO
+ * or a device never blocks the open, then fstat. NULL with errno set when it
+ * cannot be opened; NULL with *special set when it is not a regular file.
+ */
+static FILE *open_regular(const char *path, bool *special, struct stat *st)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), flags, e;
+    FILE *f = NULL;
+
+    *special = false;
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, st) < 0)
+        goto out;
+    if (!S_ISREG(st->st_mode)) {
+        *special = true;
+        goto out;
+    }
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+        goto out;
+    f = fdopen(fd, "r");
+out:
+    if (!f) {
+        e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
 static int read_file(const char *path, char **out, char *errbuf, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
+    struct stat st;
+    bool special;
+    FILE *f = open_regular(path, &special, &st);
     char *buf;
     size_t n;
 
     if (!f) {
-        snprintf(errbuf, errlen, "could not open config file %s: %s", path, strerror(errno));
+        snprintf(errbuf, errlen, "could not open config file %s: %s", path,
+                 special ? "not a regular file" : strerror(errno));
         return -1;
     }
     buf = xmalloc(1 << 20);
@@ -741,6 +777,7 @@ int config_secrets_parse(struct config *cfg, const char *text, const char *path,
     for (line = copy; line && rc == 0; line = next) {
         char *nl = strchr(line, '\n'), *eq, *name, *val;
         size_t n, vlen;
+        bool shown;
 
         next = nl ? nl + 1 : NULL;
         if (nl)
@@ -771,17 +808,26 @@ int config_secrets_parse(struct config *cfg, const char *text, const char *path,
             val++;
             vlen -= 2;
         }
+        shown = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n;
         if (strpbrk(val, "\"'\\`") || !utf8_valid(val, vlen)) {
             snprintf(errbuf, errlen,
                      "%s:%d: %s: the value holds a quote, a backslash or a backquote, or is not "
                      "UTF-8: write it plain, or whole in one pair of quotes (nothing is expanded "
                      "or unescaped here)",
-                     path, lineno, name);
+                     path, lineno, shown ? name : "(name not shown: not a variable name)");
             rc = -1;
             break;
         }
         if (!secret_name_allowed(name)) {
-            names_add(cfg->secrets_ignored, sizeof(cfg->secrets_ignored), name);
+            /* Only an upper-case variable name is shown: else it may be a pasted secret. */
+            if (shown) {
+                names_add(cfg->secrets_ignored, sizeof(cfg->secrets_ignored), name);
+            } else {
+                char what[64];
+
+                snprintf(what, sizeof(what), "line %d: not a variable name (not shown)", lineno);
+                names_add(cfg->secrets_ignored, sizeof(cfg->secrets_ignored), what);
+            }
             continue;
         }
         if (secret_taken(name) || !getenv(name)) {
@@ -807,6 +853,8 @@ static int secrets_read(struct config *cfg, char *errbuf, size_t errlen)
 {
     const char *path = getenv("LOOPGATE_SECRETS_FILE");
     char *buf = NULL;
+    struct stat st;
+    bool special;
     size_t n;
     FILE *f;
     int rc = -1;
@@ -823,12 +871,19 @@ static int secrets_read(struct config *cfg, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "secrets_file: '%s' is not an absolute path", path);
         return -1;
     }
-    f = fopen(path, "r");
+    f = open_regular(path, &special, &st);
+    if (!f && special) {
+        snprintf(errbuf, errlen, "secrets file %s: not a regular file", path);
+        return -1;
+    }
     if (!f) {
         cfg->secrets_state = errno == ENOENT ? SECRETS_NONE : SECRETS_UNREADABLE;
         cfg->secrets_errno = errno;
         return 0;
     }
+    cfg->secrets_mode = st.st_mode & 07777;
+    cfg->secrets_uid = st.st_uid;
+    cfg->secrets_gid = st.st_gid;
     buf = xmalloc(SECRETS_FILE_MAX + 1);
     n = fread(buf, 1, SECRETS_FILE_MAX, f);
     if (ferror(f) || !feof(f)) {

@@ -118,6 +118,9 @@ struct config {
     char secrets_names[512];
     char secrets_shadowed[512];
     char secrets_ignored[512];
+    unsigned secrets_mode; /* permission bits, owner and group of the file read */
+    unsigned secrets_uid;
+    unsigned secrets_gid;
 
     /* A fingerprint of each key's text in the file (0: not in the file), by key table index. */
     uint64_t file_fp[CONFIG_KEYS_MAX];
@@ -183,7 +186,9 @@ int config_load_text(struct config *cfg, const char *text, const char *source, c
  * that the environment does not already hold is put into the environment
  * (the shell's wins), so it counts as an environment setting, as it does in
  * the service. `serve` and `telegram poll` leave it off: systemd hands them
- * the file, which their user cannot read. Off by default.
+ * the file, which their user cannot read. Off by default. A path that is not
+ * a regular file (a FIFO, a device) is an error, never opened blocking; so is
+ * the config file itself.
  */
 void config_use_secrets_file(bool on);
 
@@ -195,7 +200,9 @@ void config_use_secrets_file(bool on);
  * would unescape it, a shell expand it), as is a line that is not NAME=VALUE;
  * nothing is expanded. Only configuration variables (`loopgate serve
  * --help`) and libpq's PG* are set; other names are listed in
- * cfg->secrets_ignored. Messages name the line and the variable, never the
+ * cfg->secrets_ignored when they look like variable names ([A-Z_][A-Z0-9_]*),
+ * else as "line N: not a variable name (not shown)": such a name may be a
+ * pasted secret. Messages name the line and such a variable, never the
  * value. -1 with `errbuf` filled on a bad line.
  */
 int config_secrets_parse(struct config *cfg, const char *text, const char *path, char *errbuf,

@@ -46,6 +46,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -104,6 +105,37 @@ static void report(struct doctor *d, enum status st, const char *name, const cha
 
 /* ---------------------------------------------------------------- config */
 
+/*
+ * The secrets file holds the bot token and the database password: others may
+ * neither read nor write it, its group may not write it and may read it only
+ * when that group is `loopgate` (0640 root:loopgate lets the service's user
+ * run these commands), and run as root it must be root's. Reports a failure
+ * and returns true when it is not so.
+ */
+static bool secrets_exposed(struct doctor *d, const struct config *cfg)
+{
+    unsigned mode = cfg->secrets_mode;
+    const struct group *gr = (mode & 0040) ? getgrgid((gid_t)cfg->secrets_gid) : NULL;
+    bool group_ok = !(mode & 0040) || (gr && !strcmp(gr->gr_name, "loopgate"));
+    bool perm_bad = (mode & 0027) || !group_ok;
+    bool owner_bad = geteuid() == 0 && cfg->secrets_uid != 0;
+    char fix[2300];
+
+    if (!perm_bad && !owner_bad)
+        return false;
+    snprintf(fix, sizeof(fix), "%s%s%s%s%s (group read is allowed only for group loopgate)",
+             perm_bad ? "chmod 0600 " : "", perm_bad ? cfg->secrets_path : "",
+             perm_bad && owner_bad ? "; " : "", owner_bad ? "chown root: " : "",
+             owner_bad ? cfg->secrets_path : "");
+    report(d, ST_FAIL, "secrets", fix,
+           "%s is mode %04o, owner uid %u, group %s: %s; it holds the bot token and the database "
+           "password",
+           cfg->secrets_path, mode, cfg->secrets_uid, gr ? gr->gr_name : "-",
+           perm_bad ? "users other than root may read or change it"
+                    : "run as root, it must be root's (another owner may change it)");
+    return true;
+}
+
 /* What the secrets file gave: names only, never values. */
 static void check_secrets(struct doctor *d, const struct config *cfg)
 {
@@ -126,6 +158,8 @@ static void check_secrets(struct doctor *d, const struct config *cfg)
                cfg->secrets_path, strerror(cfg->secrets_errno));
         break;
     default:
+        if (secrets_exposed(d, cfg))
+            break;
         report(d, ST_OK, "secrets", "", "%s gave %s%s%s%s%s", cfg->secrets_path,
                *cfg->secrets_names ? cfg->secrets_names : "nothing",
                *cfg->secrets_shadowed ? "; the environment overrides " : "", cfg->secrets_shadowed,

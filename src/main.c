@@ -114,6 +114,7 @@ static int cmd_serve(int argc, char **argv)
     char err[512];
     int c, rc;
 
+    server_hold_sighup();
     if (load_config(&cfg, &argc, argv) < 0)
         return 2;
     optind = 1;

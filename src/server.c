@@ -750,6 +750,19 @@ static void raise_file_limit(void)
     }
 }
 
+static sigset_t start_mask;
+static bool start_mask_saved;
+
+void server_hold_sighup(void)
+{
+    sigset_t hup;
+
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    if (pthread_sigmask(SIG_BLOCK, &hup, &start_mask) == 0)
+        start_mask_saved = true;
+}
+
 int server_run(const struct config *cfg)
 {
     pid_t kids[MAX_WORKERS] = {0};
@@ -788,6 +801,8 @@ int server_run(const struct config *cfg)
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, &old);
+    if (start_mask_saved)
+        old = start_mask; /* the workers' mask is the one serve started with */
 
     for (int i = 0; i < n; i++) {
         kids[i] = spawn(cfg, fd, &old, i);

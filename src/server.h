@@ -24,6 +24,14 @@
 #define THREAD_STACK THREAD_STACK_PRODUCTION
 #endif
 
+/*
+ * Called first thing by `loopgate serve`: block SIGHUP until server_run waits
+ * for it, so that a reload sent during start-up (the schema check, binding the
+ * socket) is kept pending and then runs as a reload instead of ending the
+ * process by its default action.
+ */
+void server_hold_sighup(void);
+
 /* Run the master until SIGTERM/SIGINT; returns the process exit code. */
 int server_run(const struct config *cfg);
 

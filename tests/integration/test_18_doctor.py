@@ -166,7 +166,7 @@ def test_doctor_privileges_nginx_config(s):
     ok("doctor" in s.cli("--help").stdout, "listed in loopgate --help")
 
 
-def _doctor_env(s, secrets, *args, user=None, **env):
+def _doctor_env(s, secrets, *args, user=None, timeout=60, **env):
     """doctor (or another command: args) with the stack's environment minus the
     bot token and webhook secret, which live in the file `secrets` instead, as
     on a host installed by docs/OPERATIONS.md."""
@@ -178,7 +178,7 @@ def _doctor_env(s, secrets, *args, user=None, **env):
     cmd = [s.binary] + list(args or ["doctor"])
     if user:
         cmd = ["runuser", "-u", user, "--"] + cmd
-    r = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout)
     out = r.stdout + r.stderr
     for secret in (s.tg.token, s.webhook_secret, s.tg.token.split(":")[1], "plain-extra-value"):
         ok(secret not in out, "a secret was printed: %s" % out)
@@ -296,4 +296,78 @@ def test_telegram_poll_by_hand_says_where_the_token_comes_from(s):
            and "set -a; . %s; set +a" % secrets in r.stderr, r.stderr)
         ok("from-the-file" not in r.stderr + r.stdout, "the token was printed")
     finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_doctor_guards_the_secrets_file(s):
+    """The secrets file: a FIFO (or the config file as one) is refused at once,
+    never waited on; a file others may read, or (as root) not root's, fails
+    with its fix; a name that is not a variable name (a pasted secret) is
+    never echoed, nor is an unknown config key that looks like a hex key."""
+    was = _webhook_url(s)
+    d = tempfile.mkdtemp(prefix="lgdoctor.")
+    os.chmod(d, 0o755)
+    secrets = os.path.join(d, "secrets.env")
+    fifo = os.path.join(d, "secrets.fifo")
+    pasted = "ZZBH8VsyCGmB06pFJsOpxCAfWp4qPqsV4cG4avt89PI"
+    hexkey = "8b1783ed8239d56fbba79a6a12e166b3c501638219bb3832b7bb7a5509bebc96"
+    try:
+        tgstub._call(s.tg, "setWebhook", {"url": "https://hitl.example.test/telegram/webhook",
+                                          "secret_token": s.webhook_secret})
+        # 1. A FIFO as the secrets file, then as the config file: an error
+        #    naming the path, within seconds (the open blocked forever before).
+        os.mkfifo(fifo)
+        rc, lines, out = _doctor_env(s, fifo, timeout=10)
+        eq(rc, 1, out)
+        _failed(lines, "config", [])
+        ok(fifo + ": not a regular file" in lines["config"][1], lines["config"])
+        rc, lines, out = _doctor_env(s, os.path.join(d, "absent.env"), timeout=10,
+                                     LOOPGATE_CONFIG=fifo)
+        eq(rc, 1, out)
+        ok("config file %s: not a regular file" % fifo in lines["config"][1], lines["config"])
+
+        # 2. A pasted secret on a line of its own parses as NAME= : listed by
+        #    its line only; a variable name of another tool is listed.
+        with open(secrets, "w") as f:
+            f.write("TELEGRAM_BOT_TOKEN=%s\nTELEGRAM_WEBHOOK_SECRET=%s\n%s=\n"
+                    "lower_pasted_value=x\nOTHER_TOOL_KEY=1\n"
+                    % (s.tg.token, s.webhook_secret, pasted))
+        os.chmod(secrets, 0o600)
+        rc, lines, out = _doctor_env(s, secrets)
+        eq(rc, 0, out)
+        ok(pasted not in out and "lower_pasted_value" not in out, out)
+        ok("line 3: not a variable name (not shown)" in lines["secrets"][1]
+           and "line 4: not a variable name (not shown)" in lines["secrets"][1]
+           and "OTHER_TOOL_KEY" in lines["secrets"][1], lines["secrets"])
+
+        # 3. Readable by others, readable by a group that is not loopgate,
+        #    owned by another user: each a failure with its fix.
+        for mode, fix in ((0o644, "chmod 0600 " + secrets), (0o606, "chmod 0600 " + secrets),
+                          (0o640, "chmod 0600 " + secrets), (0o620, "chmod 0600 " + secrets)):
+            os.chmod(secrets, mode)
+            rc, lines, out = _doctor_env(s, secrets)
+            eq(rc, 1, "mode %o: %s" % (mode, out))
+            _failed(lines, "secrets", [fix, "group loopgate"])
+            ok("mode %04o" % mode in lines["secrets"][1], lines["secrets"])
+        os.chmod(secrets, 0o600)
+        os.chown(secrets, 65534, -1)
+        rc, lines, out = _doctor_env(s, secrets)
+        eq(rc, 1, out)
+        _failed(lines, "secrets", ["chown root: " + secrets])
+        os.chown(secrets, 0, -1)
+        rc, lines, out = _doctor_env(s, secrets)
+        eq((rc, lines["secrets"][0]), (0, "ok"), out)
+
+        # 4. An unknown config key that is a lower-case hex key is not echoed;
+        #    a misspelt key still is.
+        conf = os.path.join(d, "loopgate.conf")
+        for key, shown in ((hexkey, False), ("listen_adress", True)):
+            with open(conf, "w") as f:
+                f.write("%s=\n" % key)
+            rc, lines, out = _doctor_env(s, secrets, LOOPGATE_CONFIG=conf)
+            eq(rc, 1, out)
+            eq(key in out, shown, out)
+            ok("unknown key" in lines["config"][1], lines["config"])
+    finally:
+        _restore_webhook(s, was)
         shutil.rmtree(d, ignore_errors=True)

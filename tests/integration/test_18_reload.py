@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -256,16 +258,22 @@ def test_reload_workers_take_the_masters_text_never_the_file(s):
         # 3b. A file that cannot be read (gone, a NUL byte) and a SIGHUP sent to
         #     a worker, not the master: refused and logged, nobody dies.
         master, workers = s.master_pid(), s.worker_pids()
-        for broken in ("gone", "nul"):
+        for broken in ("gone", "nul", "fifo"):
             at = len(s.worker_log())
             if broken == "gone":
                 os.remove(conf)
+            elif broken == "fifo":
+                # A FIFO is refused at once: the master never waits for a writer.
+                os.remove(conf)
+                os.mkfifo(conf)
             else:
                 with open(conf, "w") as f:
                     f.write("log_level = info\n\0\n")
             os.kill(master, signal.SIGHUP)
             wait_for(lambda: "could not reload the configuration" in s.worker_log()[at:], 20,
                      "the master's refusal of a file %s: %s" % (broken, s.worker_log()[at:][-1500:]))
+        ok("config file %s: not a regular file" % conf in s.worker_log()[at:],
+           s.worker_log()[at:][-1500:])
         at = len(s.worker_log())
         os.kill(workers[0], signal.SIGHUP)
         wait_for(lambda: "SIGHUP without a new configuration" in s.worker_log()[at:], 20,
@@ -276,6 +284,7 @@ def test_reload_workers_take_the_masters_text_never_the_file(s):
         # 4. A reload racing a worker's restart: every process ends on the
         #    new text, none dies of the SIGHUP.
         at = len(s.worker_log())
+        os.remove(conf)
         _write(conf, cors_allowed_origins=B)
         before = s.worker_pids()
         os.kill(before[0], signal.SIGKILL)
@@ -290,4 +299,51 @@ def test_reload_workers_take_the_masters_text_never_the_file(s):
         s.extra_env.pop("LOOPGATE_CONFIG", None)
         s.extra_env.update(kept)
         s.start()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_sighup_during_startup_is_a_reload_not_a_death(s):
+    """A SIGHUP while `loopgate serve` still checks the database (here one that
+    accepts and never answers) is held until the master waits for signals,
+    then runs as a reload: the master stays up and stops cleanly on SIGTERM."""
+    d = tempfile.mkdtemp(prefix="lghup.")
+    conf = os.path.join(d, "loopgate.conf")
+    log = os.path.join(d, "serve.log")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    with open(conf, "w") as f:
+        f.write("socket = %s/fcgi.sock\nworkers = 1\nthreads = 2\n" % d)
+    env = s.env(DB_URI="host=127.0.0.1 port=%d dbname=x user=x connect_timeout=3"
+                % silent.getsockname()[1], LOOPGATE_CONFIG=conf, LOOPGATE_SECRETS_FILE="")
+    for k in ("LOOPGATE_SOCKET", "LOOPGATE_WORKERS", "LOOPGATE_THREADS"):
+        env.pop(k, None)
+    p = None
+    try:
+        with open(log, "w") as out:
+            p = subprocess.Popen([s.binary, "serve"], env=env, stdout=out, stderr=out)
+
+        def text():
+            with open(log, errors="replace") as f:
+                return f.read()
+
+        # The schema check's connection reaching the silent database: serve is
+        # past its config load and waits for the database.
+        silent.settimeout(20)
+        conn, _ = silent.accept()
+        ok("worker ready" not in text() and "loopgate serving" not in text(), text())
+        p.send_signal(signal.SIGHUP)
+        wait_for(lambda: p.poll() is not None or
+                 re.search(r'configuration reloaded" process=master', text()), 20,
+                 "the held SIGHUP to run as a reload: %s" % text()[-1500:])
+        eq(p.poll(), None, "the master is alive: %s" % text()[-1500:])
+        ok("loopgate serving" in text(), text()[-1500:])
+        p.send_signal(signal.SIGTERM)
+        eq(p.wait(timeout=30), 0, text()[-1500:])
+        conn.close()
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        silent.close()
         shutil.rmtree(d, ignore_errors=True)

@@ -234,6 +234,8 @@ TEST(unknown_key_not_echoed_unless_a_word)
         "postgresql://u:PASSWORD@h/db?sslmode=require\n",
         "telegram_bot_token: 987654:SECRETabc=\n",
         "Whsec_ABCDEFsecret = 1\n",
+        "8b1783ed8239d56fbba79a6a12e166b3c501638219bb3832b7bb7a5509bebc96=\n",
+        "abcdef0123456789abcdef0123secret=\n",
     };
     struct config cfg;
     char err[512];
@@ -243,7 +245,8 @@ TEST(unknown_key_not_echoed_unless_a_word)
         CHECK_CONTAINS(err, "unknown key");
         CHECK_CONTAINS(err, "test.conf:");
         CHECK(strstr(err, "PASSWORD") == NULL && strstr(err, "SECRET") == NULL &&
-              strstr(err, "secret") == NULL && strstr(err, "ZZBH8") == NULL);
+              strstr(err, "secret") == NULL && strstr(err, "ZZBH8") == NULL &&
+              strstr(err, "8b1783ed") == NULL);
         config_free(&cfg);
     }
 }
@@ -732,6 +735,56 @@ TEST(secrets_file)
     CHECK_EQ_STR(cfg.secrets_shadowed, "TELEGRAM_WEBHOOK_SECRET");
     CHECK_EQ_STR(cfg.secrets_ignored, "OTHER");
     config_free(&cfg);
+
+    /* An ignored name that is not an upper-case variable name (a pasted secret) is not shown. */
+    {
+        char p2[256];
+
+        CHECK_EQ_INT(write_temp(p2, sizeof(p2),
+                                "ZZBH8VsyCGmB06pFJsOpxCAfWp4qPqsV4cG4avt89PI=\nOTHER_VAR=1\n"
+                                "deadbeef0123=\nZZBH8Vsy=it's\n"),
+                     0);
+        setenv("LOOPGATE_SECRETS_FILE", p2, 1);
+        CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), -1);
+        CHECK_CONTAINS(err, ":4");
+        CHECKF(!strstr(err, "ZZBH8"), "name echoed: %s", err);
+        config_free(&cfg);
+        unlink(p2);
+        CHECK_EQ_INT(write_temp(p2, sizeof(p2),
+                                "ZZBH8VsyCGmB06pFJsOpxCAfWp4qPqsV4cG4avt89PI=\nOTHER_VAR=1\n"
+                                "deadbeef0123=\n"),
+                     0);
+        setenv("LOOPGATE_SECRETS_FILE", p2, 1);
+        CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), 0);
+        CHECK_EQ_STR(cfg.secrets_ignored, "line 1: not a variable name (not shown), OTHER_VAR, "
+                                          "line 3: not a variable name (not shown)");
+        CHECK_EQ_INT(cfg.secrets_mode, 0600);
+        config_free(&cfg);
+        unlink(p2);
+    }
+
+    /* A FIFO (or any file that is not a regular file) is refused without blocking. */
+    {
+        char fifo[] = "/tmp/lgtest-secrets-fifo-XXXXXX";
+        int fd = mkstemp(fifo);
+
+        CHECK(fd >= 0);
+        close(fd);
+        unlink(fifo);
+        CHECK_EQ_INT(mkfifo(fifo, 0600), 0);
+        setenv("LOOPGATE_SECRETS_FILE", fifo, 1);
+        CHECK_EQ_INT(config_load(&cfg, NULL, err, sizeof(err)), -1);
+        CHECK_CONTAINS(err, fifo);
+        CHECK_CONTAINS(err, "not a regular file");
+        config_free(&cfg);
+        unsetenv("LOOPGATE_SECRETS_FILE");
+        CHECK_EQ_INT(config_load(&cfg, fifo, err, sizeof(err)), -1);
+        CHECK_CONTAINS(err, "config file");
+        CHECK_CONTAINS(err, "not a regular file");
+        config_free(&cfg);
+        unlink(fifo);
+        setenv("LOOPGATE_SECRETS_FILE", path, 1);
+    }
 
     /* A bad value names the file, line and variable, never the value. */
     const char *bad[] = {"export TELEGRAM_BOT_TOKEN=123:leak\n", "TELEGRAM_BOT_TOKEN=\"123:leak\n",
