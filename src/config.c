@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -505,9 +506,10 @@ int config_parse_text(struct config *cfg, const char *text, const char *name, ch
 }
 
 /*
- * Open `path` for reading when it is a regular file: O_NONBLOCK so that a FIFO
- * or a device never blocks the open, then fstat. NULL with errno set when it
- * cannot be opened; NULL with *special set when it is not a regular file.
+ * Open `path` for reading when it is a regular file (or /dev/null, an empty
+ * one): O_NONBLOCK so that a FIFO or a device never blocks the open, then
+ * fstat. NULL with errno set when it cannot be opened; NULL with *special set
+ * when it is anything else.
  */
 static FILE *open_regular(const char *path, bool *special, struct stat *st)
 {
@@ -519,7 +521,7 @@ static FILE *open_regular(const char *path, bool *special, struct stat *st)
         return NULL;
     if (fstat(fd, st) < 0)
         goto out;
-    if (!S_ISREG(st->st_mode)) {
+    if (!S_ISREG(st->st_mode) && !(S_ISCHR(st->st_mode) && st->st_rdev == makedev(1, 3))) {
         *special = true;
         goto out;
     }
