@@ -2,7 +2,7 @@
 """run.py - run the integration tests against one build of loopgate.
 
     run.py [--bin build/loopgate] [--san [--skip-slow] | --tsan] [--drills | --ha]
-           [-k SUBSTRING] [--skip SUBSTRING] [--jobs N]
+           [-k SUBSTRING] [--slow] [--skip SUBSTRING] [--jobs N]
 
 Starts one shared stack (src/stack.sh in a temp dir), runs every test_*
 function of the test_*.py modules here in file order, stops the stack (also
@@ -15,7 +15,8 @@ all. The tests wait on people, timeouts and retries far more than they
 compute, so two runs on two cores take little more than half the time of one.
 
 A test marked `slow` (wait-bound, not memory-bound) is skipped with
---skip-slow: a quick AddressSanitizer pass. A test marked `drill` (a minute or
+--skip-slow, and --slow adds every one of them to what -k picks: `make check`
+runs them against the normal build and the rest under AddressSanitizer. A test marked `drill` (a minute or
 more of waiting, such as an MCP client's 60 s timeout) runs only with
 --drills, which runs the drills alone: `make check-drills`, kept out of
 `make check` so that it stays within its time. A test marked `ha` (several
@@ -41,7 +42,9 @@ sys.path.insert(0, HERE)
 import lg  # noqa: E402
 import tgstub  # noqa: E402
 
-def collect(pattern):
+def collect(pattern, slow=False):
+    """The tests whose name contains one of `pattern`'s comma-separated
+    strings (all when it is empty), and with `slow` every test marked slow."""
     tests = []
     for name in sorted(os.listdir(HERE)):
         if not (name.startswith("test_") and name.endswith(".py")):
@@ -54,7 +57,8 @@ def collect(pattern):
         fns.sort(key=lambda f: f.__code__.co_firstlineno)
         for f in fns:
             full = "%s.%s" % (mod.__name__, f.__name__)
-            if not pattern or any(p in full for p in pattern.split(",")):
+            if (not pattern or any(p in full for p in pattern.split(","))
+                    or (slow and getattr(f, "slow", False))):
                 tests.append((full, f))
     return tests
 
@@ -128,6 +132,9 @@ def main():
     ap.add_argument("--san", action="store_true", help="the binary is a sanitizer build")
     ap.add_argument("--skip-slow", action="store_true",
                     help="with --san: skip the tests marked slow (wait-bound, not memory-bound)")
+    ap.add_argument("--slow", action="store_true",
+                    help="also run every test marked slow, whatever -k says (make check runs"
+                         " them against the normal build and skips them under ASan)")
     ap.add_argument("--tsan", action="store_true", help="the binary is a ThreadSanitizer build")
     ap.add_argument("--drills", action="store_true",
                     help="run the long drills (tests marked drill) and nothing else")
@@ -153,7 +160,7 @@ def main():
     if args.job:
         label = "run %s of %s" % tuple(args.job.split("/"))
 
-    tests = [(n, f) for n, f in collect(args.pattern)
+    tests = [(n, f) for n, f in collect(args.pattern, args.slow)
              if bool(getattr(f, "drill", False)) == args.drills
              and bool(getattr(f, "ha", False)) == args.ha]
     passed = failed = 0
