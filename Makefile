@@ -59,7 +59,7 @@ ifneq ($(V),1)
 Q := @
 endif
 
-SRCS := util.c log.c metrics.c config.c cors.c db.c store.c store_keys.c store_sessions.c store_requests.c \
+SRCS := util.c log.c cli.c metrics.c config.c cors.c db.c store.c store_keys.c store_sessions.c store_requests.c \
         submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c store_console.c store_tglogin.c store_events.c store_policy.c store_janitor.c \
         keycache.c validate.c params.c policy.c shape.c http.c router.c api.c api_policy.c health.c decide.c \
         tgmsg.c tglogin.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c feed.c events.c mcp.c mcpstdio.c \

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "db.h"
 #include "hook.h"
 #include "store_keys.h"
@@ -258,27 +259,13 @@ static int webhook_secret(int argc, char **argv)
 
 int apikey_main(struct config *cfg, int argc, char **argv)
 {
-    int rc;
+    static const struct cli_verb verbs[] = {
+        {"create", create},
+        {"list", list},
+        {"revoke", revoke},
+        {"webhook-secret", webhook_secret},
+    };
 
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-        !strcmp(argv[1], "help")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    db_pool_init(cfg->db_uri, 1);
-    if (!strcmp(argv[1], "create"))
-        rc = create(argc - 1, argv + 1);
-    else if (!strcmp(argv[1], "list"))
-        rc = list(argc - 1, argv + 1);
-    else if (!strcmp(argv[1], "revoke"))
-        rc = revoke(argc - 1, argv + 1);
-    else if (!strcmp(argv[1], "webhook-secret"))
-        rc = webhook_secret(argc - 1, argv + 1);
-    else {
-        fprintf(stderr, "loopgate apikey: unknown command '%s'\n", argv[1]);
-        usage(stderr);
-        rc = 2;
-    }
-    db_pool_shutdown();
-    return rc;
+    return cli_dispatch("loopgate apikey", verbs, sizeof(verbs) / sizeof(verbs[0]), usage, cfg->db_uri, argc,
+                        argv);
 }

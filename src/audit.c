@@ -33,6 +33,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "cli.h"
 #include "db.h"
 #include "store_audit.h"
 #include "util.h"
@@ -747,23 +748,11 @@ static int cmd_verify(int argc, char **argv)
 
 int audit_main(struct config *cfg, int argc, char **argv)
 {
-    int rc;
+    static const struct cli_verb verbs[] = {
+        {"export", cmd_export},
+        {"verify", cmd_verify},
+    };
 
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-        !strcmp(argv[1], "help")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    db_pool_init(cfg->db_uri, 1);
-    if (!strcmp(argv[1], "export"))
-        rc = cmd_export(argc - 1, argv + 1);
-    else if (!strcmp(argv[1], "verify"))
-        rc = cmd_verify(argc - 1, argv + 1);
-    else {
-        fprintf(stderr, "loopgate audit: unknown command '%s'\n", argv[1]);
-        usage(stderr);
-        rc = 2;
-    }
-    db_pool_shutdown();
-    return rc;
+    return cli_dispatch("loopgate audit", verbs, sizeof(verbs) / sizeof(verbs[0]), usage, cfg->db_uri, argc,
+                        argv);
 }

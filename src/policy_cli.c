@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "apikey.h"
+#include "cli.h"
 #include "db.h"
 #include "policy.h"
 #include "store_policy.h"
@@ -226,25 +227,12 @@ static int rm(int argc, char **argv)
 
 int policy_main(struct config *cfg, int argc, char **argv)
 {
-    int rc;
+    static const struct cli_verb verbs[] = {
+        {"add", add},
+        {"list", list},
+        {"rm", rm},
+    };
 
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-        !strcmp(argv[1], "help")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    db_pool_init(cfg->db_uri, 1);
-    if (!strcmp(argv[1], "add"))
-        rc = add(argc - 1, argv + 1);
-    else if (!strcmp(argv[1], "list"))
-        rc = list(argc - 1, argv + 1);
-    else if (!strcmp(argv[1], "rm"))
-        rc = rm(argc - 1, argv + 1);
-    else {
-        fprintf(stderr, "loopgate policy: unknown command '%s'\n", argv[1]);
-        usage(stderr);
-        rc = 2;
-    }
-    db_pool_shutdown();
-    return rc;
+    return cli_dispatch("loopgate policy", verbs, sizeof(verbs) / sizeof(verbs[0]), usage, cfg->db_uri, argc,
+                        argv);
 }
