@@ -309,6 +309,35 @@ static void label_value(struct sbuf *o, const char *v)
     }
 }
 
+/*
+ * One series of the histogram `name`, labelled `label`="`value`" (escaped):
+ * a _bucket line for each of the n bounds le[i] / scale and for +Inf, where
+ * counts[0..n] are each bucket's own count (the lines add them up), then
+ * _sum (`sum`, with `digits` decimals) and _count.
+ */
+static void histogram(struct sbuf *o, const char *name, const char *label, const char *value,
+                      const uint64_t *counts, const int64_t *le, int n, double scale, double sum,
+                      int digits)
+{
+    uint64_t cum = 0;
+
+    for (int i = 0; i <= n; i++) {
+        cum += counts[i];
+        sb_printf(o, "%s_bucket{%s=\"", name, label);
+        label_value(o, value);
+        if (i < n)
+            sb_printf(o, "\",le=\"%g\"} %llu\n", (double)le[i] / scale, (unsigned long long)cum);
+        else
+            sb_printf(o, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    }
+    sb_printf(o, "%s_sum{%s=\"", name, label);
+    label_value(o, value);
+    sb_printf(o, "\"} %.*f\n", digits, sum);
+    sb_printf(o, "%s_count{%s=\"", name, label);
+    label_value(o, value);
+    sb_printf(o, "\"} %llu\n", (unsigned long long)cum);
+}
+
 /* The process figures of one pid, from /proc; false when it is gone. */
 struct proc_figures {
     double cpu_s, start_s;
@@ -462,28 +491,13 @@ static void render_http(struct sbuf *o)
     head(o, "loopgate_http_request_duration_seconds", "histogram",
          "Time from the start of a request to its end, by route pattern, in seconds.");
     for (int r = 0; r < nroutes; r++) {
-        uint64_t b[HTTP_BUCKETS + 1], cum = 0, any = 0;
+        uint64_t b[HTTP_BUCKETS + 1], any = 0;
 
         for (int i = 0; i <= HTTP_BUCKETS; i++)
             any |= (b[i] = GET(M->duration[r].bucket[i]));
-        if (!any)
-            continue;
-        for (int i = 0; i <= HTTP_BUCKETS; i++) {
-            cum += b[i];
-            sb_puts(o, "loopgate_http_request_duration_seconds_bucket{route=\"");
-            label_value(o, routes[r]);
-            if (i < HTTP_BUCKETS)
-                sb_printf(o, "\",le=\"%g\"} %llu\n", (double)http_le_us[i] / 1e6,
-                          (unsigned long long)cum);
-            else
-                sb_printf(o, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-        }
-        sb_puts(o, "loopgate_http_request_duration_seconds_sum{route=\"");
-        label_value(o, routes[r]);
-        sb_printf(o, "\"} %.6f\n", (double)GET(M->duration[r].sum_us) / 1e6);
-        sb_puts(o, "loopgate_http_request_duration_seconds_count{route=\"");
-        label_value(o, routes[r]);
-        sb_printf(o, "\"} %llu\n", (unsigned long long)cum);
+        if (any)
+            histogram(o, "loopgate_http_request_duration_seconds", "route", routes[r], b,
+                      http_le_us, HTTP_BUCKETS, 1e6, (double)GET(M->duration[r].sum_us) / 1e6, 6);
     }
 }
 
@@ -526,23 +540,14 @@ static void render_requests(struct sbuf *o)
          "Time from submit to the decision of a person, a rule or a cancel (not timeouts), by "
          "channel, in seconds.");
     for (int c = 0; c < METRICS_CHANNELS; c++) {
-        uint64_t cum = 0;
+        uint64_t b[DECISION_BUCKETS + 1];
 
         if (c == METRICS_CH_TIMEOUT)
             continue;
-        for (int i = 0; i <= DECISION_BUCKETS; i++) {
-            cum += GET(M->decision_bucket[c][i]);
-            if (i < DECISION_BUCKETS)
-                sb_printf(o, "loopgate_decision_seconds_bucket{channel=\"%s\",le=\"%lld\"} %llu\n",
-                          channels[c], (long long)decision_le_s[i], (unsigned long long)cum);
-            else
-                sb_printf(o, "loopgate_decision_seconds_bucket{channel=\"%s\",le=\"+Inf\"} %llu\n",
-                          channels[c], (unsigned long long)cum);
-        }
-        sb_printf(o, "loopgate_decision_seconds_sum{channel=\"%s\"} %.3f\n", channels[c],
-                  (double)GET(M->decision_sum_ms[c]) / 1e3);
-        sb_printf(o, "loopgate_decision_seconds_count{channel=\"%s\"} %llu\n", channels[c],
-                  (unsigned long long)cum);
+        for (int i = 0; i <= DECISION_BUCKETS; i++)
+            b[i] = GET(M->decision_bucket[c][i]);
+        histogram(o, "loopgate_decision_seconds", "channel", channels[c], b, decision_le_s,
+                  DECISION_BUCKETS, 1, (double)GET(M->decision_sum_ms[c]) / 1e3, 3);
     }
 }
 
