@@ -5,6 +5,7 @@ SERVER_PORT at a free loopback port: a private PostgreSQL (initdb), the real
 workers and the real nginx. Tests talk HTTP to nginx and read the database
 with psql, so they assert what went over the wire and what was stored.
 """
+import contextlib
 import http.client
 import itertools
 import json
@@ -157,6 +158,26 @@ class Stack:
         if master:
             wait_for(lambda: not _exists(master), 10, "the workers' master %d to be reaped" % master)
         self.lifecycle_s += time.monotonic() - t
+
+    @contextlib.contextmanager
+    def restarted(self, drop=(), **env):
+        """The stack restarted with `env` added to its environment and the
+        variables named in `drop` taken out of it (an earlier test's setting
+        that would hide what this one changes), then, however the block ends,
+        restarted with the environment exactly as it was."""
+        kept = dict(self.extra_env)
+        if self.running:
+            self.stop()
+        for k in drop:
+            self.extra_env.pop(k, None)
+        try:
+            self.start(**env)
+            yield self
+        finally:
+            if self.running:
+                self.stop()
+            self.extra_env = kept
+            self.start()
 
     def cleanup(self):
         try:

@@ -50,87 +50,81 @@ def test_reload_applies_live_keeps_long_polls_and_refuses_bad_files(s):
     os.chmod(d, 0o755)
     conf = os.path.join(d, "loopgate.conf")
     _write(conf, log_level="info", telegram_allowed_users='""', poll_wait_max="120")
-    s.stop()
-    # The environment wins over the file: settings an earlier test left in the
-    # stack's environment would hide the changes this test makes to the file.
-    kept = {k: s.extra_env.pop(k) for k in list(s.extra_env) if k in OVERRIDES}
-    s.start(LOOPGATE_CONFIG=conf)
     try:
-        workers = s.worker_pids()
-        c = chat()
-        register(s, "reload18", c)
-        rid = submit(s, "reload18", options=["Yes", "No"])
-        c, m, _ = sent(s, rid)
-        # A long-poll in flight across every reload below.
-        got = {}
+        # The environment wins over the file: settings an earlier test left in the
+        # stack's environment would hide the changes this test makes to the file.
+        with s.restarted(OVERRIDES, LOOPGATE_CONFIG=conf):
+            workers = s.worker_pids()
+            c = chat()
+            register(s, "reload18", c)
+            rid = submit(s, "reload18", options=["Yes", "No"])
+            c, m, _ = sent(s, rid)
+            # A long-poll in flight across every reload below.
+            got = {}
 
-        def long_poll():
-            r = s.get("/hitl/poll?request_id=%s&wait=90" % rid, timeout=120)
-            got["status"], got["json"], got["at"] = r.status, r.json, time.monotonic()
+            def long_poll():
+                r = s.get("/hitl/poll?request_id=%s&wait=90" % rid, timeout=120)
+                got["status"], got["json"], got["at"] = r.status, r.json, time.monotonic()
 
-        t = threading.Thread(target=long_poll, daemon=True)
-        t.start()
-        # Give the poll time to reach a worker: nothing outside shows a poll
-        # asleep. Had it come after the reload below, poll_wait_max 3 would
-        # end it within seconds, and the checks of t.is_alive() would fail.
-        time.sleep(1)
-        t_start = time.monotonic()
+            t = threading.Thread(target=long_poll, daemon=True)
+            t.start()
+            # Give the poll time to reach a worker: nothing outside shows a poll
+            # asleep. Had it come after the reload below, poll_wait_max 3 would
+            # end it within seconds, and the checks of t.is_alive() would fail.
+            time.sleep(1)
+            t_start = time.monotonic()
 
-        # 1. An allow-list that leaves the chat's own user out, debug logging,
-        #    a shorter longest wait: all live.
-        at = len(s.worker_log())
-        _write(conf, log_level="debug", telegram_allowed_users="424242", poll_wait_max="3")
-        _reload(s, at, 'msg="configuration reloaded"')
-        ok(re.search(r'changed="[^"]*log_level', s.worker_log()[at:]), s.worker_log()[at:][-1500:])
-        eq(s.worker_pids(), workers, "the workers were not restarted")
-        upd, _ = s.tg.press_and_deliver(c, m, button_text=OK + "Yes", user_id=c)
-        eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
-        ok(t.is_alive(), "the long-poll still waits")
-        # poll_wait_max 3: a new poll asking for 30 s comes back within a few.
-        other = submit(s, "reload18", message="second")
-        t0 = time.monotonic()
-        r = s.get("/hitl/poll?request_id=%s&wait=30" % other, timeout=60)
-        eq((r.status, r.json["status"]), (200, "pending"))
-        ok(time.monotonic() - t0 < 15, "wait capped by the reloaded poll_wait_max")
-        wait_for(lambda: re.search(r'level=debug .*delivering', s.worker_log()[at:]), 20,
-                 "debug lines (the second request's delivery) after the reload")
+            # 1. An allow-list that leaves the chat's own user out, debug logging,
+            #    a shorter longest wait: all live.
+            at = len(s.worker_log())
+            _write(conf, log_level="debug", telegram_allowed_users="424242", poll_wait_max="3")
+            _reload(s, at, 'msg="configuration reloaded"')
+            ok(re.search(r'changed="[^"]*log_level', s.worker_log()[at:]), s.worker_log()[at:][-1500:])
+            eq(s.worker_pids(), workers, "the workers were not restarted")
+            upd, _ = s.tg.press_and_deliver(c, m, button_text=OK + "Yes", user_id=c)
+            eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
+            ok(t.is_alive(), "the long-poll still waits")
+            # poll_wait_max 3: a new poll asking for 30 s comes back within a few.
+            other = submit(s, "reload18", message="second")
+            t0 = time.monotonic()
+            r = s.get("/hitl/poll?request_id=%s&wait=30" % other, timeout=60)
+            eq((r.status, r.json["status"]), (200, "pending"))
+            ok(time.monotonic() - t0 < 15, "wait capped by the reloaded poll_wait_max")
+            wait_for(lambda: re.search(r'level=debug .*delivering', s.worker_log()[at:]), 20,
+                     "debug lines (the second request's delivery) after the reload")
 
-        # 2. A file with an error: logged, the running configuration stays.
-        at = len(s.worker_log())
-        _write(conf, log_level="loud", telegram_allowed_users="424242", poll_wait_max="3")
-        os.kill(s.master_pid(), signal.SIGHUP)
-        wait_for(lambda: "could not reload the configuration; keeping the running one"
-                 in s.worker_log()[at:], 20, "the refusal to be logged")
-        tail = s.worker_log()[at:]
-        ok("log_level" in tail and "loud" in tail, tail[-1500:])
-        eq(tail.count('msg="configuration reloaded"'), 0, tail[-1500:])
-        upd, _ = s.tg.press_and_deliver(c, m, button_text=OK + "Yes", user_id=c)
-        eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
+            # 2. A file with an error: logged, the running configuration stays.
+            at = len(s.worker_log())
+            _write(conf, log_level="loud", telegram_allowed_users="424242", poll_wait_max="3")
+            os.kill(s.master_pid(), signal.SIGHUP)
+            wait_for(lambda: "could not reload the configuration; keeping the running one"
+                     in s.worker_log()[at:], 20, "the refusal to be logged")
+            tail = s.worker_log()[at:]
+            ok("log_level" in tail and "loud" in tail, tail[-1500:])
+            eq(tail.count('msg="configuration reloaded"'), 0, tail[-1500:])
+            upd, _ = s.tg.press_and_deliver(c, m, button_text=OK + "Yes", user_id=c)
+            eq(answers_for(s, upd)["text"], "You are not authorized to decide this request.")
 
-        # 3. Keys that need a restart are named, and keep their running values.
-        at = len(s.worker_log())
-        _write(conf, log_level="debug", telegram_allowed_users=str(c), poll_wait_max="3",
-               workers="3", db_pool_size="3")
-        _reload(s, at, 'msg="configuration reloaded"')
-        tail = s.worker_log()[at:]
-        ok('msg="restart needed for: workers, db_pool_size"' in tail, tail[-1500:])
-        eq(s.worker_pids(), workers, "still the same two workers")
+            # 3. Keys that need a restart are named, and keep their running values.
+            at = len(s.worker_log())
+            _write(conf, log_level="debug", telegram_allowed_users=str(c), poll_wait_max="3",
+                   workers="3", db_pool_size="3")
+            _reload(s, at, 'msg="configuration reloaded"')
+            tail = s.worker_log()[at:]
+            ok('msg="restart needed for: workers, db_pool_size"' in tail, tail[-1500:])
+            eq(s.worker_pids(), workers, "still the same two workers")
 
-        # 4. The allow-list now has the chat's user: the press decides, and the
-        #    long-poll that waited through three reloads gets the answer.
-        ok(t.is_alive(), "the long-poll still waits")
-        upd, _ = s.tg.press_and_deliver(c, m, button_text=OK + "Yes", user_id=c)
-        eq(answers_for(s, upd)["text"], "Recorded: Yes")
-        t.join(30)
-        ok(not t.is_alive(), "the long-poll answered")
-        eq((got["status"], got["json"]["status"], got["json"]["response"], got["json"]["approved"]),
-           (200, "completed", "Yes", True))
-        ok(got["at"] - t_start > 3, "the long-poll waited through the reloads")
+            # 4. The allow-list now has the chat's user: the press decides, and the
+            #    long-poll that waited through three reloads gets the answer.
+            ok(t.is_alive(), "the long-poll still waits")
+            upd, _ = s.tg.press_and_deliver(c, m, button_text=OK + "Yes", user_id=c)
+            eq(answers_for(s, upd)["text"], "Recorded: Yes")
+            t.join(30)
+            ok(not t.is_alive(), "the long-poll answered")
+            eq((got["status"], got["json"]["status"], got["json"]["response"], got["json"]["approved"]),
+               (200, "completed", "Yes", True))
+            ok(got["at"] - t_start > 3, "the long-poll waited through the reloads")
     finally:
-        s.stop()
-        s.extra_env.pop("LOOPGATE_CONFIG", None)
-        s.extra_env.update(kept)
-        s.start()
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -139,30 +133,25 @@ def test_reload_names_file_changes_the_environment_overrides(s):
     os.chmod(d, 0o755)
     conf = os.path.join(d, "loopgate.conf")
     _write(conf, log_level="info", telegram_allowed_users="424242")
-    s.stop()
-    s.start(LOOPGATE_CONFIG=conf, LOG_LEVEL="info")
     try:
-        at = len(s.worker_log())
-        _write(conf, log_level="debug", telegram_allowed_users="424242")
-        want = "log_level: the file's value is overridden by LOG_LEVEL"
-        _reload(s, at, 'msg="configuration reloaded"')
-        tail = s.worker_log()[at:]
-        eq(tail.count(want), 1 + len(s.worker_pids()), tail[-1500:])
-        ok("level=debug" not in tail, "the environment's level stays: %s" % tail[-1500:])
-        # A reload without a change of log_level in the file says nothing of
-        # it; one that empties the approvers' allow-list says so loudly.
-        at = len(s.worker_log())
-        _write(conf, log_level="debug")
-        _reload(s, at, 'msg="configuration reloaded"')
-        tail = s.worker_log()[at:]
-        ok(want not in tail, tail[-1500:])
-        eq(len(re.findall(r'level=warn .*msg="telegram_allowed_users is now empty', tail)),
-           1 + len(s.worker_pids()), tail[-1500:])
+        with s.restarted(LOOPGATE_CONFIG=conf, LOG_LEVEL="info"):
+            at = len(s.worker_log())
+            _write(conf, log_level="debug", telegram_allowed_users="424242")
+            want = "log_level: the file's value is overridden by LOG_LEVEL"
+            _reload(s, at, 'msg="configuration reloaded"')
+            tail = s.worker_log()[at:]
+            eq(tail.count(want), 1 + len(s.worker_pids()), tail[-1500:])
+            ok("level=debug" not in tail, "the environment's level stays: %s" % tail[-1500:])
+            # A reload without a change of log_level in the file says nothing of
+            # it; one that empties the approvers' allow-list says so loudly.
+            at = len(s.worker_log())
+            _write(conf, log_level="debug")
+            _reload(s, at, 'msg="configuration reloaded"')
+            tail = s.worker_log()[at:]
+            ok(want not in tail, tail[-1500:])
+            eq(len(re.findall(r'level=warn .*msg="telegram_allowed_users is now empty', tail)),
+               1 + len(s.worker_pids()), tail[-1500:])
     finally:
-        s.stop()
-        s.extra_env.pop("LOOPGATE_CONFIG", None)
-        s.extra_env.pop("LOG_LEVEL", None)
-        s.start()
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -209,96 +198,89 @@ def test_reload_workers_take_the_masters_text_never_the_file(s):
     os.chmod(d, 0o755)
     conf = os.path.join(d, "loopgate.conf")
     _write(conf, cors_allowed_origins='""')
-    s.stop()
-    kept = {k: s.extra_env.pop(k) for k in list(s.extra_env)
-            if k in OVERRIDES | {"LOOPGATE_CORS_ALLOWED_ORIGINS"}}
-    s.start(LOOPGATE_CONFIG=conf)
     try:
-        workers = s.worker_pids()
-        eq(_cors_seen(s, 4), (0, 0))
+        with s.restarted(OVERRIDES | {"LOOPGATE_CORS_ALLOWED_ORIGINS"}, LOOPGATE_CONFIG=conf):
+            workers = s.worker_pids()
+            eq(_cors_seen(s, 4), (0, 0))
 
-        # 1. The file changes again between the master's reload and the
-        #    workers' (stopped meanwhile): they apply what the master read.
-        at = len(s.worker_log())
-        for p in workers:
-            os.kill(p, signal.SIGSTOP)
-        try:
-            _write(conf, cors_allowed_origins=A)
-            os.kill(s.master_pid(), signal.SIGHUP)
-            wait_for(lambda: re.search(r'msg="configuration reloaded" process=master [^\n]*'
-                                       r'generation=1 changed="cors_allowed_origins"',
-                                       s.worker_log()[at:]), 20, "the master's reload")
-            _write(conf, cors_allowed_origins=B)
-        finally:
-            for p in workers:
-                os.kill(p, signal.SIGCONT)
-        wait_for(lambda: all(_generations(s, at).get(p) == 1 for p in workers), 20,
-                 "both workers on generation 1: %s" % s.worker_log()[at:][-1500:])
-        ok(B not in s.worker_log()[at:], "no process read the second save")
-        eq(_cors_seen(s), (16, 0), "every answer allows A, none B")
-
-        # 2. A worker started after a crash runs the master's configuration,
-        #    not the file's.
-        at = len(s.worker_log())
-        new = _replace_worker(s, at)
-        eq(_generations(s, at)[new], 1)
-        eq(_cors_seen(s), (16, 0), "the new worker allows A, not the file's B")
-
-        # 3. A reload that fails changes nothing anywhere, also for a worker
-        #    started after it.
-        at = len(s.worker_log())
-        _write(conf, cors_allowed_origins=B, log_level="loud")
-        os.kill(s.master_pid(), signal.SIGHUP)
-        wait_for(lambda: "could not reload the configuration" in s.worker_log()[at:], 20,
-                 "the master's refusal")
-        new = _replace_worker(s, at)
-        eq(_generations(s, at), {new: 1}, "no worker reloaded: %s" % s.worker_log()[at:][-1500:])
-        eq(_cors_seen(s), (16, 0), "still A everywhere")
-
-        # 3b. A file that cannot be read (gone, a NUL byte) and a SIGHUP sent to
-        #     a worker, not the master: refused and logged, nobody dies.
-        master, workers = s.master_pid(), s.worker_pids()
-        for broken in ("gone", "nul", "fifo"):
+            # 1. The file changes again between the master's reload and the
+            #    workers' (stopped meanwhile): they apply what the master read.
             at = len(s.worker_log())
-            if broken == "gone":
-                os.remove(conf)
-            elif broken == "fifo":
-                # A FIFO is refused at once: the master never waits for a writer.
-                os.remove(conf)
-                os.mkfifo(conf)
-            else:
-                with open(conf, "w") as f:
-                    f.write("log_level = info\n\0\n")
-            os.kill(master, signal.SIGHUP)
-            wait_for(lambda: "could not reload the configuration" in s.worker_log()[at:], 20,
-                     "the master's refusal of a file %s: %s" % (broken, s.worker_log()[at:][-1500:]))
-        ok("config file %s: not a regular file" % conf in s.worker_log()[at:],
-           s.worker_log()[at:][-1500:])
-        at = len(s.worker_log())
-        os.kill(workers[0], signal.SIGHUP)
-        wait_for(lambda: "SIGHUP without a new configuration" in s.worker_log()[at:], 20,
-                 "the worker's note: %s" % s.worker_log()[at:][-1500:])
-        eq((s.master_pid(), s.worker_pids()), (master, workers), "the same master and workers")
-        eq(_cors_seen(s), (16, 0), "still A everywhere")
+            for p in workers:
+                os.kill(p, signal.SIGSTOP)
+            try:
+                _write(conf, cors_allowed_origins=A)
+                os.kill(s.master_pid(), signal.SIGHUP)
+                wait_for(lambda: re.search(r'msg="configuration reloaded" process=master [^\n]*'
+                                           r'generation=1 changed="cors_allowed_origins"',
+                                           s.worker_log()[at:]), 20, "the master's reload")
+                _write(conf, cors_allowed_origins=B)
+            finally:
+                for p in workers:
+                    os.kill(p, signal.SIGCONT)
+            wait_for(lambda: all(_generations(s, at).get(p) == 1 for p in workers), 20,
+                     "both workers on generation 1: %s" % s.worker_log()[at:][-1500:])
+            ok(B not in s.worker_log()[at:], "no process read the second save")
+            eq(_cors_seen(s), (16, 0), "every answer allows A, none B")
 
-        # 4. A reload racing a worker's restart: every process ends on the
-        #    new text, none dies of the SIGHUP.
-        at = len(s.worker_log())
-        os.remove(conf)
-        _write(conf, cors_allowed_origins=B)
-        before = s.worker_pids()
-        os.kill(before[0], signal.SIGKILL)
-        os.kill(s.master_pid(), signal.SIGHUP)
-        wait_for(lambda: len(s.worker_pids()) == len(before) and before[0] not in s.worker_pids()
-                 and all(_generations(s, at).get(p) == 2 for p in s.worker_pids()), 20,
-                 "every worker on generation 2: %s" % s.worker_log()[at:][-1500:])
-        ok("signal=1 " not in s.worker_log()[at:], "no worker died of SIGHUP")
-        eq(_cors_seen(s), (0, 16), "B everywhere")
+            # 2. A worker started after a crash runs the master's configuration,
+            #    not the file's.
+            at = len(s.worker_log())
+            new = _replace_worker(s, at)
+            eq(_generations(s, at)[new], 1)
+            eq(_cors_seen(s), (16, 0), "the new worker allows A, not the file's B")
+
+            # 3. A reload that fails changes nothing anywhere, also for a worker
+            #    started after it.
+            at = len(s.worker_log())
+            _write(conf, cors_allowed_origins=B, log_level="loud")
+            os.kill(s.master_pid(), signal.SIGHUP)
+            wait_for(lambda: "could not reload the configuration" in s.worker_log()[at:], 20,
+                     "the master's refusal")
+            new = _replace_worker(s, at)
+            eq(_generations(s, at), {new: 1}, "no worker reloaded: %s" % s.worker_log()[at:][-1500:])
+            eq(_cors_seen(s), (16, 0), "still A everywhere")
+
+            # 3b. A file that cannot be read (gone, a NUL byte) and a SIGHUP sent to
+            #     a worker, not the master: refused and logged, nobody dies.
+            master, workers = s.master_pid(), s.worker_pids()
+            for broken in ("gone", "nul", "fifo"):
+                at = len(s.worker_log())
+                if broken == "gone":
+                    os.remove(conf)
+                elif broken == "fifo":
+                    # A FIFO is refused at once: the master never waits for a writer.
+                    os.remove(conf)
+                    os.mkfifo(conf)
+                else:
+                    with open(conf, "w") as f:
+                        f.write("log_level = info\n\0\n")
+                os.kill(master, signal.SIGHUP)
+                wait_for(lambda: "could not reload the configuration" in s.worker_log()[at:], 20,
+                         "the master's refusal of a file %s: %s" % (broken, s.worker_log()[at:][-1500:]))
+            ok("config file %s: not a regular file" % conf in s.worker_log()[at:],
+               s.worker_log()[at:][-1500:])
+            at = len(s.worker_log())
+            os.kill(workers[0], signal.SIGHUP)
+            wait_for(lambda: "SIGHUP without a new configuration" in s.worker_log()[at:], 20,
+                     "the worker's note: %s" % s.worker_log()[at:][-1500:])
+            eq((s.master_pid(), s.worker_pids()), (master, workers), "the same master and workers")
+            eq(_cors_seen(s), (16, 0), "still A everywhere")
+
+            # 4. A reload racing a worker's restart: every process ends on the
+            #    new text, none dies of the SIGHUP.
+            at = len(s.worker_log())
+            os.remove(conf)
+            _write(conf, cors_allowed_origins=B)
+            before = s.worker_pids()
+            os.kill(before[0], signal.SIGKILL)
+            os.kill(s.master_pid(), signal.SIGHUP)
+            wait_for(lambda: len(s.worker_pids()) == len(before) and before[0] not in s.worker_pids()
+                     and all(_generations(s, at).get(p) == 2 for p in s.worker_pids()), 20,
+                     "every worker on generation 2: %s" % s.worker_log()[at:][-1500:])
+            ok("signal=1 " not in s.worker_log()[at:], "no worker died of SIGHUP")
+            eq(_cors_seen(s), (0, 16), "B everywhere")
     finally:
-        s.stop()
-        s.extra_env.pop("LOOPGATE_CONFIG", None)
-        s.extra_env.update(kept)
-        s.start()
         shutil.rmtree(d, ignore_errors=True)
 
 
