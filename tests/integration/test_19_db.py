@@ -1,6 +1,6 @@
 """The database settings that fail-over and pgbouncer rely on, on one stack:
 db_transaction_pooling without db_listen_uri is refused by `serve` and
-`doctor`, naming db_listen_uri; a commit waits for any synchronous standby
+`doctor`, naming db_listen_uri, and a reload to it is refused; a commit waits for any synchronous standby
 (synchronous_commit = on) whatever the connection's default, in pooled mode
 (SET LOCAL per transaction) and directly (conninfo options of the operator's
 own); the audit export's mark on a server that takes no writes is a 503
@@ -11,10 +11,11 @@ What needs a standby or pgbouncer is in test_19_failover.py (make check-ha).
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 
-from lg import chat, eq, ok
+from lg import chat, eq, ok, wait_for
 
 
 def _pooled(s, **extra):
@@ -54,6 +55,53 @@ def test_transaction_pooling_needs_a_listen_uri(s):
               check=False)
     ok(r.returncode != 0 and "db_listen_uri" in r.stderr, r.stderr)
     eq(s.scalar("SELECT count(*) FROM api_keys WHERE tenant = 'pool19'"), "0")
+
+
+def test_reload_to_pooling_without_listen_uri_is_refused(s):
+    """A running `serve` whose file gains db_transaction_pooling = true
+    without db_listen_uri keeps its running configuration and says why."""
+    d = tempfile.mkdtemp(prefix="lgdb19r.")
+    os.chmod(d, 0o755)
+    conf, log = os.path.join(d, "loopgate.conf"), os.path.join(d, "serve.log")
+
+    def write(extra):
+        with open(conf + ".tmp", "w") as f:
+            f.write('socket = %s/x.sock\ndb_uri = "%s"\nworkers = 1\nthreads = 4\n'
+                    "busy_threads = 2\ndelivery_threads = 0\nwebhook_threads = 0\n"
+                    "janitor_interval = 0\n%s" % (d, s.db_uri, extra))
+        os.replace(conf + ".tmp", conf)
+
+    def text():
+        with open(log, errors="replace") as f:
+            return f.read()
+
+    env = {k: v for k, v in s.env().items()
+           if not k.startswith(("LOOPGATE_", "TELEGRAM_", "DB_", "PUBLIC_URL", "SERVER_PORT",
+                                "MAX_CONCURRENT", "REQUEST_TIMEOUT", "LOG_LEVEL"))}
+    p = None
+    try:
+        write("")
+        with open(log, "w") as out:
+            p = subprocess.Popen([s.binary, "serve", "--config", conf], env=env, stdout=out,
+                                 stderr=subprocess.STDOUT)
+        wait_for(lambda: "loopgate serving" in text(), 20, "serve to start")
+        write("db_transaction_pooling = true\n")
+        os.kill(p.pid, signal.SIGHUP)
+        wait_for(lambda: re.search(r"could not reload|configuration reloaded", text()), 20,
+                 "the master to log the reload's outcome")
+        ok("could not reload the configuration" in text(), text()[-1500:])
+        line = next(ln for ln in text().splitlines() if "could not reload" in ln)
+        ok("db_listen_uri" in line and "keeping the running one" in line, line)
+        eq(p.poll(), None, "serve keeps running")
+    finally:
+        if p and p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_commits_are_synchronous_whatever_the_default(s):
