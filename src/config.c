@@ -157,12 +157,14 @@ static const struct key keys[] = {
     {"db_uri", "DB_URI", K_STR, OFF(db_uri), 0, 0, "dbname=loopgate",
      "libpq connection string or postgresql:// URI"},
     {"db_listen_uri", "LOOPGATE_DB_LISTEN_URI", K_STR, OFF(db_listen_uri), 0, 0, "",
-     "direct connection (no pooler in transaction mode) for LISTEN and the janitor's session "
-     "lock; empty: db_uri"},
+     "connection to PostgreSQL itself (no pooler) for LISTEN and the janitor's session lock; "
+     "required with db_transaction_pooling; when set, /readyz fails 'listener' and the janitor "
+     "does not run if it goes through a pooler; empty: db_uri"},
     {"db_transaction_pooling", "LOOPGATE_DB_TRANSACTION_POOLING", K_BOOL,
      OFF(db_transaction_pooling), 0, 0, "false",
      "db_uri is a pooler in transaction mode (pgbouncer pool_mode = transaction): statements are "
-     "sent unnamed, no session settings (set db_listen_uri to a direct connection)"},
+     "sent unnamed, each transaction sets synchronous_commit = on itself, no other session "
+     "settings; needs db_listen_uri"},
     {"db_pool_size", "LOOPGATE_DB_POOL_SIZE", K_INT, OFF(db_pool_size), 1, 256, "4",
      "database connections per worker process"},
     {"telegram_bot_token", "TELEGRAM_BOT_TOKEN", K_STR, OFF(telegram_bot_token), 0, 0, "",
@@ -651,6 +653,14 @@ static int check_combinations(const struct config *cfg, char *errbuf, size_t err
 {
     if (check_cors(cfg, errbuf, errlen) < 0)
         return -1;
+    if (cfg->db_transaction_pooling && !*cfg->db_listen_uri) {
+        snprintf(errbuf, errlen,
+                 "db_transaction_pooling = true needs db_listen_uri (LOOPGATE_DB_LISTEN_URI): a "
+                 "connection to PostgreSQL itself, not through the pooler, for LISTEN and the "
+                 "janitor's session lock (through a pooler in transaction mode notifications go "
+                 "to other clients and the lock stays on a shared server connection)");
+        return -1;
+    }
     if (cfg->console_login_button && strncmp(cfg->public_url, "https://", 8) != 0) {
         snprintf(errbuf, errlen,
                  "console_login_button: on needs public_url (PUBLIC_URL) to be the https:// "

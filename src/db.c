@@ -17,6 +17,8 @@
 #define KEEPALIVE_IDLE_S "10"
 #define KEEPALIVE_INTERVAL_S "5"
 #define KEEPALIVE_COUNT "3"
+/* Point 5 of db.h, per transaction, behind a transaction pooler. */
+#define DURABLE_COMMIT "SET LOCAL synchronous_commit = on"
 
 static struct {
     pthread_mutex_t lock;
@@ -93,6 +95,24 @@ void db_pool_shutdown(void)
     pthread_mutex_unlock(&pool.lock);
 }
 
+/* Our startup options (connect_to), unless the operator's conninfo gives its own. */
+#define OUR_OPTIONS "-c jit=off -c DateStyle=ISO -c TimeZone=UTC -c synchronous_commit=on"
+
+/* Whether `pg` was opened with OUR_OPTIONS (not replaced by the conninfo's `options`). */
+static bool our_options(PGconn *pg)
+{
+    PQconninfoOption *opts = PQconninfo(pg);
+    bool ours = false;
+
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (!strcmp(o->keyword, "options")) {
+            ours = o->val && !strcmp(o->val, OUR_OPTIONS);
+            break;
+        }
+    PQconninfoFree(opts);
+    return ours;
+}
+
 /* Open a connection; `pooled`: through a transaction pooler, which takes no startup options. */
 static PGconn *connect_to(const char *conninfo, bool pooled, char *errbuf, size_t errlen)
 {
@@ -107,7 +127,8 @@ static PGconn *connect_to(const char *conninfo, bool pooled, char *errbuf, size_
      * dropped the connection) in about KEEPALIVE_IDLE_S + COUNT * INTERVAL
      * seconds instead of the kernel's two hours. A pooler (pgbouncer)
      * refuses the `options` startup parameter: then only DateStyle and
-     * TimeZone are set, below, which it keeps for this client.
+     * TimeZone are set, below, which it keeps for this client, and each
+     * transaction sets synchronous_commit itself (db.h point 5).
      */
     const char *keys[] = {"connect_timeout",
                           "application_name",
@@ -118,17 +139,11 @@ static PGconn *connect_to(const char *conninfo, bool pooled, char *errbuf, size_
                           "options",
                           "dbname",
                           NULL};
-    const char *vals[] = {"5",
-                          "loopgate",
-                          "1",
-                          KEEPALIVE_IDLE_S,
-                          KEEPALIVE_INTERVAL_S,
-                          KEEPALIVE_COUNT,
-                          "-c jit=off -c DateStyle=ISO -c TimeZone=UTC -c synchronous_commit=on",
-                          conninfo,
-                          NULL};
+    const char *vals[] = {
+        "5",         "loopgate", "1", KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT,
+        OUR_OPTIONS, conninfo,   NULL};
     PGconn *pg;
-    const char *style, *zone;
+    const char *style, *zone, *set = NULL;
 
     if (pooled) {
         keys[6] = "dbname";
@@ -151,17 +166,23 @@ static PGconn *connect_to(const char *conninfo, bool pooled, char *errbuf, size_
     }
     /*
      * Timestamps read as text are in ISO form and UTC (the store relies on it).
-     * Options of the operator's own replace ours: then set both here.
+     * Options of the operator's own replace ours: then set both here, and,
+     * on a connection of PostgreSQL's own, synchronous_commit (db.h point 5;
+     * through a pooler each transaction sets it).
      */
     style = PQparameterStatus(pg, "DateStyle");
     zone = PQparameterStatus(pg, "TimeZone");
-    if (!style || strncmp(style, "ISO", 3) != 0 || !zone || strcmp(zone, "UTC") != 0) {
-        PGresult *res = PQexec(pg, "SET DateStyle = ISO; SET TimeZone = UTC");
+    if (!pooled && !our_options(pg))
+        set = "SET DateStyle = ISO; SET TimeZone = UTC; SET synchronous_commit = on";
+    else if (!style || strncmp(style, "ISO", 3) != 0 || !zone || strcmp(zone, "UTC") != 0)
+        set = "SET DateStyle = ISO; SET TimeZone = UTC";
+    if (set) {
+        PGresult *res = PQexec(pg, set);
         bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
         PQclear(res);
         if (!ok) {
-            lg_strlcpy(errbuf, "could not set DateStyle and TimeZone", errlen);
+            lg_strlcpy(errbuf, "could not set DateStyle, TimeZone and synchronous_commit", errlen);
             PQfinish(pg);
             return NULL;
         }
@@ -298,14 +319,14 @@ void db_release(struct db_conn *c)
 }
 
 /*
- * Whether SQLSTATE `state` says this connection is no use any more: the
+ * Whether SQLSTATE `state` says a connection is no use any more: the
  * server is going away or gone (57P01 admin shutdown, 57P02 crash, 57P03
  * cannot connect now, class 08 connection exceptions, which a pooler also
  * sends when its server went away) or takes no writes (25006: a standby, a
  * demoted primary, default_transaction_read_only). A new connection may
  * find the new primary.
  */
-static bool fatal_state(const char *state)
+bool db_fatal_state(const char *state)
 {
     return state && (!strncmp(state, "08", 2) || !strcmp(state, "57P01") ||
                      !strcmp(state, "57P02") || !strcmp(state, "57P03") || !strcmp(state, "25006"));
@@ -316,8 +337,11 @@ static void fail_from(struct db_conn *c, PGresult *res, const char *what, struct
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-    if (PQstatus(c->pg) != CONNECTION_OK || fatal_state(state)) {
-        /* Dropped on release (db_release) and opened again by the next borrower. */
+    if (!res || PQstatus(c->pg) != CONNECTION_OK || db_fatal_state(state)) {
+        /*
+         * No answer at all, a dead connection, or a server going away: dropped
+         * on release (db_release) and opened again by the next borrower.
+         */
         c->broken = true;
         log_warn("lost database connection", "stmt=%s sqlstate=%s error=\"%s\"", what,
                  state ? state : "-", msg);
@@ -344,7 +368,81 @@ static bool reconnect(struct db_conn *c)
 {
     PQreset(c->pg);
     memset(c->prepared, 0, sizeof(c->prepared));
-    return PQstatus(c->pg) == CONNECTION_OK;
+    return PQstatus(c->pg) == CONNECTION_OK && PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF;
+}
+
+/* Whether `sql` opens a transaction (then point 5's SET LOCAL follows it behind a pooler). */
+static bool opens_transaction(const char *sql)
+{
+    return sql && !strncmp(sql, "BEGIN", 5) && (sql[5] == '\0' || sql[5] == ' ');
+}
+
+/*
+ * Statement `s` in a transaction of its own that commits durably (db.h
+ * point 5), for a connection through a transaction pooler: BEGIN, the SET
+ * LOCAL, the statement and COMMIT in one pipeline, one round trip (the
+ * pooler keeps one server connection for the lot). Returns the statement's
+ * result when every step succeeded, else the first failed step's, or NULL
+ * when the connection is out of step (dead, or the pipeline broke: the
+ * caller marks it broken). A transaction a failure left open is rolled
+ * back, so the connection can be used again.
+ */
+static PGresult *exec_durable(struct db_conn *c, const struct db_stmt *s, int nparams,
+                              const char *const *params)
+{
+    const char *sql[4] = {"BEGIN", DURABLE_COMMIT, NULL, "COMMIT"};
+    PGresult *got[4] = {NULL, NULL, NULL, NULL}, *res, *out = NULL;
+    int i;
+
+    if (!PQenterPipelineMode(c->pg))
+        return NULL;
+    for (i = 0; i < 4; i++)
+        if (!(sql[i] ? PQsendQueryParams(c->pg, sql[i], 0, NULL, NULL, NULL, NULL, 0)
+                     : PQsendQueryParams(c->pg, s->sql, nparams, NULL, params, NULL, NULL, 0)))
+            goto broken;
+    if (!PQpipelineSync(c->pg))
+        goto broken;
+    /* Each step answers one result and a NULL; the sync answers last. */
+    for (i = 0; i < 4; i++) {
+        if (!(got[i] = PQgetResult(c->pg)))
+            goto broken;
+        while ((res = PQgetResult(c->pg)))
+            PQclear(res);
+    }
+    res = PQgetResult(c->pg);
+    if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+        PQclear(res);
+        goto broken;
+    }
+    PQclear(res);
+    if (!PQexitPipelineMode(c->pg))
+        goto broken;
+    for (i = 0; i < 4 && !out; i++) {
+        ExecStatusType st = PQresultStatus(got[i]);
+
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+            out = got[i];
+            got[i] = NULL;
+        }
+    }
+    if (!out) {
+        out = got[2];
+        got[2] = NULL;
+    }
+    for (i = 0; i < 4; i++)
+        PQclear(got[i]);
+    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_INERROR) {
+        res = PQexec(c->pg, "ROLLBACK");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            c->broken = true;
+        PQclear(res);
+    }
+    return out;
+
+broken:
+    for (i = 0; i < 4; i++)
+        PQclear(got[i]);
+    return NULL;
 }
 
 /* Prepare statement `idx` on `c` unless it already is; -1 with `err` on failure. */
@@ -390,8 +488,12 @@ again:
     if (prepare(c, t, idx, nparams, &retried, err) < 0)
         return NULL;
     outside = PQtransactionStatus(c->pg) == PQTRANS_IDLE;
-    res = pool.pooled ? PQexecParams(c->pg, s->sql, nparams, NULL, params, NULL, NULL, 0)
-                      : PQexecPrepared(c->pg, s->name, nparams, params, NULL, NULL, 0);
+    if (pool.pooled && outside)
+        res = exec_durable(c, s, nparams, params);
+    else if (pool.pooled)
+        res = PQexecParams(c->pg, s->sql, nparams, NULL, params, NULL, NULL, 0);
+    else
+        res = PQexecPrepared(c->pg, s->name, nparams, params, NULL, NULL, 0);
     st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         /*
@@ -402,7 +504,7 @@ again:
          */
         if (s->retry && !retried &&
             (PQstatus(c->pg) != CONNECTION_OK ||
-             (outside && res && fatal_state(PQresultErrorField(res, PG_DIAG_SQLSTATE))))) {
+             (outside && res && db_fatal_state(PQresultErrorField(res, PG_DIAG_SQLSTATE))))) {
             PQclear(res);
             res = NULL;
             retried = true;
@@ -435,7 +537,9 @@ int db_batch(struct db_conn *c, const struct db_table *t, struct db_step *steps,
         int ok;
 
         if (st->sql)
-            ok = PQsendQueryParams(c->pg, st->sql, 0, NULL, NULL, NULL, NULL, 0);
+            ok = PQsendQueryParams(c->pg, st->sql, 0, NULL, NULL, NULL, NULL, 0) &&
+                 (!pool.pooled || !opens_transaction(st->sql) ||
+                  PQsendQueryParams(c->pg, DURABLE_COMMIT, 0, NULL, NULL, NULL, NULL, 0));
         else if (pool.pooled)
             ok = PQsendQueryParams(c->pg, t->stmts[st->idx].sql, st->n, NULL, st->params, NULL,
                                    NULL, 0);
@@ -461,6 +565,18 @@ int db_batch(struct db_conn *c, const struct db_table *t, struct db_step *steps,
         if (rc == 0 && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
             fail_from(c, steps[i].res, what, err);
             rc = -1;
+        }
+        if (pool.pooled && opens_transaction(steps[i].sql)) {
+            /* the SET LOCAL sent after it */
+            if (!(res = PQgetResult(c->pg)))
+                goto broken;
+            if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+                fail_from(c, res, DURABLE_COMMIT, err);
+                rc = -1;
+            }
+            PQclear(res);
+            while ((res = PQgetResult(c->pg)))
+                PQclear(res);
         }
     }
     res = PQgetResult(c->pg);
@@ -492,7 +608,16 @@ broken:
 
 int db_exec(struct db_conn *c, const char *sql, struct lg_error *err)
 {
-    PGresult *res = PQexec(c->pg, sql);
+    char durable[256];
+    PGresult *res;
+
+    /* One round trip still: the simple protocol takes both statements at once. */
+    if (pool.pooled && opens_transaction(sql) &&
+        strlen(sql) + sizeof(DURABLE_COMMIT) + 2 <= sizeof(durable)) {
+        lg_snprintf(durable, sizeof(durable), "%s; %s", sql, DURABLE_COMMIT);
+        sql = durable;
+    }
+    res = PQexec(c->pg, sql);
 
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
         fail_from(c, res, sql, err);
@@ -501,4 +626,27 @@ int db_exec(struct db_conn *c, const char *sql, struct lg_error *err)
     }
     PQclear(res);
     return 0;
+}
+
+int db_direct(PGconn *pg, char *errbuf, size_t errlen)
+{
+    PGresult *res = PQexec(pg, "SELECT pg_backend_pid()");
+    char *end = NULL;
+    long pid = 0;
+    int rc = -1;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        pid = strtol(PQgetvalue(res, 0, 0), &end, 10);
+        if (end && !*end && end != PQgetvalue(res, 0, 0))
+            rc = pid == (long)PQbackendPID(pg) ? 1 : 0;
+        else
+            lg_strlcpy(errbuf, "pg_backend_pid() gave no number", errlen);
+    } else {
+        lg_strlcpy(errbuf, PQresultErrorMessage(res), errlen);
+        for (char *p = errbuf; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+    }
+    PQclear(res);
+    return rc;
 }

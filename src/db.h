@@ -20,6 +20,15 @@
  *    db_set_transaction_pooling(true) statements are sent unnamed
  *    (PQexecParams: parse, bind and run in one message train), the pool's
  *    connections send no startup options, and probes set no session limits.
+ * 5. Every commit waits for the disk and any synchronous standby
+ *    (synchronous_commit = on), whatever the role's, database's or server's
+ *    default: what an agent or a person was told must survive a crash and a
+ *    fail-over. A direct connection sets it once, at startup. Behind a pooler
+ *    in transaction mode, where no startup option gets through, every
+ *    transaction sets it itself (SET LOCAL): a statement run outside a
+ *    transaction of the caller's is sent as BEGIN, SET LOCAL, the statement,
+ *    COMMIT in one pipeline (one round trip), and a BEGIN sent through
+ *    db_batch or db_exec is followed by the SET LOCAL.
  */
 #ifndef LG_DB_H
 #define LG_DB_H
@@ -100,6 +109,8 @@ void db_release(struct db_conn *c);
  * Execute statement `idx` of table `t` with text parameters (NULL = SQL NULL).
  * Returns a new PGresult (caller PQclears) or NULL; on failure fills `err`
  * (503 for a lost connection, 500 otherwise) and logs the database's message.
+ * Behind a transaction pooler, outside a transaction of the caller's, the
+ * statement runs in one of its own that commits durably (point 5).
  */
 PGresult *db_run(struct db_conn *c, const struct db_table *t, int idx, int nparams,
                  const char *const *params, struct lg_error *err) LG_MUST_CHECK;
@@ -117,13 +128,34 @@ struct db_step {
  * Send every step at once and read every answer (libpq pipeline mode): one
  * round trip for the lot. 0 with each step's res set, or -1 with `err` from
  * the first failure and every res NULL; the server skips the steps after a
- * failure up to the end of the batch.
+ * failure up to the end of the batch. Behind a transaction pooler a step
+ * `BEGIN ...` is followed by point 5's SET LOCAL (its answer is read here).
  */
 int db_batch(struct db_conn *c, const struct db_table *t, struct db_step *steps, int n,
              struct lg_error *err) LG_MUST_CHECK;
 
-/* Run a parameterless command (BEGIN, COMMIT, ...); -1 with `err` filled. */
+/*
+ * Run a parameterless command (BEGIN, COMMIT, ...); -1 with `err` filled.
+ * A BEGIN ... is followed by point 5's SET LOCAL behind a transaction pooler.
+ */
 int db_exec(struct db_conn *c, const char *sql, struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * Whether SQLSTATE `state` (NULL: none) says a connection is no use any
+ * more (point 3): class 08, 57P01-57P03, 25006. Who sees one marks the
+ * connection broken and answers 503 "database_unavailable".
+ */
+bool db_fatal_state(const char *state);
+
+/*
+ * Whether `pg` is a session of PostgreSQL's own, not a client of a pooler
+ * in front of it: the backend pid the server announced at connect (a pooler
+ * announces one of its own making) is the one that runs `pg`'s statements.
+ * One round trip. 1: PostgreSQL's own; 0: through a pooler (LISTEN and
+ * session locks would land on a server connection other clients get);
+ * -1 with errbuf filled when it could not be asked.
+ */
+int db_direct(PGconn *pg, char *errbuf, size_t errlen) LG_MUST_CHECK;
 
 /*
  * Open a standalone connection (CLI, listener); NULL with errbuf filled.

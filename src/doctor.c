@@ -21,6 +21,9 @@
  *   clock             this host's clock against the database's: more than
  *                     CLOCK_SKEW_MAX_S apart fails (timeouts and webhook
  *                     timestamps are read against both)
+ *   database.listen   only when db_listen_uri is set: it reaches PostgreSQL
+ *                     itself, not a pooler (db_direct), as LISTEN and the
+ *                     janitor's session lock need
  *   telegram.token    getMe at telegram_api_url; without a token it fails
  *                     when the set-up expects Telegram (public_url, a
  *                     webhook secret, an allow-list, the login button, an
@@ -62,6 +65,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "db.h"
 #include "migrate.h"
 #include "tg.h"
 #include "util.h"
@@ -338,6 +342,42 @@ static void check_privileges(struct doctor *d, PGconn *c)
         PQclear(listen);
     }
     PQclear(res);
+}
+
+/*
+ * db_listen_uri, when set, reaches PostgreSQL itself: LISTEN and the
+ * janitor's lock are a session's, which a pooler in transaction mode hands
+ * to other clients (notify.h point 6). No line when it is not set.
+ */
+static void check_listen(struct doctor *d, const struct config *cfg)
+{
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *vals[] = {cfg->db_listen_uri, "5", "loopgate doctor", NULL};
+    char why[512];
+    PGconn *c;
+    int direct;
+
+    if (!*cfg->db_listen_uri)
+        return;
+    c = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(c) != CONNECTION_OK)
+        report(d, ST_FAIL, "database.listen",
+               "point db_listen_uri / LOOPGATE_DB_LISTEN_URI at PostgreSQL itself (and check "
+               "pg_hba.conf lets this role in)",
+               "could not connect: %s", first_line(PQerrorMessage(c), why, sizeof(why)));
+    else if ((direct = db_direct(c, why, sizeof(why))) < 0)
+        report(d, ST_FAIL, "database.listen", "see PostgreSQL's log", "connected, but: %s", why);
+    else if (!direct)
+        report(d, ST_FAIL, "database.listen",
+               "point db_listen_uri at PostgreSQL itself (the primary, or every node with "
+               "target_session_attrs=read-write), never at pgbouncer",
+               "db_listen_uri goes through a connection pooler: LISTEN and the janitor's lock "
+               "would land on server connections other clients get");
+    else
+        report(d, ST_OK, "database.listen", "",
+               "db_listen_uri reaches PostgreSQL itself (a session of its own for LISTEN and "
+               "the janitor's lock)");
+    PQfinish(c);
 }
 
 static double wall_now(void)
@@ -765,6 +805,8 @@ static void usage(FILE *f)
             "  privileges        the role reads and writes every table, uses the\n"
             "                    sequences, runs the functions, may LISTEN (no standby)\n"
             "  clock             this host's clock within %.0f s of the database's\n"
+            "  database.listen   db_listen_uri, when set, reaches PostgreSQL itself, not a\n"
+            "                    pooler (LISTEN and the janitor's lock need a session)\n"
             "  telegram.token    getMe at telegram_api_url accepts the token; no token\n"
             "                    fails when the set-up expects Telegram, else is skipped\n"
             "  telegram.webhook  getWebhookInfo: Telegram posts to public_url +\n"
@@ -824,6 +866,7 @@ int doctor_main(int argc, char **argv)
         report(&d, ST_SKIP, "clock", "", "the database is unreachable");
     }
     PQfinish(conn);
+    check_listen(&d, &cfg);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!*cfg.telegram_bot_token) {
         const char *why = telegram_expected(&cfg, telegram_chats);

@@ -129,6 +129,13 @@ static void check_listener(struct ready *rd)
     int64_t down_ms = 0;
     char why[160];
 
+    if (notify_listening(&down_ms) && notify_route() == NOTIFY_ROUTE_POOLER) {
+        check_failed(rd, "listener", json_pack("{s:b}", "through_pooler", 1),
+                     "the LISTEN connection (db_listen_uri) goes through a connection pooler: "
+                     "notifications may go to other clients and waiters are woken late; point "
+                     "db_listen_uri at PostgreSQL itself");
+        return;
+    }
     if (notify_listening(&down_ms)) {
         check_ok(rd, "listener", json_object());
         return;

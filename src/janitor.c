@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "store_janitor.h"
 
 #define OUTBOX_KEEP_DAYS 7
@@ -163,16 +164,48 @@ static int sweep_audit(struct run *r, int days)
     }
 }
 
+/*
+ * The conninfo of a run's session (janitor.h point 1), or NULL (logged)
+ * when no connection is known to be a session of PostgreSQL's own.
+ */
+static const char *session_uri(const struct config *cfg)
+{
+    if (!*cfg->db_listen_uri) {
+        if (!cfg->db_transaction_pooling)
+            return cfg->db_uri;
+        log_warn("janitor: db_transaction_pooling without db_listen_uri; skipping this run", "%s",
+                 "");
+        return NULL;
+    }
+    switch (notify_route()) {
+    case NOTIFY_ROUTE_OWN:
+        return cfg->db_listen_uri;
+    case NOTIFY_ROUTE_POOLER:
+        log_warn("janitor: db_listen_uri goes through a connection pooler (see /readyz); "
+                 "skipping this run",
+                 "%s", "");
+        return NULL;
+    case NOTIFY_ROUTE_UNKNOWN:
+        break;
+    }
+    log_debug("janitor: the listener has not yet checked db_listen_uri; skipping this run", "%s",
+              "");
+    return NULL;
+}
+
 static void run_once(const struct config *cfg)
 {
     struct run r = {.batch = cfg->janitor_batch};
     struct lg_error err;
     int64_t start = now_ms();
+    const char *uri = session_uri(cfg);
     bool busy;
     int rc = 0;
 
+    if (!uri)
+        return;
     /* A session of its own (its lock is the session's): the direct connection. */
-    r.c = store_janitor_open(*cfg->db_listen_uri ? cfg->db_listen_uri : cfg->db_uri, &busy, &err);
+    r.c = store_janitor_open(uri, &busy, &err);
     if (!r.c) {
         if (busy)
             log_debug("janitor: another process holds the janitor lock; skipping this run", "%s",

@@ -8,7 +8,12 @@
  *    advisory lock (store_janitor.h); the one that gets it runs, the others
  *    go back to sleep. So however many workers and hosts share a database,
  *    one run at a time deletes, and a host that goes away leaves the job to
- *    the next.
+ *    the next. The lock and the session's loopgate.audit_prune belong to a
+ *    session: the connection is db_listen_uri's (else db_uri's, never with
+ *    db_transaction_pooling), and a run is skipped while the listener has
+ *    not found db_listen_uri to reach PostgreSQL itself (notify.h point 6):
+ *    through a pooler in transaction mode both would stay on a server
+ *    connection that other clients get next.
  * 2. A run walks the tables in a fixed order, each in batches of
  *    janitor_batch rows, every batch its own statement and transaction,
  *    with a pause between batches, so the rows it locks are few and held

@@ -34,6 +34,7 @@ static struct {
     pthread_cond_t hook_cond;   /* the webhook lane's threads wait for a kick */
     bool hook_kicked;           /* a kick no webhook thread has answered yet */
     atomic_bool listening;      /* the LISTEN connection is up (notify_listening) */
+    atomic_int route;           /* enum notify_route of the last connect */
     _Atomic int64_t down_since; /* now_ms() when it last went down, or started */
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .outbox_cond = PTHREAD_COND_INITIALIZER,
@@ -344,6 +345,40 @@ bool notify_stopping(void)
     return N.stopping || T.stopping;
 }
 
+/*
+ * Note how `pg` reaches PostgreSQL (notify.h point 6); -1 (logged) when it
+ * could not be asked. A pooler is logged once, when first found.
+ */
+static int listen_route(PGconn *pg)
+{
+    char why[256];
+    int direct;
+
+    if (!*N.cfg->db_listen_uri) {
+        atomic_store(&N.route, NOTIFY_ROUTE_OWN);
+        return 0;
+    }
+    direct = db_direct(pg, why, sizeof(why));
+    if (direct < 0) {
+        log_warn("listener could not ask whether db_listen_uri reaches PostgreSQL itself",
+                 "error=\"%s\"", why);
+        return -1;
+    }
+    if (direct)
+        atomic_store(&N.route, NOTIFY_ROUTE_OWN);
+    else if (atomic_exchange(&N.route, NOTIFY_ROUTE_POOLER) != NOTIFY_ROUTE_POOLER)
+        log_error("db_listen_uri goes through a connection pooler: notifications may go to other "
+                  "clients and waiters are woken late; /readyz fails and the janitor does not "
+                  "run until it names PostgreSQL itself",
+                  "backend_pid_announced=%d", PQbackendPID(pg));
+    return 0;
+}
+
+enum notify_route notify_route(void)
+{
+    return (enum notify_route)atomic_load(&N.route);
+}
+
 /* Open the LISTEN connection; NULL on failure (logged). */
 static PGconn *listen_connect(void)
 {
@@ -367,6 +402,10 @@ static PGconn *listen_connect(void)
         return NULL;
     }
     PQclear(res);
+    if (listen_route(pg) < 0) {
+        PQfinish(pg);
+        return NULL;
+    }
     return pg;
 }
 

@@ -30,6 +30,14 @@
  *    still listens on all three channels) find those; the thread logs it and
  *    goes the way of point 4. The connection is named `loopgate listener`
  *    (application_name) in pg_stat_activity.
+ * 6. db_listen_uri, when set, must reach PostgreSQL itself: on each connect
+ *    the thread asks whether its session is the server's own (db_direct).
+ *    One that goes through a pooler is still used (its waiters are woken by
+ *    point 5's reconnects, late), but notify_route() says so: /readyz fails
+ *    its `listener` check and the janitor, which holds a session lock on
+ *    the same URI, does not run. An empty db_listen_uri (only allowed
+ *    without db_transaction_pooling) means db_uri, which may be a pooler in
+ *    session mode, and is not checked.
  */
 #ifndef LG_NOTIFY_H
 #define LG_NOTIFY_H
@@ -51,6 +59,16 @@ int notify_start(const struct config *cfg) LG_MUST_CHECK;
  * not, *down_ms (if not NULL) is how long it has been without one.
  */
 bool notify_listening(int64_t *down_ms);
+
+/* How the LISTEN connection reaches PostgreSQL (point 6). */
+enum notify_route {
+    NOTIFY_ROUTE_UNKNOWN, /* not connected yet */
+    NOTIFY_ROUTE_OWN,     /* a session of PostgreSQL's own (or db_uri, not checked) */
+    NOTIFY_ROUTE_POOLER,  /* db_listen_uri goes through a pooler */
+};
+
+/* What the listener found at its last connect (point 6). */
+enum notify_route notify_route(void);
 
 /* Stop it and wake everyone (shutdown). */
 void notify_stop(void);

@@ -49,10 +49,15 @@ static const char rows_sql[] =
     "       row_sha256"
     " FROM audit_log" AUDIT_FILTER " ORDER BY tenant, seq NULLS LAST, id";
 
-/* Fill `err` from a failed result: a lost connection is a 503, the rest a 500. */
+/*
+ * Fill `err` from a failed result, by db.c's rule (db.h point 3): a lost
+ * connection, or a server going away or taking no writes (db_fatal_state),
+ * is a 503 and the connection is dropped on release; the rest a 500.
+ */
 static int fail_res(struct db_conn *c, const PGresult *res, const char *what, struct lg_error *err)
 {
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     char clean[256];
     size_t n;
 
@@ -60,9 +65,14 @@ static int fail_res(struct db_conn *c, const PGresult *res, const char *what, st
     n = strlen(clean);
     while (n > 0 && (clean[n - 1] == '\n' || clean[n - 1] == ' '))
         clean[--n] = '\0';
-    if (PQstatus(c->pg) != CONNECTION_OK) {
+    if (PQstatus(c->pg) != CONNECTION_OK || db_fatal_state(state)) {
         c->broken = true;
-        return lg_fail(err, 503, "database_unavailable", "could not %s: %s", what, clean);
+        log_warn("lost database connection", "stmt=audit sqlstate=%s error=\"%s\"",
+                 state ? state : "-", clean);
+        return lg_fail(err, 503, "database_unavailable",
+                       "could not %s (the database went away or takes no writes; retry shortly): "
+                       "%s",
+                       what, clean);
     }
     return lg_fail(err, 500, "database_error", "could not %s: %s", what, clean);
 }

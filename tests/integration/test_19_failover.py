@@ -5,12 +5,16 @@ standby promoted under 500 waiting agents and a stream of submits and
 decisions; then the same with pgbouncer in transaction mode in front of
 PostgreSQL for the request connections, LISTEN on a direct connection
 (db_listen_uri). And a server that stops taking writes under open
-connections.
+connections; through pgbouncer, a submit that waits for the synchronous
+standby however the database's default is set; and a db_listen_uri that goes
+through pgbouncer, which /readyz, the janitor and doctor refuse to trust.
 
 Each fail-over test runs its own stack on its own cluster; the shared stack
 is stopped first to leave the machine to it.
 """
+import contextlib
 import re
+import threading
 import time
 
 import pgcluster
@@ -211,6 +215,97 @@ def test_read_only_server_connections_dropped(s):
              10, "writes served again")
 
 
+@contextlib.contextmanager
+def _pooled_stack(s, listen_through_bouncer=False, before=None):
+    """(cluster, stack): a cluster, pgbouncer in transaction mode in front of
+    its primary, `before(cluster)` run, a started stack on it (LISTEN direct,
+    or through pgbouncer); everything stopped on the way out."""
+    if s.running:
+        s.stop()
+    with pgcluster.Cluster() as cl:
+        bouncer = pgcluster.Bouncer(cl, cl.primary)
+        stack = None
+        try:
+            bouncer.start()
+            if before:
+                before(cl)
+            stack = pgcluster.stack_on(
+                s.binary, s.tg, cl, bouncer,
+                listen_conninfo=bouncer.conninfo() if listen_through_bouncer else None)
+            stack.start()
+            yield cl, stack
+        finally:
+            if stack:
+                stack.cleanup()
+            bouncer.stop()
+
+
+def test_pooled_commits_wait_for_the_sync_standby(s):
+    """The database's default is synchronous_commit = local (a throughput
+    setting a DBA may choose). A submit through pgbouncer in transaction mode
+    is still answered only once its commit reached the synchronous standby:
+    with the standby down it waits (SyncRep) and is answered when the standby
+    is back, and the row is on the standby then."""
+    def local(cl):
+        cl.primary.sql("ALTER DATABASE loopgate SET synchronous_commit = local")
+
+    with _pooled_stack(s, before=local) as (cl, st):
+        eq(st.post("/hitl/register", {"session_id": "sync", "client_id": "agent"}).status, 200)
+        eq(st.post("/hitl/request", {"session_id": "sync", "client_id": "agent",
+                                     "message": "standby up"}).status, 200)
+        cl.standby.stop("fast")
+        got = {}
+
+        def submit():
+            got["r"] = st.post("/hitl/request", {"session_id": "sync", "client_id": "agent",
+                                                 "message": "standby down"}, timeout=120)
+        t = threading.Thread(target=submit, daemon=True)
+        t.start()
+        # A commit waiting for the standby is not visible yet and keeps its locks.
+        waiting = ("SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid"
+                   " WHERE a.wait_event = 'SyncRep' AND l.relation = 'requests'::regclass"
+                   " AND l.mode = 'RowExclusiveLock'")
+        try:
+            wait_for(lambda: int(cl.primary.sql(waiting)[0][0]) > 0, 15,
+                     "the submit's commit waiting for the synchronous standby")
+            ok("r" not in got, "a submit was answered %r before its commit reached the "
+               "synchronous standby" % got.get("r"))
+        finally:
+            cl.standby.start("synchronous_standby_names=''")
+        t.join(60)
+        eq(got["r"].status, 200, repr(got.get("r")))
+        rid = got["r"].json["request_id"]
+        wait_for(lambda: cl.standby.sql("SELECT count(*) FROM requests WHERE id = '%s'" % rid)
+                 == [["1"]], 15, "the row on the standby")
+
+
+def test_listen_through_pgbouncer_is_not_trusted(s):
+    """db_listen_uri names pgbouncer in transaction mode: each worker finds
+    that its LISTEN session is not PostgreSQL's own, /readyz fails its
+    listener check, the janitor skips its runs (no advisory lock is left on a
+    pooled server connection) and doctor's database.listen check fails."""
+    with _pooled_stack(s, listen_through_bouncer=True) as (cl, st):
+
+        def failing():
+            r = st.get("/readyz")
+            return r if r.status == 503 and "listener" in (r.json or {}).get("failing", []) \
+                else None
+        r = wait_for(failing, 20, "/readyz to fail its listener check")
+        eq(r.json["checks"]["listener"].get("through_pooler"), True, repr(r.json))
+        ok("db_listen_uri" in r.json["checks"]["listener"]["error"], repr(r.json))
+        wait_for(lambda: "janitor: db_listen_uri goes through a connection pooler"
+                 in st.worker_log(), 20, "the janitor to skip its run")
+        ok("db_listen_uri goes through a connection pooler: notifications" in st.worker_log(),
+           st.worker_log()[-2000:])
+        eq(cl.primary.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                          " AND classid = 1819242087 AND objid = 2"), [["0"]],
+           "the janitor's lock taken through pgbouncer")
+        d = st.cli("doctor", check=False)
+        ok(re.search(r"^FAIL\s+database\.listen\s.*pooler", d.stdout, re.M), d.stdout)
+
+
 test_failover_direct.ha = True
 test_failover_pgbouncer.ha = True
 test_read_only_server_connections_dropped.ha = True
+test_pooled_commits_wait_for_the_sync_standby.ha = True
+test_listen_through_pgbouncer_is_not_trusted.ha = True

@@ -659,6 +659,20 @@ static int load_text(const char *text, char *err, size_t errlen)
     return rc;
 }
 
+TEST(pooling_needs_listen_uri)
+{
+    char err[512];
+
+    clear_env();
+    /* Through a pooler in transaction mode LISTEN and the janitor's lock need a direct URI. */
+    CHECK_EQ_INT(load_text("db_transaction_pooling = true\n", err, sizeof(err)), -1);
+    CHECK(strstr(err, "db_transaction_pooling") && strstr(err, "db_listen_uri"));
+    CHECK_EQ_INT(load_text("db_transaction_pooling = true\ndb_listen_uri = \"dbname=loopgate\"\n",
+                           err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(load_text("db_transaction_pooling = false\n", err, sizeof(err)), 0);
+}
+
 TEST(cors_origins)
 {
     char err[512];
@@ -858,6 +872,7 @@ int main(int argc, char **argv)
     RUN(reload_diff);
     RUN(publish);
     RUN(local_stack);
+    RUN(pooling_needs_listen_uri);
     RUN(cors_origins);
     RUN(secrets_file);
     RUN(load_text);
