@@ -186,7 +186,9 @@ def test_hook_call_survives_its_host(s):
                      session), [["pending", "1"]])
             ok(call.resp is None, "the agent still waits (%s)" % how)
             upd = c.tg.press(tg_chat, m, button_text=OK + "Approve", first_name="Ann")
-            eq(c.tg.deliver(upd, deadline=20), [200])
+            # Telegram's update may meet the gone host first (a POST nginx does not pass
+            # on: 502), and is delivered again, as Telegram does.
+            eq(c.tg.deliver(upd, deadline=20)[-1], 200)
             eq(call.answer(60), ALLOW_PRE)
             eq(c.sql("SELECT id, status, approved FROM requests WHERE session_id = :'p1'",
                      session), [[rid, "completed", "t"]])
