@@ -1308,6 +1308,8 @@ CREATE TABLE public.requests (
     tool text,
     tool_input jsonb,
     agent_session text,
+    hook_key text,
+    hook_attach integer DEFAULT 0 NOT NULL,
     CONSTRAINT requests_cb_state_check CHECK ((cb_state = ANY (ARRAY['none'::text, 'queued'::text, 'delivered'::text, 'failed'::text]))),
     CONSTRAINT requests_on_timeout_check CHECK ((on_timeout = ANY (ARRAY['deny'::text, 'approve'::text]))),
     CONSTRAINT requests_request_type_check CHECK ((request_type = ANY (ARRAY['confirmation'::text, 'choice'::text, 'input'::text]))),
@@ -1809,6 +1811,12 @@ CREATE INDEX requests_expiry ON public.requests USING btree (expires_at) WHERE (
 --
 
 CREATE INDEX requests_finished ON public.requests USING btree (created_at) WHERE (status <> 'pending'::text);
+
+--
+-- Name: requests_hook_pending; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX requests_hook_pending ON public.requests USING btree (tenant, hook_key) WHERE ((hook_key IS NOT NULL) AND (status = 'pending'::text));
 
 --
 -- Name: requests_idempotency; Type: INDEX; Schema: public; Owner: -

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -17,6 +18,10 @@
 #define ANSWER_MAX (1024 * 1024) /* bytes of answer kept */
 #define HEADER_MAX 512
 #define CALL_TIMEOUT_S 86460 /* the longest wait a call may ask for, and a minute */
+#define RETRY_WINDOW_S 30    /* how long a call no host answers is sent again ($LOOPGATE_RETRY) */
+#define RETRY_WINDOW_MAX_S 600
+#define RETRY_PAUSE_MS 250 /* the first pause before sending it again; doubled each time */
+#define RETRY_PAUSE_MAX_MS 4000
 
 static void usage(FILE *f)
 {
@@ -31,6 +36,9 @@ static void usage(FILE *f)
                "                  PermissionRequest needs); without it, exit 1 (the agent reads:\n"
                "                  the hook failed: a PermissionRequest asks locally, Claude\n"
                "                  Code's PreToolUse goes on through its own permission mode)\n\n"
+               "A call no Loopgate host answers (one restarting, or none reachable) is sent again\n"
+               "for up to LOOPGATE_RETRY seconds (30; 0: never); it waits on the request it\n"
+               "already made.\n\n"
                "Environment: LOOPGATE_API_KEY (the key), LOOPGATE_SESSION (the Loopgate session,\n"
                "X-Loopgate-Session), LOOPGATE_WAIT (seconds to wait, X-Loopgate-Wait).\n");
 }
@@ -173,6 +181,56 @@ static bool answer_ok(const char *agent, json_t *j, const struct sbuf *in)
     return ok;
 }
 
+/* The deny's reason in the agent's format, or NULL. */
+static const char *deny_reason(const char *agent, json_t *j)
+{
+    json_t *hso = json_object_get(j, "hookSpecificOutput");
+    const char *s;
+
+    if (!strcmp(agent, "gemini"))
+        return json_string_value(json_object_get(j, "reason"));
+    if ((s = json_string_value(json_object_get(j, "stopReason"))) != NULL)
+        return s;
+    if ((s = json_string_value(json_object_get(hso, "permissionDecisionReason"))) != NULL)
+        return s;
+    return json_string_value(json_object_get(json_object_get(hso, "decision"), "message"));
+}
+
+/*
+ * Whether no Loopgate host answered the call, so that sending it again may
+ * reach one: the connection failed or broke, a 502, 503 or 504 status, or
+ * the shipped nginx's deny for those (a 200 whose reason is exactly "Loopgate
+ * could not answer (nginx: 502); the call was not run"). A call sent again
+ * waits on the request its first arrival made, if that is still pending.
+ */
+static bool no_host(CURLcode res, long status, const char *agent, json_t *j)
+{
+    static const char *const lost[] = {"502", "503", "504"};
+    const char *why = res == CURLE_OK && status == 200 ? deny_reason(agent, j) : NULL;
+    char want[96];
+
+    if (res != CURLE_OK)
+        return res == CURLE_COULDNT_CONNECT || res == CURLE_SEND_ERROR || res == CURLE_RECV_ERROR ||
+               res == CURLE_GOT_NOTHING;
+    if (status == 502 || status == 503 || status == 504)
+        return true;
+    for (size_t i = 0; why && i < sizeof(lost) / sizeof(lost[0]); i++) {
+        lg_snprintf(want, sizeof(want),
+                    "Loopgate could not answer (nginx: %s); the call was not run", lost[i]);
+        if (!strcmp(why, want))
+            return true;
+    }
+    return false;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
 int hookcli_main(int argc, char **argv)
 {
     static const struct option opts[] = {{"url", required_argument, NULL, 'u'},
@@ -186,6 +244,8 @@ int hookcli_main(int argc, char **argv)
     char url[2048], errbuf[CURL_ERROR_SIZE] = "";
     bool closed = false;
     long status = 0;
+    int64_t first_miss = 0, retry_s = RETRY_WINDOW_S;
+    CURLcode res = CURLE_OK;
     size_t blen;
     json_t *j = NULL;
     CURL *curl = NULL;
@@ -222,6 +282,11 @@ int hookcli_main(int argc, char **argv)
         rc = fail(&failing, "the server URL %s is not an http(s) URL of at most 2000 bytes", base);
         goto out;
     }
+    if (getenv("LOOPGATE_RETRY") && (parse_int64(getenv("LOOPGATE_RETRY"), &retry_s) < 0 ||
+                                     retry_s < 0 || retry_s > RETRY_WINDOW_MAX_S)) {
+        rc = fail(&failing, "LOOPGATE_RETRY must be a whole number of seconds, 0-%s", "600");
+        goto out;
+    }
     if (read_stdin(&in) < 0 || !in.p) {
         rc = fail(&failing, "%s", "no hook input on stdin (or more than 1 MiB)");
         goto out;
@@ -252,12 +317,40 @@ int hookcli_main(int argc, char **argv)
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)CALL_TIMEOUT_S);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (curl_easy_perform(curl) != CURLE_OK) {
+    /*
+     * The host that held the call died or stopped, or none answered: the
+     * same call again, for up to retry_s from the first such answer.
+     * It waits on the request its first arrival made while that is pending
+     * (the server keys a call by its body); it is never taken for an answer.
+     */
+    for (int pause = RETRY_PAUSE_MS;;) {
+        sb_free(&ans);
+        json_decref(j);
+        j = NULL;
+        status = 0;
+        errbuf[0] = '\0';
+        res = curl_easy_perform(curl);
+        if (res == CURLE_OK) {
+            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+            j = ans.p ? json_loadb(ans.p, ans.len, 0, NULL) : NULL;
+        }
+        if (!no_host(res, status, agent, j))
+            break;
+        if (!first_miss)
+            first_miss = now_ms();
+        if (now_ms() - first_miss + pause > retry_s * 1000)
+            break;
+        fprintf(stderr, "Loopgate: no host answered (%s); sending the call again\n",
+                res != CURLE_OK ? errbuf
+                : status == 200 ? "nginx's deny"
+                                : "an error status");
+        pause_ms(pause);
+        pause = pause * 2 > RETRY_PAUSE_MAX_MS ? RETRY_PAUSE_MAX_MS : pause * 2;
+    }
+    if (res != CURLE_OK) {
         rc = fail(&failing, "the server could not be reached: %s", errbuf);
         goto out;
     }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    j = ans.p ? json_loadb(ans.p, ans.len, 0, NULL) : NULL;
     if (status != 200 || !json_is_object(j)) {
         const char *msg =
             json_string_value(json_object_get(json_object_get(j, "error"), "message"));

@@ -9,6 +9,14 @@
  * agent's own format, exit 0. It needs no configuration file and no
  * database.
  *
+ * When no Loopgate host answers (the connection fails or breaks, a 502,
+ * 503 or 504, or the shipped nginx's deny for those: the host holding the
+ * call died or is restarting), it sends the same call again, after 0.25 s,
+ * then twice as long each time up to 4 s, for up to 30 s ($LOOPGATE_RETRY
+ * seconds, 0-600; 0: never): the server keys a
+ * call by its body, so it waits on the request its first arrival made while
+ * that is pending, and the person is asked once.
+ *
  * When no answer comes (the server unreachable, an error status, a body
  * that is not JSON), it says why on stderr and exits 1, which every one of
  * these agents reads as "the hook failed, carry on" (its own prompt asks);

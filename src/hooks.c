@@ -754,8 +754,14 @@ json_t *hooks_request_body(const struct hooks_call *hc, const char *session, int
     return body;
 }
 
-int hooks_submit(const struct config *cfg, const struct actor *who, const struct hooks_call *hc,
-                 const char *session, int wait_s, char id[64], struct lg_error *err)
+/*
+ * hooks_submit with the call's `key` (NULL: none): a call whose request with
+ * that key is pending waits on it; *attach is 0 for a new request, else the
+ * arrivals of the call after the first (store_request_submit).
+ */
+static int submit_call(const struct config *cfg, const struct actor *who,
+                       const struct hooks_call *hc, const char *session, int wait_s,
+                       const char *key, char id[64], int *attach, struct lg_error *err)
 {
     struct submit_in in;
     json_t *body = hooks_request_body(hc, session, wait_s, true), *out = NULL;
@@ -790,19 +796,48 @@ int hooks_submit(const struct config *cfg, const struct actor *who, const struct
             json_decref(bare);
         }
     }
-    if (rc == 0)
+    if (rc == 0) {
+        in.hook_key = key;
         rc = store_request_submit(who, &in, NULL, NULL, cfg->max_concurrent_requests, &queued, &out,
                                   err);
+    }
     if (queued)
         notify_outbox_kick_paced();
+    *attach = 0;
     if (rc == 0) {
         lg_strlcpy(id, json_string_value(json_object_get(out, "request_id")), 64);
-        log_info("request submitted", "tenant=%s session=%s request=%s via=%s tool=%s", who->tenant,
-                 session, id, agent_client(hc->agent), hc->tool);
+        *attach = (int)json_integer_value(json_object_get(out, "hook_attach"));
+        if (json_is_true(json_object_get(out, "reattached")))
+            log_info("hook call arrived again: waiting on its request",
+                     "tenant=%s session=%s request=%s via=%s tool=%s arrival=%d", who->tenant,
+                     session, id, agent_client(hc->agent), hc->tool, *attach + 1);
+        else
+            log_info("request submitted", "tenant=%s session=%s request=%s via=%s tool=%s",
+                     who->tenant, session, id, agent_client(hc->agent), hc->tool);
     }
     json_decref(out);
     json_decref(body);
     return rc;
+}
+
+int hooks_submit(const struct config *cfg, const struct actor *who, const struct hooks_call *hc,
+                 const char *session, int wait_s, char id[64], struct lg_error *err)
+{
+    int attach;
+
+    return submit_call(cfg, who, hc, session, wait_s, NULL, id, &attach, err);
+}
+
+void hooks_call_key(enum hooks_agent agent, const char *session, json_t *body, char out[65])
+{
+    struct sbuf b = {0};
+    char *canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+    sb_printf(&b, "loopgate-hook-1\n%s\n%s\n", agent_client(agent), session);
+    sb_puts(&b, canon ? canon : "");
+    sha256_hex(b.p, b.len, out);
+    free(canon);
+    sb_free(&b);
 }
 
 void hooks_abandon(const struct actor *who, const char *id)
@@ -812,6 +847,23 @@ void hooks_abandon(const struct actor *who, const char *id)
 
     if (store_request_cancel(who, id, METRICS_CH_HOOK, &gone, &err) == 0)
         notify_outbox_kick(); /* its message says so */
+    json_decref(gone);
+}
+
+/*
+ * hooks_abandon for a hook call that may have arrived again elsewhere: the
+ * request is canceled only when no later arrival took it over (`attach`,
+ * this waiter's count, is still the request's).
+ */
+static void abandon_call(const struct actor *who, const char *id, int attach)
+{
+    struct lg_error err;
+    json_t *gone = NULL;
+
+    if (store_request_abandon(who, id, attach, &gone, &err) == 0)
+        notify_outbox_kick();
+    else if (!strcmp(err.code, "taken_over"))
+        log_info("hook call left to its later arrival", "tenant=%s request=%s", who->tenant, id);
     json_decref(gone);
 }
 
@@ -1039,8 +1091,9 @@ int hooks_call_wait(struct http_req *r, enum hooks_agent agent, struct lg_error 
 /*
  * Wait up to `total` seconds for request `id` in slices of HOOKS_WAIT_SLICE
  * seconds, checking between them that the caller is still there. When it
- * has gone, the request is canceled (nobody is left to read a decision;
- * its message says so) and -1 returned with a 499.
+ * has gone, -1 with a 499 (the caller cancels the request: nobody is left
+ * to read a decision); when this worker is stopping, -1 with a 503
+ * shutting_down (the request stays pending for the call's next arrival).
  */
 static int wait_for_person(struct http_req *r, const char *id, int total, json_t **out,
                            struct lg_error *err)
@@ -1054,7 +1107,18 @@ static int wait_for_person(struct http_req *r, const char *id, int total, json_t
         if (rc < 0)
             break;
         done += slice;
-        if (json_is_true(json_object_get(poll, "completed")) || done >= total)
+        if (json_is_true(json_object_get(poll, "completed")))
+            break;
+        if (notify_stopping()) {
+            /* The request stays pending: the call, sent again, waits on it elsewhere. */
+            log_info("hook wait ended: this host is stopping", "tenant=%s request=%s waited_s=%d",
+                     r->who.tenant, id, done);
+            rc = lg_fail(err, 503, "shutting_down",
+                         "this Loopgate host is stopping; send the call again (another host "
+                         "waits on the same request)");
+            break;
+        }
+        if (done >= total)
             break;
         json_decref(poll);
         poll = NULL;
@@ -1147,8 +1211,8 @@ static void handle(struct http_req *r, enum hooks_agent agent)
     struct hooks_verdict v;
     json_t *body = NULL, *poll = NULL, *out = NULL;
     const char *session = NULL;
-    char id[64];
-    int wait_s = 0, rc;
+    char id[64], key[65];
+    int wait_s = 0, attach = 0, rc;
 
     rc = read_body(r, &err);
     if (rc == 0)
@@ -1159,13 +1223,16 @@ static void handle(struct http_req *r, enum hooks_agent agent)
         rc = hooks_call_session(r, agent, &session, &err);
     if (rc == 0 && (wait_s = hooks_call_wait(r, agent, &err)) < 0)
         rc = -1;
-    if (rc == 0)
-        rc = hooks_submit(r->cfg, &r->who, &hc, session, wait_s, id, &err);
+    if (rc == 0) {
+        hooks_call_key(agent, session, body, key);
+        rc = submit_call(r->cfg, &r->who, &hc, session, wait_s, key, id, &attach, &err);
+    }
     if (rc < 0)
         goto out;
     /* A second more than the request's own timeout, so that its expiry usually lands first. */
     if (wait_for_person(r, id, wait_s + 1, &poll, &err) < 0) {
-        hooks_abandon(&r->who, id);
+        if (strcmp(err.code, "shutting_down"))
+            abandon_call(&r->who, id, attach);
         rc = -1;
         goto out;
     }
@@ -1175,7 +1242,8 @@ static void handle(struct http_req *r, enum hooks_agent agent)
              session, id, agent_client(agent), v.allow);
     hooks_verdict_free(&v);
 out:
-    if (rc < 0 && err.status != 499) {
+    /* a stopping host's 503: nginx sends the call on to another host (or answers its deny) */
+    if (rc < 0 && err.status != 499 && strcmp(err.code, "shutting_down")) {
         log_info("hook refused", "tenant=%s via=%s status=%d code=%s", r->who.tenant,
                  agent_client(agent), err.status, err.code);
         out = refusal(r, agent, body, &err);

@@ -30,6 +30,21 @@
  * The wait is bounded below each agent's own hook timeout (Claude Code and
  * Codex 600 s, Gemini CLI 60 s), and shorter when the caller asks
  * (X-Loopgate-Wait).
+ *
+ * A call can arrive more than once: the host waiting on it dies or stops,
+ * and nginx sends it on to another host (fastcgi_next_upstream
+ * non_idempotent on the hook locations), or `loopgate hook` sends it again.
+ * Each arrival is keyed (hooks_call_key) by the endpoint, the Loopgate
+ * session and the whole body as the agent sent it, which carries the
+ * agent's own id of the call where it has one (Claude Code's tool_use_id,
+ * Gemini CLI's timestamp); an arrival whose request with that key, the same
+ * tool and the same input is still pending waits on that request, so the
+ * person is asked once and one decision answers every arrival. Nothing
+ * else is re-attached: a decided request is never answered again (the call
+ * asks anew), and a different input is a different key. A waiter whose
+ * caller hangs up cancels the request only when no later arrival took it
+ * over; a stopping host answers its waiting calls 503 shutting_down and
+ * leaves their requests pending for the next arrival.
  */
 #ifndef LG_HOOKS_H
 #define LG_HOOKS_H
@@ -116,6 +131,13 @@ json_t *hooks_request_body(const struct hooks_call *hc, const char *session, int
  */
 int hooks_submit(const struct config *cfg, const struct actor *who, const struct hooks_call *hc,
                  const char *session, int wait_s, char id[64], struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * The key of a hook call (pure): hex SHA-256 of the agent's endpoint, the
+ * Loopgate `session` and the body `body` as canonical JSON (sorted keys, no
+ * spaces), into `out`.
+ */
+void hooks_call_key(enum hooks_agent agent, const char *session, json_t *body, char out[65]);
 
 /*
  * Cancel request `id` when its wait failed (the agent gone, no waiter slot):

@@ -41,6 +41,7 @@
 enum {
     S_REQUEST_SUBMIT,
     S_REQUEST_BY_IDEM,
+    S_REQUEST_BY_HOOK,
     S_REQUEST_POLL,
     S_POLL_ROWS,
     S_REQUEST_PENDING,
@@ -72,9 +73,9 @@ static const struct db_stmt stmts[] = {
          "   FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (t text, s text, c text, m text,"
          "          rt text, o jsonb, md jsonb, ts int, ot text, cb text, ik text, bh text,"
          "          a text, ap boolean[], nq int, dv boolean, pa jsonb, psc jsonb, ra int,"
-         "          ea int, et text, tl text, ti jsonb, ag text, pid bigint, pok boolean))"
+         "          ea int, et text, tl text, ti jsonb, ag text, pid bigint, pok boolean, hk text))"
          "   WITH ORDINALITY AS x(t, s, c, m, rt, o, md, ts, ot, cb, ik, bh, a, ap, nq, dv, pa,"
-         "          psc, ra, ea, et, tl, ti, ag, pid, pok, ord)),"
+         "          psc, ra, ea, et, tl, ti, ag, pid, pok, hk, ord)),"
          " p AS (SELECT tenant, sum(n) AS n FROM tenant_pending"
          "       WHERE tenant IN (SELECT t FROM b) GROUP BY tenant),"
          " e AS MATERIALIZED (SELECT b.*, s.active, s.telegram_chat_id AS chat,"
@@ -117,7 +118,7 @@ static const struct db_stmt stmts[] = {
          "           deny_vetoes, params, params_schema, remind_after_seconds, remind_at,"
          "           escalate_after_seconds, escalate_to, escalate_at, tool, tool_input,"
          "           agent_session, status, response, approved, responder_name, responded_at,"
-         "           cb_state, tg_state)"
+         "           cb_state, tg_state, hook_key)"
          "         SELECT id, t, s, c, m, rt, o, md, ts, now() + make_interval(secs => ts), ot, cb,"
          "                ik, bh, ap, chat, coalesce(nq, 1), coalesce(dv, true), pa, psc,"
          "                ra2, CASE WHEN NOT pol THEN now() + make_interval(secs => ra2) END, ea2,"
@@ -132,10 +133,15 @@ static const struct db_stmt stmts[] = {
          /* not sent to Telegram without a bot or a chat: answered in the console (022) */
          "                CASE WHEN pol THEN 'skipped'"
          "                     WHEN $3::boolean AND chat IS NOT NULL THEN 'queued'"
-         "                     ELSE 'console' END"
+         "                     ELSE 'console' END,"
+         "                hk"
          "         FROM e WHERE (nth <= $2::int OR pol) AND quorate AND esc_ok ORDER BY ord"
-         "         ON CONFLICT (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL"
-         "         DO NOTHING"
+         /*
+          * A known Idempotency-Key, or a hook call already pending (029,
+          * requests_hook_pending): not inserted; the caller answers the
+          * request that holds it.
+          */
+         "         ON CONFLICT DO NOTHING"
          "         RETURNING " SUBMITTED_COLS ", tenant, session_id, telegram_chat_id, tg_state,"
          "           callback_url),"
          /* a rule's decision follows its request's submit in the trail */
@@ -160,6 +166,18 @@ static const struct db_stmt stmts[] = {
          "   e.active, e.n, e.quorate, e.esc_ok, e.pol, e.pid"
          " FROM e LEFT JOIN ins USING (id) ORDER BY e.ord",
          false},
+    /*
+     * A hook call that arrives again while its request is pending (029): the
+     * same tenant, key, session, tool and input, or nothing. Counting the
+     * arrival tells an earlier waiter whose caller hung up that the call is
+     * waited for elsewhere (S_REQUEST_CANCEL's $4).
+     */
+    [S_REQUEST_BY_HOOK] = {"request_by_hook",
+                           "UPDATE requests SET hook_attach = hook_attach + 1"
+                           " WHERE tenant = $1 AND hook_key = $2 AND status = 'pending'"
+                           " AND session_id = $3 AND tool = $4 AND tool_input = $5::jsonb"
+                           " RETURNING id::text, hook_attach",
+                           false},
     /* with the rule that decided it at submit, if one did (policy.h) */
     [S_REQUEST_BY_IDEM] = {"request_by_idem",
                            "SELECT " REQ_COLS ", body_hash,"
@@ -191,6 +209,8 @@ static const struct db_stmt stmts[] = {
          "             updated_at = now(), cb_state = CASE WHEN callback_url IS NULL"
          "             THEN cb_state ELSE 'queued' END"
          "           WHERE id = $1::uuid AND tenant = $2 AND status = 'pending'"
+         /* a hook's waiter: only while no later arrival of its call took it over (029) */
+         "           AND ($4::int IS NULL OR hook_attach = $4::int)"
          "           RETURNING " REQ_COLS ", extract(epoch FROM now() - created_at) AS waited),"
          " a AS (INSERT INTO audit_log (tenant, request_id, session_id, actor, action, detail)"
          "       SELECT $2, rid::uuid, u.session_id, $3, 'canceled',"
@@ -344,6 +364,9 @@ static json_t *submit_item(const struct actor *who, const struct submit_in *in,
         json_object_set(item, "ti", in->tool_input);
     if (item && in->agent_session)
         json_object_set_new(item, "ag", json_string(in->agent_session));
+    /* a hook call's key (029): a second arrival while it is pending is not inserted */
+    if (item && in->hook_key)
+        json_object_set_new(item, "hk", json_string(in->hook_key));
     return item;
 }
 
@@ -473,6 +496,34 @@ static bool write_batch(struct submit_slot **slots, int n, int max_pending)
     return inserted > 0;
 }
 
+/*
+ * The pending request of the hook call `in` (its hook_key) counted one
+ * arrival more: 0 with *out {request_id, status, hook_attach, reattached},
+ * 1 when none is pending, -1 on error.
+ */
+static int hook_reattach(const struct actor *who, const struct submit_in *in, json_t **out,
+                         struct lg_error *err)
+{
+    char *input = json_dumps(in->tool_input, JSON_COMPACT);
+    const char *p[] = {who->tenant, in->hook_key, in->session_id, in->tool, input};
+    PGresult *res = input ? store_run(&T, S_REQUEST_BY_HOOK, 5, p, err) : NULL;
+    int rc = 1;
+
+    if (!input)
+        rc = lg_fail(err, 500, "internal", "out of memory");
+    else if (!res)
+        rc = -1;
+    else if (PQntuples(res) == 1) {
+        *out = json_pack("{s:s, s:s, s:i, s:b}", "request_id", PQgetvalue(res, 0, 0), "status",
+                         "pending", "hook_attach", (int)strtol(PQgetvalue(res, 0, 1), NULL, 10),
+                         "reattached", 1);
+        rc = 0;
+    }
+    PQclear(res);
+    free(input);
+    return rc;
+}
+
 int store_request_submit(const struct actor *who, const struct submit_in *in, const char *idem_key,
                          const char *body_hash, int max_pending, bool *queued, json_t **out,
                          struct lg_error *err)
@@ -487,7 +538,22 @@ int store_request_submit(const struct actor *who, const struct submit_in *in, co
         json_decref(me.item);
         return -1;
     }
-    *queued = submit_batch_wait(&me, write_batch, max_pending);
+    for (int round = 0;; round++) {
+        if (submit_batch_wait(&me, write_batch, max_pending))
+            *queued = true;
+        if (me.verdict != SUBMIT_HELD || !in->hook_key)
+            break;
+        /* A hook call already pending (029): wait on that request. */
+        rc = hook_reattach(who, in, out, err);
+        if (rc <= 0) {
+            json_decref(me.item);
+            return rc;
+        }
+        if (round == 1)
+            break;
+        /* The request it met was decided meanwhile: its own, once more. */
+        me = (struct submit_slot){.item = me.item};
+    }
     json_decref(me.item);
     switch (me.verdict) {
     case SUBMIT_DONE:
@@ -593,11 +659,13 @@ int store_request_pending(const struct actor *who, const char *session_id, json_
     return 0;
 }
 
-int store_request_cancel(const struct actor *who, const char *id, enum metrics_channel via,
-                         json_t **out, struct lg_error *err)
+/* Cancel `id`; with `attach` (not NULL) only while its hook_attach is that number (029). */
+static int cancel(const struct actor *who, const char *id, const char *attach,
+                  enum metrics_channel via, json_t **out, struct lg_error *err)
 {
-    const char *p[] = {id, who->tenant, who->name};
-    PGresult *res = store_run(&T, S_REQUEST_CANCEL, 3, p, err);
+    const char *p[] = {id, who->tenant, who->name, attach};
+    PGresult *res = store_run(&T, S_REQUEST_CANCEL, 4, p, err);
+    const char *status;
     json_t *now;
 
     if (!res)
@@ -610,14 +678,34 @@ int store_request_cancel(const struct actor *who, const char *id, enum metrics_c
         return 0;
     }
     PQclear(res);
-    /* Nothing changed: say whether the request is unknown or already final. */
+    /* Nothing changed: say whether the request is unknown, already final, or taken over. */
     if (store_request_poll(who, id, &now, err) < 0)
         return -1;
-    lg_fail(err, 409, "request_not_pending",
-            "request '%s' is already %s; only a pending request can be canceled", id,
-            json_string_value(json_object_get(now, "status")));
+    status = json_string_value(json_object_get(now, "status"));
+    if (attach && status && !strcmp(status, "pending"))
+        lg_fail(err, 409, "taken_over", "request '%s' is waited on by a later arrival of its call",
+                id);
+    else
+        lg_fail(err, 409, "request_not_pending",
+                "request '%s' is already %s; only a pending request can be canceled", id,
+                status ? status : "final");
     json_decref(now);
     return -1;
+}
+
+int store_request_cancel(const struct actor *who, const char *id, enum metrics_channel via,
+                         json_t **out, struct lg_error *err)
+{
+    return cancel(who, id, NULL, via, out, err);
+}
+
+int store_request_abandon(const struct actor *who, const char *id, int attach, json_t **out,
+                          struct lg_error *err)
+{
+    char n[16];
+
+    snprintf(n, sizeof(n), "%d", attach);
+    return cancel(who, id, n, METRICS_CH_HOOK, out, err);
 }
 
 /* Copy the strings of `r` into one new block (*block) and point `r` at the copies. */

@@ -18,7 +18,13 @@
 
 /*
  * Insert a request. With `idem_key`, a second submit with the same key and
- * `body_hash` answers the first request; a different body is a 409.
+ * `body_hash` answers the first request; a different body is a 409. With
+ * in->hook_key (a coding agent's hook call, 029), a call whose request with
+ * that key, session, tool and tool input is still pending is not inserted:
+ * *out is {request_id, status "pending", hook_attach (the arrivals of the
+ * call after the first, this one counted), reattached true}; a request
+ * with the key that is no longer pending is never answered, the call gets
+ * its own.
  * Submits of one process that arrive while another is being written are
  * written together, in one statement and one commit; each gets its own
  * answer, as if it had been alone (submit_batch.h). *queued is set, whatever
@@ -58,6 +64,15 @@ int store_request_pending(const struct actor *who, const char *session_id, json_
  */
 int store_request_cancel(const struct actor *who, const char *id, enum metrics_channel via,
                          json_t **out, struct lg_error *err) LG_MUST_CHECK;
+
+/*
+ * Cancel hook request `id` whose waiter's caller hung up, unless a later
+ * arrival of the same call took it over (its hook_attach is no longer
+ * `attach`, the count this waiter was given): as store_request_cancel,
+ * and a 409 taken_over when a later arrival holds it.
+ */
+int store_request_abandon(const struct actor *who, const char *id, int attach, json_t **out,
+                          struct lg_error *err) LG_MUST_CHECK;
 
 /* A request row read whole; it owns its strings. */
 struct request_row {

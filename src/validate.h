@@ -78,6 +78,12 @@ struct submit_in {
     const char *tool;
     json_t *tool_input;
     const char *agent_session;
+    /*
+     * Set by the caller, never from the body: a coding agent's hook call's
+     * key (hooks.c, 029), or NULL. A call that arrives again while its
+     * request is pending waits on that request (store_request_submit).
+     */
+    const char *hook_key;
 };
 
 /*

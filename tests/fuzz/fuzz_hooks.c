@@ -103,6 +103,13 @@ int store_request_cancel(const struct actor *who, const char *id, enum metrics_c
     abort();
 }
 
+int store_request_abandon(const struct actor *who, const char *id, int attach, json_t **out,
+                          struct lg_error *err)
+{
+    (void)who, (void)id, (void)attach, (void)out, (void)err;
+    abort();
+}
+
 int wait_poll(const struct config *c, const struct actor *who, const char *id, int wait_s,
               json_t **out, struct lg_error *err)
 {
@@ -116,6 +123,11 @@ void notify_outbox_kick(void)
 }
 
 void notify_outbox_kick_paced(void)
+{
+    abort();
+}
+
+bool notify_stopping(void)
 {
     abort();
 }
@@ -196,6 +208,14 @@ static void fuzz_agent(enum hooks_agent agent, json_t *body)
         return;
     }
     FUZZ_REQUIRE(hc.tool && json_is_object(hc.input));
+    /* The call's key (a second arrival waits on the same request): the same body, the same key. */
+    {
+        char k1[65], k2[65];
+
+        hooks_call_key(agent, SESSION, body, k1);
+        hooks_call_key(agent, SESSION, body, k2);
+        FUZZ_REQUIRE(strlen(k1) == 64 && !strcmp(k1, k2));
+    }
     fuzz_request(&hc, &params);
     /* The person's edit: every editable field changed. */
     if (params) {

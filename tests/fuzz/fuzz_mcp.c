@@ -194,6 +194,18 @@ int store_request_cancel(const struct actor *who, const char *id, enum metrics_c
     return lg_fail(err, 404, "request_not_found", "request %s not found", id);
 }
 
+int store_request_abandon(const struct actor *who, const char *id, int attach, json_t **out,
+                          struct lg_error *err)
+{
+    (void)who, (void)attach, (void)out;
+    return lg_fail(err, 404, "request_not_found", "request %s not found", id);
+}
+
+bool notify_stopping(void)
+{
+    return false;
+}
+
 int store_callback_set(const struct actor *who, const char *id, const char *url,
                        struct lg_error *err)
 {

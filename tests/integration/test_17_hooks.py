@@ -239,7 +239,10 @@ def test_each_documented_body_denied_with_reason(s):
 
 
 def hook_cli(s, agent, body, *args, **env):
-    e = dict(os.environ, LOOPGATE_URL="http://127.0.0.1:%d" % s.port, **env)
+    """`loopgate hook`; it sends a call no host answered again only when the test asks
+    (LOOPGATE_RETRY: test_19_hookha)."""
+    e = dict(os.environ, LOOPGATE_URL="http://127.0.0.1:%d" % s.port, LOOPGATE_RETRY="0")
+    e.update(env)
     return subprocess.Popen([s.binary, "hook", agent] + list(args), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
 
@@ -416,8 +419,17 @@ def test_allow_for_this_session(s):
 
 
 NGINX_DENY = {
+    # a body nginx did not read names no event: the fields every Claude Code event obeys
     "claude-code": lambda st: {"continue": False, "suppressOutput": False, "stopReason":
                                "Loopgate could not answer (nginx: %d); the call was not run" % st},
+    # else the deny of the body's event, which ends that call only
+    "claude-code-PreToolUse": lambda st: {"hookSpecificOutput": {
+        "hookEventName": "PreToolUse", "permissionDecision": "deny", "permissionDecisionReason":
+        "Loopgate could not answer (nginx: %d); the call was not run" % st}},
+    "claude-code-PermissionRequest": lambda st: {"hookSpecificOutput": {
+        "hookEventName": "PermissionRequest", "decision": {
+            "behavior": "deny", "interrupt": False,
+            "message": "Loopgate could not answer (nginx: %d); the call was not run" % st}}},
     "codex": lambda st: {"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": {
         "behavior": "deny",
         "message": "Loopgate could not answer (nginx: %d); the call was not run" % st}}},
@@ -460,7 +472,7 @@ def test_hook_body_over_the_limit_is_a_deny(s):
 
 def test_hooks_deny_when_no_worker_answers(s):
     """With the workers stopped, nginx's 502 on each hook endpoint is a 200 deny in the agent's
-    format (Claude Code: stop, whatever the event); other paths keep their JSON errors."""
+    format (Claude Code: the deny of the body's event); other paths keep their JSON errors."""
     register(s, "hk-down", chat())
     master = s.master_pid()
     os.kill(master, signal.SIGTERM)
@@ -470,14 +482,16 @@ def test_hooks_deny_when_no_worker_answers(s):
         for agent in ("claude-code", "codex", "gemini"):
             r = s.request("POST", "/v1/hooks/" + agent, body=padded(agent, 500), headers={
                 "X-Loopgate-Session": "hk-down", "Content-Type": "application/json"})
-            eq((r.status, r.json), (200, NGINX_DENY[agent](502)), agent)
+            want = NGINX_DENY["claude-code-PreToolUse" if agent == "claude-code" else agent]
+            eq((r.status, r.json), (200, want(502)), agent)
             eq(r.header("Content-Type"), "application/json")
         r = s.request("POST", "/hitl/register", json_body={"session_id": "x"})
         error_is(r, 502, "upstream_unavailable")
-        # The command hook passes Claude Code's stop on, failing closed or not.
+        # The command hook passes that deny on, failing closed or not.
         for args in ((), ("--fail-closed",)):
             p = hook_cli(s, "claude-code", None, *args, LOOPGATE_SESSION="hk-down")
             so, se = p.communicate(fixture("claude-code-permission-request"), timeout=30)
-            eq((p.returncode, json.loads(so)), (0, NGINX_DENY["claude-code"](502)), se)
+            eq((p.returncode, json.loads(so)),
+               (0, NGINX_DENY["claude-code-PermissionRequest"](502)), se)
     finally:
         s.stop()
