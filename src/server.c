@@ -4,7 +4,8 @@
  * 1. The master takes the FastCGI listening socket from systemd socket
  *    activation (LISTEN_FDS) or binds `socket` itself (a unix socket path,
  *    or host:port for TCP: workers on several hosts behind one nginx
- *    upstream), then forks `workers`
+ *    upstream; listen.h says what is refused and who may connect), logs
+ *    the address it is bound to, then forks `workers`
  *    children and does nothing else: it restarts a child that dies and on
  *    SIGTERM/SIGINT tells every child to stop, waits for them (bounded by
  *    shutdown_timeout), and exits 0. A child that served for a while
@@ -15,15 +16,21 @@
  *    it maps the block its workers count in (metrics.h): /metrics shows
  *    the host's figures whichever worker answers.
  * 2. A worker runs `threads` request threads. They take turns in
- *    FCGX_Accept_r, so exactly one thread sits in accept() and the kernel
- *    hands each connection to one process. Idle threads wait on a stack and
- *    the turn goes to the one that became idle last: under load a handful
- *    of threads with warm stacks and caches serve everything, while the
- *    rest (there for long-polls) stay asleep. At most `busy_threads` of them
- *    work at once (the turn counts as work; a long-poll asleep in wait.c does
- *    not): further connections wait in the socket's listen queue, which costs
- *    nothing, instead of queueing for the few database connections of the
- *    pool, which costs a context switch per query.
+ *    accept() (listen_accept), so exactly one thread sits in it and the
+ *    kernel hands each connection to one process. Idle threads wait on a
+ *    stack and the turn goes to the one that became idle last: under load a
+ *    handful of threads with warm stacks and caches serve everything, while
+ *    the rest (there for long-polls) stay asleep. At most `busy_threads` of
+ *    them work at once (a long-poll asleep in wait.c does not count), and
+ *    the turn is given only while fewer work: further connections wait in
+ *    the socket's listen queue, which costs nothing, instead of queueing
+ *    for the few database connections of the pool, which costs a context
+ *    switch per query. Reading a connection's request (libfcgi's
+ *    FCGX_Accept_r) is not work: the accepting thread passes the turn on as
+ *    soon as it has a connection, then reads with a receive timeout of
+ *    request_read_timeout seconds, so a peer that connects and sends
+ *    nothing holds one thread for that long, never the turn or a busy
+ *    slot. A request read waits for a busy slot, and goes before the turn.
  * 3. Every thread of a worker blocks all signals; the worker's main thread
  *    waits for them with sigwait. On SIGTERM it raises FCGX_ShutdownPending
  *    and interrupts the accepting thread with SIGUSR2 (a handler that does
@@ -55,9 +62,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -69,7 +73,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,11 +89,11 @@
 #include "store_requests.h"
 #include "http.h"
 #include "janitor.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "wait.h"
 
-#define SD_LISTEN_FDS_START 3
 #define MAX_WORKERS 256
 #define RESTART_STABLE_MS 10000 /* a worker that lived this long did not die young */
 #define RESTART_FIRST_MS 1000   /* the wait after a first young death */
@@ -116,26 +120,36 @@ struct idle {
 
 static struct {
     pthread_mutex_t lock;
-    bool taken;       /* a thread has the turn (is in or about to enter accept) */
-    int busy;         /* threads holding the turn or working on a request */
-    int busy_max;     /* the turn is given only while busy < busy_max */
-    struct idle *top; /* idle threads, the most recent first */
-} T = {.lock = PTHREAD_MUTEX_INITIALIZER, .busy_max = 1};
+    bool taken;          /* a thread has the turn (is in or about to enter accept) */
+    int busy;            /* threads working on a request */
+    int busy_max;        /* work starts, and the turn is given, only while busy < busy_max */
+    int ready;           /* threads with a request read, waiting for busy < busy_max */
+    pthread_cond_t room; /* signalled for them */
+    struct idle *top;    /* idle threads, the most recent first */
+} T = {.lock = PTHREAD_MUTEX_INITIALIZER, .room = PTHREAD_COND_INITIALIZER, .busy_max = 1};
 
-/* Give the free turn to the thread that became idle last, if work may start. */
+/*
+ * Work may start (busy < busy_max): a request already read goes first, else
+ * the free turn goes to the thread that became idle last.
+ */
 static void turn_give_locked(void)
 {
-    if (T.taken || !T.top || T.busy >= T.busy_max)
+    if (T.busy >= T.busy_max)
+        return;
+    if (T.ready) {
+        pthread_cond_signal(&T.room);
+        return;
+    }
+    if (T.taken || !T.top)
         return;
     struct idle *next = T.top;
     T.top = next->next;
     T.taken = true;
-    T.busy++;
     next->turn = true;
     pthread_cond_signal(&next->cond);
 }
 
-/* The accepting thread has its connection (or gave up): free the turn. */
+/* The accepting thread has its connection (or gave up): pass the turn on. */
 static void turn_give(void)
 {
     pthread_mutex_lock(&T.lock);
@@ -155,13 +169,13 @@ static bool turn_take(struct idle *me, bool done)
     pthread_mutex_lock(&T.lock);
     if (done)
         T.busy--;
-    if (!T.taken && T.busy < T.busy_max) {
+    if (!T.taken && T.busy < T.busy_max && !T.ready) {
         T.taken = true;
-        T.busy++;
     } else {
         me->turn = false;
         me->next = T.top;
         T.top = me;
+        turn_give_locked(); /* room this thread left goes to a request already read */
         while (!me->turn && !W.stopping)
             pthread_cond_wait(&me->cond, &T.lock);
         if (!me->turn) {
@@ -175,12 +189,24 @@ static bool turn_take(struct idle *me, bool done)
     }
     if (held && W.stopping) {
         T.taken = false;
-        T.busy--;
         turn_give_locked();
         held = false;
     }
     pthread_mutex_unlock(&T.lock);
     return held;
+}
+
+/* A request is read: wait until busy < busy_max (not when stopping), then work. */
+static void work_take(void)
+{
+    pthread_mutex_lock(&T.lock);
+    T.ready++;
+    while (T.busy >= T.busy_max && !W.stopping)
+        pthread_cond_wait(&T.room, &T.lock);
+    T.ready--;
+    T.busy++;
+    turn_give_locked(); /* room left: the next request read, else the turn */
+    pthread_mutex_unlock(&T.lock);
 }
 
 /*
@@ -210,6 +236,7 @@ static void turn_wake_all(void)
     pthread_mutex_lock(&T.lock);
     for (struct idle *i = T.top; i; i = i->next)
         pthread_cond_signal(&i->cond);
+    pthread_cond_broadcast(&T.room);
     pthread_mutex_unlock(&T.lock);
 }
 
@@ -252,6 +279,36 @@ static void access_line(const struct http_req *hr)
              hr->who.tenant[0] ? hr->who.tenant : "-", hr->request_id);
 }
 
+/*
+ * Read the request on the accepted connection `fd` into req: 0, or -1 when
+ * the peer sent no complete request (it closed, sent garbage, or stayed
+ * silent for request_read_timeout seconds between two reads) and the
+ * connection is closed. libfcgi reads a request from a connection its
+ * FCGX_Request already holds (ipcFd, as for a kept connection) before it
+ * would accept one itself: the connection is put there, kept through
+ * FCGX_Accept_r's opening finish (keepConnection), and closed without
+ * lingering if it fails (detached). Its own accept never runs: the request
+ * was initialised with no listening socket, so after a failed connection
+ * FCGX_Accept_r returns an error instead of accepting. One system call per
+ * connection: the receive timeout, which stays for the request's input.
+ */
+static int request_read(FCGX_Request *req, int fd)
+{
+    struct timeval tv = {.tv_sec = config_current()->request_read_timeout};
+
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+        close(fd);
+        return -1;
+    }
+    req->ipcFd = fd;
+    req->keepConnection = 1;
+    req->detached = 1;
+    if (FCGX_Accept_r(req) < 0)
+        return -1;
+    req->detached = 0;
+    return 0;
+}
+
 static void *request_thread(void *arg)
 {
     FCGX_Request req;
@@ -260,38 +317,50 @@ static void *request_thread(void *arg)
 
     (void)arg;
     pthread_cond_init(&me.cond, NULL);
-    if (FCGX_InitRequest(&req, W.listen_fd, 0) != 0) {
+    if (FCGX_InitRequest(&req, -1, 0) != 0) { /* no listening socket: request_read */
         log_error("could not initialise a FastCGI request", "%s", "");
         goto out;
     }
-    for (bool done = false;; done = true) {
-        int rc;
+    for (bool done = false;;) { /* done: this thread's work ends at the next turn_take */
+        int fd, err;
 
         if (!turn_take(&me, done))
             break;
+        done = false;
         pthread_mutex_lock(&W.state_lock);
         W.accepting = pthread_self();
         W.has_accepting = 1;
         pthread_mutex_unlock(&W.state_lock);
-        rc = FCGX_Accept_r(&req);
+        fd = listen_accept(W.listen_fd);
+        err = errno;
         pthread_mutex_lock(&W.state_lock);
         W.has_accepting = 0;
         pthread_mutex_unlock(&W.state_lock);
-        turn_give();
-        if (rc < 0) {
+        turn_give(); /* reading the request is no work (point 2) */
+        if (fd < 0) {
             if (W.stopping)
                 break;
-            log_warn("could not accept a FastCGI connection", "error=%d", rc);
-            usleep(10000);
+            if (err != EINTR) {
+                log_warn("could not accept a FastCGI connection", "error=\"%s\"", strerror(err));
+                usleep(10000);
+            }
             continue;
         }
+        if (request_read(&req, fd) < 0) {
+            if (W.stopping)
+                break;
+            continue;
+        }
+        work_take();
+        done = true;
         http_begin(&hr, &req, config_current());
         api_handle(&hr);
         metrics_http(hr.route, hr.method, hr.status, &hr.start);
         access_line(&hr);
         http_end(&hr);
         if (input_drained(&req))
-            FCGX_Detach(&req); /* FCGX_Finish_r then closes without lingering */
+            FCGX_Detach(&req);  /* FCGX_Finish_r then closes without lingering */
+        req.keepConnection = 0; /* nginx keeps no connection (fastcgi_keep_conn off) */
         FCGX_Finish_r(&req);
     }
     FCGX_Free(&req, 0);
@@ -589,136 +658,6 @@ static int worker_main(const struct config *cfg, int listen_fd)
 
 /* ---------------------------------------------------------------- master */
 
-static int listen_unix(const char *path, int mode)
-{
-    struct sockaddr_un sun;
-    int fd;
-
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        log_error("socket path too long", "socket=%s", path);
-        return -1;
-    }
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    memcpy(sun.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        goto fail;
-    unlink(path); /* a stale socket from an unclean stop */
-    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, (mode_t)mode) < 0 ||
-        listen(fd, 1024) < 0)
-        goto fail;
-    return fd;
-fail:
-    log_error("could not listen on socket", "socket=%s error=\"%s\"", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    return -1;
-}
-
-/*
- * Split a TCP `socket` value, "host:port", ":port", "*:port" or
- * "[v6-address]:port", into host (NULL: every IPv4 address) and port
- * (digits, 1-65535). -1 when it is none of these.
- */
-static int tcp_split(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
-{
-    const char *colon = strrchr(spec, ':'), *h = spec;
-    size_t hl;
-    int64_t n;
-
-    if (!colon || !colon[1] || strlen(colon + 1) >= portlen ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1) || parse_int64(colon + 1, &n) < 0 ||
-        n < 1 || n > 65535)
-        return -1;
-    memcpy(port, colon + 1, strlen(colon + 1) + 1);
-    hl = (size_t)(colon - spec);
-    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    } else if (memchr(spec, ':', hl) || memchr(spec, '[', hl) || memchr(spec, ']', hl)) {
-        return -1; /* an IPv6 address goes in brackets */
-    }
-    if (hl >= hostlen)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    if (!strcmp(host, "*"))
-        host[0] = '\0';
-    return 0;
-}
-
-/*
- * Listen on TCP: `spec` as tcp_split() reads it, resolved to exactly one
- * address. Workers take turns in accept() on it as on the unix socket. The
- * connections get TCP_NODELAY from the listening socket (an answer is one
- * write, never worth delaying). SO_REUSEADDR: a master started again right
- * after one that was killed binds the same port while the old connections
- * linger in TIME_WAIT.
- */
-static int listen_tcp(const char *spec)
-{
-    struct addrinfo hints, *res = NULL;
-    char host[256], port[8], addr[NI_MAXHOST];
-    int fd = -1, one = 1, rc, count = 0;
-
-    if (tcp_split(spec, host, sizeof(host), port, sizeof(port)) < 0) {
-        log_error("could not listen on socket: not a unix socket path (one with a '/') nor "
-                  "host:port (\":port\" for every IPv4 address, \"[::1]:port\" for IPv6; "
-                  "port 1-65535)",
-                  "socket=\"%s\"", spec);
-        return -1;
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host[0] ? host : "0.0.0.0", port, &hints, &res);
-    if (rc != 0) {
-        log_error("could not listen on socket: cannot resolve its host",
-                  "socket=\"%s\" error=\"%s\"", spec, gai_strerror(rc));
-        return -1;
-    }
-    for (struct addrinfo *a = res; a; a = a->ai_next)
-        count++;
-    if (count != 1) {
-        log_error("could not listen on socket: its host has several addresses; name one",
-                  "socket=\"%s\" addresses=%d", spec, count);
-        goto out;
-    }
-    if (getnameinfo(res->ai_addr, res->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST))
-        lg_strlcpy(addr, host, sizeof(addr));
-    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-        log_error("could not listen on socket", "socket=\"%s\" address=%s port=%s error=\"%s\"",
-                  spec, addr, port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-    }
-out:
-    freeaddrinfo(res);
-    return fd;
-}
-
-/* The socket handed over by systemd, or -1. */
-static int inherited_socket(void)
-{
-    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-    int64_t p, n;
-
-    if (!pid || !fds || parse_int64(pid, &p) < 0 || parse_int64(fds, &n) < 0)
-        return -1;
-    if (p != getpid() || n < 1)
-        return -1;
-    unsetenv("LISTEN_PID");
-    unsetenv("LISTEN_FDS");
-    unsetenv("LISTEN_FDNAMES");
-    return SD_LISTEN_FDS_START;
-}
-
 /* Fork the worker of slot `slot`. */
 static pid_t spawn(const struct config *cfg, int fd, const sigset_t *oldmask, int slot)
 {
@@ -770,26 +709,26 @@ int server_run(const struct config *cfg)
     int64_t restart_at[MAX_WORKERS] = {0}; /* when an empty slot's next worker starts */
     int delay_ms[MAX_WORKERS] = {0};       /* the wait after the slot's last death */
     sigset_t set, old;
-    int fd, owned = 0, stopping = 0, n = cfg->workers;
+    struct listener lis;
+    char peers[16] = "any";
+    int fd, stopping = 0, n = cfg->workers;
     int64_t deadline = 0;
 
     config_publish(cfg);
     raise_file_limit();
-    fd = inherited_socket();
-    if (fd >= 0) {
-        log_info("using socket from systemd", "fd=%d", fd);
-    } else if (strchr(cfg->socket, '/')) {
-        fd = listen_unix(cfg->socket, cfg->socket_mode);
-        owned = 1;
-    } else {
-        fd = listen_tcp(cfg->socket);
-        owned = 1;
-    }
-    if (fd < 0)
+    if (listen_allow_init() < 0 || listen_open(cfg, &lis) < 0)
         return 1;
+    fd = lis.fd;
+    if (lis.inherited)
+        log_info("using socket from systemd", "fd=%d address=%s", fd, lis.address);
+    if (lis.wildcard && listen_allow_count() == 0)
+        log_warn("the FastCGI socket listens on every address and FCGI_WEB_SERVER_ADDRS is not "
+                 "set: whoever reaches its port is trusted as nginx is; bind a private address "
+                 "or list nginx's addresses (docs/DEPLOYMENT.md)",
+                 "address=%s", lis.address);
     /* Before the first fork: every worker adds to the same figures (metrics.h). */
     if (handoff_init() < 0) {
-        close(fd);
+        listen_close(&lis);
         return 1;
     }
     metrics_init();
@@ -812,8 +751,11 @@ int server_run(const struct config *cfg)
             restart_at[i] = born[i] + RESTART_FIRST_MS;
         }
     }
-    log_info("loopgate serving", "socket=%s workers=%d threads=%d auth=%s config=%s",
-             owned ? cfg->socket : "(inherited)", n, cfg->threads,
+    if (listen_allow_count())
+        snprintf(peers, sizeof(peers), "%d", listen_allow_count());
+    log_info("loopgate serving",
+             "socket=%s address=%s allowed_peers=%s workers=%d threads=%d auth=%s config=%s",
+             lis.inherited ? "(inherited)" : cfg->socket, lis.address, peers, n, cfg->threads,
              cfg->auth_required ? "required" : "off", cfg->source);
 
     for (;;) {
@@ -896,9 +838,7 @@ int server_run(const struct config *cfg)
             deadline = now_ms() + 60000;
         }
     }
-    if (owned && strchr(cfg->socket, '/'))
-        unlink(cfg->socket);
-    close(fd);
+    listen_close(&lis);
     log_info("stopped", "%s", "");
     return 0;
 }

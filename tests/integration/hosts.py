@@ -377,8 +377,9 @@ class Cluster(lg.Stack):
 
     def host_env(self, h):
         """A host's settings: the cluster's, its database over TCP, its socket, and
-        the one address its FastCGI port answers (libfcgi closes connections from
-        any other IPv4 address): nginx's, as docs/DEPLOYMENT.md says."""
+        the one address its FastCGI port answers (FCGI_WEB_SERVER_ADDRS: a
+        connection from any other address is closed): nginx's, as
+        docs/DEPLOYMENT.md says."""
         e = {"DB_URI": "host=%s port=%d dbname=loopgate user=loopgate" % (h.gateway, DB_PORT),
              "LOOPGATE_SOCKET": h.socket, "FCGI_WEB_SERVER_ADDRS": h.gateway}
         e.update(self.extra_env)

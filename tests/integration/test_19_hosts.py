@@ -2,13 +2,16 @@
 a decision taken on one host wakes a long-poll held by another, an MCP session
 moves between hosts, and a host killed under load is taken out and back by
 nginx with nothing answered 2xx lost or doubled. Those tests are marked ha
-(make check-ha) and each starts its own cluster. The last one, the TCP
-socket's values, needs no cluster and runs in make check."""
+(make check-ha) and each starts its own cluster. The last ones, on the
+FastCGI socket (its values, who may connect, idle connections, socket
+activation, a unix socket in use), need no cluster and run in make check."""
+import fcntl
 import http.client
 import json
 import os
 import socket
 import statistics
+import struct
 import subprocess
 import threading
 import time
@@ -316,36 +319,304 @@ for _t in (test_long_poll_on_one_host_woken_by_a_decision_on_another,
     _t.ha = True
 
 
-# ---------------------------------------------------------------- the TCP socket
+# ---------------------------------------------------------------- the FastCGI socket
+# These need no cluster and run in make check: `serve` started by the test on
+# the suite's database, spoken to in FastCGI directly (_livez).
+
+def _record(kind, body=b""):
+    return struct.pack(">BBHHBx", 1, kind, 1, len(body), 0) + body
+
+
+def _pair(name, value):
+    out = b""
+    for x in (name, value):
+        out += bytes([len(x)]) if len(x) < 128 else struct.pack(">I", len(x) | 0x80000000)
+    return out + name + value
+
+
+def _livez(addr, timeout=5.0):
+    """GET /livez over FastCGI at `addr` (a unix socket path, or (host, port)):
+    the HTTP status the worker answered, or None when it closed the connection
+    without an answer (raises socket.timeout when nothing came in time)."""
+    if isinstance(addr, str):
+        c = socket.socket(socket.AF_UNIX)
+    else:
+        c = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET)
+    with c:
+        c.settimeout(timeout)
+        c.connect(addr)
+        params = b"".join(_pair(k.encode(), v.encode()) for k, v in (
+            ("REQUEST_METHOD", "GET"), ("SCRIPT_NAME", "/livez"), ("DOCUMENT_URI", "/livez"),
+            ("REQUEST_URI", "/livez"), ("QUERY_STRING", ""), ("SERVER_PROTOCOL", "HTTP/1.1"),
+            ("REMOTE_ADDR", "127.0.0.1")))
+        try:
+            c.sendall(_record(1, struct.pack(">HB5x", 1, 0)) + _record(4, params) + _record(4)
+                      + _record(5))
+        except (BrokenPipeError, ConnectionResetError):
+            return None
+        data = b""
+        while True:
+            try:
+                chunk = c.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                break
+            data += chunk
+    out, pos = b"", 0
+    while pos + 8 <= len(data):
+        _, kind, _, n, pad = struct.unpack(">BBHHBx", data[pos:pos + 8])
+        if kind == 6:
+            out += data[pos + 8:pos + 8 + n]
+        pos += 8 + n + pad
+    if not out:
+        return None
+    head = out.split(b"\r\n\r\n", 1)[0].decode()
+    for line in head.split("\r\n"):
+        if line.lower().startswith("status:"):
+            return int(line.split()[1])
+    return 200
+
+
+class _Serve:
+    """`loopgate serve` with the suite's settings and `env` over them; its log
+    (stderr) in a file: .log() reads it, .stop() ends it (SIGTERM) and returns
+    its exit status. A context manager that stops it."""
+
+    def __init__(self, s, argv=None, pass_fds=(), **env):
+        self.path = os.path.join(s.var, "log", "serve-%s.log" % uuid.uuid4().hex[:8])
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        e = {"LOOPGATE_WORKERS": "1"}
+        e.update(env)
+        with open(self.path, "wb") as log:
+            self.proc = subprocess.Popen(argv or [s.binary, "serve"], env=s.env(**e), cwd=s.var,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=log, pass_fds=pass_fds)
+
+    def log(self):
+        with open(self.path, errors="replace") as f:
+            return f.read()
+
+    def exited(self, timeout=30):
+        """The exit status once it ended by itself within `timeout`, else None."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _answers(addr):
+    try:
+        return _livez(addr, timeout=2) == 200
+    except OSError:
+        return False
+
+
+def _wait_serving(srv, addr, what):
+    wait_for(lambda: srv.proc.poll() is not None or _answers(addr), 30, what)
+    eq(srv.proc.poll(), None, "serve exited: %r" % srv.log()[-600:])
+
+
 def test_tcp_socket_values(s):
     """`socket = host:port` listens on TCP; a value that is neither a unix path
-    nor a TCP address stops `serve` at start with a message naming it."""
+    nor a TCP address, or a TCP address in a form that hides what it binds,
+    stops `serve` at start with a message naming it; the log names the
+    address bound."""
     for value, says in (("nohost.invalid:9000", "cannot resolve its host"),
                         ("127.0.0.1:99999", "nor host:port"),
                         ("::1:9000", "nor host:port"),
-                        ("loopgate.sock", "nor host:port")):
+                        ("loopgate.sock", "nor host:port"),
+                        ("[]:9000", "empty brackets"),
+                        ("0:9000", "four decimal numbers"),
+                        ("127.1:9000", "four decimal numbers"),
+                        ("010.0.0.1:9000", "four decimal numbers"),
+                        ("[::ffff:127.0.0.1]:9000", "IPv4 address written as IPv6"),
+                        ("[localhost]:9000", "brackets hold an IPv6 address"),
+                        ("[::1:9000", "nor host:port")):
         r = subprocess.run([s.binary, "serve"], env=s.env(LOOPGATE_SOCKET=value), cwd=s.var,
                            capture_output=True, text=True, timeout=30)
         ok(r.returncode != 0 and says in r.stderr and value in r.stderr,
            "socket=%s: exit %d, %r" % (value, r.returncode, r.stderr[-400:]))
         ok(not os.path.exists(os.path.join(s.var, value)), "socket=%s made a file" % value)
+    # FCGI_WEB_SERVER_ADDRS with an entry that is not an address: no start.
+    r = subprocess.run([s.binary, "serve"], env=s.env(LOOPGATE_SOCKET="127.0.0.1:%d" % lg.free_port(),
+                                                      FCGI_WEB_SERVER_ADDRS="127.0.0.1, nginx"),
+                       cwd=s.var, capture_output=True, text=True, timeout=30)
+    ok(r.returncode != 0 and "FCGI_WEB_SERVER_ADDRS: not an IPv4 or IPv6 address" in r.stderr,
+       "FCGI_WEB_SERVER_ADDRS=127.0.0.1, nginx: exit %d, %r" % (r.returncode, r.stderr[-400:]))
     port = lg.free_port()
-    p = subprocess.Popen([s.binary, "serve"], env=s.env(LOOPGATE_SOCKET="[::1]:%d" % port,
-                                                         LOOPGATE_WORKERS="1"),
-                         cwd=s.var, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with _Serve(s, LOOPGATE_SOCKET="[::1]:%d" % port) as srv:
+        _wait_serving(srv, ("::1", port), "serve to answer on [::1]")
+        eq(srv.stop(), 0, "serve's exit after SIGTERM")
+    log = srv.log()
+    ok("[::1]:%d" % port in log, "the log names the socket: %r" % log[-400:])
+    ok("address=[::1]:%d allowed_peers=any" % port in log,
+       "the log names the address bound: %r" % log[-600:])
+    ok("listens on every address" not in log, "a warning for a private address: %r" % log[-600:])
+
+
+def test_tcp_socket_on_every_address_checks_ipv4_peers_against_the_list(s):
+    """`[::]:port` is dual-stack: an IPv4 peer arrives as ::ffff:a.b.c.d and
+    FCGI_WEB_SERVER_ADDRS applies to it as to any IPv4 peer (libfcgi's own
+    check skipped every AF_INET6 peer); IPv6 peers are checked too."""
+    port = lg.free_port()
+    with _Serve(s, LOOPGATE_SOCKET="[::]:%d" % port, FCGI_WEB_SERVER_ADDRS="10.9.9.9") as srv:
+        wait_for(lambda: srv.proc.poll() is not None or "loopgate serving" in srv.log(), 30,
+                 "serve to start")
+        eq(srv.proc.poll(), None, "serve exited: %r" % srv.log()[-600:])
+        eq(_livez(("127.0.0.1", port)), None, "an IPv4 peer not on the list")
+        eq(_livez(("::1", port)), None, "an IPv6 peer not on the list")
+        ok("address=[::]:%d allowed_peers=1" % port in srv.log(), srv.log()[-600:])
+    with _Serve(s, LOOPGATE_SOCKET="[::]:%d" % port, FCGI_WEB_SERVER_ADDRS="127.0.0.1") as srv:
+        _wait_serving(srv, ("127.0.0.1", port), "an IPv4 peer on the list to be served")
+        eq(_livez(("::1", port)), None, "an IPv6 peer not on the list")
+    with _Serve(s, LOOPGATE_SOCKET="[::]:%d" % port, FCGI_WEB_SERVER_ADDRS="::1") as srv:
+        _wait_serving(srv, ("::1", port), "an IPv6 peer on the list to be served")
+        eq(_livez(("127.0.0.1", port)), None, "an IPv4 peer not on the list")
+    # On every address without a list: served, with a warning in the log.
+    with _Serve(s, LOOPGATE_SOCKET="[::]:%d" % port) as srv:
+        _wait_serving(srv, ("127.0.0.1", port), "any peer to be served")
+        ok("listens on every address and FCGI_WEB_SERVER_ADDRS is not set" in srv.log(),
+           srv.log()[-600:])
+
+
+def test_idle_tcp_connections_do_not_stop_a_host(s):
+    """Connections that send nothing hold no busy thread and no accept turn:
+    a request behind 40 of them (1 worker, 4 busy threads) is answered before
+    any of them is closed, and they are closed after request_read_timeout
+    (before, one such connection held a worker's accept for as long as it
+    stayed open)."""
+    port = lg.free_port()
+    addr = ("127.0.0.1", port)
+    with _Serve(s, LOOPGATE_SOCKET="127.0.0.1:%d" % port, LOOPGATE_THREADS="64",
+                LOOPGATE_BUSY_THREADS="4", LOOPGATE_REQUEST_READ_TIMEOUT="5") as srv:
+        _wait_serving(srv, addr, "serve to answer")
+        idle = [socket.create_connection(addr, timeout=1) for _ in range(40)]
+        try:
+            t0 = time.monotonic()
+            # Behind the 40 in the listen queue: served once they are taken.
+            eq(_livez(addr, timeout=8), 200, "a request behind 40 idle connections")
+            took = time.monotonic() - t0
+            ok(took < 4.5, "answered after %.2fs, not before the idle ones were closed" % took)
+            for c in idle:
+                c.settimeout(20 - (time.monotonic() - t0))
+            closed = 0
+            for c in idle:
+                try:
+                    closed += c.recv(1) == b""
+                except ConnectionResetError:
+                    closed += 1
+                except socket.timeout:
+                    break
+            gone = time.monotonic() - t0
+            eq(closed, 40, "idle connections closed by the worker")
+            ok(gone >= 4.5, "closed after %.2fs, request_read_timeout is 5 s" % gone)
+        finally:
+            for c in idle:
+                c.close()
+        eq(_livez(addr), 200, "served afterwards")
+        print("    a request behind 40 idle connections answered in %.3fs; they were closed"
+              " after %.2fs (request_read_timeout 5 s)" % (took, gone))
+
+
+def _activated(s, socks, **env):
+    """`serve` started as systemd starts it under socket activation: the
+    listening sockets `socks` as fds 3, 4, ..., LISTEN_FDS and LISTEN_PID set."""
+    fds = [fcntl.fcntl(x.fileno(), fcntl.F_DUPFD_CLOEXEC, 10) for x in socks]
+    moves = " ".join("%d<&%d %d<&-" % (3 + i, fd, fd) for i, fd in enumerate(fds))
+    argv = ["bash", "-c", 'exec %s; LISTEN_PID=$$ LISTEN_FDS=%d exec "$0" serve'
+            % (moves, len(fds)), s.binary]
     try:
-        wait_for(lambda: p.poll() is not None or _connects6(port), 20, "serve to listen on [::1]")
-        eq(p.poll(), None, "serve exited")
+        return _Serve(s, argv=argv, pass_fds=fds, **env)
     finally:
-        p.terminate()
-        _, err = p.communicate(timeout=30)
-    eq(p.returncode, 0, "serve's exit after SIGTERM")
-    ok("[::1]:%d" % port in err, "the log names the socket: %r" % err[-400:])
+        for fd in fds:
+            os.close(fd)
 
 
-def _connects6(port):
+def test_socket_activation_serves_one_socket_and_refuses_two(s):
+    """Under socket activation `serve` serves the one socket systemd passes
+    and logs its address; two sockets (a drop-in that adds a ListenStream=
+    instead of replacing the packaged one) stop it at start, naming both,
+    instead of leaving the second one's connections unanswered."""
+    port = lg.free_port()
+    tcp = socket.socket()
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind(("127.0.0.1", port))
+    tcp.listen(64)
+    path = os.path.join(s.var, "act-%s.sock" % uuid.uuid4().hex[:6])
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(path)
+    unix.listen(64)
     try:
-        with socket.create_connection(("::1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+        srv = _activated(s, [unix, tcp])
+        try:
+            code = srv.exited(30)
+        finally:
+            srv.stop()
+        log = srv.log()
+        ok(code not in (None, 0), "serve with two sockets: exit %r, %r" % (code, log[-600:]))
+        ok("systemd passed several sockets" in log and path in log
+           and "127.0.0.1:%d" % port in log, log[-600:])
+        with _activated(s, [tcp]) as srv:
+            _wait_serving(srv, ("127.0.0.1", port), "serve to answer on the inherited socket")
+            log = srv.log()
+            ok("socket=(inherited) address=127.0.0.1:%d" % port in log, log[-600:])
+    finally:
+        tcp.close()
+        unix.close()
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def test_unix_socket_in_use_is_not_taken_over(s):
+    """A second `serve` on the unix socket path a live one answers on refuses
+    to start and leaves it alone; a stale socket file (nobody answers) is
+    replaced; a file that is not a socket is refused and kept."""
+    path = os.path.join(s.var, "run", "f9-%s.sock" % uuid.uuid4().hex[:6])
+    with _Serve(s, LOOPGATE_SOCKET=path) as first:
+        _wait_serving(first, path, "the first serve to answer")
+        second = _Serve(s, LOOPGATE_SOCKET=path)
+        try:
+            code = second.exited(30)
+        finally:
+            second.stop()
+        ok(code not in (None, 0), "a second serve on %s: exit %r, %r"
+           % (path, code, second.log()[-600:]))
+        ok("another server answers on it" in second.log(), second.log()[-600:])
+        ok(_answers(path), "the first serve answers after the second gave up")
+        eq(first.stop(), 0, "the first serve's exit")
+    ok(not os.path.exists(path), "the socket removed by the serve that bound it")
+    # Stale: a socket file nobody listens on (an unclean stop).
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(path)
+    dead.close()
+    ok(os.path.exists(path), "the stale socket file is there")
+    with _Serve(s, LOOPGATE_SOCKET=path) as srv:
+        _wait_serving(srv, path, "serve to replace a stale socket")
+    # Not a socket: left alone.
+    with open(path, "w") as f:
+        f.write("keep me\n")
+    srv = _Serve(s, LOOPGATE_SOCKET=path)
+    try:
+        code = srv.exited(30)
+    finally:
+        srv.stop()
+    ok(code not in (None, 0) and "not a socket" in srv.log(), srv.log()[-600:])
+    with open(path) as f:
+        eq(f.read(), "keep me\n", "the file at the socket path")
+    os.unlink(path)

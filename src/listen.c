@@ -1,0 +1,503 @@
+/*
+ * listen.c - the FastCGI listening socket: opened once by the master,
+ * accepted on by every worker's request threads.
+ *
+ * 1. Where it comes from. Under socket activation systemd passes it as fd 3
+ *    (LISTEN_FDS=1). Several sockets (a drop-in that adds a ListenStream=
+ *    instead of replacing the packaged one) are refused at start, naming
+ *    each: serving one and leaving the others to fill their listen queues
+ *    would hang every client of the others. Else `socket` says: a unix
+ *    socket path, or host:port for TCP.
+ * 2. A unix socket path is taken only from nobody: when something is
+ *    there, a socket nobody answers on (left by an unclean stop) is
+ *    replaced; a socket a live server answers on, or a file that is not a
+ *    socket, refuses the start. On stop the file is removed only if it is
+ *    still the one this process bound.
+ * 3. A TCP address is an IPv4 address as four decimal numbers, a host name
+ *    that resolves to exactly one address, an IPv6 address in brackets,
+ *    or nothing / `*` for every IPv4 address. Forms the resolver would take
+ *    but that hide what they mean (`0`, `127.1`, `010.0.0.1`, `[]`,
+ *    `[::ffff:10.0.0.1]`) are refused. The address actually bound is
+ *    what the start-up line logs.
+ * 4. Who may connect: FCGI_WEB_SERVER_ADDRS, read once in the master, lists
+ *    the nginx addresses (IPv4 or IPv6). A TCP peer not on it is closed
+ *    unanswered as soon as it is accepted. IPv4 peers of a dual-stack `[::]`
+ *    socket arrive as ::ffff:a.b.c.d and are matched as the IPv4 address
+ *    they are, so the list means the same on every socket. Unix socket
+ *    peers are not checked (the file's mode is their filter).
+ */
+#include "listen.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define SD_LISTEN_FDS_START 3
+#define ALLOW_MAX 64
+
+/* ---------------------------------------------------------------- allow-list */
+
+/* The allowed peers, IPv4 ones as ::ffff:a.b.c.d; none: every peer. */
+static struct in6_addr allow[ALLOW_MAX];
+static int allow_n;
+
+int listen_allow_count(void)
+{
+    return allow_n;
+}
+
+int listen_allow_init(void)
+{
+    const char *env = getenv("FCGI_WEB_SERVER_ADDRS");
+    const char *p = env;
+
+    allow_n = 0;
+    if (!env || strspn(env, " \t") == strlen(env))
+        return 0;
+    for (;;) {
+        char item[INET6_ADDRSTRLEN + 1];
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        struct in_addr v4;
+
+        while (len && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len == 0 || len >= sizeof(item))
+            goto bad;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (allow_n == ALLOW_MAX) {
+            log_error("FCGI_WEB_SERVER_ADDRS lists too many addresses", "max=%d", ALLOW_MAX);
+            return -1;
+        }
+        if (inet_pton(AF_INET, item, &v4) == 1) {
+            memset(&allow[allow_n], 0, sizeof(allow[allow_n]));
+            allow[allow_n].s6_addr[10] = 0xff;
+            allow[allow_n].s6_addr[11] = 0xff;
+            memcpy(&allow[allow_n].s6_addr[12], &v4, 4);
+        } else if (inet_pton(AF_INET6, item, &allow[allow_n]) != 1) {
+            goto bad;
+        }
+        allow_n++;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
+bad:
+    log_error("FCGI_WEB_SERVER_ADDRS: not an IPv4 or IPv6 address (a comma-separated list of "
+              "nginx's addresses, e.g. 10.0.0.10,fd00::10)",
+              "FCGI_WEB_SERVER_ADDRS=\"%s\"", env);
+    allow_n = 0;
+    return -1;
+}
+
+/* Whether the peer `sa` may use the socket (point 4). */
+static bool peer_allowed(const struct sockaddr_storage *sa)
+{
+    struct in6_addr a;
+
+    if (allow_n == 0 || sa->ss_family == AF_UNIX)
+        return true;
+    if (sa->ss_family == AF_INET) {
+        memset(&a, 0, sizeof(a));
+        a.s6_addr[10] = 0xff;
+        a.s6_addr[11] = 0xff;
+        memcpy(&a.s6_addr[12], &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->ss_family == AF_INET6) {
+        a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+    } else {
+        return false;
+    }
+    for (int i = 0; i < allow_n; i++)
+        if (!memcmp(&a, &allow[i], sizeof(a)))
+            return true;
+    return false;
+}
+
+int listen_accept(int fd)
+{
+    for (;;) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof(sa);
+        int c = accept4(fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
+
+        if (c < 0) {
+            switch (errno) {
+            case ECONNABORTED: /* gone before it was taken (accept(2): retry these) */
+            case EPROTO:
+            case ENETDOWN:
+            case ENOPROTOOPT:
+            case EHOSTDOWN:
+            case ENONET:
+            case EHOSTUNREACH:
+            case ENETUNREACH:
+            case ETIMEDOUT:
+                continue;
+            default:
+                return -1;
+            }
+        }
+        if (peer_allowed(&sa))
+            return c;
+        close(c);
+    }
+}
+
+/* ---------------------------------------------------------------- describe */
+
+/* What `fd` is bound to, into l->address; wildcard set for 0.0.0.0 / ::. */
+static void describe(int fd, struct listener *l)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof(sa);
+    char host[INET6_ADDRSTRLEN];
+
+    l->wildcard = false;
+    lg_strlcpy(l->address, "?", sizeof(l->address));
+    memset(&sa, 0, sizeof(sa));
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+        return;
+    if (sa.ss_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&sa;
+        size_t n = len > offsetof(struct sockaddr_un, sun_path)
+                       ? len - offsetof(struct sockaddr_un, sun_path)
+                       : 0;
+
+        if (n > sizeof(un->sun_path))
+            n = sizeof(un->sun_path);
+        if (n == 0 || un->sun_path[0] == '\0') {
+            lg_strlcpy(l->address, "(unnamed unix socket)", sizeof(l->address));
+            return;
+        }
+        snprintf(l->address, sizeof(l->address), "%.*s", (int)strnlen(un->sun_path, n),
+                 un->sun_path);
+    } else if (sa.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(l->address, sizeof(l->address), "%s:%u", host, ntohs(in->sin_port));
+        l->wildcard = in->sin_addr.s_addr == htonl(INADDR_ANY);
+    } else if (sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(l->address, sizeof(l->address), "[%s]:%u", host, ntohs(in6->sin6_port));
+        l->wildcard = IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+    } else {
+        snprintf(l->address, sizeof(l->address), "(family %d)", (int)sa.ss_family);
+    }
+}
+
+/* ---------------------------------------------------------------- systemd */
+
+/*
+ * The socket systemd passed: 1 (l->fd set), 0 when none was passed, -1 when
+ * what was passed cannot be served (logged).
+ */
+static int inherited(struct listener *l)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    const char *names = getenv("LISTEN_FDNAMES");
+    int64_t p, n;
+    int type = 0, acc = 0;
+    socklen_t len = sizeof(type);
+
+    if (!pid || !fds || parse_int64(pid, &p) < 0 || parse_int64(fds, &n) < 0)
+        return 0;
+    if (p != getpid() || n < 1)
+        return 0;
+    if (n > 1) {
+        char list[1024] = "";
+        size_t used = 0;
+
+        for (int64_t i = 0; i < n && i < 16 && used < sizeof(list) - 1; i++) {
+            struct listener one;
+            int w;
+
+            describe(SD_LISTEN_FDS_START + (int)i, &one);
+            w = snprintf(list + used, sizeof(list) - used, "%sfd %d: %s", i ? ", " : "",
+                         SD_LISTEN_FDS_START + (int)i, one.address);
+            if (w < 0)
+                break;
+            used += (size_t)w;
+        }
+        log_error("systemd passed several sockets; loopgate serves exactly one. A drop-in for "
+                  "loopgate.socket that listens on TCP must first clear the packaged socket "
+                  "with an empty \"ListenStream=\" line (docs/DEPLOYMENT.md)",
+                  "count=%lld sockets=\"%s\" names=\"%s\"", (long long)n, list, names ? names : "");
+        return -1;
+    }
+    l->fd = SD_LISTEN_FDS_START;
+    l->inherited = true;
+    if (getsockopt(l->fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM ||
+        (len = sizeof(acc), getsockopt(l->fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len)) < 0 || !acc) {
+        log_error("the socket systemd passed is not a listening stream socket "
+                  "(loopgate.socket needs ListenStream=)",
+                  "fd=%d", l->fd);
+        l->fd = -1;
+        return -1;
+    }
+    (void)fcntl(l->fd, F_SETFD, FD_CLOEXEC);
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    describe(l->fd, l);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- unix */
+
+/*
+ * Whether a server answers on the unix socket `sun`: 1 yes (or its
+ * listen queue is full, so one is there), 0 no (a stale socket, or gone),
+ * -1 cannot tell (errno).
+ */
+static int unix_answers(const struct sockaddr_un *sun)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), rc, e;
+
+    if (fd < 0)
+        return -1;
+    rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+    e = errno;
+    close(fd);
+    if (rc == 0 || e == EAGAIN || e == EINPROGRESS)
+        return 1;
+    if (e == ECONNREFUSED || e == ENOENT)
+        return 0;
+    errno = e;
+    return -1;
+}
+
+static int listen_unix(const char *path, int mode, struct listener *l)
+{
+    struct sockaddr_un sun;
+    struct stat st;
+    const char *why = NULL;
+    int fd = -1;
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        log_error("socket path too long", "socket=%s", path);
+        return -1;
+    }
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        int answers;
+
+        if (errno != EADDRINUSE)
+            goto fail;
+        if (lstat(path, &st) < 0)
+            goto fail;
+        if (!S_ISSOCK(st.st_mode)) {
+            why = "something that is not a socket is at that path; it is left alone";
+            goto refuse;
+        }
+        answers = unix_answers(&sun);
+        if (answers < 0)
+            goto fail;
+        if (answers) {
+            why = "another server answers on it (a second `loopgate serve` on the same path?); "
+                  "stop it first or give this one another socket";
+            goto refuse;
+        }
+        /* A stale socket from an unclean stop: nobody answers on it. */
+        if (unlink(path) < 0 && errno != ENOENT)
+            goto fail;
+        if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+            goto fail;
+    }
+    if (chmod(path, (mode_t)mode) < 0 || listen(fd, 1024) < 0 || lstat(path, &st) < 0)
+        goto fail;
+    l->fd = fd;
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+    lg_strlcpy(l->path, path, sizeof(l->path));
+    lg_strlcpy(l->address, path, sizeof(l->address));
+    return 0;
+fail:
+    log_error("could not listen on socket", "socket=%s error=\"%s\"", path, strerror(errno));
+    goto out;
+refuse:
+    log_error("could not listen on socket", "socket=%s reason=\"%s\"", path, why);
+out:
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* ---------------------------------------------------------------- TCP */
+
+/*
+ * Split a TCP `socket` value (point 3) into host ("" for every IPv4 address),
+ * port (digits, 1-65535) and *numeric (the host is an address, not a name).
+ * NULL, or why the value is refused.
+ */
+static const char *tcp_split(const char *spec, char *host, size_t hostlen, char *port,
+                             size_t portlen, bool *numeric)
+{
+    const char *colon = strrchr(spec, ':'), *h = spec;
+    size_t hl;
+    int64_t n;
+    struct in_addr v4;
+    struct in6_addr v6;
+
+    if (!colon || !colon[1] || strlen(colon + 1) >= portlen ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1) || parse_int64(colon + 1, &n) < 0 ||
+        n < 1 || n > 65535)
+        return "not a unix socket path (one with a '/') nor host:port (\":port\" for every "
+               "IPv4 address, \"[::1]:port\" for IPv6; port 1-65535)";
+    memcpy(port, colon + 1, strlen(colon + 1) + 1);
+    hl = (size_t)(colon - spec);
+    *numeric = true;
+    if (hl >= 1 && spec[0] == '[') {
+        if (hl < 2 || spec[hl - 1] != ']' || memchr(spec + 1, '[', hl - 2) ||
+            memchr(spec + 1, ']', hl - 2))
+            return "not a unix socket path (one with a '/') nor host:port (an IPv6 address "
+                   "goes in brackets: \"[::1]:port\")";
+        if (hl == 2)
+            return "empty brackets: name an IPv6 address (\"[fd00::11]:port\", \"[::]:port\" "
+                   "for every address) or write \":port\" for every IPv4 address";
+        h++;
+        hl -= 2;
+        if (hl >= hostlen)
+            return "brackets hold an IPv6 address";
+        memcpy(host, h, hl);
+        host[hl] = '\0';
+        if (inet_pton(AF_INET6, host, &v6) != 1)
+            return "brackets hold an IPv6 address (\"[fd00::11]:port\"); write an IPv4 address "
+                   "or a host name without them";
+        if (IN6_IS_ADDR_V4MAPPED(&v6) || IN6_IS_ADDR_V4COMPAT(&v6))
+            return "an IPv4 address written as IPv6: write it as a.b.c.d:port";
+        return NULL;
+    }
+    if (memchr(spec, ':', hl) || memchr(spec, ']', hl))
+        return "not a unix socket path (one with a '/') nor host:port (an IPv6 address goes in "
+               "brackets: \"[::1]:port\")";
+    if (hl >= hostlen)
+        return "its host is too long";
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (!strcmp(host, "*"))
+        host[0] = '\0';
+    if (!host[0] || inet_pton(AF_INET, host, &v4) == 1)
+        return NULL;
+    if (inet_aton(host, &v4))
+        return "write an IPv4 address as four decimal numbers (a.b.c.d, \"0.0.0.0\" or "
+               "\":port\" for every IPv4 address)";
+    if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+            strlen(host) ||
+        host[0] == '.' || host[0] == '-')
+        return "not a unix socket path (one with a '/') nor host:port (a host name has letters, "
+               "digits, '-' and '.')";
+    *numeric = false;
+    return NULL;
+}
+
+/*
+ * Listen on TCP: `spec` as tcp_split() reads it, resolved to exactly one
+ * address. The connections get TCP_NODELAY from the listening socket (an
+ * answer is one write, never worth delaying). SO_REUSEADDR: a master
+ * started again right after one that was killed binds the same port while
+ * the old connections linger in TIME_WAIT. An IPv6 socket keeps the
+ * system's default (dual-stack for `[::]`): the allow-list matches its IPv4
+ * peers as IPv4 (point 4).
+ */
+static int listen_tcp(const char *spec, struct listener *l)
+{
+    struct addrinfo hints, *res = NULL;
+    char host[256], port[8], addr[NI_MAXHOST];
+    const char *why;
+    bool numeric = true;
+    int fd = -1, one = 1, rc, count = 0;
+
+    why = tcp_split(spec, host, sizeof(host), port, sizeof(port), &numeric);
+    if (why) {
+        log_error("could not listen on socket", "socket=\"%s\" reason=\"%s\"", spec, why);
+        return -1;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0);
+    rc = getaddrinfo(host[0] ? host : "0.0.0.0", port, &hints, &res);
+    if (rc != 0) {
+        log_error("could not listen on socket: cannot resolve its host",
+                  "socket=\"%s\" error=\"%s\"", spec, gai_strerror(rc));
+        return -1;
+    }
+    for (struct addrinfo *a = res; a; a = a->ai_next)
+        count++;
+    if (count != 1) {
+        log_error("could not listen on socket: its host has several addresses; name one",
+                  "socket=\"%s\" addresses=%d", spec, count);
+        goto out;
+    }
+    if (getnameinfo(res->ai_addr, res->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST))
+        lg_strlcpy(addr, host, sizeof(addr));
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        log_error("could not listen on socket", "socket=\"%s\" address=%s port=%s error=\"%s\"",
+                  spec, addr, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+        goto out;
+    }
+    l->fd = fd;
+    describe(fd, l);
+out:
+    freeaddrinfo(res);
+    return fd < 0 ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- open/close */
+
+int listen_open(const struct config *cfg, struct listener *l)
+{
+    int rc;
+
+    memset(l, 0, sizeof(*l));
+    l->fd = -1;
+    rc = inherited(l);
+    if (rc != 0)
+        return rc > 0 ? 0 : -1;
+    if (strchr(cfg->socket, '/'))
+        return listen_unix(cfg->socket, cfg->socket_mode, l);
+    return listen_tcp(cfg->socket, l);
+}
+
+void listen_close(struct listener *l)
+{
+    struct stat st;
+
+    if (l->path[0] && lstat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+        unlink(l->path);
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+}

@@ -1,0 +1,60 @@
+/*
+ * listen.h - the FastCGI listening socket of `loopgate serve`: where it comes
+ * from (systemd, a unix socket path, a TCP address), what it is bound to, and
+ * which peers may use it (FCGI_WEB_SERVER_ADDRS).
+ */
+#ifndef LG_LISTEN_H
+#define LG_LISTEN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "util.h"
+
+/* The master's listening socket. */
+struct listener {
+    int fd;
+    bool inherited;    /* handed over by systemd (socket activation) */
+    bool wildcard;     /* TCP on every address (0.0.0.0 or ::) */
+    char address[300]; /* what it is bound to: a path, "10.0.0.11:9000", "[::1]:9000" */
+    char path[108];    /* a unix socket bound here: unlinked on close if still ours */
+    dev_t dev;         /* that socket file's identity */
+    ino_t ino;
+};
+
+/*
+ * Read FCGI_WEB_SERVER_ADDRS (comma-separated IPv4 or IPv6 addresses; unset or
+ * empty: any peer) into the allow-list listen_accept() applies to TCP peers.
+ * Call once in the master, before the workers are forked. -1 (logged, naming
+ * the entry) when an entry is not an address.
+ */
+int listen_allow_init(void) LG_MUST_CHECK;
+
+/* The number of addresses in the allow-list (0: any TCP peer is served). */
+int listen_allow_count(void);
+
+/*
+ * Open the listening socket into *l: the one systemd passed (LISTEN_FDS=1;
+ * more than one is refused, naming them), else cfg->socket: a unix socket
+ * path (with a '/'; refused while another server answers on it, a stale
+ * socket file is replaced, anything else at the path is left alone and
+ * refused) or host:port for TCP (odd forms refused). 0, or -1 with the reason
+ * logged.
+ */
+int listen_open(const struct config *cfg, struct listener *l) LG_MUST_CHECK;
+
+/* Close the socket; remove its unix socket file if it is still the one bound. */
+void listen_close(struct listener *l);
+
+/*
+ * Accept one connection (close-on-exec) on `fd` from a peer the allow-list
+ * admits: a TCP peer not on it is closed at once, unanswered, and the next
+ * one taken; an IPv4 peer of a dual-stack IPv6 socket (::ffff:a.b.c.d) is
+ * checked as the IPv4 address it is. Transient accept errors (a connection
+ * reset before it was taken) are retried. Returns the connection, or -1 with
+ * errno (EINTR: interrupted by a signal).
+ */
+int listen_accept(int fd) LG_MUST_CHECK;
+
+#endif
