@@ -72,6 +72,9 @@ run_stack() {
     # The container's log is kept (docker logs, log shippers): the banner
     # names the commands that make a key and a console link instead.
     export LOOPGATE_STACK_EXEC="docker exec <container>"
+    # Pid files a killed container left in the volume name nothing of this
+    # one (a container starts with no process of the stack running).
+    rm -f "$LOOPGATE_VAR/run/nginx.pid" "$LOOPGATE_VAR/run/loopgate.pid" "$LOOPGATE_VAR/run/poller.pid"
     "$STACK/src/stack.sh" run &
     watch_stack $!
 }
