@@ -17,8 +17,8 @@
 #             (/run/loopgate/loopgate.sock, a volume nginx shares; or
 #             host:port for FastCGI over TCP). Refuses to start when another
 #             loopgate answers on that socket (two containers on one socket
-#             volume). With FCGI_WEB_SERVER_ADDRS set, 127.0.0.1 is added to
-#             it: the HEALTHCHECK asks from there
+#             volume). With FCGI_WEB_SERVER_ADDRS set, 127.0.0.1 and ::1
+#             are added to it: the HEALTHCHECK asks from there
 #   nginx     nginx alone in front of `serve` containers: plain HTTP on
 #             $SERVER_PORT, FastCGI to $LOOPGATE_SOCKET (a unix socket in the
 #             shared volume, or host:port); TLS is for the proxy in front
@@ -144,16 +144,19 @@ run_serve() {
         die "another loopgate serves on $sock (a second container on the same socket volume?);" \
             "give each serve container a socket volume of its own (docs/DEPLOYMENT.md, \"The container image\")"
     fi
-    # The HEALTHCHECK asks the workers from 127.0.0.1 (healthcheck.sh): with
-    # a list of nginx addresses set, that one must be on it.
+    # The HEALTHCHECK asks the workers from 127.0.0.1 or ::1 (healthcheck.sh):
+    # with a list of nginx addresses set, those must be on it.
     if [[ $sock != /* && -n ${FCGI_WEB_SERVER_ADDRS:-} ]]; then
-        case ",$FCGI_WEB_SERVER_ADDRS," in
-        *,127.0.0.1,*) ;;
-        *)
-            export FCGI_WEB_SERVER_ADDRS=$FCGI_WEB_SERVER_ADDRS,127.0.0.1
-            say "FCGI_WEB_SERVER_ADDRS=$FCGI_WEB_SERVER_ADDRS (127.0.0.1 added: the HEALTHCHECK asks from there)"
-            ;;
-        esac
+        local lo added=""
+        for lo in 127.0.0.1 ::1; do
+            [[ ,$FCGI_WEB_SERVER_ADDRS, == *,$lo,* ]] && continue
+            FCGI_WEB_SERVER_ADDRS=$FCGI_WEB_SERVER_ADDRS,$lo
+            added+=" $lo"
+        done
+        export FCGI_WEB_SERVER_ADDRS
+        if [[ -n $added ]]; then
+            say "FCGI_WEB_SERVER_ADDRS=$FCGI_WEB_SERVER_ADDRS (added${added}: the HEALTHCHECK asks from there)"
+        fi
     fi
     case ${LOOPGATE_MIGRATE:-true} in
     true | 1 | yes) "$BIN" migrate || die "could not migrate the database of DB_URI" ;;

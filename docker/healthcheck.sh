@@ -12,11 +12,11 @@
 #       host:port with an IPv4 address, [IPv6 address] or a name. /livez,
 #       not /readyz: a database outage is not cured by restarting every
 #       container that uses it. The FastCGI client is perl-base's (every
-#       Debian image has it). Over IPv4 it connects from 127.0.0.1, which
-#       the entrypoint adds to FCGI_WEB_SERVER_ADDRS when that is set (the
-#       workers would close any other address of this container unanswered);
-#       a wildcard address (0.0.0.0:9000, :9000, [::]:9000) is asked on
-#       loopback.
+#       Debian image has it). Over TCP it connects from loopback (127.0.0.1,
+#       ::1), which the entrypoint adds to FCGI_WEB_SERVER_ADDRS when that is
+#       set (the workers would close any other address of this container
+#       unanswered); a wildcard address (0.0.0.0:9000, :9000, [::]:9000) is
+#       asked on loopback.
 set -uo pipefail
 port=${SERVER_PORT:-8080}
 sock=${LOOPGATE_SOCKET:-/run/loopgate/loopgate.sock}
@@ -31,7 +31,8 @@ fi
 perl - "$sock" /livez <<'PERL' || exit 1
 use strict;
 use warnings;
-use Socket qw(:addrinfo AF_INET AF_UNIX SOCK_STREAM inet_aton pack_sockaddr_in pack_sockaddr_un);
+use Socket qw(:addrinfo AF_INET AF_INET6 AF_UNIX SOCK_STREAM inet_aton inet_pton pack_sockaddr_in
+              pack_sockaddr_in6 pack_sockaddr_un);
 
 my ($target, $uri) = @ARGV;
 $SIG{ALRM} = sub { print STDERR "$target: no answer within 4 s\n"; exit 1 };
@@ -53,6 +54,8 @@ if ($target =~ m{^/}) {
 socket(my $s, $family, SOCK_STREAM, 0) or die "socket: $!\n";
 if ($family == AF_INET) {
     bind($s, pack_sockaddr_in(0, inet_aton('127.0.0.1'))) or die "bind 127.0.0.1: $!\n";
+} elsif ($family == AF_INET6) {
+    bind($s, pack_sockaddr_in6(0, inet_pton(AF_INET6, '::1'))) or die "bind ::1: $!\n";
 }
 connect($s, $addr) or die "connect $target: $!\n";
 

@@ -21,8 +21,9 @@ podman store. Three ways of running it:
   PostgreSQL the test started; both healthy; a request without a key is a
   401, with one it is taken and is in the database. A second `serve` on the
   same socket volume refuses to start and the first keeps serving. `serve`
-  on FastCGI over TCP is healthy on an IPv6 socket and on an IPv4 one with
-  FCGI_WEB_SERVER_ADDRS set, which still closes other peers unanswered.
+  on FastCGI over TCP, with FCGI_WEB_SERVER_ADDRS set, is healthy on an
+  IPv6 socket and on an IPv4 one, whose list still closes other peers
+  unanswered.
 * the seed's line as printed (--seed-line, through the docker client):
   ``docker run -e TELEGRAM_BOT_TOKEN=your_token loopgate:latest`` (detached
   and named, to be asked and removed) on the default bridge network,
@@ -333,16 +334,18 @@ def production(engine, image, name, db_uri):
     log("production shape: 401 without a key, submit and poll with one, row in DB_URI's database; "
         "serve stopped in %.1f s" % took)
 
-    # FastCGI over TCP: the HEALTHCHECK speaks it on an IPv6 socket, and on
-    # an IPv4 one whose FCGI_WEB_SERVER_ADDRS names only nginx's address;
+    # FastCGI over TCP: the HEALTHCHECK speaks it on an IPv6 socket and on
+    # an IPv4 one, with FCGI_WEB_SERVER_ADDRS naming only nginx's address;
     # that list still closes other peers unanswered.
     v6, v4 = name + "-v6", name + "-v4"
     p6, p4 = free_port(), free_port()
-    tcp_serve(engine, image, v6, db_uri, "[::1]:%d" % p6)
-    tcp_serve(engine, image, v4, db_uri, "127.0.0.1:%d" % p4, ("-e", "FCGI_WEB_SERVER_ADDRS=192.0.2.10"))
+    only_nginx = ("-e", "FCGI_WEB_SERVER_ADDRS=192.0.2.10")
+    tcp_serve(engine, image, v6, db_uri, "[::1]:%d" % p6, only_nginx)
+    tcp_serve(engine, image, v4, db_uri, "127.0.0.1:%d" % p4, only_nginx)
     wait_healthy(v6)
     wait_healthy(v4)
-    expect("127.0.0.1 added" in logs_of(engine, v4), "the entrypoint did not say it added 127.0.0.1")
+    expect("FCGI_WEB_SERVER_ADDRS=192.0.2.10,127.0.0.1,::1 (added 127.0.0.1 ::1" in logs_of(engine, v4),
+           "the entrypoint did not say it added loopback: %r" % logs_of(engine, v4)[-400:])
     got = fcgi_livez("127.0.0.1", p4, "127.0.0.2")
     expect(got == b"", "FCGI_WEB_SERVER_ADDRS: a peer not listed got %r" % got[:80])
     got = fcgi_livez("127.0.0.1", p4, "127.0.0.1")
