@@ -81,12 +81,12 @@ while (length $req) {
 
 sub readn {
     my ($n) = @_;
-    my $b = '';
-    while (length($b) < $n) {
-        my $r = sysread($s, $b, $n - length($b), length($b));
+    my $buf = '';
+    while (length($buf) < $n) {
+        my $r = sysread($s, $buf, $n - length($buf), length($buf));
         return undef unless $r;
     }
-    return $b;
+    return $buf;
 }
 my ($out, $ended) = ('', 0);
 while (defined(my $h = readn(8))) {
