@@ -322,7 +322,7 @@ $(console_words)
     curl -X POST http://localhost:$PORT/hitl/request$AUTH_H -H 'Content-Type: application/json' \\
          -d '{"session_id":"test","client_id":"test","message":"Test message"}'
     curl$AUTH_H http://localhost:$PORT/hitl/pending
-  answer it: open the console link above and press Approve or Deny (or in Telegram),
+  answer it: open $([[ -n ${LOOPGATE_STACK_EXEC:-} ]] && echo "a console link (the command above)" || echo "the console link above") and press Approve or Deny (or in Telegram),
   and read the answer as the agent does:
     curl$AUTH_H 'http://localhost:$PORT/hitl/poll?request_id=<request_id>&wait=60'
 
