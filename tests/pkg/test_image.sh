@@ -28,7 +28,7 @@
 #    `docker build -t loopgate:latest .` and
 #    `docker run -e TELEGRAM_BOT_TOKEN=your_token loopgate:latest`
 #    (run detached, then asked for /livez, and for a request on its address
-#    with the key `docker exec` made).
+#    with the key `exec` made).
 #
 # Everything lives in a private podman store under build/ (its own images,
 # containers, volumes; the host's podman store is not touched), removed with
