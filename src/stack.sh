@@ -16,7 +16,10 @@
 # $LOOPGATE_VAR/pg; set: that database instead, migrated, and no cluster is
 # started), LOOPGATE_MIGRATE_BIN ($LOOPGATE_BIN: the binary that migrates
 # the database before the workers start; the previous-release test migrates
-# with the new binary and serves with the old one). Data lives in
+# with the new binary and serves with the old one), LOOPGATE_STACK_EXEC
+# (unset; the container image sets `docker exec <container>`: its log is
+# kept, so the banner makes neither an API key nor a console link and names
+# the commands, with this in front, that make them). Data lives in
 # $LOOPGATE_VAR/pg and survives a restart.
 #
 # start and run write $LOOPGATE_VAR/loopgate.conf: the config file (from
@@ -242,6 +245,19 @@ console_link() {
         || echo "(could not make a link; run: make link)"
 }
 
+# The banner's console lines: a fresh link, or (LOOPGATE_STACK_EXEC) the
+# command that prints one.
+console_words() {
+    if [[ -n ${LOOPGATE_STACK_EXEC:-} ]]; then
+        echo "  Console: a one-time sign-in link as admin (it works once, for 10 minutes) from"
+        echo "    $LOOPGATE_STACK_EXEC loopgate-entrypoint link"
+        return 0
+    fi
+    echo "  Console (sign in as admin; the link works once, for 10 minutes;"
+    echo "  'make link' prints another):"
+    echo "    $(console_link)"
+}
+
 # This stack's id: 12 hex digits made at its first start and kept in
 # $VAR/stack-id with its data. The banner's key is named after it, so that
 # a start replaces only the key this stack made, also in a database that
@@ -265,6 +281,13 @@ banner_key() {
     local key name
     AUTH_H="" KEY_NOTE=""
     [[ $LOOPGATE_AUTH == required ]] || return 0
+    if [[ -n ${LOOPGATE_STACK_EXEC:-} ]]; then
+        AUTH_H=" -H 'Authorization: Bearer <key>'"
+        KEY_NOTE="API keys are required. Make one (the command prints it, once) with
+    $LOOPGATE_STACK_EXEC loopgate apikey create --name me --tenant default
+  and put it in place of <key> below."
+        return 0
+    fi
     name=local-stack-$(stack_id)
     if key=$("$BIN" apikey create --name "$name" --tenant default --replace 2>/dev/null) &&
         [[ $key == lg_* ]]; then
@@ -288,12 +311,10 @@ banner() {
   Database: $(db_words).
   Telegram: $(if [[ -z ${TELEGRAM_BOT_TOKEN:-} ]]; then echo "no TELEGRAM_BOT_TOKEN set: requests wait in the console (delivery state console)"; elif [[ -z ${PUBLIC_URL:-} ]]; then echo "polling for updates (no PUBLIC_URL)"; else echo "webhook at $PUBLIC_URL"; fi).
   Authentication is $LOOPGATE_AUTH for this local stack$([[ $LOOPGATE_AUTH == off ]] && echo ": requests without an API key act as tenant 'default'").
-  loopgate commands run in this checkout use it (config $LOCAL_CONFIG).
+  loopgate commands run $([[ -n ${LOOPGATE_STACK_EXEC:-} ]] && echo "with $LOOPGATE_STACK_EXEC" || echo "in this checkout") use it (config $LOCAL_CONFIG).
 $([[ -n $KEY_NOTE ]] && echo "  $KEY_NOTE")
 
-  Console (sign in as admin; the link works once, for 10 minutes;
-  'make link' prints another):
-    $(console_link)
+$(console_words)
 
   Try: ask as an agent would,
     curl -X POST http://localhost:$PORT/hitl/register$AUTH_H -H 'Content-Type: application/json' \\
@@ -301,7 +322,7 @@ $([[ -n $KEY_NOTE ]] && echo "  $KEY_NOTE")
     curl -X POST http://localhost:$PORT/hitl/request$AUTH_H -H 'Content-Type: application/json' \\
          -d '{"session_id":"test","client_id":"test","message":"Test message"}'
     curl$AUTH_H http://localhost:$PORT/hitl/pending
-  answer it: open the console link above and press Approve or Deny (or in Telegram),
+  answer it: open $([[ -n ${LOOPGATE_STACK_EXEC:-} ]] && echo "a console link (the command above)" || echo "the console link above") and press Approve or Deny (or in Telegram),
   and read the answer as the agent does:
     curl$AUTH_H 'http://localhost:$PORT/hitl/poll?request_id=<request_id>&wait=60'
 

@@ -23,7 +23,9 @@
 #    and polled, cancelled and long-polled to its end; the rows in the
 #    database.
 # 6. The package installed again over itself keeps the modified conffile
-#    and its mode; `apt-get remove`: the files are gone, /etc/loopgate/loopgate.conf
+#    and its mode; with the conffile deleted it configures all the same and
+#    keeps it deleted (loopgate runs without it), --force-confmiss brings it
+#    back; `apt-get remove`: the files are gone, /etc/loopgate/loopgate.conf
 #    (modified) stays; `apt-get purge`: /etc/loopgate is gone and nothing
 #    the package listed (dpkg -L) is left but shared directories.
 #
@@ -264,6 +266,26 @@ grep -q "port=$pg_port" "$conf" || fail "the upgrade replaced the modified $conf
 [[ $(stat -c '%a %u %g' "$conf") == "640 0 $gid" ]] || fail "after the upgrade loopgate.conf is $(stat -c '%a %u %g' "$conf")"
 [[ $(c -o /dev/null -w '%{http_code}' "$base/livez") == 200 ]] || fail "GET /livez after the upgrade"
 say "ok upgrade kept the modified conffile and its mode"
+
+# A config file the administrator deleted: the package configures all the
+# same, the file stays deleted, loopgate runs on the environment; the
+# README.Debian's --force-confmiss brings the packaged one back.
+cp -p "$conf" "$work/loopgate.conf.kept"
+rm "$conf"
+in_root apt-get install -y -q --reinstall "/tmp/$(basename "$deb")" >"$work/reinstall-noconf.log" 2>&1 ||
+    { tail -n 20 "$work/reinstall-noconf.log"; fail "apt-get install --reinstall with loopgate.conf deleted"; }
+status=$(in_root dpkg-query -W -f='${Status}' loopgate)
+[[ $status == "install ok installed" ]] || fail "with loopgate.conf deleted, the reinstall left: $status"
+[[ ! -e $conf ]] || fail "the reinstall brought the deleted loopgate.conf back"
+in_root env DB_URI="host=127.0.0.1 port=$pg_port dbname=loopgate user=loopgate" loopgate migrate --status \
+    >"$work/noconf.log" 2>&1 || { cat "$work/noconf.log"; fail "loopgate without loopgate.conf"; }
+in_root apt-get install -y -q --reinstall -o Dpkg::Options::=--force-confmiss "/tmp/$(basename "$deb")" \
+    >"$work/reinstall-confmiss.log" 2>&1 ||
+    { tail -n 20 "$work/reinstall-confmiss.log"; fail "apt-get install --reinstall --force-confmiss"; }
+[[ -f $conf && $(stat -c '%a %u %g' "$conf") == "640 0 $gid" ]] ||
+    fail "--force-confmiss: loopgate.conf is $(stat -c '%a %u %g' "$conf" 2>&1)"
+cp -p "$work/loopgate.conf.kept" "$conf"
+say "ok a deleted loopgate.conf: the reinstall configures and keeps it deleted; --force-confmiss restores it"
 
 kill -TERM "$serve_pid"
 wait "$serve_pid" || true

@@ -13,16 +13,22 @@
 # 2. `make docker-build` (with podman) builds loopgate:latest from the
 #    package ($LOOPGATE_DEB, else `make deb`).
 # 3. tests/pkg/image_flow.py runs it as the seed does (TELEGRAM_BOT_TOKEN,
-#    no DB_URI: the self-contained stack) with the Bot API stand-in, waits
-#    for the HEALTHCHECK to say healthy, and takes a request from submit to
-#    a Telegram button press to the agent's poll; then the production shape
-#    of compose.yaml (DB_URI to a PostgreSQL, `serve` and `nginx` containers
-#    sharing the socket's volume).
+#    no DB_URI: the self-contained stack) with the Bot API stand-in: keys
+#    required (LOOPGATE_AUTH=off alone refused), no key or console link in
+#    the log, a key and a link made with `exec`; the HEALTHCHECK healthy, a
+#    request from submit to a Telegram button press to the agent's poll;
+#    the HEALTHCHECK failing while the workers cannot reach the container's
+#    PostgreSQL; the container exiting 1 when that PostgreSQL dies. Then the
+#    production shape of compose.yaml (DB_URI to a PostgreSQL, `serve` and
+#    `nginx` containers sharing the socket's volume; a second `serve` on it
+#    refused), and `serve` on FastCGI over TCP, healthy on an IPv6 socket and
+#    with FCGI_WEB_SERVER_ADDRS set.
 # 4. Where the docker client is installed: `podman system service` on a unix
 #    socket, DOCKER_HOST pointing at it, and the seed's lines as printed:
 #    `docker build -t loopgate:latest .` and
 #    `docker run -e TELEGRAM_BOT_TOKEN=your_token loopgate:latest`
-#    (run detached, then asked for /livez and a request on its address).
+#    (run detached, then asked for /livez, and for a request on its address
+#    with the key `exec` made).
 #
 # Everything lives in a private podman store under build/ (its own images,
 # containers, volumes; the host's podman store is not touched), removed with
