@@ -45,7 +45,7 @@ if ($target =~ m{^/}) {
     my ($host, $port) = $target =~ /^\[([^\]]*)\]:(\d+)$/ ? ($1, $2)
                       : $target =~ /^([^:\[\]]*):(\d+)$/  ? ($1, $2)
                       : die "LOOPGATE_SOCKET '$target' is neither a path nor host:port\n";
-    $host = '127.0.0.1' if $host eq '' || $host eq '0.0.0.0';
+    $host = '127.0.0.1' if $host eq '' || $host eq '*' || $host eq '0.0.0.0';
     $host = '::1' if $host eq '::';
     my ($err, $ai) = getaddrinfo($host, $port, {socktype => SOCK_STREAM});
     die "$host: $err\n" if $err || !$ai;

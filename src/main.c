@@ -167,6 +167,7 @@ static int cmd_migrate(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     struct config cfg;
     int c, rc, status = 0;
+    const char *uri;
     long lock_timeout = 2;
     char *end;
 
@@ -178,8 +179,10 @@ static int cmd_migrate(int argc, char **argv)
             printf(
                 "Usage: loopgate migrate [--config PATH] [--lock-timeout SECONDS]\n"
                 "       loopgate migrate [--config PATH] --status\n\n"
-                "Brings the database named by db_uri / DB_URI to the schema built into this\n"
-                "binary, under an advisory lock (several hosts may run it at once):\n"
+                "Brings the database named by db_uri / DB_URI (db_listen_uri when\n"
+                "db_transaction_pooling is on: PostgreSQL itself, never a pooler) to the\n"
+                "schema built into this binary, under an advisory lock (several hosts may\n"
+                "run it at once):\n"
                 "  1. the migrations of sql/migrations it has not seen (%d here), in order,\n"
                 "     each in one transaction, recorded in schema_migrations;\n"
                 "  2. the functions, triggers and views of sql/functions (%d here) whose\n"
@@ -225,7 +228,11 @@ static int cmd_migrate(int argc, char **argv)
         config_free(&cfg);
         return 2;
     }
-    rc = status ? migrate_status(cfg.db_uri) : migrate_run(cfg.db_uri, (int)lock_timeout);
+    /* Under transaction pooling db_uri is the pooler: migrate through
+     * db_listen_uri, PostgreSQL itself (the configuration requires it). */
+    uri = cfg.db_transaction_pooling ? cfg.db_listen_uri : cfg.db_uri;
+    rc = status ? migrate_status(uri)
+                : migrate_run(uri, (int)lock_timeout, cfg.db_transaction_pooling);
     config_free(&cfg);
     return rc;
 }

@@ -517,7 +517,7 @@ static PGconn *connect_db(const char *conninfo)
     return pg;
 }
 
-int migrate_run(const char *conninfo, int lock_timeout_s)
+int migrate_run(const char *conninfo, int lock_timeout_s, bool direct)
 {
     PGconn *pg = connect_db(conninfo);
     struct db_state st = {0};
@@ -526,6 +526,23 @@ int migrate_run(const char *conninfo, int lock_timeout_s)
 
     if (!pg)
         return 1;
+    if (direct) {
+        char err[256] = "";
+        int d = db_direct(pg, err, sizeof(err));
+
+        if (d != 1) {
+            fprintf(stderr,
+                    d == 0 ? "loopgate migrate: the database connection goes through a pooler; "
+                             "a run holds a session lock and session settings, so it must "
+                             "reach PostgreSQL itself (db_listen_uri, used for migrate when "
+                             "db_transaction_pooling is on)\n"
+                           : "loopgate migrate: could not ask whether the connection reaches "
+                             "PostgreSQL itself: %s\n",
+                    err);
+            PQfinish(pg);
+            return 1;
+        }
+    }
     if (exec_ok(pg, "SET client_min_messages = warning", "SET") < 0 ||
         exec_ok(pg, "SET check_function_bodies = off", "SET") < 0 || take_lock(pg) < 0)
         goto out;

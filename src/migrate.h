@@ -15,6 +15,8 @@
 #ifndef LG_MIGRATE_H
 #define LG_MIGRATE_H
 
+#include <stdbool.h>
+
 #include <stddef.h>
 
 #include "util.h"
@@ -41,10 +43,13 @@ extern const int sql_objects_count;
 /*
  * Apply the migrations the database lacks, then the objects whose content
  * changed; prints what it did. Every lock wait of every file is bounded by
- * lock_timeout_s seconds. Returns an exit code: 0, or 1 with the reason
- * (naming the file) on stderr.
+ * lock_timeout_s seconds. With `direct`, conninfo must reach PostgreSQL
+ * itself, not a pooler (db_direct): a run holds a session lock and session
+ * settings, which a transaction pooler would hand to other clients' server
+ * connections. Returns an exit code: 0, or 1 with the reason (naming the
+ * file) on stderr.
  */
-int migrate_run(const char *conninfo, int lock_timeout_s);
+int migrate_run(const char *conninfo, int lock_timeout_s, bool direct);
 
 /*
  * Print each migration and object with its state (applied and when,

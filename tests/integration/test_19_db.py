@@ -1,6 +1,7 @@
 """The database settings that fail-over and pgbouncer rely on, on one stack:
 db_transaction_pooling without db_listen_uri is refused by `serve` and
-`doctor`, naming db_listen_uri, and a reload to it is refused; a commit waits for any synchronous standby
+`doctor`, naming db_listen_uri, and a reload to it is refused; `migrate`
+then runs on db_listen_uri, PostgreSQL itself; a commit waits for any synchronous standby
 (synchronous_commit = on) whatever the connection's default, in pooled mode
 (SET LOCAL per transaction) and directly (conninfo options of the operator's
 own); the audit export's mark on a server that takes no writes is a 503
@@ -55,6 +56,22 @@ def test_transaction_pooling_needs_a_listen_uri(s):
               check=False)
     ok(r.returncode != 0 and "db_listen_uri" in r.stderr, r.stderr)
     eq(s.scalar("SELECT count(*) FROM api_keys WHERE tenant = 'pool19'"), "0")
+
+
+def test_migrate_under_pooling_goes_to_postgresql_itself(s):
+    """Under db_transaction_pooling, db_uri is the pooler: `loopgate migrate`
+    holds a session lock and session settings, so it runs on db_listen_uri
+    (PostgreSQL itself, checked), never on db_uri. Here db_uri leads nowhere:
+    migrate and its status succeed only through db_listen_uri."""
+    env = _pooled(s, DB_URI="host=127.0.0.1 port=1 dbname=nowhere connect_timeout=2",
+                  LOOPGATE_DB_LISTEN_URI=s.db_uri)
+    r = s.cli("migrate", "--status", env=env, check=False)
+    eq(r.returncode, 0, "migrate --status under pooling: %s%s" % (r.stdout, r.stderr))
+    ok("up to date" in r.stdout, r.stdout)
+    r = s.cli("migrate", env=env, check=False)
+    eq(r.returncode, 0, "migrate under pooling: %s%s" % (r.stdout, r.stderr))
+    eq(s.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0",
+       "no advisory lock left behind")
 
 
 def test_reload_to_pooling_without_listen_uri_is_refused(s):

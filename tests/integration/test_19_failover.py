@@ -283,7 +283,8 @@ def test_listen_through_pgbouncer_is_not_trusted(s):
     """db_listen_uri names pgbouncer in transaction mode: each worker finds
     that its LISTEN session is not PostgreSQL's own, /readyz fails its
     listener check, the janitor skips its runs (no advisory lock is left on a
-    pooled server connection) and doctor's database.listen check fails."""
+    pooled server connection), doctor's database.listen check fails and
+    `loopgate migrate` refuses to run through it."""
     with _pooled_stack(s, listen_through_bouncer=True) as (cl, st):
 
         def failing():
@@ -302,6 +303,10 @@ def test_listen_through_pgbouncer_is_not_trusted(s):
            "the janitor's lock taken through pgbouncer")
         d = st.cli("doctor", check=False)
         ok(re.search(r"^FAIL\s+database\.listen\s.*pooler", d.stdout, re.M), d.stdout)
+        # migrate runs on db_listen_uri under pooling, and refuses a pooler there.
+        m = st.cli("migrate", check=False)
+        eq(m.returncode, 1, m.stdout + m.stderr)
+        ok("goes through a pooler" in m.stderr and "db_listen_uri" in m.stderr, m.stderr)
 
 
 test_failover_direct.ha = True

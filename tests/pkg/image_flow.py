@@ -342,18 +342,23 @@ def production(engine, image, name, db_uri):
     only_nginx = ("-e", "FCGI_WEB_SERVER_ADDRS=192.0.2.10")
     tcp_serve(engine, image, v6, db_uri, "[::1]:%d" % p6, only_nginx)
     tcp_serve(engine, image, v4, db_uri, "127.0.0.1:%d" % p4, only_nginx)
+    # `*:port` (every IPv4 address) is asked on loopback, as `:port` is.
+    vs, ps = name + "-vs", free_port()
+    tcp_serve(engine, image, vs, db_uri, "*:%d" % ps)
     wait_healthy(v6)
     wait_healthy(v4)
+    wait_healthy(vs)
     expect("FCGI_WEB_SERVER_ADDRS=192.0.2.10,127.0.0.1,::1 (added 127.0.0.1 ::1" in logs_of(engine, v4),
            "the entrypoint did not say it added loopback: %r" % logs_of(engine, v4)[-400:])
     got = fcgi_livez("127.0.0.1", p4, "127.0.0.2")
     expect(got == b"", "FCGI_WEB_SERVER_ADDRS: a peer not listed got %r" % got[:80])
     got = fcgi_livez("127.0.0.1", p4, "127.0.0.1")
     expect(b'"status"' in got, "FCGI_WEB_SERVER_ADDRS: 127.0.0.1 got %r" % got[:80])
-    for c in (v6, v4):
+    for c in (v6, v4, vs):
         stop(engine, c)
-    engine_run(engine, "rm", v6, v4)
-    log("serve on [::1]:%d and on 127.0.0.1:%d with FCGI_WEB_SERVER_ADDRS healthy; an unlisted peer closed" % (p6, p4))
+    engine_run(engine, "rm", v6, v4, vs)
+    log("serve on [::1]:%d and on 127.0.0.1:%d with FCGI_WEB_SERVER_ADDRS healthy, and on *:%d;"
+        " an unlisted peer closed" % (p6, p4, ps))
 
 
 def seed_line(engine, image, name):
