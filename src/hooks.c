@@ -1104,10 +1104,23 @@ static int wait_for_person(struct http_req *r, const char *id, int total, json_t
     for (;;) {
         int slice = total - done > HOOKS_WAIT_SLICE ? HOOKS_WAIT_SLICE : total - done;
         rc = wait_poll(r->cfg, &r->who, id, slice, &poll, err);
-        if (rc < 0)
+        /*
+         * The database away for the slice (a restart, a fail-over): the
+         * request is still there, and ending the call now would deny it while
+         * a person could still answer. Wait on, to the call's own end.
+         */
+        if (rc < 0 && (!strcmp(err->code, "database_unavailable") ||
+                       !strcmp(err->code, "database_busy"))) {
+            if (done + slice < total)
+                log_info("hook wait: database unavailable; waiting on",
+                         "tenant=%s request=%s waited_s=%d", r->who.tenant, id, done + slice);
+            else
+                break;
+        } else if (rc < 0) {
             break;
+        }
         done += slice;
-        if (json_is_true(json_object_get(poll, "completed")))
+        if (rc == 0 && json_is_true(json_object_get(poll, "completed")))
             break;
         if (notify_stopping()) {
             /* The request stays pending: the call, sent again, waits on it elsewhere. */

@@ -71,6 +71,29 @@ def test_hook_call_arriving_again_waits_on_its_request(s):
     ok(rows[2][0] != rid and rows[0][1] == "completed", rows)
 
 
+def test_hook_wait_outlasts_a_database_outage(s):
+    """PostgreSQL stopped for longer than one slice of a hook call's wait (a
+    restart, a fail-over): the call waits on, and the person's Approve after
+    the outage reaches the agent; never a deny while the request stays
+    answerable."""
+    c = chat()
+    register(s, "hh-db", c)
+    call = Call(s, "claude-code", fixture("claude-code-pre-tool-use"), "hh-db", wait=120)
+    rid = request_of(s, "hh-db")
+    _, m, _ = sent(s, rid)
+    s.pg_ctl("stop", "fast")
+    try:
+        wait_for(lambda: "hook wait: database unavailable; waiting on" in s.worker_log(), 30,
+                 "the hook wait to see the database away and wait on")
+        ok(call.resp is None, "the call ended during the outage: %r"
+           % (call.resp and call.resp.json))
+    finally:
+        s.pg_ctl("start")
+    press(s, c, m, OK + "Approve")
+    eq(call.answer(), ALLOW_PRE)
+    eq(_rows(s, "hh-db"), [[rid, "completed", "t", "0"]])
+
+
 def test_caller_gone_leaves_the_request_to_its_later_arrival(s):
     """The first arrival's caller hangs up after the call arrived again: its worker
     leaves the request pending (the later arrival waits on it), and the person's
