@@ -377,6 +377,17 @@ static bool opens_transaction(const char *sql)
     return sql && !strncmp(sql, "BEGIN", 5) && (sql[5] == '\0' || sql[5] == ' ');
 }
 
+/* The pipeline's last result is its sync's, then pipeline mode ends: false
+ * when either is not so (the connection is then broken). */
+static bool pipeline_end(PGconn *pg)
+{
+    PGresult *res = PQgetResult(pg);
+    bool ok = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+
+    PQclear(res);
+    return ok && PQexitPipelineMode(pg);
+}
+
 /*
  * Statement `s` in a transaction of its own that commits durably (db.h
  * point 5), for a connection through a transaction pooler: BEGIN, the SET
@@ -409,13 +420,7 @@ static PGresult *exec_durable(struct db_conn *c, const struct db_stmt *s, int np
         while ((res = PQgetResult(c->pg)))
             PQclear(res);
     }
-    res = PQgetResult(c->pg);
-    if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
-        PQclear(res);
-        goto broken;
-    }
-    PQclear(res);
-    if (!PQexitPipelineMode(c->pg))
+    if (!pipeline_end(c->pg))
         goto broken;
     for (i = 0; i < 4 && !out; i++) {
         ExecStatusType st = PQresultStatus(got[i]);
@@ -579,13 +584,7 @@ int db_batch(struct db_conn *c, const struct db_table *t, struct db_step *steps,
                 PQclear(res);
         }
     }
-    res = PQgetResult(c->pg);
-    if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
-        PQclear(res);
-        goto broken;
-    }
-    PQclear(res);
-    if (!PQexitPipelineMode(c->pg))
+    if (!pipeline_end(c->pg))
         goto broken;
     if (rc < 0)
         for (i = 0; i < n; i++) {
