@@ -63,7 +63,7 @@ SRCS := util.c log.c cli.c metrics.c config.c cors.c db.c store.c store_keys.c s
         submit_batch.c store_outbox.c store_tg.c store_mcp.c store_audit.c store_console.c store_tglogin.c store_events.c store_policy.c store_janitor.c \
         keycache.c validate.c params.c policy.c shape.c http.c router.c api.c api_policy.c health.c decide.c \
         tgmsg.c tglogin.c tg.c notify.c delivery.c telegram.c telegram_cli.c hook.c wait.c feed.c events.c mcp.c mcpstdio.c \
-        server.c listen.c migrate.c apikey.c doctor.c policy_cli.c audit.c console.c console_tglogin.c console_policy.c hooks.c hook_cli.c janitor.c main.c
+        server.c listen.c readwatch.c migrate.c apikey.c doctor.c policy_cli.c audit.c console.c console_tglogin.c console_policy.c hooks.c hook_cli.c janitor.c main.c
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/sql_embed.o
 SQL  := $(sort $(wildcard sql/migrations/*.sql))
 SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))

@@ -27,10 +27,12 @@
  *    for the few database connections of the pool, which costs a context
  *    switch per query. Reading a connection's request (libfcgi's
  *    FCGX_Accept_r) is not work: the accepting thread passes the turn on as
- *    soon as it has a connection, then reads with a receive timeout of
- *    request_read_timeout seconds, so a peer that connects and sends
- *    nothing holds one thread for that long, never the turn or a busy
- *    slot. A request read waits for a busy slot, and goes before the turn.
+ *    soon as it has a connection, then reads it within a deadline of
+ *    request_read_timeout seconds from the accept (readwatch.h; each read
+ *    also has that receive timeout), so a peer that connects and sends
+ *    nothing, or its request a byte at a time, holds one thread for that
+ *    long, never the turn or a busy slot. A request read waits for a busy
+ *    slot, and goes before the turn.
  * 3. Every thread of a worker blocks all signals; the worker's main thread
  *    waits for them with sigwait. On SIGTERM it raises FCGX_ShutdownPending
  *    and interrupts the accepting thread with SIGUSR2 (a handler that does
@@ -65,6 +67,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +95,7 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "readwatch.h"
 #include "wait.h"
 
 #define MAX_WORKERS 256
@@ -280,42 +284,54 @@ static void access_line(const struct http_req *hr)
 }
 
 /*
- * Read the request on the accepted connection `fd` into req: 0, or -1 when
- * the peer sent no complete request (it closed, sent garbage, or stayed
- * silent for request_read_timeout seconds between two reads) and the
- * connection is closed. libfcgi reads a request from a connection its
+ * Read the request on the accepted connection `fd` into req, with the slot
+ * `slot` of the read deadline: 0, or -1 when the peer sent no complete
+ * request (it closed, sent garbage, or did not send BEGIN_REQUEST and PARAMS
+ * within request_read_timeout seconds) and the connection is closed. The
+ * receive timeout set here stays for the request's input (its body), each
+ * read of which may wait that long. libfcgi reads a request from a connection its
  * FCGX_Request already holds (ipcFd, as for a kept connection) before it
  * would accept one itself: the connection is put there, kept through
  * FCGX_Accept_r's opening finish (keepConnection), and closed without
  * lingering if it fails (detached). Its own accept never runs: the request
  * was initialised with no listening socket, so after a failed connection
- * FCGX_Accept_r returns an error instead of accepting. One system call per
- * connection: the receive timeout, which stays for the request's input.
+ * FCGX_Accept_r returns an error instead of accepting. Per connection: the
+ * receive timeout, the deadline's duplicate descriptor and its close, one
+ * lock to disarm it.
  */
-static int request_read(FCGX_Request *req, int fd)
+static int request_read(FCGX_Request *req, int fd, int slot)
 {
-    struct timeval tv = {.tv_sec = config_current()->request_read_timeout};
+    int timeout = config_current()->request_read_timeout;
+    struct timeval tv = {.tv_sec = timeout};
+    int rc;
 
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        readwatch_arm(slot, fd, timeout) < 0) {
         close(fd);
         return -1;
     }
     req->ipcFd = fd;
     req->keepConnection = 1;
     req->detached = 1;
-    if (FCGX_Accept_r(req) < 0)
+    rc = FCGX_Accept_r(req);
+    if (readwatch_disarm(slot) && rc >= 0) {
+        FCGX_Free(req, 1); /* shut down at the deadline: closed without lingering */
+        return -1;
+    }
+    if (rc < 0)
         return -1;
     req->detached = 0;
     return 0;
 }
 
+/* A request thread; `arg`: its slot of the read deadline (readwatch.h). */
 static void *request_thread(void *arg)
 {
     FCGX_Request req;
     struct http_req hr;
     struct idle me = {.turn = false, .next = NULL};
+    int slot = (int)(intptr_t)arg;
 
-    (void)arg;
     pthread_cond_init(&me.cond, NULL);
     if (FCGX_InitRequest(&req, -1, 0) != 0) { /* no listening socket: request_read */
         log_error("could not initialise a FastCGI request", "%s", "");
@@ -346,7 +362,7 @@ static void *request_thread(void *arg)
             }
             continue;
         }
-        if (request_read(&req, fd) < 0) {
+        if (request_read(&req, fd, slot) < 0) {
             if (W.stopping)
                 break;
             continue;
@@ -617,13 +633,15 @@ static int worker_main(const struct config *cfg, int listen_fd)
     if (janitor_start() < 0)
         log_warn("could not start the retention thread; old rows stay until another worker runs it",
                  "%s", "");
+    if (readwatch_start(cfg->threads) < 0)
+        return 1;
 
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     for (int i = 0; i < cfg->threads; i++) {
         pthread_t t;
-        if (pthread_create(&t, &attr, request_thread, NULL) != 0) {
+        if (pthread_create(&t, &attr, request_thread, (void *)(intptr_t)i) != 0) {
             log_error("could not start a request thread", "started=%d wanted=%d", i, cfg->threads);
             if (i == 0)
                 return 1;
@@ -650,6 +668,7 @@ static int worker_main(const struct config *cfg, int listen_fd)
     log_info("worker stopping", "signal=%d", sig);
     janitor_stop();
     worker_drain();
+    readwatch_stop();
     notify_stop();
     delivery_join();
     db_pool_shutdown();

@@ -9,6 +9,7 @@ import fcntl
 import http.client
 import json
 import os
+import select
 import socket
 import statistics
 import struct
@@ -532,6 +533,84 @@ def test_idle_tcp_connections_do_not_stop_a_host(s):
         eq(_livez(addr), 200, "served afterwards")
         print("    a request behind 40 idle connections answered in %.3fs; they were closed"
               " after %.2fs (request_read_timeout 5 s)" % (took, gone))
+
+
+def _drip(addr, n, stop, closed):
+    """`n` connections that each send BEGIN_REQUEST and a PARAMS header
+    announcing 60000 bytes, then one byte a second, never silent for a
+    second; until `stop` is set or all are closed, closed[i] is when the
+    server closed connection i (its FIN or reset seen). Returns the sockets
+    and when each was opened."""
+    head = _record(1, struct.pack(">HB5x", 1, 0)) + struct.pack(">BBHHBx", 1, 4, 1, 60000, 0)
+    conns, opened = [], []
+    for _ in range(n):
+        c = socket.create_connection(addr, timeout=1)
+        opened.append(time.monotonic())
+        c.sendall(head)
+        conns.append(c)
+
+    def run():
+        next_byte = time.monotonic() + 1
+        while not stop.is_set() and len(closed) < n:
+            live = [c for i, c in enumerate(conns) if i not in closed]
+            readable, _, _ = select.select(live, [], [], 0.02)
+            now = time.monotonic()
+            for c in readable:  # the server sends nothing: readable is its end
+                try:
+                    gone = c.recv(1) == b""
+                except OSError:
+                    gone = True
+                if gone:
+                    closed[conns.index(c)] = now
+            if now >= next_byte:
+                next_byte += 1
+                for i, c in enumerate(conns):
+                    if i not in closed:
+                        try:
+                            c.send(b"a")
+                        except OSError:
+                            closed[i] = now
+
+    threading.Thread(target=run, daemon=True).start()
+    return conns, opened
+
+
+def test_slow_tcp_connections_are_closed_at_the_read_deadline(s):
+    """request_read_timeout bounds the whole read of a request's opening,
+    not each read: connections that send it a byte a second (never silent
+    that long) on every thread of a worker are each closed within 1.5 s of
+    the deadline, and a request made after it is answered (before, they held
+    every thread, and the host answered nobody, for as long as they
+    dripped)."""
+    port = lg.free_port()
+    addr = ("127.0.0.1", port)
+    n, deadline = 4, 2.0
+    with _Serve(s, LOOPGATE_SOCKET="127.0.0.1:%d" % port, LOOPGATE_THREADS="4",
+                LOOPGATE_BUSY_THREADS="2", LOOPGATE_REQUEST_READ_TIMEOUT="2") as srv:
+        _wait_serving(srv, addr, "serve to answer")
+        stop, closed = threading.Event(), {}
+        conns, opened = _drip(addr, n, stop, closed)
+        try:
+            wait_for(lambda: len(closed) == n, deadline + 8,
+                     "the %d dripping connections to be closed" % n)
+            took = [closed[i] - opened[i] for i in range(n)]
+            for t in took:
+                ok(deadline - 0.2 <= t <= deadline + 1.5,
+                   "a dripping connection closed after %.2fs (request_read_timeout %d s)"
+                   % (t, deadline))
+            t0 = time.monotonic()
+            eq(_livez(addr, timeout=6), 200, "a request after the deadline")
+            answered = time.monotonic() - t0
+        finally:
+            stop.set()
+            for c in conns:
+                c.close()
+        ok("closed connections that did not send their request within request_read_timeout"
+           in srv.log(), "the log says why: %r" % srv.log()[-600:])
+        eq(srv.stop(), 0, "serve's exit after SIGTERM")
+    print("    %d connections dripping their request a byte a second on 1 worker x 4 threads:"
+          " closed after %.2f-%.2fs (request_read_timeout 2 s); a request after them answered"
+          " in %.3fs" % (n, min(took), max(took), answered))
 
 
 def _activated(s, socks, **env):

@@ -1,0 +1,158 @@
+/*
+ * readwatch.c - the deadline for reading a request's opening.
+ *
+ * 1. A worker reads a connection's request (libfcgi's FCGX_Accept_r) with a
+ *    receive timeout on each read, which frees a connection that stays
+ *    silent but not one that sends a byte now and then. The deadline here
+ *    bounds the whole read, from the accept to FCGX_Accept_r returning with
+ *    the PARAMS read: past it, the connection is shut down (shutdown(2),
+ *    both ways), libfcgi's next read sees its end, and the thread goes back
+ *    to accepting.
+ * 2. One slot per request thread: a duplicate of the connection's
+ *    descriptor, the deadline (now_ms, monotonic) and whether it is armed.
+ *    A thread arms its slot after the accept (filling the slot, then
+ *    setting armed with release order: no lock) and disarms it under the
+ *    lock as soon as FCGX_Accept_r returns: one lock and unlock a request,
+ *    nothing per FastCGI record.
+ * 3. One watcher thread a worker wakes every WATCH_MS, and under the same
+ *    lock shuts down the connection of each armed slot past its deadline,
+ *    then disarms the slot and never looks at it again until its thread
+ *    arms it anew. libfcgi closes a connection it fails to read itself,
+ *    inside FCGX_Accept_r, while the slot is armed: the watcher therefore
+ *    shuts down the slot's own duplicate, which the thread closes only
+ *    after disarming, so a descriptor number reused meanwhile by another
+ *    connection (or a database socket) is never touched.
+ * 4. A connection shut down just after FCGX_Accept_r read its request (the
+ *    deadline passed between its return and the disarm) is not served:
+ *    readwatch_disarm says so.
+ */
+#include "readwatch.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define WATCH_MS 250 /* how late past its deadline a connection may be shut down */
+
+struct slot {
+    int guard;        /* a duplicate of the connection's descriptor, owned by the thread */
+    int64_t deadline; /* now_ms() past which it is shut down */
+    atomic_bool armed;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* CLOCK_MONOTONIC; signalled to stop */
+    bool stop;
+    bool started;
+    pthread_t thread;
+    struct slot *slots;
+    int n;
+} R = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void *watch(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&R.lock);
+    while (!R.stop) {
+        int64_t now = now_ms();
+        struct timespec until;
+        int closed = 0;
+
+        for (int i = 0; i < R.n; i++) {
+            struct slot *s = &R.slots[i];
+
+            if (atomic_load_explicit(&s->armed, memory_order_acquire) && now >= s->deadline) {
+                shutdown(s->guard, SHUT_RDWR);
+                atomic_store_explicit(&s->armed, false, memory_order_relaxed);
+                closed++;
+            }
+        }
+        if (closed) {
+            pthread_mutex_unlock(&R.lock);
+            log_info("closed connections that did not send their request within "
+                     "request_read_timeout",
+                     "connections=%d", closed);
+            pthread_mutex_lock(&R.lock);
+            if (R.stop)
+                break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += WATCH_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&R.wake, &R.lock, &until);
+    }
+    pthread_mutex_unlock(&R.lock);
+    return NULL;
+}
+
+int readwatch_start(int slots)
+{
+    pthread_condattr_t ca;
+    int err;
+
+    R.slots = xcalloc((size_t)slots, sizeof(*R.slots)); /* lives as long as the worker */
+    R.n = slots;
+    for (int i = 0; i < slots; i++) {
+        R.slots[i].guard = -1;
+        atomic_init(&R.slots[i].armed, false);
+    }
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&R.wake, &ca);
+    pthread_condattr_destroy(&ca);
+    R.stop = false;
+    err = pthread_create(&R.thread, NULL, watch, NULL);
+    if (err != 0) {
+        log_error("could not start the request read watcher", "error=\"%s\"", strerror(err));
+        return -1;
+    }
+    R.started = true;
+    return 0;
+}
+
+int readwatch_arm(int slot, int fd, int seconds)
+{
+    struct slot *s = &R.slots[slot];
+
+    s->guard = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (s->guard < 0)
+        return -1;
+    s->deadline = now_ms() + (int64_t)seconds * 1000;
+    atomic_store_explicit(&s->armed, true, memory_order_release);
+    return 0;
+}
+
+bool readwatch_disarm(int slot)
+{
+    struct slot *s = &R.slots[slot];
+    bool armed;
+
+    pthread_mutex_lock(&R.lock);
+    armed = atomic_exchange_explicit(&s->armed, false, memory_order_relaxed);
+    pthread_mutex_unlock(&R.lock);
+    close(s->guard);
+    s->guard = -1;
+    return !armed;
+}
+
+void readwatch_stop(void)
+{
+    if (!R.started)
+        return;
+    pthread_mutex_lock(&R.lock);
+    R.stop = true;
+    pthread_cond_signal(&R.wake);
+    pthread_mutex_unlock(&R.lock);
+    pthread_join(R.thread, NULL);
+    R.started = false;
+}

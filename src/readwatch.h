@@ -1,0 +1,40 @@
+/*
+ * readwatch.h - the deadline for reading a request's opening in a worker of
+ * `loopgate serve`: a connection whose FastCGI BEGIN_REQUEST and PARAMS are
+ * not read within request_read_timeout seconds of its accept is shut down,
+ * however slowly it trickles them (readwatch.c has the model).
+ */
+#ifndef LG_READWATCH_H
+#define LG_READWATCH_H
+
+#include <stdbool.h>
+
+#include "util.h"
+
+/*
+ * Start the watcher thread of this worker, with one slot per request thread
+ * (`slots`, numbered from 0). 0, or -1 (logged) when the thread cannot start.
+ */
+LG_MUST_CHECK int readwatch_start(int slots);
+
+/*
+ * Request thread `slot`: the connection `fd`, just accepted, must have its
+ * request's opening read within `seconds`. The slot keeps a duplicate of
+ * fd, so whatever closes fd meanwhile, the watcher only ever shuts down
+ * this connection. 0, or -1 when no descriptor was left for the duplicate
+ * (fd is untouched: the caller closes it). Paired with readwatch_disarm().
+ */
+LG_MUST_CHECK int readwatch_arm(int slot, int fd, int seconds);
+
+/*
+ * Request thread `slot`: the read is over (FCGX_Accept_r returned). After
+ * this the watcher leaves the connection alone. True when the deadline had
+ * passed and the watcher shut the connection down: a request read anyway
+ * cannot be answered on it.
+ */
+LG_MUST_CHECK bool readwatch_disarm(int slot);
+
+/* Stop the watcher thread and wait for it; armed slots are no longer watched. */
+void readwatch_stop(void);
+
+#endif
