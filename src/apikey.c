@@ -266,6 +266,6 @@ int apikey_main(struct config *cfg, int argc, char **argv)
         {"webhook-secret", webhook_secret},
     };
 
-    return cli_dispatch("loopgate apikey", verbs, sizeof(verbs) / sizeof(verbs[0]), usage, cfg->db_uri, argc,
-                        argv);
+    return cli_dispatch("loopgate apikey", verbs, sizeof(verbs) / sizeof(verbs[0]), usage,
+                        cfg->db_uri, argc, argv);
 }

@@ -753,6 +753,6 @@ int audit_main(struct config *cfg, int argc, char **argv)
         {"verify", cmd_verify},
     };
 
-    return cli_dispatch("loopgate audit", verbs, sizeof(verbs) / sizeof(verbs[0]), usage, cfg->db_uri, argc,
-                        argv);
+    return cli_dispatch("loopgate audit", verbs, sizeof(verbs) / sizeof(verbs[0]), usage,
+                        cfg->db_uri, argc, argv);
 }

@@ -1109,8 +1109,8 @@ static int wait_for_person(struct http_req *r, const char *id, int total, json_t
          * request is still there, and ending the call now would deny it while
          * a person could still answer. Wait on, to the call's own end.
          */
-        if (rc < 0 && (!strcmp(err->code, "database_unavailable") ||
-                       !strcmp(err->code, "database_busy"))) {
+        if (rc < 0 &&
+            (!strcmp(err->code, "database_unavailable") || !strcmp(err->code, "database_busy"))) {
             if (done + slice < total)
                 log_info("hook wait: database unavailable; waiting on",
                          "tenant=%s request=%s waited_s=%d", r->who.tenant, id, done + slice);

@@ -233,6 +233,6 @@ int policy_main(struct config *cfg, int argc, char **argv)
         {"rm", rm},
     };
 
-    return cli_dispatch("loopgate policy", verbs, sizeof(verbs) / sizeof(verbs[0]), usage, cfg->db_uri, argc,
-                        argv);
+    return cli_dispatch("loopgate policy", verbs, sizeof(verbs) / sizeof(verbs[0]), usage,
+                        cfg->db_uri, argc, argv);
 }

@@ -69,10 +69,10 @@ static int keys_named(const char *l, const char *key)
 
 TEST(plain_fields)
 {
-    CHECK_EQ_STR(render(LOG_FORMAT_LOGFMT, "request", "method=%s status=%d ms=%.3f", "GET", 200,
-                        1.5),
-                 "2026-01-01T00:00:00.000Z level=info pid=42 msg=\"request\" method=GET status=200 "
-                 "ms=1.500\n");
+    CHECK_EQ_STR(
+        render(LOG_FORMAT_LOGFMT, "request", "method=%s status=%d ms=%.3f", "GET", 200, 1.5),
+        "2026-01-01T00:00:00.000Z level=info pid=42 msg=\"request\" method=GET status=200 "
+        "ms=1.500\n");
     CHECK_EQ_STR(render(LOG_FORMAT_JSON, "request", "method=%s status=%d ms=%.3f id=%lld", "GET",
                         200, 1.5, -7LL),
                  "{\"ts\":\"2026-01-01T00:00:00.000Z\",\"level\":\"info\",\"pid\":42,\"msg\":"
@@ -119,9 +119,19 @@ TEST(newlines_and_controls)
 TEST(broken_utf8_and_bidi)
 {
     /* U+202E RIGHT-TO-LEFT OVERRIDE, U+0085 NEXT LINE, U+2028, a lone 0xff */
-    render(LOG_FORMAT_LOGFMT, "m", "v=%s", "a\xE2\x80\xAE" "b\xC2\x85" "c\xE2\x80\xA8" "d\xff" "\xC3\xA9");
+    render(LOG_FORMAT_LOGFMT, "m", "v=%s",
+           "a\xE2\x80\xAE"
+           "b\xC2\x85"
+           "c\xE2\x80\xA8"
+           "d\xff"
+           "\xC3\xA9");
     CHECK_CONTAINS(line, " v=\"a\\u{202E}b\\u{0085}c\\u{2028}d\\xff\xC3\xA9\"\n");
-    render(LOG_FORMAT_JSON, "m", "v=%s", "a\xE2\x80\xAE" "b\xC2\x85" "d\xff" "\xC3\xA9" "\xF3\xA0\x80\x81");
+    render(LOG_FORMAT_JSON, "m", "v=%s",
+           "a\xE2\x80\xAE"
+           "b\xC2\x85"
+           "d\xff"
+           "\xC3\xA9"
+           "\xF3\xA0\x80\x81");
     CHECK_CONTAINS(line, "\"v\":\"a\\u202eb\\u0085d\\ufffd\xC3\xA9\\udb40\\udc01\"}");
     CHECK(utf8_valid(line, strlen(line)));
 }

@@ -1004,8 +1004,8 @@ TEST(console_names)
 /* The tenant-name rule: what fits, what not, and the message for each. */
 TEST(tenant_names)
 {
-    static const char *const good[] = {"default", "acme", "team-a", "a", "0", "a.b_c-d",
-                                       "cli-tenant", "outage-tenant-7"};
+    static const char *const good[] = {"default", "acme",    "team-a",     "a",
+                                       "0",       "a.b_c-d", "cli-tenant", "outage-tenant-7"};
     static const struct {
         const char *in;
         const char *code;
@@ -1016,8 +1016,12 @@ TEST(tenant_names)
         {" acme", "invalid_tenant", "write it as 'acme'"},
         {"ACME", "invalid_tenant", "write it as 'acme'"},
         {"Default", "invalid_tenant", "write it as 'default'"},
-        {"d\xd0\xb5" "fault", "invalid_tenant", "1-63 characters of a-z, 0-9"}, /* Cyrillic e */
-        {"\xd0\xb0" "cme", "invalid_tenant", "lower case, starting with a letter or digit"},
+        {"d\xd0\xb5"
+         "fault",
+         "invalid_tenant", "1-63 characters of a-z, 0-9"}, /* Cyrillic e */
+        {"\xd0\xb0"
+         "cme",
+         "invalid_tenant", "lower case, starting with a letter or digit"},
         {"a b", "invalid_tenant", "no spaces"},
         {"x/y", "invalid_tenant", "a tenant name is"},
         {"-rf", "invalid_tenant", "starting with a letter or digit"},
@@ -1038,8 +1042,7 @@ TEST(tenant_names)
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&err, 0, sizeof(err));
-        CHECKF(validate_tenant_name(bad[i].in, "--tenant", &err) == -1, "'%s' accepted",
-               bad[i].in);
+        CHECKF(validate_tenant_name(bad[i].in, "--tenant", &err) == -1, "'%s' accepted", bad[i].in);
         CHECK_EQ_INT(err.status, 400);
         CHECK_EQ_STR(err.code, bad[i].code);
         CHECK_CONTAINS(err.message, bad[i].says);
