@@ -156,4 +156,5 @@ def test_a_worker_that_dies_young_is_restarted_with_backoff(s):
 
 
 # Wait-bound, not memory-bound: the AddressSanitizer run skips them (run.py).
+test_listener_that_stops_answering_is_replaced.slow = True
 test_a_worker_that_dies_young_is_restarted_with_backoff.slow = True

@@ -465,3 +465,8 @@ def test_a_command_replying_to_the_reminder(s):
     p = wait_for(lambda: (lambda p: p if p["status"] != "pending" else None)(poll(s, rid)), 10,
                  "the decision")
     eq((p["status"], p["approved"], p["reason"]), ("completed", True, "Approved by Ann: looks fine"))
+
+
+# Wait-bound, not memory-bound (reminder and escalation timings): make check runs it
+# against the normal build (run.py --slow).
+test_escalation_to_a_session_of_the_same_chat.slow = True

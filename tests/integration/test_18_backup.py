@@ -78,3 +78,8 @@ def test_dump_restore_into_a_new_cluster_serves_the_requests(s):
                 new.pg_ctl("stop")  # started by hand above; the stack never came up
         finally:
             new.cleanup()
+
+
+# Wait-bound, not memory-bound (pg_dump, initdb, pg_restore): make check runs it
+# against the normal build (run.py --slow).
+test_dump_restore_into_a_new_cluster_serves_the_requests.slow = True
