@@ -59,6 +59,7 @@
 #define BUSY_LOOK_MS 5         /* ... and this soon (doubling) when due rows were not taken */
 #define PACED_HINT_MAX_MS 1000 /* a bot slot frees one second after its answer */
 #define TOKEN_RECHECK_MS (5 * 60 * 1000) /* a refused token is tried again this often */
+#define TOKEN_SYNC_MS 1000               /* tg_bots is read at most this often per process */
 #define LOGIN_RETRY_MS (10 * 60 * 1000)  /* a login button Telegram refused is tried again */
 #define LEASE_MARGIN_S 15                /* a lease outlasts its attempt by at least this */
 #define TG_LEASE_S 60                    /* > the Telegram client's timeout + LEASE_MARGIN_S */
@@ -74,6 +75,7 @@ static struct {
     int64_t bot_id;             /* the configured token's bot */
     int64_t parked_until_ms;    /* Telegram refused the token: no Telegram call before then */
     bool rechecking;            /* a thread is asking Telegram (getMe) whether it still does */
+    int64_t synced_ms;          /* when this process last read the bot's row in tg_bots */
     int64_t login_off_until_ms; /* Telegram refused the login button's domain: none until then */
 } D;
 
@@ -133,17 +135,49 @@ static void token_refused(const char *error)
 }
 
 /*
+ * The bot's row in tg_bots is what every process on every host knows: at
+ * most once a second, a process that has not parked the token parks it when
+ * another found it refused, and one that has parked it asks getMe at once
+ * when another found it accepted (its row is gone).
+ */
+static void token_sync(void)
+{
+    int64_t now = now_ms(), last = __atomic_load_n(&D.synced_ms, __ATOMIC_ACQUIRE), until;
+    char why[256];
+    struct lg_error err;
+    int rc;
+
+    if (now - last < TOKEN_SYNC_MS ||
+        !__atomic_compare_exchange_n(&D.synced_ms, &last, now, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return;
+    rc = store_tg_bot_state(D.bot_id, why, sizeof(why), &err);
+    until = __atomic_load_n(&D.parked_until_ms, __ATOMIC_ACQUIRE);
+    if (rc == 1 && until == 0) {
+        /* only a process that had not parked it: its own recheck time stands */
+        (void)__atomic_compare_exchange_n(&D.parked_until_ms, &until, now + TOKEN_RECHECK_MS, false,
+                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    } else if (rc == 0 && until > now && until - TOKEN_RECHECK_MS < now - TOKEN_SYNC_MS &&
+               !__atomic_load_n(&D.rechecking, __ATOMIC_ACQUIRE)) {
+        /* parked over a second ago (not a 401 whose row is being written) */
+        __atomic_store_n(&D.parked_until_ms, now, __ATOMIC_RELEASE);
+    }
+}
+
+/*
  * Whether Telegram calls may go now. While the token is parked, one thread
  * asks getMe once the recheck is due; the others (and it, if still refused)
  * answer false and put their row off until the next recheck.
  */
 static bool token_usable(struct tg_client *tg)
 {
-    int64_t until = __atomic_load_n(&D.parked_until_ms, __ATOMIC_ACQUIRE);
+    int64_t until;
     struct tg_result res;
     struct lg_error err;
     json_t *none;
 
+    token_sync();
+    until = __atomic_load_n(&D.parked_until_ms, __ATOMIC_ACQUIRE);
     if (until == 0)
         return true;
     if (now_ms() < until || __atomic_exchange_n(&D.rechecking, true, __ATOMIC_ACQ_REL))

@@ -219,7 +219,8 @@ def test_getupdates_mode(s):
 
 
 def test_token_refused(s):
-    """401 from Telegram: no hot loop, one clear error without the token, /health shows it;
+    """401 from Telegram: no hot loop, and no worker calls again once one was refused; one
+    clear error without the token, /health shows it;
     the right token sends what waited."""
     c = chat()
     register(s, "refused", c)
@@ -238,10 +239,18 @@ def test_token_refused(s):
         eq(h.json["database"], "ok")
         ok("401" in h.json["telegram"]["error"] and "refused" in h.json["telegram"]["error"],
            "health error %r" % h.json["telegram"])
+        # Every process reads the refusal from tg_bots (at most a second later): requests
+        # submitted now are parked by whichever worker claims them, without a call.
+        time.sleep(1.2)
         n0 = len(unauthorized())
-        submit(s, "refused", "a second one")
-        time.sleep(4)
-        ok(len(unauthorized()) - n0 <= 1, "%d more 401 calls in 4 s" % (len(unauthorized()) - n0))
+        later = [submit(s, "refused", "one more, %d" % i) for i in range(8)]
+        tried = wait_for(lambda: (lambda rows: rows if len(rows) == 8 else None)(s.sql(
+            "SELECT request_id, last_error FROM outbox WHERE kind = 'tg_send' AND attempts >= 1"
+            " AND request_id::text = ANY (:'p1'::text[])", "{%s}" % ",".join(later))),
+            15, "the later requests to be claimed")
+        eq([e for _, e in tried if "parked" not in e], [], "rows not parked")
+        eq(len(unauthorized()) - n0, 0, "401 calls after the refusal was recorded: %r" % [
+            (x["method"], str(x.get("params"))[:60]) for x in unauthorized()[n0:]])
         log = s.worker_log()[log_start:]
         eq(log.count("Telegram refused the bot token"), 1, "error lines about the token")
         ok("WRONG-token-value" not in s.log_text(), "the token is in a log")
