@@ -219,6 +219,10 @@ def test_hook_call_survives_its_host(s):
             c.start(holder.i)
             wait_for(lambda: holder.get("/readyz", timeout=5).status == 200, 30,
                      "host %d to be ready again" % holder.i)
+            # nginx leaves a host out for fail_timeout after its failure: with it still
+            # out, the next round's 503 would find no host to go on to (502, a deny).
+            wait_for(lambda: c.which(c.get("/readyz", timeout=5)) is holder, 30,
+                     "nginx to send requests to host %d again" % holder.i)
 
 
 test_hook_call_survives_its_host.ha = True
