@@ -978,6 +978,12 @@ def print_table(res, rows):
                   "workers %.1f MiB idle -> %.1f MiB waiting"
                   % (k, w["waiting"], w["waiting_per_worker"], w["threads_per_worker"],
                      w["nginx_instances"], w["worker_rss_idle_mib"], w["worker_rss_mib"]))
+        if w.get("webhook_p99_ms") is not None:
+            print("  decision to answer p50 %.2f / p99 %.2f ms = the webhook POST (its decision"
+                  " committed) p50 %.2f / p99 %.2f ms, then the long-poll's answer p50 %.2f /"
+                  " p99 %.2f ms" % (w["p50_ms"], w["p99_ms"], w["webhook_p50_ms"],
+                                    w["webhook_p99_ms"], w["after_webhook_p50_ms"],
+                                    w["after_webhook_p99_ms"]))
         for name, f in sorted((w.get("floors") or {}).items()):
             if f.get("p50_ms") is not None:
                 print("  wake floor %s: %d worker(s) x %d threads: p50 %.2f / p99 %.2f / max "

@@ -277,6 +277,7 @@ async def run(args, stack, tg, requests, ports, base_fds, floor):
     hook_r, hook_w = await asyncio.open_connection("127.0.0.1", stack.port)
     lat = []
     hook_lat = []  # until the webhook POST itself was answered (the decision committed)
+    after_lat = []  # from that answer to the long-poll's (0 when the poll's came first)
     decided = requests[: args.decisions]
     # The collector would pause this process mid-measurement (1,000s of objects).
     gc.disable()
@@ -296,6 +297,7 @@ async def run(args, stack, tg, requests, ports, base_fds, floor):
         else:
             lat.append((t1 - t0) * 1000)
             hook_lat.append((t_hook - t0) * 1000)
+            after_lat.append(max(0.0, t1 - t_hook) * 1000)
         for fl in fws:
             # The same decision on each wake floor, right after: the same moment of the machine.
             k = len(fl.lat) + 1
@@ -344,7 +346,7 @@ async def run(args, stack, tg, requests, ports, base_fds, floor):
     say("all %d released polls answered %.1f s after the release" % (len(rest), time.monotonic() - t_rel))
     for _, w in conns:
         w.close()
-    return lat, hook_lat, failed, waiting, woken, rss, per_worker
+    return lat, hook_lat, after_lat, failed, waiting, woken, rss, per_worker
 
 
 def percentiles(lat):
@@ -443,7 +445,7 @@ def main():
         pids = stack.worker_pids()
         base_rss = rss_kib(pids)
         base_fds = {p: fd_count(p) for p in pids}
-        lat, hook_lat, failed, waiting, woken, rss, per_worker = asyncio.run(
+        lat, hook_lat, after_lat, failed, waiting, woken, rss, per_worker = asyncio.run(
             run(args, stack, tg, reqs, ports, base_fds, floor))
     finally:
         if floor:
@@ -458,6 +460,7 @@ def main():
     reasons = collections.Counter(failed.values())
     lat.sort()
     hook_lat.sort()
+    after_lat.sort()
     floors = {}  # the wake floor's configurations, by name
     for fl in (floor.floors.values() if floor else ()):
         errs = [v for k, v in floor_failed.items() if k.startswith("floor-%s-" % fl.name)]
@@ -474,6 +477,9 @@ def main():
            "p50_ms": percentiles(lat)["p50_ms"], "p99_ms": percentiles(lat)["p99_ms"],
            "max_ms": percentiles(lat)["max_ms"],
            "webhook_p50_ms": percentiles(hook_lat)["p50_ms"],
+           "webhook_p99_ms": percentiles(hook_lat)["p99_ms"],
+           "after_webhook_p50_ms": percentiles(after_lat)["p50_ms"],
+           "after_webhook_p99_ms": percentiles(after_lat)["p99_ms"],
            "floor_name": best, "floor_workers": fw.get("workers"),
            "floor_p50_ms": fw.get("p50_ms"), "floor_p99_ms": fw.get("p99_ms"),
            "floor_max_ms": fw.get("max_ms"), "floor_errors": fw.get("errors", 0),
@@ -491,6 +497,10 @@ def main():
         if lat:
             print("  p50 %.2f ms   p99 %.2f ms   max %.2f ms   (%d decisions, %d errors)"
                   % (res["p50_ms"], res["p99_ms"], res["max_ms"], len(lat), len(failed)))
+            print("  of which the webhook POST (the decision committed) p50 %.2f / p99 %.2f ms,"
+                  " then the long-poll's answer p50 %.2f / p99 %.2f ms"
+                  % (res["webhook_p50_ms"], res["webhook_p99_ms"], res["after_webhook_p50_ms"],
+                     res["after_webhook_p99_ms"]))
         for name, f in floors.items():
             if f["p50_ms"] is None:
                 continue
