@@ -220,14 +220,7 @@ struct db_conn *db_acquire(struct lg_error *err)
     char errbuf[256];
     int64_t waited_from = 0; /* now_us() when this borrower began to wait */
 
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    if (probing) {
-        deadline.tv_nsec += (long)DB_PROBE_WAIT_MS * 1000000L;
-        deadline.tv_sec += deadline.tv_nsec / 1000000000L;
-        deadline.tv_nsec %= 1000000000L;
-    } else {
-        deadline.tv_sec += ACQUIRE_WAIT_MS / 1000;
-    }
+    deadline = deadline_in_ms(CLOCK_REALTIME, probing ? DB_PROBE_WAIT_MS : ACQUIRE_WAIT_MS);
 
     pthread_mutex_lock(&pool.lock);
     for (;;) {

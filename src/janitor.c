@@ -78,16 +78,9 @@ static void janitor_deleted(enum janitor_table table, long rows)
 /* Sleep `ms` or until stopped; false when stopping. */
 static bool pause_ms(long ms)
 {
-    struct timespec until;
+    struct timespec until = deadline_in_ms(CLOCK_REALTIME, ms);
     bool stopping;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
     pthread_mutex_lock(&J.lock);
     while (!J.stopping && pthread_cond_timedwait(&J.wake, &J.lock, &until) == 0)
         ;
@@ -254,13 +247,7 @@ static int pause_until(int64_t until_ms)
 
     if (ms < 0)
         ms = 0;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    until = deadline_in_ms(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&J.lock);
     while (!J.stopping && !J.woken && pthread_cond_timedwait(&J.wake, &J.lock, &until) == 0)
         ;

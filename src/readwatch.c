@@ -83,12 +83,7 @@ static void *watch(void *arg)
             if (R.stop)
                 break;
         }
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += WATCH_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        until = deadline_in_ms(CLOCK_MONOTONIC, WATCH_MS);
         pthread_cond_timedwait(&R.wake, &R.lock, &until);
     }
     pthread_mutex_unlock(&R.lock);

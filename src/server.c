@@ -400,8 +400,7 @@ static void worker_drain(void)
     /* Long-polls answer now, with the state they see; event streams end. */
     notify_wake_all_stop();
     feed_stop();
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += config_current()->shutdown_timeout;
+    deadline = deadline_in_ms(CLOCK_REALTIME, (int64_t)config_current()->shutdown_timeout * 1000);
 
     pthread_mutex_lock(&W.state_lock);
     while (W.running > 0) {
@@ -409,15 +408,9 @@ static void worker_drain(void)
         if (W.has_accepting)
             pthread_kill(W.accepting, SIGUSR2);
         turn_wake_all();
-        clock_gettime(CLOCK_REALTIME, &tick);
-        if (tick.tv_sec > deadline.tv_sec ||
-            (tick.tv_sec == deadline.tv_sec && tick.tv_nsec >= deadline.tv_nsec))
+        if (deadline_passed(CLOCK_REALTIME, &deadline))
             break;
-        tick.tv_nsec += 50 * 1000000;
-        if (tick.tv_nsec >= 1000000000) {
-            tick.tv_sec++;
-            tick.tv_nsec -= 1000000000;
-        }
+        tick = deadline_in_ms(CLOCK_REALTIME, 50);
         pthread_cond_timedwait(&W.exited, &W.state_lock, &tick);
     }
     left = W.running;

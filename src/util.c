@@ -391,6 +391,32 @@ int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+struct timespec timespec_add_ms(struct timespec t, int64_t ms)
+{
+    int64_t ns = (int64_t)t.tv_nsec + (ms % 1000) * 1000000;
+
+    t.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    t.tv_nsec = (long)(ns % 1000000000);
+    return t;
+}
+
+struct timespec deadline_in_ms(clockid_t clock, int64_t ms)
+{
+    struct timespec now;
+
+    clock_gettime(clock, &now);
+    return timespec_add_ms(now, ms);
+}
+
+bool deadline_passed(clockid_t clock, const struct timespec *deadline)
+{
+    struct timespec now;
+
+    clock_gettime(clock, &now);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
 bool media_type_is_json(const char *ct)
 {
     size_t n;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define LG_MUST_CHECK __attribute__((warn_unused_result))
 #define LG_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -140,6 +141,15 @@ bool uuid_valid(const char *s);
 
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
+
+/* `t` plus `ms` (0 or more), tv_nsec kept below one second. */
+struct timespec timespec_add_ms(struct timespec t, int64_t ms);
+
+/* The time `ms` (0 or more) from now on `clock`: a deadline for pthread_cond_timedwait. */
+struct timespec deadline_in_ms(clockid_t clock, int64_t ms);
+
+/* Whether `clock` has reached `deadline`. */
+bool deadline_passed(clockid_t clock, const struct timespec *deadline);
 
 /*
  * A timestamptz as PostgreSQL prints it with DateStyle ISO and TimeZone UTC

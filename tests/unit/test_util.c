@@ -411,6 +411,26 @@ TEST(now_ms)
     CHECK(b >= a);
 }
 
+TEST(deadlines)
+{
+    struct timespec t = {.tv_sec = 10, .tv_nsec = 999000000}, u, past = {0, 0}, far;
+
+    u = timespec_add_ms(t, 1);
+    CHECK(u.tv_sec == 11 && u.tv_nsec == 0);
+    u = timespec_add_ms(t, 2500);
+    CHECK(u.tv_sec == 13 && u.tv_nsec == 499000000);
+    u = timespec_add_ms(t, 0);
+    CHECK(u.tv_sec == 10 && u.tv_nsec == 999000000);
+    u = timespec_add_ms((struct timespec){.tv_sec = 1, .tv_nsec = 0}, 86400000LL * 365);
+    CHECK(u.tv_sec == 1 + 86400L * 365 && u.tv_nsec == 0);
+    CHECK(deadline_passed(CLOCK_MONOTONIC, &past));
+    far = deadline_in_ms(CLOCK_MONOTONIC, 60000);
+    CHECK(!deadline_passed(CLOCK_MONOTONIC, &far));
+    u = deadline_in_ms(CLOCK_REALTIME, 0);
+    CHECK(deadline_passed(CLOCK_REALTIME, &u));
+    CHECK(u.tv_nsec >= 0 && u.tv_nsec < 1000000000);
+}
+
 TEST(pg_ts_iso)
 {
     char out[28] = "unchanged";
@@ -517,6 +537,7 @@ int main(int argc, char **argv)
     RUN(json_depth_ok);
     RUN(alloc);
     RUN(now_ms);
+    RUN(deadlines);
     RUN(pg_ts_iso);
     RUN(utf8_prefix);
     RUN(tg_token_bot_id);
