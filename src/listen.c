@@ -20,8 +20,9 @@
  *    `[::ffff:10.0.0.1]`) are refused. The address actually bound is
  *    what the start-up line logs.
  * 4. Who may connect: FCGI_WEB_SERVER_ADDRS, read once in the master, lists
- *    the nginx addresses (IPv4 or IPv6). A TCP peer not on it is closed
- *    unanswered as soon as it is accepted. IPv4 peers of a dual-stack `[::]`
+ *    the nginx addresses (IPv4 or IPv6; an entry no peer can connect from,
+ *    such as 0.0.0.0 taken for "any", is refused). A TCP peer not on it is
+ *    closed unanswered as soon as it is accepted. IPv4 peers of a dual-stack `[::]`
  *    socket arrive as ::ffff:a.b.c.d and are matched as the IPv4 address
  *    they are, so the list means the same on every socket. Unix socket
  *    peers are not checked (the file's mode is their filter).
@@ -54,6 +55,24 @@
 
 /* The allow-list of this process (listen_allow_init); empty: every peer. */
 static struct listen_allow allow;
+
+/*
+ * Whether a TCP peer can connect from `a` (an IPv4 address as
+ * ::ffff:a.b.c.d): not the unspecified address, a multicast one or the IPv4
+ * broadcast, and not an IPv4 address written as IPv4-compatible ::a.b.c.d
+ * (an IPv4 peer arrives as itself or as ::ffff:a.b.c.d, never so).
+ */
+static bool peer_address(const struct in6_addr *a)
+{
+    if (IN6_IS_ADDR_V4MAPPED(a)) {
+        uint32_t v4;
+
+        memcpy(&v4, &a->s6_addr[12], 4);
+        v4 = ntohl(v4);
+        return v4 != INADDR_ANY && v4 != INADDR_BROADCAST && !IN_MULTICAST(v4);
+    }
+    return !IN6_IS_ADDR_UNSPECIFIED(a) && !IN6_IS_ADDR_V4COMPAT(a) && !IN6_IS_ADDR_MULTICAST(a);
+}
 
 int listen_allow_parse(const char *list, struct listen_allow *a, const char **why)
 {
@@ -89,6 +108,12 @@ int listen_allow_parse(const char *list, struct listen_allow *a, const char **wh
             memcpy(&a->addr[a->n].s6_addr[12], &v4, 4);
         } else if (inet_pton(AF_INET6, item, &a->addr[a->n]) != 1) {
             goto bad;
+        }
+        if (!peer_address(&a->addr[a->n])) {
+            *why = "FCGI_WEB_SERVER_ADDRS: an address no peer connects from (0.0.0.0, ::, "
+                   "multicast, 255.255.255.255, IPv4-compatible ::a.b.c.d); list nginx's own "
+                   "addresses, or leave it unset to admit every peer";
+            goto out;
         }
         a->n++;
         if (!end)

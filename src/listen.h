@@ -44,9 +44,11 @@ struct listen_spec {
 
 /*
  * Parse `list` (FCGI_WEB_SERVER_ADDRS: comma-separated IPv4 or IPv6
- * addresses, blanks around each; NULL or blank: every peer) into *a. 0, or
- * -1 with *a emptied and *why saying what is wrong (a static string). No
- * system call, nothing allocated.
+ * addresses, blanks around each; NULL or blank: every peer) into *a. An
+ * address no TCP peer connects from (0.0.0.0, ::, multicast, the IPv4
+ * broadcast, IPv4-compatible ::a.b.c.d) is refused. 0, or -1 with *a
+ * emptied and *why saying what is wrong (a static string). No system call,
+ * nothing allocated.
  */
 int listen_allow_parse(const char *list, struct listen_allow *a, const char **why) LG_MUST_CHECK;
 

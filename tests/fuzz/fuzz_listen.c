@@ -13,9 +13,11 @@
  *    not an IPv4 address in disguise. A host name is never something the
  *    resolver would read as a number. Written back, the value reads the same.
  * 4. An accepted allow-list has one address per comma-separated entry (at
- *    most LISTEN_ALLOW_MAX; none when blank), and each is admitted: an IPv4
- *    one (::ffff:a.b.c.d) as the IPv4 peer and as the same peer on a
- *    dual-stack socket. Any IPv4 peer is judged alike in both forms; a unix
+ *    most LISTEN_ALLOW_MAX; none when blank), each one a TCP peer can
+ *    connect from (not 0.0.0.0 or ::, not multicast or the IPv4 broadcast,
+ *    not an IPv4 address written as IPv4-compatible ::a.b.c.d), and each
+ *    is admitted: an IPv4 one (::ffff:a.b.c.d) as the IPv4 peer and as the
+ *    same peer on a dual-stack socket. Any IPv4 peer is judged alike in both forms; a unix
  *    peer is always admitted, a peer of another family only by an empty list.
  */
 #include <arpa/inet.h>
@@ -149,6 +151,19 @@ static bool admits6(const struct listen_allow *a, const struct in6_addr *v6)
     return listen_allow_admits(a, &ss);
 }
 
+/* Whether a TCP peer can connect from `a` (an IPv4 address as ::ffff:a.b.c.d). */
+static bool peer_address(const struct in6_addr *a)
+{
+    if (IN6_IS_ADDR_V4MAPPED(a)) {
+        uint32_t v4;
+
+        memcpy(&v4, &a->s6_addr[12], 4);
+        v4 = ntohl(v4);
+        return v4 != INADDR_ANY && v4 != INADDR_BROADCAST && !IN_MULTICAST(v4);
+    }
+    return !IN6_IS_ADDR_UNSPECIFIED(a) && !IN6_IS_ADDR_V4COMPAT(a) && !IN6_IS_ADDR_MULTICAST(a);
+}
+
 /* An IPv4 peer is judged alike on an IPv4 socket and as ::ffff:a.b.c.d. */
 static void check_v4_peer(const struct listen_allow *a, const unsigned char v4[4])
 {
@@ -185,6 +200,7 @@ static void fuzz_allow(const char *list, size_t len)
     for (int i = 0; i < a.n; i++) {
         const struct in6_addr *e = &a.addr[i];
 
+        FUZZ_REQUIRE(peer_address(e));
         FUZZ_REQUIRE(admits6(&a, e));
         if (IN6_IS_ADDR_V4MAPPED(e))
             FUZZ_REQUIRE(admits4(&a, &e->s6_addr[12]));
