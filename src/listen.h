@@ -70,9 +70,10 @@ const char *listen_spec_parse(const char *value, struct listen_spec *s) LG_MUST_
 
 /*
  * Read FCGI_WEB_SERVER_ADDRS (comma-separated IPv4 or IPv6 addresses; unset or
- * empty: any peer) into the allow-list listen_accept() applies to TCP peers.
- * Call once in the master, before the workers are forked. -1 (logged, naming
- * the entry) when an entry is not an address.
+ * empty: any peer) into the allow-list listen_accept() applies to TCP peers,
+ * as listen_allow_parse() reads it. Call once in the master, before the
+ * workers are forked. -1 (logged with the value and the reason) when it is
+ * refused.
  */
 int listen_allow_init(void) LG_MUST_CHECK;
 
