@@ -20,11 +20,15 @@
  *    `[::ffff:10.0.0.1]`) are refused. The address actually bound is
  *    what the start-up line logs.
  * 4. Who may connect: FCGI_WEB_SERVER_ADDRS, read once in the master, lists
- *    the nginx addresses (IPv4 or IPv6). A TCP peer not on it is closed
- *    unanswered as soon as it is accepted. IPv4 peers of a dual-stack `[::]`
+ *    the nginx addresses (IPv4 or IPv6; an entry no peer can connect from,
+ *    such as 0.0.0.0 taken for "any", is refused). A TCP peer not on it is
+ *    closed unanswered as soon as it is accepted. IPv4 peers of a dual-stack `[::]`
  *    socket arrive as ::ffff:a.b.c.d and are matched as the IPv4 address
  *    they are, so the list means the same on every socket. Unix socket
  *    peers are not checked (the file's mode is their filter).
+ * 5. Reading the `socket` value and the allow-list (listen_spec_parse,
+ *    listen_allow_parse, listen_allow_admits) is pure: no system call, no
+ *    allocation, so both are unit-tested and fuzzed without a socket.
  */
 #include "listen.h"
 
@@ -46,26 +50,37 @@
 #include "log.h"
 
 #define SD_LISTEN_FDS_START 3
-#define ALLOW_MAX 64
 
 /* ---------------------------------------------------------------- allow-list */
 
-/* The allowed peers, IPv4 ones as ::ffff:a.b.c.d; none: every peer. */
-static struct in6_addr allow[ALLOW_MAX];
-static int allow_n;
+/* The allow-list of this process (listen_allow_init); empty: every peer. */
+static struct listen_allow allow;
 
-int listen_allow_count(void)
+/*
+ * Whether a TCP peer can connect from `a` (an IPv4 address as
+ * ::ffff:a.b.c.d): not the unspecified address, a multicast one or the IPv4
+ * broadcast, and not an IPv4 address written as IPv4-compatible ::a.b.c.d
+ * (an IPv4 peer arrives as itself or as ::ffff:a.b.c.d, never so).
+ */
+static bool peer_address(const struct in6_addr *a)
 {
-    return allow_n;
+    if (IN6_IS_ADDR_V4MAPPED(a)) {
+        uint32_t v4;
+
+        memcpy(&v4, &a->s6_addr[12], 4);
+        v4 = ntohl(v4);
+        return v4 != INADDR_ANY && v4 != INADDR_BROADCAST && !IN_MULTICAST(v4);
+    }
+    return !IN6_IS_ADDR_UNSPECIFIED(a) && !IN6_IS_ADDR_V4COMPAT(a) && !IN6_IS_ADDR_MULTICAST(a);
 }
 
-int listen_allow_init(void)
+int listen_allow_parse(const char *list, struct listen_allow *a, const char **why)
 {
-    const char *env = getenv("FCGI_WEB_SERVER_ADDRS");
-    const char *p = env;
+    const char *p = list;
 
-    allow_n = 0;
-    if (!env || strspn(env, " \t") == strlen(env))
+    memset(a, 0, sizeof(*a));
+    *why = NULL;
+    if (!list || strspn(list, " \t") == strlen(list))
         return 0;
     for (;;) {
         char item[INET6_ADDRSTRLEN + 1];
@@ -83,53 +98,72 @@ int listen_allow_init(void)
             goto bad;
         memcpy(item, p, len);
         item[len] = '\0';
-        if (allow_n == ALLOW_MAX) {
-            log_error("FCGI_WEB_SERVER_ADDRS lists too many addresses", "max=%d", ALLOW_MAX);
-            return -1;
+        if (a->n == LISTEN_ALLOW_MAX) {
+            *why = "FCGI_WEB_SERVER_ADDRS lists too many addresses (at most 64)";
+            goto out;
         }
         if (inet_pton(AF_INET, item, &v4) == 1) {
-            memset(&allow[allow_n], 0, sizeof(allow[allow_n]));
-            allow[allow_n].s6_addr[10] = 0xff;
-            allow[allow_n].s6_addr[11] = 0xff;
-            memcpy(&allow[allow_n].s6_addr[12], &v4, 4);
-        } else if (inet_pton(AF_INET6, item, &allow[allow_n]) != 1) {
+            a->addr[a->n].s6_addr[10] = 0xff;
+            a->addr[a->n].s6_addr[11] = 0xff;
+            memcpy(&a->addr[a->n].s6_addr[12], &v4, 4);
+        } else if (inet_pton(AF_INET6, item, &a->addr[a->n]) != 1) {
             goto bad;
         }
-        allow_n++;
+        if (!peer_address(&a->addr[a->n])) {
+            *why = "FCGI_WEB_SERVER_ADDRS: an address no peer connects from (0.0.0.0, ::, "
+                   "multicast, 255.255.255.255, IPv4-compatible ::a.b.c.d); list nginx's own "
+                   "addresses, or leave it unset to admit every peer";
+            goto out;
+        }
+        a->n++;
         if (!end)
-            break;
+            return 0;
         p = end + 1;
     }
-    return 0;
 bad:
-    log_error("FCGI_WEB_SERVER_ADDRS: not an IPv4 or IPv6 address (a comma-separated list of "
-              "nginx's addresses, e.g. 10.0.0.10,fd00::10)",
-              "FCGI_WEB_SERVER_ADDRS=\"%s\"", env);
-    allow_n = 0;
+    *why = "FCGI_WEB_SERVER_ADDRS: not an IPv4 or IPv6 address (a comma-separated list of "
+           "nginx's addresses, e.g. 10.0.0.10,fd00::10)";
+out:
+    memset(a, 0, sizeof(*a));
     return -1;
 }
 
-/* Whether the peer `sa` may use the socket (point 4). */
-static bool peer_allowed(const struct sockaddr_storage *sa)
+bool listen_allow_admits(const struct listen_allow *a, const struct sockaddr_storage *sa)
 {
-    struct in6_addr a;
+    struct in6_addr peer;
 
-    if (allow_n == 0 || sa->ss_family == AF_UNIX)
+    if (a->n == 0 || sa->ss_family == AF_UNIX)
         return true;
     if (sa->ss_family == AF_INET) {
-        memset(&a, 0, sizeof(a));
-        a.s6_addr[10] = 0xff;
-        a.s6_addr[11] = 0xff;
-        memcpy(&a.s6_addr[12], &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        memset(&peer, 0, sizeof(peer));
+        peer.s6_addr[10] = 0xff;
+        peer.s6_addr[11] = 0xff;
+        memcpy(&peer.s6_addr[12], &((const struct sockaddr_in *)sa)->sin_addr, 4);
     } else if (sa->ss_family == AF_INET6) {
-        a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+        peer = ((const struct sockaddr_in6 *)sa)->sin6_addr;
     } else {
         return false;
     }
-    for (int i = 0; i < allow_n; i++)
-        if (!memcmp(&a, &allow[i], sizeof(a)))
+    for (int i = 0; i < a->n; i++)
+        if (!memcmp(&peer, &a->addr[i], sizeof(peer)))
             return true;
     return false;
+}
+
+int listen_allow_count(void)
+{
+    return allow.n;
+}
+
+int listen_allow_init(void)
+{
+    const char *env = getenv("FCGI_WEB_SERVER_ADDRS"), *why;
+
+    if (listen_allow_parse(env, &allow, &why) < 0) {
+        log_error(why, "FCGI_WEB_SERVER_ADDRS=\"%s\"", env);
+        return -1;
+    }
+    return 0;
 }
 
 int listen_accept(int fd)
@@ -155,7 +189,7 @@ int listen_accept(int fd)
                 return -1;
             }
         }
-        if (peer_allowed(&sa))
+        if (listen_allow_admits(&allow, &sa))
             return c;
         close(c);
     }
@@ -287,6 +321,10 @@ static int unix_answers(const struct sockaddr_un *sun)
     return -1;
 }
 
+/*
+ * Listen on the unix socket `path` (shorter than sun_path: listen_spec_parse)
+ * with permissions `mode` (point 2).
+ */
 static int listen_unix(const char *path, int mode, struct listener *l)
 {
     struct sockaddr_un sun;
@@ -294,10 +332,6 @@ static int listen_unix(const char *path, int mode, struct listener *l)
     const char *why = NULL;
     int fd = -1;
 
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        log_error("socket path too long", "socket=%s", path);
-        return -1;
-    }
     memset(&sun, 0, sizeof(sun));
     sun.sun_family = AF_UNIX;
     memcpy(sun.sun_path, path, strlen(path) + 1);
@@ -351,12 +385,10 @@ out:
 /* ---------------------------------------------------------------- TCP */
 
 /*
- * Split a TCP `socket` value (point 3) into host ("" for every IPv4 address),
- * port (digits, 1-65535) and *numeric (the host is an address, not a name).
- * NULL, or why the value is refused.
+ * Split a TCP `socket` value (point 3) into s->host ("" for every IPv4
+ * address), s->port and s->numeric. NULL, or why the value is refused.
  */
-static const char *tcp_split(const char *spec, char *host, size_t hostlen, char *port,
-                             size_t portlen, bool *numeric)
+static const char *tcp_split(const char *spec, struct listen_spec *s)
 {
     const char *colon = strrchr(spec, ':'), *h = spec;
     size_t hl;
@@ -364,14 +396,14 @@ static const char *tcp_split(const char *spec, char *host, size_t hostlen, char 
     struct in_addr v4;
     struct in6_addr v6;
 
-    if (!colon || !colon[1] || strlen(colon + 1) >= portlen ||
+    if (!colon || !colon[1] || strlen(colon + 1) >= sizeof(s->port) ||
         strspn(colon + 1, "0123456789") != strlen(colon + 1) || parse_int64(colon + 1, &n) < 0 ||
         n < 1 || n > 65535)
         return "not a unix socket path (one with a '/') nor host:port (\":port\" for every "
                "IPv4 address, \"[::1]:port\" for IPv6; port 1-65535)";
-    memcpy(port, colon + 1, strlen(colon + 1) + 1);
+    memcpy(s->port, colon + 1, strlen(colon + 1) + 1);
     hl = (size_t)(colon - spec);
-    *numeric = true;
+    s->numeric = true;
     if (hl >= 1 && spec[0] == '[') {
         if (hl < 2 || spec[hl - 1] != ']' || memchr(spec + 1, '[', hl - 2) ||
             memchr(spec + 1, ']', hl - 2))
@@ -382,11 +414,11 @@ static const char *tcp_split(const char *spec, char *host, size_t hostlen, char 
                    "for every address) or write \":port\" for every IPv4 address";
         h++;
         hl -= 2;
-        if (hl >= hostlen)
+        if (hl >= sizeof(s->host))
             return "brackets hold an IPv6 address";
-        memcpy(host, h, hl);
-        host[hl] = '\0';
-        if (inet_pton(AF_INET6, host, &v6) != 1)
+        memcpy(s->host, h, hl);
+        s->host[hl] = '\0';
+        if (inet_pton(AF_INET6, s->host, &v6) != 1)
             return "brackets hold an IPv6 address (\"[fd00::11]:port\"); write an IPv4 address "
                    "or a host name without them";
         if (IN6_IS_ADDR_V4MAPPED(&v6) || IN6_IS_ADDR_V4COMPAT(&v6))
@@ -396,53 +428,67 @@ static const char *tcp_split(const char *spec, char *host, size_t hostlen, char 
     if (memchr(spec, ':', hl) || memchr(spec, ']', hl))
         return "not a unix socket path (one with a '/') nor host:port (an IPv6 address goes in "
                "brackets: \"[::1]:port\")";
-    if (hl >= hostlen)
+    if (hl >= sizeof(s->host))
         return "its host is too long";
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    if (!strcmp(host, "*"))
-        host[0] = '\0';
-    if (!host[0] || inet_pton(AF_INET, host, &v4) == 1)
+    memcpy(s->host, h, hl);
+    s->host[hl] = '\0';
+    if (!strcmp(s->host, "*"))
+        s->host[0] = '\0';
+    if (!s->host[0] || inet_pton(AF_INET, s->host, &v4) == 1)
         return NULL;
-    if (inet_aton(host, &v4))
+    if (inet_aton(s->host, &v4))
         return "write an IPv4 address as four decimal numbers (a.b.c.d, \"0.0.0.0\" or "
                "\":port\" for every IPv4 address)";
-    if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
-            strlen(host) ||
-        host[0] == '.' || host[0] == '-')
+    if (strspn(s->host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+            strlen(s->host) ||
+        s->host[0] == '.' || s->host[0] == '-')
         return "not a unix socket path (one with a '/') nor host:port (a host name has letters, "
                "digits, '-' and '.')";
-    *numeric = false;
+    s->numeric = false;
     return NULL;
 }
 
+const char *listen_spec_parse(const char *value, struct listen_spec *s)
+{
+    const char *why = NULL;
+
+    memset(s, 0, sizeof(*s));
+    if (strchr(value, '/')) {
+        if (strlen(value) >= sizeof(s->path)) {
+            why = "socket path too long (at most 107 bytes)";
+        } else {
+            s->unix_path = true;
+            memcpy(s->path, value, strlen(value) + 1);
+        }
+    } else {
+        why = tcp_split(value, s);
+    }
+    if (why)
+        memset(s, 0, sizeof(*s));
+    return why;
+}
+
 /*
- * Listen on TCP: `spec` as tcp_split() reads it, resolved to exactly one
- * address. The connections get TCP_NODELAY from the listening socket (an
- * answer is one write, never worth delaying). SO_REUSEADDR: a master
+ * Listen on TCP: the host and port of `s` (the `socket` value `spec`),
+ * resolved to exactly one address. The connections get TCP_NODELAY from the
+ * listening socket (an answer is one write, never worth delaying).
+ * SO_REUSEADDR: a master
  * started again right after one that was killed binds the same port while
  * the old connections linger in TIME_WAIT. An IPv6 socket keeps the
  * system's default (dual-stack for `[::]`): the allow-list matches its IPv4
  * peers as IPv4 (point 4).
  */
-static int listen_tcp(const char *spec, struct listener *l)
+static int listen_tcp(const char *spec, const struct listen_spec *s, struct listener *l)
 {
     struct addrinfo hints, *res = NULL;
-    char host[256], port[8], addr[NI_MAXHOST];
-    const char *why;
-    bool numeric = true;
+    char addr[NI_MAXHOST];
     int fd = -1, one = 1, rc, count = 0;
 
-    why = tcp_split(spec, host, sizeof(host), port, sizeof(port), &numeric);
-    if (why) {
-        log_error("could not listen on socket", "socket=\"%s\" reason=\"%s\"", spec, why);
-        return -1;
-    }
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0);
-    rc = getaddrinfo(host[0] ? host : "0.0.0.0", port, &hints, &res);
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | (s->numeric ? AI_NUMERICHOST : 0);
+    rc = getaddrinfo(s->host[0] ? s->host : "0.0.0.0", s->port, &hints, &res);
     if (rc != 0) {
         log_error("could not listen on socket: cannot resolve its host",
                   "socket=\"%s\" error=\"%s\"", spec, gai_strerror(rc));
@@ -456,13 +502,13 @@ static int listen_tcp(const char *spec, struct listener *l)
         goto out;
     }
     if (getnameinfo(res->ai_addr, res->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST))
-        lg_strlcpy(addr, host, sizeof(addr));
+        lg_strlcpy(addr, s->host, sizeof(addr));
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
         log_error("could not listen on socket", "socket=\"%s\" address=%s port=%s error=\"%s\"",
-                  spec, addr, port, strerror(errno));
+                  spec, addr, s->port, strerror(errno));
         if (fd >= 0)
             close(fd);
         fd = -1;
@@ -479,6 +525,8 @@ out:
 
 int listen_open(const struct config *cfg, struct listener *l)
 {
+    struct listen_spec s;
+    const char *why;
     int rc;
 
     memset(l, 0, sizeof(*l));
@@ -486,9 +534,14 @@ int listen_open(const struct config *cfg, struct listener *l)
     rc = inherited(l);
     if (rc != 0)
         return rc > 0 ? 0 : -1;
-    if (strchr(cfg->socket, '/'))
-        return listen_unix(cfg->socket, cfg->socket_mode, l);
-    return listen_tcp(cfg->socket, l);
+    why = listen_spec_parse(cfg->socket, &s);
+    if (why) {
+        log_error("could not listen on socket", "socket=\"%s\" reason=\"%s\"", cfg->socket, why);
+        return -1;
+    }
+    if (s.unix_path)
+        return listen_unix(s.path, cfg->socket_mode, l);
+    return listen_tcp(cfg->socket, &s, l);
 }
 
 void listen_close(struct listener *l)

@@ -15,7 +15,7 @@
 #   unit-tsan    the unit tests against the ThreadSanitizer build (test_notify: the waiter table)
 #   integration-tsan the concurrency tests (submit batcher, listener, delivery, waiters)
 #                against the ThreadSanitizer build, no report allowed
-#   fuzz         every libFuzzer harness of tests/fuzz: its corpus replayed, then 30 s of fuzzing
+#   fuzz         every libFuzzer harness of tests/fuzz: its corpus replayed, then 20 s of fuzzing
 #
 # The integration tests wait (on people, timeouts, retries, restarts) far
 # more than they compute, so the wait-bound suites share the two cores:

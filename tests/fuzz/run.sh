@@ -2,7 +2,7 @@
 # tests/fuzz/run.sh - run the libFuzzer harnesses of build/fuzz (make fuzz-build).
 #
 #   tests/fuzz/run.sh           fuzz each for FUZZ_SECONDS (default 300): make fuzz
-#   tests/fuzz/run.sh --check   replay each corpus, then fuzz each for 30 s: make check
+#   tests/fuzz/run.sh --check   replay each corpus, then fuzz each for 20 s: make check
 #
 # Harnesses run two at a time (the machine has two cores), all at once with
 # --check. Each starts from its seeds in tests/fuzz/corpus/<harness>/ and writes what it finds to a
@@ -17,10 +17,10 @@ cd "$(dirname "$0")/../.." || exit 2
 seconds=${FUZZ_SECONDS:-300}
 replay=0
 if [[ ${1:-} == --check ]]; then
-    seconds=30
+    seconds=20
     replay=1
 fi
-harnesses=(fuzz_validate fuzz_query fuzz_telegram fuzz_mcp fuzz_config fuzz_hooks)
+harnesses=(fuzz_validate fuzz_query fuzz_telegram fuzz_mcp fuzz_config fuzz_hooks fuzz_listen)
 out=build/fuzz/logs
 mkdir -p "$out" build/fuzz/artifacts
 
@@ -58,7 +58,7 @@ one() {
 rm -f "$out"/*.result
 running=0
 # make fuzz gives each harness a core (two at a time); the short run of make
-# check runs them all at once, so that it takes 30 s, not 90.
+# check runs them all at once, so that it takes 20 s, not 70.
 parallel=2
 ((replay)) && parallel=${#harnesses[@]}
 for h in "${harnesses[@]}"; do
