@@ -1407,6 +1407,18 @@ CREATE TABLE public.tg_pace (
 );
 
 --
+-- Name: tg_token_refused; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.tg_token_refused (
+    token_sha256 text NOT NULL,
+    bot_id bigint NOT NULL,
+    refused_at timestamp with time zone DEFAULT now() NOT NULL,
+    error text NOT NULL,
+    CONSTRAINT tg_token_refused_token_sha256_check CHECK ((token_sha256 ~ '^[0-9a-f]{64}$'::text))
+);
+
+--
 -- Name: tg_unowned_adopted; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1651,6 +1663,13 @@ ALTER TABLE ONLY public.tg_logins
 
 ALTER TABLE ONLY public.tg_pace
     ADD CONSTRAINT tg_pace_pkey PRIMARY KEY (key);
+
+--
+-- Name: tg_token_refused tg_token_refused_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.tg_token_refused
+    ADD CONSTRAINT tg_token_refused_pkey PRIMARY KEY (token_sha256);
 
 --
 -- Name: tg_unowned_adopted tg_unowned_adopted_pkey; Type: CONSTRAINT; Schema: public; Owner: -

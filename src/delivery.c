@@ -59,11 +59,12 @@
 #define BUSY_LOOK_MS 5         /* ... and this soon (doubling) when due rows were not taken */
 #define PACED_HINT_MAX_MS 1000 /* a bot slot frees one second after its answer */
 #define TOKEN_RECHECK_MS (5 * 60 * 1000) /* a refused token is tried again this often */
-#define TOKEN_SYNC_MS 1000               /* tg_bots is read at most this often per process */
-#define LOGIN_RETRY_MS (10 * 60 * 1000)  /* a login button Telegram refused is tried again */
-#define LEASE_MARGIN_S 15                /* a lease outlasts its attempt by at least this */
-#define TG_LEASE_S 60                    /* > the Telegram client's timeout + LEASE_MARGIN_S */
-#define HOOK_LEASE_S 60                  /* > HOOK_TIMEOUT_S + LEASE_MARGIN_S */
+#define TOKEN_SYNC_MS 1000               /* tg_token_refused is read at most this often */
+#define PARKED_ROW_MS 1000 /* a row met with a refused token: due again for any other host */
+#define LOGIN_RETRY_MS (10 * 60 * 1000) /* a login button Telegram refused is tried again */
+#define LEASE_MARGIN_S 15               /* a lease outlasts its attempt by at least this */
+#define TG_LEASE_S 60                   /* > the Telegram client's timeout + LEASE_MARGIN_S */
+#define HOOK_LEASE_S 60                 /* > HOOK_TIMEOUT_S + LEASE_MARGIN_S */
 
 _Static_assert(HOOK_LEASE_S >= HOOK_TIMEOUT_S + LEASE_MARGIN_S, "a webhook lease must outlive it");
 
@@ -73,9 +74,10 @@ static struct {
     int n;
     bool timekeeper;            /* a delivery thread sleeps until the next row is due */
     int64_t bot_id;             /* the configured token's bot */
+    char token_fp[65];          /* tg_token_fingerprint: refusals are recorded under it */
     int64_t parked_until_ms;    /* Telegram refused the token: no Telegram call before then */
     bool rechecking;            /* a thread is asking Telegram (getMe) whether it still does */
-    int64_t synced_ms;          /* when this process last read the bot's row in tg_bots */
+    int64_t synced_ms;          /* when this process last read its token's row */
     int64_t login_off_until_ms; /* Telegram refused the login button's domain: none until then */
 } D;
 
@@ -124,7 +126,7 @@ static void token_refused(const char *error)
     int first;
 
     __atomic_store_n(&D.parked_until_ms, now_ms() + TOKEN_RECHECK_MS, __ATOMIC_RELEASE);
-    first = store_tg_bot_refused(D.bot_id, error, &err);
+    first = store_tg_bot_refused(D.token_fp, D.bot_id, error, &err);
     if (first == 1)
         log_error("Telegram refused the bot token: nothing is sent to Telegram until it is "
                   "fixed; checked again every few minutes and at restart",
@@ -135,10 +137,11 @@ static void token_refused(const char *error)
 }
 
 /*
- * The bot's row in tg_bots is what every process on every host knows: at
- * most once a second, a process that has not parked the token parks it when
- * another found it refused, and one that has parked it asks getMe at once
- * when another found it accepted (its row is gone).
+ * The token's row in tg_token_refused (under its fingerprint: this token at
+ * this Bot API URL) is what every process using it knows: at most once a
+ * second, a process that has not parked the token parks it when another
+ * found it refused, and one that has parked it asks getMe at once when
+ * another found it accepted (its row is gone).
  */
 static void token_sync(void)
 {
@@ -151,12 +154,15 @@ static void token_sync(void)
         !__atomic_compare_exchange_n(&D.synced_ms, &last, now, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         return;
-    rc = store_tg_bot_state(D.bot_id, why, sizeof(why), &err);
+    rc = store_tg_bot_state(D.token_fp, why, sizeof(why), &err);
     until = __atomic_load_n(&D.parked_until_ms, __ATOMIC_ACQUIRE);
     if (rc == 1 && until == 0) {
         /* only a process that had not parked it: its own recheck time stands */
-        (void)__atomic_compare_exchange_n(&D.parked_until_ms, &until, now + TOKEN_RECHECK_MS, false,
-                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        if (__atomic_compare_exchange_n(&D.parked_until_ms, &until, now + TOKEN_RECHECK_MS, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            log_info("Telegram deliveries parked: another worker found this bot token refused",
+                     "bot=%lld error=\"%s\" recheck_s=%d", (long long)D.bot_id, why,
+                     TOKEN_RECHECK_MS / 1000);
     } else if (rc == 0 && until > now && until - TOKEN_RECHECK_MS < now - TOKEN_SYNC_MS &&
                !__atomic_load_n(&D.rechecking, __ATOMIC_ACQUIRE)) {
         /* parked over a second ago (not a 401 whose row is being written) */
@@ -187,10 +193,10 @@ static bool token_usable(struct tg_client *tg)
     json_decref(none);
     json_decref(res.result);
     if (res.outcome == TG_TOKEN_REFUSED) {
-        __atomic_store_n(&D.parked_until_ms, now_ms() + TOKEN_RECHECK_MS, __ATOMIC_RELEASE);
+        token_refused(res.error); /* its row again, if another process's getMe had cleared it */
     } else if (res.outcome == TG_OK) {
         __atomic_store_n(&D.parked_until_ms, 0, __ATOMIC_RELEASE);
-        if (store_tg_bot_accepted(tg->bot_id, &err) == 1)
+        if (store_tg_bot_accepted(tg->token_fp, &err) == 1)
             log_info("Telegram accepts the bot token again", "bot=%lld", (long long)tg->bot_id);
         if (store_outbox_recovered(&err) < 0)
             log_warn("could not release parked deliveries", "error=\"%s\"", err.message);
@@ -198,6 +204,21 @@ static bool token_usable(struct tg_client *tg)
     /* Network trouble: ask again with the next row. */
     __atomic_store_n(&D.rechecking, false, __ATOMIC_RELEASE);
     return res.outcome == TG_OK;
+}
+
+/*
+ * How long this process's token stays parked (0 when it is not, or its
+ * recheck is due): until then its Telegram lane takes no rows, so that a
+ * host whose token works sends them.
+ */
+static int64_t token_parked_ms(void)
+{
+    int64_t until, left;
+
+    token_sync();
+    until = __atomic_load_n(&D.parked_until_ms, __ATOMIC_ACQUIRE);
+    left = until ? until - now_ms() : 0;
+    return left > 0 ? left : 0;
 }
 
 /* Decide what a failed call means for the row. */
@@ -208,9 +229,9 @@ static void failed(const struct outbox_row *o, const struct tg_result *res)
     int rc;
 
     if (res->outcome == TG_TOKEN_REFUSED) {
-        /* Kept until the token works. */
+        /* Kept until a token works: this process takes no more while parked. */
         token_refused(res->error);
-        rc = store_outbox_retry(o->id, TOKEN_RECHECK_MS, res->error, &err);
+        rc = store_outbox_retry(o->id, PARKED_ROW_MS, res->error, &err);
     } else if (res->outcome == TG_PERMANENT ||
                (!strcmp(o->kind, "tg_answer") && o->attempts >= ANSWER_MAX_ATTEMPTS)) {
         log_warn("telegram call failed for good", "kind=%s outbox=%lld request=%s error=\"%s\"",
@@ -550,10 +571,9 @@ static void process(struct tg_client *tg, const struct outbox_row *o)
         return;
     }
     if (!strncmp(o->kind, "tg_", 3) && !token_usable(tg)) {
-        int64_t left = __atomic_load_n(&D.parked_until_ms, __ATOMIC_ACQUIRE) - now_ms();
-        record(store_outbox_retry(o->id, left > 1000 ? (int)left : 1000,
-                                  "bot token refused by Telegram; parked", &err),
-               &err, o);
+        record(
+            store_outbox_retry(o->id, PARKED_ROW_MS, "bot token refused by Telegram; parked", &err),
+            &err, o);
         return;
     }
     log_debug("delivering", "kind=%s outbox=%lld chat=%lld attempt=%d", o->kind, (long long)o->id,
@@ -630,9 +650,14 @@ static void *delivery_thread(void *arg)
         const struct config *now = config_current();
         const struct pace pace = {now->telegram_chat_gap_ms, now->telegram_group_gap_ms,
                                   now->telegram_bot_gap_ms, now->telegram_bot_rate};
-        int n = store_outbox_claim(CLAIM_BATCH, TG_LEASE_S, &pace, rows, &err);
-        int64_t due, paced;
+        int64_t due, paced, parked = *now->telegram_bot_token ? token_parked_ms() : 0;
+        int n;
 
+        if (parked > 0) {
+            kicked = notify_wait_outbox(parked > IDLE_LOOK_MS ? IDLE_LOOK_MS : (int)parked);
+            continue;
+        }
+        n = store_outbox_claim(CLAIM_BATCH, TG_LEASE_S, &pace, rows, &err);
         if (n < 0) {
             kicked = notify_wait_outbox(1000);
             continue;
@@ -730,7 +755,7 @@ static int restart_token_check(void)
 {
     char why[256];
     struct lg_error err;
-    int rc = store_tg_bot_state(D.bot_id, why, sizeof(why), &err);
+    int rc = store_tg_bot_state(D.token_fp, why, sizeof(why), &err);
 
     if (rc == 1)
         __atomic_store_n(&D.parked_until_ms, now_ms(), __ATOMIC_RELEASE);
@@ -786,6 +811,7 @@ int delivery_start(const struct config *cfg)
 {
     D.cfg = cfg;
     D.bot_id = tg_token_bot_id(cfg->telegram_bot_token);
+    tg_token_fingerprint(cfg, D.token_fp);
     if (pthread_create(&D.threads[D.n], NULL, expire_thread, NULL) != 0)
         return -1;
     D.n++;

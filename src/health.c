@@ -24,6 +24,7 @@
 #include "notify.h"
 #include "store.h"
 #include "store_tg.h"
+#include "tg.h"
 #include "version.h"
 
 void health_livez(struct http_req *r)
@@ -182,7 +183,7 @@ static void check_telegram(struct ready *rd, const struct config *cfg)
 {
     int64_t bot = tg_token_bot_id(cfg->telegram_bot_token);
     struct lg_error err;
-    char why[256], msg[320];
+    char why[256], msg[320], fp[65];
     int rc;
 
     if (!*cfg->telegram_bot_token) {
@@ -193,7 +194,8 @@ static void check_telegram(struct ready *rd, const struct config *cfg)
         check_skipped(rd, "telegram", "not checked: the database is busy");
         return;
     }
-    rc = store_tg_bot_state(bot, why, sizeof(why), &err);
+    tg_token_fingerprint(cfg, fp);
+    rc = store_tg_bot_state(fp, why, sizeof(why), &err);
     if (rc < 0) {
         read_failed(rd, "telegram", json_pack("{s:b}", "configured", 1), &err);
     } else if (rc == 1) {
@@ -298,14 +300,15 @@ static json_t *health_telegram(const struct config *cfg, json_t *out)
 {
     int64_t bot = tg_token_bot_id(cfg->telegram_bot_token);
     struct lg_error err;
-    char why[256];
+    char why[256], fp[65];
     int rc;
 
     if (!*cfg->telegram_bot_token) {
         json_object_set_new(out, "telegram", json_pack("{s:b}", "configured", 0));
         return out;
     }
-    rc = store_tg_bot_state(bot, why, sizeof(why), &err);
+    tg_token_fingerprint(cfg, fp);
+    rc = store_tg_bot_state(fp, why, sizeof(why), &err);
     if (rc == 1) {
         json_object_set_new(out, "status", json_string("degraded"));
         json_object_set_new(out, "telegram",

@@ -117,14 +117,15 @@ static const struct db_stmt stmts[] = {
                       false},
     [S_TG_BOT_REFUSED] = {"tg_bot_refused",
                           /* true when this call found the token refused first */
-                          "INSERT INTO tg_bots (bot_id, error) VALUES ($1::bigint, $2)"
-                          " ON CONFLICT (bot_id) DO UPDATE SET error = EXCLUDED.error"
-                          " RETURNING xmax = 0",
+                          "INSERT INTO tg_token_refused (token_sha256, bot_id, error)"
+                          " VALUES ($1, $2::bigint, $3) ON CONFLICT (token_sha256)"
+                          " DO UPDATE SET error = EXCLUDED.error RETURNING xmax = 0",
                           false},
     [S_TG_BOT_ACCEPTED] = {"tg_bot_accepted",
-                           "DELETE FROM tg_bots WHERE bot_id = $1::bigint RETURNING 1", false},
-    [S_TG_BOT_STATE] = {"tg_bot_state", "SELECT error FROM tg_bots WHERE bot_id = $1::bigint",
-                        true},
+                           "DELETE FROM tg_token_refused WHERE token_sha256 = $1 RETURNING 1",
+                           false},
+    [S_TG_BOT_STATE] = {"tg_bot_state",
+                        "SELECT error FROM tg_token_refused WHERE token_sha256 = $1", true},
     [S_TG_ADOPT_UNOWNED] = {"tg_adopt_unowned",
                             "SELECT tg_adopt_unowned($1::bigint), (SELECT bot_id FROM"
                             " tg_unowned_adopted)",
@@ -524,15 +525,16 @@ int store_tg_refused(int64_t bot_id, int64_t update_id, const char *why, struct 
     return store_run_void(&T, S_TG_REFUSED, 3, p, err);
 }
 
-int store_tg_bot_refused(int64_t bot_id, const char *error, struct lg_error *err)
+int store_tg_bot_refused(const char *fingerprint, int64_t bot_id, const char *error,
+                         struct lg_error *err)
 {
     char b[24];
-    const char *p[] = {b, error};
+    const char *p[] = {fingerprint, b, error};
     PGresult *res;
     int rc;
 
     snprintf(b, sizeof(b), "%lld", (long long)bot_id);
-    res = store_run(&T, S_TG_BOT_REFUSED, 2, p, err);
+    res = store_run(&T, S_TG_BOT_REFUSED, 3, p, err);
     if (!res)
         return -1;
     rc = col_bool(res, 0, 0) ? 1 : 0;
@@ -540,14 +542,12 @@ int store_tg_bot_refused(int64_t bot_id, const char *error, struct lg_error *err
     return rc;
 }
 
-int store_tg_bot_accepted(int64_t bot_id, struct lg_error *err)
+int store_tg_bot_accepted(const char *fingerprint, struct lg_error *err)
 {
-    char b[24];
-    const char *p[] = {b};
+    const char *p[] = {fingerprint};
     PGresult *res;
     int rc;
 
-    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
     res = store_run(&T, S_TG_BOT_ACCEPTED, 1, p, err);
     if (!res)
         return -1;
@@ -556,14 +556,12 @@ int store_tg_bot_accepted(int64_t bot_id, struct lg_error *err)
     return rc;
 }
 
-int store_tg_bot_state(int64_t bot_id, char *error, size_t len, struct lg_error *err)
+int store_tg_bot_state(const char *fingerprint, char *error, size_t len, struct lg_error *err)
 {
-    char b[24];
-    const char *p[] = {b};
+    const char *p[] = {fingerprint};
     PGresult *res;
     int rc = 0;
 
-    snprintf(b, sizeof(b), "%lld", (long long)bot_id);
     res = store_run(&T, S_TG_BOT_STATE, 1, p, err);
     if (!res)
         return -1;

@@ -181,14 +181,18 @@ int store_tg_refused(int64_t bot_id, int64_t update_id, const char *why,
                      struct lg_error *err) LG_MUST_CHECK;
 
 /*
- * Telegram refused bot `bot_id`'s token (`error`, shown by /health): 1 when
- * this call is the first to record it, 0 when it was known, -1 on error.
+ * Telegram refused the token of `fingerprint` (tg_token_fingerprint: the
+ * token as this host uses it), bot `bot_id`'s (`error`, shown by /health):
+ * 1 when this call is the first to record it, 0 when it was known, -1 on
+ * error.
  */
-int store_tg_bot_refused(int64_t bot_id, const char *error, struct lg_error *err) LG_MUST_CHECK;
-/* Telegram accepts the token again: 1 when it had been refused, 0 if not, -1 on error. */
-int store_tg_bot_accepted(int64_t bot_id, struct lg_error *err) LG_MUST_CHECK;
-/* 1 with the error when bot `bot_id`'s token is refused, 0 when not, -1 on error. */
-int store_tg_bot_state(int64_t bot_id, char *error, size_t len, struct lg_error *err) LG_MUST_CHECK;
+int store_tg_bot_refused(const char *fingerprint, int64_t bot_id, const char *error,
+                         struct lg_error *err) LG_MUST_CHECK;
+/* Telegram accepts that token again: 1 when it had been refused, 0 if not, -1 on error. */
+int store_tg_bot_accepted(const char *fingerprint, struct lg_error *err) LG_MUST_CHECK;
+/* 1 with the error when the token of `fingerprint` is refused, 0 when not, -1 on error. */
+int store_tg_bot_state(const char *fingerprint, char *error, size_t len,
+                       struct lg_error *err) LG_MUST_CHECK;
 /*
  * Give bot `bot_id` the messages and updates recorded before bot ids were
  * (bot 0), once for the database (sql/functions/tg_adopt_unowned.sql): *adopted is the

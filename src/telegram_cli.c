@@ -135,7 +135,7 @@ static int poll_loop(const struct config *cfg, struct tg_client *tg)
                 log_error("Telegram refused the bot token; polling again every few minutes",
                           "bot=%lld error=\"%s\"", (long long)tg->bot_id, res.error);
             refused = true;
-            if (store_tg_bot_refused(tg->bot_id, res.error, &err) < 0)
+            if (store_tg_bot_refused(tg->token_fp, tg->bot_id, res.error, &err) < 0)
                 log_warn("could not record a refused bot token", "error=\"%s\"", err.message);
             poll_pause(POLL_TOKEN_RECHECK_MS);
             continue;
@@ -151,7 +151,7 @@ static int poll_loop(const struct config *cfg, struct tg_client *tg)
         if (refused) {
             refused = false;
             log_info("Telegram accepts the bot token again", "bot=%lld", (long long)tg->bot_id);
-            if (store_tg_bot_accepted(tg->bot_id, &err) < 0)
+            if (store_tg_bot_accepted(tg->token_fp, &err) < 0)
                 log_warn("could not record an accepted bot token", "error=\"%s\"", err.message);
         }
         json_array_foreach(res.result, i, u)

@@ -14,21 +14,45 @@
 
 #define RESPONSE_MAX (4 << 20)
 
-int tg_client_init(struct tg_client *c, const struct config *cfg)
+/* <api>/bot<token>/, the base of every call (malloc'd, holds the token). */
+static char *base_url(const struct config *cfg)
 {
     struct sbuf b = {0};
 
-    memset(c, 0, sizeof(*c));
-    c->curl = curl_easy_init();
-    if (!c->curl)
-        return -1;
     sb_puts(&b, cfg->telegram_api_url);
     while (b.len && b.p[b.len - 1] == '/')
         b.p[--b.len] = '\0';
     sb_printf(&b, "/bot%s/", cfg->telegram_bot_token);
-    c->base = b.p;
+    return b.p;
+}
+
+/* Wipe and free a string that holds the token. */
+static void free_secret(char *s)
+{
+    if (s) {
+        memset(s, 0, strlen(s));
+        free(s);
+    }
+}
+
+void tg_token_fingerprint(const struct config *cfg, char out[65])
+{
+    char *base = base_url(cfg);
+
+    sha256_hex(base, strlen(base), out);
+    free_secret(base);
+}
+
+int tg_client_init(struct tg_client *c, const struct config *cfg)
+{
+    memset(c, 0, sizeof(*c));
+    c->curl = curl_easy_init();
+    if (!c->curl)
+        return -1;
+    c->base = base_url(cfg);
     c->timeout_s = 30;
     c->bot_id = tg_token_bot_id(cfg->telegram_bot_token);
+    sha256_hex(c->base, strlen(c->base), c->token_fp);
     return 0;
 }
 
@@ -36,11 +60,7 @@ void tg_client_free(struct tg_client *c)
 {
     if (c->curl)
         curl_easy_cleanup(c->curl);
-    if (c->base) {
-        /* The base URL holds the token: wipe it before freeing. */
-        memset(c->base, 0, strlen(c->base));
-        free(c->base);
-    }
+    free_secret(c->base); /* the base URL holds the token */
     memset(c, 0, sizeof(*c));
 }
 

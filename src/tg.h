@@ -34,8 +34,17 @@ struct tg_client {
     void *curl;
     char *base; /* <api>/bot<token>/ */
     long timeout_s;
-    int64_t bot_id; /* the token's numeric prefix (tg_token_bot_id); 0 if it has none */
+    int64_t bot_id;    /* the token's numeric prefix (tg_token_bot_id); 0 if it has none */
+    char token_fp[65]; /* tg_token_fingerprint */
 };
+
+/*
+ * The fingerprint of the token as `cfg` uses it: the hex SHA-256 of the Bot
+ * API base URL with the token in it. A refusal is recorded under it, so a
+ * revoked token or a wrong telegram_api_url on one host never parks another
+ * host's working token of the same bot. The token cannot be read back from it.
+ */
+void tg_token_fingerprint(const struct config *cfg, char out[65]);
 
 int tg_client_init(struct tg_client *c, const struct config *cfg) LG_MUST_CHECK;
 void tg_client_free(struct tg_client *c);

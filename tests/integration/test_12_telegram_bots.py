@@ -4,8 +4,10 @@ an old bot's message and on requests that timed out or were canceled, the
 longest non-ASCII names Telegram allows (webhook and getUpdates), updates that
 can never be processed, a token Telegram refuses, and getUpdates' least gap."""
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import tgstub
@@ -228,6 +230,7 @@ def test_token_refused(s):
     log_start = len(s.worker_log())
     s.stop()
     s.start(TELEGRAM_BOT_TOKEN=wrong)
+    later = []
     try:
         rid = submit(s, "refused", "waits for a working token")
         unauthorized = lambda: [x for x in s.tg.calls if x["status"] == 401]  # noqa: E731
@@ -239,16 +242,17 @@ def test_token_refused(s):
         eq(h.json["database"], "ok")
         ok("401" in h.json["telegram"]["error"] and "refused" in h.json["telegram"]["error"],
            "health error %r" % h.json["telegram"])
-        # Every process reads the refusal from tg_bots (at most a second later): requests
-        # submitted now are parked by whichever worker claims them, without a call.
+        # Every process reads the refusal (at most a second later) and its Telegram lane
+        # takes no rows while parked: later requests wait unclaimed, without a call.
         time.sleep(1.2)
         n0 = len(unauthorized())
-        later = [submit(s, "refused", "one more, %d" % i) for i in range(8)]
-        tried = wait_for(lambda: (lambda rows: rows if len(rows) == 8 else None)(s.sql(
-            "SELECT request_id, last_error FROM outbox WHERE kind = 'tg_send' AND attempts >= 1"
-            " AND request_id::text = ANY (:'p1'::text[])", "{%s}" % ",".join(later))),
-            15, "the later requests to be claimed")
-        eq([e for _, e in tried if "parked" not in e], [], "rows not parked")
+        for i in range(6):
+            register(s, "refused-%d" % i, chat())
+        later = [submit(s, "refused-%d" % i, "one more") for i in range(6)]
+        time.sleep(4)
+        eq(s.sql("SELECT attempts, last_error FROM outbox WHERE kind = 'tg_send'"
+                 " AND attempts > 0 AND request_id::text = ANY (:'p1'::text[])",
+                 "{%s}" % ",".join(later)), [], "later requests claimed while parked")
         eq(len(unauthorized()) - n0, 0, "401 calls after the refusal was recorded: %r" % [
             (x["method"], str(x.get("params"))[:60]) for x in unauthorized()[n0:]])
         log = s.worker_log()[log_start:]
@@ -257,10 +261,57 @@ def test_token_refused(s):
         eq(status(s, rid), "pending")
     finally:
         restart_with(s, s.tg)
-    sent(s, rid, timeout=15)
+    for r in [rid] + later:
+        sent(s, r, timeout=30)
     h = s.get("/health")
     eq(h.json["status"], "healthy", repr(h))
     eq(h.json["telegram"]["ok"], True)
+
+
+def test_revoked_token_on_another_host_parks_that_host_only(s):
+    """Two hosts of one bot on one database, the second still on a token revoked in
+    BotFather (the same bot id): Telegram refuses it once, that host takes no more
+    rows, and the host whose token works sends every request; its /health stays
+    healthy."""
+    sessions = ["revoked-%d" % i for i in range(8)]
+    for sid in sessions:
+        register(s, sid, chat())
+    bot = int(s.tg.token.split(":")[0])
+    d = tempfile.mkdtemp(prefix="lgtok.")
+    os.chmod(d, 0o755)
+    n0 = len(s.tg.calls)
+    refused = lambda: [x for x in s.tg.calls[n0:] if x["status"] == 401]  # noqa: E731
+    other = subprocess.Popen(
+        [s.binary, "serve", "--socket", os.path.join(d, "other.sock"), "--workers", "1"],
+        env=s.env(TELEGRAM_BOT_TOKEN="%d:REVOKED-token-value" % bot,
+                  TELEGRAM_API_URL=s.tg.url),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # The first rows meet both hosts' lanes: one of them is the revoked token's.
+        rids = []
+        for i in range(40):
+            rids.append(submit(s, sessions[i % 8], "while a host has the old token"))
+            if refused():
+                break
+            time.sleep(0.2)
+        wait_for(refused, 15, "the other host's revoked token to be refused")
+        rids += [submit(s, sid, "after the refusal") for sid in sessions]
+        for r in rids:
+            sent(s, r, timeout=40)
+        eq(len(refused()), 1, "401 calls: %r" % [(x["method"], round(x["time"], 2))
+                                                  for x in refused()])
+        eq(s.scalar("SELECT count(*) FROM tg_token_refused WHERE bot_id = :'p1'", bot), "1")
+        h = s.get("/health")
+        eq((h.json["status"], h.json["telegram"]["ok"]), ("healthy", True), repr(h.json))
+    finally:
+        other.send_signal(signal.SIGTERM)
+        try:
+            other.wait(15)
+        except subprocess.TimeoutExpired:
+            other.kill()
+            other.wait()
+        s.sql("DELETE FROM tg_token_refused WHERE bot_id = :'p1'", bot)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 OTHER_BOT = {"id": 999001, "is_bot": True, "first_name": "Old Bot", "username": "old_bot"}

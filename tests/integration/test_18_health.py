@@ -3,6 +3,7 @@ fails (database, schema, listener) with a 503 and turns 200 again once it is
 fixed, and what is the same for every host (delivery stuck, the Telegram
 token refused) as a warning with a 200; probes are bounded in time and never
 starve the pool; /health is unchanged."""
+import hashlib
 import os
 import signal
 import subprocess
@@ -194,9 +195,21 @@ def test_schema_newer_or_older_named(s):
     _all_ready(s)
 
 
+def token_fingerprint(api_url, token):
+    """src/tg.c tg_token_fingerprint: the SHA-256 of the Bot API base URL with the token."""
+    return hashlib.sha256(("%s/bot%s/" % (api_url.rstrip("/"), token)).encode()).hexdigest()
+
+
 def test_refused_token_named(s):
     bot = int(s.tg.token.split(":")[0])
-    s.sql("INSERT INTO tg_bots (bot_id, error) VALUES (:'p1', 'Unauthorized')", bot)
+    fp = token_fingerprint(s.tg.url, s.tg.token)
+    # A refusal of the same bot's other token (a revoked one) is not this host's.
+    s.sql("INSERT INTO tg_token_refused (token_sha256, bot_id, error)"
+          " VALUES (:'p1', :'p2', 'Unauthorized (old token)')",
+          token_fingerprint(s.tg.url, "%d:REVOKED-token" % bot), bot)
+    _all_ready(s)
+    s.sql("INSERT INTO tg_token_refused (token_sha256, bot_id, error)"
+          " VALUES (:'p1', :'p2', 'Unauthorized')", fp, bot)
     try:
         r = _warned(s, "telegram")
         t = r.json["checks"]["telegram"]
@@ -204,7 +217,7 @@ def test_refused_token_named(s):
         ok("Unauthorized" in t["error"], repr(t))
         eq(s.get("/health").json["status"], "degraded")
     finally:
-        s.sql("DELETE FROM tg_bots WHERE bot_id = :'p1'", bot)
+        s.sql("DELETE FROM tg_token_refused WHERE bot_id = :'p1'", bot)
     _all_ready(s)
 
 
