@@ -649,3 +649,76 @@ int db_direct(PGconn *pg, char *errbuf, size_t errlen)
     PQclear(res);
     return rc;
 }
+
+#define IDENTITY_SQL                                                                               \
+    "SELECT pg_backend_pid(), s.system_identifier, current_database(), i.id"                       \
+    "  FROM pg_control_system() s, database_identity i"
+
+/* Fill `id` from IDENTITY_SQL's row; false when a value does not fit. */
+static bool identity_from(PGresult *res, struct db_identity *id)
+{
+    return lg_strlcpy(id->system, PQgetvalue(res, 0, 1), sizeof(id->system)) == 0 &&
+           lg_strlcpy(id->database, PQgetvalue(res, 0, 2), sizeof(id->database)) == 0 &&
+           lg_strlcpy(id->id, PQgetvalue(res, 0, 3), sizeof(id->id)) == 0;
+}
+
+int db_identity(PGconn *pg, struct db_identity *id, int *direct, char *errbuf, size_t errlen)
+{
+    PGresult *res = PQexec(pg, IDENTITY_SQL);
+    char *end = NULL;
+    long pid;
+    int rc = -1;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        lg_strlcpy(errbuf, PQresultErrorMessage(res), errlen);
+        for (char *p = errbuf; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        goto out;
+    }
+    if (PQntuples(res) != 1 || !identity_from(res, id)) {
+        lg_strlcpy(errbuf, "database_identity does not hold one row", errlen);
+        goto out;
+    }
+    pid = strtol(PQgetvalue(res, 0, 0), &end, 10);
+    if (!end || *end || end == PQgetvalue(res, 0, 0)) {
+        lg_strlcpy(errbuf, "pg_backend_pid() gave no number", errlen);
+        goto out;
+    }
+    if (direct)
+        *direct = pid == (long)PQbackendPID(pg) ? 1 : 0;
+    rc = 0;
+out:
+    PQclear(res);
+    return rc;
+}
+
+int db_pool_identity(struct db_identity *id, struct lg_error *err)
+{
+    struct db_conn *c = db_acquire(err);
+    PGresult *res;
+    int rc = -1;
+
+    if (!c)
+        return -1;
+    res = PQexec(c->pg, IDENTITY_SQL);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail_from(c, res, "database identity", err);
+        goto out;
+    }
+    if (PQntuples(res) != 1 || !identity_from(res, id)) {
+        lg_fail(err, 500, "internal_error", "database_identity does not hold one row");
+        goto out;
+    }
+    rc = 0;
+out:
+    PQclear(res);
+    db_release(c);
+    return rc;
+}
+
+bool db_identity_same(const struct db_identity *a, const struct db_identity *b)
+{
+    return !strcmp(a->system, b->system) && !strcmp(a->database, b->database) &&
+           !strcmp(a->id, b->id);
+}
