@@ -353,8 +353,8 @@ static void check_privileges(struct doctor *d, PGconn *c)
  * or notifications go where nobody listens and the janitor prunes the
  * other database. No line when it is not set.
  */
-static void check_listen(struct doctor *d, const struct config *cfg,
-                         const struct db_identity *uri, const char *uri_why)
+static void check_listen(struct doctor *d, const struct config *cfg, const struct db_identity *uri,
+                         const char *uri_why)
 {
     const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
     const char *vals[] = {cfg->db_listen_uri, "5", "loopgate doctor", NULL};

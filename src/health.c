@@ -147,10 +147,9 @@ static void check_listener(struct ready *rd)
                  listen.database, listen.system, listen.id, uri.database, uri.system, uri.id);
         check_failed(rd, "listener",
                      json_pack("{s:b,s:{s:s,s:s,s:s},s:{s:s,s:s,s:s}}", "other_database", 1,
-                               "db_listen_uri", "database", listen.database,
-                               "system_identifier", listen.system, "id", listen.id, "db_uri",
-                               "database", uri.database, "system_identifier", uri.system, "id",
-                               uri.id),
+                               "db_listen_uri", "database", listen.database, "system_identifier",
+                               listen.system, "id", listen.id, "db_uri", "database", uri.database,
+                               "system_identifier", uri.system, "id", uri.id),
                      other);
         return;
     }

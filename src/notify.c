@@ -26,16 +26,16 @@ static struct {
     atomic_bool stopping;
     int wake_pipe[2];
     pthread_mutex_t lock;
-    pthread_cond_t outbox_cond; /* delivery threads wait for a kick */
-    pthread_cond_t sleep_cond;  /* notify_sleep() waits for shutdown only */
-    bool outbox_kicked;         /* a kick no delivery thread has answered yet */
-    int64_t kick_at;            /* realtime ms from which that kick is due (0: now) */
-    int64_t paced_until;        /* realtime ms before which the bot sends nothing */
-    pthread_cond_t hook_cond;   /* the webhook lane's threads wait for a kick */
-    bool hook_kicked;           /* a kick no webhook thread has answered yet */
-    atomic_bool listening;      /* the LISTEN connection is up (notify_listening) */
-    atomic_int route;           /* enum notify_route of the last connect */
-    _Atomic int64_t down_since; /* now_ms() when it last went down, or started */
+    pthread_cond_t outbox_cond;   /* delivery threads wait for a kick */
+    pthread_cond_t sleep_cond;    /* notify_sleep() waits for shutdown only */
+    bool outbox_kicked;           /* a kick no delivery thread has answered yet */
+    int64_t kick_at;              /* realtime ms from which that kick is due (0: now) */
+    int64_t paced_until;          /* realtime ms before which the bot sends nothing */
+    pthread_cond_t hook_cond;     /* the webhook lane's threads wait for a kick */
+    bool hook_kicked;             /* a kick no webhook thread has answered yet */
+    atomic_bool listening;        /* the LISTEN connection is up (notify_listening) */
+    atomic_int route;             /* enum notify_route of the last connect */
+    _Atomic int64_t down_since;   /* now_ms() when it last went down, or started */
     struct db_identity listen_id; /* db_listen_uri's database at the last comparison (lock) */
     struct db_identity uri_id;    /* db_uri's, then (lock) */
     bool compared;                /* those two were read (lock) */
