@@ -4,6 +4,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -650,6 +651,7 @@ int db_direct(PGconn *pg, char *errbuf, size_t errlen)
     return rc;
 }
 
+#define IDENTITY_WAIT_MS 5000 /* db_pool_identity's answer */
 #define IDENTITY_SQL                                                                               \
     "SELECT pg_backend_pid(), s.system_identifier, current_database(), i.id"                       \
     "  FROM pg_control_system() s, database_identity i"
@@ -693,6 +695,35 @@ out:
     return rc;
 }
 
+/*
+ * Send `sql` on `c` and wait at most `ms` for its answer: a pooler holds a
+ * query while it has no server, a listener must not wait that long. NULL
+ * (with `c` marked broken, so closed on release) when it took longer or the
+ * connection failed; else the first result (the caller PQclears it).
+ */
+static PGresult *exec_within(struct db_conn *c, const char *sql, int ms)
+{
+    int64_t deadline = now_ms() + ms;
+    PGresult *res, *more;
+
+    if (!PQsendQuery(c->pg, sql))
+        return NULL;
+    while (PQisBusy(c->pg)) {
+        struct pollfd fd = {PQsocket(c->pg), POLLIN, 0};
+        int64_t left = deadline - now_ms();
+
+        if (left <= 0 || (poll(&fd, 1, (int)left) < 0 && errno != EINTR) ||
+            !PQconsumeInput(c->pg)) {
+            c->broken = true;
+            return NULL;
+        }
+    }
+    res = PQgetResult(c->pg);
+    while ((more = PQgetResult(c->pg)))
+        PQclear(more);
+    return res;
+}
+
 int db_pool_identity(struct db_identity *id, struct lg_error *err)
 {
     struct db_conn *c = db_acquire(err);
@@ -701,7 +732,14 @@ int db_pool_identity(struct db_identity *id, struct lg_error *err)
 
     if (!c)
         return -1;
-    res = PQexec(c->pg, IDENTITY_SQL);
+    res = exec_within(c, IDENTITY_SQL, IDENTITY_WAIT_MS);
+    if (!res && c->broken) {
+        log_warn("could not read the database's identity", "timeout_ms=%d error=\"%s\"",
+                 IDENTITY_WAIT_MS, PQerrorMessage(c->pg));
+        lg_fail(err, 503, "database_unavailable",
+                "the database did not answer in time; retry shortly");
+        goto out;
+    }
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         fail_from(c, res, "database identity", err);
         goto out;

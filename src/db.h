@@ -183,7 +183,9 @@ int db_identity(PGconn *pg, struct db_identity *id, int *direct, char *errbuf,
 
 /*
  * The identity of the database the pool (db_uri) reaches, read on a
- * borrowed connection in one statement. 0, or -1 with `err` filled.
+ * borrowed connection in one statement that must answer within 5 s (a
+ * pooler without a server holds it longer; the connection is then closed).
+ * 0, or -1 with `err` filled.
  */
 int db_pool_identity(struct db_identity *id, struct lg_error *err) LG_MUST_CHECK;
 
