@@ -352,11 +352,11 @@ bool notify_stopping(void)
 
 /*
  * Compare `mine`, the database the LISTEN session is in, with the one the
- * pool (db_uri) reaches, and note the route (notify.h point 6). -1 (logged,
- * the route unknown) when db_uri's could not be read. A mismatch is logged
- * once, when first found.
+ * pool (db_uri) reaches, and note the route (notify.h point 6). -1 (the
+ * route unknown; logged as a warning unless this is a `retry`) when db_uri's
+ * could not be read. A mismatch is logged once, when first found.
  */
-static int listen_compare(const struct db_identity *mine)
+static int listen_compare(const struct db_identity *mine, bool retry)
 {
     struct db_identity theirs;
     struct lg_error err;
@@ -364,8 +364,13 @@ static int listen_compare(const struct db_identity *mine)
 
     if (db_pool_identity(&theirs, &err) < 0) {
         atomic_store(&N.route, NOTIFY_ROUTE_UNKNOWN);
-        log_warn("listener could not read which database db_uri reaches; asking again shortly",
-                 "error=\"%s\"", err.message);
+        if (retry)
+            log_debug("listener could not read which database db_uri reaches, again",
+                      "error=\"%s\"", err.message);
+        else
+            log_warn("listener could not read which database db_uri reaches; asking again every "
+                     "second",
+                     "error=\"%s\"", err.message);
         return -1;
     }
     pthread_mutex_lock(&N.lock);
@@ -415,7 +420,7 @@ static int listen_route(PGconn *pg, struct db_identity *mine)
                       "backend_pid_announced=%d", PQbackendPID(pg));
         return 0;
     }
-    return listen_compare(mine) < 0 ? 1 : 0;
+    return listen_compare(mine, false) < 0 ? 1 : 0;
 }
 
 enum notify_route notify_route(void)
@@ -444,13 +449,12 @@ bool notify_identities(struct db_identity *listen, struct db_identity *uri)
  */
 static PGconn *listen_connect(struct db_identity *mine, bool *owed)
 {
-    int route;
-
     char err[256];
     /* LISTEN needs a session of its own: never through a pooler in transaction mode. */
     PGconn *pg =
         db_connect(*N.cfg->db_listen_uri ? N.cfg->db_listen_uri : N.cfg->db_uri, err, sizeof(err));
     PGresult *res;
+    int route;
 
     if (!pg) {
         log_warn("listener could not connect to database", "error=\"%s\"", err);
@@ -656,7 +660,7 @@ static void *listener(void *arg)
             compare_at = quiet_since + COMPARE_RETRY_MS;
         }
         if (owed && now_ms() >= compare_at) {
-            owed = listen_compare(&mine) < 0;
+            owed = listen_compare(&mine, true) < 0;
             compare_at = now_ms() + COMPARE_RETRY_MS;
         }
         fds[0] = (struct pollfd){PQsocket(pg), POLLIN, 0};
