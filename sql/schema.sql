@@ -1171,6 +1171,17 @@ CREATE TABLE public.console_sessions (
 );
 
 --
+-- Name: database_identity; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.database_identity (
+    one boolean DEFAULT true NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT database_identity_one_check CHECK (one)
+);
+
+--
 -- Name: feed_tenants; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1551,6 +1562,13 @@ ALTER TABLE ONLY public.console_rate
 
 ALTER TABLE ONLY public.console_sessions
     ADD CONSTRAINT console_sessions_pkey PRIMARY KEY (token_sha256);
+
+--
+-- Name: database_identity database_identity_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.database_identity
+    ADD CONSTRAINT database_identity_pkey PRIMARY KEY (one);
 
 --
 -- Name: feed_tenants feed_tenants_pkey; Type: CONSTRAINT; Schema: public; Owner: -

@@ -4,6 +4,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -641,4 +642,114 @@ int db_direct(PGconn *pg, char *errbuf, size_t errlen)
     }
     PQclear(res);
     return rc;
+}
+
+#define IDENTITY_WAIT_MS 5000 /* db_pool_identity's answer */
+#define IDENTITY_SQL                                                                               \
+    "SELECT pg_backend_pid(), s.system_identifier, current_database(), i.id"                       \
+    "  FROM pg_control_system() s, database_identity i"
+
+/* Fill `id` from IDENTITY_SQL's row; false when a value does not fit. */
+static bool identity_from(PGresult *res, struct db_identity *id)
+{
+    return lg_strlcpy(id->system, PQgetvalue(res, 0, 1), sizeof(id->system)) == 0 &&
+           lg_strlcpy(id->database, PQgetvalue(res, 0, 2), sizeof(id->database)) == 0 &&
+           lg_strlcpy(id->id, PQgetvalue(res, 0, 3), sizeof(id->id)) == 0;
+}
+
+int db_identity(PGconn *pg, struct db_identity *id, int *direct, char *errbuf, size_t errlen)
+{
+    PGresult *res = PQexec(pg, IDENTITY_SQL);
+    char *end = NULL;
+    long pid;
+    int rc = -1;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        lg_strlcpy(errbuf, PQresultErrorMessage(res), errlen);
+        for (char *p = errbuf; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        goto out;
+    }
+    if (PQntuples(res) != 1 || !identity_from(res, id)) {
+        lg_strlcpy(errbuf, "database_identity does not hold one row", errlen);
+        goto out;
+    }
+    pid = strtol(PQgetvalue(res, 0, 0), &end, 10);
+    if (!end || *end || end == PQgetvalue(res, 0, 0)) {
+        lg_strlcpy(errbuf, "pg_backend_pid() gave no number", errlen);
+        goto out;
+    }
+    if (direct)
+        *direct = pid == (long)PQbackendPID(pg) ? 1 : 0;
+    rc = 0;
+out:
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * Send `sql` on `c` and wait at most `ms` for its answer: a pooler holds a
+ * query while it has no server, a listener must not wait that long. NULL
+ * (with `c` marked broken, so closed on release) when it took longer or the
+ * connection failed; else the first result (the caller PQclears it).
+ */
+static PGresult *exec_within(struct db_conn *c, const char *sql, int ms)
+{
+    int64_t deadline = now_ms() + ms;
+    PGresult *res, *more;
+
+    if (!PQsendQuery(c->pg, sql))
+        return NULL;
+    while (PQisBusy(c->pg)) {
+        struct pollfd fd = {PQsocket(c->pg), POLLIN, 0};
+        int64_t left = deadline - now_ms();
+
+        if (left <= 0 || (poll(&fd, 1, (int)left) < 0 && errno != EINTR) ||
+            !PQconsumeInput(c->pg)) {
+            c->broken = true;
+            return NULL;
+        }
+    }
+    res = PQgetResult(c->pg);
+    while ((more = PQgetResult(c->pg)))
+        PQclear(more);
+    return res;
+}
+
+int db_pool_identity(struct db_identity *id, struct lg_error *err)
+{
+    struct db_conn *c = db_acquire(err);
+    PGresult *res;
+    int rc = -1;
+
+    if (!c)
+        return -1;
+    res = exec_within(c, IDENTITY_SQL, IDENTITY_WAIT_MS);
+    if (!res && c->broken) {
+        log_warn("could not read the database's identity", "timeout_ms=%d error=\"%s\"",
+                 IDENTITY_WAIT_MS, PQerrorMessage(c->pg));
+        lg_fail(err, 503, "database_unavailable",
+                "the database did not answer in time; retry shortly");
+        goto out;
+    }
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail_from(c, res, "database identity", err);
+        goto out;
+    }
+    if (PQntuples(res) != 1 || !identity_from(res, id)) {
+        lg_fail(err, 500, "internal_error", "database_identity does not hold one row");
+        goto out;
+    }
+    rc = 0;
+out:
+    PQclear(res);
+    db_release(c);
+    return rc;
+}
+
+bool db_identity_same(const struct db_identity *a, const struct db_identity *b)
+{
+    return !strcmp(a->system, b->system) && !strcmp(a->database, b->database) &&
+           !strcmp(a->id, b->id);
 }

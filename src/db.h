@@ -158,6 +158,41 @@ bool db_fatal_state(const char *state);
 int db_direct(PGconn *pg, char *errbuf, size_t errlen) LG_MUST_CHECK;
 
 /*
+ * What tells one Loopgate database from another: the cluster's
+ * pg_control_system().system_identifier (shared by a primary and its
+ * standbys, new in a cluster a dump was restored into), the database's name
+ * on the server (current_database(): not a pooler's alias for it), and the
+ * random id migration 030 wrote into database_identity (copied by pg_dump,
+ * new in every database migrated from empty). Two connections reach the
+ * same database when all three match.
+ */
+struct db_identity {
+    char system[24];
+    char database[64];
+    char id[40];
+};
+
+/*
+ * Read `pg`'s database identity in one round trip, and (when `direct` is
+ * not NULL) whether `pg` is a session of PostgreSQL's own, as db_direct.
+ * 0, or -1 with errbuf filled (a database not migrated to 030 has no
+ * identity row).
+ */
+int db_identity(PGconn *pg, struct db_identity *id, int *direct, char *errbuf,
+                size_t errlen) LG_MUST_CHECK;
+
+/*
+ * The identity of the database the pool (db_uri) reaches, read on a
+ * borrowed connection in one statement that must answer within 5 s (a
+ * pooler without a server holds it longer; the connection is then closed).
+ * 0, or -1 with `err` filled.
+ */
+int db_pool_identity(struct db_identity *id, struct lg_error *err) LG_MUST_CHECK;
+
+/* Whether `a` and `b` name the same database. */
+bool db_identity_same(const struct db_identity *a, const struct db_identity *b);
+
+/*
  * Open a standalone connection (CLI, listener); NULL with errbuf filled.
  * Under db_set_transaction_pooling(true) it sends no startup options either.
  */

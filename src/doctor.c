@@ -22,8 +22,9 @@
  *                     CLOCK_SKEW_MAX_S apart fails (timeouts and webhook
  *                     timestamps are read against both)
  *   database.listen   only when db_listen_uri is set: it reaches PostgreSQL
- *                     itself, not a pooler (db_direct), as LISTEN and the
- *                     janitor's session lock need
+ *                     itself, not a pooler (db_identity), as LISTEN and the
+ *                     janitor's session lock need, and the database db_uri
+ *                     reaches (cluster, database, migration 030's id)
  *   telegram.token    getMe at telegram_api_url; without a token it fails
  *                     when the set-up expects Telegram (public_url, a
  *                     webhook secret, an allow-list, the login button, an
@@ -347,15 +348,20 @@ static void check_privileges(struct doctor *d, PGconn *c)
 /*
  * db_listen_uri, when set, reaches PostgreSQL itself: LISTEN and the
  * janitor's lock are a session's, which a pooler in transaction mode hands
- * to other clients (notify.h point 6). No line when it is not set.
+ * to other clients (notify.h point 6); and it reaches the database db_uri
+ * reaches (`uri`, NULL when db_uri's could not be read, with `uri_why`),
+ * or notifications go where nobody listens and the janitor prunes the
+ * other database. No line when it is not set.
  */
-static void check_listen(struct doctor *d, const struct config *cfg)
+static void check_listen(struct doctor *d, const struct config *cfg, const struct db_identity *uri,
+                         const char *uri_why)
 {
     const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
     const char *vals[] = {cfg->db_listen_uri, "5", "loopgate doctor", NULL};
+    struct db_identity mine;
     char why[512];
     PGconn *c;
-    int direct;
+    int direct = 0;
 
     if (!*cfg->db_listen_uri)
         return;
@@ -365,18 +371,35 @@ static void check_listen(struct doctor *d, const struct config *cfg)
                "point db_listen_uri / LOOPGATE_DB_LISTEN_URI at PostgreSQL itself (and check "
                "pg_hba.conf lets this role in)",
                "could not connect: %s", first_line(PQerrorMessage(c), why, sizeof(why)));
-    else if ((direct = db_direct(c, why, sizeof(why))) < 0)
-        report(d, ST_FAIL, "database.listen", "see PostgreSQL's log", "connected, but: %s", why);
+    else if (db_identity(c, &mine, &direct, why, sizeof(why)) < 0)
+        report(d, ST_FAIL, "database.listen",
+               "point db_listen_uri at db_uri's database on PostgreSQL itself (a Loopgate "
+               "database: 'loopgate migrate' made it)",
+               "connected, but could not read which database it is: %s", why);
     else if (!direct)
         report(d, ST_FAIL, "database.listen",
                "point db_listen_uri at PostgreSQL itself (the primary, or every node with "
                "target_session_attrs=read-write), never at pgbouncer",
                "db_listen_uri goes through a connection pooler: LISTEN and the janitor's lock "
                "would land on server connections other clients get");
+    else if (!uri)
+        report(d, ST_SKIP, "database.listen", "",
+               "db_listen_uri reaches PostgreSQL itself (database %s), not compared with "
+               "db_uri's: %s",
+               mine.database, uri_why);
+    else if (!db_identity_same(&mine, uri))
+        report(d, ST_FAIL, "database.listen",
+               "point db_listen_uri at the database db_uri reaches (the same cluster and "
+               "database, on PostgreSQL itself)",
+               "db_listen_uri reaches database %s (system identifier %s, id %s), not db_uri's %s "
+               "(system identifier %s, id %s): notifications would go where nobody listens and "
+               "the janitor would prune the other database",
+               mine.database, mine.system, mine.id, uri->database, uri->system, uri->id);
     else
         report(d, ST_OK, "database.listen", "",
                "db_listen_uri reaches PostgreSQL itself (a session of its own for LISTEN and "
-               "the janitor's lock)");
+               "the janitor's lock) and db_uri's database %s",
+               mine.database);
     PQfinish(c);
 }
 
@@ -806,7 +829,8 @@ static void usage(FILE *f)
             "                    sequences, runs the functions, may LISTEN (no standby)\n"
             "  clock             this host's clock within %.0f s of the database's\n"
             "  database.listen   db_listen_uri, when set, reaches PostgreSQL itself, not a\n"
-            "                    pooler (LISTEN and the janitor's lock need a session)\n"
+            "                    pooler (LISTEN and the janitor's lock need a session),\n"
+            "                    and the database db_uri reaches\n"
             "  telegram.token    getMe at telegram_api_url accepts the token; no token\n"
             "                    fails when the set-up expects Telegram, else is skipped\n"
             "  telegram.webhook  getWebhookInfo: Telegram posts to public_url +\n"
@@ -831,6 +855,9 @@ int doctor_main(int argc, char **argv)
     struct config cfg;
     struct tg_client tg;
     PGconn *conn;
+    struct db_identity uri;
+    char uri_why[256];
+    bool have_uri = false;
     long long telegram_chats = 0;
     int c;
 
@@ -855,18 +882,21 @@ int doctor_main(int argc, char **argv)
         return 1;
     }
     conn = connect_db(&cfg);
+    lg_strlcpy(uri_why, "db_uri is unreachable", sizeof(uri_why));
     if (check_database(&d, conn)) {
         telegram_chats = count_telegram_sessions(conn);
         check_migrations(&d, &cfg);
         check_privileges(&d, conn);
         check_clock(&d, conn);
+        if (*cfg.db_listen_uri)
+            have_uri = db_identity(conn, &uri, NULL, uri_why, sizeof(uri_why)) == 0;
     } else {
         report(&d, ST_SKIP, "migrations", "", "the database is unreachable");
         report(&d, ST_SKIP, "privileges", "", "the database is unreachable");
         report(&d, ST_SKIP, "clock", "", "the database is unreachable");
     }
     PQfinish(conn);
-    check_listen(&d, &cfg);
+    check_listen(&d, &cfg, have_uri ? &uri : NULL, uri_why);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!*cfg.telegram_bot_token) {
         const char *why = telegram_expected(&cfg, telegram_chats);

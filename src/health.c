@@ -128,13 +128,36 @@ static void check_schema(struct ready *rd)
 static void check_listener(struct ready *rd)
 {
     int64_t down_ms = 0;
-    char why[160];
+    char why[160], other[512];
+    struct db_identity listen, uri;
 
     if (notify_listening(&down_ms) && notify_route() == NOTIFY_ROUTE_POOLER) {
         check_failed(rd, "listener", json_pack("{s:b}", "through_pooler", 1),
                      "the LISTEN connection (db_listen_uri) goes through a connection pooler: "
                      "notifications may go to other clients and waiters are woken late; point "
                      "db_listen_uri at PostgreSQL itself");
+        return;
+    }
+    if (notify_listening(&down_ms) && notify_route() == NOTIFY_ROUTE_OTHER_DB &&
+        notify_identities(&listen, &uri)) {
+        snprintf(other, sizeof(other),
+                 "the LISTEN connection (db_listen_uri) reaches database %s (system identifier "
+                 "%s, id %s), not db_uri's %s (system identifier %s, id %s): notifications are "
+                 "sent where nobody listens and the janitor does not run; point db_listen_uri at "
+                 "db_uri's database on PostgreSQL itself",
+                 listen.database, listen.system, listen.id, uri.database, uri.system, uri.id);
+        check_failed(rd, "listener",
+                     json_pack("{s:b,s:{s:s,s:s,s:s},s:{s:s,s:s,s:s}}", "other_database", 1,
+                               "db_listen_uri", "database", listen.database, "system_identifier",
+                               listen.system, "id", listen.id, "db_uri", "database", uri.database,
+                               "system_identifier", uri.system, "id", uri.id),
+                     other);
+        return;
+    }
+    if (notify_listening(&down_ms) && notify_route() == NOTIFY_ROUTE_UNKNOWN) {
+        check_failed(rd, "listener", json_pack("{s:b}", "compared", 0),
+                     "the listener has not yet compared the database db_listen_uri reaches with "
+                     "db_uri's (db_uri's could not be read); it asks again every second");
         return;
     }
     if (notify_listening(&down_ms)) {

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "db.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -178,12 +179,49 @@ static const char *session_uri(const struct config *cfg)
                  "skipping this run",
                  "%s", "");
         return NULL;
+    case NOTIFY_ROUTE_OTHER_DB:
+        log_warn("janitor: db_listen_uri reaches another database than db_uri (see /readyz); "
+                 "skipping this run",
+                 "%s", "");
+        return NULL;
     case NOTIFY_ROUTE_UNKNOWN:
         break;
     }
     log_debug("janitor: the listener has not yet checked db_listen_uri; skipping this run", "%s",
               "");
     return NULL;
+}
+
+/*
+ * Whether the run's session `c` (on db_listen_uri) is in the database db_uri
+ * reaches: the listener compared its own connection, this one may have
+ * found another server since. False (logged) when not, or when it could not
+ * be asked.
+ */
+static bool same_database(struct db_conn *c)
+{
+    struct db_identity mine, theirs;
+    struct lg_error err;
+    char why[256];
+
+    if (db_identity(c->pg, &mine, NULL, why, sizeof(why)) < 0) {
+        log_warn("janitor: could not ask which database db_listen_uri reaches; skipping this run",
+                 "error=\"%s\"", why);
+        return false;
+    }
+    if (db_pool_identity(&theirs, &err) < 0) {
+        log_warn("janitor: could not read which database db_uri reaches; skipping this run",
+                 "error=\"%s\"", err.message);
+        return false;
+    }
+    if (!db_identity_same(&mine, &theirs)) {
+        log_warn("janitor: db_listen_uri reaches another database than db_uri; skipping this run",
+                 "listen_database=%s listen_system_identifier=%s listen_id=%s database=%s "
+                 "system_identifier=%s id=%s",
+                 mine.database, mine.system, mine.id, theirs.database, theirs.system, theirs.id);
+        return false;
+    }
+    return true;
 }
 
 static void run_once(const struct config *cfg)
@@ -205,6 +243,10 @@ static void run_once(const struct config *cfg)
                       "");
         else
             log_warn("janitor: could not reach the database", "error=\"%s\"", err.message);
+        return;
+    }
+    if (*cfg->db_listen_uri && !same_database(r.c)) {
+        store_janitor_close(r.c);
         return;
     }
     rc = sweep(&r, JK_OUTBOX, JT_OUTBOX, OUTBOX_KEEP_DAYS);

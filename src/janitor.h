@@ -13,7 +13,9 @@
  *    db_transaction_pooling), and a run is skipped while the listener has
  *    not found db_listen_uri to reach PostgreSQL itself (notify.h point 6):
  *    through a pooler in transaction mode both would stay on a server
- *    connection that other clients get next.
+ *    connection that other clients get next. Nor does a run go on when
+ *    the listener, or the run's own session, finds db_listen_uri in another
+ *    database than db_uri's (db_identity): it would prune that database.
  * 2. A run walks the tables in a fixed order, each in batches of
  *    janitor_batch rows, every batch its own statement and transaction,
  *    with a pause between batches, so the rows it locks are few and held

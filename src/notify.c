@@ -26,16 +26,19 @@ static struct {
     atomic_bool stopping;
     int wake_pipe[2];
     pthread_mutex_t lock;
-    pthread_cond_t outbox_cond; /* delivery threads wait for a kick */
-    pthread_cond_t sleep_cond;  /* notify_sleep() waits for shutdown only */
-    bool outbox_kicked;         /* a kick no delivery thread has answered yet */
-    int64_t kick_at;            /* realtime ms from which that kick is due (0: now) */
-    int64_t paced_until;        /* realtime ms before which the bot sends nothing */
-    pthread_cond_t hook_cond;   /* the webhook lane's threads wait for a kick */
-    bool hook_kicked;           /* a kick no webhook thread has answered yet */
-    atomic_bool listening;      /* the LISTEN connection is up (notify_listening) */
-    atomic_int route;           /* enum notify_route of the last connect */
-    _Atomic int64_t down_since; /* now_ms() when it last went down, or started */
+    pthread_cond_t outbox_cond;   /* delivery threads wait for a kick */
+    pthread_cond_t sleep_cond;    /* notify_sleep() waits for shutdown only */
+    bool outbox_kicked;           /* a kick no delivery thread has answered yet */
+    int64_t kick_at;              /* realtime ms from which that kick is due (0: now) */
+    int64_t paced_until;          /* realtime ms before which the bot sends nothing */
+    pthread_cond_t hook_cond;     /* the webhook lane's threads wait for a kick */
+    bool hook_kicked;             /* a kick no webhook thread has answered yet */
+    atomic_bool listening;        /* the LISTEN connection is up (notify_listening) */
+    atomic_int route;             /* enum notify_route of the last connect */
+    _Atomic int64_t down_since;   /* now_ms() when it last went down, or started */
+    struct db_identity listen_id; /* db_listen_uri's database at the last comparison (lock) */
+    struct db_identity uri_id;    /* db_uri's, then (lock) */
+    bool compared;                /* those two were read (lock) */
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .outbox_cond = PTHREAD_COND_INITIALIZER,
        .hook_cond = PTHREAD_COND_INITIALIZER,
@@ -345,33 +348,79 @@ bool notify_stopping(void)
     return N.stopping || T.stopping;
 }
 
+#define COMPARE_RETRY_MS 1000 /* db_uri's identity could not be read: ask again this soon */
+
 /*
- * Note how `pg` reaches PostgreSQL (notify.h point 6); -1 (logged) when it
- * could not be asked. A pooler is logged once, when first found.
+ * Compare `mine`, the database the LISTEN session is in, with the one the
+ * pool (db_uri) reaches, and note the route (notify.h point 6). -1 (the
+ * route unknown; logged as a warning unless this is a `retry`) when db_uri's
+ * could not be read. A mismatch is logged once, when first found.
  */
-static int listen_route(PGconn *pg)
+static int listen_compare(const struct db_identity *mine, bool retry)
+{
+    struct db_identity theirs;
+    struct lg_error err;
+    bool same;
+
+    if (db_pool_identity(&theirs, &err) < 0) {
+        atomic_store(&N.route, NOTIFY_ROUTE_UNKNOWN);
+        if (retry)
+            log_debug("listener could not read which database db_uri reaches, again",
+                      "error=\"%s\"", err.message);
+        else
+            log_warn("listener could not read which database db_uri reaches; asking again every "
+                     "second",
+                     "error=\"%s\"", err.message);
+        return -1;
+    }
+    pthread_mutex_lock(&N.lock);
+    N.listen_id = *mine;
+    N.uri_id = theirs;
+    N.compared = true;
+    pthread_mutex_unlock(&N.lock);
+    same = db_identity_same(mine, &theirs);
+    if (same)
+        atomic_store(&N.route, NOTIFY_ROUTE_OWN);
+    else if (atomic_exchange(&N.route, NOTIFY_ROUTE_OTHER_DB) != NOTIFY_ROUTE_OTHER_DB)
+        log_error("db_listen_uri reaches another database than db_uri: notifications are sent "
+                  "where nobody listens and waiters are woken late; /readyz fails and the janitor "
+                  "does not run until both name the same database",
+                  "listen_database=%s listen_system_identifier=%s listen_id=%s database=%s "
+                  "system_identifier=%s id=%s",
+                  mine->database, mine->system, mine->id, theirs.database, theirs.system,
+                  theirs.id);
+    return 0;
+}
+
+/*
+ * Note how `pg` reaches PostgreSQL and which database it is in (notify.h
+ * point 6): 0, 1 when the comparison with db_uri's database is still owed
+ * (*mine then holds `pg`'s identity), -1 (logged) when `pg` could not be
+ * asked. A pooler is logged once, when first found.
+ */
+static int listen_route(PGconn *pg, struct db_identity *mine)
 {
     char why[256];
-    int direct;
+    int direct = 0;
 
     if (!*N.cfg->db_listen_uri) {
         atomic_store(&N.route, NOTIFY_ROUTE_OWN);
         return 0;
     }
-    direct = db_direct(pg, why, sizeof(why));
-    if (direct < 0) {
-        log_warn("listener could not ask whether db_listen_uri reaches PostgreSQL itself",
+    if (db_identity(pg, mine, &direct, why, sizeof(why)) < 0) {
+        log_warn("listener could not ask which database db_listen_uri reaches (is it migrated?)",
                  "error=\"%s\"", why);
         return -1;
     }
-    if (direct)
-        atomic_store(&N.route, NOTIFY_ROUTE_OWN);
-    else if (atomic_exchange(&N.route, NOTIFY_ROUTE_POOLER) != NOTIFY_ROUTE_POOLER)
-        log_error("db_listen_uri goes through a connection pooler: notifications may go to other "
-                  "clients and waiters are woken late; /readyz fails and the janitor does not "
-                  "run until it names PostgreSQL itself",
-                  "backend_pid_announced=%d", PQbackendPID(pg));
-    return 0;
+    if (!direct) {
+        if (atomic_exchange(&N.route, NOTIFY_ROUTE_POOLER) != NOTIFY_ROUTE_POOLER)
+            log_error("db_listen_uri goes through a connection pooler: notifications may go to "
+                      "other clients and waiters are woken late; /readyz fails and the janitor "
+                      "does not run until it names PostgreSQL itself",
+                      "backend_pid_announced=%d", PQbackendPID(pg));
+        return 0;
+    }
+    return listen_compare(mine, false) < 0 ? 1 : 0;
 }
 
 enum notify_route notify_route(void)
@@ -379,14 +428,33 @@ enum notify_route notify_route(void)
     return (enum notify_route)atomic_load(&N.route);
 }
 
-/* Open the LISTEN connection; NULL on failure (logged). */
-static PGconn *listen_connect(void)
+bool notify_identities(struct db_identity *listen, struct db_identity *uri)
+{
+    bool compared;
+
+    pthread_mutex_lock(&N.lock);
+    compared = N.compared;
+    if (compared) {
+        *listen = N.listen_id;
+        *uri = N.uri_id;
+    }
+    pthread_mutex_unlock(&N.lock);
+    return compared;
+}
+
+/*
+ * Open the LISTEN connection; NULL on failure (logged). *owed: the
+ * comparison with db_uri's database could not be made yet (*mine is this
+ * connection's identity for the next try).
+ */
+static PGconn *listen_connect(struct db_identity *mine, bool *owed)
 {
     char err[256];
     /* LISTEN needs a session of its own: never through a pooler in transaction mode. */
     PGconn *pg =
         db_connect(*N.cfg->db_listen_uri ? N.cfg->db_listen_uri : N.cfg->db_uri, err, sizeof(err));
     PGresult *res;
+    int route;
 
     if (!pg) {
         log_warn("listener could not connect to database", "error=\"%s\"", err);
@@ -402,10 +470,12 @@ static PGconn *listen_connect(void)
         return NULL;
     }
     PQclear(res);
-    if (listen_route(pg) < 0) {
+    route = listen_route(pg, mine);
+    if (route < 0) {
         PQfinish(pg);
         return NULL;
     }
+    *owed = route == 1;
     return pg;
 }
 
@@ -555,9 +625,10 @@ static void *listener(void *arg)
     PGconn *pg = NULL;
     struct db_conn conn = {0};
     static struct woken wk;
-    int backoff_ms = 100, got, ready;
-    int64_t quiet_since = 0;
-    bool connected_before = false;
+    int backoff_ms = 100, got, ready, timeout;
+    int64_t quiet_since = 0, compare_at = 0;
+    bool connected_before = false, owed = false;
+    struct db_identity mine;
 
     (void)arg;
     while (!N.stopping) {
@@ -566,7 +637,7 @@ static void *listener(void *arg)
         int64_t quiet;
 
         if (!pg) {
-            pg = listen_connect();
+            pg = listen_connect(&mine, &owed);
             if (!pg) {
                 struct pollfd w = {N.wake_pipe[0], POLLIN, 0};
                 poll(&w, 1, backoff_ms);
@@ -586,15 +657,25 @@ static void *listener(void *arg)
             if (feed_hook)
                 feed_hook(NULL);
             quiet_since = now_ms();
+            compare_at = quiet_since + COMPARE_RETRY_MS;
+        }
+        if (owed && now_ms() >= compare_at) {
+            owed = listen_compare(&mine, true) < 0;
+            compare_at = now_ms() + COMPARE_RETRY_MS;
         }
         fds[0] = (struct pollfd){PQsocket(pg), POLLIN, 0};
         fds[1] = (struct pollfd){N.wake_pipe[0], POLLIN, 0};
         quiet = now_ms() - quiet_since;
-        ready = poll(fds, 2, quiet >= PING_IDLE_MS ? 0 : (int)(PING_IDLE_MS - quiet));
+        timeout = quiet >= PING_IDLE_MS ? 0 : (int)(PING_IDLE_MS - quiet);
+        if (owed && timeout > COMPARE_RETRY_MS)
+            timeout = COMPARE_RETRY_MS;
+        ready = poll(fds, 2, timeout);
         if (ready < 0 && errno != EINTR)
             break;
         if (fds[1].revents)
             break;
+        if (ready == 0 && now_ms() - quiet_since < PING_IDLE_MS)
+            continue; /* only the comparison's turn */
         if (ready == 0 && listen_check(pg) < 0) {
             PQfinish(pg);
             pg = NULL;

@@ -30,14 +30,19 @@
  *    still listens on all three channels) find those; the thread logs it and
  *    goes the way of point 4. The connection is named `loopgate listener`
  *    (application_name) in pg_stat_activity.
- * 6. db_listen_uri, when set, must reach PostgreSQL itself: on each connect
- *    the thread asks whether its session is the server's own (db_direct).
- *    One that goes through a pooler is still used (its waiters are woken by
- *    point 5's reconnects, late), but notify_route() says so: /readyz fails
- *    its `listener` check and the janitor, which holds a session lock on
- *    the same URI, does not run. An empty db_listen_uri (only allowed
- *    without db_transaction_pooling) means db_uri, which may be a pooler in
- *    session mode, and is not checked.
+ * 6. db_listen_uri, when set, must reach PostgreSQL itself, and the database
+ *    db_uri reaches: on each connect the thread asks, in one statement on
+ *    its session, whether that session is the server's own and which
+ *    database it is in (db_identity), and reads the identity of db_uri's
+ *    database on a pooled connection (db_pool_identity). A session through
+ *    a pooler, or in another database, is still used (waiters are woken by
+ *    their own timeouts or point 5's reconnects, late), but notify_route()
+ *    says so: /readyz fails its `listener` check and the janitor, which
+ *    holds a session lock on the same URI, does not run. When db_uri's
+ *    identity cannot be read, the route stays unknown (the same for /readyz
+ *    and the janitor) and the thread asks again every second. An empty
+ *    db_listen_uri (only allowed without db_transaction_pooling) means
+ *    db_uri, which may be a pooler in session mode, and is not checked.
  */
 #ifndef LG_NOTIFY_H
 #define LG_NOTIFY_H
@@ -62,13 +67,20 @@ bool notify_listening(int64_t *down_ms);
 
 /* How the LISTEN connection reaches PostgreSQL (point 6). */
 enum notify_route {
-    NOTIFY_ROUTE_UNKNOWN, /* not connected yet */
-    NOTIFY_ROUTE_OWN,     /* a session of PostgreSQL's own (or db_uri, not checked) */
-    NOTIFY_ROUTE_POOLER,  /* db_listen_uri goes through a pooler */
+    NOTIFY_ROUTE_UNKNOWN,  /* not connected yet, or db_uri's database not yet compared */
+    NOTIFY_ROUTE_OWN,      /* a session of PostgreSQL's own (or db_uri, not checked) */
+    NOTIFY_ROUTE_POOLER,   /* db_listen_uri goes through a pooler */
+    NOTIFY_ROUTE_OTHER_DB, /* db_listen_uri reaches another database than db_uri */
 };
 
 /* What the listener found at its last connect (point 6). */
 enum notify_route notify_route(void);
+
+/*
+ * The identities of the databases db_listen_uri and db_uri reached at the
+ * listener's last comparison (point 6); false when none was made.
+ */
+bool notify_identities(struct db_identity *listen, struct db_identity *uri);
 
 /* Stop it and wake everyone (shutdown). */
 void notify_stop(void);

@@ -9,6 +9,7 @@ own); the audit export's mark on a server that takes no writes is a 503
 
 What needs a standby or pgbouncer is in test_19_failover.py (make check-ha).
 """
+import json
 import os
 import re
 import shutil
@@ -162,3 +163,117 @@ def test_audit_mark_on_a_read_only_server_is_unavailable(s):
     eq(s.scalar("SELECT count(*) FROM audit_retention WHERE tenant = :'p1'", name), "0")
     r = s.cli("audit", "export", "--tenant", name, "--mark")
     ok("marked tenant=%s" % name in r.stderr, r.stderr)
+
+
+def _readyz(sock):
+    """/readyz of a `serve` on unix socket `sock`, over FastCGI: (status, body)."""
+    env = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/readyz", "DOCUMENT_URI": "/readyz",
+           "REQUEST_URI": "/readyz", "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1",
+           "REMOTE_ADDR": "127.0.0.1", "PATH": "/usr/bin:/bin"}
+    r = subprocess.run(["cgi-fcgi", "-bind", "-connect", sock], env=env, capture_output=True,
+                       timeout=20)
+    head, _, body = r.stdout.decode(errors="replace").partition("\r\n\r\n")
+    m = re.search(r"^Status: (\d+)", head, re.M)
+    try:
+        return (int(m.group(1)) if m else 200), json.loads(body)
+    except ValueError:
+        return 0, {"raw": r.stdout[-300:]}
+
+
+def test_listen_uri_in_another_database_is_refused(s):
+    """db_listen_uri naming another Loopgate database (here a second database,
+    migrated, in the stack's own PostgreSQL) than db_uri: notifications would
+    be sent where nobody listens and the janitor would prune that database.
+    /readyz fails its listener check naming both databases, the janitor skips
+    its runs and leaves the other database's rows, doctor's database.listen
+    FAILs; named the right database, the listener is ready and the janitor runs."""
+    other = "lg19_other"
+    other_uri = s.db_uri_of(other)
+    d = tempfile.mkdtemp(prefix="lgdb19o.")
+    os.chmod(d, 0o755)
+    sock, log = os.path.join(d, "lg.sock"), os.path.join(d, "serve.log")
+    p = None
+
+    def text():
+        with open(log, errors="replace") as f:
+            return f.read()
+
+    def serve(listen_uri):
+        env = s.env(LOOPGATE_SOCKET=sock, LOOPGATE_WORKERS="1", LOOPGATE_THREADS="4",
+                    LOOPGATE_DELIVERY_THREADS="0", LOOPGATE_WEBHOOK_THREADS="0",
+                    LOOPGATE_JANITOR_INTERVAL="1", TELEGRAM_BOT_TOKEN="", PUBLIC_URL="",
+                    LOOPGATE_DB_LISTEN_URI=listen_uri)
+        with open(log, "w") as out:
+            return subprocess.Popen([s.binary, "serve"], env=env, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT)
+
+    def stop(proc):
+        if proc and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def doctor_line(listen_uri):
+        r = s.cli("doctor", env={"LOOPGATE_DB_LISTEN_URI": listen_uri}, check=False)
+        return next((ln for ln in r.stdout.splitlines()
+                     if re.match(r"\S+\s+database\.listen\s", ln)), r.stdout + r.stderr)
+
+    s.sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % other, db="postgres")
+    s.sql("CREATE DATABASE %s" % other, db="postgres")
+    try:
+        r = s.cli("migrate", env={"DB_URI": other_uri}, check=False)
+        eq(r.returncode, 0, "migrate %s: %s" % (other, r.stderr))
+        mine = s.sql("SELECT id FROM database_identity")[0][0]
+        theirs = s.sql("SELECT id FROM database_identity", db=other)[0][0]
+        ok(mine != theirs, "each migrated database has an id of its own")
+        # A processed update far past its window: the janitor's first sweep takes it.
+        s.sql("INSERT INTO tg_updates (bot_id, update_id, received_at)"
+              " VALUES (19, 1900001, now() - interval '30 days')", db=other)
+
+        line = doctor_line(other_uri)
+        ok(line.startswith("FAIL") and other in line and "loopgate" in line
+           and theirs in line and mine in line, line)
+        line = doctor_line(s.db_uri)
+        ok(line.startswith("ok") and "db_uri's database loopgate" in line, line)
+
+        p = serve(other_uri)
+        got = {}
+
+        def refused():
+            got["r"] = _readyz(sock) if os.path.exists(sock) else (0, {})
+            chk = got["r"][1].get("checks", {}).get("listener", {})
+            return got["r"][0] == 503 and "other_database" in chk
+        # (Before the listener has connected, its check fails for that alone.)
+        wait_for(refused, 20, "/readyz to fail its listener check: %r" % (got,))
+        ok("listener" in got["r"][1]["failing"], repr(got["r"]))
+        chk = got["r"][1]["checks"]["listener"]
+        eq(chk.get("other_database"), True, repr(got["r"]))
+        eq((chk["db_listen_uri"]["database"], chk["db_listen_uri"]["id"]), (other, theirs))
+        eq((chk["db_uri"]["database"], chk["db_uri"]["id"]), ("loopgate", mine))
+        ok("db_listen_uri" in chk["error"] and other in chk["error"], chk["error"])
+        wait_for(lambda: "janitor: db_listen_uri reaches another database" in text(), 15,
+                 "the janitor to skip a run")
+        lines = [ln for ln in text().splitlines()
+                 if "db_listen_uri reaches another database than db_uri:" in ln]
+        eq(len(lines), 1, "one log line from the listener: %s" % text()[-2000:])
+        ok("listen_database=%s" % other in lines[0] and "id=%s" % mine in lines[0], lines[0])
+        ok("janitor run" not in text(), text()[-2000:])
+        eq(s.sql("SELECT count(*) FROM tg_updates WHERE update_id = 1900001", db=other)[0][0],
+           "1", "the other database's rows are left alone")
+        stop(p)
+
+        p = serve(s.db_uri)
+
+        def ready():
+            got["r"] = _readyz(sock) if os.path.exists(sock) else (0, {})
+            return got["r"][1].get("checks", {}).get("listener", {}).get("ok") is True
+        wait_for(ready, 20, "/readyz's listener check to pass: %r" % (got,))
+        wait_for(lambda: "janitor run" in text(), 15, "the janitor to run")
+        ok("another database" not in text(), text()[-2000:])
+    finally:
+        stop(p)
+        shutil.rmtree(d, ignore_errors=True)
+        s.sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % other, db="postgres")
