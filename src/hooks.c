@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "notify.h"
@@ -44,6 +45,8 @@
 /* Bytes of a hook's body read at most (max_body_bytes' own ceiling): one over max_body_bytes is
  * still read, to answer a deny in its event's shape. */
 #define HOOKS_BODY_READ_MAX 1048576
+#define ABANDON_RETRY_MS 1000      /* a cancel the database did not take is tried again this soon */
+#define ABANDON_WARN_EVERY_MS 5000 /* and warned about at most this often */
 
 static const char *agent_label(enum hooks_agent a)
 {
@@ -840,31 +843,74 @@ void hooks_call_key(enum hooks_agent agent, const char *session, json_t *body, c
     sb_free(&b);
 }
 
-void hooks_abandon(const struct actor *who, const char *id)
+/* Whether `err` says the database is away or swamped for now (db.h): a try later may succeed. */
+static bool database_away(const struct lg_error *err)
 {
-    struct lg_error err;
-    json_t *gone = NULL;
+    return !strcmp(err->code, "database_unavailable") || !strcmp(err->code, "database_busy");
+}
 
-    if (store_request_cancel(who, id, METRICS_CH_HOOK, &gone, &err) == 0)
-        notify_outbox_kick(); /* its message says so */
-    json_decref(gone);
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    while (ms > 0 && nanosleep(&ts, &ts) != 0)
+        ;
 }
 
 /*
- * hooks_abandon for a hook call that may have arrived again elsewhere: the
- * request is canceled only when no later arrival took it over (`attach`,
- * this waiter's count, is still the request's).
+ * Cancel request `id` of a hook call whose caller has gone: any pending
+ * request (`attach` < 0), or only while `attach` is still its arrival count
+ * (store_request_abandon). A request left pending would take an answer for
+ * a call nobody runs, so while the database is away the cancel is tried
+ * again every ABANDON_RETRY_MS (warned at the first failure and every
+ * ABANDON_WARN_EVERY_MS), up to `until_ms` (now_ms clock: the call's own
+ * end, when the request times out by itself). It ends once the request is
+ * canceled or no longer pending.
  */
-static void abandon_call(const struct actor *who, const char *id, int attach)
+static void abandon(const struct actor *who, const char *id, int attach, int64_t until_ms)
 {
     struct lg_error err;
+    int64_t t0 = now_ms(), warned = 0;
     json_t *gone = NULL;
+    int rc;
 
-    if (store_request_abandon(who, id, attach, &gone, &err) == 0)
-        notify_outbox_kick();
-    else if (!strcmp(err.code, "taken_over"))
+    for (;;) {
+        rc = attach < 0 ? store_request_cancel(who, id, METRICS_CH_HOOK, &gone, &err)
+                        : store_request_abandon(who, id, attach, &gone, &err);
+        json_decref(gone);
+        gone = NULL;
+        if (rc == 0 || !database_away(&err) || now_ms() + ABANDON_RETRY_MS > until_ms)
+            break;
+        if (!warned || now_ms() - warned >= ABANDON_WARN_EVERY_MS) {
+            log_warn("hook call abandoned: its request could not be canceled; retrying",
+                     "tenant=%s request=%s error=%s retried_s=%lld", who->tenant, id, err.code,
+                     (long long)((now_ms() - t0) / 1000));
+            warned = now_ms();
+        }
+        sleep_ms(ABANDON_RETRY_MS);
+    }
+    if (rc == 0) {
+        notify_outbox_kick(); /* its message says so */
+        if (warned)
+            log_info("hook call abandoned: its request canceled once the database was back",
+                     "tenant=%s request=%s retried_s=%lld", who->tenant, id,
+                     (long long)((now_ms() - t0) / 1000));
+    } else if (!strcmp(err.code, "taken_over")) {
         log_info("hook call left to its later arrival", "tenant=%s request=%s", who->tenant, id);
-    json_decref(gone);
+    } else if (!strcmp(err.code, "request_not_pending") || err.status == 404) {
+        if (warned)
+            log_info("hook call abandoned: its request ended meanwhile", "tenant=%s request=%s",
+                     who->tenant, id);
+    } else {
+        log_warn("hook call abandoned: its request could not be canceled; left to its timeout",
+                 "tenant=%s request=%s error=%s retried_s=%lld", who->tenant, id, err.code,
+                 (long long)((now_ms() - t0) / 1000));
+    }
+}
+
+void hooks_abandon(const struct actor *who, const char *id, int64_t until_ms)
+{
+    abandon(who, id, -1, until_ms);
 }
 
 /* ---------------------------------------------------------------- the verdict */
@@ -1226,6 +1272,7 @@ static void handle(struct http_req *r, enum hooks_agent agent)
     const char *session = NULL;
     char id[64], key[65];
     int wait_s = 0, attach = 0, rc;
+    int64_t until;
 
     rc = read_body(r, &err);
     if (rc == 0)
@@ -1243,9 +1290,10 @@ static void handle(struct http_req *r, enum hooks_agent agent)
     if (rc < 0)
         goto out;
     /* A second more than the request's own timeout, so that its expiry usually lands first. */
+    until = now_ms() + (int64_t)(wait_s + 1) * 1000;
     if (wait_for_person(r, id, wait_s + 1, &poll, &err) < 0) {
         if (strcmp(err.code, "shutting_down"))
-            abandon_call(&r->who, id, attach);
+            abandon(&r->who, id, attach, until);
         rc = -1;
         goto out;
     }

@@ -141,9 +141,13 @@ void hooks_call_key(enum hooks_agent agent, const char *session, json_t *body, c
 
 /*
  * Cancel request `id` when its wait failed (the agent gone, no waiter slot):
- * nobody is left to read a decision, so none is asked for.
+ * nobody is left to read a decision, so none is asked for. While the
+ * database is unavailable or busy the cancel is tried again about every
+ * second, logged at warn, up to `until_ms` (now_ms clock; the call's own
+ * end, when the request times out by itself); it ends once the request is
+ * canceled or no longer pending. Blocks the calling thread meanwhile.
  */
-void hooks_abandon(const struct actor *who, const char *id);
+void hooks_abandon(const struct actor *who, const char *id, int64_t until_ms);
 
 /*
  * The verdict of `hc` from its request's poll body `poll` (NULL or not

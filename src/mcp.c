@@ -454,6 +454,7 @@ static json_t *tool_permission_prompt(struct call *c)
     const char *session;
     json_t *poll = NULL, *answer, *res;
     char id[64], *text;
+    int64_t until;
     int wait;
 
     if (hooks_parse(HOOKS_CLAUDE_MCP, c->args, &hc, &err) < 0 ||
@@ -466,8 +467,9 @@ static json_t *tool_permission_prompt(struct call *c)
         wait = 1;
     if (hooks_submit(c->r->cfg, &c->r->who, &hc, session, wait, id, &err) < 0)
         return tool_error(&err);
+    until = now_ms() + (int64_t)(wait + 1) * 1000;
     if (wait_progress(c, id, wait + 1, &poll, &err) < 0) {
-        hooks_abandon(&c->r->who, id);
+        hooks_abandon(&c->r->who, id, until);
         return tool_error(&err);
     }
     hooks_decide(&c->r->who, &hc, session, poll, wait, &v);

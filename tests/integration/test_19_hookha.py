@@ -19,7 +19,7 @@ import threading
 
 import lg
 from lg import chat, eq, ok, wait_for
-from test_07_telegram import OK, register, sent
+from test_07_telegram import OK, answers_for, register, sent
 from test_17_hooks import Call, fixture, hook_cli, press, request_of
 
 ALLOW_PRE = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow",
@@ -116,6 +116,45 @@ def test_caller_gone_leaves_the_request_to_its_later_arrival(s):
     press(s, c, m, OK + "Approve")
     eq(later.answer(), {"decision": "allow", "reason": "Approved by Ann (Loopgate)"})
     eq(_rows(s, "hh-gone"), [[rid, "completed", "t", "1"]])
+
+
+def test_caller_gone_during_a_database_outage_cancels_the_request(s):
+    """The agent hangs up while PostgreSQL is away: its worker keeps trying the
+    cancel, and once the database is back the request ends canceled (its message
+    says so); a press after it is answered as for a canceled request and records
+    nothing: no answer is taken for a call nobody runs."""
+    c = chat()
+    register(s, "hh-dbgone", c)
+    hdr = {"X-Loopgate-Session": "hh-dbgone", "X-Loopgate-Wait": "120",
+           "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=60)
+    conn.request("POST", "/v1/hooks/claude-code", body=fixture("claude-code-pre-tool-use"),
+                 headers=hdr)
+    rid = request_of(s, "hh-dbgone")
+    _, m, rec = sent(s, rid)
+    approve = [b["callback_data"] for row in rec["message"]["reply_markup"]["inline_keyboard"]
+               for b in row if b["text"] == OK + "Approve"]
+    eq(len(approve), 1, rec["message"]["reply_markup"])
+    s.pg_ctl("stop", "fast")
+    try:
+        conn.close()
+        wait_for(lambda: [l for l in s.worker_log().splitlines() if rid in l and
+                          "its request could not be canceled; retrying" in l], 30,
+                 "the worker to see its caller gone and retry the cancel")
+        eq(s.worker_log().count("its request could not be canceled; left to"), 0)
+    finally:
+        s.pg_ctl("start")
+    wait_for(lambda: _rows(s, "hh-dbgone") == [[rid, "canceled", "f", "0"]], 15,
+             "the request to end canceled once the database is back")
+    wait_for(lambda: "Canceled" in s.tg.messages[(c, m)]["text"], 15, "the cancel edit")
+    ok("hook call abandoned: its request canceled once the database was back" in
+       s.worker_log(), "the retried cancel logged")
+    upd, st = s.tg.press_and_deliver(c, m, data=approve[0], first_name="Ann")
+    eq(st, [200])
+    eq(answers_for(s, upd)["text"], "This request was canceled.")
+    eq(_rows(s, "hh-dbgone"), [[rid, "canceled", "f", "0"]])
+    eq(s.sql("SELECT action FROM audit_log WHERE request_id = :'p1' ORDER BY id", rid),
+       [["submitted"], ["canceled"], ["late_attempt"]])
 
 
 def _lost(event, status=502):
