@@ -531,9 +531,9 @@ static void lock_holder(PGconn *pg, char *out, size_t len)
         if (!strncmp(app, "loopgate migrate ", 17))
             (void)lg_snprintf(out, len, "%s", app);
         else
-            (void)lg_snprintf(out, len, "PostgreSQL backend pid %s%s%s%s%s",
-                              PQgetvalue(res, 0, 0), *app ? ", application " : "", app,
-                              *client ? ", client " : "", client);
+            (void)lg_snprintf(out, len, "PostgreSQL backend pid %s%s%s%s%s", PQgetvalue(res, 0, 0),
+                              *app ? ", application " : "", app, *client ? ", client " : "",
+                              client);
     }
     PQclear(res);
 }
