@@ -3,8 +3,12 @@
  *
  * 1. One run at a time: a session-level advisory lock serialises concurrent
  *    runs (several hosts starting at once); the second waits, then finds
- *    nothing to do. schema_migrations and schema_objects are created by the
- *    run itself, like any bookkeeping of the tool.
+ *    nothing to do. It waits by trying again, outside any transaction
+ *    (take_lock): a waiter inside one would deadlock the holder's CREATE
+ *    INDEX CONCURRENTLY (point 7). Each run names itself in application_name
+ *    so that a waiter can say which run it waits for. schema_migrations and
+ *    schema_objects are created by the run itself, like any bookkeeping of
+ *    the tool.
  * 2. Migrations first, in file order, each pending one in its own
  *    transaction together with the INSERT into schema_migrations that
  *    records it: applied completely or not at all. A file that fails stops
@@ -67,19 +71,29 @@
  */
 #include "migrate.h"
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
 #include "db.h"
 #include "version.h"
 
-#define MIGRATE_LOCK "SELECT pg_advisory_lock(7262317405291017)"
-#define MIGRATE_TRY_LOCK "SELECT pg_try_advisory_lock(7262317405291017)"
-#define MIGRATE_UNLOCK "SELECT pg_advisory_unlock(7262317405291017)"
+/* The lock's key, and its two halves as pg_locks shows them (classid, objid). */
+#define MIGRATE_LOCK_KEY "7262317405291017"
+#define MIGRATE_LOCK_HI "1690890"
+#define MIGRATE_LOCK_LO "154157577"
+#define MIGRATE_TRY_LOCK "SELECT pg_try_advisory_lock(" MIGRATE_LOCK_KEY ")"
+#define MIGRATE_UNLOCK "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")"
+#define LOCK_POLL_MIN_MS 100
+#define LOCK_POLL_MAX_MS 1000
+#define LOCK_REPORT_S 30
 #define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
 
 /* What the database records, read once per run (and again after the migrations). */
@@ -493,18 +507,123 @@ static int apply_migration(PGconn *pg, const struct db_state *st, const struct m
     return exec_ok(pg, "COMMIT", "COMMIT");
 }
 
-/* The advisory lock of point 1; says so when another run holds it. */
+/*
+ * Who holds the migration lock, for the waiting messages: another run's
+ * application_name (name_run), or the PostgreSQL backend of whatever else
+ * took it (a psql session). Empty when it could not be told (the lock was
+ * let go meanwhile, or pg_stat_activity hides another role's sessions).
+ */
+static void lock_holder(PGconn *pg, char *out, size_t len)
+{
+    PGresult *res = PQexec(
+        pg, "SELECT l.pid, coalesce(a.application_name, ''),"
+            " coalesce(host(a.client_addr), CASE WHEN a.pid IS NOT NULL THEN 'local' END, '')"
+            " FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = " MIGRATE_LOCK_HI
+            " AND l.objid = " MIGRATE_LOCK_LO " AND l.objsubid = 1"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " LIMIT 1");
+
+    *out = '\0';
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        const char *app = PQgetvalue(res, 0, 1), *client = PQgetvalue(res, 0, 2);
+
+        if (!strncmp(app, "loopgate migrate ", 17))
+            (void)lg_snprintf(out, len, "%s", app);
+        else
+            (void)lg_snprintf(out, len, "PostgreSQL backend pid %s%s%s%s%s", PQgetvalue(res, 0, 0),
+                              *app ? ", application " : "", app, *client ? ", client " : "",
+                              client);
+    }
+    PQclear(res);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * Point 1's lock. A run that finds it taken asks again and again, each try a
+ * statement of its own outside any transaction, with a sleep between tries
+ * (LOCK_POLL_MIN_MS, doubling to LOCK_POLL_MAX_MS). Blocking in
+ * pg_advisory_lock instead would keep a transaction open for the whole wait,
+ * and the holder's CREATE INDEX CONCURRENTLY (point 7) waits for every open
+ * transaction to end: a deadlock PostgreSQL breaks by failing one of them.
+ * It says that it waits, and every LOCK_REPORT_S seconds who holds the lock.
+ * The wait itself has no end: the holder may build an index on a large table
+ * for hours; it ends when the lock is taken, the connection fails or the
+ * process is stopped.
+ */
 static int take_lock(PGconn *pg)
 {
-    PGresult *res = PQexec(pg, MIGRATE_TRY_LOCK);
-    int got = PQresultStatus(res) == PGRES_TUPLES_OK && !strcmp(PQgetvalue(res, 0, 0), "t");
+    int64_t start = now_ms(), reported = start;
+    int delay_ms = LOCK_POLL_MIN_MS;
+    char holder[160];
 
+    for (int tries = 0;; tries++) {
+        PGresult *res;
+        int got;
+
+        if (PQtransactionStatus(pg) != PQTRANS_IDLE) {
+            fprintf(stderr, "loopgate migrate: the migration lock is never waited for inside a "
+                            "transaction\n");
+            return -1;
+        }
+        res = PQexec(pg, MIGRATE_TRY_LOCK);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "loopgate migrate: taking the migration lock failed: %s",
+                    res ? PQresultErrorMessage(res) : PQerrorMessage(pg));
+            PQclear(res);
+            return -1;
+        }
+        got = !strcmp(PQgetvalue(res, 0, 0), "t");
+        PQclear(res);
+        if (got)
+            return 0;
+        if (tries == 0) {
+            lock_holder(pg, holder, sizeof(holder));
+            printf("waiting for another 'loopgate migrate' to finish (it holds the migration "
+                   "lock%s%s)\n",
+                   *holder ? ": " : "", holder);
+            fflush(stdout);
+        } else if (now_ms() - reported >= LOCK_REPORT_S * 1000) {
+            reported = now_ms();
+            lock_holder(pg, holder, sizeof(holder));
+            printf("still waiting for the migration lock after %lld s%s%s\n",
+                   (long long)((reported - start) / 1000), *holder ? ", held by " : "", holder);
+            fflush(stdout);
+        }
+        sleep_ms(delay_ms);
+        delay_ms = delay_ms * 2 > LOCK_POLL_MAX_MS ? LOCK_POLL_MAX_MS : delay_ms * 2;
+    }
+}
+
+/*
+ * This run's application_name, which a run waiting for the lock prints:
+ * "loopgate migrate pid N on HOST" (PostgreSQL cuts it to 63 bytes).
+ */
+static int name_run(PGconn *pg)
+{
+    char host[256] = "", name[320];
+    const char *p[] = {name};
+    PGresult *res;
+    int ok;
+
+    if (gethostname(host, sizeof(host) - 1) != 0 || !*host)
+        (void)lg_snprintf(host, sizeof(host), "an unnamed host");
+    (void)lg_snprintf(name, sizeof(name), "loopgate migrate pid %ld on %s", (long)getpid(), host);
+    res = PQexecParams(pg, "SELECT set_config('application_name', $1, false)", 1, NULL, p, NULL,
+                       NULL, 0);
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "loopgate migrate: setting application_name failed: %s",
+                PQresultErrorMessage(res));
     PQclear(res);
-    if (got)
-        return 0;
-    printf("waiting for another 'loopgate migrate' to finish (it holds the migration lock)\n");
-    fflush(stdout);
-    return exec_ok(pg, MIGRATE_LOCK, "taking the migration lock");
+    return ok ? 0 : -1;
 }
 
 static PGconn *connect_db(const char *conninfo)
@@ -544,7 +663,8 @@ int migrate_run(const char *conninfo, int lock_timeout_s, bool direct)
         }
     }
     if (exec_ok(pg, "SET client_min_messages = warning", "SET") < 0 ||
-        exec_ok(pg, "SET check_function_bodies = off", "SET") < 0 || take_lock(pg) < 0)
+        exec_ok(pg, "SET check_function_bodies = off", "SET") < 0 || name_run(pg) < 0 ||
+        take_lock(pg) < 0)
         goto out;
     if (exec_ok(pg,
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
