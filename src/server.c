@@ -404,7 +404,12 @@ static void *request_thread(void *arg)
         metrics_http(hr.route, hr.method, hr.status, &hr.start);
         access_line(&hr);
         http_end(&hr);
-        /* Answered: the work is over; what is left to read and the close are watched. */
+        /*
+         * Answered: the work is over. The answer goes out now, whatever the
+         * peer does with the rest of its input, which is read (and the
+         * connection closed) without a busy slot, within the deadline.
+         */
+        FCGX_FFlush(req.out);
         work_give();
         readwatch_rearm(slot, config_current()->request_read_timeout);
         if (input_drained(&req))
