@@ -32,7 +32,12 @@
  *    also has that receive timeout), so a peer that connects and sends
  *    nothing, or its request a byte at a time, holds one thread for that
  *    long, never the turn or a busy slot. A request read waits for a busy
- *    slot, and goes before the turn.
+ *    slot, and goes before the turn. Reading its body is no work either:
+ *    the thread gives its busy slot back for the read, which has a
+ *    deadline of its own, as long, and waits for one again after it. Once
+ *    the request is answered (the answer sent), the thread gives its slot
+ *    back and reads what is left of the input, and closes, within a third
+ *    such deadline.
  * 3. Every thread of a worker blocks all signals; the worker's main thread
  *    waits for them with sigwait. On SIGTERM it raises FCGX_ShutdownPending
  *    and interrupts the accepting thread with SIGUSR2 (a handler that does
