@@ -3,8 +3,9 @@ a decision taken on one host wakes a long-poll held by another, an MCP session
 moves between hosts, and a host killed under load is taken out and back by
 nginx with nothing answered 2xx lost or doubled. Those tests are marked ha
 (make check-ha) and each starts its own cluster. The last ones, on the
-FastCGI socket (its values, who may connect, idle connections, socket
-activation, a unix socket in use), need no cluster and run in make check."""
+FastCGI socket (its values, who may connect, idle connections, requests and
+bodies sent a byte at a time, socket activation, a unix socket in use), need
+no cluster and run in make check."""
 import fcntl
 import http.client
 import json
