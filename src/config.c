@@ -99,9 +99,9 @@ static const struct key keys[] = {
      "seconds in-flight requests get to finish on SIGTERM"},
     {"request_read_timeout", "LOOPGATE_REQUEST_READ_TIMEOUT", K_INT, OFF(request_read_timeout), 1,
      300, "5",
-     "seconds a FastCGI connection gets from its accept to send its request's parameters, however "
-     "slowly, and may send nothing while its body is read; then it is closed (meanwhile it holds "
-     "a thread, never a busy one)"},
+     "seconds a FastCGI connection gets from its accept to send its request's parameters, and as "
+     "long again for its body and for the rest of its input after the answer, however slowly; "
+     "then it is closed (meanwhile it holds a thread, never a busy one)"},
     {"log_level", "LOG_LEVEL", K_LEVEL, OFF(log_level), 0, 0, "info", "debug, info, warn or error"},
     {"log_format", "LOOPGATE_LOG_FORMAT", K_LOGFMT, OFF(log_format), 0, 0, "logfmt",
      "logfmt (key=value) or json (one JSON object a line)"},

@@ -47,7 +47,7 @@ struct config {
     int threads;
     int busy_threads;
     int shutdown_timeout;
-    int request_read_timeout; /* seconds from accept to a request's parameters read */
+    int request_read_timeout; /* seconds to read a request's parameters, its body, the rest */
     int log_level;
     int log_format;           /* enum log_format */
     int ready_outbox_max_age; /* seconds; /readyz */

@@ -92,11 +92,19 @@ const char *http_param(const struct http_req *r, const char *name)
     return FCGX_GetParam(name, r->fcgi->envp);
 }
 
+static struct http_body_hooks hooks; /* written once, before any request thread starts */
+
+void http_set_body_hooks(const struct http_body_hooks *h)
+{
+    hooks = *h;
+}
+
 int http_read_body(struct http_req *r, size_t max, struct lg_error *err)
 {
     const char *cl = http_param(r, "CONTENT_LENGTH");
     int64_t declared = 0;
     size_t cap, len = 0;
+    bool served;
     char *buf;
     int n;
 
@@ -107,12 +115,21 @@ int http_read_body(struct http_req *r, size_t max, struct lg_error *err)
                        "request body is %lld bytes; the limit is %zu", (long long)declared, max);
     cap = (size_t)declared + 1;
     buf = xmalloc(cap + 1);
+    if (hooks.begins)
+        hooks.begins();
     /* Read one byte past what was declared, to catch a body longer than its header. */
     while (len < cap && (n = FCGX_GetStr(buf + len, (int)(cap - len), r->fcgi->in)) > 0)
         len += (size_t)n;
+    served = hooks.ends ? hooks.ends() : true;
     if (len > (size_t)declared) {
         free(buf);
         return lg_fail(err, 400, "invalid_request", "request body is longer than Content-Length");
+    }
+    if (len < (size_t)declared || !served) {
+        free(buf);
+        return lg_fail(err, 400, "invalid_request",
+                       "request body ended after %zu of its %lld bytes (Content-Length)", len,
+                       (long long)declared);
     }
     buf[len] = '\0';
     r->body = buf;

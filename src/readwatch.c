@@ -1,30 +1,35 @@
 /*
- * readwatch.c - the deadline for reading a request's opening.
+ * readwatch.c - the deadlines for reading a request.
  *
  * 1. A worker reads a connection's request (libfcgi's FCGX_Accept_r) with a
  *    receive timeout on each read, which frees a connection that stays
  *    silent but not one that sends a byte now and then. The deadline here
- *    bounds the whole read, from the accept to FCGX_Accept_r returning with
- *    the PARAMS read: past it, the connection is shut down (shutdown(2),
- *    both ways), libfcgi's next read sees its end, and the thread goes back
- *    to accepting.
+ *    bounds a whole read: past it, the connection is shut down
+ *    (shutdown(2), both ways), libfcgi's next read sees its end, and the
+ *    thread goes on. Three reads of a request are watched, each with its
+ *    own deadline: its opening, from the accept to FCGX_Accept_r returning
+ *    with the PARAMS read; its body (http_read_body); and, after the
+ *    answer, what is left of its input and the close.
  * 2. One slot per request thread: a duplicate of the connection's
- *    descriptor, the deadline (now_ms, monotonic) and whether it is armed.
- *    A thread arms its slot after the accept (filling the slot, then
- *    setting armed with release order: no lock) and disarms it under the
- *    lock as soon as FCGX_Accept_r returns: one lock and unlock a request,
- *    nothing per FastCGI record.
+ *    descriptor (the guard), the deadline (now_ms, monotonic) and whether
+ *    it is armed. A thread takes the guard when it arms its slot after the
+ *    accept and keeps it until the request is over (readwatch_release):
+ *    one dup and one close a request, whatever is watched in between. It
+ *    arms the slot by filling it and then setting armed with release order
+ *    (no lock), and disarms it under the lock as soon as a watched read is
+ *    over: one lock and unlock a watched read, nothing per FastCGI record.
  * 3. One watcher thread a worker wakes every WATCH_MS, and under the same
  *    lock shuts down the connection of each armed slot past its deadline,
  *    then disarms the slot and never looks at it again until its thread
- *    arms it anew. libfcgi closes a connection it fails to read itself,
- *    inside FCGX_Accept_r, while the slot is armed: the watcher therefore
- *    shuts down the slot's own duplicate, which the thread closes only
- *    after disarming, so a descriptor number reused meanwhile by another
+ *    arms it anew. libfcgi closes a connection it fails to read itself
+ *    (inside FCGX_Accept_r, or in FCGX_Finish_r once the request is
+ *    answered) while the slot is armed: the watcher therefore shuts down
+ *    the slot's own duplicate, which the thread closes only after
+ *    disarming, so a descriptor number reused meanwhile by another
  *    connection (or a database socket) is never touched.
- * 4. A connection shut down just after FCGX_Accept_r read its request (the
- *    deadline passed between its return and the disarm) is not served:
- *    readwatch_disarm says so.
+ * 4. A connection shut down just after a watched read ended (the deadline
+ *    passed between its end and the disarm) is not served: readwatch_disarm
+ *    and readwatch_release say so.
  */
 #include "readwatch.h"
 
@@ -43,6 +48,7 @@
 struct slot {
     int guard;        /* a duplicate of the connection's descriptor, owned by the thread */
     int64_t deadline; /* now_ms() past which it is shut down */
+    bool shut;        /* the watcher shut the connection down (under the lock) */
     atomic_bool armed;
 };
 
@@ -70,6 +76,7 @@ static void *watch(void *arg)
 
             if (atomic_load_explicit(&s->armed, memory_order_acquire) && now >= s->deadline) {
                 shutdown(s->guard, SHUT_RDWR);
+                s->shut = true;
                 atomic_store_explicit(&s->armed, false, memory_order_relaxed);
                 closed++;
             }
@@ -122,22 +129,45 @@ int readwatch_arm(int slot, int fd, int seconds)
     s->guard = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (s->guard < 0)
         return -1;
+    s->shut = false;
     s->deadline = now_ms() + (int64_t)seconds * 1000;
     atomic_store_explicit(&s->armed, true, memory_order_release);
     return 0;
 }
 
+void readwatch_rearm(int slot, int seconds)
+{
+    struct slot *s = &R.slots[slot];
+
+    if (s->guard < 0)
+        return;
+    s->deadline = now_ms() + (int64_t)seconds * 1000;
+    atomic_store_explicit(&s->armed, true, memory_order_release);
+}
+
 bool readwatch_disarm(int slot)
 {
     struct slot *s = &R.slots[slot];
-    bool armed;
+    bool shut;
 
+    if (s->guard < 0)
+        return false;
     pthread_mutex_lock(&R.lock);
-    armed = atomic_exchange_explicit(&s->armed, false, memory_order_relaxed);
+    atomic_store_explicit(&s->armed, false, memory_order_relaxed);
+    shut = s->shut;
     pthread_mutex_unlock(&R.lock);
-    close(s->guard);
+    return shut;
+}
+
+bool readwatch_release(int slot)
+{
+    struct slot *s = &R.slots[slot];
+    bool passed = readwatch_disarm(slot);
+
+    if (s->guard >= 0)
+        close(s->guard);
     s->guard = -1;
-    return !armed;
+    return passed;
 }
 
 void readwatch_stop(void)

@@ -32,7 +32,12 @@
  *    also has that receive timeout), so a peer that connects and sends
  *    nothing, or its request a byte at a time, holds one thread for that
  *    long, never the turn or a busy slot. A request read waits for a busy
- *    slot, and goes before the turn.
+ *    slot, and goes before the turn. Reading its body is no work either:
+ *    the thread gives its busy slot back for the read, which has a
+ *    deadline of its own, as long, and waits for one again after it. Once
+ *    the request is answered (the answer sent), the thread gives its slot
+ *    back and reads what is left of the input, and closes, within a third
+ *    such deadline.
  * 3. Every thread of a worker blocks all signals; the worker's main thread
  *    waits for them with sigwait. On SIGTERM it raises FCGX_ShutdownPending
  *    and interrupts the accepting thread with SIGUSR2 (a handler that does
@@ -162,17 +167,12 @@ static void turn_give(void)
     pthread_mutex_unlock(&T.lock);
 }
 
-/*
- * Wait for the turn to accept; false (not holding it) when the worker stops.
- * `done`: the caller has just finished a request, its work ends here.
- */
-static bool turn_take(struct idle *me, bool done)
+/* Wait for the turn to accept; false (not holding it) when the worker stops. */
+static bool turn_take(struct idle *me)
 {
     bool held = true;
 
     pthread_mutex_lock(&T.lock);
-    if (done)
-        T.busy--;
     if (!T.taken && T.busy < T.busy_max && !T.ready) {
         T.taken = true;
     } else {
@@ -213,6 +213,15 @@ static void work_take(void)
     pthread_mutex_unlock(&T.lock);
 }
 
+/* The calling thread's work stops (or pauses): its busy slot goes to the next. */
+static void work_give(void)
+{
+    pthread_mutex_lock(&T.lock);
+    T.busy--;
+    turn_give_locked();
+    pthread_mutex_unlock(&T.lock);
+}
+
 /*
  * A request thread is about to sleep until a human answers (wait.c's hooks):
  * it stops counting towards busy_threads, so another may accept. Paired
@@ -220,10 +229,7 @@ static void work_take(void)
  */
 static void thread_sleeps(void)
 {
-    pthread_mutex_lock(&T.lock);
-    T.busy--;
-    turn_give_locked();
-    pthread_mutex_unlock(&T.lock);
+    work_give();
 }
 
 static void thread_wakes(void)
@@ -244,6 +250,29 @@ static void turn_wake_all(void)
     pthread_mutex_unlock(&T.lock);
 }
 
+static _Thread_local int thread_slot; /* the request thread's slot of the read deadline */
+
+/*
+ * A request's body is read (http.h's body hooks): reading is no work, as
+ * for its opening (point 2), so the thread gives its busy slot back and the
+ * read has request_read_timeout seconds; then the thread waits for a busy
+ * slot again, as a request read does. False when the body was not read
+ * within that deadline (the connection is shut down).
+ */
+static void body_begins(void)
+{
+    work_give();
+    readwatch_rearm(thread_slot, config_current()->request_read_timeout);
+}
+
+static bool body_ends(void)
+{
+    bool shut = readwatch_disarm(thread_slot);
+
+    work_take();
+    return !shut;
+}
+
 static void on_sigusr2(int sig)
 {
     (void)sig;
@@ -253,9 +282,11 @@ static void on_sigusr2(int sig)
  * Read what is left of the request's input, up to its end; true when the end
  * was reached. Then nothing is left unread on the connection and it can be
  * closed at once: libfcgi's own close shuts the connection down and waits,
- * up to 2 s, for nginx to close its end first (so that unread input never
- * resets a connection whose answer is still on its way), which costs every
- * request a wake-up of its thread.
+ * up to 2 s between two reads, for nginx to close its end first (so that
+ * unread input never resets a connection whose answer is still on its way),
+ * which costs every request a wake-up of its thread. The caller has given
+ * its busy slot back and armed the read deadline, which bounds this and the
+ * close however slowly the peer sends.
  */
 static bool input_drained(FCGX_Request *req)
 {
@@ -289,7 +320,9 @@ static void access_line(const struct http_req *hr)
  * request (it closed, sent garbage, or did not send BEGIN_REQUEST and PARAMS
  * within request_read_timeout seconds) and the connection is closed. The
  * receive timeout set here stays for the request's input (its body), each
- * read of which may wait that long. libfcgi reads a request from a connection its
+ * read of which may wait that long; on 0 the slot keeps its duplicate of the
+ * connection for the body and the close (readwatch_release after
+ * FCGX_Finish_r). libfcgi reads a request from a connection its
  * FCGX_Request already holds (ipcFd, as for a kept connection) before it
  * would accept one itself: the connection is put there, kept through
  * FCGX_Accept_r's opening finish (keepConnection), and closed without
@@ -297,7 +330,7 @@ static void access_line(const struct http_req *hr)
  * was initialised with no listening socket, so after a failed connection
  * FCGX_Accept_r returns an error instead of accepting. Per connection: the
  * receive timeout, the deadline's duplicate descriptor and its close, one
- * lock to disarm it.
+ * lock for each watched read.
  */
 static int request_read(FCGX_Request *req, int fd, int slot)
 {
@@ -314,12 +347,15 @@ static int request_read(FCGX_Request *req, int fd, int slot)
     req->keepConnection = 1;
     req->detached = 1;
     rc = FCGX_Accept_r(req);
-    if (readwatch_disarm(slot) && rc >= 0) {
-        FCGX_Free(req, 1); /* shut down at the deadline: closed without lingering */
+    if (rc < 0) {
+        (void)readwatch_release(slot);
         return -1;
     }
-    if (rc < 0)
+    if (readwatch_disarm(slot)) {
+        FCGX_Free(req, 1); /* shut down at the deadline: closed without lingering */
+        (void)readwatch_release(slot);
         return -1;
+    }
     req->detached = 0;
     return 0;
 }
@@ -332,17 +368,17 @@ static void *request_thread(void *arg)
     struct idle me = {.turn = false, .next = NULL};
     int slot = (int)(intptr_t)arg;
 
+    thread_slot = slot;
     pthread_cond_init(&me.cond, NULL);
     if (FCGX_InitRequest(&req, -1, 0) != 0) { /* no listening socket: request_read */
         log_error("could not initialise a FastCGI request", "%s", "");
         goto out;
     }
-    for (bool done = false;;) { /* done: this thread's work ends at the next turn_take */
+    for (;;) {
         int fd, err;
 
-        if (!turn_take(&me, done))
+        if (!turn_take(&me))
             break;
-        done = false;
         pthread_mutex_lock(&W.state_lock);
         W.accepting = pthread_self();
         W.has_accepting = 1;
@@ -368,16 +404,24 @@ static void *request_thread(void *arg)
             continue;
         }
         work_take();
-        done = true;
         http_begin(&hr, &req, config_current());
         api_handle(&hr);
         metrics_http(hr.route, hr.method, hr.status, &hr.start);
         access_line(&hr);
         http_end(&hr);
+        /*
+         * Answered: the work is over. The answer goes out now, whatever the
+         * peer does with the rest of its input, which is read (and the
+         * connection closed) without a busy slot, within the deadline.
+         */
+        FCGX_FFlush(req.out);
+        work_give();
+        readwatch_rearm(slot, config_current()->request_read_timeout);
         if (input_drained(&req))
             FCGX_Detach(&req);  /* FCGX_Finish_r then closes without lingering */
         req.keepConnection = 0; /* nginx keeps no connection (fastcgi_keep_conn off) */
         FCGX_Finish_r(&req);
+        (void)readwatch_release(slot);
     }
     FCGX_Free(&req, 0);
 out:
@@ -619,6 +663,7 @@ static int worker_main(const struct config *cfg, int listen_fd)
     notify_set_feed_hook(feed_wake);
     wait_set_hooks(&(struct wait_hooks){.sleeps = thread_sleeps, .wakes = thread_wakes});
     events_set_hooks(&(struct wait_hooks){.sleeps = thread_sleeps, .wakes = thread_wakes});
+    http_set_body_hooks(&(struct http_body_hooks){.begins = body_begins, .ends = body_ends});
     if (notify_start(cfg) < 0 || delivery_start(cfg) < 0) {
         log_error("could not start the listener or delivery threads", "%s", "");
         return 1;

@@ -3,8 +3,9 @@ a decision taken on one host wakes a long-poll held by another, an MCP session
 moves between hosts, and a host killed under load is taken out and back by
 nginx with nothing answered 2xx lost or doubled. Those tests are marked ha
 (make check-ha) and each starts its own cluster. The last ones, on the
-FastCGI socket (its values, who may connect, idle connections, socket
-activation, a unix socket in use), need no cluster and run in make check."""
+FastCGI socket (its values, who may connect, idle connections, requests and
+bodies sent a byte at a time, socket activation, a unix socket in use), need
+no cluster and run in make check."""
 import fcntl
 import http.client
 import json
@@ -611,6 +612,116 @@ def test_slow_tcp_connections_are_closed_at_the_read_deadline(s):
     print("    %d connections dripping their request a byte a second on 1 worker x 4 threads:"
           " closed after %.2f-%.2fs (request_read_timeout 2 s); a request after them answered"
           " in %.3fs" % (n, min(took), max(took), answered))
+
+
+def _drip_body(addr, paths, stop, got):
+    """One connection per (method, path) of `paths` that sends a whole
+    opening (BEGIN_REQUEST, PARAMS with CONTENT_LENGTH 60000, the empty
+    PARAMS record) and a STDIN record announcing 60000 bytes, then one of
+    them a second, never silent for a second. Until `stop` is set or all are
+    closed, got[i] is (when the server closed connection i, the bytes it sent
+    on it). Returns the sockets and when each was opened."""
+    conns, opened, data = [], [], {}
+    for method, path in paths:
+        params = b"".join(_pair(k.encode(), v.encode()) for k, v in (
+            ("REQUEST_METHOD", method), ("SCRIPT_NAME", path), ("DOCUMENT_URI", path),
+            ("REQUEST_URI", path), ("QUERY_STRING", ""), ("SERVER_PROTOCOL", "HTTP/1.1"),
+            ("REMOTE_ADDR", "127.0.0.1"), ("CONTENT_TYPE", "application/json"),
+            ("CONTENT_LENGTH", "60000")))
+        c = socket.create_connection(addr, timeout=1)
+        opened.append(time.monotonic())
+        c.sendall(_record(1, struct.pack(">HB5x", 1, 0)) + _record(4, params) + _record(4)
+                  + struct.pack(">BBHHBx", 1, 5, 1, 60000, 0) + b"{")
+        data[len(conns)] = b""
+        conns.append(c)
+    n = len(conns)
+
+    def run():
+        next_byte = time.monotonic() + 1
+        while not stop.is_set() and len(got) < n:
+            live = [c for i, c in enumerate(conns) if i not in got]
+            readable, _, _ = select.select(live, [], [], 0.02)
+            now = time.monotonic()
+            for c in readable:
+                i = conns.index(c)
+                try:
+                    chunk = c.recv(65536)
+                except OSError:
+                    chunk = b""
+                data[i] += chunk
+                if not chunk:
+                    got[i] = (now, data[i])
+            if now >= next_byte:
+                next_byte += 1
+                for i, c in enumerate(conns):
+                    if i not in got:
+                        try:
+                            c.send(b" ")
+                        except OSError:
+                            got[i] = (now, data[i])
+
+    threading.Thread(target=run, daemon=True).start()
+    return conns, opened
+
+
+def test_connections_dripping_a_body_hold_no_busy_thread(s):
+    """A request's body (read by a route that takes one) and the input left
+    after its answer (read before every close) are read within
+    request_read_timeout and without a busy thread: connections that send a
+    whole opening and then their body a byte a second, more of them than
+    busy_threads, leave /livez answering at once, and each is closed within
+    1.5 s of the deadline (the dripping /livez after its 200, the dripping
+    login unanswered). Before, each held a busy thread for as long as it
+    dripped, and the worker answered nobody."""
+    port = lg.free_port()
+    addr = ("127.0.0.1", port)
+    deadline = 2.0
+    paths = [("GET", "/livez")] * 2 + [("POST", "/console/api/login")] * 2
+    with _Serve(s, LOOPGATE_SOCKET="127.0.0.1:%d" % port, LOOPGATE_THREADS="8",
+                LOOPGATE_BUSY_THREADS="2", LOOPGATE_REQUEST_READ_TIMEOUT="2") as srv:
+        _wait_serving(srv, addr, "serve to answer")
+        stop, got = threading.Event(), {}
+        conns, opened = _drip_body(addr, paths, stop, got)
+        try:
+            time.sleep(0.5)  # the drips are inside their reads
+            t0 = time.monotonic()
+            try:
+                code = _livez(addr, timeout=1.2)
+            except socket.timeout:
+                code = None
+            answered = time.monotonic() - t0
+            eq(code, 200, "/livez while %d connections drip a body (busy_threads 2)"
+               % len(paths))
+            ok(len(got) == 0, "no drip closed before the deadline: %r" % got)
+            wait_for(lambda: len(got) == len(paths), deadline + 8,
+                     "the %d dripping connections to be closed" % len(paths))
+            took = [got[i][0] - opened[i] for i in range(len(paths))]
+            for (method, path), t in zip(paths, took):
+                ok(deadline - 0.2 <= t <= deadline + 1.5,
+                   "%s %s dripping its body closed after %.2fs (request_read_timeout %d s)"
+                   % (method, path, t, deadline))
+            for i, (method, path) in enumerate(paths):
+                answer = got[i][1]
+                if path == "/livez":
+                    ok(answer.startswith(b"\x01\x06") and b"Status: 200" in answer,
+                       "the dripping /livez got its 200 first: %r" % answer[:80])
+                else:
+                    eq(answer, b"", "the dripping login is closed unanswered")
+        finally:
+            stop.set()
+            for c in conns:
+                c.close()
+        eq(_livez(addr), 200, "served afterwards")
+        ok("closed connections that did not send their request within request_read_timeout"
+           in srv.log(), "the log says why: %r" % srv.log()[-600:])
+        logins = [x for x in srv.log().splitlines() if "route=/console/api/login" in x]
+        eq(len(logins), 2, "the two logins' access lines: %r" % srv.log()[-600:])
+        ok(all("status=400" in x for x in logins),
+           "a login whose body was cut short is refused, not handled: %r" % logins)
+        eq(srv.stop(), 0, "serve's exit after SIGTERM")
+    print("    %d connections dripping a body on 1 worker x 8 threads, 2 busy: /livez answered"
+          " in %.3fs; they were closed after %.2f-%.2fs (request_read_timeout 2 s)"
+          % (len(paths), answered, min(took), max(took)))
 
 
 def _activated(s, socks, **env):
