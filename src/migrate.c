@@ -636,7 +636,48 @@ static PGconn *connect_db(const char *conninfo)
     return pg;
 }
 
-int migrate_run(const char *conninfo, int lock_timeout_s, bool direct)
+/*
+ * Under transaction pooling migrate runs on db_listen_uri (`pg`): it must be
+ * the database db_uri (`pool_uri`, the pooler) reaches, the same cluster and
+ * the same database on it (the server's name for it, not a pooler's alias),
+ * or migrate would bring another database up to date and the one the
+ * service uses would stay behind. 0, or -1 with the reason on stderr.
+ */
+static int same_database(PGconn *pg, const char *pool_uri)
+{
+    static const char q[] =
+        "SELECT (pg_control_system()).system_identifier::text, current_database()";
+    PGconn *pool = connect_db(pool_uri);
+    PGresult *a, *b;
+    int rc = -1;
+
+    if (!pool)
+        return -1;
+    a = PQexec(pg, q);
+    b = PQexec(pool, q);
+    if (PQresultStatus(a) != PGRES_TUPLES_OK || PQresultStatus(b) != PGRES_TUPLES_OK) {
+        fprintf(stderr,
+                "loopgate migrate: could not ask which database db_uri and db_listen_uri "
+                "reach: %s\n",
+                PQresultErrorMessage(PQresultStatus(a) != PGRES_TUPLES_OK ? a : b));
+    } else if (strcmp(PQgetvalue(a, 0, 0), PQgetvalue(b, 0, 0)) ||
+               strcmp(PQgetvalue(a, 0, 1), PQgetvalue(b, 0, 1))) {
+        fprintf(stderr,
+                "loopgate migrate: db_listen_uri reaches database '%s' (cluster %s) but db_uri "
+                "reaches '%s' (cluster %s); under db_transaction_pooling migrate runs on "
+                "db_listen_uri, so both must name the same database: fix db_listen_uri\n",
+                PQgetvalue(a, 0, 1), PQgetvalue(a, 0, 0), PQgetvalue(b, 0, 1),
+                PQgetvalue(b, 0, 0));
+    } else {
+        rc = 0;
+    }
+    PQclear(a);
+    PQclear(b);
+    PQfinish(pool);
+    return rc;
+}
+
+int migrate_run(const char *conninfo, int lock_timeout_s, const char *pool_uri)
 {
     PGconn *pg = connect_db(conninfo);
     struct db_state st = {0};
@@ -645,7 +686,7 @@ int migrate_run(const char *conninfo, int lock_timeout_s, bool direct)
 
     if (!pg)
         return 1;
-    if (direct) {
+    if (pool_uri) {
         char err[256] = "";
         int d = db_direct(pg, err, sizeof(err));
 
@@ -658,6 +699,10 @@ int migrate_run(const char *conninfo, int lock_timeout_s, bool direct)
                            : "loopgate migrate: could not ask whether the connection reaches "
                              "PostgreSQL itself: %s\n",
                     err);
+            PQfinish(pg);
+            return 1;
+        }
+        if (same_database(pg, pool_uri) < 0) {
             PQfinish(pg);
             return 1;
         }
@@ -726,7 +771,7 @@ out:
     return rc;
 }
 
-int migrate_status(const char *conninfo)
+int migrate_status(const char *conninfo, const char *pool_uri)
 {
     static const char *const names[] = {"applied", "pending", "changed",
                                         "missing from the database", "newer"};
@@ -736,7 +781,7 @@ int migrate_status(const char *conninfo)
 
     if (!pg)
         return 2;
-    if (load_state(pg, &st) < 0) {
+    if ((pool_uri && same_database(pg, pool_uri) < 0) || load_state(pg, &st) < 0) {
         PQfinish(pg);
         return 2;
     }

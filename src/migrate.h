@@ -43,22 +43,24 @@ extern const int sql_objects_count;
 /*
  * Apply the migrations the database lacks, then the objects whose content
  * changed; prints what it did. Every lock wait of every file is bounded by
- * lock_timeout_s seconds. With `direct`, conninfo must reach PostgreSQL
- * itself, not a pooler (db_direct): a run holds a session lock and session
- * settings, which a transaction pooler would hand to other clients' server
- * connections. Returns an exit code: 0, or 1 with the reason (naming the
- * file) on stderr.
+ * lock_timeout_s seconds. With `pool_uri` (db_uri under transaction
+ * pooling), conninfo must reach PostgreSQL itself, not a pooler (db_direct):
+ * a run holds a session lock and session settings, which a transaction
+ * pooler would hand to other clients' server connections; and it must reach
+ * the database pool_uri does (the same cluster and database). Returns an
+ * exit code: 0, or 1 with the reason (naming the file) on stderr.
  */
-int migrate_run(const char *conninfo, int lock_timeout_s, bool direct);
+int migrate_run(const char *conninfo, int lock_timeout_s, const char *pool_uri);
 
 /*
  * Print each migration and object with its state (applied and when,
  * pending, changed, missing from the database, newer) without changing
  * anything. Returns 0 when
  * nothing is left to apply, 1 when something is, 2 when the database could
- * not be read.
+ * not be read (or, with `pool_uri`, is not the one pool_uri reaches, as
+ * migrate_run).
  */
-int migrate_status(const char *conninfo);
+int migrate_status(const char *conninfo, const char *pool_uri);
 
 /*
  * The start-up check of `loopgate serve`: 0 when the database holds every

@@ -186,7 +186,9 @@ def test_listen_uri_in_another_database_is_refused(s):
     be sent where nobody listens and the janitor would prune that database.
     /readyz fails its listener check naming both databases, the janitor skips
     its runs and leaves the other database's rows, doctor's database.listen
-    FAILs; named the right database, the listener is ready and the janitor runs."""
+    FAILs; named the right database, the listener is ready and the janitor
+    runs. `migrate` under transaction pooling, which runs on db_listen_uri,
+    refuses it."""
     other = "lg19_other"
     other_uri = s.db_uri_of(other)
     d = tempfile.mkdtemp(prefix="lgdb19o.")
@@ -232,6 +234,19 @@ def test_listen_uri_in_another_database_is_refused(s):
         # A processed update far past its window: the janitor's first sweep takes it.
         s.sql("INSERT INTO tg_updates (bot_id, update_id, received_at)"
               " VALUES (19, 1900001, now() - interval '30 days')", db=other)
+
+        # Under transaction pooling migrate runs on db_listen_uri: naming another
+        # database, it would report that one up to date; it refuses, naming both.
+        pooled = {"LOOPGATE_DB_TRANSACTION_POOLING": "true", "LOOPGATE_DB_LISTEN_URI": other_uri}
+        for args in (("migrate",), ("migrate", "--status")):
+            r = s.cli(*args, env=pooled, check=False)
+            ok(r.returncode != 0 and "db_listen_uri reaches database '%s'" % other in r.stderr
+               and "db_uri reaches 'loopgate'" in r.stderr and "up to date" not in r.stdout,
+               "%s: %d %s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
+        pooled["LOOPGATE_DB_LISTEN_URI"] = s.db_uri
+        for args in (("migrate",), ("migrate", "--status")):
+            r = s.cli(*args, env=pooled, check=False)
+            eq(r.returncode, 0, "%s with the right db_listen_uri: %s" % (" ".join(args), r.stderr))
 
         line = doctor_line(other_uri)
         ok(line.startswith("FAIL") and other in line and "loopgate" in line
