@@ -647,12 +647,18 @@ static int same_database(PGconn *pg, const char *pool_uri)
 {
     static const char q[] =
         "SELECT (pg_control_system()).system_identifier::text, current_database()";
-    PGconn *pool = connect_db(pool_uri);
+    char err[512];
+    PGconn *pool = db_connect(pool_uri, err, sizeof(err));
     PGresult *a, *b;
     int rc = -1;
 
-    if (!pool)
+    if (!pool) {
+        fprintf(stderr,
+                "loopgate migrate: could not reach db_uri to check that db_listen_uri, where "
+                "migrate runs under db_transaction_pooling, is its database: %s\n",
+                err);
         return -1;
+    }
     a = PQexec(pg, q);
     b = PQexec(pool, q);
     if (PQresultStatus(a) != PGRES_TUPLES_OK || PQresultStatus(b) != PGRES_TUPLES_OK) {

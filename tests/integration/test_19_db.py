@@ -62,10 +62,17 @@ def test_transaction_pooling_needs_a_listen_uri(s):
 def test_migrate_under_pooling_goes_to_postgresql_itself(s):
     """Under db_transaction_pooling, db_uri is the pooler: `loopgate migrate`
     holds a session lock and session settings, so it runs on db_listen_uri
-    (PostgreSQL itself, checked), never on db_uri. Here db_uri leads nowhere:
-    migrate and its status succeed only through db_listen_uri."""
+    (PostgreSQL itself, checked), never on db_uri, which it only asks which
+    database it is (it must be db_listen_uri's). With db_uri leading nowhere,
+    migrate and its status refuse, saying so; through a db_uri that answers,
+    they succeed and leave no lock behind."""
     env = _pooled(s, DB_URI="host=127.0.0.1 port=1 dbname=nowhere connect_timeout=2",
                   LOOPGATE_DB_LISTEN_URI=s.db_uri)
+    for args in (("migrate", "--status"), ("migrate",)):
+        r = s.cli(*args, env=env, check=False)
+        ok(r.returncode != 0 and "could not reach db_uri" in r.stderr, "%s: %d %s%s" % (
+            " ".join(args), r.returncode, r.stdout, r.stderr))
+    env["DB_URI"] = s.db_uri + " application_name=lg19-pooled-side"
     r = s.cli("migrate", "--status", env=env, check=False)
     eq(r.returncode, 0, "migrate --status under pooling: %s%s" % (r.stdout, r.stderr))
     ok("up to date" in r.stdout, r.stdout)
