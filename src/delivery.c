@@ -843,11 +843,14 @@ void delivery_join(void)
     struct timespec deadline;
 
     /* A thread inside a Telegram call finishes it (bounded by its timeout); at
-     * most a few seconds are waited for, the lease covers the rest. */
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += 5;
-    for (int i = 0; i < D.n; i++)
-        if (pthread_timedjoin_np(D.threads[i], NULL, &deadline) != 0)
+     * most a few seconds are waited for, the lease covers the rest. A thread
+     * not done by then is left to end with the process (detached). */
+    deadline = deadline_in_ms(CLOCK_REALTIME, 5000);
+    for (int i = 0; i < D.n; i++) {
+        if (pthread_timedjoin_np(D.threads[i], NULL, &deadline) != 0) {
             log_warn("a delivery thread is still in a call at shutdown", "%s", "");
+            pthread_detach(D.threads[i]);
+        }
+    }
     D.n = 0;
 }
