@@ -50,6 +50,12 @@
 #include "log.h"
 
 #define SD_LISTEN_FDS_START 3
+/*
+ * Connections the kernel queues before a thread accepts them (capped by
+ * net.core.somaxconn, 4096 on current kernels): a burst of long-polls from
+ * nginx (thousands at once) must wait there, not be refused (nginx: 502).
+ */
+#define LISTEN_BACKLOG 4096
 
 /* ---------------------------------------------------------------- allow-list */
 
@@ -363,7 +369,7 @@ static int listen_unix(const char *path, int mode, struct listener *l)
         if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
             goto fail;
     }
-    if (chmod(path, (mode_t)mode) < 0 || listen(fd, 1024) < 0 || lstat(path, &st) < 0)
+    if (chmod(path, (mode_t)mode) < 0 || listen(fd, LISTEN_BACKLOG) < 0 || lstat(path, &st) < 0)
         goto fail;
     l->fd = fd;
     l->dev = st.st_dev;
@@ -506,7 +512,7 @@ static int listen_tcp(const char *spec, const struct listen_spec *s, struct list
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
         log_error("could not listen on socket", "socket=\"%s\" address=%s port=%s error=\"%s\"",
                   spec, addr, s->port, strerror(errno));
         if (fd >= 0)
