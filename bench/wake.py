@@ -227,7 +227,7 @@ async def open_agents(paths, ports, pids, base_fds):
             answers[i].set_result((time.perf_counter(), 0, {"error": {"code": repr(e)}}))
 
     # Agents arrive in waves of RAMP: a burst of thousands of connects at once
-    # overflows the workers' listen backlog (1024) and nginx answers 502.
+    # overflows the workers' listen backlog (4096) and nginx answers 502.
     # Each wave waits until its polls have reached a worker (each holds one
     # FastCGI descriptor there) or been answered.
     def arrived():

@@ -115,8 +115,11 @@ int http_read_body(struct http_req *r, size_t max, struct lg_error *err)
                        "request body is %lld bytes; the limit is %zu", (long long)declared, max);
     cap = (size_t)declared + 1;
     buf = xmalloc(cap + 1);
-    if (hooks.begins)
-        hooks.begins();
+    if (hooks.begins && !hooks.begins()) {
+        free(buf);
+        return lg_fail(err, 503, "unavailable",
+                       "the worker has no file descriptor left to read the body; retry shortly");
+    }
     /* Read one byte past what was declared, to catch a body longer than its header. */
     while (len < cap && (n = FCGX_GetStr(buf + len, (int)(cap - len), r->fcgi->in)) > 0)
         len += (size_t)n;

@@ -57,7 +57,8 @@ const char *http_param(const struct http_req *r, const char *name);
 /*
  * Read the whole body into r->body; 413 beyond `max` bytes, 400 when it
  * ends before its Content-Length (the peer closed, went silent, or did not
- * send it within the read deadline: then no answer reaches it). Calls the
+ * send it within the read deadline: then no answer reaches it), 503 when
+ * the read cannot be watched (body hooks). Calls the
  * body hooks around the read.
  */
 int http_read_body(struct http_req *r, size_t max, struct lg_error *err) LG_MUST_CHECK;
@@ -65,12 +66,13 @@ int http_read_body(struct http_req *r, size_t max, struct lg_error *err) LG_MUST
 /*
  * What a worker does around reading a body (server.c): `begins` before the
  * first read (the thread stops counting as working, the read gets its
- * deadline), `ends` after the last (false when the connection was shut down
+ * deadline; false when it cannot, and then the body is not read: 503),
+ * `ends` after the last (false when the connection was shut down
  * at the deadline: the body is not served). Set once, before any request
  * thread starts; without hooks a read calls nothing.
  */
 struct http_body_hooks {
-    void (*begins)(void);
+    bool (*begins)(void);
     bool (*ends)(void);
 };
 void http_set_body_hooks(const struct http_body_hooks *hooks);

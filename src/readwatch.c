@@ -12,12 +12,13 @@
  *    answer, what is left of its input and the close.
  * 2. One slot per request thread: a duplicate of the connection's
  *    descriptor (the guard), the deadline (now_ms, monotonic) and whether
- *    it is armed. A thread takes the guard when it arms its slot after the
- *    accept and keeps it until the request is over (readwatch_release):
- *    one dup and one close a request, whatever is watched in between. It
- *    arms the slot by filling it and then setting armed with release order
- *    (no lock), and disarms it under the lock as soon as a watched read is
- *    over: one lock and unlock a watched read, nothing per FastCGI record.
+ *    it is armed. A thread arms its slot for each watched read: it takes a
+ *    guard, fills the slot and then sets armed with release order (no
+ *    lock); when the read is over it disarms the slot under the lock and
+ *    closes the guard. One dup, one close and one lock a watched read,
+ *    nothing per FastCGI record, and a request holds a guard only while
+ *    one of its reads is watched: a long-poll waiting for a human holds
+ *    its connection's one descriptor, no more.
  * 3. One watcher thread a worker wakes every WATCH_MS, and under the same
  *    lock shuts down the connection of each armed slot past its deadline,
  *    then disarms the slot and never looks at it again until its thread
@@ -29,7 +30,7 @@
  *    connection (or a database socket) is never touched.
  * 4. A connection shut down just after a watched read ended (the deadline
  *    passed between its end and the disarm) is not served: readwatch_disarm
- *    and readwatch_release say so.
+ *    says so.
  */
 #include "readwatch.h"
 
@@ -135,16 +136,6 @@ int readwatch_arm(int slot, int fd, int seconds)
     return 0;
 }
 
-void readwatch_rearm(int slot, int seconds)
-{
-    struct slot *s = &R.slots[slot];
-
-    if (s->guard < 0)
-        return;
-    s->deadline = now_ms() + (int64_t)seconds * 1000;
-    atomic_store_explicit(&s->armed, true, memory_order_release);
-}
-
 bool readwatch_disarm(int slot)
 {
     struct slot *s = &R.slots[slot];
@@ -156,18 +147,9 @@ bool readwatch_disarm(int slot)
     atomic_store_explicit(&s->armed, false, memory_order_relaxed);
     shut = s->shut;
     pthread_mutex_unlock(&R.lock);
-    return shut;
-}
-
-bool readwatch_release(int slot)
-{
-    struct slot *s = &R.slots[slot];
-    bool passed = readwatch_disarm(slot);
-
-    if (s->guard >= 0)
-        close(s->guard);
+    close(s->guard);
     s->guard = -1;
-    return passed;
+    return shut;
 }
 
 void readwatch_stop(void)

@@ -250,19 +250,23 @@ static void turn_wake_all(void)
     pthread_mutex_unlock(&T.lock);
 }
 
-static _Thread_local int thread_slot; /* the request thread's slot of the read deadline */
+static _Thread_local int thread_slot;    /* the request thread's slot of the read deadline */
+static _Thread_local int thread_conn_fd; /* and the connection of its request */
 
 /*
  * A request's body is read (http.h's body hooks): reading is no work, as
  * for its opening (point 2), so the thread gives its busy slot back and the
  * read has request_read_timeout seconds; then the thread waits for a busy
- * slot again, as a request read does. False when the body was not read
- * within that deadline (the connection is shut down).
+ * slot again, as a request read does. begins: false, the slot kept, when
+ * the read cannot be watched (no descriptor left). ends: false when the
+ * body was not read within the deadline (the connection is shut down).
  */
-static void body_begins(void)
+static bool body_begins(void)
 {
+    if (readwatch_arm(thread_slot, thread_conn_fd, config_current()->request_read_timeout) < 0)
+        return false;
     work_give();
-    readwatch_rearm(thread_slot, config_current()->request_read_timeout);
+    return true;
 }
 
 static bool body_ends(void)
@@ -320,17 +324,15 @@ static void access_line(const struct http_req *hr)
  * request (it closed, sent garbage, or did not send BEGIN_REQUEST and PARAMS
  * within request_read_timeout seconds) and the connection is closed. The
  * receive timeout set here stays for the request's input (its body), each
- * read of which may wait that long; on 0 the slot keeps its duplicate of the
- * connection for the body and the close (readwatch_release after
- * FCGX_Finish_r). libfcgi reads a request from a connection its
+ * read of which may wait that long. libfcgi reads a request from a connection its
  * FCGX_Request already holds (ipcFd, as for a kept connection) before it
  * would accept one itself: the connection is put there, kept through
  * FCGX_Accept_r's opening finish (keepConnection), and closed without
  * lingering if it fails (detached). Its own accept never runs: the request
  * was initialised with no listening socket, so after a failed connection
  * FCGX_Accept_r returns an error instead of accepting. Per connection: the
- * receive timeout, the deadline's duplicate descriptor and its close, one
- * lock for each watched read.
+ * receive timeout; per watched read: the deadline's duplicate descriptor,
+ * its close and one lock.
  */
 static int request_read(FCGX_Request *req, int fd, int slot)
 {
@@ -347,16 +349,14 @@ static int request_read(FCGX_Request *req, int fd, int slot)
     req->keepConnection = 1;
     req->detached = 1;
     rc = FCGX_Accept_r(req);
-    if (rc < 0) {
-        (void)readwatch_release(slot);
-        return -1;
-    }
-    if (readwatch_disarm(slot)) {
+    if (readwatch_disarm(slot) && rc >= 0) {
         FCGX_Free(req, 1); /* shut down at the deadline: closed without lingering */
-        (void)readwatch_release(slot);
         return -1;
     }
+    if (rc < 0)
+        return -1;
     req->detached = 0;
+    thread_conn_fd = fd;
     return 0;
 }
 
@@ -376,6 +376,7 @@ static void *request_thread(void *arg)
     }
     for (;;) {
         int fd, err;
+        bool watched;
 
         if (!turn_take(&me))
             break;
@@ -416,12 +417,13 @@ static void *request_thread(void *arg)
          */
         FCGX_FFlush(req.out);
         work_give();
-        readwatch_rearm(slot, config_current()->request_read_timeout);
-        if (input_drained(&req))
+        watched = readwatch_arm(slot, fd, config_current()->request_read_timeout) == 0;
+        if (!watched || input_drained(&req))
             FCGX_Detach(&req);  /* FCGX_Finish_r then closes without lingering */
         req.keepConnection = 0; /* nginx keeps no connection (fastcgi_keep_conn off) */
         FCGX_Finish_r(&req);
-        (void)readwatch_release(slot);
+        if (watched)
+            (void)readwatch_disarm(slot);
     }
     FCGX_Free(&req, 0);
 out:

@@ -3,6 +3,7 @@ timeouts, signed agent webhooks."""
 import concurrent.futures
 import itertools
 import json
+import os
 import statistics
 import threading
 import time
@@ -10,6 +11,7 @@ import time
 from hookrecv import Receiver, verify
 from lg import eq, ok, error_is, wait_for
 from test_07_telegram import chat, register, submit, sent, poll, buttons
+from test_18_metrics import scrape, val
 
 
 def long_poll(s, rid, wait, **kw):
@@ -271,6 +273,39 @@ def test_waits_do_not_count_as_busy(s):
     finally:
         s.stop()
         s.start(LOOPGATE_BUSY_THREADS="16")
+
+
+def test_a_waiting_poll_holds_one_descriptor(s):
+    # A long-poll waiting for a human holds its FastCGI connection in its
+    # worker and nothing else: the read deadline's duplicate of a connection
+    # is taken for each watched read (the request, a body, the close), not
+    # for the wait. Two each would halve the agents a worker's open-file
+    # limit lets wait.
+    n = 40
+    register(s, "wait-fds", chat())
+    rid = submit(s, "wait-fds", "hold")
+    pids = s.worker_pids()
+
+    def fds():
+        return sum(len(os.listdir("/proc/%d/fd" % p)) for p in pids)
+
+    for _ in range(8):  # every pooled database connection is open before the count
+        eq(s.get("/hitl/poll?request_id=" + rid).status, 200)
+    base, base_waiting = fds(), val(scrape(s), "loopgate_waiting_polls")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
+        futs = [ex.submit(long_poll, s, rid, 60) for _ in range(n)]
+        try:
+            wait_for(lambda: val(scrape(s), "loopgate_waiting_polls") >= base_waiting + n, 20,
+                     "the %d long-polls to wait" % n)
+            held = fds() - base
+            ok(n <= held <= n + 4, "%d waiting long-polls hold %d descriptors in the workers"
+               " (one each, and at most 4 for anything else)" % (n, held))
+        finally:
+            eq(s.post("/hitl/cancel", {"request_id": rid}).status, 200)
+            results = [f.result(timeout=60) for f in futs]
+    eq(sorted(set((r.status, r.json["status"]) for r, _ in results)), [(200, "canceled")])
+    wait_for(lambda: fds() - base <= 4, 10, "the workers to give the descriptors back")
+    print("    %d waiting long-polls held %d descriptors in the workers" % (n, held))
 
 
 def test_woken_while_connections_busy_answers_from_the_listeners_read(s):
