@@ -232,9 +232,9 @@ static int cmd_migrate(int argc, char **argv)
     /* Under transaction pooling db_uri is the pooler: migrate through
      * db_listen_uri, PostgreSQL itself (the configuration requires it). */
     uri = cfg.db_transaction_pooling ? cfg.db_listen_uri : cfg.db_uri;
-    rc = status ? migrate_status(uri, cfg.db_transaction_pooling ? cfg.db_uri : NULL)
-                : migrate_run(uri, (int)lock_timeout,
-                              cfg.db_transaction_pooling ? cfg.db_uri : NULL);
+    rc = status
+             ? migrate_status(uri, cfg.db_transaction_pooling ? cfg.db_uri : NULL)
+             : migrate_run(uri, (int)lock_timeout, cfg.db_transaction_pooling ? cfg.db_uri : NULL);
     config_free(&cfg);
     return rc;
 }

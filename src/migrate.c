@@ -672,8 +672,7 @@ static int same_database(PGconn *pg, const char *pool_uri)
                 "loopgate migrate: db_listen_uri reaches database '%s' (cluster %s) but db_uri "
                 "reaches '%s' (cluster %s); under db_transaction_pooling migrate runs on "
                 "db_listen_uri, so both must name the same database: fix db_listen_uri\n",
-                PQgetvalue(a, 0, 1), PQgetvalue(a, 0, 0), PQgetvalue(b, 0, 1),
-                PQgetvalue(b, 0, 0));
+                PQgetvalue(a, 0, 1), PQgetvalue(a, 0, 0), PQgetvalue(b, 0, 1), PQgetvalue(b, 0, 0));
     } else {
         rc = 0;
     }
