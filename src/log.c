@@ -9,6 +9,7 @@
  */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -569,6 +570,32 @@ size_t log_render(char *out, size_t outlen, int format, const char *ts, int pid,
     return o.len;
 }
 
+/* This process's id, read once per process (a forked child reads its own). */
+static int log_pid_cached;
+static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
+
+static void log_pid_forked(void)
+{
+    __atomic_store_n(&log_pid_cached, 0, __ATOMIC_RELAXED);
+}
+
+static void log_pid_watch_forks(void)
+{
+    (void)pthread_atfork(NULL, NULL, log_pid_forked);
+}
+
+static int log_pid(void)
+{
+    int pid = __atomic_load_n(&log_pid_cached, __ATOMIC_RELAXED);
+
+    if (pid == 0) {
+        pthread_once(&log_pid_once, log_pid_watch_forks);
+        pid = (int)getpid();
+        __atomic_store_n(&log_pid_cached, pid, __ATOMIC_RELAXED);
+    }
+    return pid;
+}
+
 void log_emit(int level, const char *msg, const char *kvfmt, ...)
 {
     char line[LOG_LINE_MAX], ts[64], day[32];
@@ -585,7 +612,7 @@ void log_emit(int level, const char *msg, const char *kvfmt, ...)
     snprintf(ts, sizeof(ts), "%s.%03dZ", day, (int)(now.tv_nsec / 1000000) % 1000);
     va_start(ap, kvfmt);
     n = log_render(line, sizeof(line), __atomic_load_n(&log_format, __ATOMIC_RELAXED), ts,
-                   (int)getpid(), level, msg, kvfmt, ap);
+                   log_pid(), level, msg, kvfmt, ap);
     va_end(ap);
     /* One write per line keeps lines whole when several processes share stderr. */
     if (write(STDERR_FILENO, line, n) < 0)

@@ -1,10 +1,10 @@
 /*
  * readwatch.c - the deadlines for reading a request.
  *
- * 1. A worker reads a connection's request (libfcgi's FCGX_Accept_r) with a
- *    receive timeout on each read, which frees a connection that stays
- *    silent but not one that sends a byte now and then. The deadline here
- *    bounds a whole read: past it, the connection is shut down
+ * 1. A worker reads a connection's request with libfcgi (FCGX_Accept_r,
+ *    then its input streams), whose reads block. A deadline here bounds a
+ *    whole read, whether the peer stays silent or sends a byte now and
+ *    then: past it, the connection is shut down
  *    (shutdown(2), both ways), libfcgi's next read sees its end, and the
  *    thread goes on. Three reads of a request are watched, each with its
  *    own deadline: its opening, from the accept to FCGX_Accept_r returning
@@ -12,13 +12,15 @@
  *    answer, what is left of its input and the close.
  * 2. One slot per request thread: a duplicate of the connection's
  *    descriptor (the guard), the deadline (now_ms, monotonic) and whether
- *    it is armed. A thread arms its slot for each watched read: it takes a
- *    guard, fills the slot and then sets armed with release order (no
- *    lock); when the read is over it disarms the slot under the lock and
- *    closes the guard. One dup, one close and one lock a watched read,
- *    nothing per FastCGI record, and a request holds a guard only while
- *    one of its reads is watched: a long-poll waiting for a human holds
- *    its connection's one descriptor, no more.
+ *    it is armed. A thread takes the guard when it first arms its slot for
+ *    a connection and keeps it across the request's watched reads until it
+ *    releases it: at the request's end, or before it sleeps waiting for a
+ *    human (a long-poll then holds its connection's one descriptor, no
+ *    more; its next watched read takes a guard again). It arms the slot by
+ *    filling it and then setting armed with release order (no lock), and
+ *    disarms it under the lock as soon as a watched read is over: one lock
+ *    and unlock a watched read, nothing per FastCGI record, and one dup and
+ *    one close a request that does not wait.
  * 3. One watcher thread a worker wakes every WATCH_MS, and under the same
  *    lock shuts down the connection of each armed slot past its deadline,
  *    then disarms the slot and never looks at it again until its thread
@@ -30,7 +32,7 @@
  *    connection (or a database socket) is never touched.
  * 4. A connection shut down just after a watched read ended (the deadline
  *    passed between its end and the disarm) is not served: readwatch_disarm
- *    says so.
+ *    and readwatch_release say so.
  */
 #include "readwatch.h"
 
@@ -127,10 +129,12 @@ int readwatch_arm(int slot, int fd, int seconds)
 {
     struct slot *s = &R.slots[slot];
 
-    s->guard = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (s->guard < 0)
-        return -1;
-    s->shut = false;
+    if (s->guard < 0) {
+        s->guard = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (s->guard < 0)
+            return -1;
+        s->shut = false;
+    }
     s->deadline = now_ms() + (int64_t)seconds * 1000;
     atomic_store_explicit(&s->armed, true, memory_order_release);
     return 0;
@@ -147,7 +151,16 @@ bool readwatch_disarm(int slot)
     atomic_store_explicit(&s->armed, false, memory_order_relaxed);
     shut = s->shut;
     pthread_mutex_unlock(&R.lock);
-    close(s->guard);
+    return shut;
+}
+
+bool readwatch_release(int slot)
+{
+    struct slot *s = &R.slots[slot];
+    bool shut = readwatch_disarm(slot);
+
+    if (s->guard >= 0)
+        close(s->guard);
     s->guard = -1;
     return shut;
 }

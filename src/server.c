@@ -28,8 +28,7 @@
  *    switch per query. Reading a connection's request (libfcgi's
  *    FCGX_Accept_r) is not work: the accepting thread passes the turn on as
  *    soon as it has a connection, then reads it within a deadline of
- *    request_read_timeout seconds from the accept (readwatch.h; each read
- *    also has that receive timeout), so a peer that connects and sends
+ *    request_read_timeout seconds from the accept (readwatch.h), so a peer that connects and sends
  *    nothing, or its request a byte at a time, holds one thread for that
  *    long, never the turn or a busy slot. A request read waits for a busy
  *    slot, and goes before the turn. Reading its body is no work either:
@@ -70,6 +69,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
@@ -120,10 +120,15 @@ static struct {
     int running; /* request threads still alive */
 } W = {.state_lock = PTHREAD_MUTEX_INITIALIZER, .exited = PTHREAD_COND_INITIALIZER};
 
-/* An idle request thread waiting for its turn to accept. */
+/*
+ * An idle request thread waiting for its turn to accept. It sleeps on a
+ * semaphore of its own, not a condition variable under T.lock: woken, it
+ * goes to accept() without taking the lock again, so a handover costs the
+ * giver one wake-up and the taker one wait, and no unlock that wakes.
+ */
 struct idle {
-    pthread_cond_t cond;
-    bool turn;
+    sem_t wake;
+    atomic_bool turn; /* set by the giver (under T.lock) before it posts wake */
     struct idle *next;
 };
 
@@ -154,8 +159,8 @@ static void turn_give_locked(void)
     struct idle *next = T.top;
     T.top = next->next;
     T.taken = true;
-    next->turn = true;
-    pthread_cond_signal(&next->cond);
+    atomic_store(&next->turn, true);
+    sem_post(&next->wake);
 }
 
 /* The accepting thread has its connection (or gave up): pass the turn on. */
@@ -170,34 +175,35 @@ static void turn_give(void)
 /* Wait for the turn to accept; false (not holding it) when the worker stops. */
 static bool turn_take(struct idle *me)
 {
-    bool held = true;
-
     pthread_mutex_lock(&T.lock);
-    if (!T.taken && T.busy < T.busy_max && !T.ready) {
+    if (!T.taken && T.busy < T.busy_max && !T.ready && !W.stopping) {
         T.taken = true;
-    } else {
-        me->turn = false;
-        me->next = T.top;
-        T.top = me;
-        turn_give_locked(); /* room this thread left goes to a request already read */
-        while (!me->turn && !W.stopping)
-            pthread_cond_wait(&me->cond, &T.lock);
-        if (!me->turn) {
-            for (struct idle **p = &T.top; *p; p = &(*p)->next)
-                if (*p == me) {
-                    *p = me->next;
-                    break;
-                }
-            held = false;
-        }
+        pthread_mutex_unlock(&T.lock);
+        return true;
     }
-    if (held && W.stopping) {
+    atomic_store(&me->turn, false);
+    me->next = T.top;
+    T.top = me;
+    turn_give_locked(); /* room this thread left goes to a request already read */
+    pthread_mutex_unlock(&T.lock);
+    while (!atomic_load(&me->turn) && !W.stopping)
+        (void)sem_wait(&me->wake); /* EINTR: look again */
+    if (!W.stopping)
+        return true;
+    /* Stopping: off the stack, and a turn given meanwhile goes back. */
+    pthread_mutex_lock(&T.lock);
+    if (atomic_load(&me->turn)) {
         T.taken = false;
         turn_give_locked();
-        held = false;
+    } else {
+        for (struct idle **p = &T.top; *p; p = &(*p)->next)
+            if (*p == me) {
+                *p = me->next;
+                break;
+            }
     }
     pthread_mutex_unlock(&T.lock);
-    return held;
+    return false;
 }
 
 /* A request is read: wait until busy < busy_max (not when stopping), then work. */
@@ -222,13 +228,19 @@ static void work_give(void)
     pthread_mutex_unlock(&T.lock);
 }
 
+static _Thread_local int thread_slot = -1; /* a request thread's slot of the read deadline */
+static _Thread_local int thread_conn_fd;   /* and the connection of its request */
+
 /*
  * A request thread is about to sleep until a human answers (wait.c's hooks):
- * it stops counting towards busy_threads, so another may accept. Paired
- * with thread_wakes() when it runs again.
+ * it stops counting towards busy_threads, so another may accept, and gives
+ * its read deadline's duplicate of the connection back. Paired with
+ * thread_wakes() when it runs again.
  */
 static void thread_sleeps(void)
 {
+    if (thread_slot >= 0)
+        (void)readwatch_release(thread_slot); /* the wait holds the connection alone */
     work_give();
 }
 
@@ -245,13 +257,10 @@ static void turn_wake_all(void)
 {
     pthread_mutex_lock(&T.lock);
     for (struct idle *i = T.top; i; i = i->next)
-        pthread_cond_signal(&i->cond);
+        sem_post(&i->wake);
     pthread_cond_broadcast(&T.room);
     pthread_mutex_unlock(&T.lock);
 }
-
-static _Thread_local int thread_slot;    /* the request thread's slot of the read deadline */
-static _Thread_local int thread_conn_fd; /* and the connection of its request */
 
 /*
  * A request's body is read (http.h's body hooks): reading is no work, as
@@ -322,26 +331,26 @@ static void access_line(const struct http_req *hr)
  * Read the request on the accepted connection `fd` into req, with the slot
  * `slot` of the read deadline: 0, or -1 when the peer sent no complete
  * request (it closed, sent garbage, or did not send BEGIN_REQUEST and PARAMS
- * within request_read_timeout seconds) and the connection is closed. The
- * receive timeout set here stays for the request's input (its body), each
- * read of which may wait that long. libfcgi reads a request from a connection its
+ * within request_read_timeout seconds) and the connection is closed. No
+ * read of a connection goes unwatched (the opening here, its body, what is
+ * left of it after the answer), so no receive timeout is needed on top.
+ * libfcgi reads a request from a connection its
  * FCGX_Request already holds (ipcFd, as for a kept connection) before it
  * would accept one itself: the connection is put there, kept through
  * FCGX_Accept_r's opening finish (keepConnection), and closed without
  * lingering if it fails (detached). Its own accept never runs: the request
  * was initialised with no listening socket, so after a failed connection
- * FCGX_Accept_r returns an error instead of accepting. Per connection: the
- * receive timeout; per watched read: the deadline's duplicate descriptor,
- * its close and one lock.
+ * FCGX_Accept_r returns an error instead of accepting. On 0 the slot keeps
+ * its duplicate of the connection for the body and the close
+ * (readwatch_release after FCGX_Finish_r). Per connection: the deadline's
+ * duplicate descriptor and its close (again after a wait), one lock for
+ * each watched read.
  */
 static int request_read(FCGX_Request *req, int fd, int slot)
 {
-    int timeout = config_current()->request_read_timeout;
-    struct timeval tv = {.tv_sec = timeout};
     int rc;
 
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-        readwatch_arm(slot, fd, timeout) < 0) {
+    if (readwatch_arm(slot, fd, config_current()->request_read_timeout) < 0) {
         close(fd);
         return -1;
     }
@@ -349,12 +358,15 @@ static int request_read(FCGX_Request *req, int fd, int slot)
     req->keepConnection = 1;
     req->detached = 1;
     rc = FCGX_Accept_r(req);
-    if (readwatch_disarm(slot) && rc >= 0) {
-        FCGX_Free(req, 1); /* shut down at the deadline: closed without lingering */
+    if (rc < 0) {
+        (void)readwatch_release(slot);
         return -1;
     }
-    if (rc < 0)
+    if (readwatch_disarm(slot)) {
+        FCGX_Free(req, 1); /* shut down at the deadline: closed without lingering */
+        (void)readwatch_release(slot);
         return -1;
+    }
     req->detached = 0;
     thread_conn_fd = fd;
     return 0;
@@ -365,11 +377,12 @@ static void *request_thread(void *arg)
 {
     FCGX_Request req;
     struct http_req hr;
-    struct idle me = {.turn = false, .next = NULL};
+    struct idle me = {.next = NULL};
     int slot = (int)(intptr_t)arg;
 
     thread_slot = slot;
-    pthread_cond_init(&me.cond, NULL);
+    atomic_init(&me.turn, false);
+    sem_init(&me.wake, 0, 0);
     if (FCGX_InitRequest(&req, -1, 0) != 0) { /* no listening socket: request_read */
         log_error("could not initialise a FastCGI request", "%s", "");
         goto out;
@@ -422,12 +435,11 @@ static void *request_thread(void *arg)
             FCGX_Detach(&req);  /* FCGX_Finish_r then closes without lingering */
         req.keepConnection = 0; /* nginx keeps no connection (fastcgi_keep_conn off) */
         FCGX_Finish_r(&req);
-        if (watched)
-            (void)readwatch_disarm(slot);
+        (void)readwatch_release(slot);
     }
     FCGX_Free(&req, 0);
 out:
-    pthread_cond_destroy(&me.cond);
+    sem_destroy(&me.wake);
     pthread_mutex_lock(&W.state_lock);
     W.running--;
     pthread_cond_broadcast(&W.exited);
