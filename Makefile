@@ -71,7 +71,7 @@ SQL_OBJECTS := $(sort $(wildcard sql/functions/*.sql))
 # Unit tests: each links only the module under test (and util/log where needed).
 UNIT_TESTS := test_util test_config test_validate test_router test_shape test_http test_decide \
               test_tgmsg test_keycache test_notify test_hook test_migrate test_params \
-              test_tglogin test_feed test_policy test_metrics test_log test_listen
+              test_tglogin test_feed test_policy test_metrics test_log test_listen test_submit_batch
 UNIT_BINS  := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 .PHONY: all build run start stop link check check-unit check-integration check-configs deps lint \
@@ -125,6 +125,7 @@ $(BUILD)/tests/test_policy: tests/unit/test_policy.c $(BUILD)/policy.o $(BUILD)/
 $(BUILD)/tests/test_hook: tests/unit/test_hook.c $(BUILD)/hook.o $(BUILD)/util.o
 $(BUILD)/tests/test_log: tests/unit/test_log.c $(BUILD)/log.o $(BUILD)/util.o
 $(BUILD)/tests/test_listen: tests/unit/test_listen.c $(BUILD)/listen.o $(BUILD)/log.o $(BUILD)/util.o
+$(BUILD)/tests/test_submit_batch: tests/unit/test_submit_batch.c $(BUILD)/submit_batch.o
 $(BUILD)/tests/test_migrate: tests/unit/test_migrate.c $(BUILD)/migrate.o $(BUILD)/sql_embed.o \
                             $(BUILD)/db.o $(BUILD)/metrics.o $(BUILD)/log.o $(BUILD)/util.o
 

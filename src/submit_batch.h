@@ -26,10 +26,18 @@
  *    once, to the thread that wrote it, whatever its own submit's answer:
  *    its caller wakes the delivery threads. The others are told nothing, so
  *    a batch of N costs one wake-up, not N.
+ * 6. A waiting thread sleeps on a semaphore of its own, which lives as long
+ *    as the thread (so a post may follow the slot's end). The writer posts,
+ *    after letting go of SQ.mu, the owner of each other slot of its batch
+ *    and the first slot still queued, whose owner writes the next batch:
+ *    no broadcast wakes threads with nothing to do, and none wakes into a
+ *    lock still held. A post a thread no longer needs only makes it look
+ *    again under SQ.mu.
  */
 #ifndef LG_SUBMIT_BATCH_H
 #define LG_SUBMIT_BATCH_H
 
+#include <semaphore.h>
 #include <stdbool.h>
 
 #include <jansson.h>
@@ -57,6 +65,7 @@ struct submit_slot {
     struct lg_error err;
     long long pending; /* SUBMIT_HELD: pending requests of the tenant before the batch */
     struct submit_slot *next;
+    sem_t *wake; /* its thread's semaphore (point 6), set by submit_batch_wait */
 };
 
 /* Write `n` slots and fill in each one's outcome (point 4); true when it queued work. */
