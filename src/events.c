@@ -48,15 +48,24 @@ struct stream {
     bool failed;    /* a write to the client failed */
 };
 
-/* Write `n` bytes and flush them to the client; false when that failed. */
+/*
+ * Write `n` bytes and flush them to the client; false when that failed.
+ * Waiting for the client to read is no work: the thread does not count as
+ * busy while it writes (the hooks), and a write the client leaves without
+ * room fails after the connection's send timeout (server.c).
+ */
 static bool put(struct stream *s, const char *text, int n)
 {
     FCGX_Stream *out = s->r->fcgi ? s->r->fcgi->out : NULL;
 
     if (!out || s->failed)
         return !s->failed;
+    if (hooks.sleeps)
+        hooks.sleeps();
     if (FCGX_PutStr(text, n, out) != n || FCGX_FFlush(out) < 0 || FCGX_GetError(out) != 0)
         s->failed = true;
+    if (hooks.wakes)
+        hooks.wakes();
     return !s->failed;
 }
 

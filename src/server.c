@@ -342,15 +342,22 @@ static void access_line(const struct http_req *hr)
  * was initialised with no listening socket, so after a failed connection
  * FCGX_Accept_r returns an error instead of accepting. On 0 the slot keeps
  * its duplicate of the connection for the body and the close
- * (readwatch_release after FCGX_Finish_r). Per connection: the deadline's
- * duplicate descriptor and its close (again after a wait), one lock for
- * each watched read.
+ * (readwatch_release after FCGX_Finish_r). Writes are bounded too: each
+ * write of the answer (an event stream's, one that fills libfcgi's buffer,
+ * the last) fails after request_read_timeout seconds without room
+ * (SO_SNDTIMEO), so a peer that does not read its answer holds a thread
+ * that long, and the stream ends. Per connection: that send timeout, the
+ * deadline's duplicate descriptor and its close (again after a wait), one
+ * lock for each watched read.
  */
 static int request_read(FCGX_Request *req, int fd, int slot)
 {
+    int timeout = config_current()->request_read_timeout;
+    struct timeval tv = {.tv_sec = timeout};
     int rc;
 
-    if (readwatch_arm(slot, fd, config_current()->request_read_timeout) < 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+        readwatch_arm(slot, fd, timeout) < 0) {
         close(fd);
         return -1;
     }
@@ -424,13 +431,14 @@ static void *request_thread(void *arg)
         access_line(&hr);
         http_end(&hr);
         /*
-         * Answered: the work is over. The answer goes out now, whatever the
-         * peer does with the rest of its input, which is read (and the
-         * connection closed) without a busy slot, within the deadline.
+         * Answered: the work is over. The rest of the answer goes out now,
+         * whatever the peer does with the rest of its input, which is read
+         * (and the connection closed) after it; all of that without a busy
+         * slot, within the deadline.
          */
-        FCGX_FFlush(req.out);
         work_give();
         watched = readwatch_arm(slot, fd, config_current()->request_read_timeout) == 0;
+        FCGX_FFlush(req.out);
         if (!watched || input_drained(&req))
             FCGX_Detach(&req);  /* FCGX_Finish_r then closes without lingering */
         req.keepConnection = 0; /* nginx keeps no connection (fastcgi_keep_conn off) */

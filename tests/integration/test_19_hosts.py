@@ -724,6 +724,81 @@ def test_connections_dripping_a_body_hold_no_busy_thread(s):
           % (len(paths), answered, min(took), max(took)))
 
 
+def _closed_by_peer(c):
+    """Whether the worker has closed `c`: what it sent is read and thrown away,
+    without waiting, up to its end."""
+    try:
+        while True:
+            chunk = c.recv(65536, socket.MSG_DONTWAIT)
+            if not chunk:
+                return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_peers_that_do_not_read_their_answer_hold_no_busy_thread(s):
+    """A FastCGI peer that opens an event stream and never reads it: the
+    stream's writes wait without a busy thread, and each fails after
+    request_read_timeout without room, which ends the stream and closes the
+    connection. More such peers than busy_threads leave /livez answering at
+    once while events pile up for them. Before, each blocked writer held a
+    busy thread for ever and the worker answered nobody."""
+    path = os.path.join(s.var, "run", "noread-%s.sock" % uuid.uuid4().hex[:6])
+    sid = "noread-%s" % uuid.uuid4().hex[:6]
+    register(s, sid, lg.chat())
+    s.clear_pending()
+    query = "session_id=" + sid
+    params = b"".join(_pair(k.encode(), v.encode()) for k, v in (
+        ("REQUEST_METHOD", "GET"), ("SCRIPT_NAME", "/hitl/events"),
+        ("DOCUMENT_URI", "/hitl/events"), ("REQUEST_URI", "/hitl/events?" + query),
+        ("QUERY_STRING", query), ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("REMOTE_ADDR", "127.0.0.1")))
+    opening = (_record(1, struct.pack(">HB5x", 1, 0)) + _record(4, params) + _record(4)
+               + _record(5))
+    n, big = 4, "x" * 3000
+    conns = []
+    with _Serve(s, LOOPGATE_SOCKET=path, LOOPGATE_THREADS="16", LOOPGATE_BUSY_THREADS="2",
+                LOOPGATE_REQUEST_READ_TIMEOUT="2") as srv:
+        _wait_serving(srv, path, "serve to answer")
+        try:
+            for _ in range(n):
+                c = socket.socket(socket.AF_UNIX)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                c.connect(path)
+                c.sendall(opening)
+                conns.append(c)
+            wait_for(lambda: all(select.select([c], [], [], 0)[0] for c in conns), 10,
+                     "the %d event streams to begin" % n)
+            # About 300 kB of events for each stream: more than its socket holds.
+            for i in range(90):
+                submit(s, sid, message="%d %s" % (i, big))
+            t0 = time.monotonic()
+            code = _livez(path, timeout=1.5)
+            answered = time.monotonic() - t0
+            eq(code, 200, "/livez while %d event streams are not read (busy_threads 2)" % n)
+            # Nothing is read until the streams have ended: a read would make room.
+            t1 = time.monotonic()
+            wait_for(lambda: srv.log().count("route=/hitl/events") == n, 2 + 8,
+                     "the unread streams to be ended")
+            ended = time.monotonic() - t1
+            wait_for(lambda: all(_closed_by_peer(c) for c in conns), 2 + 8,
+                     "the ended streams' connections to be closed")
+        finally:
+            for c in conns:
+                c.close()
+            s.clear_pending()
+        eq(_livez(path), 200, "served afterwards")
+        closed = srv.log().count('msg="event stream closed"')
+        ok(closed >= n and "reason=client_gone" in srv.log(),
+           "each stream ended as its client's: %r" % srv.log()[-600:])
+        eq(srv.stop(), 0, "serve's exit after SIGTERM")
+    print("    %d event streams not read, 1 worker x 16 threads, 2 busy: /livez answered in"
+          " %.3fs; the streams ended %.1fs after the last event (request_read_timeout 2 s)"
+          % (n, answered, ended))
+
+
 def _activated(s, socks, **env):
     """`serve` started as systemd starts it under socket activation: the
     listening sockets `socks` as fds 3, 4, ..., LISTEN_FDS and LISTEN_PID set."""
