@@ -132,6 +132,39 @@ static int audit_row_sha256(const struct audit_row *r, char out[65])
     return 0;
 }
 
+/*
+ * `tenant` as the value of a tenant= field in out[len]: as it is when it is
+ * only letters, digits, '.', '_' and '-' (every name the CLI can create),
+ * else in double quotes with '"', '\\' and control bytes escaped, so a
+ * name from before the rule (a space in it) reads as one field.
+ */
+#define TENANT_FIELD_MAX 512
+static const char *tenant_field(const char *tenant, char *out, size_t len)
+{
+    static const char plain[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+    size_t o = 0;
+
+    if (*tenant && strspn(tenant, plain) == strlen(tenant)) {
+        lg_strlcpy(out, tenant, len);
+        return out;
+    }
+    out[o++] = '"';
+    for (const unsigned char *c = (const unsigned char *)tenant; *c && o + 6 < len; c++) {
+        if (*c == '"' || *c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)*c;
+        } else if (*c < 0x20 || *c == 0x7f) {
+            o += (size_t)snprintf(out + o, len - o, "\\x%02x", *c);
+        } else {
+            out[o++] = (char)*c;
+        }
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return out;
+}
+
 static bool same(const char *a, const char *b)
 {
     return a && b ? strcmp(a, b) == 0 : a == b;
@@ -203,6 +236,7 @@ static int mark_record(const struct marks *m)
         const struct mark_run *run = &m->runs[i];
         struct lg_error err;
         int64_t marked = 0;
+        char tf[TENANT_FIELD_MAX];
 
         if (store_audit_mark(run->tenant, run->first, run->last, run->last_sha256, &marked, &err) <
             0) {
@@ -211,13 +245,14 @@ static int mark_record(const struct marks *m)
             return -1;
         }
         if (marked >= run->last)
-            fprintf(stderr, "marked tenant=%s exported_seq=%" PRId64 "\n", run->tenant, marked);
+            fprintf(stderr, "marked tenant=%s exported_seq=%" PRId64 "\n",
+                    tenant_field(run->tenant, tf, sizeof(tf)), marked);
         else
             fprintf(stderr,
                     "not marked tenant=%s: the rows written (seq %" PRId64 "-%" PRId64
                     ") do not join on to the last mark (exported_seq=%" PRId64
                     "); export from there first\n",
-                    run->tenant, run->first, run->last, marked);
+                    tenant_field(run->tenant, tf, sizeof(tf)), run->first, run->last, marked);
     }
     return 0;
 }
@@ -521,14 +556,15 @@ static void broken(struct verify_state *v, const char *tenant, int64_t seq, cons
 static void broken(struct verify_state *v, const char *tenant, int64_t seq, const char *kind,
                    const char *fmt, ...)
 {
-    char why[512];
+    char why[512], tf[TENANT_FIELD_MAX];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     if (v->out)
-        fprintf(v->out, "broken tenant=%s seq=%" PRId64 " kind=%s: %s\n", tenant, seq, kind, why);
+        fprintf(v->out, "broken tenant=%s seq=%" PRId64 " kind=%s: %s\n",
+                tenant_field(tenant, tf, sizeof(tf)), seq, kind, why);
     if (v->res->ok) {
         v->res->ok = false;
         lg_strlcpy(v->res->tenant, tenant, sizeof(v->res->tenant));
@@ -543,6 +579,7 @@ static void broken(struct verify_state *v, const char *tenant, int64_t seq, cons
 /* The end of a tenant's rows: compare where the chain ended with its head. */
 static void finish_tenant(struct verify_state *v)
 {
+    char tf[TENANT_FIELD_MAX];
     struct head *h;
 
     if (!v->tenant)
@@ -572,10 +609,12 @@ static void finish_tenant(struct verify_state *v)
             fprintf(v->out,
                     "ok tenant=%s rows=%ld head_seq=%" PRId64 " head_sha256=%s from_seq=%" PRId64
                     "\n",
-                    v->tenant, v->tenant_rows, v->last_seq, v->last_hash, h->pruned_seq + 1);
+                    tenant_field(v->tenant, tf, sizeof(tf)), v->tenant_rows, v->last_seq,
+                    v->last_hash, h->pruned_seq + 1);
         else if (v->out)
             fprintf(v->out, "ok tenant=%s rows=%ld head_seq=%" PRId64 " head_sha256=%s\n",
-                    v->tenant, v->tenant_rows, v->last_seq, v->last_hash);
+                    tenant_field(v->tenant, tf, sizeof(tf)), v->tenant_rows, v->last_seq,
+                    v->last_hash);
     }
     free(v->tenant);
     v->tenant = NULL;

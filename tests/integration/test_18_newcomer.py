@@ -154,6 +154,9 @@ def test_tenant_names(s):
         ok(r.status in (200, 201), r.raw)
         eq(s.sql("SELECT tenant FROM sessions WHERE session_id = 'legacy' AND tenant = :'p1'",
                  tenant), [[tenant]], "a session of %r" % tenant)
+    # audit verify quotes such a name, so that its line reads as fields.
+    r = s.cli("audit", "verify", check=False)
+    ok(re.search(r'^ok tenant="Legacy Corp " rows=\d+ head_seq=', r.stdout, re.M), r.stdout)
     for cmd in commands[:4]:
         r = s.cli(*cmd, "--tenant", "Legacy Corp ", check=False)
         eq(r.returncode, 0, "%s: %s" % (" ".join(cmd), r.stderr))

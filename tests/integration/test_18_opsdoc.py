@@ -303,6 +303,15 @@ def _verify_before(c):
     c.vals["_expect_rc"] = src.returncode
 
 
+# audit verify's tenant= field: a name as it is, or in double quotes (one from
+# before the naming rule, with a space in it).
+TENANT_FIELD = re.compile(r'\btenant=(?:"((?:[^"\\]|\\.)*)"|(\S+))')
+
+
+def _tenant(m):
+    return m.group(2) if m.group(2) is not None else re.sub(r"\\(.)", r"\1", m.group(1))
+
+
 def _verify_after(c, r):
     """Every chain of the restore is a prefix of the dumped database's: an ok
     chain ends on a row the source has with the same seq and hash, and a chain
@@ -312,16 +321,17 @@ def _verify_after(c, r):
     ok(any(ln.startswith("ok tenant=") for ln in lines), r.stdout)
     src = {}
     for ln in c.vals["_verify_src"]:
-        m = re.search(r"\btenant=(\S+)", ln)
+        m = TENANT_FIELD.search(ln)
         if m:
-            src[m.group(1)] = ln
+            src[_tenant(m)] = ln
     for ln in lines:
-        m = re.search(r"\btenant=(\S+)", ln)
+        m = TENANT_FIELD.search(ln)
         if not m:
             continue
-        tenant = m.group(1)
+        tenant = _tenant(m)
         ok(tenant in src, "the restore has a tenant the source does not: %s" % ln)
-        m = re.match(r"^ok tenant=\S+ rows=(\d+) head_seq=(\d+) head_sha256=([0-9a-f]{64})$", ln)
+        m = re.match(r'^ok tenant=(?:"(?:[^"\\]|\\.)*"|\S+) rows=(\d+) head_seq=(\d+)'
+                     r' head_sha256=([0-9a-f]{64})(?: from_seq=\d+)?$', ln)
         if m:
             n = c.s.scalar("SELECT count(*) FROM audit_log WHERE tenant = :'p1'"
                            " AND seq = :'p2' AND row_sha256 = :'p3'",
