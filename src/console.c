@@ -864,9 +864,11 @@ void console_audit_export(struct http_req *r)
     FCGX_PutS(head, r->fcgi->out);
     r->answered = true;
     r->status = 200;
+    http_write_begins(); /* the client's reading is no work (http.h) */
     while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
         if (FCGX_PutStr(buf, (int)n, r->fcgi->out) < 0)
             break; /* the client went away */
+    http_write_ends();
 out:
     if (f)
         fclose(f);

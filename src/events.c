@@ -51,8 +51,8 @@ struct stream {
 /*
  * Write `n` bytes and flush them to the client; false when that failed.
  * Waiting for the client to read is no work: the thread does not count as
- * busy while it writes (the hooks), and a write the client leaves without
- * room fails after the connection's send timeout (server.c).
+ * busy while it writes, and a write the client leaves without room fails at
+ * the deadline (http_write_begins).
  */
 static bool put(struct stream *s, const char *text, int n)
 {
@@ -60,12 +60,10 @@ static bool put(struct stream *s, const char *text, int n)
 
     if (!out || s->failed)
         return !s->failed;
-    if (hooks.sleeps)
-        hooks.sleeps();
+    http_write_begins();
     if (FCGX_PutStr(text, n, out) != n || FCGX_FFlush(out) < 0 || FCGX_GetError(out) != 0)
         s->failed = true;
-    if (hooks.wakes)
-        hooks.wakes();
+    http_write_ends();
     return !s->failed;
 }
 

@@ -99,6 +99,25 @@ void http_set_body_hooks(const struct http_body_hooks *h)
     hooks = *h;
 }
 
+static struct http_write_hooks whooks; /* written once, before any request thread starts */
+
+void http_set_write_hooks(const struct http_write_hooks *h)
+{
+    whooks = *h;
+}
+
+void http_write_begins(void)
+{
+    if (whooks.begins)
+        whooks.begins();
+}
+
+void http_write_ends(void)
+{
+    if (whooks.ends)
+        whooks.ends();
+}
+
 int http_read_body(struct http_req *r, size_t max, struct lg_error *err)
 {
     const char *cl = http_param(r, "CONTENT_LENGTH");
@@ -201,16 +220,23 @@ void http_send_json_hdr(struct http_req *r, int status, json_t *body, const char
     if (r->fcgi) {
         /* libfcgi's own printf lacks %zu: format here, write once. */
         struct sbuf head = {0};
+        size_t len = strlen(text);
+        bool big;
 
         sb_printf(&head,
                   "Status: %d %s\r\nContent-Type: application/json\r\n"
                   "Cache-Control: no-store\r\nX-Request-Id: %s\r\n%s%sContent-Length: %zu\r\n\r\n",
                   status, http_reason(status), r->request_id, headers ? headers : "", r->cors,
-                  strlen(text) + 1);
+                  len + 1);
+        big = head.len + len > HTTP_ANSWER_INLINE;
+        if (big)
+            http_write_begins();
         FCGX_PutStr(head.p, (int)head.len, r->fcgi->out);
         sb_free(&head);
-        FCGX_PutStr(text, (int)strlen(text), r->fcgi->out);
+        FCGX_PutStr(text, (int)len, r->fcgi->out);
         FCGX_PutChar('\n', r->fcgi->out);
+        if (big)
+            http_write_ends();
     }
     free(text);
 }
@@ -244,6 +270,8 @@ void http_send_text(struct http_req *r, int status, const char *content_type, co
                  "Status: %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
                  "X-Request-Id: %s\r\n%sContent-Length: %zu\r\n\r\n",
                  status, http_reason(status), content_type, r->request_id, r->cors, len);
+    if (len > HTTP_ANSWER_INLINE)
+        http_write_begins();
     FCGX_PutStr(head, head_len(n, sizeof(head)), r->fcgi->out);
     /* FCGX_PutStr takes an int: a long body goes in parts. */
     for (size_t off = 0; off < len;) {
@@ -252,6 +280,8 @@ void http_send_text(struct http_req *r, int status, const char *content_type, co
         FCGX_PutStr(body + off, part, r->fcgi->out);
         off += (size_t)part;
     }
+    if (len > HTTP_ANSWER_INLINE)
+        http_write_ends();
 }
 
 void http_sse_begin(struct http_req *r, const char *headers)
@@ -271,7 +301,9 @@ void http_sse_begin(struct http_req *r, const char *headers)
               r->request_id, headers ? headers : "", r->cors);
     FCGX_PutStr(head.p, (int)head.len, r->fcgi->out);
     sb_free(&head);
+    http_write_begins();
     FCGX_FFlush(r->fcgi->out);
+    http_write_ends();
 }
 
 void http_sse_send(struct http_req *r, json_t *msg)
@@ -283,10 +315,12 @@ void http_sse_send(struct http_req *r, json_t *msg)
         free(text);
         return;
     }
+    http_write_begins();
     FCGX_PutStr("event: message\ndata: ", 21, r->fcgi->out);
     FCGX_PutStr(text, (int)strlen(text), r->fcgi->out);
     FCGX_PutStr("\n\n", 2, r->fcgi->out);
     FCGX_FFlush(r->fcgi->out);
+    http_write_ends();
     free(text);
 }
 

@@ -77,6 +77,26 @@ struct http_body_hooks {
 };
 void http_set_body_hooks(const struct http_body_hooks *hooks);
 
+/*
+ * What a worker does around writing an answer that may wait for its reader
+ * (server.c): `begins` before (the thread stops counting as working; the
+ * writes, together, get the read deadline), `ends` after. An answer longer
+ * than HTTP_ANSWER_INLINE bytes fills libfcgi's buffer, so it is written
+ * inside the handler: http_send_json_hdr and http_send_text call
+ * http_write_begins/ends around it, and so do event streams and the audit
+ * export around each write. A shorter answer goes out after the handler,
+ * where the worker has already stopped counting the thread. Set once,
+ * before any request thread starts; without hooks nothing is called.
+ */
+enum { HTTP_ANSWER_INLINE = 4096 };
+struct http_write_hooks {
+    void (*begins)(void);
+    void (*ends)(void);
+};
+void http_set_write_hooks(const struct http_write_hooks *hooks);
+void http_write_begins(void);
+void http_write_ends(void);
+
 /* Answer `status` with `body` (a reference that is stolen). */
 void http_send_json(struct http_req *r, int status, json_t *body);
 

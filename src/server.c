@@ -286,6 +286,32 @@ static bool body_ends(void)
     return !shut;
 }
 
+/*
+ * An answer is written that may wait for its reader (http.h's write hooks):
+ * waiting for a reader is no work, so the thread gives its busy slot back,
+ * and the writes together have request_read_timeout seconds (past it the
+ * connection is shut down and the writes fail); then it counts as working
+ * again at once, as a thread woken from a wait does.
+ */
+static _Thread_local bool write_watched; /* write_begins armed the deadline */
+
+static void write_begins(void)
+{
+    work_give();
+    /* Unwatched (no descriptor left), each write still fails after the send timeout. */
+    write_watched = thread_slot >= 0 && readwatch_arm(thread_slot, thread_conn_fd,
+                                                      config_current()->request_read_timeout) == 0;
+}
+
+static void write_ends(void)
+{
+    if (write_watched && readwatch_disarm(thread_slot))
+        log_debug("an answer was not read within request_read_timeout; its connection is closed",
+                  "%s", "");
+    write_watched = false;
+    thread_wakes();
+}
+
 static void on_sigusr2(int sig)
 {
     (void)sig;
@@ -686,6 +712,7 @@ static int worker_main(const struct config *cfg, int listen_fd)
     wait_set_hooks(&(struct wait_hooks){.sleeps = thread_sleeps, .wakes = thread_wakes});
     events_set_hooks(&(struct wait_hooks){.sleeps = thread_sleeps, .wakes = thread_wakes});
     http_set_body_hooks(&(struct http_body_hooks){.begins = body_begins, .ends = body_ends});
+    http_set_write_hooks(&(struct http_write_hooks){.begins = write_begins, .ends = write_ends});
     if (notify_start(cfg) < 0 || delivery_start(cfg) < 0) {
         log_error("could not start the listener or delivery threads", "%s", "");
         return 1;

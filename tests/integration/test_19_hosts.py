@@ -742,21 +742,23 @@ def test_peers_that_do_not_read_their_answer_hold_no_busy_thread(s):
     """A FastCGI peer that opens an event stream and never reads it: the
     stream's writes wait without a busy thread, and each fails after
     request_read_timeout without room, which ends the stream and closes the
-    connection. More such peers than busy_threads leave /livez answering at
-    once while events pile up for them. Before, each blocked writer held a
+    connection; so is a long plain answer, written without a busy thread
+    under the deadline. More such peers than busy_threads leave /livez
+    answering at once while events pile up for them. Before, each blocked writer held a
     busy thread for ever and the worker answered nobody."""
     path = os.path.join(s.var, "run", "noread-%s.sock" % uuid.uuid4().hex[:6])
     sid = "noread-%s" % uuid.uuid4().hex[:6]
     register(s, sid, lg.chat())
     s.clear_pending()
     query = "session_id=" + sid
-    params = b"".join(_pair(k.encode(), v.encode()) for k, v in (
-        ("REQUEST_METHOD", "GET"), ("SCRIPT_NAME", "/hitl/events"),
-        ("DOCUMENT_URI", "/hitl/events"), ("REQUEST_URI", "/hitl/events?" + query),
-        ("QUERY_STRING", query), ("SERVER_PROTOCOL", "HTTP/1.1"),
-        ("REMOTE_ADDR", "127.0.0.1")))
-    opening = (_record(1, struct.pack(">HB5x", 1, 0)) + _record(4, params) + _record(4)
-               + _record(5))
+
+    def opening(route):
+        params = b"".join(_pair(k.encode(), v.encode()) for k, v in (
+            ("REQUEST_METHOD", "GET"), ("SCRIPT_NAME", route), ("DOCUMENT_URI", route),
+            ("REQUEST_URI", route + "?" + query), ("QUERY_STRING", query),
+            ("SERVER_PROTOCOL", "HTTP/1.1"), ("REMOTE_ADDR", "127.0.0.1")))
+        return (_record(1, struct.pack(">HB5x", 1, 0)) + _record(4, params) + _record(4)
+                + _record(5))
     n, big = 4, "x" * 3000
     conns = []
     with _Serve(s, LOOPGATE_SOCKET=path, LOOPGATE_THREADS="16", LOOPGATE_BUSY_THREADS="2",
@@ -767,7 +769,7 @@ def test_peers_that_do_not_read_their_answer_hold_no_busy_thread(s):
                 c = socket.socket(socket.AF_UNIX)
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
                 c.connect(path)
-                c.sendall(opening)
+                c.sendall(opening("/hitl/events"))
                 conns.append(c)
             wait_for(lambda: all(select.select([c], [], [], 0)[0] for c in conns), 10,
                      "the %d event streams to begin" % n)
@@ -785,6 +787,24 @@ def test_peers_that_do_not_read_their_answer_hold_no_busy_thread(s):
             ended = time.monotonic() - t1
             wait_for(lambda: all(_closed_by_peer(c) for c in conns), 2 + 8,
                      "the ended streams' connections to be closed")
+            for c in conns:
+                c.close()
+            # A plain answer longer than the socket holds (the 90 pending requests
+            # of about 3 kB), asked for by peers that never read it.
+            conns = []
+            for _ in range(n):
+                c = socket.socket(socket.AF_UNIX)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                c.connect(path)
+                c.sendall(opening("/hitl/pending"))
+                conns.append(c)
+            time.sleep(0.5)  # the answers are being written
+            t0 = time.monotonic()
+            code = _livez(path, timeout=1.5)
+            answered_pending = time.monotonic() - t0
+            eq(code, 200, "/livez while %d long answers are not read (busy_threads 2)" % n)
+            wait_for(lambda: srv.log().count("route=/hitl/pending") == n, 2 + 8,
+                     "the unread answers' requests to end")
         finally:
             for c in conns:
                 c.close()
@@ -795,8 +815,9 @@ def test_peers_that_do_not_read_their_answer_hold_no_busy_thread(s):
            "each stream ended as its client's: %r" % srv.log()[-600:])
         eq(srv.stop(), 0, "serve's exit after SIGTERM")
     print("    %d event streams not read, 1 worker x 16 threads, 2 busy: /livez answered in"
-          " %.3fs; the streams ended %.1fs after the last event (request_read_timeout 2 s)"
-          % (n, answered, ended))
+          " %.3fs; the streams ended %.1fs after the last event (request_read_timeout 2 s);"
+          " beside %d unread long answers /livez answered in %.3fs"
+          % (n, answered, ended, n, answered_pending))
 
 
 def _activated(s, socks, **env):

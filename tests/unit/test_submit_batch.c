@@ -37,7 +37,8 @@ static bool write_some(struct submit_slot **slots, int n, int max_pending)
     nanosleep(&pause, NULL);
     atomic_fetch_add(&written, n);
     atomic_fetch_add(&batches, 1);
-    for (int m = atomic_load(&max_batch); n > m && !atomic_compare_exchange_weak(&max_batch, &m, n);)
+    for (int m = atomic_load(&max_batch);
+         n > m && !atomic_compare_exchange_weak(&max_batch, &m, n);)
         ;
     atomic_fetch_sub(&writers_at_once, 1);
     return true;
