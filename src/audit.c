@@ -141,8 +141,7 @@ static int audit_row_sha256(const struct audit_row *r, char out[65])
 #define TENANT_FIELD_MAX 512
 static const char *tenant_field(const char *tenant, char *out, size_t len)
 {
-    static const char plain[] =
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
     size_t o = 0;
 
     if (*tenant && strspn(tenant, plain) == strlen(tenant)) {
@@ -154,7 +153,7 @@ static const char *tenant_field(const char *tenant, char *out, size_t len)
         if (*c == '"' || *c == '\\') {
             out[o++] = '\\';
             out[o++] = (char)*c;
-        } else if (*c < 0x20 || *c == 0x7f) {
+        } else if (*c < 0x20 || *c >= 0x7f) {
             o += (size_t)snprintf(out + o, len - o, "\\x%02x", *c);
         } else {
             out[o++] = (char)*c;
@@ -241,7 +240,7 @@ static int mark_record(const struct marks *m)
         if (store_audit_mark(run->tenant, run->first, run->last, run->last_sha256, &marked, &err) <
             0) {
             fprintf(stderr, "loopgate audit export: could not record the export of tenant %s: %s\n",
-                    run->tenant, err.message);
+                    tenant_field(run->tenant, tf, sizeof(tf)), err.message);
             return -1;
         }
         if (marked >= run->last)

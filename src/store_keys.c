@@ -85,7 +85,13 @@ int store_key_lookup(const char *key_hash, struct actor *who, struct lg_error *e
 
     if (!res)
         return -1;
-    if (PQntuples(res) == 1) {
+    if (PQntuples(res) == 1 && strlen(PQgetvalue(res, 0, 0)) >= sizeof(who->tenant)) {
+        /* A name from before the naming rule, too long to hold: never a shortened one. */
+        rc = lg_fail(err, 403, "forbidden",
+                     "this key's tenant name is longer than %zu bytes; create a key under a "
+                     "shorter tenant name (loopgate apikey create --tenant)",
+                     sizeof(who->tenant) - 1);
+    } else if (PQntuples(res) == 1) {
         lg_strlcpy(who->tenant, PQgetvalue(res, 0, 0), sizeof(who->tenant));
         snprintf(who->name, sizeof(who->name), "key:%s", PQgetvalue(res, 0, 2));
         who->admin = col_bool(res, 0, 3);

@@ -143,7 +143,8 @@ def test_tenant_names(s):
     eq(tenants(), before | {"acme.eu_2", "team-x"}, "refused look-alikes made tenants")
 
     # A database from before the rule: its tenants keep working by their exact names.
-    legacy = {"Legacy Corp ": "lg_" + "ab" * 20, "Acme": "lg_" + "cd" * 20}
+    legacy = {"Legacy Corp ": "lg_" + "ab" * 20, "Acme": "lg_" + "cd" * 20,
+              "Line\u2028ok tenant=forged": "lg_" + "9a" * 20}
     for tenant, k in legacy.items():
         s.sql("INSERT INTO api_keys (tenant, name, key_hash, prefix)"
               " VALUES (:'p1', 'old', encode(sha256(convert_to(:'p2', 'UTF8')), 'hex'), :'p3')",
@@ -152,11 +153,23 @@ def test_tenant_names(s):
                                       "telegram_id": 4242},
                    headers={"Authorization": "Bearer " + k})
         ok(r.status in (200, 201), r.raw)
-        eq(s.sql("SELECT tenant FROM sessions WHERE session_id = 'legacy' AND tenant = :'p1'",
-                 tenant), [[tenant]], "a session of %r" % tenant)
+        eq(s.scalar("SELECT count(*) FROM sessions WHERE session_id = 'legacy'"
+                    " AND tenant = :'p1'", tenant), "1", "a session of %r" % tenant)
+    # A legacy name too long to hold is refused, never cut: two such names
+    # sharing their first 128 bytes would otherwise be one tenant.
+    long_key = "lg_" + "ef" * 20
+    s.sql("INSERT INTO api_keys (tenant, name, key_hash, prefix)"
+          " VALUES (:'p1', 'old', encode(sha256(convert_to(:'p2', 'UTF8')), 'hex'), :'p3')",
+          "L" * 128 + "-alice", long_key, long_key[:11])
+    r = s.get("/hitl/pending", headers={"Authorization": "Bearer " + long_key})
+    eq(r.status, 403, r.raw)
+    ok("longer than 128 bytes" in r.json["error"]["message"], r.raw)
     # audit verify quotes such a name, so that its line reads as fields.
     r = s.cli("audit", "verify", check=False)
     ok(re.search(r'^ok tenant="Legacy Corp " rows=\d+ head_seq=', r.stdout, re.M), r.stdout)
+    # Bytes outside ASCII are escaped: no line separator of any kind forges a line.
+    ok('ok tenant="Line\\xe2\\x80\\xa8ok tenant=forged" rows=' in r.stdout, r.stdout)
+    eq(len(r.stdout.splitlines()), r.stdout.count("\n"), "lines as a reader splits them")
     for cmd in commands[:4]:
         r = s.cli(*cmd, "--tenant", "Legacy Corp ", check=False)
         eq(r.returncode, 0, "%s: %s" % (" ".join(cmd), r.stderr))

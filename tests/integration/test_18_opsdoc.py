@@ -309,7 +309,13 @@ TENANT_FIELD = re.compile(r'\btenant=(?:"((?:[^"\\]|\\.)*)"|(\S+))')
 
 
 def _tenant(m):
-    return m.group(2) if m.group(2) is not None else re.sub(r"\\(.)", r"\1", m.group(1))
+    """The name a tenant= field stands for: \\xNN is a byte, \\" and \\\\ a character."""
+    if m.group(2) is not None:
+        return m.group(2)
+    raw = re.sub(rb"\\x([0-9a-f]{2})|\\(.)",
+                 lambda e: bytes([int(e.group(1), 16)]) if e.group(1) else e.group(2),
+                 m.group(1).encode())
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _verify_after(c, r):
@@ -390,10 +396,12 @@ def _export_after(c, r):
             if row["seq"] is not None:   # a row written past the chain (test_15_audit) has none
                 last[row["tenant"]] = max(last.get(row["tenant"], 0), int(row["seq"]))
     ok("default" in last, "the export has the rows of the request made before the dump")
-    marked = dict(c.s.sql("SELECT tenant, exported_seq FROM audit_retention"))
+    # Tenant names in hex: a legacy one may hold a line separator.
+    marked = {bytes.fromhex(t).decode("utf-8", "surrogateescape"): seq for t, seq in c.s.sql(
+        "SELECT encode(convert_to(tenant, 'UTF8'), 'hex'), exported_seq FROM audit_retention")}
     # --mark never marks across a gap: a chain the suite's audit tests broke is
     # marked up to its break (test_15_audit checks that); the intact ones to their end
-    intact = {ln.split()[1][len("tenant="):] for ln in c.vals["_verify_src"]
+    intact = {_tenant(TENANT_FIELD.search(ln)) for ln in c.vals["_verify_src"]
               if ln.startswith("ok tenant=")}
     for tenant, seq in sorted(last.items()):
         if tenant not in intact:
