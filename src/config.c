@@ -101,8 +101,8 @@ static const struct key keys[] = {
      300, "5",
      "seconds a FastCGI connection gets from its accept to send its request's parameters, and as "
      "long again for its body and for the rest of its input after the answer, however slowly; "
-     "then it is closed (meanwhile it holds a thread, never a busy one); an answer it does not "
-     "read within as long is cut off"},
+     "then it is closed (meanwhile it holds a thread, never a busy one); a write of its answer "
+     "that finds no room for as long fails"},
     {"log_level", "LOG_LEVEL", K_LEVEL, OFF(log_level), 0, 0, "info", "debug, info, warn or error"},
     {"log_format", "LOOPGATE_LOG_FORMAT", K_LOGFMT, OFF(log_format), 0, 0, "logfmt",
      "logfmt (key=value) or json (one JSON object a line)"},

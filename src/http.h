@@ -79,8 +79,8 @@ void http_set_body_hooks(const struct http_body_hooks *hooks);
 
 /*
  * What a worker does around writing an answer that may wait for its reader
- * (server.c): `begins` before (the thread stops counting as working; the
- * writes, together, get the read deadline), `ends` after. An answer longer
+ * (server.c): `begins` before (the thread stops counting as working; each
+ * write still fails after the connection's send timeout), `ends` after. An answer longer
  * than HTTP_ANSWER_INLINE bytes fills libfcgi's buffer, so it is written
  * inside the handler: http_send_json_hdr and http_send_text call
  * http_write_begins/ends around it, and so do event streams and the audit

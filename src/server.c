@@ -288,27 +288,20 @@ static bool body_ends(void)
 
 /*
  * An answer is written that may wait for its reader (http.h's write hooks):
- * waiting for a reader is no work, so the thread gives its busy slot back,
- * and the writes together have request_read_timeout seconds (past it the
- * connection is shut down and the writes fail); then it counts as working
- * again at once, as a thread woken from a wait does.
+ * waiting for a reader is no work, so the thread gives its busy slot back;
+ * each write that finds no room for request_read_timeout seconds fails (the
+ * connection's send timeout, request_read). No deadline bounds the whole
+ * answer: a phone on a slow link may take minutes over a long audit export,
+ * as long as it keeps reading. Then the thread counts as working again at
+ * once, as a thread woken from a wait does.
  */
-static _Thread_local bool write_watched; /* write_begins armed the deadline */
-
 static void write_begins(void)
 {
     work_give();
-    /* Unwatched (no descriptor left), each write still fails after the send timeout. */
-    write_watched = thread_slot >= 0 && readwatch_arm(thread_slot, thread_conn_fd,
-                                                      config_current()->request_read_timeout) == 0;
 }
 
 static void write_ends(void)
 {
-    if (write_watched && readwatch_disarm(thread_slot))
-        log_debug("an answer was not read within request_read_timeout; its connection is closed",
-                  "%s", "");
-    write_watched = false;
     thread_wakes();
 }
 

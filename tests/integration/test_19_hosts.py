@@ -742,8 +742,8 @@ def test_peers_that_do_not_read_their_answer_hold_no_busy_thread(s):
     """A FastCGI peer that opens an event stream and never reads it: the
     stream's writes wait without a busy thread, and each fails after
     request_read_timeout without room, which ends the stream and closes the
-    connection; so is a long plain answer, written without a busy thread
-    under the deadline. More such peers than busy_threads leave /livez
+    connection; so does a long plain answer's, which is written without a
+    busy thread too. More such peers than busy_threads leave /livez
     answering at once while events pile up for them. Before, each blocked writer held a
     busy thread for ever and the worker answered nobody."""
     path = os.path.join(s.var, "run", "noread-%s.sock" % uuid.uuid4().hex[:6])
