@@ -761,16 +761,22 @@ def test_peers_that_do_not_read_their_answer_hold_no_busy_thread(s):
                 + _record(5))
     n, big = 4, "x" * 3000
     conns = []
+
+    def unread(route):
+        """`n` connections asking for `route` that will not read its answer."""
+        out = []
+        for _ in range(n):
+            c = socket.socket(socket.AF_UNIX)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            out.append(c)
+            c.connect(path)
+            c.sendall(opening(route))
+        return out
     with _Serve(s, LOOPGATE_SOCKET=path, LOOPGATE_THREADS="16", LOOPGATE_BUSY_THREADS="2",
                 LOOPGATE_REQUEST_READ_TIMEOUT="2") as srv:
         _wait_serving(srv, path, "serve to answer")
         try:
-            for _ in range(n):
-                c = socket.socket(socket.AF_UNIX)
-                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                c.connect(path)
-                c.sendall(opening("/hitl/events"))
-                conns.append(c)
+            conns = unread("/hitl/events")
             wait_for(lambda: all(select.select([c], [], [], 0)[0] for c in conns), 10,
                      "the %d event streams to begin" % n)
             # About 300 kB of events for each stream: more than its socket holds.
@@ -791,13 +797,7 @@ def test_peers_that_do_not_read_their_answer_hold_no_busy_thread(s):
                 c.close()
             # A plain answer longer than the socket holds (the 90 pending requests
             # of about 3 kB), asked for by peers that never read it.
-            conns = []
-            for _ in range(n):
-                c = socket.socket(socket.AF_UNIX)
-                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                c.connect(path)
-                c.sendall(opening("/hitl/pending"))
-                conns.append(c)
+            conns = unread("/hitl/pending")
             time.sleep(0.5)  # the answers are being written
             t0 = time.monotonic()
             code = _livez(path, timeout=1.5)
